@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "TokenWatt",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tokenwatt-aggregator", targets: ["tokenwatt-aggregator"]),
+        .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries: the build needs libsnappy-dev and libsystemd-dev.
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy",
+                       providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+
+        // Metric model, exposition formats, remote-write codec, configuration helpers.
+        .target(name: "TokenWattCore", dependencies: [
+            "CSnappy",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strict),
+        // What both daemons share: systemd notify, logging, lifecycle.
+        .target(name: "TokenWattService", dependencies: [
+            "CSystemd", "TokenWattCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        // SQLite storage: schema, migrations, the single writer, queries, rollups, retention.
+        .target(name: "TokenWattStore", dependencies: [
+            "TokenWattCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+        // The aggregator: ingest, exposition, query API.
+        .target(name: "TokenWattAggregator", dependencies: [
+            "TokenWattCore", "TokenWattService", "TokenWattStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "tokenwatt-aggregator", dependencies: [
+            "TokenWattAggregator", "TokenWattService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "tokenwatt-bench", dependencies: [
+            "TokenWattCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "TokenWattCoreTests", dependencies: ["TokenWattCore"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TokenWattStoreTests", dependencies: ["TokenWattStore"], swiftSettings: strict),
+        .testTarget(name: "TokenWattAggregatorTests", dependencies: [
+            "TokenWattAggregator",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "TokenWattCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], swiftSettings: strict),
+    ]
+)

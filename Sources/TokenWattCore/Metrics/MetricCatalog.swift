@@ -1,0 +1,60 @@
+/// What TokenWatt knows about metric names: the type and help of its own series, and the type it
+/// infers for any other series, since remote write 1.0 carries no metadata.
+public enum MetricCatalog {
+    public struct Entry: Sendable {
+        public let type: MetricType
+        public let help: String
+    }
+
+    /// TokenWatt's own series, by series name (counters with their `_total`).
+    public static let known: [String: Entry] = [
+        "tokenwatt_cpu_seconds_total": Entry(type: .counter, help: "Seconds the node's CPUs spent in each mode."),
+        "tokenwatt_cpu_utilization_ratio": Entry(type: .gauge, help: "Share of CPU time not idle since the last sample, 0 to 1."),
+        "tokenwatt_memory_used_bytes": Entry(type: .gauge, help: "Memory in use (total minus available)."),
+        "tokenwatt_memory_total_bytes": Entry(type: .gauge, help: "Physical memory of the node."),
+        "tokenwatt_gpu_info": Entry(type: .gauge, help: "Identity of a GPU; always 1."),
+        "tokenwatt_gpu_up": Entry(type: .gauge, help: "1 when the GPU answered its last query, else 0."),
+        "tokenwatt_gpu_utilization_ratio": Entry(type: .gauge, help: "Share of time the GPU ran kernels, 0 to 1."),
+        "tokenwatt_gpu_memory_utilization_ratio": Entry(type: .gauge, help: "Share of time GPU memory was read or written, 0 to 1."),
+        "tokenwatt_gpu_memory_used_bytes": Entry(type: .gauge, help: "GPU memory in use."),
+        "tokenwatt_gpu_memory_total_bytes": Entry(type: .gauge, help: "GPU memory installed."),
+        "tokenwatt_gpu_power_watts": Entry(type: .gauge, help: "GPU power draw."),
+        "tokenwatt_gpu_power_limit_watts": Entry(type: .gauge, help: "GPU power limit."),
+        "tokenwatt_gpu_energy_joules_total": Entry(type: .counter, help: "Energy used by the GPU, from its counter or integrated from power."),
+        "tokenwatt_gpu_temperature_celsius": Entry(type: .gauge, help: "GPU core temperature."),
+        "tokenwatt_cpu_energy_joules_total": Entry(type: .counter, help: "CPU package and DRAM energy from RAPL."),
+        "tokenwatt_node_power_watts": Entry(type: .gauge, help: "Whole-node power draw."),
+        "tokenwatt_node_energy_joules_total": Entry(type: .counter, help: "Whole-node energy."),
+        "tokenwatt_tokens_total": Entry(type: .counter, help: "Tokens processed, by model, type and source."),
+        "tokenwatt_requests_total": Entry(type: .counter, help: "Inference requests completed, by model and source."),
+        "tokenwatt_collector_up": Entry(type: .gauge, help: "1 when the collector's last run succeeded, else 0."),
+        "tokenwatt_collector_duration_seconds": Entry(type: .gauge, help: "Duration of the collector's last run."),
+        "tokenwatt_cost_usd_total": Entry(type: .counter, help: "Cost of running the node, by component."),
+        "tokenwatt_cost_per_million_tokens_usd": Entry(type: .gauge, help: "On-prem cost per million tokens over a window."),
+        "tokenwatt_cloud_equivalent_usd_total": Entry(type: .counter, help: "What the same tokens would cost on a cloud API."),
+        "tokenwatt_savings_usd_total": Entry(type: .counter, help: "Cloud-equivalent cost minus on-prem cost."),
+        "tokenwatt_budget_spent": Entry(type: .gauge, help: "Spent so far in the budget's current period."),
+        "tokenwatt_budget_limit": Entry(type: .gauge, help: "The budget's limit for its period."),
+        "tokenwatt_budget_forecast": Entry(type: .gauge, help: "Projected spend at the end of the period."),
+        "tokenwatt_budget_used_ratio": Entry(type: .gauge, help: "Spent divided by limit."),
+    ]
+
+    /// The type of a series named `name`: known, else `_total` means counter, else untyped.
+    public static func type(ofSeries name: String) -> MetricType {
+        if let entry = known[name] { return entry.type }
+        return name.hasSuffix("_total") ? .counter : .untyped
+    }
+
+    /// Whether a series' value only grows except for resets, so an increase over time means
+    /// something: counters and the cumulative parts of histograms and summaries.
+    public static func isCumulative(series name: String) -> Bool {
+        type(ofSeries: name) == .counter || name.hasSuffix("_bucket") || name.hasSuffix("_count") || name.hasSuffix("_sum")
+    }
+
+    /// The family a series belongs to, with its type and help.
+    public static func family(ofSeries name: String) -> (name: String, type: MetricType, help: String?) {
+        let type = type(ofSeries: name)
+        let familyName = type == .counter && name.hasSuffix("_total") ? String(name.dropLast("_total".count)) : name
+        return (familyName, type, known[name]?.help)
+    }
+}

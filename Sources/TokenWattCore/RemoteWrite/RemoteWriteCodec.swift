@@ -1,0 +1,55 @@
+import SwiftProtobuf
+
+/// Encodes and decodes remote write 1.0 bodies: a snappy block of a protobuf `WriteRequest`.
+public enum RemoteWriteCodec {
+    /// The headers a remote write 1.0 request carries.
+    public static let contentType = "application/x-protobuf"
+    public static let contentEncoding = "snappy"
+    public static let versionHeader = "X-Prometheus-Remote-Write-Version"
+    public static let version = "0.1.0"
+
+    public static func encode(_ series: [TimeSeries]) -> [UInt8] {
+        var request = Prometheus_WriteRequest()
+        request.timeseries = series.map { series in
+            var message = Prometheus_TimeSeries()
+            message.labels = series.labels.labels.map { label in
+                var message = Prometheus_Label()
+                message.name = label.name
+                message.value = label.value
+                return message
+            }
+            message.samples = series.samples.map { sample in
+                var message = Prometheus_Sample()
+                message.value = sample.value
+                message.timestamp = sample.timestamp
+                return message
+            }
+            return message
+        }
+        // Serialising a message of plain fields cannot fail.
+        let bytes: [UInt8] = try! request.serializedBytes()
+        return Snappy.compress(bytes)
+    }
+
+    /// Decodes a body and checks every series as a 1.0 sender must send it (labels sorted and
+    /// unique, names valid, no empty values, `__name__` present). Throws on the first problem.
+    public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20) throws(CoreError) -> [TimeSeries] {
+        let raw = try Snappy.decompress(body, limit: maxUncompressedBytes)
+        let request: Prometheus_WriteRequest
+        do {
+            request = try Prometheus_WriteRequest(serializedBytes: raw)
+        } catch {
+            throw .protobuf("cannot decode WriteRequest: \(error)")
+        }
+        var result: [TimeSeries] = []
+        result.reserveCapacity(request.timeseries.count)
+        for message in request.timeseries {
+            let labels = message.labels.map { Label($0.name, $0.value) }
+            try LabelSet.check(labels)
+            guard labels.contains(where: { $0.name == LabelSet.metricNameLabel }) else { throw .missingMetricName }
+            result.append(TimeSeries(labels: LabelSet(trusted: labels),
+                                     samples: message.samples.map { Sample(timestamp: $0.timestamp, value: $0.value) }))
+        }
+        return result
+    }
+}

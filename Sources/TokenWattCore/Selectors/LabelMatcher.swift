@@ -1,0 +1,57 @@
+import Foundation
+
+/// One label matcher of a selector: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
+/// Regular expressions are anchored at both ends, as in Prometheus; an absent label matches
+/// as the empty string.
+public struct LabelMatcher: Sendable, CustomStringConvertible {
+    public enum Operator: String, Sendable {
+        case equal = "=", notEqual = "!=", matchesRegex = "=~", notMatchesRegex = "!~"
+    }
+
+    public let name: String
+    public let op: Operator
+    public let value: String
+    private let regex: NSRegularExpression?
+
+    public init(_ name: String, _ op: Operator, _ value: String) throws(CoreError) {
+        self.name = name
+        self.op = op
+        self.value = value
+        switch op {
+        case .equal, .notEqual:
+            regex = nil
+        case .matchesRegex, .notMatchesRegex:
+            do {
+                regex = try NSRegularExpression(pattern: "^(?:\(value))$", options: [.dotMatchesLineSeparators])
+            } catch {
+                throw .parse(line: 1, reason: "invalid regular expression \"\(value)\" for label \(name)")
+            }
+        }
+    }
+
+    public func matches(_ labelValue: String?) -> Bool {
+        let actual = labelValue ?? ""
+        switch op {
+        case .equal: return actual == value
+        case .notEqual: return actual != value
+        case .matchesRegex: return regexMatches(actual)
+        case .notMatchesRegex: return !regexMatches(actual)
+        }
+    }
+
+    private func regexMatches(_ string: String) -> Bool {
+        guard let regex else { return false }
+        let range = NSRange(string.startIndex..<string.endIndex, in: string)
+        return regex.firstMatch(in: string, options: [], range: range) != nil
+    }
+
+    /// The metric name this matcher pins down, when it is `__name__="..."`.
+    var exactMetricName: String? {
+        name == LabelSet.metricNameLabel && op == .equal ? value : nil
+    }
+
+    public var description: String {
+        "\(name)\(op.rawValue)\"\(ExpositionEscaping.labelValue(value))\""
+    }
+}
+

@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs rollups every maintenance interval and retention every hour, in the background, in
+/// small transactions that interleave with ingest commits.
+public struct MaintenanceService: Service {
+    static let retentionIntervalMs: Int64 = 3_600_000
+
+    let store: SampleStore
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    public init(store: SampleStore, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.store = store
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run() async throws {
+        var lastRetention = Int64.min
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await store.rollUp(now: now())
+                if now() - lastRetention >= MaintenanceService.retentionIntervalMs {
+                    try await store.enforceRetention(now: now())
+                    lastRetention = now()
+                }
+            } catch {
+                // Logged and retried next round: rollups stay pending, nothing is lost.
+                logger.error("maintenance failed", metadata: ["error": "\(error)"])
+            }
+            try? await gracefulShutdownAwareSleep(milliseconds: store.configuration.maintenanceIntervalMs)
+        }
+    }
+
+    /// Sleeps, returning early when a graceful shutdown begins.
+    private func gracefulShutdownAwareSleep(milliseconds: Int64) async throws {
+        try await cancelWhenGracefulShutdown {
+            try await Task.sleep(for: .milliseconds(milliseconds))
+        }
+    }
+}

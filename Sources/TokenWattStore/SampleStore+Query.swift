@@ -1,0 +1,49 @@
+import GRDB
+import TokenWattCore
+
+extension SampleStore {
+    /// Label sets of the stored series that match any of the selectors, ordered by first appearance.
+    public func series(matching selectors: [SeriesSelector]) -> [(id: Int64, labels: LabelSet)] {
+        var seen = Set<Int64>()
+        return selectors.flatMap { index.matching($0) }.filter { seen.insert($0.id).inserted }
+    }
+
+    /// The latest sample of every series heard from after `since` (ms), stale-marked ones left out.
+    public func liveSeries(since: Int64) -> [(labels: LabelSet, sample: Sample)] {
+        index.live(since: since)
+    }
+
+    /// Raw samples of one series with `from <= ts < to`, in timestamp order.
+    public func rawSamples(seriesID: Int64, from: Int64, to: Int64) async throws(StoreError) -> [Sample] {
+        do {
+            return try await pool.read { db in try self.rawSamples(db: db, seriesID: seriesID, from: from, to: to) }
+        } catch {
+            throw .database("read samples: \(error)")
+        }
+    }
+
+    /// Rollup buckets of one series with `from <= bucket < to`, in time order.
+    public func rollups(_ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) async throws(StoreError) -> [RollupBucket] {
+        do {
+            return try await pool.read { db in try self.rollups(db: db, resolution, seriesID: seriesID, from: from, to: to) }
+        } catch {
+            throw .database("read rollups: \(error)")
+        }
+    }
+
+    func rawSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
+        let statement = try db.cachedStatement(sql: "SELECT ts, value FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts")
+        return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
+            Sample(timestamp: row[0], value: SampleValue.decode(row[1]))
+        }
+    }
+
+    func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
+        try Row.fetchAll(db, sql: """
+            SELECT bucket, min, max, sum, last, count, increase FROM \(resolution.table)
+            WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
+            """, arguments: [seriesID, from, to]).map { row in
+            RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
+        }
+    }
+}

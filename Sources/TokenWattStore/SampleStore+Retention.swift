@@ -1,0 +1,45 @@
+import GRDB
+
+extension SampleStore {
+    /// Series handled per retention transaction, so ingest commits interleave.
+    static let retentionChunk = 1_000
+
+    /// Deletes raw samples, minute rollups and hour rollups older than their retention, and
+    /// pending rollups of buckets whose raw samples are gone. Returns the rows deleted.
+    @discardableResult
+    public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
+        let cutoffs: [(table: String, column: String, before: Int64)] = [
+            ("samples", "ts", now - configuration.rawRetentionMs),
+            (RollupResolution.minute.table, "bucket", now - configuration.minuteRollupRetentionMs),
+            (RollupResolution.hour.table, "bucket", now - configuration.hourRollupRetentionMs),
+        ]
+        let ids = index.allIDs
+        var deleted = 0
+        do {
+            // Deleting per series follows the (series_id, time) primary key: seeks, no table scan.
+            for start in stride(from: 0, to: ids.count, by: SampleStore.retentionChunk) {
+                let chunk = Array(ids[start..<min(start + SampleStore.retentionChunk, ids.count)])
+                deleted += try await pool.write { db in
+                    var rows = 0
+                    for cutoff in cutoffs {
+                        let statement = try db.cachedStatement(sql: "DELETE FROM \(cutoff.table) WHERE series_id = ? AND \(cutoff.column) < ?")
+                        for id in chunk {
+                            try statement.execute(arguments: [id, cutoff.before])
+                            rows += db.changesCount
+                        }
+                    }
+                    return rows
+                }
+            }
+            deleted += try await pool.write { db in
+                try db.execute(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket < ?",
+                               arguments: [RollupResolution.minute.rawValue, now - self.configuration.rawRetentionMs])
+                return db.changesCount
+            }
+        } catch {
+            throw .database("retention: \(error)")
+        }
+        if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
+        return deleted
+    }
+}

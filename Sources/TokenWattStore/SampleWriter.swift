@@ -1,0 +1,124 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TokenWattCore
+
+/// The single writer in front of the store: callers hand it batches and wait until they are
+/// committed; it commits everything waiting in one transaction (group commit).
+///
+/// The queue is bounded by samples: when full, `write` fails at once with `.saturated`, so
+/// memory stays bounded under overload and the HTTP layer answers "retry later". On graceful
+/// shutdown it refuses new batches, commits the ones already queued, then returns.
+public final class SampleWriter: Service, Sendable {
+    private struct Waiting {
+        let batch: [TimeSeries]
+        let samples: Int
+        let continuation: CheckedContinuation<AppendResult, any Error>
+    }
+
+    private struct State {
+        var queue: [Waiting] = []
+        var queuedSamples = 0
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var closed = false
+    }
+
+    private let store: SampleStore
+    private let state = Mutex(State())
+    private let logger: Logger
+    /// Called after each commit with its duration in seconds and the batches' results.
+    private let onCommit: @Sendable (Double, [AppendResult]) -> Void
+
+    public init(store: SampleStore, logger: Logger, onCommit: @escaping @Sendable (Double, [AppendResult]) -> Void = { _, _ in }) {
+        self.store = store
+        self.logger = logger
+        self.onCommit = onCommit
+    }
+
+    /// Samples queued and not yet committed.
+    public var queuedSamples: Int { state.withLock { $0.queuedSamples } }
+
+    /// Whether a batch of `samples` would be accepted now.
+    public func hasRoom(for samples: Int) -> Bool {
+        state.withLock { !$0.closed && $0.queuedSamples + samples <= store.configuration.maxPendingSamples }
+    }
+
+    /// Queues a batch and returns once it is committed.
+    public func write(_ batch: [TimeSeries]) async throws -> AppendResult {
+        let samples = batch.reduce(0) { $0 + $1.samples.count }
+        return try await withCheckedThrowingContinuation { continuation in
+            let refusal: StoreError? = state.withLock { state in
+                if state.closed { return .shuttingDown }
+                // A batch larger than the whole queue is still taken when the queue is empty.
+                if state.queuedSamples > 0 && state.queuedSamples + samples > store.configuration.maxPendingSamples {
+                    return .saturated(pendingSamples: state.queuedSamples)
+                }
+                state.queue.append(Waiting(batch: batch, samples: samples, continuation: continuation))
+                state.queuedSamples += samples
+                let wakeUp = state.wakeUp
+                state.wakeUp = nil
+                wakeUp?.resume()
+                return nil
+            }
+            if let refusal { continuation.resume(throwing: refusal) }
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while let group = await nextGroup() {
+                await commit(group)
+            }
+        } onGracefulShutdown: {
+            self.state.withLock { state in
+                state.closed = true
+                state.wakeUp?.resume()
+                state.wakeUp = nil
+            }
+        }
+        logger.info("writer stopped; every queued batch committed")
+    }
+
+    /// Waits for work and takes up to `maxSamplesPerCommit` samples of it; nil once closed and empty.
+    private func nextGroup() async -> [Waiting]? {
+        while true {
+            let taken: [Waiting]? = state.withLock { state in
+                guard !state.queue.isEmpty else { return state.closed ? [] : nil }
+                var count = 0
+                var samples = 0
+                for waiting in state.queue {
+                    if count > 0 && samples + waiting.samples > store.configuration.maxSamplesPerCommit { break }
+                    samples += waiting.samples
+                    count += 1
+                }
+                let group = Array(state.queue.prefix(count))
+                state.queue.removeFirst(count)
+                state.queuedSamples -= samples
+                return group
+            }
+            if let taken { return taken.isEmpty ? nil : taken }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if !state.queue.isEmpty || state.closed { return true }
+                    state.wakeUp = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func commit(_ group: [Waiting]) async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let results = try await store.append(group.map(\.batch))
+            let elapsed = start.duration(to: clock.now)
+            onCommit(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, results)
+            for (waiting, result) in zip(group, results) { waiting.continuation.resume(returning: result) }
+        } catch {
+            logger.error("commit failed; the batches were not stored", metadata: ["error": "\(error)", "batches": "\(group.count)"])
+            for waiting in group { waiting.continuation.resume(throwing: error) }
+        }
+    }
+}
