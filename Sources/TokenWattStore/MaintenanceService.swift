@@ -18,11 +18,11 @@ public struct MaintenanceService: Service {
     }
 
     public func run() async throws {
-        var lastRetention = Int64.min
+        var lastRetention: Int64?
         while !Task.isShuttingDownGracefully {
             do {
                 try await store.rollUp(now: now())
-                if now() - lastRetention >= MaintenanceService.retentionIntervalMs {
+                if lastRetention.map({ now() - $0 >= MaintenanceService.retentionIntervalMs }) ?? true {
                     try await store.enforceRetention(now: now())
                     lastRetention = now()
                 }

@@ -40,7 +40,7 @@ public final class SampleWriter: Service, Sendable {
 
     /// Whether a batch of `samples` would be accepted now.
     public func hasRoom(for samples: Int) -> Bool {
-        state.withLock { !$0.closed && $0.queuedSamples + samples <= store.configuration.maxPendingSamples }
+        state.withLock { $0.queuedSamples + samples <= store.configuration.maxPendingSamples }
     }
 
     /// Queues a batch and returns once it is committed.

@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import Logging
+import TokenWattService
+import TokenWattStore
+
+/// The aggregator, assembled: its database, writer, maintenance and HTTP application.
+public struct Aggregator: Sendable {
+    public let store: SampleStore
+    public let application: Application<RouterResponder<BasicRequestContext>>
+
+    /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
+    /// `now` (ms since the epoch) is injectable so tests control time.
+    public init(configuration: AggregatorConfiguration, logger: Logger,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+        let store = try SampleStore(configuration: configuration.storage, logger: logger)
+        let metrics = AggregatorMetrics()
+        let writer = SampleWriter(store: store, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
+        let maintenance = MaintenanceService(store: store, logger: logger, now: now)
+        let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, logger: logger, now: now)
+        let listen = configuration.listen
+        // Services start in order and stop in reverse: the HTTP server (added last by
+        // Hummingbird) stops first, then maintenance, then the writer drains its queue.
+        application = Application(
+            router: router,
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
+            services: [writer, maintenance],
+            onServerRunning: { channel in
+                logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
+                Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
+            },
+            logger: logger)
+        self.store = store
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.
+    public func run() async throws {
+        try await application.runService()
+        Systemd.stopping(status: "closing the database")
+        try store.close()
+    }
+
+    static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
+                       metrics: AggregatorMetrics, logger: Logger, now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
+        let router = Router()
+        let ingest = RemoteWriteHandler(
+            authenticator: NodeAuthenticator(nodes: configuration.nodes,
+                                             anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil),
+            writer: writer, metrics: metrics, configuration: configuration.ingest,
+            staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
+            logger: logger, now: now)
+        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, stalenessMs: configuration.stalenessMs, now: now)
+        let series = SeriesHandler(store: store)
+        let queryRange = QueryRangeHandler(store: store, now: now)
+        router.post("/api/v1/write", use: ingest.handle)
+        router.get("/metrics", use: exposition.handle)
+        router.get("/api/v1/series", use: series.handle)
+        router.post("/api/v1/series", use: series.handle)
+        router.get("/api/v1/query_range", use: queryRange.handle)
+        router.get("/-/healthy") { _, _ in "OK\n" }
+        // Ready while the writer has room: a saturated aggregator should get no new pushes.
+        router.get("/-/ready") { _, _ -> Response in
+            writer.hasRoom(for: 1)
+                ? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK\n")))
+                : Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "write queue full\n")))
+        }
+        return router
+    }
+}

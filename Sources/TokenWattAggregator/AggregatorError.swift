@@ -1,0 +1,46 @@
+import HTTPTypes
+import Hummingbird
+
+/// Why a request failed, mapped to an HTTP status and a one-line plain-text reason at the edge.
+enum AggregatorError: Error, HTTPResponseError {
+    case unauthorized
+    case unsupportedMediaType(String)
+    case tooLarge(String)
+    case invalid(String)
+    /// The write queue is full: the sender should retry shortly.
+    case saturated(String)
+    /// The aggregator is stopping: the sender should retry (against the restarted one).
+    case shuttingDown
+    case storage(String)
+
+    var status: HTTPResponse.Status {
+        switch self {
+        case .unauthorized: .unauthorized
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .tooLarge: .contentTooLarge
+        case .invalid: .badRequest
+        case .saturated, .shuttingDown: .serviceUnavailable
+        case .storage: .internalServerError
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .unauthorized: "missing or unknown bearer token"
+        case .unsupportedMediaType(let reason), .tooLarge(let reason), .invalid(let reason), .saturated(let reason),
+             .storage(let reason): reason
+        case .shuttingDown: "shutting down, retry later"
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        switch self {
+        case .unauthorized: headers[.wwwAuthenticate] = "Bearer realm=\"tokenwatt\""
+        case .saturated: headers[.retryAfter] = "1"
+        case .shuttingDown: headers[.retryAfter] = "5"
+        default: break
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
+    }
+}

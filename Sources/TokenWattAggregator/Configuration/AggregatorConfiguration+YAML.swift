@@ -1,0 +1,80 @@
+import Foundation
+import TokenWattCore
+import TokenWattStore
+
+extension AggregatorConfiguration {
+    /// The configuration without a file: defaults, and local pushes accepted without a token
+    /// (as this machine's node) when the listener is on loopback.
+    public static func builtIn(hostname: String = ProcessInfo.processInfo.hostName) -> AggregatorConfiguration {
+        var configuration = AggregatorConfiguration()
+        configuration.anonymousNode = hostname
+        return configuration
+    }
+
+    /// Reads and checks a YAML config file; errors say `file: key: what was expected`.
+    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(CoreError) -> AggregatorConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .config(file: path, key: "(file)", expected: "a readable YAML file")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, environment: environment)
+    }
+
+    public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AggregatorConfiguration {
+        let root = try ConfigNode(yaml: yaml, file: file)
+        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition"])
+        var configuration = AggregatorConfiguration()
+
+        if let listen = try root["listen"].string() {
+            guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
+            configuration.listen = address
+        }
+        configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
+
+        var tokens = Set<String>()
+        for item in try root["nodes"].items() {
+            try item.requireMapping(allowing: ["name", "token_file", "token_env"])
+            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the node's name") }
+            guard let token = try item.secret(named: "token", environment: environment) else {
+                throw item.error("token_file or token_env for node \(name)")
+            }
+            guard tokens.insert(token).inserted else { throw item.error("a token no other node uses") }
+            configuration.nodes.append(NodeCredential(name: name, token: token))
+        }
+
+        for (name, value) in try root["static_labels"].entries() {
+            guard MetricName.isValidLabelName(name), !name.hasPrefix("__"), name != "node" else {
+                throw value.error("a label name other than node, matching [a-zA-Z_][a-zA-Z0-9_]*")
+            }
+            configuration.staticLabels[name] = try value.string(default: "")
+        }
+
+        let ingest = root["ingest"]
+        try ingest.requireMapping(allowing: ["max_body_bytes", "max_decoded_bytes", "max_future_skew",
+                                             "max_pending_samples", "max_samples_per_commit"])
+        configuration.ingest.maxBodyBytes = try ingest["max_body_bytes"].byteSize(default: configuration.ingest.maxBodyBytes)
+        configuration.ingest.maxDecodedBytes = try ingest["max_decoded_bytes"].byteSize(default: configuration.ingest.maxDecodedBytes)
+        configuration.ingest.maxFutureSkewMs = try ingest["max_future_skew"].durationMilliseconds(default: configuration.ingest.maxFutureSkewMs)
+        configuration.storage.maxPendingSamples = try positive(ingest["max_pending_samples"], default: configuration.storage.maxPendingSamples)
+        configuration.storage.maxSamplesPerCommit = try positive(ingest["max_samples_per_commit"], default: configuration.storage.maxSamplesPerCommit)
+
+        let storage = root["storage"]
+        try storage.requireMapping(allowing: ["raw_retention", "rollup_1m_retention", "rollup_1h_retention", "maintenance_interval", "rollup_delay"])
+        configuration.storage.rawRetentionMs = try storage["raw_retention"].durationMilliseconds(default: configuration.storage.rawRetentionMs)
+        configuration.storage.minuteRollupRetentionMs = try storage["rollup_1m_retention"].durationMilliseconds(default: configuration.storage.minuteRollupRetentionMs)
+        configuration.storage.hourRollupRetentionMs = try storage["rollup_1h_retention"].durationMilliseconds(default: configuration.storage.hourRollupRetentionMs)
+        configuration.storage.maintenanceIntervalMs = try storage["maintenance_interval"].durationMilliseconds(default: configuration.storage.maintenanceIntervalMs)
+        configuration.storage.rollupDelayMs = try storage["rollup_delay"].durationMilliseconds(default: configuration.storage.rollupDelayMs)
+
+        let exposition = root["exposition"]
+        try exposition.requireMapping(allowing: ["staleness"])
+        configuration.stalenessMs = try exposition["staleness"].durationMilliseconds(default: configuration.stalenessMs)
+        return configuration
+    }
+
+    private static func positive(_ node: ConfigNode, default value: Int) throws(CoreError) -> Int {
+        let number = try node.int(default: value)
+        guard number > 0 else { throw node.error("a positive integer, got \(number)") }
+        return number
+    }
+}

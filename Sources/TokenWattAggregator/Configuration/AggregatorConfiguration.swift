@@ -1,0 +1,70 @@
+import TokenWattStore
+
+/// Everything the aggregator is told, with the defaults it uses when no config file is given.
+public struct AggregatorConfiguration: Sendable {
+    /// Where the HTTP server listens (default 127.0.0.1:9470).
+    public var listen = ListenAddress(host: "127.0.0.1", port: 9470)
+    /// Nodes allowed to push, each with its bearer token. The token decides the `node` label.
+    public var nodes: [NodeCredential] = []
+    /// Accept pushes without a token, labelled with this node name. Only the built-in default
+    /// (no config file) on a loopback listener sets it, so the quick start works.
+    public var anonymousNode: String?
+    /// Labels added to every pushed series, e.g. `site`, `rack`; they override pushed labels.
+    public var staticLabels: [String: String] = [:]
+    public var ingest = IngestConfiguration()
+    public var storage = StorageConfiguration()
+    /// A series silent for longer than this leaves `/metrics` (default 5 minutes).
+    public var stalenessMs: Int64 = 5 * 60_000
+
+    public init() {}
+}
+
+/// A node's name and the token it pushes with.
+public struct NodeCredential: Sendable {
+    public var name: String
+    public var token: String
+
+    public init(name: String, token: String) {
+        self.name = name
+        self.token = token
+    }
+}
+
+/// Limits of `POST /api/v1/write`.
+public struct IngestConfiguration: Sendable {
+    /// Largest compressed body accepted (default 16 MiB); larger gets 413.
+    public var maxBodyBytes = 16 << 20
+    /// Largest body after snappy decompression (default 64 MiB); larger gets 413.
+    public var maxDecodedBytes = 64 << 20
+    /// Samples more than this far in the future are refused (default 10 minutes).
+    public var maxFutureSkewMs: Int64 = 10 * 60_000
+
+    public init() {}
+}
+
+/// A `host:port` to listen on.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import TokenWattCore
+import TokenWattStore
+
+/// `POST /api/v1/write`: remote write 1.0. A request is stored whole or not at all, and answered
+/// 204 only after its samples are committed.
+struct RemoteWriteHandler: Sendable {
+    let authenticator: NodeAuthenticator
+    let writer: SampleWriter
+    let metrics: AggregatorMetrics
+    let configuration: IngestConfiguration
+    let staticLabels: [Label]
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        do {
+            let result = try await ingest(request)
+            metrics.ingested(result.stored, duplicates: result.duplicates)
+            return Response(status: .noContent)
+        } catch let error as AggregatorError {
+            metrics.rejected(reason(for: error))
+            if case .storage = error {
+                logger.error("push not stored", metadata: ["error": "\(error.message)"])
+            } else {
+                logger.debug("push refused", metadata: ["status": "\(error.status.code)", "reason": "\(error.message)"])
+            }
+            throw error
+        }
+    }
+
+    private func ingest(_ request: Request) async throws -> AppendResult {
+        guard let node = authenticator.node(authorization: request.headers[.authorization]) else {
+            throw AggregatorError.unauthorized
+        }
+        try checkHeaders(request.headers)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
+            throw AggregatorError.tooLarge("body of \(length) bytes is over the limit of \(configuration.maxBodyBytes)")
+        }
+        // Refuse before reading the body when the writer has no room: memory stays bounded.
+        guard writer.hasRoom(for: 1) else {
+            throw AggregatorError.saturated("write queue full, retry later")
+        }
+        let body = try await collectBody(request)
+        let series: [TimeSeries]
+        do {
+            series = try RemoteWriteCodec.decode(body, maxUncompressedBytes: configuration.maxDecodedBytes)
+        } catch {
+            if case .snappy(let reason) = error, reason.contains("over the limit") {
+                throw AggregatorError.tooLarge(error.description)
+            }
+            throw AggregatorError.invalid(error.description)
+        }
+        let batch = try label(series, node: node)
+        do {
+            return try await writer.write(batch)
+        } catch StoreError.saturated(let pending) {
+            throw AggregatorError.saturated("write queue full (\(pending) samples pending), retry later")
+        } catch StoreError.shuttingDown {
+            throw AggregatorError.shuttingDown
+        } catch {
+            throw AggregatorError.storage("not stored: \(error)")
+        }
+    }
+
+    private func checkHeaders(_ headers: HTTPFields) throws {
+        let contentType = headers[.contentType] ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let proto = contentType.split(separator: ";").dropFirst()
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.hasPrefix("proto=") }
+        guard mediaType == RemoteWriteCodec.contentType, proto == nil || proto == "proto=prometheus.WriteRequest" else {
+            throw AggregatorError.unsupportedMediaType(
+                "content type \"\(contentType)\" is not supported; send remote write 1.0 as \(RemoteWriteCodec.contentType)")
+        }
+        guard headers[.contentEncoding]?.lowercased() == RemoteWriteCodec.contentEncoding else {
+            throw AggregatorError.unsupportedMediaType("content encoding must be snappy, got \"\(headers[.contentEncoding] ?? "")\"")
+        }
+        let versionField = HTTPField.Name(RemoteWriteCodec.versionHeader)!
+        guard let version = headers[versionField], version.hasPrefix("0.1.") else {
+            throw AggregatorError.invalid("\(RemoteWriteCodec.versionHeader) must be 0.1.x, got \"\(headers[versionField] ?? "")\"")
+        }
+    }
+
+    private func collectBody(_ request: Request) async throws -> [UInt8] {
+        var body: [UInt8] = []
+        for try await buffer in request.body {
+            guard body.count + buffer.readableBytes <= configuration.maxBodyBytes else {
+                throw AggregatorError.tooLarge("body is over the limit of \(configuration.maxBodyBytes) bytes")
+            }
+            body.append(contentsOf: buffer.readableBytesView)
+        }
+        return body
+    }
+
+    /// Sets `node` from the token and the static labels, and checks timestamps.
+    private func label(_ series: [TimeSeries], node: String) throws -> [TimeSeries] {
+        let latestAllowed = now() + configuration.maxFutureSkewMs
+        return try series.map { series in
+            for sample in series.samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
+                throw AggregatorError.invalid("\(series.labels): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
+            }
+            var labels = series.labels.setting("node", to: node)
+            for label in staticLabels { labels = labels.setting(label.name, to: label.value) }
+            return TimeSeries(labels: labels, samples: series.samples)
+        }
+    }
+
+    private func reason(for error: AggregatorError) -> AggregatorMetrics.RejectReason {
+        switch error {
+        case .unauthorized: .unauthorized
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .tooLarge: .tooLarge
+        case .invalid: .invalid
+        case .saturated: .saturated
+        case .shuttingDown: .shuttingDown
+        case .storage: .storageError
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+import TokenWattCore
+
+/// Responses in the shape of Prometheus's HTTP API: `{"status":"success","data":...}` or
+/// `{"status":"error","errorType":"bad_data","error":"..."}`.
+enum APIResponse {
+    static func success(_ data: Any) -> Response {
+        json(["status": "success", "data": data], status: .ok)
+    }
+
+    static func badData(_ message: String) -> Response {
+        json(["status": "error", "errorType": "bad_data", "error": message], status: .badRequest)
+    }
+
+    static func internalError(_ message: String) -> Response {
+        json(["status": "error", "errorType": "internal", "error": message], status: .internalServerError)
+    }
+
+    private static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
+        // Only strings, numbers, arrays and dictionaries go in, so serialisation cannot fail.
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func labelsObject(_ labels: LabelSet) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: labels.labels.map { ($0.name, $0.value) })
+    }
+
+    /// Prometheus writes sample values as strings so NaN and ±Inf survive JSON.
+    static func valueString(_ value: Double) -> String {
+        value.isNaN ? "NaN" : ExpositionWriter.formatValue(value)
+    }
+}
+
+/// Query parameters as Prometheus takes them.
+enum QueryParameters {
+    /// A time as Unix seconds (possibly fractional) or RFC 3339, in milliseconds.
+    static func time(_ text: String?, name: String, default value: Int64? = nil) throws(QueryError) -> Int64 {
+        guard let text, !text.isEmpty else {
+            guard let value else { throw QueryError("missing parameter \(name)") }
+            return value
+        }
+        if let seconds = Double(text), seconds.isFinite {
+            return Int64((seconds * 1000).rounded())
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) {
+            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        }
+        throw QueryError("invalid parameter \(name): \"\(text)\" is neither Unix seconds nor an RFC 3339 time")
+    }
+
+    /// A step as seconds (`15`, `0.5`) or a duration (`15s`, `1m`), in milliseconds.
+    static func step(_ text: String?) throws(QueryError) -> Int64 {
+        guard let text, !text.isEmpty else { throw QueryError("missing parameter step") }
+        if let seconds = Double(text), seconds.isFinite {
+            guard seconds > 0 else { throw QueryError("zero or negative query resolution step widths are not accepted") }
+            return max(1, Int64((seconds * 1000).rounded()))
+        }
+        guard let milliseconds = ConfigDuration.milliseconds(text), milliseconds > 0 else {
+            throw QueryError("invalid parameter step: \"\(text)\" is neither seconds nor a duration")
+        }
+        return milliseconds
+    }
+
+    static func selector(_ text: String?, name: String) throws(QueryError) -> SeriesSelector {
+        guard let text, !text.isEmpty else { throw QueryError("missing parameter \(name)") }
+        do {
+            return try SeriesSelector(parsing: text)
+        } catch {
+            let reason = if case .parse(_, let reason) = error { reason } else { error.description }
+            throw QueryError("invalid selector \(name)=\(text): \(reason)")
+        }
+    }
+}
+
+/// A bad query: answered 400 with Prometheus's `bad_data` error.
+struct QueryError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

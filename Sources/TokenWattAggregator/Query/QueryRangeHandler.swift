@@ -1,0 +1,83 @@
+import Hummingbird
+import TokenWattCore
+import TokenWattStore
+
+/// `GET /api/v1/query_range?query=<selector>&start=&end=&step=`: the matching series evaluated
+/// at each step, as a Prometheus matrix. The value at time t is the newest sample at or before t
+/// within the lookback (5 minutes, or one rollup bucket when that is longer); a stale marker
+/// ends a series. Raw samples answer steps under a minute; steps from a minute use the 1-minute
+/// rollups and from an hour the 1-hour rollups, as do ranges older than what finer data keeps.
+struct QueryRangeHandler: Sendable {
+    static let maxPoints: Int64 = 11_000
+    static let lookbackMs: Int64 = 5 * 60_000
+
+    let store: SampleStore
+    let now: @Sendable () -> Int64
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        do {
+            let selector = try QueryParameters.selector(parameters["query"].map(String.init), name: "query")
+            let start = try QueryParameters.time(parameters["start"].map(String.init), name: "start")
+            let end = try QueryParameters.time(parameters["end"].map(String.init), name: "end")
+            let step = try QueryParameters.step(parameters["step"].map(String.init))
+            guard end >= start else { throw QueryError("end timestamp must not be before start time") }
+            guard (end - start) / step < QueryRangeHandler.maxPoints else {
+                throw QueryError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+            }
+            let resolution = resolution(start: start, step: step)
+            var result: [[String: Any]] = []
+            for series in store.series(matching: [selector]) {
+                let points = try await points(seriesID: series.id, resolution: resolution, start: start, end: end)
+                let values = QueryRangeHandler.evaluate(points, start: start, end: end, step: step,
+                                                        lookback: max(QueryRangeHandler.lookbackMs, resolution?.rawValue ?? 0))
+                guard !values.isEmpty else { continue }
+                result.append(["metric": APIResponse.labelsObject(series.labels),
+                               "values": values.map { [Double($0.timestamp) / 1000, APIResponse.valueString($0.value)] as [Any] }])
+            }
+            return APIResponse.success(["resultType": "matrix", "result": result])
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        } catch {
+            return APIResponse.internalError("\(error)")
+        }
+    }
+
+    /// nil for raw samples, else the rollup resolution to read.
+    private func resolution(start: Int64, step: Int64) -> RollupResolution? {
+        let age = now() - start
+        let storage = store.configuration
+        if step >= RollupResolution.hour.rawValue || age > storage.minuteRollupRetentionMs { return .hour }
+        if step >= RollupResolution.minute.rawValue || age > storage.rawRetentionMs { return .minute }
+        return nil
+    }
+
+    /// Points to evaluate: raw samples, or each rollup bucket's last value at the bucket's end.
+    private func points(seriesID: Int64, resolution: RollupResolution?, start: Int64, end: Int64) async throws -> [Sample] {
+        guard let resolution else {
+            return try await store.rawSamples(seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs, to: end + 1)
+        }
+        let width = resolution.rawValue
+        let buckets = try await store.rollups(resolution, seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs - width, to: end + 1)
+        return buckets.compactMap { bucket in bucket.last.map { Sample(timestamp: bucket.bucket + width, value: $0) } }
+    }
+
+    /// The newest point at or before each step within the lookback; points in time order.
+    static func evaluate(_ points: [Sample], start: Int64, end: Int64, step: Int64, lookback: Int64) -> [Sample] {
+        var values: [Sample] = []
+        var next = 0
+        var current: Sample?
+        var t = start
+        while t <= end {
+            while next < points.count && points[next].timestamp <= t {
+                current = points[next]
+                next += 1
+            }
+            if let current, current.timestamp > t - lookback, !current.isStaleMarker {
+                values.append(Sample(timestamp: t, value: current.value))
+            }
+            t += step
+        }
+        return values
+    }
+}

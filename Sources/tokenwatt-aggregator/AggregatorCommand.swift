@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TokenWattAggregator
+import TokenWattCore
+
+/// `tokenwatt-aggregator`: receives remote write from agents, stores it in SQLite and serves
+/// Prometheus metrics and a query API.
+@main
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenwatt-aggregator",
+        abstract: "Store what TokenWatt agents push (remote write 1.0) in SQLite and serve it to Prometheus.",
+        discussion: """
+            Without --config it runs with built-in defaults: listens on 127.0.0.1:9470, keeps data in \
+            ./tokenwatt-data and accepts pushes from this machine without a token.
+            Exit status: 0 after a clean shutdown, 1 when serving failed, 2 for an invalid command line or config.
+            """)
+
+    @Option(name: .long, help: "YAML configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "Address to listen on, host:port (default 127.0.0.1:9470).")
+    var listen: String?
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database (default ./tokenwatt-data).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tokenwatt-aggregator")
+
+        var configuration: AggregatorConfiguration
+        do {
+            configuration = try config.map { try AggregatorConfiguration.load(file: $0) } ?? .builtIn()
+        } catch {
+            FileHandle.standardError.write(Data("tokenwatt-aggregator: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let listen {
+            guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
+            configuration.listen = address
+        }
+        if let dataDirectory { configuration.storage.directory = dataDirectory }
+
+        do {
+            try await Aggregator(configuration: configuration, logger: logger).run()
+        } catch {
+            logger.critical("stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
