@@ -67,7 +67,10 @@ let package = Package(
 
         .testTarget(name: "TokenWattCoreTests", dependencies: ["TokenWattCore"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TokenWattStoreTests", dependencies: ["TokenWattStore"], swiftSettings: strict),
+        .testTarget(name: "TokenWattStoreTests", dependencies: [
+            "TokenWattStore",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .testTarget(name: "TokenWattAggregatorTests", dependencies: [
             "TokenWattAggregator",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -13,6 +13,17 @@ public struct Sample: Hashable, Sendable {
     public static let staleMarker = Double(bitPattern: staleMarkerBits)
 
     public var isStaleMarker: Bool { value.bitPattern == Sample.staleMarkerBits }
+
+    /// Equal when the timestamp and the value's bits are equal, so NaNs and stale markers
+    /// compare as the same sample.
+    public static func == (lhs: Sample, rhs: Sample) -> Bool {
+        lhs.timestamp == rhs.timestamp && lhs.value.bitPattern == rhs.value.bitPattern
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(timestamp)
+        hasher.combine(value.bitPattern)
+    }
 }
 
 /// A series' labels with some of its samples.

@@ -1,0 +1,73 @@
+import Testing
+@testable import TokenWattCore
+
+@Suite struct ExpositionWriterTests {
+    let families = [
+        MetricFamily(name: "tokenwatt_tokens", type: .counter, help: "Tokens\\processed\nby model.", samples: [
+            ExpositionSample(name: "tokenwatt_tokens_total", labels: [Label("model", "a\"b\\c\nd")], value: 1500),
+            ExpositionSample(name: "tokenwatt_tokens_created", labels: [Label("model", "a\"b\\c\nd")], value: 1_700_000_000),
+        ]),
+        MetricFamily(name: "tokenwatt_gpu_power_watts", type: .gauge, unit: "watts", samples: [
+            ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "0")], value: .nan),
+            ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "1")], value: .infinity, timestamp: 1_700_000_000_123),
+            ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "2")], value: -.infinity),
+            ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "3")], value: 0.25),
+        ]),
+    ]
+
+    @Test func writesPrometheusText004WithTotalNamesAndNoCreated() {
+        let text = String(decoding: ExpositionWriter(format: .prometheusText).render(families), as: UTF8.self)
+        #expect(text == """
+            # HELP tokenwatt_tokens_total Tokens\\\\processed\\nby model.
+            # TYPE tokenwatt_tokens_total counter
+            tokenwatt_tokens_total{model="a\\"b\\\\c\\nd"} 1500
+            # TYPE tokenwatt_gpu_power_watts gauge
+            tokenwatt_gpu_power_watts{gpu="0"} NaN
+            tokenwatt_gpu_power_watts{gpu="1"} +Inf 1700000000123
+            tokenwatt_gpu_power_watts{gpu="2"} -Inf
+            tokenwatt_gpu_power_watts{gpu="3"} 0.25
+
+            """)
+    }
+
+    @Test func writesOpenMetricsWithUnitSecondsTimestampsAndEOF() {
+        let text = String(decoding: ExpositionWriter(format: .openMetrics).render(families), as: UTF8.self)
+        #expect(text == """
+            # TYPE tokenwatt_tokens counter
+            # HELP tokenwatt_tokens Tokens\\\\processed\\nby model.
+            tokenwatt_tokens_total{model="a\\"b\\\\c\\nd"} 1500
+            tokenwatt_tokens_created{model="a\\"b\\\\c\\nd"} 1700000000
+            # TYPE tokenwatt_gpu_power_watts gauge
+            # UNIT tokenwatt_gpu_power_watts watts
+            tokenwatt_gpu_power_watts{gpu="0"} NaN
+            tokenwatt_gpu_power_watts{gpu="1"} +Inf 1700000000.123
+            tokenwatt_gpu_power_watts{gpu="2"} -Inf
+            tokenwatt_gpu_power_watts{gpu="3"} 0.25
+            # EOF
+
+            """)
+    }
+
+    @Test(arguments: [
+        (nil, ExpositionFormat.prometheusText),
+        ("text/plain;version=0.0.4;q=0.5,*/*;q=0.1", .prometheusText),
+        ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", .openMetrics),
+        ("application/openmetrics-text; version=1.0.0; charset=utf-8", .openMetrics),
+        ("application/openmetrics-text;version=2.0.0", .prometheusText),
+        ("application/json", .prometheusText),
+    ] as [(String?, ExpositionFormat)])
+    func negotiatesFormatFromAccept(accept: String?, expected: ExpositionFormat) {
+        #expect(ExpositionFormat.negotiate(accept: accept) == expected)
+    }
+
+    @Test func contentTypesAreExact() {
+        #expect(ExpositionFormat.prometheusText.contentType == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(ExpositionFormat.openMetrics.contentType == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    }
+
+    @Test(arguments: [(1.0, "1"), (-3.0, "-3"), (0.1, "0.1"), (1e20, "1e+20"), (1.5e-7, "1.5e-07")])
+    func formatsValuesAsGoReadsThem(value: Double, text: String) {
+        #expect(ExpositionWriter.formatValue(value) == text)
+        #expect(ExpositionParser.parseValue(text) == value)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import Testing
+import TokenWattCore
+@testable import TokenWattStore
+
+@Suite struct SampleStoreTests {
+    @Test func storesEachSampleOnceAndAcceptsOutOfOrder() async throws {
+        try await withTemporaryStore { store, _ in
+            // Given a batch stored once
+            let first = try await store.append([[series("up", ["job": "a"], [(2_000, 1), (3_000, 1)])]])
+            #expect(first == [AppendResult(stored: 2, duplicates: 0, newSeries: 1)])
+            // When the same samples come again with an older one and a changed value
+            let second = try await store.append([[series("up", ["job": "a"], [(1_000, 0), (2_000, 5), (3_000, 1)])]])
+            // Then only the new timestamp is stored and the first value wins
+            #expect(second == [AppendResult(stored: 1, duplicates: 2, newSeries: 0)])
+            let id = try #require(store.series(matching: [SeriesSelector(parsing: "up")]).first?.id)
+            let samples = try await store.rawSamples(seriesID: id, from: 0, to: 10_000)
+            #expect(samples == [Sample(timestamp: 1_000, value: 0), Sample(timestamp: 2_000, value: 1), Sample(timestamp: 3_000, value: 1)])
+            #expect(store.liveSeries(since: 0).map(\.sample) == [Sample(timestamp: 3_000, value: 1)])
+        }
+    }
+
+    @Test func keepsNaNAndStaleMarkersApart() async throws {
+        try await withTemporaryStore { store, _ in
+            _ = try await store.append([[series("q", [:], [(1_000, .nan), (2_000, Sample.staleMarker), (3_000, 2.5)])]])
+            let samples = try await store.rawSamples(seriesID: 1, from: 0, to: 10_000)
+            #expect(samples.count == 3)
+            #expect(samples[0].value.isNaN && !samples[0].isStaleMarker)
+            #expect(samples[1].isStaleMarker)
+            #expect(samples[2].value == 2.5)
+        }
+    }
+
+    @Test func staleMarkerRemovesSeriesFromLiveSet() async throws {
+        try await withTemporaryStore { store, _ in
+            _ = try await store.append([[series("a", [:], [(1_000, 1)]), series("b", [:], [(1_000, 1), (2_000, Sample.staleMarker)])]])
+            #expect(store.liveSeries(since: 0).map { $0.labels.metricName } == ["a"])
+            #expect(store.liveSeries(since: 1_000).isEmpty)
+        }
+    }
+
+    @Test func everythingCommittedIsThereAfterReopening() async throws {
+        var configuration = StorageConfiguration()
+        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-reopen-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
+        do {
+            let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+            _ = try await store.append([[series("m", ["node": "x"], [(1_000, 1), (2_000, 2)])], [series("n", [:], [(5_000, 7)])]])
+            try store.close()
+        }
+        let reopened = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        #expect(reopened.seriesCount == 2)
+        #expect(try await reopened.rawSamples(seriesID: 1, from: 0, to: 10_000).count == 2)
+        #expect(reopened.liveSeries(since: 0).count == 2)
+        // Interning survives too: the same labels map to the same series.
+        #expect(try await reopened.append([[series("m", ["node": "x"], [(3_000, 3)])]]) == [AppendResult(stored: 1, duplicates: 0, newSeries: 0)])
+        try reopened.close()
+    }
+
+    @Test func rollsUpMinutesAndHoursWithCounterResets() async throws {
+        try await withTemporaryStore { store, _ in
+            // Given a counter that resets in the second minute, and a gauge
+            let minute: Int64 = 60_000
+            _ = try await store.append([[
+                series("requests_total", [:], [(0, 10), (30_000, 20), (minute, 25), (minute + 30_000, 5), (minute + 50_000, 8)]),
+                series("temperature", [:], [(0, 40), (minute, 50), (minute + 30_000, 45)]),
+            ]])
+            // When maintenance runs long after those hours closed
+            let rolled = try await store.rollUp(now: 10 * 3_600_000)
+            #expect(rolled == 2 * 2 + 2)  // two minutes of two series, then one hour of each
+            // Then each minute holds min, max, sum, count, last and the increase across the reset
+            let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
+            #expect(counterMinutes == [
+                RollupBucket(bucket: 0, min: 10, max: 20, sum: 30, last: 20, count: 2, increase: 10),
+                RollupBucket(bucket: minute, min: 5, max: 25, sum: 38, last: 8, count: 3, increase: 5 + 5 + 3),
+            ])
+            let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000)
+            #expect(hour == [RollupBucket(bucket: 0, min: 5, max: 25, sum: 68, last: 8, count: 5, increase: 23)])
+            let gaugeHour = try await store.rollups(.hour, seriesID: 2, from: 0, to: 3_600_000)
+            #expect(gaugeHour == [RollupBucket(bucket: 0, min: 40, max: 50, sum: 135, last: 45, count: 3, increase: nil)])
+            // And a late sample rolls its minute and hour up again
+            _ = try await store.append([[series("requests_total", [:], [(minute + 55_000, 9)])]])
+            try await store.rollUp(now: 10 * 3_600_000)
+            #expect(try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000).first?.increase == 24)
+        }
+    }
+
+    @Test func rollupWaitsForTheBucketToClose() async throws {
+        try await withTemporaryStore { store, configuration in
+            _ = try await store.append([[series("g", [:], [(10_000, 1)])]])
+            #expect(try await store.rollUp(now: 60_000 + configuration.rollupDelayMs - 1) == 0)
+            #expect(try await store.rollUp(now: 60_000 + configuration.rollupDelayMs) == 1)
+        }
+    }
+
+    @Test func retentionDeletesOnlyWhatIsTooOld() async throws {
+        try await withTemporaryStore({ $0.rawRetentionMs = 10_000 }) { store, _ in
+            _ = try await store.append([[series("g", [:], [(1_000, 1), (50_000, 2)])]])
+            let deleted = try await store.enforceRetention(now: 55_000)
+            #expect(deleted >= 1)
+            #expect(try await store.rawSamples(seriesID: 1, from: 0, to: 100_000) == [Sample(timestamp: 50_000, value: 2)])
+        }
+    }
+}
