@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TokenWattCore
+@testable import TokenWattAggregator
+
+@Suite struct ExpositionAndQueryTests {
+    @Test func metricsShowLiveSeriesTypedAndLeaveOutStaleOnes() async throws {
+        try await withAggregator { client, _ in
+            let now: Int64 = 1_800_000_000_000
+            let (headers, body) = push([
+                ts("tokenwatt_tokens_total", ["model": "llama", "type": "output", "source": "vllm"], [(now - 10_000, 1234)]),
+                ts("node_load1", [:], [(now - 20_000, 0.5)]),
+                ts("old_series", [:], [(now - 6 * 60_000, 1)]),
+            ])
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                let text = String(buffer: response.body)
+                #expect(text.contains("""
+                    # HELP tokenwatt_tokens_total Tokens processed, by model, type and source.
+                    # TYPE tokenwatt_tokens_total counter
+                    tokenwatt_tokens_total{model="llama",node="gpu-01",source="vllm",type="output"} 1234 \(now - 10_000)
+                    """))
+                #expect(text.contains("# TYPE node_load1 untyped\nnode_load1{node=\"gpu-01\"} 0.5"))
+                #expect(!text.contains("old_series"))
+                // What we expose must parse back.
+                #expect(throws: Never.self) { try ExpositionParser(format: .prometheusText).parse(text) }
+            }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.accept: "application/openmetrics-text;version=1.0.0"]) { response in
+                #expect(response.headers[.contentType] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                let text = String(buffer: response.body)
+                #expect(text.hasSuffix("# EOF\n"))
+                #expect(throws: Never.self) { try ExpositionParser(format: .openMetrics).parse(text) }
+            }
+        }
+    }
+
+    @Test func seriesAndQueryRangeAnswerInPrometheusShape() async throws {
+        try await withAggregator { client, _ in
+            let (headers, body) = push([ts("up", ["job": "a"], [(t0, 1), (t0 + 15_000, 0)]), ts("up", ["job": "b"], [(t0, 1)])])
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/api/v1/series?match[]=up%7Bjob%3D%22a%22%7D", method: .get) { response in
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                #expect(json["status"] as? String == "success")
+                #expect(json["data"] as? [[String: String]] == [["__name__": "up", "job": "a", "node": "gpu-01"]])
+            }
+            let start = Double(t0) / 1000
+            try await client.execute(uri: "/api/v1/query_range?query=up%7Bjob%3D%22a%22%7D&start=\(start)&end=\(start + 30)&step=15", method: .get) { response in
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                let data = try #require(json["data"] as? [String: Any])
+                #expect(data["resultType"] as? String == "matrix")
+                let result = try #require(data["result"] as? [[String: Any]])
+                let values = try #require(result.first?["values"] as? [[Any]])
+                #expect(values.map { $0[1] as? String } == ["1", "0", "0"])
+                #expect(values.map { $0[0] as? Double } == [start, start + 15, start + 30])
+            }
+        }
+    }
+
+    @Test(arguments: ["/api/v1/series?match[]=%7B%7D", "/api/v1/series", "/api/v1/query_range?query=up%7B&start=1&end=2&step=1",
+                      "/api/v1/query_range?query=up&start=1&end=2&step=0", "/api/v1/query_range?query=up&start=x&end=2&step=1",
+                      "/api/v1/query_range?query=up&start=0&end=100000&step=1"])
+    func badQueriesGet400WithAReason(uri: String) async throws {
+        try await withAggregator { client, _ in
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                #expect(json["errorType"] as? String == "bad_data")
+                #expect(!(json["error"] as? String ?? "").isEmpty)
+            }
+        }
+    }
+
+    @Test func healthAndReadiness() async throws {
+        try await withAggregator { client, _ in
+            try await client.execute(uri: "/-/healthy", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/-/ready", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test func evaluationUsesLookbackAndStaleMarkers() {
+        let points = [Sample(timestamp: 0, value: 1), Sample(timestamp: 10, value: 2), Sample(timestamp: 20, value: Sample.staleMarker)]
+        let values = QueryRangeHandler.evaluate(points, start: 0, end: 40, step: 5, lookback: 8)
+        #expect(values == [Sample(timestamp: 0, value: 1), Sample(timestamp: 5, value: 1), Sample(timestamp: 10, value: 2), Sample(timestamp: 15, value: 2)])
+    }
+}
+
+@Suite struct ConfigurationTests {
+    @Test func parsesAFullConfig() throws {
+        let configuration = try AggregatorConfiguration.parse(yaml: """
+            listen: 0.0.0.0:9999
+            data_dir: /var/lib/tokenwatt
+            static_labels: {site: fra1}
+            nodes:
+              - name: gpu-01
+                token_env: TOKEN_1
+            ingest: {max_body_bytes: 1MiB, max_pending_samples: 1000}
+            storage: {raw_retention: 7d, rollup_1m_retention: 30d}
+            exposition: {staleness: 2m}
+            """, file: "agg.yml", environment: ["TOKEN_1": "abc"])
+        #expect(configuration.listen == ListenAddress(host: "0.0.0.0", port: 9999))
+        #expect(configuration.nodes.map(\.token) == ["abc"])
+        #expect(configuration.staticLabels == ["site": "fra1"])
+        #expect(configuration.ingest.maxBodyBytes == 1 << 20)
+        #expect(configuration.storage.rawRetentionMs == 7 * 86_400_000)
+        #expect(configuration.storage.hourRollupRetentionMs == 5 * 365 * 86_400_000)
+        #expect(configuration.stalenessMs == 120_000)
+        #expect(configuration.anonymousNode == nil)
+    }
+
+    @Test(arguments: [
+        ("listen: nowhere", "agg.yml: listen: host:port, got \"nowhere\""),
+        ("storage: {raw_retention: soon}", "agg.yml: storage.raw_retention: a duration such as 30s, 5m, 1h or 15d, got \"soon\""),
+        ("retention: 5d", "agg.yml: retention: no such key (known keys: data_dir, exposition, ingest, listen, nodes, static_labels, storage)"),
+        ("nodes: [{name: a}]", "agg.yml: nodes[0]: token_file or token_env for node a"),
+        ("nodes: [{name: a, token_env: NOPE}]", "agg.yml: nodes[0].token_env: the environment variable NOPE to hold the token; it is unset or empty"),
+        ("ingest: {max_pending_samples: -1}", "agg.yml: ingest.max_pending_samples: a positive integer, got -1"),
+        ("static_labels: {node: x}", "agg.yml: static_labels.node: a label name other than node, matching [a-zA-Z_][a-zA-Z0-9_]*"),
+        ("listen: [", "agg.yml: (document): valid YAML"),
+    ])
+    func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {
+        do {
+            _ = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix(message))
+        }
+    }
+}
