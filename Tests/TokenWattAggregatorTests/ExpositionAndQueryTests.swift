@@ -130,3 +130,13 @@ import TokenWattCore
         }
     }
 }
+
+@Suite struct QueryStringTests {
+    @Test func decodesPercentEncodedNamesAndValues() {
+        let query = QueryString("match%5B%5D=up%7Bjob%3D%22a%22%7D&match[]=b+c&empty=&flag")
+        #expect(query.all("match[]") == ["up{job=\"a\"}", "b c"])
+        #expect(query["empty"] == "")
+        #expect(query["flag"] == "")
+        #expect(query["missing"] == nil)
+    }
+}

@@ -15,12 +15,12 @@ struct QueryRangeHandler: Sendable {
     let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
-        let parameters = request.uri.queryParameters
+        let parameters = QueryString(request.uri.query)
         do {
-            let selector = try QueryParameters.selector(parameters["query"].map(String.init), name: "query")
-            let start = try QueryParameters.time(parameters["start"].map(String.init), name: "start")
-            let end = try QueryParameters.time(parameters["end"].map(String.init), name: "end")
-            let step = try QueryParameters.step(parameters["step"].map(String.init))
+            let selector = try QueryParameters.selector(parameters["query"], name: "query")
+            let start = try QueryParameters.time(parameters["start"], name: "start")
+            let end = try QueryParameters.time(parameters["end"], name: "end")
+            let step = try QueryParameters.step(parameters["step"])
             guard end >= start else { throw QueryError("end timestamp must not be before start time") }
             guard (end - start) / step < QueryRangeHandler.maxPoints else {
                 throw QueryError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")

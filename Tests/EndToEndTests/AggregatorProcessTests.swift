@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TokenWattCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `tokenwatt-aggregator` binary, started on a free loopback port with a config file.
+struct RunningAggregator {
+    let process: ChildProcess
+    let url: String
+
+    static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"]) async throws -> RunningAggregator {
+        var config = "listen: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\nnodes:\n"
+        for (node, token) in tokens.sorted(by: { $0.key < $1.key }) {
+            let tokenFile = "\(directory)/\(node).token"
+            try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            config += "  - {name: \(node), token_file: \(tokenFile)}\n"
+        }
+        try config.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"],
+                                       logPath: "\(directory)/aggregator-\(UUID().uuidString).log")
+        let url = "http://127.0.0.1:\(port)"
+        _ = try await HTTP.waitFor("the aggregator to be ready") { try await HTTP.get(url + "/-/ready").status == 200 ? true : nil }
+        return RunningAggregator(process: process, url: url)
+    }
+
+    func push(_ series: [TimeSeries], token: String = "token-1") async throws -> UInt {
+        try await HTTP.post(url + "/api/v1/write", body: RemoteWriteCodec.encode(series), headers: [
+            ("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"), ("Authorization", "Bearer \(token)"),
+        ]).status
+    }
+}
+
+@Suite(.serialized) struct AggregatorProcessTests {
+    @Test func everyAcknowledgedSampleSurvivesSIGKILL() async throws {
+        let directory = try Environment.temporaryDirectory("durability")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = Environment.freePort()
+        let base = Int64(Date().timeIntervalSince1970) * 1000 - 120_000
+        // Given 40 pushes, each acknowledged with 204
+        var aggregator = try await RunningAggregator.start(directory: directory, port: port)
+        for i in 0..<40 {
+            let series = TimeSeries(labels: try LabelSet(dictionary: ["__name__": "durable_total", "i": "\(i % 4)"]),
+                                    samples: [Sample(timestamp: base + Int64(i) * 1000, value: Double(i))])
+            #expect(try await aggregator.push([series]) == 204)
+        }
+        // When the process is killed without warning and started again
+        aggregator.process.kill(signal: SIGKILL)
+        aggregator = try await RunningAggregator.start(directory: directory, port: port)
+        // Then every acknowledged sample is there
+        for shard in 0..<4 {
+            // Samples of this shard were pushed every 4 s from base + shard seconds.
+            let start = Double(base) / 1000 + Double(shard)
+            let response = try await HTTP.get(aggregator.url + "/api/v1/query_range?query=durable_total%7Bi%3D%22\(shard)%22%7D&start=\(start)&end=\(start + 36)&step=4")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+            let result = try #require((json["data"] as? [String: Any])?["result"] as? [[String: Any]])
+            let values = try #require(result.first?["values"] as? [[Any]]).compactMap { $0[1] as? String }
+            #expect(values == stride(from: shard, to: 40, by: 4).map { String($0) }, "shard \(shard)")
+        }
+        let series = try await HTTP.get(aggregator.url + "/api/v1/series?match[]=durable_total")
+        #expect(series.body.components(separatedBy: "\"durable_total\"").count - 1 == 4)
+        aggregator.process.kill(signal: SIGTERM)
+        #expect(aggregator.process.process.terminationStatus == 0, "a clean SIGTERM exits 0")
+    }
+
+    @Test func invalidConfigExitsWithStatus2AndNamesTheKey() throws {
+        let directory = try Environment.temporaryDirectory("badconfig")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "storage: {raw_retention: forever}\n".write(toFile: "\(directory)/bad.yml", atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/bad.yml"], logPath: "\(directory)/log")
+        process.process.waitUntilExit()
+        #expect(process.process.terminationStatus == 2)
+        #expect(process.log.contains("\(directory)/bad.yml: storage.raw_retention: a duration"))
+    }
+}
