@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `tokenwatt-bench`: load generators that print TokenWatt's figures.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenwatt-bench",
+        abstract: "Benchmarks for TokenWatt; each prints figures to set beside a peer's from the same run.",
+        subcommands: [IngestBenchmark.self])
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The same remote-write load against Prometheus 2.42's own receiver and against
+# tokenwatt-aggregator, one after the other in one run; prints both figures and the ratios.
+#
+# Time is simulated (samples 10 s apart, sent as fast as each receiver takes them) so the load
+# covers more than 3 hours of sample time; Prometheus then compacts its head into a block, and
+# its bytes per sample are read both right after the load (head + WAL) and after compaction.
+# Usage: bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product tokenwatt-aggregator
+swift build -c release --product tokenwatt-bench
+bin="$(swift build -c release --show-bin-path)"
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+load=(--agents 20 --series 100 --ticks 1200 --interval 10 "$@")
+
+echo "== Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') remote-write receiver"
+prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
+    --web.listen-address=127.0.0.1:19091 >"$work/prom.log" 2>&1 &
+until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
+"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write --data-dir "$work/prom" "${load[@]}" | tee "$work/prom.txt"
+echo "waiting for Prometheus to compact its head (it checks once a minute)..."
+for _ in $(seq 1 36); do ls "$work"/prom/01* >/dev/null 2>&1 && break; sleep 5; done
+sleep 5
+prom_compacted=$(du -sb "$work/prom" | cut -f1)
+echo "after compaction: $prom_compacted bytes ($(ls -d "$work"/prom/01* 2>/dev/null | wc -l) block(s))"
+kill %1; wait %1 2>/dev/null || true
+
+echo "== tokenwatt-aggregator"
+"$bin/tokenwatt-aggregator" --listen 127.0.0.1:19470 --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
+until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
+"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
+kill -TERM %2; wait %2 2>/dev/null || true
+tw_closed=$(du -sb "$work/tw" | cut -f1)
+echo "after a clean shutdown (WAL checkpointed): $tw_closed bytes"
+
+samples=$(grep -o '= [0-9]* samples' "$work/tw.txt" | grep -o '[0-9]*')
+rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
+p=$(rate "$work/prom.txt"); t=$(rate "$work/tw.txt")
+echo
+echo "== side by side ($samples samples)"
+awk -v p="$p" -v t="$t" -v pb="$prom_compacted" -v tb="$tw_closed" -v n="$samples" 'BEGIN {
+    printf "ingest samples/s      prometheus %10d   tokenwatt %10d   ratio %.2fx\n", p, t, t / p
+    printf "bytes/sample on disk  prometheus %10.2f   tokenwatt %10.2f   ratio %.2fx  (prometheus compacted, tokenwatt checkpointed)\n", pb / n, tb / n, (tb / n) / (pb / n)
+}'
