@@ -24,16 +24,22 @@ struct IngestBenchmark: AsyncParsableCommand {
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: agents)))
-        defer { try? client.syncShutdown() }
         let start = (Int64(Date().timeIntervalSince1970) - Int64(ticks * interval)) * 1000
         let clock = ContinuousClock()
         let began = clock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for agent in 0..<agents {
-                group.addTask { try await runAgent(agent, client: client, start: start) }
+        let latencies: [Double]
+        do {
+            latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for agent in 0..<agents {
+                    group.addTask { try await runAgent(agent, client: client, start: start) }
+                }
+                return try await group.reduce(into: [Double]()) { $0 += $1 }
             }
-            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        } catch {
+            try await client.shutdown()
+            throw error
         }
+        try await client.shutdown()
         let elapsed = began.duration(to: clock.now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let samples = agents * series * ticks
