@@ -1,5 +1,6 @@
 import Synchronization
 import TokenWattCore
+import TokenWattStore
 
 /// The aggregator's own `tokenwatt_aggregator_*` metrics.
 final class AggregatorMetrics: Sendable {
@@ -46,7 +47,7 @@ final class AggregatorMetrics: Sendable {
         }
     }
 
-    func families(series: Int, databaseBytes: Int64, queuedSamples: Int) -> [MetricFamily] {
+    func families(store: SampleStore, queuedSamples: Int) -> [MetricFamily] {
         let state = state.withLock { $0 }
         func counter(_ name: String, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
             MetricFamily(name: name, type: .counter, help: help, samples: samples)
@@ -77,9 +78,11 @@ final class AggregatorMetrics: Sendable {
                     }),
             MetricFamily(name: "tokenwatt_aggregator_commit_duration_seconds", type: .histogram,
                          help: "Duration of each group commit to SQLite.", samples: commitSamples),
-            gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(series)),
+            counter("tokenwatt_aggregator_compacted_samples", "Raw samples moved from the head table into compressed chunks.",
+                    [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(store.compactedSamples))]),
+            gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(store.seriesCount)),
             gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
-            gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(databaseBytes)),
+            gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(store.databaseBytes)),
         ]
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Runs rollups every maintenance interval and retention every hour, in the background, in
+/// Runs rollups and compaction every maintenance interval and retention every hour, in the background, in
 /// small transactions that interleave with ingest commits.
 public struct MaintenanceService: Service {
     static let retentionIntervalMs: Int64 = 3_600_000
@@ -22,6 +22,7 @@ public struct MaintenanceService: Service {
         while !Task.isShuttingDownGracefully {
             do {
                 try await store.rollUp(now: now())
+                try await store.compact(now: now())
                 if lastRetention.map({ now() - $0 >= MaintenanceService.retentionIntervalMs }) ?? true {
                     try await store.enforceRetention(now: now())
                     lastRetention = now()

@@ -51,6 +51,19 @@ extension SampleStore {
             }
         }
 
+        // Samples older than this may already sit in a chunk, where INSERT OR IGNORE cannot see them.
+        let chunkedBefore = compaction.withLock { $0.chunkedBefore }
+        var chunkTimestamps: [ChunkKey: Set<Int64>] = [:]
+        func isInChunk(_ id: Int64, _ timestamp: Int64) throws -> Bool {
+            let key = ChunkKey(seriesID: id, window: SampleStore.chunkWindow(of: timestamp))
+            if chunkTimestamps[key] == nil {
+                let samples = try chunkSamples(db: db, seriesID: id, from: key.window, to: key.window + Schema.chunkWindow)
+                chunkTimestamps[key] = Set(samples.map(\.timestamp))
+            }
+            return chunkTimestamps[key]!.contains(timestamp)
+        }
+        var lateSamples = false
+
         var staged: [LabelSet: Int64] = [:]
         var newSeries: [(Int64, LabelSet)] = []
         var latest: [Int64: Sample] = [:]
@@ -72,6 +85,13 @@ extension SampleStore {
                 var lastBucket = Int64.min
                 var newest = latest[id]
                 for sample in series.samples {
+                    if sample.timestamp < chunkedBefore {
+                        if try isInChunk(id, sample.timestamp) {
+                            result.duplicates += 1
+                            continue
+                        }
+                        lateSamples = true
+                    }
                     sqlite3_bind_int64(insertSample, 1, id)
                     sqlite3_bind_int64(insertSample, 2, sample.timestamp)
                     SampleValue.bind(sample.value, to: insertSample, at: 3)
@@ -94,8 +114,15 @@ extension SampleStore {
             }
             results.append(result)
         }
+        if lateSamples { compaction.withLock { $0.lateSamples = true } }
         return (results, newSeries, latest)
     }
+}
+
+/// One series' chunk window.
+private struct ChunkKey: Hashable {
+    var seriesID: Int64
+    var window: Int64
 }
 
 extension Int64 {

@@ -31,7 +31,32 @@ extension SampleStore {
         }
     }
 
+    /// Raw samples from the chunks and the head, which never share a timestamp.
     func rawSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
+        let head = try headSamples(db: db, seriesID: seriesID, from: from, to: to)
+        let chunked = try chunkSamples(db: db, seriesID: seriesID, from: from, to: to)
+        guard !chunked.isEmpty else { return head }
+        // Usually the chunks end where the head begins; late samples need the sort.
+        if let firstHead = head.first, firstHead.timestamp < chunked.last!.timestamp {
+            return (chunked + head).sorted { $0.timestamp < $1.timestamp }
+        }
+        return chunked + head
+    }
+
+    /// The newest finite sample of one series before `before`, from the head or the chunks.
+    func previousFiniteSample(db: Database, seriesID: Int64, before: Int64) throws -> Sample? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT ts, value FROM samples WHERE series_id = ? AND ts < ? AND typeof(value) IN ('real', 'integer')
+            ORDER BY ts DESC LIMIT 1
+            """)
+        let head = try Row.fetchOne(statement, arguments: [seriesID, before]).map { Sample(timestamp: $0[0], value: SampleValue.decode($0[1])) }
+        let chunked = try lastChunkSample(db: db, seriesID: seriesID, before: before) { $0.value.isFinite }
+        guard let chunked else { return head }
+        guard let head else { return chunked }
+        return head.timestamp > chunked.timestamp ? head : chunked
+    }
+
+    func headSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
         let statement = try db.cachedStatement(sql: "SELECT ts, value FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts")
         return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
             Sample(timestamp: row[0], value: SampleValue.decode(row[1]))

@@ -4,12 +4,14 @@ extension SampleStore {
     /// Series handled per retention transaction, so ingest commits interleave.
     static let retentionChunk = 1_000
 
-    /// Deletes raw samples, minute rollups and hour rollups older than their retention, and
+    /// Deletes raw samples (head rows and chunks), minute rollups and hour rollups older than their retention, and
     /// pending rollups of buckets whose raw samples are gone. Returns the rows deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let cutoffs: [(table: String, column: String, before: Int64)] = [
             ("samples", "ts", now - configuration.rawRetentionMs),
+            // A chunk goes once its whole window is past the raw retention.
+            ("chunks", "window_start", now - configuration.rawRetentionMs - Schema.chunkWindow),
             (RollupResolution.minute.table, "bucket", now - configuration.minuteRollupRetentionMs),
             (RollupResolution.hour.table, "bucket", now - configuration.hourRollupRetentionMs),
         ]

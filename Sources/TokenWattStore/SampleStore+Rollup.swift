@@ -61,10 +61,7 @@ extension SampleStore {
             let rollup: RollupBucket
             switch resolution {
             case .minute:
-                let previous = try Row.fetchOne(db, sql: """
-                    SELECT value FROM samples WHERE series_id = ? AND ts < ? AND typeof(value) IN ('real', 'integer')
-                    ORDER BY ts DESC LIMIT 1
-                    """, arguments: [id, bucket]).map { SampleValue.decode($0[0]) }
+                let previous = try previousFiniteSample(db: db, seriesID: id, before: bucket)?.value
                 let samples = try rawSamples(db: db, seriesID: id, from: bucket, to: bucket + width)
                 rollup = RollupBucket.aggregate(bucket: bucket, samples: samples, previous: previous, cumulative: cumulative)
                 try markHour.execute(arguments: [bucket - bucket.modulo(Schema.hour), id])

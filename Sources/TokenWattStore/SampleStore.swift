@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import Logging
+import Synchronization
 import TokenWattCore
 
 /// The one owner of the TokenWatt database: opens it, runs the migrations, interns series,
@@ -14,6 +15,8 @@ public final class SampleStore: Sendable {
     public let configuration: StorageConfiguration
     let pool: DatabasePool
     let index = SeriesIndex()
+    let compaction = Mutex(CompactionState())
+    let compactedSampleCount = Atomic<Int>(0)
     let logger: Logger
 
     public init(configuration: StorageConfiguration, logger: Logger) throws(StoreError) {
@@ -25,6 +28,9 @@ public final class SampleStore: Sendable {
             grdb.prepareDatabase { db in
                 // FULL: a commit is on disk (WAL fsynced) before a push is acknowledged.
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                // Takes effect only on a new file, before WAL mode and the first table: compaction
+                // can then hand the head's freed pages back (`PRAGMA incremental_vacuum`).
+                if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             }
             grdb.label = "tokenwatt"
             pool = try DatabasePool(path: configuration.databasePath, configuration: grdb)
@@ -47,12 +53,19 @@ public final class SampleStore: Sendable {
             var latest: [Int64: Sample] = [:]
             // One seek per series: the primary key (series_id, ts) finds each newest sample.
             let statement = try db.makeStatement(sql: "SELECT ts, value FROM samples WHERE series_id = ? ORDER BY ts DESC LIMIT 1")
+            let newestChunk = try db.makeStatement(sql: "SELECT last_ts FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
             for id in index.allIDs {
-                if let row = try Row.fetchOne(statement, arguments: [id]) {
-                    latest[id] = Sample(timestamp: row[0], value: SampleValue.decode(row[1]))
+                let head = try Row.fetchOne(statement, arguments: [id]).map { Sample(timestamp: $0[0], value: SampleValue.decode($0[1])) }
+                // A series whose head is empty or only holds late samples ends in a chunk.
+                if let chunkEnd = try Int64.fetchOne(newestChunk, arguments: [id]), chunkEnd > head?.timestamp ?? .min {
+                    latest[id] = try lastChunkSample(db: db, seriesID: id, before: .max)
+                } else {
+                    latest[id] = head
                 }
             }
             index.noteLatest(latest)
+            let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks")
+            compaction.withLock { $0.chunkedBefore = newestWindow.map { $0 + Schema.chunkWindow } ?? .min }
         }
         logger.info("database open", metadata: ["path": "\(configuration.databasePath)", "series": "\(index.count)"])
     }

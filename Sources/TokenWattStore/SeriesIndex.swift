@@ -12,11 +12,15 @@ final class SeriesIndex: Sendable {
         var labelsByID: [Int64: LabelSet] = [:]
         var idsByName: [String: [Int64]] = [:]
         var latest: [Int64: Sample] = [:]
+        var newestTimestamp: Int64?
     }
 
     private let state = Mutex(State())
 
     var count: Int { state.withLock { $0.labelsByID.count } }
+
+    /// The newest timestamp of any sample stored.
+    var newestTimestamp: Int64? { state.withLock { $0.newestTimestamp } }
 
     func id(of labels: LabelSet) -> Int64? {
         state.withLock { $0.idByLabels[labels] }
@@ -35,6 +39,7 @@ final class SeriesIndex: Sendable {
         state.withLock { state in
             for (id, sample) in samples where sample.timestamp >= (state.latest[id]?.timestamp ?? .min) {
                 state.latest[id] = sample
+                state.newestTimestamp = max(state.newestTimestamp ?? .min, sample.timestamp)
             }
         }
     }
