@@ -30,10 +30,12 @@ kill %1; wait %1 2>/dev/null || true
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
 # so that the wait for compaction is short; it does the same work either way.
-printf 'storage:\n  maintenance_interval: 10s\n' >"$work/tw.yml"
+# A config file means pushes need a token, as in production.
+printf 'storage:\n  maintenance_interval: 10s\nnodes:\n  - {name: bench, token_env: BENCH_TOKEN}\n' >"$work/tw.yml"
+export BENCH_TOKEN=bench-secret
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
 until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
+"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
 echo "waiting for the aggregator to compact its head into chunks..."
 compacted() { curl -sf 127.0.0.1:19470/metrics | awk '/^tokenwatt_aggregator_compacted_samples_total /{print $2}'; }
 previous=-1

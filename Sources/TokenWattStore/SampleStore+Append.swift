@@ -30,17 +30,20 @@ extension SampleStore {
         return outcome.results
     }
 
+    /// One head row per series and batch: the batch's new samples of that series, XOR-encoded.
     private func insert(_ batches: [[TimeSeries]], db: Database) throws
         -> (results: [AppendResult], newSeries: [(Int64, LabelSet)], latest: [Int64: Sample]) {
         let insertSeries = try db.cachedStatement(sql: "INSERT INTO series (name, labels) VALUES (?, ?)")
-        let sampleStatement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?, ?, ?)")
-        let pendingStatement = try db.cachedStatement(
+        // Bound directly through the C API below, so prepared apart from GRDB's statement cache,
+        // whose statements track their own arguments.
+        let headStatement = try db.makeStatement(sql: "INSERT INTO head (series_id, first_ts, last_ts, data) VALUES (?, ?, ?, ?)")
+        let pendingStatement = try db.makeStatement(
             sql: "INSERT OR IGNORE INTO rollup_pending (resolution, bucket, series_id) VALUES (\(Schema.minute), ?, ?)")
         guard let connection = db.sqliteConnection else { throw StoreError.database("connection closed") }
-        let insertSample = sampleStatement.sqliteStatement
+        let insertHead = headStatement.sqliteStatement
         let insertPending = pendingStatement.sqliteStatement
         defer {
-            sqlite3_reset(insertSample)
+            sqlite3_reset(insertHead)
             sqlite3_reset(insertPending)
         }
         func step(_ statement: OpaquePointer) throws {
@@ -51,22 +54,11 @@ extension SampleStore {
             }
         }
 
-        // Samples older than this may already sit in a chunk, where INSERT OR IGNORE cannot see them.
-        let chunkedBefore = compaction.withLock { $0.chunkedBefore }
-        var chunkTimestamps: [ChunkKey: Set<Int64>] = [:]
-        func isInChunk(_ id: Int64, _ timestamp: Int64) throws -> Bool {
-            let key = ChunkKey(seriesID: id, window: SampleStore.chunkWindow(of: timestamp))
-            if chunkTimestamps[key] == nil {
-                let samples = try chunkSamples(db: db, seriesID: id, from: key.window, to: key.window + Schema.chunkWindow)
-                chunkTimestamps[key] = Set(samples.map(\.timestamp))
-            }
-            return chunkTimestamps[key]!.contains(timestamp)
-        }
-        var lateSamples = false
-
         var staged: [LabelSet: Int64] = [:]
         var newSeries: [(Int64, LabelSet)] = []
         var latest: [Int64: Sample] = [:]
+        var lateSamples = false
+        let chunkedBefore = compaction.withLock { $0.chunkedBefore }
         var results: [AppendResult] = []
         results.reserveCapacity(batches.count)
         for batch in batches {
@@ -82,47 +74,50 @@ extension SampleStore {
                     newSeries.append((id, series.labels))
                     result.newSeries += 1
                 }
+                let newest = latest[id] ?? index.latest(of: id)
+                let fresh = try newSamples(series.samples, seriesID: id, after: newest?.timestamp, db: db)
+                result.duplicates += series.samples.count - fresh.count
+                guard let first = fresh.first, let last = fresh.last else { continue }
+                result.stored += fresh.count
+                if last.timestamp > newest?.timestamp ?? .min { latest[id] = last }
+                if first.timestamp < chunkedBefore { lateSamples = true }
+
+                let data = XORChunk.encode(fresh)
+                sqlite3_bind_int64(insertHead, 1, id)
+                sqlite3_bind_int64(insertHead, 2, first.timestamp)
+                sqlite3_bind_int64(insertHead, 3, last.timestamp)
+                _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+                try step(insertHead)
                 var lastBucket = Int64.min
-                var newest = latest[id]
-                for sample in series.samples {
-                    if sample.timestamp < chunkedBefore {
-                        if try isInChunk(id, sample.timestamp) {
-                            result.duplicates += 1
-                            continue
-                        }
-                        lateSamples = true
-                    }
-                    sqlite3_bind_int64(insertSample, 1, id)
-                    sqlite3_bind_int64(insertSample, 2, sample.timestamp)
-                    SampleValue.bind(sample.value, to: insertSample, at: 3)
-                    try step(insertSample)
-                    guard sqlite3_changes(connection) > 0 else {
-                        result.duplicates += 1
-                        continue
-                    }
-                    result.stored += 1
-                    if sample.timestamp >= (newest?.timestamp ?? .min) { newest = sample }
+                for sample in fresh {
                     let bucket = sample.timestamp - sample.timestamp.modulo(Schema.minute)
-                    if bucket != lastBucket {
-                        sqlite3_bind_int64(insertPending, 1, bucket)
-                        sqlite3_bind_int64(insertPending, 2, id)
-                        try step(insertPending)
-                        lastBucket = bucket
-                    }
+                    guard bucket != lastBucket else { continue }
+                    sqlite3_bind_int64(insertPending, 1, bucket)
+                    sqlite3_bind_int64(insertPending, 2, id)
+                    try step(insertPending)
+                    lastBucket = bucket
                 }
-                latest[id] = newest
             }
             results.append(result)
         }
         if lateSamples { compaction.withLock { $0.lateSamples = true } }
         return (results, newSeries, latest)
     }
-}
 
-/// One series' chunk window.
-private struct ChunkKey: Hashable {
-    var seriesID: Int64
-    var window: Int64
+    /// The samples not stored yet, in timestamp order, each timestamp once (the first wins).
+    /// In-order samples (all after the series' newest) need no lookup; older ones are checked
+    /// against what the head and the chunks hold, including rows of this transaction.
+    private func newSamples(_ samples: [Sample], seriesID: Int64, after newest: Int64?, db: Database) throws -> [Sample] {
+        var ordered = samples
+        if !zip(samples, samples.dropFirst()).allSatisfy({ $0.timestamp < $1.timestamp }) {
+            // A stable sort keeps the first of equal timestamps first.
+            let sorted = samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
+            ordered = sorted.indices.filter { $0 == 0 || sorted[$0 - 1].timestamp != sorted[$0].timestamp }.map { sorted[$0] }
+        }
+        guard let newest, let first = ordered.first, first.timestamp <= newest else { return ordered }
+        let stored = Set(try rawSamples(db: db, seriesID: seriesID, from: first.timestamp, to: min(ordered.last!.timestamp, newest) + 1).map(\.timestamp))
+        return ordered.filter { !stored.contains($0.timestamp) }
+    }
 }
 
 extension Int64 {

@@ -56,28 +56,33 @@ extension SampleStore {
     }
 
     private func compact(seriesID id: Int64, before boundary: Int64, db: Database) throws -> Int {
-        let head = try headSamples(db: db, seriesID: id, from: .min, to: boundary)
-        guard !head.isEmpty else { return 0 }
+        let rows = try Data.fetchAll(db, sql: "SELECT data FROM head WHERE series_id = ? AND first_ts < ?", arguments: [id, boundary])
+        guard !rows.isEmpty else { return 0 }
+        let all = try rows.flatMap { try XORChunk.decode([UInt8]($0)) }.sorted { $0.timestamp < $1.timestamp }
+        let old = all.prefix { $0.timestamp < boundary }
+        let kept = all[old.endIndex...]
+        try db.execute(sql: "DELETE FROM head WHERE series_id = ? AND first_ts < ?", arguments: [id, boundary])
+        // A row that straddled the boundary leaves its newer samples in the head, as one row.
+        try HeadRow.insert(Array(kept), seriesID: id, db: db)
         let existing = try db.cachedStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND window_start = ?")
         let store = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)
             """)
-        var start = head.startIndex
-        while start < head.endIndex {
-            let window = SampleStore.chunkWindow(of: head[start].timestamp)
-            let end = head[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? head.endIndex
-            var samples = Array(head[start..<end])
+        var start = old.startIndex
+        while start < old.endIndex {
+            let window = SampleStore.chunkWindow(of: old[start].timestamp)
+            let end = old[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? old.endIndex
+            var samples = Array(old[start..<end])
             if let data = try Data.fetchOne(existing, arguments: [id, window]) {
                 // Head and chunk never share a timestamp (see the insert path), so a sort merges them.
-                samples = (try XORChunk.decode(Array(data)) + samples).sorted { $0.timestamp < $1.timestamp }
+                samples = (try XORChunk.decode([UInt8](data)) + samples).sorted { $0.timestamp < $1.timestamp }
             }
             try store.execute(arguments: [id, window, samples.first!.timestamp, samples.last!.timestamp, samples.count,
                                           Data(XORChunk.encode(samples))])
             compaction.withLock { $0.chunkedBefore = max($0.chunkedBefore, window + Schema.chunkWindow) }
             start = end
         }
-        try db.execute(sql: "DELETE FROM samples WHERE series_id = ? AND ts < ?", arguments: [id, boundary])
-        return head.count
+        return old.count
     }
 
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.
@@ -87,17 +92,17 @@ extension SampleStore {
             ORDER BY window_start
             """)
         let blobs = try Data.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to, from])
-        return try blobs.flatMap { try XORChunk.decode(Array($0)).filter { $0.timestamp >= from && $0.timestamp < to } }
+        return try blobs.flatMap { try XORChunk.decode([UInt8]($0)).filter { $0.timestamp >= from && $0.timestamp < to } }
     }
 
     /// The newest sample in the chunks of one series older than `before` that passes `accept`.
-    func lastChunkSample(db: Database, seriesID: Int64, before: Int64, where accept: (Sample) -> Bool = { _ in true }) throws -> Sample? {
+    func lastChunkSample(db: Database, seriesID: Int64, before: Int64, where accept: (Sample) -> Bool) throws -> Sample? {
         let statement = try db.cachedStatement(sql: """
             SELECT data FROM chunks WHERE series_id = ? AND window_start < ? ORDER BY window_start DESC
             """)
         let blobs = try Data.fetchCursor(statement, arguments: [seriesID, before])
         while let blob = try blobs.next() {
-            if let found = try XORChunk.decode(Array(blob)).last(where: { $0.timestamp < before && accept($0) }) {
+            if let found = try XORChunk.decode([UInt8](blob)).last(where: { $0.timestamp < before && accept($0) }) {
                 return found
             }
         }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TokenWattCore
 
@@ -31,36 +32,50 @@ extension SampleStore {
         }
     }
 
-    /// Raw samples from the chunks and the head, which never share a timestamp.
+    /// Raw samples from the head and the chunks. No two rows share a timestamp (the insert path
+    /// stores only new ones), so merging them is sorting them.
     func rawSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
-        let head = try headSamples(db: db, seriesID: seriesID, from: from, to: to)
         let chunked = try chunkSamples(db: db, seriesID: seriesID, from: from, to: to)
-        guard !chunked.isEmpty else { return head }
-        // Usually the chunks end where the head begins; late samples need the sort.
-        if let firstHead = head.first, firstHead.timestamp < chunked.last!.timestamp {
-            return (chunked + head).sorted { $0.timestamp < $1.timestamp }
+        let head = try headRows(db: db, seriesID: seriesID, from: from, to: to)
+        var samples = chunked
+        var ordered = true
+        for row in head {
+            for sample in try XORChunk.decode(row) where sample.timestamp >= from && sample.timestamp < to {
+                if let last = samples.last, last.timestamp >= sample.timestamp { ordered = false }
+                samples.append(sample)
+            }
         }
-        return chunked + head
+        return ordered ? samples : samples.sorted { $0.timestamp < $1.timestamp }
     }
 
-    /// The newest finite sample of one series before `before`, from the head or the chunks.
-    func previousFiniteSample(db: Database, seriesID: Int64, before: Int64) throws -> Sample? {
+    /// The encoded head rows of one series that may hold samples with `from <= ts < to`.
+    func headRows(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [[UInt8]] {
         let statement = try db.cachedStatement(sql: """
-            SELECT ts, value FROM samples WHERE series_id = ? AND ts < ? AND typeof(value) IN ('real', 'integer')
-            ORDER BY ts DESC LIMIT 1
+            SELECT data FROM head WHERE series_id = ? AND first_ts < ? AND last_ts >= ? ORDER BY first_ts
             """)
-        let head = try Row.fetchOne(statement, arguments: [seriesID, before]).map { Sample(timestamp: $0[0], value: SampleValue.decode($0[1])) }
-        let chunked = try lastChunkSample(db: db, seriesID: seriesID, before: before) { $0.value.isFinite }
+        return try Data.fetchAll(statement, arguments: [seriesID, to, from]).map { [UInt8]($0) }
+    }
+
+    /// The newest finite sample of one series before `before`: usually minutes before, so a
+    /// short look back finds it; otherwise the whole head and the chunks are searched.
+    func previousFiniteSample(db: Database, seriesID: Int64, before: Int64) throws -> Sample? {
+        let lookBack = before.subtractingClamped(15 * Schema.minute)
+        if let recent = try rawSamples(db: db, seriesID: seriesID, from: lookBack, to: before).last(where: { $0.value.isFinite }) {
+            return recent
+        }
+        let head = try rawSamplesOfHead(db: db, seriesID: seriesID, before: lookBack).last { $0.value.isFinite }
+        let chunked = try lastChunkSample(db: db, seriesID: seriesID, before: lookBack) { $0.value.isFinite }
         guard let chunked else { return head }
         guard let head else { return chunked }
         return head.timestamp > chunked.timestamp ? head : chunked
     }
 
-    func headSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
-        let statement = try db.cachedStatement(sql: "SELECT ts, value FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts")
-        return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
-            Sample(timestamp: row[0], value: SampleValue.decode(row[1]))
-        }
+    /// Every head sample of one series before `before`, in timestamp order.
+    func rawSamplesOfHead(db: Database, seriesID: Int64, before: Int64) throws -> [Sample] {
+        try headRows(db: db, seriesID: seriesID, from: .min, to: before)
+            .flatMap { try XORChunk.decode($0) }
+            .filter { $0.timestamp < before }
+            .sorted { $0.timestamp < $1.timestamp }
     }
 
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {

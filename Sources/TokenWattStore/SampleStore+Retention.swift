@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 extension SampleStore {
@@ -8,10 +9,11 @@ extension SampleStore {
     /// pending rollups of buckets whose raw samples are gone. Returns the rows deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
+        let rawCutoff = now - configuration.rawRetentionMs
         let cutoffs: [(table: String, column: String, before: Int64)] = [
-            ("samples", "ts", now - configuration.rawRetentionMs),
+            ("head", "last_ts", rawCutoff),
             // A chunk goes once its whole window is past the raw retention.
-            ("chunks", "window_start", now - configuration.rawRetentionMs - Schema.chunkWindow),
+            ("chunks", "window_start", rawCutoff - Schema.chunkWindow),
             (RollupResolution.minute.table, "bucket", now - configuration.minuteRollupRetentionMs),
             (RollupResolution.hour.table, "bucket", now - configuration.hourRollupRetentionMs),
         ]
@@ -30,6 +32,7 @@ extension SampleStore {
                             rows += db.changesCount
                         }
                     }
+                    for id in chunk { try self.trimHead(seriesID: id, before: rawCutoff, db: db) }
                     return rows
                 }
             }
@@ -43,5 +46,15 @@ extension SampleStore {
         }
         if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
         return deleted
+    }
+
+    /// Rewrites the head rows that straddle the cutoff without their samples before it.
+    private func trimHead(seriesID id: Int64, before cutoff: Int64, db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT first_ts, data FROM head WHERE series_id = ? AND first_ts < ?", arguments: [id, cutoff])
+        for row in rows {
+            let kept = try XORChunk.decode([UInt8](row[1] as Data)).filter { $0.timestamp >= cutoff }
+            try db.execute(sql: "DELETE FROM head WHERE series_id = ? AND first_ts = ?", arguments: [id, row[0] as Int64])
+            try HeadRow.insert(kept, seriesID: id, db: db)
+        }
     }
 }

@@ -50,17 +50,20 @@ public final class SampleStore: Sendable {
             while let row = try rows.next() {
                 index.add(id: row[0], labels: try LabelsJSON.decode(row[1]))
             }
+            // The head is a few hours of data: one pass finds each series' newest row.
+            var newestRows: [Int64: (lastTimestamp: Int64, data: Data)] = [:]
+            let headRows = try Row.fetchCursor(db, sql: "SELECT series_id, last_ts, data FROM head")
+            while let row = try headRows.next() {
+                let id: Int64 = row[0], lastTimestamp: Int64 = row[1]
+                if lastTimestamp > newestRows[id]?.lastTimestamp ?? .min { newestRows[id] = (lastTimestamp, row[2]) }
+            }
             var latest: [Int64: Sample] = [:]
-            // One seek per series: the primary key (series_id, ts) finds each newest sample.
-            let statement = try db.makeStatement(sql: "SELECT ts, value FROM samples WHERE series_id = ? ORDER BY ts DESC LIMIT 1")
-            let newestChunk = try db.makeStatement(sql: "SELECT last_ts FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
+            for (id, row) in newestRows { latest[id] = try XORChunk.decode([UInt8](row.data)).last }
+            // A series whose head is empty or only holds late samples ends in a chunk.
+            let newestChunk = try db.makeStatement(sql: "SELECT last_ts, data FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
             for id in index.allIDs {
-                let head = try Row.fetchOne(statement, arguments: [id]).map { Sample(timestamp: $0[0], value: SampleValue.decode($0[1])) }
-                // A series whose head is empty or only holds late samples ends in a chunk.
-                if let chunkEnd = try Int64.fetchOne(newestChunk, arguments: [id]), chunkEnd > head?.timestamp ?? .min {
-                    latest[id] = try lastChunkSample(db: db, seriesID: id, before: .max)
-                } else {
-                    latest[id] = head
+                if let row = try Row.fetchOne(newestChunk, arguments: [id]), row[0] as Int64 > latest[id]?.timestamp ?? .min {
+                    latest[id] = try XORChunk.decode([UInt8](row[1] as Data)).last
                 }
             }
             index.noteLatest(latest)
@@ -88,32 +91,6 @@ public final class SampleStore: Sendable {
             try pool.close()
         } catch {
             throw .database("close: \(error)")
-        }
-    }
-}
-
-/// How a sample value is stored: REAL, the TEXT 'NaN', or NULL for the stale marker.
-enum SampleValue {
-    static let nanText = "NaN"
-
-    static func decode(_ value: DatabaseValue) -> Double {
-        switch value.storage {
-        case .null: Sample.staleMarker
-        case .double(let double): double
-        case .int64(let int): Double(int)
-        default: .nan
-        }
-    }
-
-    static func bind(_ value: Double, to statement: OpaquePointer, at index: Int32) {
-        if value.isNaN {
-            if value.bitPattern == Sample.staleMarkerBits {
-                sqlite3_bind_null(statement, index)
-            } else {
-                sqlite3_bind_text(statement, index, nanText, -1, SQLITE_TRANSIENT)
-            }
-        } else {
-            sqlite3_bind_double(statement, index, value)
         }
     }
 }

@@ -1,4 +1,5 @@
 import GRDB
+import TokenWattCore
 
 /// The database schema and its migrations.
 ///
@@ -8,21 +9,20 @@ import GRDB
 ///   object of the sorted labels (including `__name__`), unique; `name` is the metric name,
 ///   indexed for lookups by name. The whole table is also held in memory (`SeriesIndex`), so the
 ///   ingest path never reads it.
-/// - `samples`: raw samples, `WITHOUT ROWID` with primary key `(series_id, ts)`. The key is the
-///   sample's identity: a retried or backfilled sample is ignored (`INSERT OR IGNORE`, the first
-///   value wins) and out-of-order samples land where they belong. `ts` is milliseconds since the
-///   epoch. `value` is REAL; SQLite cannot store NaN as REAL, so a NaN is stored as the TEXT
-///   'NaN' and Prometheus's stale marker as NULL. This is the head: fresh samples, cheap to
-///   insert and to find one by one.
-/// - `chunks` (v2): older raw samples, compressed. Once the newest sample is `chunkGrace` past
-///   the end of a `chunkWindow` (2 hours, aligned to the epoch, as Prometheus's blocks), the
-///   head's samples of that window are folded into one XOR-compressed blob per series and window
-///   (`XORChunk`, about 1–2 bytes per sample instead of ~40 as a row) and deleted from the head
-///   in the same transaction. A late sample for a compacted window lands in the head and is
-///   merged into the window's chunk next round; a sample already in a chunk is a duplicate and is
-///   not stored again, so head and chunks never hold the same (series, ts). `first_ts`/`last_ts`
-///   bound the samples inside. A rowid table with a unique index, since blobs of a kilobyte and
-///   more do not suit a `WITHOUT ROWID` B-tree. Raw retention drops whole windows.
+/// - `head` (v2; v1 had a `samples` table with a row per sample): fresh raw samples, one row
+///   per series and push, `WITHOUT ROWID` with primary key `(series_id, first_ts)`; `data` holds
+///   the push's samples of that series XOR-encoded (`XORChunk`), `last_ts` its newest timestamp.
+///   A sample is identified by series and timestamp (ms since the epoch): the writer stores
+///   only samples not stored yet (the first value wins) — a push newer than the series' latest
+///   sample needs no lookup, an older one (retry, backfill, out of order) is checked against
+///   the head and the chunks. So no two rows of a series share a timestamp. Values are raw bits:
+///   NaN and Prometheus's stale marker come back exactly.
+/// - `chunks` (v2): older raw samples, one row per series and 2-hour window of sample time
+///   (`chunkWindow`, aligned to the epoch, as Prometheus's blocks). Once the newest sample is
+///   `chunkGrace` past a window's end, the head rows of that window are folded into its chunk
+///   and deleted in the same transaction; a late sample lands in the head and is merged next
+///   round. Larger blobs (1–2 bytes a sample) do not suit a `WITHOUT ROWID` B-tree, so this is
+///   a rowid table with a unique index. Raw retention drops whole windows.
 /// - `rollups_1m`, `rollups_1h`: per series and bucket (the bucket's start, in ms): min, max, sum,
 ///   count and last of the finite values in the bucket, and for cumulative series (counters,
 ///   histogram and summary parts) the increase, counting a drop as a reset. The increase of a
@@ -77,8 +77,15 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
-        migrator.registerMigration("v2: compressed chunks of raw samples") { db in
+        migrator.registerMigration("v2: head rows and compressed chunks instead of a row per sample") { db in
             try db.execute(sql: """
+                CREATE TABLE head (
+                    series_id INTEGER NOT NULL,
+                    first_ts INTEGER NOT NULL,
+                    last_ts INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (series_id, first_ts)
+                ) WITHOUT ROWID;
                 CREATE TABLE chunks (
                     series_id INTEGER NOT NULL,
                     window_start INTEGER NOT NULL,
@@ -89,6 +96,30 @@ enum Schema {
                 );
                 CREATE UNIQUE INDEX chunks_by_series ON chunks(series_id, window_start);
                 """)
+            // v1's rows move into the head (one row per series and window); compaction takes it from there.
+            var run: (id: Int64, window: Int64, samples: [Sample])?
+            func flush() throws {
+                if let run { try HeadRow.insert(run.samples, seriesID: run.id, db: db) }
+            }
+            let rows = try Row.fetchCursor(db, sql: "SELECT series_id, ts, value FROM samples ORDER BY series_id, ts")
+            while let row = try rows.next() {
+                let id: Int64 = row[0], timestamp: Int64 = row[1]
+                // v1 kept NaN as the TEXT 'NaN' and the stale marker as NULL.
+                let value: Double = switch (row[2] as DatabaseValue).storage {
+                case .null: Sample.staleMarker
+                case .double(let double): double
+                case .int64(let int): Double(int)
+                default: .nan
+                }
+                let window = timestamp - timestamp.modulo(chunkWindow)
+                if run?.id != id || run?.window != window {
+                    try flush()
+                    run = (id, window, [])
+                }
+                run!.samples.append(Sample(timestamp: timestamp, value: value))
+            }
+            try flush()
+            try db.execute(sql: "DROP TABLE samples")
         }
         return migrator
     }

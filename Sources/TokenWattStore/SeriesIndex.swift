@@ -44,6 +44,10 @@ final class SeriesIndex: Sendable {
         }
     }
 
+    func latest(of id: Int64) -> Sample? {
+        state.withLock { $0.latest[id] }
+    }
+
     func matching(_ selector: SeriesSelector) -> [(id: Int64, labels: LabelSet)] {
         state.withLock { state in
             let candidates: [Int64]

@@ -27,7 +27,7 @@ import TokenWattCore
             // Then the first 2-hour window of each series is one chunk, the rest stays in the head
             #expect(moved == 2 * 720)
             #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 2)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM samples WHERE ts < \(2 * CompactionTests.hour)") == 0)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
             #expect(try await CompactionTests.rows(store, "PRAGMA freelist_count") == 0)
             #expect(store.compactedSamples == 1_440)
             // and every sample reads back, across the chunk/head boundary
@@ -49,7 +49,7 @@ import TokenWattCore
             // and the next round merges the late sample into its window's chunk
             #expect(try await store.compact(now: 100 * CompactionTests.hour) == 1)
             #expect(try await CompactionTests.rows(store, "SELECT count FROM chunks WHERE window_start = 0") == 721)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM samples WHERE ts < \(2 * CompactionTests.hour)") == 0)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
             let first = try await store.rawSamples(seriesID: 1, from: 0, to: 20_001)
             #expect(first == [Sample(timestamp: 0, value: 0), Sample(timestamp: 10_000, value: 1),
                               Sample(timestamp: 15_000, value: 0.5), Sample(timestamp: 20_000, value: 2)])
@@ -104,5 +104,32 @@ import TokenWattCore
             try await store.enforceRetention(now: 3 * CompactionTests.hour + 1)
             #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 0)
         }
+    }
+
+    @Test func migrationMovesVersion1RowsIntoTheHead() async throws {
+        var configuration = StorageConfiguration()
+        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-v1-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
+        // Given a database as version 1 left it: a row per sample, NaN as text, stale as NULL
+        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: configuration.databasePath)
+            try Schema.migrator.migrate(queue, upTo: "v1: series, samples, rollups")
+            try await queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO series (id, name, labels) VALUES (1, 'g', '{"__name__":"g"}');
+                    INSERT INTO samples VALUES (1, 1000, 1.5), (1, 2000, 'NaN'), (1, 3000, NULL), (1, \(2 * CompactionTests.hour), 4);
+                    """)
+            }
+        }
+        // When the store opens it
+        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let samples = try await store.rawSamples(seriesID: 1, from: 0, to: .max)
+        // Then every sample is there, with its kind of NaN, one head row per window
+        #expect(samples.map(\.timestamp) == [1000, 2000, 3000, 2 * CompactionTests.hour])
+        #expect(samples[0].value == 1.5 && samples[1].value.isNaN && !samples[1].isStaleMarker && samples[2].isStaleMarker)
+        #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 2)
+        #expect(store.liveSeries(since: 0).first?.sample == Sample(timestamp: 2 * CompactionTests.hour, value: 4))
+        try store.close()
     }
 }

@@ -21,6 +21,22 @@ import TokenWattCore
         }
     }
 
+    @Test func duplicatesInsideOneRequestAndOneGroupCommitAreStoredOnce() async throws {
+        try await withTemporaryStore { store, _ in
+            // Two batches committed together, the second repeating the first; the first batch
+            // itself unsorted and repeating a timestamp
+            let results = try await store.append([
+                [series("d", [:], [(3_000, 3), (1_000, 1), (3_000, 9), (2_000, 2)])],
+                [series("d", [:], [(2_000, 7), (4_000, 4)])],
+            ])
+            #expect(results == [AppendResult(stored: 3, duplicates: 1, newSeries: 1), AppendResult(stored: 1, duplicates: 1, newSeries: 0)])
+            #expect(try await store.rawSamples(seriesID: 1, from: 0, to: 10_000) == [
+                Sample(timestamp: 1_000, value: 1), Sample(timestamp: 2_000, value: 2),
+                Sample(timestamp: 3_000, value: 3), Sample(timestamp: 4_000, value: 4),
+            ])
+        }
+    }
+
     @Test func keepsNaNAndStaleMarkersApart() async throws {
         try await withTemporaryStore { store, _ in
             _ = try await store.append([[series("q", [:], [(1_000, .nan), (2_000, Sample.staleMarker), (3_000, 2.5)])]])
