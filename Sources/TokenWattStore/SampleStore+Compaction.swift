@@ -94,20 +94,6 @@ extension SampleStore {
         let blobs = try Data.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to, from])
         return try blobs.flatMap { try XORChunk.decode([UInt8]($0)).filter { $0.timestamp >= from && $0.timestamp < to } }
     }
-
-    /// The newest sample in the chunks of one series older than `before` that passes `accept`.
-    func lastChunkSample(db: Database, seriesID: Int64, before: Int64, where accept: (Sample) -> Bool) throws -> Sample? {
-        let statement = try db.cachedStatement(sql: """
-            SELECT data FROM chunks WHERE series_id = ? AND window_start < ? ORDER BY window_start DESC
-            """)
-        let blobs = try Data.fetchCursor(statement, arguments: [seriesID, before])
-        while let blob = try blobs.next() {
-            if let found = try XORChunk.decode([UInt8](blob)).last(where: { $0.timestamp < before && accept($0) }) {
-                return found
-            }
-        }
-        return nil
-    }
 }
 
 extension Int64 {

@@ -56,33 +56,12 @@ extension SampleStore {
         return try Data.fetchAll(statement, arguments: [seriesID, to, from]).map { [UInt8]($0) }
     }
 
-    /// The newest finite sample of one series before `before`: usually minutes before, so a
-    /// short look back finds it; otherwise the whole head and the chunks are searched.
-    func previousFiniteSample(db: Database, seriesID: Int64, before: Int64) throws -> Sample? {
-        let lookBack = before.subtractingClamped(15 * Schema.minute)
-        if let recent = try rawSamples(db: db, seriesID: seriesID, from: lookBack, to: before).last(where: { $0.value.isFinite }) {
-            return recent
-        }
-        let head = try rawSamplesOfHead(db: db, seriesID: seriesID, before: lookBack).last { $0.value.isFinite }
-        let chunked = try lastChunkSample(db: db, seriesID: seriesID, before: lookBack) { $0.value.isFinite }
-        guard let chunked else { return head }
-        guard let head else { return chunked }
-        return head.timestamp > chunked.timestamp ? head : chunked
-    }
-
-    /// Every head sample of one series before `before`, in timestamp order.
-    func rawSamplesOfHead(db: Database, seriesID: Int64, before: Int64) throws -> [Sample] {
-        try headRows(db: db, seriesID: seriesID, from: .min, to: before)
-            .flatMap { try XORChunk.decode($0) }
-            .filter { $0.timestamp < before }
-            .sorted { $0.timestamp < $1.timestamp }
-    }
-
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
-        try Row.fetchAll(db, sql: """
+        let statement = try db.cachedStatement(sql: """
             SELECT bucket, min, max, sum, last, count, increase FROM \(resolution.table)
             WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
-            """, arguments: [seriesID, from, to]).map { row in
+            """)
+        return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
             RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
         }
     }

@@ -55,13 +55,18 @@ extension SampleStore {
         let markHour = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO rollup_pending (resolution, bucket, series_id) VALUES (\(Schema.hour), ?, ?)
             """)
+        let previousStatement = try db.cachedStatement(sql: """
+            SELECT last FROM rollups_1m WHERE series_id = ? AND bucket < ? AND count > 0 ORDER BY bucket DESC LIMIT 1
+            """)
         let unmark = try db.cachedStatement(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket = ? AND series_id = ?")
         for id in seriesIDs {
             let cumulative = MetricCatalog.isCumulative(series: index.labels(of: id)?.metricName ?? "")
             let rollup: RollupBucket
             switch resolution {
             case .minute:
-                let previous = try previousFiniteSample(db: db, seriesID: id, before: bucket)?.value
+                // The last finite value before the bucket is the `last` of the newest earlier
+                // minute that had one: buckets roll up oldest first, so it is already there.
+                let previous = try Double.fetchOne(previousStatement, arguments: [id, bucket])
                 let samples = try rawSamples(db: db, seriesID: id, from: bucket, to: bucket + width)
                 rollup = RollupBucket.aggregate(bucket: bucket, samples: samples, previous: previous, cumulative: cumulative)
                 try markHour.execute(arguments: [bucket - bucket.modulo(Schema.hour), id])

@@ -31,6 +31,9 @@ public final class SampleStore: Sendable {
                 // Takes effect only on a new file, before WAL mode and the first table: compaction
                 // can then hand the head's freed pages back (`PRAGMA incremental_vacuum`).
                 if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+                // Ingest touches a page of every active series per commit: keep them in memory
+                // (64 MiB per connection) rather than reading them back from the OS each time.
+                try db.execute(sql: "PRAGMA cache_size = -65536")
             }
             grdb.label = "tokenwatt"
             pool = try DatabasePool(path: configuration.databasePath, configuration: grdb)
