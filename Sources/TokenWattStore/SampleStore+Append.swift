@@ -30,13 +30,14 @@ extension SampleStore {
         return outcome.results
     }
 
-    /// One head row per series and batch: the batch's new samples of that series, XOR-encoded.
+    /// One head row per series, batch and minute: the batch's new samples of that series in
+    /// that minute, XOR-encoded.
     private func insert(_ batches: [[TimeSeries]], db: Database) throws
         -> (results: [AppendResult], newSeries: [(Int64, LabelSet)], latest: [Int64: Sample]) {
         let insertSeries = try db.cachedStatement(sql: "INSERT INTO series (name, labels) VALUES (?, ?)")
         // Bound directly through the C API below, so prepared apart from GRDB's statement cache,
         // whose statements track their own arguments.
-        let headStatement = try db.makeStatement(sql: "INSERT INTO head (series_id, first_ts, last_ts, data) VALUES (?, ?, ?, ?)")
+        let headStatement = try db.makeStatement(sql: "INSERT INTO head (slot, series_id, first_ts, last_ts, data) VALUES (?, ?, ?, ?, ?)")
         let pendingStatement = try db.makeStatement(
             sql: "INSERT OR IGNORE INTO rollup_pending (resolution, bucket, series_id) VALUES (\(Schema.minute), ?, ?)")
         guard let connection = db.sqliteConnection else { throw StoreError.database("connection closed") }
@@ -58,7 +59,7 @@ extension SampleStore {
         var newSeries: [(Int64, LabelSet)] = []
         var latest: [Int64: Sample] = [:]
         var lateSamples = false
-        let chunkedBefore = compaction.withLock { $0.chunkedBefore }
+        let compactedBefore = compaction.withLock { $0.compactedBefore }
         var results: [AppendResult] = []
         results.reserveCapacity(batches.count)
         for batch in batches {
@@ -80,22 +81,20 @@ extension SampleStore {
                 guard let first = fresh.first, let last = fresh.last else { continue }
                 result.stored += fresh.count
                 if last.timestamp > newest?.timestamp ?? .min { latest[id] = last }
-                if first.timestamp < chunkedBefore { lateSamples = true }
+                if first.timestamp < compactedBefore { lateSamples = true }
 
-                let data = XORChunk.encode(fresh)
-                sqlite3_bind_int64(insertHead, 1, id)
-                sqlite3_bind_int64(insertHead, 2, first.timestamp)
-                sqlite3_bind_int64(insertHead, 3, last.timestamp)
-                _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
-                try step(insertHead)
-                var lastBucket = Int64.min
-                for sample in fresh {
-                    let bucket = sample.timestamp - sample.timestamp.modulo(Schema.minute)
-                    guard bucket != lastBucket else { continue }
-                    sqlite3_bind_int64(insertPending, 1, bucket)
+                // One row per minute: the head is keyed by minute first (see Schema).
+                for run in HeadRow.minuteRuns(fresh) {
+                    let data = XORChunk.encode(fresh[run.range])
+                    sqlite3_bind_int64(insertHead, 1, run.slot)
+                    sqlite3_bind_int64(insertHead, 2, id)
+                    sqlite3_bind_int64(insertHead, 3, fresh[run.range.lowerBound].timestamp)
+                    sqlite3_bind_int64(insertHead, 4, fresh[run.range.upperBound - 1].timestamp)
+                    _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+                    try step(insertHead)
+                    sqlite3_bind_int64(insertPending, 1, run.slot * Schema.minute)
                     sqlite3_bind_int64(insertPending, 2, id)
                     try step(insertPending)
-                    lastBucket = bucket
                 }
             }
             results.append(result)

@@ -2,18 +2,18 @@ import Foundation
 import GRDB
 import TokenWattCore
 
-/// What the compactor knows between rounds; only touched inside writer transactions.
+/// What the compactor knows between rounds.
 struct CompactionState {
-    /// No sample at or after this time is in a chunk: the boundary of the last compaction, or
-    /// the end of the newest window compacted since. Head samples before it are late arrivals.
-    var chunkedBefore: Int64 = .min
-    /// A late sample reached the head since the last compaction: its window needs a merge.
+    /// Compaction has covered, or is covering, every head sample before this time; a sample
+    /// that arrives before it is late and needs another round.
+    var compactedBefore: Int64 = .min
+    /// A late sample reached the head since the last round began.
     var lateSamples = false
 }
 
 extension SampleStore {
-    /// Series compacted per transaction, so ingest commits interleave.
-    static let compactionChunk = 500
+    /// Series compacted per transaction (a range of ids), so ingest commits interleave.
+    static let compactionBatch = 1_000
 
     /// Raw samples moved from the head into chunks since the store opened.
     public var compactedSamples: Int { compactedSampleCount.load(ordering: .relaxed) }
@@ -23,31 +23,31 @@ extension SampleStore {
         timestamp - timestamp.modulo(Schema.chunkWindow)
     }
 
-    /// Folds head samples of every window that ended at least `Schema.chunkGrace` before the
-    /// newest sample (never later than `now`) into compressed chunks, then gives the freed pages
-    /// back to the file system. Returns how many samples moved.
+    /// Folds the head's samples of every window that ended at least `Schema.chunkGrace` before
+    /// the newest sample (never later than `now`) into compressed chunks, then gives the freed
+    /// pages back to the file system. Returns how many samples moved.
     @discardableResult
     public func compact(now: Int64) async throws(StoreError) -> Int {
         guard let newest = index.newestTimestamp else { return 0 }
         let boundary = SampleStore.chunkWindow(of: min(newest, now) - Schema.chunkGrace)
         let due = compaction.withLock { state in
-            state.lateSamples || boundary > state.chunkedBefore
+            guard state.lateSamples || boundary > state.compactedBefore else { return false }
+            state.lateSamples = false
+            state.compactedBefore = max(state.compactedBefore, boundary)
+            return true
         }
         guard due else { return 0 }
-        let ids = index.allIDs
         var moved = 0
         do {
-            compaction.withLock { $0.lateSamples = false }
-            for start in stride(from: 0, to: ids.count, by: SampleStore.compactionChunk) {
-                let chunk = ids[start..<min(start + SampleStore.compactionChunk, ids.count)]
-                moved += try await pool.write { db in
-                    try chunk.reduce(0) { total, id in total + (try self.compact(seriesID: id, before: boundary, db: db)) }
-                }
+            let minutes = try await pool.read { db in try self.headMinutes(db: db, before: Schema.slot(of: boundary)) }
+            let ids = index.allIDs.sorted()
+            for start in stride(from: 0, to: ids.count, by: SampleStore.compactionBatch) where !minutes.isEmpty {
+                let range = ids[start]...ids[min(start + SampleStore.compactionBatch, ids.count) - 1]
+                moved += try await pool.write { db in try self.compact(series: range, minutes: minutes, db: db) }
             }
-            compaction.withLock { $0.chunkedBefore = max($0.chunkedBefore, boundary) }
-            try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") }
+            if moved > 0 { try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") } }
         } catch {
-            compaction.withLock { $0.lateSamples = true }  // try again next round
+            compaction.withLock { $0.lateSamples = true }  // the next round tries again
             throw .database("compaction: \(error)")
         }
         compactedSampleCount.add(moved, ordering: .relaxed)
@@ -55,34 +55,53 @@ extension SampleStore {
         return moved
     }
 
-    private func compact(seriesID id: Int64, before boundary: Int64, db: Database) throws -> Int {
-        let rows = try Data.fetchAll(db, sql: "SELECT data FROM head WHERE series_id = ? AND first_ts < ?", arguments: [id, boundary])
-        guard !rows.isEmpty else { return 0 }
-        let all = try rows.flatMap { try XORChunk.decode([UInt8]($0)) }.sorted { $0.timestamp < $1.timestamp }
-        let old = all.prefix { $0.timestamp < boundary }
-        let kept = all[old.endIndex...]
-        try db.execute(sql: "DELETE FROM head WHERE series_id = ? AND first_ts < ?", arguments: [id, boundary])
-        // A row that straddled the boundary leaves its newer samples in the head, as one row.
-        try HeadRow.insert(Array(kept), seriesID: id, db: db)
+    /// The head's non-empty minutes before `slot`, skipping empty ones with one seek each.
+    private func headMinutes(db: Database, before slot: Int64) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: """
+            WITH RECURSIVE minutes(slot) AS (
+                SELECT (SELECT min(slot) FROM head)
+                UNION ALL
+                SELECT (SELECT min(slot) FROM head WHERE slot > minutes.slot) FROM minutes WHERE minutes.slot < ?
+            )
+            SELECT slot FROM minutes WHERE slot < ?
+            """, arguments: [slot, slot])
+    }
+
+    /// Moves the head rows of a range of series in the given minutes into their chunks.
+    private func compact(series range: ClosedRange<Int64>, minutes: [Int64], db: Database) throws -> Int {
+        let select = try db.cachedStatement(sql: "SELECT series_id, data FROM head WHERE slot = ? AND series_id BETWEEN ? AND ?")
+        let delete = try db.cachedStatement(sql: "DELETE FROM head WHERE slot = ? AND series_id BETWEEN ? AND ?")
+        var samplesBySeries: [Int64: [Sample]] = [:]
+        for minute in minutes {
+            let rows = try Row.fetchCursor(select, arguments: [minute, range.lowerBound, range.upperBound])
+            while let row = try rows.next() {
+                samplesBySeries[row[0], default: []] += try XORChunk.decode([UInt8](row[1] as Data))
+            }
+            try delete.execute(arguments: [minute, range.lowerBound, range.upperBound])
+        }
         let existing = try db.cachedStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND window_start = ?")
         let store = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)
             """)
-        var start = old.startIndex
-        while start < old.endIndex {
-            let window = SampleStore.chunkWindow(of: old[start].timestamp)
-            let end = old[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? old.endIndex
-            var samples = Array(old[start..<end])
-            if let data = try Data.fetchOne(existing, arguments: [id, window]) {
-                // Head and chunk never share a timestamp (see the insert path), so a sort merges them.
-                samples = (try XORChunk.decode([UInt8](data)) + samples).sorted { $0.timestamp < $1.timestamp }
+        var moved = 0
+        for (id, unordered) in samplesBySeries {
+            let samples = unordered.sorted { $0.timestamp < $1.timestamp }
+            moved += samples.count
+            var start = samples.startIndex
+            while start < samples.endIndex {
+                let window = SampleStore.chunkWindow(of: samples[start].timestamp)
+                let end = samples[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? samples.endIndex
+                var merged = Array(samples[start..<end])
+                if let data = try Data.fetchOne(existing, arguments: [id, window]) {
+                    // Head and chunk never share a timestamp (see the insert path), so a sort merges them.
+                    merged = (try XORChunk.decode([UInt8](data)) + merged).sorted { $0.timestamp < $1.timestamp }
+                }
+                try store.execute(arguments: [id, window, merged.first!.timestamp, merged.last!.timestamp, merged.count,
+                                              Data(XORChunk.encode(merged))])
+                start = end
             }
-            try store.execute(arguments: [id, window, samples.first!.timestamp, samples.last!.timestamp, samples.count,
-                                          Data(XORChunk.encode(samples))])
-            compaction.withLock { $0.chunkedBefore = max($0.chunkedBefore, window + Schema.chunkWindow) }
-            start = end
         }
-        return old.count
+        return moved
     }
 
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.

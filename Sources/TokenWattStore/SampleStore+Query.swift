@@ -48,12 +48,22 @@ extension SampleStore {
         return ordered ? samples : samples.sorted { $0.timestamp < $1.timestamp }
     }
 
-    /// The encoded head rows of one series that may hold samples with `from <= ts < to`.
+    /// The encoded head rows of one series with samples in minutes `from / 1 min ... (to - 1) / 1 min`.
     func headRows(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [[UInt8]] {
+        guard from < to else { return [] }
+        // Walks the non-empty minutes in range (one index seek each), then seeks the series in each.
         let statement = try db.cachedStatement(sql: """
-            SELECT data FROM head WHERE series_id = ? AND first_ts < ? AND last_ts >= ? ORDER BY first_ts
+            WITH RECURSIVE minutes(slot) AS (
+                SELECT (SELECT min(slot) FROM head WHERE slot >= :first)
+                UNION ALL
+                SELECT (SELECT min(slot) FROM head WHERE slot > minutes.slot) FROM minutes WHERE minutes.slot < :last
+            )
+            SELECT head.data FROM minutes JOIN head ON head.slot = minutes.slot AND head.series_id = :series
+            WHERE minutes.slot <= :last
+            ORDER BY head.slot, head.first_ts
             """)
-        return try Data.fetchAll(statement, arguments: [seriesID, to, from]).map { [UInt8]($0) }
+        let arguments: StatementArguments = ["first": Schema.slot(of: from), "last": Schema.slot(of: to - 1), "series": seriesID]
+        return try Data.fetchAll(statement, arguments: arguments).map { [UInt8]($0) }
     }
 
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {

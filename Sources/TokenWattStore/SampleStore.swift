@@ -71,7 +71,10 @@ public final class SampleStore: Sendable {
             }
             index.noteLatest(latest)
             let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks")
-            compaction.withLock { $0.chunkedBefore = newestWindow.map { $0 + Schema.chunkWindow } ?? .min }
+            compaction.withLock { state in
+                state.compactedBefore = newestWindow.map { $0 + Schema.chunkWindow } ?? .min
+                state.lateSamples = true  // the first round also picks up late samples left in the head
+            }
         }
         logger.info("database open", metadata: ["path": "\(configuration.databasePath)", "series": "\(index.count)"])
     }

@@ -9,19 +9,23 @@ import TokenWattCore
 ///   object of the sorted labels (including `__name__`), unique; `name` is the metric name,
 ///   indexed for lookups by name. The whole table is also held in memory (`SeriesIndex`), so the
 ///   ingest path never reads it.
-/// - `head` (v2; v1 had a `samples` table with a row per sample): fresh raw samples, one row
-///   per series and push, `WITHOUT ROWID` with primary key `(series_id, first_ts)`; `data` holds
-///   the push's samples of that series XOR-encoded (`XORChunk`), `last_ts` its newest timestamp.
-///   A sample is identified by series and timestamp (ms since the epoch): the writer stores
-///   only samples not stored yet (the first value wins) — a push newer than the series' latest
-///   sample needs no lookup, an older one (retry, backfill, out of order) is checked against
-///   the head and the chunks. So no two rows of a series share a timestamp. Values are raw bits:
-///   NaN and Prometheus's stale marker come back exactly.
+/// - `head` (v2; v1 had a `samples` table with a row per sample): fresh raw samples. A row holds
+///   one series' new samples of one push within one minute, XOR-encoded (`XORChunk`) in `data`,
+///   with its first and last timestamps (ms since the epoch). `WITHOUT ROWID`, primary key
+///   `(slot, series_id, first_ts)` where `slot` is the minute: time first, so that a commit
+///   writes into the few pages of the current minutes instead of one page per series (a
+///   series-first key made each 4 KiB page carry a few samples per commit). A series' samples
+///   are found by seeking each non-empty minute (a recursive CTE skips over the empty ones).
+///   A sample is identified by series and timestamp: the writer stores only samples not stored
+///   yet (the first value wins) — a push newer than the series' latest sample needs no lookup,
+///   an older one (retry, backfill, out of order) is checked against the head and the chunks.
+///   So no two rows of a series share a timestamp. Values are raw bits: NaN and Prometheus's
+///   stale marker come back exactly.
 /// - `chunks` (v2): older raw samples, one row per series and 2-hour window of sample time
 ///   (`chunkWindow`, aligned to the epoch, as Prometheus's blocks). Once the newest sample is
 ///   `chunkGrace` past a window's end, the head rows of that window are folded into its chunk
-///   and deleted in the same transaction; a late sample lands in the head and is merged next
-///   round. Larger blobs (1–2 bytes a sample) do not suit a `WITHOUT ROWID` B-tree, so this is
+///   and deleted in the same transaction, a range of series at a time; a late sample lands in
+///   the head and is merged next round. Larger blobs (1–2 bytes a sample) do not suit a `WITHOUT ROWID` B-tree, so this is
 ///   a rowid table with a unique index. Raw retention drops whole windows.
 /// - `rollups_1m`, `rollups_1h`: per series and bucket (the bucket's start, in ms): min, max, sum,
 ///   count and last of the finite values in the bucket, and for cumulative series (counters,
@@ -34,6 +38,11 @@ import TokenWattCore
 enum Schema {
     static let minute: Int64 = 60_000
     static let hour: Int64 = 3_600_000
+    /// The head's slot of a timestamp: its minute since the epoch.
+    static func slot(of timestamp: Int64) -> Int64 {
+        (timestamp - timestamp.modulo(minute)) / minute
+    }
+
     /// Width of a chunk's window of sample time.
     static let chunkWindow: Int64 = 2 * hour
     /// How far the newest sample must be past a window's end before the window is compacted;
@@ -80,11 +89,12 @@ enum Schema {
         migrator.registerMigration("v2: head rows and compressed chunks instead of a row per sample") { db in
             try db.execute(sql: """
                 CREATE TABLE head (
+                    slot INTEGER NOT NULL,
                     series_id INTEGER NOT NULL,
                     first_ts INTEGER NOT NULL,
                     last_ts INTEGER NOT NULL,
                     data BLOB NOT NULL,
-                    PRIMARY KEY (series_id, first_ts)
+                    PRIMARY KEY (slot, series_id, first_ts)
                 ) WITHOUT ROWID;
                 CREATE TABLE chunks (
                     series_id INTEGER NOT NULL,
@@ -96,7 +106,7 @@ enum Schema {
                 );
                 CREATE UNIQUE INDEX chunks_by_series ON chunks(series_id, window_start);
                 """)
-            // v1's rows move into the head (one row per series and window); compaction takes it from there.
+            // v1's rows move into the head; compaction takes it from there.
             var run: (id: Int64, window: Int64, samples: [Sample])?
             func flush() throws {
                 if let run { try HeadRow.insert(run.samples, seriesID: run.id, db: db) }

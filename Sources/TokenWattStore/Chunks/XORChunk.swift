@@ -18,7 +18,7 @@ enum XORChunk {
     private static let deltaWidths = [14, 17, 20]
 
     /// Encodes samples in strictly increasing timestamp order.
-    static func encode(_ samples: [Sample]) -> [UInt8] {
+    static func encode(_ samples: some Collection<Sample>) -> [UInt8] {
         var writer = BitWriter(reservingBytes: 20 + samples.count * 2)
         writer.write(UInt64(samples.count), bits: 32)
         guard let first = samples.first else { return writer.bytes }
