@@ -18,6 +18,7 @@ load=(--agents 20 --series 100 --ticks 1200 --interval 10 "$@")
 echo "== Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') remote-write receiver"
 prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
     --web.listen-address=127.0.0.1:19091 >"$work/prom.log" 2>&1 &
+prom_pid=$!
 until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
 "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write --data-dir "$work/prom" "${load[@]}" | tee "$work/prom.txt"
 echo "waiting for Prometheus to compact its head (it checks once a minute)..."
@@ -25,7 +26,7 @@ for _ in $(seq 1 36); do ls "$work"/prom/01* >/dev/null 2>&1 && break; sleep 5; 
 sleep 5
 prom_compacted=$(du -sb "$work/prom" | cut -f1)
 echo "after compaction: $prom_compacted bytes ($(ls -d "$work"/prom/01* 2>/dev/null | wc -l) block(s))"
-kill %1; wait %1 2>/dev/null || true
+kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true
 
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
@@ -34,6 +35,7 @@ echo "== tokenwatt-aggregator"
 printf 'storage:\n  maintenance_interval: 10s\nnodes:\n  - {name: bench, token_env: BENCH_TOKEN}\n' >"$work/tw.yml"
 export BENCH_TOKEN=bench-secret
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
+tw_pid=$!
 until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
 "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
 echo "waiting for the aggregator to compact its head into chunks..."
@@ -45,7 +47,10 @@ for _ in $(seq 1 30); do
     previous=$now; sleep 12
 done
 echo "compacted samples: $now"
-kill -TERM %2; wait %2 2>/dev/null || true
+# Rollups and compaction of this load ran in the background after it; their cost, from the log:
+awk '/maintenance round/ { for (i = 1; i <= NF; i++) if ($i ~ /^seconds=/) { split($i, kv, "="); total += kv[2]; rounds++ } }
+     END { printf "maintenance after the load: %d rounds, %.1f s in all (rollups of every minute and hour, compaction)\n", rounds, total }' "$work/tw.log"
+kill -TERM "$tw_pid"; wait "$tw_pid" 2>/dev/null || true
 tw_closed=$(du -sb "$work/tw" | cut -f1)
 echo "after compaction and a clean shutdown (WAL checkpointed): $tw_closed bytes"
 # Where the bytes are: raw samples (head rows, chunks) against rollups and the rest.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import TokenWattCore
 
 /// Runs rollups and compaction every maintenance interval and retention every hour, in the background, in
 /// small transactions that interleave with ingest commits.
@@ -21,8 +22,16 @@ public struct MaintenanceService: Service {
         var lastRetention: Int64?
         while !Task.isShuttingDownGracefully {
             do {
-                try await store.rollUp(now: now())
-                try await store.compact(now: now())
+                let clock = ContinuousClock()
+                let began = clock.now
+                let rolledUp = try await store.rollUp(now: now())
+                let compacted = try await store.compact(now: now())
+                if rolledUp + compacted > 0 {
+                    logger.info("maintenance round", metadata: [
+                        "rollups": "\(rolledUp)", "compacted_samples": "\(compacted)",
+                        "seconds": "\(began.duration(to: clock.now).seconds)",
+                    ])
+                }
                 if lastRetention.map({ now() - $0 >= MaintenanceService.retentionIntervalMs }) ?? true {
                     try await store.enforceRetention(now: now())
                     lastRetention = now()

@@ -37,7 +37,7 @@ extension SampleStore {
         let insertSeries = try db.cachedStatement(sql: "INSERT INTO series (name, labels) VALUES (?, ?)")
         // Bound directly through the C API below, so prepared apart from GRDB's statement cache,
         // whose statements track their own arguments.
-        let headStatement = try db.makeStatement(sql: "INSERT INTO head (slot, series_id, first_ts, last_ts, data) VALUES (?, ?, ?, ?, ?)")
+        let headStatement = try db.makeStatement(sql: "INSERT INTO head (slot, series_id, first_ts, data) VALUES (?, ?, ?, ?)")
         let pendingStatement = try db.makeStatement(
             sql: "INSERT OR IGNORE INTO rollup_pending (resolution, bucket, series_id) VALUES (\(Schema.minute), ?, ?)")
         guard let connection = db.sqliteConnection else { throw StoreError.database("connection closed") }
@@ -89,8 +89,7 @@ extension SampleStore {
                     sqlite3_bind_int64(insertHead, 1, run.slot)
                     sqlite3_bind_int64(insertHead, 2, id)
                     sqlite3_bind_int64(insertHead, 3, fresh[run.range.lowerBound].timestamp)
-                    sqlite3_bind_int64(insertHead, 4, fresh[run.range.upperBound - 1].timestamp)
-                    _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 5, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+                    _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
                     try step(insertHead)
                     sqlite3_bind_int64(insertPending, 1, run.slot * Schema.minute)
                     sqlite3_bind_int64(insertPending, 2, id)

@@ -53,15 +53,22 @@ public final class SampleStore: Sendable {
             while let row = try rows.next() {
                 index.add(id: row[0], labels: try LabelsJSON.decode(row[1]))
             }
-            // The head is a few hours of data: one pass finds each series' newest row.
-            var newestRows: [Int64: (lastTimestamp: Int64, data: Data)] = [:]
-            let headRows = try Row.fetchCursor(db, sql: "SELECT series_id, last_ts, data FROM head")
+            // The head is a few hours of data: one pass in minute order finds each series' rows
+            // of its newest minute, which hold its newest sample.
+            var newestRows: [Int64: (slot: Int64, data: [Data])] = [:]
+            let headRows = try Row.fetchCursor(db, sql: "SELECT slot, series_id, data FROM head ORDER BY slot")
             while let row = try headRows.next() {
-                let id: Int64 = row[0], lastTimestamp: Int64 = row[1]
-                if lastTimestamp > newestRows[id]?.lastTimestamp ?? .min { newestRows[id] = (lastTimestamp, row[2]) }
+                let slot: Int64 = row[0], id: Int64 = row[1], data: Data = row[2]
+                if newestRows[id]?.slot == slot {
+                    newestRows[id]!.data.append(data)
+                } else {
+                    newestRows[id] = (slot, [data])
+                }
             }
             var latest: [Int64: Sample] = [:]
-            for (id, row) in newestRows { latest[id] = try XORChunk.decode([UInt8](row.data)).last }
+            for (id, rows) in newestRows {
+                latest[id] = try rows.data.flatMap { try XORChunk.decode([UInt8]($0)) }.max { $0.timestamp < $1.timestamp }
+            }
             // A series whose head is empty or only holds late samples ends in a chunk.
             let newestChunk = try db.makeStatement(sql: "SELECT last_ts, data FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
             for id in index.allIDs {

@@ -114,7 +114,7 @@ public final class SampleWriter: Service, Sendable {
         do {
             let results = try await store.append(group.map(\.batch))
             let elapsed = start.duration(to: clock.now)
-            onCommit(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, results)
+            onCommit(elapsed.seconds, results)
             for (waiting, result) in zip(group, results) { waiting.continuation.resume(returning: result) }
         } catch {
             logger.error("commit failed; the batches were not stored", metadata: ["error": "\(error)", "batches": "\(group.count)"])

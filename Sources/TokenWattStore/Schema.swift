@@ -11,7 +11,7 @@ import TokenWattCore
 ///   ingest path never reads it.
 /// - `head` (v2; v1 had a `samples` table with a row per sample): fresh raw samples. A row holds
 ///   one series' new samples of one push within one minute, XOR-encoded (`XORChunk`) in `data`,
-///   with its first and last timestamps (ms since the epoch). `WITHOUT ROWID`, primary key
+///   and its first timestamp (ms since the epoch), which keeps rows of one minute apart. `WITHOUT ROWID`, primary key
 ///   `(slot, series_id, first_ts)` where `slot` is the minute: time first, so that a commit
 ///   writes into the few pages of the current minutes instead of one page per series (a
 ///   series-first key made each 4 KiB page carry a few samples per commit). A series' samples
@@ -92,7 +92,6 @@ enum Schema {
                     slot INTEGER NOT NULL,
                     series_id INTEGER NOT NULL,
                     first_ts INTEGER NOT NULL,
-                    last_ts INTEGER NOT NULL,
                     data BLOB NOT NULL,
                     PRIMARY KEY (slot, series_id, first_ts)
                 ) WITHOUT ROWID;

@@ -41,7 +41,7 @@ struct IngestBenchmark: AsyncParsableCommand {
         }
         try await client.shutdown()
         let elapsed = began.duration(to: clock.now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let samples = agents * series * ticks
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
@@ -87,7 +87,7 @@ struct IngestBenchmark: AsyncParsableCommand {
                 let response = try await client.execute(request, timeout: .seconds(60))
                 _ = try await response.body.collect(upTo: 1 << 20)
                 let elapsed = sent.duration(to: clock.now)
-                latencies.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                latencies.append(elapsed.seconds)
                 if (200..<300).contains(response.status.code) { break }
                 guard response.status.code == 503 || response.status.code == 429 else {
                     throw ValidationError("receiver answered \(response.status.code) to agent \(agent)")

@@ -20,10 +20,10 @@ enum HeadRow {
     /// Stores samples (in timestamp order) of one series, outside the ingest path (which binds
     /// its statement directly): compaction, retention and the v2 migration.
     static func insert(_ samples: [Sample], seriesID: Int64, db: Database) throws {
-        let statement = try db.cachedStatement(sql: "INSERT INTO head (slot, series_id, first_ts, last_ts, data) VALUES (?, ?, ?, ?, ?)")
+        let statement = try db.cachedStatement(sql: "INSERT INTO head (slot, series_id, first_ts, data) VALUES (?, ?, ?, ?)")
         for run in minuteRuns(samples) {
             let part = samples[run.range]
-            try statement.execute(arguments: [run.slot, seriesID, part.first!.timestamp, part.last!.timestamp, Data(XORChunk.encode(part))])
+            try statement.execute(arguments: [run.slot, seriesID, part.first!.timestamp, Data(XORChunk.encode(part))])
         }
     }
 }
