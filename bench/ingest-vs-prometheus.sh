@@ -59,7 +59,7 @@ import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 sizes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
 total = sum(sizes.values())
-for table in ("samples", "chunks", "chunks_by_series", "rollups_1m", "rollups_1h", "rollup_pending", "series"):
+for table in ("head", "chunks", "chunks_by_series", "rollups_1m", "rollups_1h", "rollup_pending", "series"):
     print(f"  {table:18} {sizes.get(table, 0):>12} bytes")
 print(f"  {'everything':18} {total:>12} bytes")
 PY
