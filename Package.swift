@@ -7,6 +7,7 @@ let package = Package(
     name: "TokenWatt",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "tokenwatt-agent", targets: ["tokenwatt-agent"]),
         .executable(name: "tokenwatt-aggregator", targets: ["tokenwatt-aggregator"]),
         .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
     ],
@@ -55,6 +56,18 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
+        // The node agent: collectors (one file per source), their scheduler, its own /metrics.
+        .target(name: "TokenWattAgent", dependencies: [
+            "TokenWattCore", "TokenWattService",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "tokenwatt-agent", dependencies: [
+            "TokenWattAgent", "TokenWattCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-aggregator", dependencies: [
             "TokenWattAggregator", "TokenWattService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,6 +88,9 @@ let package = Package(
             "TokenWattAggregator",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
+        // FakeNVML/ is C that the tests compile into a stand-in libnvidia-ml.so at run time.
+        .testTarget(name: "TokenWattAgentTests", dependencies: ["TokenWattAgent"],
+                    exclude: ["FakeNVML"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "TokenWattCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -20,19 +20,11 @@ struct MetricsHandler: Sendable {
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// Groups series by metric name into families, typed from TokenWatt's catalog (remote write
-    /// 1.0 carries no metadata), sorted by name and labels so scrapes are stable.
+    /// The live series as families, typed from TokenWatt's catalog (remote write 1.0 carries
+    /// no metadata), each sample with its timestamp.
     static func families(of live: [(labels: LabelSet, sample: Sample)]) -> [MetricFamily] {
-        var bySeriesName: [String: [(labels: LabelSet, sample: Sample)]] = [:]
-        for entry in live {
-            bySeriesName[entry.labels.metricName ?? "", default: []].append(entry)
-        }
-        return bySeriesName.keys.sorted().map { seriesName in
-            let family = MetricCatalog.family(ofSeries: seriesName)
-            let samples = bySeriesName[seriesName]!
-                .map { ExpositionSample(name: seriesName, labels: $0.labels.withoutMetricName, value: $0.sample.value, timestamp: $0.sample.timestamp) }
-                .sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
-            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
-        }
+        MetricCatalog.families(of: live.map {
+            ExpositionSample(name: $0.labels.metricName ?? "", labels: $0.labels.withoutMetricName, value: $0.sample.value, timestamp: $0.sample.timestamp)
+        })
     }
 }

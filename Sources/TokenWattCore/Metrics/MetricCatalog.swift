@@ -23,6 +23,8 @@ public enum MetricCatalog {
         "tokenwatt_gpu_energy_joules_total": Entry(type: .counter, help: "Energy used by the GPU, from its counter or integrated from power."),
         "tokenwatt_gpu_temperature_celsius": Entry(type: .gauge, help: "GPU core temperature."),
         "tokenwatt_cpu_energy_joules_total": Entry(type: .counter, help: "CPU package and DRAM energy from RAPL."),
+        "tokenwatt_hwmon_power_watts": Entry(type: .gauge, help: "Power of an hwmon sensor other than a GPU's."),
+        "tokenwatt_hwmon_energy_joules_total": Entry(type: .counter, help: "Energy of an hwmon sensor other than a GPU's."),
         "tokenwatt_node_power_watts": Entry(type: .gauge, help: "Whole-node power draw."),
         "tokenwatt_node_energy_joules_total": Entry(type: .counter, help: "Whole-node energy."),
         "tokenwatt_tokens_total": Entry(type: .counter, help: "Tokens processed, by model, type and source."),
@@ -56,5 +58,17 @@ public enum MetricCatalog {
         let type = type(ofSeries: name)
         let familyName = type == .counter && name.hasSuffix("_total") ? String(name.dropLast("_total".count)) : name
         return (familyName, type, known[name]?.help)
+    }
+
+    /// Groups samples by series name into families typed from the catalog, sorted by name and
+    /// labels so that expositions are stable.
+    public static func families(of samples: [ExpositionSample]) -> [MetricFamily] {
+        let bySeriesName = Dictionary(grouping: samples, by: \.name)
+        return bySeriesName.keys.sorted().map { seriesName in
+            let family = family(ofSeries: seriesName)
+            let sorted = bySeriesName[seriesName]!
+                .sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
+            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: sorted)
+        }
     }
 }

@@ -1,0 +1,19 @@
+/// The one place that knows every collector: builds the enabled ones from the configuration.
+public enum CollectorRegistry {
+    public static func collectors(for configuration: AgentConfiguration) -> [any Collector] {
+        let procfs = SystemFiles(root: configuration.procfs)
+        let sysfs = SystemFiles(root: configuration.sysfs)
+        return CollectorName.allCases.filter { configuration.collectors.contains($0.rawValue) }.map { name -> any Collector in
+            switch name {
+            case .cpu: CPUCollector(procfs: procfs)
+            case .memory: MemoryCollector(procfs: procfs)
+            case .nvidia: NvidiaCollector(libraryPath: configuration.nvmlLibrary)
+            case .drm: DRMGPUCollector(sysfs: sysfs)
+            case .rapl: RAPLCollector(sysfs: sysfs)
+            case .hwmon: HwmonCollector(sysfs: sysfs)
+            case .bmc: BMCCollector(command: configuration.bmcCommand, interval: .milliseconds(configuration.bmcIntervalMs),
+                                    timeout: .milliseconds(configuration.bmcTimeoutMs))
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TokenWattCore
+
+/// Runs each collector on its own schedule, with its own deadline, so that a slow or failing
+/// source never holds up the others; keeps each one's latest samples and reports
+/// `tokenwatt_collector_up{collector}` and `tokenwatt_collector_duration_seconds{collector}`.
+public final class CollectorScheduler: Service, Sendable {
+    /// The outcome of one collector's latest run.
+    struct Outcome: Sendable {
+        var samples: [ExpositionSample] = []
+        var error: CollectorError?
+        var seconds: Double = 0
+    }
+
+    let collectors: [any Collector]
+    private let interval: Duration
+    private let logger: Logger
+    private let outcomes = Mutex<[String: Outcome]>([:])
+    /// Called after every run with the collector's samples and the time (ms) they were taken.
+    private let onCollect: @Sendable (_ collector: String, _ samples: [ExpositionSample], _ timestamp: Int64) async -> Void
+
+    public init(collectors: [any Collector], interval: Duration, logger: Logger,
+                onCollect: @escaping @Sendable (String, [ExpositionSample], Int64) async -> Void = { _, _, _ in }) {
+        self.collectors = collectors
+        self.interval = interval
+        self.logger = logger
+        self.onCollect = onCollect
+    }
+
+    /// Runs every collector once, all at the same time, and returns what they found.
+    public func collectOnce() async -> [ExpositionSample] {
+        await withTaskGroup(of: Void.self) { group in
+            for collector in collectors {
+                group.addTask { await self.run(collector) }
+            }
+        }
+        return snapshot()
+    }
+
+    /// Each collector's loop, until a graceful shutdown.
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for collector in collectors {
+                group.addTask {
+                    let period = collector.interval ?? self.interval
+                    let clock = ContinuousClock()
+                    var next = clock.now
+                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        await self.run(collector)
+                        next = next.advanced(by: period)
+                        // A run longer than the period skips the ticks it missed.
+                        while next < clock.now { next = next.advanced(by: period) }
+                        let wakeUp = next
+                        try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The latest samples of every collector, then each collector's up and duration.
+    public func snapshot() -> [ExpositionSample] {
+        let outcomes = outcomes.withLock { $0 }
+        var samples: [ExpositionSample] = []
+        for collector in collectors {
+            guard let outcome = outcomes[collector.name] else { continue }
+            samples += outcome.samples + CollectorScheduler.health(of: collector.name, outcome)
+        }
+        return samples
+    }
+
+    /// `tokenwatt_collector_up` and `tokenwatt_collector_duration_seconds` of one run.
+    private static func health(of collector: String, _ outcome: Outcome) -> [ExpositionSample] {
+        let label = [Label("collector", collector)]
+        return [
+            ExpositionSample(name: "tokenwatt_collector_up", labels: label, value: outcome.error == nil ? 1 : 0),
+            ExpositionSample(name: "tokenwatt_collector_duration_seconds", labels: label, value: outcome.seconds),
+        ]
+    }
+
+    /// The reason each collector that is down gave, by collector name.
+    func failures() -> [String: CollectorError] {
+        outcomes.withLock { $0.compactMapValues(\.error) }
+    }
+
+    private func run(_ collector: any Collector) async {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+        let result = await CollectorScheduler.withDeadline(collector.timeout) { () async throws(CollectorError) in try await collector.collect() }
+        let outcome: Outcome
+        switch result {
+        case .success(let samples): outcome = Outcome(samples: samples, error: nil, seconds: started.duration(to: clock.now).seconds)
+        case .failure(let error): outcome = Outcome(samples: [], error: error, seconds: started.duration(to: clock.now).seconds)
+        }
+        let previous = outcomes.withLock { outcomes in
+            defer { outcomes[collector.name] = outcome }
+            return outcomes[collector.name]
+        }
+        // Said once each time it changes, not on every run.
+        if outcome.error != previous?.error {
+            if let error = outcome.error {
+                if case .noData = error {
+                    logger.info("collector has no data", metadata: ["collector": "\(collector.name)", "reason": "\(error)"])
+                } else {
+                    logger.warning("collector failed", metadata: ["collector": "\(collector.name)", "reason": "\(error)"])
+                }
+            } else if previous != nil {
+                logger.info("collector recovered", metadata: ["collector": "\(collector.name)"])
+            }
+        }
+        await onCollect(collector.name, outcome.samples + CollectorScheduler.health(of: collector.name, outcome), timestamp)
+    }
+
+    /// The operation's result, or a failure once `timeout` has passed. An operation that
+    /// overruns is left to finish in the background (a blocked read cannot be interrupted);
+    /// collectors that call blocking sources guard against piling up behind it.
+    static func withDeadline(_ timeout: Duration, _ operation: @escaping @Sendable () async throws(CollectorError) -> [ExpositionSample])
+        async -> Result<[ExpositionSample], CollectorError> {
+        await withCheckedContinuation { continuation in
+            let resumed = Mutex(false)
+            let finish: @Sendable (Result<[ExpositionSample], CollectorError>) -> Void = { result in
+                if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: result) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                if !Task.isCancelled { finish(.failure(.failed("did not finish within \(timeout)"))) }
+            }
+            Task {
+                do throws(CollectorError) {
+                    finish(.success(try await operation()))
+                } catch {
+                    finish(.failure(error))
+                }
+                timer.cancel()
+            }
+        }
+    }
+}

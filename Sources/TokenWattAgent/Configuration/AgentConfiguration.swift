@@ -1,0 +1,90 @@
+import Foundation
+import TokenWattCore
+
+/// Settings of `tokenwatt-agent`, each with the default an operator gets without a config file.
+public struct AgentConfiguration: Sendable, Equatable {
+    /// Where the agent serves its own `/metrics` and `/-/healthy`.
+    public var listen = ListenAddress(host: "127.0.0.1", port: 9471)
+    /// The aggregator's remote-write endpoint.
+    public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
+    /// Bearer token for the aggregator; none for a local aggregator with built-in defaults.
+    public var token: String?
+    /// How often collectors run unless they have their own interval.
+    public var intervalMs: Int64 = 10_000
+    /// Where procfs and sysfs are mounted (a container may bind the host's elsewhere).
+    public var procfs = "/proc"
+    public var sysfs = "/sys"
+    /// NVML, found through the loader's search path unless a path is given.
+    public var nvmlLibrary = "libnvidia-ml.so.1"
+    /// Collectors that run; all of them by default.
+    public var collectors: Set<String> = Set(CollectorName.allCases.map(\.rawValue))
+    /// The BMC's power reading: the command, how often, and how long it may take.
+    public var bmcCommand = ["ipmitool", "dcmi", "power", "reading"]
+    public var bmcIntervalMs: Int64 = 30_000
+    public var bmcTimeoutMs: Int64 = 10_000
+
+    public init() {}
+}
+
+/// The collectors the agent knows, by the name used in config and in `collector` labels.
+public enum CollectorName: String, CaseIterable, Sendable {
+    case cpu, memory, nvidia, drm, rapl, hwmon, bmc
+}
+
+extension AgentConfiguration {
+    /// Reads and checks a YAML config file; errors say `file: key: what was expected`.
+    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(CoreError) -> AgentConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .config(file: path, key: "(file)", expected: "a readable YAML file")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, environment: environment)
+    }
+
+    public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AgentConfiguration {
+        let root = try ConfigNode(yaml: yaml, file: file)
+        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc"])
+        var configuration = AgentConfiguration()
+        if let listen = try root["listen"].string() {
+            guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
+            configuration.listen = address
+        }
+        let aggregator = root["aggregator"]
+        try aggregator.requireMapping(allowing: ["url", "token_file", "token_env"])
+        configuration.aggregatorURL = try aggregator["url"].string(default: configuration.aggregatorURL)
+        guard configuration.aggregatorURL.hasPrefix("http://") || configuration.aggregatorURL.hasPrefix("https://") else {
+            throw aggregator["url"].error("an http:// or https:// URL, got \"\(configuration.aggregatorURL)\"")
+        }
+        configuration.token = try aggregator.secret(named: "token", environment: environment)
+        configuration.intervalMs = try root["interval"].durationMilliseconds(default: configuration.intervalMs)
+        guard configuration.intervalMs > 0 else { throw root["interval"].error("a duration above zero") }
+        if root["collectors"].isPresent {
+            configuration.collectors = []
+            for item in try root["collectors"].items() {
+                guard let name = try item.string(), CollectorName(rawValue: name) != nil else {
+                    throw item.error("one of \(CollectorName.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                configuration.collectors.insert(name)
+            }
+        }
+        let paths = root["paths"]
+        try paths.requireMapping(allowing: ["procfs", "sysfs"])
+        configuration.procfs = try paths["procfs"].string(default: configuration.procfs)
+        configuration.sysfs = try paths["sysfs"].string(default: configuration.sysfs)
+        let nvidia = root["nvidia"]
+        try nvidia.requireMapping(allowing: ["library"])
+        configuration.nvmlLibrary = try nvidia["library"].string(default: configuration.nvmlLibrary)
+        let bmc = root["bmc"]
+        try bmc.requireMapping(allowing: ["command", "interval", "timeout"])
+        if bmc["command"].isPresent {
+            configuration.bmcCommand = try bmc["command"].items().map { item throws(CoreError) in
+                guard let word = try item.string(), !word.isEmpty else { throw item.error("a word of the command") }
+                return word
+            }
+            guard !configuration.bmcCommand.isEmpty else { throw bmc["command"].error("a command, as a list of words") }
+        }
+        configuration.bmcIntervalMs = try bmc["interval"].durationMilliseconds(default: configuration.bmcIntervalMs)
+        configuration.bmcTimeoutMs = try bmc["timeout"].durationMilliseconds(default: configuration.bmcTimeoutMs)
+        return configuration
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TokenWattAgent
+import TokenWattCore
+
+/// `tokenwatt-agent`: samples this node's CPU, memory, GPUs and power and serves them.
+@main
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenwatt-agent",
+        abstract: "Sample this node's CPU, memory, GPU and power figures for TokenWatt.",
+        discussion: """
+            Without --config it runs with built-in defaults: every collector every 10 s, /metrics on \
+            127.0.0.1:9471. Flags win over the config file. `--once` collects once, prints the text \
+            exposition and exits: what an operator runs to check a node.
+            Exit status: 0 after a clean shutdown, 1 when running failed, 2 for an invalid command line or config.
+            """)
+
+    @Option(name: .long, help: "YAML configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "The aggregator's remote-write URL (default http://127.0.0.1:9470/api/v1/write).")
+    var aggregator: String?
+
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token for the aggregator.")
+    var tokenFile: String?
+
+    @Option(name: .long, help: "Address for the agent's own /metrics, host:port (default 127.0.0.1:9471).")
+    var listen: String?
+
+    @Option(name: .customLong("nvml-library"), help: "NVML library to load (default libnvidia-ml.so.1).")
+    var nvmlLibrary: String?
+
+    @Option(name: .customLong("path.procfs"), help: "Where procfs is mounted (default /proc).")
+    var procfs: String?
+
+    @Option(name: .customLong("path.sysfs"), help: "Where sysfs is mounted (default /sys).")
+    var sysfs: String?
+
+    @Option(name: .long, help: "How often collectors run, e.g. 10s or 1m (default 10s).")
+    var interval: String?
+
+    @Flag(name: .long, help: "Collect once, print the text exposition and exit.")
+    var once = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = once ? max(level, .warning) : level
+            return handler
+        }
+        let logger = Logger(label: "tokenwatt-agent")
+        let configuration: AgentConfiguration
+        do {
+            configuration = try applyFlags(to: config.map { try AgentConfiguration.load(file: $0) } ?? AgentConfiguration())
+        } catch let error as CoreError {
+            FileHandle.standardError.write(Data("tokenwatt-agent: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+
+        let agent = Agent(configuration: configuration, logger: logger)
+        if once {
+            let samples = await agent.scheduler.collectOnce()
+            FileHandle.standardOutput.write(Data(ExpositionWriter(format: .prometheusText).render(MetricCatalog.families(of: samples))))
+            return
+        }
+        do {
+            try await agent.run()
+        } catch {
+            logger.critical("stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+
+    private func applyFlags(to base: AgentConfiguration) throws -> AgentConfiguration {
+        var configuration = base
+        if let aggregator {
+            guard aggregator.hasPrefix("http://") || aggregator.hasPrefix("https://") else {
+                throw ValidationError("--aggregator expects an http:// or https:// URL, got \(aggregator)")
+            }
+            configuration.aggregatorURL = aggregator
+        }
+        if let tokenFile {
+            guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                  !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) is not a readable file holding a token") }
+            configuration.token = token
+        }
+        if let listen {
+            guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
+            configuration.listen = address
+        }
+        if let nvmlLibrary { configuration.nvmlLibrary = nvmlLibrary }
+        if let procfs { configuration.procfs = procfs }
+        if let sysfs { configuration.sysfs = sysfs }
+        if let interval {
+            guard let milliseconds = ConfigDuration.milliseconds(interval), milliseconds > 0 else {
+                throw ValidationError("--interval expects a duration such as 10s or 1m, got \(interval)")
+            }
+            configuration.intervalMs = milliseconds
+        }
+        return configuration
+    }
+}
