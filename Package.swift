@@ -56,16 +56,18 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
-        // The node agent: collectors (one file per source), their scheduler, its own /metrics.
+        // The node agent: collectors (one file per source), their scheduler, the spool and pusher.
         .target(name: "TokenWattAgent", dependencies: [
             "TokenWattCore", "TokenWattService",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "tokenwatt-agent", dependencies: [
-            "TokenWattAgent", "TokenWattCore",
+            "TokenWattAgent", "TokenWattCore", "TokenWattService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-aggregator", dependencies: [
@@ -92,7 +94,7 @@ let package = Package(
         .testTarget(name: "TokenWattAgentTests", dependencies: ["TokenWattAgent"],
                     exclude: ["FakeNVML"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "TokenWattCore",
+            "TokenWattCore", "TokenWattStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ], swiftSettings: strict),
     ]

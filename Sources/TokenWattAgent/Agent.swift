@@ -1,17 +1,29 @@
+import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import Logging
 import TokenWattCore
 import TokenWattService
 
-/// The agent, assembled: its collectors on their schedules and the HTTP server for its own
-/// `/metrics` (Prometheus pull mode) and `/-/healthy`.
+/// The agent, assembled: collectors on their schedules, each run's samples written to the
+/// spool and pushed to the aggregator, and the HTTP server for its own `/metrics` (Prometheus
+/// pull mode) and `/-/healthy`.
 public struct Agent: Sendable {
     public let scheduler: CollectorScheduler
+    public let spool: Spool
+    public let pusher: Pusher
     public let application: Application<RouterResponder<BasicRequestContext>>
+    private let client: HTTPClient
 
-    public init(configuration: AgentConfiguration, logger: Logger) {
-        let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration),
-                                           interval: .milliseconds(configuration.intervalMs), logger: logger)
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        let spool = try Spool(path: configuration.spoolDirectory + "/spool.sqlite",
+                              maxBytes: configuration.spoolMaxBytes, maxAgeMs: configuration.spoolMaxAgeMs)
+        let client = Pusher.makeClient()
+        let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token), client: client, logger: logger)
+        let collectors = CollectorRegistry.collectors(for: configuration) + [AgentSelfCollector(spool: spool, pusher: pusher)]
+        let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger) { _, samples, timestamp in
+            Agent.spoolSamples(samples, at: timestamp, spool: spool, pusher: pusher, logger: logger)
+        }
         let router = Router()
         router.get("/metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
@@ -20,21 +32,65 @@ public struct Agent: Sendable {
         }
         router.get("/-/healthy") { _, _ in "OK\n" }
         let listen = configuration.listen
+        let heartbeat = SystemdHeartbeat {
+            Agent.status(scheduler: scheduler, spool: spool, pusher: pusher)
+        }
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-agent"),
-            services: [scheduler],
+            services: [scheduler, pusher, heartbeat],
             onServerRunning: { channel in
-                logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
-                Systemd.ready(status: "collecting with \(scheduler.collectors.count) collectors")
+                logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
+                                                    "aggregator": "\(configuration.aggregatorURL)"])
+                // The spool is open and the first round collected (in `run`).
+                Systemd.ready(status: Agent.status(scheduler: scheduler, spool: spool, pusher: pusher))
             },
             logger: logger)
         self.scheduler = scheduler
+        self.spool = spool
+        self.pusher = pusher
+        self.client = client
     }
 
-    /// Collects until SIGTERM or SIGINT.
+    /// Collects a first round, then collects, pushes and serves until SIGTERM or SIGINT.
     public func run() async throws {
-        try await application.runService()
-        Systemd.stopping(status: "stopped")
+        _ = await scheduler.collectOnce()
+        do {
+            try await application.runService()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
+    }
+
+    /// Writes one run's samples to the spool as a serialised remote-write request.
+    static func spoolSamples(_ samples: [ExpositionSample], at timestamp: Int64, spool: Spool, pusher: Pusher, logger: Logger) {
+        let series = samples.compactMap { sample -> TimeSeries? in
+            guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else {
+                logger.error("collector produced an invalid series; not pushed", metadata: ["series": "\(sample.name)\(sample.labels)"])
+                return nil
+            }
+            return TimeSeries(labels: labels, samples: [Sample(timestamp: timestamp, value: sample.value)])
+        }
+        guard !series.isEmpty else { return }
+        do {
+            let dropped = try spool.append(body: RemoteWriteCodec.serialize(series), samples: series.count, now: timestamp)
+            for (reason, count) in dropped {
+                logger.warning("spool full: dropped the oldest samples", metadata: ["reason": "\(reason.rawValue)", "samples": "\(count)"])
+            }
+            pusher.notify()
+        } catch {
+            logger.error("cannot write to the spool; samples lost", metadata: ["error": "\(error)", "samples": "\(series.count)"])
+        }
+    }
+
+    /// The one-line summary systemd shows: GPUs seen, last push age, spool depth.
+    static func status(scheduler: CollectorScheduler, spool: Spool, pusher: Pusher) -> String {
+        let gpus = scheduler.snapshot().filter { $0.name == "tokenwatt_gpu_up" && $0.value == 1 }.count
+        let lastPush = pusher.currentStatus.lastSuccessMs.map { "last push \((Int64(Date().timeIntervalSince1970 * 1000) - $0) / 1000) s ago" } ?? "no push yet"
+        let depth = spool.depth
+        return "\(gpus) GPUs, \(lastPush), spool \(depth.batches) batches (\(depth.samples) samples)"
     }
 }

@@ -40,7 +40,8 @@ public final class CollectorScheduler: Service, Sendable {
         return snapshot()
     }
 
-    /// Each collector's loop, until a graceful shutdown.
+    /// Each collector's loop, until a graceful shutdown. The first runs come one period after
+    /// the start: `collectOnce()` has done the round before.
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             for collector in collectors {
@@ -49,12 +50,12 @@ public final class CollectorScheduler: Service, Sendable {
                     let clock = ContinuousClock()
                     var next = clock.now
                     while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        await self.run(collector)
                         next = next.advanced(by: period)
                         // A run longer than the period skips the ticks it missed.
                         while next < clock.now { next = next.advanced(by: period) }
                         let wakeUp = next
-                        try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }
+                        guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
+                        await self.run(collector)
                     }
                 }
             }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TokenWattAgent
 import TokenWattCore
+import TokenWattService
 
 /// `tokenwatt-agent`: samples this node's CPU, memory, GPUs and power and serves them.
 @main
@@ -51,11 +52,7 @@ struct AgentCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = once ? max(level, .warning) : level
-            return handler
-        }
+        LogSetup.bootstrap(identifier: "tokenwatt-agent", level: once ? max(level, .warning) : level)
         let logger = Logger(label: "tokenwatt-agent")
         let configuration: AgentConfiguration
         do {
@@ -65,14 +62,15 @@ struct AgentCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        let agent = Agent(configuration: configuration, logger: logger)
         if once {
-            let samples = await agent.scheduler.collectOnce()
+            let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration),
+                                               interval: .milliseconds(configuration.intervalMs), logger: logger)
+            let samples = await scheduler.collectOnce()
             FileHandle.standardOutput.write(Data(ExpositionWriter(format: .prometheusText).render(MetricCatalog.families(of: samples))))
             return
         }
         do {
-            try await agent.run()
+            try await Agent(configuration: configuration, logger: logger).run()
         } catch {
             logger.critical("stopped", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -100,7 +98,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let procfs { configuration.procfs = procfs }
         if let sysfs { configuration.sysfs = sysfs }
         if let interval {
-            guard let milliseconds = ConfigDuration.milliseconds(interval), milliseconds > 0 else {
+            guard let milliseconds = ConfigDuration.milliseconds(interval) else {
                 throw ValidationError("--interval expects a duration such as 10s or 1m, got \(interval)")
             }
             configuration.intervalMs = milliseconds

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TokenWattAggregator
 import TokenWattCore
+import TokenWattService
 
 /// `tokenwatt-aggregator`: receives remote write from agents, stores it in SQLite and serves
 /// Prometheus metrics and a query API.
@@ -33,11 +34,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogSetup.bootstrap(identifier: "tokenwatt-aggregator", level: level)
         let logger = Logger(label: "tokenwatt-aggregator")
 
         var configuration: AggregatorConfiguration

@@ -10,12 +10,15 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ executable: String, _ arguments: [String], logPath: String) throws {
+    init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -43,6 +46,7 @@ enum Environment {
     }
 
     static var aggregatorPath: String { binDirectory + "/tokenwatt-aggregator" }
+    static var agentPath: String { binDirectory + "/tokenwatt-agent" }
 
     static func temporaryDirectory(_ name: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-e2e-\(name)-\(UUID().uuidString)").path

@@ -9,6 +9,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
     /// Bearer token for the aggregator; none for a local aggregator with built-in defaults.
     public var token: String?
+    /// The spool's folder, and its bounds: past them the oldest batches are dropped, counted.
+    public var spoolDirectory = "./tokenwatt-agent-data"
+    public var spoolMaxBytes = 256 << 20
+    public var spoolMaxAgeMs: Int64 = 24 * 3_600_000
     /// How often collectors run unless they have their own interval.
     public var intervalMs: Int64 = 10_000
     /// Where procfs and sysfs are mounted (a container may bind the host's elsewhere).
@@ -43,7 +47,7 @@ extension AgentConfiguration {
 
     public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AgentConfiguration {
         let root = try ConfigNode(yaml: yaml, file: file)
-        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc"])
+        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
@@ -57,7 +61,6 @@ extension AgentConfiguration {
         }
         configuration.token = try aggregator.secret(named: "token", environment: environment)
         configuration.intervalMs = try root["interval"].durationMilliseconds(default: configuration.intervalMs)
-        guard configuration.intervalMs > 0 else { throw root["interval"].error("a duration above zero") }
         if root["collectors"].isPresent {
             configuration.collectors = []
             for item in try root["collectors"].items() {
@@ -85,6 +88,11 @@ extension AgentConfiguration {
         }
         configuration.bmcIntervalMs = try bmc["interval"].durationMilliseconds(default: configuration.bmcIntervalMs)
         configuration.bmcTimeoutMs = try bmc["timeout"].durationMilliseconds(default: configuration.bmcTimeoutMs)
+        let spool = root["spool"]
+        try spool.requireMapping(allowing: ["directory", "max_size", "max_age"])
+        configuration.spoolDirectory = try spool["directory"].string(default: configuration.spoolDirectory)
+        configuration.spoolMaxBytes = try spool["max_size"].byteSize(default: configuration.spoolMaxBytes)
+        configuration.spoolMaxAgeMs = try spool["max_age"].durationMilliseconds(default: configuration.spoolMaxAgeMs)
         return configuration
     }
 }

@@ -8,7 +8,15 @@ public enum RemoteWriteCodec {
     public static let versionHeader = "X-Prometheus-Remote-Write-Version"
     public static let version = "0.1.0"
 
+    /// A request body: the snappy block of the serialised `WriteRequest`.
     public static func encode(_ series: [TimeSeries]) -> [UInt8] {
+        Snappy.compress(serialize(series))
+    }
+
+    /// The `WriteRequest` as protobuf bytes, before snappy. Protobuf appends repeated fields of
+    /// concatenated messages, so the concatenation of serialised requests is one request with
+    /// all their series: a spool can store batches apart and send several as one.
+    public static func serialize(_ series: [TimeSeries]) -> [UInt8] {
         var request = Prometheus_WriteRequest()
         request.timeseries = series.map { series in
             var message = Prometheus_TimeSeries()
@@ -27,8 +35,7 @@ public enum RemoteWriteCodec {
             return message
         }
         // Serialising a message of plain fields cannot fail.
-        let bytes: [UInt8] = try! request.serializedBytes()
-        return Snappy.compress(bytes)
+        return try! request.serializedBytes()
     }
 
     /// Decodes a body and checks every series as a 1.0 sender must send it (labels sorted and

@@ -1,0 +1,29 @@
+import TokenWattCore
+
+/// The agent's own state, pushed with everything else so the aggregator sees a struggling
+/// agent: spool depth, samples dropped by reason, pushes by result, the last accepted push.
+struct AgentSelfCollector: Collector {
+    let name = "agent"
+    let spool: Spool
+    let pusher: Pusher
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        var samples = SampleList()
+        let depth = spool.depth
+        samples.add("tokenwatt_agent_spool_batches", Double(depth.batches))
+        samples.add("tokenwatt_agent_spool_samples", Double(depth.samples))
+        samples.add("tokenwatt_agent_spool_bytes", Double(depth.bytes))
+        let dropped = spool.droppedSamples
+        for reason in Spool.DropReason.allCases {
+            samples.add("tokenwatt_agent_spool_dropped_samples_total", Double(dropped[reason] ?? 0), [("reason", reason.rawValue)])
+        }
+        let status = pusher.currentStatus
+        for result in ["success", "retry", "rejected"] {
+            samples.add("tokenwatt_agent_pushes_total", Double(status.requests[result] ?? 0), [("result", result)])
+        }
+        if let last = status.lastSuccessMs {
+            samples.add("tokenwatt_agent_last_push_success_timestamp_seconds", Double(last) / 1000)
+        }
+        return samples.samples
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// The agent's on-disk queue of batches not yet accepted by the aggregator (SQLite, WAL,
+/// `synchronous=FULL`): a batch is written here before it is sent and leaves only after a 2xx,
+/// so it survives SIGKILL and reboots.
+///
+/// Each row holds one collection's samples as a serialised remote-write `WriteRequest`
+/// (before snappy); rows concatenate into one request. Bounded by total bytes and by age: what
+/// has to go is the oldest, counted in `droppedSamples` and logged by the caller.
+public final class Spool: Sendable {
+    public struct Batch: Sendable, Equatable {
+        public let id: Int64
+        public let createdMs: Int64
+        public let samples: Int
+        public let body: [UInt8]
+    }
+
+    public struct Depth: Sendable, Equatable {
+        public var batches = 0
+        public var samples = 0
+        public var bytes = 0
+    }
+
+    private let queue: DatabaseQueue
+    private let maxBytes: Int
+    private let maxAgeMs: Int64
+    private let dropped = Mutex<[DropReason: Int]>([:])
+
+    /// Why samples left the spool without being accepted.
+    public enum DropReason: String, CaseIterable, Sendable {
+        /// Past the spool's size bound (the oldest go first).
+        case size
+        /// Older than the spool's age bound.
+        case age
+        /// The aggregator answered 4xx: this batch can never be accepted.
+        case rejected
+    }
+
+    public init(path: String, maxBytes: Int, maxAgeMs: Int64) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: batches") { db in
+            try db.execute(sql: """
+                CREATE TABLE batches (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_ms INTEGER NOT NULL,
+                    samples INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                )
+                """)
+        }
+        try migrator.migrate(queue)
+        self.maxBytes = maxBytes
+        self.maxAgeMs = maxAgeMs
+    }
+
+    /// Samples dropped since start, by reason.
+    public var droppedSamples: [DropReason: Int] { dropped.withLock { $0 } }
+
+    /// Stores a batch, then drops what is past the bounds; returns the samples dropped, by reason.
+    @discardableResult
+    public func append(body: [UInt8], samples: Int, now: Int64) throws -> [DropReason: Int] {
+        let droppedNow = try queue.write { db -> [DropReason: Int] in
+            try db.execute(sql: "INSERT INTO batches (created_ms, samples, body) VALUES (?, ?, ?)", arguments: [now, samples, Data(body)])
+            let expired = try Int.fetchOne(db, sql: "SELECT coalesce(sum(samples), 0) FROM batches WHERE created_ms < ?", arguments: [now - maxAgeMs]) ?? 0
+            try db.execute(sql: "DELETE FROM batches WHERE created_ms < ?", arguments: [now - maxAgeMs])
+            var overSize = 0
+            // Over the size bound: the oldest go, never the batch just written.
+            var bytes = try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(body)), 0) FROM batches") ?? 0
+            let oldest = try Row.fetchCursor(db, sql: "SELECT id, samples, length(body) FROM batches ORDER BY id")
+            var doomed: [Int64] = []
+            while bytes > maxBytes, let row = try oldest.next() {
+                let id: Int64 = row[0]
+                guard id != db.lastInsertedRowID else { break }
+                doomed.append(id)
+                overSize += row[1] as Int
+                bytes -= row[2] as Int
+            }
+            for id in doomed { try db.execute(sql: "DELETE FROM batches WHERE id = ?", arguments: [id]) }
+            return [.age: expired, .size: overSize].filter { $0.value > 0 }
+        }
+        dropped.withLock { $0.merge(droppedNow, uniquingKeysWith: +) }
+        return droppedNow
+    }
+
+    /// The batches of the next push, up to `maxBytes` together (at least one): the newest one
+    /// (fresh samples keep flowing during a backlog), then the oldest (the backlog drains
+    /// oldest first).
+    public func nextBatches(maxBytes: Int) throws -> [Batch] {
+        try queue.read { db in
+            func batch(_ row: Row) -> Batch {
+                Batch(id: row["id"], createdMs: row["created_ms"], samples: row["samples"], body: [UInt8](row["body"] as Data))
+            }
+            guard let newest = try Row.fetchOne(db, sql: "SELECT * FROM batches ORDER BY id DESC LIMIT 1").map(batch) else { return [] }
+            var batches = [newest]
+            var bytes = newest.body.count
+            let oldest = try Row.fetchCursor(db, sql: "SELECT * FROM batches WHERE id < ? ORDER BY id", arguments: [newest.id])
+            while let row = try oldest.next() {
+                let next = batch(row)
+                guard bytes + next.body.count <= maxBytes else { break }
+                batches.append(next)
+                bytes += next.body.count
+            }
+            return batches
+        }
+    }
+
+    /// Removes batches the aggregator accepted, or (with a reason) dropped ones, counted.
+    public func remove(_ batches: [Batch], dropped reason: DropReason? = nil) throws {
+        try queue.write { db in
+            for batch in batches { try db.execute(sql: "DELETE FROM batches WHERE id = ?", arguments: [batch.id]) }
+        }
+        if let reason { dropped.withLock { $0[reason, default: 0] += batches.reduce(0) { $0 + $1.samples } } }
+    }
+
+    public var depth: Depth {
+        (try? queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(length(body)), 0) FROM batches")
+                .map { Depth(batches: $0[0], samples: $0[1], bytes: $0[2]) }
+        } ?? nil) ?? Depth()
+    }
+}

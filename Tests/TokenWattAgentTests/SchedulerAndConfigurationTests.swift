@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import Testing
+import TokenWattCore
+@testable import TokenWattAgent
+
+/// A collector that answers with what it is told, after an optional delay.
+struct ScriptedCollector: Collector {
+    let name: String
+    let result: Result<[ExpositionSample], CollectorError>
+    var delay: Duration = .zero
+    var timeout: Duration = .seconds(5)
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        try? await Task.sleep(for: delay)
+        return try result.get()
+    }
+}
+
+@Suite struct SchedulerTests {
+    @Test func aFailingOrHangingCollectorNeverHoldsUpTheOthers() async throws {
+        let scheduler = CollectorScheduler(collectors: [
+            ScriptedCollector(name: "good", result: .success([ExpositionSample(name: "tokenwatt_memory_total_bytes", value: 42)])),
+            ScriptedCollector(name: "broken", result: .failure(.failed("unreadable"))),
+            ScriptedCollector(name: "slow", result: .success([ExpositionSample(name: "late", value: 1)]), delay: .seconds(30), timeout: .milliseconds(200)),
+        ], interval: .seconds(10), logger: Logger(label: "test"))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let samples = await scheduler.collectOnce()
+        #expect(started.duration(to: clock.now) < .seconds(5))
+        #expect(value(samples, "tokenwatt_memory_total_bytes") == 42)
+        #expect(value(samples, "late") == nil)
+        #expect(value(samples, "tokenwatt_collector_up", ["collector": "good"]) == 1)
+        #expect(value(samples, "tokenwatt_collector_up", ["collector": "broken"]) == 0)
+        #expect(value(samples, "tokenwatt_collector_up", ["collector": "slow"]) == 0)
+        #expect(try #require(value(samples, "tokenwatt_collector_duration_seconds", ["collector": "slow"])) >= 0.2)
+        #expect(scheduler.failures() == ["broken": .failed("unreadable"), "slow": .failed("did not finish within 0.2 seconds")])
+    }
+}
+
+@Suite struct AgentConfigurationTests {
+    @Test func readsEverySettingFromYAML() throws {
+        let configuration = try AgentConfiguration.parse(yaml: """
+            listen: 0.0.0.0:19471
+            aggregator: {url: "https://aggregator.example:9470/api/v1/write", token_env: AGENT_TOKEN}
+            interval: 1s
+            collectors: [cpu, nvidia]
+            paths: {procfs: /host/proc, sysfs: /host/sys}
+            nvidia: {library: /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1}
+            bmc: {command: [ipmi-dcmi, --get-system-power-statistics], interval: 1m, timeout: 5s}
+            """, file: "agent.yml", environment: ["AGENT_TOKEN": "s3cret"])
+        var expected = AgentConfiguration()
+        expected.listen = ListenAddress(host: "0.0.0.0", port: 19471)
+        expected.aggregatorURL = "https://aggregator.example:9470/api/v1/write"
+        expected.token = "s3cret"
+        expected.intervalMs = 1_000
+        expected.collectors = ["cpu", "nvidia"]
+        expected.procfs = "/host/proc"
+        expected.sysfs = "/host/sys"
+        expected.nvmlLibrary = "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
+        expected.bmcCommand = ["ipmi-dcmi", "--get-system-power-statistics"]
+        expected.bmcIntervalMs = 60_000
+        expected.bmcTimeoutMs = 5_000
+        #expect(configuration == expected)
+    }
+
+    @Test(arguments: [
+        ("collectors: [cpu, gpu]", "agent.yml: collectors[1]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"),
+        ("aggregator: {url: ftp://x}", "agent.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
+        ("interval: 0s", "agent.yml: interval: a duration such as 30s, 5m, 1h or 15d, got \"0s\""),
+        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, interval, listen, nvidia, paths, spool)"),
+    ])
+    func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {
+        #expect(throws: CoreError.self) { try AgentConfiguration.parse(yaml: yaml, file: "agent.yml") }
+        do {
+            _ = try AgentConfiguration.parse(yaml: yaml, file: "agent.yml")
+        } catch {
+            #expect("\(error)" == message)
+        }
+    }
+}
