@@ -91,7 +91,11 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         // FakeNVML/ is C that the tests compile into a stand-in libnvidia-ml.so at run time.
-        .testTarget(name: "TokenWattAgentTests", dependencies: ["TokenWattAgent"],
+        .testTarget(name: "TokenWattAgentTests", dependencies: [
+            "TokenWattAgent",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ],
                     exclude: ["FakeNVML"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "TokenWattCore", "TokenWattStore",

@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+import Testing
+import TokenWattCore
+@testable import TokenWattAgent
+
+func temporarySpool(maxBytes: Int = 1 << 20, maxAgeMs: Int64 = 3_600_000) throws -> (Spool, String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-spool-\(UUID().uuidString)").path
+    return (try Spool(path: directory + "/spool.sqlite", maxBytes: maxBytes, maxAgeMs: maxAgeMs), directory)
+}
+
+func batch(_ name: String, at timestamp: Int64, value: Double = 1) -> [UInt8] {
+    RemoteWriteCodec.serialize([TimeSeries(labels: try! LabelSet(dictionary: ["__name__": name]), samples: [Sample(timestamp: timestamp, value: value)])])
+}
+
+/// Batch number `n` (1–9): the same size for every n.
+func numbered(_ n: Int) -> [UInt8] {
+    batch("s\(n)", at: 10_000_000 + Int64(n) * 1_000)
+}
+
+@Suite struct SpoolTests {
+    @Test func boundsDropTheOldestAndCountThem() throws {
+        let one = numbered(1).count
+        let (spool, directory) = try temporarySpool(maxBytes: 3 * one, maxAgeMs: 60_000)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for n in 1...3 { #expect(try spool.append(body: numbered(n), samples: 1, now: Int64(n) * 1_000).isEmpty) }
+        // A fourth batch is over the size bound: the oldest goes
+        #expect(try spool.append(body: numbered(4), samples: 1, now: 4_000) == [.size: 1])
+        // A minute later, what is older than a minute goes
+        #expect(try spool.append(body: numbered(5), samples: 1, now: 63_500) == [.age: 2])
+        #expect(spool.depth == Spool.Depth(batches: 2, samples: 2, bytes: 2 * one))
+        #expect(spool.droppedSamples == [.size: 1, .age: 2])
+    }
+
+    @Test func aPushCarriesTheNewestThenTheOldestAndDecodesAsOneRequest() throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let one = numbered(1).count
+        for n in 1...5 { try spool.append(body: numbered(n), samples: 1, now: Int64(n) * 1_000) }
+        let next = try spool.nextBatches(maxBytes: 3 * one)
+        #expect(next.map(\.createdMs) == [5_000, 1_000, 2_000])
+        let decoded = try RemoteWriteCodec.decode(Snappy.compress(next.flatMap(\.body)))
+        #expect(decoded.map { $0.labels.metricName } == ["s5", "s1", "s2"])
+        try spool.remove(next)
+        #expect(try spool.nextBatches(maxBytes: 3 * one).map(\.createdMs) == [4_000, 3_000])
+    }
+
+    @Test func survivesReopening() throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.append(body: numbered(1), samples: 1, now: 1_000)
+        let reopened = try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: 3_600_000)
+        #expect(try reopened.nextBatches(maxBytes: 1 << 20).count == 1)
+    }
+}
+
+/// A stand-in aggregator on a loopback port that answers each push from a script and records
+/// the series names it was sent.
+final class ScriptedReceiver: Sendable {
+    let answers: Mutex<[(status: HTTPResponse.Status, retryAfter: String?)]>
+    let received = Mutex<[[String]]>([])
+
+    init(_ answers: [(HTTPResponse.Status, String?)]) {
+        self.answers = Mutex(answers.map { (status: $0.0, retryAfter: $0.1) })
+    }
+
+    /// Runs the receiver while `body` runs, with the push URL.
+    func serve(_ body: @Sendable (String) async throws -> Void) async throws {
+        let router = Router()
+        router.post("/api/v1/write") { request, _ -> Response in
+            let bytes = try await request.body.collect(upTo: 1 << 20)
+            let series = (try? RemoteWriteCodec.decode(Array(buffer: bytes))) ?? []
+            self.received.withLock { $0.append(series.compactMap { $0.labels.metricName }) }
+            let answer = self.answers.withLock { $0.isEmpty ? (status: HTTPResponse.Status.noContent, retryAfter: nil) : $0.removeFirst() }
+            // A batch named "poison" is refused whenever it is in a request.
+            if series.contains(where: { $0.labels.metricName == "poison" }) { return Response(status: .badRequest) }
+            var headers = HTTPFields()
+            if let retryAfter = answer.retryAfter { headers[.retryAfter] = retryAfter }
+            return Response(status: answer.status, headers: headers)
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
+            try await body("http://127.0.0.1:\(port.withLock { $0 }!)/api/v1/write")
+            group.cancelAll()
+        }
+    }
+}
+
+@Suite struct PusherTests {
+    @Test func aRejectedRequestIsSplitSoOnlyTheBadBatchIsDropped() async throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.append(body: batch("good_one", at: 1_000), samples: 1, now: 1_000)
+        try spool.append(body: batch("poison", at: 2_000), samples: 1, now: 2_000)
+        try spool.append(body: batch("good_two", at: 3_000), samples: 1, now: 3_000)
+        let receiver = ScriptedReceiver([])
+        try await receiver.serve { url in
+            let client = Pusher.makeClient()
+            let pusher = Pusher(spool: spool, settings: .init(url: url, token: nil), client: client, logger: Logger(label: "test"))
+            let outcome = await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20))
+            #expect(outcome == .rejected("HTTP 400: "))
+            try await client.shutdown()
+        }
+        #expect(spool.depth.batches == 0)
+        #expect(spool.droppedSamples == [.rejected: 1])
+        #expect(receiver.received.withLock { $0 } == [["good_two", "good_one", "poison"], ["good_two"], ["good_one"], ["poison"]])
+    }
+
+    @Test func overloadAndErrorsAreRetriedAndKeepTheBatches() async throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.append(body: batch("kept", at: 1_000), samples: 1, now: 1_000)
+        let receiver = ScriptedReceiver([(.serviceUnavailable, "7"), (.tooManyRequests, nil)])
+        try await receiver.serve { url in
+            let client = Pusher.makeClient()
+            let pusher = Pusher(spool: spool, settings: .init(url: url, token: "t"), client: client, logger: Logger(label: "test"))
+            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .retry("HTTP 503: ", after: .seconds(7)))
+            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .retry("HTTP 429: ", after: nil))
+            #expect(spool.depth.batches == 1)
+            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .accepted)
+            #expect(spool.depth.batches == 0)
+            #expect(pusher.currentStatus.requests == ["retry": 2, "success": 1])
+            try await client.shutdown()
+        }
+    }
+
+    @Test func backoffDoublesWithJitterAndHonoursRetryAfter() {
+        let settings = Pusher.Settings(url: "http://x", token: nil)
+        for failures in 1...12 {
+            let delay = Pusher.backoff(failures: failures, retryAfter: nil, settings: settings)
+            let ceiling = min(settings.minBackoff * (1 << (failures - 1)), settings.maxBackoff)
+            #expect(delay >= ceiling * 0.5 && delay <= ceiling)
+        }
+        #expect(Pusher.backoff(failures: 1, retryAfter: .seconds(30), settings: settings) == .seconds(30))
+        #expect(Pusher.retryAfter("120") == .seconds(120))
+        #expect(Pusher.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .zero)
+        #expect(Pusher.retryAfter("soon") == nil)
+    }
+}
