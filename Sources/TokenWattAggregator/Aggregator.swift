@@ -14,7 +14,8 @@ public struct Aggregator: Sendable {
     public init(configuration: AggregatorConfiguration, logger: Logger,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
         let store = try SampleStore(configuration: configuration.storage, logger: logger)
-        let metrics = AggregatorMetrics()
+        let metrics = AggregatorMetrics(knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
+                                        agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: store, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, logger: logger, now: now)

@@ -21,9 +21,23 @@ final class AggregatorMetrics: Sendable {
         var commitBucketCounts = [Int](repeating: 0, count: AggregatorMetrics.commitBuckets.count)
         var commitCount = 0
         var commitSum = 0.0
+        var lastPushMs: [String: Int64] = [:]
     }
 
     private let state = Mutex(State())
+    /// Nodes listed in the config: they have an `up` series before their first push.
+    private let knownNodes: [String]
+    /// A node is up while its last push is younger than this.
+    private let agentUpWindowMs: Int64
+
+    init(knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
+        self.knownNodes = knownNodes
+        self.agentUpWindowMs = agentUpWindowMs
+    }
+
+    func pushed(node: String, at milliseconds: Int64) {
+        state.withLock { $0.lastPushMs[node] = max($0.lastPushMs[node] ?? .min, milliseconds) }
+    }
 
     func ingested(_ stored: Int, duplicates: Int) {
         state.withLock {
@@ -47,8 +61,9 @@ final class AggregatorMetrics: Sendable {
         }
     }
 
-    func families(store: SampleStore, queuedSamples: Int) -> [MetricFamily] {
+    func families(store: SampleStore, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
+        let nodes = Set(knownNodes).union(state.lastPushMs.keys).sorted()
         func counter(_ name: String, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
             MetricFamily(name: name, type: .counter, help: help, samples: samples)
         }
@@ -83,6 +98,15 @@ final class AggregatorMetrics: Sendable {
             gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(store.seriesCount)),
             gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
             gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(store.databaseBytes)),
+            MetricFamily(name: "tokenwatt_agent_last_push_timestamp_seconds", type: .gauge, help: "When the node's agent last pushed samples that were stored.",
+                         samples: nodes.compactMap { node in
+                             state.lastPushMs[node].map { ExpositionSample(name: "tokenwatt_agent_last_push_timestamp_seconds", labels: [Label("node", node)], value: Double($0) / 1000) }
+                         }),
+            MetricFamily(name: "tokenwatt_agent_up", type: .gauge, help: "1 while the node's agent pushes on time, 0 once it has missed the configured number of pushes.",
+                         samples: nodes.map { node in
+                             let up = state.lastPushMs[node].map { now - $0 <= agentUpWindowMs } ?? false
+                             return ExpositionSample(name: "tokenwatt_agent_up", labels: [Label("node", node)], value: up ? 1 : 0)
+                         }),
         ]
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 import HummingbirdTesting
 import Testing
 import TokenWattCore
@@ -35,6 +36,29 @@ import TokenWattCore
                 #expect(text.hasSuffix("# EOF\n"))
                 #expect(throws: Never.self) { try ExpositionParser(format: .openMetrics).parse(text) }
             }
+        }
+    }
+
+    @Test func agentsAreUpWhilePushingAndDownAfterMissedPushes() async throws {
+        let clock = Mutex<Int64>(1_800_000_000_000)
+        try await withAggregator({ $0.agentPushIntervalMs = 10_000; $0.agentMissedPushes = 3 }, now: { clock.withLock { $0 } }) { client, _ in
+            let (headers, body) = push([ts("up", [:], [(1_799_999_990_000, 1)])])
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            func exposition() async throws -> String {
+                try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            }
+            var text = try await exposition()
+            #expect(text.contains("tokenwatt_agent_last_push_timestamp_seconds{node=\"gpu-01\"} 1800000000\n"))
+            #expect(text.contains("tokenwatt_agent_up{node=\"gpu-01\"} 1\n"))
+            // gpu-02 is configured but has never pushed
+            #expect(text.contains("tokenwatt_agent_up{node=\"gpu-02\"} 0\n"))
+            #expect(!text.contains("tokenwatt_agent_last_push_timestamp_seconds{node=\"gpu-02\"}"))
+            // Three missed 10 s pushes later, gpu-01 is down
+            clock.withLock { $0 += 30_000 }
+            #expect(try await exposition().contains("tokenwatt_agent_up{node=\"gpu-01\"} 1\n"))
+            clock.withLock { $0 += 1 }
+            text = try await exposition()
+            #expect(text.contains("tokenwatt_agent_up{node=\"gpu-01\"} 0\n"))
         }
     }
 
@@ -114,7 +138,7 @@ import TokenWattCore
     @Test(arguments: [
         ("listen: nowhere", "agg.yml: listen: host:port, got \"nowhere\""),
         ("storage: {raw_retention: soon}", "agg.yml: storage.raw_retention: a duration such as 30s, 5m, 1h or 15d, got \"soon\""),
-        ("retention: 5d", "agg.yml: retention: no such key (known keys: data_dir, exposition, ingest, listen, nodes, static_labels, storage)"),
+        ("retention: 5d", "agg.yml: retention: no such key (known keys: agents, data_dir, exposition, ingest, listen, nodes, static_labels, storage)"),
         ("nodes: [{name: a}]", "agg.yml: nodes[0]: token_file or token_env for node a"),
         ("nodes: [{name: a, token_env: NOPE}]", "agg.yml: nodes[0].token_env: the environment variable NOPE to hold the token; it is unset or empty"),
         ("ingest: {max_pending_samples: -1}", "agg.yml: ingest.max_pending_samples: a positive integer, got -1"),

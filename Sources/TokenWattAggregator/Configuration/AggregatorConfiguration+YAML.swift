@@ -22,7 +22,7 @@ extension AggregatorConfiguration {
 
     public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AggregatorConfiguration {
         let root = try ConfigNode(yaml: yaml, file: file)
-        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition"])
+        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents"])
         var configuration = AggregatorConfiguration()
 
         if let listen = try root["listen"].string() {
@@ -69,6 +69,11 @@ extension AggregatorConfiguration {
         let exposition = root["exposition"]
         try exposition.requireMapping(allowing: ["staleness"])
         configuration.stalenessMs = try exposition["staleness"].durationMilliseconds(default: configuration.stalenessMs)
+
+        let agents = root["agents"]
+        try agents.requireMapping(allowing: ["push_interval", "missed_pushes"])
+        configuration.agentPushIntervalMs = try agents["push_interval"].durationMilliseconds(default: configuration.agentPushIntervalMs)
+        configuration.agentMissedPushes = try positive(agents["missed_pushes"], default: configuration.agentMissedPushes)
         return configuration
     }
 

@@ -16,6 +16,10 @@ public struct AggregatorConfiguration: Sendable {
     public var storage = StorageConfiguration()
     /// A series silent for longer than this leaves `/metrics` (default 5 minutes).
     public var stalenessMs: Int64 = 5 * 60_000
+    /// How often agents push, and how many pushes a node may miss before `tokenwatt_agent_up`
+    /// says 0 (defaults 10 s and 3).
+    public var agentPushIntervalMs: Int64 = 10_000
+    public var agentMissedPushes = 3
 
     public init() {}
 }

@@ -14,7 +14,7 @@ struct MetricsHandler: Sendable {
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
         var families = MetricsHandler.families(of: store.liveSeries(since: now() - stalenessMs))
-        families += metrics.families(store: store, queuedSamples: writer.queuedSamples)
+        families += metrics.families(store: store, queuedSamples: writer.queuedSamples, now: now())
         let body = ExpositionWriter(format: format).render(families)
         return Response(status: .ok, headers: [.contentType: format.contentType],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))

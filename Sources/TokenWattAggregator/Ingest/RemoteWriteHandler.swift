@@ -18,8 +18,9 @@ struct RemoteWriteHandler: Sendable {
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         do {
-            let result = try await ingest(request)
+            let (result, node) = try await ingest(request)
             metrics.ingested(result.stored, duplicates: result.duplicates)
+            metrics.pushed(node: node, at: now())
             return Response(status: .noContent)
         } catch let error as AggregatorError {
             metrics.rejected(reason(for: error))
@@ -32,7 +33,8 @@ struct RemoteWriteHandler: Sendable {
         }
     }
 
-    private func ingest(_ request: Request) async throws -> AppendResult {
+    /// Stores the request's samples; returns what the store did and the pushing node.
+    private func ingest(_ request: Request) async throws -> (AppendResult, String) {
         guard let node = authenticator.node(authorization: request.headers[.authorization]) else {
             throw AggregatorError.unauthorized
         }
@@ -56,7 +58,7 @@ struct RemoteWriteHandler: Sendable {
         }
         let batch = try label(series, node: node)
         do {
-            return try await writer.write(batch)
+            return (try await writer.write(batch), node)
         } catch StoreError.saturated(let pending) {
             throw AggregatorError.saturated("write queue full (\(pending) samples pending), retry later")
         } catch StoreError.shuttingDown {

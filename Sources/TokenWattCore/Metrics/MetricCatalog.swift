@@ -35,6 +35,8 @@ public enum MetricCatalog {
         "tokenwatt_agent_spool_dropped_samples_total": Entry(type: .counter, help: "Samples that left the spool unsent: past its size or age bound, or rejected by the aggregator."),
         "tokenwatt_agent_pushes_total": Entry(type: .counter, help: "Remote-write requests to the aggregator, by result."),
         "tokenwatt_agent_last_push_success_timestamp_seconds": Entry(type: .gauge, help: "When the aggregator last accepted a push."),
+        "tokenwatt_agent_up": Entry(type: .gauge, help: "1 while the node's agent pushes on time, 0 once it has missed the configured number of pushes."),
+        "tokenwatt_agent_last_push_timestamp_seconds": Entry(type: .gauge, help: "When the node's agent last pushed samples that were stored."),
         "tokenwatt_collector_up": Entry(type: .gauge, help: "1 when the collector's last run succeeded, else 0."),
         "tokenwatt_collector_duration_seconds": Entry(type: .gauge, help: "Duration of the collector's last run."),
         "tokenwatt_cost_usd_total": Entry(type: .counter, help: "Cost of running the node, by component."),
