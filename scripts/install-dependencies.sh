@@ -2,7 +2,7 @@
 # Installs the Debian packages TokenWatt builds against and the peers its tests run beside,
 # only those that are missing. Swift itself must already be installed (swift.org toolchain).
 set -euo pipefail
-build=(libsqlite3-dev libsystemd-dev libsnappy-dev pkg-config)
+build=(libsqlite3-dev libsystemd-dev libsnappy-dev pkg-config curl)
 peers=(prometheus prometheus-node-exporter)
 wanted=("${build[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${peers[@]}")

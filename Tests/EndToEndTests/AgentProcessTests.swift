@@ -58,7 +58,8 @@ struct RunningAgent {
         }
         // And the aggregator comes back
         var aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, tokens: ["node-a": "token-a"])
-        _ = try await HTTP.waitFor("the spool to drain", seconds: 60) { try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 == 0 ? true : nil } }
+        // Drained: what is left is the round just collected (3 batches: cpu, memory, the agent's own)
+        _ = try await HTTP.waitFor("the spool to drain", seconds: 60) { try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 <= 3 ? true : nil } }
         agent.process.kill(signal: SIGTERM)
         aggregator.process.kill(signal: SIGTERM)
 
@@ -113,5 +114,137 @@ struct RunningAgent {
         let ready = try #require(messages.first { $0.contains("READY=1") })
         #expect(ready.contains("STATUS=0 GPUs, no push yet, spool"))
         #expect(messages.contains { $0.contains("WATCHDOG=1") && $0.contains("STATUS=") })
+    }
+}
+
+@Suite struct AgentOnceTests {
+    /// Runs `tokenwatt-agent --once` with the arguments, as an unprivileged user when the tests
+    /// run as root (root reads RAPL counters anyway); returns its output and its log.
+    static func once(_ arguments: [String], directory: String, unprivileged: Bool) throws -> (stdout: String, stderr: String, status: Int32) {
+        let process = Process()
+        let agent = [Environment.agentPath, "--once"] + arguments
+        if unprivileged && getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups"] + agent
+        } else {
+            process.executableURL = URL(fileURLWithPath: agent[0])
+            process.arguments = Array(agent.dropFirst())
+        }
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (out, err, process.terminationStatus)
+    }
+
+    @Test func raplReadableByRootOnlyIsReportedWithTheReasonNeverAsZero() throws {
+        let directory = try Environment.temporaryDirectory("rapl")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let zone = directory + "/sys/class/powercap/intel-rapl:0"
+        try FileManager.default.createDirectory(atPath: zone, withIntermediateDirectories: true)
+        try "package-0\n".write(toFile: zone + "/name", atomically: true, encoding: .utf8)
+        try "262143328850\n".write(toFile: zone + "/max_energy_range_uj", atomically: true, encoding: .utf8)
+        try "123456789\n".write(toFile: zone + "/energy_uj", atomically: true, encoding: .utf8)
+        // As since Linux 5.10: the counter is readable by root only
+        try FileManager.default.setAttributes([.posixPermissions: getuid() == 0 ? 0o400 : 0o000], ofItemAtPath: zone + "/energy_uj")
+        for path in [directory, directory + "/sys", directory + "/sys/class", directory + "/sys/class/powercap", zone] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+        let result = try AgentOnceTests.once(["--path.sysfs", directory + "/sys", "--nvml-library", "/nonexistent/libnvidia-ml.so.1"],
+                                             directory: directory, unprivileged: true)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("tokenwatt_collector_up{collector=\"rapl\"} 0\n"))
+        #expect(!result.stdout.contains("tokenwatt_cpu_energy_joules_total"))
+        #expect(result.stdout.contains("tokenwatt_collector_up{collector=\"cpu\"} 1\n"))
+        #expect(result.stderr.contains("energy_uj of package-0 is readable by root only (EACCES"))
+    }
+
+    @Test func anInvalidConfigExitsWith2AndSaysWhere() throws {
+        let directory = try Environment.temporaryDirectory("badconfig")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "collectors: [gpu]\n".write(toFile: directory + "/agent.yml", atomically: true, encoding: .utf8)
+        let result = try AgentOnceTests.once(["--config", directory + "/agent.yml"], directory: directory, unprivileged: false)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(directory)/agent.yml: collectors[0]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"))
+    }
+}
+
+@Suite(.serialized) struct JournalTests {
+    static let socketPath = "/run/systemd/journal/socket"
+
+    /// With `JOURNAL_STREAM` set, logs go to the journal with structured fields. Where no journald
+    /// runs (a container), the test binds the journal's socket itself and reads the datagrams in
+    /// journald's native protocol; where one runs, it reads the entry back with journalctl.
+    @Test func underSystemdLogsGoToTheJournalWithStructuredFields() async throws {
+        let marker = "/nonexistent-procfs-\(UUID().uuidString)"
+        let arguments = ["--once", "--path.procfs", marker, "--nvml-library", "/nonexistent/libnvidia-ml.so.1"]
+        if FileManager.default.fileExists(atPath: JournalTests.socketPath) {
+            try await JournalTests.runAgent(arguments)
+            let entry = try await HTTP.waitFor("the journal entry") { () -> String? in
+                let output = try JournalTests.run("/usr/bin/journalctl", ["-o", "verbose", "SYSLOG_IDENTIFIER=tokenwatt-agent", "COLLECTOR=cpu", "--no-pager"])
+                return output.contains(marker) ? output : nil
+            }
+            #expect(entry.contains("PRIORITY=4"))
+            #expect(entry.contains("MESSAGE=collector failed"))
+            return
+        }
+        #expect(getuid() == 0, "binding the journal's socket needs root where no journald runs")
+        try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer {
+            close(fd)
+            try? FileManager.default.removeItem(atPath: JournalTests.socketPath)
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            _ = JournalTests.socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(buffer.count))) }
+        }
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try await JournalTests.runAgent(arguments)
+        var entries: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !entries.contains(where: { $0.contains("COLLECTOR=cpu") }) {
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            guard count > 0 else { break }
+            entries.append(String(decoding: buffer[0..<count], as: UTF8.self))
+        }
+        let entry = try #require(entries.first { $0.contains("COLLECTOR=cpu") }, "entries: \(entries)")
+        let fields = Set(entry.split(separator: "\n").map(String.init))
+        #expect(fields.contains("MESSAGE=collector failed"))
+        #expect(fields.contains("PRIORITY=4"))
+        #expect(fields.contains("SYSLOG_IDENTIFIER=tokenwatt-agent"))
+        #expect(fields.contains("REASON=failed: \(marker)/stat: No such file or directory"))
+    }
+
+    static func runAgent(_ arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Environment.agentPath)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "8:12345"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -2,9 +2,11 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The agent's on-disk queue of batches not yet accepted by the aggregator (SQLite, WAL,
-/// `synchronous=FULL`): a batch is written here before it is sent and leaves only after a 2xx,
-/// so it survives SIGKILL and reboots.
+/// The agent's on-disk queue of batches not yet accepted by the aggregator (SQLite in WAL mode):
+/// a batch is written here before it is sent and leaves only after a 2xx, so it survives SIGKILL
+/// and reboots. `synchronous=NORMAL`: a commit is safe from a crash of the process at once and
+/// from a power cut at the next checkpoint; an fsync per collection would cost the agent more
+/// CPU than collecting.
 ///
 /// Each row holds one collection's samples as a serialised remote-write `WriteRequest`
 /// (before snappy); rows concatenate into one request. Bounded by total bytes and by age: what
@@ -43,7 +45,7 @@ public final class Spool: Sendable {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         queue = try DatabaseQueue(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
@@ -69,12 +71,15 @@ public final class Spool: Sendable {
     @discardableResult
     public func append(body: [UInt8], samples: Int, now: Int64) throws -> [DropReason: Int] {
         let droppedNow = try queue.write { db -> [DropReason: Int] in
-            try db.execute(sql: "INSERT INTO batches (created_ms, samples, body) VALUES (?, ?, ?)", arguments: [now, samples, Data(body)])
-            let expired = try Int.fetchOne(db, sql: "SELECT coalesce(sum(samples), 0) FROM batches WHERE created_ms < ?", arguments: [now - maxAgeMs]) ?? 0
-            try db.execute(sql: "DELETE FROM batches WHERE created_ms < ?", arguments: [now - maxAgeMs])
+            try db.cachedStatement(sql: "INSERT INTO batches (created_ms, samples, body) VALUES (?, ?, ?)")
+                .execute(arguments: [now, samples, Data(body)])
+            let expired = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(sum(samples), 0) FROM batches WHERE created_ms < ?"),
+                                           arguments: [now - maxAgeMs]) ?? 0
+            if expired > 0 { try db.cachedStatement(sql: "DELETE FROM batches WHERE created_ms < ?").execute(arguments: [now - maxAgeMs]) }
             var overSize = 0
             // Over the size bound: the oldest go, never the batch just written.
-            var bytes = try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(body)), 0) FROM batches") ?? 0
+            var bytes = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(sum(length(body)), 0) FROM batches")) ?? 0
+            guard bytes > maxBytes else { return [.age: expired].filter { $0.value > 0 } }
             let oldest = try Row.fetchCursor(db, sql: "SELECT id, samples, length(body) FROM batches ORDER BY id")
             var doomed: [Int64] = []
             while bytes > maxBytes, let row = try oldest.next() {
@@ -116,7 +121,8 @@ public final class Spool: Sendable {
     /// Removes batches the aggregator accepted, or (with a reason) dropped ones, counted.
     public func remove(_ batches: [Batch], dropped reason: DropReason? = nil) throws {
         try queue.write { db in
-            for batch in batches { try db.execute(sql: "DELETE FROM batches WHERE id = ?", arguments: [batch.id]) }
+            let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
+            for batch in batches { try delete.execute(arguments: [batch.id]) }
         }
         if let reason { dropped.withLock { $0[reason, default: 0] += batches.reduce(0) { $0 + $1.samples } } }
     }
