@@ -20,12 +20,15 @@ public struct Aggregator: Sendable {
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, logger: logger, now: now)
         let listen = configuration.listen
+        let heartbeat = SystemdHeartbeat {
+            "\(store.seriesCount) series, \(writer.queuedSamples) samples queued, \(store.databaseBytes / 1_048_576) MiB on disk"
+        }
         // Services start in order and stop in reverse: the HTTP server (added last by
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance],
+            services: [writer, maintenance, heartbeat],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")

@@ -82,35 +82,39 @@ struct RunningAgent {
         _ = aggregator
     }
 
+    @Test func theAggregatorTellsSystemdTooAndFeedsTheWatchdog() async throws {
+        let directory = try Environment.temporaryDirectory("notify-aggregator")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try DatagramSocket(path: directory + "/notify.sock")
+        defer { notify.close() }
+        let port = Environment.freePort()
+        let aggregator = try ChildProcess(Environment.aggregatorPath, ["--listen", "127.0.0.1:\(port)", "--data-dir", directory + "/data"],
+                                          logPath: directory + "/aggregator.log",
+                                          environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
+        let messages = notify.receive { messages in
+            messages.contains { $0.contains("READY=1") } && messages.contains { $0.contains("WATCHDOG=1") }
+        }
+        aggregator.kill(signal: SIGTERM)
+        let stopping = notify.receive { $0.contains { $0.contains("STOPPING=1") } }
+        #expect(messages.contains { $0.contains("READY=1") && $0.contains("STATUS=listening on 127.0.0.1:\(port)") })
+        #expect(messages.contains { $0.contains("WATCHDOG=1") && $0.contains("STATUS=0 series") })
+        #expect(stopping.contains { $0.contains("STOPPING=1") })
+    }
+
     @Test func tellsSystemdItIsReadyWithAStatusAndFeedsTheWatchdog() async throws {
         let directory = try Environment.temporaryDirectory("notify")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // A datagram socket in place of systemd's
-        let socketPath = directory + "/notify.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            _ = socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(buffer.count))) }
-        }
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
+        let notify = try DatagramSocket(path: directory + "/notify.sock")
+        defer { notify.close() }
         let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: Environment.freePort(),
-                                                 token: nil, environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "2000000"])
-        var messages: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while !(messages.contains { $0.contains("READY=1") } && messages.contains { $0.contains("WATCHDOG=1") }) {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
-            messages.append(String(decoding: buffer[0..<count], as: UTF8.self))
+                                                 token: nil, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
+        let messages = notify.receive { messages in
+            messages.contains { $0.contains("READY=1") } && messages.contains { $0.contains("WATCHDOG=1") }
         }
         agent.process.kill(signal: SIGTERM)
+        let stopping = notify.receive { $0.contains { $0.contains("STOPPING=1") } }
+        #expect(stopping.contains { $0.contains("STOPPING=1") })
         let ready = try #require(messages.first { $0.contains("READY=1") })
         #expect(ready.contains("STATUS=0 GPUs, no push yet, spool"))
         #expect(messages.contains { $0.contains("WATCHDOG=1") && $0.contains("STATUS=") })
@@ -192,31 +196,15 @@ struct RunningAgent {
             return
         }
         #expect(getuid() == 0, "binding the journal's socket needs root where no journald runs")
+        let createdFolder = !FileManager.default.fileExists(atPath: "/run/systemd/journal")
         try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let journal = try DatagramSocket(path: JournalTests.socketPath, timeoutSeconds: 1)
         defer {
-            close(fd)
-            try? FileManager.default.removeItem(atPath: JournalTests.socketPath)
+            journal.close()
+            if createdFolder { try? FileManager.default.removeItem(atPath: "/run/systemd/journal") }
         }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            _ = JournalTests.socketPath.utf8CString.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(buffer.count))) }
-        }
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         try await JournalTests.runAgent(arguments)
-        var entries: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while !entries.contains(where: { $0.contains("COLLECTOR=cpu") }) {
-            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            guard count > 0 else { break }
-            entries.append(String(decoding: buffer[0..<count], as: UTF8.self))
-        }
+        let entries = journal.receive { $0.contains { $0.contains("COLLECTOR=cpu") } }
         let entry = try #require(entries.first { $0.contains("COLLECTOR=cpu") }, "entries: \(entries)")
         let fields = Set(entry.split(separator: "\n").map(String.init))
         #expect(fields.contains("MESSAGE=collector failed"))

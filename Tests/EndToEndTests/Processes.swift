@@ -105,3 +105,50 @@ struct WaitTimeout: Error, CustomStringConvertible {
     let what: String
     var description: String { "timed out waiting for \(what)" }
 }
+
+/// A Unix datagram socket bound at a path, standing in for systemd's notify socket or the
+/// journal's; closed and removed by `close()`.
+final class DatagramSocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String, timeoutSeconds: Int = 10) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            _ = path.utf8CString.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(buffer.count))) }
+        }
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            Glibc.close(fd)
+            throw SocketError(message: "cannot bind \(path): \(String(cString: strerror(errno)))")
+        }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// The datagrams received until `done` holds for them or the timeout passes.
+    func receive(until done: ([String]) -> Bool) -> [String] {
+        var messages: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !done(messages) {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            messages.append(String(decoding: buffer[0..<count], as: UTF8.self))
+        }
+        return messages
+    }
+
+    func close() {
+        Glibc.close(fd)
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+struct SocketError: Error {
+    let message: String
+}

@@ -74,7 +74,8 @@ final class NVMLLibrary: @unchecked Sendable {
     static func string(_ getter: (UnsafeMutablePointer<CChar>, UInt32) -> Int32) -> (code: Int32, value: String) {
         var buffer = [CChar](repeating: 0, count: 96)
         let code = getter(&buffer, UInt32(buffer.count))
-        return (code, code == NVMLError.success ? String(cString: buffer) : "")
+        let text = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return (code, code == NVMLError.success ? String(decoding: text, as: UTF8.self) : "")
     }
 }
 

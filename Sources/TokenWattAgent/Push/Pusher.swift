@@ -100,7 +100,7 @@ public final class Pusher: Service, Sendable {
             }
             // A push in flight at shutdown is abandoned: its batches stay in the spool and go
             // out after the restart (the aggregator stores a sample once).
-            let outcome = (try? await cancelWhenGracefulShutdown { await self.deliver(batches) }) ?? .retry("shutting down", after: nil)
+            let outcome = await cancelWhenGracefulShutdown { await self.deliver(batches) }
             switch outcome {
             case .accepted, .rejected:
                 if failures > 0 { logger.info("push recovered", metadata: ["failed_attempts": "\(failures)"]) }
