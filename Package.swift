@@ -33,7 +33,7 @@ let package = Package(
             "CSnappy",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: strict),
+        ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
         // What both daemons share: systemd notify, logging, lifecycle.
         .target(name: "TokenWattService", dependencies: [
             "CSystemd", "TokenWattCore",
