@@ -14,14 +14,14 @@ extension AggregatorConfiguration {
     /// Reads and checks a YAML config file; errors say `file: key: what was expected`.
     public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         throws(CoreError) -> AggregatorConfiguration {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .config(file: path, key: "(file)", expected: "a readable YAML file")
-        }
-        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, environment: environment)
+        try parse(try ConfigNode(contentsOfFile: path), environment: environment)
     }
 
     public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AggregatorConfiguration {
-        let root = try ConfigNode(yaml: yaml, file: file)
+        try parse(try ConfigNode(yaml: yaml, file: file), environment: environment)
+    }
+
+    static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
         try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents"])
         var configuration = AggregatorConfiguration()
 

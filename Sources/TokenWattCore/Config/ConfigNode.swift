@@ -20,6 +20,14 @@ public struct ConfigNode {
         }
     }
 
+    /// Reads and parses a config file.
+    public init(contentsOfFile path: String) throws(CoreError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .config(file: path, key: "(file)", expected: "a readable YAML file")
+        }
+        try self.init(yaml: String(decoding: data, as: UTF8.self), file: path)
+    }
+
     init(file: String, key: String, node: Yams.Node?) {
         self.file = file
         self.key = key
