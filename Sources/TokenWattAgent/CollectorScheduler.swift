@@ -113,7 +113,12 @@ public final class CollectorScheduler: Service, Sendable {
                 logger.info("collector recovered", metadata: ["collector": "\(collector.name)"])
             }
         }
-        await onCollect(collector.name, outcome.samples + CollectorScheduler.health(of: collector.name, outcome), timestamp)
+        // Series the collector reported last time and not now (a lost GPU, a failed run) end
+        // with Prometheus's stale marker, so the aggregator stops showing their last values.
+        let current = Set(outcome.samples.map(SeriesKey.init))
+        let vanished = (previous?.samples ?? []).filter { !current.contains(SeriesKey($0)) }
+            .map { ExpositionSample(name: $0.name, labels: $0.labels, value: Sample.staleMarker) }
+        await onCollect(collector.name, outcome.samples + vanished + CollectorScheduler.health(of: collector.name, outcome), timestamp)
     }
 
     /// The operation's result, or a failure once `timeout` has passed. An operation that
@@ -139,5 +144,16 @@ public final class CollectorScheduler: Service, Sendable {
                 timer.cancel()
             }
         }
+    }
+}
+
+/// A series' identity: its name and labels, without the value.
+private struct SeriesKey: Hashable {
+    let name: String
+    let labels: [Label]
+
+    init(_ sample: ExpositionSample) {
+        name = sample.name
+        labels = sample.labels
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
@@ -35,6 +36,43 @@ struct ScriptedCollector: Collector {
         #expect(value(samples, "tokenwatt_collector_up", ["collector": "slow"]) == 0)
         #expect(try #require(value(samples, "tokenwatt_collector_duration_seconds", ["collector": "slow"])) >= 0.2)
         #expect(scheduler.failures() == ["broken": .failed("unreadable"), "slow": .failed("did not finish within 0.2 seconds")])
+    }
+}
+
+/// A collector whose answers a test changes between runs.
+final class ChangingCollector: Collector, Sendable {
+    let name = "changing"
+    let answer: Mutex<Result<[ExpositionSample], CollectorError>>
+
+    init(_ answer: Result<[ExpositionSample], CollectorError>) {
+        self.answer = Mutex(answer)
+    }
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        try answer.withLock { $0 }.get()
+    }
+}
+
+@Suite struct StaleMarkerTests {
+    @Test func seriesThatVanishOrWhoseCollectorFailsEndWithAStaleMarker() async throws {
+        let gpu0 = ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "0")], value: 300)
+        let gpu1 = ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "1")], value: 250)
+        let collector = ChangingCollector(.success([gpu0, gpu1]))
+        let pushed = Mutex<[[ExpositionSample]]>([])
+        let scheduler = CollectorScheduler(collectors: [collector], interval: .seconds(10), logger: Logger(label: "test")) { _, samples, _ in
+            pushed.withLock { $0.append(samples.filter { $0.name == "tokenwatt_gpu_power_watts" }) }
+        }
+        _ = await scheduler.collectOnce()
+        collector.answer.withLock { $0 = .success([gpu0]) }
+        _ = await scheduler.collectOnce()
+        collector.answer.withLock { $0 = .failure(.failed("NVML hung")) }
+        _ = await scheduler.collectOnce()
+        let runs = pushed.withLock { $0 }
+        #expect(runs[0] == [gpu0, gpu1])
+        #expect(runs[1].count == 2 && runs[1][0] == gpu0 && runs[1][1].labels == gpu1.labels && runs[1][1].value.bitPattern == Sample.staleMarkerBits)
+        #expect(runs[2].count == 1 && runs[2][0].labels == gpu0.labels && runs[2][0].value.bitPattern == Sample.staleMarkerBits)
+        // The pull exposition just leaves them out
+        #expect(!scheduler.snapshot().contains { $0.name == "tokenwatt_gpu_power_watts" })
     }
 }
 
