@@ -34,9 +34,10 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
-        // What both daemons share: systemd notify, logging, lifecycle.
+        // What both daemons share: systemd notify and watchdog, journald logging, the --log-level flag.
         .target(name: "TokenWattService", dependencies: [
             "CSystemd", "TokenWattCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),

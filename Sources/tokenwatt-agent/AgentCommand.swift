@@ -45,13 +45,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Collect once, print the text exposition and exit.")
     var once = false
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "How much to log.")
+    var logLevel: Logger.Level = .info
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
+        let level = logLevel
         LogSetup.bootstrap(identifier: "tokenwatt-agent", level: once ? max(level, .warning) : level)
         let logger = Logger(label: "tokenwatt-agent")
         let configuration: AgentConfiguration

@@ -27,13 +27,11 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Folder for the SQLite database (default ./tokenwatt-data).")
     var dataDirectory: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "How much to log.")
+    var logLevel: Logger.Level = .info
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
+        let level = logLevel
         LogSetup.bootstrap(identifier: "tokenwatt-aggregator", level: level)
         let logger = Logger(label: "tokenwatt-aggregator")
 
