@@ -14,6 +14,7 @@ public struct Agent: Sendable {
     public let pusher: Pusher
     public let application: Application<RouterResponder<BasicRequestContext>>
     private let client: HTTPClient
+    private let round: RoundBuffer
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         let spool = try Spool(path: configuration.spoolDirectory + "/spool.sqlite",
@@ -21,8 +22,9 @@ public struct Agent: Sendable {
         let client = Pusher.makeClient()
         let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token), client: client, logger: logger)
         let collectors = CollectorRegistry.collectors(for: configuration) + [AgentSelfCollector(spool: spool, pusher: pusher)]
+        let round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)
         let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger) { _, samples, timestamp in
-            Agent.spoolSamples(samples, at: timestamp, spool: spool, pusher: pusher, logger: logger)
+            round.add(samples, at: timestamp)
         }
         let router = Router()
         router.get("/metrics") { request, _ -> Response in
@@ -50,6 +52,7 @@ public struct Agent: Sendable {
         self.spool = spool
         self.pusher = pusher
         self.client = client
+        self.round = round
     }
 
     /// Collects a first round, then collects, pushes and serves until SIGTERM or SIGINT.
@@ -62,28 +65,8 @@ public struct Agent: Sendable {
             throw error
         }
         try await client.shutdown()
+        round.flush()  // the last round's samples wait in the spool for the next start
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
-    }
-
-    /// Writes one run's samples to the spool as a serialised remote-write request.
-    static func spoolSamples(_ samples: [ExpositionSample], at timestamp: Int64, spool: Spool, pusher: Pusher, logger: Logger) {
-        let series = samples.compactMap { sample -> TimeSeries? in
-            guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else {
-                logger.error("collector produced an invalid series; not pushed", metadata: ["series": "\(sample.name)\(sample.labels)"])
-                return nil
-            }
-            return TimeSeries(labels: labels, samples: [Sample(timestamp: timestamp, value: sample.value)])
-        }
-        guard !series.isEmpty else { return }
-        do {
-            let dropped = try spool.append(body: RemoteWriteCodec.serialize(series), samples: series.count, now: timestamp)
-            for (reason, count) in dropped {
-                logger.warning("spool full: dropped the oldest samples", metadata: ["reason": "\(reason.rawValue)", "samples": "\(count)"])
-            }
-            pusher.notify()
-        } catch {
-            logger.error("cannot write to the spool; samples lost", metadata: ["error": "\(error)", "samples": "\(series.count)"])
-        }
     }
 
     /// The one-line summary systemd shows: GPUs seen, last push age, spool depth.

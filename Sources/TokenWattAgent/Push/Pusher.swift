@@ -22,9 +22,6 @@ public final class Pusher: Service, Sendable {
         public var maxRequestBytes = 1 << 20
         /// Requests per second while a backlog drains.
         public var drainRequestsPerSecond = 10.0
-        /// How long to wait after a batch arrives for the other collectors' batches of the same
-        /// round, so that a round goes out as one request.
-        public var linger: Duration = .milliseconds(100)
         public var minBackoff: Duration = .milliseconds(500)
         public var maxBackoff: Duration = .seconds(60)
         public var requestTimeout: Duration = .seconds(30)
@@ -92,9 +89,8 @@ public final class Pusher: Service, Sendable {
             }
             if batches.isEmpty {
                 // Waits for the next batch (or the shutdown).
-                _ = try? await cancelWhenGracefulShutdown { [wakeUp, linger = settings.linger] in
+                _ = try? await cancelWhenGracefulShutdown { [wakeUp] in
                     for await _ in wakeUp { break }
-                    try await Task.sleep(for: linger)
                 }
                 continue
             }
