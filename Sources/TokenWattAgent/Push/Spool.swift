@@ -23,12 +23,19 @@ public final class Spool: Sendable {
         public var batches = 0
         public var samples = 0
         public var bytes = 0
+
+        mutating func add(batches: Int, samples: Int, bytes: Int) {
+            self.batches += batches
+            self.samples += samples
+            self.bytes += bytes
+        }
     }
 
     private let queue: DatabaseQueue
     private let maxBytes: Int
     private let maxAgeMs: Int64
     private let dropped = Mutex<[DropReason: Int]>([:])
+    private let counted: Mutex<Depth>
 
     /// Why samples left the spool without being accepted.
     public enum DropReason: String, CaseIterable, Sendable {
@@ -60,6 +67,10 @@ public final class Spool: Sendable {
                 """)
         }
         try migrator.migrate(queue)
+        counted = Mutex(try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(length(body)), 0) FROM batches")
+                .map { Depth(batches: $0[0], samples: $0[1], bytes: $0[2]) } ?? Depth()
+        })
         self.maxBytes = maxBytes
         self.maxAgeMs = maxAgeMs
     }
@@ -70,28 +81,35 @@ public final class Spool: Sendable {
     /// Stores a batch, then drops what is past the bounds; returns the samples dropped, by reason.
     @discardableResult
     public func append(body: [UInt8], samples: Int, now: Int64) throws -> [DropReason: Int] {
-        let droppedNow = try queue.write { db -> [DropReason: Int] in
+        let (droppedNow, change) = try queue.write { db -> ([DropReason: Int], Depth) in
             try db.cachedStatement(sql: "INSERT INTO batches (created_ms, samples, body) VALUES (?, ?, ?)")
                 .execute(arguments: [now, samples, Data(body)])
-            let expired = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(sum(samples), 0) FROM batches WHERE created_ms < ?"),
-                                           arguments: [now - maxAgeMs]) ?? 0
-            if expired > 0 { try db.cachedStatement(sql: "DELETE FROM batches WHERE created_ms < ?").execute(arguments: [now - maxAgeMs]) }
-            var overSize = 0
-            // Over the size bound: the oldest go, never the batch just written.
-            var bytes = try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(sum(length(body)), 0) FROM batches")) ?? 0
-            guard bytes > maxBytes else { return [.age: expired].filter { $0.value > 0 } }
-            let oldest = try Row.fetchCursor(db, sql: "SELECT id, samples, length(body) FROM batches ORDER BY id")
+            let newest = db.lastInsertedRowID
+            var change = Depth(batches: 1, samples: samples, bytes: body.count)
+            let bytesBefore = depth.bytes
+            var droppedNow: [DropReason: Int] = [:]
+            // Rows are in time order: the oldest goes first, for age and for size, never the new one.
+            let oldest = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, created_ms, samples, length(body) FROM batches ORDER BY id"))
             var doomed: [Int64] = []
-            while bytes > maxBytes, let row = try oldest.next() {
-                let id: Int64 = row[0]
-                guard id != db.lastInsertedRowID else { break }
+            while let row = try oldest.next() {
+                let id: Int64 = row[0], createdMs: Int64 = row[1]
+                let reason: DropReason
+                if createdMs < now - maxAgeMs {
+                    reason = .age
+                } else if bytesBefore + change.bytes > maxBytes && id != newest {
+                    reason = .size
+                } else {
+                    break
+                }
                 doomed.append(id)
-                overSize += row[1] as Int
-                bytes -= row[2] as Int
+                droppedNow[reason, default: 0] += row[2] as Int
+                change.add(batches: -1, samples: -(row[2] as Int), bytes: -(row[3] as Int))
             }
-            for id in doomed { try db.execute(sql: "DELETE FROM batches WHERE id = ?", arguments: [id]) }
-            return [.age: expired, .size: overSize].filter { $0.value > 0 }
+            let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
+            for id in doomed { try delete.execute(arguments: [id]) }
+            return (droppedNow, change)
         }
+        counted.withLock { $0.add(batches: change.batches, samples: change.samples, bytes: change.bytes) }
         dropped.withLock { $0.merge(droppedNow, uniquingKeysWith: +) }
         return droppedNow
     }
@@ -124,13 +142,12 @@ public final class Spool: Sendable {
             let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
             for batch in batches { try delete.execute(arguments: [batch.id]) }
         }
+        counted.withLock { depth in
+            for batch in batches { depth.add(batches: -1, samples: -batch.samples, bytes: -batch.body.count) }
+        }
         if let reason { dropped.withLock { $0[reason, default: 0] += batches.reduce(0) { $0 + $1.samples } } }
     }
 
-    public var depth: Depth {
-        (try? queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(length(body)), 0) FROM batches")
-                .map { Depth(batches: $0[0], samples: $0[1], bytes: $0[2]) }
-        } ?? nil) ?? Depth()
-    }
+    /// What the spool holds; kept in memory, read from the file once at start.
+    public var depth: Depth { counted.withLock { $0 } }
 }
