@@ -89,7 +89,7 @@ public final class Pusher: Service, Sendable {
             }
             if batches.isEmpty {
                 // Waits for the next batch (or the shutdown).
-                _ = try? await cancelWhenGracefulShutdown { [wakeUp] in
+                await cancelWhenGracefulShutdown { [wakeUp] in
                     for await _ in wakeUp { break }
                 }
                 continue
