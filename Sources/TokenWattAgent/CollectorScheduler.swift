@@ -83,7 +83,7 @@ public final class CollectorScheduler: Service, Sendable {
     }
 
     /// The reason each collector that is down gave, by collector name.
-    func failures() -> [String: CollectorError] {
+    public func failures() -> [String: CollectorError] {
         outcomes.withLock { $0.compactMapValues(\.error) }
     }
 

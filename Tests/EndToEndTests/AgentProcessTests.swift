@@ -123,6 +123,8 @@ struct RunningAgent {
         #expect(stopping.contains { $0.contains("STOPPING=1") })
         let ready = try #require(messages.first { $0.contains("READY=1") })
         #expect(ready.contains("STATUS=0 GPUs, no push yet, spool"))
+        // cpu and memory read this machine's /proc: neither is down
+        #expect(!ready.contains("cpu") && !ready.contains("memory"))
         #expect(messages.contains { $0.contains("WATCHDOG=1") && $0.contains("STATUS=") })
     }
 }
