@@ -19,6 +19,8 @@ import TokenWattCore
         #expect(try XORChunk.decode(XORChunk.encode([])) == [])
         let one = [Sample(timestamp: .max, value: -0.0)]
         #expect(try XORChunk.decode(XORChunk.encode(one)) == one)
+        // A head row's usual header: a one-byte count, six bytes of today's milliseconds, the value
+        #expect(XORChunk.encode([Sample(timestamp: 1_800_000_000_000, value: 1)]).count == 1 + 6 + 8)
         // Deltas of deltas at each bucket's edges, and a value XOR with all 64 bits meaningful.
         var timestamp: Int64 = 0
         var previousDelta: Int64 = 0
@@ -46,8 +48,8 @@ import TokenWattCore
     @Test func damagedChunksAreReportedNotMisread() {
         let bytes = XORChunk.encode((0..<100).map { Sample(timestamp: Int64($0) * 1_000, value: Double($0)) })
         #expect(throws: ChunkError.truncated) { try XORChunk.decode(Array(bytes.prefix(bytes.count / 2))) }
-        var inflated = bytes
-        inflated[0] = 0xff  // the count now claims far more samples than the bits can hold
+        // The count (a one-byte varint, 100) replaced by 1,000,000: more samples than the bits can hold
+        let inflated = [0xc0, 0x84, 0x3d] + bytes.dropFirst()
         #expect(throws: ChunkError.countMismatch) { try XORChunk.decode(inflated) }
     }
 }

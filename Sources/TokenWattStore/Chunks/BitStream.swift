@@ -8,6 +8,17 @@ struct BitWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Writes an unsigned number in 8-bit groups, 7 bits of it each, the high bit set on all
+    /// but the last (LEB128, as protobuf's varints).
+    mutating func writeVarint(_ value: UInt64) {
+        var rest = value
+        while rest >= 0x80 {
+            write(rest & 0x7f | 0x80, bits: 8)
+            rest >>= 7
+        }
+        write(rest, bits: 8)
+    }
+
     mutating func writeBit(_ bit: Bool) {
         write(bit ? 1 : 0, bits: 1)
     }
@@ -40,6 +51,16 @@ struct BitReader {
     }
 
     var bitsLeft: Int { bytes.count * 8 - position }
+
+    mutating func readVarint() throws(ChunkError) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: 0, to: 64, by: 7) {
+            let group = try read(bits: 8)
+            value |= (group & 0x7f) << UInt64(shift)
+            if group & 0x80 == 0 { return value }
+        }
+        throw .truncated
+    }
 
     mutating func readBit() throws(ChunkError) -> Bool {
         try read(bits: 1) == 1

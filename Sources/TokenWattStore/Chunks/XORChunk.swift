@@ -4,8 +4,9 @@ import TokenWattCore
 /// (and Prometheus's TSDB chunks): timestamps as deltas of deltas, values as the XOR with the
 /// previous value, each in as few bits as it needs.
 ///
-/// Layout: sample count (32 bits), first timestamp (64 bits), first value's bits (64 bits), then
-/// per further sample a timestamp field and a value field:
+/// Layout: sample count (varint), first timestamp (zigzag varint: 6 bytes for today's
+/// milliseconds), first value's bits (64 bits), then per further sample a timestamp field and a
+/// value field:
 /// - delta of delta `0` → `0`; within 14, 17 or 20 signed bits → `10`, `110`, `1110` and the bits;
 ///   otherwise `1111` and 64 bits.
 /// - value XOR 0 → `0`; else `1`, then `0` and the meaningful bits when they fit inside the
@@ -20,9 +21,9 @@ enum XORChunk {
     /// Encodes samples in strictly increasing timestamp order.
     static func encode(_ samples: some Collection<Sample>) -> [UInt8] {
         var writer = BitWriter(reservingBytes: 20 + samples.count * 2)
-        writer.write(UInt64(samples.count), bits: 32)
+        writer.writeVarint(UInt64(samples.count))
         guard let first = samples.first else { return writer.bytes }
-        writer.write(UInt64(bitPattern: first.timestamp), bits: 64)
+        writer.writeVarint(UInt64(bitPattern: (first.timestamp << 1) ^ (first.timestamp >> 63)))
         writer.write(first.value.bitPattern, bits: 64)
         var previous = first
         var previousDelta: Int64 = 0
@@ -60,13 +61,15 @@ enum XORChunk {
 
     static func decode(_ bytes: [UInt8]) throws(ChunkError) -> [Sample] {
         var reader = BitReader(bytes)
-        let count = Int(try reader.read(bits: 32))
-        guard count > 0 else { return [] }
+        let encodedCount = try reader.readVarint()
+        guard encodedCount > 0 else { return [] }
         // Each further sample takes at least two bits: a bound that stops a damaged count early.
-        guard count - 1 <= (reader.bitsLeft - 128) / 2 else { throw .countMismatch }
+        guard encodedCount - 1 <= UInt64(max(0, reader.bitsLeft / 2)) else { throw .countMismatch }
+        let count = Int(encodedCount)
         var samples: [Sample] = []
         samples.reserveCapacity(count)
-        var timestamp = Int64(bitPattern: try reader.read(bits: 64))
+        let zigzag = try reader.readVarint()
+        var timestamp = Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
         var bits = try reader.read(bits: 64)
         samples.append(Sample(timestamp: timestamp, value: Double(bitPattern: bits)))
         var delta: Int64 = 0
