@@ -28,11 +28,13 @@ public final class SampleStore: Sendable {
             grdb.prepareDatabase { db in
                 // FULL: a commit is on disk (WAL fsynced) before a push is acknowledged.
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                // The rest is the writer's; readers keep SQLite's defaults.
+                guard !db.configuration.readonly else { return }
                 // Takes effect only on a new file, before WAL mode and the first table: compaction
                 // can then hand the head's freed pages back (`PRAGMA incremental_vacuum`).
-                if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
-                // Ingest touches a page of every active series per commit: keep them in memory
-                // (64 MiB per connection) rather than reading them back from the OS each time.
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                // Commits touch the pages of the current minutes and rollups again and again:
+                // 64 MiB keeps them in memory rather than read back from the OS each time.
                 try db.execute(sql: "PRAGMA cache_size = -65536")
             }
             grdb.label = "tokenwatt"
