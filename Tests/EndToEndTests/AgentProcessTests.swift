@@ -57,7 +57,7 @@ struct RunningAgent {
             try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 > spooled ? $0 : nil }
         }
         // And the aggregator comes back
-        var aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, tokens: ["node-a": "token-a"])
+        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, tokens: ["node-a": "token-a"])
         // Drained: what is left is at most the last rounds, each one batch
         _ = try await HTTP.waitFor("the spool to drain", seconds: 60) { try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 <= 3 ? true : nil } }
         // And once more killed while pushes flow (a round a second, each pushed at once), restarted
@@ -85,7 +85,6 @@ struct RunningAgent {
         #expect(gaps.filter { $0 > 1_500 }.count <= 2, "holes only at the two restarts: \(gaps)")
         #expect(gaps.allSatisfy { $0 < 15_000 })
         #expect(samples.count >= 6)
-        _ = aggregator
     }
 
     @Test func theAggregatorTellsSystemdTooAndFeedsTheWatchdog() async throws {

@@ -6,10 +6,6 @@ struct EnergyCounter: Sendable {
     /// Joules counted so far; starts at the first reading, so it matches the hardware's count.
     private(set) var total: Double?
 
-    init(wrapsAt: Double? = nil) {
-        self.wrapsAt = wrapsAt
-    }
-
     /// Adds a reading in joules. A reading below the last is a wrap when the wrap point is known;
     /// without it, `restartsAtZero` counts it as a restart from 0 (NVML after a driver reload),
     /// else the step is skipped and counting goes on from the new reading. Never a negative step.

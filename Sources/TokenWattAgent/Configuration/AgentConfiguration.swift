@@ -35,18 +35,8 @@ public enum CollectorName: String, CaseIterable, Sendable {
     case cpu, memory, nvidia, drm, rapl, hwmon, bmc
 }
 
-extension AgentConfiguration {
-    /// Reads and checks a YAML config file; errors say `file: key: what was expected`.
-    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(CoreError) -> AgentConfiguration {
-        try parse(try ConfigNode(contentsOfFile: path), environment: environment)
-    }
-
-    public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AgentConfiguration {
-        try parse(try ConfigNode(yaml: yaml, file: file), environment: environment)
-    }
-
-    static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
+extension AgentConfiguration: ConfigFileLoadable {
+    public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
         try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {

@@ -2,7 +2,7 @@ import Foundation
 import TokenWattCore
 import TokenWattStore
 
-extension AggregatorConfiguration {
+extension AggregatorConfiguration: ConfigFileLoadable {
     /// The configuration without a file: defaults, and local pushes accepted without a token
     /// (as this machine's node) when the listener is on loopback.
     public static func builtIn(hostname: String = ProcessInfo.processInfo.hostName) -> AggregatorConfiguration {
@@ -11,17 +11,7 @@ extension AggregatorConfiguration {
         return configuration
     }
 
-    /// Reads and checks a YAML config file; errors say `file: key: what was expected`.
-    public static func load(file path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(CoreError) -> AggregatorConfiguration {
-        try parse(try ConfigNode(contentsOfFile: path), environment: environment)
-    }
-
-    public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws(CoreError) -> AggregatorConfiguration {
-        try parse(try ConfigNode(yaml: yaml, file: file), environment: environment)
-    }
-
-    static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
+    public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
         try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents"])
         var configuration = AggregatorConfiguration()
 
