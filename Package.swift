@@ -96,8 +96,9 @@ let package = Package(
             "TokenWattAgent",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
-                    exclude: ["FakeNVML"], swiftSettings: strict),
+                    exclude: ["FakeNVML"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "TokenWattCore", "TokenWattStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -15,18 +15,25 @@ public struct Agent: Sendable {
     public let application: Application<RouterResponder<BasicRequestContext>>
     private let client: HTTPClient
     private let round: RoundBuffer
+    private let discovery: InferenceDiscovery?
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         let spool = try Spool(path: configuration.spoolDirectory + "/spool.sqlite",
                               maxBytes: configuration.spoolMaxBytes, maxAgeMs: configuration.spoolMaxAgeMs)
+        let counters = try CounterStore(path: configuration.spoolDirectory + "/counters.sqlite")
         let client = Pusher.makeClient()
         let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token), client: client, logger: logger)
-        let collectors = CollectorRegistry.collectors(for: configuration) + [AgentSelfCollector(spool: spool, pusher: pusher)]
+        let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes,
+                                       maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute)
+        let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
+            + [usage, AgentSelfCollector(spool: spool, pusher: pusher)]
         let round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)
         let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger) { _, samples, timestamp in
             round.add(samples, at: timestamp)
         }
+        let discovery = Agent.discovery(configuration: configuration, client: client, counters: counters, scheduler: scheduler, logger: logger)
         let router = Router()
+        router.post("/v1/usage", use: UsageHandler(collector: usage, token: configuration.usageToken, logger: logger).handle)
         router.get("/metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
             let body = ExpositionWriter(format: format).render(MetricCatalog.families(of: scheduler.snapshot()))
@@ -40,7 +47,7 @@ public struct Agent: Sendable {
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-agent"),
-            services: [scheduler, pusher, heartbeat],
+            services: [scheduler, pusher, heartbeat] + [discovery].compactMap { $0 },
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
                                                     "aggregator": "\(configuration.aggregatorURL)"])
@@ -53,10 +60,13 @@ public struct Agent: Sendable {
         self.pusher = pusher
         self.client = client
         self.round = round
+        self.discovery = discovery
     }
 
-    /// Collects a first round, then collects, pushes and serves until SIGTERM or SIGINT.
+    /// Looks for inference servers, collects a first round, then collects, pushes and serves
+    /// until SIGTERM or SIGINT.
     public func run() async throws {
+        await discovery?.probe()
         _ = await scheduler.collectOnce()
         do {
             try await application.runService()
@@ -67,6 +77,26 @@ public struct Agent: Sendable {
         try await client.shutdown()
         round.flush()  // the last round's samples wait in the spool for the next start
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
+    }
+
+    /// Collects once, inference servers found by discovery included, without saving anything:
+    /// what `tokenwatt-agent --once` prints.
+    public static func collectOnce(configuration: AgentConfiguration, logger: Logger) async -> [ExpositionSample] {
+        let client = Pusher.makeClient()
+        let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration, client: client, counters: nil),
+                                           interval: .milliseconds(configuration.intervalMs), logger: logger)
+        await discovery(configuration: configuration, client: client, counters: nil, scheduler: scheduler, logger: logger)?.probe()
+        let samples = await scheduler.collectOnce()
+        try? await client.shutdown()
+        return samples
+    }
+
+    private static func discovery(configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?,
+                                  scheduler: CollectorScheduler, logger: Logger) -> InferenceDiscovery? {
+        guard configuration.discovery else { return nil }
+        return InferenceDiscovery(ports: configuration.discoveryPorts, every: .milliseconds(configuration.discoveryIntervalMs),
+                                  configured: configuration.inferenceServers, client: client, store: counters,
+                                  scheduler: scheduler, logger: logger)
     }
 
     /// The one-line summary systemd shows: GPUs seen, last push age, spool depth, collectors down.

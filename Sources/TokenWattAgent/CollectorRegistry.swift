@@ -1,6 +1,14 @@
+import AsyncHTTPClient
+
 /// The one place that knows every collector: builds the enabled ones from the configuration.
-public enum CollectorRegistry {
-    public static func collectors(for configuration: AgentConfiguration) -> [any Collector] {
+/// Inference servers found later by `InferenceDiscovery` join the scheduler as they are found.
+enum CollectorRegistry {
+    static func collectors(for configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?) -> [any Collector] {
+        hardwareCollectors(for: configuration)
+            + configuration.inferenceServers.compactMap { InferenceCollector(server: $0, client: client, store: counters) }
+    }
+
+    private static func hardwareCollectors(for configuration: AgentConfiguration) -> [any Collector] {
         let procfs = SystemFiles(root: configuration.procfs)
         let sysfs = SystemFiles(root: configuration.sysfs)
         return CollectorName.allCases.filter { configuration.collectors.contains($0.rawValue) }.map { name -> any Collector in

@@ -15,7 +15,9 @@ public final class CollectorScheduler: Service, Sendable {
         var seconds: Double = 0
     }
 
-    let collectors: [any Collector]
+    private let collectors: Mutex<[any Collector]>
+    /// Collectors whose loops `run()` has yet to start: the first ones, then those added.
+    private let pending: (stream: AsyncStream<any Collector>, continuation: AsyncStream<any Collector>.Continuation)
     private let interval: Duration
     private let logger: Logger
     private let outcomes = Mutex<[String: Outcome]>([:])
@@ -24,16 +26,28 @@ public final class CollectorScheduler: Service, Sendable {
 
     public init(collectors: [any Collector], interval: Duration, logger: Logger,
                 onCollect: @escaping @Sendable (String, [ExpositionSample], Int64) async -> Void = { _, _, _ in }) {
-        self.collectors = collectors
+        self.collectors = Mutex(collectors)
+        pending = AsyncStream.makeStream()
+        for collector in collectors { pending.continuation.yield(collector) }
         self.interval = interval
         self.logger = logger
         self.onCollect = onCollect
     }
 
+    /// Adds a collector found while running (an inference server that came up); its runs start
+    /// one period later.
+    public func add(_ collector: any Collector) {
+        collectors.withLock { $0.append(collector) }
+        pending.continuation.yield(collector)
+    }
+
+    /// Names of the collectors, in the order they were added.
+    public var collectorNames: [String] { collectors.withLock { $0.map(\.name) } }
+
     /// Runs every collector once, all at the same time, and returns what they found.
     public func collectOnce() async -> [ExpositionSample] {
         await withTaskGroup(of: Void.self) { group in
-            for collector in collectors {
+            for collector in collectors.withLock({ $0 }) {
                 group.addTask { await self.run(collector) }
             }
         }
@@ -43,22 +57,28 @@ public final class CollectorScheduler: Service, Sendable {
     /// Each collector's loop, until a graceful shutdown. The first runs come one period after
     /// the start: `collectOnce()` has done the round before.
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            for collector in collectors {
-                group.addTask {
-                    let period = collector.interval ?? self.interval
-                    let clock = ContinuousClock()
-                    var next = clock.now
-                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        next = next.advanced(by: period)
-                        // A run longer than the period skips the ticks it missed.
-                        while next < clock.now { next = next.advanced(by: period) }
-                        let wakeUp = next
-                        guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
-                        await self.run(collector)
-                    }
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await collector in pending.stream {
+                    group.addTask { await self.loop(collector) }
                 }
+            } onGracefulShutdown: {
+                self.pending.continuation.finish()
             }
+        }
+    }
+
+    private func loop(_ collector: any Collector) async {
+        let period = collector.interval ?? interval
+        let clock = ContinuousClock()
+        var next = clock.now
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            next = next.advanced(by: period)
+            // A run longer than the period skips the ticks it missed.
+            while next < clock.now { next = next.advanced(by: period) }
+            let wakeUp = next
+            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
+            await run(collector)
         }
     }
 
@@ -66,7 +86,7 @@ public final class CollectorScheduler: Service, Sendable {
     public func snapshot() -> [ExpositionSample] {
         let outcomes = outcomes.withLock { $0 }
         var samples: [ExpositionSample] = []
-        for collector in collectors {
+        for collector in collectors.withLock({ $0 }) {
             guard let outcome = outcomes[collector.name] else { continue }
             samples += outcome.samples + CollectorScheduler.health(of: collector.name, outcome)
         }

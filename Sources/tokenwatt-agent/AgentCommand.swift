@@ -10,10 +10,11 @@ import TokenWattService
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenwatt-agent",
-        abstract: "Sample this node's CPU, memory, GPU and power figures for TokenWatt.",
+        abstract: "Sample this node's CPU, memory, GPU, power and token figures for TokenWatt.",
         discussion: """
-            Without --config it runs with built-in defaults: every collector every 10 s, /metrics on \
-            127.0.0.1:9471. Flags win over the config file. `--once` collects once, prints the text \
+            Without --config it runs with built-in defaults: every collector every 10 s, inference servers \
+            found on the usual local ports, /metrics and POST /v1/usage on 127.0.0.1:9471. Flags win over \
+            the config file. `--once` collects once, prints the text \
             exposition and exits: what an operator runs to check a node.
             Exit status: 0 after a clean shutdown, 1 when running failed, 2 for an invalid command line or config.
             """)
@@ -42,6 +43,14 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often collectors run, e.g. 10s or 1m (default 10s).")
     var interval: String?
 
+    @Option(name: .customLong("inference-server"),
+            help: ArgumentHelp("An inference server to read, as its base URL (repeatable); its kind is recognised from its metrics.",
+                               valueName: "url"))
+    var inferenceServers: [String] = []
+
+    @Flag(name: .customLong("no-discovery"), help: "Do not probe the usual local ports (8000, 3000, 8080, 8002, 23333, 30000) for inference servers.")
+    var noDiscovery = false
+
     @Flag(name: .long, help: "Collect once, print the text exposition and exit.")
     var once = false
 
@@ -61,9 +70,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
 
         if once {
-            let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration),
-                                               interval: .milliseconds(configuration.intervalMs), logger: logger)
-            let samples = await scheduler.collectOnce()
+            let samples = await Agent.collectOnce(configuration: configuration, logger: logger)
             FileHandle.standardOutput.write(Data(ExpositionWriter(format: .prometheusText).render(MetricCatalog.families(of: samples))))
             return
         }
@@ -101,6 +108,12 @@ struct AgentCommand: AsyncParsableCommand {
             }
             configuration.intervalMs = milliseconds
         }
+        for url in inferenceServers {
+            let server = InferenceServer(url: url)
+            guard server.hasValidURL else { throw ValidationError("--inference-server expects an http:// or https:// URL, got \(url)") }
+            configuration.inferenceServers.append(server)
+        }
+        if noDiscovery { configuration.discovery = false }
         return configuration
     }
 }

@@ -9,7 +9,7 @@ final class DRMGPUCollector: Collector {
     static let vendors = ["0x1002": "amd", "0x8086": "intel"]
 
     private struct GPUState {
-        var counter = EnergyCounter()
+        var counter = MonotonicCounter()
         var integrator = PowerIntegrator(maxGapSeconds: 300)
     }
 

@@ -10,7 +10,7 @@ final class HwmonCollector: Collector {
 
     let name = "hwmon"
     private let sysfs: SystemFiles
-    private let counters = Mutex<[String: EnergyCounter]>([:])
+    private let counters = Mutex<[String: MonotonicCounter]>([:])
 
     init(sysfs: SystemFiles) {
         self.sysfs = sysfs
@@ -38,7 +38,7 @@ final class HwmonCollector: Collector {
                 guard let microjoules = sysfs.number("class/hwmon/\(directory)/\(sensor)_input") else { continue }
                 let key = "\(chip)/\(sensor)"
                 let total = counters.withLock { counters in
-                    counters[key, default: EnergyCounter()].add(microjoules / 1e6)
+                    counters[key, default: MonotonicCounter()].add(microjoules / 1e6)
                     return counters[key]!.total!
                 }
                 samples.add("tokenwatt_hwmon_energy_joules_total", total, [("chip", chip), ("sensor", sensor)])

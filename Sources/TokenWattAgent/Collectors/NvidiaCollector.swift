@@ -28,7 +28,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
         var uuid = ""
         var name = ""
         var unsupported: Set<Field> = []
-        var energy = EnergyCounter()
+        var energy = MonotonicCounter()
         var integrator = PowerIntegrator(maxGapSeconds: 300)
     }
 

@@ -11,7 +11,7 @@ import TokenWattCore
 final class RAPLCollector: Collector {
     let name = "rapl"
     private let sysfs: SystemFiles
-    private let counters = Mutex<[String: EnergyCounter]>([:])
+    private let counters = Mutex<[String: MonotonicCounter]>([:])
 
     init(sysfs: SystemFiles) {
         self.sysfs = sysfs
@@ -34,7 +34,7 @@ final class RAPLCollector: Collector {
                 }
                 let wrapsAt = sysfs.number("class/powercap/\(zone.directory)/max_energy_range_uj").map { $0 / 1e6 }
                 let total = counters.withLock { counters in
-                    var counter = counters[zone.label] ?? EnergyCounter()
+                    var counter = counters[zone.label] ?? MonotonicCounter()
                     counter.wrapsAt = wrapsAt
                     counter.add(microjoules / 1e6)
                     counters[zone.label] = counter

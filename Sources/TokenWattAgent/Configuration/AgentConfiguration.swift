@@ -26,6 +26,21 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var bmcCommand = ["ipmitool", "dcmi", "power", "reading"]
     public var bmcIntervalMs: Int64 = 30_000
     public var bmcTimeoutMs: Int64 = 10_000
+    /// Inference servers read whatever discovery finds.
+    public var inferenceServers: [InferenceServer] = []
+    /// Probing the usual local ports for inference servers, at start and then this often.
+    public var discovery = true
+    public var discoveryIntervalMs: Int64 = 300_000
+    public var discoveryPorts = InferenceDiscovery.defaultPorts
+    /// Bearer token required by `POST /v1/usage`; none by default (the listener is on loopback).
+    public var usageToken: String?
+    /// Attribute names usage reports may carry as labels, and how many values each may take
+    /// before the rest count as `other`.
+    public var usageAttributes = ["team", "project", "agent"]
+    public var usageMaxValuesPerAttribute = 100
+
+    /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
+    static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "server", "node", "instance", "job", "le", "quantile"]
 
     public init() {}
 }
@@ -37,7 +52,7 @@ public enum CollectorName: String, CaseIterable, Sendable {
 
 extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
-        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool"])
+        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
@@ -83,6 +98,56 @@ extension AgentConfiguration: ConfigFileLoadable {
         configuration.spoolDirectory = try spool["directory"].string(default: configuration.spoolDirectory)
         configuration.spoolMaxBytes = try spool["max_size"].byteSize(default: configuration.spoolMaxBytes)
         configuration.spoolMaxAgeMs = try spool["max_age"].durationMilliseconds(default: configuration.spoolMaxAgeMs)
+        try parseInference(root["inference"], into: &configuration)
+        try parseUsage(root["usage"], into: &configuration, environment: environment)
         return configuration
+    }
+
+    private static func parseInference(_ inference: ConfigNode, into configuration: inout AgentConfiguration) throws(CoreError) {
+        try inference.requireMapping(allowing: ["servers", "discovery", "discovery_interval", "discovery_ports"])
+        for item in try inference["servers"].items() {
+            try item.requireMapping(allowing: ["url", "kind", "model", "interval"])
+            guard let url = try item["url"].string() else { throw item["url"].error("the server's URL, e.g. http://127.0.0.1:8000") }
+            var server = InferenceServer(url: url)
+            guard server.parts != nil else { throw item["url"].error("an http:// or https:// URL with a host, got \"\(url)\"") }
+            let kind = try item["kind"].string(default: "auto")
+            if kind != "auto" {
+                guard let known = InferenceServerKind(rawValue: kind) else {
+                    throw item["kind"].error("auto or one of \(InferenceServerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                server.kind = known
+            }
+            server.model = try item["model"].string()
+            if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: 0) }
+            configuration.inferenceServers.append(server)
+        }
+        configuration.discovery = try inference["discovery"].bool(default: configuration.discovery)
+        configuration.discoveryIntervalMs = try inference["discovery_interval"].durationMilliseconds(default: configuration.discoveryIntervalMs)
+        if inference["discovery_ports"].isPresent {
+            configuration.discoveryPorts = try inference["discovery_ports"].items().map { item throws(CoreError) in
+                let port = try item.int(default: 0)
+                guard (1...65535).contains(port) else { throw item.error("a port from 1 to 65535") }
+                return port
+            }
+        }
+    }
+
+    private static func parseUsage(_ usage: ConfigNode, into configuration: inout AgentConfiguration,
+                                   environment: [String: String]) throws(CoreError) {
+        try usage.requireMapping(allowing: ["token_file", "token_env", "attributes", "max_values_per_attribute"])
+        configuration.usageToken = try usage.secret(named: "token", environment: environment)
+        if usage["attributes"].isPresent {
+            configuration.usageAttributes = try usage["attributes"].items().map { item throws(CoreError) in
+                guard let name = try item.string(), MetricName.isValidLabelName(name), !name.hasPrefix("__") else {
+                    throw item.error("a label name such as team")
+                }
+                guard !reservedLabels.contains(name) else {
+                    throw item.error("a name other than \(reservedLabels.sorted().joined(separator: ", ")) (TokenWatt sets those)")
+                }
+                return name
+            }
+        }
+        configuration.usageMaxValuesPerAttribute = try usage["max_values_per_attribute"].int(default: configuration.usageMaxValuesPerAttribute)
+        guard configuration.usageMaxValuesPerAttribute > 0 else { throw usage["max_values_per_attribute"].error("a positive number") }
     }
 }

@@ -1,18 +1,36 @@
-/// Turns a hardware energy counter (which wraps or restarts) into a counter that only grows.
-struct EnergyCounter: Sendable {
+/// Turns a raw counter that wraps or restarts (a hardware energy counter, an inference server's
+/// token counter) into one that only grows.
+struct MonotonicCounter: Sendable, Equatable {
     /// Where the raw counter wraps to 0, when known (RAPL's `max_energy_range_uj`).
     var wrapsAt: Double?
-    private var last: Double?
-    /// Joules counted so far; starts at the first reading, so it matches the hardware's count.
+    /// The last raw reading.
+    private(set) var last: Double?
+    /// The count so far; starts at the first reading, so it matches the source's own count.
     private(set) var total: Double?
 
-    /// Adds a reading in joules. A reading below the last is a wrap when the wrap point is known;
-    /// without it, `restartsAtZero` counts it as a restart from 0 (NVML after a driver reload),
-    /// else the step is skipped and counting goes on from the new reading. Never a negative step.
+    init(wrapsAt: Double? = nil) {
+        self.wrapsAt = wrapsAt
+    }
+
+    /// Resumes a counter saved before a restart.
+    init(last: Double?, total: Double) {
+        self.last = last
+        self.total = total
+    }
+
+    /// Adds a reading. A reading below the last is a wrap when the wrap point is known; without
+    /// it, `restartsAtZero` counts it as a restart from 0 (NVML after a driver reload, a server
+    /// restart), else the step is skipped and counting goes on from the new reading. Never a
+    /// negative step.
     mutating func add(_ reading: Double, restartsAtZero: Bool = false) {
+        guard reading.isFinite else { return }
         defer { last = reading }
-        guard let last, let total else {
+        guard let total else {
             total = reading
+            return
+        }
+        guard let last else {
+            self.total = total + reading
             return
         }
         if reading >= last {

@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Foundation
+import Synchronization
+import TokenWattCore
+
+/// Tokens and requests of one inference server (vLLM, SGLang, TGI, llama.cpp, LMDeploy,
+/// TensorRT-LLM, Triton, Dynamo), read from its Prometheus metrics and normalised into
+/// `tokenwatt_tokens_total{model, type, source, server}`, `tokenwatt_requests_total` and
+/// `tokenwatt_inference_requests_running|waiting`.
+///
+/// Every raw counter is tracked on its own (one per data-parallel engine, finish reason, ...):
+/// a drop is a server restart, so the agent's counters only grow, and a raw series that goes
+/// away keeps its count in the sum. The tracking state is saved in the `CounterStore`, so a
+/// restart of the agent neither re-counts nor forgets. A server that does not answer makes
+/// the collector fail; nothing is reported for it until it is back.
+final class InferenceCollector: Collector {
+    let name: String
+    let interval: Duration?
+    let timeout: Duration = .seconds(5)
+    let server: InferenceServer
+    private let base: String
+    private let path: String?
+    private let address: String
+    private let client: HTTPClient
+    private let store: CounterStore?
+    private let state: Mutex<State>
+
+    private struct State {
+        var dialect: InferenceDialect?
+        var counters: [String: CounterStore.Entry]?
+        var servedModel: String?
+        var lastModelQuery: ContinuousClock.Instant?
+    }
+
+    /// How long a `/v1/models` answer is awaited, and how often it is asked again while it fails.
+    static let modelQueryTimeout: Duration = .seconds(2)
+    static let modelQueryEvery: Duration = .seconds(60)
+    /// The model of tokens no label, config or `/v1/models` names.
+    static let unknownModel = "unknown"
+
+    init?(server: InferenceServer, client: HTTPClient, store: CounterStore?) {
+        guard let parts = server.parts else { return nil }
+        self.server = server
+        (base, path, address) = parts
+        name = "inference:\(parts.address)"
+        interval = server.intervalMs.map { .milliseconds($0) }
+        self.client = client
+        self.store = store
+        state = Mutex(State(dialect: server.kind.map(InferenceDialect.of)))
+    }
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        let known = state.withLock { $0.dialect }
+        let paths = path.map { [$0] } ?? known.map { [$0.metricsPath] } ?? ["/metrics", "/prometheus/metrics"]
+        let (samples, dialect, _) = try await InferenceEndpoint.read(client: client, base: base, paths: paths, kind: known?.kind,
+                                                                     timeout: timeout * 0.8)
+        let matched = InferenceCollector.match(samples, dialect)
+        var fallbackModel = server.model ?? InferenceCollector.unknownModel
+        if server.model == nil, matched.contains(where: { InferenceCollector.model(of: $0.sample, dialect) == nil }) {
+            fallbackModel = await servedModel() ?? fallbackModel
+        }
+        return try state.withLock { state throws(CollectorError) in
+            state.dialect = dialect
+            return try record(matched, dialect: dialect, fallbackModel: fallbackModel, state: &state)
+        }
+    }
+
+    /// Each sample that carries one of the dialect's figures, from the first of the figure's
+    /// names that is present.
+    static func match(_ samples: [ExpositionSample], _ dialect: InferenceDialect) -> [(figure: InferenceDialect.Figure, sample: ExpositionSample)] {
+        dialect.figures.flatMap { figure, sources in
+            for source in sources {
+                let found = samples.filter { source.matches($0) && $0.value.isFinite }
+                if !found.isEmpty { return found.map { (figure, $0) } }
+            }
+            return []
+        }
+    }
+
+    static func model(of sample: ExpositionSample, _ dialect: InferenceDialect) -> String? {
+        for name in dialect.modelLabels {
+            if let value = sample.labels.first(where: { $0.name == name })?.value, !value.isEmpty { return value }
+        }
+        return nil
+    }
+
+    private func record(_ matched: [(figure: InferenceDialect.Figure, sample: ExpositionSample)], dialect: InferenceDialect,
+                        fallbackModel: String, state: inout State) throws(CollectorError) -> [ExpositionSample] {
+        var counters: [String: CounterStore.Entry]
+        do {
+            counters = try state.counters ?? store?.load(scope: name) ?? [:]
+        } catch {
+            throw .failed("cannot read the saved counters: \(error)")
+        }
+        var touched: [String: CounterStore.Entry] = [:]
+        var gauges: [ExpositionSample: Double] = [:]
+        for (figure, sample) in matched {
+            let model = InferenceCollector.model(of: sample, dialect) ?? fallbackModel
+            let labels = [Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)]
+            switch figure {
+            case .tokens(let type):
+                touched[key(of: sample)] = track(sample, into: ExpositionSample(name: "tokenwatt_tokens_total", labels: labels + [Label("type", type.rawValue)], value: 0), counters)
+            case .requests:
+                touched[key(of: sample)] = track(sample, into: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), counters)
+            case .running:
+                gauges[ExpositionSample(name: "tokenwatt_inference_requests_running", labels: labels, value: 0), default: 0] += sample.value
+            case .waiting:
+                gauges[ExpositionSample(name: "tokenwatt_inference_requests_waiting", labels: labels, value: 0), default: 0] += sample.value
+            }
+        }
+        do {
+            try store?.save(scope: name, touched)
+        } catch {
+            throw .failed("cannot save the counters: \(error)")
+        }
+        counters.merge(touched) { _, new in new }
+        state.counters = counters
+        // Sums per exported series, raw series that went away included.
+        var totals: [ExpositionSample: Double] = [:]
+        for entry in counters.values {
+            totals[entry.series, default: 0] += entry.counter.total ?? 0
+        }
+        return (totals.merging(gauges) { $1 }).map { series, value in
+            ExpositionSample(name: series.name, labels: series.labels, value: value)
+        }.sorted { ($0.name, "\($0.labels)") < ($1.name, "\($1.labels)") }
+    }
+
+    private func key(of sample: ExpositionSample) -> String {
+        sample.name + "{" + sample.labels.map { "\($0.name)=\"\(ExpositionEscaping.labelValue($0.value))\"" }.joined(separator: ",") + "}"
+    }
+
+    private func track(_ sample: ExpositionSample, into series: ExpositionSample, _ counters: [String: CounterStore.Entry]) -> CounterStore.Entry {
+        var counter = counters[key(of: sample)]?.counter ?? MonotonicCounter()
+        counter.add(sample.value, restartsAtZero: true)
+        return CounterStore.Entry(series: series, counter: counter)
+    }
+
+    /// The model `/v1/models` names, asked at most once a minute until it answers.
+    private func servedModel() async -> String? {
+        let clock = ContinuousClock()
+        let ask = state.withLock { state -> Bool in
+            guard state.servedModel == nil else { return false }
+            if let last = state.lastModelQuery, last.duration(to: clock.now) < InferenceCollector.modelQueryEvery { return false }
+            state.lastModelQuery = clock.now
+            return true
+        }
+        if ask, let model = await InferenceEndpoint.servedModel(client: client, base: base, timeout: InferenceCollector.modelQueryTimeout) {
+            state.withLock { $0.servedModel = model }
+        }
+        return state.withLock { $0.servedModel }
+    }
+}

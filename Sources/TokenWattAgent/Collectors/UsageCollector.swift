@@ -1,0 +1,149 @@
+import Synchronization
+import TokenWattCore
+
+/// Tokens that applications report through `POST /v1/usage` (cloud API calls no local server
+/// counts): `tokenwatt_tokens_total{source="usage_api", provider, model, type, <attributes>}`
+/// and `tokenwatt_requests_total`, pushed with the other collectors' samples.
+///
+/// A report is saved in the `CounterStore` before it is acknowledged, so a restart loses
+/// nothing. Attributes are limited to the configured names, each to a number of distinct
+/// values: later values count as `other`, so a buggy client cannot explode the series count.
+/// A new series is first reported at 0, so that its first tokens show as an increase.
+final class UsageCollector: Collector {
+    let name = "usage_api"
+    static let source = "usage_api"
+    static let overflowValue = "other"
+
+    private let store: CounterStore?
+    private let allowedAttributes: Set<String>
+    private let maxValuesPerAttribute: Int
+    private let state: Mutex<State>
+
+    private struct Tally {
+        var series: ExpositionSample
+        var total: Double
+        /// Reported once at 0 already.
+        var announced: Bool
+
+        var entry: CounterStore.Entry {
+            CounterStore.Entry(series: series, counter: MonotonicCounter(last: announced ? total : nil, total: total))
+        }
+    }
+
+    private struct State {
+        var tallies: [String: Tally] = [:]
+        var values: [String: Set<String>] = [:]
+        var overflowed: [String: Int] = [:]
+        /// Attributes left out of reports because their name is not allowed.
+        var droppedAttributes = 0
+        var reports: [String: Int] = ["accepted": 0, "rejected": 0]
+    }
+
+    /// What became of one request's reports.
+    struct Outcome: Equatable {
+        var accepted = 0
+        /// Attribute names left out: not in the allow-list.
+        var droppedAttributes: Set<String> = []
+        /// Attribute names whose value counted as `other`: past the cap.
+        var overflowedAttributes: Set<String> = []
+    }
+
+    init(store: CounterStore?, attributes: [String], maxValuesPerAttribute: Int) throws {
+        self.store = store
+        allowedAttributes = Set(attributes)
+        self.maxValuesPerAttribute = maxValuesPerAttribute
+        var state = State()
+        for (key, entry) in try store?.load(scope: name) ?? [:] {
+            state.tallies[key] = Tally(series: entry.series, total: entry.counter.total ?? 0, announced: entry.counter.last != nil)
+            for label in entry.series.labels where allowedAttributes.contains(label.name) && label.value != UsageCollector.overflowValue {
+                state.values[label.name, default: []].insert(label.value)
+            }
+        }
+        self.state = Mutex(state)
+    }
+
+    /// Counts the reports of one request and saves them; all of them or, when saving fails, none.
+    func record(_ reports: [UsageReport]) throws -> Outcome {
+        try state.withLock { state in
+            var outcome = Outcome()
+            var values = state.values
+            var touched: [String: Tally] = [:]
+            var dropped = 0
+            for report in reports {
+                var labels = [Label("model", report.model), Label("provider", report.provider), Label("source", UsageCollector.source)]
+                for (attribute, value) in report.attributes.sorted(by: { $0.key < $1.key }) {
+                    guard allowedAttributes.contains(attribute) else {
+                        outcome.droppedAttributes.insert(attribute)
+                        dropped += 1
+                        continue
+                    }
+                    var seen = values[attribute, default: []]
+                    if seen.contains(value) || seen.count < maxValuesPerAttribute {
+                        seen.insert(value)
+                        values[attribute] = seen
+                        labels.append(Label(attribute, value))
+                    } else {
+                        outcome.overflowedAttributes.insert(attribute)
+                        state.overflowed[attribute, default: 0] += 1
+                        labels.append(Label(attribute, UsageCollector.overflowValue))
+                    }
+                }
+                labels.sort { $0.name < $1.name }
+                let counts: [(TokenType, Int)] = [(.input, report.inputTokens), (.output, report.outputTokens),
+                                                  (.cachedInput, report.cachedInputTokens), (.reasoning, report.reasoningTokens)]
+                for (type, count) in counts where count > 0 {
+                    add(Double(count), to: ExpositionSample(name: "tokenwatt_tokens_total", labels: (labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, value: 0),
+                        tallies: state.tallies, touched: &touched)
+                }
+                add(1, to: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), tallies: state.tallies, touched: &touched)
+                outcome.accepted += 1
+            }
+            try store?.save(scope: name, touched.mapValues(\.entry))
+            state.tallies.merge(touched) { _, new in new }
+            state.values = values
+            state.droppedAttributes += dropped
+            state.reports["accepted", default: 0] += reports.count
+            return outcome
+        }
+    }
+
+    /// Counts a request refused as invalid.
+    func rejected() {
+        state.withLock { $0.reports["rejected", default: 0] += 1 }
+    }
+
+    private func add(_ count: Double, to series: ExpositionSample, tallies: [String: Tally], touched: inout [String: Tally]) {
+        let key = "\(series.name)\(series.labels)"
+        var tally = touched[key] ?? tallies[key] ?? Tally(series: series, total: 0, announced: false)
+        tally.total += count
+        touched[key] = tally
+    }
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        try state.withLock { state throws(CollectorError) in
+            var samples: [ExpositionSample] = []
+            var announcing: [String: Tally] = [:]
+            for (key, tally) in state.tallies {
+                samples.append(ExpositionSample(name: tally.series.name, labels: tally.series.labels, value: tally.announced ? tally.total : 0))
+                if !tally.announced { announcing[key] = Tally(series: tally.series, total: tally.total, announced: true) }
+            }
+            // Announced only once that is saved: announcing a series twice (0 after its total)
+            // would read as a reset and count its tokens again.
+            do {
+                try store?.save(scope: name, announcing.mapValues(\.entry))
+            } catch {
+                throw .failed("cannot save the usage counters: \(error)")
+            }
+            state.tallies.merge(announcing) { _, new in new }
+            for (outcome, count) in state.reports {
+                samples.append(ExpositionSample(name: "tokenwatt_usage_reports_total", labels: [Label("outcome", outcome)], value: Double(count)))
+            }
+            for attribute in allowedAttributes {
+                samples.append(ExpositionSample(name: "tokenwatt_usage_attribute_overflow_total", labels: [Label("attribute", attribute)],
+                                                value: Double(state.overflowed[attribute] ?? 0)))
+            }
+            samples.append(ExpositionSample(name: "tokenwatt_usage_dropped_attributes_total", value: Double(state.droppedAttributes)))
+            return samples.sorted { ($0.name, "\($0.labels)") < ($1.name, "\($1.labels)") }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import GRDB
+import TokenWattCore
+
+/// The agent's counters that must outlive it (SQLite next to the spool): token counts taken from
+/// usage reports, and the reset-tracking state of inference servers' counters. Without it a
+/// restart of the agent would start a usage counter over (tokens reported but not yet pushed
+/// lost) or re-base a server's counter after a reset it had already counted (tokens counted
+/// twice).
+///
+/// Each entry belongs to a scope (one collector), is keyed by the raw series it tracks, and
+/// names the series it adds to. Commits use `synchronous=NORMAL`, like the spool.
+final class CounterStore: Sendable {
+    struct Entry: Sendable, Equatable {
+        /// The exported series this entry adds to.
+        var series: ExpositionSample
+        var counter: MonotonicCounter
+    }
+
+    private let queue: DatabaseQueue
+
+    init(path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: counters") { db in
+            try db.execute(sql: """
+                CREATE TABLE counters (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    labels TEXT NOT NULL,   -- JSON array of [name, value] pairs
+                    last REAL,
+                    total REAL NOT NULL,
+                    PRIMARY KEY (scope, key)
+                ) WITHOUT ROWID
+                """)
+        }
+        try migrator.migrate(queue)
+    }
+
+    /// Every entry of one scope, by key.
+    func load(scope: String) throws -> [String: Entry] {
+        try queue.read { db in
+            var entries: [String: Entry] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, name, labels, last, total FROM counters WHERE scope = ?", arguments: [scope]) {
+                let pairs = (try? JSONSerialization.jsonObject(with: Data((row[2] as String).utf8))) as? [[String]] ?? []
+                let labels = pairs.filter { $0.count == 2 }.map { Label($0[0], $0[1]) }
+                entries[row[0]] = Entry(series: ExpositionSample(name: row[1], labels: labels, value: 0),
+                                        counter: MonotonicCounter(last: row[3], total: row[4]))
+            }
+            return entries
+        }
+    }
+
+    /// Writes the given entries of one scope in one transaction.
+    func save(scope: String, _ entries: [String: Entry]) throws {
+        guard !entries.isEmpty else { return }
+        try queue.write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO counters (scope, key, name, labels, last, total) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (scope, key) DO UPDATE SET last = excluded.last, total = excluded.total
+                """)
+            for (key, entry) in entries {
+                let pairs = entry.series.labels.map { [$0.name, $0.value] }
+                let labels = String(decoding: try JSONSerialization.data(withJSONObject: pairs), as: UTF8.self)
+                try statement.execute(arguments: [scope, key, entry.series.name, labels, entry.counter.last, entry.counter.total ?? 0])
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import TokenWattCore
+
+/// The inference servers the agent reads, by the name used in config and in `source` labels.
+public enum InferenceServerKind: String, CaseIterable, Sendable {
+    case vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo
+}
+
+/// Where one kind of inference server counts tokens and requests, and how to recognise it
+/// (`reference/inference-servers.md`). Names changed across versions: each figure lists every
+/// name it has had, and the first one present in a scrape is the one read.
+struct InferenceDialect: Sendable {
+    /// One way a figure is exposed.
+    enum Source: Sendable {
+        /// A counter, with or without `_total` (older servers omit it; one early SGLang typed
+        /// its token counter as a gauge). `_created` series never match.
+        case counter(String)
+        /// A histogram's `_sum`: the token total of servers that only keep a per-request
+        /// histogram, optionally only the series with one label value.
+        case histogramSum(String, only: Label? = nil)
+        case gauge(String)
+
+        func matches(_ sample: ExpositionSample) -> Bool {
+            switch self {
+            case .counter(let name):
+                return sample.name == name + "_total" || sample.name == name
+            case .histogramSum(let name, let only):
+                guard sample.name == name + "_sum" else { return false }
+                return only.map { sample.labels.contains($0) } ?? true
+            case .gauge(let name):
+                return sample.name == name
+            }
+        }
+    }
+
+    /// What a figure becomes.
+    enum Figure: Sendable {
+        /// `tokenwatt_tokens_total{type}`.
+        case tokens(TokenType)
+        case requests
+        case running
+        case waiting
+    }
+
+    let kind: InferenceServerKind
+    /// The path of the Prometheus text (`trtllm-serve` answers JSON at `/metrics`).
+    let metricsPath: String
+    /// Labels that carry the model, first present wins; none for one-model-per-process servers.
+    let modelLabels: [String]
+    /// Metric-name prefixes that identify the server for `kind: auto`.
+    let prefixes: [String]
+    /// Each figure with the names it has had, newest first.
+    let figures: [(Figure, [Source])]
+
+    /// The dialect of a kind.
+    static func of(_ kind: InferenceServerKind) -> InferenceDialect {
+        all.first { $0.kind == kind }!
+    }
+
+    /// The dialect whose names appear in a scrape, tried in an order where servers that embed
+    /// another's names come first (Triton's vLLM backend re-exports `vllm:*`).
+    static func recognise(_ samples: [ExpositionSample]) -> InferenceDialect? {
+        let names = Set(samples.map(\.name))
+        return all.first { dialect in names.contains { name in dialect.prefixes.contains { name.hasPrefix($0) } } }
+    }
+
+    static let all: [InferenceDialect] = [
+        InferenceDialect(
+            kind: .triton, metricsPath: "/metrics", modelLabels: ["model"], prefixes: ["nv_inference_", "nv_llm_"],
+            figures: [
+                (.tokens(.input), [.histogramSum("nv_llm_input_token_len", only: Label("response_metric_type", "total_input_tokens")),
+                                   .counter("vllm:prompt_tokens")]),
+                (.tokens(.output), [.histogramSum("nv_llm_output_token_len", only: Label("response_metric_type", "total_output_tokens")),
+                                    .counter("vllm:generation_tokens")]),
+                (.requests, [.counter("nv_inference_request_success")]),
+                (.waiting, [.gauge("nv_inference_pending_request_count")]),
+            ]),
+        InferenceDialect(
+            kind: .dynamo, metricsPath: "/metrics", modelLabels: ["model"], prefixes: ["dynamo_frontend_"],
+            figures: [
+                (.tokens(.input), [.histogramSum("dynamo_frontend_input_sequence_tokens")]),
+                (.tokens(.output), [.counter("dynamo_frontend_output_tokens")]),
+                (.requests, [.counter("dynamo_frontend_requests")]),
+                (.running, [.gauge("dynamo_frontend_inflight_requests")]),
+                (.waiting, [.gauge("dynamo_frontend_queued_requests")]),
+            ]),
+        InferenceDialect(
+            kind: .vllm, metricsPath: "/metrics", modelLabels: ["model_name"], prefixes: ["vllm:"],
+            figures: [
+                (.tokens(.input), [.counter("vllm:prompt_tokens")]),
+                (.tokens(.output), [.counter("vllm:generation_tokens")]),
+                (.requests, [.counter("vllm:request_success")]),
+                (.running, [.gauge("vllm:num_requests_running")]),
+                (.waiting, [.gauge("vllm:num_requests_waiting")]),
+            ]),
+        InferenceDialect(
+            kind: .sglang, metricsPath: "/metrics", modelLabels: ["model_name", "name"], prefixes: ["sglang:"],
+            figures: [
+                (.tokens(.input), [.counter("sglang:prompt_tokens")]),
+                (.tokens(.output), [.counter("sglang:generation_tokens")]),
+                (.tokens(.cachedInput), [.counter("sglang:cached_tokens")]),
+                (.requests, [.counter("sglang:num_requests")]),
+                (.running, [.gauge("sglang:num_running_reqs")]),
+                (.waiting, [.gauge("sglang:num_queue_reqs")]),
+            ]),
+        InferenceDialect(
+            kind: .tgi, metricsPath: "/metrics", modelLabels: [], prefixes: ["tgi_"],
+            figures: [
+                (.tokens(.input), [.histogramSum("tgi_request_input_length")]),
+                (.tokens(.output), [.histogramSum("tgi_request_generated_tokens")]),
+                (.requests, [.counter("tgi_request_success")]),
+                (.running, [.gauge("tgi_batch_current_size")]),
+                (.waiting, [.gauge("tgi_queue_size")]),
+            ]),
+        InferenceDialect(
+            kind: .llamacpp, metricsPath: "/metrics", modelLabels: [], prefixes: ["llamacpp:"],
+            figures: [
+                (.tokens(.input), [.counter("llamacpp:prompt_tokens")]),
+                (.tokens(.output), [.counter("llamacpp:tokens_predicted")]),
+                (.running, [.gauge("llamacpp:requests_processing")]),
+                (.waiting, [.gauge("llamacpp:requests_deferred")]),
+            ]),
+        InferenceDialect(
+            kind: .lmdeploy, metricsPath: "/metrics", modelLabels: ["model_name"], prefixes: ["lmdeploy:"],
+            figures: [
+                (.tokens(.input), [.counter("lmdeploy:prompt_tokens")]),
+                (.tokens(.output), [.counter("lmdeploy:generation_tokens")]),
+                (.running, [.gauge("lmdeploy:num_requests_running")]),
+                (.waiting, [.gauge("lmdeploy:num_requests_waiting")]),
+            ]),
+        InferenceDialect(
+            kind: .trtllm, metricsPath: "/prometheus/metrics", modelLabels: ["model_name"], prefixes: ["trtllm_", "trtllm:"],
+            figures: [
+                (.tokens(.input), [.counter("trtllm_prompt_tokens"), .counter("trtllm:prompt_tokens")]),
+                (.tokens(.output), [.counter("trtllm_generation_tokens"), .counter("trtllm:generation_tokens")]),
+                (.tokens(.cachedInput), [.counter("trtllm_prompt_cached_tokens"), .counter("trtllm:prompt_cached_tokens")]),
+                (.requests, [.counter("trtllm_request_success"), .counter("trtllm:request_success")]),
+            ]),
+    ]
+}
+
+/// The `type` label of `tokenwatt_tokens_total`. `input` counts every prompt token, cached ones
+/// included, and `cached_input` the part of them served from a cache; `output` counts every
+/// generated token and `reasoning` the part of them spent on reasoning. All tokens are
+/// `input` + `output`; each part is priced once (uncached input, cached input, output).
+public enum TokenType: String, CaseIterable, Sendable {
+    case input, output
+    case cachedInput = "cached_input"
+    case reasoning
+}

@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TokenWattCore
+
+/// An inference server as configured: where it is, what it is, and what it serves.
+public struct InferenceServer: Sendable, Equatable {
+    /// The server's base URL (`http://127.0.0.1:8000`), or the full URL of its metrics.
+    public var url: String
+    /// nil: recognised from its metric names.
+    public var kind: InferenceServerKind?
+    /// The model for servers whose metrics name none; else asked from `/v1/models`.
+    public var model: String?
+    /// How often it is read; nil means the agent's interval.
+    public var intervalMs: Int64?
+
+    public init(url: String, kind: InferenceServerKind? = nil, model: String? = nil, intervalMs: Int64? = nil) {
+        self.url = url
+        self.kind = kind
+        self.model = model
+        self.intervalMs = intervalMs
+    }
+
+    /// Whether the URL is an http or https URL with a host.
+    public var hasValidURL: Bool { parts != nil }
+
+    /// `scheme://host:port` and the path given after it (nil when only the base was given).
+    var parts: (base: String, path: String?, address: String)? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, scheme == "http" || scheme == "https",
+              let host = components.host, !host.isEmpty else { return nil }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        let path = components.path.isEmpty || components.path == "/" ? nil : components.path + (components.query.map { "?\($0)" } ?? "")
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return ("\(scheme)://\(shownHost):\(port)", path, "\(shownHost):\(port)")
+    }
+}
+
+/// Reads an inference server's Prometheus metrics and recognises its kind; shared by the
+/// collector and by discovery.
+enum InferenceEndpoint {
+    /// Metrics bigger than this are refused: the largest servers expose a few MB.
+    static let maxBodyBytes = 64 << 20
+
+    /// The parsed samples and dialect at the first path that answers with metrics of a known
+    /// server (of `kind` when given).
+    static func read(client: HTTPClient, base: String, paths: [String], kind: InferenceServerKind?,
+                     timeout: Duration) async throws(CollectorError) -> (samples: [ExpositionSample], dialect: InferenceDialect, path: String) {
+        var reasons: [String] = []
+        for path in paths {
+            do {
+                let (contentType, body) = try await get(client: client, url: base + path, timeout: timeout,
+                                                        accept: "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5")
+                let format: ExpositionFormat = contentType.hasPrefix("application/openmetrics-text") ? .openMetrics : .prometheusText
+                let samples = try ExpositionParser(format: format).parse(bytes: body).flatMap(\.samples)
+                guard let dialect = kind.map(InferenceDialect.of) ?? InferenceDialect.recognise(samples) else {
+                    reasons.append("\(base + path): no metrics of a known inference server")
+                    continue
+                }
+                return (samples, dialect, path)
+            } catch let error as CoreError {
+                reasons.append("\(base + path): not Prometheus metrics: \(error)")
+            } catch let error as CollectorError {
+                if case .failed(let reason) = error { reasons.append(reason) }
+            } catch {
+                reasons.append("\(base + path): \(error)")
+            }
+        }
+        throw .failed(reasons.joined(separator: "; "))
+    }
+
+    /// The first model `/v1/models` names (the OpenAI-compatible model list), if it answers.
+    static func servedModel(client: HTTPClient, base: String, timeout: Duration) async -> String? {
+        guard let (_, body) = try? await get(client: client, url: base + "/v1/models", timeout: timeout, accept: "application/json"),
+              let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+              let models = object["data"] as? [[String: Any]], let id = models.first?["id"] as? String, !id.isEmpty else { return nil }
+        return id
+    }
+
+    /// The content type and body of a 200 answer; anything else is a failure naming the URL.
+    static func get(client: HTTPClient, url: String, timeout: Duration, accept: String) async throws(CollectorError) -> (String, [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: accept)
+        request.headers.add(name: "User-Agent", value: "tokenwatt-agent")
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+            guard response.status == .ok else {
+                throw CollectorError.failed("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+            }
+            let body = try await response.body.collect(upTo: maxBodyBytes)
+            return (response.headers.first(name: "Content-Type") ?? "", Array(buffer: body))
+        } catch let error as CollectorError {
+            throw error
+        } catch let error as NIOTooManyBytesError {
+            throw .failed("\(url) sent more than \(maxBodyBytes >> 20) MiB (\(error))")
+        } catch {
+            throw .failed("cannot reach \(url): \(error)")
+        }
+    }
+}

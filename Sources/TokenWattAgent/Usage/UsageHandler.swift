@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import Logging
+import TokenWattService
+
+/// `POST /v1/usage`: usage reports from applications (`UsageReport`), one JSON object or an
+/// array, taken all or none. 200 once they are saved, with what was left out; 400 naming the
+/// field at fault; 401 without the configured token; 413 over the size limit; 415 for a body
+/// that is not JSON; 503 when they cannot be saved.
+struct UsageHandler: Sendable {
+    static let maxBodyBytes = 4 << 20
+
+    let collector: UsageCollector
+    let token: String?
+    let logger: Logger
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        if let token {
+            guard let presented = request.headers[.authorization].flatMap(BearerToken.presented(in:)),
+                  BearerToken.constantTimeEqual(presented, Array(token.utf8)) else {
+                return UsageHandler.error(.unauthorized, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
+            }
+        }
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == nil || mediaType == "application/json" else {
+            collector.rejected()
+            return UsageHandler.error(.unsupportedMediaType, "send the reports as application/json")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: UsageHandler.maxBodyBytes)
+        } catch {
+            collector.rejected()
+            return UsageHandler.error(.contentTooLarge, "the body is over the limit of \(UsageHandler.maxBodyBytes) bytes; send smaller arrays")
+        }
+        let reports: [UsageReport]
+        do {
+            reports = try UsageReport.parse(Array(buffer: body), now: Date().timeIntervalSince1970)
+        } catch {
+            collector.rejected()
+            logger.debug("usage report refused", metadata: ["reason": "\(error)"])
+            return UsageHandler.error(.badRequest, error.description)
+        }
+        let outcome: UsageCollector.Outcome
+        do {
+            outcome = try collector.record(reports)
+        } catch {
+            logger.error("usage reports not saved", metadata: ["error": "\(error)", "reports": "\(reports.count)"])
+            return UsageHandler.error(.serviceUnavailable, "not saved: \(error)")
+        }
+        return UsageHandler.json(.ok, [
+            "accepted": outcome.accepted,
+            "dropped_attributes": outcome.droppedAttributes.sorted(),
+            "overflowed_attributes": outcome.overflowedAttributes.sorted(),
+        ])
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        json(status, ["error": message], headers: headers)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], headers: HTTPFields = [:]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
