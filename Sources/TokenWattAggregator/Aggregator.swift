@@ -56,11 +56,13 @@ public struct Aggregator: Sendable {
         let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(store: store)
         let queryRange = QueryRangeHandler(store: store, now: now)
+        let tokens = TokensHandler(store: store, now: now)
         router.post("/api/v1/write", use: ingest.handle)
         router.get("/metrics", use: exposition.handle)
         router.get("/api/v1/series", use: series.handle)
         router.post("/api/v1/series", use: series.handle)
         router.get("/api/v1/query_range", use: queryRange.handle)
+        router.get("/api/v1/tokens", use: tokens.handle)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

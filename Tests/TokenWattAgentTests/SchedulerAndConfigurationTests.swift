@@ -86,7 +86,15 @@ final class ChangingCollector: Collector, Sendable {
             paths: {procfs: /host/proc, sysfs: /host/sys}
             nvidia: {library: /usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1}
             bmc: {command: [ipmi-dcmi, --get-system-power-statistics], interval: 1m, timeout: 5s}
-            """, file: "agent.yml", environment: ["AGENT_TOKEN": "s3cret"])
+            inference:
+              servers:
+                - url: http://127.0.0.1:8000
+                - {url: "http://10.0.0.5:3000/metrics", kind: tgi, model: bigscience/bloom, interval: 30s}
+              discovery: false
+              discovery_interval: 10m
+              discovery_ports: [8000, 9000]
+            usage: {token_env: USAGE_TOKEN, attributes: [team, cost_center], max_values_per_attribute: 20}
+            """, file: "agent.yml", environment: ["AGENT_TOKEN": "s3cret", "USAGE_TOKEN": "u"])
         var expected = AgentConfiguration()
         expected.listen = ListenAddress(host: "0.0.0.0", port: 19471)
         expected.aggregatorURL = "https://aggregator.example:9470/api/v1/write"
@@ -99,6 +107,14 @@ final class ChangingCollector: Collector, Sendable {
         expected.bmcCommand = ["ipmi-dcmi", "--get-system-power-statistics"]
         expected.bmcIntervalMs = 60_000
         expected.bmcTimeoutMs = 5_000
+        expected.inferenceServers = [InferenceServer(url: "http://127.0.0.1:8000"),
+                                     InferenceServer(url: "http://10.0.0.5:3000/metrics", kind: .tgi, model: "bigscience/bloom", intervalMs: 30_000)]
+        expected.discovery = false
+        expected.discoveryIntervalMs = 600_000
+        expected.discoveryPorts = [8000, 9000]
+        expected.usageToken = "u"
+        expected.usageAttributes = ["team", "cost_center"]
+        expected.usageMaxValuesPerAttribute = 20
         #expect(configuration == expected)
     }
 
@@ -106,7 +122,14 @@ final class ChangingCollector: Collector, Sendable {
         ("collectors: [cpu, gpu]", "agent.yml: collectors[1]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"),
         ("aggregator: {url: ftp://x}", "agent.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
         ("interval: 0s", "agent.yml: interval: a duration such as 30s, 5m, 1h or 15d, got \"0s\""),
-        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, interval, listen, nvidia, paths, spool)"),
+        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage)"),
+        ("inference: {servers: [{url: \"127.0.0.1:8000\"}]}", "agent.yml: inference.servers[0].url: an http:// or https:// URL with a host, got \"127.0.0.1:8000\""),
+        ("inference: {servers: [{url: \"http://h\", kind: ollama}]}",
+         "agent.yml: inference.servers[0].kind: auto or one of vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo"),
+        ("inference: {discovery_ports: [70000]}", "agent.yml: inference.discovery_ports[0]: a port from 1 to 65535"),
+        ("usage: {attributes: [model]}",
+         "agent.yml: usage.attributes[0]: a name other than instance, job, le, model, node, provider, quantile, server, source, type (TokenWatt sets those)"),
+        ("usage: {attributes: [\"team-name\"]}", "agent.yml: usage.attributes[0]: a label name such as team"),
     ])
     func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {
         #expect(throws: CoreError.self) { try AgentConfiguration.parse(yaml: yaml, file: "agent.yml") }

@@ -1,0 +1,80 @@
+import Hummingbird
+import TokenWattCore
+import TokenWattStore
+
+/// `GET /api/v1/tokens?from=&to=&by=model,node,team&match=<selector>`: tokens and requests
+/// counted over `(from, to]`, grouped by the labels in `by` (default `model`), each group with
+/// its tokens by type (`input`, `output`, `cached_input`, `reasoning`), `total` (input +
+/// output: cached and reasoning tokens are parts of those) and `requests`. Counters are read
+/// as increases, resets handled (`SampleStore.counterIncrease`). `from` defaults to an hour
+/// before `to`, `to` to now; both take Unix seconds or RFC 3339. `match` narrows the series.
+struct TokensHandler: Sendable {
+    static let tokensMetric = "tokenwatt_tokens_total"
+    static let requestsMetric = "tokenwatt_requests_total"
+
+    let store: SampleStore
+    let now: @Sendable () -> Int64
+
+    private struct Group {
+        var labels: [String: String]
+        var tokens: [String: Double] = [:]
+        var requests = 0.0
+    }
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        let parameters = QueryString(request.uri.query)
+        do {
+            let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
+            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 3_600_000)
+            guard from < to else { throw QueryError("from must be before to") }
+            let by = try TokensHandler.grouping(parameters["by"])
+            let filter = try parameters["match"].map { text throws(QueryError) in try QueryParameters.selector(text, name: "match") }
+            var groups: [[String]: Group] = [:]
+            let selectors = try [TokensHandler.tokensMetric, TokensHandler.requestsMetric].map { name throws(QueryError) in
+                try QueryParameters.selector(name, name: "metric")
+            }
+            for series in store.series(matching: selectors) where filter?.matches(series.labels) ?? true {
+                let increase = try await store.counterIncrease(seriesID: series.id, from: from, to: to, now: now())
+                let key = by.map { series.labels[$0] ?? "" }
+                var group = groups[key] ?? Group(labels: Dictionary(uniqueKeysWithValues: zip(by, key).filter { !$0.1.isEmpty }))
+                if series.labels.metricName == TokensHandler.tokensMetric {
+                    group.tokens[series.labels["type"] ?? "unknown", default: 0] += increase
+                } else {
+                    group.requests += increase
+                }
+                groups[key] = group
+            }
+            let rows = groups.values.map { group -> (total: Double, row: [String: Any]) in
+                let total = (group.tokens["input"] ?? 0) + (group.tokens["output"] ?? 0)
+                return (total, ["labels": group.labels, "tokens": group.tokens.mapValues(TokensHandler.number),
+                                "total": TokensHandler.number(total), "requests": TokensHandler.number(group.requests)])
+            }
+            .sorted { $0.total > $1.total }
+            return APIResponse.success([
+                "from": Double(from) / 1000, "to": Double(to) / 1000, "by": by,
+                "groups": rows.map(\.row),
+                "total": TokensHandler.number(rows.map(\.total).reduce(0, +)),
+            ])
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        } catch {
+            return APIResponse.internalError("\(error)")
+        }
+    }
+
+    /// The `by` labels: valid label names, `type` excluded (every group is broken down by it).
+    static func grouping(_ text: String?) throws(QueryError) -> [String] {
+        guard let text, !text.isEmpty else { return ["model"] }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for name in names {
+            guard MetricName.isValidLabelName(name) else { throw QueryError("invalid label name \"\(name)\" in by") }
+            guard name != "type" else { throw QueryError("by must not name type: every group is broken down by type") }
+        }
+        return names
+    }
+
+    /// Token counts are whole numbers: written as integers when they are.
+    static func number(_ value: Double) -> Any {
+        value.rounded() == value && abs(value) < 9e15 ? Int64(value) : value
+    }
+}
