@@ -43,12 +43,11 @@ struct IngestBenchmark: AsyncParsableCommand {
         let elapsed = began.duration(to: clock.now)
         let seconds = elapsed.seconds
         let samples = agents * series * ticks
-        let sorted = latencies.sorted()
-        func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        let summary = Latencies(seconds: latencies)
         print("receiver: \(url)")
         print("load: \(agents) agents × \(series) series × \(ticks) rounds \(interval) s apart = \(samples) samples in \(latencies.count) requests")
         print(String(format: "durable ingest: %.0f samples/s over %.1f s", Double(samples) / seconds, seconds))
-        print(String(format: "push latency: p50 %.2f ms, p99 %.2f ms", percentile(0.5), percentile(0.99)))
+        print(String(format: "push latency: p50 %.2f ms, p99 %.2f ms", summary.milliseconds(at: 0.5), summary.milliseconds(at: 0.99)))
         if let dataDir {
             let bytes = IngestBenchmark.directorySize(dataDir)
             print(String(format: "disk: %lld bytes in %@, %.2f bytes per sample", bytes, dataDir, Double(bytes) / Double(samples)))

@@ -13,14 +13,14 @@ struct RunningAgent {
     let url: String
 
     static func start(directory: String, port: Int, aggregatorPort: Int, token: String?,
-                      environment: [String: String] = [:]) async throws -> RunningAgent {
+                      environment: [String: String] = [:], arguments extra: [String] = []) async throws -> RunningAgent {
         let config = """
             collectors: [cpu, memory]
             spool: {directory: \(directory)/spool}
             """
         try config.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
         var arguments = ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--interval", "1s",
-                         "--aggregator", "http://127.0.0.1:\(aggregatorPort)/api/v1/write"]
+                         "--aggregator", "http://127.0.0.1:\(aggregatorPort)/api/v1/write", "--no-discovery"] + extra
         if let token {
             try token.write(toFile: "\(directory)/agent.token", atomically: true, encoding: .utf8)
             arguments += ["--token-file", "\(directory)/agent.token"]

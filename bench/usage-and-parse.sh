@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Issue 4's figures, release builds, one run:
+#  1. the agent's exposition parser beside Python's prometheus_client parser, on the same
+#     5 MB vLLM-style /metrics text (what the agent reads from inference servers), median of 5;
+#  2. usage intake on loopback (POST /v1/usage to a running agent): events/s and p99 latency,
+#     one report per request and 100 per request. Every request is saved before it is answered.
+# Usage: bench/usage-and-parse.sh [megabytes]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+megabytes="${1:-5}"
+swift build -c release --product tokenwatt-agent
+swift build -c release --product tokenwatt-bench
+bin="$(swift build -c release --show-bin-path)"
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q prometheus_client
+echo "== prometheus_client $("$work/venv/bin/pip" show prometheus_client | awk '/^Version/ {print $2}'), $(python3 --version)"
+
+# A vLLM-style exposition: 8 data-parallel engines × models, each with vLLM's counters (and
+# their _created gauges), gauges and latency histograms, until it reaches the size asked.
+"$work/venv/bin/python" - "$megabytes" >"$work/vllm.prom" <<'PY'
+import sys
+target = int(float(sys.argv[1]) * 1_000_000)
+buckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
+out, size, model = [], 0, 0
+while size < target:
+    lines = []
+    name = f"org-{model}/Model-{model}-70B-Instruct"
+    for metric, kind in [("vllm:num_requests_running", "gauge"), ("vllm:num_requests_waiting", "gauge"), ("vllm:kv_cache_usage_perc", "gauge"),
+                         ("vllm:prompt_tokens_total", "counter"), ("vllm:generation_tokens_total", "counter"),
+                         ("vllm:time_to_first_token_seconds", "histogram"), ("vllm:e2e_request_latency_seconds", "histogram"),
+                         ("vllm:inter_token_latency_seconds", "histogram")]:
+        lines.append(f"# HELP {metric} {metric.split(':')[1].replace('_', ' ')}.")
+        lines.append(f"# TYPE {metric} {kind}")
+        for engine in range(8):
+            labels = f'engine="{engine}",model_name="{name}"'
+            if kind == "histogram":
+                count = 0
+                for le in buckets:
+                    count += engine + 3
+                    lines.append(f'{metric}_bucket{{engine="{engine}",le="{le}",model_name="{name}"}} {float(count)}')
+                lines.append(f'{metric}_bucket{{engine="{engine}",le="+Inf",model_name="{name}"}} {float(count)}')
+                lines.append(f"{metric}_count{{{labels}}} {float(count)}")
+                lines.append(f"{metric}_sum{{{labels}}} {count * 0.137:.6e}")
+            else:
+                lines.append(f"{metric}{{{labels}}} {1.2345e6 * (engine + 1) + model:.6e}")
+        if kind == "counter":
+            created = metric.replace("_total", "_created")
+            lines.append(f"# HELP {created} {metric.split(':')[1].replace('_', ' ')}.")
+            lines.append(f"# TYPE {created} gauge")
+            for engine in range(8):
+                lines.append(f'{created}{{engine="{engine}",model_name="{name}"}} 1.7644e+09')
+    text = "\n".join(lines) + "\n"
+    out.append(text)
+    size += len(text)
+    model += 1
+sys.stdout.write("".join(out))
+PY
+
+"$bin/tokenwatt-bench" parse "$work/vllm.prom" --repeats 5
+"$work/venv/bin/python" - "$work/vllm.prom" <<'PY'
+import sys, time
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+runs, samples = [], 0
+for _ in range(5):
+    started = time.perf_counter()
+    families = list(text_string_to_metric_families(text))
+    runs.append(time.perf_counter() - started)
+    samples = sum(len(f.samples) for f in families)
+median = sorted(runs)[len(runs) // 2]
+print(f"prometheus_client parser: {len(text.encode())} bytes, {samples} samples, median {median:.3f} s: "
+      f"{len(text.encode()) / median / 1e6:.1f} MB/s, {samples / median:.0f} samples/s")
+PY
+
+echo "== usage intake (agent on loopback, counters saved in SQLite before each answer)"
+port=19571
+"$bin/tokenwatt-agent" --listen "127.0.0.1:$port" --no-discovery --aggregator "http://127.0.0.1:19570/api/v1/write" \
+    --config <(printf 'collectors: [memory]\nspool: {directory: %s/agent}\n' "$work") >"$work/agent.log" 2>&1 &
+until curl -sf "127.0.0.1:$port/-/healthy" >/dev/null; do sleep 0.2; done
+"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 20000 --batch 1
+"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 2000 --batch 100
