@@ -18,45 +18,41 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q prometheus_client
 echo "== prometheus_client $("$work/venv/bin/pip" show prometheus_client | awk '/^Version/ {print $2}'), $(python3 --version)"
 
-# A vLLM-style exposition: 8 data-parallel engines × models, each with vLLM's counters (and
-# their _created gauges), gauges and latency histograms, until it reaches the size asked.
+# A vLLM-style exposition: vLLM's gauges, counters (with their _created gauges) and latency
+# histograms, each family once with every model's series.
 "$work/venv/bin/python" - "$megabytes" >"$work/vllm.prom" <<'PY'
 import sys
 target = int(float(sys.argv[1]) * 1_000_000)
 buckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
-out, size, model = [], 0, 0
-while size < target:
-    lines = []
-    name = f"org-{model}/Model-{model}-70B-Instruct"
-    for metric, kind in [("vllm:num_requests_running", "gauge"), ("vllm:num_requests_waiting", "gauge"), ("vllm:kv_cache_usage_perc", "gauge"),
-                         ("vllm:prompt_tokens_total", "counter"), ("vllm:generation_tokens_total", "counter"),
-                         ("vllm:time_to_first_token_seconds", "histogram"), ("vllm:e2e_request_latency_seconds", "histogram"),
-                         ("vllm:inter_token_latency_seconds", "histogram")]:
-        lines.append(f"# HELP {metric} {metric.split(':')[1].replace('_', ' ')}.")
-        lines.append(f"# TYPE {metric} {kind}")
+metrics = [("vllm:num_requests_running", "gauge"), ("vllm:num_requests_waiting", "gauge"), ("vllm:kv_cache_usage_perc", "gauge"),
+           ("vllm:prompt_tokens_total", "counter"), ("vllm:prompt_tokens_created", "gauge"),
+           ("vllm:generation_tokens_total", "counter"), ("vllm:generation_tokens_created", "gauge"),
+           ("vllm:time_to_first_token_seconds", "histogram"), ("vllm:e2e_request_latency_seconds", "histogram"),
+           ("vllm:inter_token_latency_seconds", "histogram")]
+
+def family(metric, kind, models):
+    lines = [f"# HELP {metric} {metric.split(':')[1].replace('_', ' ')}.", f"# TYPE {metric} {kind}"]
+    for model in range(models):
+        name = f"org-{model}/Model-{model}-70B-Instruct"
         for engine in range(8):
             labels = f'engine="{engine}",model_name="{name}"'
             if kind == "histogram":
                 count = 0
-                for le in buckets:
-                    count += engine + 3
+                for le in buckets + ["+Inf"]:
+                    count += engine + 3 if le != "+Inf" else 0
                     lines.append(f'{metric}_bucket{{engine="{engine}",le="{le}",model_name="{name}"}} {float(count)}')
-                lines.append(f'{metric}_bucket{{engine="{engine}",le="+Inf",model_name="{name}"}} {float(count)}')
                 lines.append(f"{metric}_count{{{labels}}} {float(count)}")
                 lines.append(f"{metric}_sum{{{labels}}} {count * 0.137:.6e}")
+            elif metric.endswith("_created"):
+                lines.append(f"{metric}{{{labels}}} 1.7644e+09")
             else:
                 lines.append(f"{metric}{{{labels}}} {1.2345e6 * (engine + 1) + model:.6e}")
-        if kind == "counter":
-            created = metric.replace("_total", "_created")
-            lines.append(f"# HELP {created} {metric.split(':')[1].replace('_', ' ')}.")
-            lines.append(f"# TYPE {created} gauge")
-            for engine in range(8):
-                lines.append(f'{created}{{engine="{engine}",model_name="{name}"}} 1.7644e+09')
-    text = "\n".join(lines) + "\n"
-    out.append(text)
-    size += len(text)
-    model += 1
-sys.stdout.write("".join(out))
+    return "\n".join(lines) + "\n"
+
+# 8 data-parallel engines per model, as many models as make the size asked.
+per_model = sum(len(family(metric, kind, 1)) for metric, kind in metrics)
+models = max(1, round(target / per_model))
+sys.stdout.write("".join(family(metric, kind, models) for metric, kind in metrics))
 PY
 
 "$bin/tokenwatt-bench" parse "$work/vllm.prom" --repeats 5
@@ -77,8 +73,13 @@ PY
 
 echo "== usage intake (agent on loopback, counters saved in SQLite before each answer)"
 port=19571
+printf 'collectors: [memory]\nspool: {directory: %s/agent}\n' "$work" >"$work/agent.yml"
 "$bin/tokenwatt-agent" --listen "127.0.0.1:$port" --no-discovery --aggregator "http://127.0.0.1:19570/api/v1/write" \
-    --config <(printf 'collectors: [memory]\nspool: {directory: %s/agent}\n' "$work") >"$work/agent.log" 2>&1 &
-until curl -sf "127.0.0.1:$port/-/healthy" >/dev/null; do sleep 0.2; done
+    --config "$work/agent.yml" >"$work/agent.log" 2>&1 &
+agent=$!
+until curl -sf "127.0.0.1:$port/-/healthy" >/dev/null; do
+    kill -0 $agent 2>/dev/null || { cat "$work/agent.log"; exit 1; }
+    sleep 0.2
+done
 "$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 20000 --batch 1
 "$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 2000 --batch 100

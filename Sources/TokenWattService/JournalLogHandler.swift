@@ -19,17 +19,16 @@ public struct JournalLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    public func log(event: LogEvent) {
         var fields = [
-            "MESSAGE=\(message)",
-            "PRIORITY=\(JournalLogHandler.priority(of: level))",
+            "MESSAGE=\(event.message)",
+            "PRIORITY=\(JournalLogHandler.priority(of: event.level))",
             "SYSLOG_IDENTIFIER=\(identifier)",
-            "CODE_FILE=\(file)",
-            "CODE_LINE=\(line)",
-            "CODE_FUNC=\(function)",
+            "CODE_FILE=\(event.file)",
+            "CODE_LINE=\(event.line)",
+            "CODE_FUNC=\(event.function)",
         ]
-        for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) {
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             fields.append("\(JournalLogHandler.fieldName(key))=\(value)")
         }
         JournalLogHandler.send(fields)

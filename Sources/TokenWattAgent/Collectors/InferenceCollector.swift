@@ -99,9 +99,9 @@ final class InferenceCollector: Collector {
             let labels = [Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)]
             switch figure {
             case .tokens(let type):
-                touched[key(of: sample)] = track(sample, into: ExpositionSample(name: "tokenwatt_tokens_total", labels: labels + [Label("type", type.rawValue)], value: 0), counters)
+                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: "tokenwatt_tokens_total", labels: labels + [Label("type", type.rawValue)], value: 0), counters)
             case .requests:
-                touched[key(of: sample)] = track(sample, into: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), counters)
+                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), counters)
             case .running:
                 gauges[ExpositionSample(name: "tokenwatt_inference_requests_running", labels: labels, value: 0), default: 0] += sample.value
             case .waiting:
@@ -122,15 +122,11 @@ final class InferenceCollector: Collector {
         }
         return (totals.merging(gauges) { $1 }).map { series, value in
             ExpositionSample(name: series.name, labels: series.labels, value: value)
-        }.sorted { ($0.name, "\($0.labels)") < ($1.name, "\($1.labels)") }
-    }
-
-    private func key(of sample: ExpositionSample) -> String {
-        sample.name + "{" + sample.labels.map { "\($0.name)=\"\(ExpositionEscaping.labelValue($0.value))\"" }.joined(separator: ",") + "}"
+        }.sorted { $0.seriesText < $1.seriesText }
     }
 
     private func track(_ sample: ExpositionSample, into series: ExpositionSample, _ counters: [String: CounterStore.Entry]) -> CounterStore.Entry {
-        var counter = counters[key(of: sample)]?.counter ?? MonotonicCounter()
+        var counter = counters[sample.seriesText]?.counter ?? MonotonicCounter()
         counter.add(sample.value, restartsAtZero: true)
         return CounterStore.Entry(series: series, counter: counter)
     }

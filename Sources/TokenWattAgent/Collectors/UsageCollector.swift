@@ -113,7 +113,7 @@ final class UsageCollector: Collector {
     }
 
     private func add(_ count: Double, to series: ExpositionSample, tallies: [String: Tally], touched: inout [String: Tally]) {
-        let key = "\(series.name)\(series.labels)"
+        let key = series.seriesText
         var tally = touched[key] ?? tallies[key] ?? Tally(series: series, total: 0, announced: false)
         tally.total += count
         touched[key] = tally
@@ -143,7 +143,7 @@ final class UsageCollector: Collector {
                                                 value: Double(state.overflowed[attribute] ?? 0)))
             }
             samples.append(ExpositionSample(name: "tokenwatt_usage_dropped_attributes_total", value: Double(state.droppedAttributes)))
-            return samples.sorted { ($0.name, "\($0.labels)") < ($1.name, "\($1.labels)") }
+            return samples.sorted { $0.seriesText < $1.seriesText }
         }
     }
 }

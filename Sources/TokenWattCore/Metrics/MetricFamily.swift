@@ -35,6 +35,14 @@ public struct ExpositionSample: Hashable, Sendable {
     }
 }
 
+extension ExpositionSample {
+    /// `name{label="value",...}` with the labels in their order: the series' identity as text.
+    public var seriesText: String {
+        guard !labels.isEmpty else { return name }
+        return name + "{" + labels.map { $0.name + "=\"" + ExpositionEscaping.labelValue($0.value) + "\"" }.joined(separator: ",") + "}"
+    }
+}
+
 /// A metric family: a name (OpenMetrics style, so a counter's name has no `_total`), its
 /// type, help and unit, and all its samples.
 public struct MetricFamily: Hashable, Sendable {
