@@ -21,7 +21,7 @@ import TokenWattCore
                 #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
                 let text = String(buffer: response.body)
                 #expect(text.contains("""
-                    # HELP tokenwatt_tokens_total Tokens processed, by model, type and source.
+                    # HELP tokenwatt_tokens_total Tokens processed, by model, type and source. input includes cached_input, output includes reasoning.
                     # TYPE tokenwatt_tokens_total counter
                     tokenwatt_tokens_total{model="llama",node="gpu-01",source="vllm",type="output"} 1234 \(now - 10_000)
                     """))
