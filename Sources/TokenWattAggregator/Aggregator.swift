@@ -7,6 +7,7 @@ import TokenWattStore
 /// The aggregator, assembled: its database, writer, maintenance and HTTP application.
 public struct Aggregator: Sendable {
     public let store: SampleStore
+    public let costs: CostEngine
     public let application: Application<RouterResponder<BasicRequestContext>>
 
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
@@ -18,7 +19,10 @@ public struct Aggregator: Sendable {
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: store, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
-        let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, logger: logger, now: now)
+        let costs = CostEngine(store: store, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
+                               intervalMs: configuration.costIntervalMs, logger: logger, now: now)
+        let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, costs: costs,
+                                       logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
             "\(store.seriesCount) series, \(writer.queuedSamples) samples queued, \(store.databaseBytes / 1_048_576) MiB on disk"
@@ -28,13 +32,14 @@ public struct Aggregator: Sendable {
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, heartbeat],
+            services: [writer, maintenance, costs, heartbeat],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
             },
             logger: logger)
         self.store = store
+        self.costs = costs
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.
@@ -45,7 +50,8 @@ public struct Aggregator: Sendable {
     }
 
     static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
-                       metrics: AggregatorMetrics, logger: Logger, now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
+                       metrics: AggregatorMetrics, costs: CostEngine, logger: Logger,
+                       now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
         let router = Router()
         let ingest = RemoteWriteHandler(
             authenticator: NodeAuthenticator(nodes: configuration.nodes,
@@ -53,7 +59,7 @@ public struct Aggregator: Sendable {
             writer: writer, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now)
-        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, stalenessMs: configuration.stalenessMs, now: now)
+        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(store: store)
         let queryRange = QueryRangeHandler(store: store, now: now)
         let tokens = TokensHandler(store: store, now: now)
@@ -63,6 +69,7 @@ public struct Aggregator: Sendable {
         router.post("/api/v1/series", use: series.handle)
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
+        router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

@@ -118,10 +118,3 @@ extension SampleStore {
     }
 }
 
-extension Int64 {
-    /// The remainder in 0..<divisor, also for negative values.
-    func modulo(_ divisor: Int64) -> Int64 {
-        let remainder = self % divisor
-        return remainder < 0 ? remainder + divisor : remainder
-    }
-}

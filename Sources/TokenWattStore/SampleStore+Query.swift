@@ -33,29 +33,33 @@ extension SampleStore {
     }
 
     /// How much a counter grew over `(from, to]` (ms), a drop counting as a reset to zero, as
-    /// PromQL's `increase()` counts it without extrapolating. Raw samples answer ranges that
-    /// raw retention still holds: the step from the last sample at or before `from` (within
-    /// `baselineMs`) counts, so back-to-back ranges add up to the whole. Older ranges are read
-    /// from the rollups of the whole buckets they cover.
-    public func counterIncrease(seriesID: Int64, from: Int64, to: Int64, now: Int64, baselineMs: Int64 = 3_600_000) async throws(StoreError) -> Double {
-        guard from < to else { return 0 }
+    /// PromQL's `increase()` counts it without extrapolating, and how many samples it had there.
+    /// Raw samples answer ranges that raw retention still holds: the step from the last sample
+    /// at or before `from` (within `baselineMs`) counts, so back-to-back ranges add up to the
+    /// whole. Older ranges are read from the rollups of the whole buckets they cover.
+    public func counterIncrease(seriesID: Int64, from: Int64, to: Int64, now: Int64,
+                                baselineMs: Int64 = 3_600_000) async throws(StoreError) -> (increase: Double, samples: Int) {
+        guard from < to else { return (0, 0) }
         let age = now - from
         guard age > configuration.rawRetentionMs else {
             let samples = try await rawSamples(seriesID: seriesID, from: from - baselineMs, to: to + 1)
             var increase = 0.0
+            var count = 0
             var previous: Double?
             for sample in samples where sample.value.isFinite {
-                if sample.timestamp > from, let previous {
-                    increase += sample.value >= previous ? sample.value - previous : sample.value
+                if sample.timestamp > from {
+                    count += 1
+                    if let previous { increase += sample.value >= previous ? sample.value - previous : sample.value }
                 }
                 previous = sample.value
             }
-            return increase
+            return (increase, count)
         }
         let resolution: RollupResolution = age > configuration.minuteRollupRetentionMs ? .hour : .minute
         let width = resolution.rawValue
         let first = (from + width - 1) / width * width
-        return try await rollups(resolution, seriesID: seriesID, from: first, to: to - width + 1).compactMap(\.increase).reduce(0, +)
+        let buckets = try await rollups(resolution, seriesID: seriesID, from: first, to: to - width + 1)
+        return (buckets.compactMap(\.increase).reduce(0, +), buckets.reduce(0) { $0 + $1.count })
     }
 
     /// Raw samples from the head and the chunks. No two rows share a timestamp (the insert path

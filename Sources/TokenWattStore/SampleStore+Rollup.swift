@@ -59,6 +59,10 @@ extension SampleStore {
             SELECT last FROM rollups_1m WHERE series_id = ? AND bucket < ? AND count > 0 ORDER BY bucket DESC LIMIT 1
             """)
         let unmark = try db.cachedStatement(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket = ? AND series_id = ?")
+        if resolution == .hour {
+            // The hour's samples changed: its ledger is rewritten too.
+            try db.execute(sql: "INSERT OR IGNORE INTO ledger_pending (hour) VALUES (?)", arguments: [bucket])
+        }
         for id in seriesIDs {
             let cumulative = MetricCatalog.isCumulative(series: index.labels(of: id)?.metricName ?? "")
             let rollup: RollupBucket

@@ -35,6 +35,13 @@ import TokenWattCore
 /// - `rollup_pending`: the (resolution, bucket, series) triples that gained samples since they
 ///   were last rolled up; the writer adds them in the same transaction as the samples, so a
 ///   crash never loses one, and late samples roll their bucket up again.
+/// - `ledger_nodes`, `ledger_usage` (v3): the cost ledger, kept forever. Per hour and node: the
+///   measured energy and its source, and the energy, capex and overhead money; per hour, node and
+///   token stream (source, provider, model and the stream's other labels such as `team`, as
+///   JSON): tokens by type, requests, the money they cost (a share of the node's cost, or the
+///   cloud's price) and what they would have cost on a cloud API. An hour is rewritten whole.
+/// - `ledger_pending` (v3): hours whose samples changed after their ledger was written (late or
+///   backfilled data); an hour rollup marks its hour, and the cost engine rewrites it.
 enum Schema {
     static let minute: Int64 = 60_000
     static let hour: Int64 = 3_600_000
@@ -129,6 +136,37 @@ enum Schema {
             }
             try flush()
             try db.execute(sql: "DROP TABLE samples")
+        }
+        migrator.registerMigration("v3: cost ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_nodes (
+                    hour INTEGER NOT NULL,
+                    node TEXT NOT NULL,
+                    energy_source TEXT NOT NULL,
+                    joules REAL NOT NULL,
+                    energy_cost REAL NOT NULL,
+                    capex_cost REAL NOT NULL,
+                    overhead_cost REAL NOT NULL,
+                    PRIMARY KEY (hour, node)
+                ) WITHOUT ROWID;
+                CREATE TABLE ledger_usage (
+                    hour INTEGER NOT NULL,
+                    node TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    labels TEXT NOT NULL,
+                    input REAL NOT NULL,
+                    cached_input REAL NOT NULL,
+                    output REAL NOT NULL,
+                    reasoning REAL NOT NULL,
+                    requests REAL NOT NULL,
+                    cost REAL NOT NULL,
+                    cloud_equivalent REAL NOT NULL,
+                    PRIMARY KEY (hour, node, source, provider, model, labels)
+                ) WITHOUT ROWID;
+                CREATE TABLE ledger_pending (hour INTEGER PRIMARY KEY);
+                """)
         }
         return migrator
     }

@@ -136,12 +136,12 @@ import TokenWattCore
             _ = try await store.append([[CounterIncreaseTests.counter()]])
             let now = 60 * CounterIncreaseTests.minute
             // (0, 60 min]: 59 steps of 10 before the reset, 0 at the reset, 59 steps after.
-            #expect(try await store.counterIncrease(seriesID: 1, from: 0, to: now, now: now) == 1_180)
+            #expect(try await store.counterIncrease(seriesID: 1, from: 0, to: now, now: now).increase == 1_180)
             // Back-to-back ranges add up to the whole.
-            let first = try await store.counterIncrease(seriesID: 1, from: 0, to: 17 * CounterIncreaseTests.minute + 5_000, now: now)
-            let second = try await store.counterIncrease(seriesID: 1, from: 17 * CounterIncreaseTests.minute + 5_000, to: now, now: now)
+            let first = try await store.counterIncrease(seriesID: 1, from: 0, to: 17 * CounterIncreaseTests.minute + 5_000, now: now).increase
+            let second = try await store.counterIncrease(seriesID: 1, from: 17 * CounterIncreaseTests.minute + 5_000, to: now, now: now).increase
             #expect(first + second == 1_180)
-            #expect(try await store.counterIncrease(seriesID: 1, from: now, to: now, now: now) == 0)
+            #expect(try await store.counterIncrease(seriesID: 1, from: now, to: now, now: now).increase == 0)
         }
     }
 
@@ -152,9 +152,9 @@ import TokenWattCore
             _ = try await store.rollUp(now: end + configuration.rollupDelayMs + CounterIncreaseTests.minute)
             let now = end + 20 * CounterIncreaseTests.minute
             // Minutes 10–20 in 1-minute buckets: 20 steps of 10.
-            #expect(try await store.counterIncrease(seriesID: 1, from: 10 * CounterIncreaseTests.minute, to: 20 * CounterIncreaseTests.minute, now: now) == 200)
+            #expect(try await store.counterIncrease(seriesID: 1, from: 10 * CounterIncreaseTests.minute, to: 20 * CounterIncreaseTests.minute, now: now).increase == 200)
             // Minutes 25–35 hold the reset at 30: 9 steps, the reset to 0, 10 steps.
-            #expect(try await store.counterIncrease(seriesID: 1, from: 25 * CounterIncreaseTests.minute, to: 35 * CounterIncreaseTests.minute, now: now) == 190)
+            #expect(try await store.counterIncrease(seriesID: 1, from: 25 * CounterIncreaseTests.minute, to: 35 * CounterIncreaseTests.minute, now: now).increase == 190)
         }
     }
 }

@@ -12,7 +12,8 @@ extension AggregatorConfiguration: ConfigFileLoadable {
     }
 
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
-        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents"])
+        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
+                                          "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs"])
         var configuration = AggregatorConfiguration()
 
         if let listen = try root["listen"].string() {
@@ -64,6 +65,11 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         try agents.requireMapping(allowing: ["push_interval", "missed_pushes"])
         configuration.agentPushIntervalMs = try agents["push_interval"].durationMilliseconds(default: configuration.agentPushIntervalMs)
         configuration.agentMissedPushes = try positive(agents["missed_pushes"], default: configuration.agentMissedPushes)
+
+        configuration.pricing = try Pricing.parse(root)
+        let costs = root["costs"]
+        try costs.requireMapping(allowing: ["interval"])
+        configuration.costIntervalMs = try costs["interval"].durationMilliseconds(default: configuration.costIntervalMs)
         return configuration
     }
 

@@ -20,6 +20,10 @@ public struct AggregatorConfiguration: Sendable {
     /// says 0 (defaults 10 s and 3).
     public var agentPushIntervalMs: Int64 = 10_000
     public var agentMissedPushes = 3
+    /// Prices of energy, hardware and cloud tokens.
+    public var pricing = Pricing()
+    /// How often the cost engine rewrites the current hours of the ledger (default 1 minute).
+    public var costIntervalMs: Int64 = 60_000
 
     public init() {}
 }

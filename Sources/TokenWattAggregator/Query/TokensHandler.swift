@@ -34,7 +34,7 @@ struct TokensHandler: Sendable {
                 try QueryParameters.selector(name, name: "metric")
             }
             for series in store.series(matching: selectors) where filter?.matches(series.labels) ?? true {
-                let increase = try await store.counterIncrease(seriesID: series.id, from: from, to: to, now: now())
+                let increase = try await store.counterIncrease(seriesID: series.id, from: from, to: to, now: now()).increase
                 let key = by.map { series.labels[$0] ?? "" }
                 var group = groups[key] ?? Group(labels: Dictionary(uniqueKeysWithValues: zip(by, key).filter { !$0.1.isEmpty }))
                 if series.labels.metricName == TokensHandler.tokensMetric {

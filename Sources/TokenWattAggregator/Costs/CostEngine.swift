@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TokenWattCore
+import TokenWattStore
+
+/// Writes the cost ledger: every interval it rewrites the hour in progress and the one before
+/// (samples arrive up to a push interval late), and every hour whose samples changed after
+/// its ledger was written (late or backfilled data, marked by the hour rollup). An hour's
+/// figures come from counter increases (`SampleStore.counterIncrease`) and `HourCosts`.
+/// It keeps running totals of the whole ledger for `/metrics`.
+public final class CostEngine: Service, Sendable {
+    static let hourMs: Int64 = 3_600_000
+    /// Series read for an hour: energy, tokens, requests, and CPU time (which every agent sends,
+    /// so a node without energy counters or tokens still counts as up for its capex).
+    static let energyMetrics = ["tokenwatt_node_energy_joules_total", "tokenwatt_gpu_energy_joules_total", "tokenwatt_cpu_energy_joules_total"]
+    static let presenceMetric = "tokenwatt_cpu_seconds_total"
+    /// Labels that identify a stream rather than split it.
+    static let streamLabels: Set<String> = [LabelSet.metricNameLabel, "node", "model", "source", "provider", "type", "server", "instance", "job"]
+
+    let store: SampleStore
+    let pricing: Pricing
+    private let staticLabels: [String: String]
+    private let interval: Duration
+    private let logger: Logger
+    let now: @Sendable () -> Int64
+    private let totals: Mutex<LedgerTotals?>
+
+    public init(store: SampleStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
+                now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.pricing = pricing
+        self.staticLabels = staticLabels
+        interval = .milliseconds(intervalMs)
+        self.logger = logger
+        self.now = now
+        totals = Mutex(nil)
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await update()
+            } catch {
+                // The hours stay pending and are rewritten next round.
+                logger.error("cost ledger not updated", metadata: ["error": "\(error)"])
+            }
+            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }) != nil else { return }
+        }
+    }
+
+    /// Rewrites the pending hours, the hour before this one and this one.
+    public func update() async throws {
+        if totals.withLock({ $0 == nil }) {
+            let all = try await store.ledger(from: .min, to: .max)
+            totals.withLock { $0 = LedgerTotals(all.nodes, all.usage, sign: 1) }
+        }
+        let current = now() - now().modulo(CostEngine.hourMs)
+        let hours = Set(try await store.pendingLedgerHours()).union([current - CostEngine.hourMs, current]).sorted()
+        for hour in hours where hour <= current {
+            let old = try await store.ledger(from: hour, to: hour + CostEngine.hourMs)
+            let new = try await ledger(ofHour: hour)
+            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage)
+            totals.withLock { totals in
+                totals?.add(old.nodes, old.usage, sign: -1)
+                totals?.add(new.nodes, new.usage, sign: 1)
+            }
+        }
+    }
+
+    /// The ledger of one hour, from the samples stored now.
+    func ledger(ofHour hour: Int64) async throws -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        let end = min(hour + CostEngine.hourMs, max(hour, now()))
+        var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(CostEngine.hourMs))
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_requests_total"]
+        let selectors = try names.map { try SeriesSelector(parsing: $0) }
+        for series in store.series(matching: selectors) {
+            guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
+            let (increase, samples) = try await store.counterIncrease(seriesID: series.id, from: hour, to: end, now: now())
+            guard samples > 0 else { continue }
+            var energy = inputs.nodes[node] ?? HourCosts.Energy()
+            switch name {
+            case "tokenwatt_node_energy_joules_total":
+                energy.bmc = (energy.bmc ?? 0) + increase
+            case "tokenwatt_gpu_energy_joules_total":
+                energy.gpu = (energy.gpu ?? 0) + increase
+            case "tokenwatt_cpu_energy_joules_total":
+                // Top-level RAPL zones (packages, psys) and DRAM; core and uncore are inside a package.
+                let zone = series.labels["zone"] ?? ""
+                if !zone.contains("/") || zone.hasSuffix("/dram") { energy.cpu = (energy.cpu ?? 0) + increase }
+            case "tokenwatt_tokens_total":
+                inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
+            case "tokenwatt_requests_total":
+                inputs.requests[stream(of: series.labels, node: node), default: 0] += increase
+            default:
+                break
+            }
+            inputs.nodes[node] = energy
+        }
+        return inputs.ledger(pricing: pricing) { node in staticLabels.merging(["node": node]) { $1 } }
+    }
+
+    private func stream(of labels: LabelSet, node: String) -> HourCosts.Stream {
+        let source = labels["source"] ?? "unknown"
+        var rest: [String: String] = [:]
+        for label in labels where !CostEngine.streamLabels.contains(label.name) && staticLabels[label.name] == nil {
+            rest[label.name] = label.value
+        }
+        return HourCosts.Stream(node: node, source: source, provider: labels["provider"] ?? (source == HourCosts.cloudSource ? "unknown" : "local"),
+                                model: labels["model"] ?? "unknown", labels: rest)
+    }
+
+    /// The ledger's totals since it began, nil before the first update.
+    var currentTotals: LedgerTotals? { totals.withLock { $0 } }
+}
+
+/// Sums of the whole ledger, kept up to date as hours are rewritten.
+struct LedgerTotals: Sendable {
+    struct NodeTotals: Sendable {
+        var energy = 0.0, capex = 0.0, overhead = 0.0, joules = 0.0
+        var idle = 0.0
+        var cloudSpend = 0.0
+        var cloudEquivalent = 0.0
+        var cost: Double { energy + capex + overhead }
+    }
+
+    var nodes: [String: NodeTotals] = [:]
+    /// Cloud-equivalent of local tokens by node and model.
+    var cloudEquivalent: [NodeModel: Double] = [:]
+
+    struct NodeModel: Hashable, Sendable {
+        var node: String
+        var model: String
+    }
+
+    init(_ nodes: [LedgerNodeHour], _ usage: [LedgerUsageHour], sign: Double) {
+        add(nodes, usage, sign: sign)
+    }
+
+    mutating func add(_ nodeHours: [LedgerNodeHour], _ usage: [LedgerUsageHour], sign: Double) {
+        var localTokens: [NodeHour: Double] = [:]
+        for row in usage {
+            if row.source == HourCosts.cloudSource {
+                nodes[row.node, default: NodeTotals()].cloudSpend += sign * row.cost
+            } else {
+                localTokens[NodeHour(node: row.node, hour: row.hour), default: 0] += row.tokens
+                nodes[row.node, default: NodeTotals()].cloudEquivalent += sign * row.cloudEquivalent
+                cloudEquivalent[NodeModel(node: row.node, model: row.model), default: 0] += sign * row.cloudEquivalent
+            }
+        }
+        for row in nodeHours {
+            var totals = nodes[row.node] ?? NodeTotals()
+            totals.energy += sign * row.energyCost
+            totals.capex += sign * row.capexCost
+            totals.overhead += sign * row.overheadCost
+            totals.joules += sign * row.joules
+            if (localTokens[NodeHour(node: row.node, hour: row.hour)] ?? 0) == 0 { totals.idle += sign * row.cost }
+            nodes[row.node] = totals
+        }
+    }
+
+    private struct NodeHour: Hashable {
+        var node: String
+        var hour: Int64
+    }
+}

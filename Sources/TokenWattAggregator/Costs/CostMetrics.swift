@@ -1,0 +1,81 @@
+import TokenWattCore
+import TokenWattStore
+
+/// The cost families of `/metrics`, from the ledger. Money is in the configured currency,
+/// whose code is in the names (`tokenwatt_cost_usd_total` for USD).
+extension CostEngine {
+    /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that overlap them.
+    static let windows: [(label: String, ms: Int64)] = [("1h", hourMs), ("24h", 24 * hourMs), ("7d", 7 * 24 * hourMs)]
+    /// The window over which break-even rates are figured.
+    static let breakEvenWindowMs: Int64 = 24 * hourMs
+
+    func families() async throws -> [MetricFamily] {
+        guard let totals = currentTotals else { return [] }
+        let unit = pricing.currency.lowercased()
+        let nodes = totals.nodes.keys.sorted()
+        func family(_ name: String, _ type: MetricType, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
+            MetricFamily(name: name, type: type, help: help, samples: samples)
+        }
+        let costName = "tokenwatt_cost_\(unit)_total"
+        var families = [
+            family("tokenwatt_cost_\(unit)", .counter, "Money spent, by node and component: measured energy with PUE, amortised hardware, fixed overhead, and cloud APIs at their prices.",
+                   nodes.flatMap { node -> [ExpositionSample] in
+                       let spent = totals.nodes[node]!
+                       return [("energy", spent.energy), ("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
+                           ExpositionSample(name: costName, labels: [Label("component", $0.0), Label("node", node)], value: $0.1)
+                       }
+                   }),
+            family("tokenwatt_cloud_equivalent_\(unit)", .counter, "What the local tokens would have cost on the cloud API their model is shadowed by.",
+                   totals.cloudEquivalent.sorted { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }.map {
+                       ExpositionSample(name: "tokenwatt_cloud_equivalent_\(unit)_total", labels: [Label("model", $0.key.model), Label("node", $0.key.node)], value: $0.value)
+                   }),
+            family("tokenwatt_savings_\(unit)", .counter, "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead); falls in hours that cost more than the cloud.",
+                   nodes.map { ExpositionSample(name: "tokenwatt_savings_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost) }),
+            family("tokenwatt_idle_cost_\(unit)", .counter, "On-prem cost of hours in which the node served no tokens.",
+                   nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }),
+        ]
+        let current = now() - now().modulo(CostEngine.hourMs)
+        let week = try await store.ledger(from: current - CostEngine.windows.last!.ms + CostEngine.hourMs, to: current + CostEngine.hourMs)
+        var perMillion: [ExpositionSample] = []
+        for window in CostEngine.windows {
+            let first = current - window.ms + CostEngine.hourMs
+            var cost: [LedgerTotals.NodeModel: Double] = [:]
+            var tokens: [LedgerTotals.NodeModel: Double] = [:]
+            for row in week.usage where row.hour >= first && row.source != HourCosts.cloudSource {
+                let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
+                cost[key, default: 0] += row.cost
+                tokens[key, default: 0] += row.tokens
+            }
+            for (key, count) in tokens.sorted(by: { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }) where count > 0 {
+                perMillion.append(ExpositionSample(name: "tokenwatt_cost_per_million_tokens_\(unit)",
+                                                   labels: [Label("model", key.model), Label("node", key.node), Label("window", window.label)],
+                                                   value: cost[key, default: 0] / count * 1e6))
+            }
+        }
+        families.append(family("tokenwatt_cost_per_million_tokens_\(unit)", .gauge, "On-prem cost per million tokens over a window: the node's cost shared by token share.", perMillion))
+        families.append(family("tokenwatt_break_even_tokens_per_second", .gauge,
+                               "Tokens per second a node must serve for its cost to equal the cloud price of the same tokens, over the last 24 h.",
+                               CostEngine.breakEven(week, from: current - CostEngine.breakEvenWindowMs + CostEngine.hourMs)))
+        return families
+    }
+
+    /// Per node: average cost per hour ÷ (cloud-equivalent per local token × 3600), over the
+    /// ledger hours from `from`; nodes without priced local tokens have none.
+    static func breakEven(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]), from: Int64) -> [ExpositionSample] {
+        var cost: [String: Double] = [:], hours: [String: Set<Int64>] = [:], equivalent: [String: Double] = [:], tokens: [String: Double] = [:]
+        for row in ledger.nodes where row.hour >= from {
+            cost[row.node, default: 0] += row.cost
+            hours[row.node, default: []].insert(row.hour)
+        }
+        for row in ledger.usage where row.hour >= from && row.source != HourCosts.cloudSource {
+            equivalent[row.node, default: 0] += row.cloudEquivalent
+            tokens[row.node, default: 0] += row.tokens
+        }
+        return cost.keys.sorted().compactMap { node in
+            guard let count = tokens[node], count > 0, let value = equivalent[node], value > 0, let span = hours[node]?.count, span > 0 else { return nil }
+            let pricePerToken = value / count
+            return ExpositionSample(name: "tokenwatt_break_even_tokens_per_second", labels: [Label("node", node)],
+                                    value: cost[node]! / Double(span) / (pricePerToken * 3600))
+        }
+    }
+}

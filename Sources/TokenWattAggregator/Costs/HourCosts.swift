@@ -1,0 +1,90 @@
+import TokenWattStore
+
+/// What was measured on the fleet in one hour (counter increases), and the ledger rows it
+/// makes: the formulas of cost per token, kept apart from the store so they can be checked
+/// against hand-computed numbers.
+struct HourCosts {
+    /// One node's energy counters over the hour, in joules; nil where it has no such counter.
+    struct Energy {
+        var bmc: Double?
+        var gpu: Double?
+        var cpu: Double?
+
+        /// The node's joules and where they came from: the BMC's whole-node reading when there
+        /// is one, else GPUs and CPUs added up; never both.
+        var measured: (joules: Double, source: String) {
+            if let bmc { return (bmc, "bmc") }
+            switch (gpu, cpu) {
+            case let (gpu?, cpu?): return (gpu + cpu, "gpu+rapl")
+            case let (gpu?, nil): return (gpu, "gpu")
+            case let (nil, cpu?): return (cpu, "rapl")
+            case (nil, nil): return (0, "none")
+            }
+        }
+    }
+
+    /// One token stream: tokens of one source, provider and model on one node.
+    struct Stream: Hashable {
+        var node: String
+        var source: String
+        var provider: String
+        var model: String
+        var labels: [String: String]
+
+        var isCloud: Bool { source == HourCosts.cloudSource }
+    }
+
+    static let cloudSource = "usage_api"
+
+    /// The start of the hour (ms) and the part of it measured (1 for a whole hour, less for the
+    /// hour in progress: capex and overhead accrue with time).
+    var hour: Int64
+    var fraction = 1.0
+    /// Nodes heard from in the hour, with their energy.
+    var nodes: [String: Energy] = [:]
+    /// Tokens (by `type`) and requests of each stream.
+    var tokens: [Stream: [String: Double]] = [:]
+    var requests: [Stream: Double] = [:]
+
+    /// The hour's ledger rows under `pricing`; `labels` gives a node's labels for its class.
+    func ledger(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        var nodeRows: [String: LedgerNodeHour] = [:]
+        let kWhPrice = pricing.electricity.price(atHour: hour) * pricing.electricity.pue
+        for (node, energy) in nodes {
+            let (joules, source) = energy.measured
+            let nodeClass = pricing.nodeClass(for: labels(node))
+            nodeRows[node] = LedgerNodeHour(hour: hour, node: node, energySource: source, joules: joules,
+                                            energyCost: joules / 3.6e6 * kWhPrice,
+                                            capexCost: (nodeClass?.capex(atHour: hour) ?? 0) * fraction,
+                                            overheadCost: (nodeClass?.overheadPerHour ?? 0) * fraction)
+        }
+        var streams: [LedgerUsageHour] = []
+        for stream in Set(tokens.keys).union(requests.keys) {
+            var row = LedgerUsageHour(hour: hour, node: stream.node, source: stream.source, provider: stream.provider,
+                                      model: stream.model, labels: stream.labels)
+            let counts = tokens[stream] ?? [:]
+            row.input = counts["input"] ?? 0
+            row.cachedInput = min(counts["cached_input"] ?? 0, row.input)
+            row.output = counts["output"] ?? 0
+            row.reasoning = min(counts["reasoning"] ?? 0, row.output)
+            row.requests = requests[stream] ?? 0
+            if stream.isCloud {
+                row.cost = pricing.cloudPrice(of: stream.model, atHour: hour)?.cost(input: row.input, cachedInput: row.cachedInput, output: row.output) ?? 0
+            } else {
+                row.cloudEquivalent = pricing.shadowPrice(of: stream.model, atHour: hour)?
+                    .cost(input: row.input, cachedInput: row.cachedInput, output: row.output) ?? 0
+            }
+            streams.append(row)
+        }
+        // A node's cost goes to its local streams by their share of its tokens; with no local
+        // tokens it stays the node's idle cost.
+        var localTokens: [String: Double] = [:]
+        for row in streams where row.source != HourCosts.cloudSource { localTokens[row.node, default: 0] += row.tokens }
+        for index in streams.indices where streams[index].source != HourCosts.cloudSource {
+            let node = streams[index].node
+            guard let total = localTokens[node], total > 0, let cost = nodeRows[node]?.cost else { continue }
+            streams[index].cost = cost * streams[index].tokens / total
+        }
+        return (nodeRows.values.sorted { $0.node < $1.node }, streams)
+    }
+}
