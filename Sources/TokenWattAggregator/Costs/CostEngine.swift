@@ -7,7 +7,8 @@ import TokenWattStore
 
 /// Writes the cost ledger: every interval it rewrites the hour in progress and the one before
 /// (samples arrive up to a push interval late), and every hour whose samples changed after
-/// its ledger was written (late or backfilled data, marked by the hour rollup). An hour's
+/// its ledger was written (late or backfilled data, marked by the hour rollup). A node counts
+/// in an hour when its agent reported in it; capex and overhead accrue for those hours. An hour's
 /// figures come from counter increases (`SampleStore.counterIncrease`) and `HourCosts`.
 /// It keeps running totals of the whole ledger for `/metrics`.
 public final class CostEngine: Service, Sendable {
@@ -50,14 +51,16 @@ public final class CostEngine: Service, Sendable {
         }
     }
 
-    /// Rewrites the pending hours, the hour before this one and this one.
+    /// Rewrites the pending hours and the hour after each (whose first step starts from the
+    /// changed hour's last sample), the hour before this one and this one.
     public func update() async throws {
         if totals.withLock({ $0 == nil }) {
             let all = try await store.ledger(from: .min, to: .max)
             totals.withLock { $0 = LedgerTotals(all.nodes, all.usage, sign: 1) }
         }
         let current = now() - now().modulo(CostEngine.hourMs)
-        let hours = Set(try await store.pendingLedgerHours()).union([current - CostEngine.hourMs, current]).sorted()
+        let pending = try await store.pendingLedgerHours()
+        let hours = Set(pending + pending.map { $0 + CostEngine.hourMs }).union([current - CostEngine.hourMs, current]).sorted()
         for hour in hours where hour <= current {
             let old = try await store.ledger(from: hour, to: hour + CostEngine.hourMs)
             let new = try await ledger(ofHour: hour)
