@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -8,6 +9,9 @@ import TokenWattStore
 public struct Aggregator: Sendable {
     public let store: SampleStore
     public let costs: CostEngine
+    public let budgets: BudgetEngine
+    public let delivery: DeliveryWorker
+    private let client: HTTPClient
     public let application: Application<RouterResponder<BasicRequestContext>>
 
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
@@ -21,8 +25,16 @@ public struct Aggregator: Sendable {
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
         let costs = CostEngine(store: store, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
                                intervalMs: configuration.costIntervalMs, logger: logger, now: now)
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout.connect = .seconds(5)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let delivery = DeliveryWorker(store: store, receivers: configuration.receivers, settings: configuration.delivery, client: client,
+                                      logger: logger, now: now)
+        let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, costs: costs, delivery: delivery,
+                                   intervalMs: configuration.budgetIntervalMs,
+                                   externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, costs: costs,
-                                       logger: logger, now: now)
+                                       budgets: budgets, delivery: delivery, logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
             "\(store.seriesCount) series, \(writer.queuedSamples) samples queued, \(store.databaseBytes / 1_048_576) MiB on disk"
@@ -32,7 +44,7 @@ public struct Aggregator: Sendable {
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, costs, heartbeat],
+            services: [writer, maintenance, costs, delivery, budgets, heartbeat],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
@@ -40,17 +52,31 @@ public struct Aggregator: Sendable {
             logger: logger)
         self.store = store
         self.costs = costs
+        self.budgets = budgets
+        self.delivery = delivery
+        self.client = client
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.
     public func run() async throws {
-        try await application.runService()
+        do {
+            try await application.runService()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
         Systemd.stopping(status: "closing the database")
         try store.close()
     }
 
+    /// Releases what `run()` would have: for an aggregator built but never run (tests).
+    public func shutdownClient() async throws {
+        try await client.shutdown()
+    }
+
     static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
-                       metrics: AggregatorMetrics, costs: CostEngine, logger: Logger,
+                       metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
         let router = Router()
         let ingest = RemoteWriteHandler(
@@ -58,8 +84,9 @@ public struct Aggregator: Sendable {
                                              anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil),
             writer: writer, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
-            logger: logger, now: now)
-        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, stalenessMs: configuration.stalenessMs, now: now)
+            logger: logger, now: now, stored: { budgets.dataArrived() })
+        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery,
+                                        stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(store: store)
         let queryRange = QueryRangeHandler(store: store, now: now)
         let tokens = TokensHandler(store: store, now: now)
@@ -70,6 +97,9 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
         router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
+        let alerts = AlertsHandler(budgets: budgets, delivery: delivery, currency: configuration.pricing.currency)
+        router.get("/api/v1/budgets", use: alerts.budgets)
+        router.get("/api/v1/alerts", use: alerts.alerts)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

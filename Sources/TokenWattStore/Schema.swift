@@ -42,6 +42,12 @@ import TokenWattCore
 ///   cloud's price) and what they would have cost on a cloud API. An hour is rewritten whole.
 /// - `ledger_pending` (v3): hours whose samples changed after their ledger was written (late or
 ///   backfilled data); an hour rollup marks its hour, and the cost engine rewrites it.
+/// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
+///   (JSON), so a restart neither fires them again nor forgets them.
+/// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
+///   the budget state that caused it, before any delivery attempt; the delivery worker updates
+///   its attempts, next attempt, outcome and last error. `receiver_state`: receivers disabled
+///   by a 410 answer.
 enum Schema {
     static let minute: Int64 = 60_000
     static let hour: Int64 = 3_600_000
@@ -166,6 +172,32 @@ enum Schema {
                     PRIMARY KEY (hour, node, source, provider, model, labels)
                 ) WITHOUT ROWID;
                 CREATE TABLE ledger_pending (hour INTEGER PRIMARY KEY);
+                """)
+        }
+        migrator.registerMigration("v4: budget state and the alert outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE budget_state (
+                    budget TEXT PRIMARY KEY,
+                    state TEXT NOT NULL
+                );
+                CREATE TABLE outbox (
+                    event_id TEXT NOT NULL,
+                    receiver TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    event TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_ms INTEGER NOT NULL,
+                    last_error TEXT,
+                    finished_ms INTEGER,
+                    PRIMARY KEY (event_id, receiver)
+                ) WITHOUT ROWID;
+                CREATE INDEX outbox_due ON outbox(status, next_attempt_ms);
+                CREATE TABLE receiver_state (
+                    receiver TEXT PRIMARY KEY,
+                    disabled_ms INTEGER NOT NULL,
+                    reason TEXT NOT NULL
+                );
                 """)
         }
         return migrator

@@ -17,7 +17,13 @@ func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ i
     configure(&configuration)
     defer { try? FileManager.default.removeItem(atPath: configuration.storage.directory) }
     let aggregator = try Aggregator(configuration: configuration, logger: Logger(label: "test"), now: now)
-    try await aggregator.application.test(.router) { client in try await test(client, aggregator) }
+    do {
+        try await aggregator.application.test(.router) { client in try await test(client, aggregator) }
+    } catch {
+        try? await aggregator.shutdownClient()
+        throw error
+    }
+    try await aggregator.shutdownClient()
     try aggregator.store.close()
 }
 

@@ -13,7 +13,8 @@ extension AggregatorConfiguration: ConfigFileLoadable {
 
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
         try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
-                                          "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs"])
+                                          "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs",
+                                          "budgets", "receivers", "alerting"])
         var configuration = AggregatorConfiguration()
 
         if let listen = try root["listen"].string() {
@@ -70,6 +71,18 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         let costs = root["costs"]
         try costs.requireMapping(allowing: ["interval"])
         configuration.costIntervalMs = try costs["interval"].durationMilliseconds(default: configuration.costIntervalMs)
+
+        (configuration.budgets, configuration.receivers) = try Budget.parse(root, environment: environment)
+        let alerting = root["alerting"]
+        try alerting.requireMapping(allowing: ["evaluation_interval", "external_url", "delivery"])
+        configuration.budgetIntervalMs = try alerting["evaluation_interval"].durationMilliseconds(default: configuration.budgetIntervalMs)
+        configuration.externalURL = try alerting["external_url"].string()
+        let delivery = alerting["delivery"]
+        try delivery.requireMapping(allowing: ["min_backoff", "max_backoff", "give_up_after", "timeout"])
+        configuration.delivery.minBackoffMs = try delivery["min_backoff"].durationMilliseconds(default: configuration.delivery.minBackoffMs)
+        configuration.delivery.maxBackoffMs = try delivery["max_backoff"].durationMilliseconds(default: configuration.delivery.maxBackoffMs)
+        configuration.delivery.giveUpAfterMs = try delivery["give_up_after"].durationMilliseconds(default: configuration.delivery.giveUpAfterMs)
+        configuration.delivery.timeoutMs = try delivery["timeout"].durationMilliseconds(default: configuration.delivery.timeoutMs)
         return configuration
     }
 

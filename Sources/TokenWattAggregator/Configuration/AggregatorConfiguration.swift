@@ -24,6 +24,14 @@ public struct AggregatorConfiguration: Sendable {
     public var pricing = Pricing()
     /// How often the cost engine rewrites the current hours of the ledger (default 1 minute).
     public var costIntervalMs: Int64 = 60_000
+    /// Budgets and where their alerts go.
+    public var budgets: [Budget] = []
+    public var receivers: [Receiver] = []
+    /// How often budgets are evaluated besides when samples arrive (default 10 s).
+    public var budgetIntervalMs: Int64 = 10_000
+    /// The aggregator's URL as people reach it, for links in alerts.
+    public var externalURL: String?
+    public var delivery = DeliveryWorker.Settings()
 
     public init() {}
 }

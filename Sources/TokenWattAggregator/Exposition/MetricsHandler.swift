@@ -3,12 +3,14 @@ import TokenWattCore
 import TokenWattStore
 
 /// `GET /metrics`: the latest value of every live series, grouped into families, then the
-/// aggregator's own metrics and the cost families; text 0.0.4 or OpenMetrics as the scraper's `Accept` asks.
+/// aggregator's own metrics, the cost families and the budgets'; text 0.0.4 or OpenMetrics as the scraper's `Accept` asks.
 struct MetricsHandler: Sendable {
     let store: SampleStore
     let writer: SampleWriter
     let metrics: AggregatorMetrics
     let costs: CostEngine
+    let budgets: BudgetEngine
+    let delivery: DeliveryWorker
     let stalenessMs: Int64
     let now: @Sendable () -> Int64
 
@@ -17,6 +19,7 @@ struct MetricsHandler: Sendable {
         var families = MetricsHandler.families(of: store.liveSeries(since: now() - stalenessMs))
         families += metrics.families(store: store, queuedSamples: writer.queuedSamples, now: now())
         families += try await costs.families()
+        families += AlertsHandler.families(budgets: budgets, delivery: delivery)
         let body = ExpositionWriter(format: format).render(families)
         return Response(status: .ok, headers: [.contentType: format.contentType],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))

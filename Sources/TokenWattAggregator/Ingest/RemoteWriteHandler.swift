@@ -15,12 +15,15 @@ struct RemoteWriteHandler: Sendable {
     let staticLabels: [Label]
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// Told when samples were stored, so budgets see them at once.
+    let stored: @Sendable () -> Void
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         do {
             let (result, node) = try await ingest(request)
             metrics.ingested(result.stored, duplicates: result.duplicates)
             metrics.pushed(node: node, at: now())
+            stored()
             return Response(status: .noContent)
         } catch let error as AggregatorError {
             metrics.rejected(reason(for: error))

@@ -1,0 +1,183 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TokenWattStore
+
+/// Delivers the outbox: each message to its receiver, until it is delivered (2xx only), the
+/// receiver is gone (410: disabled, logged, its pending messages with it) or the give-up
+/// horizon passes. Failures are retried with exponential backoff and jitter, honouring
+/// `Retry-After`. Everything is in SQLite, so a restart resumes where it stopped.
+public final class DeliveryWorker: Service, Sendable {
+    public struct Settings: Sendable {
+        public var minBackoffMs: Int64 = 1_000
+        public var maxBackoffMs: Int64 = 3_600_000
+        public var giveUpAfterMs: Int64 = 24 * 3_600_000
+        public var timeoutMs: Int64 = 15_000
+
+        public init() {}
+    }
+
+    /// Outcomes counted in `tokenwatt_alert_deliveries_total{receiver, outcome}`.
+    enum Outcome: String, CaseIterable {
+        case delivered, failed, expired, disabled
+    }
+
+    let store: SampleStore
+    private let receivers: [String: Receiver]
+    private let settings: Settings
+    private let client: HTTPClient
+    private let logger: Logger
+    private let now: @Sendable () -> Int64
+    private let counts = Mutex<[String: [Outcome: Int]]>([:])
+    private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+
+    init(store: SampleStore, receivers: [Receiver], settings: Settings, client: HTTPClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
+        self.settings = settings
+        self.client = client
+        self.logger = logger
+        self.now = now
+        wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// New messages are in the outbox.
+    func wakeUp() {
+        wake.continuation.yield()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            var wakeUps = wake.stream.makeAsyncIterator()
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                do {
+                    try await deliverDue()
+                } catch {
+                    logger.error("alert delivery failed", metadata: ["error": "\(error)"])
+                }
+                // Sleep until the next message is due (at most a minute), or new ones arrive.
+                let next = (try? await store.nextDueMs()) ?? nil
+                let pause = max(10, min(60_000, (next ?? .max) - now()))
+                let timer = Task { [wake] in
+                    try? await Task.sleep(for: .milliseconds(pause))
+                    wake.continuation.yield()
+                }
+                _ = await wakeUps.next()
+                timer.cancel()
+            }
+        } onGracefulShutdown: {
+            self.wake.continuation.finish()
+        }
+    }
+
+    /// Attempts every message that is due.
+    func deliverDue() async throws {
+        while true {
+            let due = try await store.dueMessages(now: now())
+            if due.isEmpty { return }
+            for message in due { try await attempt(message) }
+        }
+    }
+
+    private func attempt(_ original: OutboxMessage) async throws {
+        var message = original
+        guard let receiver = receivers[message.receiver] else {
+            // The receiver left the config: nobody to deliver to.
+            message.status = .expired
+            message.lastError = "no receiver \(message.receiver) in the configuration"
+            message.finishedMs = now()
+            try await store.update(message)
+            count(message.receiver, .expired)
+            return
+        }
+        let result = await send(message, to: receiver)
+        message.attempts += 1
+        let now = now()
+        switch result {
+        case .success:
+            message.status = .delivered
+            message.lastError = nil
+            message.finishedMs = now
+            try await store.update(message)
+            count(receiver.name, .delivered)
+        case .gone(let reason):
+            logger.error("alert receiver answered 410 Gone: disabled", metadata: ["receiver": "\(receiver.name)", "reason": "\(reason)"])
+            message.status = .disabled
+            message.lastError = reason
+            message.finishedMs = now
+            try await store.update(message)
+            try await store.disable(receiver: receiver.name, at: now, reason: reason)
+            count(receiver.name, .disabled)
+        case .failure(let reason, let retryAfterMs):
+            message.lastError = reason
+            if now - message.createdMs >= settings.giveUpAfterMs {
+                message.status = .expired
+                message.finishedMs = now
+                logger.error("alert not delivered: gave up", metadata: ["receiver": "\(receiver.name)", "event": "\(message.eventID)",
+                                                                         "attempts": "\(message.attempts)", "error": "\(reason)"])
+                count(receiver.name, .expired)
+            } else {
+                message.nextAttemptMs = now + (retryAfterMs ?? DeliveryWorker.backoff(attempts: message.attempts, settings: settings))
+                logger.warning("alert delivery failed; will retry", metadata: ["receiver": "\(receiver.name)", "event": "\(message.eventID)",
+                                                                                "attempts": "\(message.attempts)", "error": "\(reason)"])
+                count(receiver.name, .failed)
+            }
+            try await store.update(message)
+        }
+    }
+
+    /// Exponential from the minimum, capped, with up to a fifth taken off at random so that
+    /// receivers coming back are not hit all at once.
+    static func backoff(attempts: Int, settings: Settings) -> Int64 {
+        let exponential = Double(settings.minBackoffMs) * pow(2, Double(max(0, attempts - 1)))
+        let capped = min(exponential, Double(settings.maxBackoffMs))
+        return Int64(capped * Double.random(in: 0.8...1.0))
+    }
+
+    private enum Result {
+        case success
+        case gone(String)
+        case failure(String, retryAfterMs: Int64?)
+    }
+
+    private func send(_ message: OutboxMessage, to receiver: Receiver) async -> Result {
+        guard let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) else {
+            return .gone("the stored event is not valid JSON")
+        }
+        let (url, body, headers) = AlertRendering.request(for: event, message: message, receiver: receiver, now: now())
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "tokenwatt-aggregator")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(settings.timeoutMs))
+            let answer = String(buffer: try await response.body.collect(upTo: 64 << 10))
+            let code = response.status.code
+            if (200..<300).contains(code) { return .success }
+            let reason = "HTTP \(code)" + (answer.isEmpty ? "" : ": \(answer.prefix(200))")
+            if code == 410 { return .gone(reason) }
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { $0 * 1000 }
+            return .failure(reason, retryAfterMs: retryAfter)
+        } catch {
+            return .failure("\(error)", retryAfterMs: nil)
+        }
+    }
+
+    private func count(_ receiver: String, _ outcome: Outcome) {
+        counts.withLock { $0[receiver, default: [:]][outcome, default: 0] += 1 }
+    }
+
+    /// Deliveries by receiver and outcome since start.
+    var deliveries: [String: [Outcome: Int]] {
+        counts.withLock { counts in
+            var all = counts
+            for name in receivers.keys where all[name] == nil { all[name] = [:] }
+            return all
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import TokenWattCore
+import TokenWattStore
+
+/// `GET /api/v1/budgets` (each budget: period, spent, limit, forecast, used ratio, alerts fired,
+/// runaway; `?name=` for one) and `GET /api/v1/alerts` (the newest outbox messages with their
+/// delivery state; `?limit=`, default 100), and the budget families of `/metrics`.
+struct AlertsHandler: Sendable {
+    let budgets: BudgetEngine
+    let delivery: DeliveryWorker
+    let currency: String
+
+    func budgets(_ request: Request, context: some RequestContext) async throws -> Response {
+        let name = QueryString(request.uri.query)["name"]
+        let states = budgets.currentStates
+        let rows = budgets.budgets.filter { name == nil || $0.name == name }.map { budget -> [String: Any] in
+            var row: [String: Any] = [
+                "name": budget.name, "measure": budget.measure.rawValue, "unit": BudgetEvaluator.unit(of: budget, currency: currency),
+                "limit": budget.limit, "thresholds": budget.thresholds, "receivers": budget.receivers,
+                "scope": Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
+            ]
+            if let state = states[budget.name] {
+                row["period_start"] = AlertEvent.time(state.periodStart)
+                row["period_end"] = AlertEvent.time(state.periodEnd)
+                row["spent"] = state.spent
+                row["used_ratio"] = state.spent / budget.limit
+                row["fired"] = state.fired
+                row["runaway"] = state.runawayFiring
+                if let forecast = state.forecast { row["forecast"] = forecast }
+                row["state"] = state.spent >= budget.limit ? "exceeded" : state.firing.isEmpty ? "ok" : "alerting"
+            } else {
+                row["state"] = "not evaluated yet"
+            }
+            return row
+        }
+        if let name, rows.isEmpty { return APIResponse.badData("no budget named \(name)") }
+        return APIResponse.success(rows)
+    }
+
+    func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
+        let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
+        guard limit > 0 else { return APIResponse.badData("limit must be positive") }
+        let messages = try await delivery.store.recentMessages(limit: limit)
+        return APIResponse.success(messages.map { message -> [String: Any] in
+            var row: [String: Any] = ["event_id": message.eventID, "receiver": message.receiver, "created": AlertEvent.time(message.createdMs),
+                                      "status": message.status.rawValue, "attempts": message.attempts]
+            if let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) {
+                row["type"] = event.type.rawValue
+                row["budget"] = event.budget
+                row["summary"] = event.summary
+            }
+            if message.status == .pending { row["next_attempt"] = AlertEvent.time(message.nextAttemptMs) }
+            if let error = message.lastError { row["last_error"] = error }
+            if let finished = message.finishedMs { row["finished"] = AlertEvent.time(finished) }
+            return row
+        })
+    }
+
+    static func families(budgets: BudgetEngine, delivery: DeliveryWorker) -> [MetricFamily] {
+        let states = budgets.currentStates
+        var spent: [ExpositionSample] = [], limit: [ExpositionSample] = [], forecast: [ExpositionSample] = [], ratio: [ExpositionSample] = []
+        for budget in budgets.budgets {
+            let labels = [Label("budget", budget.name), Label("unit", budget.measure.rawValue)]
+            limit.append(ExpositionSample(name: "tokenwatt_budget_limit", labels: labels, value: budget.limit))
+            guard let state = states[budget.name] else { continue }
+            spent.append(ExpositionSample(name: "tokenwatt_budget_spent", labels: labels, value: state.spent))
+            ratio.append(ExpositionSample(name: "tokenwatt_budget_used_ratio", labels: labels, value: state.spent / budget.limit))
+            if let value = state.forecast { forecast.append(ExpositionSample(name: "tokenwatt_budget_forecast", labels: labels, value: value)) }
+        }
+        let deliveries = delivery.deliveries.sorted { $0.key < $1.key }.flatMap { receiver, counts in
+            DeliveryWorker.Outcome.allCases.map { outcome in
+                ExpositionSample(name: "tokenwatt_alert_deliveries_total", labels: [Label("outcome", outcome.rawValue), Label("receiver", receiver)],
+                                 value: Double(counts[outcome] ?? 0))
+            }
+        }
+        return [
+            MetricFamily(name: "tokenwatt_budget_spent", type: .gauge, help: "Spent so far in the budget's current period.", samples: spent),
+            MetricFamily(name: "tokenwatt_budget_limit", type: .gauge, help: "The budget's limit for its period.", samples: limit),
+            MetricFamily(name: "tokenwatt_budget_forecast", type: .gauge, help: "Projected spend at the end of the period.", samples: forecast),
+            MetricFamily(name: "tokenwatt_budget_used_ratio", type: .gauge, help: "Spent divided by limit.", samples: ratio),
+            MetricFamily(name: "tokenwatt_alert_deliveries", type: .counter, help: "Alert delivery attempts, by receiver and outcome.", samples: deliveries),
+        ]
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import TokenWattCore
+
+/// A budget: a scope of the fleet's spending, measured in money, tokens or kWh over a period,
+/// with a limit, thresholds and optional forecast and runaway rules (`budgets:` in the config).
+public struct Budget: Sendable {
+    public enum Measure: String, Sendable, CaseIterable {
+        /// Money in the configured currency: local tokens at their measured cost, cloud tokens
+        /// at their price.
+        case usd
+        case tokens
+        case kwh
+    }
+
+    /// A calendar period in a time zone, or one fixed window.
+    public enum Period: Sendable {
+        case every(Calendar.Component, TimeZone)
+        case fixed(from: Int64, to: Int64)
+
+        /// The period holding `time` (ms): its start and end.
+        public func bounds(at time: Int64) -> (start: Int64, end: Int64) {
+            switch self {
+            case .fixed(let from, let to):
+                return (from, to)
+            case .every(let component, let timezone):
+                var calendar = Calendar(identifier: .iso8601)  // weeks start on Monday
+                calendar.timeZone = timezone
+                let date = Date(timeIntervalSince1970: Double(time) / 1000)
+                let interval = calendar.dateInterval(of: component, for: date)!
+                return (Int64(interval.start.timeIntervalSince1970 * 1000), Int64(interval.end.timeIntervalSince1970 * 1000))
+            }
+        }
+    }
+
+    /// Alert when spent + burn rate over `windowMs` × time left reaches the limit.
+    public struct Forecast: Sendable {
+        public var windowMs: Int64
+    }
+
+    /// Alert when the token rate over `windowMs` is `factor` times its rate over the
+    /// `baselineMs` before, and at least `minRate` tokens per second.
+    public struct Runaway: Sendable {
+        public var windowMs: Int64
+        public var baselineMs: Int64
+        public var factor: Double
+        public var minRate: Double
+    }
+
+    public var name: String
+    /// Label matchers over a token stream's labels (node, model, source, provider, team, ...).
+    public var scope: [LabelMatcher]
+    public var measure: Measure
+    public var period: Period
+    public var limit: Double
+    public var thresholds: [Double]
+    public var forecast: Forecast?
+    public var runaway: Runaway?
+    public var receivers: [String]
+
+    /// Whether the scope names nothing but nodes: then a node's idle hours count too.
+    var scopesNodesOnly: Bool { scope.allSatisfy { $0.name == "node" } }
+
+    func matches(_ labels: [String: String]) -> Bool {
+        scope.allSatisfy { $0.matches(labels[$0.name]) }
+    }
+}
+
+/// Where alerts go (`receivers:` in the config).
+public struct Receiver: Sendable {
+    public enum Kind: Sendable {
+        /// A generic webhook, signed with Standard Webhooks when it has a secret.
+        case webhook(url: String, secret: [UInt8]?)
+        case slack(url: String)
+        case alertmanager(url: String)
+    }
+
+    public var name: String
+    public var kind: Kind
+}
+
+extension Budget {
+    /// Reads `budgets:` and `receivers:`; budgets must name receivers that exist.
+    static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> (budgets: [Budget], receivers: [Receiver]) {
+        var receivers: [Receiver] = []
+        for item in try root["receivers"].items() {
+            try item.requireMapping(allowing: ["name", "webhook", "slack", "alertmanager"])
+            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the receiver's name") }
+            guard !receivers.contains(where: { $0.name == name }) else { throw item["name"].error("a name no other receiver has") }
+            let kinds = ["webhook", "slack", "alertmanager"].filter { item[$0].isPresent }
+            guard kinds.count == 1 else { throw item.error("exactly one of webhook, slack or alertmanager") }
+            let settings = item[kinds[0]]
+            switch kinds[0] {
+            case "webhook":
+                try settings.requireMapping(allowing: ["url", "secret_file", "secret_env"])
+                let secret = try settings.secret(named: "secret", environment: environment)
+                receivers.append(Receiver(name: name, kind: .webhook(url: try url(settings["url"]), secret: try secret.map { text throws(CoreError) in
+                    guard let key = StandardWebhooks.key(fromSecret: text) else {
+                        throw settings.error("a secret such as whsec_<base64> (Standard Webhooks)")
+                    }
+                    return key
+                })))
+            case "slack":
+                try settings.requireMapping(allowing: ["url", "url_file", "url_env"])
+                let secretURL = try settings.secret(named: "url", environment: environment)
+                let plainURL = try settings["url"].string()
+                guard let hook = secretURL ?? plainURL, hook.hasPrefix("https://") || hook.hasPrefix("http://") else {
+                    throw settings.error("url_file, url_env or url with the incoming webhook's URL")
+                }
+                receivers.append(Receiver(name: name, kind: .slack(url: hook)))
+            default:
+                try settings.requireMapping(allowing: ["url"])
+                receivers.append(Receiver(name: name, kind: .alertmanager(url: try url(settings["url"]))))
+            }
+        }
+        var budgets: [Budget] = []
+        for item in try root["budgets"].items() {
+            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers"])
+            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the budget's name") }
+            guard !budgets.contains(where: { $0.name == name }) else { throw item["name"].error("a name no other budget has") }
+            let measureText = try item["measure"].string(default: "usd")
+            guard let measure = Measure(rawValue: measureText) else { throw item["measure"].error("usd, tokens or kwh") }
+            let scope = try matchers(item["match"])
+            if measure == .kwh, let other = scope.first(where: { $0.name != "node" }) {
+                throw item["match"].error("only node matchers for a kwh budget (energy is measured per node), not \(other.name)")
+            }
+            guard let limit = Double(try item["limit"].string() ?? ""), limit > 0 else { throw item["limit"].error("a positive number") }
+            var thresholds = [0.5, 0.8, 1.0]
+            if item["thresholds"].isPresent {
+                thresholds = try item["thresholds"].items().map { node throws(CoreError) in
+                    guard let value = Double(try node.string() ?? ""), value > 0 else { throw node.error("a positive fraction of the limit such as 0.8") }
+                    return value
+                }.sorted()
+            }
+            var budget = Budget(name: name, scope: scope, measure: measure, period: try period(item["period"]), limit: limit,
+                                thresholds: thresholds, forecast: nil, runaway: nil, receivers: [])
+            let forecast = item["forecast"]
+            if forecast.isPresent {
+                try forecast.requireMapping(allowing: ["window"])
+                budget.forecast = Forecast(windowMs: try forecast["window"].durationMilliseconds(default: 6 * 3_600_000))
+            }
+            let runaway = item["runaway"]
+            if runaway.isPresent {
+                try runaway.requireMapping(allowing: ["window", "baseline", "factor", "min_rate"])
+                let rule = Runaway(windowMs: try runaway["window"].durationMilliseconds(default: 60_000),
+                                   baselineMs: try runaway["baseline"].durationMilliseconds(default: 3_600_000),
+                                   factor: Double(try runaway["factor"].string() ?? "10") ?? 0,
+                                   minRate: Double(try runaway["min_rate"].string() ?? "0") ?? -1)
+                guard rule.factor > 1 else { throw runaway["factor"].error("a factor above 1") }
+                guard rule.minRate >= 0 else { throw runaway["min_rate"].error("tokens per second, at least 0") }
+                guard rule.baselineMs > rule.windowMs else { throw runaway["baseline"].error("a baseline longer than the window") }
+                budget.runaway = rule
+            }
+            for node in try item["receivers"].items() {
+                guard let receiver = try node.string(), receivers.contains(where: { $0.name == receiver }) else {
+                    throw node.error("the name of a receiver under receivers (\(receivers.map(\.name).joined(separator: ", ")))")
+                }
+                budget.receivers.append(receiver)
+            }
+            budgets.append(budget)
+        }
+        return (budgets, receivers)
+    }
+
+    private static func url(_ node: ConfigNode) throws(CoreError) -> String {
+        guard let url = try node.string(), url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw node.error("an http:// or https:// URL")
+        }
+        return url
+    }
+
+    /// `{every: month, timezone: Europe/Berlin}` or `{from: 2026-12-01, to: 2027-01-01}`.
+    private static func period(_ node: ConfigNode) throws(CoreError) -> Period {
+        try node.requireMapping(allowing: ["every", "timezone", "from", "to"])
+        if node["from"].isPresent || node["to"].isPresent {
+            guard let from = try time(node["from"]), let to = try time(node["to"]), from < to else {
+                throw node.error("from and to, RFC 3339 times or dates, from before to")
+            }
+            return .fixed(from: from, to: to)
+        }
+        let every = try node["every"].string(default: "month")
+        let components: [String: Calendar.Component] = ["day": .day, "week": .weekOfYear, "month": .month]
+        guard let component = components[every] else { throw node["every"].error("day, week or month") }
+        let zone = try node["timezone"].string(default: "UTC")
+        guard let timezone = TimeZone(identifier: zone) else { throw node["timezone"].error("an IANA time zone such as Europe/Berlin") }
+        return .every(component, timezone)
+    }
+
+    private static func time(_ node: ConfigNode) throws(CoreError) -> Int64? {
+        guard let text = try node.string() else { return nil }
+        let full = text.count == 10 ? text + "T00:00:00Z" : text
+        guard let date = try? Date(full, strategy: .iso8601) else { throw node.error("an RFC 3339 time or a date such as 2026-12-01") }
+        return Int64(date.timeIntervalSince1970 * 1000)
+    }
+
+    /// `{team: research, model: "=~gpt-.*", node: "!=gpu-09"}`: a plain value is equality.
+    private static func matchers(_ node: ConfigNode) throws(CoreError) -> [LabelMatcher] {
+        try node.entries().map { name, value throws(CoreError) in
+            guard MetricName.isValidLabelName(name) else { throw value.error("a label name") }
+            let text = try value.string() ?? ""
+            let (op, operand): (LabelMatcher.Operator, Substring) = switch text {
+            case let t where t.hasPrefix("=~"): (.matchesRegex, t.dropFirst(2))
+            case let t where t.hasPrefix("!~"): (.notMatchesRegex, t.dropFirst(2))
+            case let t where t.hasPrefix("!="): (.notEqual, t.dropFirst(2))
+            case let t where t.hasPrefix("="): (.equal, t.dropFirst(1))
+            default: (.equal, Substring(text))
+            }
+            do {
+                return try LabelMatcher(name, op, String(operand))
+            } catch {
+                throw value.error("a value, or =~, !~, != followed by one: \(error)")
+            }
+        }
+    }
+}
