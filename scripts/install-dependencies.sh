@@ -3,7 +3,7 @@
 # only those that are missing. Swift itself must already be installed (swift.org toolchain).
 set -euo pipefail
 build=(libsqlite3-dev libsystemd-dev libsnappy-dev pkg-config curl)
-peers=(prometheus prometheus-node-exporter python3)
+peers=(prometheus prometheus-node-exporter prometheus-alertmanager python3 python3-venv)
 wanted=("${build[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${peers[@]}")
 missing=()
@@ -17,3 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first" >&2; exit 1; }
+if [ "${1:-}" = "--with-test-peers" ]; then
+    # Independent clients the tests check against (PyPI), in a virtual environment of their own.
+    venv="$(dirname "$0")/../.build/test-venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks
+fi

@@ -10,8 +10,9 @@ struct RunningAggregator {
     let process: ChildProcess
     let url: String
 
-    static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"]) async throws -> RunningAggregator {
-        var config = "listen: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\nnodes:\n"
+    static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"],
+                      config extra: String = "") async throws -> RunningAggregator {
+        var config = extra + "\nlisten: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\nnodes:\n"
         for (node, token) in tokens.sorted(by: { $0.key < $1.key }) {
             let tokenFile = "\(directory)/\(node).token"
             try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
