@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "tokenwatt-agent", targets: ["tokenwatt-agent"]),
         .executable(name: "tokenwatt-aggregator", targets: ["tokenwatt-aggregator"]),
+        .executable(name: "tokenwatt", targets: ["tokenwatt"]),
         .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
     ],
     dependencies: [
@@ -76,6 +77,11 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-aggregator", dependencies: [
             "TokenWattAggregator", "TokenWattService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "tokenwatt", dependencies: [
+            "TokenWattAgent", "TokenWattAggregator", "TokenWattCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-bench", dependencies: [

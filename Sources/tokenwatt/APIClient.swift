@@ -1,0 +1,28 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+
+/// GETs the aggregator's JSON API: the `data` of a success, or a message and exit status 1.
+enum APIClient {
+    static func get(_ url: String) async throws -> Any {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        let body: Data
+        do {
+            let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+            body = Data(buffer: try await response.body.collect(upTo: 64 << 20))
+        } catch {
+            FileHandle.standardError.write(Data("tokenwatt: cannot reach \(url): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            FileHandle.standardError.write(Data("tokenwatt: \(url) did not answer JSON\n".utf8))
+            throw ExitCode(1)
+        }
+        guard object["status"] as? String == "success", let data = object["data"] else {
+            FileHandle.standardError.write(Data("tokenwatt: \(object["error"] as? String ?? "the aggregator refused the request")\n".utf8))
+            throw ExitCode(1)
+        }
+        return data
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import TokenWattAgent
+import TokenWattAggregator
+import TokenWattCore
+
+/// `tokenwatt check-config FILE`: validates an agent or aggregator config as the daemon would
+/// load it; errors name the file, the key and what was expected.
+struct CheckConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate an agent or aggregator config file.")
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case auto, agent, aggregator
+    }
+
+    @Argument(help: "The YAML file.")
+    var file: String
+
+    @Option(help: "agent, aggregator, or auto (told apart by their top-level keys).")
+    var kind: Kind = .auto
+
+    /// Top-level keys only one of the two has.
+    static let agentKeys: Set<String> = ["aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"]
+
+    func run() async throws {
+        var chosen = kind
+        if chosen == .auto {
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            let keys = text.split(separator: "\n").compactMap { line -> String? in
+                guard let first = line.first, first.isLetter else { return nil }
+                return line.split(separator: ":").first.map(String.init)
+            }
+            chosen = keys.contains(where: CheckConfigCommand.agentKeys.contains) ? .agent : .aggregator
+        }
+        do {
+            if chosen == .agent {
+                _ = try AgentConfiguration.load(file: file)
+            } else {
+                _ = try AggregatorConfiguration.load(file: file)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        print("\(file): valid \(chosen.rawValue) configuration")
+    }
+}

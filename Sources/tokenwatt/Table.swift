@@ -1,0 +1,35 @@
+import Foundation
+
+/// Rows of text printed as an aligned table, CSV or JSON.
+struct Table {
+    let columns: [String]
+    var rows: [[String]] = []
+
+    func render(_ format: OutputFormat, json: Any) -> String {
+        switch format {
+        case .json:
+            let data = (try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+            return String(decoding: data, as: UTF8.self) + "\n"
+        case .csv:
+            return ([columns] + rows).map { $0.map(Table.csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
+        case .table:
+            let widths = columns.indices.map { index in ([columns] + rows).map { $0[index].count }.max() ?? 0 }
+            return ([columns] + rows).map { row in
+                row.enumerated().map { index, cell in
+                    // Text left, numbers right.
+                    let pad = String(repeating: " ", count: widths[index] - cell.count)
+                    return index == 0 || Double(cell.replacingOccurrences(of: ",", with: "")) == nil && cell != "-" ? cell + pad : pad + cell
+                }.joined(separator: "  ")
+            }.joined(separator: "\n") + "\n"
+        }
+    }
+
+    static func csvField(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    static func number(_ value: Any?, decimals: Int = 2) -> String {
+        guard let value = (value as? Double) ?? (value as? Int).map(Double.init) else { return "-" }
+        return String(format: "%.\(decimals)f", value)
+    }
+}

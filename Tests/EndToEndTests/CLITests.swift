@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import TokenWattCore
+
+/// The `tokenwatt` CLI against a running aggregator, and its config check on the shipped example.
+@Suite(.serialized) struct CLITests {
+    static var cliPath: String { Environment.binDirectory + "/tokenwatt" }
+
+    /// Runs the CLI; its exit status and standard output (standard error after it).
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String) throws -> (status: Int32, output: String) {
+        let child = try ChildProcess(cliPath, arguments, logPath: "\(directory)/cli-\(UUID().uuidString).log", environment: environment)
+        child.process.waitUntilExit()
+        return (child.process.terminationStatus, child.log)
+    }
+
+    @Test func reportAndBudgetsReadTheAggregator() async throws {
+        let directory = try Environment.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregator = try await RunningAggregator.start(directory: directory, port: Environment.freePort(), config: """
+            electricity: {price_per_kwh: 0.10, pue: 1.0}
+            node_classes: [{match: {node: gpu-01}, overhead_per_hour: 3.6}]
+            cloud_prices: [{match: gpt-5-mini, input: 0.25, output: 2.00}]
+            shadow_prices: [{local: "llama.*", cloud: gpt-5-mini}]
+            costs: {interval: 1s}
+            budgets: [{name: daily-tokens, measure: tokens, limit: 1e6, period: {every: day}}]
+            alerting: {evaluation_interval: 1s}
+            """)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let series = { (name: String, labels: [String: String], values: [Double]) -> TimeSeries in
+            TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": name]) { $1 }),
+                       samples: values.enumerated().map { Sample(timestamp: now - 2_000 + Int64($0.offset) * 1_000, value: $0.element) })
+        }
+        #expect(try await aggregator.push([
+            series("tokenwatt_gpu_energy_joules_total", ["gpu": "0"], [0, 3_600_000]),  // 1 kWh
+            series("tokenwatt_tokens_total", ["model": "llama-3", "type": "input", "source": "vllm"], [0, 400_000]),
+            series("tokenwatt_tokens_total", ["model": "llama-3", "type": "output", "source": "vllm"], [0, 100_000]),
+        ]) == 204)
+        let environment = ["TOKENWATT_URL": aggregator.url]
+        let report = try await HTTP.waitFor("the ledger to show the energy") { () -> String? in
+            let (status, output) = try CLITests.run(["report", "--by", "node", "--format", "json"], environment: environment, directory: directory)
+            return status == 0 && output.contains("\"kwh\" : 1") ? output : nil
+        }
+        #expect(report.contains("\"node\" : \"gpu-01\""))
+        // The cloud-equivalent of 0.4M input and 0.1M output at 0.25 and 2.00 per million: 0.3.
+        #expect(report.contains("\"cloud_equivalent\" : 0.3"))
+        let csv = try CLITests.run(["report", "--url", aggregator.url, "--by", "model", "--format", "csv", "--period", "6h"], directory: directory)
+        #expect(csv.status == 0)
+        #expect(csv.output.hasPrefix("model,tokens,kWh,cost USD,per M tokens,cloud-equivalent,savings\nllama-3,500000,"))
+        let table = try CLITests.run(["report", "--by", "node"], environment: environment, directory: directory)
+        #expect(table.output.contains("gpu-01"))
+
+        let budgets = try await HTTP.waitFor("the budget to be evaluated") { () -> String? in
+            let (status, output) = try CLITests.run(["budgets"], environment: environment, directory: directory)
+            return status == 0 && output.contains("daily-tokens") && output.contains("ok") ? output : nil
+        }
+        #expect(budgets.contains("500000.00"))
+        #expect(budgets.contains("50.0%"))
+
+        let unreachable = try CLITests.run(["budgets", "--url", "http://127.0.0.1:\(Environment.freePort())"], directory: directory)
+        #expect(unreachable.status == 1)
+        #expect(unreachable.output.contains("cannot reach"))
+    }
+
+    @Test func checkConfigAcceptsTheShippedExampleAndNamesTheKeyOfAnError() throws {
+        let directory = try Environment.temporaryDirectory("check-config")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        var example = try String(contentsOf: root.appendingPathComponent("deploy/examples/aggregator.yml"), encoding: .utf8)
+        // The example's secrets live under /etc/tokenwatt; here they are temporary files.
+        for (path, secret) in [("/etc/tokenwatt/tokens/gpu-01", "token-1"), ("/etc/tokenwatt/finops.secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                               ("/etc/tokenwatt/slack.url", "https://hooks.slack.com/services/T000/B000/XXXX")] {
+            let local = "\(directory)/\(URL(fileURLWithPath: path).lastPathComponent)"
+            try secret.write(toFile: local, atomically: true, encoding: .utf8)
+            example = example.replacingOccurrences(of: path, with: local)
+        }
+        try example.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let valid = try CLITests.run(["check-config", "\(directory)/aggregator.yml"], environment: ["TOKENWATT_TOKEN_GPU_02": "token-2"], directory: directory)
+        #expect(valid.status == 0, "\(valid.output)")
+        #expect(valid.output.contains("valid aggregator configuration"))
+
+        try "usage: {attributes: [model]}\n".write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        let invalid = try CLITests.run(["check-config", "\(directory)/agent.yml"], directory: directory)
+        #expect(invalid.status == 2)
+        #expect(invalid.output.contains("agent.yml: usage.attributes[0]: a name other than"))
+    }
+}
