@@ -87,6 +87,8 @@ let package = Package(
         .executableTarget(name: "tokenwatt-bench", dependencies: [
             "TokenWattCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
