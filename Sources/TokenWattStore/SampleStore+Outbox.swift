@@ -121,7 +121,7 @@ extension SampleStore {
         }
     }
 
-    /// Receivers disabled by a 410, with when and why.
+    /// Receivers disabled by a 410 (by identity: name and target), with when and why.
     public func disabledReceivers() async throws(StoreError) -> [String: (ms: Int64, reason: String)] {
         do {
             return try await pool.read { db in
@@ -135,10 +135,10 @@ extension SampleStore {
     }
 
     /// Disables a receiver and every message still pending for it.
-    public func disable(receiver: String, at ms: Int64, reason: String) async throws(StoreError) {
+    public func disable(receiver: String, identity: String, at ms: Int64, reason: String) async throws(StoreError) {
         do {
             try await pool.write { db in
-                try db.execute(sql: "INSERT OR REPLACE INTO receiver_state (receiver, disabled_ms, reason) VALUES (?, ?, ?)", arguments: [receiver, ms, reason])
+                try db.execute(sql: "INSERT OR REPLACE INTO receiver_state (receiver, disabled_ms, reason) VALUES (?, ?, ?)", arguments: [identity, ms, reason])
                 try db.execute(sql: "UPDATE outbox SET status = 'disabled', finished_ms = ? WHERE receiver = ? AND status = 'pending'", arguments: [ms, receiver])
             }
         } catch {

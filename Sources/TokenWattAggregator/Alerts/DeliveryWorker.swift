@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -82,8 +83,26 @@ public final class DeliveryWorker: Service, Sendable {
         }
     }
 
+    /// How a receiver is known in `receiver_state`: its name and a digest of where it points,
+    /// so that giving a gone receiver a new URL enables it again.
+    static func identity(of receiver: Receiver) -> String {
+        let target = switch receiver.kind {
+        case .webhook(let url, _), .slack(let url), .alertmanager(let url): url
+        }
+        return receiver.name + " " + SHA256.hash(data: Array(target.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
     private func attempt(_ original: OutboxMessage) async throws {
         var message = original
+        if let receiver = receivers[message.receiver], let gone = try await store.disabledReceivers()[DeliveryWorker.identity(of: receiver)] {
+            // Answered 410 before: not tried again.
+            message.status = .disabled
+            message.lastError = "receiver disabled: \(gone.reason)"
+            message.finishedMs = now()
+            try await store.update(message)
+            count(receiver.name, .disabled)
+            return
+        }
         guard let receiver = receivers[message.receiver] else {
             // The receiver left the config: nobody to deliver to.
             message.status = .expired
@@ -109,7 +128,7 @@ public final class DeliveryWorker: Service, Sendable {
             message.lastError = reason
             message.finishedMs = now
             try await store.update(message)
-            try await store.disable(receiver: receiver.name, at: now, reason: reason)
+            try await store.disable(receiver: receiver.name, identity: DeliveryWorker.identity(of: receiver), at: now, reason: reason)
             count(receiver.name, .disabled)
         case .failure(let reason, let retryAfterMs):
             message.lastError = reason

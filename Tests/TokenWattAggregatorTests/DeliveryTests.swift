@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+import Testing
+import TokenWattCore
+import TokenWattStore
+@testable import TokenWattAggregator
+
+/// The delivery worker against a receiver that answers from a script.
+@Suite struct DeliveryTests {
+    static let now: Int64 = 1_800_000_000_000
+
+    static func event(_ id: String, type: AlertEvent.Kind = .threshold) -> AlertEvent {
+        AlertEvent(id: id, type: type, budget: "b", scope: ["team": "=research"], periodStart: AlertEvent.time(0), periodEnd: AlertEvent.time(1),
+                   measure: "usd", unit: "USD", spent: 850, limit: 1_000, usedRatio: 0.85, threshold: 0.8,
+                   topContributors: ["team": [.init(name: "research", spent: 850)]], link: "http://x/api/v1/budgets?name=b", occurredAt: AlertEvent.time(now))
+    }
+
+    /// Runs `body` with a store, a worker delivering to `receiver` kinds at a local server that
+    /// answers with `answers` in turn, and the bodies it received.
+    static func withReceiver(_ answers: [(HTTPResponse.Status, String?)], kind: (String) -> Receiver.Kind,
+                             _ body: @Sendable (SampleStore, DeliveryWorker, @Sendable () -> [String]) async throws -> Void) async throws {
+        let received = Mutex<[String]>([])
+        let script = Mutex(answers)
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            received.withLock { $0.append(text) }
+            let (status, retryAfter) = script.withLock { $0.isEmpty ? (.ok, nil) : $0.removeFirst() }
+            return Response(status: status, headers: retryAfter.map { [.retryAfter: $0] } ?? [:])
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        var storage = StorageConfiguration()
+        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-delivery-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: storage.directory) }
+        let store = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            let url = "http://127.0.0.1:\(port.withLock { $0 }!)/hook"
+            let worker = DeliveryWorker(store: store, receivers: [Receiver(name: "r", kind: kind(url))], settings: .init(), client: client,
+                                        logger: Logger(label: "test"), now: { DeliveryTests.now })
+            do {
+                try await body(store, worker, { received.withLock { $0 } })
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            group.cancelAll()
+        }
+        try await client.shutdown()
+        try store.close()
+    }
+
+    static func enqueue(_ store: SampleStore, _ events: [AlertEvent], createdMs: Int64 = now) async throws {
+        try await store.saveBudget("b", state: "{}", messages: events.map { OutboxMessage(eventID: $0.id, receiver: "r", createdMs: createdMs, event: $0.json) })
+    }
+
+    @Test func goneDisablesTheReceiverAndItsPendingMessages() async throws {
+        try await DeliveryTests.withReceiver([(.gone, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, received in
+            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1"), DeliveryTests.event("evt_2")])
+            try await worker.deliverDue()
+            #expect(received().count == 1)
+            let messages = try await store.recentMessages(limit: 10)
+            #expect(messages.map(\.status) == [.disabled, .disabled])
+            #expect(try await store.disabledReceivers().values.map(\.reason) == ["HTTP 410"])
+            #expect(worker.deliveries["r"]?[.disabled] == 2)  // both messages, one attempt
+            // A message for it later is not tried either.
+            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_3")])
+            try await worker.deliverDue()
+            #expect(received().count == 1)
+            #expect(try await store.recentMessages(limit: 10).allSatisfy { $0.status == .disabled })
+        }
+    }
+
+    @Test func retryAfterSetsTheNextAttemptAndOnly2xxDelivers() async throws {
+        try await DeliveryTests.withReceiver([(.serviceUnavailable, "7"), (.found, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, received in
+            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1")])
+            try await worker.deliverDue()
+            var message = try #require(try await store.recentMessages(limit: 1).first)
+            #expect(message.status == .pending)
+            #expect(message.nextAttemptMs == DeliveryTests.now + 7_000)
+            #expect(message.lastError == "HTTP 503")
+            // Due again: a 302 is no success.
+            message.nextAttemptMs = DeliveryTests.now
+            try await store.update(message)
+            try await worker.deliverDue()
+            message = try #require(try await store.recentMessages(limit: 1).first)
+            #expect(message.status == .pending)
+            #expect(message.attempts == 2)
+            #expect(message.nextAttemptMs > DeliveryTests.now && message.nextAttemptMs <= DeliveryTests.now + 2_000)
+            #expect(received().count == 2)
+        }
+    }
+
+    @Test func aMessageOlderThanTheHorizonExpiresAfterItsLastFailure() async throws {
+        try await DeliveryTests.withReceiver([(.internalServerError, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, _ in
+            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_old")], createdMs: DeliveryTests.now - 25 * 3_600_000)
+            try await worker.deliverDue()
+            let message = try #require(try await store.recentMessages(limit: 1).first)
+            #expect(message.status == .expired)
+            #expect(worker.deliveries["r"]?[.expired] == 1)
+        }
+    }
+
+    @Test func slackGetsReadableTextWithTheSameFacts() async throws {
+        try await DeliveryTests.withReceiver([], kind: { .slack(url: $0) }) { store, worker, received in
+            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1")])
+            try await worker.deliverDue()
+            let body = try #require(received().first)
+            let text = try #require((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])?["text"])
+            #expect(text.contains("Budget b: 80% threshold crossed, 850 of 1000 USD (85.0%) spent"))
+            #expect(text.contains("Top teams: research 850"))
+            #expect(text.contains("<http://x/api/v1/budgets?name=b|Budget details> · event evt_1"))
+            #expect(try await store.recentMessages(limit: 1).first?.status == .delivered)
+        }
+    }
+
+    @Test func signaturesFollowStandardWebhooks() throws {
+        // The key is the base64 after whsec_; the signed content is "id.timestamp.body".
+        let key = try #require(StandardWebhooks.key(fromSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        #expect(key.count == 24)
+        let headers = StandardWebhooks.headers(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
+                                               body: Array(#"{"test": 2432232314}"#.utf8), key: key)
+        #expect(headers.first { $0.0 == "webhook-signature" }?.1 == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        #expect(StandardWebhooks.key(fromSecret: "whsec_not base64!") == nil)
+    }
+}
