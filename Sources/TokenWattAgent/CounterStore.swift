@@ -9,7 +9,7 @@ import TokenWattCore
 /// twice).
 ///
 /// Each entry belongs to a scope (one collector), is keyed by the raw series it tracks, and
-/// names the series it adds to. Commits use `synchronous=NORMAL`, like the spool.
+/// names the series it adds to. An `AgentDatabase`, like the spool.
 final class CounterStore: Sendable {
     struct Entry: Sendable, Equatable {
         /// The exported series this entry adds to.
@@ -20,28 +20,21 @@ final class CounterStore: Sendable {
     private let queue: DatabaseQueue
 
     init(path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        queue = try AgentDatabase.open(path: path) { migrator in
+            migrator.registerMigration("v1: counters") { db in
+                try db.execute(sql: """
+                    CREATE TABLE counters (
+                        scope TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        labels TEXT NOT NULL,   -- JSON array of [name, value] pairs
+                        last REAL,
+                        total REAL NOT NULL,
+                        PRIMARY KEY (scope, key)
+                    ) WITHOUT ROWID
+                    """)
+            }
         }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: counters") { db in
-            try db.execute(sql: """
-                CREATE TABLE counters (
-                    scope TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    labels TEXT NOT NULL,   -- JSON array of [name, value] pairs
-                    last REAL,
-                    total REAL NOT NULL,
-                    PRIMARY KEY (scope, key)
-                ) WITHOUT ROWID
-                """)
-        }
-        try migrator.migrate(queue)
     }
 
     /// Every entry of one scope, by key.

@@ -69,7 +69,7 @@ import TokenWattCore
         var example = try String(contentsOf: root.appendingPathComponent("deploy/examples/aggregator.yml"), encoding: .utf8)
         // The example's secrets live under /etc/tokenwatt; here they are temporary files.
         for (path, secret) in [("/etc/tokenwatt/tokens/gpu-01", "token-1"), ("/etc/tokenwatt/finops.secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-                               ("/etc/tokenwatt/slack.url", "https://hooks.slack.com/services/T000/B000/XXXX")] {
+                               ("/etc/tokenwatt/slack.url", "https://hooks.slack.com/services/T000/B000/abcd")] {
             let local = "\(directory)/\(URL(fileURLWithPath: path).lastPathComponent)"
             try secret.write(toFile: local, atomically: true, encoding: .utf8)
             example = example.replacingOccurrences(of: path, with: local)

@@ -2,11 +2,9 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The agent's on-disk queue of batches not yet accepted by the aggregator (SQLite in WAL mode):
+/// The agent's on-disk queue of batches not yet accepted by the aggregator (an `AgentDatabase`):
 /// a batch is written here before it is sent and leaves only after a 2xx, so it survives SIGKILL
-/// and reboots. `synchronous=NORMAL`: a commit is safe from a crash of the process at once and
-/// from a power cut at the next checkpoint; an fsync per collection would cost the agent more
-/// CPU than collecting.
+/// and reboots; an fsync per collection would cost the agent more CPU than collecting.
 ///
 /// Each row holds one collection's samples as a serialised remote-write `WriteRequest`
 /// (before snappy); rows concatenate into one request. Bounded by total bytes and by age: what
@@ -48,25 +46,18 @@ public final class Spool: Sendable {
     }
 
     public init(path: String, maxBytes: Int, maxAgeMs: Int64) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        queue = try AgentDatabase.open(path: path) { migrator in
+            migrator.registerMigration("v1: batches") { db in
+                try db.execute(sql: """
+                    CREATE TABLE batches (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        created_ms INTEGER NOT NULL,
+                        samples INTEGER NOT NULL,
+                        body BLOB NOT NULL
+                    )
+                    """)
+            }
         }
-        queue = try DatabaseQueue(path: path, configuration: configuration)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: batches") { db in
-            try db.execute(sql: """
-                CREATE TABLE batches (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    created_ms INTEGER NOT NULL,
-                    samples INTEGER NOT NULL,
-                    body BLOB NOT NULL
-                )
-                """)
-        }
-        try migrator.migrate(queue)
         counted = Mutex(try queue.read { db in
             try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(length(body)), 0) FROM batches")
                 .map { Depth(batches: $0[0], samples: $0[1], bytes: $0[2]) } ?? Depth()

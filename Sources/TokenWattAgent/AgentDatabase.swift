@@ -1,0 +1,21 @@
+import Foundation
+import GRDB
+
+/// The agent's SQLite files (the spool, the counter store): WAL with `synchronous=NORMAL`, so
+/// a commit survives a crash of the agent at once and a power cut from the next checkpoint,
+/// without an fsync per collection; created with their folder, migrated on open.
+enum AgentDatabase {
+    static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrations(&migrator)
+        try migrator.migrate(queue)
+        return queue
+    }
+}
