@@ -92,25 +92,25 @@ public final class DeliveryWorker: Service, Sendable {
         return receiver.name + " " + SHA256.hash(data: Array(target.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Ends a message without an attempt.
+    private func finish(_ original: OutboxMessage, as status: OutboxMessage.Status, outcome: Outcome, because reason: String) async throws {
+        var message = original
+        message.status = status
+        message.lastError = reason
+        message.finishedMs = now()
+        try await store.update(message)
+        count(message.receiver, outcome)
+    }
+
     private func attempt(_ original: OutboxMessage) async throws {
         var message = original
-        if let receiver = receivers[message.receiver], let gone = try await store.disabledReceivers()[DeliveryWorker.identity(of: receiver)] {
-            // Answered 410 before: not tried again.
-            message.status = .disabled
-            message.lastError = "receiver disabled: \(gone.reason)"
-            message.finishedMs = now()
-            try await store.update(message)
-            count(receiver.name, .disabled)
-            return
-        }
         guard let receiver = receivers[message.receiver] else {
             // The receiver left the config: nobody to deliver to.
-            message.status = .expired
-            message.lastError = "no receiver \(message.receiver) in the configuration"
-            message.finishedMs = now()
-            try await store.update(message)
-            count(message.receiver, .expired)
-            return
+            return try await finish(message, as: .expired, outcome: .expired, because: "no receiver \(message.receiver) in the configuration")
+        }
+        if let gone = try await store.disabledReceivers()[DeliveryWorker.identity(of: receiver)] {
+            // Answered 410 before: not tried again.
+            return try await finish(message, as: .disabled, outcome: .disabled, because: "receiver disabled: \(gone.reason)")
         }
         let result = await send(message, to: receiver)
         message.attempts += 1

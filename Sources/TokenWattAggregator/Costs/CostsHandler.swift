@@ -26,7 +26,7 @@ struct CostsHandler: Sendable {
             let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
             let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
             guard from < to else { throw QueryError("from must be before to") }
-            let by = try CostsHandler.grouping(parameters["by"])
+            let by = try QueryParameters.labelNames(parameters["by"], fallback: ["node"])
             let ledger = try await engine.store.ledger(from: from - from.modulo(CostEngine.hourMs), to: to)
             let byNode = by.allSatisfy { $0 == "node" }
             var groups: [[String]: Group] = [:]
@@ -95,15 +95,6 @@ struct CostsHandler: Sendable {
         } catch {
             return APIResponse.internalError("\(error)")
         }
-    }
-
-    static func grouping(_ text: String?) throws(QueryError) -> [String] {
-        guard let text, !text.isEmpty else { return ["node"] }
-        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        for name in names where !MetricName.isValidLabelName(name) {
-            throw QueryError("invalid label name \"\(name)\" in by")
-        }
-        return names
     }
 
     static func value(of label: String, in row: LedgerUsageHour) -> String {

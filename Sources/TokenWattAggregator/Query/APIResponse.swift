@@ -66,6 +66,17 @@ enum QueryParameters {
         return milliseconds
     }
 
+    /// `by=node,model`: label names, comma-separated; `fallback` when absent.
+    static func labelNames(_ text: String?, fallback: [String], excluding excluded: Set<String> = []) throws(QueryError) -> [String] {
+        guard let text, !text.isEmpty else { return fallback }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for name in names {
+            guard MetricName.isValidLabelName(name) else { throw QueryError("invalid label name \"\(name)\" in by") }
+            guard !excluded.contains(name) else { throw QueryError("by must not name \(name)") }
+        }
+        return names
+    }
+
     static func selector(_ text: String?, name: String) throws(QueryError) -> SeriesSelector {
         guard let text, !text.isEmpty else { throw QueryError("missing parameter \(name)") }
         do {

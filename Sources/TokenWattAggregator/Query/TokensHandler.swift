@@ -27,7 +27,8 @@ struct TokensHandler: Sendable {
             let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
             let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 3_600_000)
             guard from < to else { throw QueryError("from must be before to") }
-            let by = try TokensHandler.grouping(parameters["by"])
+            // Every group is broken down by type, so by cannot name it.
+            let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"], excluding: ["type"])
             let filter = try parameters["match"].map { text throws(QueryError) in try QueryParameters.selector(text, name: "match") }
             var groups: [[String]: Group] = [:]
             let selectors = try [TokensHandler.tokensMetric, TokensHandler.requestsMetric].map { name throws(QueryError) in
@@ -60,17 +61,6 @@ struct TokensHandler: Sendable {
         } catch {
             return APIResponse.internalError("\(error)")
         }
-    }
-
-    /// The `by` labels: valid label names, `type` excluded (every group is broken down by it).
-    static func grouping(_ text: String?) throws(QueryError) -> [String] {
-        guard let text, !text.isEmpty else { return ["model"] }
-        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        for name in names {
-            guard MetricName.isValidLabelName(name) else { throw QueryError("invalid label name \"\(name)\" in by") }
-            guard name != "type" else { throw QueryError("by must not name type: every group is broken down by type") }
-        }
-        return names
     }
 
     /// Token counts are whole numbers: written as integers when they are.
