@@ -146,14 +146,15 @@ import Glibc
         #expect(try await api.value(output) == 2_456)
 
         // And increase() over a minute that holds the burst counts exactly what was served: the
-        // minute starts at the last sample before the burst, so Prometheus has samples at both
-        // ends and nothing to extrapolate.
-        let before = try await HTTP.waitFor("a minute of samples after the burst", seconds: 90) { () -> Double? in
+        // minute ends at a sample b and starts within milliseconds of the sample a before the
+        // burst (Prometheus keeps the agent's timestamps), so there is nothing to extrapolate.
+        let (before, minuteEnd) = try await HTTP.waitFor("a minute of samples around the burst", seconds: 90) { () -> (Double, Double)? in
             let samples = try await api.samples(input + "[3m]")
-            guard let start = samples.last(where: { $0.0 < servedAfter }), let last = samples.last, last.0 >= start.0 + 60 else { return nil }
-            return start.0
+            for a in samples.reversed() where a.0 < servedAfter {
+                if let b = samples.last(where: { $0.0 <= a.0 + 60 }), b.0 - a.0 >= 59.9, b.1 == 6_234 { return (a.0, b.0) }
+            }
+            return nil
         }
-        let minuteEnd = before + 60
         let increasedInput = try #require(try await api.value("increase(\(input)[1m])", at: minuteEnd))
         let increasedOutput = try #require(try await api.value("increase(\(output)[1m])", at: minuteEnd))
         #expect(increasedInput.rounded() == 1_234, "increase of input: \(increasedInput)")
