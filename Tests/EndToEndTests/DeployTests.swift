@@ -34,4 +34,29 @@ import Testing
         #expect(score <= 2.5, "\(line)")
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("Restart=on-failure"))
     }
+
+    @Test func prometheusConfigRulesAndAlertmanagerRoutingPassTheirCheckers() throws {
+        let directory = try Environment.temporaryDirectory("rules")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let deploy = DeployTests.root.appendingPathComponent("deploy").path
+        for (tool, arguments) in [
+            ("/usr/bin/promtool", ["check", "config", "\(deploy)/prometheus/prometheus.yml"]),
+            ("/usr/bin/promtool", ["check", "rules", "\(deploy)/prometheus/rules/tokenwatt-recording.yml", "\(deploy)/prometheus/rules/tokenwatt-alerts.yml"]),
+            // A unit test for every alerting rule: firing when it should, silent when it should.
+            ("/usr/bin/promtool", ["test", "rules", "\(deploy)/prometheus/tests/tokenwatt-alerts.test.yml"]),
+            ("/usr/bin/amtool", ["check-config", "\(deploy)/alertmanager/alertmanager.yml"]),
+        ] {
+            let result = try DeployTests.run(tool, arguments, directory: directory)
+            #expect(result.status == 0, "\(tool) \(arguments.joined(separator: " ")): \(result.output)")
+        }
+        // Every alerting rule has a unit test.
+        let rules = try String(contentsOfFile: "\(deploy)/prometheus/rules/tokenwatt-alerts.yml", encoding: .utf8)
+        let tests = try String(contentsOfFile: "\(deploy)/prometheus/tests/tokenwatt-alerts.test.yml", encoding: .utf8)
+        let alerts = rules.split(separator: "\n").compactMap { line -> String? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            return text.hasPrefix("- alert: ") ? String(text.dropFirst("- alert: ".count)) : nil
+        }
+        #expect(alerts.count == 7)
+        for alert in alerts { #expect(tests.contains("alertname: \(alert)\n"), "no test for \(alert)") }
+    }
 }
