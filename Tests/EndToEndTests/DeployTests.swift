@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The shipped deployment files, checked with the tools operators use on them.
 @Suite struct DeployTests {
@@ -58,5 +61,80 @@ import Testing
         }
         #expect(alerts.count == 7)
         for alert in alerts { #expect(tests.contains("alertname: \(alert)\n"), "no test for \(alert)") }
+    }
+
+    /// Runs a command as root: directly when the tests run as root, else through `sudo -n`.
+    static func asRoot(_ arguments: [String], directory: String) throws -> (status: Int32, output: String) {
+        getuid() == 0 ? try run(arguments[0], Array(arguments.dropFirst()), directory: directory)
+            : try run("/usr/bin/sudo", ["-n"] + arguments, directory: directory)
+    }
+
+    @Test func packagesInstallRemoveKeepingConfigAndPurge() throws {
+        let directory = try Environment.temporaryDirectory("packages")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let build = try DeployTests.run("/bin/bash", [DeployTests.root.appendingPathComponent("deploy/package/build-debs.sh").path,
+                                                      "--bin", Environment.binDirectory, "--out", directory, "--version", "0.0.1",
+                                                      "--compression", "none"], directory: directory)
+        #expect(build.status == 0, "\(build.output)")
+        let arch = try DeployTests.run("/usr/bin/dpkg", ["--print-architecture"], directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let agent = "\(directory)/tokenwatt-agent_0.0.1_\(arch).deb", aggregator = "\(directory)/tokenwatt-aggregator_0.0.1_\(arch).deb"
+
+        let info = try DeployTests.run("/usr/bin/dpkg-deb", ["--info", agent], directory: directory).output
+        #expect(info.contains("Package: tokenwatt-agent") && info.contains("conffiles") && info.contains("postinst"))
+        let contents = try DeployTests.run("/usr/bin/dpkg-deb", ["--contents", aggregator], directory: directory).output
+        for path in ["./usr/bin/tokenwatt-aggregator", "./usr/bin/tokenwatt", "./lib/systemd/system/tokenwatt-aggregator.service", "./etc/tokenwatt/aggregator.yml"] {
+            #expect(contents.contains(path), "\(path) not in the package")
+        }
+
+        defer { _ = try? DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory) }
+        let install = try DeployTests.asRoot(["/usr/bin/dpkg", "-i", agent, aggregator], directory: directory)
+        #expect(install.status == 0, "dpkg -i: \(install.output)")
+        let files = FileManager.default
+        for path in ["/usr/bin/tokenwatt-agent", "/usr/bin/tokenwatt-aggregator", "/usr/bin/tokenwatt", "/etc/tokenwatt/agent.yml",
+                     "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt",
+                     "/etc/systemd/system/multi-user.target.wants/tokenwatt-agent.service"] {
+            #expect(files.fileExists(atPath: path), "\(path) missing after dpkg -i")
+        }
+        for user in ["tokenwatt-agent", "tokenwatt"] {
+            #expect(try DeployTests.run("/usr/bin/getent", ["passwd", user], directory: directory).status == 0, "no user \(user)")
+        }
+        let owner = try files.attributesOfItem(atPath: "/var/lib/tokenwatt-agent")[.ownerAccountName] as? String
+        #expect(owner == "tokenwatt-agent")
+        let mode = try files.attributesOfItem(atPath: "/etc/tokenwatt/agent.yml")[.posixPermissions] as? Int
+        #expect(mode == 0o640)
+        let verify = try DeployTests.run("/usr/bin/systemd-analyze", ["verify", "/lib/systemd/system/tokenwatt-agent.service",
+                                                                      "/lib/systemd/system/tokenwatt-aggregator.service"], directory: directory)
+        #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
+        let check = try DeployTests.run("/usr/bin/tokenwatt", ["check-config", "/etc/tokenwatt/agent.yml"], directory: directory)
+        #expect(check.status == 0, "\(check.output)")
+
+        // Removed: the programs go, the config stays.
+        #expect(try DeployTests.asRoot(["/usr/bin/dpkg", "-r", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
+        #expect(!files.fileExists(atPath: "/usr/bin/tokenwatt-agent"))
+        #expect(files.fileExists(atPath: "/etc/tokenwatt/agent.yml"))
+        // Purged: config and state go too.
+        #expect(try DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
+        for path in ["/etc/tokenwatt/agent.yml", "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt"] {
+            #expect(!files.fileExists(atPath: path), "\(path) left after purge")
+        }
+    }
+
+    @Test func installScriptStagesEverythingAndKeepsAnOperatorsConfig() throws {
+        let directory = try Environment.temporaryDirectory("install")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = DeployTests.root.appendingPathComponent("deploy/install.sh").path
+        let stage = "\(directory)/root"
+        var result = try DeployTests.run("/bin/bash", [script, "--bin", Environment.binDirectory, "--root", stage], directory: directory)
+        #expect(result.status == 0, "\(result.output)")
+        for path in ["usr/local/bin/tokenwatt-agent", "usr/local/bin/tokenwatt-aggregator", "usr/local/bin/tokenwatt",
+                     "etc/systemd/system/tokenwatt-agent.service", "etc/tokenwatt/agent.yml", "etc/tokenwatt/aggregator.yml", "var/lib/tokenwatt-agent"] {
+            #expect(FileManager.default.fileExists(atPath: "\(stage)/\(path)"), "\(path) missing")
+        }
+        let unit = try String(contentsOfFile: "\(stage)/etc/systemd/system/tokenwatt-agent.service", encoding: .utf8)
+        #expect(unit.contains("ExecStart=/usr/local/bin/tokenwatt-agent --config /etc/tokenwatt/agent.yml"))
+        try "interval: 5s\n".write(toFile: "\(stage)/etc/tokenwatt/agent.yml", atomically: true, encoding: .utf8)
+        result = try DeployTests.run("/bin/bash", [script, "agent", "--bin", Environment.binDirectory, "--root", stage], directory: directory)
+        #expect(result.status == 0)
+        #expect(try String(contentsOfFile: "\(stage)/etc/tokenwatt/agent.yml", encoding: .utf8) == "interval: 5s\n")
     }
 }

@@ -33,6 +33,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
             guard tokens.insert(token).inserted else { throw item.error("a token no other node uses") }
             configuration.nodes.append(NodeCredential(name: name, token: token))
         }
+        if configuration.nodes.isEmpty { configuration.anonymousNode = ProcessInfo.processInfo.hostName }
 
         for (name, value) in try root["static_labels"].entries() {
             guard MetricName.isValidLabelName(name), !name.hasPrefix("__"), name != "node" else {

@@ -7,8 +7,9 @@ public struct AggregatorConfiguration: Sendable {
     public var listen = ListenAddress(host: "127.0.0.1", port: 9470)
     /// Nodes allowed to push, each with its bearer token. The token decides the `node` label.
     public var nodes: [NodeCredential] = []
-    /// Accept pushes without a token, labelled with this node name. Only the built-in default
-    /// (no config file) on a loopback listener sets it, so the quick start works.
+    /// Accept pushes without a token, labelled with this node name: set when no node is
+    /// configured (no config file, or one without `nodes`), and honoured only on a loopback
+    /// listener, so the quick start and a packaged single-host setup work without tokens.
     public var anonymousNode: String?
     /// Labels added to every pushed series, e.g. `site`, `rack`; they override pushed labels.
     public var staticLabels: [String: String] = [:]
