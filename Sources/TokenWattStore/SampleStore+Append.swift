@@ -17,8 +17,14 @@ extension SampleStore {
     /// committed. Either every batch is stored or, on error, none is.
     public func append(_ batches: [[TimeSeries]]) async throws(StoreError) -> [AppendResult] {
         let outcome: (results: [AppendResult], newSeries: [(Int64, LabelSet)], latest: [Int64: Sample])
+        // Serialised before the transaction, so the writer holds it no longer than it must.
+        let forwarded = configuration.forwardLog ? ForwardRow(batches.flatMap { $0 }) : nil
         do {
-            outcome = try await pool.write { db in try self.insert(batches, db: db) }
+            outcome = try await pool.write { db in
+                let outcome = try self.insert(batches, db: db)
+                try forwarded?.insert(db: db)
+                return outcome
+            }
         } catch let error as StoreError {
             throw error
         } catch {

@@ -48,6 +48,10 @@ import TokenWattCore
 ///   the budget state that caused it, before any delivery attempt; the delivery worker updates
 ///   its attempts, next attempt, outcome and last error. `receiver_state`: receivers disabled
 ///   by a 410 answer.
+/// - `forward_log` (v5): when remote-write forwarding is on, every stored batch (a serialised
+///   `WriteRequest`, before snappy) in the same transaction as its samples, and the cost and
+///   budget series; `forward_cursor` holds each target's last forwarded row. Rows every target
+///   has passed are deleted.
 enum Schema {
     static let minute: Int64 = 60_000
     static let hour: Int64 = 3_600_000
@@ -197,6 +201,20 @@ enum Schema {
                     receiver TEXT PRIMARY KEY,
                     disabled_ms INTEGER NOT NULL,
                     reason TEXT NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("v5: remote-write forwarding log") { db in
+            try db.execute(sql: """
+                CREATE TABLE forward_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_ms INTEGER NOT NULL,
+                    samples INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE TABLE forward_cursor (
+                    target TEXT PRIMARY KEY,
+                    last_id INTEGER NOT NULL
                 );
                 """)
         }

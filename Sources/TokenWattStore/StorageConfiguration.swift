@@ -18,6 +18,9 @@ public struct StorageConfiguration: Sendable {
     /// Most samples waiting for the writer; beyond it writes are refused as saturated.
     public var maxPendingSamples: Int = 2_000_000
 
+    /// Keep a log of every stored batch for the remote-write forwarder (`forward_log`).
+    public var forwardLog = false
+
     public init() {}
 
     public var databasePath: String { directory + "/tokenwatt.sqlite" }

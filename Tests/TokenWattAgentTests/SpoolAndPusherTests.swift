@@ -134,13 +134,13 @@ final class ScriptedReceiver: Sendable {
     @Test func backoffDoublesWithJitterAndHonoursRetryAfter() {
         let settings = Pusher.Settings(url: "http://x", token: nil)
         for failures in 1...12 {
-            let delay = Pusher.backoff(failures: failures, retryAfter: nil, settings: settings)
+            let delay = Backoff.delay(failures: failures, minimum: settings.minBackoff, maximum: settings.maxBackoff)
             let ceiling = min(settings.minBackoff * (1 << (failures - 1)), settings.maxBackoff)
             #expect(delay >= ceiling * 0.5 && delay <= ceiling)
         }
-        #expect(Pusher.backoff(failures: 1, retryAfter: .seconds(30), settings: settings) == .seconds(30))
-        #expect(Pusher.retryAfter("120") == .seconds(120))
-        #expect(Pusher.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .zero)
-        #expect(Pusher.retryAfter("soon") == nil)
+        #expect(Backoff.delay(failures: 1, minimum: settings.minBackoff, maximum: settings.maxBackoff, retryAfter: .seconds(30)) == .seconds(30))
+        #expect(Backoff.retryAfter("120") == .seconds(120))
+        #expect(Backoff.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .zero)
+        #expect(Backoff.retryAfter("soon") == nil)
     }
 }

@@ -104,7 +104,7 @@ public final class Pusher: Service, Sendable {
                 if spool.depth.batches > 0 { try? await pause(.milliseconds(Int(1000 / settings.drainRequestsPerSecond))) }
             case .retry(let reason, let retryAfter):
                 failures += 1
-                let delay = Pusher.backoff(failures: failures, retryAfter: retryAfter, settings: settings)
+                let delay = Backoff.delay(failures: failures, minimum: settings.minBackoff, maximum: settings.maxBackoff, retryAfter: retryAfter)
                 // Once per outage at warning level; each further attempt at debug level.
                 logger.log(level: failures == 1 ? .warning : .debug, "push failed, will retry",
                            metadata: ["reason": "\(reason)", "retry_in": "\(delay)", "spooled_batches": "\(spool.depth.batches)"])
@@ -159,7 +159,7 @@ public final class Pusher: Service, Sendable {
             if (200..<300).contains(code) {
                 outcome = .accepted
             } else if code == 429 || code >= 500 {
-                outcome = .retry("HTTP \(code): \(text)", after: response.headers.first(name: "Retry-After").flatMap(Pusher.retryAfter))
+                outcome = .retry("HTTP \(code): \(text)", after: response.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter))
             } else {
                 outcome = .rejected("HTTP \(code): \(text)")
             }
@@ -176,25 +176,6 @@ public final class Pusher: Service, Sendable {
             }
         }
         return outcome
-    }
-
-    /// `Retry-After` in seconds, or as an HTTP date.
-    static func retryAfter(_ value: String) -> Duration? {
-        if let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 { return .seconds(seconds) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: value).map { .milliseconds(max(0, Int($0.timeIntervalSinceNow * 1000))) }
-    }
-
-    /// Doubles from the minimum per failure up to the maximum, with jitter (a random 50–100 %),
-    /// and never shorter than what the server asked.
-    static func backoff(failures: Int, retryAfter: Duration?, settings: Settings) -> Duration {
-        let doubled = settings.minBackoff * (1 << min(failures - 1, 20))
-        let capped = min(doubled, settings.maxBackoff)
-        let jittered = capped * Double.random(in: 0.5...1.0)
-        return max(jittered, retryAfter ?? .zero)
     }
 
     private func pause(_ duration: Duration) async throws {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TokenWattCore
 import TokenWattStore
 
 /// Delivers the outbox: each message to its receiver, until it is delivered (2xx only), the
@@ -130,7 +131,7 @@ public final class DeliveryWorker: Service, Sendable {
             try await store.update(message)
             try await store.disable(receiver: receiver.name, identity: DeliveryWorker.identity(of: receiver), at: now, reason: reason)
             count(receiver.name, .disabled)
-        case .failure(let reason, let retryAfterMs):
+        case .failure(let reason, let retryAfter):
             message.lastError = reason
             if now - message.createdMs >= settings.giveUpAfterMs {
                 message.status = .expired
@@ -139,7 +140,9 @@ public final class DeliveryWorker: Service, Sendable {
                                                                          "attempts": "\(message.attempts)", "error": "\(reason)"])
                 count(receiver.name, .expired)
             } else {
-                message.nextAttemptMs = now + (retryAfterMs ?? DeliveryWorker.backoff(attempts: message.attempts, settings: settings))
+                let delay = Backoff.delay(failures: message.attempts, minimum: .milliseconds(settings.minBackoffMs),
+                                          maximum: .milliseconds(settings.maxBackoffMs), retryAfter: retryAfter)
+                message.nextAttemptMs = now + Int64(delay.seconds * 1000)
                 logger.warning("alert delivery failed; will retry", metadata: ["receiver": "\(receiver.name)", "event": "\(message.eventID)",
                                                                                 "attempts": "\(message.attempts)", "error": "\(reason)"])
                 count(receiver.name, .failed)
@@ -148,18 +151,10 @@ public final class DeliveryWorker: Service, Sendable {
         }
     }
 
-    /// Exponential from the minimum, capped, with up to a fifth taken off at random so that
-    /// receivers coming back are not hit all at once.
-    static func backoff(attempts: Int, settings: Settings) -> Int64 {
-        let exponential = Double(settings.minBackoffMs) * pow(2, Double(max(0, attempts - 1)))
-        let capped = min(exponential, Double(settings.maxBackoffMs))
-        return Int64(capped * Double.random(in: 0.8...1.0))
-    }
-
     private enum Result {
         case success
         case gone(String)
-        case failure(String, retryAfterMs: Int64?)
+        case failure(String, retryAfter: Duration?)
     }
 
     private func send(_ message: OutboxMessage, to receiver: Receiver) async -> Result {
@@ -180,10 +175,9 @@ public final class DeliveryWorker: Service, Sendable {
             if (200..<300).contains(code) { return .success }
             let reason = "HTTP \(code)" + (answer.isEmpty ? "" : ": \(answer.prefix(200))")
             if code == 410 { return .gone(reason) }
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { $0 * 1000 }
-            return .failure(reason, retryAfterMs: retryAfter)
+            return .failure(reason, retryAfter: response.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter))
         } catch {
-            return .failure("\(error)", retryAfterMs: nil)
+            return .failure("\(error)", retryAfter: nil)
         }
     }
 
