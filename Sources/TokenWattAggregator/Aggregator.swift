@@ -33,8 +33,10 @@ public struct Aggregator: Sendable {
         let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, costs: costs, delivery: delivery,
                                    intervalMs: configuration.budgetIntervalMs,
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
+        let forwarder = RemoteWriteForwarder(store: store, targets: configuration.forwardTargets, client: client, costs: costs, budgets: budgets,
+                                             delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, costs: costs,
-                                       budgets: budgets, delivery: delivery, logger: logger, now: now)
+                                       budgets: budgets, delivery: delivery, forwarder: forwarder, logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
             "\(store.seriesCount) series, \(writer.queuedSamples) samples queued, \(store.databaseBytes / 1_048_576) MiB on disk"
@@ -44,7 +46,7 @@ public struct Aggregator: Sendable {
         application = Application(
             router: router,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, costs, delivery, budgets, heartbeat],
+            services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
@@ -76,7 +78,7 @@ public struct Aggregator: Sendable {
     }
 
     static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
-                       metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, logger: Logger,
+                       metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
         let router = Router()
         let ingest = RemoteWriteHandler(
@@ -86,7 +88,7 @@ public struct Aggregator: Sendable {
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
         let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery,
-                                        stalenessMs: configuration.stalenessMs, now: now)
+                                        forwarder: forwarder, stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(store: store)
         let queryRange = QueryRangeHandler(store: store, now: now)
         let tokens = TokensHandler(store: store, now: now)

@@ -14,7 +14,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
         try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
                                           "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs",
-                                          "budgets", "receivers", "alerting"])
+                                          "budgets", "receivers", "alerting", "remote_write"])
         var configuration = AggregatorConfiguration()
 
         if let listen = try root["listen"].string() {
@@ -84,6 +84,19 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.delivery.maxBackoffMs = try delivery["max_backoff"].durationMilliseconds(default: configuration.delivery.maxBackoffMs)
         configuration.delivery.giveUpAfterMs = try delivery["give_up_after"].durationMilliseconds(default: configuration.delivery.giveUpAfterMs)
         configuration.delivery.timeoutMs = try delivery["timeout"].durationMilliseconds(default: configuration.delivery.timeoutMs)
+
+        for item in try root["remote_write"].items() {
+            try item.requireMapping(allowing: ["name", "url", "token_file", "token_env", "headers", "max_age"])
+            guard let url = try item["url"].string(), url.hasPrefix("http://") || url.hasPrefix("https://"),
+                  let host = URLComponents(string: url)?.host else { throw item["url"].error("the receiver's remote-write URL") }
+            var target = ForwardTarget(name: try item["name"].string(default: host), url: url)
+            guard !configuration.forwardTargets.contains(where: { $0.name == target.name }) else { throw item["name"].error("a name no other target has") }
+            target.token = try item.secret(named: "token", environment: environment)
+            for (name, value) in try item["headers"].entries() { target.headers[name] = try value.string(default: "") }
+            target.maxAgeMs = try item["max_age"].durationMilliseconds(default: target.maxAgeMs)
+            configuration.forwardTargets.append(target)
+        }
+        configuration.storage.forwardLog = !configuration.forwardTargets.isEmpty
         return configuration
     }
 

@@ -33,6 +33,8 @@ public struct AggregatorConfiguration: Sendable {
     /// The aggregator's URL as people reach it, for links in alerts.
     public var externalURL: String?
     public var delivery = DeliveryWorker.Settings()
+    /// Receivers everything stored is forwarded to with remote write.
+    public var forwardTargets: [ForwardTarget] = []
 
     public init() {}
 }

@@ -11,6 +11,7 @@ struct MetricsHandler: Sendable {
     let costs: CostEngine
     let budgets: BudgetEngine
     let delivery: DeliveryWorker
+    let forwarder: RemoteWriteForwarder
     let stalenessMs: Int64
     let now: @Sendable () -> Int64
 
@@ -20,6 +21,7 @@ struct MetricsHandler: Sendable {
         families += metrics.families(store: store, queuedSamples: writer.queuedSamples, now: now())
         families += try await costs.families()
         families += AlertsHandler.families(budgets: budgets, delivery: delivery)
+        families += try await forwarder.families()
         let body = ExpositionWriter(format: format).render(families)
         return Response(status: .ok, headers: [.contentType: format.contentType],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
