@@ -13,9 +13,10 @@ struct RunningAgent {
     let url: String
 
     static func start(directory: String, port: Int, aggregatorPort: Int, token: String?,
-                      environment: [String: String] = [:], arguments extra: [String] = []) async throws -> RunningAgent {
+                      environment: [String: String] = [:], arguments extra: [String] = [],
+                      collectors: [String] = ["cpu", "memory"]) async throws -> RunningAgent {
         let config = """
-            collectors: [cpu, memory]
+            collectors: [\(collectors.joined(separator: ", "))]
             spool: {directory: \(directory)/spool}
             """
         try config.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
