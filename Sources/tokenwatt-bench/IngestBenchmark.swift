@@ -77,10 +77,9 @@ struct IngestBenchmark: AsyncParsableCommand {
             while true {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST
-                request.headers.add(name: "Content-Type", value: RemoteWriteCodec.contentType)
-                request.headers.add(name: "Content-Encoding", value: RemoteWriteCodec.contentEncoding)
-                request.headers.add(name: RemoteWriteCodec.versionHeader, value: RemoteWriteCodec.version)
-                if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                for (name, value) in RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench", token: token) {
+                    request.headers.add(name: name, value: value)
+                }
                 request.body = .bytes(ByteBuffer(bytes: body))
                 let sent = clock.now
                 let response = try await client.execute(request, timeout: .seconds(60))

@@ -144,11 +144,9 @@ public final class Pusher: Service, Sendable {
     private func send(_ batches: [Spool.Batch]) async -> Outcome {
         var request = HTTPClientRequest(url: settings.url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: RemoteWriteCodec.contentType)
-        request.headers.add(name: "Content-Encoding", value: RemoteWriteCodec.contentEncoding)
-        request.headers.add(name: RemoteWriteCodec.versionHeader, value: RemoteWriteCodec.version)
-        request.headers.add(name: "User-Agent", value: "tokenwatt-agent")
-        if let token = settings.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-agent", token: settings.token) {
+            request.headers.add(name: name, value: value)
+        }
         request.body = .bytes(ByteBuffer(bytes: Snappy.compress(batches.flatMap(\.body))))
         let outcome: Outcome
         do {

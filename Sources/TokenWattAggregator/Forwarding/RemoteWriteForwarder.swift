@@ -174,12 +174,9 @@ public final class RemoteWriteForwarder: Service, Sendable {
     private func send(_ batches: [ForwardBatch], to target: ForwardTarget) async -> Outcome {
         var request = HTTPClientRequest(url: target.url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: RemoteWriteCodec.contentType)
-        request.headers.add(name: "Content-Encoding", value: RemoteWriteCodec.contentEncoding)
-        request.headers.add(name: RemoteWriteCodec.versionHeader, value: RemoteWriteCodec.version)
-        request.headers.add(name: "User-Agent", value: "tokenwatt-aggregator")
-        if let token = target.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        for (name, value) in target.headers { request.headers.add(name: name, value: value) }
+        for (name, value) in RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token) + target.headers.map({ ($0.key, $0.value) }) {
+            request.headers.add(name: name, value: value)
+        }
         request.body = .bytes(ByteBuffer(bytes: Snappy.compress(batches.flatMap(\.body))))
         do {
             let response = try await client.execute(request, timeout: .seconds(30))

@@ -8,6 +8,12 @@ public enum RemoteWriteCodec {
     public static let versionHeader = "X-Prometheus-Remote-Write-Version"
     public static let version = "0.1.0"
 
+    /// The headers of a remote write 1.0 request (the body is snappy-compressed protobuf).
+    public static func requestHeaders(userAgent: String, token: String?) -> [(String, String)] {
+        [("Content-Type", contentType), ("Content-Encoding", contentEncoding), (versionHeader, version), ("User-Agent", userAgent)]
+            + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+    }
+
     /// A request body: the snappy block of the serialised `WriteRequest`.
     public static func encode(_ series: [TimeSeries]) -> [UInt8] {
         Snappy.compress(serialize(series))
