@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
 swift build -c release --product tokenwatt-aggregator
 swift build -c release --product tokenwatt-agent
+swift build -c release --product tokenwatt
 bin="$(swift build -c release --show-bin-path)"
 
 "$bin/tokenwatt-aggregator" &
@@ -24,6 +25,12 @@ TokenWatt is running on this machine:
   http://127.0.0.1:9470/metrics   the aggregator: this machine's series, labelled with its node name
   http://127.0.0.1:9471/metrics   the agent's own view (what it samples, its spool and pushes)
   http://127.0.0.1:9470/api/v1/query_range?query=tokenwatt_cpu_utilization_ratio&start=...&end=...&step=15
+  http://127.0.0.1:9470/api/v1/tokens?by=model,source   tokens counted (inference servers found on the usual ports)
+  http://127.0.0.1:9470/api/v1/costs?by=node            the cost ledger (energy, hardware, cloud-equivalent)
+  POST http://127.0.0.1:9471/v1/usage                   report an application's cloud API usage, e.g.
+      curl -H 'Content-Type: application/json' 127.0.0.1:9471/v1/usage \
+           -d '{"model":"gpt-5-mini","provider":"openai","input_tokens":1200,"output_tokens":300}'
+  .build/release/tokenwatt report                       costs in a table
 Ctrl-C stops both.
 TEXT
 wait

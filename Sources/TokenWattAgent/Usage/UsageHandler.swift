@@ -24,7 +24,8 @@ struct UsageHandler: Sendable {
         let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard mediaType == nil || mediaType == "application/json" else {
             collector.rejected()
-            return UsageHandler.error(.unsupportedMediaType, "send the reports as application/json")
+            let hint = mediaType == "application/x-www-form-urlencoded" ? " (curl -d sends form data: add -H 'Content-Type: application/json')" : ""
+            return UsageHandler.error(.unsupportedMediaType, "send the reports as application/json" + hint)
         }
         let body: ByteBuffer
         do {
