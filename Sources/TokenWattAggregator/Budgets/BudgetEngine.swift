@@ -13,6 +13,9 @@ import TokenWattStore
 /// receivers every minute, as Prometheus does, so Alertmanager keeps them open.
 public final class BudgetEngine: Service, Sendable {
     static let alertmanagerResendMs: Int64 = 60_000
+    /// Least time between two evaluations: under a stream of pushes the evaluation, which reads
+    /// the hour in progress of every energy and token series, runs at most this often.
+    static let minimumSpacing: Duration = .milliseconds(250)
     /// Most contributors listed per label in an event.
     static let topContributors = 5
 
@@ -63,6 +66,7 @@ public final class BudgetEngine: Service, Sendable {
                 await self.evaluateLogged()
                 for await _ in self.wake.stream {
                     await self.evaluateLogged()
+                    try? await Task.sleep(for: BudgetEngine.minimumSpacing)
                 }
                 group.cancelAll()
             }
