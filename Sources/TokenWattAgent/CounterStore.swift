@@ -34,6 +34,21 @@ final class CounterStore: Sendable {
                     ) WITHOUT ROWID
                     """)
             }
+            migrator.registerMigration("v2: usage report ids") { db in
+                try db.execute(sql: "CREATE TABLE report_ids (id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL) WITHOUT ROWID")
+            }
+        }
+    }
+
+    /// How long a report id is remembered.
+    static let reportIDLifetimeMs: Int64 = 24 * 3_600_000
+
+    /// The ids among these that were seen within the last day.
+    func seenReportIDs(_ ids: [String]) throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return try queue.read { db in
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM report_ids WHERE id = ?")
+            return Set(try ids.filter { try Bool.fetchOne(statement, arguments: [$0]) ?? false })
         }
     }
 
@@ -51,10 +66,16 @@ final class CounterStore: Sendable {
         }
     }
 
-    /// Writes the given entries of one scope in one transaction.
-    func save(scope: String, _ entries: [String: Entry]) throws {
-        guard !entries.isEmpty else { return }
+    /// Writes the given entries of one scope, and the report ids they came from, in one
+    /// transaction; ids older than a day are forgotten.
+    func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws {
+        guard !entries.isEmpty || !reportIDs.isEmpty else { return }
         try queue.write { db in
+            if !reportIDs.isEmpty {
+                let remember = try db.cachedStatement(sql: "INSERT OR REPLACE INTO report_ids (id, seen_ms) VALUES (?, ?)")
+                for id in reportIDs { try remember.execute(arguments: [id, now]) }
+                try db.execute(sql: "DELETE FROM report_ids WHERE seen_ms < ?", arguments: [now - CounterStore.reportIDLifetimeMs])
+            }
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO counters (scope, key, name, labels, last, total) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (scope, key) DO UPDATE SET last = excluded.last, total = excluded.total

@@ -95,6 +95,7 @@ import TokenWattCore
         (#"{"model": "m", "attributes": {"team": 7}}"#, "attributes.team"),
         (#"{"model": "m", "timestamp": "yesterday"}"#, "timestamp"),
         (#"{"model": "m", "timestamp": 1764490000}"#, "timestamp"),
+        (#"{"model": "m", "id": 42}"#, "id"),
     ]
 
     @Test(arguments: invalid)
@@ -161,6 +162,31 @@ import TokenWattCore
         #expect(UsageCollectorTests.tokens(after, ["team": "d"]) == nil)
     }
 
+    @Test func aReportSentAgainWithItsIdCountsOnceAcrossRequestsAndRestarts() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try CounterStore(path: directory + "/counters.sqlite")
+        func report(_ id: String) -> UsageReport {
+            var report = UsageReport(model: "m", provider: "p")
+            report.outputTokens = 100
+            report.id = id
+            return report
+        }
+        let collector = try UsageCollector(store: store, attributes: [], maxValuesPerAttribute: 1)
+        #expect(try collector.record([report("req-1"), report("req-2"), report("req-1")]) == UsageCollector.Outcome(accepted: 2, duplicates: 1))
+        #expect(try collector.record([report("req-2"), report("req-3")]) == UsageCollector.Outcome(accepted: 1, duplicates: 1))
+        let restarted = try UsageCollector(store: store, attributes: [], maxValuesPerAttribute: 1)
+        #expect(try restarted.record([report("req-3"), report("req-4")]) == UsageCollector.Outcome(accepted: 1, duplicates: 1))
+        _ = try await restarted.collect()
+        let samples = try await restarted.collect()
+        #expect(UsageCollectorTests.tokens(samples, ["type": "output"]) == 400)
+        #expect(total(samples, "tokenwatt_usage_reports_total", ["outcome": "duplicate"]) == 1)
+        // Ids are kept a day.
+        try store.save(scope: "other", [:], reportIDs: ["old"], now: Int64(Date().timeIntervalSince1970 * 1000) - 25 * 3_600_000)
+        try store.save(scope: "other", [:], reportIDs: ["new"])
+        #expect(try store.seenReportIDs(["old", "new", "req-1"]) == ["new", "req-1"])
+    }
+
     @Test func reportsSurviveARestartBeforeTheyArePushedAndAreAnnouncedOnce() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -194,7 +220,7 @@ import TokenWattCore
             try await client.execute(uri: "/v1/usage", method: .post, headers: json,
                                      body: ByteBuffer(string: #"[{"model": "m", "input_tokens": 5, "attributes": {"team": "x", "user": "y"}}]"#)) { response in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"accepted":1,"dropped_attributes":["user"],"overflowed_attributes":[]}"#)
+                #expect(String(buffer: response.body) == #"{"accepted":1,"dropped_attributes":["user"],"duplicates":0,"overflowed_attributes":[]}"#)
             }
             try await client.execute(uri: "/v1/usage", method: .post, headers: json,
                                      body: ByteBuffer(string: #"[{"model": "m", "input_tokens": 5}, {"model": "m", "input_tokens": -5}]"#)) { response in

@@ -36,12 +36,16 @@ final class UsageCollector: Collector {
         var overflowed: [String: Int] = [:]
         /// Attributes left out of reports because their name is not allowed.
         var droppedAttributes = 0
-        var reports: [String: Int] = ["accepted": 0, "rejected": 0]
+        /// Report ids seen, when there is no store to remember them.
+        var reportIDs: Set<String> = []
+        var reports: [String: Int] = ["accepted": 0, "duplicate": 0, "rejected": 0]
     }
 
     /// What became of one request's reports.
     struct Outcome: Equatable {
         var accepted = 0
+        /// Reports whose id was seen before (within a day, or earlier in the request): not counted again.
+        var duplicates = 0
         /// Attribute names left out: not in the allow-list.
         var droppedAttributes: Set<String> = []
         /// Attribute names whose value counted as `other`: past the cap.
@@ -69,7 +73,15 @@ final class UsageCollector: Collector {
             var values = state.values
             var touched: [String: Tally] = [:]
             var dropped = 0
+            let ids = reports.compactMap(\.id)
+            var seen = try store?.seenReportIDs(ids) ?? state.reportIDs.intersection(ids)
             for report in reports {
+                if let id = report.id {
+                    guard seen.insert(id).inserted else {
+                        outcome.duplicates += 1
+                        continue
+                    }
+                }
                 var labels = [Label("model", report.model), Label("provider", report.provider), Label("source", UsageCollector.source)]
                 for (attribute, value) in report.attributes.sorted(by: { $0.key < $1.key }) {
                     guard allowedAttributes.contains(attribute) else {
@@ -98,11 +110,13 @@ final class UsageCollector: Collector {
                 add(1, to: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), tallies: state.tallies, touched: &touched)
                 outcome.accepted += 1
             }
-            try store?.save(scope: name, touched.mapValues(\.entry))
+            try store?.save(scope: name, touched.mapValues(\.entry), reportIDs: ids)
+            if store == nil { state.reportIDs.formUnion(ids) }
             state.tallies.merge(touched) { _, new in new }
             state.values = values
             state.droppedAttributes += dropped
-            state.reports["accepted", default: 0] += reports.count
+            state.reports["accepted", default: 0] += outcome.accepted
+            state.reports["duplicate", default: 0] += outcome.duplicates
             return outcome
         }
     }

@@ -51,6 +51,7 @@ struct UsageHandler: Sendable {
         }
         return UsageHandler.json(.ok, [
             "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
             "dropped_attributes": outcome.droppedAttributes.sorted(),
             "overflowed_attributes": outcome.overflowedAttributes.sorted(),
         ])

@@ -16,6 +16,8 @@ struct UsageReport: Equatable, Sendable {
     var attributes: [String: String] = [:]
     /// When the request was made (seconds since the epoch), if the report says.
     var timestamp: Double?
+    /// The client's idempotency key: a report sent again with the same id (a retry) counts once.
+    var id: String?
 
     /// Why a request body was refused (HTTP 400); names the field.
     struct Invalid: Error, Equatable, CustomStringConvertible {
@@ -28,7 +30,7 @@ struct UsageReport: Equatable, Sendable {
     static let maxClockSkew: Double = 300
     static let maxNameLength = 256
     static let tokenFields = ["input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"]
-    static let fields = Set(["timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
+    static let fields = Set(["id", "timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
 
     /// The reports of a body: one object or an array of them, all valid or none taken.
     static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
@@ -67,6 +69,7 @@ struct UsageReport: Equatable, Sendable {
         }
         self.model = model
         provider = try UsageReport.name(object["provider"], field: field("provider")) ?? "unknown"
+        id = try UsageReport.name(object["id"], field: field("id"))
         timestamp = try UsageReport.timestamp(object["timestamp"], field: field("timestamp"), now: now)
         if let attributes = object["attributes"], attributes != .null {
             guard case .object(let pairs) = attributes else { throw Invalid(field: field("attributes"), reason: "expected an object of strings") }
