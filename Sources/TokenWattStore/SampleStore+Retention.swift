@@ -6,8 +6,8 @@ extension SampleStore {
     static let retentionBatch = 1_000
 
     /// Deletes raw samples (head rows and chunks), minute rollups and hour rollups older than
-    /// their retention, and pending rollups of buckets whose raw samples are gone. Returns the
-    /// rows deleted.
+    /// their retention, pending rollups of buckets whose raw samples are gone, and finished
+    /// alert messages older than the raw retention. Returns the rows deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let rawCutoff = now - configuration.rawRetentionMs
@@ -28,7 +28,10 @@ extension SampleStore {
                 try self.trimHead(minute: Schema.slot(of: rawCutoff), before: rawCutoff, db: db)
                 try db.execute(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket < ?",
                                arguments: [RollupResolution.minute.rawValue, rawCutoff])
-                return rows + db.changesCount
+                let pending = db.changesCount
+                // Alert messages that are finished (delivered, expired, disabled) go with the raw samples.
+                try db.execute(sql: "DELETE FROM outbox WHERE status != 'pending' AND finished_ms < ?", arguments: [rawCutoff])
+                return rows + pending + db.changesCount
             }
             // The others are keyed by series: one seek per series, no table scan.
             for start in stride(from: 0, to: ids.count, by: SampleStore.retentionBatch) {

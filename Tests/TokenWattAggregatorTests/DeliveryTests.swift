@@ -131,3 +131,26 @@ import TokenWattStore
         #expect(StandardWebhooks.key(fromSecret: "whsec_not base64!") == nil)
     }
 }
+
+@Suite struct OutboxRetentionTests {
+    @Test func finishedMessagesOlderThanTheRawRetentionGoPendingOnesStay() async throws {
+        var storage = StorageConfiguration()
+        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-outbox-\(UUID().uuidString)").path
+        storage.rawRetentionMs = 86_400_000
+        defer { try? FileManager.default.removeItem(atPath: storage.directory) }
+        let store = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let now = DeliveryTests.now
+        let old = now - 2 * 86_400_000
+        try await store.saveBudget("b", state: "{}", messages: ["old-delivered", "old-pending", "new-delivered"].map {
+            OutboxMessage(eventID: $0, receiver: "r", createdMs: $0.hasPrefix("old") ? old : now, event: DeliveryTests.event($0).json)
+        })
+        for var message in try await store.recentMessages(limit: 10) where message.eventID.hasSuffix("delivered") {
+            message.status = .delivered
+            message.finishedMs = message.createdMs
+            try await store.update(message)
+        }
+        try await store.enforceRetention(now: now)
+        #expect(Set(try await store.recentMessages(limit: 10).map(\.eventID)) == ["old-pending", "new-delivered"])
+        try store.close()
+    }
+}
