@@ -20,7 +20,7 @@ public struct MaintenanceService: Service {
 
     public func run() async throws {
         var lastRetention: Int64?
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let clock = ContinuousClock()
                 let began = clock.now
@@ -40,7 +40,8 @@ public struct MaintenanceService: Service {
                 // Logged and retried next round: rollups stay pending, nothing is lost.
                 logger.error("maintenance failed", metadata: ["error": "\(error)"])
             }
-            try? await gracefulShutdownAwareSleep(milliseconds: store.configuration.maintenanceIntervalMs)
+            // Ends at a graceful shutdown, and when the group is cancelled (another service failed).
+            guard (try? await gracefulShutdownAwareSleep(milliseconds: store.configuration.maintenanceIntervalMs)) != nil else { return }
         }
     }
 

@@ -97,13 +97,22 @@ public final class SampleWriter: Service, Sendable {
                 return group
             }
             if let taken { return taken.isEmpty ? nil : taken }
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state in
-                    if !state.queue.isEmpty || state.closed { return true }
-                    state.wakeUp = continuation
-                    return false
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state in
+                        if !state.queue.isEmpty || state.closed { return true }
+                        state.wakeUp = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
                 }
-                if resumeNow { continuation.resume() }
+            } onCancel: {
+                // Cancelled (another service failed): stop taking work once the queue is drained.
+                self.state.withLock { state in
+                    state.closed = true
+                    state.wakeUp?.resume()
+                    state.wakeUp = nil
+                }
             }
         }
     }

@@ -35,6 +35,33 @@ struct RunningAggregator {
 }
 
 @Suite(.serialized) struct AggregatorProcessTests {
+    @Test(arguments: ["tokenwatt-aggregator", "tokenwatt-agent"])
+    func aDaemonWhosePortIsTakenExitsWithStatus1(_ daemon: String) async throws {
+        let directory = try Environment.temporaryDirectory("port-taken")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Something else listens on the port.
+        let port = Environment.freePort()
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0 && listen(holder, 1) == 0)
+        try "spool: {directory: \(directory)/spool}\n".write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        let arguments = daemon == "tokenwatt-agent"
+            ? ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--no-discovery", "--aggregator", "http://127.0.0.1:1/api/v1/write"]
+            : ["--listen", "127.0.0.1:\(port)", "--data-dir", "\(directory)/data"]
+        let child = try ChildProcess(Environment.binDirectory + "/" + daemon, arguments, logPath: "\(directory)/\(daemon).log")
+        // Every service stops when the listener fails: the process ends, it does not hang or spin.
+        _ = try await HTTP.waitFor("\(daemon) to exit", seconds: 20) { child.process.isRunning ? nil : true }
+        #expect(child.process.terminationStatus == 1)
+        #expect(child.log.contains("Address already in use"))
+    }
+
     @Test func everyAcknowledgedSampleSurvivesSIGKILL() async throws {
         let directory = try Environment.temporaryDirectory("durability")
         defer { try? FileManager.default.removeItem(atPath: directory) }
