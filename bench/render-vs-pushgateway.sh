@@ -16,7 +16,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 median_render() {
     curl -s -o /dev/null "$1"
     for _ in $(seq 1 21); do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "$1"; done |
-        sort -n | awk 'NR == 11 { printf "%s %s", $1, $2 }'
+        sort -n | awk 'NR == 11 { printf "%s %s\n", $1, $2 }'
 }
 
 echo "== tokenwatt-aggregator"
