@@ -52,7 +52,7 @@ struct RunningAgent {
         var agent = try await RunningAgent.start(directory: directory, port: agentPort, aggregatorPort: aggregatorPort, token: "token-a")
         let spooled = try await HTTP.waitFor("the spool to grow") { try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 >= 4 ? $0 : nil } }
         // When the agent is killed without warning and started again
-        agent.process.kill(signal: SIGKILL)
+        await agent.process.kill(signal: SIGKILL)
         agent = try await RunningAgent.start(directory: directory, port: agentPort, aggregatorPort: aggregatorPort, token: "token-a")
         _ = try await HTTP.waitFor("the spool to hold what it held before the kill, and more") {
             try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 > spooled ? $0 : nil }
@@ -64,11 +64,11 @@ struct RunningAgent {
         // And once more killed while pushes flow (a round a second, each pushed at once), restarted
         _ = try await HTTP.waitFor("pushes to flow") { try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 >= 2 ? $0 : nil } }
         try await Task.sleep(for: .milliseconds(1_050))
-        agent.process.kill(signal: SIGKILL)
+        await agent.process.kill(signal: SIGKILL)
         agent = try await RunningAgent.start(directory: directory, port: agentPort, aggregatorPort: aggregatorPort, token: "token-a")
         _ = try await HTTP.waitFor("pushes after the restart") { try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 >= 3 ? true : nil } }
-        agent.process.kill(signal: SIGTERM)
-        aggregator.process.kill(signal: SIGTERM)
+        await agent.process.kill(signal: SIGTERM)
+        await aggregator.process.kill(signal: SIGTERM)
 
         // Then the aggregator's database holds the memory series once per collection, from the
         // agent's first round on, with no holes but the restarts
@@ -97,11 +97,11 @@ struct RunningAgent {
         let aggregator = try ChildProcess(Environment.aggregatorPath, ["--listen", "127.0.0.1:\(port)", "--data-dir", directory + "/data"],
                                           logPath: directory + "/aggregator.log",
                                           environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
-        let messages = notify.receive { messages in
+        let messages = await notify.receive { messages in
             messages.contains { $0.contains("READY=1") } && messages.contains { $0.contains("WATCHDOG=1") }
         }
-        aggregator.kill(signal: SIGTERM)
-        let stopping = notify.receive { $0.contains { $0.contains("STOPPING=1") } }
+        await aggregator.kill(signal: SIGTERM)
+        let stopping = await notify.receive { $0.contains { $0.contains("STOPPING=1") } }
         #expect(messages.contains { $0.contains("READY=1") && $0.contains("STATUS=listening on 127.0.0.1:\(port)") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") && $0.contains("STATUS=0 series") })
         #expect(stopping.contains { $0.contains("STOPPING=1") })
@@ -115,11 +115,11 @@ struct RunningAgent {
         defer { notify.close() }
         let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: Environment.freePort(),
                                                  token: nil, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
-        let messages = notify.receive { messages in
+        let messages = await notify.receive { messages in
             messages.contains { $0.contains("READY=1") } && messages.contains { $0.contains("WATCHDOG=1") }
         }
-        agent.process.kill(signal: SIGTERM)
-        let stopping = notify.receive { $0.contains { $0.contains("STOPPING=1") } }
+        await agent.process.kill(signal: SIGTERM)
+        let stopping = await notify.receive { $0.contains { $0.contains("STOPPING=1") } }
         #expect(stopping.contains { $0.contains("STOPPING=1") })
         let ready = try #require(messages.first { $0.contains("READY=1") })
         #expect(ready.contains("STATUS=0 GPUs, no push yet, spool"))
@@ -132,7 +132,11 @@ struct RunningAgent {
 @Suite struct AgentOnceTests {
     /// Runs `tokenwatt-agent --once` with the arguments, as an unprivileged user when the tests
     /// run as root (root reads RAPL counters anyway); returns its output and its log.
-    static func once(_ arguments: [String], directory: String, unprivileged: Bool) throws -> (stdout: String, stderr: String, status: Int32) {
+    static func once(_ arguments: [String], directory: String, unprivileged: Bool) async throws -> (stdout: String, stderr: String, status: Int32) {
+        try await offThePool { try onceBlocking(arguments, unprivileged: unprivileged) }
+    }
+
+    private static func onceBlocking(_ arguments: [String], unprivileged: Bool) throws -> (stdout: String, stderr: String, status: Int32) {
         let process = Process()
         let agent = [Environment.agentPath, "--once"] + arguments
         if unprivileged && getuid() == 0 {
@@ -152,7 +156,7 @@ struct RunningAgent {
         return (out, err, process.terminationStatus)
     }
 
-    @Test func raplReadableByRootOnlyIsReportedWithTheReasonNeverAsZero() throws {
+    @Test func raplReadableByRootOnlyIsReportedWithTheReasonNeverAsZero() async throws {
         let directory = try Environment.temporaryDirectory("rapl")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let zone = directory + "/sys/class/powercap/intel-rapl:0"
@@ -165,7 +169,7 @@ struct RunningAgent {
         for path in [directory, directory + "/sys", directory + "/sys/class", directory + "/sys/class/powercap", zone] {
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         }
-        let result = try AgentOnceTests.once(["--path.sysfs", directory + "/sys", "--nvml-library", "/nonexistent/libnvidia-ml.so.1"],
+        let result = try await AgentOnceTests.once(["--path.sysfs", directory + "/sys", "--nvml-library", "/nonexistent/libnvidia-ml.so.1"],
                                              directory: directory, unprivileged: true)
         #expect(result.status == 0)
         #expect(result.stdout.contains("tokenwatt_collector_up{collector=\"rapl\"} 0\n"))
@@ -174,11 +178,11 @@ struct RunningAgent {
         #expect(result.stderr.contains("energy_uj of package-0 is readable by root only (EACCES"))
     }
 
-    @Test func anInvalidConfigExitsWith2AndSaysWhere() throws {
+    @Test func anInvalidConfigExitsWith2AndSaysWhere() async throws {
         let directory = try Environment.temporaryDirectory("badconfig")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "collectors: [gpu]\n".write(toFile: directory + "/agent.yml", atomically: true, encoding: .utf8)
-        let result = try AgentOnceTests.once(["--config", directory + "/agent.yml"], directory: directory, unprivileged: false)
+        let result = try await AgentOnceTests.once(["--config", directory + "/agent.yml"], directory: directory, unprivileged: false)
         #expect(result.status == 2)
         #expect(result.stderr.contains("\(directory)/agent.yml: collectors[0]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"))
     }
@@ -191,12 +195,15 @@ struct RunningAgent {
     /// runs (a container), the test binds the journal's socket itself and reads the datagrams in
     /// journald's native protocol; where one runs, it reads the entry back with journalctl.
     @Test func underSystemdLogsGoToTheJournalWithStructuredFields() async throws {
+        let directory = try Environment.temporaryDirectory("journal")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let marker = "/nonexistent-procfs-\(UUID().uuidString)"
         let arguments = ["--once", "--path.procfs", marker, "--nvml-library", "/nonexistent/libnvidia-ml.so.1"]
         if FileManager.default.fileExists(atPath: JournalTests.socketPath) {
-            try await JournalTests.runAgent(arguments)
+            try await JournalTests.runAgent(arguments, directory: directory)
             let entry = try await HTTP.waitFor("the journal entry") { () -> String? in
-                let output = try JournalTests.run("/usr/bin/journalctl", ["-o", "verbose", "SYSLOG_IDENTIFIER=tokenwatt-agent", "COLLECTOR=cpu", "--no-pager"])
+                let output = try await ChildProcess.run("/usr/bin/journalctl", ["-o", "verbose", "SYSLOG_IDENTIFIER=tokenwatt-agent", "COLLECTOR=cpu", "--no-pager"],
+                                                       directory: directory).output
                 return output.contains(marker) ? output : nil
             }
             #expect(entry.contains("PRIORITY=4"))
@@ -211,8 +218,8 @@ struct RunningAgent {
             journal.close()
             if createdFolder { try? FileManager.default.removeItem(atPath: "/run/systemd/journal") }
         }
-        try await JournalTests.runAgent(arguments)
-        let entries = journal.receive { $0.contains { $0.contains("COLLECTOR=cpu") } }
+        try await JournalTests.runAgent(arguments, directory: directory)
+        let entries = await journal.receive { $0.contains { $0.contains("COLLECTOR=cpu") } }
         let entry = try #require(entries.first { $0.contains("COLLECTOR=cpu") }, "entries: \(entries)")
         let fields = Set(entry.split(separator: "\n").map(String.init))
         #expect(fields.contains("MESSAGE=collector failed"))
@@ -221,26 +228,8 @@ struct RunningAgent {
         #expect(fields.contains("REASON=failed: \(marker)/stat: No such file or directory"))
     }
 
-    static func runAgent(_ arguments: [String]) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Environment.agentPath)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "8:12345"]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    static func runAgent(_ arguments: [String], directory: String) async throws {
+        let result = try await ChildProcess.run(Environment.agentPath, arguments, directory: directory, environment: ["JOURNAL_STREAM": "8:12345"])
+        #expect(result.status == 0, "\(result.output)")
     }
 }

@@ -75,7 +75,7 @@ struct RunningAggregator {
             #expect(try await aggregator.push([series]) == 204)
         }
         // When the process is killed without warning and started again
-        aggregator.process.kill(signal: SIGKILL)
+        await aggregator.process.kill(signal: SIGKILL)
         aggregator = try await RunningAggregator.start(directory: directory, port: port)
         // Then every acknowledged sample is there
         for shard in 0..<4 {
@@ -89,17 +89,16 @@ struct RunningAggregator {
         }
         let series = try await HTTP.get(aggregator.url + "/api/v1/series?match[]=durable_total")
         #expect(series.body.components(separatedBy: "\"durable_total\"").count - 1 == 4)
-        aggregator.process.kill(signal: SIGTERM)
-        #expect(aggregator.process.process.terminationStatus == 0, "a clean SIGTERM exits 0")
+        await aggregator.process.kill(signal: SIGTERM)
+        #expect(await aggregator.process.exitStatus() == 0, "a clean SIGTERM exits 0")
     }
 
-    @Test func invalidConfigExitsWithStatus2AndNamesTheKey() throws {
+    @Test func invalidConfigExitsWithStatus2AndNamesTheKey() async throws {
         let directory = try Environment.temporaryDirectory("badconfig")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "storage: {raw_retention: forever}\n".write(toFile: "\(directory)/bad.yml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/bad.yml"], logPath: "\(directory)/log")
-        process.process.waitUntilExit()
-        #expect(process.process.terminationStatus == 2)
+        #expect(await process.exitStatus() == 2)
         #expect(process.log.contains("\(directory)/bad.yml: storage.raw_retention: a duration"))
     }
 }

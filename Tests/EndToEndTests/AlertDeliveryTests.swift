@@ -94,7 +94,7 @@ import Glibc
 
         // The first attempt gets 500; the aggregator is killed and started again before the next.
         _ = try await HTTP.waitFor("the first attempt") { AlertDeliveryTests.attempts(log).count >= 1 ? true : nil }
-        aggregator.process.kill(signal: SIGKILL)
+        await aggregator.process.kill(signal: SIGKILL)
         aggregator = try await RunningAggregator.start(directory: directory, port: port, config: config)
         _ = try await HTTP.waitFor("the third attempt, answered 200") { AlertDeliveryTests.attempts(log).count >= 3 ? true : nil }
         try await Task.sleep(for: .seconds(3))  // time for anything that should not come
@@ -157,9 +157,8 @@ import Glibc
               - name: sink
                 webhook_configs: [{url: "http://127.0.0.1:\(sinkPort)/", send_resolved: true}]
             """.write(toFile: "\(directory)/alertmanager.yml", atomically: true, encoding: .utf8)
-        let check = try ChildProcess("/usr/bin/amtool", ["check-config", "\(directory)/alertmanager.yml"], logPath: "\(directory)/amtool.log")
-        check.process.waitUntilExit()
-        #expect(check.process.terminationStatus == 0, "amtool: \(check.log)")
+        let check = try await ChildProcess.run("/usr/bin/amtool", ["check-config", "\(directory)/alertmanager.yml"], directory: directory)
+        #expect(check.status == 0, "amtool: \(check.output)")
         let alertmanager = try ChildProcess("/usr/bin/prometheus-alertmanager", [
             "--config.file=\(directory)/alertmanager.yml", "--storage.path=\(directory)/alertmanager-data",
             "--web.listen-address=127.0.0.1:\(alertmanagerPort)", "--cluster.listen-address=",

@@ -7,10 +7,8 @@ import TokenWattCore
     static var cliPath: String { Environment.binDirectory + "/tokenwatt" }
 
     /// Runs the CLI; its exit status and standard output (standard error after it).
-    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String) throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(cliPath, arguments, logPath: "\(directory)/cli-\(UUID().uuidString).log", environment: environment)
-        child.process.waitUntilExit()
-        return (child.process.terminationStatus, child.log)
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(cliPath, arguments, directory: directory, environment: environment)
     }
 
     @Test func reportAndBudgetsReadTheAggregator() async throws {
@@ -37,31 +35,31 @@ import TokenWattCore
         ]) == 204)
         let environment = ["TOKENWATT_URL": aggregator.url]
         let report = try await HTTP.waitFor("the ledger to show the energy") { () -> String? in
-            let (status, output) = try CLITests.run(["report", "--by", "node", "--format", "json"], environment: environment, directory: directory)
+            let (status, output) = try await CLITests.run(["report", "--by", "node", "--format", "json"], environment: environment, directory: directory)
             return status == 0 && output.contains("\"kwh\" : 1") ? output : nil
         }
         #expect(report.contains("\"node\" : \"gpu-01\""))
         // The cloud-equivalent of 0.4M input and 0.1M output at 0.25 and 2.00 per million: 0.3.
         #expect(report.contains("\"cloud_equivalent\" : 0.3"))
-        let csv = try CLITests.run(["report", "--url", aggregator.url, "--by", "model", "--format", "csv", "--period", "6h"], directory: directory)
+        let csv = try await CLITests.run(["report", "--url", aggregator.url, "--by", "model", "--format", "csv", "--period", "6h"], directory: directory)
         #expect(csv.status == 0)
         #expect(csv.output.hasPrefix("model,tokens,kWh,cost USD,per M tokens,cloud-equivalent,savings\nllama-3,500000,"))
-        let table = try CLITests.run(["report", "--by", "node"], environment: environment, directory: directory)
+        let table = try await CLITests.run(["report", "--by", "node"], environment: environment, directory: directory)
         #expect(table.output.contains("gpu-01"))
 
         let budgets = try await HTTP.waitFor("the budget to be evaluated") { () -> String? in
-            let (status, output) = try CLITests.run(["budgets"], environment: environment, directory: directory)
+            let (status, output) = try await CLITests.run(["budgets"], environment: environment, directory: directory)
             return status == 0 && output.contains("daily-tokens") && output.contains("ok") ? output : nil
         }
         #expect(budgets.contains("500000.00"))
         #expect(budgets.contains("50.0%"))
 
-        let unreachable = try CLITests.run(["budgets", "--url", "http://127.0.0.1:\(Environment.freePort())"], directory: directory)
+        let unreachable = try await CLITests.run(["budgets", "--url", "http://127.0.0.1:\(Environment.freePort())"], directory: directory)
         #expect(unreachable.status == 1)
         #expect(unreachable.output.contains("cannot reach"))
     }
 
-    @Test func checkConfigAcceptsTheShippedExampleAndNamesTheKeyOfAnError() throws {
+    @Test func checkConfigAcceptsTheShippedExampleAndNamesTheKeyOfAnError() async throws {
         let directory = try Environment.temporaryDirectory("check-config")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var root = URL(fileURLWithPath: #filePath)
@@ -75,12 +73,12 @@ import TokenWattCore
             example = example.replacingOccurrences(of: path, with: local)
         }
         try example.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
-        let valid = try CLITests.run(["check-config", "\(directory)/aggregator.yml"], environment: ["TOKENWATT_TOKEN_GPU_02": "token-2"], directory: directory)
+        let valid = try await CLITests.run(["check-config", "\(directory)/aggregator.yml"], environment: ["TOKENWATT_TOKEN_GPU_02": "token-2"], directory: directory)
         #expect(valid.status == 0, "\(valid.output)")
         #expect(valid.output.contains("valid aggregator configuration"))
 
         try "usage: {attributes: [model]}\n".write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
-        let invalid = try CLITests.run(["check-config", "\(directory)/agent.yml"], directory: directory)
+        let invalid = try await CLITests.run(["check-config", "\(directory)/agent.yml"], directory: directory)
         #expect(invalid.status == 2)
         #expect(invalid.output.contains("agent.yml: usage.attributes[0]: a name other than"))
     }

@@ -11,10 +11,10 @@ import Glibc
     static var grafana: URL { DeployTests.root.appendingPathComponent("grafana") }
 
     /// The fake libnvidia-ml.so of the agent's tests, built here for the agent binary.
-    static func fakeNVML(_ directory: String) throws -> String {
+    static func fakeNVML(_ directory: String) async throws -> String {
         let source = DeployTests.root.appendingPathComponent("Tests/TokenWattAgentTests/FakeNVML/fake_nvml.c").path
         let library = "\(directory)/libnvidia-ml.so.1"
-        let build = try DeployTests.run("/usr/bin/env", ["clang", "-shared", "-fPIC", "-O1", "-o", library, source], directory: directory)
+        let build = try await ChildProcess.run("/usr/bin/env", ["clang", "-shared", "-fPIC", "-O1", "-o", library, source], directory: directory)
         #expect(build.status == 0, "\(build.output)")
         return library
     }
@@ -70,7 +70,7 @@ import Glibc
         let queries = try DashboardTests.queries()
         #expect(queries.count >= 25)
 
-        let library = try DashboardTests.fakeNVML(directory)
+        let library = try await DashboardTests.fakeNVML(directory)
         let scenario = "\(directory)/nvml-scenario"
         try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
         let vllmPort = Environment.freePort()

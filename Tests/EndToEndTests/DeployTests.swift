@@ -12,15 +12,8 @@ import Glibc
         return url
     }
 
-    /// Runs a command; its exit status and output.
-    static func run(_ executable: String, _ arguments: [String], directory: String) throws -> (status: Int32, output: String) {
-        let child = try ChildProcess(executable, arguments, logPath: "\(directory)/\(URL(fileURLWithPath: executable).lastPathComponent)-\(UUID().uuidString).log")
-        child.process.waitUntilExit()
-        return (child.process.terminationStatus, child.log)
-    }
-
     @Test(arguments: ["tokenwatt-agent", "tokenwatt-aggregator"])
-    func unitsVerifyAndAreHardened(_ name: String) throws {
+    func unitsVerifyAndAreHardened(_ name: String) async throws {
         let directory = try Environment.temporaryDirectory("units")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // The units name /usr/bin; here the binaries are in the build folder.
@@ -28,9 +21,9 @@ import Glibc
             .replacingOccurrences(of: "/usr/bin/", with: Environment.binDirectory + "/")
         let path = "\(directory)/\(name).service"
         try unit.write(toFile: path, atomically: true, encoding: .utf8)
-        let verify = try DeployTests.run("/usr/bin/systemd-analyze", ["verify", path], directory: directory)
+        let verify = try await ChildProcess.run("/usr/bin/systemd-analyze", ["verify", path], directory: directory)
         #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
-        let security = try DeployTests.run("/usr/bin/systemd-analyze", ["security", "--offline=true", path], directory: directory)
+        let security = try await ChildProcess.run("/usr/bin/systemd-analyze", ["security", "--offline=true", path], directory: directory)
         let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
         // systemd rates 0–10; up to 3.9 is "OK". README.md quotes the figures.
@@ -38,7 +31,7 @@ import Glibc
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("Restart=on-failure"))
     }
 
-    @Test func prometheusConfigRulesAndAlertmanagerRoutingPassTheirCheckers() throws {
+    @Test func prometheusConfigRulesAndAlertmanagerRoutingPassTheirCheckers() async throws {
         let directory = try Environment.temporaryDirectory("rules")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let deploy = DeployTests.root.appendingPathComponent("deploy").path
@@ -49,7 +42,7 @@ import Glibc
             ("/usr/bin/promtool", ["test", "rules", "\(deploy)/prometheus/tests/tokenwatt-alerts.test.yml"]),
             ("/usr/bin/amtool", ["check-config", "\(deploy)/alertmanager/alertmanager.yml"]),
         ] {
-            let result = try DeployTests.run(tool, arguments, directory: directory)
+            let result = try await ChildProcess.run(tool, arguments, directory: directory)
             #expect(result.status == 0, "\(tool) \(arguments.joined(separator: " ")): \(result.output)")
         }
         // Every alerting rule has a unit test.
@@ -64,67 +57,72 @@ import Glibc
     }
 
     /// Runs a command as root: directly when the tests run as root, else through `sudo -n`.
-    static func asRoot(_ arguments: [String], directory: String) throws -> (status: Int32, output: String) {
-        getuid() == 0 ? try run(arguments[0], Array(arguments.dropFirst()), directory: directory)
-            : try run("/usr/bin/sudo", ["-n"] + arguments, directory: directory)
+    static func asRoot(_ arguments: [String], directory: String) async throws -> (status: Int32, output: String) {
+        getuid() == 0 ? try await ChildProcess.run(arguments[0], Array(arguments.dropFirst()), directory: directory)
+            : try await ChildProcess.run("/usr/bin/sudo", ["-n"] + arguments, directory: directory)
     }
 
-    @Test func packagesInstallRemoveKeepingConfigAndPurge() throws {
+    @Test func packagesInstallRemoveKeepingConfigAndPurge() async throws {
         let directory = try Environment.temporaryDirectory("packages")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let build = try DeployTests.run("/bin/bash", [DeployTests.root.appendingPathComponent("deploy/package/build-debs.sh").path,
-                                                      "--bin", Environment.binDirectory, "--out", directory, "--version", "0.0.1",
-                                                      "--compression", "none"], directory: directory)
+        let build = try await ChildProcess.run("/bin/bash", [DeployTests.root.appendingPathComponent("deploy/package/build-debs.sh").path,
+                                                             "--bin", Environment.binDirectory, "--out", directory, "--version", "0.0.1",
+                                                             "--compression", "none"], directory: directory)
         #expect(build.status == 0, "\(build.output)")
-        let arch = try DeployTests.run("/usr/bin/dpkg", ["--print-architecture"], directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let arch = try await ChildProcess.run("/usr/bin/dpkg", ["--print-architecture"], directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
         let agent = "\(directory)/tokenwatt-agent_0.0.1_\(arch).deb", aggregator = "\(directory)/tokenwatt-aggregator_0.0.1_\(arch).deb"
 
-        let info = try DeployTests.run("/usr/bin/dpkg-deb", ["--info", agent], directory: directory).output
+        let info = try await ChildProcess.run("/usr/bin/dpkg-deb", ["--info", agent], directory: directory).output
         #expect(info.contains("Package: tokenwatt-agent") && info.contains("conffiles") && info.contains("postinst"))
-        let contents = try DeployTests.run("/usr/bin/dpkg-deb", ["--contents", aggregator], directory: directory).output
+        let contents = try await ChildProcess.run("/usr/bin/dpkg-deb", ["--contents", aggregator], directory: directory).output
         for path in ["./usr/bin/tokenwatt-aggregator", "./usr/bin/tokenwatt", "./lib/systemd/system/tokenwatt-aggregator.service", "./etc/tokenwatt/aggregator.yml"] {
             #expect(contents.contains(path), "\(path) not in the package")
         }
 
-        defer { _ = try? DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory) }
-        let install = try DeployTests.asRoot(["/usr/bin/dpkg", "-i", agent, aggregator], directory: directory)
-        #expect(install.status == 0, "dpkg -i: \(install.output)")
-        let files = FileManager.default
-        for path in ["/usr/bin/tokenwatt-agent", "/usr/bin/tokenwatt-aggregator", "/usr/bin/tokenwatt", "/etc/tokenwatt/agent.yml",
-                     "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt",
-                     "/etc/systemd/system/multi-user.target.wants/tokenwatt-agent.service"] {
-            #expect(files.fileExists(atPath: path), "\(path) missing after dpkg -i")
-        }
-        for user in ["tokenwatt-agent", "tokenwatt"] {
-            #expect(try DeployTests.run("/usr/bin/getent", ["passwd", user], directory: directory).status == 0, "no user \(user)")
-        }
-        let owner = try files.attributesOfItem(atPath: "/var/lib/tokenwatt-agent")[.ownerAccountName] as? String
-        #expect(owner == "tokenwatt-agent")
-        let mode = try files.attributesOfItem(atPath: "/etc/tokenwatt/agent.yml")[.posixPermissions] as? Int
-        #expect(mode == 0o640)
-        let verify = try DeployTests.run("/usr/bin/systemd-analyze", ["verify", "/lib/systemd/system/tokenwatt-agent.service",
-                                                                      "/lib/systemd/system/tokenwatt-aggregator.service"], directory: directory)
-        #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
-        let check = try DeployTests.run("/usr/bin/tokenwatt", ["check-config", "/etc/tokenwatt/agent.yml"], directory: directory)
-        #expect(check.status == 0, "\(check.output)")
+        do {
+            let install = try await DeployTests.asRoot(["/usr/bin/dpkg", "-i", agent, aggregator], directory: directory)
+            #expect(install.status == 0, "dpkg -i: \(install.output)")
+            let files = FileManager.default
+            for path in ["/usr/bin/tokenwatt-agent", "/usr/bin/tokenwatt-aggregator", "/usr/bin/tokenwatt", "/etc/tokenwatt/agent.yml",
+                         "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt",
+                         "/etc/systemd/system/multi-user.target.wants/tokenwatt-agent.service"] {
+                #expect(files.fileExists(atPath: path), "\(path) missing after dpkg -i")
+            }
+            for user in ["tokenwatt-agent", "tokenwatt"] {
+                #expect(try await ChildProcess.run("/usr/bin/getent", ["passwd", user], directory: directory).status == 0, "no user \(user)")
+            }
+            let owner = try files.attributesOfItem(atPath: "/var/lib/tokenwatt-agent")[.ownerAccountName] as? String
+            #expect(owner == "tokenwatt-agent")
+            let mode = try files.attributesOfItem(atPath: "/etc/tokenwatt/agent.yml")[.posixPermissions] as? Int
+            #expect(mode == 0o640)
+            let verify = try await ChildProcess.run("/usr/bin/systemd-analyze", ["verify", "/lib/systemd/system/tokenwatt-agent.service",
+                                                                                 "/lib/systemd/system/tokenwatt-aggregator.service"], directory: directory)
+            #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
+            let check = try await ChildProcess.run("/usr/bin/tokenwatt", ["check-config", "/etc/tokenwatt/agent.yml"], directory: directory)
+            #expect(check.status == 0, "\(check.output)")
 
-        // Removed: the programs go, the config stays.
-        #expect(try DeployTests.asRoot(["/usr/bin/dpkg", "-r", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
-        #expect(!files.fileExists(atPath: "/usr/bin/tokenwatt-agent"))
-        #expect(files.fileExists(atPath: "/etc/tokenwatt/agent.yml"))
-        // Purged: config and state go too.
-        #expect(try DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
-        for path in ["/etc/tokenwatt/agent.yml", "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt"] {
-            #expect(!files.fileExists(atPath: path), "\(path) left after purge")
+            // Removed: the programs go, the config stays.
+            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "-r", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
+            #expect(!files.fileExists(atPath: "/usr/bin/tokenwatt-agent"))
+            #expect(files.fileExists(atPath: "/etc/tokenwatt/agent.yml"))
+            // Purged: config and state go too.
+            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
+            for path in ["/etc/tokenwatt/agent.yml", "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt"] {
+                #expect(!files.fileExists(atPath: path), "\(path) left after purge")
+            }
+        } catch {
+            // A step that threw skipped the purge: the machine keeps no package of ours.
+            _ = try? await DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory)
+            throw error
         }
     }
 
-    @Test func installScriptStagesEverythingAndKeepsAnOperatorsConfig() throws {
+    @Test func installScriptStagesEverythingAndKeepsAnOperatorsConfig() async throws {
         let directory = try Environment.temporaryDirectory("install")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let script = DeployTests.root.appendingPathComponent("deploy/install.sh").path
         let stage = "\(directory)/root"
-        var result = try DeployTests.run("/bin/bash", [script, "--bin", Environment.binDirectory, "--root", stage], directory: directory)
+        var result = try await ChildProcess.run("/bin/bash", [script, "--bin", Environment.binDirectory, "--root", stage], directory: directory)
         #expect(result.status == 0, "\(result.output)")
         for path in ["usr/local/bin/tokenwatt-agent", "usr/local/bin/tokenwatt-aggregator", "usr/local/bin/tokenwatt",
                      "etc/systemd/system/tokenwatt-agent.service", "etc/tokenwatt/agent.yml", "etc/tokenwatt/aggregator.yml", "var/lib/tokenwatt-agent"] {
@@ -133,7 +131,7 @@ import Glibc
         let unit = try String(contentsOfFile: "\(stage)/etc/systemd/system/tokenwatt-agent.service", encoding: .utf8)
         #expect(unit.contains("ExecStart=/usr/local/bin/tokenwatt-agent --config /etc/tokenwatt/agent.yml"))
         try "interval: 5s\n".write(toFile: "\(stage)/etc/tokenwatt/agent.yml", atomically: true, encoding: .utf8)
-        result = try DeployTests.run("/bin/bash", [script, "agent", "--bin", Environment.binDirectory, "--root", stage], directory: directory)
+        result = try await ChildProcess.run("/bin/bash", [script, "agent", "--bin", Environment.binDirectory, "--root", stage], directory: directory)
         #expect(result.status == 0)
         #expect(try String(contentsOfFile: "\(stage)/etc/tokenwatt/agent.yml", encoding: .utf8) == "interval: 5s\n")
     }

@@ -48,7 +48,7 @@ import Glibc
         }
 
         // The receiver goes away; pushes go on.
-        receiver.kill(signal: SIGTERM)
+        await receiver.kill(signal: SIGTERM)
         #expect(try await aggregator.push([ForwardingTests.series("forward_probe", ["part": "a"], from: start + 10_000, count: 10) { Double(10 + $0) },
                                            cpu(start + 10_000, 10)]) == 204)
         let backlog = try await HTTP.waitFor("a backlog for the target") { () -> String? in

@@ -5,6 +5,16 @@ import NIOCore
 import Glibc
 #endif
 
+/// Runs blocking work (waiting for a child, reading a pipe or a socket) on a Dispatch thread,
+/// never on one of the cooperative pool's: the pool has a thread per core, two here, and one
+/// blocked for seconds stalls the tasks of every test running beside it.
+func offThePool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    let result: Result<T, E> = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: Result { () throws(E) in try work() }) }
+    }
+    return try result.get()
+}
+
 /// A child process (a TokenWatt binary or a real peer) killed when the test ends.
 final class ChildProcess: @unchecked Sendable {
     let process = Process()
@@ -26,13 +36,34 @@ final class ChildProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    func kill(signal: Int32 = SIGKILL) {
+    /// Sends the signal and waits until the process has exited.
+    func kill(signal: Int32 = SIGKILL) async {
         guard process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        _ = await exitStatus()
     }
 
-    deinit { kill() }
+    /// Waits until the process has exited; its exit status.
+    func exitStatus() async -> Int32 {
+        await offThePool {
+            self.process.waitUntilExit()
+            return self.process.terminationStatus
+        }
+    }
+
+    /// Runs a command to its end; its exit status and output (standard output and error).
+    static func run(_ executable: String, _ arguments: [String], directory: String,
+                    environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        let name = URL(fileURLWithPath: executable).lastPathComponent
+        let child = try ChildProcess(executable, arguments, logPath: "\(directory)/\(name)-\(UUID().uuidString).log", environment: environment)
+        return (await child.exitStatus(), child.log)
+    }
+
+    deinit {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
 
 enum Environment {
@@ -108,7 +139,7 @@ struct WaitTimeout: Error, CustomStringConvertible {
 
 /// A Unix datagram socket bound at a path, standing in for systemd's notify socket or the
 /// journal's; closed and removed by `close()`.
-final class DatagramSocket {
+final class DatagramSocket: Sendable {
     let path: String
     private let fd: Int32
 
@@ -132,7 +163,11 @@ final class DatagramSocket {
     }
 
     /// The datagrams received until `done` holds for them or the timeout passes.
-    func receive(until done: ([String]) -> Bool) -> [String] {
+    func receive(until done: @escaping @Sendable ([String]) -> Bool) async -> [String] {
+        await offThePool { self.receiveBlocking(until: done) }
+    }
+
+    private func receiveBlocking(until done: ([String]) -> Bool) -> [String] {
         var messages: [String] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while !done(messages) {

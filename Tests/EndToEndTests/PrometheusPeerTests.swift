@@ -45,9 +45,8 @@ import Glibc
 
         // (c) promtool finds nothing to report on TokenWatt's own names.
         try metrics.write(toFile: "\(directory)/metrics.prom", atomically: true, encoding: .utf8)
-        let lint = try ChildProcess("/bin/sh", ["-c", "promtool check metrics < \(directory)/metrics.prom"], logPath: "\(directory)/promtool.log")
-        lint.process.waitUntilExit()
-        #expect(!lint.log.contains("tokenwatt_"), "promtool: \(lint.log)")
+        let lint = try await ChildProcess.run("/bin/sh", ["-c", "promtool check metrics < \(directory)/metrics.prom"], directory: directory)
+        #expect(!lint.output.contains("tokenwatt_"), "promtool: \(lint.output)")
 
         // (b) A Prometheus server scrapes the aggregator; its query API sees our series.
         let serverPort = Environment.freePort()
