@@ -16,7 +16,8 @@ import Glibc
         return url.appendingPathComponent(".build/test-venv/bin/python").path
     }
 
-    /// Verifies each request with `standardwebhooks`, answers 500 to the first two and 200
+    /// Verifies each request with `standardwebhooks`, answers 500 to the first two (the first
+    /// with `Retry-After: 5`, time for the test to kill the aggregator before the next) and 200
     /// after, and writes every attempt (id, verified, type) to a JSON file.
     static let signedReceiver = #"""
         import http.server, json, sys, threading
@@ -43,6 +44,8 @@ import Glibc
                     with open(log, "w") as file:
                         json.dump(attempts, file)
                 self.send_response(401 if not verified else 500 if count <= 2 else 200)
+                if verified and count == 1:
+                    self.send_header("Retry-After", "5")
                 self.end_headers()
 
         http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
@@ -78,7 +81,7 @@ import Glibc
         let log = "\(directory)/attempts.json"
         let receiver = try ChildProcess(AlertDeliveryTests.python, ["\(directory)/receiver.py", "\(receiverPort)", secret, log],
                                         logPath: "\(directory)/receiver.log")
-        try await Task.sleep(for: .milliseconds(500))
+        _ = try await HTTP.waitFor("the receiver") { try await HTTP.get("http://127.0.0.1:\(receiverPort)/").status }
 
         let config = """
             receivers: [{name: finops, webhook: {url: "http://127.0.0.1:\(receiverPort)/hook", secret_file: \(directory)/webhook.secret}}]
@@ -92,11 +95,17 @@ import Glibc
         #expect(try await aggregator.push(AlertDeliveryTests.tokens(100, at: now - 2_000)) == 204)
         #expect(try await aggregator.push(AlertDeliveryTests.tokens(700, at: now - 1_000)) == 204)
 
-        // The first attempt gets 500; the aggregator is killed and started again before the next.
+        // The first attempt gets 500 and Retry-After; the aggregator is killed and started again
+        // before the next, which the new process makes no sooner than asked.
         _ = try await HTTP.waitFor("the first attempt") { AlertDeliveryTests.attempts(log).count >= 1 ? true : nil }
+        let firstAttempt = Date()
+        _ = try await HTTP.waitFor("the first failure in the outbox") { [url = aggregator.url] in
+            try await HTTP.get(url + "/api/v1/alerts").body.contains("\"attempts\":1") ? true : nil
+        }
         await aggregator.process.kill(signal: SIGKILL)
         aggregator = try await RunningAggregator.start(directory: directory, port: port, config: config)
         _ = try await HTTP.waitFor("the third attempt, answered 200") { AlertDeliveryTests.attempts(log).count >= 3 ? true : nil }
+        #expect(Date().timeIntervalSince(firstAttempt) >= 4.5, "Retry-After: 5 was not honoured across the restart")
         try await Task.sleep(for: .seconds(3))  // time for anything that should not come
 
         let attempts = AlertDeliveryTests.attempts(log)
