@@ -9,8 +9,9 @@ extension SampleStore {
         return selectors.flatMap { index.matching($0) }.filter { seen.insert($0.id).inserted }
     }
 
-    /// The latest sample of every series heard from after `since` (ms), stale-marked ones left out.
-    public func liveSeries(since: Int64) -> [(labels: LabelSet, sample: Sample)] {
+    /// The latest sample of every series heard from after `since` (ms), stale-marked ones left
+    /// out, ordered by name and then by labels.
+    public func liveSeries(since: Int64) -> [LiveSeries] {
         index.live(since: since)
     }
 

@@ -11,6 +11,10 @@ final class SeriesIndex: Sendable {
         var idByLabels: [LabelSet: Int64] = [:]
         var labelsByID: [Int64: LabelSet] = [:]
         var idsByName: [String: [Int64]] = [:]
+        /// Each series' text as its exposition lines begin, made once when it is added.
+        var textByID: [Int64: [UInt8]] = [:]
+        /// Names whose `idsByName` entry is no longer in the order of the series' text.
+        var unsortedNames: Set<String> = []
         var latest: [Int64: Sample] = [:]
         var newestTimestamp: Int64?
     }
@@ -30,7 +34,10 @@ final class SeriesIndex: Sendable {
         state.withLock { state in
             state.idByLabels[labels] = id
             state.labelsByID[id] = labels
-            state.idsByName[labels.metricName ?? "", default: []].append(id)
+            let name = labels.metricName ?? ""
+            state.idsByName[name, default: []].append(id)
+            state.textByID[id] = ExpositionWriter.seriesText(name: name, labels: labels.withoutMetricName)
+            state.unsortedNames.insert(name)
         }
     }
 
@@ -63,17 +70,40 @@ final class SeriesIndex: Sendable {
         }
     }
 
-    /// Series whose latest sample is newer than `since` and not a stale marker.
-    func live(since: Int64) -> [(labels: LabelSet, sample: Sample)] {
+    /// Series whose latest sample is newer than `since` and not a stale marker, by name and
+    /// then by their text: the order of an exposition. Series sort once after they are added,
+    /// not on every call.
+    func live(since: Int64) -> [LiveSeries] {
         state.withLock { state in
-            state.latest.compactMap { id, sample in
-                guard sample.timestamp > since, !sample.isStaleMarker, let labels = state.labelsByID[id] else { return nil }
-                return (labels, sample)
+            for name in state.unsortedNames {
+                let textByID = state.textByID
+                state.idsByName[name] = state.idsByName[name]!.map { (textByID[$0]!, $0) }
+                    .sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
             }
+            state.unsortedNames = []
+            var live: [LiveSeries] = []
+            for name in state.idsByName.keys.sorted() {
+                for id in state.idsByName[name]! {
+                    guard let sample = state.latest[id], sample.timestamp > since, !sample.isStaleMarker else { continue }
+                    live.append(LiveSeries(name: name, text: state.textByID[id]!, labels: state.labelsByID[id]!, sample: sample))
+                }
+            }
+            return live
         }
     }
 
     var allIDs: [Int64] { state.withLock { Array($0.labelsByID.keys) } }
 
     func labels(of id: Int64) -> LabelSet? { state.withLock { $0.labelsByID[id] } }
+}
+
+/// A series heard from recently, with what the exposition needs to write it.
+public struct LiveSeries: Sendable {
+    /// The metric name.
+    public let name: String
+    /// `name{label="value",...}` as its sample lines begin.
+    public let text: [UInt8]
+    public let labels: LabelSet
+    /// Its latest sample.
+    public let sample: Sample
 }

@@ -65,6 +65,15 @@ import Testing
         #expect(ExpositionFormat.openMetrics.contentType == "application/openmetrics-text; version=1.0.0; charset=utf-8")
     }
 
+    @Test(arguments: [(0.0, Int64(0)), (-0.0, 1), (42, -1), (-7, 1_800_000_000_123), (0.5, .max), (999_999_999_999_999, .min),
+                      (1e15, 5), (.nan, 5), (-.infinity, 5), (.infinity, 5), (-123_456.25, 5)])
+    func sampleLinesWriteDigitsAsFormatValueAndStringDo(value: Double, timestamp: Int64) {
+        var line: [UInt8] = []
+        ExpositionWriter(format: .prometheusText).writeSeriesLine(ExpositionWriter.seriesText(name: "x", labels: [Label("a", "q\"")]),
+                                                                  value: value, timestamp: timestamp, into: &line)
+        #expect(String(decoding: line, as: UTF8.self) == "x{a=\"q\\\"\"} \(ExpositionWriter.formatValue(value)) \(timestamp)\n")
+    }
+
     @Test(arguments: [(1.0, "1"), (-3.0, "-3"), (0.1, "0.1"), (1e20, "1e+20"), (1.5e-7, "1.5e-07")])
     func formatsValuesAsGoReadsThem(value: Double, text: String) {
         #expect(ExpositionWriter.formatValue(value) == text)

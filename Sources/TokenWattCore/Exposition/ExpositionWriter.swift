@@ -20,57 +20,94 @@ public struct ExpositionWriter: Sendable {
     }
 
     public func write(_ family: MetricFamily, into out: inout [UInt8]) {
-        let metadataName = format == .prometheusText && family.type == .counter ? family.name + "_total" : family.name
+        let skipsCreated = writeHeader(name: family.name, type: family.type, help: family.help, unit: family.unit, into: &out)
+        for sample in family.samples {
+            if skipsCreated && sample.name.hasSuffix("_created") { continue }
+            writeSeriesLine(ExpositionWriter.seriesText(name: sample.name, labels: sample.labels), value: sample.value,
+                            timestamp: sample.timestamp, into: &out)
+        }
+    }
+
+    /// A family's TYPE and HELP (and UNIT in OpenMetrics) lines. Returns whether its `_created`
+    /// samples are to be left out (a counter in 0.0.4).
+    @discardableResult
+    public func writeHeader(name: String, type: MetricType, help: String?, unit: String? = nil, into out: inout [UInt8]) -> Bool {
+        let metadataName = format == .prometheusText && type == .counter ? name + "_total" : name
         let typeName: String
         switch format {
         case .prometheusText:
             // 0.0.4 knows five types; the OpenMetrics-only ones are written as untyped.
-            switch family.type {
-            case .counter, .gauge, .histogram, .summary, .untyped: typeName = family.type.rawValue
+            switch type {
+            case .counter, .gauge, .histogram, .summary, .untyped: typeName = type.rawValue
             case .gaugeHistogram, .info, .stateset: typeName = MetricType.untyped.rawValue
             }
         case .openMetrics:
-            typeName = family.type.openMetricsName
+            typeName = type.openMetricsName
         }
         if format == .openMetrics {
             append("# TYPE \(metadataName) \(typeName)\n", to: &out)
-            if let unit = family.unit { append("# UNIT \(metadataName) \(unit)\n", to: &out) }
-            if let help = family.help { append("# HELP \(metadataName) \(ExpositionEscaping.help(help, format: format))\n", to: &out) }
+            if let unit { append("# UNIT \(metadataName) \(unit)\n", to: &out) }
+            if let help { append("# HELP \(metadataName) \(ExpositionEscaping.help(help, format: format))\n", to: &out) }
         } else {
-            if let help = family.help { append("# HELP \(metadataName) \(ExpositionEscaping.help(help, format: format))\n", to: &out) }
+            if let help { append("# HELP \(metadataName) \(ExpositionEscaping.help(help, format: format))\n", to: &out) }
             append("# TYPE \(metadataName) \(typeName)\n", to: &out)
         }
-        for sample in family.samples {
-            if format == .prometheusText && family.type == .counter && sample.name.hasSuffix("_created") { continue }
-            writeSample(sample, into: &out)
-        }
+        return format == .prometheusText && type == .counter
     }
 
-    func writeSample(_ sample: ExpositionSample, into out: inout [UInt8]) {
-        out.append(contentsOf: sample.name.utf8)
-        if !sample.labels.isEmpty {
-            out.append(UInt8(ascii: "{"))
-            for (index, label) in sample.labels.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: label.name.utf8)
-                out.append(contentsOf: "=\"".utf8)
-                out.append(contentsOf: ExpositionEscaping.labelValue(label.value).utf8)
-                out.append(UInt8(ascii: "\""))
-            }
-            out.append(UInt8(ascii: "}"))
+    /// `name{label="value",...}`, labels in their order and values escaped: how a series'
+    /// sample lines begin, the same in both formats. Worth keeping for a series that is written often.
+    public static func seriesText(name: String, labels: [Label]) -> [UInt8] {
+        var text = Array(name.utf8)
+        guard !labels.isEmpty else { return text }
+        text.append(UInt8(ascii: "{"))
+        for (index, label) in labels.enumerated() {
+            if index > 0 { text.append(UInt8(ascii: ",")) }
+            text.append(contentsOf: label.name.utf8)
+            text.append(contentsOf: "=\"".utf8)
+            text.append(contentsOf: ExpositionEscaping.labelValue(label.value).utf8)
+            text.append(UInt8(ascii: "\""))
         }
+        text.append(UInt8(ascii: "}"))
+        return text
+    }
+
+    /// One sample line: the series' text, the value and the timestamp if there is one.
+    public func writeSeriesLine(_ seriesText: [UInt8], value: Double, timestamp: Int64?, into out: inout [UInt8]) {
+        out.append(contentsOf: seriesText)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: ExpositionWriter.formatValue(sample.value).utf8)
-        if let timestamp = sample.timestamp {
+        if value == value.rounded(), abs(value) < 1e15 {
+            ExpositionWriter.appendDecimal(Int64(value), to: &out)
+        } else {
+            out.append(contentsOf: ExpositionWriter.formatValue(value).utf8)
+        }
+        if let timestamp {
             out.append(UInt8(ascii: " "))
             switch format {
             case .prometheusText:
-                out.append(contentsOf: String(timestamp).utf8)
+                ExpositionWriter.appendDecimal(timestamp, to: &out)
             case .openMetrics:
                 out.append(contentsOf: ExpositionWriter.formatSeconds(milliseconds: timestamp).utf8)
             }
         }
         out.append(UInt8(ascii: "\n"))
+    }
+
+    /// An integer's decimal digits, written straight into the output: most values and every
+    /// timestamp are integers, and a `String` for each would cost more than the rest of the line.
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits, least significant first
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
     }
 
     private func append(_ string: String, to out: inout [UInt8]) {
