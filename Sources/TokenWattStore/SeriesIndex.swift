@@ -7,21 +7,26 @@ import TokenWattCore
 /// I/O or `await`. Only the store's writer adds series, after the transaction that inserted
 /// them committed; readers (exposition, queries) take snapshots.
 final class SeriesIndex: Sendable {
+    /// What the index holds of one series.
+    private struct Entry {
+        let labels: LabelSet
+        /// Its text as its exposition lines begin, made once when it is added.
+        let text: [UInt8]
+        var latest: Sample?
+    }
+
     private struct State {
         var idByLabels: [LabelSet: Int64] = [:]
-        var labelsByID: [Int64: LabelSet] = [:]
+        var entries: [Int64: Entry] = [:]
         var idsByName: [String: [Int64]] = [:]
-        /// Each series' text as its exposition lines begin, made once when it is added.
-        var textByID: [Int64: [UInt8]] = [:]
         /// Names whose `idsByName` entry is no longer in the order of the series' text.
         var unsortedNames: Set<String> = []
-        var latest: [Int64: Sample] = [:]
         var newestTimestamp: Int64?
     }
 
     private let state = Mutex(State())
 
-    var count: Int { state.withLock { $0.labelsByID.count } }
+    var count: Int { state.withLock { $0.entries.count } }
 
     /// The newest timestamp of any sample stored.
     var newestTimestamp: Int64? { state.withLock { $0.newestTimestamp } }
@@ -31,12 +36,12 @@ final class SeriesIndex: Sendable {
     }
 
     func add(id: Int64, labels: LabelSet) {
+        let name = labels.metricName ?? ""
+        let text = ExpositionWriter.seriesText(name: name, labels: labels.withoutMetricName)
         state.withLock { state in
             state.idByLabels[labels] = id
-            state.labelsByID[id] = labels
-            let name = labels.metricName ?? ""
+            state.entries[id] = Entry(labels: labels, text: text, latest: nil)
             state.idsByName[name, default: []].append(id)
-            state.textByID[id] = ExpositionWriter.seriesText(name: name, labels: labels.withoutMetricName)
             state.unsortedNames.insert(name)
         }
     }
@@ -44,15 +49,16 @@ final class SeriesIndex: Sendable {
     /// Keeps the newest sample of each series (by timestamp).
     func noteLatest(_ samples: [Int64: Sample]) {
         state.withLock { state in
-            for (id, sample) in samples where sample.timestamp >= (state.latest[id]?.timestamp ?? .min) {
-                state.latest[id] = sample
+            for (id, sample) in samples where state.entries[id] != nil {
+                guard sample.timestamp >= (state.entries[id]!.latest?.timestamp ?? .min) else { continue }
+                state.entries[id]!.latest = sample
                 state.newestTimestamp = max(state.newestTimestamp ?? .min, sample.timestamp)
             }
         }
     }
 
     func latest(of id: Int64) -> Sample? {
-        state.withLock { $0.latest[id] }
+        state.withLock { $0.entries[id]?.latest }
     }
 
     func matching(_ selector: SeriesSelector) -> [(id: Int64, labels: LabelSet)] {
@@ -61,10 +67,10 @@ final class SeriesIndex: Sendable {
             if let name = selector.metricName {
                 candidates = state.idsByName[name] ?? []
             } else {
-                candidates = Array(state.labelsByID.keys)
+                candidates = Array(state.entries.keys)
             }
             return candidates.compactMap { id in
-                guard let labels = state.labelsByID[id], selector.matches(labels) else { return nil }
+                guard let labels = state.entries[id]?.labels, selector.matches(labels) else { return nil }
                 return (id, labels)
             }.sorted { $0.id < $1.id }
         }
@@ -76,25 +82,26 @@ final class SeriesIndex: Sendable {
     func live(since: Int64) -> [LiveSeries] {
         state.withLock { state in
             for name in state.unsortedNames {
-                let textByID = state.textByID
-                state.idsByName[name] = state.idsByName[name]!.map { (textByID[$0]!, $0) }
+                let entries = state.entries
+                state.idsByName[name] = state.idsByName[name]!.map { (entries[$0]!.text, $0) }
                     .sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
             }
             state.unsortedNames = []
             var live: [LiveSeries] = []
+            live.reserveCapacity(state.entries.count)
             for name in state.idsByName.keys.sorted() {
                 for id in state.idsByName[name]! {
-                    guard let sample = state.latest[id], sample.timestamp > since, !sample.isStaleMarker else { continue }
-                    live.append(LiveSeries(name: name, text: state.textByID[id]!, labels: state.labelsByID[id]!, sample: sample))
+                    guard let entry = state.entries[id], let sample = entry.latest, sample.timestamp > since, !sample.isStaleMarker else { continue }
+                    live.append(LiveSeries(name: name, text: entry.text, sample: sample))
                 }
             }
             return live
         }
     }
 
-    var allIDs: [Int64] { state.withLock { Array($0.labelsByID.keys) } }
+    var allIDs: [Int64] { state.withLock { Array($0.entries.keys) } }
 
-    func labels(of id: Int64) -> LabelSet? { state.withLock { $0.labelsByID[id] } }
+    func labels(of id: Int64) -> LabelSet? { state.withLock { $0.entries[id]?.labels } }
 }
 
 /// A series heard from recently, with what the exposition needs to write it.
@@ -103,7 +110,6 @@ public struct LiveSeries: Sendable {
     public let name: String
     /// `name{label="value",...}` as its sample lines begin.
     public let text: [UInt8]
-    public let labels: LabelSet
     /// Its latest sample.
     public let sample: Sample
 }

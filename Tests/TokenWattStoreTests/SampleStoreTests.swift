@@ -51,7 +51,7 @@ import TokenWattCore
     @Test func staleMarkerRemovesSeriesFromLiveSet() async throws {
         try await withTemporaryStore { store, _ in
             _ = try await store.append([[series("a", [:], [(1_000, 1)]), series("b", [:], [(1_000, 1), (2_000, Sample.staleMarker)])]])
-            #expect(store.liveSeries(since: 0).map { $0.labels.metricName } == ["a"])
+            #expect(store.liveSeries(since: 0).map(\.name) == ["a"])
             #expect(store.liveSeries(since: 1_000).isEmpty)
         }
     }
