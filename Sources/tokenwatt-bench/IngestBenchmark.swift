@@ -61,7 +61,6 @@ struct IngestBenchmark: AsyncParsableCommand {
         var values = (0..<series).map { Double($0) }
         var generator = SystemRandomNumberGenerator()
         var latencies: [Double] = []
-        let clock = ContinuousClock()
         for firstRound in stride(from: 0, to: ticks, by: roundsPerRequest) {
             let rounds = firstRound..<min(ticks, firstRound + roundsPerRequest)
             var batch: [TimeSeries] = []
@@ -73,25 +72,7 @@ struct IngestBenchmark: AsyncParsableCommand {
                 }
                 batch.append(TimeSeries(labels: labelSet, samples: samples))
             }
-            let body = RemoteWriteCodec.encode(batch)
-            while true {
-                var request = HTTPClientRequest(url: url)
-                request.method = .POST
-                for (name, value) in RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench", token: token) {
-                    request.headers.add(name: name, value: value)
-                }
-                request.body = .bytes(ByteBuffer(bytes: body))
-                let sent = clock.now
-                let response = try await client.execute(request, timeout: .seconds(60))
-                _ = try await response.body.collect(upTo: 1 << 20)
-                let elapsed = sent.duration(to: clock.now)
-                latencies.append(elapsed.seconds)
-                if (200..<300).contains(response.status.code) { break }
-                guard response.status.code == 503 || response.status.code == 429 else {
-                    throw ValidationError("receiver answered \(response.status.code) to agent \(agent)")
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            latencies += try await pushUntilAccepted(RemoteWriteCodec.encode(batch), to: url, token: token, client: client, sender: "agent \(agent)")
         }
         return latencies
     }
