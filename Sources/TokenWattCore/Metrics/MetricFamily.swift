@@ -38,8 +38,7 @@ public struct ExpositionSample: Hashable, Sendable {
 extension ExpositionSample {
     /// `name{label="value",...}` with the labels in their order: the series' identity as text.
     public var seriesText: String {
-        guard !labels.isEmpty else { return name }
-        return name + "{" + labels.map { $0.name + "=\"" + ExpositionEscaping.labelValue($0.value) + "\"" }.joined(separator: ",") + "}"
+        String(decoding: ExpositionWriter.seriesText(name: name, labels: labels), as: UTF8.self)
     }
 }
 
