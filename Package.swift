@@ -36,9 +36,11 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
-        // What both daemons share: systemd notify and watchdog, journald logging, the --log-level flag.
+        // What both daemons share: systemd notify and watchdog, journald logging, the --log-level
+        // flag, and the one outbound client and batch-shipping loop.
         .target(name: "TokenWattService", dependencies: [
             "CSystemd", "TokenWattCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +87,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-bench", dependencies: [
-            "TokenWattCore",
+            "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -94,17 +96,18 @@ let package = Package(
 
         .testTarget(name: "TokenWattCoreTests", dependencies: ["TokenWattCore"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TokenWattServiceTests", dependencies: ["TokenWattService"], swiftSettings: strict),
         .testTarget(name: "TokenWattStoreTests", dependencies: [
             "TokenWattStore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAggregatorTests", dependencies: [
-            "TokenWattAggregator",
+            "TokenWattAggregator", "TokenWattService",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         // FakeNVML/ is C that the tests compile into a stand-in libnvidia-ml.so at run time.
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent",
+            "TokenWattAgent", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),

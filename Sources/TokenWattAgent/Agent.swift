@@ -21,8 +21,9 @@ public struct Agent: Sendable {
         let spool = try Spool(path: configuration.spoolDirectory + "/spool.sqlite",
                               maxBytes: configuration.spoolMaxBytes, maxAgeMs: configuration.spoolMaxAgeMs)
         let counters = try CounterStore(path: configuration.spoolDirectory + "/counters.sqlite")
-        let client = Pusher.makeClient()
-        let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token), client: client, logger: logger)
+        let client = OutboundClient.makeHTTPClient()
+        let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token),
+                            client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute)
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
@@ -40,6 +41,13 @@ public struct Agent: Sendable {
             return Response(status: .ok, headers: [.contentType: format.contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         router.get("/-/healthy") { _, _ in "OK\n" }
+        // Ready while pushes go through: a fault in the way (a wrong URL or token, an
+        // unreachable aggregator) is named here, while the spool keeps the samples.
+        router.get("/-/ready") { _, _ -> Response in
+            guard let failing = pusher.status.failing else { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK\n"))) }
+            return Response(status: .serviceUnavailable,
+                            body: .init(byteBuffer: ByteBuffer(string: "pushes failing (\(failing.reason.rawValue)): \(failing.message)\n")))
+        }
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
             Agent.status(scheduler: scheduler, spool: spool, pusher: pusher)
@@ -82,7 +90,7 @@ public struct Agent: Sendable {
     /// Collects once, inference servers found by discovery included, without saving anything:
     /// what `tokenwatt-agent --once` prints.
     public static func collectOnce(configuration: AgentConfiguration, logger: Logger) async -> [ExpositionSample] {
-        let client = Pusher.makeClient()
+        let client = OutboundClient.makeHTTPClient()
         let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration, client: client, counters: nil),
                                            interval: .milliseconds(configuration.intervalMs), logger: logger)
         await discovery(configuration: configuration, client: client, counters: nil, scheduler: scheduler, logger: logger)?.probe()
@@ -102,10 +110,11 @@ public struct Agent: Sendable {
     /// The one-line summary systemd shows: GPUs seen, last push age, spool depth, collectors down.
     static func status(scheduler: CollectorScheduler, spool: Spool, pusher: Pusher) -> String {
         let gpus = scheduler.snapshot().filter { $0.name == "tokenwatt_gpu_up" && $0.value == 1 }.count
-        let lastPush = pusher.currentStatus.lastSuccessMs.map { "last push \((Int64(Date().timeIntervalSince1970 * 1000) - $0) / 1000) s ago" } ?? "no push yet"
+        let lastPush = pusher.status.lastSuccessMs.map { "last push \((Int64(Date().timeIntervalSince1970 * 1000) - $0) / 1000) s ago" } ?? "no push yet"
         let depth = spool.depth
         let down = scheduler.failures().keys.sorted()
         return "\(gpus) GPUs, \(lastPush), spool \(depth.batches) batches (\(depth.samples) samples)"
             + (down.isEmpty ? "" : ", down: \(down.joined(separator: " "))")
+            + (pusher.status.failing.map { ", pushes failing: \($0.reason.rawValue)" } ?? "")
     }
 }

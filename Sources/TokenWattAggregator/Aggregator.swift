@@ -25,15 +25,13 @@ public struct Aggregator: Sendable {
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
         let costs = CostEngine(store: store, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
                                intervalMs: configuration.costIntervalMs, logger: logger, now: now)
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout.connect = .seconds(5)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let delivery = DeliveryWorker(store: store, receivers: configuration.receivers, settings: configuration.delivery, client: client,
+        let client = OutboundClient.makeHTTPClient()
+        let delivery = DeliveryWorker(store: store, receivers: configuration.receivers, settings: configuration.delivery, client: OutboundClient(http: client),
                                       logger: logger, now: now)
         let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, costs: costs, delivery: delivery,
                                    intervalMs: configuration.budgetIntervalMs,
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
-        let forwarder = RemoteWriteForwarder(store: store, targets: configuration.forwardTargets, client: client, costs: costs, budgets: budgets,
+        let forwarder = RemoteWriteForwarder(store: store, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
                                              delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, costs: costs,
                                        budgets: budgets, delivery: delivery, forwarder: forwarder, logger: logger, now: now)
@@ -84,7 +82,7 @@ public struct Aggregator: Sendable {
         let ingest = RemoteWriteHandler(
             authenticator: NodeAuthenticator(nodes: configuration.nodes,
                                              anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil),
-            writer: writer, metrics: metrics, configuration: configuration.ingest,
+            writer: writer, store: store, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
         let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery,

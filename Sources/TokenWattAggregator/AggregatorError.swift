@@ -7,6 +7,12 @@ enum AggregatorError: Error, HTTPResponseError {
     case unsupportedMediaType(String)
     case tooLarge(String)
     case invalid(String)
+    /// A series past a per-series bound (labels, label length).
+    case overLimit(String)
+    /// The node would pass its distinct-series limit.
+    case seriesLimit(String)
+    /// A series named like one of the aggregator's own families.
+    case reservedName(String)
     /// The write queue is full: the sender should retry shortly.
     case saturated(String)
     /// The aggregator is stopping: the sender should retry (against the restarted one).
@@ -18,7 +24,7 @@ enum AggregatorError: Error, HTTPResponseError {
         case .unauthorized: .unauthorized
         case .unsupportedMediaType: .unsupportedMediaType
         case .tooLarge: .contentTooLarge
-        case .invalid: .badRequest
+        case .invalid, .overLimit, .seriesLimit, .reservedName: .badRequest
         case .saturated, .shuttingDown: .serviceUnavailable
         case .storage: .internalServerError
         }
@@ -28,7 +34,7 @@ enum AggregatorError: Error, HTTPResponseError {
         switch self {
         case .unauthorized: "missing or unknown bearer token"
         case .unsupportedMediaType(let reason), .tooLarge(let reason), .invalid(let reason), .saturated(let reason),
-             .storage(let reason): reason
+             .storage(let reason), .overLimit(let reason), .seriesLimit(let reason), .reservedName(let reason): reason
         case .shuttingDown: "shutting down, retry later"
         }
     }

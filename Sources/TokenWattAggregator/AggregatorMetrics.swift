@@ -8,6 +8,7 @@ final class AggregatorMetrics: Sendable {
     enum RejectReason: String, CaseIterable, Sendable {
         case unauthorized, unsupportedMediaType = "unsupported_media_type", tooLarge = "too_large"
         case invalid, saturated, shuttingDown = "shutting_down", storageError = "storage_error"
+        case overLimit = "limit", seriesLimit = "series_limit", reservedName = "reserved_name"
     }
 
     /// Upper bounds of the commit-duration histogram, in seconds.

@@ -12,6 +12,10 @@ public enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case parse(line: Int, reason: String)
     case snappy(String)
     case protobuf(String)
+    /// A request past a bound as a whole (too many series, samples, labels): split it.
+    case tooLarge(String)
+    /// A series past a bound of its own (labels, label length): it can never be accepted.
+    case limit(String)
     /// An invalid configuration: the file, the key path and what was expected there.
     case config(file: String, key: String, expected: String)
 
@@ -27,6 +31,8 @@ public enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .parse(let line, let reason): "line \(line): \(reason)"
         case .snappy(let reason): "snappy: \(reason)"
         case .protobuf(let reason): "protobuf: \(reason)"
+        case .tooLarge(let reason): "request too large: \(reason)"
+        case .limit(let reason): "over a limit: \(reason)"
         case .config(let file, let key, let expected): "\(file): \(key): \(expected)"
         }
     }

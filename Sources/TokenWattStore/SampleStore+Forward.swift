@@ -18,14 +18,6 @@ struct ForwardRow {
     }
 }
 
-/// A run of forwarding-log rows.
-public struct ForwardBatch: Sendable, Equatable {
-    public let id: Int64
-    public let createdMs: Int64
-    public let samples: Int
-    public let body: [UInt8]
-}
-
 extension SampleStore {
     /// Adds series to the forwarding log only (the cost and budget series, which are figured,
     /// not stored as samples).
@@ -40,16 +32,16 @@ extension SampleStore {
     }
 
     /// Rows after `id`, oldest first, up to about `maxBytes` (at least one).
-    public func forwardBatches(after id: Int64, maxBytes: Int) async throws(StoreError) -> [ForwardBatch] {
+    public func forwardBatches(after id: Int64, maxBytes: Int) async throws(StoreError) -> [RemoteWriteBatch] {
         do {
             return try await pool.read { db in
-                var batches: [ForwardBatch] = []
+                var batches: [RemoteWriteBatch] = []
                 var bytes = 0
                 let rows = try Row.fetchCursor(db, sql: "SELECT id, created_ms, samples, body FROM forward_log WHERE id > ? ORDER BY id", arguments: [id])
                 while let row = try rows.next() {
                     let body = [UInt8](row[3] as Data)
                     if !batches.isEmpty && bytes + body.count > maxBytes { break }
-                    batches.append(ForwardBatch(id: row[0], createdMs: row[1], samples: row[2], body: body))
+                    batches.append(RemoteWriteBatch(id: row[0], createdMs: row[1], samples: row[2], body: body))
                     bytes += body.count
                 }
                 return batches

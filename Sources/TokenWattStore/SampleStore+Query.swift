@@ -9,6 +9,16 @@ extension SampleStore {
         return selectors.flatMap { index.matching($0) }.filter { seen.insert($0.id).inserted }
     }
 
+    /// Series whose `node` label is `node`.
+    public func seriesCount(node: String) -> Int {
+        index.count(node: node)
+    }
+
+    /// How many of these label sets (distinct) are not series yet.
+    public func unknownSeries(_ labels: [LabelSet]) -> Int {
+        index.unknown(labels)
+    }
+
     /// The latest sample of every series heard from after `since` (ms), stale-marked ones left
     /// out, ordered by name and then by labels.
     public func liveSeries(since: Int64) -> [LiveSeries] {

@@ -22,6 +22,8 @@ final class SeriesIndex: Sendable {
         /// Names whose `idsByName` entry is no longer in the order of the series' text.
         var unsortedNames: Set<String> = []
         var newestTimestamp: Int64?
+        /// Series by their `node` label, for the per-node series limit.
+        var countByNode: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -43,7 +45,17 @@ final class SeriesIndex: Sendable {
             state.entries[id] = Entry(labels: labels, text: text, latest: nil)
             state.idsByName[name, default: []].append(id)
             state.unsortedNames.insert(name)
+            state.countByNode[labels["node"] ?? "", default: 0] += 1
         }
+    }
+
+    func count(node: String) -> Int {
+        state.withLock { $0.countByNode[node] ?? 0 }
+    }
+
+    /// How many of `labels` (distinct) the index does not hold.
+    func unknown(_ labels: [LabelSet]) -> Int {
+        state.withLock { state in Set(labels.filter { state.idByLabels[$0] == nil }).count }
     }
 
     /// Keeps the newest sample of each series (by timestamp).
@@ -61,19 +73,14 @@ final class SeriesIndex: Sendable {
         state.withLock { $0.entries[id]?.latest }
     }
 
+    /// Matching runs on a copy of the candidates, outside the lock: a slow selector holds up
+    /// no push and no scrape.
     func matching(_ selector: SeriesSelector) -> [(id: Int64, labels: LabelSet)] {
-        state.withLock { state in
-            let candidates: [Int64]
-            if let name = selector.metricName {
-                candidates = state.idsByName[name] ?? []
-            } else {
-                candidates = Array(state.entries.keys)
-            }
-            return candidates.compactMap { id in
-                guard let labels = state.entries[id]?.labels, selector.matches(labels) else { return nil }
-                return (id, labels)
-            }.sorted { $0.id < $1.id }
+        let candidates = state.withLock { state -> [(id: Int64, labels: LabelSet)] in
+            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? Array(state.entries.keys)
+            return ids.compactMap { id in state.entries[id].map { (id, $0.labels) } }
         }
+        return candidates.filter { selector.matches($0.labels) }.sorted { $0.id < $1.id }
     }
 
     /// Series whose latest sample is newer than `since` and not a stale marker, by name and

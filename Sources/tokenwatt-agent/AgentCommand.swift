@@ -22,7 +22,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "YAML configuration file.")
     var config: String?
 
-    @Option(name: .long, help: "The aggregator's remote-write URL (default http://127.0.0.1:9470/api/v1/write).")
+    @Option(name: .long, help: "The aggregator's base URL (http://host:9470) or its remote-write URL (default http://127.0.0.1:9470/api/v1/write).")
     var aggregator: String?
 
     @Option(name: .customLong("token-file"), help: "File holding the bearer token for the aggregator.")
@@ -88,7 +88,7 @@ struct AgentCommand: AsyncParsableCommand {
             guard aggregator.hasPrefix("http://") || aggregator.hasPrefix("https://") else {
                 throw ValidationError("--aggregator expects an http:// or https:// URL, got \(aggregator)")
             }
-            configuration.aggregatorURL = aggregator
+            configuration.aggregatorURL = RemoteWriteCodec.writeURL(aggregator)
         }
         if let tokenFile {
             guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattService
 @testable import TokenWattAgent
 
 /// What one fixture must become: the figures of one model, by series name and type.
@@ -24,7 +25,7 @@ struct InferenceExpectation: Sendable, CustomTestStringConvertible {
 
 /// Runs `body` with an HTTP client like the agent's, shut down afterwards whatever happens.
 func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let client = Pusher.makeClient()
+    let client = OutboundClient.makeHTTPClient()
     do {
         let result = try await body(client)
         try await client.shutdown()

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+import TokenWattService
 
 func temporarySpool(maxBytes: Int = 1 << 20, maxAgeMs: Int64 = 3_600_000) throws -> (Spool, String) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-spool-\(UUID().uuidString)").path
@@ -94,7 +95,12 @@ final class ScriptedReceiver: Sendable {
 }
 
 @Suite struct PusherTests {
-    @Test func aRejectedRequestIsSplitSoOnlyTheBadBatchIsDropped() async throws {
+    func pusher(_ spool: Spool, url: String, token: String? = nil) -> (Pusher, HTTPClient) {
+        let client = OutboundClient.makeHTTPClient()
+        return (Pusher(spool: spool, settings: .init(url: url, token: token), client: OutboundClient(http: client), logger: Logger(label: "test")), client)
+    }
+
+    @Test func aRefusedRequestIsSplitSoOnlyTheBadBatchIsDropped() async throws {
         let (spool, directory) = try temporarySpool()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try spool.append(body: batch("good_one", at: 1_000), samples: 1, now: 1_000)
@@ -102,10 +108,9 @@ final class ScriptedReceiver: Sendable {
         try spool.append(body: batch("good_two", at: 3_000), samples: 1, now: 3_000)
         let receiver = ScriptedReceiver([])
         try await receiver.serve { url in
-            let client = Pusher.makeClient()
-            let pusher = Pusher(spool: spool, settings: .init(url: url, token: nil), client: client, logger: Logger(label: "test"))
-            let outcome = await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20))
-            #expect(outcome == .rejected("HTTP 400: "))
+            let (pusher, client) = pusher(spool, url: url)
+            let outcome = await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20))
+            #expect(outcome == .refused("400 from \(url)"))
             try await client.shutdown()
         }
         #expect(spool.depth.batches == 0)
@@ -117,18 +122,48 @@ final class ScriptedReceiver: Sendable {
         let (spool, directory) = try temporarySpool()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try spool.append(body: batch("kept", at: 1_000), samples: 1, now: 1_000)
-        let receiver = ScriptedReceiver([(.serviceUnavailable, "7"), (.tooManyRequests, nil)])
+        let receiver = ScriptedReceiver([(.serviceUnavailable, "7"), (.tooManyRequests, nil), (.unauthorized, nil), (.notFound, nil)])
         try await receiver.serve { url in
-            let client = Pusher.makeClient()
-            let pusher = Pusher(spool: spool, settings: .init(url: url, token: "t"), client: client, logger: Logger(label: "test"))
-            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .retry("HTTP 503: ", after: .seconds(7)))
-            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .retry("HTTP 429: ", after: nil))
+            let (pusher, client) = pusher(spool, url: url, token: "t")
+            func failure() async throws -> SendFailure? {
+                if case .failed(let failure) = await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20)) { return failure }
+                return nil
+            }
+            let unavailable = try await failure()
+            #expect(unavailable?.reason == .serverError)
+            #expect(unavailable?.retryAfter == .seconds(7))
+            #expect(try await failure()?.reason == .throttled)
+            let unauthorized = try #require(try await failure())
+            #expect(unauthorized.reason == .unauthorized)
+            #expect(unauthorized.message.contains("token_file") && unauthorized.message.contains(url))
+            let wrongURL = try #require(try await failure())
+            #expect(wrongURL.reason == .wrongURL)
+            #expect(wrongURL.message.contains("base URL"))
             #expect(spool.depth.batches == 1)
-            #expect(await pusher.deliver(try spool.nextBatches(maxBytes: 1 << 20)) == .accepted)
+            #expect(pusher.status.failing?.reason == .wrongURL)
+            #expect(await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20)) == .accepted)
             #expect(spool.depth.batches == 0)
-            #expect(pusher.currentStatus.requests == ["retry": 2, "success": 1])
+            #expect(spool.droppedSamples.isEmpty)
+            #expect(pusher.status.requests == ["retry": 4, "success": 1])
+            #expect(pusher.status.errors == [.serverError: 1, .throttled: 1, .unauthorized: 1, .wrongURL: 1])
+            #expect(pusher.status.failing == nil)
             try await client.shutdown()
         }
+    }
+
+    @Test func anUnreachableAggregatorKeepsTheBatches() async throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.append(body: batch("kept", at: 1_000), samples: 1, now: 1_000)
+        // Port 1 (tcpmux): nothing listens there on a test machine, so the connection is refused.
+        let (pusher, client) = pusher(spool, url: "http://127.0.0.1:1/api/v1/write")
+        guard case .failed(let failure) = await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20)) else {
+            Issue.record("a refused connection must fail the push")
+            return
+        }
+        #expect(failure.reason == .network)
+        #expect(spool.depth.batches == 1)
+        try await client.shutdown()
     }
 
     @Test func backoffDoublesWithJitterAndHonoursRetryAfter() {
@@ -142,5 +177,15 @@ final class ScriptedReceiver: Sendable {
         #expect(Backoff.retryAfter("120") == .seconds(120))
         #expect(Backoff.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .zero)
         #expect(Backoff.retryAfter("soon") == nil)
+        #expect(Backoff.retryAfter("99999999999999999999") == nil)
+        #expect(Backoff.retryAfter("9223372036854775807") == .seconds(Int.max))
+    }
+
+    @Test func aBaseURLGetsTheWritePath() {
+        #expect(RemoteWriteCodec.writeURL("http://host:9470") == "http://host:9470/api/v1/write")
+        #expect(RemoteWriteCodec.writeURL("http://host:9470/") == "http://host:9470/api/v1/write")
+        #expect(RemoteWriteCodec.writeURL("https://host/api/v1/write") == "https://host/api/v1/write")
+        #expect(RemoteWriteCodec.writeURL("https://proxy/tokenwatt/api/v1/write") == "https://proxy/tokenwatt/api/v1/write")
+        #expect(RemoteWriteCodec.writeURL("http://host:9009/api/v1/push") == "http://host:9009/api/v1/push")
     }
 }

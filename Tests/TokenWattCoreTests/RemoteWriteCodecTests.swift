@@ -43,7 +43,7 @@ import SwiftProtobuf
 
     @Test func refusesBlocksThatDecompressOverTheLimit() {
         let big = Snappy.compress([UInt8](repeating: 7, count: 10_000))
-        #expect(throws: CoreError.snappy("block decompresses to 10000 bytes, over the limit of 1000")) {
+        #expect(throws: CoreError.tooLarge("snappy block decompresses to 10000 bytes, over the limit of 1000")) {
             try Snappy.decompress(big, limit: 1000)
         }
         #expect(big.count < 1000)

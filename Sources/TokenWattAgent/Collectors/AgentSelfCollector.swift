@@ -1,7 +1,9 @@
 import TokenWattCore
+import TokenWattService
 
 /// The agent's own state, pushed with everything else so the aggregator sees a struggling
-/// agent: spool depth, samples dropped by reason, pushes by result, the last accepted push.
+/// agent: spool depth, samples dropped by reason, pushes by result, failed pushes by reason,
+/// the last accepted push.
 struct AgentSelfCollector: Collector {
     let name = "agent"
     let spool: Spool
@@ -17,9 +19,12 @@ struct AgentSelfCollector: Collector {
         for reason in Spool.DropReason.allCases {
             samples.add("tokenwatt_agent_spool_dropped_samples_total", Double(dropped[reason] ?? 0), [("reason", reason.rawValue)])
         }
-        let status = pusher.currentStatus
+        let status = pusher.status
         for result in ["success", "retry", "rejected"] {
             samples.add("tokenwatt_agent_pushes_total", Double(status.requests[result] ?? 0), [("result", result)])
+        }
+        for reason in SendFailure.Reason.allCases {
+            samples.add("tokenwatt_agent_push_errors_total", Double(status.errors[reason] ?? 0), [("reason", reason.rawValue)])
         }
         if let last = status.lastSuccessMs {
             samples.add("tokenwatt_agent_last_push_success_timestamp_seconds", Double(last) / 1000)

@@ -5,7 +5,8 @@ import TokenWattCore
 public struct AgentConfiguration: Sendable, Equatable {
     /// Where the agent serves its own `/metrics` and `/-/healthy`.
     public var listen = ListenAddress(host: "127.0.0.1", port: 9471)
-    /// The aggregator's remote-write endpoint.
+    /// The aggregator's remote-write endpoint; a base URL given in the config or on the command
+    /// line gets `/api/v1/write` (`RemoteWriteCodec.writeURL`).
     public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
     /// Bearer token for the aggregator; none for a local aggregator with built-in defaults.
     public var token: String?
@@ -64,6 +65,7 @@ extension AgentConfiguration: ConfigFileLoadable {
         guard configuration.aggregatorURL.hasPrefix("http://") || configuration.aggregatorURL.hasPrefix("https://") else {
             throw aggregator["url"].error("an http:// or https:// URL, got \"\(configuration.aggregatorURL)\"")
         }
+        configuration.aggregatorURL = RemoteWriteCodec.writeURL(configuration.aggregatorURL)
         configuration.token = try aggregator.secret(named: "token", environment: environment)
         configuration.intervalMs = try root["interval"].durationMilliseconds(default: configuration.intervalMs)
         if root["collectors"].isPresent {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Synchronization
+import TokenWattCore
 
 /// The agent's on-disk queue of batches not yet accepted by the aggregator (an `AgentDatabase`):
 /// a batch is written here before it is sent and leaves only after a 2xx, so it survives SIGKILL
@@ -10,13 +11,6 @@ import Synchronization
 /// (before snappy); rows concatenate into one request. Bounded by total bytes and by age: what
 /// has to go is the oldest, counted in `droppedSamples` and logged by the caller.
 public final class Spool: Sendable {
-    public struct Batch: Sendable, Equatable {
-        public let id: Int64
-        public let createdMs: Int64
-        public let samples: Int
-        public let body: [UInt8]
-    }
-
     public struct Depth: Sendable, Equatable {
         public var batches = 0
         public var samples = 0
@@ -41,7 +35,7 @@ public final class Spool: Sendable {
         case size
         /// Older than the spool's age bound.
         case age
-        /// The aggregator answered 4xx: this batch can never be accepted.
+        /// The aggregator refused this batch alone (400, 413): it can never be accepted.
         case rejected
     }
 
@@ -108,10 +102,10 @@ public final class Spool: Sendable {
     /// The batches of the next push, up to `maxBytes` together (at least one): the newest one
     /// (fresh samples keep flowing during a backlog), then the oldest (the backlog drains
     /// oldest first).
-    public func nextBatches(maxBytes: Int) throws -> [Batch] {
+    public func nextBatches(maxBytes: Int) throws -> [RemoteWriteBatch] {
         try queue.read { db in
-            func batch(_ row: Row) -> Batch {
-                Batch(id: row["id"], createdMs: row["created_ms"], samples: row["samples"], body: [UInt8](row["body"] as Data))
+            func batch(_ row: Row) -> RemoteWriteBatch {
+                RemoteWriteBatch(id: row["id"], createdMs: row["created_ms"], samples: row["samples"], body: [UInt8](row["body"] as Data))
             }
             guard let newest = try Row.fetchOne(db, sql: "SELECT * FROM batches ORDER BY id DESC LIMIT 1").map(batch) else { return [] }
             var batches = [newest]
@@ -128,7 +122,7 @@ public final class Spool: Sendable {
     }
 
     /// Removes batches the aggregator accepted, or (with a reason) dropped ones, counted.
-    public func remove(_ batches: [Batch], dropped reason: DropReason? = nil) throws {
+    public func remove(_ batches: [RemoteWriteBatch], dropped reason: DropReason? = nil) throws {
         try queue.write { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
             for batch in batches { try delete.execute(arguments: [batch.id]) }

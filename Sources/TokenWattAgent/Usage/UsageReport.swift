@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattCore
 
 /// One application's report of the tokens one request spent (`POST /v1/usage`).
 ///
@@ -184,8 +185,9 @@ struct UsageReport: Equatable, Sendable {
             throw Invalid(field: field, reason: "expected seconds since the epoch or an RFC 3339 time")
         }
         guard seconds.isFinite, seconds > 0 else { throw Invalid(field: field, reason: "expected a time after 1970") }
-        guard seconds <= now + maxClockSkew else {
-            throw Invalid(field: field, reason: "\(Int(seconds - now)) s in the future (check the clocks)")
+        // Compared as Double first: converting a huge one to Int would trap.
+        guard seconds <= now + maxClockSkew, TimeBounds.milliseconds(fromSeconds: seconds) != nil else {
+            throw Invalid(field: field, reason: "\(seconds) is more than \(Int(maxClockSkew)) s in the future (check the clocks)")
         }
         return seconds
     }

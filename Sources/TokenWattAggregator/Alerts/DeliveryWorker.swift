@@ -1,17 +1,18 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TokenWattCore
+import TokenWattService
 import TokenWattStore
 
 /// Delivers the outbox: each message to its receiver, until it is delivered (2xx only), the
 /// receiver is gone (410: disabled, logged, its pending messages with it) or the give-up
-/// horizon passes. Failures are retried with exponential backoff and jitter, honouring
-/// `Retry-After`. Everything is in SQLite, so a restart resumes where it stopped.
+/// horizon passes. Every other answer (`SendOutcome`, the table all senders share) is retried
+/// with exponential backoff and jitter, honouring `Retry-After`, a refusal of the payload
+/// included: an alert is worth more than a receiver's passing mood. Everything is in SQLite, so
+/// a restart resumes where it stopped.
 public final class DeliveryWorker: Service, Sendable {
     public struct Settings: Sendable {
         public var minBackoffMs: Int64 = 1_000
@@ -30,13 +31,13 @@ public final class DeliveryWorker: Service, Sendable {
     let store: SampleStore
     private let receivers: [String: Receiver]
     private let settings: Settings
-    private let client: HTTPClient
+    private let client: OutboundClient
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let counts = Mutex<[String: [Outcome: Int]]>([:])
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    init(store: SampleStore, receivers: [Receiver], settings: Settings, client: HTTPClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
+    init(store: SampleStore, receivers: [Receiver], settings: Settings, client: OutboundClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.store = store
         self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
         self.settings = settings
@@ -162,22 +163,15 @@ public final class DeliveryWorker: Service, Sendable {
             return .gone("the stored event is not valid JSON")
         }
         let (url, body, headers) = AlertRendering.request(for: event, message: message, receiver: receiver, now: now())
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "tokenwatt-aggregator")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        do {
-            let response = try await client.execute(request, timeout: .milliseconds(settings.timeoutMs))
-            let answer = String(buffer: try await response.body.collect(upTo: 64 << 10))
-            let code = response.status.code
-            if (200..<300).contains(code) { return .success }
-            let reason = "HTTP \(code)" + (answer.isEmpty ? "" : ": \(answer.prefix(200))")
-            if code == 410 { return .gone(reason) }
-            return .failure(reason, retryAfter: response.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter))
-        } catch {
-            return .failure("\(error)", retryAfter: nil)
+        let context = SendContext(url: url, purpose: "alerts", credential: "the receiver's configured credentials",
+                                  urlHint: "check the url of receiver \(receiver.name)")
+        let outcome = await client.post(body, headers: [("Content-Type", "application/json"), ("User-Agent", "tokenwatt-aggregator")] + headers,
+                                        timeout: .milliseconds(settings.timeoutMs), context: context)
+        switch outcome {
+        case .accepted: return .success
+        case .failed(let failure) where failure.reason == .gone: return .gone(failure.message)
+        case .failed(let failure): return .failure(failure.message, retryAfter: failure.retryAfter)
+        case .refused(let reason): return .failure(reason, retryAfter: nil)
         }
     }
 

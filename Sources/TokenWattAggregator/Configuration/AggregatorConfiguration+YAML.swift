@@ -44,12 +44,23 @@ extension AggregatorConfiguration: ConfigFileLoadable {
 
         let ingest = root["ingest"]
         try ingest.requireMapping(allowing: ["max_body_bytes", "max_decoded_bytes", "max_future_skew",
-                                             "max_pending_samples", "max_samples_per_commit"])
+                                             "max_pending_samples", "max_samples_per_commit", "max_series_per_request",
+                                             "max_samples_per_request", "max_labels_per_request", "max_labels_per_series",
+                                             "max_label_name_bytes", "max_label_value_bytes", "max_series_per_node"])
         configuration.ingest.maxBodyBytes = try ingest["max_body_bytes"].byteSize(default: configuration.ingest.maxBodyBytes)
         configuration.ingest.maxDecodedBytes = try ingest["max_decoded_bytes"].byteSize(default: configuration.ingest.maxDecodedBytes)
         configuration.ingest.maxFutureSkewMs = try ingest["max_future_skew"].durationMilliseconds(default: configuration.ingest.maxFutureSkewMs)
         configuration.storage.maxPendingSamples = try positive(ingest["max_pending_samples"], default: configuration.storage.maxPendingSamples)
         configuration.storage.maxSamplesPerCommit = try positive(ingest["max_samples_per_commit"], default: configuration.storage.maxSamplesPerCommit)
+        var limits = configuration.ingest.limits
+        limits.maxSeries = try positive(ingest["max_series_per_request"], default: limits.maxSeries)
+        limits.maxSamples = try positive(ingest["max_samples_per_request"], default: limits.maxSamples)
+        limits.maxLabels = try positive(ingest["max_labels_per_request"], default: limits.maxLabels)
+        limits.maxLabelsPerSeries = try positive(ingest["max_labels_per_series"], default: limits.maxLabelsPerSeries)
+        limits.maxLabelNameBytes = try ingest["max_label_name_bytes"].byteSize(default: limits.maxLabelNameBytes)
+        limits.maxLabelValueBytes = try ingest["max_label_value_bytes"].byteSize(default: limits.maxLabelValueBytes)
+        configuration.ingest.limits = limits
+        configuration.ingest.maxSeriesPerNode = try positive(ingest["max_series_per_node"], default: configuration.ingest.maxSeriesPerNode)
 
         let storage = root["storage"]
         try storage.requireMapping(allowing: ["raw_retention", "rollup_1m_retention", "rollup_1h_retention", "maintenance_interval", "rollup_delay"])

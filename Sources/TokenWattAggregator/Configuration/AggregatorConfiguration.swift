@@ -58,6 +58,10 @@ public struct IngestConfiguration: Sendable {
     public var maxDecodedBytes = 64 << 20
     /// Samples more than this far in the future are refused (default 10 minutes).
     public var maxFutureSkewMs: Int64 = 10 * 60_000
+    /// Bounds on one request's series, samples and labels, checked before decoding.
+    public var limits = RemoteWriteLimits()
+    /// Distinct series one node may have (default 100,000); a request past it gets 400.
+    public var maxSeriesPerNode = 100_000
 
     public init() {}
 }

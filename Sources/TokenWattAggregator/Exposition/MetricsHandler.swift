@@ -37,7 +37,9 @@ struct MetricsHandler: Sendable {
     /// its time building and sorting values to format.
     static func write(_ live: [LiveSeries], with writer: ExpositionWriter, into out: inout [UInt8]) {
         var current: String?
-        for series in live {
+        // Series stored under the aggregator's own names before ingest refused them: the
+        // families below write those names, and a second `# TYPE` would fail the scrape.
+        for series in live where !AggregatorFamilies.isReserved(series.name) {
             if series.name != current {
                 let family = MetricCatalog.family(ofSeries: series.name)
                 writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)

@@ -1,10 +1,9 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TokenWattCore
+import TokenWattService
 import TokenWattStore
 
 /// A remote-write receiver the aggregator forwards to (`remote_write:` in the config):
@@ -20,10 +19,11 @@ public struct ForwardTarget: Sendable {
 
 /// Forwards what the aggregator stores, and its cost and budget series, to each target with
 /// remote write 1.0, from the database's forwarding log: every stored batch is logged in the
-/// transaction that stores it, and each target has its own cursor, moved only after a 2xx. A
-/// receiver's outage (5xx, 429, network) is waited out with backoff, the log holding what it
-/// has not taken; a request it refuses (another 4xx) is split so that only the rows to blame
-/// are dropped, counted. Rows every target has passed are deleted.
+/// transaction that stores it, and each target has its own cursor and `BatchShipper`, the
+/// cursor moved only after a 2xx. Any fault but a refusal of the payload (5xx, 429, 401, 404,
+/// network) is waited out with backoff, the log holding what the target has not taken; a
+/// request it refuses (400, 413) is split so that only the rows to blame are dropped, counted.
+/// Rows every target has passed are deleted.
 public final class RemoteWriteForwarder: Service, Sendable {
     /// Most bytes (before snappy) per request.
     static let maxRequestBytes = 4 << 20
@@ -32,16 +32,18 @@ public final class RemoteWriteForwarder: Service, Sendable {
 
     private let store: SampleStore
     let targets: [ForwardTarget]
-    private let client: HTTPClient
+    private let client: OutboundClient
     private let costs: CostEngine
     private let budgets: BudgetEngine
     private let delivery: DeliveryWorker
     private let snapshotIntervalMs: Int64
     private let logger: Logger
-    private let now: @Sendable () -> Int64
+    fileprivate let now: @Sendable () -> Int64
     private let counts = Mutex<[String: [String: Int]]>([:])
+    /// Each target's shipper, for its error counts.
+    private let shippers = Mutex<[String: BatchShipper]>([:])
 
-    init(store: SampleStore, targets: [ForwardTarget], client: HTTPClient, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker,
+    init(store: SampleStore, targets: [ForwardTarget], client: OutboundClient, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker,
          snapshotIntervalMs: Int64, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.store = store
         self.targets = targets
@@ -65,10 +67,12 @@ public final class RemoteWriteForwarder: Service, Sendable {
         }
     }
 
-    /// `tokenwatt_forward_samples_total{target, result=sent|dropped}` and each target's backlog.
+    /// `tokenwatt_forward_samples_total{target, result=sent|dropped}`, failed requests by
+    /// reason, and each target's backlog.
     func families() async throws -> [MetricFamily] {
         guard !targets.isEmpty else { return [] }
         let counts = counts.withLock { $0 }
+        let errors = shippers.withLock { $0.mapValues(\.status.errors) }
         var backlog: [ExpositionSample] = [], age: [ExpositionSample] = []
         for target in targets {
             let waiting = try await store.forwardBacklog(after: try await store.forwardCursor(target: target.name))
@@ -82,6 +86,13 @@ public final class RemoteWriteForwarder: Service, Sendable {
                              ["sent", "dropped"].map { result in
                                  ExpositionSample(name: "tokenwatt_forward_samples_total", labels: [Label("result", result), Label("target", target.name)],
                                                   value: Double(counts[target.name]?[result] ?? 0))
+                             }
+                         }),
+            MetricFamily(name: "tokenwatt_forward_errors", type: .counter, help: "Forwarding requests that failed and were kept for a retry, by target and reason.",
+                         samples: targets.flatMap { target in
+                             SendFailure.Reason.allCases.map { reason in
+                                 ExpositionSample(name: "tokenwatt_forward_errors_total", labels: [Label("reason", reason.rawValue), Label("target", target.name)],
+                                                  value: Double(errors[target.name]?[reason] ?? 0))
                              }
                          }),
             MetricFamily(name: "tokenwatt_forward_backlog_samples", type: .gauge, help: "Samples logged and not yet accepted by the target.", samples: backlog),
@@ -108,51 +119,22 @@ public final class RemoteWriteForwarder: Service, Sendable {
     }
 
     private func forward(to target: ForwardTarget) async {
-        var failures = 0
-        var cursor = (try? await store.forwardCursor(target: target.name)) ?? 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                var batches = try await store.forwardBatches(after: cursor, maxBytes: RemoteWriteForwarder.maxRequestBytes)
-                // Past the age bound: dropped, counted, never sent.
-                let expired = batches.prefix { now() - $0.createdMs > target.maxAgeMs }
-                if let last = expired.last {
-                    try await move(target, to: last.id, &cursor, dropped: expired.reduce(0) { $0 + $1.samples }, reason: "older than max_age")
-                    batches.removeFirst(expired.count)
-                }
-                if batches.isEmpty {
-                    try await pause(.milliseconds(250))
-                    continue
-                }
-                switch await send(batches, to: target) {
-                case .accepted:
-                    failures = 0
-                    try await move(target, to: batches.last!.id, &cursor, sent: batches.reduce(0) { $0 + $1.samples })
-                case .rejected(let reason):
-                    // One at a time, so that only the rows the receiver refuses are dropped.
-                    rows: for batch in batches {
-                        switch await send([batch], to: target) {
-                        case .accepted: try await move(target, to: batch.id, &cursor, sent: batch.samples)
-                        case .rejected(let reason): try await move(target, to: batch.id, &cursor, dropped: batch.samples, reason: reason)
-                        case .retry: break rows  // the rest waits for the next round, in order
-                        }
-                    }
-                    logger.warning("remote-write target refused a request", metadata: ["target": "\(target.name)", "reason": "\(reason)"])
-                case .retry(let reason, let retryAfter):
-                    failures += 1
-                    if failures == 1 { logger.warning("remote-write target unavailable; holding its backlog", metadata: ["target": "\(target.name)", "reason": "\(reason)"]) }
-                    try await pause(Backoff.delay(failures: failures, minimum: RemoteWriteForwarder.minBackoff,
-                                                  maximum: RemoteWriteForwarder.maxBackoff, retryAfter: retryAfter))
-                }
-            } catch {
-                logger.error("forwarding failed", metadata: ["target": "\(target.name)", "error": "\(error)"])
-                try? await pause(.seconds(1))
-            }
-        }
+        let cursor = (try? await store.forwardCursor(target: target.name)) ?? 0
+        let queue = ForwardQueue(forwarder: self, target: target, cursor: cursor)
+        var settings = BatchShipper.Settings(
+            context: SendContext(url: target.url, purpose: "forwarding to \(target.name)",
+                                 credential: target.token == nil ? "requests without a token" : "the token of remote_write \(target.name)",
+                                 urlHint: "check remote_write's url for \(target.name)"),
+            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token) + target.headers.map { ($0.key, $0.value) })
+        settings.minBackoff = RemoteWriteForwarder.minBackoff
+        settings.maxBackoff = RemoteWriteForwarder.maxBackoff
+        let shipper = BatchShipper(queue: queue, client: client, settings: settings, logger: logger)
+        shippers.withLock { $0[target.name] = shipper }
+        await shipper.run()
     }
 
-    private func move(_ target: ForwardTarget, to id: Int64, _ cursor: inout Int64, sent: Int = 0, dropped: Int = 0, reason: String? = nil) async throws {
+    fileprivate func move(_ target: ForwardTarget, to id: Int64, sent: Int = 0, dropped: Int = 0, reason: String? = nil) async throws {
         try await store.advanceForwardCursor(target: target.name, to: id, targets: targets.map(\.name))
-        cursor = id
         counts.withLock {
             $0[target.name, default: [:]]["sent", default: 0] += sent
             $0[target.name, default: [:]]["dropped", default: 0] += dropped
@@ -160,34 +142,47 @@ public final class RemoteWriteForwarder: Service, Sendable {
         if dropped > 0 { logger.error("forwarding dropped samples", metadata: ["target": "\(target.name)", "samples": "\(dropped)", "reason": "\(reason ?? "")"]) }
     }
 
-    private func pause(_ duration: Duration) async throws {
-        try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+    fileprivate func batches(after cursor: Int64) async throws -> [RemoteWriteBatch] {
+        try await store.forwardBatches(after: cursor, maxBytes: RemoteWriteForwarder.maxRequestBytes)
+    }
+}
+
+/// One target's place in the forwarding log, as its shipper's queue: rows past the target's
+/// age bound are dropped, counted, never sent; the cursor moves after each accepted request.
+private final class ForwardQueue: BatchQueue {
+    let forwarder: RemoteWriteForwarder
+    let target: ForwardTarget
+    private let cursor: Mutex<Int64>
+
+    init(forwarder: RemoteWriteForwarder, target: ForwardTarget, cursor: Int64) {
+        self.forwarder = forwarder
+        self.target = target
+        self.cursor = Mutex(cursor)
     }
 
-    private enum Outcome {
-        case accepted
-        case rejected(String)
-        case retry(String, retryAfter: Duration?)
+    func nextBatches() async throws -> [RemoteWriteBatch] {
+        var batches = try await forwarder.batches(after: cursor.withLock { $0 })
+        let expired = batches.prefix { forwarder.now() - $0.createdMs > target.maxAgeMs }
+        if let last = expired.last {
+            try await forwarder.move(target, to: last.id, dropped: expired.reduce(0) { $0 + $1.samples }, reason: "older than max_age")
+            cursor.withLock { $0 = last.id }
+            batches.removeFirst(expired.count)
+        }
+        return batches
     }
 
-    /// The rows' bodies concatenate into one `WriteRequest` (repeated fields append).
-    private func send(_ batches: [ForwardBatch], to target: ForwardTarget) async -> Outcome {
-        var request = HTTPClientRequest(url: target.url)
-        request.method = .POST
-        for (name, value) in RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token) + target.headers.map({ ($0.key, $0.value) }) {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: Snappy.compress(batches.flatMap(\.body))))
-        do {
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let text = String(buffer: try await response.body.collect(upTo: 64 << 10))
-            let code = response.status.code
-            if (200..<300).contains(code) { return .accepted }
-            let reason = "HTTP \(code): \(text.prefix(200))"
-            if code == 429 || code >= 500 { return .retry(reason, retryAfter: response.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter)) }
-            return .rejected(reason)
-        } catch {
-            return .retry("\(error)", retryAfter: nil)
-        }
+    func waitForMore() async {
+        try? await Task.sleep(for: .milliseconds(250))
+    }
+
+    func accepted(_ batches: [RemoteWriteBatch]) async throws {
+        guard let last = batches.last else { return }
+        try await forwarder.move(target, to: last.id, sent: batches.reduce(0) { $0 + $1.samples })
+        cursor.withLock { $0 = last.id }
+    }
+
+    func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
+        try await forwarder.move(target, to: batch.id, dropped: batch.samples, reason: reason)
+        cursor.withLock { $0 = batch.id }
     }
 }

@@ -10,6 +10,7 @@ import TokenWattStore
 struct RemoteWriteHandler: Sendable {
     let authenticator: NodeAuthenticator
     let writer: SampleWriter
+    let store: SampleStore
     let metrics: AggregatorMetrics
     let configuration: IngestConfiguration
     let staticLabels: [Label]
@@ -52,14 +53,16 @@ struct RemoteWriteHandler: Sendable {
         let body = try await collectBody(request)
         let series: [TimeSeries]
         do {
-            series = try RemoteWriteCodec.decode(body, maxUncompressedBytes: configuration.maxDecodedBytes)
+            series = try RemoteWriteCodec.decode(body, maxUncompressedBytes: configuration.maxDecodedBytes, limits: configuration.limits)
         } catch {
-            if case .snappy(let reason) = error, reason.contains("over the limit") {
-                throw AggregatorError.tooLarge(error.description)
+            switch error {
+            case .tooLarge: throw AggregatorError.tooLarge(error.description)
+            case .limit: throw AggregatorError.overLimit(error.description)
+            default: throw AggregatorError.invalid(error.description)
             }
-            throw AggregatorError.invalid(error.description)
         }
         let batch = try label(series, node: node)
+        try checkSeriesLimit(batch, node: node)
         do {
             return (try await writer.write(batch), node)
         } catch StoreError.saturated(let pending) {
@@ -101,10 +104,13 @@ struct RemoteWriteHandler: Sendable {
         return body
     }
 
-    /// Sets `node` from the token and the static labels, and checks timestamps.
+    /// Sets `node` from the token and the static labels, and checks names and timestamps.
     private func label(_ series: [TimeSeries], node: String) throws -> [TimeSeries] {
         let latestAllowed = now() + configuration.maxFutureSkewMs
         return try series.map { series in
+            if let name = series.labels.metricName, AggregatorFamilies.isReserved(name) {
+                throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
+            }
             for sample in series.samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
                 throw AggregatorError.invalid("\(series.labels): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
             }
@@ -114,12 +120,27 @@ struct RemoteWriteHandler: Sendable {
         }
     }
 
+    /// Refuses a request that would take the node past its distinct-series limit. Two requests
+    /// of one node in flight together may pass it by one request's new series.
+    private func checkSeriesLimit(_ series: [TimeSeries], node: String) throws {
+        let limit = configuration.maxSeriesPerNode
+        let known = store.seriesCount(node: node)
+        guard known + series.count > limit else { return }  // cheap: most requests end here
+        let new = store.unknownSeries(series.map(\.labels))
+        guard known + new > limit else { return }
+        throw AggregatorError.seriesLimit("node \(node) has \(known) series and this request adds \(new), over the limit of \(limit) "
+                                          + "(ingest.max_series_per_node): drop labels that vary without bound, or raise the limit")
+    }
+
     private func reason(for error: AggregatorError) -> AggregatorMetrics.RejectReason {
         switch error {
         case .unauthorized: .unauthorized
         case .unsupportedMediaType: .unsupportedMediaType
         case .tooLarge: .tooLarge
         case .invalid: .invalid
+        case .overLimit: .overLimit
+        case .seriesLimit: .seriesLimit
+        case .reservedName: .reservedName
         case .saturated: .saturated
         case .shuttingDown: .shuttingDown
         case .storage: .storageError

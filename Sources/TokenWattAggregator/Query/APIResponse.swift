@@ -36,32 +36,41 @@ enum APIResponse {
 
 /// Query parameters as Prometheus takes them.
 enum QueryParameters {
-    /// A time as Unix seconds (possibly fractional) or RFC 3339, in milliseconds.
+    /// A time as Unix seconds (possibly fractional) or RFC 3339, in milliseconds, within
+    /// `TimeBounds` (so arithmetic on it cannot overflow).
     static func time(_ text: String?, name: String, default value: Int64? = nil) throws(QueryError) -> Int64 {
         guard let text, !text.isEmpty else {
             guard let value else { throw QueryError("missing parameter \(name)") }
             return value
         }
-        if let seconds = Double(text), seconds.isFinite {
-            return Int64((seconds * 1000).rounded())
+        if let seconds = Double(text) {
+            guard let milliseconds = TimeBounds.milliseconds(fromSeconds: seconds) else {
+                throw QueryError("invalid parameter \(name): \"\(text)\" is not a time between the years 1 and 9999")
+            }
+            return milliseconds
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) {
-            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        if let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text),
+           let milliseconds = TimeBounds.milliseconds(fromSeconds: date.timeIntervalSince1970) {
+            return milliseconds
         }
         throw QueryError("invalid parameter \(name): \"\(text)\" is neither Unix seconds nor an RFC 3339 time")
     }
 
-    /// A step as seconds (`15`, `0.5`) or a duration (`15s`, `1m`), in milliseconds.
+    /// A step as seconds (`15`, `0.5`) or a duration (`15s`, `1m`), in milliseconds, at most
+    /// `TimeBounds.longestMs`.
     static func step(_ text: String?) throws(QueryError) -> Int64 {
         guard let text, !text.isEmpty else { throw QueryError("missing parameter step") }
-        if let seconds = Double(text), seconds.isFinite {
+        if let seconds = Double(text) {
             guard seconds > 0 else { throw QueryError("zero or negative query resolution step widths are not accepted") }
-            return max(1, Int64((seconds * 1000).rounded()))
+            guard let milliseconds = TimeBounds.durationMilliseconds(fromSeconds: seconds) else {
+                throw QueryError("invalid parameter step: \"\(text)\" is longer than 10,000 years")
+            }
+            return max(1, milliseconds)
         }
         guard let milliseconds = ConfigDuration.milliseconds(text), milliseconds > 0 else {
-            throw QueryError("invalid parameter step: \"\(text)\" is neither seconds nor a duration")
+            throw QueryError("invalid parameter step: \"\(text)\" is neither seconds nor a duration of at most 10,000 years")
         }
         return milliseconds
     }

@@ -1,4 +1,5 @@
-/// Durations written as Prometheus writes them: `30s`, `5m`, `1h30m`, `15d`, `2w`, `5y`, `500ms`.
+/// Durations written as Prometheus writes them: `30s`, `5m`, `1h30m`, `15d`, `2w`, `5y`, `500ms`,
+/// at most `TimeBounds.longestMs`, so that adding one to a checked time cannot overflow.
 public enum ConfigDuration {
     private static let units: [(suffix: String, milliseconds: Int64)] = [
         ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000),
@@ -24,7 +25,7 @@ public enum ConfigDuration {
             }
             rest = rest.dropFirst(unit.suffix.count)
             let (product, overflow) = number.multipliedReportingOverflow(by: unit.milliseconds)
-            guard !overflow else { return nil }
+            guard !overflow, product <= TimeBounds.longestMs - total else { return nil }
             total += product
         }
         return total

@@ -106,11 +106,15 @@ public struct ExpositionParser: Sendable {
             let token = line.token()
             switch format {
             case .prometheusText:
-                guard let milliseconds = Int64(token) else { throw line.error("invalid timestamp \"\(token)\"") }
+                guard let milliseconds = Int64(token), TimeBounds.contains(milliseconds) else {
+                    throw line.error("invalid timestamp \"\(token)\" (milliseconds between the years 1 and 9999)")
+                }
                 timestamp = milliseconds
             case .openMetrics:
-                guard let seconds = Double(token), seconds.isFinite else { throw line.error("invalid timestamp \"\(token)\"") }
-                timestamp = Int64((seconds * 1000).rounded())
+                guard let milliseconds = Double(token).flatMap(TimeBounds.milliseconds(fromSeconds:)) else {
+                    throw line.error("invalid timestamp \"\(token)\" (seconds between the years 1 and 9999)")
+                }
+                timestamp = milliseconds
             }
             _ = line.skipSpaces()
         }

@@ -14,6 +14,18 @@ public enum RemoteWriteCodec {
             + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
     }
 
+    /// The path a TokenWatt aggregator (and Prometheus's receiver) takes remote write on.
+    public static let writePath = "/api/v1/write"
+
+    /// The write URL for what an operator gave: a base URL (`http://host:9470`, with or without
+    /// a trailing slash) gets `/api/v1/write`; a URL with any other path is taken as it is.
+    public static func writeURL(_ given: String) -> String {
+        guard let schemeEnd = given.range(of: "://") else { return given }
+        let afterScheme = given[schemeEnd.upperBound...]
+        guard let slash = afterScheme.firstIndex(of: "/") else { return given + writePath }
+        return afterScheme[slash...] == "/" ? String(given[..<slash]) + writePath : given
+    }
+
     /// A request body: the snappy block of the serialised `WriteRequest`.
     public static func encode(_ series: [TimeSeries]) -> [UInt8] {
         Snappy.compress(serialize(series))
@@ -45,9 +57,11 @@ public enum RemoteWriteCodec {
     }
 
     /// Decodes a body and checks every series as a 1.0 sender must send it (labels sorted and
-    /// unique, names valid, no empty values, `__name__` present). Throws on the first problem.
-    public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20) throws(CoreError) -> [TimeSeries] {
+    /// unique, names valid, no empty values, `__name__` present). Throws on the first problem;
+    /// `limits` are checked on the wire before decoding allocates anything.
+    public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits()) throws(CoreError) -> [TimeSeries] {
         let raw = try Snappy.decompress(body, limit: maxUncompressedBytes)
+        try limits.check(raw)
         let request: Prometheus_WriteRequest
         do {
             request = try Prometheus_WriteRequest(serializedBytes: raw)

@@ -24,7 +24,7 @@ public enum Snappy {
     /// Decompresses a block, refusing one that claims more than `limit` bytes.
     public static func decompress(_ input: [UInt8], limit: Int = .max) throws(CoreError) -> [UInt8] {
         var length = try uncompressedLength(input)
-        guard length <= limit else { throw .snappy("block decompresses to \(length) bytes, over the limit of \(limit)") }
+        guard length <= limit else { throw .tooLarge("snappy block decompresses to \(length) bytes, over the limit of \(limit)") }
         var output = [UInt8](repeating: 0, count: length)
         let status = withCharBuffers(input, &output) { snappy_uncompress($0.baseAddress, $0.count, $1.baseAddress, &length) }
         guard status == SNAPPY_OK else { throw .snappy("corrupt block") }

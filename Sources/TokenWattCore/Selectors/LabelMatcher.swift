@@ -1,8 +1,6 @@
-import Foundation
-
 /// One label matcher of a selector: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
-/// Regular expressions are anchored at both ends, as in Prometheus; an absent label matches
-/// as the empty string.
+/// Regular expressions are anchored at both ends, as in Prometheus, and matched in linear time
+/// (`LinearRegex`); an absent label matches as the empty string.
 public struct LabelMatcher: Sendable, CustomStringConvertible {
     public enum Operator: String, Sendable {
         case equal = "=", notEqual = "!=", matchesRegex = "=~", notMatchesRegex = "!~"
@@ -11,7 +9,7 @@ public struct LabelMatcher: Sendable, CustomStringConvertible {
     public let name: String
     public let op: Operator
     public let value: String
-    private let regex: NSRegularExpression?
+    private let regex: LinearRegex?
 
     public init(_ name: String, _ op: Operator, _ value: String) throws(CoreError) {
         self.name = name
@@ -22,9 +20,9 @@ public struct LabelMatcher: Sendable, CustomStringConvertible {
             regex = nil
         case .matchesRegex, .notMatchesRegex:
             do {
-                regex = try NSRegularExpression(pattern: "^(?:\(value))$", options: [.dotMatchesLineSeparators])
+                regex = try LinearRegex(value)
             } catch {
-                throw .parse(line: 1, reason: "invalid regular expression \"\(value)\" for label \(name)")
+                throw .parse(line: 1, reason: "invalid regular expression for label \(name): \(error)")
             }
         }
     }
@@ -40,9 +38,7 @@ public struct LabelMatcher: Sendable, CustomStringConvertible {
     }
 
     private func regexMatches(_ string: String) -> Bool {
-        guard let regex else { return false }
-        let range = NSRange(string.startIndex..<string.endIndex, in: string)
-        return regex.firstMatch(in: string, options: [], range: range) != nil
+        regex?.matches(string) ?? false
     }
 
     /// The metric name this matcher pins down, when it is `__name__="..."`.

@@ -1,0 +1,14 @@
+/// The metric families the aggregator computes itself (its own state, costs, budgets, alert
+/// delivery, forwarding, agents' liveness). A node may not push series by these names: they
+/// would forge costs on `/metrics` and write a second `# TYPE` line for the family.
+enum AggregatorFamilies {
+    static let reservedPrefixes = [
+        "tokenwatt_aggregator_", "tokenwatt_cost_", "tokenwatt_budget_", "tokenwatt_alert_", "tokenwatt_forward_",
+        "tokenwatt_cloud_equivalent_", "tokenwatt_savings_", "tokenwatt_idle_cost_", "tokenwatt_break_even_",
+    ]
+    static let reservedNames: Set<String> = ["tokenwatt_agent_up", "tokenwatt_agent_last_push_timestamp_seconds"]
+
+    static func isReserved(_ name: String) -> Bool {
+        reservedNames.contains(name) || reservedPrefixes.contains { name.hasPrefix($0) }
+    }
+}

@@ -1,0 +1,35 @@
+/// The times and durations TokenWatt takes from outside (query parameters, pushed and scraped
+/// timestamps, usage reports, configuration): RFC 3339's years 0001 to 9999, in milliseconds
+/// since the Unix epoch. Everything a client sends is checked against these bounds before any
+/// arithmetic, so sums and differences of two checked values cannot overflow `Int64`.
+public enum TimeBounds {
+    /// 0001-01-01T00:00:00Z.
+    public static let earliestMs: Int64 = -62_135_596_800_000
+    /// 9999-12-31T23:59:59.999Z.
+    public static let latestMs: Int64 = 253_402_300_799_999
+    /// The longest duration accepted: the whole span (about 10,000 years).
+    public static let longestMs: Int64 = latestMs - earliestMs
+
+    /// Whether a time in milliseconds is within the bounds.
+    public static func contains(_ milliseconds: Int64) -> Bool {
+        (earliestMs...latestMs).contains(milliseconds)
+    }
+
+    /// Seconds (possibly fractional) as milliseconds; nil when not finite or out of bounds.
+    public static func milliseconds(fromSeconds seconds: Double) -> Int64? {
+        guard seconds.isFinite else { return nil }
+        let milliseconds = (seconds * 1000).rounded()
+        // Compared as Double before converting: converting an out-of-range Double traps.
+        guard milliseconds >= Double(earliestMs), milliseconds <= Double(latestMs) else { return nil }
+        return Int64(milliseconds)
+    }
+
+    /// A duration in seconds (possibly fractional) as milliseconds; nil unless finite, not
+    /// negative and at most `longestMs`.
+    public static func durationMilliseconds(fromSeconds seconds: Double) -> Int64? {
+        guard seconds.isFinite, seconds >= 0 else { return nil }
+        let milliseconds = (seconds * 1000).rounded()
+        guard milliseconds <= Double(longestMs) else { return nil }
+        return Int64(milliseconds)
+    }
+}
