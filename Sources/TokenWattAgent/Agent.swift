@@ -25,7 +25,7 @@ public struct Agent: Sendable {
         let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token),
                             client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes,
-                                       maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute)
+                                       maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)]
         let round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)

@@ -13,6 +13,8 @@ final class FakeInferenceServer: Sendable {
         var contentType = "text/plain; version=0.0.4; charset=utf-8"
         var metricsPath = "/metrics"
         var models: [String] = []
+        /// Sends the metrics one byte every 100 ms (a server stuck mid-answer).
+        var drips = false
     }
 
     /// Stopping mid-connection makes Hummingbird log errors that say nothing about the test.
@@ -48,6 +50,15 @@ final class FakeInferenceServer: Sendable {
         router.get("**") { request, _ -> Response in
             let content = self.content.withLock { $0 }
             let path = request.uri.path
+            if path == content.metricsPath && content.drips {
+                return Response(status: .ok, headers: [.contentType: content.contentType], body: ResponseBody { writer in
+                    for byte in content.metrics.utf8 {
+                        try await writer.write(ByteBuffer(bytes: [byte]))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await writer.finish(nil)
+                })
+            }
             if path == content.metricsPath {
                 return Response(status: .ok, headers: [.contentType: content.contentType],
                                 body: .init(byteBuffer: ByteBuffer(string: content.metrics)))

@@ -113,6 +113,31 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
         }
     }
 
+    @Test func aPageOfTooManySeriesFailsTheCollectorInsteadOfFillingMemory() async throws {
+        let lines = (0..<60_000).map { "vllm:prompt_tokens_total{model_name=\"m\",engine=\"\($0)\"} 1" }
+        let server = FakeInferenceServer(.init(metrics: "# TYPE vllm:prompt_tokens_total counter\n" + lines.joined(separator: "\n") + "\n"))
+        try await server.start()
+        try await withClient { client in
+            let collector = try #require(InferenceCollector(server: InferenceServer(url: server.url, kind: .vllm), client: client, store: nil))
+            await #expect { _ = try await collector.collect() } throws: { "\($0)".contains("more than 50000 samples") }
+        }
+        await server.stop()
+    }
+
+    @Test func aServerThatDripsItsPageIsCutOffAtTheDeadline() async throws {
+        let server = FakeInferenceServer(.init(metrics: try FakeInferenceServer.fixture("vllm"), drips: true))
+        try await server.start()
+        try await withClient { client in
+            let collector = try #require(InferenceCollector(server: InferenceServer(url: server.url, kind: .vllm), client: client, store: nil))
+            let clock = ContinuousClock()
+            let elapsed = await clock.measure {
+                await #expect { _ = try await collector.collect() } throws: { "\($0)".contains("did not answer in full") }
+            }
+            #expect(elapsed < .seconds(10), "took \(elapsed)")
+        }
+        await server.stop()
+    }
+
     @Test func aModelNamedNowhereIsUnknown() async throws {
         let server = FakeInferenceServer(.init(metrics: try FakeInferenceServer.fixture("llamacpp")))
         try await server.start()

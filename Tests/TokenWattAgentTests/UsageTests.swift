@@ -95,6 +95,12 @@ import TokenWattCore
         (#"{"model": "m", "attributes": {"team": 7}}"#, "attributes.team"),
         (#"{"model": "m", "timestamp": "yesterday"}"#, "timestamp"),
         (#"{"model": "m", "timestamp": 1764490000}"#, "timestamp"),
+        (#"{"model": "m", "timestamp": 1e19}"#, "timestamp"),
+        (#"{"model": "m", "timestamp": 1e300}"#, "timestamp"),
+        (#"{"model": "m", "timestamp": -1e300}"#, "timestamp"),
+        (#"{"model": "m", "timestamp": "9999-12-31T23:59:59Z"}"#, "timestamp"),
+        (#"{"model": "m", "output_tokens": 1e300}"#, "output_tokens"),
+        (#"{"model": "m", "output_tokens": -1}"#, "output_tokens"),
         (#"{"model": "m", "id": 42}"#, "id"),
     ]
 
@@ -160,6 +166,25 @@ import TokenWattCore
         #expect(UsageCollectorTests.tokens(after, ["team": "b"]) == 20)
         #expect(UsageCollectorTests.tokens(after, ["team": "other"]) == 20)
         #expect(UsageCollectorTests.tokens(after, ["team": "d"]) == nil)
+    }
+
+    @Test func newModelsPastTheSeriesCapCountAsOtherAndTheirTokensStillAddUp() async throws {
+        let collector = try UsageCollector(store: nil, attributes: [], maxValuesPerAttribute: 10, maxSeries: 10)
+        let reports = (0..<40_000).map { index in
+            var report = UsageReport(model: "model-\(index)", provider: "p")
+            report.outputTokens = 7
+            return report
+        }
+        let outcome = try collector.record(reports)
+        #expect(outcome.accepted == 40_000)
+        #expect(outcome.overflowedAttributes == ["model"])
+        _ = try await collector.collect()
+        let samples = try await collector.collect()
+        // Three models fit under the cap (each makes an output and a requests series).
+        #expect(samples.filter { $0.name == "tokenwatt_tokens_total" }.count == 4)
+        #expect(UsageCollectorTests.tokens(samples, ["model": "other", "provider": "other"]) == Double(39_997 * 7))
+        #expect(UsageCollectorTests.tokens(samples, [:]) == Double(40_000 * 7))
+        #expect(total(samples, "tokenwatt_usage_attribute_overflow_total", ["attribute": "model"]) == 39_997)
     }
 
     @Test func aReportSentAgainWithItsIdCountsOnceAcrossRequestsAndRestarts() async throws {

@@ -8,6 +8,8 @@ import TokenWattCore
 /// A report is saved in the `CounterStore` before it is acknowledged, so a restart loses
 /// nothing. Attributes are limited to the configured names, each to a number of distinct
 /// values: later values count as `other`, so a buggy client cannot explode the series count.
+/// The series as a whole are capped too: past the cap, a report of a new model or provider
+/// counts under `model="other", provider="other"`, so its tokens still add up.
 /// A new series is first reported at 0, so that its first tokens show as an increase.
 final class UsageCollector: Collector {
     let name = "usage_api"
@@ -17,6 +19,7 @@ final class UsageCollector: Collector {
     private let store: CounterStore?
     private let allowedAttributes: Set<String>
     private let maxValuesPerAttribute: Int
+    private let maxSeries: Int
     private let state: Mutex<State>
 
     private struct Tally {
@@ -33,6 +36,7 @@ final class UsageCollector: Collector {
     private struct State {
         var tallies: [String: Tally] = [:]
         var values: [String: Set<String>] = [:]
+        /// Reports counted as `other`, by the label that overflowed (`model` for the series cap).
         var overflowed: [String: Int] = [:]
         /// Attributes left out of reports because their name is not allowed.
         var droppedAttributes = 0
@@ -52,10 +56,11 @@ final class UsageCollector: Collector {
         var overflowedAttributes: Set<String> = []
     }
 
-    init(store: CounterStore?, attributes: [String], maxValuesPerAttribute: Int) throws {
+    init(store: CounterStore?, attributes: [String], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
         self.store = store
         allowedAttributes = Set(attributes)
         self.maxValuesPerAttribute = maxValuesPerAttribute
+        self.maxSeries = maxSeries
         var state = State()
         for (key, entry) in try store?.load(scope: name) ?? [:] {
             state.tallies[key] = Tally(series: entry.series, total: entry.counter.total ?? 0, announced: entry.counter.last != nil)
@@ -101,6 +106,15 @@ final class UsageCollector: Collector {
                     }
                 }
                 labels.sort { $0.name < $1.name }
+                // A report makes at most five series (four token types and requests).
+                let requestsKey = ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0).seriesText
+                if state.tallies[requestsKey] == nil && touched[requestsKey] == nil
+                    && state.tallies.count + touched.keys.filter({ state.tallies[$0] == nil }).count + 5 > maxSeries {
+                    outcome.overflowedAttributes.insert("model")
+                    state.overflowed["model", default: 0] += 1
+                    labels = [Label("model", UsageCollector.overflowValue), Label("provider", UsageCollector.overflowValue),
+                              Label("source", UsageCollector.source)]
+                }
                 let counts: [(TokenType, Int)] = [(.input, report.inputTokens), (.output, report.outputTokens),
                                                   (.cachedInput, report.cachedInputTokens), (.reasoning, report.reasoningTokens)]
                 for (type, count) in counts where count > 0 {
@@ -152,7 +166,7 @@ final class UsageCollector: Collector {
             for (outcome, count) in state.reports {
                 samples.append(ExpositionSample(name: "tokenwatt_usage_reports_total", labels: [Label("outcome", outcome)], value: Double(count)))
             }
-            for attribute in allowedAttributes {
+            for attribute in allowedAttributes.union(["model"]) {
                 samples.append(ExpositionSample(name: "tokenwatt_usage_attribute_overflow_total", labels: [Label("attribute", attribute)],
                                                 value: Double(state.overflowed[attribute] ?? 0)))
             }

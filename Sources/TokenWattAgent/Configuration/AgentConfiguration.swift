@@ -39,6 +39,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// before the rest count as `other`.
     public var usageAttributes = ["team", "project", "agent"]
     public var usageMaxValuesPerAttribute = 100
+    /// Most usage series (models × providers × attribute values × types) the agent keeps;
+    /// past it, new models and providers count as `other` (default 10,000).
+    public var usageMaxSeries = 10_000
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
     static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "server", "node", "instance", "job", "le", "quantile"]
@@ -136,7 +139,7 @@ extension AgentConfiguration: ConfigFileLoadable {
 
     private static func parseUsage(_ usage: ConfigNode, into configuration: inout AgentConfiguration,
                                    environment: [String: String]) throws(CoreError) {
-        try usage.requireMapping(allowing: ["token_file", "token_env", "attributes", "max_values_per_attribute"])
+        try usage.requireMapping(allowing: ["token_file", "token_env", "attributes", "max_values_per_attribute", "max_series"])
         configuration.usageToken = try usage.secret(named: "token", environment: environment)
         if usage["attributes"].isPresent {
             configuration.usageAttributes = try usage["attributes"].items().map { item throws(CoreError) in
@@ -151,5 +154,7 @@ extension AgentConfiguration: ConfigFileLoadable {
         }
         configuration.usageMaxValuesPerAttribute = try usage["max_values_per_attribute"].int(default: configuration.usageMaxValuesPerAttribute)
         guard configuration.usageMaxValuesPerAttribute > 0 else { throw usage["max_values_per_attribute"].error("a positive number") }
+        configuration.usageMaxSeries = try usage["max_series"].int(default: configuration.usageMaxSeries)
+        guard configuration.usageMaxSeries >= 5 else { throw usage["max_series"].error("a number of series, at least 5") }
     }
 }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import NIOCore
 import TokenWattCore
+import TokenWattService
 
 /// An inference server as configured: where it is, what it is, and what it serves.
 public struct InferenceServer: Sendable, Equatable {
@@ -38,8 +38,11 @@ public struct InferenceServer: Sendable, Equatable {
 /// Reads an inference server's Prometheus metrics and recognises its kind; shared by the
 /// collector and by discovery.
 enum InferenceEndpoint {
-    /// Metrics bigger than this are refused: the largest servers expose a few MB.
-    static let maxBodyBytes = 64 << 20
+    /// Metrics bigger than this are refused: the largest servers expose a few hundred KB, and a
+    /// broken or hostile one must not fill the agent's memory or hold a core.
+    static let maxBodyBytes = 8 << 20
+    /// Samples taken from one page at most (the same reason).
+    static let maxSamples = 50_000
 
     /// The parsed samples and dialect at the first path that answers with metrics of a known
     /// server (of `kind` when given).
@@ -51,7 +54,7 @@ enum InferenceEndpoint {
                 let (contentType, body) = try await get(client: client, url: base + path, timeout: timeout,
                                                         accept: "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5")
                 let format: ExpositionFormat = contentType.hasPrefix("application/openmetrics-text") ? .openMetrics : .prometheusText
-                let samples = try ExpositionParser(format: format).parse(bytes: body).flatMap(\.samples)
+                let samples = try ExpositionParser(format: format, maxSamples: maxSamples).parse(bytes: body).flatMap(\.samples)
                 guard let dialect = kind.map(InferenceDialect.of) ?? InferenceDialect.recognise(samples) else {
                     reasons.append("\(base + path): no metrics of a known inference server")
                     continue
@@ -76,24 +79,22 @@ enum InferenceEndpoint {
         return id
     }
 
-    /// The content type and body of a 200 answer; anything else is a failure naming the URL.
+    /// The content type and body of a 200 answer, read whole within `timeout`; anything else
+    /// is a failure naming the URL.
     static func get(client: HTTPClient, url: String, timeout: Duration, accept: String) async throws(CollectorError) -> (String, [UInt8]) {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: accept)
         request.headers.add(name: "User-Agent", value: "tokenwatt-agent")
+        let answer: OutboundClient.Answer
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
-            guard response.status == .ok else {
-                throw CollectorError.failed("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
-            }
-            let body = try await response.body.collect(upTo: maxBodyBytes)
-            return (response.headers.first(name: "Content-Type") ?? "", Array(buffer: body))
-        } catch let error as CollectorError {
-            throw error
-        } catch let error as NIOTooManyBytesError {
-            throw .failed("\(url) sent more than \(maxBodyBytes >> 20) MiB (\(error))")
+            answer = try await OutboundClient(http: client).exchange(request, timeout: timeout, maxAnswerBytes: maxBodyBytes)
+        } catch is OutboundClient.TimedOut {
+            throw .failed("\(url) did not answer in full within \(timeout)")
         } catch {
             throw .failed("cannot reach \(url): \(error)")
         }
+        guard answer.status == 200 else { throw .failed("\(url) answered \(answer.status)") }
+        guard !answer.truncated else { throw .failed("\(url) sent more than \(maxBodyBytes >> 20) MiB of metrics") }
+        return (answer.headers.first(name: "Content-Type") ?? "", answer.body)
     }
 }

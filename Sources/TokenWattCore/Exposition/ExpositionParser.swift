@@ -6,9 +6,13 @@
 /// `CoreError.parse` with the 1-based line number and the reason.
 public struct ExpositionParser: Sendable {
     public let format: ExpositionFormat
+    /// Most samples taken from one text; past it the parse fails (a page of a broken or hostile
+    /// server must not fill the reader's memory).
+    public let maxSamples: Int
 
-    public init(format: ExpositionFormat) {
+    public init(format: ExpositionFormat, maxSamples: Int = .max) {
         self.format = format
+        self.maxSamples = maxSamples
     }
 
     public func parse(_ text: String) throws(CoreError) -> [MetricFamily] {
@@ -20,6 +24,7 @@ public struct ExpositionParser: Sendable {
         var lineNumber = 0
         var start = 0
         var sawEOF = false
+        var samples = 0
         while start < bytes.count {
             lineNumber += 1
             var end = start
@@ -31,6 +36,8 @@ public struct ExpositionParser: Sendable {
             } else if line.peek == UInt8(ascii: "#") {
                 sawEOF = try parseComment(&line, state: &state)
             } else {
+                samples += 1
+                guard samples <= maxSamples else { throw .parse(line: lineNumber, reason: "more than \(maxSamples) samples") }
                 try parseSample(&line, state: &state)
             }
             start = end + 1

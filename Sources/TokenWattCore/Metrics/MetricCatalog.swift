@@ -33,7 +33,7 @@ public enum MetricCatalog {
         "tokenwatt_inference_requests_waiting": Entry(type: .gauge, help: "Requests waiting in an inference server's queue."),
         "tokenwatt_usage_reports_total": Entry(type: .counter, help: "Requests to the agent's usage endpoint, by outcome."),
         "tokenwatt_usage_dropped_attributes_total": Entry(type: .counter, help: "Attributes of usage reports left out because their name is not allowed."),
-        "tokenwatt_usage_attribute_overflow_total": Entry(type: .counter, help: "Usage reports whose attribute value counted as other, past the cap on distinct values."),
+        "tokenwatt_usage_attribute_overflow_total": Entry(type: .counter, help: "Usage reports whose attribute value counted as other, past the cap on distinct values; for attribute model, new models and providers past the series cap."),
         "tokenwatt_agent_spool_batches": Entry(type: .gauge, help: "Batches in the agent's spool, not yet accepted by the aggregator."),
         "tokenwatt_agent_spool_samples": Entry(type: .gauge, help: "Samples in the agent's spool."),
         "tokenwatt_agent_spool_bytes": Entry(type: .gauge, help: "Bytes of the batches in the agent's spool."),

@@ -28,6 +28,46 @@ public struct OutboundClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// An answer: its status, headers and at most the bytes asked for of its body.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: [UInt8]
+        /// The body went on past what was read.
+        public var truncated: Bool
+    }
+
+    /// No whole answer within the time allowed (head and body together).
+    public struct TimedOut: Error {}
+
+    /// Sends a request and reads its answer, head and body together within `timeout` (a peer
+    /// dripping its body byte by byte is cut off), keeping at most `maxAnswerBytes` of the body.
+    public func exchange(_ request: HTTPClientRequest, timeout: Duration, maxAnswerBytes: Int) async throws -> Answer {
+        try await withThrowingTaskGroup(of: Answer?.self) { group in
+            group.addTask {
+                let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+                var body: [UInt8] = []
+                var truncated = false
+                for try await buffer in response.body {
+                    let room = maxAnswerBytes - body.count
+                    body.append(contentsOf: buffer.readableBytesView.prefix(room))
+                    if buffer.readableBytes > room {
+                        truncated = true
+                        break
+                    }
+                }
+                return Answer(status: Int(response.status.code), headers: response.headers, body: body, truncated: truncated)
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let answer = first else { throw TimedOut() }
+            return answer
+        }
+    }
+
     /// POSTs `body` and classifies the answer; network errors and timeouts are `.failed`.
     public func post(_ body: [UInt8], headers: [(String, String)], timeout: Duration, context: SendContext) async -> SendOutcome {
         var request = HTTPClientRequest(url: context.url)
@@ -35,25 +75,16 @@ public struct OutboundClient: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
-            let answer = try await OutboundClient.read(response.body, upTo: OutboundClient.maxAnswerBytes)
-            let firstLine = String(decoding: answer.prefix(200), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter).map { min($0, OutboundClient.maxRetryAfter) }
-            return SendOutcome.classify(status: Int(response.status.code), body: firstLine, retryAfter: retryAfter, context: context)
+            let answer = try await exchange(request, timeout: timeout, maxAnswerBytes: OutboundClient.maxAnswerBytes)
+            let firstLine = String(decoding: answer.body.prefix(200), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+            let retryAfter = answer.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter).map { min($0, OutboundClient.maxRetryAfter) }
+            return SendOutcome.classify(status: answer.status, body: firstLine, retryAfter: retryAfter, context: context)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            return .failed(SendFailure(reason: .timeout, status: nil, message: "no answer from \(context.url) within \(timeout); kept and retried"))
+        } catch is TimedOut {
             return .failed(SendFailure(reason: .timeout, status: nil, message: "no answer from \(context.url) within \(timeout); kept and retried"))
         } catch {
             return .failed(SendFailure(reason: .network, status: nil, message: "cannot reach \(context.url): \(error); kept and retried"))
         }
-    }
-
-    /// Reads at most `limit` bytes of a body; what is past it is not read.
-    public static func read(_ body: HTTPClientResponse.Body, upTo limit: Int) async throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        for try await buffer in body {
-            bytes.append(contentsOf: buffer.readableBytesView.prefix(limit - bytes.count))
-            if bytes.count >= limit { break }
-        }
-        return bytes
     }
 }
