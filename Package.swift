@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "tokenwatt-aggregator", targets: ["tokenwatt-aggregator"]),
         .executable(name: "tokenwatt", targets: ["tokenwatt"]),
         .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
+        // For the fuzzing package in fuzz/ (scripts/fuzz.sh), which builds apart with libFuzzer.
+        .library(name: "TokenWattCore", targets: ["TokenWattCore"]),
+        .library(name: "TokenWattAgent", targets: ["TokenWattAgent"]),
+        .library(name: "TokenWattAggregator", targets: ["TokenWattAggregator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -37,10 +41,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
         // What both daemons share: systemd notify and watchdog, journald logging, the --log-level
-        // flag, and the one outbound client and batch-shipping loop.
+        // flag, the guarded HTTP server, and the one outbound client and batch-shipping loop.
         .target(name: "TokenWattService", dependencies: [
             "CSystemd", "TokenWattCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,7 +101,10 @@ let package = Package(
 
         .testTarget(name: "TokenWattCoreTests", dependencies: ["TokenWattCore"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TokenWattServiceTests", dependencies: ["TokenWattService"], swiftSettings: strict),
+        .testTarget(name: "TokenWattServiceTests", dependencies: [
+            "TokenWattService",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: strict),
         .testTarget(name: "TokenWattStoreTests", dependencies: [
             "TokenWattStore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -54,6 +54,7 @@ public struct Agent: Sendable {
         }
         application = Application(
             router: router,
+            server: .guarded(configuration.connectionLimits),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-agent"),
             services: [scheduler, pusher, heartbeat] + [discovery].compactMap { $0 },
             onServerRunning: { channel in

@@ -19,7 +19,8 @@ public struct Aggregator: Sendable {
     public init(configuration: AggregatorConfiguration, logger: Logger,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
         let store = try SampleStore(configuration: configuration.storage, logger: logger)
-        let metrics = AggregatorMetrics(knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
+        let connections = ConnectionCounter()
+        let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: store, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
         let maintenance = MaintenanceService(store: store, logger: logger, now: now)
@@ -43,6 +44,7 @@ public struct Aggregator: Sendable {
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
         application = Application(
             router: router,
+            server: .guarded(configuration.connectionLimits, counter: connections),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
             services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat],
             onServerRunning: { channel in

@@ -1,5 +1,6 @@
 import Synchronization
 import TokenWattCore
+import TokenWattService
 import TokenWattStore
 
 /// The aggregator's own `tokenwatt_aggregator_*` metrics.
@@ -31,7 +32,11 @@ final class AggregatorMetrics: Sendable {
     /// A node is up while its last push is younger than this.
     private let agentUpWindowMs: Int64
 
-    init(knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
+    /// The HTTP server's connections, for those refused past the per-client limit.
+    private let connections: ConnectionCounter
+
+    init(connections: ConnectionCounter = ConnectionCounter(), knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
+        self.connections = connections
         self.knownNodes = knownNodes
         self.agentUpWindowMs = agentUpWindowMs
     }
@@ -92,6 +97,8 @@ final class AggregatorMetrics: Sendable {
                         ExpositionSample(name: "tokenwatt_aggregator_rejected_requests_total", labels: [Label("reason", reason.rawValue)],
                                          value: Double(state.rejected[reason] ?? 0))
                     }),
+            counter("tokenwatt_aggregator_refused_connections", "Connections closed at once: their client held web.max_connections_per_client already.",
+                    [ExpositionSample(name: "tokenwatt_aggregator_refused_connections_total", value: Double(connections.refused))]),
             MetricFamily(name: "tokenwatt_aggregator_commit_duration_seconds", type: .histogram,
                          help: "Duration of each group commit to SQLite.", samples: commitSamples),
             counter("tokenwatt_aggregator_compacted_samples", "Raw samples moved from the head table into compressed chunks.",

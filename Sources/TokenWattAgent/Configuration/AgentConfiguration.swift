@@ -1,10 +1,13 @@
 import Foundation
 import TokenWattCore
+import TokenWattService
 
 /// Settings of `tokenwatt-agent`, each with the default an operator gets without a config file.
 public struct AgentConfiguration: Sendable, Equatable {
     /// Where the agent serves its own `/metrics` and `/-/healthy`.
     public var listen = ListenAddress(host: "127.0.0.1", port: 9471)
+    /// Idle timeout and connections per client of the HTTP server (`web:`).
+    public var connectionLimits = ConnectionLimits()
     /// The aggregator's remote-write endpoint; a base URL given in the config or on the command
     /// line gets `/api/v1/write` (`RemoteWriteCodec.writeURL`).
     public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
@@ -56,12 +59,13 @@ public enum CollectorName: String, CaseIterable, Sendable {
 
 extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
-        try root.requireMapping(allowing: ["listen", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"])
+        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
             configuration.listen = address
         }
+        configuration.connectionLimits = try ConnectionLimits(root["web"])
         let aggregator = root["aggregator"]
         try aggregator.requireMapping(allowing: ["url", "token_file", "token_env"])
         configuration.aggregatorURL = try aggregator["url"].string(default: configuration.aggregatorURL)

@@ -226,3 +226,11 @@ enum JSONValue: Decodable, Equatable, Sendable {
         }
     }
 }
+
+/// `POST /v1/usage`'s parsing, for the fuzzer in fuzz/ only.
+@_spi(Fuzzing) public enum UsageReportParsing {
+    /// The number of reports in a body, or the reason it is refused.
+    public static func reports(in body: [UInt8]) -> Result<Int, Error> {
+        Result { try UsageReport.parse(body, now: 1_800_000_000).count }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import TokenWattCore
+import TokenWattService
 import TokenWattStore
 
 extension AggregatorConfiguration: ConfigFileLoadable {
@@ -12,7 +13,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
     }
 
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
-        try root.requireMapping(allowing: ["listen", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
+        try root.requireMapping(allowing: ["listen", "web", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
                                           "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs",
                                           "budgets", "receivers", "alerting", "remote_write"])
         var configuration = AggregatorConfiguration()
@@ -21,6 +22,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
             configuration.listen = address
         }
+        configuration.connectionLimits = try ConnectionLimits(root["web"])
         configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
 
         var tokens = Set<String>()

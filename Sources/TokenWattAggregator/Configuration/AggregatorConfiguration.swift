@@ -1,10 +1,13 @@
 import TokenWattCore
+import TokenWattService
 import TokenWattStore
 
 /// Everything the aggregator is told, with the defaults it uses when no config file is given.
 public struct AggregatorConfiguration: Sendable {
     /// Where the HTTP server listens (default 127.0.0.1:9470).
     public var listen = ListenAddress(host: "127.0.0.1", port: 9470)
+    /// Idle timeout and connections per client of the HTTP server (`web:`).
+    public var connectionLimits = ConnectionLimits()
     /// Nodes allowed to push, each with its bearer token. The token decides the `node` label.
     public var nodes: [NodeCredential] = []
     /// Accept pushes without a token, labelled with this node name: set when no node is

@@ -1,0 +1,90 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import Synchronization
+import TokenWattCore
+
+/// What one client may hold of a daemon's HTTP server: without these, a thousand idle or
+/// slow connections stop every push (and the process runs out of file descriptors).
+public struct ConnectionLimits: Sendable, Equatable {
+    /// A connection that sends nothing for this long (mid-request or between requests) is
+    /// closed; a request head dripped byte by byte counts as nothing sent (default 30 s).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Open connections one client address may hold; the next is closed at once (default 256).
+    public var maxConnectionsPerClient = 256
+
+    public init() {}
+}
+
+/// Open connections by client address, and those refused past the limit.
+public final class ConnectionCounter: Sendable {
+    private let state = Mutex<(open: [String: Int], refused: Int)>(([:], 0))
+
+    public init() {}
+
+    /// Connections closed at once because their client held too many.
+    public var refused: Int { state.withLock { $0.refused } }
+
+    /// Counts a new connection; false (and counted as refused) past the limit.
+    func open(_ client: String, limit: Int) -> Bool {
+        state.withLock { state in
+            guard state.open[client, default: 0] < limit else {
+                state.refused += 1
+                return false
+            }
+            state.open[client, default: 0] += 1
+            return true
+        }
+    }
+
+    func close(_ client: String) {
+        state.withLock { state in
+            state.open[client, default: 1] -= 1
+            if state.open[client] == 0 { state.open[client] = nil }
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with an idle timeout and a cap on each client's connections.
+    public static func guarded(_ limits: ConnectionLimits, counter: ConnectionCounter = ConnectionCounter()) -> HTTPServerBuilder {
+        .init { responder in
+            GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .init(limits.idleTimeout))),
+                                limits: limits, counter: counter)
+        }
+    }
+}
+
+/// Hummingbird's HTTP/1 channel, counting each connection by client before it is set up.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    let inner: HTTP1Channel
+    let limits: ConnectionLimits
+    let counter: ConnectionCounter
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        let client = channel.remoteAddress?.ipAddress ?? "unknown"
+        guard counter.open(client, limit: limits.maxConnectionsPerClient) else {
+            logger.debug("connection refused: too many from one client", metadata: ["client": "\(client)"])
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        channel.closeFuture.whenComplete { _ in counter.close(client) }
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+extension ConnectionLimits {
+    /// The `web:` mapping both daemons' config files take: `idle_timeout`, `max_connections_per_client`.
+    public init(_ node: ConfigNode) throws(CoreError) {
+        self.init()
+        try node.requireMapping(allowing: ["idle_timeout", "max_connections_per_client"])
+        idleTimeout = .milliseconds(try node["idle_timeout"].durationMilliseconds(default: Int64(idleTimeout.seconds * 1000)))
+        maxConnectionsPerClient = try node["max_connections_per_client"].int(default: maxConnectionsPerClient)
+        guard maxConnectionsPerClient > 0 else { throw node["max_connections_per_client"].error("a positive number of connections") }
+    }
+}
