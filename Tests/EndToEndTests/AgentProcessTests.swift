@@ -12,7 +12,7 @@ struct RunningAgent {
     let process: ChildProcess
     let url: String
 
-    static func start(directory: String, port: Int, aggregatorPort: Int, token: String?,
+    static func start(directory: String, port: Int, aggregatorPort: Int, token: String?, aggregatorURL: String? = nil,
                       environment: [String: String] = [:], arguments extra: [String] = [],
                       collectors: [String] = ["cpu", "memory"]) async throws -> RunningAgent {
         let config = """
@@ -21,7 +21,7 @@ struct RunningAgent {
             """
         try config.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
         var arguments = ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--interval", "1s",
-                         "--aggregator", "http://127.0.0.1:\(aggregatorPort)/api/v1/write", "--no-discovery"] + extra
+                         "--aggregator", aggregatorURL ?? "http://127.0.0.1:\(aggregatorPort)/api/v1/write", "--no-discovery"] + extra
         if let token {
             try token.write(toFile: "\(directory)/agent.token", atomically: true, encoding: .utf8)
             arguments += ["--token-file", "\(directory)/agent.token"]

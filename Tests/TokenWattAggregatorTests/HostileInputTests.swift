@@ -67,6 +67,19 @@ import TokenWattCore
         }
     }
 
+    @Test func aQueryOfTooManyPointsIsRefusedBeforeItIsEvaluated() async throws {
+        try await withAggregator { client, _ in
+            let (headers, body) = push((0..<100).map { ts("m", ["i": "\($0)"], [(t0, 1)]) })
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            // 100 series × 10,001 steps.
+            let uri = "/api/v1/query_range?query=m&start=\(t0 / 1000 - 10_000)&end=\(t0 / 1000)&step=1"
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("would return 1000100 points (100 series)"))
+            }
+        }
+    }
+
     @Test func pushesOfTheAggregatorsOwnFamiliesAreRefused() async throws {
         try await withAggregator { client, aggregator in
             for name in ["tokenwatt_cost_usd_total", "tokenwatt_budget_spent", "tokenwatt_aggregator_series", "tokenwatt_agent_up",

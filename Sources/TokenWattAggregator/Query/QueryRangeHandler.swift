@@ -9,6 +9,9 @@ import TokenWattStore
 /// rollups and from an hour the 1-hour rollups, as do ranges older than what finer data keeps.
 struct QueryRangeHandler: Sendable {
     static let maxPoints: Int64 = 11_000
+    /// Points of all series in one answer at most: past it, a clear 400 instead of an answer
+    /// of gigabytes.
+    static let maxTotalPoints: Int64 = 500_000
     static let lookbackMs: Int64 = 5 * 60_000
 
     let store: SampleStore
@@ -26,8 +29,13 @@ struct QueryRangeHandler: Sendable {
                 throw QueryError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
             }
             let resolution = resolution(start: start, step: step)
+            let matching = store.series(matching: [selector])
+            let answerPoints = Int64(matching.count) * ((end - start) / step + 1)
+            guard answerPoints <= QueryRangeHandler.maxTotalPoints else {
+                throw QueryError("the query would return \(answerPoints) points (\(matching.count) series), over the limit of \(QueryRangeHandler.maxTotalPoints): narrow the selector, shorten the range or raise step")
+            }
             var result: [[String: Any]] = []
-            for series in store.series(matching: [selector]) {
+            for series in matching {
                 let points = try await points(seriesID: series.id, resolution: resolution, start: start, end: end)
                 let values = QueryRangeHandler.evaluate(points, start: start, end: end, step: step,
                                                         lookback: max(QueryRangeHandler.lookbackMs, resolution?.rawValue ?? 0))
