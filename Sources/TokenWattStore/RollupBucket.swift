@@ -38,8 +38,7 @@ public struct RollupBucket: Sendable, Equatable {
             result.last = value
             result.count += 1
             if cumulative, let before = prior {
-                // A counter that went down was reset: it counted `value` since the reset.
-                result.increase! += value >= before ? value - before : value
+                result.increase! += CounterStep.increase(from: before, to: value)
             }
             prior = value
         }

@@ -60,7 +60,7 @@ extension SampleStore {
             for sample in samples where sample.value.isFinite {
                 if sample.timestamp > from {
                     count += 1
-                    if let previous { increase += sample.value >= previous ? sample.value - previous : sample.value }
+                    if let previous { increase += CounterStep.increase(from: previous, to: sample.value) }
                 }
                 previous = sample.value
             }

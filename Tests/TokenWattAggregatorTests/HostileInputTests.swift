@@ -67,6 +67,29 @@ import TokenWattCore
         }
     }
 
+    @Test func infiniteAndNaNCountersAreAnsweredNotFatal() async throws {
+        try await withAggregator { client, _ in
+            let (headers, body) = push([
+                ts("tokenwatt_tokens_total", ["model": "inf", "type": "input"], [(t0 - 60_000, 0), (t0, .infinity)]),
+                // Two increases of 1e308 in one group add up to infinity.
+                ts("tokenwatt_tokens_total", ["model": "big", "type": "input", "engine": "0"], [(t0 - 60_000, 0), (t0, 1e308)]),
+                ts("tokenwatt_tokens_total", ["model": "big", "type": "input", "engine": "1"], [(t0 - 60_000, 0), (t0, 1e308)]),
+                ts("tokenwatt_tokens_total", ["model": "nan", "type": "output"], [(t0 - 60_000, 0), (t0, .nan)]),
+                ts("tokenwatt_requests_total", ["model": "inf"], [(t0 - 60_000, -.infinity), (t0, 1e308), (t0 + 1, -1e308)]),
+            ])
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            for uri in ["/api/v1/tokens?from=\(t0 / 1000 - 3600)&to=\(t0 / 1000 + 1)", "/api/v1/costs", "/metrics", "/api/v1/budgets"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri): \(String(buffer: response.body))")
+                    let text = String(buffer: response.body)
+                    #expect(!text.contains("could not be written"), "\(uri)")
+                    if uri.hasPrefix("/api/") { #expect(!text.contains("-1e+308"), "a negative counter counted: \(uri)") }
+                    if uri.hasPrefix("/api/v1/tokens") { #expect(text.contains("\"+Inf\"")) }
+                }
+            }
+        }
+    }
+
     @Test func aQueryOfTooManyPointsIsRefusedBeforeItIsEvaluated() async throws {
         try await withAggregator { client, _ in
             let (headers, body) = push((0..<100).map { ts("m", ["i": "\($0)"], [(t0, 1)]) })

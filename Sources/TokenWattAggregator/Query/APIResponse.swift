@@ -18,10 +18,23 @@ enum APIResponse {
     }
 
     private static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        // Only strings, numbers, arrays and dictionaries go in, so serialisation cannot fail.
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        // Only strings, numbers, arrays and dictionaries go in, and numbers JSON cannot hold are
+        // written as Prometheus writes sample values, so serialisation cannot fail.
+        let data = (try? JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys]))
+            ?? Data(#"{"status":"error","errorType":"internal","error":"the answer could not be written as JSON"}"#.utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The object with every NaN and infinity (which JSON has no numbers for) as `"NaN"`,
+    /// `"+Inf"` or `"-Inf"`, as Prometheus writes sample values.
+    static func jsonSafe(_ value: Any) -> Any {
+        switch value {
+        case let number as Double where !number.isFinite: ExpositionWriter.formatValue(number)
+        case let object as [String: Any]: object.mapValues(jsonSafe)
+        case let array as [Any]: array.map(jsonSafe)
+        default: value
+        }
     }
 
     static func labelsObject(_ labels: LabelSet) -> [String: String] {
