@@ -63,7 +63,9 @@ final class RoundBuffer: Sendable {
             }
             pusher.notify()
         } catch {
-            logger.error("cannot write to the spool; samples lost", metadata: ["error": "\(error)", "samples": "\(series.count)"])
+            // The spool keeps what it held; this round is lost, counted, and the next is tried.
+            spool.countUnwritten(samples: series.count)
+            logger.error("cannot write to the spool; this round's samples are lost", metadata: ["error": "\(error)", "samples": "\(series.count)"])
         }
     }
 }

@@ -37,6 +37,8 @@ public final class Spool: Sendable {
         case age
         /// The aggregator refused this batch alone (400, 413): it can never be accepted.
         case rejected
+        /// The batch could not be written to the spool (the disk is full, or failing).
+        case writeFailed = "write_failed"
     }
 
     public init(path: String, maxBytes: Int, maxAgeMs: Int64) throws {
@@ -58,6 +60,11 @@ public final class Spool: Sendable {
         })
         self.maxBytes = maxBytes
         self.maxAgeMs = maxAgeMs
+    }
+
+    /// Counts samples of a round that could not be written (the caller logs why).
+    public func countUnwritten(samples: Int) {
+        dropped.withLock { $0[.writeFailed, default: 0] += samples }
     }
 
     /// Samples dropped since start, by reason.

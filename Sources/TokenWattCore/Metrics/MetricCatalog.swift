@@ -37,7 +37,7 @@ public enum MetricCatalog {
         "tokenwatt_agent_spool_batches": Entry(type: .gauge, help: "Batches in the agent's spool, not yet accepted by the aggregator."),
         "tokenwatt_agent_spool_samples": Entry(type: .gauge, help: "Samples in the agent's spool."),
         "tokenwatt_agent_spool_bytes": Entry(type: .gauge, help: "Bytes of the batches in the agent's spool."),
-        "tokenwatt_agent_spool_dropped_samples_total": Entry(type: .counter, help: "Samples that left the spool unsent: past its size or age bound, or refused alone by the aggregator (400, 413)."),
+        "tokenwatt_agent_spool_dropped_samples_total": Entry(type: .counter, help: "Samples lost before the aggregator took them, by reason: past the spool's size or age bound, refused alone by the aggregator (400, 413), or not written to a full or failing disk."),
         "tokenwatt_agent_pushes_total": Entry(type: .counter, help: "Remote-write requests to the aggregator, by result."),
         "tokenwatt_agent_push_errors_total": Entry(type: .counter, help: "Pushes that failed and were kept for a retry, by reason (network, unauthorized, wrong_url, server_error, ...)."),
         "tokenwatt_agent_last_push_success_timestamp_seconds": Entry(type: .gauge, help: "When the aggregator last accepted a push."),
