@@ -1,9 +1,12 @@
 /// `Authorization: Bearer <token>` checking shared by both daemons.
 public enum BearerToken {
-    /// The token of an `Authorization` header, or nil when it is not a bearer token.
+    /// The token of an `Authorization` header, or nil when it is not a bearer token. The scheme
+    /// is matched without regard to case and may be followed by any run of spaces (RFC 7235).
     public static func presented(in authorization: String) -> [UInt8]? {
-        guard authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return nil }
-        return Array(authorization.dropFirst(7).utf8)
+        let bytes = Array(authorization.utf8)
+        guard bytes.count > 7, String(decoding: bytes[..<6], as: UTF8.self).lowercased() == "bearer", bytes[6] == 0x20 else { return nil }
+        let token = bytes[7...].drop { $0 == 0x20 }
+        return token.isEmpty ? nil : Array(token)
     }
 
     /// Compares in full, so timing tells nothing about how much of a token matched.

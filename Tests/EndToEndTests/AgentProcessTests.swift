@@ -186,6 +186,14 @@ struct RunningAgent {
         #expect(result.status == 2)
         #expect(result.stderr.contains("\(directory)/agent.yml: collectors[0]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"))
     }
+
+    @Test func listeningBeyondLoopbackWithoutAUsageTokenExitsWith2() async throws {
+        let directory = try Environment.temporaryDirectory("open-usage")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try await AgentOnceTests.once(["--listen", "0.0.0.0:\(Environment.freePort())"], directory: directory, unprivileged: false)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("usage.token_file: a token for usage reports when listening on 0.0.0.0"))
+    }
 }
 
 @Suite(.serialized) struct JournalTests {

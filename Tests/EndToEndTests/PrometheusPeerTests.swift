@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenWattCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,9 +40,18 @@ import Glibc
         }
         #expect(labels.contains("\"node\":\"agent-node\""))
         #expect(labels.contains("\"job\":\"node\""))
+
+        // A model name with a quote, a newline, a backslash and non-ASCII letters, pushed as a node
+        // would: it must reach Prometheus through our exposition exactly as it was sent.
+        let hostileModel = "a\"b\nc\\d ü"
+        let hostile = TimeSeries(labels: try LabelSet(dictionary: ["__name__": "tokenwatt_tokens_total", "model": hostileModel, "type": "input"]),
+                                 samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000), value: 42)])
+        #expect(try await aggregator.push([hostile], token: "agent-token") == 204)
         let metrics = try await HTTP.get(aggregator.url + "/metrics").body
         #expect(metrics.contains("# TYPE node_cpu_seconds_total counter"))
         #expect(metrics.contains("node_load1{instance=\"127.0.0.1:\(exporterPort)\",job=\"node\",node=\"agent-node\"}"))
+        let types = metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
+        #expect(Set(types).count == types.count, "a family typed twice")
 
         // (c) promtool finds nothing to report on TokenWatt's own names.
         try metrics.write(toFile: "\(directory)/metrics.prom", atomically: true, encoding: .utf8)
@@ -67,6 +77,14 @@ import Glibc
             return body.contains("\"node\":\"agent-node\"") ? body : nil
         }
         #expect(answer.contains("\"status\":\"success\""))
+        let scraped = try await HTTP.waitFor("Prometheus to scrape the hostile model name") { () -> [String]? in
+            let body = try await HTTP.get("http://127.0.0.1:\(serverPort)/api/v1/query?query=tokenwatt_tokens_total").body
+            let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            let result = (object?["data"] as? [String: Any])?["result"] as? [[String: Any]] ?? []
+            let models = result.compactMap { ($0["metric"] as? [String: String])?["model"] }
+            return models.isEmpty ? nil : models
+        }
+        #expect(scraped == [hostileModel])
         let health = try await HTTP.get("http://127.0.0.1:\(serverPort)/api/v1/targets").body
         #expect(health.contains("\"health\":\"up\""))
         #expect(!health.contains("\"lastError\":\"") || health.contains("\"lastError\":\"\""), "scrape errors: \(health)")
