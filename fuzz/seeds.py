@@ -8,8 +8,6 @@ import struct
 import sys
 
 root = pathlib.Path(__file__).resolve().parent.parent
-target, out = sys.argv[1], pathlib.Path(sys.argv[2])
-out.mkdir(parents=True, exist_ok=True)
 
 
 def varint(n):
@@ -41,33 +39,39 @@ def snappy_literals(raw):
     return bytes(block)
 
 
-def write(name, data):
-    (out / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+def main(target, out):
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write(name, data):
+        (out / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+    fixtures = sorted((root / "Tests").rglob("*.prom"))
+    if target == "remote-write":
+        write("power", snappy_literals(series({"__name__": "tokenwatt_gpu_power_watts", "gpu": "0"}, [(1_800_000_000_000, 301.5)])))
+        write("tokens", snappy_literals(series({"__name__": "tokenwatt_tokens_total", "model": "m", "type": "input"},
+                                               [(1_800_000_000_000, 1e6), (1_800_000_010_000, 1.5e6)])
+                                        + series({"__name__": "up"}, [(-1, float("nan"))])))
+        write("empty", snappy_literals(b""))
+    elif target in ("exposition-text", "openmetrics"):
+        for path in fixtures:
+            write(path.stem, path.read_bytes())
+        write("eof", "# TYPE m counter\nm_total{a=\"1\"} 1 1700000000.5\nm_created 1.6e9\n# EOF\n")
+    elif target == "usage-report":
+        write("flat", '{"model": "gpt-5-mini", "provider": "openai", "input_tokens": 1000, "output_tokens": 200, "attributes": {"team": "research"}}')
+        write("chat", '[{"model": "m", "id": "r1", "timestamp": "2026-11-29T10:00:00Z", "usage": {"prompt_tokens": 5, "completion_tokens": 7, '
+                      '"prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}}]')
+        write("anthropic", '{"model": "claude", "usage": {"input_tokens": 3, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 5, "output_tokens": 6}}')
+    elif target == "selector":
+        for i, text in enumerate(['tokenwatt_tokens_total{model=~"meta-llama/.*",type!="output"}', '{__name__=~"(a+)+b"}',
+                                  '{job!~"(?i)node|gpu[0-9]{1,3}"}', 'up{a="x\\n\\"y"}', '{a=~"[[:alpha:]]+\\\\d*$"}']):
+            write(f"selector-{i}", text)
+    elif target == "config":
+        write("aggregator", (root / "deploy/examples/aggregator.yml").read_bytes())
+        write("agent", "listen: 127.0.0.1:9471\naggregator:\n  url: http://127.0.0.1:9470\ninterval: 10s\n"
+                       "inference:\n  - url: http://127.0.0.1:8000\n    kind: vllm\nusage:\n  attributes: [team]\n  max_series: 100\n")
+    else:
+        sys.exit(f"unknown target {target}")
 
 
-fixtures = sorted((root / "Tests").rglob("*.prom"))
-if target == "remote-write":
-    write("power", snappy_literals(series({"__name__": "tokenwatt_gpu_power_watts", "gpu": "0"}, [(1_800_000_000_000, 301.5)])))
-    write("tokens", snappy_literals(series({"__name__": "tokenwatt_tokens_total", "model": "m", "type": "input"},
-                                           [(1_800_000_000_000, 1e6), (1_800_000_010_000, 1.5e6)])
-                                    + series({"__name__": "up"}, [(-1, float("nan"))])))
-    write("empty", snappy_literals(b""))
-elif target in ("exposition-text", "openmetrics"):
-    for path in fixtures:
-        write(path.stem, path.read_bytes())
-    write("eof", "# TYPE m counter\nm_total{a=\"1\"} 1 1700000000.5\nm_created 1.6e9\n# EOF\n")
-elif target == "usage-report":
-    write("flat", '{"model": "gpt-5-mini", "provider": "openai", "input_tokens": 1000, "output_tokens": 200, "attributes": {"team": "research"}}')
-    write("chat", '[{"model": "m", "id": "r1", "timestamp": "2026-11-29T10:00:00Z", "usage": {"prompt_tokens": 5, "completion_tokens": 7, '
-                  '"prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}}]')
-    write("anthropic", '{"model": "claude", "usage": {"input_tokens": 3, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 5, "output_tokens": 6}}')
-elif target == "selector":
-    for i, text in enumerate(['tokenwatt_tokens_total{model=~"meta-llama/.*",type!="output"}', '{__name__=~"(a+)+b"}',
-                              '{job!~"(?i)node|gpu[0-9]{1,3}"}', 'up{a="x\\n\\"y"}', '{a=~"[[:alpha:]]+\\\\d*$"}']):
-        write(f"selector-{i}", text)
-elif target == "config":
-    write("aggregator", (root / "deploy/examples/aggregator.yml").read_bytes())
-    write("agent", "listen: 127.0.0.1:9471\naggregator:\n  url: http://127.0.0.1:9470\ninterval: 10s\n"
-                   "inference:\n  - url: http://127.0.0.1:8000\n    kind: vllm\nusage:\n  attributes: [team]\n  max_series: 100\n")
-else:
-    sys.exit(f"unknown target {target}")
+if __name__ == "__main__":
+    main(sys.argv[1], pathlib.Path(sys.argv[2]))

@@ -79,4 +79,24 @@ import Testing
         #expect(ExpositionWriter.formatValue(value) == text)
         #expect(ExpositionParser.parseValue(text) == value)
     }
+
+    /// Found by fuzzing: a 0.0.4 counter whose samples have no `_total` (Triton's) was typed
+    /// under `name_total`, so a second parse saw an untyped family and wrote another TYPE line.
+    @Test func aCounterWithoutTotalKeepsItsNameAndSurvivesARoundTrip() throws {
+        let text = "# TYPE nv_inference_request_success counter\nnv_inference_request_success{model=\"m\"} 75\n"
+        let writer = ExpositionWriter(format: .prometheusText)
+        let written = writer.render(try ExpositionParser(format: .prometheusText).parse(text))
+        #expect(String(decoding: written, as: UTF8.self) == text)
+        #expect(writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: written)) == written)
+    }
+
+    /// Found by fuzzing: the round trip of a page with `_created` series drops them (0.0.4 has
+    /// none), and what is written then survives a second round trip unchanged.
+    @Test func whatTheWriterWritesSurvivesAnotherRoundTrip() throws {
+        let text = "# TYPE vllm:prompt_tokens counter\nvllm:prompt_tokens_total{model_name=\"m\"} 5000.0\nvllm:prompt_tokens_created{model_name=\"m\"} 1.7644e+09\n"
+        let writer = ExpositionWriter(format: .prometheusText)
+        let written = writer.render(try ExpositionParser(format: .prometheusText).parse(text))
+        #expect(!String(decoding: written, as: UTF8.self).contains("_created"))
+        #expect(writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: written)) == written)
+    }
 }

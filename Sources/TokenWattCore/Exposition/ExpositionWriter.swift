@@ -20,7 +20,11 @@ public struct ExpositionWriter: Sendable {
     }
 
     public func write(_ family: MetricFamily, into out: inout [UInt8]) {
-        let skipsCreated = writeHeader(name: family.name, type: family.type, help: family.help, unit: family.unit, into: &out)
+        // A 0.0.4 counter is named after its `_total` samples; one whose samples have no suffix
+        // (Triton's `nv_inference_request_success`) is named as they are.
+        let suffixed = !family.samples.contains { $0.name == family.name }
+        let skipsCreated = writeHeader(name: family.name, type: family.type, help: family.help, unit: family.unit,
+                                       totalSuffix: suffixed, into: &out)
         for sample in family.samples {
             if skipsCreated && sample.name.hasSuffix("_created") { continue }
             writeSeriesLine(ExpositionWriter.seriesText(name: sample.name, labels: sample.labels), value: sample.value,
@@ -31,8 +35,9 @@ public struct ExpositionWriter: Sendable {
     /// A family's TYPE and HELP (and UNIT in OpenMetrics) lines. Returns whether its `_created`
     /// samples are to be left out (a counter in 0.0.4).
     @discardableResult
-    public func writeHeader(name: String, type: MetricType, help: String?, unit: String? = nil, into out: inout [UInt8]) -> Bool {
-        let metadataName = format == .prometheusText && type == .counter ? name + "_total" : name
+    public func writeHeader(name: String, type: MetricType, help: String?, unit: String? = nil, totalSuffix: Bool = true,
+                            into out: inout [UInt8]) -> Bool {
+        let metadataName = format == .prometheusText && type == .counter && totalSuffix ? name + "_total" : name
         let typeName: String
         switch format {
         case .prometheusText:
