@@ -123,7 +123,7 @@ final class ChangingCollector: Collector, Sendable {
         ("collectors: [cpu, gpu]", "agent.yml: collectors[1]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"),
         ("aggregator: {url: ftp://x}", "agent.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
         ("interval: 0s", "agent.yml: interval: a duration such as 30s, 5m, 1h or 15d, got \"0s\""),
-        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage)"),
+        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage, web)"),
         ("inference: {servers: [{url: \"127.0.0.1:8000\"}]}", "agent.yml: inference.servers[0].url: an http:// or https:// URL with a host, got \"127.0.0.1:8000\""),
         ("inference: {servers: [{url: \"http://h\", kind: ollama}]}",
          "agent.yml: inference.servers[0].kind: auto or one of vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo"),

@@ -138,7 +138,7 @@ import TokenWattCore
     @Test(arguments: [
         ("listen: nowhere", "agg.yml: listen: host:port, got \"nowhere\""),
         ("storage: {raw_retention: soon}", "agg.yml: storage.raw_retention: a duration such as 30s, 5m, 1h or 15d, got \"soon\""),
-        ("retention: 5d", "agg.yml: retention: no such key (known keys: agents, alerting, budgets, cloud_prices, costs, currency, data_dir, electricity, exposition, ingest, listen, node_classes, nodes, receivers, remote_write, shadow_prices, static_labels, storage)"),
+        ("retention: 5d", "agg.yml: retention: no such key (known keys: agents, alerting, budgets, cloud_prices, costs, currency, data_dir, electricity, exposition, ingest, listen, node_classes, nodes, receivers, remote_write, shadow_prices, static_labels, storage, web)"),
         ("remote_write: [{url: \"mimir:9009\"}]", "agg.yml: remote_write[0].url: the receiver's remote-write URL"),
         ("electricity: {pue: 0.9}", "agg.yml: electricity.pue: a PUE of at least 1.0"),
         ("cloud_prices: [{match: \"gpt-(\", input: 1, output: 2}]", "agg.yml: cloud_prices[0].match: a valid regular expression"),

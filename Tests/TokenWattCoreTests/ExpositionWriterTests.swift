@@ -99,4 +99,15 @@ import Testing
         #expect(!String(decoding: written, as: UTF8.self).contains("_created"))
         #expect(writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: written)) == written)
     }
+
+    /// Found by fuzzing: a backslash followed by a combining mark is one Character, so HELP
+    /// text read Character by Character lost the escape the writer had written.
+    @Test func helpWithABackslashBeforeACombiningMarkSurvivesARoundTrip() throws {
+        let help = "a \\\u{07A6} b \\ c\n d"
+        let families = [MetricFamily(name: "m", type: .gauge, help: help, samples: [ExpositionSample(name: "m", value: 1)])]
+        for format in [ExpositionFormat.prometheusText, .openMetrics] {
+            let written = ExpositionWriter(format: format).render(families)
+            #expect(try ExpositionParser(format: format).parse(bytes: written).first?.help == help)
+        }
+    }
 }

@@ -135,10 +135,12 @@ public struct ExpositionParser: Sendable {
     }
 
     private func unescapeHelp(_ text: String, line: Line) throws(CoreError) -> String {
-        guard text.contains("\\") else { return text }
-        var out = ""
+        guard text.utf8.contains(0x5C) else { return text }
+        // Scalar by scalar, as the writer escapes: a backslash followed by a combining mark is one
+        // Character, and would otherwise hide the escape (found by fuzzing).
+        var out = String.UnicodeScalarView()
         var escaping = false
-        for character in text {
+        for character in text.unicodeScalars {
             if escaping {
                 switch character {
                 case "\\": out.append("\\")
@@ -158,7 +160,7 @@ public struct ExpositionParser: Sendable {
             }
         }
         if escaping { out.append("\\") }
-        return out
+        return String(out)
     }
 
     /// Reads a value as Go's ParseFloat does, including `NaN`, `+Inf`, `-Inf` and exponents.
