@@ -11,6 +11,8 @@ target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
 seconds="${2:?usage: scripts/fuzz.sh TARGET SECONDS}"
 scripts/install-dependencies.sh
 scratch="$PWD/.build/fuzz"
+# The main package is a path dependency, whose new source files a kept build plan would miss.
+rm -f "$scratch/build/debug.yaml" "$scratch/build/x86_64-unknown-linux-gnu/debug/description.json"
 swift build --package-path fuzz --scratch-path "$scratch/build" --product "fuzz-$target" \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld  # gold fails on ASan objects
 corpus="$scratch/corpus/$target"

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TokenWattCore
 
@@ -109,5 +110,26 @@ import Testing
             let written = ExpositionWriter(format: format).render(families)
             #expect(try ExpositionParser(format: format).parse(bytes: written).first?.help == help)
         }
+    }
+
+    /// Found by fuzzing: a counter `x` without samples beside an untyped family `x_total` were
+    /// both typed as `x_total`, a page no parser takes.
+    @Test func aCounterWithoutSamplesKeepsItsNameBesideAFamilyWithTheSuffix() throws {
+        let text = "# TYPE x counter\n# TYPE y gauge\ny 1\n# TYPE x_total untyped\n"
+        let writer = ExpositionWriter(format: .prometheusText)
+        let written = writer.render(try ExpositionParser(format: .prometheusText).parse(text))
+        #expect(String(decoding: written, as: UTF8.self) == text)
+        #expect(writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: written)) == written)
+    }
+
+    /// The inputs libFuzzer found crashing the exposition harness (`fuzz/`): each parses, and
+    /// what the writer makes of it parses again to the same text.
+    @Test(arguments: ["exposition-created-dropped", "exposition-counter-without-total", "exposition-help-combining-mark",
+                      "exposition-counter-beside-total-family"])
+    func fuzzFindingsSurviveARoundTrip(_ name: String) throws {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/fuzz/\(name)", withExtension: nil))
+        let writer = ExpositionWriter(format: .prometheusText)
+        let written = writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: Array(try Data(contentsOf: url))))
+        #expect(writer.render(try ExpositionParser(format: .prometheusText).parse(bytes: written)) == written)
     }
 }

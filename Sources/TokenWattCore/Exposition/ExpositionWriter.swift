@@ -21,8 +21,9 @@ public struct ExpositionWriter: Sendable {
 
     public func write(_ family: MetricFamily, into out: inout [UInt8]) {
         // A 0.0.4 counter is named after its `_total` samples; one whose samples have no suffix
-        // (Triton's `nv_inference_request_success`) is named as they are.
-        let suffixed = !family.samples.contains { $0.name == family.name }
+        // (Triton's `nv_inference_request_success`), or that has none, keeps its own name, which
+        // another family may hold with the suffix (both found by fuzzing).
+        let suffixed = family.samples.contains { $0.name == family.name + "_total" }
         let skipsCreated = writeHeader(name: family.name, type: family.type, help: family.help, unit: family.unit,
                                        totalSuffix: suffixed, into: &out)
         for sample in family.samples {
