@@ -18,10 +18,10 @@ import Glibc
         let agentPort = Environment.freePort()
         let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, tokens: ["node-a": "token-new"])
         let base = "http://127.0.0.1:\(aggregatorPort)"
-        let started = Int64(Date().timeIntervalSince1970 * 1000)
-        // Given an agent that still holds the old token
+        // Given an agent that still holds the old token (it has collected a round once it serves)
         var agent = try await RunningAgent.start(directory: directory, port: agentPort, aggregatorPort: aggregatorPort, token: "token-old",
                                                  aggregatorURL: base)
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
         _ = try await HTTP.waitFor("the spool to hold five rounds") {
             try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 >= 5 ? true : nil }
         }
@@ -50,6 +50,6 @@ import Glibc
         let series = try #require(store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")]).first)
         let window = try await store.rawSamples(seriesID: series.id, from: started, to: refusedUntil)
         let seconds = Int((refusedUntil - started) / 1000)
-        #expect(window.count >= seconds - 2, "\(window.count) rounds stored of the \(seconds) s the token was refused")
+        #expect(window.count >= max(1, seconds - 2), "\(window.count) rounds stored of the \(seconds) s the token was refused")
     }
 }
