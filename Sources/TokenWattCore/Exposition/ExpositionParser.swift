@@ -45,10 +45,13 @@ public struct ExpositionParser: Sendable {
         if format == .openMetrics && !sawEOF {
             throw .parse(line: lineNumber, reason: "missing # EOF at the end")
         }
+        let names = Set(state.families.map(\.name))
         return state.families.map { family in
             var family = family
-            // 0.0.4 names a counter after its `_total` series; the model uses the family name.
-            if family.type == .counter && family.name.hasSuffix("_total") && format == .prometheusText {
+            // 0.0.4 names a counter after its `_total` series; the model uses the family name,
+            // unless another family has that name already (found by fuzzing).
+            if family.type == .counter && family.name.hasSuffix("_total") && format == .prometheusText
+                && !names.contains(String(family.name.dropLast("_total".count))) {
                 family.name.removeLast("_total".count)
             }
             return family
