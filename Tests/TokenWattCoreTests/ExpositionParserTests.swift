@@ -81,4 +81,12 @@ import Testing
             try ExpositionParser(format: format).parse(text)
         }
     }
+
+    /// As Prometheus reads it: `#TYPE` without a space is a comment, not metadata (found by fuzzing).
+    @Test func metadataNeedsASpaceAfterTheHash() throws {
+        let families = try ExpositionParser(format: .prometheusText).parse("#TYPE m counter\n#HELP m help\nm 1\n")
+        #expect(families.map(\.name) == ["m"])
+        #expect(families[0].type == .untyped)
+        #expect(families[0].help == nil)
+    }
 }

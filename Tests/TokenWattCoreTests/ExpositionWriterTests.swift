@@ -127,7 +127,7 @@ import Testing
     /// The inputs libFuzzer found crashing the exposition harness (`fuzz/`): each parses, and
     /// what the writer makes of it parses again to the same text.
     @Test(arguments: ["exposition-created-dropped", "exposition-counter-without-total", "exposition-help-combining-mark",
-                      "exposition-counter-beside-total-family", "exposition-total-counter-beside-base-family"])
+                      "exposition-counter-beside-total-family", "exposition-total-counter-beside-base-family", "exposition-empty-counter-total-total"])
     func fuzzFindingsSurviveARoundTrip(_ name: String) throws {
         let url = try #require(Bundle.module.url(forResource: "Fixtures/fuzz/\(name)", withExtension: nil))
         let writer = ExpositionWriter(format: .prometheusText)

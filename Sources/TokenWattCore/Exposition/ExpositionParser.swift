@@ -49,8 +49,9 @@ public struct ExpositionParser: Sendable {
         return state.families.map { family in
             var family = family
             // 0.0.4 names a counter after its `_total` series; the model uses the family name,
-            // unless another family has that name already (found by fuzzing).
-            if family.type == .counter && family.name.hasSuffix("_total") && format == .prometheusText
+            // unless the family has no series to say so or another family has that name
+            // already (both found by fuzzing).
+            if family.type == .counter && family.name.hasSuffix("_total") && format == .prometheusText && !family.samples.isEmpty
                 && !names.contains(String(family.name.dropLast("_total".count))) {
                 family.name.removeLast("_total".count)
             }
@@ -61,8 +62,8 @@ public struct ExpositionParser: Sendable {
     /// Returns true for `# EOF`.
     private func parseComment(_ line: inout Line, state: inout ParseState) throws(CoreError) -> Bool {
         line.advance()  // '#'
-        guard line.skipSpaces() else {
-            return false  // "#" alone or "#comment": a plain comment
+        guard line.peek == 0x20 || line.peek == 0x09, line.skipSpaces() else {
+            return false  // "#" alone or "#comment" (also "#TYPE"): a plain comment
         }
         let keyword = line.token()
         switch keyword {
