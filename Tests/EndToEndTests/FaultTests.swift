@@ -8,12 +8,15 @@ import Glibc
 #endif
 
 /// A tmpfs of a given size the test can grow, standing in for a disk that fills up and then
-/// gets room again. The tests run as root (CI does too), which may mount.
+/// gets room again, mounted at `path` inside a temporary `directory`. The tests run as root
+/// (CI does too), which may mount.
 struct SmallDisk {
+    let directory: String
     let path: String
 
-    init(at path: String, size: String) async throws {
-        self.path = path
+    init(_ name: String, size: String) async throws {
+        directory = try Environment.temporaryDirectory(name)
+        path = directory + "/disk"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let mounted = try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path], directory: "/tmp")
         guard mounted.status == 0 else { throw POSIXError(.EPERM) }
@@ -23,9 +26,10 @@ struct SmallDisk {
         #expect(try await ChildProcess.run("/bin/mount", ["-o", "remount,size=\(size)", path], directory: "/tmp").status == 0)
     }
 
-    /// Detaches the tmpfs (lazily, so files still open do not keep it).
-    func unmount() {
+    /// Detaches the tmpfs (lazily, so files still open do not keep it) and removes the directory.
+    func remove() {
         _ = umount2(path, Int32(MNT_DETACH))
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
@@ -34,14 +38,10 @@ struct SmallDisk {
     /// cannot store gets a 5xx (the sender keeps it), it keeps serving, and once there is
     /// room again the same push is stored.
     @Test func aFullDiskUnderTheAggregatorLosesNothingAcknowledgedAndRecovers() async throws {
-        let directory = try Environment.temporaryDirectory("disk-full-aggregator")
-        let disk = try await SmallDisk(at: directory + "/disk", size: "3m")
-        defer {
-            disk.unmount()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        let disk = try await SmallDisk("disk-full-aggregator", size: "3m")
+        defer { disk.remove() }
         let port = Environment.freePort()
-        let aggregator = try await RunningAggregator.start(directory: directory + "/disk", port: port)
+        let aggregator = try await RunningAggregator.start(directory: disk.path, port: port)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         func batch(_ n: Int) -> [TimeSeries] {
             // New series each push, with long label values, so the database grows fast.
@@ -67,7 +67,7 @@ struct SmallDisk {
         #expect(await aggregator.process.exitStatus() == 0)
         // Then every acknowledged push and the late one are there
         var configuration = StorageConfiguration()
-        configuration.directory = directory + "/disk/data"
+        configuration.directory = disk.path + "/data"
         let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
         let stored = Set(store.series(matching: [try SeriesSelector(parsing: "filler")]).compactMap { $0.labels["push"].flatMap(Int.init) })
         try store.close()
@@ -78,16 +78,13 @@ struct SmallDisk {
     /// be written are counted, usage reports get 503 (the client keeps them), what the spool held
     /// is kept, and with room again and the aggregator back, it all arrives.
     @Test func aFullDiskUnderTheSpoolIsCountedAndRecovers() async throws {
-        let directory = try Environment.temporaryDirectory("disk-full-agent")
-        let disk = try await SmallDisk(at: directory + "/disk", size: "1m")
-        defer {
-            disk.unmount()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        let disk = try await SmallDisk("disk-full-agent", size: "1m")
+        defer { disk.remove() }
+        let directory = disk.directory
         let aggregatorPort = Environment.freePort()
         let agentPort = Environment.freePort()
         let started = Int64(Date().timeIntervalSince1970 * 1000)
-        let agent = try await RunningAgent.start(directory: directory + "/disk", port: agentPort, aggregatorPort: aggregatorPort, token: "token-1")
+        let agent = try await RunningAgent.start(directory: disk.path, port: agentPort, aggregatorPort: aggregatorPort, token: "token-1")
         _ = try await HTTP.waitFor("rounds in the spool") { try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 >= 3 ? true : nil } }
         let filling = Int64(Date().timeIntervalSince1970 * 1000)
         // Usage reports of many models make each round's batch large, and fill the disk.
