@@ -8,7 +8,8 @@ enum AggregatorFamilies {
     ]
     static let reservedNames: Set<String> = ["tokenwatt_agent_up", "tokenwatt_agent_last_push_timestamp_seconds"]
 
+    /// Asked for every pushed series: most names fail the first, cheap test.
     static func isReserved(_ name: String) -> Bool {
-        reservedNames.contains(name) || reservedPrefixes.contains { name.hasPrefix($0) }
+        name.hasPrefix("tokenwatt_") && (reservedNames.contains(name) || reservedPrefixes.contains { name.hasPrefix($0) })
     }
 }

@@ -77,6 +77,7 @@ final class UsageCollector: Collector {
             var outcome = Outcome()
             var values = state.values
             var touched: [String: Tally] = [:]
+            var newSeries = 0  // in `touched` and not in `state.tallies`
             var dropped = 0
             let ids = reports.compactMap(\.id)
             var seen = try store?.seenReportIDs(ids) ?? state.reportIDs.intersection(ids)
@@ -109,7 +110,7 @@ final class UsageCollector: Collector {
                 // A report makes at most five series (four token types and requests).
                 let requestsKey = ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0).seriesText
                 if state.tallies[requestsKey] == nil && touched[requestsKey] == nil
-                    && state.tallies.count + touched.keys.filter({ state.tallies[$0] == nil }).count + 5 > maxSeries {
+                    && state.tallies.count + newSeries + 5 > maxSeries {
                     outcome.overflowedAttributes.insert("model")
                     state.overflowed["model", default: 0] += 1
                     labels = [Label("model", UsageCollector.overflowValue), Label("provider", UsageCollector.overflowValue),
@@ -118,10 +119,10 @@ final class UsageCollector: Collector {
                 let counts: [(TokenType, Int)] = [(.input, report.inputTokens), (.output, report.outputTokens),
                                                   (.cachedInput, report.cachedInputTokens), (.reasoning, report.reasoningTokens)]
                 for (type, count) in counts where count > 0 {
-                    add(Double(count), to: ExpositionSample(name: "tokenwatt_tokens_total", labels: (labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, value: 0),
-                        tallies: state.tallies, touched: &touched)
+                    newSeries += add(Double(count), to: ExpositionSample(name: "tokenwatt_tokens_total", labels: (labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, value: 0),
+                                     tallies: state.tallies, touched: &touched)
                 }
-                add(1, to: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), tallies: state.tallies, touched: &touched)
+                newSeries += add(1, to: ExpositionSample(name: "tokenwatt_requests_total", labels: labels, value: 0), tallies: state.tallies, touched: &touched)
                 outcome.accepted += 1
             }
             try store?.save(scope: name, touched.mapValues(\.entry), reportIDs: ids)
@@ -140,11 +141,14 @@ final class UsageCollector: Collector {
         state.withLock { $0.reports["rejected", default: 0] += 1 }
     }
 
-    private func add(_ count: Double, to series: ExpositionSample, tallies: [String: Tally], touched: inout [String: Tally]) {
+    /// Adds to a series' tally; 1 when the series is new, else 0.
+    private func add(_ count: Double, to series: ExpositionSample, tallies: [String: Tally], touched: inout [String: Tally]) -> Int {
         let key = series.seriesText
-        var tally = touched[key] ?? tallies[key] ?? Tally(series: series, total: 0, announced: false)
+        let known = touched[key] ?? tallies[key]
+        var tally = known ?? Tally(series: series, total: 0, announced: false)
         tally.total += count
         touched[key] = tally
+        return known == nil ? 1 : 0
     }
 
     func collect() async throws(CollectorError) -> [ExpositionSample] {

@@ -37,14 +37,19 @@ struct MetricsHandler: Sendable {
     /// its time building and sorting values to format.
     static func write(_ live: [LiveSeries], with writer: ExpositionWriter, into out: inout [UInt8]) {
         var current: String?
-        // Series stored under the aggregator's own names before ingest refused them: the
-        // families below write those names, and a second `# TYPE` would fail the scrape.
-        for series in live where !AggregatorFamilies.isReserved(series.name) {
+        var reserved = false
+        for series in live {
             if series.name != current {
-                let family = MetricCatalog.family(ofSeries: series.name)
-                writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)
                 current = series.name
+                // Series stored under the aggregator's own names before ingest refused them: the
+                // families below write those names, and a second `# TYPE` would fail the scrape.
+                reserved = AggregatorFamilies.isReserved(series.name)
+                if !reserved {
+                    let family = MetricCatalog.family(ofSeries: series.name)
+                    writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)
+                }
             }
+            if reserved { continue }
             writer.writeSeriesLine(series.text, value: series.sample.value, timestamp: series.sample.timestamp, into: &out)
         }
     }

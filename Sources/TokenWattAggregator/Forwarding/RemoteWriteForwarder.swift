@@ -164,8 +164,7 @@ private final class ForwardQueue: BatchQueue {
         var batches = try await forwarder.batches(after: cursor.withLock { $0 })
         let expired = batches.prefix { forwarder.now() - $0.createdMs > target.maxAgeMs }
         if let last = expired.last {
-            try await forwarder.move(target, to: last.id, dropped: expired.reduce(0) { $0 + $1.samples }, reason: "older than max_age")
-            cursor.withLock { $0 = last.id }
+            try await advance(to: last.id, dropped: expired.reduce(0) { $0 + $1.samples }, reason: "older than max_age")
             batches.removeFirst(expired.count)
         }
         return batches
@@ -177,12 +176,16 @@ private final class ForwardQueue: BatchQueue {
 
     func accepted(_ batches: [RemoteWriteBatch]) async throws {
         guard let last = batches.last else { return }
-        try await forwarder.move(target, to: last.id, sent: batches.reduce(0) { $0 + $1.samples })
-        cursor.withLock { $0 = last.id }
+        try await advance(to: last.id, sent: batches.reduce(0) { $0 + $1.samples })
     }
 
     func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
-        try await forwarder.move(target, to: batch.id, dropped: batch.samples, reason: reason)
-        cursor.withLock { $0 = batch.id }
+        try await advance(to: batch.id, dropped: batch.samples, reason: reason)
+    }
+
+    /// Moves the target's cursor in the database, then here.
+    private func advance(to id: Int64, sent: Int = 0, dropped: Int = 0, reason: String? = nil) async throws {
+        try await forwarder.move(target, to: id, sent: sent, dropped: dropped, reason: reason)
+        cursor.withLock { $0 = id }
     }
 }

@@ -18,9 +18,11 @@ enum APIResponse {
     }
 
     private static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        // Only strings, numbers, arrays and dictionaries go in, and numbers JSON cannot hold are
-        // written as Prometheus writes sample values, so serialisation cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys]))
+        // Only strings, numbers, arrays and dictionaries go in; when a number JSON cannot hold
+        // (NaN, infinity) makes serialisation fail, those are written as Prometheus writes
+        // sample values and it is done again: answers without them pay for no second pass.
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+            ?? (try? JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys]))
             ?? Data(#"{"status":"error","errorType":"internal","error":"the answer could not be written as JSON"}"#.utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -107,6 +107,9 @@ struct ScalarTest: Sendable, Equatable {
     var caseInsensitive = false
 
     static let any = ScalarTest(ranges: [0...0x10FFFF])
+    /// `\d` and `[[:digit:]]`; `\w` and `[[:word:]]`.
+    static let digits: [ClosedRange<UInt32>] = [0x30...0x39]
+    static let wordScalars: [ClosedRange<UInt32>] = [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A]
     static let anyButNewline = ScalarTest(ranges: [0x0A...0x0A], negated: true)
 
     static func literal(_ scalar: Unicode.Scalar) -> ScalarTest { ScalarTest(ranges: [scalar.value...scalar.value]) }
@@ -190,7 +193,7 @@ private struct RegexParser {
         case ".": return .scalar(dotAll ? .any : .anyButNewline)
         case "^": return .textStart
         case "$": return .textEnd
-        case "\\": return .scalar(try escape(inClass: false))
+        case "\\": return .scalar(try escape())
         case "*", "+", "?": throw error("missing argument to repetition operator \(scalar)")
         case "{" where try repetitionBounds(at: position - 1) != nil: throw error("missing argument to repetition operator")
         default: return .scalar(folded(.literal(scalar)))
@@ -292,7 +295,7 @@ private struct RegexParser {
             position += 1
             let low: UInt32
             if scalar == "\\" {
-                let escaped = try escape(inClass: true)
+                let escaped = try escape()
                 guard escaped.ranges.count == 1, !escaped.negated, escaped.ranges[0].count == 1 else {
                     test.ranges += escaped.negated ? ScalarTest.complement(escaped.ranges) : escaped.ranges
                     continue
@@ -306,7 +309,7 @@ private struct RegexParser {
                 var high = scalars[position].value
                 position += 1
                 if high == UInt32(UInt8(ascii: "\\")) {
-                    let escaped = try escape(inClass: true)
+                    let escaped = try escape()
                     guard escaped.ranges.count == 1, escaped.ranges[0].count == 1 else { throw error("invalid character class range") }
                     high = escaped.ranges[0].lowerBound
                 }
@@ -322,8 +325,8 @@ private struct RegexParser {
     mutating func posixClass() throws(RegexError) -> [ClosedRange<UInt32>] {
         let names: [String: [ClosedRange<UInt32>]] = [
             "alnum": [0x30...0x39, 0x41...0x5A, 0x61...0x7A], "alpha": [0x41...0x5A, 0x61...0x7A],
-            "digit": [0x30...0x39], "lower": [0x61...0x7A], "upper": [0x41...0x5A],
-            "space": [0x09...0x0D, 0x20...0x20], "word": [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A],
+            "digit": ScalarTest.digits, "lower": [0x61...0x7A], "upper": [0x41...0x5A],
+            "space": [0x09...0x0D, 0x20...0x20], "word": ScalarTest.wordScalars,
             "xdigit": [0x30...0x39, 0x41...0x46, 0x61...0x66], "punct": [0x21...0x2F, 0x3A...0x40, 0x5B...0x60, 0x7B...0x7E],
         ]
         position += 2
@@ -334,11 +337,11 @@ private struct RegexParser {
         return negated ? ScalarTest.complement(ranges) : ranges
     }
 
-    mutating func escape(inClass: Bool) throws(RegexError) -> ScalarTest {
+    mutating func escape() throws(RegexError) -> ScalarTest {
         guard let scalar = peek else { throw error("trailing \\") }
         position += 1
-        let digit: [ClosedRange<UInt32>] = [0x30...0x39]
-        let word: [ClosedRange<UInt32>] = [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A]
+        let digit = ScalarTest.digits, word = ScalarTest.wordScalars
+        // RE2's \s leaves out \v, which [[:space:]] has.
         let space: [ClosedRange<UInt32>] = [0x09...0x0A, 0x0C...0x0D, 0x20...0x20]
         switch scalar {
         case "d": return ScalarTest(ranges: digit)

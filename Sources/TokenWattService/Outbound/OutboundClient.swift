@@ -79,9 +79,7 @@ public struct OutboundClient: Sendable {
             let firstLine = String(decoding: answer.body.prefix(200), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
             let retryAfter = answer.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter).map { min($0, OutboundClient.maxRetryAfter) }
             return SendOutcome.classify(status: answer.status, body: firstLine, retryAfter: retryAfter, context: context)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            return .failed(SendFailure(reason: .timeout, status: nil, message: "no answer from \(context.url) within \(timeout); kept and retried"))
-        } catch is TimedOut {
+        } catch where error is TimedOut || [.deadlineExceeded, .readTimeout].contains(error as? HTTPClientError) {
             return .failed(SendFailure(reason: .timeout, status: nil, message: "no answer from \(context.url) within \(timeout); kept and retried"))
         } catch {
             return .failed(SendFailure(reason: .network, status: nil, message: "cannot reach \(context.url): \(error); kept and retried"))
