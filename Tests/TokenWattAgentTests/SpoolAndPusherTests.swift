@@ -118,6 +118,27 @@ final class ScriptedReceiver: Sendable {
         #expect(receiver.received.withLock { $0 } == [["good_two", "good_one", "poison"], ["good_two"], ["good_one"], ["poison"]])
     }
 
+    @Test func aSplitStoppedByAFailureReturnsTheFailureSoThePusherBacksOff() async throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.append(body: batch("poison", at: 1_000), samples: 1, now: 1_000)
+        try spool.append(body: batch("good_one", at: 2_000), samples: 1, now: 2_000)
+        // The whole request is refused (poison); the newest batch, sent alone first, meets a 503.
+        let receiver = ScriptedReceiver([(.noContent, nil), (.serviceUnavailable, "3")])
+        try await receiver.serve { url in
+            let (pusher, client) = pusher(spool, url: url)
+            guard case .failed(let failure) = await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20)) else {
+                Issue.record("a split stopped by a 503 must return the failure")
+                return
+            }
+            #expect(failure.reason == .serverError)
+            #expect(failure.retryAfter == .seconds(3))
+            try await client.shutdown()
+        }
+        #expect(spool.depth.batches == 2)
+        #expect(spool.droppedSamples.isEmpty)
+    }
+
     @Test func overloadAndErrorsAreRetriedAndKeepTheBatches() async throws {
         let (spool, directory) = try temporarySpool()
         defer { try? FileManager.default.removeItem(atPath: directory) }

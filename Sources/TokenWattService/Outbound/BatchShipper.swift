@@ -95,7 +95,8 @@ public final class BatchShipper: Sendable {
     }
 
     /// Sends batches as one request; when they are refused and more than one, each alone, so
-    /// that only a batch refused on its own is dropped. Returns the first request's outcome.
+    /// that only a batch refused on its own is dropped. Returns the first request's outcome, or
+    /// the failure that stopped the split (so the caller backs off).
     @discardableResult
     public func ship(_ batches: [RemoteWriteBatch]) async -> SendOutcome {
         let outcome = await send(batches)
@@ -109,7 +110,9 @@ public final class BatchShipper: Sendable {
                 try await queue.refused(batches[0], reason: reason)
             case .refused:
                 for batch in batches {
-                    if case .failed = await ship([batch]) { break }  // the rest waits for the next round, in order
+                    // The rest waits for the next round, in order.
+                    let alone = await ship([batch])
+                    if case .failed = alone { return alone }
                 }
             case .failed:
                 break
