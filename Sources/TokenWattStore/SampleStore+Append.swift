@@ -97,9 +97,16 @@ extension SampleStore {
                     sqlite3_bind_int64(insertHead, 3, fresh[run.range.lowerBound].timestamp)
                     _ = data.withUnsafeBytes { sqlite3_bind_blob(insertHead, 4, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
                     try step(insertHead)
-                    sqlite3_bind_int64(insertPending, 1, run.slot * Schema.minute)
-                    sqlite3_bind_int64(insertPending, 2, id)
-                    try step(insertPending)
+                    // A run's samples lie in one minute of the head; a sample on the minute's
+                    // first millisecond belongs to the rollup bucket before (see TimeBucket).
+                    let buckets = Set([fresh[run.range.lowerBound], fresh[run.range.upperBound - 1]].map {
+                        TimeBucket.start(ofSampleAt: $0.timestamp, width: Schema.minute)
+                    })
+                    for bucket in buckets {
+                        sqlite3_bind_int64(insertPending, 1, bucket)
+                        sqlite3_bind_int64(insertPending, 2, id)
+                        try step(insertPending)
+                    }
                 }
             }
             results.append(result)

@@ -71,7 +71,8 @@ extension SampleStore {
                 // The last finite value before the bucket is the `last` of the newest earlier
                 // minute that had one: buckets roll up oldest first, so it is already there.
                 let previous = try Double.fetchOne(previousStatement, arguments: [id, bucket])
-                let samples = try rawSamples(db: db, seriesID: id, from: bucket, to: bucket + width)
+                let times = TimeBucket.sampleTimes(ofBucket: bucket, width: width)
+                let samples = try rawSamples(db: db, seriesID: id, from: times.lowerBound, to: times.upperBound)
                 rollup = RollupBucket.aggregate(bucket: bucket, samples: samples, previous: previous, cumulative: cumulative)
                 try markHour.execute(arguments: [bucket - bucket.modulo(Schema.hour), id])
             case .hour:

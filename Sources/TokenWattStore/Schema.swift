@@ -28,7 +28,8 @@ import TokenWattCore
 ///   the head and is merged next round. Larger blobs (1–2 bytes a sample) do not suit a `WITHOUT ROWID` B-tree, so this is
 ///   a rowid table with a unique index. Raw retention drops whole windows.
 /// - `rollups_1m`, `rollups_1h`: per series and bucket (the bucket's start, in ms): min, max, sum,
-///   count and last of the finite values in the bucket, and for cumulative series (counters,
+///   count and last of the finite values in the bucket (`(start, start + width]`, the one rule of
+///   `TimeBucket`), and for cumulative series (counters,
 ///   histogram and summary parts) the increase, counting a drop as a reset. The increase of a
 ///   bucket includes the step from the last sample before it, so the increases of consecutive
 ///   buckets add up to the increase over their whole span.
@@ -53,8 +54,8 @@ import TokenWattCore
 ///   budget series; `forward_cursor` holds each target's last forwarded row. Rows every target
 ///   has passed are deleted.
 enum Schema {
-    static let minute: Int64 = 60_000
-    static let hour: Int64 = 3_600_000
+    static let minute = TimeBucket.minuteMs
+    static let hour = TimeBucket.hourMs
     /// The head's slot of a timestamp: its minute since the epoch.
     static func slot(of timestamp: Int64) -> Int64 {
         (timestamp - timestamp.modulo(minute)) / minute

@@ -82,14 +82,15 @@ import TokenWattCore
             _ = try await store.append([[original]])
             try await store.compact(now: 100 * CompactionTests.hour)
             try await store.rollUp(now: 100 * CompactionTests.hour)
-            // Every minute sees its 6 samples; the first minute after the chunk sees the step from it.
+            // Every minute (start, end] sees its 6 samples but the last, which ends after the series;
+            // the minute that closes the chunk's window holds 5 samples of the chunk and 1 of the head.
             let minutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 4 * CompactionTests.hour)
             #expect(minutes.count == 240)
-            #expect(minutes.allSatisfy { $0.count == 6 })
-            let boundary = try #require(minutes.first { $0.bucket == 2 * CompactionTests.hour })
-            #expect(boundary.increase == 6 && boundary.min == 720)
+            #expect(minutes.dropLast().allSatisfy { $0.count == 6 } && minutes.last?.count == 5)
+            let boundary = try #require(minutes.first { $0.bucket == 2 * CompactionTests.hour - 60_000 })
+            #expect(boundary.increase == 6 && boundary.min == 715 && boundary.last == 720)
             let hours = try await store.rollups(.hour, seriesID: 1, from: 0, to: 4 * CompactionTests.hour)
-            #expect(hours.map(\.increase) == [359, 360, 360, 360])
+            #expect(hours.map(\.increase) == [360, 360, 360, 359])
         }
     }
 

@@ -76,11 +76,12 @@ import TokenWattCore
 
     @Test func rollsUpMinutesAndHoursWithCounterResets() async throws {
         try await withTemporaryStore { store, _ in
-            // Given a counter that resets in the second minute, and a gauge
+            // Given a counter that resets in the second minute, and a gauge; a sample on a
+            // minute's boundary closes the minute before (TimeBucket: buckets are (start, end])
             let minute: Int64 = 60_000
             _ = try await store.append([[
-                series("requests_total", [:], [(0, 10), (30_000, 20), (minute, 25), (minute + 30_000, 5), (minute + 50_000, 8)]),
-                series("temperature", [:], [(0, 40), (minute, 50), (minute + 30_000, 45)]),
+                series("requests_total", [:], [(10_000, 10), (30_000, 20), (minute, 25), (minute + 30_000, 5), (minute + 50_000, 8)]),
+                series("temperature", [:], [(10_000, 40), (minute, 50), (minute + 30_000, 45)]),
             ]])
             // When maintenance runs long after those hours closed
             let rolled = try await store.rollUp(now: 10 * 3_600_000)
@@ -88,8 +89,8 @@ import TokenWattCore
             // Then each minute holds min, max, sum, count, last and the increase across the reset
             let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
             #expect(counterMinutes == [
-                RollupBucket(bucket: 0, min: 10, max: 20, sum: 30, last: 20, count: 2, increase: 10),
-                RollupBucket(bucket: minute, min: 5, max: 25, sum: 38, last: 8, count: 3, increase: 5 + 5 + 3),
+                RollupBucket(bucket: 0, min: 10, max: 25, sum: 55, last: 25, count: 3, increase: 10 + 5),
+                RollupBucket(bucket: minute, min: 5, max: 8, sum: 13, last: 8, count: 2, increase: 5 + 3),
             ])
             let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000)
             #expect(hour == [RollupBucket(bucket: 0, min: 5, max: 25, sum: 68, last: 8, count: 5, increase: 23)])

@@ -94,13 +94,12 @@ public final class BudgetEngine: Service, Sendable {
             states.withLock { $0 = decoded }
         }
         let now = now()
-        let hour = CostEngine.hourMs
-        let currentHour = now - now.modulo(hour)
+        let currentHour = TimeBucket.current(at: now, width: CostEngine.hourMs)
         var earliest = currentHour
         for budget in budgets {
             earliest = min(earliest, budget.period.bounds(at: now).start, now - (budget.forecast?.windowMs ?? 0))
         }
-        let history = try await costs.store.ledger(from: earliest - earliest.modulo(hour), to: currentHour)
+        let history = try await costs.store.ledger(from: earliest, to: currentHour)
         let live = try await costs.ledger(ofHour: currentHour)
         let ledger = (nodes: history.nodes + live.nodes, usage: history.usage + live.usage)
         var anyMessages = false
@@ -146,13 +145,14 @@ public final class BudgetEngine: Service, Sendable {
     /// The budget's measure over its period, its forecast window, and its top contributors.
     static func reading(_ budget: Budget, ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]), now: Int64) -> BudgetReading {
         let (start, end) = budget.period.bounds(at: now)
-        let windowStart = budget.forecast.map { (now - $0.windowMs) - (now - $0.windowMs).modulo(CostEngine.hourMs) }
+        // Hours count in a period or window when they start in it (TimeBucket): each hour in one period.
+        let windowStart = budget.forecast.map { TimeBucket.firstStart(from: now - $0.windowMs, width: CostEngine.hourMs) }
         var reading = BudgetReading(periodStart: start, periodEnd: end, spent: 0)
         var windowSpent = 0.0
         var contributions: [String: [String: Double]] = [:]
         func add(_ value: Double, hour: Int64, labels: [String: String]) {
             guard value != 0 else { return }
-            if hour >= start - start.modulo(CostEngine.hourMs) && hour < end {
+            if TimeBucket.isInWindow(hour, from: start, to: end) {
                 reading.spent += value
                 for key in ["node", "model", "team"] { if let name = labels[key] { contributions[key, default: [:]][name, default: 0] += value } }
             }

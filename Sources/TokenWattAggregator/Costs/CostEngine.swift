@@ -12,7 +12,7 @@ import TokenWattStore
 /// figures come from counter increases (`SampleStore.counterIncrease`) and `HourCosts`.
 /// It keeps running totals of the whole ledger for `/metrics`.
 public final class CostEngine: Service, Sendable {
-    static let hourMs: Int64 = 3_600_000
+    static let hourMs = TimeBucket.hourMs
     /// Series read for an hour: energy, tokens, requests, and CPU time (which every agent sends,
     /// so a node without energy counters or tokens still counts as up for its capex).
     static let energyMetrics = ["tokenwatt_node_energy_joules_total", "tokenwatt_gpu_energy_joules_total", "tokenwatt_cpu_energy_joules_total"]
@@ -58,7 +58,7 @@ public final class CostEngine: Service, Sendable {
             let all = try await store.ledger(from: .min, to: .max)
             totals.withLock { $0 = LedgerTotals(all.nodes, all.usage, sign: 1) }
         }
-        let current = now() - now().modulo(CostEngine.hourMs)
+        let current = TimeBucket.current(at: now(), width: CostEngine.hourMs)
         let pending = try await store.pendingLedgerHours()
         let hours = Set(pending + pending.map { $0 + CostEngine.hourMs }).union([current - CostEngine.hourMs, current]).sorted()
         for hour in hours where hour <= current {
@@ -89,9 +89,13 @@ public final class CostEngine: Service, Sendable {
             case "tokenwatt_gpu_energy_joules_total":
                 energy.gpu = (energy.gpu ?? 0) + increase
             case "tokenwatt_cpu_energy_joules_total":
-                // Top-level RAPL zones (packages, psys) and DRAM; core and uncore are inside a package.
+                // Packages and DRAM; core and uncore are inside a package, and psys holds them all.
                 let zone = series.labels["zone"] ?? ""
-                if !zone.contains("/") || zone.hasSuffix("/dram") { energy.cpu = (energy.cpu ?? 0) + increase }
+                if zone == "psys" {
+                    energy.psys = (energy.psys ?? 0) + increase
+                } else if !zone.contains("/") || zone.hasSuffix("/dram") {
+                    energy.packages = (energy.packages ?? 0) + increase
+                }
             case "tokenwatt_tokens_total":
                 inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
             case "tokenwatt_requests_total":

@@ -4,7 +4,7 @@ import TokenWattStore
 /// The cost families of `/metrics`, from the ledger. Money is in the configured currency,
 /// whose code is in the names (`tokenwatt_cost_usd_total` for USD).
 extension CostEngine {
-    /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that overlap them.
+    /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that start in them.
     static let windows: [(label: String, ms: Int64)] = [("1h", hourMs), ("24h", 24 * hourMs), ("7d", 7 * 24 * hourMs)]
     /// The window over which break-even rates are figured.
     static let breakEvenWindowMs: Int64 = 24 * hourMs
@@ -34,11 +34,12 @@ extension CostEngine {
             family("tokenwatt_idle_cost_\(unit)", .counter, "On-prem cost of hours in which the node served no tokens.",
                    nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }),
         ]
-        let current = now() - now().modulo(CostEngine.hourMs)
-        let week = try await store.ledger(from: current - CostEngine.windows.last!.ms + CostEngine.hourMs, to: current + CostEngine.hourMs)
+        // Each window holds the ledger hours that start in [now - window, now) (TimeBucket).
+        let now = now()
+        let week = try await store.ledger(from: now - CostEngine.windows.last!.ms, to: now)
         var perMillion: [ExpositionSample] = []
         for window in CostEngine.windows {
-            let first = current - window.ms + CostEngine.hourMs
+            let first = now - window.ms
             var cost: [LedgerTotals.NodeModel: Double] = [:]
             var tokens: [LedgerTotals.NodeModel: Double] = [:]
             for row in week.usage where row.hour >= first && row.source != HourCosts.cloudSource {
@@ -55,12 +56,12 @@ extension CostEngine {
         families.append(family("tokenwatt_cost_per_million_tokens_\(unit)", .gauge, "On-prem cost per million tokens over a window: the node's cost shared by token share.", perMillion))
         families.append(family("tokenwatt_break_even_tokens_per_second", .gauge,
                                "Tokens per second a node must serve for its cost to equal the cloud price of the same tokens, over the last 24 h.",
-                               CostEngine.breakEven(week, from: current - CostEngine.breakEvenWindowMs + CostEngine.hourMs)))
+                               CostEngine.breakEven(week, from: now - CostEngine.breakEvenWindowMs)))
         return families
     }
 
     /// Per node: average cost per hour ÷ (cloud-equivalent per local token × 3600), over the
-    /// ledger hours from `from`; nodes without priced local tokens have none.
+    /// ledger hours that start from `from` on; nodes without priced local tokens have none.
     static func breakEven(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]), from: Int64) -> [ExpositionSample] {
         var cost: [String: Double] = [:], hours: [String: Set<Int64>] = [:], equivalent: [String: Double] = [:], tokens: [String: Double] = [:]
         for row in ledger.nodes where row.hour >= from {

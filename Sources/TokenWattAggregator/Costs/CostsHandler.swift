@@ -27,7 +27,7 @@ struct CostsHandler: Sendable {
             let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
             guard from < to else { throw QueryError("from must be before to") }
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["node"])
-            let ledger = try await engine.store.ledger(from: from - from.modulo(CostEngine.hourMs), to: to)
+            let ledger = try await engine.store.ledger(from: from, to: to)
             let byNode = by.allSatisfy { $0 == "node" }
             var groups: [[String]: Group] = [:]
             var localTokens: [String: Double] = [:]

@@ -8,16 +8,21 @@ struct HourCosts {
     struct Energy {
         var bmc: Double?
         var gpu: Double?
-        var cpu: Double?
+        /// RAPL packages and DRAM (core and uncore are inside a package).
+        var packages: Double?
+        /// RAPL's platform zone, which holds the packages: used only where there are none.
+        var psys: Double?
 
         /// The node's joules and where they came from: the BMC's whole-node reading when there
-        /// is one, else GPUs and CPUs added up; never both.
+        /// is one, else GPUs and CPUs added up; never both. The CPUs are RAPL's packages and
+        /// DRAM (`rapl`), or its platform zone where that is the only one (`psys`), never both.
         var measured: (joules: Double, source: String) {
             if let bmc { return (bmc, "bmc") }
+            let cpu = packages.map { ($0, "rapl") } ?? psys.map { ($0, "psys") }
             switch (gpu, cpu) {
-            case let (gpu?, cpu?): return (gpu + cpu, "gpu+rapl")
+            case let (gpu?, cpu?): return (gpu + cpu.0, "gpu+" + cpu.1)
             case let (gpu?, nil): return (gpu, "gpu")
-            case let (nil, cpu?): return (cpu, "rapl")
+            case let (nil, cpu?): return cpu
             case (nil, nil): return (0, "none")
             }
         }

@@ -1,0 +1,53 @@
+import Testing
+import TokenWattCore
+
+/// The one rule for buckets of time (`TimeBucket`), as the rollups, the ledger, the token API
+/// and budgets apply it.
+@Suite struct TimeBucketTests {
+    static let hour = TimeBucket.hourMs
+
+    @Test(arguments: [
+        // (sample time, the hour it belongs to): a sample on a boundary closes the hour before.
+        (Int64(0), -hour),
+        (1, 0),
+        (hour - 1, 0),
+        (hour, 0),
+        (hour + 1, hour),
+        (21 * hour, 20 * hour),
+        (-1, -hour),
+        (-hour, -2 * hour),
+    ] as [(Int64, Int64)])
+    func aSampleBelongsToTheHourItCloses(sample: Int64, hour: Int64) {
+        #expect(TimeBucket.start(ofSampleAt: sample, width: TimeBucketTests.hour) == hour)
+        #expect(TimeBucket.sampleTimes(ofBucket: hour, width: TimeBucketTests.hour).contains(sample))
+    }
+
+    @Test(arguments: [
+        // (from, to, hour start, in the window): hours that start in [from, to).
+        (Int64(0), 24 * hour, Int64(0), true),
+        (0, 24 * hour, 23 * hour, true),
+        (0, 24 * hour, 24 * hour, false),
+        (hour / 2, 24 * hour + hour / 2, 0, false),          // straddles from: the window before has it
+        (hour / 2, 24 * hour + hour / 2, 24 * hour, true),   // the hour in progress at `to`
+        (hour / 2, 24 * hour + hour / 2, hour, true),
+    ] as [(Int64, Int64, Int64, Bool)])
+    func aWindowHoldsTheHoursThatStartInIt(from: Int64, to: Int64, hour: Int64, inside: Bool) {
+        #expect(TimeBucket.isInWindow(hour, from: from, to: to) == inside)
+    }
+
+    @Test func consecutiveWindowsShareNoHour() {
+        let edges: [Int64] = [0, 1_800_000, 5 * 3_600_000 + 1, 9 * 3_600_000]
+        var counted: [Int64: Int] = [:]
+        for (from, to) in zip(edges, edges.dropFirst()) {
+            for hour in stride(from: -TimeBucketTests.hour, through: 10 * TimeBucketTests.hour, by: Int(TimeBucketTests.hour))
+            where TimeBucket.isInWindow(hour, from: from, to: to) {
+                counted[hour, default: 0] += 1
+            }
+        }
+        #expect(counted.values.allSatisfy { $0 == 1 })
+        #expect(counted.keys.sorted() == (0..<9).map { Int64($0) * TimeBucketTests.hour })
+        #expect(TimeBucket.firstStart(from: 1_800_000, width: TimeBucketTests.hour) == TimeBucketTests.hour)
+        #expect(TimeBucket.firstStart(from: TimeBucketTests.hour, width: TimeBucketTests.hour) == TimeBucketTests.hour)
+        #expect(TimeBucket.current(at: TimeBucketTests.hour + 5, width: TimeBucketTests.hour) == TimeBucketTests.hour)
+    }
+}
