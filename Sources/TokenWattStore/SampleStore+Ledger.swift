@@ -5,7 +5,8 @@ import GRDB
 public struct LedgerNodeHour: Sendable, Equatable {
     public var hour: Int64
     public var node: String
-    /// Where the joules came from: `bmc` (whole node), `gpu+rapl`, `gpu`, `rapl`, or `none`.
+    /// Where the joules came from: `bmc` (whole node), `gpu+rapl`, `gpu+psys`, `gpu`, `rapl`,
+    /// `psys`, or `none`.
     public var energySource: String
     public var joules: Double
     public var energyCost: Double
@@ -58,10 +59,14 @@ public struct LedgerUsageHour: Sendable, Equatable {
 }
 
 extension SampleStore {
-    /// Replaces the ledger of one hour, and clears the hour's pending mark.
-    public func replaceLedger(hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError) {
+    /// Replaces the ledger of one hour, and clears the hour's pending mark; saves the published
+    /// counters it raised (series key → value) in the same transaction.
+    public func replaceLedger(hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour],
+                              raisedCounters: [String: Double] = [:]) async throws(StoreError) {
         do {
             try await pool.write { db in
+                let counter = try db.cachedStatement(sql: "INSERT OR REPLACE INTO ledger_counters (series, value) VALUES (?, ?)")
+                for (series, value) in raisedCounters { try counter.execute(arguments: [series, value]) }
                 try db.execute(sql: "DELETE FROM ledger_nodes WHERE hour = ?", arguments: [hour])
                 try db.execute(sql: "DELETE FROM ledger_usage WHERE hour = ?", arguments: [hour])
                 try db.execute(sql: "DELETE FROM ledger_pending WHERE hour = ?", arguments: [hour])
@@ -117,6 +122,17 @@ extension SampleStore {
             }
         } catch {
             throw .database("read the ledger: \(error)")
+        }
+    }
+
+    /// The cost counters as last published, by series key.
+    public func publishedLedgerCounters() async throws(StoreError) -> [String: Double] {
+        do {
+            return try await pool.read { db in
+                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT series, value FROM ledger_counters").map { ($0[0], $0[1]) })
+            }
+        } catch {
+            throw .database("read the published ledger counters: \(error)")
         }
     }
 

@@ -43,6 +43,9 @@ import TokenWattCore
 ///   cloud's price) and what they would have cost on a cloud API. An hour is rewritten whole.
 /// - `ledger_pending` (v3): hours whose samples changed after their ledger was written (late or
 ///   backfilled data); an hour rollup marks its hour, and the cost engine rewrites it.
+/// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
+///   value), saved with the ledger hour that raised them, so a counter never falls, not even
+///   across a restart, when a late sample lowers the ledger's total.
 /// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
 ///   (JSON), so a restart neither fires them again nor forgets them.
 /// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
@@ -217,6 +220,14 @@ enum Schema {
                     target TEXT PRIMARY KEY,
                     last_id INTEGER NOT NULL
                 );
+                """)
+        }
+        migrator.registerMigration("v6: published ledger counters") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_counters (
+                    series TEXT PRIMARY KEY,
+                    value REAL NOT NULL
+                ) WITHOUT ROWID;
                 """)
         }
         return migrator

@@ -11,7 +11,8 @@ import TokenWattCore
 /// Prices: electricity 0.12 USD/kWh with PUE 1.5, so a kWh drawn costs 0.18.
 /// - gpu-01: class "big" bought for 87,660 with no residual value over 1 year (8,766 h), so
 ///   capex is 10.00/h, overhead 1.50/h. Energy from its GPU (1 kWh/h) and RAPL (package-0
-///   0.1 kWh/h; package-0/core 0.05 kWh/h is inside the package and must not be added): 1.1 kWh/h
+///   0.1 kWh/h; package-0/core 0.05 kWh/h is inside the package and must not be added, nor
+///   psys's 0.25 kWh/h, the platform that holds the package): 1.1 kWh/h
 ///   → 0.198/h. Node cost 11.698/h, 280.752 for the day.
 ///   Tokens from 06:00 only, so hours 0–5 are idle: idle cost 6 × 11.698 = 70.188.
 ///   Llama 70B: 24M input + 6M output per hour (its vLLM restarts at 12:00: a counter reset);
@@ -93,6 +94,7 @@ import TokenWattCore
             counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], perHour: 3.6e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0"], perHour: 0.36e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0/core"], perHour: 0.18e6),
+            counter("tokenwatt_cpu_energy_joules_total", ["zone": "psys"], perHour: 0.9e6),
             counter("tokenwatt_tokens_total", ["model": llama, "type": "input", "source": "vllm", "server": "127.0.0.1:8000"], perHour: 24e6, start: six, resetAt: noon),
             counter("tokenwatt_tokens_total", ["model": llama, "type": "output", "source": "vllm", "server": "127.0.0.1:8000"], perHour: 6e6, start: six, resetAt: noon),
             counter("tokenwatt_tokens_total", ["model": qwen, "type": "input", "source": "sglang", "server": "127.0.0.1:30000"], perHour: 8e6, start: six),
@@ -170,6 +172,7 @@ import TokenWattCore
             #expect(CostScenarioTests.cents((gpu01["components"] as? [String: Any])?["capex"]) == 240_00)
             #expect(CostScenarioTests.cents((gpu01["components"] as? [String: Any])?["overhead"]) == 36_00)
             #expect(CostScenarioTests.relative(gpu01["kwh"], 26.4))
+            #expect(gpu01["energy_sources"] as? [String] == ["gpu+rapl"])
             #expect(CostScenarioTests.cents(gpu01["idle_cost"]) == 70_19)
             #expect(CostScenarioTests.cents(gpu01["cloud_equivalent"]) == 345_60)
             #expect(CostScenarioTests.cents(gpu01["savings"]) == 64_85)

@@ -12,10 +12,12 @@ func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ i
                     now: @escaping @Sendable () -> Int64 = { 1_800_000_000_000 },
                     _ test: @escaping @Sendable (any TestClientProtocol, Aggregator) async throws -> Void) async throws {
     var configuration = AggregatorConfiguration()
-    configuration.storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-agg-\(UUID().uuidString)").path
+    let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-agg-\(UUID().uuidString)").path
+    configuration.storage.directory = temporary
     configuration.nodes = [NodeCredential(name: "gpu-01", token: "secret-1"), NodeCredential(name: "gpu-02", token: "secret-2")]
     configure(&configuration)
-    defer { try? FileManager.default.removeItem(atPath: configuration.storage.directory) }
+    // A directory the test chose is the test's to remove (it may open it again).
+    defer { if configuration.storage.directory == temporary { try? FileManager.default.removeItem(atPath: temporary) } }
     let aggregator = try Aggregator(configuration: configuration, logger: Logger(label: "test"), now: now)
     do {
         try await aggregator.application.test(.router) { client in try await test(client, aggregator) }

@@ -26,7 +26,8 @@ public final class CostEngine: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     let now: @Sendable () -> Int64
-    private let totals: Mutex<LedgerTotals?>
+    /// The ledger's totals and the counters published from them; nil before the first update.
+    private let state: Mutex<(totals: LedgerTotals, published: PublishedCounters)?>
 
     public init(store: SampleStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
                 now: @escaping @Sendable () -> Int64) {
@@ -36,7 +37,7 @@ public final class CostEngine: Service, Sendable {
         interval = .milliseconds(intervalMs)
         self.logger = logger
         self.now = now
-        totals = Mutex(nil)
+        state = Mutex(nil)
     }
 
     public func run() async throws {
@@ -52,11 +53,15 @@ public final class CostEngine: Service, Sendable {
     }
 
     /// Rewrites the pending hours and the hour after each (whose first step starts from the
-    /// changed hour's last sample), the hour before this one and this one.
+    /// changed hour's last sample), the hour before this one and this one. Each hour's rows are
+    /// saved with the published counters they raise.
     public func update() async throws {
-        if totals.withLock({ $0 == nil }) {
+        if state.withLock({ $0 == nil }) {
             let all = try await store.ledger(from: .min, to: .max)
-            totals.withLock { $0 = LedgerTotals(all.nodes, all.usage, sign: 1) }
+            let totals = LedgerTotals(all.nodes, all.usage, sign: 1)
+            var published = PublishedCounters(try await store.publishedLedgerCounters())
+            _ = published.raise(to: counterSamples(totals))
+            state.withLock { $0 = (totals, published) }
         }
         let current = TimeBucket.current(at: now(), width: CostEngine.hourMs)
         let pending = try await store.pendingLedgerHours()
@@ -64,11 +69,12 @@ public final class CostEngine: Service, Sendable {
         for hour in hours where hour <= current {
             let old = try await store.ledger(from: hour, to: hour + CostEngine.hourMs)
             let new = try await ledger(ofHour: hour)
-            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage)
-            totals.withLock { totals in
-                totals?.add(old.nodes, old.usage, sign: -1)
-                totals?.add(new.nodes, new.usage, sign: 1)
-            }
+            guard var (totals, published) = state.withLock({ $0 }) else { return }
+            totals.add(old.nodes, old.usage, sign: -1)
+            totals.add(new.nodes, new.usage, sign: 1)
+            let raised = published.raise(to: counterSamples(totals))
+            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage, raisedCounters: raised)
+            state.withLock { $0 = (totals, published) }
         }
     }
 
@@ -118,8 +124,8 @@ public final class CostEngine: Service, Sendable {
                                 model: labels["model"] ?? "unknown", labels: rest)
     }
 
-    /// The ledger's totals since it began, nil before the first update.
-    var currentTotals: LedgerTotals? { totals.withLock { $0 } }
+    /// The ledger's totals since it began and the counters published from them, nil before the first update.
+    var currentState: (totals: LedgerTotals, published: PublishedCounters)? { state.withLock { $0 } }
 }
 
 /// Sums of the whole ledger, kept up to date as hours are rewritten.

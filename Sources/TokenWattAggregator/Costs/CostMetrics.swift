@@ -9,30 +9,40 @@ extension CostEngine {
     /// The window over which break-even rates are figured.
     static let breakEvenWindowMs: Int64 = 24 * hourMs
 
-    func families() async throws -> [MetricFamily] {
-        guard let totals = currentTotals else { return [] }
+    /// The ledger's counters, by name: what was spent, the cloud-equivalent of local tokens,
+    /// and the cost of idle hours, per node (and model).
+    func counterSamples(_ totals: LedgerTotals) -> [ExpositionSample] {
         let unit = pricing.currency.lowercased()
         let nodes = totals.nodes.keys.sorted()
+        let spent = nodes.flatMap { node -> [ExpositionSample] in
+            let spent = totals.nodes[node]!
+            return [("energy", spent.energy), ("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
+                ExpositionSample(name: "tokenwatt_cost_\(unit)_total", labels: [Label("component", $0.0), Label("node", node)], value: $0.1)
+            }
+        }
+        let equivalent = totals.cloudEquivalent.sorted { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }.map {
+            ExpositionSample(name: "tokenwatt_cloud_equivalent_\(unit)_total", labels: [Label("model", $0.key.model), Label("node", $0.key.node)], value: $0.value)
+        }
+        let idle = nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }
+        return spent + equivalent + idle
+    }
+
+    func families() async throws -> [MetricFamily] {
+        guard let (totals, published) = currentState else { return [] }
+        let unit = pricing.currency.lowercased()
+        let counters = Dictionary(grouping: published.published(counterSamples(totals))) { $0.name }
         func family(_ name: String, _ type: MetricType, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
             MetricFamily(name: name, type: type, help: help, samples: samples)
         }
-        let costName = "tokenwatt_cost_\(unit)_total"
         var families = [
             family("tokenwatt_cost_\(unit)", .counter, "Money spent, by node and component: measured energy with PUE, amortised hardware, fixed overhead, and cloud APIs at their prices.",
-                   nodes.flatMap { node -> [ExpositionSample] in
-                       let spent = totals.nodes[node]!
-                       return [("energy", spent.energy), ("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
-                           ExpositionSample(name: costName, labels: [Label("component", $0.0), Label("node", node)], value: $0.1)
-                       }
-                   }),
+                   counters["tokenwatt_cost_\(unit)_total"] ?? []),
             family("tokenwatt_cloud_equivalent_\(unit)", .counter, "What the local tokens would have cost on the cloud API their model is shadowed by.",
-                   totals.cloudEquivalent.sorted { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }.map {
-                       ExpositionSample(name: "tokenwatt_cloud_equivalent_\(unit)_total", labels: [Label("model", $0.key.model), Label("node", $0.key.node)], value: $0.value)
-                   }),
-            family("tokenwatt_savings_\(unit)", .counter, "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead); falls in hours that cost more than the cloud.",
-                   nodes.map { ExpositionSample(name: "tokenwatt_savings_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost) }),
+                   counters["tokenwatt_cloud_equivalent_\(unit)_total"] ?? []),
             family("tokenwatt_idle_cost_\(unit)", .counter, "On-prem cost of hours in which the node served no tokens.",
-                   nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }),
+                   counters["tokenwatt_idle_cost_\(unit)_total"] ?? []),
+            family("tokenwatt_savings_\(unit)", .gauge, "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead) over the whole ledger; falls in hours that cost more than the cloud.",
+                   totals.nodes.keys.sorted().map { ExpositionSample(name: "tokenwatt_savings_\(unit)", labels: [Label("node", $0)], value: totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost) }),
         ]
         // Each window holds the ledger hours that start in [now - window, now) (TimeBucket).
         let now = now()

@@ -18,6 +18,7 @@ struct CostsHandler: Sendable {
         var localTokens = 0.0, cloudTokens = 0.0, requests = 0.0
         var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
         var joules = 0.0, energy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
+        var energySources: Set<String> = []
     }
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
@@ -56,6 +57,7 @@ struct CostsHandler: Sendable {
                 guard byNode || idle else { continue }
                 var group = groups[values] ?? Group(labels: CostsHandler.labels(by, values))
                 if byNode {
+                    group.energySources.insert(row.energySource)
                     group.joules += row.joules
                     group.energy += row.energyCost
                     group.capex += row.capexCost
@@ -79,6 +81,7 @@ struct CostsHandler: Sendable {
                 if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
                 if byNode {
                     row["kwh"] = group.joules / 3.6e6
+                    row["energy_sources"] = group.energySources.sorted()
                     row["components"] = ["energy": group.energy, "capex": group.capex, "overhead": group.overhead]
                     row["idle_cost"] = group.idle
                 } else if group.labels.isEmpty && group.idle > 0 {
