@@ -99,7 +99,7 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
         router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
-        let alerts = AlertsHandler(budgets: budgets, delivery: delivery, currency: configuration.pricing.currency)
+        let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
         router.get("/-/healthy") { _, _ in "OK\n" }

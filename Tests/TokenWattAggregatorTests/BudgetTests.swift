@@ -170,3 +170,28 @@ final class ClockBox: Sendable {
         set { value.withLock { $0 = newValue } }
     }
 }
+
+@Suite struct BudgetUnitTests {
+    /// The `unit` label of the budget families is what the API and the webhooks say: the
+    /// currency's code for money, `tokens`, `kWh`.
+    @Test func theUnitLabelIsTheConfiguredCurrency() async throws {
+        let configuration = try AggregatorConfiguration.parse(yaml: """
+            currency: EUR
+            receivers: [{name: hook, webhook: {url: "http://127.0.0.1:1/hook"}}]
+            budgets:
+              - {name: money, limit: 100, receivers: [hook]}
+              - {name: energy, measure: kwh, limit: 100, receivers: [hook]}
+            """, file: "budgets.yml")
+        try await withAggregator({ $0.pricing = configuration.pricing; $0.budgets = configuration.budgets; $0.receivers = configuration.receivers }) { client, aggregator in
+            try await aggregator.budgets.evaluate()
+            let samples = AlertsHandler.families(budgets: aggregator.budgets, delivery: aggregator.delivery).flatMap(\.samples)
+            let spent = samples.filter { $0.name == "tokenwatt_budget_spent" }.map(\.labels)
+            #expect(spent == [[Label("budget", "money"), Label("unit", "EUR")], [Label("budget", "energy"), Label("unit", "kWh")]])
+            let units = try await client.execute(uri: "/api/v1/budgets", method: .get) { response in
+                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                return (object?["data"] as? [[String: Any]] ?? []).compactMap { $0["unit"] as? String }
+            }
+            #expect(units == ["EUR", "kWh"])
+        }
+    }
+}

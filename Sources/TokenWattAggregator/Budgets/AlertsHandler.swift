@@ -9,14 +9,13 @@ import TokenWattStore
 struct AlertsHandler: Sendable {
     let budgets: BudgetEngine
     let delivery: DeliveryWorker
-    let currency: String
 
     func budgets(_ request: Request, context: some RequestContext) async throws -> Response {
         let name = QueryString(request.uri.query)["name"]
         let states = budgets.currentStates
         let rows = budgets.budgets.filter { name == nil || $0.name == name }.map { budget -> [String: Any] in
             var row: [String: Any] = [
-                "name": budget.name, "measure": budget.measure.rawValue, "unit": BudgetEvaluator.unit(of: budget, currency: currency),
+                "name": budget.name, "measure": budget.measure.rawValue, "unit": BudgetEvaluator.unit(of: budget, currency: budgets.currency),
                 "limit": budget.limit, "thresholds": budget.thresholds, "receivers": budget.receivers,
                 "scope": Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
             ]
@@ -61,7 +60,8 @@ struct AlertsHandler: Sendable {
         let states = budgets.currentStates
         var spent: [ExpositionSample] = [], limit: [ExpositionSample] = [], forecast: [ExpositionSample] = [], ratio: [ExpositionSample] = []
         for budget in budgets.budgets {
-            let labels = [Label("budget", budget.name), Label("unit", budget.measure.rawValue)]
+            // The same unit as the API and the webhooks: the currency code, tokens or kWh.
+            let labels = [Label("budget", budget.name), Label("unit", BudgetEvaluator.unit(of: budget, currency: budgets.currency))]
             limit.append(ExpositionSample(name: "tokenwatt_budget_limit", labels: labels, value: budget.limit))
             guard let state = states[budget.name] else { continue }
             spent.append(ExpositionSample(name: "tokenwatt_budget_spent", labels: labels, value: state.spent))

@@ -83,6 +83,9 @@ public final class BudgetEngine: Service, Sendable {
         }
     }
 
+    /// The code of the currency money budgets are in.
+    var currency: String { costs.pricing.currency }
+
     /// The budgets' latest states, by name.
     var currentStates: [String: BudgetState] { states.withLock { $0 ?? [:] } }
 
