@@ -1,3 +1,5 @@
+import Foundation
+
 /// The times and durations TokenWatt takes from outside (query parameters, pushed and scraped
 /// timestamps, usage reports, configuration): RFC 3339's years 0001 to 9999, in milliseconds
 /// since the Unix epoch. Everything a client sends is checked against these bounds before any
@@ -22,6 +24,21 @@ public enum TimeBounds {
         // Compared as Double before converting: converting an out-of-range Double traps.
         guard milliseconds >= Double(earliestMs), milliseconds <= Double(latestMs) else { return nil }
         return Int64(milliseconds)
+    }
+
+    /// An RFC 3339 time (`2026-12-01T11:00:00+01:00`, fractional seconds allowed) in ms; nil
+    /// when it is not one or is out of bounds.
+    public static func milliseconds(fromRFC3339 text: String) -> Int64? {
+        guard let date = (try? Date(text, strategy: .iso8601))
+                ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) else { return nil }
+        return milliseconds(fromSeconds: date.timeIntervalSince1970)
+    }
+
+    /// Unix seconds (possibly fractional) or an RFC 3339 time, as the query API and the CLI take
+    /// times, in ms; nil when it is neither or is out of bounds.
+    public static func milliseconds(parsing text: String) -> Int64? {
+        if let seconds = Double(text) { return milliseconds(fromSeconds: seconds) }
+        return milliseconds(fromRFC3339: text)
     }
 
     /// A duration in seconds (possibly fractional) as milliseconds; nil unless finite, not

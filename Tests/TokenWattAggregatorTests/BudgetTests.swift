@@ -65,7 +65,7 @@ import TokenWattStore
     }
 
     @Test func eachThresholdFiresOncePerPeriodAndTheNextPeriodStartsWithAReset() throws {
-        let monthly = Budget(name: "m", scope: [], measure: .tokens, period: .every(.day, TimeZone(identifier: "Europe/Berlin")!), limit: 100,
+        let monthly = Budget(name: "m", scope: [], measure: .tokens, period: .every(CalendarPeriod(.day, timezone: TimeZone(identifier: "Europe/Berlin")!)), limit: 100,
                              thresholds: [0.5, 1.0], forecast: nil, runaway: nil, receivers: [])
         // 2026-11-28 00:00 in Berlin is 2026-11-27T23:00Z.
         let dayStart: Int64 = 1_795_820_400_000

@@ -176,11 +176,10 @@ struct UsageReport: Equatable, Sendable {
         case .number(let number)?:
             seconds = number
         case .string(let text)?:
-            guard let date = (try? Date(text, strategy: .iso8601))
-                    ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) else {
+            guard let milliseconds = TimeBounds.milliseconds(fromRFC3339: text) else {
                 throw Invalid(field: field, reason: "expected an RFC 3339 time such as 2026-11-29T10:00:00Z, got \"\(text)\"")
             }
-            seconds = date.timeIntervalSince1970
+            seconds = Double(milliseconds) / 1000
         default:
             throw Invalid(field: field, reason: "expected seconds since the epoch or an RFC 3339 time")
         }

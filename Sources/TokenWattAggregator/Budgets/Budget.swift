@@ -14,20 +14,14 @@ public struct Budget: Sendable {
 
     /// A calendar period in a time zone, or one fixed window.
     public enum Period: Sendable {
-        case every(Calendar.Component, TimeZone)
+        case every(CalendarPeriod)
         case fixed(from: Int64, to: Int64)
 
         /// The period holding `time` (ms): its start and end.
         public func bounds(at time: Int64) -> (start: Int64, end: Int64) {
             switch self {
-            case .fixed(let from, let to):
-                return (from, to)
-            case .every(let component, let timezone):
-                var calendar = Calendar(identifier: .iso8601)  // weeks start on Monday
-                calendar.timeZone = timezone
-                let date = Date(timeIntervalSince1970: Double(time) / 1000)
-                let interval = calendar.dateInterval(of: component, for: date)!
-                return (Int64(interval.start.timeIntervalSince1970 * 1000), Int64(interval.end.timeIntervalSince1970 * 1000))
+            case .fixed(let from, let to): (from, to)
+            case .every(let period): period.bounds(at: time)
             }
         }
     }
@@ -177,12 +171,12 @@ extension Budget {
             }
             return .fixed(from: from, to: to)
         }
-        let every = try node["every"].string(default: "month")
-        let components: [String: Calendar.Component] = ["day": .day, "week": .weekOfYear, "month": .month]
-        guard let component = components[every] else { throw node["every"].error("day, week or month") }
+        guard let unit = CalendarPeriod.Unit(rawValue: try node["every"].string(default: "month")) else {
+            throw node["every"].error("day, week or month")
+        }
         let zone = try node["timezone"].string(default: "UTC")
         guard let timezone = TimeZone(identifier: zone) else { throw node["timezone"].error("an IANA time zone such as Europe/Berlin") }
-        return .every(component, timezone)
+        return .every(CalendarPeriod(unit, timezone: timezone))
     }
 
     private static func time(_ node: ConfigNode) throws(CoreError) -> Int64? {

@@ -58,17 +58,9 @@ enum QueryParameters {
             guard let value else { throw QueryError("missing parameter \(name)") }
             return value
         }
-        if let seconds = Double(text) {
-            guard let milliseconds = TimeBounds.milliseconds(fromSeconds: seconds) else {
-                throw QueryError("invalid parameter \(name): \"\(text)\" is not a time between the years 1 and 9999")
-            }
-            return milliseconds
-        }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text),
-           let milliseconds = TimeBounds.milliseconds(fromSeconds: date.timeIntervalSince1970) {
-            return milliseconds
+        if let milliseconds = TimeBounds.milliseconds(parsing: text) { return milliseconds }
+        if Double(text) != nil {
+            throw QueryError("invalid parameter \(name): \"\(text)\" is not a time between the years 1 and 9999")
         }
         throw QueryError("invalid parameter \(name): \"\(text)\" is neither Unix seconds nor an RFC 3339 time")
     }
