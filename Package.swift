@@ -87,7 +87,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt", dependencies: [
-            "TokenWattAgent", "TokenWattAggregator", "TokenWattCore",
+            "TokenWattAgent", "TokenWattAggregator", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),

@@ -44,6 +44,9 @@ public struct LedgerUsageHour: Sendable, Equatable {
     public var cost: Double = 0
     /// What local tokens would have cost on the cloud API their model is shadowed by.
     public var cloudEquivalent: Double = 0
+    /// Whether a price applied: a cloud price to usage-API tokens, a shadow price to local
+    /// ones. Without one, `cost` (cloud) or `cloudEquivalent` (local) is unknown, not zero.
+    public var priced = true
 
     public init(hour: Int64, node: String, source: String, provider: String, model: String, labels: [String: String]) {
         self.hour = hour
@@ -79,13 +82,13 @@ extension SampleStore {
                 }
                 let stream = try db.cachedStatement(sql: """
                     INSERT INTO ledger_usage (hour, node, source, provider, model, labels, input, cached_input, output, reasoning,
-                                              requests, cost, cloud_equivalent)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              requests, cost, cloud_equivalent, priced)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 for row in usage {
                     let labels = String(decoding: try JSONSerialization.data(withJSONObject: row.labels, options: [.sortedKeys]), as: UTF8.self)
                     try stream.execute(arguments: [hour, row.node, row.source, row.provider, row.model, labels, row.input, row.cachedInput,
-                                                   row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent])
+                                                   row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced])
                 }
             }
         } catch {
@@ -104,7 +107,7 @@ extension SampleStore {
                     LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
                 }
                 let usage = try Row.fetchAll(db, sql: """
-                    SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent
+                    SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced
                     FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
                     """, arguments: [from, to]).map { row in
                     var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
@@ -116,6 +119,7 @@ extension SampleStore {
                     stream.requests = row[10]
                     stream.cost = row[11]
                     stream.cloudEquivalent = row[12]
+                    stream.priced = row[13]
                     return stream
                 }
                 return (nodes, usage)

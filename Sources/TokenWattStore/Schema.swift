@@ -43,6 +43,8 @@ import TokenWattCore
 ///   cloud's price) and what they would have cost on a cloud API. An hour is rewritten whole.
 /// - `ledger_pending` (v3): hours whose samples changed after their ledger was written (late or
 ///   backfilled data); an hour rollup marks its hour, and the cost engine rewrites it.
+/// - `ledger_usage.priced` (v6): 0 for a stream no price applies to (a cloud model without a
+///   price, a local model without a shadow price): its money is unknown, not zero.
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
 ///   value), saved with the ledger hour that raised them, so a counter never falls, not even
 ///   across a restart, when a late sample lowers the ledger's total.
@@ -222,12 +224,13 @@ enum Schema {
                 );
                 """)
         }
-        migrator.registerMigration("v6: published ledger counters") { db in
+        migrator.registerMigration("v6: published ledger counters, unpriced streams") { db in
             try db.execute(sql: """
                 CREATE TABLE ledger_counters (
                     series TEXT PRIMARY KEY,
                     value REAL NOT NULL
                 ) WITHOUT ROWID;
+                ALTER TABLE ledger_usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
                 """)
         }
         return migrator

@@ -8,6 +8,8 @@ import TokenWattService
 /// `tokenwatt-agent`: samples this node's CPU, memory, GPUs and power and serves them.
 @main
 struct AgentCommand: AsyncParsableCommand {
+    static func main() async { await mainWithUsageStatus() }
+
     static let configuration = CommandConfiguration(
         commandName: "tokenwatt-agent",
         abstract: "Sample this node's CPU, memory, GPU, power and token figures for TokenWatt.",

@@ -9,6 +9,8 @@ import TokenWattService
 /// Prometheus metrics and a query API.
 @main
 struct AggregatorCommand: AsyncParsableCommand {
+    static func main() async { await mainWithUsageStatus() }
+
     static let configuration = CommandConfiguration(
         commandName: "tokenwatt-aggregator",
         abstract: "Store what TokenWatt agents push (remote write 1.0) in SQLite and serve it to Prometheus.",

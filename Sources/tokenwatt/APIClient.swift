@@ -4,6 +4,16 @@ import Foundation
 
 /// GETs the aggregator's JSON API: the `data` of a success, or a message and exit status 1.
 enum APIClient {
+    /// Characters a query value keeps as they are (RFC 3986's unreserved); everything else,
+    /// `+` and `:` of an RFC 3339 offset included, is percent-encoded.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    /// `base` + `path` with the query parameters encoded.
+    static func url(_ base: String, _ path: String, query: [(String, String)]) -> String {
+        let encoded = query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: unreserved) ?? $0.1)" }
+        return base + path + (encoded.isEmpty ? "" : "?" + encoded.joined(separator: "&"))
+    }
+
     static func get(_ url: String) async throws -> Any {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }

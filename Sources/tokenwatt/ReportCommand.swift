@@ -1,15 +1,27 @@
 import ArgumentParser
 import Foundation
+import TokenWattCore
 
-/// `tokenwatt report`: tokens, kWh, cost, cost per million tokens, cloud-equivalent and savings
-/// over a period, grouped by node, model, team, provider or any label.
+/// `tokenwatt report`: tokens, kWh, energy sources, cost, cost per million tokens,
+/// cloud-equivalent, savings and unpriced tokens over a window, grouped by node, model, team,
+/// provider or any label, and by hour, day, week or month with `--every`.
 struct ReportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report", abstract: "Costs and tokens over a period, grouped.")
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Costs and tokens over a period, grouped.",
+        discussion: """
+            A calendar period (day, week, month) is the one in --timezone that holds the moment before --to, from its start up to --to,
+            as budgets count it: this month so far by default; --period month --to 2026-12-01T00:00:00+01:00 --timezone Europe/Berlin is November.
+            A duration (6h, 30d) ends at --to. The ledger hours that start in the window count.
+            csv has stable column names (see the README); focus writes FOCUS 1.x columns for tools that read cloud bills.
+            """)
 
     @OptionGroup var aggregator: AggregatorOptions
 
-    @Option(help: "The period: the last day, week or month, or a duration such as 6h or 30d.")
+    @Option(help: "day, week or month (calendar, in --timezone), or a duration such as 6h or 30d.")
     var period = "day"
+
+    @Option(help: "The time zone of calendar periods and of --every day|week|month (IANA name).")
+    var timezone = "UTC"
 
     @Option(help: "Start (RFC 3339 or Unix seconds); overrides --period.")
     var from: String?
@@ -17,51 +29,45 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "End (RFC 3339 or Unix seconds; default now).")
     var to: String?
 
-    @Option(help: "Group by these labels, comma-separated: node, model, team, provider, ...")
-    var by = "node"
+    @Option(help: "Group by these labels, comma-separated: node, model, team, provider, ... (focus: the labels written as Tags).")
+    var by: String?
 
-    @Option(help: "table, csv or json.")
-    var format: OutputFormat = .table
+    @Option(help: "One row per hour, day, week or month.")
+    var every: String?
+
+    @Option(help: "table, csv, json or focus.")
+    var format: ReportFormat = .table
 
     func run() async throws {
-        let durations = ["day": "86400", "week": "604800", "month": "2592000"]
-        var query = "by=\(by)"
-        if let to { query += "&to=\(to)" }
-        if let from {
-            query += "&from=\(from)"
-        } else {
-            let seconds: Double
-            if let fixed = durations[period].flatMap(Double.init) {
-                seconds = fixed
-            } else if let parsed = Self.seconds(period) {
-                seconds = parsed
-            } else {
-                throw ValidationError("--period expects day, week, month or a duration such as 6h, got \(period)")
-            }
-            let end = to.flatMap(Double.init) ?? Date().timeIntervalSince1970
-            query += "&from=\(end - seconds)"
+        guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone expects an IANA time zone such as Europe/Berlin, got \(timezone)") }
+        if let every, every != "hour", CalendarPeriod.Unit(rawValue: every) == nil {
+            throw ValidationError("--every expects hour, day, week or month, got \(every)")
         }
-        let data = try await APIClient.get("\(aggregator.baseURL)/api/v1/costs?\(query.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? query)")
+        let window: (from: Int64, to: Int64)
+        do {
+            window = try ReportWindow.resolve(period: period, from: from, to: to, timezone: zone, now: Int64(Date().timeIntervalSince1970 * 1000))
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let labels = (by ?? (format == .focus ? "team,project" : "node")).split(separator: ",").map(String.init)
+        // FOCUS rows are ledger streams: what a charge is comes first, the chosen labels are its tags.
+        let grouping = format == .focus ? FOCUSExport.streamLabels + labels.filter { !FOCUSExport.streamLabels.contains($0) } : labels
+        var query = [("from", String(Double(window.from) / 1000)), ("to", String(Double(window.to) / 1000)),
+                     ("by", grouping.joined(separator: ",")), ("timezone", timezone)]
+        if let every { query.append(("step", every)) }
+        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query))
         guard let object = data as? [String: Any], let groups = object["groups"] as? [[String: Any]] else { throw ExitCode(1) }
-        let currency = object["currency"] as? String ?? "USD"
-        var table = Table(columns: [by, "tokens", "kWh", "cost \(currency)", "per M tokens", "cloud-equivalent", "savings"])
-        for group in groups {
-            let labels = group["labels"] as? [String: String] ?? [:]
-            let name = labels.isEmpty ? "(idle, unattributed)" : by.split(separator: ",").map { labels[String($0)] ?? "-" }.joined(separator: "/")
-            let tokens = group["tokens"] as? [String: Double] ?? [:]
-            table.rows.append([
-                name, String(format: "%.0f", (tokens["input"] ?? 0) + (tokens["output"] ?? 0)), Table.number(group["kwh"], decimals: 3),
-                Table.number(group["cost"]), Table.number(group["cost_per_million_tokens"], decimals: 4),
-                Table.number(group["cloud_equivalent"]), Table.number(group["savings"]),
-            ])
+        let report = CostRows(window: window, labels: grouping, currency: object["currency"] as? String ?? "USD", groups: groups)
+        switch format {
+        case .table: print(report.table(), terminator: "")
+        case .csv: print(report.csv(), terminator: "")
+        case .json: print(Table(columns: []).render(.json, json: object), terminator: "")
+        case .focus: print(FOCUSExport(report: report, tags: labels).csv(), terminator: "")
         }
-        print(table.render(format, json: object), terminator: "")
     }
+}
 
-    /// `6h`, `30d`, `90m` in seconds.
-    static func seconds(_ text: String) -> Double? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
-        guard let unit = text.last.flatMap({ units[$0] }), let count = Double(text.dropLast()), count > 0 else { return nil }
-        return count * unit
-    }
+/// How `tokenwatt report` prints.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, csv, json, focus
 }

@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
+import TokenWattService
 
 /// `tokenwatt`: cost reports, budgets and config checks against an aggregator.
 @main
 struct TokenWattCommand: AsyncParsableCommand {
+    static func main() async { await mainWithUsageStatus() }
+
     static let configuration = CommandConfiguration(
         commandName: "tokenwatt",
         abstract: "Cost reports, budgets and config checks for TokenWatt.",

@@ -41,9 +41,32 @@ import TokenWattCore
         #expect(report.contains("\"node\" : \"gpu-01\""))
         // The cloud-equivalent of 0.4M input and 0.1M output at 0.25 and 2.00 per million: 0.3.
         #expect(report.contains("\"cloud_equivalent\" : 0.3"))
-        let csv = try await CLITests.run(["report", "--url", aggregator.url, "--by", "model", "--format", "csv", "--period", "6h"], directory: directory)
-        #expect(csv.status == 0)
-        #expect(csv.output.hasPrefix("model,tokens,kWh,cost USD,per M tokens,cloud-equivalent,savings\nllama-3,500000,"))
+        // Times with an offset (its + percent-encoded), a duration ending at an RFC 3339 time.
+        func plusOneHourOffset(_ seconds: Double) -> String {
+            // The wall time at +01:00 is an hour ahead of UTC's.
+            Date(timeIntervalSince1970: seconds + 3_600).formatted(.iso8601).replacingOccurrences(of: "Z", with: "+01:00")
+        }
+        let inAnHour = plusOneHourOffset(Double(now) / 1000 + 3_600)
+        let csv = try await CLITests.run(["report", "--url", aggregator.url, "--by", "model", "--format", "csv", "--period", "6h", "--to", inAnHour],
+                                         directory: directory)
+        #expect(csv.status == 0, "\(csv.output)")
+        #expect(csv.output.hasPrefix("""
+            period_start,period_end,model,input_tokens,cached_input_tokens,output_tokens,reasoning_tokens,tokens,requests,unpriced_tokens,\
+            kwh,energy_sources,on_prem_cost,cloud_spend,cost,cloud_equivalent,savings,idle_cost,cost_per_million_tokens,currency
+            """))
+        #expect(csv.output.contains(",llama-3,400000,0,100000,0,500000,0,0,,,"))
+        let anHourAgo = plusOneHourOffset(Double(now) / 1000 - 3_600)
+        let hourly = try await CLITests.run(["report", "--from", anHourAgo, "--every", "hour", "--by", "node", "--format", "csv"],
+                                            environment: environment, directory: directory)
+        #expect(hourly.status == 0, "\(hourly.output)")
+        let hour = Date(timeIntervalSince1970: Double(now - now % 3_600_000) / 1000).formatted(.iso8601)
+        #expect(hourly.output.contains("\n\(hour),"), "\(hourly.output)")
+        #expect(hourly.output.contains(",gpu-01,400000,0,100000,0,500000,0,0,1,gpu,"))
+        let focus = try await CLITests.run(["report", "--format", "focus"], environment: environment, directory: directory)
+        #expect(focus.output.hasPrefix("BilledCost,EffectiveCost,ListCost,ContractedCost,BillingCurrency,BillingPeriodStart,"))
+        #expect(focus.output.contains("500000 tokens of llama-3 served by vllm on gpu-01"))
+        let wrongPeriod = try await CLITests.run(["report", "--period", "fortnight"], environment: environment, directory: directory)
+        #expect(wrongPeriod.status == 2 && wrongPeriod.output.contains("--period expects day, week, month"))
         let table = try await CLITests.run(["report", "--by", "node"], environment: environment, directory: directory)
         #expect(table.output.contains("gpu-01"))
 

@@ -73,12 +73,11 @@ struct HourCosts {
             row.output = counts["output"] ?? 0
             row.reasoning = min(counts["reasoning"] ?? 0, row.output)
             row.requests = requests[stream] ?? 0
-            if stream.isCloud {
-                row.cost = pricing.cloudPrice(of: stream.model, atHour: hour)?.cost(input: row.input, cachedInput: row.cachedInput, output: row.output) ?? 0
-            } else {
-                row.cloudEquivalent = pricing.shadowPrice(of: stream.model, atHour: hour)?
-                    .cost(input: row.input, cachedInput: row.cachedInput, output: row.output) ?? 0
-            }
+            // Without a price the money is unknown: the row says so rather than counting 0 as a price.
+            let price = stream.isCloud ? pricing.cloudPrice(of: stream.model, atHour: hour) : pricing.shadowPrice(of: stream.model, atHour: hour)
+            let priced = price?.cost(input: row.input, cachedInput: row.cachedInput, output: row.output)
+            row.priced = price != nil
+            if stream.isCloud { row.cost = priced ?? 0 } else { row.cloudEquivalent = priced ?? 0 }
             streams.append(row)
         }
         // A node's cost goes to its local streams by their share of its tokens; with no local

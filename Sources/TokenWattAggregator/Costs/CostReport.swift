@@ -1,0 +1,129 @@
+import Foundation
+import TokenWattCore
+import TokenWattStore
+
+/// Ledger hours grouped by labels, and by bucket of time when asked (`step`): the figures of
+/// `/api/v1/costs`, `tokenwatt report` and its CSV and FOCUS exports. Each group: tokens by
+/// type, requests, on-prem cost (its share of node costs), cloud spend (usage-API tokens at
+/// their prices), cloud-equivalent of its local tokens, savings, cost per million tokens, and
+/// the tokens no price applies to; grouped by node alone also kWh, the energy sources, the
+/// cost components and idle cost. Grouped by anything else, the cost of idle hours is the
+/// group with no labels but the node's, where `node` is one of them.
+struct CostReport {
+    /// Buckets of time, each holding the ledger hours that start in it (`TimeBucket`).
+    enum Step: Sendable {
+        case hour
+        case calendar(CalendarPeriod)
+
+        func bounds(ofHour hour: Int64) -> (start: Int64, end: Int64) {
+            switch self {
+            case .hour: (hour, hour + TimeBucket.hourMs)
+            case .calendar(let period): period.bounds(at: hour)
+            }
+        }
+    }
+
+    private struct Group {
+        var labels: [String: String]
+        var bucket: (start: Int64, end: Int64)?
+        var tokens: [String: Double] = ["input": 0, "cached_input": 0, "output": 0, "reasoning": 0]
+        var localTokens = 0.0, cloudTokens = 0.0, requests = 0.0, unpricedTokens = 0.0
+        var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
+        var joules = 0.0, energy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
+        var energySources: Set<String> = []
+    }
+
+    let by: [String]
+    let step: Step?
+
+    /// The groups of the ledger's rows, oldest bucket first, then by cost, largest first.
+    func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [[String: Any]] {
+        let byNode = by.allSatisfy { $0 == "node" }
+        var groups: [[String]: Group] = [:]
+        func update(hour: Int64, values: [String], _ change: (inout Group) -> Void) {
+            let bucket = step?.bounds(ofHour: hour)
+            let key = [bucket.map { String($0.start) } ?? ""] + values
+            var group = groups[key] ?? Group(labels: CostReport.labels(by, values), bucket: bucket)
+            change(&group)
+            groups[key] = group
+        }
+        var localTokens: [String: Double] = [:]
+        for row in ledger.usage {
+            update(hour: row.hour, values: by.map { CostReport.value(of: $0, in: row) }) { group in
+                group.tokens["input", default: 0] += row.input
+                group.tokens["cached_input", default: 0] += row.cachedInput
+                group.tokens["output", default: 0] += row.output
+                group.tokens["reasoning", default: 0] += row.reasoning
+                group.requests += row.requests
+                if !row.priced { group.unpricedTokens += row.tokens }
+                if row.source == HourCosts.cloudSource {
+                    group.cloudSpend += row.cost
+                    group.cloudTokens += row.tokens
+                } else {
+                    group.localCost += row.cost
+                    group.localTokens += row.tokens
+                    group.cloudEquivalent += row.cloudEquivalent
+                }
+            }
+            if row.source != HourCosts.cloudSource { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
+        }
+        for row in ledger.nodes {
+            let idle = (localTokens["\(row.node) \(row.hour)"] ?? 0) == 0
+            guard byNode || idle else { continue }
+            update(hour: row.hour, values: by.map { $0 == "node" ? row.node : "" }) { group in
+                if byNode {
+                    group.energySources.insert(row.energySource)
+                    group.joules += row.joules
+                    group.energy += row.energyCost
+                    group.capex += row.capexCost
+                    group.overhead += row.overheadCost
+                }
+                if idle {
+                    group.idle += row.cost
+                    if !byNode { group.localCost += row.cost }
+                }
+            }
+        }
+        return groups.values.map { group -> (start: Int64, cost: Double, row: [String: Any]) in
+            // By node, the on-prem cost is the node's whole cost, idle hours included.
+            let onPrem = byNode ? group.energy + group.capex + group.overhead : group.localCost
+            var row: [String: Any] = [
+                "labels": group.labels, "tokens": group.tokens, "requests": group.requests,
+                "cost": onPrem + group.cloudSpend, "on_prem_cost": onPrem, "cloud_spend": group.cloudSpend,
+                "cloud_equivalent": group.cloudEquivalent, "savings": group.cloudEquivalent - onPrem,
+                "unpriced_tokens": group.unpricedTokens,
+            ]
+            if let bucket = group.bucket {
+                row["start"] = Double(bucket.start) / 1000
+                row["end"] = Double(bucket.end) / 1000
+            }
+            if group.localTokens > 0 { row["cost_per_million_tokens"] = onPrem / group.localTokens * 1e6 }
+            if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
+            if byNode {
+                row["kwh"] = group.joules / 3.6e6
+                row["energy_sources"] = group.energySources.sorted()
+                row["components"] = ["energy": group.energy, "capex": group.capex, "overhead": group.overhead]
+                row["idle_cost"] = group.idle
+            } else if group.idle > 0 {
+                row["idle_cost"] = group.idle
+            }
+            return (group.bucket?.start ?? 0, onPrem + group.cloudSpend, row)
+        }
+        .sorted { ($0.start, -$0.cost) < ($1.start, -$1.cost) }
+        .map(\.row)
+    }
+
+    static func value(of label: String, in row: LedgerUsageHour) -> String {
+        switch label {
+        case "node": row.node
+        case "source": row.source
+        case "provider": row.provider
+        case "model": row.model
+        default: row.labels[label] ?? ""
+        }
+    }
+
+    static func labels(_ names: [String], _ values: [String]) -> [String: String] {
+        Dictionary(zip(names, values).filter { !$0.1.isEmpty }, uniquingKeysWith: { first, _ in first })
+    }
+}
