@@ -90,4 +90,103 @@ import Glibc
         #expect(!health.contains("\"lastError\":\"") || health.contains("\"lastError\":\"\""), "scrape errors: \(health)")
         _ = (exporter, agent, server)
     }
+
+    /// A late push that raises the energy cost and turns an idle hour busy, seen by a real
+    /// Prometheus scraping the aggregator every second: no cost counter resets, and increase()
+    /// over the span is the ledger's change.
+    @Test func prometheusSeesNoResetWhenLateDataCorrectsTheLedger() async throws {
+        let directory = try Environment.temporaryDirectory("ledger-counters")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregator = try await RunningAggregator.start(directory: directory, port: Environment.freePort(), config: """
+            electricity: {price_per_kwh: 0.10}
+            costs: {interval: 1s}
+            storage: {maintenance_interval: 1s, rollup_delay: 1s}
+            """)
+        let hour: Int64 = 3_600_000
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let current = now - now % hour
+        func counter(_ name: String, _ labels: [String: String], from: Int64, to: Int64, perHour: Double, skipping idle: Range<Int64>? = nil) -> TimeSeries {
+            let times = stride(from: from, through: to, by: 60_000).filter { time in !(idle?.contains(time - 1) ?? false) }
+            return TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": name]) { $1 }),
+                              samples: times.map { Sample(timestamp: $0, value: Double($0 - from) / Double(hour) * perHour) })
+        }
+        let idleHour = (current - 2 * hour)..<(current - hour)
+        let tokens = ["model": "llama", "type": "output", "source": "vllm"]
+        // Three hours and what there is of this one: 1 kWh/h from GPU 0, tokens in all hours but one.
+        #expect(try await aggregator.push([
+            counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0"], from: current - 3 * hour, to: now - 1_000, perHour: 3.6e6),
+            counter("tokenwatt_tokens_total", tokens, from: current - 3 * hour, to: now - 1_000, perHour: 1e6, skipping: idleHour),
+        ]) == 204)
+        func ledgerEnergy() async throws -> Double? {
+            let body = try await HTTP.get(aggregator.url + "/api/v1/costs?from=0&by=node").body
+            let data = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [String: Any]
+            let group = (data?["groups"] as? [[String: Any]])?.first
+            return (group?["components"] as? [String: Any])?["energy"] as? Double
+        }
+        let energyBefore = try await HTTP.waitFor("the ledger to count three hours") { () -> Double? in
+            let energy = try await ledgerEnergy()
+            return energy.map { $0 >= 0.3 } == true ? energy : nil
+        }
+
+        let serverPort = Environment.freePort()
+        try """
+            global: {scrape_interval: 1s}
+            scrape_configs: [{job_name: tokenwatt, static_configs: [{targets: ['\(aggregator.url.dropFirst("http://".count))']}]}]
+            """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
+        let server = try ChildProcess("/usr/bin/prometheus", [
+            "--config.file=\(directory)/server.yml", "--storage.tsdb.path=\(directory)/server-data",
+            "--web.listen-address=127.0.0.1:\(serverPort)",
+        ], logPath: "\(directory)/server.log")
+        /// The values of an instant query, by the series' `component` label (or "" without one).
+        func query(_ promql: String, at time: Double? = nil) async throws -> [String: Double] {
+            var url = "http://127.0.0.1:\(serverPort)/api/v1/query?query=" + promql.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            if let time { url += "&time=\(time)" }
+            let body = try await HTTP.get(url).body
+            let data = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [String: Any]
+            var values: [String: Double] = [:]
+            for result in data?["result"] as? [[String: Any]] ?? [] {
+                let labels = result["metric"] as? [String: String] ?? [:]
+                values[labels["component"] ?? ""] = ((result["value"] as? [Any])?.last as? String).flatMap(Double.init)
+            }
+            return values
+        }
+        let energyMetric = "tokenwatt_cost_usd_total{component=\"energy\"}"
+        _ = try await HTTP.waitFor("Prometheus to scrape the ledger's counters") { () -> Bool? in
+            try await query(energyMetric)["energy"].map { abs($0 - energyBefore) < 1e-9 } == true ? true : nil
+        }
+        let idleBefore = try #require(try await query("tokenwatt_idle_cost_usd_total")[""])
+        #expect(abs(idleBefore - 0.1) < 1e-9)
+        try await Task.sleep(for: .seconds(5))
+        let start = Date().timeIntervalSince1970
+
+        // Late: GPU 1's energy in the first hour (+1 kWh, +0.10) and the idle hour's tokens.
+        #expect(try await aggregator.push([
+            counter("tokenwatt_gpu_energy_joules_total", ["gpu": "1"], from: current - 3 * hour, to: current - 2 * hour, perHour: 3.6e6),
+            counter("tokenwatt_tokens_total", tokens, from: idleHour.lowerBound - 60_000, to: idleHour.upperBound, perHour: 1e6),
+        ]) == 204)
+        let energyAfter = try await HTTP.waitFor("the ledger to book the late hour") { () -> Double? in
+            let energy = try await ledgerEnergy()
+            return energy.map { $0 > energyBefore + 0.05 } == true ? energy : nil
+        }
+        #expect(abs(energyAfter - energyBefore - 0.1) < 1e-9)
+        _ = try await HTTP.waitFor("Prometheus to scrape the corrected counters") { () -> Bool? in
+            try await query(energyMetric)["energy"].map { abs($0 - energyAfter) < 1e-9 } == true ? true : nil
+        }
+        try await Task.sleep(for: .seconds(5))
+        let end = Date().timeIntervalSince1970
+        let span = Int((end - start).rounded(.up))
+
+        // The ledger's idle total fell by the hour's 0.10; the published counter holds.
+        let idleAfter = try #require(try await query("tokenwatt_idle_cost_usd_total")[""])
+        #expect(abs(idleAfter - idleBefore) < 1e-9)
+        let resets = try await query("resets(tokenwatt_cost_usd_total[\(span)s]) + ignoring(component) group_left resets(tokenwatt_idle_cost_usd_total[\(span)s])", at: end)
+        #expect(!resets.isEmpty && resets.values.allSatisfy { $0 == 0 }, "\(resets)")
+        // Exactly, from the scraped values; and through increase(), which extrapolates to the range's edges.
+        let first = try await query(energyMetric, at: start)["energy"], last = try await query(energyMetric, at: end)["energy"]
+        #expect(abs((last ?? 0) - (first ?? 0) - (energyAfter - energyBefore)) < 1e-9)
+        let increase = try #require(try await query("increase(\(energyMetric)[\(span)s])", at: end)["energy"])
+        // Extrapolation adds at most a scrape interval (1 s) at each edge; a reset would add the whole total (over 0.3).
+        #expect(abs(increase - 0.1) <= 0.1 * 2 / Double(span - 2), "increase() over \(span) s: \(increase)")
+        _ = server
+    }
 }
