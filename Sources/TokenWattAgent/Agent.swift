@@ -24,7 +24,7 @@ public struct Agent: Sendable {
         let client = OutboundClient.makeHTTPClient()
         let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token),
                             client: OutboundClient(http: client), logger: logger)
-        let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes,
+        let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)]
@@ -104,7 +104,7 @@ public struct Agent: Sendable {
                                   scheduler: CollectorScheduler, logger: Logger) -> InferenceDiscovery? {
         guard configuration.discovery else { return nil }
         return InferenceDiscovery(ports: configuration.discoveryPorts, every: .milliseconds(configuration.discoveryIntervalMs),
-                                  configured: configuration.inferenceServers, client: client, store: counters,
+                                  configured: configuration.inferenceServers, nodeLabels: configuration.attribution, client: client, store: counters,
                                   scheduler: scheduler, logger: logger)
     }
 

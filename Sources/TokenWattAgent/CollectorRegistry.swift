@@ -5,7 +5,7 @@ import AsyncHTTPClient
 enum CollectorRegistry {
     static func collectors(for configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?) -> [any Collector] {
         hardwareCollectors(for: configuration)
-            + configuration.inferenceServers.compactMap { InferenceCollector(server: $0, client: client, store: counters) }
+            + configuration.inferenceServers.compactMap { InferenceCollector(server: $0, client: client, store: counters, nodeLabels: configuration.attribution) }
     }
 
     private static func hardwareCollectors(for configuration: AgentConfiguration) -> [any Collector] {

@@ -113,6 +113,33 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
         }
     }
 
+    /// Tokens carry the team and project they belong to: the model's rule over the server's
+    /// labels over the node's default, label by label.
+    @Test func tokensCarryTheirAttribution() async throws {
+        let server = FakeInferenceServer(.init(metrics: """
+            # TYPE vllm:generation_tokens_total counter
+            vllm:generation_tokens_total{model_name="meta-llama/Llama-3.1-8B"} 10
+            vllm:generation_tokens_total{model_name="Qwen/Qwen2.5-7B"} 20
+            """ + "\n"))
+        try await server.start()
+        try await withClient { client in
+            var configured = InferenceServer(url: server.url, kind: .vllm)
+            configured.attribution = Attribution(labels: ["team": "platform", "project": "serving"],
+                                                 models: [try Attribution.ModelRule(pattern: "meta-llama/.*", labels: ["team": "research"])])
+            let collector = try #require(InferenceCollector(server: configured, client: client, store: nil, nodeLabels: ["team": "ops", "agent": "batch"]))
+            let samples = try await collector.collect().filter { $0.name == "tokenwatt_tokens_total" }
+            func labels(_ model: String) -> [String: String] {
+                Dictionary(uniqueKeysWithValues: (samples.first { $0.labels.contains(Label("model", model)) }?.labels ?? []).map { ($0.name, $0.value) })
+            }
+            #expect(labels("meta-llama/Llama-3.1-8B")["team"] == "research")
+            #expect(labels("meta-llama/Llama-3.1-8B")["project"] == "serving")
+            #expect(labels("meta-llama/Llama-3.1-8B")["agent"] == "batch")
+            #expect(labels("Qwen/Qwen2.5-7B")["team"] == "platform")
+            #expect(samples.allSatisfy { $0.labels == $0.labels.sorted { $0.name < $1.name } })
+        }
+        await server.stop()
+    }
+
     @Test func aPageOfTooManySeriesFailsTheCollectorInsteadOfFillingMemory() async throws {
         let lines = (0..<60_000).map { "vllm:prompt_tokens_total{model_name=\"m\",engine=\"\($0)\"} 1" }
         let server = FakeInferenceServer(.init(metrics: "# TYPE vllm:prompt_tokens_total counter\n" + lines.joined(separator: "\n") + "\n"))

@@ -90,11 +90,14 @@ final class ChangingCollector: Collector, Sendable {
             inference:
               servers:
                 - url: http://127.0.0.1:8000
+                  attribution: {team: research}
+                  models: [{match: "meta-llama/.*", attribution: {cost_center: cc-7}}]
                 - {url: "http://10.0.0.5:3000/metrics", kind: tgi, model: bigscience/bloom, interval: 30s}
               discovery: false
               discovery_interval: 10m
               discovery_ports: [8000, 9000]
             usage: {token_env: USAGE_TOKEN, attributes: [team, cost_center], max_values_per_attribute: 20}
+            attribution: {team: platform}
             """, file: "agent.yml", environment: ["AGENT_TOKEN": "s3cret", "USAGE_TOKEN": "u"])
         var expected = AgentConfiguration()
         expected.listen = ListenAddress(host: "0.0.0.0", port: 19471)
@@ -108,8 +111,11 @@ final class ChangingCollector: Collector, Sendable {
         expected.bmcCommand = ["ipmi-dcmi", "--get-system-power-statistics"]
         expected.bmcIntervalMs = 60_000
         expected.bmcTimeoutMs = 5_000
-        expected.inferenceServers = [InferenceServer(url: "http://127.0.0.1:8000"),
+        var attributed = InferenceServer(url: "http://127.0.0.1:8000")
+        attributed.attribution = Attribution(labels: ["team": "research"], models: [try Attribution.ModelRule(pattern: "meta-llama/.*", labels: ["cost_center": "cc-7"])])
+        expected.inferenceServers = [attributed,
                                      InferenceServer(url: "http://10.0.0.5:3000/metrics", kind: .tgi, model: "bigscience/bloom", intervalMs: 30_000)]
+        expected.attribution = ["team": "platform"]
         expected.discovery = false
         expected.discoveryIntervalMs = 600_000
         expected.discoveryPorts = [8000, 9000]
@@ -123,7 +129,11 @@ final class ChangingCollector: Collector, Sendable {
         ("collectors: [cpu, gpu]", "agent.yml: collectors[1]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"),
         ("aggregator: {url: ftp://x}", "agent.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
         ("interval: 0s", "agent.yml: interval: a duration such as 30s, 5m, 1h or 15d, got \"0s\""),
-        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage, web)"),
+        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, attribution, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage, web)"),
+        ("attribution: {cost_center: x}", "agent.yml: attribution.cost_center: a label usage.attributes allows (team, project, agent), not cost_center"),
+        ("inference: {servers: [{url: \"http://h\", models: [{match: \"(\", attribution: {team: a}}]}]}",
+         "agent.yml: inference.servers[0].models[0].match: a valid regular expression: line 1: invalid regular expression for label model: missing ) at character 2"),
+        ("inference: {servers: [{url: \"http://h\", attribution: {team: \"\"}}]}", "agent.yml: inference.servers[0].attribution.team: a value for team"),
         ("inference: {servers: [{url: \"127.0.0.1:8000\"}]}", "agent.yml: inference.servers[0].url: an http:// or https:// URL with a host, got \"127.0.0.1:8000\""),
         ("inference: {servers: [{url: \"http://h\", kind: ollama}]}",
          "agent.yml: inference.servers[0].kind: auto or one of vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo"),

@@ -137,6 +137,21 @@ import TokenWattCore
         #expect(total(second, "tokenwatt_usage_reports_total", ["outcome": "accepted"]) == 1)
     }
 
+    @Test func theNodesAttributionFillsWhatAReportLeavesOut() async throws {
+        let collector = try UsageCollector(store: nil, attributes: ["team", "project"], defaults: ["team": "platform", "project": "batch"],
+                                           maxValuesPerAttribute: 10)
+        var own = UsageReport(model: "m", provider: "p")
+        own.outputTokens = 10
+        own.attributes = ["team": "research"]
+        var bare = UsageReport(model: "m", provider: "p")
+        bare.outputTokens = 5
+        _ = try collector.record([own, bare])
+        _ = try await collector.collect()
+        let samples = try await collector.collect()
+        #expect(UsageCollectorTests.tokens(samples, ["team": "research", "project": "batch"]) == 10)
+        #expect(UsageCollectorTests.tokens(samples, ["team": "platform", "project": "batch"]) == 5)
+    }
+
     @Test func attributesOutsideTheAllowListAreDroppedAndValuesPastTheCapAreOther() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -95,10 +95,11 @@ import TokenWattCore
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0"], perHour: 0.36e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0/core"], perHour: 0.18e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "psys"], perHour: 0.9e6),
-            counter("tokenwatt_tokens_total", ["model": llama, "type": "input", "source": "vllm", "server": "127.0.0.1:8000"], perHour: 24e6, start: six, resetAt: noon),
-            counter("tokenwatt_tokens_total", ["model": llama, "type": "output", "source": "vllm", "server": "127.0.0.1:8000"], perHour: 6e6, start: six, resetAt: noon),
-            counter("tokenwatt_tokens_total", ["model": qwen, "type": "input", "source": "sglang", "server": "127.0.0.1:30000"], perHour: 8e6, start: six),
-            counter("tokenwatt_tokens_total", ["model": qwen, "type": "output", "source": "sglang", "server": "127.0.0.1:30000"], perHour: 2e6, start: six),
+            // The agent's attribution: vLLM's Llama is research's, SGLang's Qwen the platform team's.
+            counter("tokenwatt_tokens_total", ["model": llama, "type": "input", "source": "vllm", "server": "127.0.0.1:8000", "team": "research"], perHour: 24e6, start: six, resetAt: noon),
+            counter("tokenwatt_tokens_total", ["model": llama, "type": "output", "source": "vllm", "server": "127.0.0.1:8000", "team": "research"], perHour: 6e6, start: six, resetAt: noon),
+            counter("tokenwatt_tokens_total", ["model": qwen, "type": "input", "source": "sglang", "server": "127.0.0.1:30000", "team": "platform"], perHour: 8e6, start: six),
+            counter("tokenwatt_tokens_total", ["model": qwen, "type": "output", "source": "sglang", "server": "127.0.0.1:30000", "team": "platform"], perHour: 2e6, start: six),
         ]
     }
 
@@ -201,8 +202,15 @@ import TokenWattCore
             let total = byModel.compactMap { $0["cost"] as? Double }.reduce(0, +)
             #expect(Int((total * 100).rounded()) == 425_69)
 
+            // By team: research's local Llama (157.923) and its cloud usage (4.30); the platform's Qwen on gpu-01.
             let byTeam = try await CostScenarioTests.costs(client, by: "team")
-            #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "research"])["cost"]) == 4_30)
+            #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "research"])["cost"]) == 162_22)
+            #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "research"])["on_prem_cost"]) == 157_92)
+            #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "platform"])["cost"]) == 52_64)
+            let research = Budget(name: "research", scope: [try LabelMatcher("team", .equal, "research")], measure: .usd,
+                                  period: .fixed(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd), limit: 1_000, thresholds: [1], receivers: [])
+            let day = try await aggregator.store.ledger(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
+            #expect(CostScenarioTests.cents(BudgetEngine.reading(research, ledger: day, now: CostScenarioTests.dayEnd).spent) == 162_22)
 
             // /metrics: the totals of the whole ledger. The samples at 23:50 the day before put both
             // nodes in that hour too: one more hour of capex and overhead, idle (10 + 1.5 for gpu-01).

@@ -6,7 +6,7 @@ import TokenWattCore
 /// Tokens and requests of one inference server (vLLM, SGLang, TGI, llama.cpp, LMDeploy,
 /// TensorRT-LLM, Triton, Dynamo), read from its Prometheus metrics and normalised into
 /// `tokenwatt_tokens_total{model, type, source, server}`, `tokenwatt_requests_total` and
-/// `tokenwatt_inference_requests_running|waiting`.
+/// `tokenwatt_inference_requests_running|waiting`, with the labels of their `Attribution`.
 ///
 /// Every raw counter is tracked on its own (one per data-parallel engine, finish reason, ...):
 /// a drop is a server restart, so the agent's counters only grow, and a raw series that goes
@@ -23,6 +23,8 @@ final class InferenceCollector: Collector {
     private let address: String
     private let client: HTTPClient
     private let store: CounterStore?
+    /// The node's default attribution, under the server's own.
+    private let nodeLabels: [String: String]
     private let state: Mutex<State>
 
     private struct State {
@@ -38,7 +40,7 @@ final class InferenceCollector: Collector {
     /// The model of tokens no label, config or `/v1/models` names.
     static let unknownModel = "unknown"
 
-    init?(server: InferenceServer, client: HTTPClient, store: CounterStore?) {
+    init?(server: InferenceServer, client: HTTPClient, store: CounterStore?, nodeLabels: [String: String] = [:]) {
         guard let parts = server.parts else { return nil }
         self.server = server
         (base, path, address) = parts
@@ -46,6 +48,7 @@ final class InferenceCollector: Collector {
         interval = server.intervalMs.map { .milliseconds($0) }
         self.client = client
         self.store = store
+        self.nodeLabels = nodeLabels
         state = Mutex(State(dialect: server.kind.map(InferenceDialect.of)))
     }
 
@@ -96,7 +99,8 @@ final class InferenceCollector: Collector {
         var gauges: [ExpositionSample: Double] = [:]
         for (figure, sample) in matched {
             let model = InferenceCollector.model(of: sample, dialect) ?? fallbackModel
-            let labels = [Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)]
+            let attributed = server.attribution.labels(of: model, nodeDefaults: nodeLabels).map { Label($0.key, $0.value) }
+            let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + attributed).sorted { $0.name < $1.name }
             switch figure {
             case .tokens(let type):
                 touched[sample.seriesText] = track(sample, into: ExpositionSample(name: "tokenwatt_tokens_total", labels: labels + [Label("type", type.rawValue)], value: 0), counters)

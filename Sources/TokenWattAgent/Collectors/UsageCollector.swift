@@ -18,6 +18,8 @@ final class UsageCollector: Collector {
 
     private let store: CounterStore?
     private let allowedAttributes: Set<String>
+    /// The node's attribution, for reports that do not name their own.
+    private let defaultAttributes: [String: String]
     private let maxValuesPerAttribute: Int
     private let maxSeries: Int
     private let state: Mutex<State>
@@ -56,9 +58,10 @@ final class UsageCollector: Collector {
         var overflowedAttributes: Set<String> = []
     }
 
-    init(store: CounterStore?, attributes: [String], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
+    init(store: CounterStore?, attributes: [String], defaults: [String: String] = [:], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
         self.store = store
         allowedAttributes = Set(attributes)
+        defaultAttributes = defaults
         self.maxValuesPerAttribute = maxValuesPerAttribute
         self.maxSeries = maxSeries
         var state = State()
@@ -89,7 +92,8 @@ final class UsageCollector: Collector {
                     }
                 }
                 var labels = [Label("model", report.model), Label("provider", report.provider), Label("source", UsageCollector.source)]
-                for (attribute, value) in report.attributes.sorted(by: { $0.key < $1.key }) {
+                // The node's attribution fills what a report leaves out.
+                for (attribute, value) in defaultAttributes.merging(report.attributes, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
                     guard allowedAttributes.contains(attribute) else {
                         outcome.droppedAttributes.insert(attribute)
                         dropped += 1

@@ -45,6 +45,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Most usage series (models × providers × attribute values × types) the agent keeps;
     /// past it, new models and providers count as `other` (default 10,000).
     public var usageMaxSeries = 10_000
+    /// The node's default attribution of its tokens (`attribution:`), under any server's or model's.
+    public var attribution: [String: String] = [:]
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
     static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "server", "node", "instance", "job", "le", "quantile"]
@@ -59,7 +61,7 @@ public enum CollectorName: String, CaseIterable, Sendable {
 
 extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
-        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"])
+        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
@@ -107,15 +109,17 @@ extension AgentConfiguration: ConfigFileLoadable {
         configuration.spoolDirectory = try spool["directory"].string(default: configuration.spoolDirectory)
         configuration.spoolMaxBytes = try spool["max_size"].byteSize(default: configuration.spoolMaxBytes)
         configuration.spoolMaxAgeMs = try spool["max_age"].durationMilliseconds(default: configuration.spoolMaxAgeMs)
-        try parseInference(root["inference"], into: &configuration)
+        // Usage first: its attributes are the labels attribution may set.
         try parseUsage(root["usage"], into: &configuration, environment: environment)
+        configuration.attribution = try Attribution.labels(root["attribution"], allowed: configuration.usageAttributes)
+        try parseInference(root["inference"], into: &configuration)
         return configuration
     }
 
     private static func parseInference(_ inference: ConfigNode, into configuration: inout AgentConfiguration) throws(CoreError) {
         try inference.requireMapping(allowing: ["servers", "discovery", "discovery_interval", "discovery_ports"])
         for item in try inference["servers"].items() {
-            try item.requireMapping(allowing: ["url", "kind", "model", "interval"])
+            try item.requireMapping(allowing: ["url", "kind", "model", "interval", "attribution", "models"])
             guard let url = try item["url"].string() else { throw item["url"].error("the server's URL, e.g. http://127.0.0.1:8000") }
             var server = InferenceServer(url: url)
             guard server.parts != nil else { throw item["url"].error("an http:// or https:// URL with a host, got \"\(url)\"") }
@@ -128,6 +132,17 @@ extension AgentConfiguration: ConfigFileLoadable {
             }
             server.model = try item["model"].string()
             if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: 0) }
+            server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
+            for rule in try item["models"].items() {
+                try rule.requireMapping(allowing: ["match", "attribution"])
+                guard let pattern = try rule["match"].string(), !pattern.isEmpty else { throw rule["match"].error("a regular expression over the model name") }
+                let labels = try Attribution.labels(rule["attribution"], allowed: configuration.usageAttributes)
+                do {
+                    server.attribution.models.append(try Attribution.ModelRule(pattern: pattern, labels: labels))
+                } catch {
+                    throw rule["match"].error("a valid regular expression: \(error)")
+                }
+            }
             configuration.inferenceServers.append(server)
         }
         configuration.discovery = try inference["discovery"].bool(default: configuration.discovery)

@@ -20,9 +20,13 @@ public final class InferenceDiscovery: Service, Sendable {
     private let logger: Logger
     /// Addresses already read, configured or found.
     private let known: Mutex<Set<String>>
+    /// The node's attribution, which servers found get.
+    private let nodeLabels: [String: String]
 
     init(host: String = "127.0.0.1", ports: [Int] = InferenceDiscovery.defaultPorts, every: Duration,
-         configured: [InferenceServer], client: HTTPClient, store: CounterStore?, scheduler: CollectorScheduler, logger: Logger) {
+         configured: [InferenceServer], nodeLabels: [String: String] = [:], client: HTTPClient, store: CounterStore?,
+         scheduler: CollectorScheduler, logger: Logger) {
+        self.nodeLabels = nodeLabels
         self.host = host
         self.ports = ports
         self.every = every
@@ -50,7 +54,7 @@ public final class InferenceDiscovery: Service, Sendable {
         }
         for server in found {
             guard let address = server.parts?.address, known.withLock({ $0.insert(address).inserted }),
-                  let collector = InferenceCollector(server: server, client: client, store: store) else { continue }
+                  let collector = InferenceCollector(server: server, client: client, store: store, nodeLabels: nodeLabels) else { continue }
             logger.info("found an inference server", metadata: ["url": "\(server.url)", "kind": "\(server.kind?.rawValue ?? "?")"])
             scheduler.add(collector)
         }

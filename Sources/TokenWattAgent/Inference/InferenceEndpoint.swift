@@ -13,6 +13,8 @@ public struct InferenceServer: Sendable, Equatable {
     public var model: String?
     /// How often it is read; nil means the agent's interval.
     public var intervalMs: Int64?
+    /// Who its tokens belong to (`attribution` and `models` in the config).
+    public var attribution = Attribution()
 
     public init(url: String, kind: InferenceServerKind? = nil, model: String? = nil, intervalMs: Int64? = nil) {
         self.url = url
