@@ -66,7 +66,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        ],
+                // The built-in cloud price list, compiled into the binary (no bundle to install beside it).
+                resources: [.embedInCode("Costs/cloud-prices.yml")], swiftSettings: strict),
 
         // The node agent: collectors (one file per source), their scheduler, the spool and pusher.
         .target(name: "TokenWattAgent", dependencies: [

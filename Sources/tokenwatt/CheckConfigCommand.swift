@@ -20,7 +20,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
     var kind: Kind = .auto
 
     /// Top-level keys only one of the two has.
-    static let agentKeys: Set<String> = ["aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage"]
+    static let agentKeys: Set<String> = ["aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution"]
 
     func run() async throws {
         var chosen = kind

@@ -82,6 +82,19 @@ import TokenWattCore
         #expect(unreachable.output.contains("cannot reach"))
     }
 
+    @Test func pricesListsTheBuiltInListAfterTheConfigsEntries() async throws {
+        let directory = try Environment.temporaryDirectory("prices")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "cloud_prices: [{match: gpt-4o-mini, input: 0.10, output: 0.50}]\n".write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let listed = try await CLITests.run(["prices", "--config", "\(directory)/aggregator.yml", "--format", "csv"], directory: directory)
+        #expect(listed.status == 0)
+        let lines = listed.output.split(separator: "\n")
+        #expect(lines.first == "model,provider,input,cached_input,output,currency,from,source")
+        #expect(lines.dropFirst().first?.hasPrefix("gpt-4o-mini,,0.10,0.10,0.50,USD,,") == true)
+        #expect(lines.contains { $0.hasPrefix("gpt-4o-mini(-\\d{4}-\\d{2}-\\d{2})?,openai,0.15,0.075,0.60,USD,,\"built-in, taken 2026-12-02 from https://") })
+        #expect(lines.count >= 22)
+    }
+
     @Test func checkConfigAcceptsTheShippedExampleAndNamesTheKeyOfAnError() async throws {
         let directory = try Environment.temporaryDirectory("check-config")
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -117,6 +117,9 @@ import TokenWattCore
             counter("tokenwatt_tokens_total", usage.merging(["type": "input"]) { $1 }, perHour: 1e6, start: nine, end: five, only: only, excluding: excluded),
             counter("tokenwatt_tokens_total", usage.merging(["type": "cached_input"]) { $1 }, perHour: 0.5e6, start: nine, end: five, only: only, excluding: excluded),
             counter("tokenwatt_tokens_total", usage.merging(["type": "output"]) { $1 }, perHour: 0.2e6, start: nine, end: five, only: only, excluding: excluded),
+            // A model no price list knows: counted, shown as unpriced, never priced at 0.
+            counter("tokenwatt_tokens_total", ["model": "mystery-model", "provider": "acme", "source": "usage_api", "type": "output"],
+                    perHour: 0.1e6, start: nine, end: five, only: only, excluding: excluded),
         ]
     }
 
@@ -203,6 +206,11 @@ import TokenWattCore
             #expect(Int((total * 100).rounded()) == 425_69)
 
             // By team: research's local Llama (157.923) and its cloud usage (4.30); the platform's Qwen on gpu-01.
+            let mystery = CostScenarioTests.group(byModel, ["model": "mystery-model"])
+            #expect(mystery["unpriced_tokens"] as? Double == 0.8e6)
+            #expect(mystery["cloud_spend"] as? Double == 0)
+            #expect(CostScenarioTests.group(byModel, ["model": "gpt-5-mini"])["unpriced_tokens"] as? Double == 0)
+
             let byTeam = try await CostScenarioTests.costs(client, by: "team")
             #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "research"])["cost"]) == 162_22)
             #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "research"])["on_prem_cost"]) == 157_92)
@@ -219,6 +227,7 @@ import TokenWattCore
             #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"cloud_api\",node=\"gpu-02\"} 4.3"))
             #expect(metrics.contains("tokenwatt_idle_cost_usd_total{node=\"gpu-01\"} 81.688"))
             #expect(metrics.contains("tokenwatt_cloud_equivalent_usd_total{model=\"\(CostScenarioTests.llama)\",node=\"gpu-01\"} 324\n"))
+            #expect(metrics.contains("tokenwatt_unpriced_tokens_total{model=\"mystery-model\"} 800000\n"))
             #expect(throws: Never.self) { try ExpositionParser(format: .prometheusText).parse(metrics) }
             let ledger = try await aggregator.store.ledger(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
             let breakEven = CostEngine.breakEven(ledger, from: CostScenarioTests.dayStart)

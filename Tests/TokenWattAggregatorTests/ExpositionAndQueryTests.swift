@@ -143,7 +143,7 @@ import TokenWattCore
         ("electricity: {pue: 0.9}", "agg.yml: electricity.pue: a PUE of at least 1.0"),
         ("cloud_prices: [{match: \"gpt-(\", input: 1, output: 2}]", "agg.yml: cloud_prices[0].match: a valid regular expression"),
         ("node_classes: [{match: {node: x}, purchase_date: 2026-02-30}]", "agg.yml: node_classes[0].purchase_date: a date such as 2026-01-15, got \"2026-02-30\""),
-        ("cloud_prices: [{match: a, input: 1, output: 2}]\nshadow_prices: [{local: b, cloud: c}]", "agg.yml: shadow_prices[0].cloud: a model one of cloud_prices matches"),
+        ("cloud_prices: [{match: a, input: 1, output: 2}]\nshadow_prices: [{local: b, cloud: c}]", "agg.yml: shadow_prices[0].cloud: a model one of cloud_prices (or, in USD, the built-in list of tokenwatt prices) matches; none matches \"c\""),
         ("budgets: [{name: b, limit: 10, receivers: [nobody]}]", "agg.yml: budgets[0].receivers[0]: the name of a receiver under receivers"),
         ("budgets: [{name: b, limit: 10, period: {every: year}}]", "agg.yml: budgets[0].period.every: day, week or month"),
         ("budgets: [{name: b, limit: 10, measure: kwh, match: {team: x}}]", "agg.yml: budgets[0].match: only node matchers for a kwh budget"),

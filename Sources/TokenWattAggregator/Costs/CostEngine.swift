@@ -26,6 +26,8 @@ public final class CostEngine: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     let now: @Sendable () -> Int64
+    /// Models already logged as unpriced (once each).
+    private let unpricedModels = Mutex<Set<String>>([])
     /// The ledger's totals and the counters published from them; nil before the first update.
     private let state: Mutex<(totals: LedgerTotals, published: PublishedCounters)?>
 
@@ -111,7 +113,14 @@ public final class CostEngine: Service, Sendable {
             }
             inputs.nodes[node] = energy
         }
-        return inputs.ledger(pricing: pricing) { node in staticLabels.merging(["node": node]) { $1 } }
+        let ledger = inputs.ledger(pricing: pricing) { node in staticLabels.merging(["node": node]) { $1 } }
+        for row in ledger.usage where !row.priced && unpricedModels.withLock({ $0.insert(row.model).inserted }) {
+            logger.warning("tokens without a price: counted as unpriced, not as free", metadata: [
+                "model": "\(row.model)", "source": "\(row.source)",
+                "fix": "\(row.source == HourCosts.cloudSource ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
+            ])
+        }
+        return ledger
     }
 
     private func stream(of labels: LabelSet, node: String) -> HourCosts.Stream {
@@ -141,6 +150,8 @@ struct LedgerTotals: Sendable {
     var nodes: [String: NodeTotals] = [:]
     /// Cloud-equivalent of local tokens by node and model.
     var cloudEquivalent: [NodeModel: Double] = [:]
+    /// Tokens no price applied to, by model.
+    var unpriced: [String: Double] = [:]
 
     struct NodeModel: Hashable, Sendable {
         var node: String
@@ -154,6 +165,7 @@ struct LedgerTotals: Sendable {
     mutating func add(_ nodeHours: [LedgerNodeHour], _ usage: [LedgerUsageHour], sign: Double) {
         var localTokens: [NodeHour: Double] = [:]
         for row in usage {
+            if !row.priced { unpriced[row.model, default: 0] += sign * row.tokens }
             if row.source == HourCosts.cloudSource {
                 nodes[row.node, default: NodeTotals()].cloudSpend += sign * row.cost
             } else {

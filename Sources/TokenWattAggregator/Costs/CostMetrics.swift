@@ -24,7 +24,10 @@ extension CostEngine {
             ExpositionSample(name: "tokenwatt_cloud_equivalent_\(unit)_total", labels: [Label("model", $0.key.model), Label("node", $0.key.node)], value: $0.value)
         }
         let idle = nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }
-        return spent + equivalent + idle
+        let unpriced = totals.unpriced.sorted { $0.key < $1.key }.map {
+            ExpositionSample(name: "tokenwatt_unpriced_tokens_total", labels: [Label("model", $0.key)], value: $0.value)
+        }
+        return spent + equivalent + idle + unpriced
     }
 
     func families() async throws -> [MetricFamily] {
@@ -41,6 +44,8 @@ extension CostEngine {
                    counters["tokenwatt_cloud_equivalent_\(unit)_total"] ?? []),
             family("tokenwatt_idle_cost_\(unit)", .counter, "On-prem cost of hours in which the node served no tokens.",
                    counters["tokenwatt_idle_cost_\(unit)_total"] ?? []),
+            family("tokenwatt_unpriced_tokens", .counter, "Tokens no price applied to (a cloud model without cloud_prices entry, a local model without shadow price): their money is unknown, not zero.",
+                   counters["tokenwatt_unpriced_tokens_total"] ?? []),
             family("tokenwatt_savings_\(unit)", .gauge, "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead) over the whole ledger; falls in hours that cost more than the cloud.",
                    totals.nodes.keys.sorted().map { ExpositionSample(name: "tokenwatt_savings_\(unit)", labels: [Label("node", $0)], value: totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost) }),
         ]

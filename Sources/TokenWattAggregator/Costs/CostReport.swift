@@ -58,7 +58,8 @@ struct CostReport {
                 if !row.priced { group.unpricedTokens += row.tokens }
                 if row.source == HourCosts.cloudSource {
                     group.cloudSpend += row.cost
-                    group.cloudTokens += row.tokens
+                    // Per million: of the tokens a price applied to.
+                    if row.priced { group.cloudTokens += row.tokens }
                 } else {
                     group.localCost += row.cost
                     group.localTokens += row.tokens

@@ -13,6 +13,9 @@ public struct Pricing: Sendable {
     public var cloudPrices: [CloudPrice] = []
     /// The cloud model whose price a local model's tokens are worth; first match wins.
     public var shadowPrices: [ShadowPrice] = []
+    /// The built-in list (`cloud-prices.yml`), for models no `cloudPrices` entry matches; in USD,
+    /// so only when the currency is USD.
+    public var builtInPrices: [BuiltInPrice] = BuiltInPrice.all
 
     public init() {}
 
@@ -96,9 +99,10 @@ public struct Pricing: Sendable {
         nodeClasses.first { $0.match.allSatisfy { $0.matches(labels[$0.name]) } }
     }
 
-    /// The cloud price of `model` in the hour starting at `hour`.
+    /// The cloud price of `model` in the hour starting at `hour`: the config's, else the built-in one.
     public func cloudPrice(of model: String, atHour hour: Int64) -> CloudPrice? {
         cloudPrices.first { price in price.model.matches(model) && (price.from.map { $0 <= hour } ?? true) }
+            ?? (currency == BuiltInPrice.currency ? builtInPrices.first { $0.price.model.matches(model) }?.price : nil)
     }
 
     /// The cloud price a local model's tokens are worth in the hour starting at `hour`.
@@ -145,20 +149,25 @@ extension Pricing {
         }
         for item in try root["cloud_prices"].items() {
             try item.requireMapping(allowing: ["match", "input", "cached_input", "output", "from"])
-            let input = try nonNegative(item["input"], default: nil)
-            pricing.cloudPrices.append(CloudPrice(model: try regex(item["match"], label: "model"), input: input,
-                                                  cachedInput: try nonNegative(item["cached_input"], default: input),
-                                                  output: try nonNegative(item["output"], default: nil), from: try date(item["from"])))
+            pricing.cloudPrices.append(try cloudPrice(item))
         }
         for item in try root["shadow_prices"].items() {
             try item.requireMapping(allowing: ["local", "cloud"])
             guard let cloud = try item["cloud"].string(), !cloud.isEmpty else { throw item["cloud"].error("the cloud model whose price applies") }
-            guard pricing.cloudPrices.contains(where: { $0.model.matches(cloud) }) else {
-                throw item["cloud"].error("a model one of cloud_prices matches; none matches \"\(cloud)\"")
+            guard pricing.cloudPrice(of: cloud, atHour: .max) != nil else {
+                throw item["cloud"].error("a model one of cloud_prices (or, in USD, the built-in list of tokenwatt prices) matches; none matches \"\(cloud)\"")
             }
             pricing.shadowPrices.append(ShadowPrice(local: try regex(item["local"], label: "model"), cloud: cloud))
         }
         return pricing
+    }
+
+    /// `{match, input, cached_input, output, from}`: cached input costs what input does unless given.
+    static func cloudPrice(_ item: ConfigNode) throws(CoreError) -> CloudPrice {
+        let input = try nonNegative(item["input"], default: nil)
+        return CloudPrice(model: try regex(item["match"], label: "model"), input: input,
+                          cachedInput: try nonNegative(item["cached_input"], default: input),
+                          output: try nonNegative(item["output"], default: nil), from: try date(item["from"]))
     }
 
     private static func nonNegative(_ node: ConfigNode, default value: Double?) throws(CoreError) -> Double {
@@ -171,7 +180,7 @@ extension Pricing {
     }
 
     /// `2026-01-15`: midnight UTC of that day, in ms.
-    private static func date(_ node: ConfigNode) throws(CoreError) -> Int64? {
+    static func date(_ node: ConfigNode) throws(CoreError) -> Int64? {
         guard let text = try node.string() else { return nil }
         let parts = text.split(separator: "-").compactMap { Int($0) }
         var calendar = Calendar(identifier: .gregorian)
