@@ -8,7 +8,7 @@ struct CostRows {
         var labels: [String: String]
         var tokens: [String: Double]
         var requests, unpricedTokens, onPremCost, cloudSpend, cost, cloudEquivalent, savings: Double
-        var kwh, idleCost, costPerMillion: Double?
+        var kwh, kwhEstimated, idleCost, costPerMillion: Double?
         var energySources: [String]
 
         var allTokens: Double { (tokens["input"] ?? 0) + (tokens["output"] ?? 0) }
@@ -32,7 +32,7 @@ struct CostRows {
                        requests: number("requests") ?? 0, unpricedTokens: number("unpriced_tokens") ?? 0,
                        onPremCost: number("on_prem_cost") ?? 0, cloudSpend: number("cloud_spend") ?? 0, cost: number("cost") ?? 0,
                        cloudEquivalent: number("cloud_equivalent") ?? 0, savings: number("savings") ?? 0,
-                       kwh: number("kwh"), idleCost: number("idle_cost"), costPerMillion: number("cost_per_million_tokens"),
+                       kwh: number("kwh"), kwhEstimated: number("kwh_estimated"), idleCost: number("idle_cost"), costPerMillion: number("cost_per_million_tokens"),
                        energySources: group["energy_sources"] as? [String] ?? [])
         }
     }
@@ -40,7 +40,7 @@ struct CostRows {
     /// The CSV columns, in order: the bucket, the grouping labels, then the figures.
     static let figureColumns = [
         "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "tokens", "requests", "unpriced_tokens",
-        "kwh", "energy_sources", "on_prem_cost", "cloud_spend", "cost", "cloud_equivalent", "savings", "idle_cost",
+        "kwh", "kwh_estimated", "energy_sources", "on_prem_cost", "cloud_spend", "cost", "cloud_equivalent", "savings", "idle_cost",
         "cost_per_million_tokens", "currency",
     ]
 
@@ -50,7 +50,7 @@ struct CostRows {
             let figures: [String] = [
                 CostRows.plain(row.tokens["input"]), CostRows.plain(row.tokens["cached_input"]), CostRows.plain(row.tokens["output"]),
                 CostRows.plain(row.tokens["reasoning"]), CostRows.plain(row.allTokens), CostRows.plain(row.requests), CostRows.plain(row.unpricedTokens),
-                CostRows.plain(row.kwh), row.energySources.joined(separator: " "), CostRows.plain(row.onPremCost), CostRows.plain(row.cloudSpend),
+                CostRows.plain(row.kwh), CostRows.plain(row.kwhEstimated), row.energySources.joined(separator: " "), CostRows.plain(row.onPremCost), CostRows.plain(row.cloudSpend),
                 CostRows.plain(row.cost), CostRows.plain(row.cloudEquivalent), CostRows.plain(row.savings), CostRows.plain(row.idleCost),
                 CostRows.plain(row.costPerMillion), currency,
             ]
@@ -61,12 +61,12 @@ struct CostRows {
 
     func table() -> String {
         let bucketed = rows.contains { $0.start != window.from || $0.end != window.to }
-        var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "kWh", "energy",
+        var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "kWh", "kWh estimated", "energy",
                                                                 "cost \(currency)", "per M tokens", "cloud-equivalent", "savings", "unpriced tokens"])
         for row in rows {
             let name = row.labels.isEmpty ? "(idle, unattributed)" : labels.map { row.labels[$0] ?? "-" }.joined(separator: "/")
             table.rows.append((bucketed ? [CostRows.time(row.start)] : []) + [
-                name, String(format: "%.0f", row.allTokens), Table.number(row.kwh, decimals: 3),
+                name, String(format: "%.0f", row.allTokens), Table.number(row.kwh, decimals: 3), Table.number(row.kwhEstimated, decimals: 3),
                 row.energySources.isEmpty ? "-" : row.energySources.joined(separator: " "), Table.number(row.cost),
                 Table.number(row.costPerMillion, decimals: 4), Table.number(row.cloudEquivalent), Table.number(row.savings),
                 row.unpricedTokens > 0 ? String(format: "%.0f", row.unpricedTokens) : "-",

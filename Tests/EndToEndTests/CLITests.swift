@@ -52,16 +52,16 @@ import TokenWattCore
         #expect(csv.status == 0, "\(csv.output)")
         #expect(csv.output.hasPrefix("""
             period_start,period_end,model,input_tokens,cached_input_tokens,output_tokens,reasoning_tokens,tokens,requests,unpriced_tokens,\
-            kwh,energy_sources,on_prem_cost,cloud_spend,cost,cloud_equivalent,savings,idle_cost,cost_per_million_tokens,currency
+            kwh,kwh_estimated,energy_sources,on_prem_cost,cloud_spend,cost,cloud_equivalent,savings,idle_cost,cost_per_million_tokens,currency
             """))
-        #expect(csv.output.contains(",llama-3,400000,0,100000,0,500000,0,0,,,"))
+        #expect(csv.output.contains(",llama-3,400000,0,100000,0,500000,0,0,,,,"))
         let anHourAgo = plusOneHourOffset(Double(now) / 1000 - 3_600)
         let hourly = try await CLITests.run(["report", "--from", anHourAgo, "--every", "hour", "--by", "node", "--format", "csv"],
                                             environment: environment, directory: directory)
         #expect(hourly.status == 0, "\(hourly.output)")
         let hour = Date(timeIntervalSince1970: Double(now - now % 3_600_000) / 1000).formatted(.iso8601)
         #expect(hourly.output.contains("\n\(hour),"), "\(hourly.output)")
-        #expect(hourly.output.contains(",gpu-01,400000,0,100000,0,500000,0,0,1,gpu,"))
+        #expect(hourly.output.contains(",gpu-01,400000,0,100000,0,500000,0,0,1,0,gpu,"))
         let focus = try await CLITests.run(["report", "--format", "focus"], environment: environment, directory: directory)
         #expect(focus.output.hasPrefix("BilledCost,EffectiveCost,ListCost,ContractedCost,BillingCurrency,BillingPeriodStart,"))
         #expect(focus.output.contains("500000 tokens of llama-3 served by vllm on gpu-01"))

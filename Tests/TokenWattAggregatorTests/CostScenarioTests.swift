@@ -6,7 +6,8 @@ import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
 
-/// The reference scenario: one day (2026-11-28, UTC) of two nodes, worked out by hand.
+/// The reference scenario: one day (2026-11-28, UTC) of two GPU nodes and a VM without power
+/// sensors, worked out by hand.
 ///
 /// Prices: electricity 0.12 USD/kWh with PUE 1.5, so a kWh drawn costs 0.18.
 /// - gpu-01: class "big" bought for 87,660 with no residual value over 1 year (8,766 h), so
@@ -45,6 +46,9 @@ import TokenWattCore
         currency: USD
         electricity: {price_per_kwh: 0.12, pue: 1.5}
         node_classes:
+          - match: {node: "vm-.*"}
+            idle_watts_per_vcpu: 1.0
+            max_watts_per_vcpu: 5.0
           - match: {node: "gpu-01"}
             purchase_price: 87660
             purchase_date: 2026-01-01
@@ -82,6 +86,11 @@ import TokenWattCore
             t += step
         }
         return ts(name, labels, samples)
+    }
+
+    /// A cloud VM without power sensors: 4 vCPUs, a quarter busy.
+    static func vm03() -> [TimeSeries] {
+        [counter("tokenwatt_cpu_seconds_total", ["mode": "user"], perHour: 3_600), counter("tokenwatt_cpu_seconds_total", ["mode": "idle"], perHour: 10_800)]
     }
 
     static let llama = "meta-llama/Llama-3.1-70B-Instruct"
@@ -154,8 +163,12 @@ import TokenWattCore
 
     @Test func aDayOfTwoNodesAddsUpToTheCent() async throws {
         let pricing = try Pricing.parse(ConfigNode(yaml: CostScenarioTests.pricingYAML, file: "costs.yml"))
-        try await withAggregator({ $0.pricing = pricing }, now: { CostScenarioTests.now }) { client, aggregator in
+        try await withAggregator({
+            $0.pricing = pricing
+            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+        }, now: { CostScenarioTests.now }) { client, aggregator in
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01(), token: "secret-1")
+            try await CostScenarioTests.send(client, CostScenarioTests.vm03(), token: "secret-3")
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: false), token: "secret-2")
             try await aggregator.store.rollUp(now: CostScenarioTests.now)
             try await aggregator.costs.update()
@@ -193,6 +206,17 @@ import TokenWattCore
             #expect(CostScenarioTests.relative(gpu02["cloud_cost_per_million_tokens"], 4.30 / 9.6))
             #expect(CostScenarioTests.cents(gpu02["idle_cost"]) == 0)
 
+            // vm-03 has no sensor: 4 vCPUs a quarter busy at its class's 1 W idle and 5 W full
+            // draw 1 × 14,400 + 4 × 3,600 = 28,800 J = 0.008 kWh an hour, 0.192 kWh and
+            // 0.192 × 0.18 = 0.03456 a day, estimated and kept apart from measured energy.
+            let vm03 = CostScenarioTests.group(byNode, ["node": "vm-03"])
+            #expect(vm03["kwh"] as? Double == 0)
+            #expect(CostScenarioTests.relative(vm03["kwh_estimated"], 0.192))
+            #expect(CostScenarioTests.relative((vm03["components"] as? [String: Any])?["energy_estimated"], 0.03456))
+            #expect((vm03["components"] as? [String: Any])?["energy"] as? Double == 0)
+            #expect(vm03["energy_sources"] as? [String] == ["estimated"])
+            #expect(CostScenarioTests.relative(vm03["idle_cost"], 0.03456))
+
             let byModel = try await CostScenarioTests.costs(client, by: "model")
             #expect(CostScenarioTests.cents(CostScenarioTests.group(byModel, ["model": CostScenarioTests.llama])["on_prem_cost"]) == 157_92)
             #expect(CostScenarioTests.relative(CostScenarioTests.group(byModel, ["model": CostScenarioTests.llama])["cost_per_million_tokens"], 0.29245))
@@ -201,9 +225,9 @@ import TokenWattCore
             #expect(CostScenarioTests.relative(qwen["cost_per_million_tokens"], 193.281 / 540))
             #expect(CostScenarioTests.cents(qwen["cloud_equivalent"]) == 64_80)
             #expect(CostScenarioTests.cents(CostScenarioTests.group(byModel, ["model": "gpt-5-mini"])["cloud_spend"]) == 4_30)
-            #expect(CostScenarioTests.cents(CostScenarioTests.group(byModel, [:])["idle_cost"]) == 70_19)
+            #expect(CostScenarioTests.cents(CostScenarioTests.group(byModel, [:])["idle_cost"]) == 70_22)
             let total = byModel.compactMap { $0["cost"] as? Double }.reduce(0, +)
-            #expect(Int((total * 100).rounded()) == 425_69)
+            #expect(Int((total * 100).rounded()) == 425_73)
 
             // By team: research's local Llama (157.923) and its cloud usage (4.30); the platform's Qwen on gpu-01.
             let mystery = CostScenarioTests.group(byModel, ["model": "mystery-model"])
@@ -224,6 +248,9 @@ import TokenWattCore
             // nodes in that hour too: one more hour of capex and overhead, idle (10 + 1.5 for gpu-01).
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
             #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"capex\",node=\"gpu-01\"} 250\n"))
+            #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"energy\",method=\"estimated\",node=\"gpu-01\"} 0\n"))
+            #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"energy\",method=\"estimated\",node=\"vm-03\"} 0.0345"))
+            #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"energy\",method=\"measured\",node=\"vm-03\"} 0\n"))
             #expect(metrics.contains("tokenwatt_cost_usd_total{component=\"cloud_api\",node=\"gpu-02\"} 4.3"))
             #expect(metrics.contains("tokenwatt_idle_cost_usd_total{node=\"gpu-01\"} 81.688"))
             #expect(metrics.contains("tokenwatt_cloud_equivalent_usd_total{model=\"\(CostScenarioTests.llama)\",node=\"gpu-01\"} 324\n"))

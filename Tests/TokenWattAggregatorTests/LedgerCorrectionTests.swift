@@ -99,7 +99,7 @@ import TokenWattCore
         (HourCosts.Energy(), 0, "none"),
     ] as [(HourCosts.Energy, Double, String)])
     func psysCountsOnlyWhereThereAreNoPackages(energy: HourCosts.Energy, joules: Double, source: String) {
-        #expect(energy.measured.joules == joules)
-        #expect(energy.measured.source == source)
+        #expect(energy.joules(estimating: Pricing.PowerModel()).joules == joules)
+        #expect(energy.joules(estimating: Pricing.PowerModel()).source == source)
     }
 }

@@ -14,9 +14,12 @@ import TokenWattStore
 public final class CostEngine: Service, Sendable {
     static let hourMs = TimeBucket.hourMs
     /// Series read for an hour: energy, tokens, requests, and CPU time (which every agent sends,
-    /// so a node without energy counters or tokens still counts as up for its capex).
+    /// so a node without energy counters or tokens still counts as up for its capex, and its
+    /// energy can be estimated).
     static let energyMetrics = ["tokenwatt_node_energy_joules_total", "tokenwatt_gpu_energy_joules_total", "tokenwatt_cpu_energy_joules_total"]
     static let presenceMetric = "tokenwatt_cpu_seconds_total"
+    /// CPU modes that are not work: what the CPU is not busy with, for estimated power.
+    static let idleModes: Set<String> = ["idle", "iowait", "steal"]
     /// Labels that identify a stream rather than split it.
     static let streamLabels: Set<String> = [LabelSet.metricNameLabel, "node", "model", "source", "provider", "type", "server", "instance", "job"]
 
@@ -104,6 +107,9 @@ public final class CostEngine: Service, Sendable {
                 } else if !zone.contains("/") || zone.hasSuffix("/dram") {
                     energy.packages = (energy.packages ?? 0) + increase
                 }
+            case CostEngine.presenceMetric:
+                energy.cpuSeconds += increase
+                if !CostEngine.idleModes.contains(series.labels["mode"] ?? "") { energy.cpuBusySeconds += increase }
             case "tokenwatt_tokens_total":
                 inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
             case "tokenwatt_requests_total":
@@ -140,11 +146,12 @@ public final class CostEngine: Service, Sendable {
 /// Sums of the whole ledger, kept up to date as hours are rewritten.
 struct LedgerTotals: Sendable {
     struct NodeTotals: Sendable {
-        var energy = 0.0, capex = 0.0, overhead = 0.0, joules = 0.0
+        /// Energy money, and joules, measured and estimated apart.
+        var energy = 0.0, estimatedEnergy = 0.0, capex = 0.0, overhead = 0.0, joules = 0.0
         var idle = 0.0
         var cloudSpend = 0.0
         var cloudEquivalent = 0.0
-        var cost: Double { energy + capex + overhead }
+        var cost: Double { energy + estimatedEnergy + capex + overhead }
     }
 
     var nodes: [String: NodeTotals] = [:]
@@ -176,7 +183,11 @@ struct LedgerTotals: Sendable {
         }
         for row in nodeHours {
             var totals = nodes[row.node] ?? NodeTotals()
-            totals.energy += sign * row.energyCost
+            if row.energySource == HourCosts.estimatedSource {
+                totals.estimatedEnergy += sign * row.energyCost
+            } else {
+                totals.energy += sign * row.energyCost
+            }
             totals.capex += sign * row.capexCost
             totals.overhead += sign * row.overheadCost
             totals.joules += sign * row.joules

@@ -16,7 +16,11 @@ extension CostEngine {
         let nodes = totals.nodes.keys.sorted()
         let spent = nodes.flatMap { node -> [ExpositionSample] in
             let spent = totals.nodes[node]!
-            return [("energy", spent.energy), ("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
+            // Energy money says how it was known: measured, or estimated from CPU utilisation.
+            let energy = [("measured", spent.energy), ("estimated", spent.estimatedEnergy)].map {
+                ExpositionSample(name: "tokenwatt_cost_\(unit)_total", labels: [Label("component", "energy"), Label("method", $0.0), Label("node", node)], value: $0.1)
+            }
+            return energy + [("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
                 ExpositionSample(name: "tokenwatt_cost_\(unit)_total", labels: [Label("component", $0.0), Label("node", node)], value: $0.1)
             }
         }

@@ -8,7 +8,9 @@ import TokenWattStore
 /// their prices), cloud-equivalent of its local tokens, savings, cost per million tokens, and
 /// the tokens no price applies to; grouped by node alone also kWh, the energy sources, the
 /// cost components and idle cost. Grouped by anything else, the cost of idle hours is the
-/// group with no labels but the node's, where `node` is one of them.
+/// group with no labels but the node's, where `node` is one of them. Energy estimated from CPU
+/// utilisation (nodes without sensors) is kept apart from measured energy: `kwh_estimated` and
+/// the `energy_estimated` component.
 struct CostReport {
     /// Buckets of time, each holding the ledger hours that start in it (`TimeBucket`).
     enum Step: Sendable {
@@ -29,7 +31,8 @@ struct CostReport {
         var tokens: [String: Double] = ["input": 0, "cached_input": 0, "output": 0, "reasoning": 0]
         var localTokens = 0.0, cloudTokens = 0.0, requests = 0.0, unpricedTokens = 0.0
         var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
-        var joules = 0.0, energy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
+        /// Measured and estimated energy apart, in joules and money.
+        var joules = 0.0, estimatedJoules = 0.0, energy = 0.0, estimatedEnergy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
         var energySources: Set<String> = []
     }
 
@@ -74,8 +77,13 @@ struct CostReport {
             update(hour: row.hour, values: by.map { $0 == "node" ? row.node : "" }) { group in
                 if byNode {
                     group.energySources.insert(row.energySource)
-                    group.joules += row.joules
-                    group.energy += row.energyCost
+                    if row.energySource == HourCosts.estimatedSource {
+                        group.estimatedJoules += row.joules
+                        group.estimatedEnergy += row.energyCost
+                    } else {
+                        group.joules += row.joules
+                        group.energy += row.energyCost
+                    }
                     group.capex += row.capexCost
                     group.overhead += row.overheadCost
                 }
@@ -87,7 +95,7 @@ struct CostReport {
         }
         return groups.values.map { group -> (start: Int64, cost: Double, row: [String: Any]) in
             // By node, the on-prem cost is the node's whole cost, idle hours included.
-            let onPrem = byNode ? group.energy + group.capex + group.overhead : group.localCost
+            let onPrem = byNode ? group.energy + group.estimatedEnergy + group.capex + group.overhead : group.localCost
             var row: [String: Any] = [
                 "labels": group.labels, "tokens": group.tokens, "requests": group.requests,
                 "cost": onPrem + group.cloudSpend, "on_prem_cost": onPrem, "cloud_spend": group.cloudSpend,
@@ -102,8 +110,9 @@ struct CostReport {
             if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
             if byNode {
                 row["kwh"] = group.joules / 3.6e6
+                row["kwh_estimated"] = group.estimatedJoules / 3.6e6
                 row["energy_sources"] = group.energySources.sorted()
-                row["components"] = ["energy": group.energy, "capex": group.capex, "overhead": group.overhead]
+                row["components"] = ["energy": group.energy, "energy_estimated": group.estimatedEnergy, "capex": group.capex, "overhead": group.overhead]
                 row["idle_cost"] = group.idle
             } else if group.idle > 0 {
                 row["idle_cost"] = group.idle

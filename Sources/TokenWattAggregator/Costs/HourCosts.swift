@@ -13,17 +13,28 @@ struct HourCosts {
         /// RAPL's platform zone, which holds the packages: used only where there are none.
         var psys: Double?
 
+        /// CPU seconds over the hour, all CPUs together: busy (user, nice, system, irq,
+        /// softirq) and all modes; every agent reports them, sensors or not.
+        var cpuBusySeconds = 0.0
+        var cpuSeconds = 0.0
+
         /// The node's joules and where they came from: the BMC's whole-node reading when there
         /// is one, else GPUs and CPUs added up; never both. The CPUs are RAPL's packages and
         /// DRAM (`rapl`), or its platform zone where that is the only one (`psys`), never both.
-        var measured: (joules: Double, source: String) {
+        /// Without any measured source, the CPUs' power is `estimated` from their utilisation
+        /// with `power` (a vCPU draws its idle watts, plus up to the rest of its maximum as it
+        /// gets busy); never where something was measured.
+        func joules(estimating power: Pricing.PowerModel) -> (joules: Double, source: String) {
             if let bmc { return (bmc, "bmc") }
             let cpu = packages.map { ($0, "rapl") } ?? psys.map { ($0, "psys") }
             switch (gpu, cpu) {
             case let (gpu?, cpu?): return (gpu + cpu.0, "gpu+" + cpu.1)
             case let (gpu?, nil): return (gpu, "gpu")
             case let (nil, cpu?): return cpu
-            case (nil, nil): return (0, "none")
+            case (nil, nil):
+                guard cpuSeconds > 0 else { return (0, "none") }
+                return (power.idleWattsPerVCPU * cpuSeconds + (power.maxWattsPerVCPU - power.idleWattsPerVCPU) * cpuBusySeconds,
+                        HourCosts.estimatedSource)
             }
         }
     }
@@ -40,6 +51,8 @@ struct HourCosts {
     }
 
     static let cloudSource = "usage_api"
+    /// The energy source of a node whose joules were estimated, not measured.
+    static let estimatedSource = "estimated"
 
     /// The start of the hour (ms) and the part of it measured (1 for a whole hour, less for the
     /// hour in progress: capex and overhead accrue with time).
@@ -56,8 +69,8 @@ struct HourCosts {
         var nodeRows: [String: LedgerNodeHour] = [:]
         let kWhPrice = pricing.electricity.price(atHour: hour) * pricing.electricity.pue
         for (node, energy) in nodes {
-            let (joules, source) = energy.measured
             let nodeClass = pricing.nodeClass(for: labels(node))
+            let (joules, source) = energy.joules(estimating: nodeClass?.power ?? Pricing.PowerModel())
             nodeRows[node] = LedgerNodeHour(hour: hour, node: node, energySource: source, joules: joules,
                                             energyCost: joules / 3.6e6 * kWhPrice,
                                             capexCost: (nodeClass?.capex(atHour: hour) ?? 0) * fraction,

@@ -52,6 +52,16 @@ public struct Pricing: Sendable {
         }
     }
 
+    /// A node's CPU power where nothing measures it: watts per vCPU when idle and at full
+    /// load. The defaults are Cloud Carbon Footprint's averages for AWS's compute (0.74 W and
+    /// 3.5 W per vCPU).
+    public struct PowerModel: Sendable, Equatable {
+        public var idleWattsPerVCPU = 0.74
+        public var maxWattsPerVCPU = 3.5
+
+        public init() {}
+    }
+
     /// Hardware bought once and amortised over its life, plus a fixed hourly overhead.
     public struct NodeClass: Sendable {
         /// Label matchers over the node's labels (`node` and the static labels).
@@ -62,6 +72,8 @@ public struct Pricing: Sendable {
         public var lifeYears = 4.0
         public var residualValue = 0.0
         public var overheadPerHour = 0.0
+        /// Its CPUs' power, for hours without a measured energy source.
+        public var power = PowerModel()
 
         /// Hours in a year of 365.25 days, as the amortisation formula counts them.
         static let hoursPerYear = 8_766.0
@@ -136,7 +148,8 @@ extension Pricing {
                                                       pricePerKWh: try nonNegative(item["price_per_kwh"], default: nil)))
         }
         for item in try root["node_classes"].items() {
-            try item.requireMapping(allowing: ["match", "purchase_price", "purchase_date", "life_years", "residual_value", "overhead_per_hour"])
+            try item.requireMapping(allowing: ["match", "purchase_price", "purchase_date", "life_years", "residual_value", "overhead_per_hour",
+                                               "idle_watts_per_vcpu", "max_watts_per_vcpu"])
             var nodeClass = NodeClass(match: try matchers(item["match"]))
             nodeClass.purchasePrice = try nonNegative(item["purchase_price"], default: 0)
             nodeClass.purchaseDate = try date(item["purchase_date"]) ?? 0
@@ -145,6 +158,11 @@ extension Pricing {
             nodeClass.residualValue = try nonNegative(item["residual_value"], default: 0)
             guard nodeClass.residualValue <= nodeClass.purchasePrice else { throw item["residual_value"].error("at most the purchase price") }
             nodeClass.overheadPerHour = try nonNegative(item["overhead_per_hour"], default: 0)
+            nodeClass.power.idleWattsPerVCPU = try nonNegative(item["idle_watts_per_vcpu"], default: nodeClass.power.idleWattsPerVCPU)
+            nodeClass.power.maxWattsPerVCPU = try nonNegative(item["max_watts_per_vcpu"], default: nodeClass.power.maxWattsPerVCPU)
+            guard nodeClass.power.maxWattsPerVCPU >= nodeClass.power.idleWattsPerVCPU else {
+                throw item["max_watts_per_vcpu"].error("at least idle_watts_per_vcpu (\(nodeClass.power.idleWattsPerVCPU))")
+            }
             pricing.nodeClasses.append(nodeClass)
         }
         for item in try root["cloud_prices"].items() {
