@@ -20,8 +20,9 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:], directory: String? = nil) throws {
         self.logPath = logPath
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: executable)
