@@ -65,7 +65,7 @@ import Glibc
         #expect(try await count("max_over_time(forward_probe{node=\"gpu-01\"}[10m])") == 19)
         // The cost series go too.
         _ = try await HTTP.waitFor("the cost series at the receiver") {
-            try await count("count(tokenwatt_cost_usd_total{node=\"gpu-01\"})") == 4 ? true : nil
+            try await count("count(tokenwatt_cost_usd_total{node=\"gpu-01\"})") == 5 ? true : nil
         }
         let metrics = try await HTTP.get(aggregator.url + "/metrics").body
         #expect(metrics.contains("tokenwatt_forward_samples_total{result=\"dropped\",target=\"central\"} 0\n"))
