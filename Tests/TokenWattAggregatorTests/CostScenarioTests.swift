@@ -100,7 +100,8 @@ import TokenWattCore
     static func gpu01() -> [TimeSeries] {
         let six = dayStart + 6 * hour, noon = dayStart + 12 * hour
         return [
-            counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], perHour: 3.6e6),
+            // Its GPU's reading at 12:00 sharp comes late (below).
+            counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], perHour: 3.6e6, excluding: (noon - 1)..<noon),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0"], perHour: 0.36e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "package-0/core"], perHour: 0.18e6),
             counter("tokenwatt_cpu_energy_joules_total", ["zone": "psys"], perHour: 0.9e6),
@@ -110,6 +111,13 @@ import TokenWattCore
             counter("tokenwatt_tokens_total", ["model": qwen, "type": "input", "source": "sglang", "server": "127.0.0.1:30000", "team": "platform"], perHour: 8e6, start: six),
             counter("tokenwatt_tokens_total", ["model": qwen, "type": "output", "source": "sglang", "server": "127.0.0.1:30000", "team": "platform"], perHour: 2e6, start: six),
         ]
+    }
+
+    /// gpu-01's GPU reading on the 12:00 boundary, pushed late: it closes 11:00–12:00, whose
+    /// ledger must be rewritten (the grid-aligned late sample).
+    static func gpu01Late() -> [TimeSeries] {
+        let noon = dayStart + 12 * hour
+        return [counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], perHour: 3.6e6, only: (noon - 1)..<noon)]
     }
 
     /// gpu-02's series: all but the late hour, or only the late hour.
@@ -179,11 +187,15 @@ import TokenWattCore
 
             // The late hour: its rollup marks the hour, and the ledger is rewritten.
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: true), token: "secret-2")
+            try await CostScenarioTests.send(client, CostScenarioTests.gpu01Late(), token: "secret-1")
             try await aggregator.store.rollUp(now: CostScenarioTests.now)
             try await aggregator.costs.update()
 
             byNode = try await CostScenarioTests.costs(client, by: "node")
             let gpu01 = CostScenarioTests.group(byNode, ["node": "gpu-01"])
+            let noonHours = try await aggregator.store.ledger(from: CostScenarioTests.dayStart + 11 * CostScenarioTests.hour,
+                                                              to: CostScenarioTests.dayStart + 13 * CostScenarioTests.hour)
+            #expect(noonHours.nodes.filter { $0.node == "gpu-01" }.map(\.joules) == [3.96e6, 3.96e6])
             #expect(CostScenarioTests.cents(gpu01["on_prem_cost"]) == 280_75)
             #expect(CostScenarioTests.cents((gpu01["components"] as? [String: Any])?["energy"]) == 4_75)
             #expect(CostScenarioTests.cents((gpu01["components"] as? [String: Any])?["capex"]) == 240_00)
