@@ -30,6 +30,11 @@ struct Table {
 
     static func number(_ value: Any?, decimals: Int = 2) -> String {
         guard let value = (value as? Double) ?? (value as? Int).map(Double.init) else { return "-" }
+        // A small amount keeps two significant digits instead of reading as zero (an hour of a
+        // small VM's estimated energy is a fraction of a cent).
+        guard value == 0 || !value.isFinite || abs(value) >= pow(10, -Double(decimals)) else {
+            return String(format: "%.\(Int(-floor(log10(abs(value)))) + 1)f", value)
+        }
         return String(format: "%.\(decimals)f", value)
     }
 }

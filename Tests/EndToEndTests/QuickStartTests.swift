@@ -40,8 +40,12 @@ import TokenWattCore
         // 1M input at 0.15 and 0.2M output at 0.60 per million, from the built-in list.
         #expect(abs((model["cloud_spend"] as? Double ?? 0) - 0.27) < 1e-9)
         #expect(model["unpriced_tokens"] as? Double == 0)
-        let table = try await CLITests.run(["report", "--url", url], directory: directory)
-        #expect(table.output.contains("estimated"))
+        // The table shows the estimate, however small (a fraction of a cent), not 0.00.
+        let table = try await CLITests.run(["report", "--url", url, "--every", "hour"], directory: directory)
+        let row = try #require(table.output.split(separator: "\n").dropFirst().first { $0.contains("estimated") })
+        let cells = row.split(separator: " ")  // from, node, tokens, kWh, kWh estimated, energy, cost, ...
+        #expect(Double(cells[4]).map { $0 > 0 } == true, "\(table.output)")
+        #expect(Double(cells[6]).map { $0 > 0 } == true, "\(table.output)")
         _ = (aggregator, agent)
     }
 }
