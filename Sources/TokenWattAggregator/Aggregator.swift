@@ -81,9 +81,10 @@ public struct Aggregator: Sendable {
                        metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
         let router = Router()
+        let authenticator = NodeAuthenticator(nodes: configuration.nodes,
+                                              anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil)
         let ingest = RemoteWriteHandler(
-            authenticator: NodeAuthenticator(nodes: configuration.nodes,
-                                             anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil),
+            authenticator: authenticator,
             writer: writer, store: store, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
@@ -102,6 +103,10 @@ public struct Aggregator: Sendable {
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
+        let reservations = ReservationsHandler(desk: ReservationDesk(budgets: budgets, costs: costs, now: now), authenticator: authenticator,
+                                               currency: configuration.pricing.currency, now: now)
+        router.post("/api/v1/reservations", use: reservations.reserve)
+        router.post("/api/v1/reservations/:id/settle", use: reservations.settle)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

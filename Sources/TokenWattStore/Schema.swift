@@ -48,6 +48,11 @@ import TokenWattCore
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
 ///   value), saved with the ledger hour that raised them, so a counter never falls, not even
 ///   across a restart, when a late sample lowers the ledger's total.
+/// - `reservations` (v7): what requests through the metering gateway hold against each hard
+///   cap (a budget with `action: block`) in a period: their worst case while `pending`, their
+///   actual amount once `settled`, their worst case again once `expired` (never settled within
+///   the TTL). Each grant is one write transaction that sums what the cap's period holds, so
+///   concurrent requests cannot pass the check together.
 /// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
 ///   (JSON), so a restart neither fires them again nor forgets them.
 /// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
@@ -231,6 +236,22 @@ enum Schema {
                     value REAL NOT NULL
                 ) WITHOUT ROWID;
                 ALTER TABLE ledger_usage ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
+                """)
+        }
+        migrator.registerMigration("v7: reservations against hard caps") { db in
+            try db.execute(sql: """
+                CREATE TABLE reservations (
+                    id TEXT NOT NULL,
+                    budget TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    amount REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    expires_ms INTEGER NOT NULL,
+                    PRIMARY KEY (id, budget)
+                ) WITHOUT ROWID;
+                CREATE INDEX reservations_budget ON reservations(budget, period_start);
+                CREATE INDEX reservations_pending ON reservations(state, expires_ms);
                 """)
         }
         return migrator

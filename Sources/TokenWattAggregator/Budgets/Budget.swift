@@ -40,7 +40,14 @@ public struct Budget: Sendable {
         public var minRate: Double
     }
 
+    /// What crossing the limit does: alert (the default), or also refuse requests through the
+    /// metering gateway that would pass it (a hard cap).
+    public enum Action: String, Sendable {
+        case alert, block
+    }
+
     public var name: String
+    public var action: Action = .alert
     /// Label matchers over a token stream's labels (node, model, source, provider, team, ...).
     public var scope: [LabelMatcher]
     public var measure: Measure
@@ -108,7 +115,7 @@ extension Budget {
         }
         var budgets: [Budget] = []
         for item in try root["budgets"].items() {
-            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers"])
+            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers", "action"])
             guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the budget's name") }
             guard !budgets.contains(where: { $0.name == name }) else { throw item["name"].error("a name no other budget has") }
             let measureText = try item["measure"].string(default: "usd")
@@ -127,6 +134,9 @@ extension Budget {
             }
             var budget = Budget(name: name, scope: scope, measure: measure, period: try period(item["period"]), limit: limit,
                                 thresholds: thresholds, forecast: nil, runaway: nil, receivers: [])
+            guard let action = Action(rawValue: try item["action"].string(default: "alert")) else { throw item["action"].error("alert or block") }
+            guard action == .alert || measure != .kwh else { throw item["action"].error("alert for a kwh budget (requests are capped in money or tokens)") }
+            budget.action = action
             let forecast = item["forecast"]
             if forecast.isPresent {
                 try forecast.requireMapping(allowing: ["window"])

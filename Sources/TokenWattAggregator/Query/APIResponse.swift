@@ -9,6 +9,10 @@ enum APIResponse {
         json(["status": "success", "data": data], status: .ok)
     }
 
+    static func created(_ data: Any) -> Response {
+        json(["status": "success", "data": data], status: .created)
+    }
+
     static func badData(_ message: String) -> Response {
         json(["status": "error", "errorType": "bad_data", "error": message], status: .badRequest)
     }
@@ -17,7 +21,14 @@ enum APIResponse {
         json(["status": "error", "errorType": "internal", "error": message], status: .internalServerError)
     }
 
-    private static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
+    /// An error of another type and status, with extra fields and headers.
+    static func error(_ type: String, _ message: String, status: HTTPResponse.Status, extra: [String: Any] = [:], headers: HTTPFields = [:]) -> Response {
+        var response = json(["status": "error", "errorType": type, "error": message].merging(extra) { first, _ in first }, status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
         // Only strings, numbers, arrays and dictionaries go in; when a number JSON cannot hold
         // (NaN, infinity) makes serialisation fail, those are written as Prometheus writes
         // sample values and it is done again: answers without them pay for no second pass.

@@ -1,0 +1,126 @@
+import Foundation
+import Synchronization
+import TokenWattCore
+import TokenWattStore
+
+/// Hard caps: budgets with `action: block`. Before a metered request is forwarded, the gateway
+/// reserves its worst case here; the grant holds against every cap whose scope matches the
+/// request's labels, and only if each still has room (`SampleStore.reserve`: one write
+/// transaction, so concurrent requests cannot overshoot a cap). When the response ends the
+/// gateway settles the reservation to what was used; one never settled keeps its worst case
+/// once its time to live has passed.
+///
+/// A cap's use is what its period has spent in the ledger, as the budget engine last read it,
+/// plus every reservation of the period. Money is priced here: cloud tokens at their price,
+/// local tokens at their model's measured cost per token over the last day of the ledger; a
+/// request no price bounds is refused by a money cap (its cost would be unknown).
+final class ReservationDesk: Sendable {
+    struct Request: Sendable {
+        var labels: [String: String]
+        var inputTokens: Double
+        var maxOutputTokens: Double
+        var ttlMs: Int64
+    }
+
+    enum Answer: Sendable {
+        case granted(id: String, holds: [CapHold], expiresMs: Int64)
+        /// The cap that has no room, what it used and allows, and when its period ends.
+        case denied(budget: Budget, used: Double, limit: Double, resetsMs: Int64)
+        case unpriced(budget: Budget, model: String)
+    }
+
+    static let localCostWindowMs: Int64 = 24 * TimeBucket.hourMs
+    static let defaultTTLMs: Int64 = 10 * 60_000
+
+    let caps: [Budget]
+    private let budgets: BudgetEngine
+    private let costs: CostEngine
+    private let now: @Sendable () -> Int64
+    /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
+    private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
+
+    init(budgets: BudgetEngine, costs: CostEngine, now: @escaping @Sendable () -> Int64) {
+        caps = budgets.budgets.filter { $0.action == .block }
+        self.budgets = budgets
+        self.costs = costs
+        self.now = now
+    }
+
+    func reserve(_ request: Request) async throws -> Answer {
+        let now = now()
+        let matching = caps.filter { $0.matches(request.labels) }
+        var holds: [CapHold] = []
+        let states = budgets.currentStates
+        for cap in matching {
+            let amount: Double
+            switch cap.measure {
+            case .tokens:
+                amount = request.inputTokens + request.maxOutputTokens
+            case .usd:
+                let model = request.labels["model"] ?? ""
+                guard let price = try await price(model: model, cloud: request.labels["source"] == HourCosts.cloudSource, atHour: now) else {
+                    return .unpriced(budget: cap, model: model)
+                }
+                amount = price(request.inputTokens, 0, request.maxOutputTokens)  // no cached input: the worst case
+            case .kwh:
+                continue  // refused at config time
+            }
+            let period = cap.period.bounds(at: now)
+            let state = states[cap.name]
+            let spent = state?.periodStart == period.start ? state?.spent ?? 0 : 0
+            holds.append(CapHold(budget: cap.name, periodStart: period.start, amount: amount, limit: cap.limit, spentBefore: spent))
+        }
+        let id = "res_" + UUID().uuidString.lowercased()
+        let expires = now + request.ttlMs
+        switch try await costs.store.reserve(id: id, holds: holds, nowMs: now, expiresMs: expires) {
+        case .granted:
+            return .granted(id: id, holds: holds, expiresMs: expires)
+        case .denied(let name, let used, let limit):
+            let cap = matching.first { $0.name == name }!
+            return .denied(budget: cap, used: used, limit: limit, resetsMs: cap.period.bounds(at: now).end)
+        }
+    }
+
+    /// Settles a pending reservation to the tokens used; false when there is none by that id.
+    func settle(id: String, labels: [String: String], input: Double, cachedInput: Double, output: Double) async throws -> Bool {
+        let now = now()
+        var amounts: [String: Double] = [:]
+        for cap in caps where cap.matches(labels) {
+            switch cap.measure {
+            case .tokens:
+                amounts[cap.name] = input + output
+            case .usd:
+                let price = try await price(model: labels["model"] ?? "", cloud: labels["source"] == HourCosts.cloudSource, atHour: now)
+                amounts[cap.name] = price?(input, cachedInput, output)
+            case .kwh:
+                continue
+            }
+        }
+        try await costs.store.expireReservations(nowMs: now)
+        return try await costs.store.settleReservation(id: id, amounts: amounts)
+    }
+
+    /// The cost of (input, cached input, output) tokens of `model`: at its cloud price, or at a
+    /// local model's measured cost per token.
+    private func price(model: String, cloud: Bool, atHour now: Int64) async throws -> (@Sendable (Double, Double, Double) -> Double)? {
+        if cloud {
+            guard let price = costs.pricing.cloudPrice(of: model, atHour: now) else { return nil }
+            return { input, cached, output in price.cost(input: input, cachedInput: cached, output: output) }
+        }
+        guard let perToken = try await localCostPerToken(now: now)[model] else { return nil }
+        return { input, _, output in (input + output) * perToken }
+    }
+
+    private func localCostPerToken(now: Int64) async throws -> [String: Double] {
+        if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
+        let ledger = try await costs.store.ledger(from: now - ReservationDesk.localCostWindowMs, to: now)
+        var cost: [String: Double] = [:], tokens: [String: Double] = [:]
+        for row in ledger.usage where row.source != HourCosts.cloudSource {
+            cost[row.model, default: 0] += row.cost
+            tokens[row.model, default: 0] += row.tokens
+        }
+        let perToken = tokens.filter { $0.value > 0 }.reduce(into: [String: Double]()) { $0[$1.key] = cost[$1.key, default: 0] / $1.value }
+        localCosts.withLock { $0 = (now, perToken) }
+        return perToken
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import TokenWattCore
+
+/// `POST /api/v1/reservations` and `POST /api/v1/reservations/{id}/settle`: the metering
+/// gateway's hard caps (`ReservationDesk`), with the nodes' push tokens.
+///
+/// Reserve: `{"labels": {...}, "input_tokens": N, "max_output_tokens": N, "ttl_seconds": N}` →
+/// 201 with the reservation's `id`, `expires_at` and `holds`; 429 `budget_exceeded` with
+/// `Retry-After` to the cap's reset; 422 `unpriced` when a money cap matches a model no price
+/// bounds. Settle: `{"labels": {...}, "input_tokens": N, "cached_input_tokens": N,
+/// "output_tokens": N}` (the same labels) → 200, or 404 when no pending reservation has the id.
+struct ReservationsHandler: Sendable {
+    static let maxBodyBytes = 64 << 10
+    static let maxTokens = 1e12
+    static let maxTTLMs: Int64 = 3_600_000
+
+    let desk: ReservationDesk
+    let authenticator: NodeAuthenticator
+    let currency: String
+    let now: @Sendable () -> Int64
+
+    func reserve(_ request: Request, context: some RequestContext) async throws -> Response {
+        guard authorized(request) else { return ReservationsHandler.unauthorized }
+        do {
+            let body = try await jsonBody(request)
+            let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationsHandler.maxTTLMs) / 1000)
+            guard ttl > 0 else { throw QueryError("ttl_seconds: more than 0") }
+            let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body), inputTokens: try ReservationsHandler.number(body, "input_tokens"),
+                                                      maxOutputTokens: try ReservationsHandler.number(body, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
+            switch answer {
+            case .granted(let id, let holds, let expires):
+                return APIResponse.created(["id": id, "expires_at": AlertEvent.time(expires),
+                                            "holds": holds.map { ["budget": $0.budget, "amount": $0.amount] }])
+            case .denied(let budget, let used, let limit, let resets):
+                let unit = BudgetEvaluator.unit(of: budget, currency: currency)
+                let message = "budget \(budget.name): \(ReservationsHandler.amount(used)) of \(ReservationsHandler.amount(limit)) \(unit) used, resets \(ReservationsHandler.time(resets, budget))"
+                let retryAfter = max(1, (resets - now() + 999) / 1000)
+                return APIResponse.error("budget_exceeded", message, status: .tooManyRequests,
+                                         extra: ["budget": budget.name, "used": used, "limit": limit, "unit": unit, "resets_at": ReservationsHandler.time(resets, budget)],
+                                         headers: [.retryAfter: String(retryAfter)])
+            case .unpriced(let budget, let model):
+                return APIResponse.error("unpriced", "budget \(budget.name) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, or let the ledger measure the local model first",
+                                         status: .unprocessableContent, extra: ["budget": budget.name])
+            }
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        }
+    }
+
+    func settle(_ request: Request, context: some RequestContext) async throws -> Response {
+        guard authorized(request) else { return ReservationsHandler.unauthorized }
+        do {
+            let body = try await jsonBody(request)
+            guard let id = context.parameters.get("id"), id.hasPrefix("res_") else { throw QueryError("a reservation id") }
+            let settled = try await desk.settle(id: id, labels: try ReservationsHandler.labels(body), input: try ReservationsHandler.number(body, "input_tokens"),
+                                                cachedInput: try ReservationsHandler.number(body, "cached_input_tokens", default: 0),
+                                                output: try ReservationsHandler.number(body, "output_tokens"))
+            return settled ? APIResponse.success(["id": id, "settled": true])
+                : APIResponse.error("not_found", "no pending reservation \(id) (unknown, settled already, or expired at its worst case)", status: .notFound)
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        }
+    }
+
+    private static var unauthorized: Response {
+        APIResponse.error("unauthorized", "a node's bearer token is required", status: .unauthorized)
+    }
+
+    private func authorized(_ request: Request) -> Bool {
+        authenticator.node(authorization: request.headers[.authorization]) != nil
+    }
+
+    private func jsonBody(_ request: Request) async throws -> [String: Any] {
+        let buffer = try await request.body.collect(upTo: ReservationsHandler.maxBodyBytes)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
+            throw QueryError("the body must be a JSON object")
+        }
+        return object
+    }
+
+    static func labels(_ body: [String: Any]) throws(QueryError) -> [String: String] {
+        guard let labels = body["labels"] as? [String: String], labels.count <= 64,
+              labels.allSatisfy({ MetricName.isValidLabelName($0.key) && $0.value.utf8.count <= 4096 }) else {
+            throw QueryError("labels: an object of at most 64 label names and string values")
+        }
+        return labels
+    }
+
+    static func number(_ body: [String: Any], _ key: String, default value: Double? = nil, max: Double = maxTokens) throws(QueryError) -> Double {
+        guard let raw = body[key] else {
+            guard let value else { throw QueryError("\(key): required") }
+            return value
+        }
+        // JSON's true and false come as NSNumbers too (of type "c"); on Linux `is Bool` also holds for 0 and 1.
+        guard let boxed = raw as? NSNumber, String(cString: boxed.objCType) != "c", case let number = boxed.doubleValue,
+              number.isFinite, number >= 0, number <= max else {
+            throw QueryError("\(key): a number from 0 to \(Int(max))")
+        }
+        return number
+    }
+
+    static func amount(_ value: Double) -> String {
+        value.formatted(.number.precision(.fractionLength(2)).locale(Locale(identifier: "en_US")))
+    }
+
+    /// The reset in RFC 3339, in the budget's own time zone, as people there read it.
+    static func time(_ milliseconds: Int64, _ budget: Budget) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ssXXXXX"
+        formatter.timeZone = TimeZone(identifier: "UTC")!
+        if case .every(let period) = budget.period { formatter.timeZone = period.timezone }
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}

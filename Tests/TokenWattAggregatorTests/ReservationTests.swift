@@ -1,0 +1,114 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TokenWattCore
+@testable import TokenWattAggregator
+
+/// Hard caps (`action: block`): reservations are granted only while every matching cap has
+/// room, atomically, so concurrent requests never overshoot.
+@Suite struct ReservationTests {
+    static let yaml = """
+        budgets:
+          - {name: research-usd, match: {team: research}, measure: usd, limit: 0.1, action: block, period: {every: month, timezone: Europe/Berlin}}
+          - {name: research-tokens, match: {team: research}, measure: tokens, limit: 300000, action: block}
+          - {name: ops-tokens, match: {team: ops}, measure: tokens, limit: 5000, action: block}
+          - {name: research-alert, match: {team: research}, measure: tokens, limit: 10}
+        """
+    static let headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer secret-1"]
+
+    static func labels(team: String, agent: String = "a", model: String = "gpt-4o-mini") -> [String: String] {
+        ["team": team, "agent": agent, "model": model, "provider": "openai", "source": "usage_api"]
+    }
+
+    static func post(_ client: any TestClientProtocol, _ uri: String, _ body: [String: Any], headers: HTTPFields = headers) async throws -> (status: HTTPResponse.Status, object: [String: Any], retryAfter: String?) {
+        let data = try JSONSerialization.data(withJSONObject: body)
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: data)) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
+            return (response.status, object, response.headers[.retryAfter])
+        }
+    }
+
+    static func reserve(_ client: any TestClientProtocol, _ labels: [String: String], input: Double = 1_000, output: Double = 1_000, ttl: Double = 600)
+        async throws -> (status: HTTPResponse.Status, object: [String: Any], retryAfter: String?) {
+        try await post(client, "/api/v1/reservations", ["labels": labels, "input_tokens": input, "max_output_tokens": output, "ttl_seconds": ttl])
+    }
+
+    static func withDesk(now: @escaping @Sendable () -> Int64 = { 1_800_000_000_000 },
+                         _ test: @escaping @Sendable (any TestClientProtocol, Aggregator) async throws -> Void) async throws {
+        let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "caps.yml")
+        try await withAggregator({ $0.budgets = configuration.budgets }, now: now, test)
+    }
+
+    /// 500 requests at once from 50 callers, each worth 0.00075 USD at its worst (1,000 input
+    /// and 1,000 output tokens of gpt-4o-mini): the 0.10 cap admits 133 of them, never 134.
+    @Test func concurrentRequestsNeverOvershootACap() async throws {
+        for _ in 0..<20 {
+            try await ReservationTests.withDesk { client, aggregator in
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for request in 0..<500 {
+                        group.addTask { try await ReservationTests.reserve(client, ReservationTests.labels(team: "research", agent: "caller-\(request % 50)")).status }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == .created }.count == 133)
+                #expect(statuses.filter { $0 == .tooManyRequests }.count == 367)
+                let held = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+                #expect(held["pending"]?.count == 133)
+                #expect((held["pending"]?.amount ?? 1) <= 0.1)
+                let tokens = try await aggregator.store.reservationTotals(budget: "research-tokens", periodStart: 1_798_761_600_000)
+                #expect(tokens["pending"]?.amount == 266_000.0)
+            }
+        }
+    }
+
+    @Test func aDenialSaysWhichCapHowMuchAndWhenItResets() async throws {
+        try await ReservationTests.withDesk { client, _ in
+            let big = try await ReservationTests.reserve(client, ReservationTests.labels(team: "research"), input: 1_000_000, output: 1_000_000)
+            #expect(big.status == .tooManyRequests)
+            #expect(big.object["errorType"] as? String == "budget_exceeded")
+            #expect(big.object["error"] as? String == "budget research-usd: 0.00 of 0.10 USD used, resets 2027-02-01T00:00:00+01:00")
+            // 2027-01-15T08:00Z to 2027-01-31T23:00Z
+            #expect(big.retryAfter == String(1_801_436_400 - 1_800_000_000))
+            // Another team's cap is its own.
+            #expect(try await ReservationTests.reserve(client, ReservationTests.labels(team: "ops"), input: 1_000, output: 1_000).status == .created)
+            #expect(try await ReservationTests.reserve(client, ReservationTests.labels(team: "ops"), input: 3_000, output: 1_000).status == .tooManyRequests)
+            // A money cap cannot bound a model without a price.
+            let unpriced = try await ReservationTests.reserve(client, ReservationTests.labels(team: "research", model: "mystery-model"))
+            #expect(unpriced.status == .unprocessableContent)
+            var anonymous = ReservationTests.headers
+            anonymous[.authorization] = nil
+            let refused = try await ReservationTests.post(client, "/api/v1/reservations", ["labels": ReservationTests.labels(team: "ops"), "input_tokens": 1, "max_output_tokens": 1],
+                                                          headers: anonymous)
+            #expect(refused.status == .unauthorized)
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations", ["labels": ["team": "ops"], "input_tokens": -1, "max_output_tokens": 1]).status == .badRequest)
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations", ["labels": ["team": "ops"], "input_tokens": true, "max_output_tokens": 1]).status == .badRequest)
+        }
+    }
+
+    /// Settling replaces the worst case by what was used (cached input at its price), once; a
+    /// reservation never settled keeps its worst case after its time to live.
+    @Test func settlingFreesWhatWasNotUsedAndExpiryKeepsTheWorstCase() async throws {
+        let clock = ClockBox(1_800_000_000_000)
+        try await ReservationTests.withDesk(now: { clock.now }) { client, aggregator in
+            let labels = ReservationTests.labels(team: "research")
+            let granted = try await ReservationTests.reserve(client, labels)
+            let id = try #require((granted.object["data"] as? [String: Any])?["id"] as? String)
+            let settle = ["labels": labels, "input_tokens": 1_000, "cached_input_tokens": 500, "output_tokens": 100] as [String: Any]
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle", settle).status == .ok)
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle", settle).status == .notFound)
+            let held = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+            // 500 × 0.15 + 500 × 0.075 + 100 × 0.60 per million.
+            #expect(abs((held["settled"]?.amount ?? 0) - 0.0001725) < 1e-12)
+
+            let lapsing = try await ReservationTests.reserve(client, labels, ttl: 1)
+            let lapsed = try #require((lapsing.object["data"] as? [String: Any])?["id"] as? String)
+            clock.now += 2_000
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(lapsed)/settle", settle).status == .notFound)
+            let after = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+            #expect(after["expired"]?.count == 1)
+            #expect(abs((after["expired"]?.amount ?? 0) - 0.00075) < 1e-12)
+        }
+    }
+}
