@@ -34,6 +34,20 @@ public enum TimeBounds {
         return milliseconds(fromSeconds: date.timeIntervalSince1970)
     }
 
+    /// Milliseconds as RFC 3339 to the second, in `zone` with its offset at that moment
+    /// (`2027-01-01T00:00:00+01:00`; `Z` for UTC). Foundation's ISO 8601 style writes offsets
+    /// without the colon RFC 3339 requires.
+    public static func rfc3339(_ milliseconds: Int64, in zone: TimeZone = TimeZone(identifier: "UTC")!) -> String {
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let offset = zone.secondsFromGMT(for: date) / 60
+        let suffix = offset == 0 ? "Z" : String(format: "%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+                      parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0) + suffix
+    }
+
     /// Unix seconds (possibly fractional) or an RFC 3339 time, as the query API and the CLI take
     /// times, in ms; nil when it is neither or is out of bounds.
     public static func milliseconds(parsing text: String) -> Int64? {

@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattCore
 
 /// The groups of `/api/v1/costs` as `tokenwatt report` prints them: an aligned table, or CSV
 /// with stable column names.
@@ -83,6 +84,6 @@ struct CostRows {
 
     /// RFC 3339 in UTC.
     static func time(_ milliseconds: Int64) -> String {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(.iso8601)
+        TimeBounds.rfc3339(milliseconds)
     }
 }

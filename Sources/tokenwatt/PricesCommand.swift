@@ -50,6 +50,6 @@ struct PricesCommand: AsyncParsableCommand {
     }
 
     static func day(_ milliseconds: Int64) -> String {
-        String(Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(.iso8601).prefix(10))
+        String(TimeBounds.rfc3339(milliseconds).prefix(10))
     }
 }

@@ -61,7 +61,7 @@ struct ReportCommand: AsyncParsableCommand {
         switch format {
         case .table: print(report.table(), terminator: "")
         case .csv: print(report.csv(), terminator: "")
-        case .json: print(Table(columns: []).render(.json, json: object), terminator: "")
+        case .json: print(Table.json(object), terminator: "")
         case .focus: print(FOCUSExport(report: report, tags: labels).csv(), terminator: "")
         }
     }

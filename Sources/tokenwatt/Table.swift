@@ -8,8 +8,7 @@ struct Table {
     func render(_ format: OutputFormat, json: Any) -> String {
         switch format {
         case .json:
-            let data = (try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-            return String(decoding: data, as: UTF8.self) + "\n"
+            return Table.json(json)
         case .csv:
             return ([columns] + rows).map { $0.map(Table.csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
         case .table:
@@ -22,6 +21,12 @@ struct Table {
                 }.joined(separator: "  ")
             }.joined(separator: "\n") + "\n"
         }
+    }
+
+    /// The object as indented JSON with sorted keys.
+    static func json(_ object: Any) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     static func csvField(_ text: String) -> String {

@@ -191,9 +191,10 @@ extension Budget {
 
     private static func time(_ node: ConfigNode) throws(CoreError) -> Int64? {
         guard let text = try node.string() else { return nil }
-        let full = text.count == 10 ? text + "T00:00:00Z" : text
-        guard let date = try? Date(full, strategy: .iso8601) else { throw node.error("an RFC 3339 time or a date such as 2026-12-01") }
-        return Int64(date.timeIntervalSince1970 * 1000)
+        guard let milliseconds = TimeBounds.milliseconds(fromRFC3339: text.count == 10 ? text + "T00:00:00Z" : text) else {
+            throw node.error("an RFC 3339 time or a date such as 2026-12-01")
+        }
+        return milliseconds
     }
 
     /// `{team: research, model: "=~gpt-.*", node: "!=gpu-09"}`: a plain value is equality.

@@ -106,11 +106,7 @@ struct ReservationsHandler: Sendable {
 
     /// The reset in RFC 3339, in the budget's own time zone, as people there read it.
     static func time(_ milliseconds: Int64, _ budget: Budget) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ssXXXXX"
-        formatter.timeZone = TimeZone(identifier: "UTC")!
-        if case .every(let period) = budget.period { formatter.timeZone = period.timezone }
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        guard case .every(let period) = budget.period else { return TimeBounds.rfc3339(milliseconds) }
+        return TimeBounds.rfc3339(milliseconds, in: period.timezone)
     }
 }
