@@ -62,14 +62,10 @@ public struct LedgerUsageHour: Sendable, Equatable {
 }
 
 extension SampleStore {
-    /// Replaces the ledger of one hour, and clears the hour's pending mark; saves the published
-    /// counters it raised (series key → value) in the same transaction.
-    public func replaceLedger(hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour],
-                              raisedCounters: [String: Double] = [:]) async throws(StoreError) {
+    /// Replaces the ledger of one hour, and clears the hour's pending mark.
+    public func replaceLedger(hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError) {
         do {
             try await pool.write { db in
-                let counter = try db.cachedStatement(sql: "INSERT OR REPLACE INTO ledger_counters (series, value) VALUES (?, ?)")
-                for (series, value) in raisedCounters { try counter.execute(arguments: [series, value]) }
                 try db.execute(sql: "DELETE FROM ledger_nodes WHERE hour = ?", arguments: [hour])
                 try db.execute(sql: "DELETE FROM ledger_usage WHERE hour = ?", arguments: [hour])
                 try db.execute(sql: "DELETE FROM ledger_pending WHERE hour = ?", arguments: [hour])
@@ -126,6 +122,19 @@ extension SampleStore {
             }
         } catch {
             throw .database("read the ledger: \(error)")
+        }
+    }
+
+    /// Saves published cost counters held above the ledger's totals (series key → value).
+    public func savePublishedLedgerCounters(_ raised: [String: Double]) async throws(StoreError) {
+        guard !raised.isEmpty else { return }
+        do {
+            try await pool.write { db in
+                let counter = try db.cachedStatement(sql: "INSERT OR REPLACE INTO ledger_counters (series, value) VALUES (?, ?)")
+                for (series, value) in raised { try counter.execute(arguments: [series, value]) }
+            }
+        } catch {
+            throw .database("save the published ledger counters: \(error)")
         }
     }
 

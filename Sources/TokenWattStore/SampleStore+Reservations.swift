@@ -47,10 +47,13 @@ extension SampleStore {
     }
 
     /// Replaces a pending reservation's worst cases by the actual amounts (by budget); false
-    /// when no pending reservation has that id (unknown, settled already, or expired).
-    public func settleReservation(id: String, amounts: [String: Double]) async throws(StoreError) -> Bool {
+    /// when no pending reservation has that id (unknown, settled already, or expired). Marks
+    /// every reservation past its expiry as expired first, in the same transaction: they keep
+    /// their worst case.
+    public func settleReservation(id: String, amounts: [String: Double], nowMs: Int64) async throws(StoreError) -> Bool {
         do {
             return try await pool.write { db in
+                try db.execute(sql: "UPDATE reservations SET state = 'expired' WHERE state = 'pending' AND expires_ms <= ?", arguments: [nowMs])
                 let pending = try String.fetchAll(db, sql: "SELECT budget FROM reservations WHERE id = ? AND state = 'pending'", arguments: [id])
                 guard !pending.isEmpty else { return false }
                 let update = try db.cachedStatement(sql: "UPDATE reservations SET amount = ?, state = 'settled' WHERE id = ? AND budget = ?")
@@ -59,20 +62,6 @@ extension SampleStore {
             }
         } catch {
             throw .database("settle \(id): \(error)")
-        }
-    }
-
-    /// Marks pending reservations past their expiry as expired: they keep their worst case.
-    /// Returns how many (request, cap) holds expired.
-    @discardableResult
-    public func expireReservations(nowMs: Int64) async throws(StoreError) -> Int {
-        do {
-            return try await pool.write { db in
-                try db.execute(sql: "UPDATE reservations SET state = 'expired' WHERE state = 'pending' AND expires_ms <= ?", arguments: [nowMs])
-                return db.changesCount
-            }
-        } catch {
-            throw .database("expire reservations: \(error)")
         }
     }
 

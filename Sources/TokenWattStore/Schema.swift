@@ -46,8 +46,8 @@ import TokenWattCore
 /// - `ledger_usage.priced` (v6): 0 for a stream no price applies to (a cloud model without a
 ///   price, a local model without a shadow price): its money is unknown, not zero.
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
-///   value), saved with the ledger hour that raised them, so a counter never falls, not even
-///   across a restart, when a late sample lowers the ledger's total.
+///   value) where they are held above the ledger's totals, saved before they are shown, so a counter
+///   never falls, not even across a restart, when a late sample lowers the ledger's total.
 /// - `reservations` (v7): what requests through the metering gateway hold against each hard
 ///   cap (a budget with `action: block`) in a period: their worst case while `pending`, their
 ///   actual amount once `settled`, their worst case again once `expired` (never settled within

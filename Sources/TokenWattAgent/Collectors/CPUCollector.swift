@@ -8,9 +8,11 @@ import TokenWattCore
 /// restarts): each CPU is followed on its own, only forward steps are added, and a large step
 /// back of a CPU's idle time re-bases that CPU, so the exported counters never decrease.
 final class CPUCollector: Collector {
-    /// The modes of a `cpu` line, in order; guest and guest_nice are already inside user and nice.
-    static let modes = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
-    private static let idle = 3, iowait = 4
+    /// The modes of a `cpu` line, in order.
+    static let modes = CPUModes.all
+    private static let idle = modes.firstIndex(of: "idle")!
+    /// The modes that are not work, for the utilisation.
+    private static let notWorking = modes.indices.filter { CPUModes.idle.contains(modes[$0]) }
 
     private struct State {
         var lastTicks: [String: [Double]] = [:]  // per CPU, per mode
@@ -68,7 +70,7 @@ final class CPUCollector: Collector {
         // Over the step since the last run (since boot on the first run).
         let all = step.reduce(0, +)
         if all > 0 {
-            samples.add("tokenwatt_cpu_utilization_ratio", 1 - (step[CPUCollector.idle] + step[CPUCollector.iowait]) / all)
+            samples.add("tokenwatt_cpu_utilization_ratio", 1 - CPUCollector.notWorking.map { step[$0] }.reduce(0, +) / all)
         }
         return samples.samples
     }

@@ -96,8 +96,7 @@ final class ReservationDesk: Sendable {
                 continue
             }
         }
-        try await costs.store.expireReservations(nowMs: now)
-        return try await costs.store.settleReservation(id: id, amounts: amounts)
+        return try await costs.store.settleReservation(id: id, amounts: amounts, nowMs: now)
     }
 
     /// The cost of (input, cached input, output) tokens of `model`: at its cloud price, or at a

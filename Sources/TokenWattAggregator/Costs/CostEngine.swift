@@ -18,8 +18,6 @@ public final class CostEngine: Service, Sendable {
     /// energy can be estimated).
     static let energyMetrics = ["tokenwatt_node_energy_joules_total", "tokenwatt_gpu_energy_joules_total", "tokenwatt_cpu_energy_joules_total"]
     static let presenceMetric = "tokenwatt_cpu_seconds_total"
-    /// CPU modes that are not work: what the CPU is not busy with, for estimated power.
-    static let idleModes: Set<String> = ["idle", "iowait", "steal"]
     /// Labels that identify a stream rather than split it.
     static let streamLabels: Set<String> = [LabelSet.metricNameLabel, "node", "model", "source", "provider", "type", "server", "instance", "job"]
 
@@ -58,14 +56,14 @@ public final class CostEngine: Service, Sendable {
     }
 
     /// Rewrites the pending hours and the hour after each (whose first step starts from the
-    /// changed hour's last sample), the hour before this one and this one. Each hour's rows are
-    /// saved with the published counters they raise.
+    /// changed hour's last sample), the hour before this one and this one; then raises the
+    /// published counters to the new totals and saves them before `/metrics` shows them.
     public func update() async throws {
         if state.withLock({ $0 == nil }) {
             let all = try await store.ledger(from: .min, to: .max)
             let totals = LedgerTotals(all.nodes, all.usage, sign: 1)
             var published = PublishedCounters(try await store.publishedLedgerCounters())
-            _ = published.raise(to: counterSamples(totals))
+            published.raise(to: counterSamples(totals))
             state.withLock { $0 = (totals, published) }
         }
         let current = TimeBucket.current(at: now(), width: CostEngine.hourMs)
@@ -74,13 +72,19 @@ public final class CostEngine: Service, Sendable {
         for hour in hours where hour <= current {
             let old = try await store.ledger(from: hour, to: hour + CostEngine.hourMs)
             let new = try await ledger(ofHour: hour)
-            guard var (totals, published) = state.withLock({ $0 }) else { return }
-            totals.add(old.nodes, old.usage, sign: -1)
-            totals.add(new.nodes, new.usage, sign: 1)
-            let raised = published.raise(to: counterSamples(totals))
-            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage, raisedCounters: raised)
-            state.withLock { $0 = (totals, published) }
+            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage)
+            state.withLock { state in
+                state?.totals.add(old.nodes, old.usage, sign: -1)
+                state?.totals.add(new.nodes, new.usage, sign: 1)
+            }
         }
+        // The totals are the saved ledger's, so what /metrics shows of them survives a restart;
+        // a published value held above them must be saved first.
+        guard var (totals, published) = state.withLock({ $0 }) else { return }
+        let samples = counterSamples(totals)
+        published.raise(to: samples)
+        try await store.savePublishedLedgerCounters(published.carried(over: samples))
+        state.withLock { $0?.published = published }
     }
 
     /// The ledger of one hour, from the samples stored now.
@@ -109,7 +113,7 @@ public final class CostEngine: Service, Sendable {
                 }
             case CostEngine.presenceMetric:
                 energy.cpuSeconds += increase
-                if !CostEngine.idleModes.contains(series.labels["mode"] ?? "") { energy.cpuBusySeconds += increase }
+                if !CPUModes.idle.contains(series.labels["mode"] ?? "") { energy.cpuBusySeconds += increase }
             case "tokenwatt_tokens_total":
                 inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
             case "tokenwatt_requests_total":

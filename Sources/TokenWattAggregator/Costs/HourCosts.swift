@@ -13,8 +13,8 @@ struct HourCosts {
         /// RAPL's platform zone, which holds the packages: used only where there are none.
         var psys: Double?
 
-        /// CPU seconds over the hour, all CPUs together: busy (user, nice, system, irq,
-        /// softirq) and all modes; every agent reports them, sensors or not.
+        /// CPU seconds over the hour, all CPUs together: busy (all modes but `CPUModes.idle`,
+        /// as the agent's utilisation counts them) and all; every agent reports them.
         var cpuBusySeconds = 0.0
         var cpuSeconds = 0.0
 

@@ -4,7 +4,7 @@ import TokenWattCore
 /// late data lowers a total (energy that moves to a cheaper hour, an idle hour that turns out
 /// to have served tokens), the published value holds until the ledger's total climbs past it,
 /// so the correction is carried into the next increases and Prometheus never reads a reset.
-/// The values are saved with the ledger hour that raised them, so a restart keeps them too.
+/// The values held above the ledger's are saved before they are shown, so a restart keeps them.
 struct PublishedCounters: Sendable {
     /// Published value by series (`ExpositionSample.seriesText`).
     private(set) var values: [String: Double]
@@ -13,17 +13,21 @@ struct PublishedCounters: Sendable {
         self.values = values
     }
 
-    /// Raises the published values to the ledger's where those are higher; returns the raised ones.
-    mutating func raise(to ledger: [ExpositionSample]) -> [String: Double] {
-        var raised: [String: Double] = [:]
-        for sample in ledger {
-            let key = sample.seriesText
-            if sample.value > values[key] ?? -.infinity {
-                values[key] = sample.value
-                raised[key] = sample.value
-            }
+    /// Raises the published values to the ledger's where those are higher.
+    mutating func raise(to ledger: [ExpositionSample]) {
+        for sample in ledger where sample.value > values[sample.seriesText] ?? -.infinity {
+            values[sample.seriesText] = sample.value
         }
-        return raised
+    }
+
+    /// The published values above the ledger's: the corrections being carried, which a restart
+    /// could not work out from the ledger, so they are what must be saved.
+    func carried(over ledger: [ExpositionSample]) -> [String: Double] {
+        var carried: [String: Double] = [:]
+        for sample in ledger {
+            if let value = values[sample.seriesText], value > sample.value { carried[sample.seriesText] = value }
+        }
+        return carried
     }
 
     /// The ledger's samples with their published values.
