@@ -102,7 +102,7 @@ struct UsageReport: Equatable, Sendable {
 
     /// A `usage` object as OpenAI Chat Completions, OpenAI Responses or Anthropic Messages
     /// return it. Fields they add later are ignored; the ones read must be counts.
-    private mutating func read(usage: JSONValue, field: String) throws(Invalid) {
+    mutating func read(usage: JSONValue, field: String) throws(Invalid) {
         guard case .object(let usage) = usage else {
             throw Invalid(field: field, reason: "expected the usage object of OpenAI Chat Completions, OpenAI Responses or Anthropic Messages")
         }

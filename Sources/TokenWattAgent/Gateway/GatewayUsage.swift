@@ -1,0 +1,130 @@
+import Foundation
+
+/// What the metering gateway learns of a request's tokens: from the request, its worst case
+/// (for a reservation against hard caps); from the answer, the usage it settles and reports.
+/// Answers are JSON or server-sent events, in OpenAI's (Chat Completions, Completions,
+/// Responses, Embeddings) or Anthropic's (Messages) formats.
+enum GatewayUsage {
+    /// What a request says of itself.
+    struct RequestShape: Equatable, Sendable {
+        var model: String
+        var stream: Bool
+        /// Whether a streaming client asked for OpenAI's final usage chunk itself.
+        var asksForUsage: Bool
+        var maxOutputTokens: Int?
+        /// An upper estimate of its input tokens: a token is rarely shorter than 3 bytes of
+        /// the request (about 4 in English), so bytes ÷ 3, rounded up, over the whole body.
+        var estimatedInputTokens: Int
+    }
+
+    struct Invalid: Error, Equatable, CustomStringConvertible {
+        let description: String
+    }
+
+    static func shape(of body: [UInt8]) throws(Invalid) -> RequestShape {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw Invalid(description: "the body is not a JSON object")
+        }
+        guard let model = object["model"] as? String, !model.isEmpty else { throw Invalid(description: "model: required") }
+        let stream = object["stream"] as? Bool ?? false
+        let options = object["stream_options"] as? [String: Any]
+        let limit = ["max_completion_tokens", "max_tokens", "max_output_tokens"].lazy.compactMap { (object[$0] as? NSNumber)?.intValue }.first
+        return RequestShape(model: model, stream: stream, asksForUsage: options?["include_usage"] as? Bool ?? false,
+                            maxOutputTokens: limit.map { max(0, $0) }, estimatedInputTokens: (body.count + 2) / 3)
+    }
+
+    /// The body to send upstream: a streaming OpenAI request that does not ask for the final
+    /// usage chunk gets `stream_options.include_usage` (the chunk is kept from the client).
+    static func forwardedBody(_ body: [UInt8], shape: RequestShape, anthropic: Bool) -> [UInt8] {
+        guard shape.stream, !anthropic, !shape.asksForUsage,
+              var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
+        var options = object["stream_options"] as? [String: Any] ?? [:]
+        options["include_usage"] = true
+        object["stream_options"] = options
+        return (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
+    }
+
+    /// The usage of a whole JSON answer, nil when it carries none.
+    static func usage(inAnswer body: [UInt8], model: String) -> UsageReport? {
+        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = document else { return nil }
+        return report(object["usage"], model: model)
+    }
+
+    static func report(_ usage: JSONValue?, model: String) -> UsageReport? {
+        guard let usage, case .object = usage else { return nil }
+        var report = UsageReport(model: model, provider: "")
+        guard (try? report.read(usage: usage, field: "usage")) != nil else { return nil }
+        return report
+    }
+
+    /// Reads a server-sent event stream as it passes, keeping its usage: OpenAI's final usage
+    /// chunk (`choices` empty), the Responses API's `response.completed`, Anthropic's
+    /// `message_start` (input) and `message_delta` (output so far). `feed` returns what the
+    /// client should see: everything, less OpenAI's usage chunk when the client did not ask
+    /// for it.
+    struct StreamScanner: Sendable {
+        let model: String
+        let stripUsageChunk: Bool
+        private(set) var usage: UsageReport?
+        private var pending: [UInt8] = []
+        private var anthropicInput: UsageReport?
+
+        init(model: String, stripUsageChunk: Bool) {
+            self.model = model
+            self.stripUsageChunk = stripUsageChunk
+        }
+
+        /// Events are separated by a blank line; a partial event waits for the rest.
+        mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
+            pending += bytes
+            var passed: [UInt8] = []
+            while let end = StreamScanner.eventEnd(in: pending) {
+                let event = Array(pending[..<end.upperBound])
+                pending.removeFirst(end.upperBound)
+                if !scan(event) || !stripUsageChunk { passed += event }
+            }
+            return passed
+        }
+
+        /// What is left at the end of the stream (an event without its blank line).
+        mutating func finish() -> [UInt8] {
+            let rest = pending
+            pending = []
+            if !rest.isEmpty { _ = scan(rest) }
+            return rest
+        }
+
+        /// Reads one event; true when it is OpenAI's usage-only chunk.
+        private mutating func scan(_ event: [UInt8]) -> Bool {
+            let text = String(decoding: event, as: UTF8.self)
+            let data = text.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("data:") }
+                .map { $0.dropFirst(5).drop { $0 == " " } }.joined(separator: "\n")
+            guard !data.isEmpty, data != "[DONE]", let document = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)),
+                  case .object(let object) = document else { return false }
+            switch object["type"] {
+            case .string("message_start")?:
+                if case .object(let message)? = object["message"] { anthropicInput = GatewayUsage.report(message["usage"], model: model) }
+            case .string("message_delta")?:
+                if let delta = GatewayUsage.report(object["usage"], model: model) {
+                    var total = anthropicInput ?? UsageReport(model: model, provider: "")
+                    total.outputTokens = delta.outputTokens
+                    usage = total
+                }
+            case .string("response.completed")?:
+                if case .object(let response)? = object["response"] { usage = GatewayUsage.report(response["usage"], model: model) ?? usage }
+            default:
+                if let found = GatewayUsage.report(object["usage"], model: model) {
+                    usage = found
+                    if case .array(let choices)? = object["choices"], choices.isEmpty { return true }
+                }
+            }
+            if usage == nil, let input = anthropicInput { usage = input }
+            return false
+        }
+
+        /// The first blank line, in either line ending.
+        private static func eventEnd(in bytes: [UInt8]) -> Range<Int>? {
+            [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)].compactMap { bytes.firstRange(of: $0) }.min { $0.lowerBound < $1.lowerBound }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import TokenWattAgent
+
+/// The metering gateway's reading of requests and answers, in OpenAI's and Anthropic's formats.
+@Suite struct GatewayUsageTests {
+    @Test func aRequestSaysItsModelStreamingAndWorstCase() throws {
+        let chat = Array(#"{"model":"gpt-4o-mini","stream":true,"max_tokens":256,"messages":[{"role":"user","content":"hi"}]}"#.utf8)
+        let shape = try GatewayUsage.shape(of: chat)
+        #expect(shape == .init(model: "gpt-4o-mini", stream: true, asksForUsage: false, maxOutputTokens: 256, estimatedInputTokens: (chat.count + 2) / 3))
+        #expect(try GatewayUsage.shape(of: Array(#"{"model":"gpt-5","input":"x","max_output_tokens":9}"#.utf8)).maxOutputTokens == 9)
+        #expect(try GatewayUsage.shape(of: Array(#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#.utf8)).asksForUsage)
+        #expect(throws: GatewayUsage.Invalid.self) { try GatewayUsage.shape(of: Array(#"{"messages":[]}"#.utf8)) }
+        #expect(throws: GatewayUsage.Invalid.self) { try GatewayUsage.shape(of: Array("not json".utf8)) }
+    }
+
+    @Test func streamingOpenAIRequestsAskForTheUsageChunk() throws {
+        let body = Array(#"{"model":"m","stream":true}"#.utf8)
+        let forwarded = GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), anthropic: false)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(forwarded)) as? [String: Any])
+        #expect((object["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
+        #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), anthropic: true) == body)
+        let plain = Array(#"{"model":"m"}"#.utf8)
+        #expect(GatewayUsage.forwardedBody(plain, shape: try GatewayUsage.shape(of: plain), anthropic: false) == plain)
+    }
+
+    @Test(arguments: [
+        // (answer, input, cached, output, reasoning)
+        (#"{"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":60},"completion_tokens_details":{"reasoning_tokens":5}}}"#, 100, 60, 20, 5),
+        (#"{"output":[],"usage":{"input_tokens":50,"output_tokens":10,"input_tokens_details":{"cached_tokens":40},"output_tokens_details":{"reasoning_tokens":3}}}"#, 50, 40, 10, 3),
+        (#"{"content":[],"usage":{"input_tokens":7,"cache_creation_input_tokens":3,"cache_read_input_tokens":90,"output_tokens":12}}"#, 100, 90, 12, 0),
+        (#"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#, 8, 0, 0, 0),
+    ] as [(String, Int, Int, Int, Int)])
+    func anAnswersUsageKeepsCachedAndReasoningApart(answer: String, input: Int, cached: Int, output: Int, reasoning: Int) throws {
+        let usage = try #require(GatewayUsage.usage(inAnswer: Array(answer.utf8), model: "m"))
+        let counts: [Int] = [usage.inputTokens, usage.cachedInputTokens, usage.outputTokens, usage.reasoningTokens]
+        #expect(counts == [input, cached, output, reasoning])
+    }
+
+    static let openAIStream = """
+        data: {"choices":[{"delta":{"content":"Hel"}}],"usage":null}
+
+        data: {"choices":[{"delta":{"content":"lo"}}],"usage":null}
+
+        data: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":4}}}
+
+        data: [DONE]
+
+
+        """
+
+    /// Fed whole or a byte at a time, the stream gives the same usage and the same bytes.
+    @Test(arguments: [false, true])
+    func openAIsUsageChunkIsReadAndKeptFromClientsThatDidNotAskForIt(byteByByte: Bool) {
+        for strip in [true, false] {
+            var scanner = GatewayUsage.StreamScanner(model: "m", stripUsageChunk: strip)
+            let bytes = Array(GatewayUsageTests.openAIStream.utf8)
+            var passed = byteByByte ? bytes.flatMap { scanner.feed([$0]) } : scanner.feed(bytes)
+            passed += scanner.finish()
+            #expect(scanner.usage?.inputTokens == 11 && scanner.usage?.outputTokens == 2 && scanner.usage?.cachedInputTokens == 4)
+            let text = String(decoding: passed, as: UTF8.self)
+            #expect(text.contains("\"usage\":{") == !strip)
+            #expect(text.contains("Hel") && text.contains("[DONE]"))
+        }
+    }
+
+    @Test func anthropicsStreamGivesInputAtTheStartAndOutputAtTheEnd() {
+        let stream = """
+            event: message_start\r
+            data: {"type":"message_start","message":{"usage":{"input_tokens":5,"cache_read_input_tokens":20,"output_tokens":1}}}\r
+            \r
+            event: content_block_delta\r
+            data: {"type":"content_block_delta","delta":{"text":"Hi"}}\r
+            \r
+            event: message_delta\r
+            data: {"type":"message_delta","usage":{"output_tokens":42}}\r
+            \r
+
+            """
+        var scanner = GatewayUsage.StreamScanner(model: "claude", stripUsageChunk: false)
+        let passed = scanner.feed(Array(stream.utf8)) + scanner.finish()
+        #expect(passed == Array(stream.utf8))
+        #expect(scanner.usage?.inputTokens == 25 && scanner.usage?.cachedInputTokens == 20 && scanner.usage?.outputTokens == 42)
+    }
+
+    @Test func theResponsesStreamCompletesWithItsUsage() {
+        var scanner = GatewayUsage.StreamScanner(model: "gpt-5", stripUsageChunk: false)
+        _ = scanner.feed(Array("""
+            event: response.output_text.delta
+            data: {"type":"response.output_text.delta","delta":"x"}
+
+            event: response.completed
+            data: {"type":"response.completed","response":{"usage":{"input_tokens":9,"output_tokens":4,"output_tokens_details":{"reasoning_tokens":2}}}}
+
+
+            """.utf8))
+        #expect(scanner.usage?.inputTokens == 9 && scanner.usage?.outputTokens == 4 && scanner.usage?.reasoningTokens == 2)
+    }
+}
