@@ -129,7 +129,7 @@ final class ChangingCollector: Collector, Sendable {
         ("collectors: [cpu, gpu]", "agent.yml: collectors[1]: one of cpu, memory, nvidia, drm, rapl, hwmon, bmc"),
         ("aggregator: {url: ftp://x}", "agent.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
         ("interval: 0s", "agent.yml: interval: a duration such as 30s, 5m, 1h or 15d, got \"0s\""),
-        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, attribution, bmc, collectors, inference, interval, listen, nvidia, paths, spool, usage, web)"),
+        ("scrape: {}", "agent.yml: scrape: no such key (known keys: aggregator, attribution, bmc, collectors, gateway, inference, interval, listen, nvidia, paths, spool, usage, web)"),
         ("attribution: {cost_center: x}", "agent.yml: attribution.cost_center: a label usage.attributes allows (team, project, agent), not cost_center"),
         ("inference: {servers: [{url: \"http://h\", models: [{match: \"(\", attribution: {team: a}}]}]}",
          "agent.yml: inference.servers[0].models[0].match: a valid regular expression: line 1: invalid regular expression for label model: missing ) at character 2"),

@@ -47,6 +47,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var usageMaxSeries = 10_000
     /// The node's default attribution of its tokens (`attribution:`), under any server's or model's.
     public var attribution: [String: String] = [:]
+    /// The metering gateway; nil (off) unless configured.
+    public var gateway: GatewayConfiguration?
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
     static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "server", "node", "instance", "job", "le", "quantile"]
@@ -61,7 +63,7 @@ public enum CollectorName: String, CaseIterable, Sendable {
 
 extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
-        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution"])
+        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution", "gateway"])
         var configuration = AgentConfiguration()
         if let listen = try root["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
@@ -113,6 +115,7 @@ extension AgentConfiguration: ConfigFileLoadable {
         try parseUsage(root["usage"], into: &configuration, environment: environment)
         configuration.attribution = try Attribution.labels(root["attribution"], allowed: configuration.usageAttributes)
         try parseInference(root["inference"], into: &configuration)
+        configuration.gateway = try GatewayConfiguration.parse(root["gateway"], attributes: configuration.usageAttributes, environment: environment)
         return configuration
     }
 
