@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Synchronization
+import Testing
+import TokenWattCore
+@testable import TokenWattAgent
+
+/// The gateway's first step: callers by key, routes by model, answers forwarded unchanged and
+/// their usage counted for the caller.
+@Suite struct GatewayHandlerTests {
+    /// A stand-in OpenAI upstream that answers a chat completion with its usage, and says which
+    /// key it was given.
+    static func withUpstream(_ body: @Sendable (Int) async throws -> Void) async throws {
+        let router = Router()
+        router.post("/v1/chat/completions") { request, _ -> Response in
+            let key = request.headers[.authorization] ?? "none"
+            let answer = #"{"id":"c1","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":120,"completion_tokens":30,"prompt_tokens_details":{"cached_tokens":100}}}"#
+            return Response(status: .ok, headers: [.contentType: "application/json", HTTPField.Name("x-upstream-key")!: key],
+                            body: .init(byteBuffer: ByteBuffer(string: answer)))
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            try await body(port.withLock { $0 }!)
+            group.cancelAll()
+        }
+    }
+
+    @Test func aCallersAnswerIsForwardedAndItsUsageCountedForItsTeam() async throws {
+        try await GatewayHandlerTests.withUpstream { port in
+            try await withClient { client in
+                let configuration = try #require(try AgentConfiguration.parse(yaml: """
+                    usage: {attributes: [team]}
+                    gateway:
+                      callers: [{key_env: KEY, labels: {team: research}}]
+                      routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
+                    """, file: "agent.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"]).gateway)
+                let usage = try UsageCollector(store: nil, attributes: ["team"], maxValuesPerAttribute: 10)
+                let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, logger: Logger(label: "test"))
+                let router = Router()
+                router.post("/v1/chat/completions", use: handler.handle)
+                let app = Application(router: router)
+                try await app.test(.router) { gateway in
+                    let body = ByteBuffer(string: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
+                    let answer = try await gateway.execute(uri: "/v1/chat/completions", method: .post,
+                                                           headers: [.authorization: "Bearer sk-caller", .contentType: "application/json"], body: body) { $0 }
+                    #expect(answer.status == .ok)
+                    #expect(String(buffer: answer.body).contains(#""completion_tokens":30"#))
+                    // The upstream got its own key, never the caller's.
+                    #expect(answer.headers[HTTPField.Name("x-upstream-key")!] == "Bearer sk-upstream")
+                    let stranger = try await gateway.execute(uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer sk-other"], body: body) { $0 }
+                    #expect(stranger.status == .unauthorized)
+                    #expect(String(buffer: stranger.body) == #"{"error":{"message":"the API key is not one of the gateway's callers","type":"invalid_api_key"}}"#)
+                    let unrouted = try await gateway.execute(uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer sk-caller"],
+                                                             body: ByteBuffer(string: #"{"model":"mistral"}"#)) { $0 }
+                    #expect(unrouted.status == .notFound)
+                }
+                _ = try await usage.collect()
+                let samples = try await usage.collect()
+                func tokens(_ type: String) -> Double? {
+                    samples.first { $0.name == "tokenwatt_tokens_total" && $0.labels.contains(Label("type", type)) && $0.labels.contains(Label("team", "research")) }?.value
+                }
+                #expect(tokens("input") == 120 && tokens("cached_input") == 100 && tokens("output") == 30)
+            }
+        }
+    }
+}
