@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import TokenWattCore
 import TokenWattService
 
@@ -26,8 +27,11 @@ public struct Agent: Sendable {
                             client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
+        let gateway = configuration.gateway.map { gateway in
+            Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
+        }
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
-            + [usage, AgentSelfCollector(spool: spool, pusher: pusher)]
+            + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
         let round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)
         let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger) { _, samples, timestamp in
             round.add(samples, at: timestamp)
@@ -56,7 +60,7 @@ public struct Agent: Sendable {
             router: router,
             server: .guarded(configuration.connectionLimits),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-agent"),
-            services: [scheduler, pusher, heartbeat] + [discovery].compactMap { $0 },
+            services: [scheduler, pusher, heartbeat] + [discovery as (any Service)?, gateway?.application].compactMap { $0 },
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
                                                     "aggregator": "\(configuration.aggregatorURL)"])
@@ -98,6 +102,29 @@ public struct Agent: Sendable {
         let samples = await scheduler.collectOnce()
         try? await client.shutdown()
         return samples
+    }
+
+    /// The metering gateway on its own listener, and its metrics.
+    private static func gateway(_ gateway: GatewayConfiguration, configuration: AgentConfiguration, client: HTTPClient, usage: UsageCollector,
+                                logger: Logger) -> (application: any Service, metrics: GatewayMetrics) {
+        let metrics = GatewayMetrics(routes: gateway.routes.map(\.pattern))
+        let reservations = gateway.routes.contains(where: \.capped)
+            ? ReservationClient(writeURL: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client)) : nil
+        let handler = GatewayHandler(configuration: gateway, client: client, usage: usage, reservations: reservations, metrics: metrics, logger: logger)
+        let router = Router()
+        for path in GatewayHandler.paths { router.post(RouterPath(stringLiteral: path), use: handler.handle) }
+        router.get("/-/healthy") { _, _ in "OK\n" }
+        let listen = gateway.listen
+        let application = Application(
+            router: router,
+            server: .guarded(configuration.connectionLimits),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
+            onServerRunning: { channel in
+                logger.info("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
+                                                            "routes": "\(gateway.routes.count)", "callers": "\(gateway.callers.count)"])
+            },
+            logger: logger)
+        return (application, metrics)
     }
 
     private static func discovery(configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?,

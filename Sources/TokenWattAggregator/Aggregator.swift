@@ -88,7 +88,8 @@ public struct Aggregator: Sendable {
             writer: writer, store: store, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
-        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery,
+        let desk = ReservationDesk(budgets: budgets, costs: costs, now: now)
+        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, desk: desk, delivery: delivery,
                                         forwarder: forwarder, stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(store: store)
         let queryRange = QueryRangeHandler(store: store, now: now)
@@ -103,7 +104,7 @@ public struct Aggregator: Sendable {
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
-        let reservations = ReservationsHandler(desk: ReservationDesk(budgets: budgets, costs: costs, now: now), authenticator: authenticator,
+        let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,
                                                currency: configuration.pricing.currency, now: now)
         router.post("/api/v1/reservations", use: reservations.reserve)
         router.post("/api/v1/reservations/:id/settle", use: reservations.settle)

@@ -12,17 +12,12 @@ final class AggregatorMetrics: Sendable {
         case overLimit = "limit", seriesLimit = "series_limit", reservedName = "reserved_name"
     }
 
-    /// Upper bounds of the commit-duration histogram, in seconds.
-    static let commitBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
-
     private struct State {
         var requests = 0
         var samples = 0
         var duplicates = 0
         var rejected: [RejectReason: Int] = [:]
-        var commitBucketCounts = [Int](repeating: 0, count: AggregatorMetrics.commitBuckets.count)
-        var commitCount = 0
-        var commitSum = 0.0
+        var commits = Histogram()
         var lastPushMs: [String: Int64] = [:]
     }
 
@@ -58,13 +53,7 @@ final class AggregatorMetrics: Sendable {
     }
 
     func committed(seconds: Double) {
-        state.withLock { state in
-            for (index, bound) in AggregatorMetrics.commitBuckets.enumerated() where seconds <= bound {
-                state.commitBucketCounts[index] += 1
-            }
-            state.commitCount += 1
-            state.commitSum += seconds
-        }
+        state.withLock { $0.commits.observe(seconds) }
     }
 
     func families(store: SampleStore, queuedSamples: Int, now: Int64) -> [MetricFamily] {
@@ -76,15 +65,6 @@ final class AggregatorMetrics: Sendable {
         func gauge(_ name: String, _ help: String, _ value: Double) -> MetricFamily {
             MetricFamily(name: name, type: .gauge, help: help, samples: [ExpositionSample(name: name, value: value)])
         }
-        var commitSamples = zip(AggregatorMetrics.commitBuckets, state.commitBucketCounts).map { bound, count in
-            ExpositionSample(name: "tokenwatt_aggregator_commit_duration_seconds_bucket",
-                             labels: [Label("le", ExpositionWriter.formatValue(bound))], value: Double(count))
-        }
-        commitSamples += [
-            ExpositionSample(name: "tokenwatt_aggregator_commit_duration_seconds_bucket", labels: [Label("le", "+Inf")], value: Double(state.commitCount)),
-            ExpositionSample(name: "tokenwatt_aggregator_commit_duration_seconds_sum", value: state.commitSum),
-            ExpositionSample(name: "tokenwatt_aggregator_commit_duration_seconds_count", value: Double(state.commitCount)),
-        ]
         return [
             counter("tokenwatt_aggregator_requests", "Remote-write requests stored.",
                     [ExpositionSample(name: "tokenwatt_aggregator_requests_total", value: Double(state.requests))]),
@@ -100,7 +80,8 @@ final class AggregatorMetrics: Sendable {
             counter("tokenwatt_aggregator_refused_connections", "Connections closed at once: their client held web.max_connections_per_client already.",
                     [ExpositionSample(name: "tokenwatt_aggregator_refused_connections_total", value: Double(connections.refused))]),
             MetricFamily(name: "tokenwatt_aggregator_commit_duration_seconds", type: .histogram,
-                         help: "Duration of each group commit to SQLite.", samples: commitSamples),
+                         help: "Duration of each group commit to SQLite.",
+                         samples: state.commits.samples("tokenwatt_aggregator_commit_duration_seconds")),
             counter("tokenwatt_aggregator_compacted_samples", "Raw samples moved from the head table into compressed chunks.",
                     [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(store.compactedSamples))]),
             gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(store.seriesCount)),

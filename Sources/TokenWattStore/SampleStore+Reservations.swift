@@ -81,4 +81,23 @@ extension SampleStore {
             throw .database("read reservations: \(error)")
         }
     }
+
+    /// Reservations stored, by state: `pending`, `settled`, and `expired` (pending ones past
+    /// their time to live count as expired, as the next write will mark them).
+    public func reservationCounts(nowMs: Int64) async throws(StoreError) -> [String: Int] {
+        do {
+            return try await pool.read { db in
+                var counts: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT CASE WHEN state = 'pending' AND expires_ms <= ? THEN 'expired' ELSE state END, COUNT(DISTINCT id)
+                    FROM reservations GROUP BY 1
+                    """, arguments: [nowMs]) {
+                    counts[row[0]] = row[1]
+                }
+                return counts
+            }
+        } catch {
+            throw .database("read reservations: \(error)")
+        }
+    }
 }

@@ -43,7 +43,8 @@ import TokenWattCore
                       routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
                     """, file: "agent.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"]).gateway)
                 let usage = try UsageCollector(store: nil, attributes: ["team"], maxValuesPerAttribute: 10)
-                let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, logger: Logger(label: "test"))
+                let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, reservations: nil,
+                                             metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"))
                 let router = Router()
                 router.post("/v1/chat/completions", use: handler.handle)
                 let app = Application(router: router)

@@ -32,7 +32,8 @@ import Testing
         (#"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#, 8, 0, 0, 0),
     ] as [(String, Int, Int, Int, Int)])
     func anAnswersUsageKeepsCachedAndReasoningApart(answer: String, input: Int, cached: Int, output: Int, reasoning: Int) throws {
-        let usage = try #require(GatewayUsage.usage(inAnswer: Array(answer.utf8), model: "m"))
+        let usage = GatewayUsage.usage(inAnswer: Array(answer.utf8), model: "m", requestBytes: 40)
+        #expect(!usage.estimated)
         let counts: [Int] = [usage.inputTokens, usage.cachedInputTokens, usage.outputTokens, usage.reasoningTokens]
         #expect(counts == [input, cached, output, reasoning])
     }
@@ -95,5 +96,32 @@ import Testing
 
             """.utf8))
         #expect(scanner.usage?.inputTokens == 9 && scanner.usage?.outputTokens == 4 && scanner.usage?.reasoningTokens == 2)
+    }
+
+    /// Without a reported usage, a token per 4 bytes: of the whole request as input, of the
+    /// generated text as output; labelled estimated.
+    @Test func anAnswerWithoutUsageIsEstimatedFromTheRequestAndTheText() {
+        let answer = #"{"choices":[{"message":{"role":"assistant","content":"twelve bytes"}}]}"#
+        let usage = GatewayUsage.usage(inAnswer: Array(answer.utf8), model: "m", requestBytes: 101)
+        #expect(usage.estimated && usage.inputTokens == 26 && usage.outputTokens == 3)
+        var scanner = GatewayUsage.StreamScanner(model: "m", stripUsageChunk: true)
+        _ = scanner.feed(Array("data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\ndata: [DONE]\n\n".utf8))
+        let streamed = scanner.finalUsage(requestBytes: 8)
+        #expect(streamed.estimated && streamed.inputTokens == 2 && streamed.outputTokens == 2)
+    }
+
+    /// An Anthropic stream cut before its closing usage keeps its reported input and counts
+    /// the text seen so far as output (estimated), not the 1 of message_start.
+    @Test func aCutAnthropicStreamCountsTheTextItGot() {
+        var scanner = GatewayUsage.StreamScanner(model: "claude", stripUsageChunk: false)
+        _ = scanner.feed(Array("""
+            data: {"type":"message_start","message":{"usage":{"input_tokens":500,"output_tokens":1}}}
+
+            data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"\(String(repeating: "x", count: 400))"}}
+
+
+            """.utf8))
+        let usage = scanner.finalUsage(requestBytes: 2_000)
+        #expect(usage.inputTokens == 500 && usage.outputTokens == 100 && usage.estimated)
     }
 }

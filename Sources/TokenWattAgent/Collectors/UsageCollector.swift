@@ -3,7 +3,9 @@ import TokenWattCore
 
 /// Tokens that applications report through `POST /v1/usage` (cloud API calls no local server
 /// counts): `tokenwatt_tokens_total{source="usage_api", provider, model, type, <attributes>}`
-/// and `tokenwatt_requests_total`, pushed with the other collectors' samples.
+/// and `tokenwatt_requests_total`, pushed with the other collectors' samples. The metering
+/// gateway counts its requests here too, under `source="gateway"` (cloud upstreams) or
+/// `"gateway_local"` (local ones), with `usage="estimated"` where the answer reported none.
 ///
 /// A report is saved in the `CounterStore` before it is acknowledged, so a restart loses
 /// nothing. Attributes are limited to the configured names, each to a number of distinct
@@ -13,7 +15,7 @@ import TokenWattCore
 /// A new series is first reported at 0, so that its first tokens show as an increase.
 final class UsageCollector: Collector {
     let name = "usage_api"
-    static let source = "usage_api"
+    static let source = TokenSource.usageAPI
     static let overflowValue = "other"
 
     private let store: CounterStore?
@@ -91,7 +93,8 @@ final class UsageCollector: Collector {
                         continue
                     }
                 }
-                var labels = [Label("model", report.model), Label("provider", report.provider), Label("source", UsageCollector.source)]
+                var labels = [Label("model", report.model), Label("provider", report.provider), Label("source", report.source)]
+                if report.estimated { labels.append(Label("usage", "estimated")) }
                 // The node's attribution fills what a report leaves out.
                 for (attribute, value) in defaultAttributes.merging(report.attributes, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
                     guard allowedAttributes.contains(attribute) else {
@@ -118,7 +121,7 @@ final class UsageCollector: Collector {
                     outcome.overflowedAttributes.insert("model")
                     state.overflowed["model", default: 0] += 1
                     labels = [Label("model", UsageCollector.overflowValue), Label("provider", UsageCollector.overflowValue),
-                              Label("source", UsageCollector.source)]
+                              Label("source", report.source)]
                 }
                 let counts: [(TokenType, Int)] = [(.input, report.inputTokens), (.output, report.outputTokens),
                                                   (.cachedInput, report.cachedInputTokens), (.reasoning, report.reasoningTokens)]

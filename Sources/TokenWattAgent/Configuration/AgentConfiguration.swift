@@ -51,7 +51,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var gateway: GatewayConfiguration?
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
-    static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "server", "node", "instance", "job", "le", "quantile"]
+    static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "node", "instance", "job", "le", "quantile"]
 
     public init() {}
 }

@@ -4,10 +4,19 @@ import TokenWattService
 /// The metering gateway's settings (`gateway:` in the agent's config; off without it): where it
 /// listens, the callers' keys and who they are, and the upstream each model goes to.
 public struct GatewayConfiguration: Sendable, Equatable {
-    /// A caller: its key (from a file or the environment) and the labels its tokens carry.
+    /// A caller: its key (from a file or the environment), the labels its tokens carry, and
+    /// its own rate caps.
     public struct Caller: Sendable, Equatable {
         public var key: String
         public var labels: [String: String]
+        public var rateLimit: RateLimit?
+    }
+
+    /// Per-caller rate caps: past either, the caller is refused for `coolDownMs`.
+    public struct RateLimit: Sendable, Equatable {
+        public var tokensPerMinute: Int?
+        public var requestsPerMinute: Int?
+        public var coolDownMs: Int64 = 60_000
     }
 
     /// The API an upstream speaks.
@@ -24,10 +33,21 @@ public struct GatewayConfiguration: Sendable, Equatable {
         /// A local inference server (its tokens are priced by the ledger's measured cost), or a cloud API.
         public var local: Bool
         public var key: String?
+        /// Whether requests reserve their worst case against the aggregator's hard caps first.
+        public var capped: Bool = true
+        /// Whether a capped request goes through while the aggregator cannot be asked (after the grace quota).
+        public var allowWhenUnreachable: Bool = false
+        /// The model a request over a cap is sent to instead of being refused.
+        public var fallback: String?
         let matcher: LabelMatcher
+
+        /// The usage path's `source` of this route's tokens: the ledger prices `gateway` as
+        /// cloud spend and carves `gateway_local` out of the local servers' own counts.
+        var source: String { local ? TokenSource.gatewayLocal : TokenSource.gateway }
 
         public static func == (lhs: Route, rhs: Route) -> Bool {
             (lhs.pattern, lhs.upstream, lhs.api, lhs.provider, lhs.local, lhs.key) == (rhs.pattern, rhs.upstream, rhs.api, rhs.provider, rhs.local, rhs.key)
+                && (lhs.capped, lhs.allowWhenUnreachable, lhs.fallback) == (rhs.capped, rhs.allowWhenUnreachable, rhs.fallback)
         }
     }
 
@@ -36,6 +56,16 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var routes: [Route] = []
     /// The output a request that names no limit is reserved for.
     public var defaultMaxOutputTokens = 4_096
+    /// A reservation not settled by then (the gateway died) keeps its worst case.
+    public var reservationTTLMs: Int64 = 600_000
+    /// The longest an upstream may take to answer in full.
+    public var upstreamTimeoutMs: Int64 = 600_000
+    /// How long a stream whose client left is read on for its usage.
+    public var abandonedStreamTimeoutMs: Int64 = 120_000
+    /// While the aggregator cannot be asked: worst-case tokens admitted on the gateway's own
+    /// account, within `graceMs` of the first failure, before `on_unreachable` applies.
+    public var graceTokens = 50_000
+    public var graceMs: Int64 = 30_000
 
     /// The caller a request's `Authorization: Bearer` or `x-api-key` names; every key is
     /// compared in full, so timing tells nothing about which one nearly matched.
@@ -53,39 +83,83 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     static func parse(_ node: ConfigNode, attributes: [String], environment: [String: String]) throws(CoreError) -> GatewayConfiguration? {
         guard node.isPresent else { return nil }
-        try node.requireMapping(allowing: ["listen", "callers", "routes", "default_max_output_tokens"])
+        try node.requireMapping(allowing: ["listen", "callers", "routes", "default_max_output_tokens", "reservation_ttl", "upstream_timeout",
+                                           "abandoned_stream_timeout", "grace"])
         var gateway = GatewayConfiguration()
         if let listen = try node["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw node["listen"].error("host:port, got \"\(listen)\"") }
             gateway.listen = address
         }
         for item in try node["callers"].items() {
-            try item.requireMapping(allowing: ["key_file", "key_env", "labels"])
+            try item.requireMapping(allowing: ["key_file", "key_env", "labels", "rate_limit"])
             guard let key = try item.secret(named: "key", environment: environment) else { throw item.error("key_file or key_env with the caller's API key") }
             guard !gateway.callers.contains(where: { $0.key == key }) else { throw item.error("a key no other caller has") }
-            gateway.callers.append(Caller(key: key, labels: try Attribution.labels(item["labels"], allowed: attributes)))
+            gateway.callers.append(Caller(key: key, labels: try Attribution.labels(item["labels"], allowed: attributes),
+                                          rateLimit: try rateLimit(item["rate_limit"])))
         }
         for item in try node["routes"].items() {
-            try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env"])
-            guard let pattern = try item["match"].string(), !pattern.isEmpty else { throw item["match"].error("a regular expression over the model name") }
-            let matcher: LabelMatcher
-            do {
-                matcher = try LabelMatcher("model", .matchesRegex, pattern)
-            } catch {
-                throw item["match"].error("a valid regular expression: \(error)")
+            gateway.routes.append(try route(item, environment: environment))
+        }
+        for (index, route) in gateway.routes.enumerated() {
+            guard let fallback = route.fallback else { continue }
+            guard let target = gateway.route(model: fallback), target != route else {
+                throw try node["routes"].items()[index]["fallback"].error("a model another route takes, not \(fallback)")
             }
-            guard let upstream = try item["upstream"].string(), upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
-                throw item["upstream"].error("the upstream's http:// or https:// base URL")
-            }
-            guard let api = API(rawValue: try item["api"].string(default: "openai")) else { throw item["api"].error("openai or anthropic") }
-            let local = try item["local"].bool(default: false)
-            gateway.routes.append(Route(pattern: pattern, upstream: upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream, api: api,
-                                        provider: try item["provider"].string(default: local ? "local" : api.rawValue), local: local,
-                                        key: try item.secret(named: "key", environment: environment), matcher: matcher))
         }
         guard !gateway.callers.isEmpty else { throw node["callers"].error("at least one caller: the gateway takes no request without a key") }
         gateway.defaultMaxOutputTokens = try node["default_max_output_tokens"].int(default: gateway.defaultMaxOutputTokens)
         guard gateway.defaultMaxOutputTokens > 0 else { throw node["default_max_output_tokens"].error("a positive number of tokens") }
+        gateway.reservationTTLMs = try node["reservation_ttl"].durationMilliseconds(default: gateway.reservationTTLMs)
+        guard gateway.reservationTTLMs <= 3_600_000 else { throw node["reservation_ttl"].error("at most 1h (the aggregator's limit)") }
+        gateway.upstreamTimeoutMs = try node["upstream_timeout"].durationMilliseconds(default: gateway.upstreamTimeoutMs)
+        gateway.abandonedStreamTimeoutMs = try node["abandoned_stream_timeout"].durationMilliseconds(default: gateway.abandonedStreamTimeoutMs)
+        let grace = node["grace"]
+        try grace.requireMapping(allowing: ["tokens", "period"])
+        gateway.graceTokens = try grace["tokens"].int(default: gateway.graceTokens)
+        guard gateway.graceTokens >= 0 else { throw grace["tokens"].error("0 or more tokens") }
+        gateway.graceMs = try grace["period"].durationMilliseconds(default: gateway.graceMs)
         return gateway
+    }
+
+    private static func route(_ item: ConfigNode, environment: [String: String]) throws(CoreError) -> Route {
+        try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env", "capped", "on_unreachable", "fallback"])
+        guard let pattern = try item["match"].string(), !pattern.isEmpty else { throw item["match"].error("a regular expression over the model name") }
+        let matcher: LabelMatcher
+        do {
+            matcher = try LabelMatcher("model", .matchesRegex, pattern)
+        } catch {
+            throw item["match"].error("a valid regular expression: \(error)")
+        }
+        guard let upstream = try item["upstream"].string(), upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
+            throw item["upstream"].error("the upstream's http:// or https:// base URL")
+        }
+        guard let api = API(rawValue: try item["api"].string(default: "openai")) else { throw item["api"].error("openai or anthropic") }
+        let local = try item["local"].bool(default: false)
+        var route = Route(pattern: pattern, upstream: upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream, api: api,
+                          provider: try item["provider"].string(default: local ? "local" : api.rawValue), local: local,
+                          key: try item.secret(named: "key", environment: environment), matcher: matcher)
+        route.capped = try item["capped"].bool(default: true)
+        switch try item["on_unreachable"].string(default: "deny") {
+        case "deny": route.allowWhenUnreachable = false
+        case "allow": route.allowWhenUnreachable = true
+        default: throw item["on_unreachable"].error("deny or allow")
+        }
+        route.fallback = try item["fallback"].string()
+        return route
+    }
+
+    private static func rateLimit(_ node: ConfigNode) throws(CoreError) -> RateLimit? {
+        guard node.isPresent else { return nil }
+        try node.requireMapping(allowing: ["tokens_per_minute", "requests_per_minute", "cool_down"])
+        var limit = RateLimit()
+        for (key, path) in [("tokens_per_minute", \RateLimit.tokensPerMinute), ("requests_per_minute", \RateLimit.requestsPerMinute)] {
+            guard node[key].isPresent else { continue }
+            let value = try node[key].int(default: 0)
+            guard value > 0 else { throw node[key].error("a positive number") }
+            limit[keyPath: path] = value
+        }
+        guard limit.tokensPerMinute != nil || limit.requestsPerMinute != nil else { throw node.error("tokens_per_minute, requests_per_minute or both") }
+        limit.coolDownMs = try node["cool_down"].durationMilliseconds(default: limit.coolDownMs)
+        return limit
     }
 }

@@ -44,10 +44,50 @@ enum GatewayUsage {
         return (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
     }
 
-    /// The usage of a whole JSON answer, nil when it carries none.
-    static func usage(inAnswer body: [UInt8], model: String) -> UsageReport? {
-        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(body)), case .object(let object) = document else { return nil }
-        return report(object["usage"], model: model)
+    /// The body with another model: a request over a cap sent to its route's fallback.
+    static func replacingModel(in body: [UInt8], with model: String) -> [UInt8] {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
+        object["model"] = model
+        return (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
+    }
+
+    /// The usage of a whole JSON answer: as reported, else estimated from the request's and
+    /// the answer's text.
+    static func usage(inAnswer body: [UInt8], model: String, requestBytes: Int) -> UsageReport {
+        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+            return estimate(model: model, requestBytes: requestBytes, textBytes: body.count)
+        }
+        if case .object(let object) = document, let reported = report(object["usage"], model: model) { return reported }
+        return estimate(model: model, requestBytes: requestBytes, textBytes: textBytes(in: document))
+    }
+
+    /// The documented estimate for an answer that reports no usage: a token per 4 bytes (the
+    /// usual English ratio) of the whole request body as input, and of the answer's text as
+    /// output; labelled `usage="estimated"`.
+    static func estimate(model: String, requestBytes: Int, textBytes: Int) -> UsageReport {
+        var report = UsageReport(model: model, provider: "")
+        report.inputTokens = (requestBytes + 3) / 4
+        report.outputTokens = (textBytes + 3) / 4
+        report.estimated = true
+        return report
+    }
+
+    /// Bytes of generated text in an answer or a stream event: the strings under `content`,
+    /// `text`, `delta`, `thinking` and `arguments`, at any depth.
+    static func textBytes(in value: JSONValue) -> Int {
+        switch value {
+        case .object(let object):
+            return object.reduce(0) { total, entry in
+                if case .string(let text) = entry.value, ["content", "text", "delta", "thinking", "arguments"].contains(entry.key) {
+                    return total + text.utf8.count
+                }
+                return total + textBytes(in: entry.value)
+            }
+        case .array(let items):
+            return items.reduce(0) { $0 + textBytes(in: $1) }
+        default:
+            return 0
+        }
     }
 
     static func report(_ usage: JSONValue?, model: String) -> UsageReport? {
@@ -66,6 +106,10 @@ enum GatewayUsage {
         let model: String
         let stripUsageChunk: Bool
         private(set) var usage: UsageReport?
+        /// Bytes of generated text seen, for an estimate when no usage comes.
+        private(set) var textBytes = 0
+        /// The usage that closes a stream came (not only Anthropic's input at its start).
+        private var sawFinalUsage = false
         private var pending: [UInt8] = []
         private var anthropicInput: UsageReport?
 
@@ -94,6 +138,18 @@ enum GatewayUsage {
             return rest
         }
 
+        /// The stream's usage: as reported, else (or when it was cut before its output was
+        /// reported) estimated from the request and the text seen.
+        func finalUsage(requestBytes: Int) -> UsageReport {
+            let estimated = GatewayUsage.estimate(model: model, requestBytes: requestBytes, textBytes: textBytes)
+            guard var usage else { return estimated }
+            if !sawFinalUsage && estimated.outputTokens > usage.outputTokens {
+                usage.outputTokens = estimated.outputTokens
+                usage.estimated = true
+            }
+            return usage
+        }
+
         /// Reads one event; true when it is OpenAI's usage-only chunk.
         private mutating func scan(_ event: [UInt8]) -> Bool {
             let text = String(decoding: event, as: UTF8.self)
@@ -101,6 +157,8 @@ enum GatewayUsage {
                 .map { $0.dropFirst(5).drop { $0 == " " } }.joined(separator: "\n")
             guard !data.isEmpty, data != "[DONE]", let document = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)),
                   case .object(let object) = document else { return false }
+            // The Responses API's last event repeats the whole text.
+            if object["type"] != .string("response.completed") { textBytes += GatewayUsage.textBytes(in: document) }
             switch object["type"] {
             case .string("message_start")?:
                 if case .object(let message)? = object["message"] { anthropicInput = GatewayUsage.report(message["usage"], model: model) }
@@ -109,12 +167,17 @@ enum GatewayUsage {
                     var total = anthropicInput ?? UsageReport(model: model, provider: "")
                     total.outputTokens = delta.outputTokens
                     usage = total
+                    sawFinalUsage = true
                 }
             case .string("response.completed")?:
-                if case .object(let response)? = object["response"] { usage = GatewayUsage.report(response["usage"], model: model) ?? usage }
+                if case .object(let response)? = object["response"], let found = GatewayUsage.report(response["usage"], model: model) {
+                    usage = found
+                    sawFinalUsage = true
+                }
             default:
                 if let found = GatewayUsage.report(object["usage"], model: model) {
                     usage = found
+                    sawFinalUsage = true
                     if case .array(let choices)? = object["choices"], choices.isEmpty { return true }
                 }
             }

@@ -19,6 +19,11 @@ struct UsageReport: Equatable, Sendable {
     var timestamp: Double?
     /// The client's idempotency key: a report sent again with the same id (a retry) counts once.
     var id: String?
+    /// Where the tokens were counted: `usage_api` for reports, `gateway` or `gateway_local`
+    /// for the metering gateway's requests (never taken from a report's body).
+    var source = UsageCollector.source
+    /// Counted by the gateway from the text, for want of a reported usage.
+    var estimated = false
 
     /// Why a request body was refused (HTTP 400); names the field.
     struct Invalid: Error, Equatable, CustomStringConvertible {

@@ -38,6 +38,8 @@ public struct Budget: Sendable {
         public var baselineMs: Int64
         public var factor: Double
         public var minRate: Double
+        /// How long a hard cap goes on refusing its scope after the runaway ended.
+        public var coolDownMs: Int64 = 600_000
     }
 
     /// What crossing the limit does: alert (the default), or also refuse requests through the
@@ -144,14 +146,15 @@ extension Budget {
             }
             let runaway = item["runaway"]
             if runaway.isPresent {
-                try runaway.requireMapping(allowing: ["window", "baseline", "factor", "min_rate"])
-                let rule = Runaway(windowMs: try runaway["window"].durationMilliseconds(default: 60_000),
+                try runaway.requireMapping(allowing: ["window", "baseline", "factor", "min_rate", "cool_down"])
+                var rule = Runaway(windowMs: try runaway["window"].durationMilliseconds(default: 60_000),
                                    baselineMs: try runaway["baseline"].durationMilliseconds(default: 3_600_000),
                                    factor: Double(try runaway["factor"].string() ?? "10") ?? 0,
                                    minRate: Double(try runaway["min_rate"].string() ?? "0") ?? -1)
                 guard rule.factor > 1 else { throw runaway["factor"].error("a factor above 1") }
                 guard rule.minRate >= 0 else { throw runaway["min_rate"].error("tokens per second, at least 0") }
                 guard rule.baselineMs > rule.windowMs else { throw runaway["baseline"].error("a baseline longer than the window") }
+                rule.coolDownMs = try runaway["cool_down"].durationMilliseconds(default: rule.coolDownMs)
                 budget.runaway = rule
             }
             for node in try item["receivers"].items() {

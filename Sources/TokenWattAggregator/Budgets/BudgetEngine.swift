@@ -157,6 +157,7 @@ public final class BudgetEngine: Service, Sendable {
             guard value != 0 else { return }
             if TimeBucket.isInWindow(hour, from: start, to: end) {
                 reading.spent += value
+                if TokenSource.isGateway(labels["source"]) { reading.gatewaySpent += value }
                 for key in ["node", "model", "team"] { if let name = labels[key] { contributions[key, default: [:]][name, default: 0] += value } }
             }
             if let windowStart, hour >= windowStart { windowSpent += value }
@@ -168,7 +169,7 @@ public final class BudgetEngine: Service, Sendable {
             switch budget.measure {
             case .usd:
                 // Node-scoped budgets take whole node costs below (idle hours included); cloud spend stays per stream.
-                if !nodesOnly || row.source == HourCosts.cloudSource { add(row.cost, hour: row.hour, labels: labels) }
+                if !nodesOnly || TokenSource.isCloud(row.source) { add(row.cost, hour: row.hour, labels: labels) }
             case .tokens:
                 add(row.tokens, hour: row.hour, labels: labels)
             case .kwh:

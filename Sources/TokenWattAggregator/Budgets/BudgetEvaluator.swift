@@ -5,6 +5,8 @@ struct BudgetReading: Sendable {
     var periodStart: Int64
     var periodEnd: Int64
     var spent: Double
+    /// The part of `spent` metered by the gateway: hard caps hold it through reservations.
+    var gatewaySpent = 0.0
     /// Spent over the forecast window, and the window's length (ms).
     var windowSpent: Double?
     var windowMs: Int64?
@@ -23,6 +25,13 @@ struct BudgetState: Codable, Sendable, Equatable {
     var fired: [String] = []
     var runawayFiring = false
     var spent = 0.0
+    /// The part of `spent` metered by the gateway (optional: states saved before it lack it).
+    var gatewaySpent: Double?
+    /// The token rate and baseline that set the runaway alert off, and when it last ended:
+    /// a hard cap refuses its scope while it fires and for the rule's cool-down after.
+    var runawayRate: Double?
+    var runawayBaseline: Double?
+    var runawayEndedMs: Int64?
     var forecast: Double?
     /// When firing alerts were last sent again to Alertmanager receivers.
     var lastRefreshMs: Int64 = 0
@@ -54,6 +63,7 @@ enum BudgetEvaluator {
             state = BudgetState(periodStart: reading.periodStart, periodEnd: reading.periodEnd, runawayFiring: state.runawayFiring)
         }
         state.spent = reading.spent
+        state.gatewaySpent = reading.gatewaySpent
         for threshold in budget.thresholds where reading.spent >= threshold * budget.limit {
             let key = "threshold:\(AlertEvent.number(threshold))"
             guard !state.fired.contains(key) else { continue }
@@ -81,7 +91,12 @@ enum BudgetEvaluator {
                 var change = event(runaway ? .runaway : .resolved, state, spent: reading.spent)
                 change.tokensPerSecond = rate
                 change.baselineTokensPerSecond = baseline
-                if !runaway { change.resolves = ["runaway"] }
+                if runaway {
+                    (state.runawayRate, state.runawayBaseline) = (rate, baseline)
+                } else {
+                    change.resolves = ["runaway"]
+                    state.runawayEndedMs = now
+                }
                 events.append(change)
                 state.runawayFiring = runaway
             }

@@ -10,8 +10,11 @@ import TokenWattStore
 /// gateway settles the reservation to what was used; one never settled keeps its worst case
 /// once its time to live has passed.
 ///
-/// A cap's use is what its period has spent in the ledger, as the budget engine last read it,
-/// plus every reservation of the period. Money is priced here: cloud tokens at their price,
+/// A cap's use is what its period has spent in the ledger outside the gateway, as the budget
+/// engine last read it, plus every reservation of the period: the gateway's own tokens reach
+/// the ledger too, and are held by their reservations (settled to what they used), so they
+/// are counted once. A cap with a runaway rule also refuses its scope while the runaway
+/// fires and for the rule's cool-down after. Money is priced here: cloud tokens at their price,
 /// local tokens at their model's measured cost per token over the last day of the ledger; a
 /// request no price bounds is refused by a money cap (its cost would be unknown).
 final class ReservationDesk: Sendable {
@@ -26,6 +29,8 @@ final class ReservationDesk: Sendable {
         case granted(id: String, holds: [CapHold], expiresMs: Int64)
         /// The cap that has no room, what it used and allows, and when its period ends.
         case denied(budget: Budget, used: Double, limit: Double, resetsMs: Int64)
+        /// The cap's runaway rule fired: its rate against the baseline, and when it lets go.
+        case runaway(budget: Budget, rate: Double, baseline: Double, untilMs: Int64?)
         case unpriced(budget: Budget, model: String)
     }
 
@@ -36,6 +41,8 @@ final class ReservationDesk: Sendable {
     private let budgets: BudgetEngine
     private let costs: CostEngine
     private let now: @Sendable () -> Int64
+    /// Requests refused, by the cap that refused them.
+    private let denials = Mutex<[String: Int]>([:])
     /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
     private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
 
@@ -47,18 +54,54 @@ final class ReservationDesk: Sendable {
     }
 
     func reserve(_ request: Request) async throws -> Answer {
+        let answer = try await decide(request)
+        switch answer {
+        case .denied(let budget, _, _, _), .runaway(let budget, _, _, _), .unpriced(let budget, _):
+            denials.withLock { $0[budget.name, default: 0] += 1 }
+        case .granted:
+            break
+        }
+        return answer
+    }
+
+    /// `tokenwatt_gateway_reservations{state}` and `tokenwatt_gateway_denied_requests_total{budget}`.
+    func families() async throws -> [MetricFamily] {
+        guard !caps.isEmpty else { return [] }
+        let counts = try await costs.store.reservationCounts(nowMs: now())
+        let denials = denials.withLock { $0 }
+        return [
+            MetricFamily(name: "tokenwatt_gateway_reservations", type: .gauge, help: "Reservations of the gateway's requests against hard caps, by state.",
+                         samples: ["pending", "settled", "expired"].map {
+                             ExpositionSample(name: "tokenwatt_gateway_reservations", labels: [Label("state", $0)], value: Double(counts[$0] ?? 0))
+                         }),
+            MetricFamily(name: "tokenwatt_gateway_denied_requests", type: .counter, help: "Gateway requests a hard cap refused, by budget.",
+                         samples: caps.map {
+                             ExpositionSample(name: "tokenwatt_gateway_denied_requests_total", labels: [Label("budget", $0.name)], value: Double(denials[$0.name] ?? 0))
+                         }),
+        ]
+    }
+
+    private func decide(_ request: Request) async throws -> Answer {
         let now = now()
         let matching = caps.filter { $0.matches(request.labels) }
         var holds: [CapHold] = []
         let states = budgets.currentStates
         for cap in matching {
+            if let rule = cap.runaway, let state = states[cap.name] {
+                if state.runawayFiring {
+                    return .runaway(budget: cap, rate: state.runawayRate ?? 0, baseline: state.runawayBaseline ?? 0, untilMs: nil)
+                }
+                if let ended = state.runawayEndedMs, now < ended + rule.coolDownMs {
+                    return .runaway(budget: cap, rate: state.runawayRate ?? 0, baseline: state.runawayBaseline ?? 0, untilMs: ended + rule.coolDownMs)
+                }
+            }
             let amount: Double
             switch cap.measure {
             case .tokens:
                 amount = request.inputTokens + request.maxOutputTokens
             case .usd:
                 let model = request.labels["model"] ?? ""
-                guard let price = try await price(model: model, cloud: request.labels["source"] == HourCosts.cloudSource, atHour: now) else {
+                guard let price = try await price(model: model, cloud: TokenSource.isCloud(request.labels["source"]), atHour: now) else {
                     return .unpriced(budget: cap, model: model)
                 }
                 amount = price(request.inputTokens, 0, request.maxOutputTokens)  // no cached input: the worst case
@@ -67,7 +110,7 @@ final class ReservationDesk: Sendable {
             }
             let period = cap.period.bounds(at: now)
             let state = states[cap.name]
-            let spent = state?.periodStart == period.start ? state?.spent ?? 0 : 0
+            let spent = state?.periodStart == period.start ? (state?.spent ?? 0) - (state?.gatewaySpent ?? 0) : 0
             holds.append(CapHold(budget: cap.name, periodStart: period.start, amount: amount, limit: cap.limit, spentBefore: spent))
         }
         let id = "res_" + UUID().uuidString.lowercased()
@@ -90,7 +133,7 @@ final class ReservationDesk: Sendable {
             case .tokens:
                 amounts[cap.name] = input + output
             case .usd:
-                let price = try await price(model: labels["model"] ?? "", cloud: labels["source"] == HourCosts.cloudSource, atHour: now)
+                let price = try await price(model: labels["model"] ?? "", cloud: TokenSource.isCloud(labels["source"]), atHour: now)
                 amounts[cap.name] = price?(input, cachedInput, output)
             case .kwh:
                 continue
@@ -114,7 +157,7 @@ final class ReservationDesk: Sendable {
         if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
         let ledger = try await costs.store.ledger(from: now - ReservationDesk.localCostWindowMs, to: now)
         var cost: [String: Double] = [:], tokens: [String: Double] = [:]
-        for row in ledger.usage where row.source != HourCosts.cloudSource {
+        for row in ledger.usage where !TokenSource.isCloud(row.source) {
             cost[row.model, default: 0] += row.cost
             tokens[row.model, default: 0] += row.tokens
         }

@@ -7,7 +7,7 @@ import TokenWattCore
 ///
 /// Reserve: `{"labels": {...}, "input_tokens": N, "max_output_tokens": N, "ttl_seconds": N}` →
 /// 201 with the reservation's `id`, `expires_at` and `holds`; 429 `budget_exceeded` with
-/// `Retry-After` to the cap's reset; 422 `unpriced` when a money cap matches a model no price
+/// `Retry-After` to the cap's reset, or `runaway` while a cap's runaway rule holds its scope; 422 `unpriced` when a money cap matches a model no price
 /// bounds. Settle: `{"labels": {...}, "input_tokens": N, "cached_input_tokens": N,
 /// "output_tokens": N}` (the same labels) → 200, or 404 when no pending reservation has the id.
 struct ReservationsHandler: Sendable {
@@ -21,12 +21,12 @@ struct ReservationsHandler: Sendable {
     let now: @Sendable () -> Int64
 
     func reserve(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard authorized(request) else { return ReservationsHandler.unauthorized }
+        guard let node = authenticator.node(authorization: request.headers[.authorization]) else { return ReservationsHandler.unauthorized }
         do {
             let body = try await jsonBody(request)
             let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationsHandler.maxTTLMs) / 1000)
             guard ttl > 0 else { throw QueryError("ttl_seconds: more than 0") }
-            let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body), inputTokens: try ReservationsHandler.number(body, "input_tokens"),
+            let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body, node: node), inputTokens: try ReservationsHandler.number(body, "input_tokens"),
                                                       maxOutputTokens: try ReservationsHandler.number(body, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
             switch answer {
             case .granted(let id, let holds, let expires):
@@ -39,6 +39,13 @@ struct ReservationsHandler: Sendable {
                 return APIResponse.error("budget_exceeded", message, status: .tooManyRequests,
                                          extra: ["budget": budget.name, "used": used, "limit": limit, "unit": unit, "resets_at": ReservationsHandler.time(resets, budget)],
                                          headers: [.retryAfter: String(retryAfter)])
+            case .runaway(let budget, let rate, let baseline, let until):
+                let rule = budget.runaway.map { Int64($0.coolDownMs) } ?? 60_000
+                let untilText = until.map { ", refused until \(ReservationsHandler.time($0, budget))" } ?? ", refused while it lasts and for \(rule / 1000) s after"
+                let message = "budget \(budget.name): runaway, \(ReservationsHandler.amount(rate)) tokens/s against a baseline of \(ReservationsHandler.amount(baseline)) tokens/s\(untilText)"
+                let retryAfter = max(1, ((until ?? now() + rule) - now() + 999) / 1000)
+                return APIResponse.error("runaway", message, status: .tooManyRequests, extra: ["budget": budget.name],
+                                         headers: [.retryAfter: String(retryAfter)])
             case .unpriced(let budget, let model):
                 return APIResponse.error("unpriced", "budget \(budget.name) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, or let the ledger measure the local model first",
                                          status: .unprocessableContent, extra: ["budget": budget.name])
@@ -49,11 +56,11 @@ struct ReservationsHandler: Sendable {
     }
 
     func settle(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard authorized(request) else { return ReservationsHandler.unauthorized }
+        guard let node = authenticator.node(authorization: request.headers[.authorization]) else { return ReservationsHandler.unauthorized }
         do {
             let body = try await jsonBody(request)
             guard let id = context.parameters.get("id"), id.hasPrefix("res_") else { throw QueryError("a reservation id") }
-            let settled = try await desk.settle(id: id, labels: try ReservationsHandler.labels(body), input: try ReservationsHandler.number(body, "input_tokens"),
+            let settled = try await desk.settle(id: id, labels: try ReservationsHandler.labels(body, node: node), input: try ReservationsHandler.number(body, "input_tokens"),
                                                 cachedInput: try ReservationsHandler.number(body, "cached_input_tokens", default: 0),
                                                 output: try ReservationsHandler.number(body, "output_tokens"))
             return settled ? APIResponse.success(["id": id, "settled": true])
@@ -67,10 +74,6 @@ struct ReservationsHandler: Sendable {
         APIResponse.error("unauthorized", "a node's bearer token is required", status: .unauthorized)
     }
 
-    private func authorized(_ request: Request) -> Bool {
-        authenticator.node(authorization: request.headers[.authorization]) != nil
-    }
-
     private func jsonBody(_ request: Request) async throws -> [String: Any] {
         let buffer = try await request.body.collect(upTo: ReservationsHandler.maxBodyBytes)
         guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
@@ -79,12 +82,13 @@ struct ReservationsHandler: Sendable {
         return object
     }
 
-    static func labels(_ body: [String: Any]) throws(QueryError) -> [String: String] {
+    /// The request's labels, with the node whose token asked (as its pushed tokens carry).
+    static func labels(_ body: [String: Any], node: String) throws(QueryError) -> [String: String] {
         guard let labels = body["labels"] as? [String: String], labels.count <= 64,
               labels.allSatisfy({ MetricName.isValidLabelName($0.key) && $0.value.utf8.count <= 4096 }) else {
             throw QueryError("labels: an object of at most 64 label names and string values")
         }
-        return labels
+        return labels.merging(["node": node]) { $1 }
     }
 
     static func number(_ body: [String: Any], _ key: String, default value: Double? = nil, max: Double = maxTokens) throws(QueryError) -> Double {

@@ -127,7 +127,7 @@ public final class CostEngine: Service, Sendable {
         for row in ledger.usage where !row.priced && unpricedModels.withLock({ $0.insert(row.model).inserted }) {
             logger.warning("tokens without a price: counted as unpriced, not as free", metadata: [
                 "model": "\(row.model)", "source": "\(row.source)",
-                "fix": "\(row.source == HourCosts.cloudSource ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
+                "fix": "\(TokenSource.isCloud(row.source) ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
             ])
         }
         return ledger
@@ -139,7 +139,7 @@ public final class CostEngine: Service, Sendable {
         for label in labels where !CostEngine.streamLabels.contains(label.name) && staticLabels[label.name] == nil {
             rest[label.name] = label.value
         }
-        return HourCosts.Stream(node: node, source: source, provider: labels["provider"] ?? (source == HourCosts.cloudSource ? "unknown" : "local"),
+        return HourCosts.Stream(node: node, source: source, provider: labels["provider"] ?? (TokenSource.isCloud(source) ? "unknown" : "local"),
                                 model: labels["model"] ?? "unknown", labels: rest)
     }
 
@@ -177,7 +177,7 @@ struct LedgerTotals: Sendable {
         var localTokens: [NodeHour: Double] = [:]
         for row in usage {
             if !row.priced { unpriced[row.model, default: 0] += sign * row.tokens }
-            if row.source == HourCosts.cloudSource {
+            if TokenSource.isCloud(row.source) {
                 nodes[row.node, default: NodeTotals()].cloudSpend += sign * row.cost
             } else {
                 localTokens[NodeHour(node: row.node, hour: row.hour), default: 0] += row.tokens

@@ -61,7 +61,7 @@ extension CostEngine {
             let first = now - window.ms
             var cost: [LedgerTotals.NodeModel: Double] = [:]
             var tokens: [LedgerTotals.NodeModel: Double] = [:]
-            for row in week.usage where row.hour >= first && row.source != HourCosts.cloudSource {
+            for row in week.usage where row.hour >= first && !TokenSource.isCloud(row.source) {
                 let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
                 cost[key, default: 0] += row.cost
                 tokens[key, default: 0] += row.tokens
@@ -87,7 +87,7 @@ extension CostEngine {
             cost[row.node, default: 0] += row.cost
             hours[row.node, default: []].insert(row.hour)
         }
-        for row in ledger.usage where row.hour >= from && row.source != HourCosts.cloudSource {
+        for row in ledger.usage where row.hour >= from && !TokenSource.isCloud(row.source) {
             equivalent[row.node, default: 0] += row.cloudEquivalent
             tokens[row.node, default: 0] += row.tokens
         }

@@ -59,7 +59,7 @@ struct CostReport {
                 group.tokens["reasoning", default: 0] += row.reasoning
                 group.requests += row.requests
                 if !row.priced { group.unpricedTokens += row.tokens }
-                if row.source == HourCosts.cloudSource {
+                if TokenSource.isCloud(row.source) {
                     group.cloudSpend += row.cost
                     // Per million: of the tokens a price applied to.
                     if row.priced { group.cloudTokens += row.tokens }
@@ -69,7 +69,7 @@ struct CostReport {
                     group.cloudEquivalent += row.cloudEquivalent
                 }
             }
-            if row.source != HourCosts.cloudSource { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
+            if !TokenSource.isCloud(row.source) { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
         }
         for row in ledger.nodes {
             let idle = (localTokens["\(row.node) \(row.hour)"] ?? 0) == 0

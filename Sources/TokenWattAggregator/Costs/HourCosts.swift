@@ -1,3 +1,4 @@
+import TokenWattCore
 import TokenWattStore
 
 /// What was measured on the fleet in one hour (counter increases), and the ledger rows it
@@ -47,10 +48,9 @@ struct HourCosts {
         var model: String
         var labels: [String: String]
 
-        var isCloud: Bool { source == HourCosts.cloudSource }
+        var isCloud: Bool { TokenSource.isCloud(source) }
     }
 
-    static let cloudSource = "usage_api"
     /// The energy source of a node whose joules were estimated, not measured.
     static let estimatedSource = "estimated"
 
@@ -66,6 +66,61 @@ struct HourCosts {
 
     /// The hour's ledger rows under `pricing`; `labels` gives a node's labels for its class.
     func ledger(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        var attributed = self
+        attributed.attributeGatewayTokens()
+        return attributed.rows(pricing: pricing, labels: labels)
+    }
+
+    /// The gateway counts the tokens of its local routes by caller; the inference servers
+    /// count the same tokens by model, on the nodes that ran them. Each model's local tokens
+    /// of the hour are shared out: the gateway's share of them (its tokens over the servers',
+    /// at most all) moves from each server stream to the callers in proportion, keeping the
+    /// server stream's node, provider and token types, so no token is counted twice and every
+    /// token keeps the cost of the node that ran it. Gateway tokens beyond what the servers
+    /// counted (a server no agent scrapes, or an hour's edge) stay on the gateway's node.
+    mutating func attributeGatewayTokens() {
+        func total(_ counts: [String: Double]) -> Double { (counts["input"] ?? 0) + (counts["output"] ?? 0) }
+        let gatewayStreams = tokens.keys.filter { $0.source == TokenSource.gatewayLocal }
+        var shared: Set<Stream> = []
+        for model in Set(gatewayStreams.map(\.model)) {
+            let callers = gatewayStreams.filter { $0.model == model }
+            let servers = tokens.keys.filter { $0.model == model && !$0.isCloud && !TokenSource.isGateway($0.source) }
+            let gatewayTotal = callers.reduce(0) { $0 + total(tokens[$1] ?? [:]) }
+            let serverTotal = servers.reduce(0) { $0 + total(tokens[$1] ?? [:]) }
+            guard gatewayTotal > 0, serverTotal > 0 else { continue }
+            shared.formUnion(servers + callers)
+            let share = min(1, gatewayTotal / serverTotal)  // of the servers' tokens, to the callers
+            let carved = min(gatewayTotal, serverTotal) / gatewayTotal  // of the callers' tokens, found on servers
+            var moved: [Stream: [String: Double]] = [:]
+            var movedRequests: [Stream: Double] = [:]
+            for server in servers {
+                let counts = tokens[server] ?? [:]
+                let serverShare = total(counts) / serverTotal
+                for caller in callers {
+                    let weight = total(tokens[caller] ?? [:]) / gatewayTotal
+                    let stream = Stream(node: server.node, source: TokenSource.gatewayLocal, provider: server.provider, model: model,
+                                        labels: server.labels.merging(caller.labels) { $1 })
+                    for (type, count) in counts { moved[stream, default: [:]][type, default: 0] += count * share * weight }
+                    movedRequests[stream, default: 0] += (requests[caller] ?? 0) * carved * serverShare
+                }
+                tokens[server] = counts.mapValues { $0 * (1 - share) }
+                if let count = requests[server] { requests[server] = count * (1 - share) }
+            }
+            for caller in callers {
+                tokens[caller] = tokens[caller]?.mapValues { $0 * (1 - carved) }
+                if let count = requests[caller] { requests[caller] = count * (1 - carved) }
+            }
+            for (stream, counts) in moved { tokens[stream] = (tokens[stream] ?? [:]).merging(counts, uniquingKeysWith: +) }
+            for (stream, count) in movedRequests { requests[stream, default: 0] += count }
+        }
+        // Streams emptied by the share-out leave no row.
+        for stream in shared where (tokens[stream] ?? [:]).values.allSatisfy({ $0 < 1e-9 }) && (requests[stream] ?? 0) < 1e-9 {
+            tokens[stream] = nil
+            requests[stream] = nil
+        }
+    }
+
+    private func rows(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
         var nodeRows: [String: LedgerNodeHour] = [:]
         let kWhPrice = pricing.electricity.price(atHour: hour) * pricing.electricity.pue
         for (node, energy) in nodes {
@@ -96,8 +151,8 @@ struct HourCosts {
         // A node's cost goes to its local streams by their share of its tokens; with no local
         // tokens it stays the node's idle cost.
         var localTokens: [String: Double] = [:]
-        for row in streams where row.source != HourCosts.cloudSource { localTokens[row.node, default: 0] += row.tokens }
-        for index in streams.indices where streams[index].source != HourCosts.cloudSource {
+        for row in streams where !TokenSource.isCloud(row.source) { localTokens[row.node, default: 0] += row.tokens }
+        for index in streams.indices where !TokenSource.isCloud(streams[index].source) {
             let node = streams[index].node
             guard let total = localTokens[node], total > 0, let cost = nodeRows[node]?.cost else { continue }
             streams[index].cost = cost * streams[index].tokens / total

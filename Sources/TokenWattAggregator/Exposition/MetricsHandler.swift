@@ -10,6 +10,7 @@ struct MetricsHandler: Sendable {
     let metrics: AggregatorMetrics
     let costs: CostEngine
     let budgets: BudgetEngine
+    let desk: ReservationDesk
     let delivery: DeliveryWorker
     let forwarder: RemoteWriteForwarder
     let stalenessMs: Int64
@@ -23,6 +24,7 @@ struct MetricsHandler: Sendable {
         families += try await costs.families()
         families += AlertsHandler.families(budgets: budgets, delivery: delivery)
         families += try await forwarder.families()
+        families += try await desk.families()
         var body: [UInt8] = []
         body.reserveCapacity(live.count * 96)
         MetricsHandler.write(live, with: exposition, into: &body)

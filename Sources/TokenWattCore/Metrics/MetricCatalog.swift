@@ -53,12 +53,32 @@ public enum MetricCatalog {
         "tokenwatt_budget_limit": Entry(type: .gauge, help: "The budget's limit for its period."),
         "tokenwatt_budget_forecast": Entry(type: .gauge, help: "Projected spend at the end of the period."),
         "tokenwatt_budget_used_ratio": Entry(type: .gauge, help: "Spent divided by limit."),
+        "tokenwatt_gateway_requests_total": Entry(type: .counter, help: "Requests to the metering gateway, by route and outcome."),
+        "tokenwatt_gateway_fallbacks_total": Entry(type: .counter, help: "Requests over a cap sent to the route's fallback model instead."),
+        "tokenwatt_gateway_grace_admissions_total": Entry(type: .counter, help: "Capped requests let through on the gateway's grace quota while the aggregator could not be asked."),
+        "tokenwatt_gateway_unreachable_admissions_total": Entry(type: .counter, help: "Capped requests let through past the grace quota by on_unreachable: allow."),
+        "tokenwatt_gateway_abandoned_streams_total": Entry(type: .counter, help: "Streams whose client left, read on to the end for their usage."),
+        "tokenwatt_gateway_estimated_usage_total": Entry(type: .counter, help: "Answers without reported usage, counted from the request and the text (bytes / 4)."),
+        "tokenwatt_gateway_unsettled_reservations_total": Entry(type: .counter, help: "Reservations the aggregator did not settle (left to expire at their worst case)."),
+        "tokenwatt_gateway_upstream_duration_seconds": Entry(type: .histogram, help: "Seconds from forwarding a request to the end of its upstream answer."),
+        "tokenwatt_gateway_overhead_duration_seconds": Entry(type: .histogram, help: "Seconds a request spent in the gateway itself (reservation, routing, copying), its upstream time left out."),
     ]
 
-    /// The type of a series named `name`: known, else `_total` means counter, else untyped.
+    /// The type of a series named `name`: known, part of a known histogram, else `_total`
+    /// means counter, else untyped.
     public static func type(ofSeries name: String) -> MetricType {
         if let entry = known[name] { return entry.type }
+        if histogram(ofSeries: name) != nil { return .histogram }
         return name.hasSuffix("_total") ? .counter : .untyped
+    }
+
+    /// The known histogram a `_bucket`, `_sum` or `_count` series belongs to.
+    private static func histogram(ofSeries name: String) -> String? {
+        for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+            let base = String(name.dropLast(suffix.count))
+            if known[base]?.type == .histogram { return base }
+        }
+        return nil
     }
 
     /// Whether a series' value only grows except for resets, so an increase over time means
@@ -69,6 +89,7 @@ public enum MetricCatalog {
 
     /// The family a series belongs to, with its type and help.
     public static func family(ofSeries name: String) -> (name: String, type: MetricType, help: String?) {
+        if let base = histogram(ofSeries: name) { return (base, .histogram, known[base]?.help) }
         let type = type(ofSeries: name)
         let familyName = type == .counter && name.hasSuffix("_total") ? String(name.dropLast("_total".count)) : name
         return (familyName, type, known[name]?.help)
@@ -77,12 +98,13 @@ public enum MetricCatalog {
     /// Groups samples by series name into families typed from the catalog, sorted by name and
     /// labels so that expositions are stable.
     public static func families(of samples: [ExpositionSample]) -> [MetricFamily] {
-        let bySeriesName = Dictionary(grouping: samples, by: \.name)
-        return bySeriesName.keys.sorted().map { seriesName in
-            let family = family(ofSeries: seriesName)
-            let sorted = bySeriesName[seriesName]!
-                .sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
-            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: sorted)
+        let byFamily = Dictionary(grouping: samples) { family(ofSeries: $0.name).name }
+        return byFamily.keys.sorted().map { familyName in
+            let family = family(ofSeries: byFamily[familyName]![0].name)
+            // A histogram's series stay in the order they came (buckets by bound, then sum and count).
+            let samples = family.type == .histogram ? byFamily[familyName]!
+                : byFamily[familyName]!.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
+            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
         }
     }
 }

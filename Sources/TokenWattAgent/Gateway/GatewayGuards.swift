@@ -1,0 +1,88 @@
+import Synchronization
+
+/// Per-caller rate caps (`callers[].rate_limit`): requests are counted as they are admitted,
+/// tokens as their answers end, both over the last minute. A caller past either cap is refused
+/// for its cool-down, with the rate that tripped it.
+final class CallerRateGuard: Sendable {
+    static let windowMs: Int64 = 60_000
+
+    private struct Usage {
+        var requests: [Int64] = []
+        var tokens: [(at: Int64, count: Int)] = []
+        var blockedUntil: Int64 = 0
+        var reason = ""
+
+        mutating func prune(before start: Int64) {
+            requests.removeAll { $0 <= start }
+            tokens.removeAll { $0.at <= start }
+        }
+    }
+
+    private let usage = Mutex<[String: Usage]>([:])
+
+    /// Nil when the caller may go on (the request is counted), else why not and until when.
+    func admit(_ caller: GatewayConfiguration.Caller, now: Int64) -> (reason: String, untilMs: Int64)? {
+        guard let limit = caller.rateLimit else { return nil }
+        return usage.withLock { callers in
+            var entry = callers[caller.key] ?? Usage()
+            defer { callers[caller.key] = entry }
+            entry.prune(before: now - CallerRateGuard.windowMs)
+            if now < entry.blockedUntil { return (entry.reason, entry.blockedUntil) }
+            let tokens = entry.tokens.reduce(0) { $0 + $1.count }
+            var reason: String?
+            if let cap = limit.requestsPerMinute, entry.requests.count >= cap {
+                reason = "\(entry.requests.count) requests in the last minute, the cap is \(cap)"
+            } else if let cap = limit.tokensPerMinute, tokens >= cap {
+                reason = "\(tokens) tokens in the last minute, the cap is \(cap)"
+            }
+            if let reason {
+                entry.blockedUntil = now + limit.coolDownMs
+                entry.reason = reason
+                return (reason, entry.blockedUntil)
+            }
+            entry.requests.append(now)
+            return nil
+        }
+    }
+
+    /// The tokens an admitted request used.
+    func used(_ tokens: Int, by caller: GatewayConfiguration.Caller, now: Int64) {
+        guard caller.rateLimit?.tokensPerMinute != nil else { return }
+        usage.withLock { $0[caller.key, default: Usage()].tokens.append((now, tokens)) }
+    }
+}
+
+/// The gateway's own account while the aggregator cannot be asked: worst-case tokens admitted
+/// without a reservation, up to a quota within a period from the first failure, so that an
+/// aggregator's restart does not stop traffic; once the aggregator answers again it resets.
+final class GraceQuota: Sendable {
+    private struct State {
+        var since: Int64?
+        var spent = 0
+    }
+
+    let tokens: Int
+    let periodMs: Int64
+    private let state = Mutex(State())
+
+    init(tokens: Int, periodMs: Int64) {
+        self.tokens = tokens
+        self.periodMs = periodMs
+    }
+
+    /// The aggregator could not be asked: whether a request of `worstCase` tokens fits the quota.
+    func take(_ worstCase: Int, now: Int64) -> Bool {
+        state.withLock { state in
+            let since = state.since ?? now
+            state.since = since
+            guard now - since <= periodMs, state.spent + worstCase <= tokens else { return false }
+            state.spent += worstCase
+            return true
+        }
+    }
+
+    /// The aggregator answered.
+    func reset() {
+        state.withLock { $0 = State() }
+    }
+}

@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import TokenWattCore
+import TokenWattService
+
+/// The gateway's side of hard caps: asks the aggregator (`POST /api/v1/reservations`, with the
+/// node's push token) to hold a request's worst case before it is forwarded, and settles the
+/// hold to what was used once the answer ends.
+struct ReservationClient: Sendable {
+    enum Answer: Sendable, Equatable {
+        /// Held against the caps that match; nil when none does (nothing to settle).
+        case granted(id: String?)
+        /// A cap has no room (`budget_exceeded`) or holds a runaway (`runaway`): the
+        /// aggregator's message, and seconds until it may let the request through.
+        case denied(type: String, message: String, retryAfter: Int)
+        /// A money cap matches a model no price bounds.
+        case unpriced(message: String)
+        /// No answer that says yes or no (down, timed out, 5xx, a token it refuses).
+        case unreachable(reason: String)
+    }
+
+    static let timeout: Duration = .seconds(5)
+    static let settleAttempts = 3
+
+    let baseURL: String
+    let token: String?
+    let client: OutboundClient
+
+    init(writeURL: String, token: String?, client: OutboundClient) {
+        baseURL = writeURL.hasSuffix(RemoteWriteCodec.writePath) ? String(writeURL.dropLast(RemoteWriteCodec.writePath.count)) : writeURL
+        self.token = token
+        self.client = client
+    }
+
+    func reserve(labels: [String: String], inputTokens: Int, maxOutputTokens: Int, ttlMs: Int64) async -> Answer {
+        let body: [String: Any] = ["labels": labels, "input_tokens": inputTokens, "max_output_tokens": maxOutputTokens, "ttl_seconds": Double(ttlMs) / 1000]
+        let answer: OutboundClient.Answer
+        do {
+            answer = try await post("/api/v1/reservations", body)
+        } catch {
+            return .unreachable(reason: "\(error)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
+        let message = object?["error"] as? String ?? String(decoding: answer.body.prefix(200), as: UTF8.self)
+        switch answer.status {
+        case 201:
+            let data = object?["data"] as? [String: Any]
+            guard let id = data?["id"] as? String else { return .unreachable(reason: "a grant without an id") }
+            return .granted(id: (data?["holds"] as? [Any])?.isEmpty == false ? id : nil)
+        case 429:
+            let retryAfter = answer.headers.first(name: "Retry-After").flatMap { Int($0) } ?? 60
+            return .denied(type: object?["errorType"] as? String ?? "budget_exceeded", message: message, retryAfter: retryAfter)
+        case 422:
+            return .unpriced(message: message)
+        default:
+            return .unreachable(reason: "HTTP \(answer.status): \(message)")
+        }
+    }
+
+    /// Settles to the tokens used, a few times over while the aggregator cannot be reached; a
+    /// hold never settled keeps its worst case after its time to live (counted high, never low).
+    func settle(id: String, labels: [String: String], usage: UsageReport) async -> Bool {
+        let body: [String: Any] = ["labels": labels, "input_tokens": usage.inputTokens, "cached_input_tokens": usage.cachedInputTokens,
+                                   "output_tokens": usage.outputTokens]
+        for attempt in 1...ReservationClient.settleAttempts {
+            if let answer = try? await post("/api/v1/reservations/\(id)/settle", body) {
+                if answer.status == 200 { return true }
+                if answer.status == 404 || answer.status == 400 { return false }
+            }
+            try? await Task.sleep(for: .milliseconds(250 << attempt))
+        }
+        return false
+    }
+
+    private func post(_ path: String, _ body: [String: Any]) async throws -> OutboundClient.Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        return try await client.exchange(request, timeout: ReservationClient.timeout, maxAnswerBytes: OutboundClient.maxAnswerBytes)
+    }
+}

@@ -1,0 +1,43 @@
+import Testing
+@testable import TokenWattAgent
+
+/// Per-caller rate caps and the grace quota while the aggregator cannot be asked.
+@Suite struct GatewayGuardTests {
+    static func caller(tokens: Int? = nil, requests: Int? = nil) -> GatewayConfiguration.Caller {
+        GatewayConfiguration.Caller(key: "k", labels: ["team": "t"],
+                                    rateLimit: .init(tokensPerMinute: tokens, requestsPerMinute: requests, coolDownMs: 30_000))
+    }
+
+    @Test func aCallerPastItsRequestCapIsRefusedForItsCoolDown() {
+        let rates = CallerRateGuard()
+        let caller = GatewayGuardTests.caller(requests: 3)
+        for second in 0..<3 { #expect(rates.admit(caller, now: Int64(second) * 1_000) == nil) }
+        let refused = rates.admit(caller, now: 3_000)
+        #expect(refused?.reason == "3 requests in the last minute, the cap is 3" && refused?.untilMs == 33_000)
+        // Still refused inside the cool-down though the minute has moved on; let through after it.
+        #expect(rates.admit(caller, now: 32_000) != nil)
+        #expect(rates.admit(caller, now: 63_001) == nil)
+        // A caller without caps is never refused.
+        #expect(rates.admit(GatewayConfiguration.Caller(key: "free", labels: [:]), now: 0) == nil)
+    }
+
+    @Test func aCallerPastItsTokenCapIsRefusedUntilTheMinuteForgets() {
+        let rates = CallerRateGuard()
+        let caller = GatewayGuardTests.caller(tokens: 1_000)
+        #expect(rates.admit(caller, now: 0) == nil)
+        rates.used(999, by: caller, now: 100)
+        #expect(rates.admit(caller, now: 200) == nil)
+        rates.used(1, by: caller, now: 300)
+        #expect(rates.admit(caller, now: 400)?.reason == "1000 tokens in the last minute, the cap is 1000")
+    }
+
+    @Test func theGraceQuotaHoldsTokensForAPeriodAndResetsWhenTheAggregatorAnswers() {
+        let grace = GraceQuota(tokens: 1_000, periodMs: 10_000)
+        #expect(grace.take(600, now: 0))
+        #expect(!grace.take(600, now: 1_000))  // past the tokens
+        #expect(grace.take(400, now: 2_000))
+        grace.reset()
+        #expect(grace.take(500, now: 50_000))
+        #expect(!grace.take(1, now: 60_001))  // past the period since the first failure
+    }
+}
