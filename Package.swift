@@ -124,8 +124,9 @@ let package = Package(
         ],
                     exclude: ["FakeNVML"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "TokenWattCore", "TokenWattStore",
+            "TokenWattCore", "TokenWattStore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),
     ]
 )

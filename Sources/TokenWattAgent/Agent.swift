@@ -14,7 +14,8 @@ public struct Agent: Sendable {
     public let spool: Spool
     public let pusher: Pusher
     public let application: Application<RouterResponder<BasicRequestContext>>
-    private let client: HTTPClient
+    /// The HTTP clients to shut down: the agent's, and the gateway's (many connections per host).
+    private let clients: [HTTPClient]
     private let round: RoundBuffer
     private let discovery: InferenceDiscovery?
 
@@ -27,8 +28,9 @@ public struct Agent: Sendable {
                             client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
+        let gatewayClient = configuration.gateway.map { OutboundClient.makeHTTPClient(connectionsPerHost: $0.upstreamConnections) }
         let gateway = configuration.gateway.map { gateway in
-            Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
+            Agent.gateway(gateway, configuration: configuration, client: gatewayClient!, usage: usage, logger: logger)
         }
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
@@ -71,7 +73,7 @@ public struct Agent: Sendable {
         self.scheduler = scheduler
         self.spool = spool
         self.pusher = pusher
-        self.client = client
+        clients = [client] + [gatewayClient].compactMap { $0 }
         self.round = round
         self.discovery = discovery
     }
@@ -84,10 +86,10 @@ public struct Agent: Sendable {
         do {
             try await application.runService()
         } catch {
-            try? await client.shutdown()
+            for client in clients { try? await client.shutdown() }
             throw error
         }
-        try await client.shutdown()
+        for client in clients { try await client.shutdown() }
         round.flush()  // the last round's samples wait in the spool for the next start
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
     }
@@ -117,7 +119,7 @@ public struct Agent: Sendable {
         let listen = gateway.listen
         let application = Application(
             router: router,
-            server: .guarded(configuration.connectionLimits),
+            server: .guarded(gateway.web),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
             onServerRunning: { channel in
                 logger.info("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",

@@ -14,11 +14,12 @@ struct RunningAgent {
 
     static func start(directory: String, port: Int, aggregatorPort: Int, token: String?, aggregatorURL: String? = nil,
                       environment: [String: String] = [:], arguments extra: [String] = [],
-                      collectors: [String] = ["cpu", "memory"]) async throws -> RunningAgent {
+                      collectors: [String] = ["cpu", "memory"], config extraConfig: String = "") async throws -> RunningAgent {
         let config = """
             collectors: [\(collectors.joined(separator: ", "))]
             spool: {directory: \(directory)/spool}
-            """
+
+            """ + extraConfig
         try config.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
         var arguments = ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--interval", "1s",
                          "--aggregator", aggregatorURL ?? "http://127.0.0.1:\(aggregatorPort)/api/v1/write", "--no-discovery"] + extra

@@ -52,6 +52,15 @@ public struct GatewayConfiguration: Sendable, Equatable {
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
+    /// The listener's limits (`gateway.web`): many callers often share one address (a host,
+    /// a NAT), so more connections per client than the agent's own listener allows.
+    public var web: ConnectionLimits = {
+        var limits = ConnectionLimits()
+        limits.maxConnectionsPerClient = 4_096
+        return limits
+    }()
+    /// Requests in flight to one upstream host at most; more wait for a connection.
+    public var upstreamConnections = 1_024
     public var callers: [Caller] = []
     public var routes: [Route] = []
     /// The output a request that names no limit is reserved for.
@@ -83,13 +92,16 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     static func parse(_ node: ConfigNode, attributes: [String], environment: [String: String]) throws(CoreError) -> GatewayConfiguration? {
         guard node.isPresent else { return nil }
-        try node.requireMapping(allowing: ["listen", "callers", "routes", "default_max_output_tokens", "reservation_ttl", "upstream_timeout",
-                                           "abandoned_stream_timeout", "grace"])
+        try node.requireMapping(allowing: ["listen", "web", "callers", "routes", "default_max_output_tokens", "reservation_ttl", "upstream_timeout",
+                                           "upstream_connections", "abandoned_stream_timeout", "grace"])
         var gateway = GatewayConfiguration()
         if let listen = try node["listen"].string() {
             guard let address = ListenAddress(parsing: listen) else { throw node["listen"].error("host:port, got \"\(listen)\"") }
             gateway.listen = address
         }
+        gateway.web = try ConnectionLimits(node["web"], defaults: gateway.web)
+        gateway.upstreamConnections = try node["upstream_connections"].int(default: gateway.upstreamConnections)
+        guard gateway.upstreamConnections > 0 else { throw node["upstream_connections"].error("a positive number of connections") }
         for item in try node["callers"].items() {
             try item.requireMapping(allowing: ["key_file", "key_env", "labels", "rate_limit"])
             guard let key = try item.secret(named: "key", environment: environment) else { throw item.error("key_file or key_env with the caller's API key") }

@@ -79,9 +79,10 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 }
 
 extension ConnectionLimits {
-    /// The `web:` mapping both daemons' config files take: `idle_timeout`, `max_connections_per_client`.
-    public init(_ node: ConfigNode) throws(CoreError) {
-        self.init()
+    /// The `web:` mapping both daemons' config files take: `idle_timeout`, `max_connections_per_client`;
+    /// what it leaves out keeps its value in `defaults`.
+    public init(_ node: ConfigNode, defaults: ConnectionLimits = ConnectionLimits()) throws(CoreError) {
+        self = defaults
         try node.requireMapping(allowing: ["idle_timeout", "max_connections_per_client"])
         idleTimeout = .milliseconds(try node["idle_timeout"].durationMilliseconds(default: Int64(idleTimeout.seconds * 1000)))
         maxConnectionsPerClient = try node["max_connections_per_client"].int(default: maxConnectionsPerClient)

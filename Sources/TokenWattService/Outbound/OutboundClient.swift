@@ -21,10 +21,13 @@ public struct OutboundClient: Sendable {
 
     /// An HTTP client whose refused connections fail at once (senders back off themselves)
     /// instead of being retried inside the client until the request's deadline.
-    public static func makeHTTPClient() -> HTTPClient {
+    /// `connectionsPerHost` bounds the requests in flight to one host (AsyncHTTPClient's default 8
+    /// suits pushes; a proxy needs one per concurrent request).
+    public static func makeHTTPClient(connectionsPerHost: Int = 8) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(5)
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

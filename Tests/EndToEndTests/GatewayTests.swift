@@ -1,0 +1,376 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TokenWattService
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The metering gateway in the real agent, the real aggregator holding the caps, and stand-in
+/// upstreams (`StandInUpstream`) speaking OpenAI's and Anthropic's formats.
+@Suite(.serialized) struct GatewayTests {
+    /// A client with a connection per concurrent request (AsyncHTTPClient's default is 8 per host).
+    static let client = OutboundClient.makeHTTPClient(connectionsPerHost: 1_000)
+
+    struct Answer {
+        var status: UInt
+        var headers: HTTPHeaders
+        var body: String
+        var errorType: String? {
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+            return (object?["error"] as? [String: Any])?["type"] as? String
+        }
+    }
+
+    static func post(_ url: String, key: String, _ body: [String: Any], headers: [(String, String)] = [], anthropic: Bool = false) async throws -> Answer {
+        var request = HTTPClientRequest(url: url + (anthropic ? "/v1/messages" : "/v1/chat/completions"))
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: anthropic ? "x-api-key" : "Authorization", value: anthropic ? key : "Bearer \(key)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let text = try await response.body.collect(upTo: 1 << 20)
+        return Answer(status: response.status.code, headers: response.headers, body: String(buffer: text))
+    }
+
+    static func chat(_ model: String, maxTokens: Int = 100, stream: Bool = false, includeUsage: Bool = false) -> [String: Any] {
+        var body: [String: Any] = ["model": model, "max_tokens": maxTokens, "messages": [["role": "user", "content": "hi"]]]
+        if stream { body["stream"] = true }
+        if includeUsage { body["stream_options"] = ["include_usage": true] }
+        return body
+    }
+
+    /// The sum of the series of `name` in an exposition whose labels hold every one of `labels`.
+    static func sum(_ exposition: String, _ name: String, _ labels: [String]) -> Double {
+        exposition.split(separator: "\n").filter { line in
+            line.hasPrefix(name + "{") && labels.allSatisfy { line.contains($0) }
+        }.reduce(0) { $0 + (Double($1.split(separator: " ").last!) ?? 0) }
+    }
+
+    /// The `/api/v1/costs` groups by `by`, keyed by the labels' values joined with "/".
+    static func costs(_ aggregator: RunningAggregator, by: String, from: Double) async throws -> [String: [String: Any]] {
+        let body = try await HTTP.get(aggregator.url + "/api/v1/costs?from=\(Int(from))&by=\(by)").body
+        let groups = ((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+        var byKey: [String: [String: Any]] = [:]
+        for group in groups {
+            let labels = group["labels"] as? [String: String] ?? [:]
+            byKey[by.split(separator: ",").map { labels[String($0)] ?? "" }.joined(separator: "/")] = group
+        }
+        return byKey
+    }
+
+    static func tokens(_ group: [String: Any]?, _ type: String) -> Double {
+        ((group?["tokens"] as? [String: Any])?[type] as? NSNumber)?.doubleValue ?? 0
+    }
+
+    static func callers(_ count: Int) -> (yaml: String, environment: [String: String]) {
+        var yaml = "  callers:\n"
+        var environment: [String: String] = [:]
+        for index in 0..<count {
+            yaml += "    - {key_env: KEY_\(index), labels: {team: team-\(index % 5), agent: agent-\(index)}}\n"
+            environment["KEY_\(index)"] = "sk-caller-\(index)"
+        }
+        return (yaml, environment)
+    }
+
+    /// 500 requests at once from 50 callers, 20 rounds, each against its own usd and tokens
+    /// caps (the usd cap binds in even rounds, the tokens cap in odd ones): the tokens the
+    /// upstream served never cost more than a cap, every request it served was answered 200
+    /// and counted once, every other one was refused with 429 budget_exceeded.
+    @Test func concurrentRequestsThroughTheGatewayNeverOvershootACap() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            let directory = try Environment.temporaryDirectory("gateway-race")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let rounds = 20
+            // Worst case of a request: 91 bytes of body / 3 = 31 input tokens + 100 output; it uses 20 + 100.
+            let (usdLimit, tokenLimit) = ([0.6, 5.0], [20_000.0, 6_000.0])
+            var budgets = "budgets:\n"
+            for round in 0..<rounds {
+                budgets += "  - {name: usd-\(round), match: {model: race-\(round)}, measure: usd, limit: \(usdLimit[round % 2]), action: block}\n"
+                budgets += "  - {name: tokens-\(round), match: {model: race-\(round)}, measure: tokens, limit: \(Int(tokenLimit[round % 2])), action: block}\n"
+            }
+            let aggregatorPort = Environment.freePort()
+            let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, config: """
+                cloud_prices: [{match: "race-.*", input: 10, output: 100}]
+                costs: {interval: 1s}
+                alerting: {evaluation_interval: 1s}
+                """ + "\n" + budgets)
+            let gatewayPort = Environment.freePort()
+            let (callers, environment) = GatewayTests.callers(50)
+            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
+                                                     environment: environment, config: """
+                usage: {attributes: [team, agent]}
+                gateway:
+                  listen: 127.0.0.1:\(gatewayPort)
+                \(callers)
+                  routes: [{match: "race-.*", upstream: "\(upstream.url)", key_env: KEY_0}]
+                """)
+            let gateway = "http://127.0.0.1:\(gatewayPort)"
+            _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(gateway + "/-/healthy").status == 200 ? true : nil }
+            let started = Date().timeIntervalSince1970
+            var admitted: [Int] = []
+            for round in 0..<rounds {
+                let model = "race-\(round)"
+                let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+                    for request in 0..<500 {
+                        group.addTask { try await GatewayTests.post(gateway, key: "sk-caller-\(request % 50)", GatewayTests.chat(model)) }
+                    }
+                    return try await group.reduce(into: [Answer]()) { $0.append($1) }
+                }
+                let ok = answers.filter { $0.status == 200 }.count
+                let refused = answers.filter { $0.status == 429 && $0.errorType == "budget_exceeded" }.count
+                #expect(ok + refused == 500, "round \(round): \(Set(answers.map { "\($0.status) \($0.body.prefix(200))" }))")
+                #expect(ok > 0 && ok < 500, "round \(round): \(ok) admitted")
+                let served = upstream.tally(model)
+                #expect(served.received == ok && served.finished == ok, "round \(round): \(served) for \(ok) answered 200")
+                #expect(Double(served.input) * 10 / 1e6 + Double(served.output) * 100 / 1e6 <= usdLimit[round % 2], "round \(round)")
+                #expect(Double(served.input + served.output) <= tokenLimit[round % 2], "round \(round)")
+                admitted.append(ok)
+            }
+            // Each admitted request counted once: by the agent (as its next collection shows), and by the ledger.
+            _ = try await HTTP.waitFor("the agent to count every admitted request") { () -> Bool? in
+                let exposition = try await HTTP.get(agent.url + "/metrics").body
+                return (0..<rounds).allSatisfy {
+                    GatewayTests.sum(exposition, "tokenwatt_requests_total", ["model=\"race-\($0)\"", "source=\"gateway\""]) == Double(admitted[$0])
+                } ? true : nil
+            }
+            let total = admitted.reduce(0, +)
+            _ = try await HTTP.waitFor("the ledger to hold every admitted request") { () -> Bool? in
+                let groups = try await GatewayTests.costs(aggregator, by: "model", from: started - 3_600)
+                return (0..<rounds).allSatisfy { (groups["race-\($0)"]?["requests"] as? NSNumber)?.intValue == admitted[$0] } ? true : nil
+            }
+            let metrics = try await HTTP.get(aggregator.url + "/metrics").body
+            #expect(GatewayTests.sum(metrics, "tokenwatt_gateway_reservations", ["state=\"settled\""]) == Double(total))
+            #expect(GatewayTests.sum(metrics, "tokenwatt_gateway_reservations", ["state=\"pending\""]) == 0)
+            #expect(GatewayTests.sum(metrics, "tokenwatt_gateway_denied_requests_total", []) == Double(rounds * 500 - total))
+            // The upstream saw the route's key only, never a caller's.
+            #expect(upstream.keys("race-0") == ["Bearer sk-caller-0"])
+        }
+    }
+
+    /// An aggregator and an agent whose gateway has two callers (`sk-test` of team research,
+    /// `sk-ops` of team ops) and the given routes.
+    struct Setup {
+        var directory: String
+        var aggregator: RunningAggregator
+        var aggregatorPort: Int
+        var agent: RunningAgent
+        var gateway: String
+        var agentConfig: String
+        static let environment = ["KEY": "sk-test", "KEY_OPS": "sk-ops"]
+
+        /// Starts the agent again, as it was configured.
+        func restartAgent() async throws -> RunningAgent {
+            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
+                                                     environment: Setup.environment, config: agentConfig)
+            _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(gateway + "/-/healthy").status == 200 ? true : nil }
+            return agent
+        }
+    }
+
+    static func withGateway(_ name: String, aggregatorConfig: String, agentConfig: String = "", gatewayConfig: String = "", routes: [String],
+                            _ body: (Setup) async throws -> Void) async throws {
+        let directory = try Environment.temporaryDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregatorPort = Environment.freePort()
+        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort,
+                                                           config: "costs: {interval: 1s}\nalerting: {evaluation_interval: 1s}\n" + aggregatorConfig)
+        let gatewayPort = Environment.freePort()
+        let config = """
+            usage: {attributes: [team]}
+            gateway:
+              listen: 127.0.0.1:\(gatewayPort)
+              callers: [{key_env: KEY, labels: {team: research}}, {key_env: KEY_OPS, labels: {team: ops}}]
+              routes: [\(routes.joined(separator: ", "))]
+            \(gatewayConfig)
+            \(agentConfig)
+            """
+        let setup = Setup(directory: directory, aggregator: aggregator, aggregatorPort: aggregatorPort,
+                          agent: try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
+                                                              environment: Setup.environment, config: config),
+                          gateway: "http://127.0.0.1:\(gatewayPort)", agentConfig: config)
+        _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(setup.gateway + "/-/healthy").status == 200 ? true : nil }
+        try await body(setup)
+    }
+
+    /// Usage is counted from streams whether or not the client asked for it (and kept from
+    /// the client that did not), from Anthropic's events, from a stream the client left after
+    /// its first chunk, and estimated where the upstream reports none; cached input is priced
+    /// at its own price.
+    @Test func streamsAreCountedWhetherAskedForCutOrSilent() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("gateway-streams", aggregatorConfig: """
+                cloud_prices: [{match: "s-.*", input: 1.0, cached_input: 0.1, output: 10}, {match: "claude-.*", input: 3, output: 15}]
+                budgets: [{name: cap, match: {team: research}, measure: usd, limit: 100, action: block}]
+                """, routes: ["{match: \"s-.*\", upstream: \"\(upstream.url)\"}", "{match: \"claude-.*\", upstream: \"\(upstream.url)\", api: anthropic}"]) { setup in
+                let (aggregator, agent, gateway) = (setup.aggregator, setup.agent, setup.gateway)
+                let started = Date().timeIntervalSince1970
+                let asked = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-asked", maxTokens: 40, stream: true, includeUsage: true))
+                #expect(asked.status == 200 && asked.body.contains(#""completion_tokens":40"#) && asked.body.hasSuffix("data: [DONE]\n\n"))
+                let unasked = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-unasked", maxTokens: 30, stream: true))
+                #expect(unasked.status == 200 && !unasked.body.contains("usage") && unasked.body.contains("tok "))
+                let claude = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("claude-x", maxTokens: 70, stream: true), anthropic: true)
+                #expect(claude.status == 200 && claude.body.contains("message_stop"))
+                let cached = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-cached", maxTokens: 50), headers: [("x-test-cached", "15")])
+                #expect(cached.status == 200)
+                let silent = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-silent", maxTokens: 50, stream: true),
+                                                         headers: [("x-test-no-usage", "1"), ("x-test-chunks", "8")])
+                #expect(silent.status == 200)
+
+                // A client that leaves after the first chunk of a 10-chunk, 3-second stream.
+                var request = HTTPClientRequest(url: gateway + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer sk-test")
+                request.headers.add(name: "x-test-chunks", value: "10")
+                request.headers.add(name: "x-test-chunk-delay-ms", value: "300")
+                request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: GatewayTests.chat("s-abandoned", maxTokens: 60, stream: true))))
+                let leaving = HTTPClient(eventLoopGroupProvider: .singleton)
+                let response = try await leaving.execute(request, timeout: .seconds(30))
+                for try await _ in response.body { break }
+                try await leaving.shutdown()
+                #expect(upstream.tally("s-abandoned").finished == 0)
+                _ = try await HTTP.waitFor("the gateway to read the abandoned stream to its end") { upstream.tally("s-abandoned").finished == 1 ? true : nil }
+
+                let exposition = try await HTTP.waitFor("the agent to count the abandoned stream") { () -> String? in
+                    let text = try await HTTP.get(agent.url + "/metrics").body
+                    return GatewayTests.sum(text, "tokenwatt_tokens_total", ["model=\"s-abandoned\"", "type=\"output\""]) == 60 ? text : nil
+                }
+                func counted(_ model: String, _ type: String) -> Double {
+                    GatewayTests.sum(exposition, "tokenwatt_tokens_total", ["model=\"\(model)\"", "type=\"\(type)\"", "team=\"research\""])
+                }
+                #expect(counted("s-asked", "output") == 40 && counted("s-unasked", "output") == 30 && counted("s-unasked", "input") == 20)
+                #expect(counted("claude-x", "input") == 20 && counted("claude-x", "output") == 70)
+                #expect(counted("s-cached", "cached_input") == 15)
+                // No usage: input from the body's bytes / 4, output from 8 chunks of "tok " (32 bytes) / 4.
+                #expect(GatewayTests.sum(exposition, "tokenwatt_tokens_total", ["model=\"s-silent\"", "type=\"output\"", "usage=\"estimated\""]) == 8)
+                #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_abandoned_streams_total", []) == 1)
+                #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_estimated_usage_total", []) == 1)
+                // Cached input at its own price: 5 uncached at 1.0, 15 cached at 0.1, 50 output at 10, per million.
+                let costs = try await HTTP.waitFor("the ledger to price the cached request") { () -> [String: [String: Any]]? in
+                    let groups = try await GatewayTests.costs(aggregator, by: "model", from: started - 3_600)
+                    return groups["s-cached"] != nil && groups["s-abandoned"] != nil ? groups : nil
+                }
+                let spend = (costs["s-cached"]?["cloud_spend"] as? NSNumber)?.doubleValue ?? 0
+                #expect(abs(spend - (5 * 1.0 + 15 * 0.1 + 50 * 10) / 1e6) < 1e-12, "\(spend)")
+                // Every reservation settled, the abandoned stream's too.
+                _ = try await HTTP.waitFor("every reservation to be settled") { () -> Bool? in
+                    let metrics = try await HTTP.get(aggregator.url + "/metrics").body
+                    return GatewayTests.sum(metrics, "tokenwatt_gateway_reservations", ["state=\"settled\""]) == 6 ? true : nil
+                }
+            }
+        }
+    }
+
+    /// A gateway killed with requests in flight leaves reservations that expire at their
+    /// worst case after their time to live, counted nowhere else; an aggregator killed leaves
+    /// capped routes to their grace quota and then to on_unreachable.
+    @Test func killedGatewaysAndAggregatorsNeitherOverspendNorCountTwice() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("gateway-kill", aggregatorConfig: """
+                cloud_prices: [{match: ".*", input: 1.0, output: 10}]
+                budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 100000, action: block}]
+                """, gatewayConfig: """
+                  reservation_ttl: 2s
+                  grace: {tokens: 300, period: 1m}
+                """, routes: ["{match: \"slow-.*\", upstream: \"\(upstream.url)\"}", "{match: \"deny-.*\", upstream: \"\(upstream.url)\"}",
+                             "{match: \"allow-.*\", upstream: \"\(upstream.url)\", on_unreachable: allow}"]) { setup in
+                let (aggregator, agent, gateway) = (setup.aggregator, setup.agent, setup.gateway)
+                // Five slow streams in flight when the gateway is killed.
+                let inFlight = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for _ in 0..<5 {
+                            group.addTask {
+                                _ = try? await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("slow-model", stream: true),
+                                                                 headers: [("x-test-chunks", "20"), ("x-test-chunk-delay-ms", "300")])
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                _ = try await HTTP.waitFor("five requests upstream") { upstream.tally("slow-model").received == 5 ? true : nil }
+                let reservations = { (state: String) async throws -> Double in
+                    GatewayTests.sum(try await HTTP.get(aggregator.url + "/metrics").body, "tokenwatt_gateway_reservations", ["state=\"\(state)\""])
+                }
+                #expect(try await reservations("pending") == 5)
+                await agent.process.kill(signal: SIGKILL)
+                _ = try await inFlight.value
+                _ = try await HTTP.waitFor("the reservations to expire") { try await reservations("expired") == 5 ? true : nil }
+                #expect(try await reservations("settled") == 0)
+                // The restarted agent counts none of the killed requests: they never ended.
+                let restarted = try await setup.restartAgent()
+                #expect(GatewayTests.sum(try await HTTP.get(restarted.url + "/metrics").body, "tokenwatt_requests_total", ["model=\"slow-model\""]) == 0)
+
+                // The aggregator killed: two requests fit the 300-token grace quota (131 each at worst), then deny and allow apply.
+                await aggregator.process.kill(signal: SIGKILL)
+                var statuses: [UInt] = []
+                for _ in 0..<3 { statuses.append(try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("deny-model")).status) }
+                #expect(statuses == [200, 200, 503])
+                let denied = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("deny-model"))
+                #expect(denied.status == 503 && denied.errorType == "api_error" && denied.headers.first(name: "Retry-After") == "5")
+                #expect(try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("allow-model")).status == 200)
+                let exposition = try await HTTP.waitFor("the gateway's counts") { () -> String? in
+                    let text = try await HTTP.get(restarted.url + "/metrics").body
+                    return GatewayTests.sum(text, "tokenwatt_gateway_unreachable_admissions_total", []) == 1 ? text : nil
+                }
+                #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_grace_admissions_total", ["route=\"deny-.*\""]) == 2)
+                #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_requests_total", ["route=\"deny-.*\"", "outcome=\"aggregator_unreachable\""]) == 2)
+            }
+        }
+    }
+
+    /// Two teams' keys, one local model behind a stand-in vLLM the agent also scrapes and one
+    /// cloud model: `tokenwatt report --by team` shows each team's tokens exactly, the
+    /// server's tokens counted once (shared out to the teams), and a team's cap stops that
+    /// team only.
+    @Test func teamsAreAttributedEndToEndAndATeamCapStopsOnlyThatTeam() async throws {
+        let upstream = StandInUpstream(localModels: ["local-llama"])
+        try await upstream.run {
+            try await GatewayTests.withGateway("gateway-teams", aggregatorConfig: """
+                electricity: {price_per_kwh: 0.10, pue: 1.0}
+                cloud_prices: [{match: gpt-4o-mini, input: 0.15, output: 0.60}]
+                budgets: [{name: ops-tokens, match: {team: ops}, measure: tokens, limit: 300, action: block}]
+                """, agentConfig: """
+                inference: {servers: [{url: "\(upstream.url)", kind: vllm}]}
+                """, routes: ["{match: \"local-.*\", upstream: \"\(upstream.url)\", local: true}", "{match: \"gpt-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
+                let started = Date().timeIntervalSince1970
+                _ = try await HTTP.waitFor("the agent to scrape the stand-in vLLM") { () -> Bool? in
+                    let text = try await HTTP.get(setup.agent.url + "/metrics").body
+                    return text.contains("source=\"vllm\"") && text.contains("local-llama") ? true : nil
+                }
+                func send(_ key: String, _ model: String) async throws -> Answer {
+                    try await GatewayTests.post(setup.gateway, key: key, GatewayTests.chat(model))
+                }
+                for model in ["local-llama", "local-llama", "local-llama", "gpt-4o-mini", "gpt-4o-mini"] { #expect(try await send("sk-test", model).status == 200) }
+                // ops: 131 tokens at worst, 120 used; the third would pass 300.
+                #expect(try await send("sk-ops", "local-llama").status == 200)
+                #expect(try await send("sk-ops", "gpt-4o-mini").status == 200)
+                let refused = try await send("sk-ops", "gpt-4o-mini")
+                #expect(refused.status == 429 && refused.errorType == "budget_exceeded" && refused.body.contains("budget ops-tokens: 240.00 of 300.00 tokens used"))
+                #expect(try await send("sk-test", "gpt-4o-mini").status == 200)
+
+                // The ledger (the hours that start in the last hour, so the one in progress): research 6 × 120 tokens, ops 2 × 120, none left unattributed (the server's 480 are the gateway's 4 local requests).
+                let expected = ["research": 720.0, "ops": 240.0]
+                let report = try await HTTP.waitFor("the report to show each team's tokens", seconds: 60) { () -> [String: Double]? in
+                    let (status, output) = try await ChildProcess.run(CLITests.cliPath, ["report", "--url", setup.aggregator.url, "--by", "team", "--format", "csv",
+                                                                                         "--from", String(Int(started) - 3_600)], directory: setup.directory)
+                    guard status == 0 else { return nil }
+                    let lines = output.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+                    guard let header = lines.first, let team = header.firstIndex(of: "team"), let tokens = header.firstIndex(of: "tokens") else { return nil }
+                    var byTeam: [String: Double] = [:]
+                    for line in lines.dropFirst() where line.count == header.count { byTeam[line[team], default: 0] += Double(line[tokens]) ?? 0 }
+                    return byTeam.filter { $0.value != 0 } == expected ? byTeam : nil
+                }
+                #expect(report.filter { $0.value != 0 } == expected)
+                let groups = try await GatewayTests.costs(setup.aggregator, by: "team,source", from: started - 3_600)
+                #expect(GatewayTests.tokens(groups["research/gateway_local"], "input") == 60 && GatewayTests.tokens(groups["ops/gateway_local"], "output") == 100)
+                #expect(((groups["research/gateway"]?["cloud_spend"]) as? NSNumber)?.doubleValue ?? 0 > 0)
+            }
+        }
+    }
+}
