@@ -139,7 +139,7 @@ final class ChangingCollector: Collector, Sendable {
          "agent.yml: inference.servers[0].kind: auto or one of vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo"),
         ("inference: {discovery_ports: [70000]}", "agent.yml: inference.discovery_ports[0]: a port from 1 to 65535"),
         ("usage: {attributes: [model]}",
-         "agent.yml: usage.attributes[0]: a name other than instance, job, le, model, node, provider, quantile, server, source, type (TokenWatt sets those)"),
+         "agent.yml: usage.attributes[0]: a name other than instance, job, le, model, node, provider, quantile, server, source, type, usage (TokenWatt sets those)"),
         ("usage: {attributes: [\"team-name\"]}", "agent.yml: usage.attributes[0]: a label name such as team"),
     ])
     func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {
