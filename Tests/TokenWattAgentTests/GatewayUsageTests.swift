@@ -16,12 +16,13 @@ import Testing
 
     @Test func streamingOpenAIRequestsAskForTheUsageChunk() throws {
         let body = Array(#"{"model":"m","stream":true}"#.utf8)
-        let forwarded = GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), anthropic: false)
+        let forwarded = GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/chat/completions")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(forwarded)) as? [String: Any])
         #expect((object["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
-        #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), anthropic: true) == body)
+        #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/messages") == body)
+        #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/responses") == body)
         let plain = Array(#"{"model":"m"}"#.utf8)
-        #expect(GatewayUsage.forwardedBody(plain, shape: try GatewayUsage.shape(of: plain), anthropic: false) == plain)
+        #expect(GatewayUsage.forwardedBody(plain, shape: try GatewayUsage.shape(of: plain), path: "/v1/chat/completions") == plain)
     }
 
     @Test(arguments: [

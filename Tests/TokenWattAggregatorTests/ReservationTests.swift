@@ -111,4 +111,58 @@ import TokenWattCore
             #expect(abs((after["expired"]?.amount ?? 0) - 0.00075) < 1e-12)
         }
     }
+
+    /// A hard cap with a runaway rule refuses its scope while the runaway fires and for the
+    /// rule's cool-down after it ended, naming the rate and its baseline.
+    @Test func aRunawayHoldsItsCapsScopeForTheCoolDown() async throws {
+        let clock = ClockBox(1_800_000_000_000)
+        let configuration = try AggregatorConfiguration.parse(yaml: """
+            budgets:
+              - {name: bots, match: {team: research}, measure: tokens, limit: 1e9, action: block,
+                 runaway: {window: 1m, baseline: 1h, factor: 10, min_rate: 1, cool_down: 5m}}
+            """, file: "caps.yml")
+        try await withAggregator({ $0.budgets = configuration.budgets }, now: { clock.now }) { client, aggregator in
+            // The last evaluation saw a runaway of 250 tokens/s against 5.
+            let firing = BudgetState(periodStart: 0, periodEnd: 0, runawayFiring: true, runawayRate: 250, runawayBaseline: 5)
+            try await aggregator.store.saveBudget("bots", state: String(decoding: try JSONEncoder().encode(firing), as: UTF8.self), messages: [])
+            try await aggregator.budgets.evaluate()  // reads the saved state; no tokens now, so the runaway ends
+            let held = try await ReservationTests.reserve(client, ReservationTests.labels(team: "research"))
+            #expect(held.status == .tooManyRequests)
+            #expect(held.object["errorType"] as? String == "runaway")
+            #expect(held.object["error"] as? String == "budget bots: runaway, 250.00 tokens/s against a baseline of 5.00 tokens/s, refused until 2027-01-15T08:05:00Z")
+            #expect(held.retryAfter == "300")
+            // Another team is not held.
+            #expect(try await ReservationTests.reserve(client, ReservationTests.labels(team: "ops")).status == .created)
+            clock.now += 300_000
+            #expect(try await ReservationTests.reserve(client, ReservationTests.labels(team: "research")).status == .created)
+        }
+    }
+
+    /// The gateway's tokens reach the ledger and are held by their reservations: a cap counts
+    /// them once, from the reservations.
+    @Test func gatewayTokensInTheLedgerAreNotCountedAgainByACap() async throws {
+        let clock = ClockBox(1_800_000_030_000)  // 30 s into an hour: the pushed samples are in the hour in progress
+        let configuration = try AggregatorConfiguration.parse(yaml: """
+            budgets: [{name: research-tokens, match: {team: research}, measure: tokens, limit: 3000, action: block}]
+            """, file: "caps.yml")
+        try await withAggregator({ $0.budgets = configuration.budgets }, now: { clock.now }) { client, aggregator in
+            let labels = ["team": "research", "model": "gpt-4o-mini", "provider": "openai", "source": "gateway"]
+            let granted = try await ReservationTests.reserve(client, labels, input: 1_000, output: 1_000)
+            let id = try #require((granted.object["data"] as? [String: Any])?["id"] as? String)
+            #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle",
+                                                    ["labels": labels, "input_tokens": 1_000, "output_tokens": 1_000]).status == .ok)
+            // The same 2,000 tokens, pushed by the gateway's agent.
+            let series = { (type: String) in
+                TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": "tokenwatt_tokens_total", "type": type]) { $1 }),
+                           samples: [Sample(timestamp: clock.now - 2_000, value: 0), Sample(timestamp: clock.now - 1_000, value: 1_000)])
+            }
+            let (headers, body) = push([series("input"), series("output")])
+            #expect(try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { $0.status } == .noContent)
+            try await aggregator.budgets.evaluate()
+            #expect(aggregator.budgets.currentStates["research-tokens"]?.spent == 2_000)
+            // 2,000 used: another 1,000 fits the 3,000 (it would not, were they counted twice).
+            #expect(try await ReservationTests.reserve(client, labels, input: 500, output: 500).status == .created)
+            #expect(try await ReservationTests.reserve(client, labels, input: 1, output: 0).status == .tooManyRequests)
+        }
+    }
 }

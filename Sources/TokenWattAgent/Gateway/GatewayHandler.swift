@@ -144,7 +144,7 @@ struct GatewayHandler: Sendable {
         if let key = call.route.key {
             if call.route.api == .anthropic { upstream.headers.replaceOrAdd(name: "x-api-key", value: key) } else { upstream.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(key)") }
         }
-        upstream.body = .bytes(ByteBuffer(bytes: GatewayUsage.forwardedBody(call.body, shape: call.shape, anthropic: call.anthropic)))
+        upstream.body = .bytes(ByteBuffer(bytes: GatewayUsage.forwardedBody(call.body, shape: call.shape, path: path)))
         let sent = ContinuousClock.now
         let response: HTTPClientResponse
         do {
@@ -176,7 +176,8 @@ struct GatewayHandler: Sendable {
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
-        let relay = StreamRelay(upstream: response.body, scanner: GatewayUsage.StreamScanner(model: call.shape.model, stripUsageChunk: !call.shape.asksForUsage),
+        let relay = StreamRelay(upstream: response.body, scanner: GatewayUsage.StreamScanner(model: call.shape.model,
+                                                                                        stripUsageChunk: !call.shape.asksForUsage && GatewayUsage.usageOnRequestPaths.contains(path)),
                                 abandonedTimeout: .milliseconds(configuration.abandonedStreamTimeoutMs)) { scanner, abandoned in
             if abandoned { metrics.count(.abandonedStreams, route: call.route.pattern) }
             await settle(call, usage: succeeded ? scanner.finalUsage(requestBytes: call.body.count) : nil)
@@ -210,8 +211,7 @@ struct GatewayHandler: Sendable {
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     static func seconds(since instant: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - instant
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (ContinuousClock.now - instant).seconds
     }
 
     /// An error in the API's own shape: OpenAI's `{"error": {"message", "type"}}`, or

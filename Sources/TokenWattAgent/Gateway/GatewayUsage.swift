@@ -33,10 +33,15 @@ enum GatewayUsage {
                             maxOutputTokens: limit.map { max(0, $0) }, estimatedInputTokens: (body.count + 2) / 3)
     }
 
-    /// The body to send upstream: a streaming OpenAI request that does not ask for the final
-    /// usage chunk gets `stream_options.include_usage` (the chunk is kept from the client).
-    static func forwardedBody(_ body: [UInt8], shape: RequestShape, anthropic: Bool) -> [UInt8] {
-        guard shape.stream, !anthropic, !shape.asksForUsage,
+    /// The paths whose streams end with a usage chunk only when asked (`stream_options.include_usage`):
+    /// Chat Completions and Completions; the Responses API and Anthropic's send usage anyway.
+    static let usageOnRequestPaths: Set<String> = ["/v1/chat/completions", "/v1/completions"]
+
+    /// The body to send upstream: a streaming Chat Completions or Completions request that does
+    /// not ask for the final usage chunk gets `stream_options.include_usage` (the chunk is kept
+    /// from the client).
+    static func forwardedBody(_ body: [UInt8], shape: RequestShape, path: String) -> [UInt8] {
+        guard shape.stream, usageOnRequestPaths.contains(path), !shape.asksForUsage,
               var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
         var options = object["stream_options"] as? [String: Any] ?? [:]
         options["include_usage"] = true

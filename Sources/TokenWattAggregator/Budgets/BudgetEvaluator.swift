@@ -60,7 +60,9 @@ enum BudgetEvaluator {
             reset.resolves = state.fired
             reset.topContributors = [:]
             events.append(reset)
-            state = BudgetState(periodStart: reading.periodStart, periodEnd: reading.periodEnd, runawayFiring: state.runawayFiring)
+            // A runaway goes on across periods, with its numbers and cool-down.
+            state = BudgetState(periodStart: reading.periodStart, periodEnd: reading.periodEnd, runawayFiring: state.runawayFiring,
+                                runawayRate: state.runawayRate, runawayBaseline: state.runawayBaseline, runawayEndedMs: state.runawayEndedMs)
         }
         state.spent = reading.spent
         state.gatewaySpent = reading.gatewaySpent

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The same stand-in OpenAI upstream (tokenwatt-bench gateway-upstream: it answers at once) used
+# directly, through TokenWatt's gateway (without and with hard caps, the latter reserving and
+# settling every request at a running aggregator) and through LiteLLM's proxy (litellm[proxy]
+# from PyPI, the same model list), in one run: latency at 1, 50 and 200 concurrent clients,
+# what each proxy adds to the direct figures, and each proxy's CPU per request. JSON answers,
+# then streamed ones. Then LiteLLM's own budget under 500 concurrent requests.
+# Usage: bench/gateway-vs-litellm.sh [requests per level, default 4000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests="${1:-4000}"
+swift build -c release --product tokenwatt-agent
+swift build -c release --product tokenwatt-aggregator
+swift build -c release --product tokenwatt-bench
+bin="$(swift build -c release --show-bin-path)"
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/tokenwatt-bench/litellm-venv"
+if [ ! -x "$venv/bin/litellm" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'litellm[proxy]'
+fi
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+wait_for() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
+
+"$bin/tokenwatt-bench" gateway-upstream --port 19480 &
+upstream_pid=$!
+
+printf 'nodes:\n  - {name: bench, token_env: BENCH_TOKEN}\ncloud_prices: [{match: bench-model, input: 1.0, output: 2.0}]\nbudgets: [{name: cap, match: {team: bench}, measure: usd, limit: 1e9, action: block}]\n' >"$work/aggregator.yml"
+export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(openssl rand -hex 24)"
+"$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen 127.0.0.1:19470 --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
+wait_for http://127.0.0.1:19470/-/ready
+for variant in plain capped; do
+    port=$([ "$variant" = plain ] && echo 19472 || echo 19474)
+    capped=$([ "$variant" = plain ] && echo false || echo true)
+    cat >"$work/agent-$variant.yml" <<YAML
+collectors: [cpu]
+spool: {directory: $work/spool-$variant}
+aggregator: {url: "http://127.0.0.1:19470", token_env: BENCH_TOKEN}
+usage: {attributes: [team]}
+gateway:
+  listen: 127.0.0.1:$port
+  callers: [{key_env: BENCH_KEY, labels: {team: bench}}]
+  routes: [{match: bench-model, upstream: "http://127.0.0.1:19480", capped: $capped}]
+YAML
+    "$bin/tokenwatt-agent" --config "$work/agent-$variant.yml" --listen 127.0.0.1:$((port + 100)) --no-discovery >"$work/agent-$variant.log" 2>&1 &
+    eval "agent_${variant}_pid=$!"
+    wait_for http://127.0.0.1:$port/-/healthy
+done
+
+cat >"$work/litellm.yaml" <<YAML
+model_list:
+  - model_name: bench-model
+    litellm_params: {model: openai/bench-model, api_base: "http://127.0.0.1:19480/v1", api_key: sk-upstream}
+general_settings: {master_key: os.environ/BENCH_KEY}
+YAML
+LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port 19473 >"$work/litellm.log" 2>&1 &
+litellm_pid=$!
+wait_for http://127.0.0.1:19473/health/liveliness
+echo "== $("$venv/bin/pip" show litellm | grep Version), tokenwatt $(git rev-parse --short HEAD), $(nproc) cores"
+
+targets=(--target "direct=http://127.0.0.1:19480=$upstream_pid"
+         --target "tokenwatt=http://127.0.0.1:19472=$agent_plain_pid"
+         --target "tokenwatt-capped=http://127.0.0.1:19474=$agent_capped_pid"
+         --target "litellm=http://127.0.0.1:19473=$litellm_pid")
+# Each client as fast as answers come: what each proxy sustains on these cores, and the queueing
+# that comes with it. Then paced at 50 requests/s in all (under every proxy's ceiling here, so
+# the added latency is each proxy's own work, not a queue), JSON and streamed.
+"$bin/tokenwatt-bench" gateway "${targets[@]}" --key "$BENCH_KEY" --requests "$requests"
+for stream in "" --stream; do
+    "$bin/tokenwatt-bench" gateway "${targets[@]}" --key "$BENCH_KEY" --requests "$((requests / 2))" --rate 50 $stream
+done
