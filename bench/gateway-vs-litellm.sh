@@ -25,7 +25,13 @@ wait_for() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0
 "$bin/tokenwatt-bench" gateway-upstream --port 19480 &
 upstream_pid=$!
 
-printf 'nodes:\n  - {name: bench, token_env: BENCH_TOKEN}\ncloud_prices: [{match: bench-model, input: 1.0, output: 2.0}]\nbudgets: [{name: cap, match: {team: bench}, measure: usd, limit: 1e9, action: block}]\n' >"$work/aggregator.yml"
+cat >"$work/aggregator.yml" <<YAML
+nodes: [{name: bench, token_env: BENCH_TOKEN}]
+cloud_prices: [{match: bench-model, input: 1.0, output: 2.0}, {match: bench-overspend, input: 1000, output: 1000}]
+budgets:
+  - {name: cap, match: {model: bench-model}, measure: usd, limit: 1e9, action: block}
+  - {name: overspend, match: {model: bench-overspend}, measure: usd, limit: 1.0, action: block}
+YAML
 export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(openssl rand -hex 24)"
 "$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen 127.0.0.1:19470 --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
 wait_for http://127.0.0.1:19470/-/ready
@@ -40,7 +46,7 @@ usage: {attributes: [team]}
 gateway:
   listen: 127.0.0.1:$port
   callers: [{key_env: BENCH_KEY, labels: {team: bench}}]
-  routes: [{match: bench-model, upstream: "http://127.0.0.1:19480", capped: $capped}]
+  routes: [{match: "bench-.*", upstream: "http://127.0.0.1:19480", capped: $capped}]
 YAML
     "$bin/tokenwatt-agent" --config "$work/agent-$variant.yml" --listen 127.0.0.1:$((port + 100)) --no-discovery >"$work/agent-$variant.log" 2>&1 &
     eval "agent_${variant}_pid=$!"
@@ -69,3 +75,34 @@ targets=(--target "direct=http://127.0.0.1:19480=$upstream_pid"
 for stream in "" --stream; do
     "$bin/tokenwatt-bench" gateway "${targets[@]}" --key "$BENCH_KEY" --requests "$((requests / 2))" --rate 50 $stream
 done
+
+# Overspend: 500 concurrent requests, each costing 0.028 USD (20 input and 8 output tokens at
+# 0.001 USD each), against a 1.00 USD budget: LiteLLM's proxy-wide max_budget (its budgets
+# that need no database; key, team and user budgets need PostgreSQL) and TokenWatt's hard cap.
+kill "$litellm_pid"; wait "$litellm_pid" 2>/dev/null || true
+cat >"$work/litellm-budget.yaml" <<YAML
+model_list:
+  - model_name: bench-overspend
+    litellm_params: {model: openai/bench-overspend, api_base: "http://127.0.0.1:19480/v1", api_key: sk-upstream}
+    model_info: {input_cost_per_token: 0.001, output_cost_per_token: 0.001}
+litellm_settings: {max_budget: 1.0, budget_duration: 30d}
+general_settings: {master_key: os.environ/BENCH_KEY}
+YAML
+LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm-budget.yaml" --host 127.0.0.1 --port 19475 >"$work/litellm-budget.log" 2>&1 &
+wait_for http://127.0.0.1:19475/health/liveliness
+cat >"$work/fire.py" <<'PY'
+import asyncio, collections, os, sys
+import httpx
+async def main(url, count):
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=count), timeout=120) as client:
+        async def one():
+            answer = await client.post(url + "/v1/chat/completions", headers={"Authorization": "Bearer " + os.environ["BENCH_KEY"]},
+                                       json={"model": "bench-overspend", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+            return answer.status_code
+        statuses = collections.Counter(await asyncio.gather(*[one() for _ in range(count)]))
+    print(f"{sys.argv[3]:<18} answers {dict(statuses)}: spent {statuses[200] * 0.028:.3f} USD of a 1.00 USD budget")
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+PY
+echo "== overspend: 500 concurrent requests at 0.028 USD each against a 1.00 USD budget"
+"$venv/bin/python" "$work/fire.py" http://127.0.0.1:19475 500 litellm
+"$venv/bin/python" "$work/fire.py" http://127.0.0.1:19474 500 tokenwatt-capped

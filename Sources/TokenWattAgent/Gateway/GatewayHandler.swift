@@ -172,7 +172,11 @@ struct GatewayHandler: Sendable {
                 return GatewayHandler.error(502, "api_error", "the upstream's answer was cut or too large: \(error)", anthropic: call.anthropic)
             }
             let upstreamSeconds = GatewayHandler.seconds(since: sent)
-            await settle(call, usage: succeeded ? GatewayUsage.usage(inAnswer: answer, model: call.shape.model, requestBytes: call.body.count) : nil)
+            let usage = succeeded ? GatewayUsage.usage(inAnswer: answer, model: call.shape.model, requestBytes: call.body.count) : nil
+            // The usage is saved before the answer goes back (nothing lost in a crash); the
+            // reservation is settled after (one not settled keeps its worst case: never low).
+            record(call, usage: usage)
+            Task { await settleReservation(call, usage: usage) }
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
@@ -189,6 +193,12 @@ struct GatewayHandler: Sendable {
     /// Counts what the call used for its caller (nothing when it failed) and settles its
     /// reservation to it (to nothing when it failed: the hold is released).
     private func settle(_ call: Call, usage report: UsageReport?) async {
+        record(call, usage: report)
+        await settleReservation(call, usage: report)
+    }
+
+    /// Counts what the call used for its caller, through the usage path.
+    private func record(_ call: Call, usage report: UsageReport?) {
         if var report {
             if report.estimated { metrics.count(.estimatedUsage, route: call.route.pattern) }
             report.provider = call.route.provider
@@ -201,6 +211,10 @@ struct GatewayHandler: Sendable {
             }
             rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: GatewayHandler.nowMs())
         }
+    }
+
+    /// Settles the call's reservation to what it used (to nothing when it failed: the hold is released).
+    private func settleReservation(_ call: Call, usage report: UsageReport?) async {
         guard let id = call.reservation, let reservations else { return }
         if !(await reservations.settle(id: id, labels: call.labels, usage: report ?? UsageReport(model: call.shape.model, provider: ""))) {
             metrics.count(.unsettledReservations, route: call.route.pattern)
