@@ -28,9 +28,8 @@ public struct Agent: Sendable {
                             client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
-        let gatewayClient = configuration.gateway.map { OutboundClient.makeHTTPClient(connectionsPerHost: $0.upstreamConnections) }
         let gateway = configuration.gateway.map { gateway in
-            Agent.gateway(gateway, configuration: configuration, client: gatewayClient!, usage: usage, logger: logger)
+            Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
         }
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
@@ -73,7 +72,7 @@ public struct Agent: Sendable {
         self.scheduler = scheduler
         self.spool = spool
         self.pusher = pusher
-        clients = [client] + [gatewayClient].compactMap { $0 }
+        clients = [client] + [gateway?.client].compactMap { $0 }
         self.round = round
         self.discovery = discovery
     }
@@ -106,13 +105,15 @@ public struct Agent: Sendable {
         return samples
     }
 
-    /// The metering gateway on its own listener, and its metrics.
+    /// The metering gateway on its own listener, its metrics, and its HTTP client to upstreams
+    /// (a connection per request in flight; reservations go through the agent's `client`).
     private static func gateway(_ gateway: GatewayConfiguration, configuration: AgentConfiguration, client: HTTPClient, usage: UsageCollector,
-                                logger: Logger) -> (application: any Service, metrics: GatewayMetrics) {
+                                logger: Logger) -> (application: any Service, metrics: GatewayMetrics, client: HTTPClient) {
         let metrics = GatewayMetrics(routes: gateway.routes.map(\.pattern))
         let reservations = gateway.routes.contains(where: \.capped)
             ? ReservationClient(writeURL: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client)) : nil
-        let handler = GatewayHandler(configuration: gateway, client: client, usage: usage, reservations: reservations, metrics: metrics, logger: logger)
+        let upstreams = OutboundClient.makeHTTPClient(connectionsPerHost: gateway.upstreamConnections)
+        let handler = GatewayHandler(configuration: gateway, client: upstreams, usage: usage, reservations: reservations, metrics: metrics, logger: logger)
         let router = Router()
         for path in GatewayHandler.paths { router.post(RouterPath(stringLiteral: path), use: handler.handle) }
         router.get("/-/healthy") { _, _ in "OK\n" }
@@ -126,7 +127,7 @@ public struct Agent: Sendable {
                                                             "routes": "\(gateway.routes.count)", "callers": "\(gateway.callers.count)"])
             },
             logger: logger)
-        return (application, metrics)
+        return (application, metrics, upstreams)
     }
 
     private static func discovery(configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?,
