@@ -157,7 +157,7 @@ enum FakeNVML {
         try FakeNVML.setScenario("count 1\ngpu 0 uuid GPU-h\ngpu 0 power 100000\n")
         let collector = NvidiaCollector(libraryPath: library)
         _ = try await collector.collect()
-        try FakeNVML.setScenario("count 1\ngpu 0 uuid GPU-h\ngpu 0 power 100000\ngpu 0 hang 2\n")
+        try FakeNVML.setScenario("count 1\ngpu 0 uuid GPU-h\ngpu 0 power 100000\ngpu 0 hang 5\n")
         let clock = ContinuousClock()
         let started = clock.now
         // The scheduler's deadline gives up on the run...
@@ -167,10 +167,11 @@ enum FakeNVML {
         let second = await CollectorScheduler.withDeadline(.milliseconds(300)) { () async throws(CollectorError) in try await collector.collect() }
         guard case .failure(.failed(let reason)) = second else { Issue.record("expected a failure, got \(second)"); return }
         #expect(reason.hasPrefix("an NVML call has not returned"))
-        #expect(started.duration(to: clock.now) < .seconds(1))
+        // Well before the 5 s hang ends (with room for a machine busy with other tests).
+        #expect(started.duration(to: clock.now) < .seconds(2.5))
         // Once the call returns, the collector works again
         try FakeNVML.setScenario("count 1\ngpu 0 uuid GPU-h\ngpu 0 power 100000\n")
-        try await Task.sleep(for: .milliseconds(2_500))
+        try await Task.sleep(for: .milliseconds(5_500))
         #expect(value(try await collector.collect(), "tokenwatt_gpu_power_watts") == 100)
     }
 }

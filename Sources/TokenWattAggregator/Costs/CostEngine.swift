@@ -80,8 +80,9 @@ public final class CostEngine: Service, Sendable {
         }
         // The totals are the saved ledger's, so what /metrics shows of them survives a restart;
         // a published value held above them must be saved first.
-        guard var (totals, published) = state.withLock({ $0 }) else { return }
-        let samples = counterSamples(totals)
+        guard let current = state.withLock({ $0 }) else { return }
+        var published = current.published
+        let samples = counterSamples(current.totals)
         published.raise(to: samples)
         try await store.savePublishedLedgerCounters(published.carried(over: samples))
         state.withLock { $0?.published = published }
