@@ -373,4 +373,28 @@ import Glibc
             }
         }
     }
+
+    /// A request over a cap on a route with a fallback goes to the fallback model, reserved
+    /// there, and the answer says so.
+    @Test func aRequestOverACapFallsBackToTheRoutesFallbackModel() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("gateway-fallback", aggregatorConfig: """
+                cloud_prices: [{match: gpt-4o, input: 2.5, output: 10}, {match: gpt-4o-mini, input: 0.15, output: 0.6}]
+                budgets: [{name: big-model, match: {model: gpt-4o}, measure: tokens, limit: 200, action: block}]
+                """, routes: ["{match: gpt-4o, upstream: \"\(upstream.url)\", fallback: gpt-4o-mini}", "{match: gpt-4o-mini, upstream: \"\(upstream.url)\"}"]) { setup in
+                let first = try await GatewayTests.post(setup.gateway, key: "sk-test", GatewayTests.chat("gpt-4o"))
+                #expect(first.status == 200 && first.headers.first(name: "x-tokenwatt-fallback") == nil)
+                // 120 used and 131 at worst would pass 200: sent to gpt-4o-mini instead.
+                let second = try await GatewayTests.post(setup.gateway, key: "sk-test", GatewayTests.chat("gpt-4o"))
+                #expect(second.status == 200 && second.headers.first(name: "x-tokenwatt-fallback") == "gpt-4o -> gpt-4o-mini")
+                #expect(upstream.tally("gpt-4o").received == 1 && upstream.tally("gpt-4o-mini").received == 1)
+                let exposition = try await HTTP.waitFor("the agent to count both") { () -> String? in
+                    let text = try await HTTP.get(setup.agent.url + "/metrics").body
+                    return GatewayTests.sum(text, "tokenwatt_requests_total", ["model=\"gpt-4o-mini\""]) == 1 ? text : nil
+                }
+                #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_fallbacks_total", ["route=\"gpt-4o\""]) == 1)
+            }
+        }
+    }
 }

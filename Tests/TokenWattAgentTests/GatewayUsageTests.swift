@@ -125,4 +125,20 @@ import Testing
         let usage = scanner.finalUsage(requestBytes: 2_000)
         #expect(usage.inputTokens == 500 && usage.outputTokens == 100 && usage.estimated)
     }
+
+    /// The raw measure of an event's text agrees with the decoded one (escapes aside), and a
+    /// usage object is told from `"usage": null`.
+    @Test(arguments: [
+        #"{"choices":[{"index":0,"delta":{"content":"Hello wor"}}],"usage":null}"#,
+        #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Grüße, 世界"}}"#,
+        #"{"type":"response.output_text.delta","delta":"abc","item_id":"x"}"#,
+        #"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}], "delta" : "x y"}"#,
+    ])
+    func rawTextBytesMatchTheDecodedOnes(json: String) throws {
+        let document = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+        let escapes = json.components(separatedBy: "\\").count - 1
+        #expect(GatewayUsage.rawTextBytes(in: Array(json.utf8)) == GatewayUsage.textBytes(in: document) + escapes)
+        #expect(!GatewayUsage.hasObject(named: "usage", in: Array(json.utf8)))
+        #expect(GatewayUsage.hasObject(named: "usage", in: Array(#"{"choices":[],"usage" : {"prompt_tokens":1}}"#.utf8)))
+    }
 }

@@ -83,7 +83,7 @@ enum GatewayUsage {
         switch value {
         case .object(let object):
             return object.reduce(0) { total, entry in
-                if case .string(let text) = entry.value, ["content", "text", "delta", "thinking", "arguments"].contains(entry.key) {
+                if case .string(let text) = entry.value, textKeys.contains(entry.key) {
                     return total + text.utf8.count
                 }
                 return total + textBytes(in: entry.value)
@@ -100,6 +100,48 @@ enum GatewayUsage {
         var report = UsageReport(model: model, provider: "")
         guard (try? report.read(usage: usage, field: "usage")) != nil else { return nil }
         return report
+    }
+
+    static let textKeys = ["content", "text", "delta", "thinking", "arguments"]
+
+    /// Whether the JSON holds `"name": {` somewhere (OpenAI's chunks carry `"usage": null`
+    /// until the last).
+    static func hasObject(named name: String, in json: [UInt8]) -> Bool {
+        let key = Array("\"\(name)\"".utf8)
+        var from = json.startIndex
+        while let found = json[from...].firstRange(of: key) {
+            var index = found.upperBound
+            while index < json.endIndex, json[index] == UInt8(ascii: " ") || json[index] == UInt8(ascii: ":") { index += 1 }
+            if index < json.endIndex, json[index] == UInt8(ascii: "{") { return true }
+            from = found.upperBound
+        }
+        return false
+    }
+
+    /// Bytes of the string values under `textKeys` in raw JSON, escapes counted as written: the
+    /// same measure as `textBytes(in:)` (to an escape's length) without decoding the JSON.
+    static func rawTextBytes(in json: [UInt8]) -> Int {
+        var total = 0
+        for name in textKeys {
+            let key = Array("\"\(name)\"".utf8)
+            var from = json.startIndex
+            while let found = json[from...].firstRange(of: key) {
+                var index = found.upperBound
+                while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 }
+                guard index < json.endIndex, json[index] == UInt8(ascii: ":") else { from = found.upperBound; continue }
+                index += 1
+                while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 }
+                guard index < json.endIndex, json[index] == UInt8(ascii: "\"") else { from = index; continue }
+                index += 1
+                let start = index
+                while index < json.endIndex, json[index] != UInt8(ascii: "\"") {
+                    index += json[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                total += min(index, json.endIndex) - start
+                from = min(index + 1, json.endIndex)
+            }
+        }
+        return total
     }
 
     /// Reads a server-sent event stream as it passes, keeping its usage: OpenAI's final usage
@@ -160,8 +202,15 @@ enum GatewayUsage {
             let text = String(decoding: event, as: UTF8.self)
             let data = text.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("data:") }
                 .map { $0.dropFirst(5).drop { $0 == " " } }.joined(separator: "\n")
-            guard !data.isEmpty, data != "[DONE]", let document = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)),
-                  case .object(let object) = document else { return false }
+            guard !data.isEmpty, data != "[DONE]" else { return false }
+            let bytes = Array(data.utf8)
+            // Most events carry text and no usage: their text is measured in the raw JSON, and
+            // only events with a usage object are decoded (the stream's cost per event stays small).
+            guard GatewayUsage.hasObject(named: "usage", in: bytes) else {
+                textBytes += GatewayUsage.rawTextBytes(in: bytes)
+                return false
+            }
+            guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), case .object(let object) = document else { return false }
             // The Responses API's last event repeats the whole text.
             if object["type"] != .string("response.completed") { textBytes += GatewayUsage.textBytes(in: document) }
             switch object["type"] {
