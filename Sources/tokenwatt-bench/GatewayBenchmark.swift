@@ -70,7 +70,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
                                 configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: levels.max() ?? 1)))
         print("\(stream ? "streamed" : "JSON") answers, \(requests) requests per target and level (\(requests / 4) at concurrency 1), "
               + (rate > 0 ? "paced at \(Int(rate)) requests/s" : "each client sending as soon as its last answer came"))
-        print("target".padding(toLength: 18, withPad: " ", startingAt: 0) + "  conc    p50 ms    p99 ms   +p50 ms   +p99 ms     req/s  CPU ms/req")
+        print("target".padding(toLength: 18, withPad: " ", startingAt: 0) + "  conc    p50 ms    p99 ms   +p50 ms   +p99 ms     req/s  CPU ms/req  failed")
         for level in levels {
             var direct: (p50: Double, p99: Double)?
             for target in parsed {
@@ -80,7 +80,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
                 let cpuBefore = cpuSeconds(target.pid)
                 let clock = ContinuousClock()
                 let began = clock.now
-                let latencies = Latencies(seconds: try await load(target, clients: level, count: count, client: client))
+                let (answered, failed) = try await load(target, clients: level, count: count, client: client)
+                let latencies = Latencies(seconds: answered)
                 let seconds = (clock.now - began).seconds
                 let cpu = zip(cpuBefore, cpuSeconds(target.pid)).map { ($1 - $0) / Double(count) * 1000 }.first
                 let (p50, p99) = (latencies.milliseconds(at: 0.5), latencies.milliseconds(at: 0.99))
@@ -90,15 +91,16 @@ struct GatewayBenchmark: AsyncParsableCommand {
                 print(target.name.padding(toLength: 18, withPad: " ", startingAt: 0) + column("\(level)", 6)
                       + column(String(format: "%.2f", p50), 10) + column(String(format: "%.2f", p99), 10)
                       + column(added.map { String(format: "%.2f", $0.0) } ?? "-", 10) + column(added.map { String(format: "%.2f", $0.1) } ?? "-", 10)
-                      + column(String(format: "%.0f", Double(count) / seconds), 10) + column(cpu.map { String(format: "%.3f", $0) } ?? "-", 12))
+                      + column(String(format: "%.0f", Double(answered.count) / seconds), 10) + column(cpu.map { String(format: "%.3f", $0) } ?? "-", 12)
+                      + column("\(failed)", 8))
             }
         }
         try await client.shutdown()
     }
 
-    /// `count` requests from `clients` concurrent clients; each one's seconds. A request that
-    /// fails or is not 200 stops the run.
-    private func load(_ target: Target, clients: Int, count: Int, client: HTTPClient) async throws -> [Double] {
+    /// `count` requests from `clients` concurrent clients: the seconds of each answered 200, and
+    /// how many failed (another status, a reset connection, a timeout: an overloaded proxy's).
+    private func load(_ target: Target, clients: Int, count: Int, client: HTTPClient) async throws -> (seconds: [Double], failed: Int) {
         var body: [String: Any] = ["model": "bench-model", "max_tokens": 16, "messages": [["role": "user", "content": "Say hello."]]]
         if stream { body["stream"] = true }
         let bytes = try JSONSerialization.data(withJSONObject: body)
@@ -107,10 +109,11 @@ struct GatewayBenchmark: AsyncParsableCommand {
         // Paced: client i sends its n-th request at (n × clients + i) / rate seconds from the start.
         let interval: Duration? = rate > 0 ? .nanoseconds(Int64(1e9 / rate)) : nil
         let start = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: [Double].self) { group in
+        return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
             for index in 0..<clients {
                 group.addTask {
                     var seconds: [Double] = []
+                    var failed = 0
                     for slot in stride(from: index, to: count, by: clients) {
                         if let interval { try await Task.sleep(until: start + interval * slot, clock: .continuous) }
                         var request = HTTPClientRequest(url: url)
@@ -119,16 +122,22 @@ struct GatewayBenchmark: AsyncParsableCommand {
                         request.headers.add(name: "Authorization", value: "Bearer \(key)")
                         request.body = .bytes(ByteBuffer(bytes: bytes))
                         let start = ContinuousClock.now
-                        let response = try await client.execute(request, timeout: .seconds(60))
-                        _ = try await response.body.collect(upTo: 1 << 20)
-                        let elapsed = ContinuousClock.now - start
-                        guard response.status == .ok else { throw ValidationError("\(target.name) answered \(response.status.code)") }
-                        seconds.append(elapsed.seconds)
+                        do {
+                            let response = try await client.execute(request, timeout: .seconds(60))
+                            _ = try await response.body.collect(upTo: 1 << 20)
+                            guard response.status == .ok else {
+                                failed += 1
+                                continue
+                            }
+                            seconds.append((ContinuousClock.now - start).seconds)
+                        } catch {
+                            failed += 1
+                        }
                     }
-                    return seconds
+                    return (seconds, failed)
                 }
             }
-            return try await group.reduce(into: [Double]()) { $0 += $1 }
+            return try await group.reduce(into: ([Double](), 0)) { $0.0 += $1.0; $0.1 += $1.1 }
         }
     }
 
