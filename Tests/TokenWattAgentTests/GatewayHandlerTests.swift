@@ -18,6 +18,7 @@ import TokenWattCore
         let router = Router()
         router.post("/v1/chat/completions") { request, _ -> Response in
             let key = request.headers[.authorization] ?? "none"
+            #expect(request.headers[.acceptEncoding] == nil, "the upstream must answer uncompressed for its usage to be read")
             let answer = #"{"id":"c1","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":120,"completion_tokens":30,"prompt_tokens_details":{"cached_tokens":100}}}"#
             return Response(status: .ok, headers: [.contentType: "application/json", HTTPField.Name("x-upstream-key")!: key],
                             body: .init(byteBuffer: ByteBuffer(string: answer)))
@@ -51,7 +52,8 @@ import TokenWattCore
                 try await app.test(.router) { gateway in
                     let body = ByteBuffer(string: #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
                     let answer = try await gateway.execute(uri: "/v1/chat/completions", method: .post,
-                                                           headers: [.authorization: "Bearer sk-caller", .contentType: "application/json"], body: body) { $0 }
+                                                           headers: [.authorization: "Bearer sk-caller", .contentType: "application/json", .acceptEncoding: "gzip, deflate"],
+                                                           body: body) { $0 }
                     #expect(answer.status == .ok)
                     #expect(String(buffer: answer.body).contains(#""completion_tokens":30"#))
                     // The upstream got its own key, never the caller's.

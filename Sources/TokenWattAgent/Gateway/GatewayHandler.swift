@@ -17,8 +17,10 @@ struct GatewayHandler: Sendable {
     static let maxAnswerBytes = 64 << 20
     /// The header that tells a client its request went to the route's fallback model.
     static let fallbackHeader = HTTPField.Name("x-tokenwatt-fallback")!
-    /// Headers the gateway sets itself or that belong to one hop.
-    static let droppedHeaders: Set<String> = ["authorization", "x-api-key", "host", "content-length", "connection", "transfer-encoding", "keep-alive"]
+    /// Headers the gateway sets itself or that belong to one hop. `accept-encoding` too: the
+    /// usage is read from the answer, so the upstream answers uncompressed (SDKs ask for gzip).
+    static let droppedHeaders: Set<String> = ["authorization", "x-api-key", "host", "content-length", "connection", "transfer-encoding", "keep-alive",
+                                              "accept-encoding"]
 
     let configuration: GatewayConfiguration
     let client: HTTPClient
