@@ -21,6 +21,11 @@ import Testing
         #expect((object["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
         #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/messages") == body)
         #expect(GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/responses") == body)
+        // A request with stream_options of its own keeps them, include_usage added.
+        let withOptions = Array(#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}"#.utf8)
+        let merged = try #require(try JSONSerialization.jsonObject(with: Data(GatewayUsage.forwardedBody(withOptions, shape: try GatewayUsage.shape(of: withOptions),
+                                                                                                          path: "/v1/completions"))) as? [String: Any])
+        #expect(merged["stream_options"] as? [String: Bool] == ["continuous_usage_stats": false, "include_usage": true])
         let plain = Array(#"{"model":"m"}"#.utf8)
         #expect(GatewayUsage.forwardedBody(plain, shape: try GatewayUsage.shape(of: plain), path: "/v1/chat/completions") == plain)
     }

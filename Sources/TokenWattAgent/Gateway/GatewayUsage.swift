@@ -11,6 +11,8 @@ enum GatewayUsage {
         var stream: Bool
         /// Whether a streaming client asked for OpenAI's final usage chunk itself.
         var asksForUsage: Bool
+        /// Whether the request has `stream_options` at all.
+        var hasStreamOptions = false
         var maxOutputTokens: Int?
         /// An upper estimate of its input tokens: a token is rarely shorter than 3 bytes of
         /// the request (about 4 in English), so bytes ÷ 3, rounded up, over the whole body.
@@ -29,7 +31,7 @@ enum GatewayUsage {
         let stream = object["stream"] as? Bool ?? false
         let options = object["stream_options"] as? [String: Any]
         let limit = ["max_completion_tokens", "max_tokens", "max_output_tokens"].lazy.compactMap { (object[$0] as? NSNumber)?.intValue }.first
-        return RequestShape(model: model, stream: stream, asksForUsage: options?["include_usage"] as? Bool ?? false,
+        return RequestShape(model: model, stream: stream, asksForUsage: options?["include_usage"] as? Bool ?? false, hasStreamOptions: options != nil,
                             maxOutputTokens: limit.map { max(0, $0) }, estimatedInputTokens: (body.count + 2) / 3)
     }
 
@@ -41,8 +43,13 @@ enum GatewayUsage {
     /// not ask for the final usage chunk gets `stream_options.include_usage` (the chunk is kept
     /// from the client).
     static func forwardedBody(_ body: [UInt8], shape: RequestShape, path: String) -> [UInt8] {
-        guard shape.stream, usageOnRequestPaths.contains(path), !shape.asksForUsage,
-              var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
+        guard shape.stream, usageOnRequestPaths.contains(path), !shape.asksForUsage else { return body }
+        // Without stream_options (as SDKs send), the member goes in first, the rest untouched:
+        // no second parse and serialisation on the request's way.
+        if !shape.hasStreamOptions, let brace = body.firstIndex(of: UInt8(ascii: "{")) {
+            return Array(body[...brace]) + Array(#""stream_options":{"include_usage":true},"#.utf8) + Array(body[body.index(after: brace)...])
+        }
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
         var options = object["stream_options"] as? [String: Any] ?? [:]
         options["include_usage"] = true
         object["stream_options"] = options
