@@ -146,4 +146,14 @@ import Testing
         #expect(!GatewayUsage.hasObject(named: "usage", in: Array(json.utf8)))
         #expect(GatewayUsage.hasObject(named: "usage", in: Array(#"{"choices":[],"usage" : {"prompt_tokens":1}}"#.utf8)))
     }
+
+    @Test func firstRangeFindsWhatTheLibrarysDoes() {
+        let bytes = Array("data: {\"a\":1}\n\ndata: x\r\n\r\n\n\n".utf8)
+        for needle in ["\n\n", "\r\n\r\n", "data", "x", "nothere", "\n\n\n\n\n"] {
+            for from in [0, 3, 15, bytes.count - 1, bytes.count] {
+                let ours = GatewayUsage.firstRange(of: Array(needle.utf8), in: bytes, from: from)
+                #expect(ours == bytes[from...].firstRange(of: Array(needle.utf8)), "\(needle) from \(from)")
+            }
+        }
+    }
 }

@@ -111,12 +111,35 @@ enum GatewayUsage {
 
     static let textKeys = ["content", "text", "delta", "thinking", "arguments"]
 
+    /// Where `needle` first occurs in `bytes` at or after `from`. A plain loop over the bytes:
+    /// the generic `firstRange(of:)` allocated on every call and led the gateway's profile
+    /// under streamed load.
+    static func firstRange(of needle: [UInt8], in bytes: [UInt8], from: Int) -> Range<Int>? {
+        guard !needle.isEmpty, bytes.count - from >= needle.count else { return nil }
+        return bytes.withUnsafeBufferPointer { haystack in
+            needle.withUnsafeBufferPointer { needle in
+                let first = needle[0]
+                var index = from
+                let last = haystack.count - needle.count
+                while index <= last {
+                    if haystack[index] == first {
+                        var matched = 1
+                        while matched < needle.count && haystack[index + matched] == needle[matched] { matched += 1 }
+                        if matched == needle.count { return index..<(index + needle.count) }
+                    }
+                    index += 1
+                }
+                return nil
+            }
+        }
+    }
+
     /// Whether the JSON holds `"name": {` somewhere (OpenAI's chunks carry `"usage": null`
     /// until the last).
     static func hasObject(named name: String, in json: [UInt8]) -> Bool {
         let key = Array("\"\(name)\"".utf8)
         var from = json.startIndex
-        while let found = json[from...].firstRange(of: key) {
+        while let found = firstRange(of: key, in: json, from: from) {
             var index = found.upperBound
             while index < json.endIndex, json[index] == UInt8(ascii: " ") || json[index] == UInt8(ascii: ":") { index += 1 }
             if index < json.endIndex, json[index] == UInt8(ascii: "{") { return true }
@@ -132,7 +155,7 @@ enum GatewayUsage {
         for name in textKeys {
             let key = Array("\"\(name)\"".utf8)
             var from = json.startIndex
-            while let found = json[from...].firstRange(of: key) {
+            while let found = firstRange(of: key, in: json, from: from) {
                 var index = found.upperBound
                 while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 }
                 guard index < json.endIndex, json[index] == UInt8(ascii: ":") else { from = found.upperBound; continue }
@@ -248,7 +271,7 @@ enum GatewayUsage {
 
         /// The first blank line, in either line ending.
         private static func eventEnd(in bytes: [UInt8]) -> Range<Int>? {
-            [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)].compactMap { bytes.firstRange(of: $0) }.min { $0.lowerBound < $1.lowerBound }
+            [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)].compactMap { GatewayUsage.firstRange(of: $0, in: bytes, from: 0) }.min { $0.lowerBound < $1.lowerBound }
         }
     }
 }
