@@ -32,7 +32,7 @@ budgets:
   - {name: cap, match: {model: bench-model}, measure: usd, limit: 1e9, action: block}
   - {name: overspend, match: {model: bench-overspend}, measure: usd, limit: 1.0, action: block}
 YAML
-export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(openssl rand -hex 24)"
+export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(python3 -c "import secrets; print(secrets.token_hex(24))")"
 "$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen 127.0.0.1:19470 --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
 wait_for http://127.0.0.1:19470/-/ready
 for variant in plain capped; do

@@ -110,7 +110,7 @@ public final class CollectorScheduler: Service, Sendable {
     private func run(_ collector: any Collector) async {
         let clock = ContinuousClock()
         let started = clock.now
-        let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+        let timestamp = TimeBounds.nowMilliseconds()
         let result = await CollectorScheduler.withDeadline(collector.timeout) { () async throws(CollectorError) in try await collector.collect() }
         let outcome: Outcome
         switch result {

@@ -68,7 +68,7 @@ final class CounterStore: Sendable {
 
     /// Writes the given entries of one scope, and the report ids they came from, in one
     /// transaction; ids older than a day are forgotten.
-    func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws {
+    func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = TimeBounds.nowMilliseconds()) throws {
         guard !entries.isEmpty || !reportIDs.isEmpty else { return }
         try queue.write { db in
             if !reportIDs.isEmpty {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import TokenWattCore
 import TokenWattService
 import TokenWattStore
 
@@ -17,7 +18,7 @@ public struct Aggregator: Sendable {
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
     /// `now` (ms since the epoch) is injectable so tests control time.
     public init(configuration: AggregatorConfiguration, logger: Logger,
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+                now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) throws {
         let store = try SampleStore(configuration: configuration.storage, logger: logger)
         let connections = ConnectionCounter()
         let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },

@@ -13,6 +13,11 @@ public enum TimeBounds {
     public static let longestMs: Int64 = latestMs - earliestMs
 
     /// Whether a time in milliseconds is within the bounds.
+    /// The time now, in milliseconds since the epoch (what timestamps, budgets and leases use).
+    public static func nowMilliseconds() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
+    }
+
     public static func contains(_ milliseconds: Int64) -> Bool {
         (earliestMs...latestMs).contains(milliseconds)
     }

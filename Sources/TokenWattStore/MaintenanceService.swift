@@ -12,7 +12,7 @@ public struct MaintenanceService: Service {
     let logger: Logger
     let now: @Sendable () -> Int64
 
-    public init(store: SampleStore, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    public init(store: SampleStore, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.store = store
         self.logger = logger
         self.now = now

@@ -14,7 +14,7 @@ struct ForwardRow {
 
     func insert(db: Database) throws {
         try db.execute(sql: "INSERT INTO forward_log (created_ms, samples, body) VALUES (?, ?, ?)",
-                       arguments: [Int64(Date().timeIntervalSince1970 * 1000), samples, Data(body)])
+                       arguments: [TimeBounds.nowMilliseconds(), samples, Data(body)])
     }
 }
 

@@ -48,7 +48,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             try await withThrowingDiscardingTaskGroup { group in
                 for node in 0..<nodes {
                     group.addTask {
-                        let body = RemoteWriteCodec.encode(try labels(of: node).map { TimeSeries(labels: $0, samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000) - 60_000, value: -1)]) })
+                        let body = RemoteWriteCodec.encode(try labels(of: node).map { TimeSeries(labels: $0, samples: [Sample(timestamp: TimeBounds.nowMilliseconds() - 60_000, value: -1)]) })
                         _ = try await pushUntilAccepted(body, to: url, token: token, client: client, sender: "node \(node)")
                     }
                 }
@@ -101,7 +101,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             let scheduled = began + offset + .seconds(interval * round)
             try await Task.sleep(until: scheduled, clock: clock)
             if scheduled.duration(to: clock.now) > .milliseconds(100) { outcome.lateStarts += 1 }
-            let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
+            let timestamp = TimeBounds.nowMilliseconds()
             let body = RemoteWriteCodec.encode(labels.map { TimeSeries(labels: $0, samples: [Sample(timestamp: timestamp, value: Double(round))]) })
             let attempts = try await pushUntilAccepted(body, to: url, token: token, client: client, sender: "node \(node)")
             outcome.latencies += attempts

@@ -45,7 +45,7 @@ struct ReportCommand: AsyncParsableCommand {
         }
         let window: (from: Int64, to: Int64)
         do {
-            window = try ReportWindow.resolve(period: period, from: from, to: to, timezone: zone, now: Int64(Date().timeIntervalSince1970 * 1000))
+            window = try ReportWindow.resolve(period: period, from: from, to: to, timezone: zone, now: TimeBounds.nowMilliseconds())
         } catch {
             throw ValidationError(error.description)
         }

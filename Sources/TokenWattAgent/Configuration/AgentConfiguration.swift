@@ -65,10 +65,7 @@ extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
         try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution", "gateway"])
         var configuration = AgentConfiguration()
-        if let listen = try root["listen"].string() {
-            guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
-            configuration.listen = address
-        }
+        configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.connectionLimits = try ConnectionLimits(root["web"])
         let aggregator = root["aggregator"]
         try aggregator.requireMapping(allowing: ["url", "token_file", "token_env"])
@@ -138,13 +135,8 @@ extension AgentConfiguration: ConfigFileLoadable {
             server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
             for rule in try item["models"].items() {
                 try rule.requireMapping(allowing: ["match", "attribution"])
-                guard let pattern = try rule["match"].string(), !pattern.isEmpty else { throw rule["match"].error("a regular expression over the model name") }
-                let labels = try Attribution.labels(rule["attribution"], allowed: configuration.usageAttributes)
-                do {
-                    server.attribution.models.append(try Attribution.ModelRule(pattern: pattern, labels: labels))
-                } catch {
-                    throw rule["match"].error("a valid regular expression: \(error)")
-                }
+                server.attribution.models.append(Attribution.ModelRule(match: try ModelPattern(rule["match"]),
+                                                                       labels: try Attribution.labels(rule["attribution"], allowed: configuration.usageAttributes)))
             }
             configuration.inferenceServers.append(server)
         }

@@ -7,18 +7,16 @@ import TokenWattCore
 /// the first model rule that matches, then the server's, then the node's.
 public struct Attribution: Sendable, Equatable {
     public struct ModelRule: Sendable, Equatable {
-        public var pattern: String
+        public var match: ModelPattern
         public var labels: [String: String]
-        let matcher: LabelMatcher
 
-        public init(pattern: String, labels: [String: String]) throws {
-            self.pattern = pattern
+        public init(match: ModelPattern, labels: [String: String]) {
+            self.match = match
             self.labels = labels
-            matcher = try LabelMatcher("model", .matchesRegex, pattern)
         }
 
-        public static func == (lhs: ModelRule, rhs: ModelRule) -> Bool {
-            lhs.pattern == rhs.pattern && lhs.labels == rhs.labels
+        public init(pattern: String, labels: [String: String]) throws {
+            self.init(match: try ModelPattern(pattern), labels: labels)
         }
     }
 
@@ -32,7 +30,7 @@ public struct Attribution: Sendable, Equatable {
 
     /// The labels of `model`'s tokens on this server, over the node's defaults.
     func labels(of model: String, nodeDefaults: [String: String]) -> [String: String] {
-        let rule = models.first { $0.matcher.matches(model) }?.labels ?? [:]
+        let rule = models.first { $0.match.matches(model) }?.labels ?? [:]
         return nodeDefaults.merging(labels) { $1 }.merging(rule) { $1 }
     }
 
@@ -47,5 +45,35 @@ public struct Attribution: Sendable, Equatable {
             labels[name] = text
         }
         return labels
+    }
+}
+
+/// A regular expression over the whole model name: the `match` of a server's model rules and of
+/// the gateway's routes.
+public struct ModelPattern: Sendable, Equatable {
+    public let pattern: String
+    private let matcher: LabelMatcher
+
+    public init(_ pattern: String) throws {
+        self.pattern = pattern
+        matcher = try LabelMatcher("model", .matchesRegex, pattern)
+    }
+
+    /// The `match` key of a config item.
+    init(_ node: ConfigNode) throws(CoreError) {
+        guard let pattern = try node.string(), !pattern.isEmpty else { throw node.error("a regular expression over the model name") }
+        do {
+            try self.init(pattern)
+        } catch {
+            throw node.error("a valid regular expression: \(error)")
+        }
+    }
+
+    func matches(_ model: String) -> Bool {
+        matcher.matches(model)
+    }
+
+    public static func == (lhs: ModelPattern, rhs: ModelPattern) -> Bool {
+        lhs.pattern == rhs.pattern
     }
 }

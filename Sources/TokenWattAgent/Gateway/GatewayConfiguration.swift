@@ -26,7 +26,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     /// Models that `match` go to `upstream`, with its own key (never the caller's).
     public struct Route: Sendable, Equatable {
-        public var pattern: String
+        public var match: ModelPattern
         public var upstream: String
         public var api: API
         public var provider: String
@@ -39,16 +39,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var allowWhenUnreachable: Bool = false
         /// The model a request over a cap is sent to instead of being refused.
         public var fallback: String?
-        let matcher: LabelMatcher
+
+        /// The route's name in metrics: its pattern.
+        var pattern: String { match.pattern }
 
         /// The usage path's `source` of this route's tokens: the ledger prices `gateway` as
         /// cloud spend and carves `gateway_local` out of the local servers' own counts.
         var source: String { local ? TokenSource.gatewayLocal : TokenSource.gateway }
-
-        public static func == (lhs: Route, rhs: Route) -> Bool {
-            (lhs.pattern, lhs.upstream, lhs.api, lhs.provider, lhs.local, lhs.key) == (rhs.pattern, rhs.upstream, rhs.api, rhs.provider, rhs.local, rhs.key)
-                && (lhs.capped, lhs.allowWhenUnreachable, lhs.fallback) == (rhs.capped, rhs.allowWhenUnreachable, rhs.fallback)
-        }
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
@@ -87,7 +84,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     /// The first route whose pattern matches the whole model name.
     func route(model: String) -> Route? {
-        routes.first { $0.matcher.matches(model) }
+        routes.first { $0.match.matches(model) }
     }
 
     static func parse(_ node: ConfigNode, attributes: [String], environment: [String: String]) throws(CoreError) -> GatewayConfiguration? {
@@ -95,10 +92,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         try node.requireMapping(allowing: ["listen", "web", "callers", "routes", "default_max_output_tokens", "reservation_ttl", "upstream_timeout",
                                            "upstream_connections", "abandoned_stream_timeout", "grace"])
         var gateway = GatewayConfiguration()
-        if let listen = try node["listen"].string() {
-            guard let address = ListenAddress(parsing: listen) else { throw node["listen"].error("host:port, got \"\(listen)\"") }
-            gateway.listen = address
-        }
+        gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
         gateway.web = try ConnectionLimits(node["web"], defaults: gateway.web)
         gateway.upstreamConnections = try node["upstream_connections"].int(default: gateway.upstreamConnections)
         guard gateway.upstreamConnections > 0 else { throw node["upstream_connections"].error("a positive number of connections") }
@@ -135,21 +129,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     private static func route(_ item: ConfigNode, environment: [String: String]) throws(CoreError) -> Route {
         try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env", "capped", "on_unreachable", "fallback"])
-        guard let pattern = try item["match"].string(), !pattern.isEmpty else { throw item["match"].error("a regular expression over the model name") }
-        let matcher: LabelMatcher
-        do {
-            matcher = try LabelMatcher("model", .matchesRegex, pattern)
-        } catch {
-            throw item["match"].error("a valid regular expression: \(error)")
-        }
         guard let upstream = try item["upstream"].string(), upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
             throw item["upstream"].error("the upstream's http:// or https:// base URL")
         }
         guard let api = API(rawValue: try item["api"].string(default: "openai")) else { throw item["api"].error("openai or anthropic") }
         let local = try item["local"].bool(default: false)
-        var route = Route(pattern: pattern, upstream: upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream, api: api,
+        var route = Route(match: try ModelPattern(item["match"]), upstream: upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream, api: api,
                           provider: try item["provider"].string(default: local ? "local" : api.rawValue), local: local,
-                          key: try item.secret(named: "key", environment: environment), matcher: matcher)
+                          key: try item.secret(named: "key", environment: environment))
         route.capped = try item["capped"].bool(default: true)
         switch try item["on_unreachable"].string(default: "deny") {
         case "deny": route.allowWhenUnreachable = false

@@ -82,11 +82,11 @@ struct GatewayHandler: Sendable {
             metrics.count(.noRoute, route: "")
             return GatewayHandler.error(404, "not_found_error", "the gateway routes no upstream for model \(shape.model)", anthropic: anthropic)
         }
-        if let refusal = rates.admit(caller, now: GatewayHandler.nowMs()) {
+        if let refusal = rates.admit(caller, now: TimeBounds.nowMilliseconds()) {
             metrics.count(.rateLimited, route: route.pattern)
             logger.warning("gateway caller over its rate cap", metadata: ["caller": "\(caller.labels)", "reason": "\(refusal.reason)"])
             return GatewayHandler.error(429, "rate_limit_exceeded", "rate cap: \(refusal.reason); refused until \(TimeBounds.rfc3339(refusal.untilMs))",
-                                        anthropic: anthropic, retryAfter: max(1, Int((refusal.untilMs - GatewayHandler.nowMs() + 999) / 1000)))
+                                        anthropic: anthropic, retryAfter: max(1, Int((refusal.untilMs - TimeBounds.nowMilliseconds() + 999) / 1000)))
         }
         var call = Call(caller: caller, route: route, shape: shape, body: body, anthropic: anthropic, started: started)
         if let refused = await admit(&call) { return refused }
@@ -97,9 +97,8 @@ struct GatewayHandler: Sendable {
     /// (to the fallback model when the first is over a cap and the route has one).
     private func admit(_ call: inout Call) async -> Response? {
         guard call.route.capped, let reservations else { return nil }
-        let worstCase = call.shape.estimatedInputTokens + (call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens)
-        let answer = await reservations.reserve(labels: call.labels, inputTokens: call.shape.estimatedInputTokens,
-                                                maxOutputTokens: call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens,
+        let maxOutput = call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens
+        let answer = await reservations.reserve(labels: call.labels, inputTokens: call.shape.estimatedInputTokens, maxOutputTokens: maxOutput,
                                                 ttlMs: configuration.reservationTTLMs)
         if case .unreachable = answer {} else { grace.reset() }
         switch answer {
@@ -121,7 +120,7 @@ struct GatewayHandler: Sendable {
             metrics.count(.unpriced, route: call.route.pattern)
             return GatewayHandler.error(422, "unpriced", message, anthropic: call.anthropic)
         case .unreachable(let reason):
-            if grace.take(worstCase, now: GatewayHandler.nowMs()) {
+            if grace.take(call.shape.estimatedInputTokens + maxOutput, now: TimeBounds.nowMilliseconds()) {
                 metrics.count(.graceAdmissions, route: call.route.pattern)
                 return nil
             }
@@ -211,7 +210,7 @@ struct GatewayHandler: Sendable {
             } catch {
                 logger.error("gateway usage not saved", metadata: ["model": "\(call.shape.model)", "error": "\(error)"])
             }
-            rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: GatewayHandler.nowMs())
+            rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: TimeBounds.nowMilliseconds())
         }
     }
 
@@ -223,8 +222,6 @@ struct GatewayHandler: Sendable {
             logger.warning("reservation not settled; it keeps its worst case until it expires", metadata: ["reservation": "\(id)"])
         }
     }
-
-    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     static func seconds(since instant: ContinuousClock.Instant) -> Double {
         (ContinuousClock.now - instant).seconds

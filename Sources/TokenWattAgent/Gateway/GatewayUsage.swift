@@ -49,17 +49,22 @@ enum GatewayUsage {
         if !shape.hasStreamOptions, let brace = body.firstIndex(of: UInt8(ascii: "{")) {
             return Array(body[...brace]) + Array(#""stream_options":{"include_usage":true},"#.utf8) + Array(body[body.index(after: brace)...])
         }
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
-        var options = object["stream_options"] as? [String: Any] ?? [:]
-        options["include_usage"] = true
-        object["stream_options"] = options
-        return (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
+        return rewriting(body) { object in
+            var options = object["stream_options"] as? [String: Any] ?? [:]
+            options["include_usage"] = true
+            object["stream_options"] = options
+        }
     }
 
     /// The body with another model: a request over a cap sent to its route's fallback.
     static func replacingModel(in body: [UInt8], with model: String) -> [UInt8] {
+        rewriting(body) { $0["model"] = model }
+    }
+
+    /// The JSON object of `body` changed by `change`; the body as it was if it is no object.
+    private static func rewriting(_ body: [UInt8], _ change: (inout [String: Any]) -> Void) -> [UInt8] {
         guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return body }
-        object["model"] = model
+        change(&object)
         return (try? JSONSerialization.data(withJSONObject: object)).map { [UInt8]($0) } ?? body
     }
 
@@ -134,18 +139,28 @@ enum GatewayUsage {
         }
     }
 
+    /// Where the value of each `"name":` member starts in raw JSON (whitespace skipped).
+    static func valueStarts(of name: String, in json: [UInt8]) -> [Int] {
+        let key = Array("\"\(name)\"".utf8)
+        var starts: [Int] = []
+        var from = json.startIndex
+        func skipSpaces(_ index: inout Int) { while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 } }
+        while let found = firstRange(of: key, in: json, from: from) {
+            from = found.upperBound
+            var index = found.upperBound
+            skipSpaces(&index)
+            guard index < json.endIndex, json[index] == UInt8(ascii: ":") else { continue }
+            index += 1
+            skipSpaces(&index)
+            if index < json.endIndex { starts.append(index) }
+        }
+        return starts
+    }
+
     /// Whether the JSON holds `"name": {` somewhere (OpenAI's chunks carry `"usage": null`
     /// until the last).
     static func hasObject(named name: String, in json: [UInt8]) -> Bool {
-        let key = Array("\"\(name)\"".utf8)
-        var from = json.startIndex
-        while let found = firstRange(of: key, in: json, from: from) {
-            var index = found.upperBound
-            while index < json.endIndex, json[index] == UInt8(ascii: " ") || json[index] == UInt8(ascii: ":") { index += 1 }
-            if index < json.endIndex, json[index] == UInt8(ascii: "{") { return true }
-            from = found.upperBound
-        }
-        return false
+        valueStarts(of: name, in: json).contains { json[$0] == UInt8(ascii: "{") }
     }
 
     /// Bytes of the string values under `textKeys` in raw JSON, escapes counted as written: the
@@ -153,22 +168,12 @@ enum GatewayUsage {
     static func rawTextBytes(in json: [UInt8]) -> Int {
         var total = 0
         for name in textKeys {
-            let key = Array("\"\(name)\"".utf8)
-            var from = json.startIndex
-            while let found = firstRange(of: key, in: json, from: from) {
-                var index = found.upperBound
-                while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 }
-                guard index < json.endIndex, json[index] == UInt8(ascii: ":") else { from = found.upperBound; continue }
-                index += 1
-                while index < json.endIndex, json[index] == UInt8(ascii: " ") { index += 1 }
-                guard index < json.endIndex, json[index] == UInt8(ascii: "\"") else { from = index; continue }
-                index += 1
-                let start = index
+            for start in valueStarts(of: name, in: json) where json[start] == UInt8(ascii: "\"") {
+                var index = start + 1
                 while index < json.endIndex, json[index] != UInt8(ascii: "\"") {
                     index += json[index] == UInt8(ascii: "\\") ? 2 : 1
                 }
-                total += min(index, json.endIndex) - start
-                from = min(index + 1, json.endIndex)
+                total += min(index, json.endIndex) - start - 1
             }
         }
         return total
@@ -269,9 +274,12 @@ enum GatewayUsage {
             return false
         }
 
-        /// The first blank line, in either line ending.
+        /// What ends an event: a blank line, in either line ending.
+        private static let separators = [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)]
+
+        /// The first blank line.
         private static func eventEnd(in bytes: [UInt8]) -> Range<Int>? {
-            [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)].compactMap { GatewayUsage.firstRange(of: $0, in: bytes, from: 0) }.min { $0.lowerBound < $1.lowerBound }
+            separators.compactMap { GatewayUsage.firstRange(of: $0, in: bytes, from: 0) }.min { $0.lowerBound < $1.lowerBound }
         }
     }
 }

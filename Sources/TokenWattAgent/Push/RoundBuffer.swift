@@ -56,7 +56,7 @@ final class RoundBuffer: Sendable {
         }
         guard !series.isEmpty else { return }
         do {
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = TimeBounds.nowMilliseconds()
             let dropped = try spool.append(body: RemoteWriteCodec.serialize(series), samples: series.count, now: now)
             for (reason, count) in dropped {
                 logger.warning("spool full: dropped the oldest samples", metadata: ["reason": "\(reason.rawValue)", "samples": "\(count)"])

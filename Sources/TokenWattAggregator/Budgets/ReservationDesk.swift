@@ -115,6 +115,8 @@ final class ReservationDesk: Sendable {
         }
         let id = "res_" + UUID().uuidString.lowercased()
         let expires = now + request.ttlMs
+        // No cap matches: nothing to hold, so no write (most of the gateway's requests, where caps are few).
+        guard !holds.isEmpty else { return .granted(id: id, holds: [], expiresMs: expires) }
         switch try await costs.store.reserve(id: id, holds: holds, nowMs: now, expiresMs: expires) {
         case .granted:
             return .granted(id: id, holds: holds, expiresMs: expires)

@@ -18,10 +18,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
                                           "budgets", "receivers", "alerting", "remote_write"])
         var configuration = AggregatorConfiguration()
 
-        if let listen = try root["listen"].string() {
-            guard let address = ListenAddress(parsing: listen) else { throw root["listen"].error("host:port, got \"\(listen)\"") }
-            configuration.listen = address
-        }
+        configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.connectionLimits = try ConnectionLimits(root["web"])
         configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
 

@@ -188,7 +188,7 @@ struct LedgerTotals: Sendable {
         }
         for row in nodeHours {
             var totals = nodes[row.node] ?? NodeTotals()
-            if row.energySource == HourCosts.estimatedSource {
+            if row.energyIsEstimated {
                 totals.estimatedEnergy += sign * row.energyCost
             } else {
                 totals.energy += sign * row.energyCost

@@ -77,7 +77,7 @@ struct CostReport {
             update(hour: row.hour, values: by.map { $0 == "node" ? row.node : "" }) { group in
                 if byNode {
                     group.energySources.insert(row.energySource)
-                    if row.energySource == HourCosts.estimatedSource {
+                    if row.energyIsEstimated {
                         group.estimatedJoules += row.joules
                         group.estimatedEnergy += row.energyCost
                     } else {

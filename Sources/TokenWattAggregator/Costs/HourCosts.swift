@@ -160,3 +160,8 @@ struct HourCosts {
         return (nodeRows.values.sorted { $0.node < $1.node }, streams)
     }
 }
+
+extension LedgerNodeHour {
+    /// Its energy was estimated from CPU utilisation (no sensor), not measured.
+    var energyIsEstimated: Bool { energySource == HourCosts.estimatedSource }
+}

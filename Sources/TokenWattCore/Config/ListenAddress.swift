@@ -24,3 +24,12 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
+
+extension ConfigNode {
+    /// A `host:port` listen address, or `value` when the key is absent.
+    public func listenAddress(default value: ListenAddress) throws(CoreError) -> ListenAddress {
+        guard let text = try string() else { return value }
+        guard let address = ListenAddress(parsing: text) else { throw error("host:port, got \"\(text)\"") }
+        return address
+    }
+}

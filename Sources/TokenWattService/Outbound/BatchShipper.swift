@@ -132,7 +132,7 @@ public final class BatchShipper: Sendable {
             switch outcome {
             case .accepted, .refused:
                 status.requests[outcome == .accepted ? "success" : "rejected", default: 0] += 1
-                if outcome == .accepted { status.lastSuccessMs = Int64(Date().timeIntervalSince1970 * 1000) }
+                if outcome == .accepted { status.lastSuccessMs = TimeBounds.nowMilliseconds() }
                 status.failing = nil
                 return (nil, wasFailing)
             case .failed(let failure):
