@@ -90,6 +90,16 @@ import Testing
         #expect(scanner.usage?.inputTokens == 25 && scanner.usage?.cachedInputTokens == 20 && scanner.usage?.outputTokens == 42)
     }
 
+    /// An event's data may span several `data:` lines (joined by newlines) with or without the
+    /// space after the colon; other fields and comments are not data.
+    @Test func anEventsDataLinesAreJoined() {
+        var scanner = GatewayUsage.StreamScanner(model: "m", stripUsageChunk: true)
+        let stream = ": keep-alive\nid: 7\ndata:{\"choices\":[],\ndata: \"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n"
+        let passed = scanner.feed(Array(stream.utf8)) + scanner.finish()
+        #expect(scanner.usage?.inputTokens == 3 && scanner.usage?.outputTokens == 9)
+        #expect(passed == Array("data: [DONE]\n\n".utf8))
+    }
+
     @Test func theResponsesStreamCompletesWithItsUsage() {
         var scanner = GatewayUsage.StreamScanner(model: "gpt-5", stripUsageChunk: false)
         _ = scanner.feed(Array("""

@@ -204,11 +204,13 @@ enum GatewayUsage {
         mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
             pending += bytes
             var passed: [UInt8] = []
-            while let end = StreamScanner.eventEnd(in: pending) {
-                let event = Array(pending[..<end.upperBound])
-                pending.removeFirst(end.upperBound)
+            var start = 0
+            while let end = StreamScanner.eventEnd(in: pending, from: start) {
+                let event = pending[start..<end]
                 if !scan(event) || !stripUsageChunk { passed += event }
+                start = end
             }
+            pending.removeFirst(start)
             return passed
         }
 
@@ -216,7 +218,7 @@ enum GatewayUsage {
         mutating func finish() -> [UInt8] {
             let rest = pending
             pending = []
-            if !rest.isEmpty { _ = scan(rest) }
+            if !rest.isEmpty { _ = scan(rest[...]) }
             return rest
         }
 
@@ -233,12 +235,9 @@ enum GatewayUsage {
         }
 
         /// Reads one event; true when it is OpenAI's usage-only chunk.
-        private mutating func scan(_ event: [UInt8]) -> Bool {
-            let text = String(decoding: event, as: UTF8.self)
-            let data = text.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("data:") }
-                .map { $0.dropFirst(5).drop { $0 == " " } }.joined(separator: "\n")
-            guard !data.isEmpty, data != "[DONE]" else { return false }
-            let bytes = Array(data.utf8)
+        private mutating func scan(_ event: ArraySlice<UInt8>) -> Bool {
+            let bytes = StreamScanner.data(of: event)
+            guard !bytes.isEmpty, bytes != StreamScanner.done else { return false }
             // Most events carry text and no usage: their text is measured in the raw JSON, and
             // only events with a usage object are decoded (the stream's cost per event stays small).
             guard GatewayUsage.hasObject(named: "usage", in: bytes) else {
@@ -274,12 +273,37 @@ enum GatewayUsage {
             return false
         }
 
-        /// What ends an event: a blank line, in either line ending.
-        private static let separators = [[UInt8]("\n\n".utf8), [UInt8]("\r\n\r\n".utf8)]
+        private static let done = [UInt8]("[DONE]".utf8)
+        private static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
 
-        /// The first blank line.
-        private static func eventEnd(in bytes: [UInt8]) -> Range<Int>? {
-            separators.compactMap { GatewayUsage.firstRange(of: $0, in: bytes, from: 0) }.min { $0.lowerBound < $1.lowerBound }
+        /// Where the first event from `start` ends: after its blank line, in either line ending.
+        private static func eventEnd(in bytes: [UInt8], from start: Int) -> Int? {
+            var index = start
+            while index + 1 < bytes.count {
+                if bytes[index] == newline {
+                    if bytes[index + 1] == newline { return index + 2 }
+                    if bytes[index + 1] == carriageReturn, index + 2 < bytes.count, bytes[index + 2] == newline { return index + 3 }
+                }
+                index += 1
+            }
+            return nil
+        }
+
+        /// An event's data: the values of its `data:` lines (less one leading space), joined
+        /// by newlines, as the event-stream format has it.
+        private static func data(of event: ArraySlice<UInt8>) -> [UInt8] {
+            var data: [UInt8] = []
+            var seen = false
+            for var line in event.split(separator: newline, omittingEmptySubsequences: true) {
+                if line.last == carriageReturn { line = line.dropLast() }
+                guard line.starts(with: "data:".utf8) else { continue }
+                line = line.dropFirst(5)
+                if line.first == UInt8(ascii: " ") { line = line.dropFirst() }
+                if seen { data.append(newline) }
+                data += line
+                seen = true
+            }
+            return data
         }
     }
 }
