@@ -26,19 +26,25 @@ public enum ReservationOutcome: Sendable, Equatable {
 
 extension SampleStore {
     /// Holds `holds` under `id` if every cap still has room for its amount, else nothing: one
-    /// write transaction, so no two requests can both pass a check the second would fail.
+    /// write transaction, so no two requests can both pass a check the second would fail. What
+    /// a cap's period holds is read from its running totals (a few rows), not summed over its
+    /// reservations, so a grant costs the same on the first day of a month as on the last.
     public func reserve(id: String, holds: [CapHold], nowMs: Int64, expiresMs: Int64) async throws(StoreError) -> ReservationOutcome {
         do {
             return try await pool.write { db in
-                let held = try db.cachedStatement(sql: "SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE budget = ? AND period_start = ?")
+                let held = try db.cachedStatement(sql: "SELECT COALESCE(SUM(amount), 0) FROM reservation_totals WHERE budget = ? AND period_start = ?")
                 for hold in holds {
                     let used = hold.spentBefore + (try Double.fetchOne(held, arguments: [hold.budget, hold.periodStart]) ?? 0)
                     if used + hold.amount > hold.limit { return .denied(budget: hold.budget, used: used, limit: hold.limit) }
                 }
                 let insert = try db.cachedStatement(sql: """
-                    INSERT INTO reservations (id, budget, period_start, amount, state, created_ms, expires_ms) VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                    INSERT INTO reservations (id, budget, period_start, amount, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)
                     """)
-                for hold in holds { try insert.execute(arguments: [id, hold.budget, hold.periodStart, hold.amount, nowMs, expiresMs]) }
+                for hold in holds {
+                    try insert.execute(arguments: [id, hold.budget, hold.periodStart, hold.amount, nowMs, expiresMs])
+                    try SampleStore.addToReservationTotal(db, budget: hold.budget, periodStart: hold.periodStart, state: "pending", count: 1, amount: hold.amount)
+                }
+                try SampleStore.addToReservationCount(db, state: "pending", 1)
                 return .granted
             }
         } catch {
@@ -47,17 +53,25 @@ extension SampleStore {
     }
 
     /// Replaces a pending reservation's worst cases by the actual amounts (by budget); false
-    /// when no pending reservation has that id (unknown, settled already, or expired). Marks
-    /// every reservation past its expiry as expired first, in the same transaction: they keep
-    /// their worst case.
+    /// when no pending reservation has that id (unknown, settled already, or expired). Expires
+    /// every reservation past its time to live first, in the same transaction: they keep their
+    /// worst case. Only pending reservations keep a row; the others live on in the totals.
     public func settleReservation(id: String, amounts: [String: Double], nowMs: Int64) async throws(StoreError) -> Bool {
         do {
             return try await pool.write { db in
-                try db.execute(sql: "UPDATE reservations SET state = 'expired' WHERE state = 'pending' AND expires_ms <= ?", arguments: [nowMs])
-                let pending = try String.fetchAll(db, sql: "SELECT budget FROM reservations WHERE id = ? AND state = 'pending'", arguments: [id])
+                try SampleStore.expireReservations(db, nowMs: nowMs)
+                let pending = try Row.fetchAll(db, sql: "SELECT budget, period_start, amount FROM reservations WHERE id = ?", arguments: [id])
                 guard !pending.isEmpty else { return false }
-                let update = try db.cachedStatement(sql: "UPDATE reservations SET amount = ?, state = 'settled' WHERE id = ? AND budget = ?")
-                for budget in pending { try update.execute(arguments: [amounts[budget] ?? 0, id, budget]) }
+                for row in pending {
+                    let budget: String = row[0]
+                    let periodStart: Int64 = row[1]
+                    let worst: Double = row[2]
+                    try SampleStore.addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "pending", count: -1, amount: -worst)
+                    try SampleStore.addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "settled", count: 1, amount: amounts[budget] ?? 0)
+                }
+                try db.execute(sql: "DELETE FROM reservations WHERE id = ?", arguments: [id])
+                try SampleStore.addToReservationCount(db, state: "pending", -1)
+                try SampleStore.addToReservationCount(db, state: "settled", 1)
                 return true
             }
         } catch {
@@ -65,14 +79,14 @@ extension SampleStore {
         }
     }
 
-    /// What a cap's period holds in reservations, by state.
+    /// What a cap's period holds in reservations, by state (pending ones past their time to
+    /// live still pending until the next settle expires them).
     public func reservationTotals(budget: String, periodStart: Int64) async throws(StoreError) -> [String: (count: Int, amount: Double)] {
         do {
             return try await pool.read { db in
                 var totals: [String: (count: Int, amount: Double)] = [:]
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT state, COUNT(DISTINCT id), SUM(amount) FROM reservations WHERE budget = ? AND period_start = ? GROUP BY state
-                    """, arguments: [budget, periodStart]) {
+                for row in try Row.fetchAll(db, sql: "SELECT state, count, amount FROM reservation_totals WHERE budget = ? AND period_start = ?",
+                                            arguments: [budget, periodStart]) {
                     totals[row[0]] = (row[1], row[2])
                 }
                 return totals
@@ -82,22 +96,57 @@ extension SampleStore {
         }
     }
 
-    /// Reservations stored, by state: `pending`, `settled`, and `expired` (pending ones past
+    /// Reservations made, by state: `pending`, `settled`, and `expired` (pending ones past
     /// their time to live count as expired, as the next write will mark them).
     public func reservationCounts(nowMs: Int64) async throws(StoreError) -> [String: Int] {
         do {
             return try await pool.read { db in
                 var counts: [String: Int] = [:]
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT CASE WHEN state = 'pending' AND expires_ms <= ? THEN 'expired' ELSE state END, COUNT(DISTINCT id)
-                    FROM reservations GROUP BY 1
-                    """, arguments: [nowMs]) {
+                for row in try Row.fetchAll(db, sql: "SELECT state, count FROM reservation_counts") {
                     counts[row[0]] = row[1]
+                }
+                let lapsed = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT id) FROM reservations WHERE expires_ms <= ?", arguments: [nowMs]) ?? 0
+                if lapsed > 0 {
+                    counts["pending", default: 0] -= lapsed
+                    counts["expired", default: 0] += lapsed
                 }
                 return counts
             }
         } catch {
             throw .database("read reservations: \(error)")
         }
+    }
+
+    /// Pending reservations past their time to live become expired at their worst case.
+    private static func expireReservations(_ db: Database, nowMs: Int64) throws {
+        let lapsed = try Row.fetchAll(db, sql: """
+            SELECT budget, period_start, COUNT(*), SUM(amount) FROM reservations WHERE expires_ms <= ? GROUP BY budget, period_start
+            """, arguments: [nowMs])
+        guard !lapsed.isEmpty else { return }
+        for row in lapsed {
+            let (budget, periodStart, count, amount): (String, Int64, Int, Double) = (row[0], row[1], row[2], row[3])
+            try addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "pending", count: -count, amount: -amount)
+            try addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "expired", count: count, amount: amount)
+        }
+        let reservations = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT id) FROM reservations WHERE expires_ms <= ?", arguments: [nowMs]) ?? 0
+        try db.execute(sql: "DELETE FROM reservations WHERE expires_ms <= ?", arguments: [nowMs])
+        try addToReservationCount(db, state: "pending", -reservations)
+        try addToReservationCount(db, state: "expired", reservations)
+    }
+
+    /// Moves a cap period's total in one state; a total whose count reaches zero holds exactly
+    /// zero (no residue of adding and taking away floating-point amounts).
+    private static func addToReservationTotal(_ db: Database, budget: String, periodStart: Int64, state: String, count: Int, amount: Double) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO reservation_totals (budget, period_start, state, count, amount) VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT (budget, period_start, state) DO UPDATE SET
+                count = count + ?4, amount = CASE WHEN count + ?4 = 0 THEN 0 ELSE amount + ?5 END
+            """).execute(arguments: [budget, periodStart, state, count, amount])
+    }
+
+    private static func addToReservationCount(_ db: Database, state: String, _ count: Int) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO reservation_counts (state, count) VALUES (?1, ?2) ON CONFLICT (state) DO UPDATE SET count = count + ?2
+            """).execute(arguments: [state, count])
     }
 }

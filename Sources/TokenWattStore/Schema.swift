@@ -51,8 +51,12 @@ import TokenWattCore
 /// - `reservations` (v7): what requests through the metering gateway hold against each hard
 ///   cap (a budget with `action: block`) in a period: their worst case while `pending`, their
 ///   actual amount once `settled`, their worst case again once `expired` (never settled within
-///   the TTL). Each grant is one write transaction that sums what the cap's period holds, so
-///   concurrent requests cannot pass the check together.
+///   the TTL). Each grant is one write transaction that checks what the cap's period holds, so
+///   concurrent requests cannot pass the check together. Since v8 the table keeps only pending
+///   reservations; `reservation_totals` holds each cap period's count and amount by state
+///   (moved in the same transactions), so a grant reads a few rows however many requests the
+///   period has seen, and `reservation_counts` the number of reservations by state (one
+///   reservation may hold several caps) for `/metrics`.
 /// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
 ///   (JSON), so a restart neither fires them again nor forgets them.
 /// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
@@ -252,6 +256,29 @@ enum Schema {
                 ) WITHOUT ROWID;
                 CREATE INDEX reservations_budget ON reservations(budget, period_start);
                 CREATE INDEX reservations_pending ON reservations(state, expires_ms);
+                """)
+        }
+        migrator.registerMigration("v8: running totals of reservations") { db in
+            try db.execute(sql: """
+                CREATE TABLE reservation_totals (
+                    budget TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    amount REAL NOT NULL,
+                    PRIMARY KEY (budget, period_start, state)
+                ) WITHOUT ROWID;
+                CREATE TABLE reservation_counts (
+                    state TEXT PRIMARY KEY,
+                    count INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO reservation_totals SELECT budget, period_start, state, COUNT(*), SUM(amount) FROM reservations GROUP BY 1, 2, 3;
+                INSERT INTO reservation_counts SELECT state, COUNT(DISTINCT id) FROM reservations GROUP BY 1;
+                DELETE FROM reservations WHERE state <> 'pending';
+                DROP INDEX reservations_budget;
+                DROP INDEX reservations_pending;
+                ALTER TABLE reservations DROP COLUMN state;
+                CREATE INDEX reservations_expiry ON reservations(expires_ms);
                 """)
         }
         return migrator
