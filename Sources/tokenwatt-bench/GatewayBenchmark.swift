@@ -40,9 +40,10 @@ struct GatewayUpstreamBenchmark: AsyncParsableCommand {
     }
 }
 
-/// The same requests straight to the upstream and through each proxy, one target after the
-/// other, at each concurrency: latency percentiles, what each proxy adds to the direct ones,
-/// and the proxy process's CPU seconds per request (from /proc).
+/// The same requests straight to the upstream and through each proxy, at each concurrency:
+/// latency percentiles, what each proxy adds to the direct ones, and the proxy process's CPU
+/// seconds per request (from /proc). Paced, each proxy is measured beside direct requests sent
+/// in turn with its own (a direct row before each proxy's); unpaced, one target at a time.
 struct GatewayBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Added latency and CPU per request of proxies in front of one upstream.")
 
@@ -51,7 +52,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Option(help: "Requests per target and concurrency (at least 1,000 at concurrency 1 is plenty).") var requests = 4_000
     @Option(help: "The caller's API key.") var key = "sk-bench"
     @Flag(help: "Streamed answers (stream: true) instead of JSON ones.") var stream = false
-    @Option(help: "Requests per second over all clients, each client paced (0: each sends as soon as its last answer came).") var rate = 0.0
+    @Option(help: "Requests per second to each target, each client paced, each proxy's requests in turn with direct ones (0: one target at a time, each client sending as soon as its last answer came).") var rate = 0.0
 
     struct Target {
         var name: String
@@ -69,54 +70,65 @@ struct GatewayBenchmark: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: levels.max() ?? 1)))
         print("\(stream ? "streamed" : "JSON") answers, \(requests) requests per target and level (\(requests / 4) at concurrency 1), "
-              + (rate > 0 ? "paced at \(Int(rate)) requests/s" : "each client sending as soon as its last answer came"))
+              + (rate > 0 ? "paced at \(Int(rate)) requests/s to each target, each proxy's in turn with direct ones" : "each client sending as soon as its last answer came"))
         print("target".padding(toLength: 18, withPad: " ", startingAt: 0) + "  conc    p50 ms    p99 ms   +p50 ms   +p99 ms     req/s  CPU ms/req  failed")
         for level in levels {
+            let count = level == 1 ? requests / 4 : requests
+            // Paced, each proxy's requests alternate with direct ones in the same run, so both
+            // meet the same moments of a shared machine; as fast as answers come, one target
+            // at a time (what each sustains).
+            let groups = rate > 0 ? parsed.dropFirst().map { [parsed[0], $0] } : parsed.map { [$0] }
             var direct: (p50: Double, p99: Double)?
-            for target in parsed {
-                let count = level == 1 ? requests / 4 : requests
+            for group in groups {
                 // A warm-up, so connections and caches are set up before the measured run.
-                _ = try await load(target, clients: level, count: min(count, 200), client: client)
-                let cpuBefore = cpuSeconds(target.pid)
+                _ = try await load(group, clients: level, count: min(count, 200), client: client)
+                let cpuBefore = group.map { cpuSeconds($0.pid) }
                 let clock = ContinuousClock()
                 let began = clock.now
-                let (answered, failed) = try await load(target, clients: level, count: count, client: client)
-                let latencies = Latencies(seconds: answered)
+                let runs = try await load(group, clients: level, count: count, client: client)
                 let seconds = (clock.now - began).seconds
-                let cpu = zip(cpuBefore, cpuSeconds(target.pid)).map { ($1 - $0) / Double(count) * 1000 }.first
-                let (p50, p99) = (latencies.milliseconds(at: 0.5), latencies.milliseconds(at: 0.99))
-                let added = direct.map { (p50 - $0.p50, p99 - $0.p99) }
-                if direct == nil { direct = (p50, p99) }
-                func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-                print(target.name.padding(toLength: 18, withPad: " ", startingAt: 0) + column("\(level)", 6)
-                      + column(String(format: "%.2f", p50), 10) + column(String(format: "%.2f", p99), 10)
-                      + column(added.map { String(format: "%.2f", $0.0) } ?? "-", 10) + column(added.map { String(format: "%.2f", $0.1) } ?? "-", 10)
-                      + column(String(format: "%.0f", Double(answered.count) / seconds), 10) + column(cpu.map { String(format: "%.3f", $0) } ?? "-", 12)
-                      + column("\(failed)", 8))
+                for (index, (target, run)) in zip(group, runs).enumerated() {
+                    let latencies = Latencies(seconds: run.seconds)
+                    let cpu = zip(cpuBefore[index], cpuSeconds(target.pid)).map { ($1 - $0) / Double(count) * 1000 }.first
+                    let (p50, p99) = (latencies.milliseconds(at: 0.5), latencies.milliseconds(at: 0.99))
+                    let isBaseline = target.name == parsed[0].name
+                    let added = isBaseline ? nil : direct.map { (p50 - $0.p50, p99 - $0.p99) }
+                    if isBaseline { direct = (p50, p99) }
+                    func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+                    print(target.name.padding(toLength: 18, withPad: " ", startingAt: 0) + column("\(level)", 6)
+                          + column(String(format: "%.2f", p50), 10) + column(String(format: "%.2f", p99), 10)
+                          + column(added.map { String(format: "%.2f", $0.0) } ?? "-", 10) + column(added.map { String(format: "%.2f", $0.1) } ?? "-", 10)
+                          + column(String(format: "%.0f", Double(run.seconds.count) / seconds), 10) + column(cpu.map { String(format: "%.3f", $0) } ?? "-", 12)
+                          + column("\(run.failed)", 8))
+                }
             }
         }
         try await client.shutdown()
     }
 
-    /// `count` requests from `clients` concurrent clients: the seconds of each answered 200, and
-    /// how many failed (another status, a reset connection, a timeout: an overloaded proxy's).
-    private func load(_ target: Target, clients: Int, count: Int, client: HTTPClient) async throws -> (seconds: [Double], failed: Int) {
+    /// `count` requests to each of `targets` from `clients` concurrent clients, the targets
+    /// taking turns slot by slot: for each target, the seconds of each answered 200, and how
+    /// many failed (another status, a reset connection, a timeout: an overloaded proxy's).
+    private func load(_ targets: [Target], clients: Int, count: Int, client: HTTPClient) async throws -> [(seconds: [Double], failed: Int)] {
         var body: [String: Any] = ["model": "bench-model", "max_tokens": 16, "messages": [["role": "user", "content": "Say hello."]]]
         if stream { body["stream"] = true }
         let bytes = try JSONSerialization.data(withJSONObject: body)
-        let url = target.url + "/v1/chat/completions"
+        let urls = targets.map { $0.url + "/v1/chat/completions" }
         let key = key
-        // Paced: client i sends its n-th request at (n × clients + i) / rate seconds from the start.
-        let interval: Duration? = rate > 0 ? .nanoseconds(Int64(1e9 / rate)) : nil
+        // Paced: slot n (client n mod clients, target n mod targets) is sent at n / (rate × targets)
+        // seconds from the start, so each target gets `rate` requests a second.
+        let interval: Duration? = rate > 0 ? .nanoseconds(Int64(1e9 / (rate * Double(targets.count)))) : nil
         let start = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
-            for index in 0..<clients {
+        // `clients` clients per target; client c sends slots c, c + tasks, ..., all to target c mod targets.
+        let tasks = clients * targets.count
+        return try await withThrowingTaskGroup(of: (target: Int, seconds: [Double], failed: Int).self) { group in
+            for index in 0..<tasks {
                 group.addTask {
                     var seconds: [Double] = []
                     var failed = 0
-                    for slot in stride(from: index, to: count, by: clients) {
+                    for slot in stride(from: index, to: count * targets.count, by: tasks) {
                         if let interval { try await Task.sleep(until: start + interval * slot, clock: .continuous) }
-                        var request = HTTPClientRequest(url: url)
+                        var request = HTTPClientRequest(url: urls[index % urls.count])
                         request.method = .POST
                         request.headers.add(name: "Content-Type", value: "application/json")
                         request.headers.add(name: "Authorization", value: "Bearer \(key)")
@@ -134,10 +146,13 @@ struct GatewayBenchmark: AsyncParsableCommand {
                             failed += 1
                         }
                     }
-                    return (seconds, failed)
+                    return (index % urls.count, seconds, failed)
                 }
             }
-            return try await group.reduce(into: ([Double](), 0)) { $0.0 += $1.0; $0.1 += $1.1 }
+            return try await group.reduce(into: Array(repeating: (seconds: [Double](), failed: 0), count: targets.count)) {
+                $0[$1.target].seconds += $1.seconds
+                $0[$1.target].failed += $1.failed
+            }
         }
     }
 
