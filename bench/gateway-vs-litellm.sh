@@ -69,8 +69,9 @@ targets=(--target "direct=http://127.0.0.1:19480=$upstream_pid"
          --target "tokenwatt-capped=http://127.0.0.1:19474=$agent_capped_pid"
          --target "litellm=http://127.0.0.1:19473=$litellm_pid")
 # Each client as fast as answers come: what each proxy sustains on these cores, and the queueing
-# that comes with it. Then paced at 50 requests/s in all (under every proxy's ceiling here, so
-# the added latency is each proxy's own work, not a queue), JSON and streamed.
+# that comes with it. Then paced at 50 requests/s to each target (under every proxy's ceiling
+# here but LiteLLM's on streams, so the added latency is each proxy's own work, not a queue),
+# each proxy's requests taking turns with direct ones, JSON and streamed.
 "$bin/tokenwatt-bench" gateway "${targets[@]}" --key "$BENCH_KEY" --requests "$requests"
 for stream in "" --stream; do
     "$bin/tokenwatt-bench" gateway "${targets[@]}" --key "$BENCH_KEY" --requests "$((requests / 2))" --rate 50 $stream

@@ -177,7 +177,7 @@ struct GatewayHandler: Sendable {
             // The usage is saved before the answer goes back (nothing lost in a crash); the
             // reservation is settled after (one not settled keeps its worst case: never low).
             record(call, usage: usage)
-            Task { await settleReservation(call, usage: usage) }
+            if call.reservation != nil { Task { await settleReservation(call, usage: usage) } }
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
