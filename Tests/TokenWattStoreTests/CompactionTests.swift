@@ -108,29 +108,19 @@ import TokenWattCore
     }
 
     @Test func migrationMovesVersion1RowsIntoTheHead() async throws {
-        var configuration = StorageConfiguration()
-        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-v1-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         // Given a database as version 1 left it: a row per sample, NaN as text, stale as NULL
-        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-        do {
-            let queue = try DatabaseQueue(path: configuration.databasePath)
-            try Schema.migrator.migrate(queue, upTo: "v1: series, samples, rollups")
-            try await queue.write { db in
-                try db.execute(sql: """
-                    INSERT INTO series (id, name, labels) VALUES (1, 'g', '{"__name__":"g"}');
-                    INSERT INTO samples VALUES (1, 1000, 1.5), (1, 2000, 'NaN'), (1, 3000, NULL), (1, \(2 * CompactionTests.hour), 4);
-                    """)
-            }
+        try await withStoreMigrated(from: "v1: series, samples, rollups", seed: { db in
+            try db.execute(sql: """
+                INSERT INTO series (id, name, labels) VALUES (1, 'g', '{"__name__":"g"}');
+                INSERT INTO samples VALUES (1, 1000, 1.5), (1, 2000, 'NaN'), (1, 3000, NULL), (1, \(2 * CompactionTests.hour), 4);
+                """)
+        }) { store in
+            // When the store opens it, then every sample is there, with its kind of NaN, one head row per window
+            let samples = try await store.rawSamples(seriesID: 1, from: 0, to: .max)
+            #expect(samples.map(\.timestamp) == [1000, 2000, 3000, 2 * CompactionTests.hour])
+            #expect(samples[0].value == 1.5 && samples[1].value.isNaN && !samples[1].isStaleMarker && samples[2].isStaleMarker)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 2)
+            #expect(store.liveSeries(since: 0).first?.sample == Sample(timestamp: 2 * CompactionTests.hour, value: 4))
         }
-        // When the store opens it
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
-        let samples = try await store.rawSamples(seriesID: 1, from: 0, to: .max)
-        // Then every sample is there, with its kind of NaN, one head row per window
-        #expect(samples.map(\.timestamp) == [1000, 2000, 3000, 2 * CompactionTests.hour])
-        #expect(samples[0].value == 1.5 && samples[1].value.isNaN && !samples[1].isStaleMarker && samples[2].isStaleMarker)
-        #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 2)
-        #expect(store.liveSeries(since: 0).first?.sample == Sample(timestamp: 2 * CompactionTests.hour, value: 4))
-        try store.close()
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import Testing
 @testable import TokenWattStore
@@ -37,36 +36,28 @@ import Testing
 
     /// A version 7 database (a row per reservation in every state) keeps what each cap holds.
     @Test func migrationFromVersion7KeepsWhatEachCapHolds() async throws {
-        var configuration = StorageConfiguration()
-        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-v7-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
-        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-        do {
-            let queue = try DatabaseQueue(path: configuration.databasePath)
-            try Schema.migrator.migrate(queue, upTo: "v7: reservations against hard caps")
-            try await queue.write { db in
-                try db.execute(sql: """
-                    INSERT INTO reservations (id, budget, period_start, amount, state, created_ms, expires_ms) VALUES
-                        ('a', 'usd', \(ReservationStoreTests.period), 0.5, 'pending', 0, 5000),
-                        ('a', 'tokens', \(ReservationStoreTests.period), 2000, 'pending', 0, 5000),
-                        ('b', 'usd', \(ReservationStoreTests.period), 0.25, 'settled', 0, 5000),
-                        ('c', 'usd', \(ReservationStoreTests.period), 1.0, 'expired', 0, 100);
-                    """)
-            }
+        let period = ReservationStoreTests.period
+        try await withStoreMigrated(from: "v7: reservations against hard caps", seed: { db in
+            try db.execute(sql: """
+                INSERT INTO reservations (id, budget, period_start, amount, state, created_ms, expires_ms) VALUES
+                    ('a', 'usd', \(period), 0.5, 'pending', 0, 5000),
+                    ('a', 'tokens', \(period), 2000, 'pending', 0, 5000),
+                    ('b', 'usd', \(period), 0.25, 'settled', 0, 5000),
+                    ('c', 'usd', \(period), 1.0, 'expired', 0, 100);
+                """)
+        }) { store in
+            let usd = try await store.reservationTotals(budget: "usd", periodStart: period)
+            #expect(usd["pending"]?.count == 1 && usd["pending"]?.amount == 0.5)
+            #expect(usd["settled"]?.count == 1 && usd["settled"]?.amount == 0.25)
+            #expect(usd["expired"]?.count == 1 && usd["expired"]?.amount == 1.0)
+            #expect(try await store.reservationCounts(nowMs: 0) == ["pending": 1, "settled": 1, "expired": 1])
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM reservations") == 2)
+            // The pending one settles as before; the settled one is not pending any more.
+            #expect(try await store.settleReservation(id: "a", amounts: ["usd": 0.125, "tokens": 500], nowMs: 1_000))
+            #expect(!(try await store.settleReservation(id: "b", amounts: ["usd": 0], nowMs: 1_000)))
+            let tokens = try await store.reservationTotals(budget: "tokens", periodStart: period)
+            #expect(tokens["settled"]?.amount == 500 && tokens["pending"]?.amount == 0)
+            #expect(try await store.reservationCounts(nowMs: 1_000) == ["pending": 0, "settled": 2, "expired": 1])
         }
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
-        let usd = try await store.reservationTotals(budget: "usd", periodStart: ReservationStoreTests.period)
-        #expect(usd["pending"]?.count == 1 && usd["pending"]?.amount == 0.5)
-        #expect(usd["settled"]?.count == 1 && usd["settled"]?.amount == 0.25)
-        #expect(usd["expired"]?.count == 1 && usd["expired"]?.amount == 1.0)
-        #expect(try await store.reservationCounts(nowMs: 0) == ["pending": 1, "settled": 1, "expired": 1])
-        #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM reservations") == 2)
-        // The pending one settles as before; the settled one is not pending any more.
-        #expect(try await store.settleReservation(id: "a", amounts: ["usd": 0.125, "tokens": 500], nowMs: 1_000))
-        #expect(!(try await store.settleReservation(id: "b", amounts: ["usd": 0], nowMs: 1_000)))
-        let tokens = try await store.reservationTotals(budget: "tokens", periodStart: ReservationStoreTests.period)
-        #expect(tokens["settled"]?.amount == 500 && tokens["pending"]?.amount == 0)
-        #expect(try await store.reservationCounts(nowMs: 1_000) == ["pending": 0, "settled": 2, "expired": 1])
-        try store.close()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import TokenWattCore
 @testable import TokenWattStore
@@ -14,6 +15,24 @@ func withTemporaryStore<T>(_ configure: (inout StorageConfiguration) -> Void = {
     let result = try await body(store, configuration)
     try store.close()
     return result
+}
+
+/// A store opened on a database an earlier schema version left, with the rows `seed` wrote
+/// into it at that version: what a migration meets.
+func withStoreMigrated(from version: String, seed: @escaping @Sendable (Database) throws -> Void,
+                       _ body: (SampleStore) async throws -> Void) async throws {
+    var configuration = StorageConfiguration()
+    configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-migration-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
+    try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+    do {
+        let queue = try DatabaseQueue(path: configuration.databasePath)
+        try Schema.migrator.migrate(queue, upTo: version)
+        try await queue.write(seed)
+    }
+    let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+    try await body(store)
+    try store.close()
 }
 
 func series(_ name: String, _ labels: [String: String] = [:], _ samples: [(Int64, Double)]) -> TimeSeries {
