@@ -107,8 +107,8 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/alerts", use: alerts.alerts)
         let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,
                                                currency: configuration.pricing.currency, now: now)
-        router.post("/api/v1/reservations", use: reservations.reserve)
-        router.post("/api/v1/reservations/:id/settle", use: reservations.settle)
+        router.post(RouterPath(stringLiteral: ReservationAPI.path), use: reservations.reserve)
+        router.post(RouterPath(stringLiteral: ReservationAPI.path + "/:id/settle"), use: reservations.settle)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

@@ -116,7 +116,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         gateway.defaultMaxOutputTokens = try node["default_max_output_tokens"].int(default: gateway.defaultMaxOutputTokens)
         guard gateway.defaultMaxOutputTokens > 0 else { throw node["default_max_output_tokens"].error("a positive number of tokens") }
         gateway.reservationTTLMs = try node["reservation_ttl"].durationMilliseconds(default: gateway.reservationTTLMs)
-        guard gateway.reservationTTLMs <= 3_600_000 else { throw node["reservation_ttl"].error("at most 1h (the aggregator's limit)") }
+        guard gateway.reservationTTLMs <= ReservationAPI.maxTTLMs else { throw node["reservation_ttl"].error("at most 1h (the aggregator's limit)") }
         gateway.upstreamTimeoutMs = try node["upstream_timeout"].durationMilliseconds(default: gateway.upstreamTimeoutMs)
         gateway.abandonedStreamTimeoutMs = try node["abandoned_stream_timeout"].durationMilliseconds(default: gateway.abandonedStreamTimeoutMs)
         let grace = node["grace"]

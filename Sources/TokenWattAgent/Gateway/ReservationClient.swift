@@ -37,7 +37,7 @@ struct ReservationClient: Sendable {
         let body: [String: Any] = ["labels": labels, "input_tokens": inputTokens, "max_output_tokens": maxOutputTokens, "ttl_seconds": Double(ttlMs) / 1000]
         let answer: OutboundClient.Answer
         do {
-            answer = try await post("/api/v1/reservations", body)
+            answer = try await post(ReservationAPI.path, body)
         } catch {
             return .unreachable(reason: "\(error)")
         }
@@ -64,7 +64,7 @@ struct ReservationClient: Sendable {
         let body: [String: Any] = ["labels": labels, "input_tokens": usage.inputTokens, "cached_input_tokens": usage.cachedInputTokens,
                                    "output_tokens": usage.outputTokens]
         for attempt in 1...ReservationClient.settleAttempts {
-            if let answer = try? await post("/api/v1/reservations/\(id)/settle", body) {
+            if let answer = try? await post("\(ReservationAPI.path)/\(id)/settle", body) {
                 if answer.status == 200 { return true }
                 if answer.status == 404 || answer.status == 400 { return false }
             }

@@ -13,7 +13,6 @@ import TokenWattCore
 struct ReservationsHandler: Sendable {
     static let maxBodyBytes = 64 << 10
     static let maxTokens = 1e12
-    static let maxTTLMs: Int64 = 3_600_000
 
     let desk: ReservationDesk
     let authenticator: NodeAuthenticator
@@ -24,7 +23,7 @@ struct ReservationsHandler: Sendable {
         guard let node = authenticator.node(authorization: request.headers[.authorization]) else { return ReservationsHandler.unauthorized }
         do {
             let body = try await jsonBody(request)
-            let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationsHandler.maxTTLMs) / 1000)
+            let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationAPI.maxTTLMs) / 1000)
             guard ttl > 0 else { throw QueryError("ttl_seconds: more than 0") }
             let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body, node: node), inputTokens: try ReservationsHandler.number(body, "input_tokens"),
                                                       maxOutputTokens: try ReservationsHandler.number(body, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
