@@ -350,6 +350,12 @@ import Glibc
                 // ops: 131 tokens at worst, 120 used; the third would pass 300.
                 #expect(try await send("sk-ops", "local-llama").status == 200)
                 #expect(try await send("sk-ops", "gpt-4o-mini").status == 200)
+                // A JSON answer's reservation is settled just after it is sent: wait for it, or
+                // the next grant sees its worst case (251 used) instead of what it used.
+                _ = try await HTTP.waitFor("the ops requests' reservations to be settled") { () -> Bool? in
+                    let metrics = try await HTTP.get(setup.aggregator.url + "/metrics").body
+                    return GatewayTests.sum(metrics, "tokenwatt_gateway_reservations", ["state=\"pending\""]) == 0 ? true : nil
+                }
                 let refused = try await send("sk-ops", "gpt-4o-mini")
                 #expect(refused.status == 429 && refused.errorType == "budget_exceeded" && refused.body.contains("budget ops-tokens: 240.00 of 300.00 tokens used"))
                 #expect(try await send("sk-test", "gpt-4o-mini").status == 200)
