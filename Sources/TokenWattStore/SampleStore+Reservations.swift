@@ -105,7 +105,7 @@ extension SampleStore {
                 for row in try Row.fetchAll(db, sql: "SELECT state, count FROM reservation_counts") {
                     counts[row[0]] = row[1]
                 }
-                let lapsed = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT id) FROM reservations WHERE expires_ms <= ?", arguments: [nowMs]) ?? 0
+                let lapsed = try SampleStore.lapsedReservations(db, nowMs: nowMs)
                 if lapsed > 0 {
                     counts["pending", default: 0] -= lapsed
                     counts["expired", default: 0] += lapsed
@@ -128,10 +128,15 @@ extension SampleStore {
             try addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "pending", count: -count, amount: -amount)
             try addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "expired", count: count, amount: amount)
         }
-        let reservations = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT id) FROM reservations WHERE expires_ms <= ?", arguments: [nowMs]) ?? 0
+        let reservations = try lapsedReservations(db, nowMs: nowMs)
         try db.execute(sql: "DELETE FROM reservations WHERE expires_ms <= ?", arguments: [nowMs])
         try addToReservationCount(db, state: "pending", -reservations)
         try addToReservationCount(db, state: "expired", reservations)
+    }
+
+    /// Pending reservations past their time to live (one may hold several caps).
+    private static func lapsedReservations(_ db: Database, nowMs: Int64) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT id) FROM reservations WHERE expires_ms <= ?", arguments: [nowMs]) ?? 0
     }
 
     /// Moves a cap period's total in one state; a total whose count reaches zero holds exactly
