@@ -120,7 +120,7 @@ public struct Agent: Sendable {
         let listen = gateway.listen
         let application = Application(
             router: router,
-            server: .guarded(gateway.web),
+            server: .guarded(gateway.web, onChannelLoop: true),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
             onServerRunning: { channel in
                 logger.info("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",

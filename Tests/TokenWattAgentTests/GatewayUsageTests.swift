@@ -14,6 +14,28 @@ import Testing
         #expect(throws: GatewayUsage.Invalid.self) { try GatewayUsage.shape(of: Array("not json".utf8)) }
     }
 
+    /// The output limit the reservation is priced on is the one the upstream will obey: a
+    /// limit the gateway cannot read as tokens, or one given twice, is refused, not left to
+    /// the default while an upstream that coerces "100000" spends up to it.
+    @Test(arguments: [
+        // (body, limit read; nil: refused)
+        (#"{"model":"m","max_tokens":100.0}"#, 100),
+        (#"{"model":"m","max_tokens":null}"#, 4096),
+        (#"{"model":"m","max_\u0074okens":7}"#, 7),
+        (#"{"model":"m","max_tokens":"100000"}"#, nil),
+        (#"{"model":"m","max_tokens":true}"#, nil),
+        (#"{"model":"m","max_tokens":-1}"#, nil),
+        (#"{"model":"m","max_tokens":1.5}"#, nil),
+        (#"{"model":"m","max_tokens":1e30}"#, nil),
+        (#"{"model":"m","max_tokens":[1]}"#, nil),
+        (#"{"model":"m","max_tokens":1,"max_tokens":100000}"#, nil),
+        (#"{"model":"m","max_tokens":1,"max_\u0074okens":100000}"#, nil),
+    ] as [(String, Int?)])
+    func anOutputLimitIsReadAsTheUpstreamReadsItOrRefused(body: String, limit: Int?) {
+        let shape = try? GatewayUsage.shape(of: Array(body.utf8))
+        #expect(shape.map { $0.maxOutputTokens ?? 4096 } == limit)
+    }
+
     @Test func streamingOpenAIRequestsAskForTheUsageChunk() throws {
         let body = Array(#"{"model":"m","stream":true}"#.utf8)
         let forwarded = GatewayUsage.forwardedBody(body, shape: try GatewayUsage.shape(of: body), path: "/v1/chat/completions")

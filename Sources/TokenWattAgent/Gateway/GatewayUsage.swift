@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattCore
 
 /// What the metering gateway learns of a request's tokens: from the request, its worst case
 /// (for a reservation against hard caps); from the answer, the usage it settles and reports.
@@ -23,16 +24,31 @@ enum GatewayUsage {
         let description: String
     }
 
+    /// The output limits a request may carry, by API: Chat Completions' current and former
+    /// name, and the Responses API's.
+    static let outputLimitNames = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+
     static func shape(of body: [UInt8]) throws(Invalid) -> RequestShape {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw Invalid(description: "the body is not a JSON object")
+        let members: JSONObjectMembers
+        do {
+            members = try JSONObjectMembers(body)
+        } catch {
+            throw Invalid(description: error.description)
         }
-        guard let model = object["model"] as? String, !model.isEmpty else { throw Invalid(description: "model: required") }
-        let stream = object["stream"] as? Bool ?? false
-        let options = object["stream_options"] as? [String: Any]
-        let limit = ["max_completion_tokens", "max_tokens", "max_output_tokens"].lazy.compactMap { (object[$0] as? NSNumber)?.intValue }.first
-        return RequestShape(model: model, stream: stream, asksForUsage: options?["include_usage"] as? Bool ?? false, hasStreamOptions: options != nil,
-                            maxOutputTokens: limit.map { max(0, $0) }, estimatedInputTokens: (body.count + 2) / 3)
+        guard let model = members.value("model") as? String, !model.isEmpty else { throw Invalid(description: "model: required") }
+        // A limit the gateway cannot read would leave the reservation at the default while
+        // the upstream (which may take "4096" or 4096.0) spends up to the limit: refused.
+        var limit: Int?
+        for name in outputLimitNames {
+            guard let raw = members.value(name) else { continue }
+            guard let tokens = JSONNumber.value(raw).flatMap({ Int(exactly: $0) }), (0...Int(Int32.max)).contains(tokens) else {
+                throw Invalid(description: "\(name): must be a whole number of tokens from 0 to \(Int32.max)")
+            }
+            limit = limit ?? tokens
+        }
+        let options = members.value("stream_options") as? [String: Any]
+        return RequestShape(model: model, stream: members.value("stream") as? Bool ?? false, asksForUsage: options?["include_usage"] as? Bool ?? false,
+                            hasStreamOptions: options != nil, maxOutputTokens: limit, estimatedInputTokens: (body.count + 2) / 3)
     }
 
     /// The paths whose streams end with a usage chunk only when asked (`stream_options.include_usage`):
@@ -71,10 +87,14 @@ enum GatewayUsage {
     /// The usage of a whole JSON answer: as reported, else estimated from the request's and
     /// the answer's text.
     static func usage(inAnswer body: [UInt8], model: String, requestBytes: Int) -> UsageReport {
+        // Only the usage member is decoded: answers (embeddings above all) can be megabytes.
+        if let members = try? JSONObjectMembers(body), let usage = members["usage"], members.isObject("usage"),
+           let reported = report(try? JSONDecoder().decode(JSONValue.self, from: Data(usage)), model: model) {
+            return reported
+        }
         guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
             return estimate(model: model, requestBytes: requestBytes, textBytes: body.count)
         }
-        if case .object(let object) = document, let reported = report(object["usage"], model: model) { return reported }
         return estimate(model: model, requestBytes: requestBytes, textBytes: textBytes(in: document))
     }
 

@@ -95,9 +95,7 @@ struct ReservationsHandler: Sendable {
             guard let value else { throw QueryError("\(key): required") }
             return value
         }
-        // JSON's true and false come as NSNumbers too (of type "c"); on Linux `is Bool` also holds for 0 and 1.
-        guard let boxed = raw as? NSNumber, String(cString: boxed.objCType) != "c", case let number = boxed.doubleValue,
-              number.isFinite, number >= 0, number <= max else {
+        guard let number = JSONNumber.value(raw), number.isFinite, number >= 0, number <= max else {
             throw QueryError("\(key): a number from 0 to \(Int(max))")
         }
         return number

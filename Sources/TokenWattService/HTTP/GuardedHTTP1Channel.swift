@@ -47,11 +47,14 @@ public final class ConnectionCounter: Sendable {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with an idle timeout and a cap on each client's connections.
-    public static func guarded(_ limits: ConnectionLimits, counter: ConnectionCounter = ConnectionCounter()) -> HTTPServerBuilder {
+    /// HTTP/1.1 with an idle timeout and a cap on each client's connections. With
+    /// `onChannelLoop`, each connection's requests are handled on its channel's event loop
+    /// (for a proxy: the outbound request then goes out on that loop too, and a request
+    /// crosses no thread in the process; its handlers must not block for long).
+    public static func guarded(_ limits: ConnectionLimits, counter: ConnectionCounter = ConnectionCounter(), onChannelLoop: Bool = false) -> HTTPServerBuilder {
         .init { responder in
             GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .init(limits.idleTimeout))),
-                                limits: limits, counter: counter)
+                                limits: limits, counter: counter, onChannelLoop: onChannelLoop)
         }
     }
 }
@@ -61,6 +64,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
     let limits: ConnectionLimits
     let counter: ConnectionCounter
+    let onChannelLoop: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         let client = channel.remoteAddress?.ipAddress ?? "unknown"
@@ -74,7 +78,10 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
+        guard onChannelLoop else { return await inner.handle(value: value, logger: logger) }
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await inner.handle(value: value, logger: logger)
+        }
     }
 }
 
@@ -87,5 +94,19 @@ extension ConnectionLimits {
         idleTimeout = .milliseconds(try node["idle_timeout"].durationMilliseconds(default: Int64(idleTimeout.seconds * 1000)))
         maxConnectionsPerClient = try node["max_connections_per_client"].int(default: maxConnectionsPerClient)
         guard maxConnectionsPerClient > 0 else { throw node["max_connections_per_client"].error("a positive number of connections") }
+    }
+}
+
+/// Runs a task's jobs on one event loop. A connection's task on its channel's loop crosses no
+/// thread between reading a request, answering it and writing the answer, and AsyncHTTPClient
+/// (whose `any()` loop is then the current one) sends a proxied request out on it too.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
