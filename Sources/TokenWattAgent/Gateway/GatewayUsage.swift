@@ -89,10 +89,10 @@ enum GatewayUsage {
     static func usage(inAnswer body: [UInt8], model: String, requestBytes: Int) -> UsageReport {
         // Only the usage member is decoded: answers (embeddings above all) can be megabytes.
         if let members = try? JSONObjectMembers(body), let usage = members["usage"], members.isObject("usage"),
-           let reported = report(try? JSONDecoder().decode(JSONValue.self, from: Data(usage)), model: model) {
+           let reported = report(try? JSONValue.parse(usage), model: model) {
             return reported
         }
-        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+        guard let document = try? JSONValue.parse(body) else {
             return estimate(model: model, requestBytes: requestBytes, textBytes: body.count)
         }
         return estimate(model: model, requestBytes: requestBytes, textBytes: textBytes(in: document))
@@ -264,7 +264,7 @@ enum GatewayUsage {
                 textBytes += GatewayUsage.rawTextBytes(in: bytes)
                 return false
             }
-            guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)), case .object(let object) = document else { return false }
+            guard let document = try? JSONValue.parse(bytes), case .object(let object) = document else { return false }
             // The Responses API's last event repeats the whole text.
             if object["type"] != .string("response.completed") { textBytes += GatewayUsage.textBytes(in: document) }
             switch object["type"] {

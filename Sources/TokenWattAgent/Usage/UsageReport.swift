@@ -42,7 +42,7 @@ struct UsageReport: Equatable, Sendable {
     static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
         let document: JSONValue
         do {
-            document = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            document = try JSONValue.parse(body)
         } catch {
             throw Invalid(field: "", reason: "not valid JSON: \(UsageReport.describe(error))")
         }
@@ -196,16 +196,16 @@ struct UsageReport: Equatable, Sendable {
         return seconds
     }
 
+    /// JSONSerialization's reason, which says where ("Invalid value around character 6.").
     private static func describe(_ error: Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return (context.underlyingError.map { "\($0)" } ?? context.debugDescription)
-        }
-        return "\(error)"
+        (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
     }
 }
 
 /// A JSON document as it was written, so that a number, a string and `true` stay apart.
-enum JSONValue: Decodable, Equatable, Sendable {
+/// Read through JSONSerialization: a Decodable enum tried each type in turn, and each miss
+/// built a DecodingError (it was most of the gateway's own CPU per request).
+enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -213,20 +213,19 @@ enum JSONValue: Decodable, Equatable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
+    /// The document in `bytes`, any JSON value at its top; throws when it is no JSON.
+    static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
+        JSONValue(try JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed))
+    }
+
+    /// A value as JSONSerialization gives it.
+    init(_ object: Any) {
+        switch object {
+        case let string as String: self = .string(string)
+        case let number as NSNumber: self = JSONNumber.value(number).map(JSONValue.number) ?? .bool(number.boolValue)
+        case let array as [Any]: self = .array(array.map(JSONValue.init))
+        case let object as [String: Any]: self = .object(object.mapValues(JSONValue.init))
+        default: self = .null
         }
     }
 }
