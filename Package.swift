@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // System libraries: the build needs libsnappy-dev and libsystemd-dev.
@@ -41,11 +44,16 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
         // What both daemons share: systemd notify and watchdog, journald logging, the --log-level
-        // flag, the guarded HTTP server, and the one outbound client and batch-shipping loop.
+        // flag, the guarded HTTP server with its TLS and read access, and the one outbound client
+        // and batch-shipping loop.
         .target(name: "TokenWattService", dependencies: [
             "CSystemd", "TokenWattCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

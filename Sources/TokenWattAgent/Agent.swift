@@ -28,8 +28,8 @@ public struct Agent: Sendable {
                             client: OutboundClient(http: client), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
-        let gateway = configuration.gateway.map { gateway in
-            Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
+        let gateway = try configuration.gateway.map { gateway in
+            try Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
         }
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
@@ -39,6 +39,7 @@ public struct Agent: Sendable {
         }
         let discovery = Agent.discovery(configuration: configuration, client: client, counters: counters, scheduler: scheduler, logger: logger)
         let router = Router()
+        router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers)))
         router.post("/v1/usage", use: UsageHandler(collector: usage, token: configuration.usageToken, logger: logger).handle)
         router.get("/metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
@@ -57,11 +58,13 @@ public struct Agent: Sendable {
         let heartbeat = SystemdHeartbeat {
             Agent.status(scheduler: scheduler, spool: spool, pusher: pusher)
         }
+        let tls = try configuration.web.tls.map(TLSServerContext.init)
+        let reload = TLSReloadService(contexts: [tls, gateway?.tls].compactMap { $0 }, logger: logger)
         application = Application(
             router: router,
-            server: .guarded(configuration.connectionLimits),
+            server: configuration.web.server(tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-agent"),
-            services: [scheduler, pusher, heartbeat] + [discovery as (any Service)?, gateway?.application].compactMap { $0 },
+            services: [scheduler, pusher, heartbeat, reload] + [discovery as (any Service)?, gateway?.application].compactMap { $0 },
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
                                                     "aggregator": "\(configuration.aggregatorURL)"])
@@ -108,7 +111,7 @@ public struct Agent: Sendable {
     /// The metering gateway on its own listener, its metrics, and its HTTP client to upstreams
     /// (a connection per request in flight; reservations go through the agent's `client`).
     private static func gateway(_ gateway: GatewayConfiguration, configuration: AgentConfiguration, client: HTTPClient, usage: UsageCollector,
-                                logger: Logger) -> (application: any Service, metrics: GatewayMetrics, client: HTTPClient) {
+                                logger: Logger) throws -> (application: any Service, metrics: GatewayMetrics, client: HTTPClient, tls: TLSServerContext?) {
         let metrics = GatewayMetrics(routes: gateway.routes.map(\.pattern))
         let reservations = gateway.routes.contains(where: \.capped)
             ? ReservationClient(writeURL: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client)) : nil
@@ -118,16 +121,17 @@ public struct Agent: Sendable {
         for path in GatewayHandler.paths { router.post(RouterPath(stringLiteral: path), use: handler.handle) }
         router.get("/-/healthy") { _, _ in "OK\n" }
         let listen = gateway.listen
+        let tls = try gateway.web.tls.map(TLSServerContext.init)
         let application = Application(
             router: router,
-            server: .guarded(gateway.web, onChannelLoop: true),
+            server: gateway.web.server(tls: tls, onChannelLoop: true),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
             onServerRunning: { channel in
                 logger.info("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",
                                                             "routes": "\(gateway.routes.count)", "callers": "\(gateway.callers.count)"])
             },
             logger: logger)
-        return (application, metrics, upstreams)
+        return (application, metrics, upstreams, tls)
     }
 
     private static func discovery(configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?,

@@ -43,11 +43,12 @@ public struct Aggregator: Sendable {
         }
         // Services start in order and stop in reverse: the HTTP server (added last by
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
+        let tls = try configuration.web.tls.map(TLSServerContext.init)
         application = Application(
             router: router,
-            server: .guarded(configuration.connectionLimits, counter: connections),
+            server: configuration.web.server(counter: connections, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat],
+            services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
@@ -82,6 +83,8 @@ public struct Aggregator: Sendable {
                        metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
         let router = Router()
+        // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
+        router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
         let authenticator = NodeAuthenticator(nodes: configuration.nodes,
                                               anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil)
         let ingest = RemoteWriteHandler(

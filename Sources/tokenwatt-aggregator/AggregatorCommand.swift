@@ -49,6 +49,16 @@ struct AggregatorCommand: AsyncParsableCommand {
             configuration.listen = address
         }
         if let dataDirectory { configuration.storage.directory = dataDirectory }
+        do {
+            try configuration.checkListener(source: config ?? "--listen")
+        } catch {
+            FileHandle.standardError.write(Data("tokenwatt-aggregator: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if !configuration.listen.isLoopback && configuration.web.readers.isEmpty {
+            logger.warning("reads are open to anyone who reaches the listener: list web.readers or web.basic_auth_users to require a credential",
+                           metadata: ["listen": "\(configuration.listen)"])
+        }
 
         do {
             try await Aggregator(configuration: configuration, logger: logger).run()

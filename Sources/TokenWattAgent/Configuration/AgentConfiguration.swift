@@ -6,8 +6,8 @@ import TokenWattService
 public struct AgentConfiguration: Sendable, Equatable {
     /// Where the agent serves its own `/metrics` and `/-/healthy`.
     public var listen = ListenAddress(host: "127.0.0.1", port: 9471)
-    /// Idle timeout and connections per client of the HTTP server (`web:`).
-    public var connectionLimits = ConnectionLimits()
+    /// The HTTP server's limits, TLS and readers (`web:`).
+    public var web = WebConfiguration()
     /// The aggregator's remote-write endpoint; a base URL given in the config or on the command
     /// line gets `/api/v1/write` (`RemoteWriteCodec.writeURL`).
     public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
@@ -66,7 +66,7 @@ extension AgentConfiguration: ConfigFileLoadable {
         try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution", "gateway"])
         var configuration = AgentConfiguration()
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
-        configuration.connectionLimits = try ConnectionLimits(root["web"])
+        configuration.web = try WebConfiguration(root["web"], environment: environment)
         let aggregator = root["aggregator"]
         try aggregator.requireMapping(allowing: ["url", "token_file", "token_env"])
         configuration.aggregatorURL = try aggregator["url"].string(default: configuration.aggregatorURL)
@@ -155,6 +155,9 @@ extension AgentConfiguration: ConfigFileLoadable {
                                    environment: [String: String]) throws(CoreError) {
         try usage.requireMapping(allowing: ["token_file", "token_env", "attributes", "max_values_per_attribute", "max_series"])
         configuration.usageToken = try usage.secret(named: "token", environment: environment)
+        if let token = configuration.usageToken, let shared = configuration.web.readers.tokens.first(where: { $0.token == Array(token.utf8) }) {
+            throw usage.error("a usage token other than the readers' tokens (reader \(shared.name) has it): a token that reports usage cannot read")
+        }
         if usage["attributes"].isPresent {
             configuration.usageAttributes = try usage["attributes"].items().map { item throws(CoreError) in
                 guard let name = try item.string(), MetricName.isValidLabelName(name), !name.hasPrefix("__") else {

@@ -49,12 +49,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
-    /// The listener's limits (`gateway.web`): many callers often share one address (a host,
-    /// a NAT), so more connections per client than the agent's own listener allows.
-    public var web: ConnectionLimits = {
+    /// The listener's limits and TLS (`gateway.web`): many callers often share one address (a
+    /// host, a NAT), so more connections per client than the agent's own listener allows.
+    public var web: WebConfiguration = {
         var limits = ConnectionLimits()
         limits.maxConnectionsPerClient = 4_096
-        return limits
+        return WebConfiguration(limits: limits)
     }()
     /// Requests in flight to one upstream host at most; more wait for a connection.
     public var upstreamConnections = 1_024
@@ -93,7 +93,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
                                            "upstream_connections", "abandoned_stream_timeout", "grace"])
         var gateway = GatewayConfiguration()
         gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
-        gateway.web = try ConnectionLimits(node["web"], defaults: gateway.web)
+        gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment, readers: false)
         gateway.upstreamConnections = try node["upstream_connections"].int(default: gateway.upstreamConnections)
         guard gateway.upstreamConnections > 0 else { throw node["upstream_connections"].error("a positive number of connections") }
         for item in try node["callers"].items() {

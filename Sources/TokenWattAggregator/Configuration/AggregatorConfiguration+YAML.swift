@@ -19,7 +19,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         var configuration = AggregatorConfiguration()
 
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
-        configuration.connectionLimits = try ConnectionLimits(root["web"])
+        configuration.web = try WebConfiguration(root["web"], environment: environment)
         configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
 
         var tokens = Set<String>()
@@ -33,6 +33,10 @@ extension AggregatorConfiguration: ConfigFileLoadable {
             configuration.nodes.append(NodeCredential(name: name, token: token))
         }
         if configuration.nodes.isEmpty { configuration.anonymousNode = ProcessInfo.processInfo.hostName }
+        // One credential, one right: a token that pushes cannot read, nor a reader's push.
+        if let shared = configuration.web.readers.tokens.first(where: { tokens.contains(String(decoding: $0.token, as: UTF8.self)) }) {
+            throw root["web"]["readers"].error("reader tokens other than the nodes' push tokens (reader \(shared.name) has a node's token)")
+        }
 
         for (name, value) in try root["static_labels"].entries() {
             guard MetricName.isValidLabelName(name), !name.hasPrefix("__"), name != "node" else {

@@ -6,8 +6,8 @@ import TokenWattStore
 public struct AggregatorConfiguration: Sendable {
     /// Where the HTTP server listens (default 127.0.0.1:9470).
     public var listen = ListenAddress(host: "127.0.0.1", port: 9470)
-    /// Idle timeout and connections per client of the HTTP server (`web:`).
-    public var connectionLimits = ConnectionLimits()
+    /// The HTTP server's limits, TLS and readers (`web:`).
+    public var web = WebConfiguration()
     /// Nodes allowed to push, each with its bearer token. The token decides the `node` label.
     public var nodes: [NodeCredential] = []
     /// Accept pushes without a token, labelled with this node name: set when no node is
@@ -40,6 +40,18 @@ public struct AggregatorConfiguration: Sendable {
     public var forwardTargets: [ForwardTarget] = []
 
     public init() {}
+}
+
+extension AggregatorConfiguration {
+    /// Refuses a listener beyond loopback without nodes: a push (samples, reservations) would
+    /// then need no credential, and anyone who reaches the port could write. `source` names
+    /// where the listener came from (the config file, or `--listen`).
+    public func checkListener(source: String) throws(CoreError) {
+        guard !listen.isLoopback, nodes.isEmpty else { return }
+        throw .config(file: source, key: "nodes",
+                      expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
+                          + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")
+    }
 }
 
 /// A node's name and the token it pushes with.

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 import TokenWattCore
 
@@ -51,10 +52,12 @@ extension HTTPServerBuilder {
     /// `onChannelLoop`, each connection's requests are handled on its channel's event loop
     /// (for a proxy: the outbound request then goes out on that loop too, and a request
     /// crosses no thread in the process; its handlers must not block for long).
-    public static func guarded(_ limits: ConnectionLimits, counter: ConnectionCounter = ConnectionCounter(), onChannelLoop: Bool = false) -> HTTPServerBuilder {
+    /// With `tls`, connections speak TLS first (and a client certificate is asked for as it says).
+    public static func guarded(_ limits: ConnectionLimits, counter: ConnectionCounter = ConnectionCounter(), tls: TLSServerContext? = nil,
+                               onChannelLoop: Bool = false) -> HTTPServerBuilder {
         .init { responder in
             GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .init(limits.idleTimeout))),
-                                limits: limits, counter: counter, onChannelLoop: onChannelLoop)
+                                limits: limits, counter: counter, tls: tls, onChannelLoop: onChannelLoop)
         }
     }
 }
@@ -64,6 +67,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
     let limits: ConnectionLimits
     let counter: ConnectionCounter
+    let tls: TLSServerContext?
     let onChannelLoop: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
@@ -74,6 +78,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         channel.closeFuture.whenComplete { _ in counter.close(client) }
+        if let tls {
+            do {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
         return inner.setup(channel: channel, logger: logger)
     }
 
@@ -85,15 +96,36 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 }
 
-extension ConnectionLimits {
-    /// The `web:` mapping both daemons' config files take: `idle_timeout`, `max_connections_per_client`;
-    /// what it leaves out keeps its value in `defaults`.
-    public init(_ node: ConfigNode, defaults: ConnectionLimits = ConnectionLimits()) throws(CoreError) {
+/// A listener's `web:` mapping in both daemons' config files: connection limits
+/// (`idle_timeout`, `max_connections_per_client`), TLS (`tls_server_config`) and who may
+/// read (`readers`, `basic_auth_users`, `unauthenticated_metrics`).
+public struct WebConfiguration: Sendable, Equatable {
+    public var limits = ConnectionLimits()
+    public var tls: TLSServerConfiguration?
+    public var readers = ReaderCredentials()
+
+    public init(limits: ConnectionLimits = ConnectionLimits()) {
+        self.limits = limits
+    }
+
+    /// What the mapping leaves out keeps its value in `defaults`. `readers: false` for a
+    /// listener that serves no reads (the gateway's).
+    public init(_ node: ConfigNode, defaults: WebConfiguration = WebConfiguration(), environment: [String: String],
+                readers allowReaders: Bool = true) throws(CoreError) {
         self = defaults
-        try node.requireMapping(allowing: ["idle_timeout", "max_connections_per_client"])
-        idleTimeout = .milliseconds(try node["idle_timeout"].durationMilliseconds(default: Int64(idleTimeout.seconds * 1000)))
-        maxConnectionsPerClient = try node["max_connections_per_client"].int(default: maxConnectionsPerClient)
-        guard maxConnectionsPerClient > 0 else { throw node["max_connections_per_client"].error("a positive number of connections") }
+        var allowed: Set<String> = ["idle_timeout", "max_connections_per_client", "tls_server_config"]
+        if allowReaders { allowed.formUnion(["readers", "basic_auth_users", "unauthenticated_metrics"]) }
+        try node.requireMapping(allowing: allowed)
+        limits.idleTimeout = .milliseconds(try node["idle_timeout"].durationMilliseconds(default: Int64(limits.idleTimeout.seconds * 1000)))
+        limits.maxConnectionsPerClient = try node["max_connections_per_client"].int(default: limits.maxConnectionsPerClient)
+        guard limits.maxConnectionsPerClient > 0 else { throw node["max_connections_per_client"].error("a positive number of connections") }
+        tls = try TLSServerConfiguration(node["tls_server_config"])
+        if allowReaders { readers = try ReaderCredentials(web: node, environment: environment) }
+    }
+
+    /// The server: guarded, with TLS when configured.
+    public func server(counter: ConnectionCounter = ConnectionCounter(), tls context: TLSServerContext?, onChannelLoop: Bool = false) -> HTTPServerBuilder {
+        .guarded(limits, counter: counter, tls: context, onChannelLoop: onChannelLoop)
     }
 }
 
