@@ -24,12 +24,15 @@ public struct Agent: Sendable {
                               maxBytes: configuration.spoolMaxBytes, maxAgeMs: configuration.spoolMaxAgeMs)
         let counters = try CounterStore(path: configuration.spoolDirectory + "/counters.sqlite")
         let client = OutboundClient.makeHTTPClient()
+        // Pushes and reservations check the aggregator against its own CA when one is given;
+        // inference servers keep the system's roots.
+        let aggregatorClient = try configuration.aggregatorTLS.map(OutboundClient.makeHTTPClient(tls:)) ?? client
         let pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token),
-                            client: OutboundClient(http: client), logger: logger)
+                            client: OutboundClient(http: aggregatorClient), logger: logger)
         let usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: configuration.attribution,
                                        maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
         let gateway = try configuration.gateway.map { gateway in
-            try Agent.gateway(gateway, configuration: configuration, client: client, usage: usage, logger: logger)
+            try Agent.gateway(gateway, configuration: configuration, client: aggregatorClient, usage: usage, logger: logger)
         }
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
@@ -75,7 +78,7 @@ public struct Agent: Sendable {
         self.scheduler = scheduler
         self.spool = spool
         self.pusher = pusher
-        clients = [client] + [gateway?.client].compactMap { $0 }
+        clients = [client] + [aggregatorClient === client ? nil : aggregatorClient, gateway?.client].compactMap { $0 }
         self.round = round
         self.discovery = discovery
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import TokenWattService
 
 /// GETs the aggregator's JSON API: the `data` of a success, or a message and exit status 1.
 enum APIClient {
@@ -14,12 +15,20 @@ enum APIClient {
         return base + path + (encoded.isEmpty ? "" : "?" + encoded.joined(separator: "&"))
     }
 
-    static func get(_ url: String) async throws -> Any {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    static func get(_ url: String, _ options: AggregatorOptions) async throws -> Any {
+        let client: HTTPClient
+        do {
+            client = try options.tls.map(OutboundClient.makeHTTPClient(tls:)) ?? HTTPClient(eventLoopGroupProvider: .singleton)
+        } catch {
+            FileHandle.standardError.write(Data("tokenwatt: --ca-file: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         defer { _ = client.shutdown() }
+        var request = HTTPClientRequest(url: url)
+        if let token = try options.token() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let body: Data
         do {
-            let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+            let response = try await client.execute(request, timeout: .seconds(30))
             body = Data(buffer: try await response.body.collect(upTo: 64 << 20))
         } catch {
             FileHandle.standardError.write(Data("tokenwatt: cannot reach \(url): \(error)\n".utf8))

@@ -11,7 +11,7 @@ struct BudgetsCommand: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let data = try await APIClient.get("\(aggregator.baseURL)/api/v1/budgets")
+        let data = try await APIClient.get("\(aggregator.baseURL)/api/v1/budgets", aggregator)
         guard let budgets = data as? [[String: Any]] else { throw ExitCode(1) }
         var table = Table(columns: ["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"])
         for budget in budgets {

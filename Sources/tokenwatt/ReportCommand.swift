@@ -55,7 +55,7 @@ struct ReportCommand: AsyncParsableCommand {
         var query = [("from", String(Double(window.from) / 1000)), ("to", String(Double(window.to) / 1000)),
                      ("by", grouping.joined(separator: ",")), ("timezone", timezone)]
         if let every { query.append(("step", every)) }
-        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query))
+        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query), aggregator)
         guard let object = data as? [String: Any], let groups = object["groups"] as? [[String: Any]] else { throw ExitCode(1) }
         let report = CostRows(window: window, labels: grouping, currency: object["currency"] as? String ?? "USD", groups: groups)
         switch format {

@@ -17,14 +17,37 @@ struct TokenWattCommand: AsyncParsableCommand {
         subcommands: [ReportCommand.self, BudgetsCommand.self, PricesCommand.self, CheckConfigCommand.self])
 }
 
-/// Where the aggregator is: `--url`, else `TOKENWATT_URL`, else the local default.
+/// Where the aggregator is (`--url`, else `TOKENWATT_URL`, else the local default), how its
+/// certificate is checked, and the reader token it is asked with.
 struct AggregatorOptions: ParsableArguments {
     @Option(help: "The aggregator's URL (default: TOKENWATT_URL, else http://127.0.0.1:9470).")
     var url: String?
 
+    @Option(name: .customLong("ca-file"), help: "A CA file the aggregator's certificate must chain to, instead of the system's (default: TOKENWATT_CA_FILE).")
+    var caFile: String?
+
+    @Option(name: .customLong("token-file"), help: "A file holding a reader's token, for an aggregator with web.readers (default: TOKENWATT_TOKEN_FILE).")
+    var tokenFile: String?
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
     var baseURL: String {
-        let chosen = url ?? ProcessInfo.processInfo.environment["TOKENWATT_URL"] ?? "http://127.0.0.1:9470"
+        let chosen = url ?? environment["TOKENWATT_URL"] ?? "http://127.0.0.1:9470"
         return chosen.hasSuffix("/") ? String(chosen.dropLast()) : chosen
+    }
+
+    var tls: TLSClientConfiguration? {
+        (caFile ?? environment["TOKENWATT_CA_FILE"]).map { TLSClientConfiguration(caFile: $0) }
+    }
+
+    /// The reader token, read from its file (trailing newline trimmed).
+    func token() throws -> String? {
+        guard let path = tokenFile ?? environment["TOKENWATT_TOKEN_FILE"] else { return nil }
+        guard let data = FileManager.default.contents(atPath: path), case let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+              !token.isEmpty else {
+            throw ValidationError("--token-file: cannot read a token from \(path)")
+        }
+        return token
     }
 }
 

@@ -13,6 +13,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
     /// Bearer token for the aggregator; none for a local aggregator with built-in defaults.
     public var token: String?
+    /// How the aggregator's certificate is checked, and the agent's own (`aggregator.tls_config`).
+    public var aggregatorTLS: TLSClientConfiguration?
     /// The spool's folder, and its bounds: past them the oldest batches are dropped, counted.
     public var spoolDirectory = "./tokenwatt-agent-data"
     public var spoolMaxBytes = 256 << 20
@@ -68,7 +70,8 @@ extension AgentConfiguration: ConfigFileLoadable {
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.web = try WebConfiguration(root["web"], environment: environment)
         let aggregator = root["aggregator"]
-        try aggregator.requireMapping(allowing: ["url", "token_file", "token_env"])
+        try aggregator.requireMapping(allowing: ["url", "token_file", "token_env", "tls_config"])
+        configuration.aggregatorTLS = try TLSClientConfiguration(aggregator["tls_config"])
         configuration.aggregatorURL = try aggregator["url"].string(default: configuration.aggregatorURL)
         guard configuration.aggregatorURL.hasPrefix("http://") || configuration.aggregatorURL.hasPrefix("https://") else {
             throw aggregator["url"].error("an http:// or https:// URL, got \"\(configuration.aggregatorURL)\"")

@@ -24,11 +24,22 @@ public struct OutboundClient: Sendable {
     /// `connectionsPerHost` bounds the requests in flight to one host (AsyncHTTPClient's default 8
     /// suits pushes; a proxy needs one per concurrent request).
     public static func makeHTTPClient(connectionsPerHost: Int = 8) -> HTTPClient {
+        HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(connectionsPerHost: connectionsPerHost))
+    }
+
+    /// The same, checking servers against `tls`'s CA and showing its certificate.
+    public static func makeHTTPClient(tls: TLSClientConfiguration) throws -> HTTPClient {
+        var configuration = configuration(connectionsPerHost: 8)
+        configuration.tlsConfiguration = try tls.tlsConfiguration()
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    private static func configuration(connectionsPerHost: Int) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(5)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return configuration
     }
 
     /// An answer: its status, headers and at most the bytes asked for of its body.
