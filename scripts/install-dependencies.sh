@@ -3,7 +3,7 @@
 # only those that are missing. Swift itself must already be installed (swift.org toolchain).
 set -euo pipefail
 build=(libsqlite3-dev libsystemd-dev libsnappy-dev pkg-config curl)
-peers=(prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway python3 python3-venv systemd adduser init-system-helpers mount)
+peers=(openssl prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway python3 python3-venv systemd adduser init-system-helpers mount)
 wanted=("${build[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${peers[@]}")
 missing=()
@@ -21,5 +21,5 @@ if [ "${1:-}" = "--with-test-peers" ]; then
     # Independent clients the tests check against (PyPI), in a virtual environment of their own.
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -c "import standardwebhooks" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks
+    "$venv/bin/python" -c "import standardwebhooks, bcrypt" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks bcrypt
 fi

@@ -9,13 +9,6 @@ import Glibc
 /// webhook receiver verifying Standard Webhooks signatures with the `standardwebhooks` PyPI
 /// package, and the real Alertmanager 0.25 relaying to a webhook.
 @Suite(.serialized) struct AlertDeliveryTests {
-    /// The virtual environment `scripts/install-dependencies.sh --with-test-peers` makes.
-    static var python: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent(".build/test-venv/bin/python").path
-    }
-
     /// Verifies each request with `standardwebhooks`, answers 500 to the first two (the first
     /// with `Retry-After: 5`, time for the test to kill the aggregator before the next) and 200
     /// after, and writes every attempt (id, verified, type) to a JSON file.
@@ -68,8 +61,8 @@ import Glibc
     }
 
     @Test func aSignedWebhookIsRetriedThroughARestartAndArrivesOnce() async throws {
-        guard FileManager.default.isExecutableFile(atPath: AlertDeliveryTests.python) else {
-            Issue.record("no \(AlertDeliveryTests.python): run scripts/install-dependencies.sh --with-test-peers")
+        guard FileManager.default.isExecutableFile(atPath: Environment.python) else {
+            Issue.record("no \(Environment.python): run scripts/install-dependencies.sh --with-test-peers")
             return
         }
         let directory = try Environment.temporaryDirectory("webhook")
@@ -79,7 +72,7 @@ import Glibc
         try AlertDeliveryTests.signedReceiver.write(toFile: "\(directory)/receiver.py", atomically: true, encoding: .utf8)
         let receiverPort = Environment.freePort()
         let log = "\(directory)/attempts.json"
-        let receiver = try ChildProcess(AlertDeliveryTests.python, ["\(directory)/receiver.py", "\(receiverPort)", secret, log],
+        let receiver = try ChildProcess(Environment.python, ["\(directory)/receiver.py", "\(receiverPort)", secret, log],
                                         logPath: "\(directory)/receiver.log")
         _ = try await HTTP.waitFor("the receiver") { try await HTTP.get("http://127.0.0.1:\(receiverPort)/").status }
 

@@ -78,6 +78,14 @@ enum Environment {
     }
 
     static var aggregatorPath: String { binDirectory + "/tokenwatt-aggregator" }
+
+    /// The virtual environment `scripts/install-dependencies.sh --with-test-peers` makes, with
+    /// the independent clients the tests check against (standardwebhooks, bcrypt).
+    static var python: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent(".build/test-venv/bin/python").path
+    }
     static var agentPath: String { binDirectory + "/tokenwatt-agent" }
 
     static func temporaryDirectory(_ name: String) throws -> String {
@@ -106,18 +114,20 @@ enum Environment {
 }
 
 enum HTTP {
-    static func get(_ url: String) async throws -> (status: UInt, body: String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+    static func get(_ url: String, headers: [(String, String)] = [], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await client.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 64 << 20)
         return (response.status.code, String(buffer: body))
     }
 
-    static func post(_ url: String, body: [UInt8], headers: [(String, String)]) async throws -> (status: UInt, body: String) {
+    static func post(_ url: String, body: [UInt8], headers: [(String, String)], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await client.execute(request, timeout: .seconds(10))
         let text = try await response.body.collect(upTo: 1 << 20)
         return (response.status.code, String(buffer: text))
     }

@@ -100,7 +100,8 @@ public struct TLSReloadService: Service {
     }
 
     public func run() async throws {
-        guard !contexts.isEmpty else { return }
+        // A service that ends stops the daemon: without TLS, this one waits for the shutdown.
+        guard !contexts.isEmpty else { return try await gracefulShutdown() }
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             for context in contexts {
                 do {

@@ -1,0 +1,218 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+import TokenWattCore
+import TokenWattService
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Nobody in where they do not belong: TLS with certificates made by openssl, readers for every
+/// read, and no listener beyond loopback that takes writes without a credential.
+@Suite(.serialized) struct SecurityTests {
+    /// A CA, a server certificate for 127.0.0.1 signed by it, another CA nobody trusts, and a
+    /// server certificate that expired in 2020, all made with openssl.
+    struct Certificates {
+        let directory: String
+        var ca: String { directory + "/ca.crt" }
+        var otherCA: String { directory + "/other-ca.crt" }
+
+        static func make(in directory: String) async throws -> Certificates {
+            let script = #"""
+                set -e
+                cd "$1"
+                key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+                key ca.key; openssl req -x509 -new -key ca.key -out ca.crt -days 30 -subj "/CN=TokenWatt test CA"
+                key other-ca.key; openssl req -x509 -new -key other-ca.key -out other-ca.crt -days 30 -subj "/CN=Someone else's CA"
+                printf 'subjectAltName=IP:127.0.0.1\n' > san.cnf
+                issue() { # name serial [startdate enddate]
+                    key "$1.key"; openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=127.0.0.1"
+                    if [ -n "${3:-}" ]; then
+                        touch index.txt; printf '%s\n' "$2" > serial
+                        printf '[ca]\ndefault_ca=t\n[t]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n' > ca.cnf
+                        openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -startdate "$3" -enddate "$4" -extfile san.cnf -in "$1.csr" -out "$1.crt" 2>/dev/null
+                    else
+                        openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -set_serial "$2" -days 30 -extfile san.cnf -out "$1.crt" 2>/dev/null
+                    fi
+                }
+                issue server 4096
+                issue renewed 8192
+                issue expired 1234 20200101000000Z 20200102000000Z
+                """#
+            try script.write(toFile: "\(directory)/make-certificates.sh", atomically: true, encoding: .utf8)
+            let result = try await ChildProcess.run("/bin/sh", ["\(directory)/make-certificates.sh", directory], directory: directory)
+            #expect(result.status == 0, "\(result.output)")
+            return Certificates(directory: directory)
+        }
+
+        /// The serial number of the certificate a TLS server at `port` shows now, as openssl reads it.
+        func servedSerial(port: Int) async throws -> String {
+            let result = try await ChildProcess.run("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -serial"],
+                                                    directory: directory)
+            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    static func client(ca: String) throws -> HTTPClient {
+        try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: ca))
+    }
+
+    /// The aggregator with `web:` as given, nodes gpu-01 (token push-token), on a free port.
+    static func startAggregator(directory: String, web: String, scheme: String = "http", client: HTTPClient = .shared) async throws -> (ChildProcess, String, Int) {
+        let port = Environment.freePort()
+        try "push-token".write(toFile: "\(directory)/gpu-01.token", atomically: true, encoding: .utf8)
+        try """
+            listen: 127.0.0.1:\(port)
+            data_dir: \(directory)/data
+            nodes: [{name: gpu-01, token_file: \(directory)/gpu-01.token}]
+            web:
+            \(web)
+            """.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"], logPath: "\(directory)/aggregator.log")
+        let url = "\(scheme)://127.0.0.1:\(port)"
+        _ = try await HTTP.waitFor("the aggregator to be healthy") { try await HTTP.get(url + "/-/healthy", client: client).status == 200 ? true : nil }
+        return (process, url, port)
+    }
+
+    @Test func pushesGoOverTLSAndAWrongCAOrAnExpiredCertificateIsRefused() async throws {
+        let directory = try Environment.temporaryDirectory("tls")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        let distrusting = try SecurityTests.client(ca: certificates.otherCA)
+        defer {
+            _ = trusting.shutdown()
+            _ = distrusting.shutdown()
+        }
+        try "reader-token".write(toFile: "\(directory)/reader.token", atomically: true, encoding: .utf8)
+        let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
+              tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}
+              readers: [{name: ops, token_file: \(directory)/reader.token}]
+            """, scheme: "https", client: trusting)
+        defer { _ = aggregator }
+
+        // The agent pushes over TLS, checking the aggregator against the CA.
+        let agentPort = Environment.freePort()
+        let agent = try await RunningAgent.start(directory: directory, port: agentPort, aggregatorPort: port, token: "push-token",
+                                                 aggregatorURL: "\(url)/api/v1/write",
+                                                 config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
+        let reader = [("Authorization", "Bearer reader-token")]
+        let series = try await HTTP.waitFor("the agent's samples over TLS") {
+            let answer = try await HTTP.get(url + "/api/v1/series?match[]=tokenwatt_cpu_seconds_total", headers: reader, client: trusting)
+            return answer.status == 200 && answer.body.contains("gpu-01") ? answer.body : nil
+        }
+        #expect(series.contains("\"node\":\"gpu-01\""))
+        _ = try await HTTP.waitFor("the agent to count its pushes") {
+            try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 > 0 ? $0 : nil }
+        }
+
+        // A client that trusts another CA, and a plain-HTTP client, get nowhere.
+        await #expect(throws: (any Error).self) { try await HTTP.get(url + "/-/healthy", client: distrusting) }
+        await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
+
+        // An aggregator serving an expired certificate: the agent's pushes are refused by the
+        // agent itself (the certificate is checked), and the samples wait in its spool.
+        let expiredDirectory = try Environment.temporaryDirectory("tls-expired")
+        defer { try? FileManager.default.removeItem(atPath: expiredDirectory) }
+        let expiredPort = Environment.freePort()
+        try """
+            listen: 127.0.0.1:\(expiredPort)
+            data_dir: \(expiredDirectory)/data
+            nodes: [{name: gpu-01, token_file: \(directory)/gpu-01.token}]
+            web: {tls_server_config: {cert_file: \(directory)/expired.crt, key_file: \(directory)/expired.key}}
+            """.write(toFile: "\(expiredDirectory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let expired = try ChildProcess(Environment.aggregatorPath, ["--config", "\(expiredDirectory)/aggregator.yml"], logPath: "\(expiredDirectory)/aggregator.log")
+        defer { _ = expired }
+        try await Task.sleep(for: .seconds(1))
+        await #expect(throws: (any Error).self) { try await HTTP.get("https://127.0.0.1:\(expiredPort)/-/healthy", client: trusting) }
+        #expect(expired.process.isRunning)
+        let second = try await RunningAgent.start(directory: expiredDirectory, port: Environment.freePort(), aggregatorPort: expiredPort, token: "push-token",
+                                                  aggregatorURL: "https://127.0.0.1:\(expiredPort)/api/v1/write",
+                                                  config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
+        let failures = try await HTTP.waitFor("the agent to refuse the expired certificate") {
+            try await second.metric("tokenwatt_agent_pushes_total{result=\"retry\"}").flatMap { $0 > 0 ? $0 : nil }
+        }
+        #expect(failures > 0)
+        #expect(try await second.metric("tokenwatt_agent_pushes_total{result=\"success\"}") ?? 0 == 0)
+        #expect(try await second.metric("tokenwatt_agent_spool_samples") ?? 0 > 0)
+    }
+
+    /// A renewed certificate is served after SIGHUP, to new connections, while the agent keeps
+    /// pushing: no push fails across the reload.
+    @Test func sighupServesARenewedCertificateWithoutDroppingPushes() async throws {
+        let directory = try Environment.temporaryDirectory("tls-reload")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        defer { _ = trusting.shutdown() }
+        for name in ["crt", "key"] { try FileManager.default.copyItem(atPath: "\(directory)/server.\(name)", toPath: "\(directory)/live.\(name)") }
+        let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
+              tls_server_config: {cert_file: \(directory)/live.crt, key_file: \(directory)/live.key}
+            """, scheme: "https", client: trusting)
+        defer { _ = aggregator }
+        #expect(try await certificates.servedSerial(port: port) == "serial=1000")  // 4096
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: "push-token",
+                                                 aggregatorURL: "\(url)/api/v1/write",
+                                                 config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
+        _ = try await HTTP.waitFor("a first push") {
+            try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 > 0 ? $0 : nil }
+        }
+        // Renewed as certbot does: each file replaced whole (rename), then the signal.
+        for name in ["crt", "key"] { #expect(rename("\(directory)/renewed.\(name)", "\(directory)/live.\(name)") == 0) }
+        kill(aggregator.process.processIdentifier, SIGHUP)
+        _ = try await HTTP.waitFor("the renewed certificate to be served") {
+            try await certificates.servedSerial(port: port) == "serial=2000" ? true : nil  // 8192
+        }
+        #expect(aggregator.process.isRunning)
+        #expect(aggregator.log.contains("TLS certificate reloaded"))
+        let before = try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}") ?? 0
+        _ = try await HTTP.waitFor("pushes after the reload") {
+            try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 >= before + 3 ? $0 : nil }
+        }
+        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"retry\"}") ?? 0 == 0)
+        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
+    }
+
+    /// Every read without, with a wrong and with a right credential; a push token cannot read
+    /// and a reader cannot push. The bcrypt hash is made by Python's `bcrypt`, not by us.
+    @Test func everyReadNeedsAReaderAndNoCredentialDoesAnothersWork() async throws {
+        let directory = try Environment.temporaryDirectory("readers")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hash = try await ChildProcess.run(Environment.python, ["-c", "import bcrypt; print(bcrypt.hashpw(b'grafana-pass', bcrypt.gensalt(10)).decode())"],
+                                              directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hash.hasPrefix("$2b$10$"))
+        try "reader-token".write(toFile: "\(directory)/reader.token", atomically: true, encoding: .utf8)
+        let (aggregator, url, _) = try await SecurityTests.startAggregator(directory: directory, web: """
+              readers: [{name: ops, token_file: \(directory)/reader.token}]
+              basic_auth_users: {grafana: "\(hash)"}
+            """)
+        defer { _ = aggregator }
+        let basic = { (user: String, password: String) in ("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()) }
+        let reads = ["/metrics", "/-/ready", "/api/v1/series?match[]=up", "/api/v1/query_range?query=up&start=0&end=60&step=15",
+                     "/api/v1/tokens", "/api/v1/costs", "/api/v1/budgets", "/api/v1/alerts"]
+        for path in reads {
+            for refused in [[], [("Authorization", "Bearer wrong")], [("Authorization", "Bearer push-token")], [basic("grafana", "wrong")], [basic("nobody", "grafana-pass")]] {
+                #expect(try await HTTP.get(url + path, headers: refused).status == 401, "\(path) with \(refused)")
+            }
+            for allowed in [[("Authorization", "Bearer reader-token")], [basic("grafana", "grafana-pass")]] {
+                let status = try await HTTP.get(url + path, headers: allowed).status
+                #expect(status != 401 && status < 500, "\(path) with \(allowed): \(status)")
+            }
+        }
+        #expect(try await HTTP.get(url + "/-/healthy").status == 200)
+        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "up"]),
+                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
+        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
+        #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer reader-token")]).status == 401)
+        #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")]).status == 204)
+    }
+
+    @Test func anAggregatorBeyondLoopbackWithoutNodesRefusesToStart() async throws {
+        let directory = try Environment.temporaryDirectory("exposed")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try await ChildProcess.run(Environment.aggregatorPath, ["--listen", "0.0.0.0:\(Environment.freePort())", "--data-dir", "\(directory)/data"],
+                                                directory: directory)
+        #expect(result.status == 2)
+        #expect(result.output.contains("nodes: nodes with push tokens when listening on 0.0.0.0"), "\(result.output)")
+    }
+}
