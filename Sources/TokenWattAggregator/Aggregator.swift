@@ -13,7 +13,7 @@ public struct Aggregator: Sendable {
     public let budgets: BudgetEngine
     public let delivery: DeliveryWorker
     private let client: HTTPClient
-    public let application: Application<RouterResponder<BasicRequestContext>>
+    public let application: Application<RouterResponder<DaemonRequestContext>>
 
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
     /// `now` (ms since the epoch) is injectable so tests control time.
@@ -81,8 +81,8 @@ public struct Aggregator: Sendable {
 
     static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
                        metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
-                       now: @escaping @Sendable () -> Int64) -> Router<BasicRequestContext> {
-        let router = Router()
+                       now: @escaping @Sendable () -> Int64) -> Router<DaemonRequestContext> {
+        let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
         let authenticator = NodeAuthenticator(nodes: configuration.nodes,

@@ -38,6 +38,13 @@ import Glibc
                 issue server 4096
                 issue renewed 8192
                 issue expired 1234 20200101000000Z 20200102000000Z
+                client() { # name common-name ca
+                    key "$1.key"; openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2"
+                    openssl x509 -req -in "$1.csr" -CA "$3.crt" -CAkey "$3.key" -set_serial 77 -days 30 -out "$1.crt" 2>/dev/null
+                }
+                client gpu-02 gpu-02 ca
+                client gpu-03 gpu-03 ca
+                client forged gpu-02 other-ca
                 """#
             try script.write(toFile: "\(directory)/make-certificates.sh", atomically: true, encoding: .utf8)
             let result = try await ChildProcess.run("/bin/sh", ["\(directory)/make-certificates.sh", directory], directory: directory)
@@ -58,14 +65,16 @@ import Glibc
     }
 
     /// The aggregator with `web:` as given, nodes gpu-01 (token push-token), on a free port.
-    static func startAggregator(directory: String, web: String, scheme: String = "http", client: HTTPClient = .shared) async throws -> (ChildProcess, String, Int) {
+    static func startAggregator(directory: String, web: String, scheme: String = "http", client: HTTPClient = .shared,
+                                nodes: String = "") async throws -> (ChildProcess, String, Int) {
         let port = Environment.freePort()
         try "push-token".write(toFile: "\(directory)/gpu-01.token", atomically: true, encoding: .utf8)
         try """
             listen: 127.0.0.1:\(port)
             data_dir: \(directory)/data
-            nodes: [{name: gpu-01, token_file: \(directory)/gpu-01.token}]
-            web:
+            nodes:
+              - {name: gpu-01, token_file: \(directory)/gpu-01.token}
+            \(nodes)web:
             \(web)
             """.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"], logPath: "\(directory)/aggregator.log")
@@ -205,6 +214,54 @@ import Glibc
         let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer reader-token")]).status == 401)
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")]).status == 204)
+    }
+
+    /// A node that pushes with a client certificate: its common name names the node; a
+    /// certificate from another CA fails the handshake, and one no node claims gets 401.
+    @Test func aClientCertificateNamesItsNode() async throws {
+        let directory = try Environment.temporaryDirectory("mtls")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        defer { _ = trusting.shutdown() }
+        let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
+              tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key,
+                                  client_ca_file: \(certificates.ca), client_auth_type: VerifyClientCertIfGiven}
+            """, scheme: "https", client: trusting, nodes: "  - {name: gpu-02, client_cert_cn: gpu-02}\n")
+        defer { _ = aggregator }
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: nil,
+                                                 aggregatorURL: "\(url)/api/v1/write", config: """
+                                                     aggregator: {tls_config: {ca_file: \(certificates.ca), cert_file: \(directory)/gpu-02.crt,
+                                                                               key_file: \(directory)/gpu-02.key}}
+
+                                                     """)
+        let series = try await HTTP.waitFor("the agent's samples over mTLS") {
+            let answer = try await HTTP.get(url + "/api/v1/series?match[]=tokenwatt_cpu_seconds_total", client: trusting)
+            return answer.body.contains("gpu-02") ? answer.body : nil
+        }
+        #expect(series.contains("\"node\":\"gpu-02\""))
+        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
+
+        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "up"]),
+                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
+        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
+        for (name, expected) in [("gpu-03", UInt(401)), ("gpu-02", 204)] {
+            let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
+                                                                                       keyFile: "\(directory)/\(name).key"))
+            defer { _ = client.shutdown() }
+            #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client).status == expected, "\(name)")
+            // A certificate and another node's token disagree: refused.
+            if name == "gpu-02" {
+                #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")],
+                                            client: client).status == 401)
+            }
+        }
+        let forged = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/forged.crt",
+                                                                                   keyFile: "\(directory)/forged.key"))
+        defer { _ = forged.shutdown() }
+        await #expect(throws: (any Error).self) { try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: forged) }
+        // Without any certificate or token: refused, not the anonymous node.
+        #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: trusting).status == 401)
     }
 
     @Test func anAggregatorBeyondLoopbackWithoutNodesRefusesToStart() async throws {

@@ -1,3 +1,4 @@
+import TokenWattService
 import Foundation
 import Hummingbird
 import TokenWattCore
@@ -19,8 +20,8 @@ struct ReservationsHandler: Sendable {
     let currency: String
     let now: @Sendable () -> Int64
 
-    func reserve(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard let node = authenticator.node(authorization: request.headers[.authorization]) else { return ReservationsHandler.unauthorized }
+    func reserve(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
+        guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
         do {
             let body = try await jsonBody(request)
             let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationAPI.maxTTLMs) / 1000)
@@ -54,8 +55,8 @@ struct ReservationsHandler: Sendable {
         }
     }
 
-    func settle(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard let node = authenticator.node(authorization: request.headers[.authorization]) else { return ReservationsHandler.unauthorized }
+    func settle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
+        guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
         do {
             let body = try await jsonBody(request)
             guard let id = context.parameters.get("id"), id.hasPrefix("res_") else { throw QueryError("a reservation id") }

@@ -22,15 +22,24 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.web = try WebConfiguration(root["web"], environment: environment)
         configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
 
-        var tokens = Set<String>()
+        var tokens = Set<String>(), commonNames = Set<String>()
         for item in try root["nodes"].items() {
-            try item.requireMapping(allowing: ["name", "token_file", "token_env"])
+            try item.requireMapping(allowing: ["name", "token_file", "token_env", "client_cert_cn"])
             guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the node's name") }
-            guard let token = try item.secret(named: "token", environment: environment) else {
-                throw item.error("token_file or token_env for node \(name)")
+            let token = try item.secret(named: "token", environment: environment)
+            let commonName = try item["client_cert_cn"].string()
+            guard token != nil || commonName != nil else {
+                throw item.error("token_file or token_env (or client_cert_cn, with web.tls_server_config checking client certificates) for node \(name)")
             }
-            guard tokens.insert(token).inserted else { throw item.error("a token no other node uses") }
-            configuration.nodes.append(NodeCredential(name: name, token: token))
+            if let token { guard tokens.insert(token).inserted else { throw item.error("a token no other node uses") } }
+            if let commonName {
+                guard commonNames.insert(commonName).inserted else { throw item["client_cert_cn"].error("a common name no other node uses") }
+                guard let tls = configuration.web.tls, tls.clientAuth != .none else {
+                    throw item["client_cert_cn"].error("web.tls_server_config with client_ca_file and client_auth_type "
+                                                       + "RequireAndVerifyClientCert or VerifyClientCertIfGiven, which check client certificates")
+                }
+            }
+            configuration.nodes.append(NodeCredential(name: name, token: token, clientCertCommonName: commonName))
         }
         if configuration.nodes.isEmpty { configuration.anonymousNode = ProcessInfo.processInfo.hostName }
         // One credential, one right: a token that pushes cannot read, nor a reader's push.

@@ -48,20 +48,23 @@ extension AggregatorConfiguration {
     /// where the listener came from (the config file, or `--listen`).
     public func checkListener(source: String) throws(CoreError) {
         guard !listen.isLoopback, nodes.isEmpty else { return }
+        // (A node with a client certificate only is a credential too: the TLS handshake checks it.)
         throw .config(file: source, key: "nodes",
                       expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
                           + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")
     }
 }
 
-/// A node's name and the token it pushes with.
+/// A node's name and what it pushes with: a token, a client certificate (its common name), or both.
 public struct NodeCredential: Sendable {
     public var name: String
-    public var token: String
+    public var token: String?
+    public var clientCertCommonName: String?
 
-    public init(name: String, token: String) {
+    public init(name: String, token: String? = nil, clientCertCommonName: String? = nil) {
         self.name = name
         self.token = token
+        self.clientCertCommonName = clientCertCommonName
     }
 }
 

@@ -1,3 +1,4 @@
+import TokenWattService
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -19,9 +20,9 @@ struct RemoteWriteHandler: Sendable {
     /// Told when samples were stored, so budgets see them at once.
     let stored: @Sendable () -> Void
 
-    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+    func handle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
         do {
-            let (result, node) = try await ingest(request)
+            let (result, node) = try await ingest(request, context: context)
             metrics.ingested(result.stored, duplicates: result.duplicates)
             metrics.pushed(node: node, at: now())
             stored()
@@ -38,8 +39,8 @@ struct RemoteWriteHandler: Sendable {
     }
 
     /// Stores the request's samples; returns what the store did and the pushing node.
-    private func ingest(_ request: Request) async throws -> (AppendResult, String) {
-        guard let node = authenticator.node(authorization: request.headers[.authorization]) else {
+    private func ingest(_ request: Request, context: some ClientCertificateContext) async throws -> (AppendResult, String) {
+        guard let node = await authenticator.node(request, context: context) else {
             throw AggregatorError.unauthorized
         }
         try checkHeaders(request.headers)
