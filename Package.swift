@@ -115,6 +115,7 @@ let package = Package(
         .testTarget(name: "TokenWattServiceTests", dependencies: [
             "TokenWattService",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattStoreTests", dependencies: [
             "TokenWattStore",

@@ -264,6 +264,41 @@ import Glibc
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: trusting).status == 401)
     }
 
+    /// The agent's own reads, its usage intake and its gateway: each takes its own credential only.
+    @Test func theAgentsReadsIntakeAndGatewayTakeTheirOwnCredentialsOnly() async throws {
+        let directory = try Environment.temporaryDirectory("agent-readers")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (name, secret) in [("reader", "agent-reader"), ("usage", "usage-token"), ("caller", "sk-caller-key")] {
+            try secret.write(toFile: "\(directory)/\(name).token", atomically: true, encoding: .utf8)
+        }
+        let gatewayPort = Environment.freePort()
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: Environment.freePort(), token: nil, config: """
+            web: {readers: [{name: prometheus, token_file: \(directory)/reader.token}]}
+            usage: {token_file: \(directory)/usage.token}
+            gateway:
+              listen: 127.0.0.1:\(gatewayPort)
+              callers: [{key_file: \(directory)/caller.token, labels: {team: research}}]
+              routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
+
+            """)
+        for path in ["/metrics", "/-/ready"] {
+            #expect(try await HTTP.get(agent.url + path).status == 401)
+            #expect(try await HTTP.get(agent.url + path, headers: [("Authorization", "Bearer usage-token")]).status == 401)
+            #expect(try await HTTP.get(agent.url + path, headers: [("Authorization", "Bearer agent-reader")]).status != 401)
+        }
+        #expect(try await HTTP.get(agent.url + "/-/healthy").status == 200)
+        let report = Array(#"{"model": "m", "input_tokens": 1}"#.utf8)
+        #expect(try await HTTP.post(agent.url + "/v1/usage", body: report, headers: [("Authorization", "Bearer agent-reader")]).status == 401)
+        #expect(try await HTTP.post(agent.url + "/v1/usage", body: report, headers: [("Authorization", "Bearer usage-token")]).status == 200)
+        let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
+        for key in ["agent-reader", "usage-token"] {
+            #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer \(key)")]).status == 401)
+        }
+        // The caller's key gets past the gateway's door (the upstream is down: 502).
+        #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat,
+                                    headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
+    }
+
     @Test func anAggregatorBeyondLoopbackWithoutNodesRefusesToStart() async throws {
         let directory = try Environment.temporaryDirectory("exposed")
         defer { try? FileManager.default.removeItem(atPath: directory) }

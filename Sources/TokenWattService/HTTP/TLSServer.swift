@@ -46,7 +46,7 @@ public struct TLSServerConfiguration: Sendable, Equatable {
         do {
             _ = try TLSServerContext.makeContext(self)
         } catch {
-            throw node.error("a certificate, key and CA that can be loaded: \(error)")
+            throw node.error("files that load as PEM: cert_file \(cert), key_file \(key)\(ca.map { ", client_ca_file \($0)" } ?? "") (\(error))")
         }
     }
 }

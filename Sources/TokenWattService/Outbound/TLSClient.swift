@@ -25,7 +25,8 @@ public struct TLSClientConfiguration: Sendable, Equatable {
         do {
             _ = try tlsConfiguration()
         } catch {
-            throw node.error("a CA, certificate and key that can be loaded: \(error)")
+            let files = [("ca_file", caFile), ("cert_file", certFile), ("key_file", keyFile)].compactMap { name, path in path.map { "\(name) \($0)" } }
+            throw node.error("files that load as PEM: \(files.joined(separator: ", ")) (\(error))")
         }
     }
 
