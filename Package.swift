@@ -100,6 +100,7 @@ let package = Package(
         .executableTarget(name: "tokenwatt", dependencies: [
             "TokenWattAgent", "TokenWattAggregator", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-bench", dependencies: [

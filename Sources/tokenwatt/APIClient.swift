@@ -18,7 +18,7 @@ enum APIClient {
     static func get(_ url: String, _ options: AggregatorOptions) async throws -> Any {
         let client: HTTPClient
         do {
-            client = try options.tls.map(OutboundClient.makeHTTPClient(tls:)) ?? HTTPClient(eventLoopGroupProvider: .singleton)
+            client = try options.tls.map(OutboundClient.makeHTTPClient(tls:)) ?? OutboundClient.makeHTTPClient()
         } catch {
             FileHandle.standardError.write(Data("tokenwatt: --ca-file: \(error)\n".utf8))
             throw ExitCode(2)

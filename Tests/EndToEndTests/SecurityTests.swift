@@ -115,6 +115,16 @@ import Glibc
             try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 > 0 ? $0 : nil }
         }
 
+        // The CLI reads with the CA and a reader's token, and is refused without the token.
+        let cli = Environment.binDirectory + "/tokenwatt"
+        let withToken = try await ChildProcess.run(cli, ["budgets", "--url", url, "--ca-file", certificates.ca, "--token-file", "\(directory)/reader.token"],
+                                                   directory: directory)
+        #expect(withToken.status == 0, "\(withToken.output)")
+        let withoutToken = try await ChildProcess.run(cli, ["budgets", "--url", url, "--ca-file", certificates.ca], directory: directory)
+        #expect(withoutToken.status == 1)
+        let withoutCA = try await ChildProcess.run(cli, ["budgets", "--url", url, "--token-file", "\(directory)/reader.token"], directory: directory)
+        #expect(withoutCA.status == 1 && withoutCA.output.contains("cannot reach"), "\(withoutCA.output)")
+
         // A client that trusts another CA, and a plain-HTTP client, get nowhere.
         await #expect(throws: (any Error).self) { try await HTTP.get(url + "/-/healthy", client: distrusting) }
         await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
@@ -297,6 +307,19 @@ import Glibc
         // The caller's key gets past the gateway's door (the upstream is down: 502).
         #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat,
                                     headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
+    }
+
+    /// `tokenwatt hash-password` makes a hash that Python's bcrypt accepts for the password
+    /// (and refuses for another), which the aggregator then takes in web.basic_auth_users.
+    @Test func hashPasswordMakesAHashOthersAccept() async throws {
+        let directory = try Environment.temporaryDirectory("hash-password")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cli = Environment.binDirectory + "/tokenwatt"
+        let hash = try await ChildProcess.run("/bin/sh", ["-c", "printf 'correct horse\\n' | '\(cli)' hash-password --cost 10"], directory: directory)
+            .output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hash.hasPrefix("$2b$10$") && hash.count == 60, "\(hash)")
+        let check = "import bcrypt, sys; h = sys.argv[1].encode(); print(bcrypt.checkpw(b'correct horse', h), bcrypt.checkpw(b'correct horse\\n', h))"
+        #expect(try await ChildProcess.run(Environment.python, ["-c", check, hash], directory: directory).output.contains("True False"))
     }
 
     @Test func anAggregatorBeyondLoopbackWithoutNodesRefusesToStart() async throws {
