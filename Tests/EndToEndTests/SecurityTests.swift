@@ -66,7 +66,7 @@ import Glibc
 
     /// The aggregator with `web:` as given, nodes gpu-01 (token push-token), on a free port.
     static func startAggregator(directory: String, web: String, scheme: String = "http", client: HTTPClient = .shared,
-                                nodes: String = "") async throws -> (ChildProcess, String, Int) {
+                                nodes: String = "", remoteWrite: String = "") async throws -> (ChildProcess, String, Int) {
         let port = Environment.freePort()
         try "push-token".write(toFile: "\(directory)/gpu-01.token", atomically: true, encoding: .utf8)
         try """
@@ -74,7 +74,7 @@ import Glibc
             data_dir: \(directory)/data
             nodes:
               - {name: gpu-01, token_file: \(directory)/gpu-01.token}
-            \(nodes)web:
+            \(nodes)\(remoteWrite)web:
             \(web)
             """.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"], logPath: "\(directory)/aggregator.log")
@@ -307,6 +307,44 @@ import Glibc
         // The caller's key gets past the gateway's door (the upstream is down: 502).
         #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat,
                                     headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
+    }
+
+    /// The aggregator forwards with remote write to a receiver it checks against a CA file.
+    @Test func forwardingChecksTheReceiversCertificate() async throws {
+        let directory = try Environment.temporaryDirectory("tls-forward")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        defer { _ = trusting.shutdown() }
+        let receiverDirectory = directory + "/receiver"
+        try FileManager.default.createDirectory(atPath: receiverDirectory, withIntermediateDirectories: true)
+        let (receiver, receiverURL, _) = try await SecurityTests.startAggregator(directory: receiverDirectory, web: """
+              tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}
+            """, scheme: "https", client: trusting)
+        defer { _ = receiver }
+        let senderDirectory = directory + "/sender"
+        try FileManager.default.createDirectory(atPath: senderDirectory, withIntermediateDirectories: true)
+        let (sender, senderURL, _) = try await SecurityTests.startAggregator(directory: senderDirectory, web: "  {}\n", nodes: "", remoteWrite: """
+            remote_write:
+              - {name: central, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.ca)}}
+              - {name: distrusted, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.otherCA)}}
+
+            """)
+        defer { _ = sender }
+        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "forwarded_over_tls"]),
+                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
+        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+                       ("Authorization", "Bearer push-token")]
+        #expect(try await HTTP.post(senderURL + "/api/v1/write", body: write, headers: headers).status == 204)
+        _ = try await HTTP.waitFor("the sample forwarded over TLS") {
+            try await HTTP.get(receiverURL + "/api/v1/series?match[]=forwarded_over_tls", client: trusting).body.contains("forwarded_over_tls") ? true : nil
+        }
+        // The target whose CA does not match keeps failing, and says so in the sender's metrics.
+        let failing = try await HTTP.waitFor("the distrusted target's failures") {
+            let metrics = try await HTTP.get(senderURL + "/metrics").body
+            return metrics.split(separator: "\n").first { $0.contains("target=\"distrusted\"") && $0.contains("network") && !$0.hasSuffix(" 0") }
+        }
+        #expect(!failing.isEmpty)
     }
 
     /// `tokenwatt hash-password` makes a hash that Python's bcrypt accepts for the password

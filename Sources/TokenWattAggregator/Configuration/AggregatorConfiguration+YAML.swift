@@ -109,7 +109,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.delivery.timeoutMs = try delivery["timeout"].durationMilliseconds(default: configuration.delivery.timeoutMs)
 
         for item in try root["remote_write"].items() {
-            try item.requireMapping(allowing: ["name", "url", "token_file", "token_env", "headers", "max_age"])
+            try item.requireMapping(allowing: ["name", "url", "token_file", "token_env", "headers", "max_age", "tls_config"])
             guard let url = try item["url"].string(), url.hasPrefix("http://") || url.hasPrefix("https://"),
                   let host = URLComponents(string: url)?.host else { throw item["url"].error("the receiver's remote-write URL") }
             var target = ForwardTarget(name: try item["name"].string(default: host), url: url)
@@ -117,6 +117,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
             target.token = try item.secret(named: "token", environment: environment)
             for (name, value) in try item["headers"].entries() { target.headers[name] = try value.string(default: "") }
             target.maxAgeMs = try item["max_age"].durationMilliseconds(default: target.maxAgeMs)
+            target.tls = try TLSClientConfiguration(item["tls_config"])
             configuration.forwardTargets.append(target)
         }
         configuration.storage.forwardLog = !configuration.forwardTargets.isEmpty

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -13,6 +14,8 @@ public struct ForwardTarget: Sendable {
     public var url: String
     public var token: String?
     public var headers: [String: String] = [:]
+    /// How the receiver's certificate is checked, and the certificate shown to it (`tls_config`).
+    public var tls: TLSClientConfiguration?
     /// Rows waiting longer than this are dropped, counted, so an endless outage cannot fill the disk.
     public var maxAgeMs: Int64 = 7 * 86_400_000
 }
@@ -128,9 +131,19 @@ public final class RemoteWriteForwarder: Service, Sendable {
             headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token) + target.headers.map { ($0.key, $0.value) })
         settings.minBackoff = RemoteWriteForwarder.minBackoff
         settings.maxBackoff = RemoteWriteForwarder.maxBackoff
-        let shipper = BatchShipper(queue: queue, client: client, settings: settings, logger: logger)
+        // A target with its own CA or client certificate gets a client of its own. Its files
+        // loaded when the config was read; should they fail now, the shared client (the
+        // system's roots) refuses the receiver rather than trusting it.
+        var own: HTTPClient?
+        do {
+            own = try target.tls.map(OutboundClient.makeHTTPClient(tls:))
+        } catch {
+            logger.error("remote_write tls_config not loaded", metadata: ["target": "\(target.name)", "error": "\(error)"])
+        }
+        let shipper = BatchShipper(queue: queue, client: own.map(OutboundClient.init(http:)) ?? client, settings: settings, logger: logger)
         shippers.withLock { $0[target.name] = shipper }
         await shipper.run()
+        try? await own?.shutdown()
     }
 
     fileprivate func move(_ target: ForwardTarget, to id: Int64, sent: Int = 0, dropped: Int = 0, reason: String? = nil) async throws {
