@@ -224,6 +224,11 @@ import Glibc
         let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer reader-token")]).status == 401)
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")]).status == 204)
+        // `systemctl reload` without TLS: SIGHUP is trapped, not the end of the daemon.
+        kill(aggregator.process.processIdentifier, SIGHUP)
+        _ = try await HTTP.waitFor("the SIGHUP to be logged") { aggregator.log.contains("SIGHUP: no TLS certificate to reload") ? true : nil }
+        #expect(aggregator.process.isRunning)
+        #expect(try await HTTP.get(url + "/-/healthy").status == 200)
     }
 
     /// A node that pushes with a client certificate: its common name names the node; a

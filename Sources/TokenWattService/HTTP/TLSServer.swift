@@ -88,8 +88,9 @@ public final class TLSServerContext: Sendable {
     }
 }
 
-/// Reloads the listeners' certificates on SIGHUP, as Prometheus's exporters do, so that a
-/// renewed certificate is served without a restart (and without dropping a push).
+/// Reloads the listeners' certificates on SIGHUP (`systemctl reload`), as Prometheus's
+/// exporters do, so that a renewed certificate is served without a restart (and without
+/// dropping a push). SIGHUP is trapped without TLS too: its default would end the daemon.
 public struct TLSReloadService: Service {
     let contexts: [TLSServerContext]
     let logger: Logger
@@ -100,9 +101,8 @@ public struct TLSReloadService: Service {
     }
 
     public func run() async throws {
-        // A service that ends stops the daemon: without TLS, this one waits for the shutdown.
-        guard !contexts.isEmpty else { return try await gracefulShutdown() }
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            if contexts.isEmpty { logger.info("SIGHUP: no TLS certificate to reload") }
             for context in contexts {
                 do {
                     try context.reload()
