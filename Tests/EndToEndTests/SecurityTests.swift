@@ -314,6 +314,38 @@ import Glibc
                                     headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
     }
 
+    /// The agent's listener and its gateway's speak TLS as the aggregator's do.
+    @Test func theAgentsListenersSpeakTLS() async throws {
+        let directory = try Environment.temporaryDirectory("agent-tls")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        defer { _ = trusting.shutdown() }
+        try "sk-caller-key".write(toFile: "\(directory)/caller.token", atomically: true, encoding: .utf8)
+        let (port, gatewayPort) = (Environment.freePort(), Environment.freePort())
+        let tls = "{cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}"
+        try """
+            collectors: [cpu]
+            spool: {directory: \(directory)/spool}
+            web: {tls_server_config: \(tls)}
+            gateway:
+              listen: 127.0.0.1:\(gatewayPort)
+              web: {tls_server_config: \(tls)}
+              callers: [{key_file: \(directory)/caller.token}]
+              routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
+            """.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        let agent = try ChildProcess(Environment.agentPath, ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--no-discovery",
+                                                             "--aggregator", "http://127.0.0.1:1/api/v1/write"], logPath: "\(directory)/agent.log")
+        defer { _ = agent }
+        _ = try await HTTP.waitFor("the agent over TLS") { try await HTTP.get("https://127.0.0.1:\(port)/-/healthy", client: trusting).status == 200 ? true : nil }
+        #expect(try await HTTP.get("https://127.0.0.1:\(port)/metrics", client: trusting).body.contains("tokenwatt_agent_spool_batches"))
+        await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
+        let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
+        #expect(try await HTTP.post("https://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer sk-caller-key")],
+                                    client: trusting).status == 502)
+        await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(gatewayPort)/-/healthy") }
+    }
+
     /// The aggregator forwards with remote write to a receiver it checks against a CA file.
     @Test func forwardingChecksTheReceiversCertificate() async throws {
         let directory = try Environment.temporaryDirectory("tls-forward")
