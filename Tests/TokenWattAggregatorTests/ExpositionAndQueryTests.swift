@@ -149,15 +149,26 @@ import TokenWattCore
         ("budgets: [{name: b, limit: 10, measure: kwh, match: {team: x}}]", "agg.yml: budgets[0].match: only node matchers for a kwh budget"),
         ("budgets: [{name: b, limit: 10, runaway: {factor: 1}}]", "agg.yml: budgets[0].runaway.factor: a factor above 1"),
         ("receivers: [{name: r, webhook: {url: \"http://x\"}, slack: {url: \"http://y\"}}]", "agg.yml: receivers[0]: exactly one of webhook, slack or alertmanager"),
-        ("nodes: [{name: a}]", "agg.yml: nodes[0]: token_file or token_env for node a"),
+        ("nodes: [{name: a}]", "agg.yml: nodes[0]: token_file or token_env (or client_cert_cn"),
+        ("nodes: [{name: a, client_cert_cn: a}]", "agg.yml: nodes[0].client_cert_cn: web.tls_server_config with client_ca_file"),
         ("nodes: [{name: a, token_env: NOPE}]", "agg.yml: nodes[0].token_env: the environment variable NOPE to hold the token; it is unset or empty"),
         ("ingest: {max_pending_samples: -1}", "agg.yml: ingest.max_pending_samples: a positive integer, got -1"),
         ("static_labels: {node: x}", "agg.yml: static_labels.node: a label name other than node, matching [a-zA-Z_][a-zA-Z0-9_]*"),
         ("listen: [", "agg.yml: (document): valid YAML"),
     ])
     func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {
+        Self.expectRefused(yaml, message)
+    }
+
+    /// One credential, one right: a node's push token listed as a reader's is refused.
+    @Test func aTokenPushesOrReadsNotBoth() {
+        Self.expectRefused("nodes: [{name: a, token_env: T}]\nweb: {readers: [{name: r, token_env: T}]}",
+                           "agg.yml: web.readers: reader tokens other than the nodes' push tokens (reader r has a node's token)", environment: ["T": "same"])
+    }
+
+    static func expectRefused(_ yaml: String, _ message: String, environment: [String: String] = [:]) {
         do {
-            _ = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml")
+            _ = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: environment)
             Issue.record("expected an error")
         } catch {
             #expect(error.description.hasPrefix(message))
