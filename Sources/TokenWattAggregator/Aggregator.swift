@@ -85,8 +85,7 @@ public struct Aggregator: Sendable {
         let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
-        let authenticator = NodeAuthenticator(nodes: configuration.nodes,
-                                              anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil)
+        let authenticator = NodeAuthenticator(configuration: configuration)
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
             writer: writer, store: store, metrics: metrics, configuration: configuration.ingest,

@@ -45,6 +45,9 @@ import Glibc
                 client gpu-02 gpu-02 ca
                 client gpu-03 gpu-03 ca
                 client forged gpu-02 other-ca
+                key expired-client.key; openssl req -new -key expired-client.key -out expired-client.csr -subj "/CN=gpu-02"
+                openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -startdate 20200101000000Z -enddate 20200102000000Z \
+                    -in expired-client.csr -out expired-client.crt 2>/dev/null
                 """#
             try script.write(toFile: "\(directory)/make-certificates.sh", atomically: true, encoding: .utf8)
             let result = try await ChildProcess.run("/bin/sh", ["\(directory)/make-certificates.sh", directory], directory: directory)
@@ -224,6 +227,16 @@ import Glibc
         let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer reader-token")]).status == 401)
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")]).status == 204)
+        // `unauthenticated_metrics: true` opens /metrics alone.
+        let openDirectory = directory + "/open-metrics"
+        try FileManager.default.createDirectory(atPath: openDirectory, withIntermediateDirectories: true)
+        let (open, openURL, _) = try await SecurityTests.startAggregator(directory: openDirectory, web: """
+              readers: [{name: ops, token_file: \(directory)/reader.token}]
+              unauthenticated_metrics: true
+            """)
+        defer { _ = open }
+        #expect(try await HTTP.get(openURL + "/metrics").status == 200)
+        #expect(try await HTTP.get(openURL + "/api/v1/tokens").status == 401)
         // `systemctl reload` without TLS: SIGHUP is trapped, not the end of the daemon.
         kill(aggregator.process.processIdentifier, SIGHUP)
         _ = try await HTTP.waitFor("the SIGHUP to be logged") { aggregator.log.contains("SIGHUP: no TLS certificate to reload") ? true : nil }
@@ -271,10 +284,13 @@ import Glibc
                                             client: client).status == 401)
             }
         }
-        let forged = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/forged.crt",
-                                                                                   keyFile: "\(directory)/forged.key"))
-        defer { _ = forged.shutdown() }
-        await #expect(throws: (any Error).self) { try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: forged) }
+        // A certificate from another CA, and one of ours that has expired, fail the handshake.
+        for name in ["forged", "expired-client"] {
+            let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
+                                                                                       keyFile: "\(directory)/\(name).key"))
+            defer { _ = client.shutdown() }
+            await #expect(throws: (any Error).self, "\(name)") { try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client) }
+        }
         // Without any certificate or token: refused, not the anonymous node.
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: trusting).status == 401)
     }

@@ -160,6 +160,29 @@ import TokenWattCore
         Self.expectRefused(yaml, message)
     }
 
+    /// No listener and config take writes from the network without a credential: beyond
+    /// loopback, no nodes means no start; with nodes, a push without a token is refused.
+    @Test(arguments: [
+        // (listen, nodes listed, starts, a push without a credential is taken)
+        ("127.0.0.1:9470", false, true, true),
+        ("127.0.0.1:9470", true, true, false),
+        ("[::1]:9470", false, true, true),
+        ("localhost:9470", false, true, true),
+        ("0.0.0.0:9470", false, false, false),
+        ("0.0.0.0:9470", true, true, false),
+        (":9470", false, false, false),
+        ("[::]:9470", false, false, false),
+        ("10.0.0.5:9470", true, true, false),
+        ("gpu-head.example.com:9470", false, false, false),
+    ] as [(String, Bool, Bool, Bool)])
+    func noListenerTakesWritesWithoutACredentialBeyondLoopback(listen: String, nodes: Bool, starts: Bool, anonymous: Bool) throws {
+        let yaml = "listen: \"\(listen)\"\n" + (nodes ? "nodes: [{name: a, token_env: T}]\n" : "")
+        let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: ["T": "secret"])
+        #expect(((try? configuration.checkListener(source: "agg.yml")) != nil) == starts)
+        #expect((NodeAuthenticator(configuration: configuration).node(authorization: nil) != nil) == anonymous)
+        #expect(NodeAuthenticator(configuration: configuration).node(authorization: "Bearer secret") == (nodes ? "a" : nil))
+    }
+
     /// One credential, one right: a node's push token listed as a reader's is refused.
     @Test func aTokenPushesOrReadsNotBoth() {
         Self.expectRefused("nodes: [{name: a, token_env: T}]\nweb: {readers: [{name: r, token_env: T}]}",
