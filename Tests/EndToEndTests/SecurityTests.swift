@@ -63,6 +63,23 @@ import Glibc
         }
     }
 
+    /// A temporary folder with the certificates, and a client that trusts their CA, for `body`.
+    static func withCertificates(_ name: String, _ body: (String, Certificates, HTTPClient) async throws -> Void) async throws {
+        let directory = try Environment.temporaryDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificates = try await Certificates.make(in: directory)
+        let trusting = try SecurityTests.client(ca: certificates.ca)
+        defer { _ = trusting.shutdown() }
+        try await body(directory, certificates, trusting)
+    }
+
+    /// A remote-write body with one sample of `name`, and the headers a push sends with it.
+    static func write(_ name: String) throws -> [UInt8] {
+        RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": name]), samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
+    }
+
+    static let writeHeaders = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
+
     static func client(ca: String) throws -> HTTPClient {
         try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: ca))
     }
@@ -162,37 +179,34 @@ import Glibc
     /// A renewed certificate is served after SIGHUP, to new connections, while the agent keeps
     /// pushing: no push fails across the reload.
     @Test func sighupServesARenewedCertificateWithoutDroppingPushes() async throws {
-        let directory = try Environment.temporaryDirectory("tls-reload")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let certificates = try await Certificates.make(in: directory)
-        let trusting = try SecurityTests.client(ca: certificates.ca)
-        defer { _ = trusting.shutdown() }
-        for name in ["crt", "key"] { try FileManager.default.copyItem(atPath: "\(directory)/server.\(name)", toPath: "\(directory)/live.\(name)") }
-        let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
-              tls_server_config: {cert_file: \(directory)/live.crt, key_file: \(directory)/live.key}
-            """, scheme: "https", client: trusting)
-        defer { _ = aggregator }
-        #expect(try await certificates.servedSerial(port: port) == "serial=1000")  // 4096
-        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: "push-token",
-                                                 aggregatorURL: "\(url)/api/v1/write",
-                                                 config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
-        _ = try await HTTP.waitFor("a first push") {
-            try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 > 0 ? $0 : nil }
+        try await SecurityTests.withCertificates("tls-reload") { directory, certificates, trusting in
+            for name in ["crt", "key"] { try FileManager.default.copyItem(atPath: "\(directory)/server.\(name)", toPath: "\(directory)/live.\(name)") }
+            let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
+                  tls_server_config: {cert_file: \(directory)/live.crt, key_file: \(directory)/live.key}
+                """, scheme: "https", client: trusting)
+            defer { _ = aggregator }
+            #expect(try await certificates.servedSerial(port: port) == "serial=1000")  // 4096
+            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: "push-token",
+                                                     aggregatorURL: "\(url)/api/v1/write",
+                                                     config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
+            _ = try await HTTP.waitFor("a first push") {
+                try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 > 0 ? $0 : nil }
+            }
+            // Renewed as certbot does: each file replaced whole (rename), then the signal.
+            for name in ["crt", "key"] { #expect(rename("\(directory)/renewed.\(name)", "\(directory)/live.\(name)") == 0) }
+            kill(aggregator.process.processIdentifier, SIGHUP)
+            _ = try await HTTP.waitFor("the renewed certificate to be served") {
+                try await certificates.servedSerial(port: port) == "serial=2000" ? true : nil  // 8192
+            }
+            #expect(aggregator.process.isRunning)
+            #expect(aggregator.log.contains("TLS certificate reloaded"))
+            let before = try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}") ?? 0
+            _ = try await HTTP.waitFor("pushes after the reload") {
+                try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 >= before + 3 ? $0 : nil }
+            }
+            #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"retry\"}") ?? 0 == 0)
+            #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
         }
-        // Renewed as certbot does: each file replaced whole (rename), then the signal.
-        for name in ["crt", "key"] { #expect(rename("\(directory)/renewed.\(name)", "\(directory)/live.\(name)") == 0) }
-        kill(aggregator.process.processIdentifier, SIGHUP)
-        _ = try await HTTP.waitFor("the renewed certificate to be served") {
-            try await certificates.servedSerial(port: port) == "serial=2000" ? true : nil  // 8192
-        }
-        #expect(aggregator.process.isRunning)
-        #expect(aggregator.log.contains("TLS certificate reloaded"))
-        let before = try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}") ?? 0
-        _ = try await HTTP.waitFor("pushes after the reload") {
-            try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}").flatMap { $0 >= before + 3 ? $0 : nil }
-        }
-        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"retry\"}") ?? 0 == 0)
-        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
     }
 
     /// Every read without, with a wrong and with a right credential; a push token cannot read
@@ -222,9 +236,8 @@ import Glibc
             }
         }
         #expect(try await HTTP.get(url + "/-/healthy").status == 200)
-        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "up"]),
-                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
-        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
+        let write = try SecurityTests.write("up")
+        let headers = SecurityTests.writeHeaders
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer reader-token")]).status == 401)
         #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")]).status == 204)
         // `unauthenticated_metrics: true` opens /metrics alone.
@@ -247,52 +260,48 @@ import Glibc
     /// A node that pushes with a client certificate: its common name names the node; a
     /// certificate from another CA fails the handshake, and one no node claims gets 401.
     @Test func aClientCertificateNamesItsNode() async throws {
-        let directory = try Environment.temporaryDirectory("mtls")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let certificates = try await Certificates.make(in: directory)
-        let trusting = try SecurityTests.client(ca: certificates.ca)
-        defer { _ = trusting.shutdown() }
-        let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
-              tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key,
-                                  client_ca_file: \(certificates.ca), client_auth_type: VerifyClientCertIfGiven}
-            """, scheme: "https", client: trusting, nodes: "  - {name: gpu-02, client_cert_cn: gpu-02}\n")
-        defer { _ = aggregator }
-        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: nil,
-                                                 aggregatorURL: "\(url)/api/v1/write", config: """
-                                                     aggregator: {tls_config: {ca_file: \(certificates.ca), cert_file: \(directory)/gpu-02.crt,
-                                                                               key_file: \(directory)/gpu-02.key}}
+        try await SecurityTests.withCertificates("mtls") { directory, certificates, trusting in
+            let (aggregator, url, port) = try await SecurityTests.startAggregator(directory: directory, web: """
+                  tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key,
+                                      client_ca_file: \(certificates.ca), client_auth_type: VerifyClientCertIfGiven}
+                """, scheme: "https", client: trusting, nodes: "  - {name: gpu-02, client_cert_cn: gpu-02}\n")
+            defer { _ = aggregator }
+            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: nil,
+                                                     aggregatorURL: "\(url)/api/v1/write", config: """
+                                                         aggregator: {tls_config: {ca_file: \(certificates.ca), cert_file: \(directory)/gpu-02.crt,
+                                                                                   key_file: \(directory)/gpu-02.key}}
 
-                                                     """)
-        let series = try await HTTP.waitFor("the agent's samples over mTLS") {
-            let answer = try await HTTP.get(url + "/api/v1/series?match[]=tokenwatt_cpu_seconds_total", client: trusting)
-            return answer.body.contains("gpu-02") ? answer.body : nil
-        }
-        #expect(series.contains("\"node\":\"gpu-02\""))
-        #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
-
-        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "up"]),
-                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
-        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0")]
-        for (name, expected) in [("gpu-03", UInt(401)), ("gpu-02", 204)] {
-            let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
-                                                                                       keyFile: "\(directory)/\(name).key"))
-            defer { _ = client.shutdown() }
-            #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client).status == expected, "\(name)")
-            // A certificate and another node's token disagree: refused.
-            if name == "gpu-02" {
-                #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")],
-                                            client: client).status == 401)
+                                                         """)
+            let series = try await HTTP.waitFor("the agent's samples over mTLS") {
+                let answer = try await HTTP.get(url + "/api/v1/series?match[]=tokenwatt_cpu_seconds_total", client: trusting)
+                return answer.body.contains("gpu-02") ? answer.body : nil
             }
+            #expect(series.contains("\"node\":\"gpu-02\""))
+            #expect(try await agent.metric("tokenwatt_agent_pushes_total{result=\"rejected\"}") ?? 0 == 0)
+
+            let write = try SecurityTests.write("up")
+            let headers = SecurityTests.writeHeaders
+            for (name, expected) in [("gpu-03", UInt(401)), ("gpu-02", 204)] {
+                let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
+                                                                                           keyFile: "\(directory)/\(name).key"))
+                defer { _ = client.shutdown() }
+                #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client).status == expected, "\(name)")
+                // A certificate and another node's token disagree: refused.
+                if name == "gpu-02" {
+                    #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers + [("Authorization", "Bearer push-token")],
+                                                client: client).status == 401)
+                }
+            }
+            // A certificate from another CA, and one of ours that has expired, fail the handshake.
+            for name in ["forged", "expired-client"] {
+                let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
+                                                                                           keyFile: "\(directory)/\(name).key"))
+                defer { _ = client.shutdown() }
+                await #expect(throws: (any Error).self, "\(name)") { try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client) }
+            }
+            // Without any certificate or token: refused, not the anonymous node.
+            #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: trusting).status == 401)
         }
-        // A certificate from another CA, and one of ours that has expired, fail the handshake.
-        for name in ["forged", "expired-client"] {
-            let client = try OutboundClient.makeHTTPClient(tls: TLSClientConfiguration(caFile: certificates.ca, certFile: "\(directory)/\(name).crt",
-                                                                                       keyFile: "\(directory)/\(name).key"))
-            defer { _ = client.shutdown() }
-            await #expect(throws: (any Error).self, "\(name)") { try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: client) }
-        }
-        // Without any certificate or token: refused, not the anonymous node.
-        #expect(try await HTTP.post(url + "/api/v1/write", body: write, headers: headers, client: trusting).status == 401)
     }
 
     /// The agent's own reads, its usage intake and its gateway: each takes its own credential only.
@@ -332,72 +341,65 @@ import Glibc
 
     /// The agent's listener and its gateway's speak TLS as the aggregator's do.
     @Test func theAgentsListenersSpeakTLS() async throws {
-        let directory = try Environment.temporaryDirectory("agent-tls")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let certificates = try await Certificates.make(in: directory)
-        let trusting = try SecurityTests.client(ca: certificates.ca)
-        defer { _ = trusting.shutdown() }
-        try "sk-caller-key".write(toFile: "\(directory)/caller.token", atomically: true, encoding: .utf8)
-        let (port, gatewayPort) = (Environment.freePort(), Environment.freePort())
-        let tls = "{cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}"
-        try """
-            collectors: [cpu]
-            spool: {directory: \(directory)/spool}
-            web: {tls_server_config: \(tls)}
-            gateway:
-              listen: 127.0.0.1:\(gatewayPort)
-              web: {tls_server_config: \(tls)}
-              callers: [{key_file: \(directory)/caller.token}]
-              routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
-            """.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
-        let agent = try ChildProcess(Environment.agentPath, ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--no-discovery",
-                                                             "--aggregator", "http://127.0.0.1:1/api/v1/write"], logPath: "\(directory)/agent.log")
-        defer { _ = agent }
-        _ = try await HTTP.waitFor("the agent over TLS") { try await HTTP.get("https://127.0.0.1:\(port)/-/healthy", client: trusting).status == 200 ? true : nil }
-        #expect(try await HTTP.get("https://127.0.0.1:\(port)/metrics", client: trusting).body.contains("tokenwatt_agent_spool_batches"))
-        await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
-        let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
-        #expect(try await HTTP.post("https://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer sk-caller-key")],
-                                    client: trusting).status == 502)
-        await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(gatewayPort)/-/healthy") }
+        try await SecurityTests.withCertificates("agent-tls") { directory, certificates, trusting in
+            try "sk-caller-key".write(toFile: "\(directory)/caller.token", atomically: true, encoding: .utf8)
+            let (port, gatewayPort) = (Environment.freePort(), Environment.freePort())
+            let tls = "{cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}"
+            try """
+                collectors: [cpu]
+                spool: {directory: \(directory)/spool}
+                web: {tls_server_config: \(tls)}
+                gateway:
+                  listen: 127.0.0.1:\(gatewayPort)
+                  web: {tls_server_config: \(tls)}
+                  callers: [{key_file: \(directory)/caller.token}]
+                  routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
+                """.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+            let agent = try ChildProcess(Environment.agentPath, ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--no-discovery",
+                                                                 "--aggregator", "http://127.0.0.1:1/api/v1/write"], logPath: "\(directory)/agent.log")
+            defer { _ = agent }
+            _ = try await HTTP.waitFor("the agent over TLS") { try await HTTP.get("https://127.0.0.1:\(port)/-/healthy", client: trusting).status == 200 ? true : nil }
+            #expect(try await HTTP.get("https://127.0.0.1:\(port)/metrics", client: trusting).body.contains("tokenwatt_agent_spool_batches"))
+            await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
+            let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
+            #expect(try await HTTP.post("https://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer sk-caller-key")],
+                                        client: trusting).status == 502)
+            await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(gatewayPort)/-/healthy") }
+        }
     }
 
     /// The aggregator forwards with remote write to a receiver it checks against a CA file.
     @Test func forwardingChecksTheReceiversCertificate() async throws {
-        let directory = try Environment.temporaryDirectory("tls-forward")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let certificates = try await Certificates.make(in: directory)
-        let trusting = try SecurityTests.client(ca: certificates.ca)
-        defer { _ = trusting.shutdown() }
-        let receiverDirectory = directory + "/receiver"
-        try FileManager.default.createDirectory(atPath: receiverDirectory, withIntermediateDirectories: true)
-        let (receiver, receiverURL, _) = try await SecurityTests.startAggregator(directory: receiverDirectory, web: """
-              tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}
-            """, scheme: "https", client: trusting)
-        defer { _ = receiver }
-        let senderDirectory = directory + "/sender"
-        try FileManager.default.createDirectory(atPath: senderDirectory, withIntermediateDirectories: true)
-        let (sender, senderURL, _) = try await SecurityTests.startAggregator(directory: senderDirectory, web: "  {}\n", nodes: "", remoteWrite: """
-            remote_write:
-              - {name: central, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.ca)}}
-              - {name: distrusted, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.otherCA)}}
+        try await SecurityTests.withCertificates("tls-forward") { directory, certificates, trusting in
+            let receiverDirectory = directory + "/receiver"
+            try FileManager.default.createDirectory(atPath: receiverDirectory, withIntermediateDirectories: true)
+            let (receiver, receiverURL, _) = try await SecurityTests.startAggregator(directory: receiverDirectory, web: """
+                  tls_server_config: {cert_file: \(directory)/server.crt, key_file: \(directory)/server.key}
+                """, scheme: "https", client: trusting)
+            defer { _ = receiver }
+            let senderDirectory = directory + "/sender"
+            try FileManager.default.createDirectory(atPath: senderDirectory, withIntermediateDirectories: true)
+            let (sender, senderURL, _) = try await SecurityTests.startAggregator(directory: senderDirectory, web: "  {}\n", nodes: "", remoteWrite: """
+                remote_write:
+                  - {name: central, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.ca)}}
+                  - {name: distrusted, url: "\(receiverURL)/api/v1/write", token_file: \(receiverDirectory)/gpu-01.token, tls_config: {ca_file: \(certificates.otherCA)}}
 
-            """)
-        defer { _ = sender }
-        let write = RemoteWriteCodec.encode([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "forwarded_over_tls"]),
-                                                        samples: [Sample(timestamp: TimeBounds.nowMilliseconds(), value: 1)])])
-        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                       ("Authorization", "Bearer push-token")]
-        #expect(try await HTTP.post(senderURL + "/api/v1/write", body: write, headers: headers).status == 204)
-        _ = try await HTTP.waitFor("the sample forwarded over TLS") {
-            try await HTTP.get(receiverURL + "/api/v1/series?match[]=forwarded_over_tls", client: trusting).body.contains("forwarded_over_tls") ? true : nil
+                """)
+            defer { _ = sender }
+            let write = try SecurityTests.write("forwarded_over_tls")
+            let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+                           ("Authorization", "Bearer push-token")]
+            #expect(try await HTTP.post(senderURL + "/api/v1/write", body: write, headers: headers).status == 204)
+            _ = try await HTTP.waitFor("the sample forwarded over TLS") {
+                try await HTTP.get(receiverURL + "/api/v1/series?match[]=forwarded_over_tls", client: trusting).body.contains("forwarded_over_tls") ? true : nil
+            }
+            // The target whose CA does not match keeps failing, and says so in the sender's metrics.
+            let failing = try await HTTP.waitFor("the distrusted target's failures") {
+                let metrics = try await HTTP.get(senderURL + "/metrics").body
+                return metrics.split(separator: "\n").first { $0.contains("target=\"distrusted\"") && $0.contains("network") && !$0.hasSuffix(" 0") }
+            }
+            #expect(!failing.isEmpty)
         }
-        // The target whose CA does not match keeps failing, and says so in the sender's metrics.
-        let failing = try await HTTP.waitFor("the distrusted target's failures") {
-            let metrics = try await HTTP.get(senderURL + "/metrics").body
-            return metrics.split(separator: "\n").first { $0.contains("target=\"distrusted\"") && $0.contains("network") && !$0.hasSuffix(" 0") }
-        }
-        #expect(!failing.isEmpty)
     }
 
     /// `tokenwatt hash-password` makes a hash that Python's bcrypt accepts for the password
