@@ -10,7 +10,7 @@ public protocol ClientCertificateContext: RequestContext {
     func clientCertificateCommonNames() async -> [String]
 }
 
-/// The request context of both daemons: Hummingbird's basic one, and the connection's channel,
+/// The aggregator's request context: Hummingbird's basic one, and the connection's channel,
 /// whose TLS handler holds the client certificate (asked for only by the handlers that need it).
 public struct DaemonRequestContext: ClientCertificateContext {
     public var coreContext: CoreRequestContextStorage
