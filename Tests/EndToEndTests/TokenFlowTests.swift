@@ -145,18 +145,18 @@ import Glibc
         _ = try await HTTP.waitFor("Prometheus to see the served tokens") { try await api.value(input) == 6_234 ? true : nil }
         #expect(try await api.value(output) == 2_456)
 
-        // And increase() over a minute that holds the burst counts exactly what was served: the
-        // minute ends at a sample b and starts within milliseconds of the sample a before the
-        // burst (Prometheus keeps the agent's timestamps), so there is nothing to extrapolate.
-        let (before, minuteEnd) = try await HTTP.waitFor("a minute of samples around the burst", seconds: 90) { () -> (Double, Double)? in
+        // And increase() over a range that holds the burst counts exactly what was served: the
+        // range ends at a sample b after the burst and starts 1 ms before the sample a before
+        // it (Prometheus keeps the agent's timestamps), so there is nothing to extrapolate. The
+        // range is taken from the samples themselves: the agent's timestamps carry its wake-up
+        // jitter, so two samples exactly a minute apart need not exist.
+        let (before, end, rangeMs) = try await HTTP.waitFor("samples 30 s around the burst", seconds: 90) { () -> (Double, Double, Int)? in
             let samples = try await api.samples(input + "[3m]")
-            for a in samples.reversed() where a.0 < servedAfter {
-                if let b = samples.last(where: { $0.0 <= a.0 + 60 }), b.0 - a.0 >= 59.9, b.1 == 6_234 { return (a.0, b.0) }
-            }
-            return nil
+            guard let a = samples.last(where: { $0.0 < servedAfter }), let b = samples.first(where: { $0.0 >= a.0 + 30 && $0.1 == 6_234 }) else { return nil }
+            return (a.0, b.0, Int(((b.0 - a.0) * 1000).rounded()) + 1)
         }
-        let increasedInput = try #require(try await api.value("increase(\(input)[1m])", at: minuteEnd))
-        let increasedOutput = try #require(try await api.value("increase(\(output)[1m])", at: minuteEnd))
+        let increasedInput = try #require(try await api.value("increase(\(input)[\(rangeMs)ms])", at: end))
+        let increasedOutput = try #require(try await api.value("increase(\(output)[\(rangeMs)ms])", at: end))
         #expect(increasedInput.rounded() == 1_234, "increase of input: \(increasedInput)")
         #expect(increasedOutput.rounded() == 456, "increase of output: \(increasedOutput)")
 
