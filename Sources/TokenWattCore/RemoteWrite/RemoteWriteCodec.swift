@@ -62,21 +62,11 @@ public enum RemoteWriteCodec {
     public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits()) throws(CoreError) -> [TimeSeries] {
         let raw = try Snappy.decompress(body, limit: maxUncompressedBytes)
         try limits.check(raw)
-        let request: Prometheus_WriteRequest
-        do {
-            request = try Prometheus_WriteRequest(serializedBytes: raw)
-        } catch {
-            throw .protobuf("cannot decode WriteRequest: \(error)")
+        let series = try RemoteWriteDecoder.decode(raw)
+        for one in series {
+            try LabelSet.check(one.labels.labels)
+            guard one.labels.labels.contains(where: { $0.name == LabelSet.metricNameLabel }) else { throw .missingMetricName }
         }
-        var result: [TimeSeries] = []
-        result.reserveCapacity(request.timeseries.count)
-        for message in request.timeseries {
-            let labels = message.labels.map { Label($0.name, $0.value) }
-            try LabelSet.check(labels)
-            guard labels.contains(where: { $0.name == LabelSet.metricNameLabel }) else { throw .missingMetricName }
-            result.append(TimeSeries(labels: LabelSet(trusted: labels),
-                                     samples: message.samples.map { Sample(timestamp: $0.timestamp, value: $0.value) }))
-        }
-        return result
+        return series
     }
 }

@@ -71,7 +71,9 @@ public struct RemoteWriteLimits: Sendable, Equatable {
 /// Reads protobuf fields from a range of bytes without decoding their contents.
 struct WireReader {
     enum Value {
-        case number
+        case varint(UInt64)
+        case fixed64(UInt64)
+        case fixed32
         case bytes(Range<Int>)
     }
 
@@ -93,14 +95,15 @@ struct WireReader {
         guard number > 0 else { throw .protobuf("field number 0") }
         switch key & 7 {
         case 0:
-            _ = try varint()
-            return (number, .number)
+            return (number, .varint(try varint()))
         case 1:
             try advance(8)
-            return (number, .number)
+            // Little-endian, as protobuf writes fixed-width numbers.
+            let value = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position - 8, as: UInt64.self)) }
+            return (number, .fixed64(value))
         case 5:
             try advance(4)
-            return (number, .number)
+            return (number, .fixed32)
         case 2:
             let length = try varint()
             guard length <= UInt64(end - position) else { throw .protobuf("a field of \(length) bytes runs past the end of its message") }
