@@ -92,7 +92,8 @@ struct WireReader {
         guard position < end else { return nil }
         let key = try varint()
         let number = key >> 3
-        guard number > 0 else { throw .protobuf("field number 0") }
+        // A key is 32 bits: field numbers run from 1 to 2^29 − 1.
+        guard number > 0, key <= UInt64(UInt32.max) else { throw .protobuf("field number \(number) out of range") }
         switch key & 7 {
         case 0:
             return (number, .varint(try varint()))
