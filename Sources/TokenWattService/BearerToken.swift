@@ -9,6 +9,14 @@ public enum BearerToken {
         return token.isEmpty ? nil : Array(token)
     }
 
+    /// The owner of a presented token among `owners`, each token compared in full, so that
+    /// timing tells nothing about which one nearly matched, or how much of it.
+    public static func owner<Owner>(of presented: [UInt8], among owners: [Owner], token: (Owner) -> [UInt8]) -> Owner? {
+        var match: Owner?
+        for owner in owners where constantTimeEqual(presented, token(owner)) { match = owner }
+        return match
+    }
+
     /// Compares in full, so timing tells nothing about how much of a token matched.
     public static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count)

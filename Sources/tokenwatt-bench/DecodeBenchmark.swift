@@ -24,7 +24,7 @@ struct DecodeBenchmark: AsyncParsableCommand {
             var seconds: [Double] = []
             for _ in 0..<repeats {
                 let started = clock.now
-                guard try decode(raw) == series else { throw ValidationError("\(name) decoded the wrong number of series") }
+                guard try decode(raw).count == series else { throw ValidationError("\(name) decoded the wrong number of series") }
                 seconds.append(started.duration(to: clock.now).seconds)
             }
             medians[name] = Latencies.median(seconds)

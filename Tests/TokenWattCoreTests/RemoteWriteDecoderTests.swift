@@ -1,19 +1,11 @@
 import SwiftProtobuf
 import Testing
-@testable import TokenWattCore
+@_spi(Benchmark) @testable import TokenWattCore
 
 /// The wire decoder against swift-protobuf's generated one, on the same bytes: random requests,
 /// the same with unknown fields and fields of another wire type, and broken ones (bytes
 /// flipped, cut short). Both take a request or both refuse it, and what they take is the same.
 @Suite struct RemoteWriteDecoderTests {
-    /// What swift-protobuf reads, as `TimeSeries` (the reference).
-    static func reference(_ raw: [UInt8]) throws -> [TimeSeries] {
-        try Prometheus_WriteRequest(serializedBytes: raw).timeseries.map { message in
-            TimeSeries(labels: LabelSet(trusted: message.labels.map { Label($0.name, $0.value) }),
-                       samples: message.samples.map { Sample(timestamp: $0.timestamp, value: $0.value) })
-        }
-    }
-
     /// Labels and samples, with values compared by their bits (NaN and stale markers included).
     static func same(_ lhs: [TimeSeries], _ rhs: [TimeSeries]) -> Bool {
         lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { left, right in
@@ -69,7 +61,7 @@ import Testing
             let valid = RemoteWriteDecoderTests.randomRequest(using: &generator)
             let raw = round.isMultiple(of: 2) ? valid : RemoteWriteDecoderTests.broken(valid, using: &generator)
             let ours = Result { () throws(CoreError) in try RemoteWriteDecoder.decode(raw) }
-            let theirs = Result { try RemoteWriteDecoderTests.reference(raw) }
+            let theirs = Result { try RemoteWriteDecoding.swiftProtobuf(raw) }
             switch (ours, theirs) {
             case (.success(let ours), .success(let theirs)):
                 #expect(RemoteWriteDecoderTests.same(ours, theirs), "bytes \(raw)")

@@ -73,13 +73,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var graceTokens = 50_000
     public var graceMs: Int64 = 30_000
 
-    /// The caller a request's `Authorization: Bearer` or `x-api-key` names; every key is
-    /// compared in full, so timing tells nothing about which one nearly matched.
+    /// The caller a request's `Authorization: Bearer` or `x-api-key` names.
     func caller(authorization: String?, apiKey: String?) -> Caller? {
         guard let presented = authorization.flatMap(BearerToken.presented(in:)) ?? apiKey.map({ Array($0.utf8) }) else { return nil }
-        var found: Caller?
-        for caller in callers where BearerToken.constantTimeEqual(presented, Array(caller.key.utf8)) { found = caller }
-        return found
+        return BearerToken.owner(of: presented, among: callers) { Array($0.key.utf8) }
     }
 
     /// The first route whose pattern matches the whole model name.

@@ -31,11 +31,6 @@ struct NodeAuthenticator: Sendable {
     func node(authorization: String?) -> String? {
         guard let authorization else { return anonymousNode }
         guard let presented = BearerToken.presented(in: authorization) else { return nil }
-        // Every token is compared in full, so timing tells nothing about which one nearly matched.
-        var match: String?
-        for credential in credentials where BearerToken.constantTimeEqual(presented, credential.token) {
-            match = credential.node
-        }
-        return match
+        return BearerToken.owner(of: presented, among: credentials, token: \.token)?.node
     }
 }

@@ -64,19 +64,18 @@ enum RemoteWriteDecoder {
     }
 }
 
-/// Both decoders of a serialised `WriteRequest`, for `tokenwatt-bench decode` only: the wire
-/// decoder beside swift-protobuf's generated one (with the same copy into `TimeSeries`).
+/// Both decoders of a serialised `WriteRequest`, for `tokenwatt-bench decode` and the test that
+/// holds the wire decoder to swift-protobuf's generated one.
 @_spi(Benchmark) public enum RemoteWriteDecoding {
-    /// Series decoded by the wire decoder.
-    public static func wire(_ raw: [UInt8]) throws -> Int {
-        try RemoteWriteDecoder.decode(raw).count
+    public static func wire(_ raw: [UInt8]) throws -> [TimeSeries] {
+        try RemoteWriteDecoder.decode(raw)
     }
 
-    /// Series decoded by swift-protobuf, then copied into `TimeSeries` as ingest did before.
-    public static func swiftProtobuf(_ raw: [UInt8]) throws -> Int {
+    /// swift-protobuf's decoding, then the copy into `TimeSeries` that ingest did before.
+    public static func swiftProtobuf(_ raw: [UInt8]) throws -> [TimeSeries] {
         try Prometheus_WriteRequest(serializedBytes: raw).timeseries.map { message in
             TimeSeries(labels: LabelSet(trusted: message.labels.map { Label($0.name, $0.value) }),
                        samples: message.samples.map { Sample(timestamp: $0.timestamp, value: $0.value) })
-        }.count
+        }
     }
 }

@@ -70,10 +70,7 @@ public final class ReadAuthenticator: Sendable {
     public func reader(authorization: String?) async -> String? {
         guard let authorization else { return nil }
         if let presented = BearerToken.presented(in: authorization) {
-            // Every token is compared in full, so timing tells nothing about which one nearly matched.
-            var match: String?
-            for reader in credentials.tokens where BearerToken.constantTimeEqual(presented, reader.token) { match = reader.name }
-            return match
+            return BearerToken.owner(of: presented, among: credentials.tokens, token: \.token)?.name
         }
         guard let (user, password) = ReadAuthenticator.basic(authorization), let hash = credentials.users[user] else { return nil }
         let key = SHA256.hash(data: Array("\(user)\0\(password)\0\(hash)".utf8))
