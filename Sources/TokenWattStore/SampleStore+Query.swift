@@ -73,38 +73,12 @@ extension SampleStore {
         return (buckets.compactMap(\.increase).reduce(0, +), buckets.reduce(0) { $0 + $1.count })
     }
 
-    /// Raw samples from the head and the chunks. No two rows share a timestamp (the insert path
-    /// stores only new ones), so merging them is sorting them.
+    /// Raw samples from the head and the chunks. The head is read first: a flush writes a
+    /// window's chunk before the head lets it go, so a sample is always in one or the other.
     func rawSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
-        let chunked = try chunkSamples(db: db, seriesID: seriesID, from: from, to: to)
-        let head = try headRows(db: db, seriesID: seriesID, from: from, to: to)
-        var samples = chunked
-        var ordered = true
-        for row in head {
-            for sample in try XORChunk.decode(row) where sample.timestamp >= from && sample.timestamp < to {
-                if let last = samples.last, last.timestamp >= sample.timestamp { ordered = false }
-                samples.append(sample)
-            }
-        }
-        return ordered ? samples : samples.sorted { $0.timestamp < $1.timestamp }
-    }
-
-    /// The encoded head rows of one series with samples in minutes `from / 1 min ... (to - 1) / 1 min`.
-    func headRows(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [[UInt8]] {
         guard from < to else { return [] }
-        // Walks the non-empty minutes in range (one index seek each), then seeks the series in each.
-        let statement = try db.cachedStatement(sql: """
-            WITH RECURSIVE minutes(slot) AS (
-                SELECT (SELECT min(slot) FROM head WHERE slot >= :first)
-                UNION ALL
-                SELECT (SELECT min(slot) FROM head WHERE slot > minutes.slot) FROM minutes WHERE minutes.slot < :last
-            )
-            SELECT head.data FROM minutes JOIN head ON head.slot = minutes.slot AND head.series_id = :series
-            WHERE minutes.slot <= :last
-            ORDER BY head.slot, head.first_ts
-            """)
-        let arguments: StatementArguments = ["first": Schema.slot(of: from), "last": Schema.slot(of: to - 1), "series": seriesID]
-        return try Data.fetchAll(statement, arguments: arguments).map { [UInt8]($0) }
+        let fresh = head.samples(seriesID: seriesID, from: from, to: to)
+        return Sample.merged(try chunkSamples(db: db, seriesID: seriesID, from: from, to: to), fresh)
     }
 
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {

@@ -5,9 +5,9 @@ extension SampleStore {
     /// Series handled per retention transaction, so ingest commits interleave.
     static let retentionBatch = 1_000
 
-    /// Deletes raw samples (head rows and chunks), minute rollups and hour rollups older than
+    /// Deletes raw samples (head windows and chunks), minute rollups and hour rollups older than
     /// their retention, pending rollups of buckets whose raw samples are gone, and finished
-    /// alert messages older than the raw retention. Returns the rows deleted.
+    /// alert messages older than the raw retention. Returns the rows and head samples deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let rawCutoff = now - configuration.rawRetentionMs
@@ -20,18 +20,15 @@ extension SampleStore {
         let ids = index.allIDs
         var deleted = 0
         do {
-            // The head is keyed by minute: whole minutes go in one range delete, and the rows of
-            // the minute that holds the cutoff lose their samples before it.
+            // The head keeps whole windows too (late samples of an old window wait there for a flush).
+            deleted += head.drop(windowsEndingBefore: rawCutoff)
             deleted += try await pool.write { db in
-                try db.execute(sql: "DELETE FROM head WHERE slot < ?", arguments: [Schema.slot(of: rawCutoff)])
-                let rows = db.changesCount
-                try self.trimHead(minute: Schema.slot(of: rawCutoff), before: rawCutoff, db: db)
                 try db.execute(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket < ?",
                                arguments: [RollupResolution.minute.rawValue, rawCutoff])
                 let pending = db.changesCount
                 // Alert messages that are finished (delivered, expired, disabled) go with the raw samples.
                 try db.execute(sql: "DELETE FROM outbox WHERE status != 'pending' AND finished_ms < ?", arguments: [rawCutoff])
-                return rows + pending + db.changesCount
+                return pending + db.changesCount
             }
             // The others are keyed by series: one seek per series, no table scan.
             for start in stride(from: 0, to: ids.count, by: SampleStore.retentionBatch) {
@@ -53,17 +50,5 @@ extension SampleStore {
         }
         if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
         return deleted
-    }
-
-    /// Rewrites the head rows of one minute that hold samples before the cutoff without them.
-    private func trimHead(minute: Int64, before cutoff: Int64, db: Database) throws {
-        let rows = try Row.fetchAll(db, sql: "SELECT series_id, first_ts, data FROM head WHERE slot = ? AND first_ts < ?",
-                                    arguments: [minute, cutoff])
-        for row in rows {
-            let id: Int64 = row[0]
-            let kept = try XORChunk.decode([UInt8](row[2] as Data)).filter { $0.timestamp >= cutoff }
-            try db.execute(sql: "DELETE FROM head WHERE slot = ? AND series_id = ? AND first_ts = ?", arguments: [minute, id, row[1] as Int64])
-            try HeadRow.insert(kept, seriesID: id, db: db)
-        }
     }
 }

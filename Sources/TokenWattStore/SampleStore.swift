@@ -15,7 +15,9 @@ public final class SampleStore: Sendable {
     public let configuration: StorageConfiguration
     let pool: DatabasePool
     let index = SeriesIndex()
-    let compaction = Mutex(CompactionState())
+    let head = Head()
+    /// The newest log row whose samples are in the head.
+    let appliedWAL = Atomic<Int64>(0)
     let compactedSampleCount = Atomic<Int>(0)
     let logger: Logger
 
@@ -48,44 +50,61 @@ public final class SampleStore: Sendable {
         }
     }
 
-    /// Loads every series and the latest sample of each (within the raw retention) into memory.
+    /// Loads every series and the latest sample of each into memory, moves what an earlier
+    /// version left in its `head` table into chunks, then replays the log into the head.
     private func loadIndex() throws {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT id, labels FROM series")
             while let row = try rows.next() {
                 index.add(id: row[0], labels: try LabelsJSON.decode(row[1]))
             }
-            // The head is a few hours of data: one pass in minute order finds each series' rows
-            // of its newest minute, which hold its newest sample.
-            var newestRows: [Int64: (slot: Int64, data: [Data])] = [:]
-            let headRows = try Row.fetchCursor(db, sql: "SELECT slot, series_id, data FROM head ORDER BY slot")
-            while let row = try headRows.next() {
-                let slot: Int64 = row[0], id: Int64 = row[1], data: Data = row[2]
-                if newestRows[id]?.slot == slot {
-                    newestRows[id]!.data.append(data)
-                } else {
-                    newestRows[id] = (slot, [data])
-                }
-            }
+        }
+        try foldLegacyHead()
+        try pool.read { db in
             var latest: [Int64: Sample] = [:]
-            for (id, rows) in newestRows {
-                latest[id] = try rows.data.flatMap { try XORChunk.decode([UInt8]($0)) }.max { $0.timestamp < $1.timestamp }
-            }
-            // A series whose head is empty or only holds late samples ends in a chunk.
-            let newestChunk = try db.makeStatement(sql: "SELECT last_ts, data FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
+            let newestChunk = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
             for id in index.allIDs {
-                if let row = try Row.fetchOne(newestChunk, arguments: [id]), row[0] as Int64 > latest[id]?.timestamp ?? .min {
-                    latest[id] = try XORChunk.decode([UInt8](row[1] as Data)).last
+                if let data = try Data.fetchOne(newestChunk, arguments: [id]) {
+                    latest[id] = try XORChunk.decode([UInt8](data)).last
                 }
             }
             index.noteLatest(latest)
-            let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks")
-            compaction.withLock { state in
-                state.compactedBefore = newestWindow.map { $0 + Schema.chunkWindow } ?? .min
-                state.lateSamples = true  // the first round also picks up late samples left in the head
+            if let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks") {
+                head.noteFlushed(before: newestWindow + Schema.chunkWindow)
             }
         }
-        logger.info("database open", metadata: ["path": "\(configuration.databasePath)", "series": "\(index.count)"])
+        let replayed = try replayLog()
+        logger.info("database open", metadata: [
+            "path": "\(configuration.databasePath)", "series": "\(index.count)",
+            "log_rows_replayed": "\(replayed.rows)", "head_samples": "\(replayed.samples)",
+        ])
+    }
+
+    /// Adds the samples of every log row to the head, each once: a row may hold samples a flush
+    /// already wrote to chunks.
+    private func replayLog() throws -> (rows: Int, samples: Int) {
+        var rows = 0
+        var samples = 0
+        try pool.read { db in
+            let cursor = try Row.fetchCursor(db, sql: "SELECT id, body FROM wal ORDER BY id")
+            while let row = try cursor.next() {
+                let stored = try WALRecord(decoding: [UInt8](row[1] as Data))
+                var record = WALRecord(series: [])
+                for (id, candidates) in stored.series where index.labels(of: id) != nil {
+                    let new = try newSamples(candidates, seriesID: id, alsoStored: [], db: db)
+                    if !new.isEmpty { record.series.append((id, new)) }
+                    samples += new.count
+                }
+                apply(record, walID: row[0])
+                rows += 1
+            }
+            // Rollups that a flush or an earlier version left pending are redone from the head's marks.
+            let pending = try Row.fetchAll(db, sql: """
+                SELECT series_id, min(bucket), max(bucket) FROM rollup_pending WHERE resolution = ? GROUP BY series_id
+                """, arguments: [Schema.minute])
+            head.markDirty(pending.map { Head.Dirty(seriesID: $0[0], from: ($0[1] as Int64) + 1, to: ($0[2] as Int64) + Schema.minute) })
+        }
+        return (rows, samples)
     }
 
     /// Number of distinct series stored.

@@ -281,6 +281,15 @@ enum Schema {
                 CREATE INDEX reservations_expiry ON reservations(expires_ms);
                 """)
         }
+        migrator.registerMigration("v9: write-ahead log of the in-memory head") { db in
+            try db.execute(sql: """
+                CREATE TABLE wal (
+                    id INTEGER PRIMARY KEY,
+                    max_ts INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

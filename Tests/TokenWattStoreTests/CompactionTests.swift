@@ -107,7 +107,7 @@ import TokenWattCore
         }
     }
 
-    @Test func migrationMovesVersion1RowsIntoTheHead() async throws {
+    @Test func migrationMovesVersion1RowsIntoChunks() async throws {
         // Given a database as version 1 left it: a row per sample, NaN as text, stale as NULL
         try await withStoreMigrated(from: "v1: series, samples, rollups", seed: { db in
             try db.execute(sql: """
@@ -115,11 +115,12 @@ import TokenWattCore
                 INSERT INTO samples VALUES (1, 1000, 1.5), (1, 2000, 'NaN'), (1, 3000, NULL), (1, \(2 * CompactionTests.hour), 4);
                 """)
         }) { store in
-            // When the store opens it, then every sample is there, with its kind of NaN, one head row per window
+            // When the store opens it, then every sample is there, with its kind of NaN, one chunk per window
             let samples = try await store.rawSamples(seriesID: 1, from: 0, to: .max)
             #expect(samples.map(\.timestamp) == [1000, 2000, 3000, 2 * CompactionTests.hour])
             #expect(samples[0].value == 1.5 && samples[1].value.isNaN && !samples[1].isStaleMarker && samples[2].isStaleMarker)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 2)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 2)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 0)
             #expect(store.liveSeries(since: 0).first?.sample == Sample(timestamp: 2 * CompactionTests.hour, value: 4))
         }
     }

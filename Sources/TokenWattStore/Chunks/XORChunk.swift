@@ -20,48 +20,18 @@ enum XORChunk {
 
     /// Encodes samples in strictly increasing timestamp order.
     static func encode(_ samples: some Collection<Sample>) -> [UInt8] {
-        var writer = BitWriter(reservingBytes: 20 + samples.count * 2)
-        writer.writeVarint(UInt64(samples.count))
-        guard let first = samples.first else { return writer.bytes }
-        writer.writeVarint(UInt64(bitPattern: (first.timestamp << 1) ^ (first.timestamp >> 63)))
-        writer.write(first.value.bitPattern, bits: 64)
-        var previous = first
-        var previousDelta: Int64 = 0
-        var leading = Int.max  // no window yet
-        var trailing = 0
-        for sample in samples.dropFirst() {
-            let delta = sample.timestamp - previous.timestamp
-            writeDeltaOfDelta(delta &- previousDelta, to: &writer)
-            previousDelta = delta
-
-            let xor = sample.value.bitPattern ^ previous.value.bitPattern
-            if xor == 0 {
-                writer.writeBit(false)
-            } else {
-                writer.writeBit(true)
-                let newLeading = Swift.min(xor.leadingZeroBitCount, 31)
-                let newTrailing = xor.trailingZeroBitCount
-                if leading != .max && newLeading >= leading && newTrailing >= trailing {
-                    writer.writeBit(false)
-                    writer.write(xor >> UInt64(trailing), bits: 64 - leading - trailing)
-                } else {
-                    leading = newLeading
-                    trailing = newTrailing
-                    let length = 64 - leading - trailing
-                    writer.writeBit(true)
-                    writer.write(UInt64(leading), bits: 5)
-                    writer.write(UInt64(length & 63), bits: 6)
-                    writer.write(xor >> UInt64(trailing), bits: length)
-                }
-            }
-            previous = sample
-        }
-        return writer.bytes
+        var appender = XORAppender(reservingBytes: 20 + samples.count * 2)
+        for sample in samples { appender.append(sample) }
+        return appender.encoded
     }
 
     static func decode(_ bytes: [UInt8]) throws(ChunkError) -> [Sample] {
         var reader = BitReader(bytes)
-        let encodedCount = try reader.readVarint()
+        return try decode(count: try reader.readVarint(), from: &reader)
+    }
+
+    /// Decodes the samples after the count, which the head keeps apart from its chunks' bits.
+    static func decode(count encodedCount: UInt64, from reader: inout BitReader) throws(ChunkError) -> [Sample] {
         guard encodedCount > 0 else { return [] }
         // Each further sample takes at least two bits: a bound that stops a damaged count early.
         guard encodedCount - 1 <= UInt64(max(0, reader.bitsLeft / 2)) else { throw .countMismatch }
@@ -93,7 +63,7 @@ enum XORChunk {
         return samples
     }
 
-    private static func writeDeltaOfDelta(_ value: Int64, to writer: inout BitWriter) {
+    fileprivate static func writeDeltaOfDelta(_ value: Int64, to writer: inout BitWriter) {
         guard value != 0 else {
             writer.writeBit(false)
             return
@@ -121,5 +91,81 @@ enum XORChunk {
         // Sign-extend the `width`-bit two's complement value.
         let shift = UInt64(64 - width)
         return Int64(bitPattern: raw << shift) >> Int64(shift)
+    }
+}
+
+/// A chunk being written one sample at a time, as the head appends: the bits of each sample
+/// are added in place, nothing is encoded twice.
+struct XORAppender {
+    /// The bits after the count: first timestamp, first value, then each further sample.
+    private(set) var body: BitWriter
+    private(set) var count = 0
+    /// The first sample appended.
+    private(set) var first: Sample?
+    private var previous = Sample(timestamp: 0, value: 0)
+    private var previousDelta: Int64 = 0
+    private var leading = Int.max  // no window yet
+    private var trailing = 0
+
+    init(reservingBytes capacity: Int = 0) {
+        body = BitWriter(reservingBytes: capacity)
+    }
+
+    /// The newest sample appended.
+    var last: Sample? { count > 0 ? previous : nil }
+
+    /// The whole chunk: the count, then the body.
+    var encoded: [UInt8] {
+        var header = BitWriter(reservingBytes: 10 + body.bytes.count)
+        header.writeVarint(UInt64(count))
+        return header.bytes + body.bytes
+    }
+
+    /// Appends a sample newer than `last`.
+    mutating func append(_ sample: Sample) {
+        defer {
+            previous = sample
+            count += 1
+        }
+        guard count > 0 else {
+            first = sample
+            body.writeVarint(UInt64(bitPattern: (sample.timestamp << 1) ^ (sample.timestamp >> 63)))
+            body.write(sample.value.bitPattern, bits: 64)
+            return
+        }
+        let delta = sample.timestamp &- previous.timestamp
+        XORChunk.writeDeltaOfDelta(delta &- previousDelta, to: &body)
+        previousDelta = delta
+
+        let xor = sample.value.bitPattern ^ previous.value.bitPattern
+        guard xor != 0 else {
+            body.writeBit(false)
+            return
+        }
+        body.writeBit(true)
+        let newLeading = Swift.min(xor.leadingZeroBitCount, 31)
+        let newTrailing = xor.trailingZeroBitCount
+        if leading != .max && newLeading >= leading && newTrailing >= trailing {
+            body.writeBit(false)
+            body.write(xor >> UInt64(trailing), bits: 64 - leading - trailing)
+        } else {
+            leading = newLeading
+            trailing = newTrailing
+            let length = 64 - leading - trailing
+            body.writeBit(true)
+            body.write(UInt64(leading), bits: 5)
+            body.write(UInt64(length & 63), bits: 6)
+            body.write(xor >> UInt64(trailing), bits: length)
+        }
+    }
+
+    /// Its samples, in timestamp order.
+    func decoded() -> [Sample] {
+        var reader = BitReader(body.bytes)
+        do {
+            return try XORChunk.decode(count: UInt64(count), from: &reader)
+        } catch {
+            preconditionFailure("a chunk the head wrote itself does not decode: \(error)")
+        }
     }
 }

@@ -1,0 +1,260 @@
+import Synchronization
+import TokenWattCore
+
+/// The fresh raw samples, in memory: per series and chunk window, a Gorilla chunk appended in
+/// place. Every sample here is also in the write-ahead log (`wal`), so a crash loses none; a
+/// flush writes whole windows into `chunks` and lets the log go (see Schema).
+///
+/// Concurrency: one mutex, held for dictionary and bit work only, never across I/O. The writer
+/// appends after its log row committed; readers copy a series' windows and decode them outside
+/// the lock.
+final class Head: Sendable {
+    private struct State {
+        var series: [Int64: HeadSeries] = [:]
+        var samples = 0
+        /// Bytes of the chunks' bits and out-of-order samples.
+        var chunkBytes = 0
+        /// Windows before this were flushed (or are being flushed): a sample there may be on disk too.
+        var flushedBefore: Int64 = .min
+        /// A sample before `flushedBefore` came since the last flush.
+        var lateSamples = false
+    }
+
+    /// A window being flushed: the samples it held when taken.
+    struct FlushedWindow {
+        let seriesID: Int64
+        let start: Int64
+        let count: Int
+        let window: HeadWindow
+    }
+
+    /// A series with samples added since its last rollup: their time span.
+    struct Dirty: Equatable {
+        let seriesID: Int64
+        let from: Int64
+        let to: Int64
+    }
+
+    private let state = Mutex(State())
+
+    var sampleCount: Int { state.withLock { $0.samples } }
+    var seriesCount: Int { state.withLock { $0.series.count } }
+    var chunkBytes: Int { state.withLock { $0.chunkBytes } }
+    var flushedBefore: Int64 { state.withLock { $0.flushedBefore } }
+
+    /// Adds new samples of one series (in timestamp order, none stored before).
+    func append(_ samples: some Collection<Sample>, seriesID: Int64) {
+        guard let first = samples.first else { return }
+        state.withLock { state in
+            var series = state.series.removeValue(forKey: seriesID) ?? HeadSeries()
+            for sample in samples {
+                state.chunkBytes += series.add(sample)
+            }
+            series.dirtyFrom = min(series.dirtyFrom, first.timestamp)
+            series.dirtyTo = max(series.dirtyTo, samples.reduce(first.timestamp) { max($0, $1.timestamp) })
+            state.samples += samples.count
+            state.series[seriesID] = series
+            if series.dirtyFrom < state.flushedBefore { state.lateSamples = true }
+        }
+    }
+
+    /// The samples of one series with `from <= ts < to`, in timestamp order.
+    func samples(seriesID: Int64, from: Int64, to: Int64) -> [Sample] {
+        let windows = state.withLock { state in
+            state.series[seriesID]?.windows.filter { $0.start < to && $0.start + Schema.chunkWindow > from } ?? []
+        }
+        return windows.flatMap { $0.samples.filter { $0.timestamp >= from && $0.timestamp < to } }
+    }
+
+    /// Whether a flush up to `boundary` has anything to do.
+    func hasWindows(before boundary: Int64) -> Bool {
+        state.withLock { $0.lateSamples || boundary > $0.flushedBefore }
+    }
+
+    /// Sets where flushed windows end, on opening the store.
+    func noteFlushed(before boundary: Int64) {
+        state.withLock { $0.flushedBefore = max($0.flushedBefore, boundary) }
+    }
+
+    /// Every window that starts before `boundary`, to be written to disk; from now on a sample
+    /// before `boundary` may be on disk.
+    func windowsToFlush(before boundary: Int64) -> [FlushedWindow] {
+        state.withLock { state in
+            state.flushedBefore = max(state.flushedBefore, boundary)
+            state.lateSamples = false
+            var taken: [FlushedWindow] = []
+            for (id, series) in state.series {
+                for window in series.windows where window.start < boundary {
+                    taken.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
+                }
+            }
+            return taken
+        }
+    }
+
+    /// Lets go of flushed windows, each only if it still holds what was flushed (a late sample
+    /// that came meanwhile keeps it for the next flush).
+    func remove(flushed windows: [FlushedWindow]) {
+        state.withLock { state in
+            for flushed in windows {
+                guard var series = state.series[flushed.seriesID],
+                      let index = series.windows.firstIndex(where: { $0.start == flushed.start }),
+                      series.windows[index].count == flushed.count else { continue }
+                state.chunkBytes -= series.windows[index].bytes
+                state.samples -= flushed.count
+                series.windows.remove(at: index)
+                if series.windows.isEmpty && series.dirtyFrom == .max {
+                    state.series[flushed.seriesID] = nil
+                } else {
+                    state.series[flushed.seriesID] = series
+                }
+            }
+        }
+    }
+
+    /// Drops windows that end before `cutoff` (raw retention, which drops chunks alike);
+    /// returns how many samples they held.
+    func drop(windowsEndingBefore cutoff: Int64) -> Int {
+        state.withLock { state in
+            let before = state.samples
+            for (id, series) in state.series where series.windows.contains(where: { $0.start + Schema.chunkWindow < cutoff }) {
+                var kept = series
+                kept.windows.removeAll { window in
+                    guard window.start + Schema.chunkWindow < cutoff else { return false }
+                    state.chunkBytes -= window.bytes
+                    state.samples -= window.count
+                    return true
+                }
+                state.series[id] = kept
+            }
+            return before - state.samples
+        }
+    }
+
+    /// Takes the dirty spans of series whose earliest new sample is at or before `readyBefore`;
+    /// what lies after `keepAfter` stays dirty for the next round.
+    func takeDirty(readyBefore: Int64, keepAfter: Int64) -> [Dirty] {
+        state.withLock { state in
+            var taken: [Dirty] = []
+            for (id, series) in state.series where series.dirtyFrom <= readyBefore {
+                taken.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo))
+                var updated = series
+                if series.dirtyTo > keepAfter {
+                    updated.dirtyFrom = keepAfter + 1
+                } else {
+                    updated.dirtyFrom = .max
+                    updated.dirtyTo = .min
+                }
+                state.series[id] = updated
+            }
+            return taken
+        }
+    }
+
+    /// The dirty spans that begin before `boundary`, left as they are.
+    func dirtySpans(before boundary: Int64) -> [Dirty] {
+        state.withLock { state in
+            state.series.compactMap { id, series in
+                series.dirtyFrom < boundary ? Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo) : nil
+            }
+        }
+    }
+
+    /// Makes the next flush look at every window again (the last one failed).
+    func noteLateSamples() {
+        state.withLock { $0.lateSamples = true }
+    }
+
+    /// Marks spans dirty again (a rollup that failed, marks persisted by an earlier run).
+    func markDirty(_ spans: [Dirty]) {
+        state.withLock { state in
+            for span in spans {
+                var series = state.series[span.seriesID] ?? HeadSeries()
+                series.dirtyFrom = min(series.dirtyFrom, span.from)
+                series.dirtyTo = max(series.dirtyTo, span.to)
+                state.series[span.seriesID] = series
+            }
+        }
+    }
+}
+
+/// One series in the head: its windows, oldest first, and what its rollups have not seen.
+struct HeadSeries {
+    var windows: [HeadWindow] = []
+    /// Earliest and latest timestamp added since the last rollup (`.max` and `.min` when none).
+    var dirtyFrom: Int64 = .max
+    var dirtyTo: Int64 = .min
+
+    /// Adds a sample to its window; returns the bytes that took.
+    mutating func add(_ sample: Sample) -> Int {
+        let start = sample.timestamp - sample.timestamp.modulo(Schema.chunkWindow)
+        if let index = windows.lastIndex(where: { $0.start == start }) {
+            let before = windows[index].bytes
+            windows[index].add(sample)
+            return windows[index].bytes - before
+        }
+        var window = HeadWindow(start: start)
+        window.add(sample)
+        windows.insert(window, at: windows.firstIndex { $0.start > start } ?? windows.endIndex)
+        return window.bytes
+    }
+}
+
+/// One series' samples of one chunk window.
+struct HeadWindow {
+    let start: Int64
+    /// Samples that came in timestamp order, appended in place.
+    var chunk = XORAppender(reservingBytes: 16)
+    /// Samples older than the chunk's newest when they came, in timestamp order.
+    var outOfOrder: [Sample] = []
+
+    var count: Int { chunk.count + outOfOrder.count }
+    var firstTimestamp: Int64 { min(chunk.first?.timestamp ?? .max, outOfOrder.first?.timestamp ?? .max) }
+    var lastTimestamp: Int64 { max(chunk.last?.timestamp ?? .min, outOfOrder.last?.timestamp ?? .min) }
+    var bytes: Int { chunk.body.bytes.count + outOfOrder.count * MemoryLayout<Sample>.stride }
+
+    mutating func add(_ sample: Sample) {
+        guard let last = chunk.last, sample.timestamp <= last.timestamp else {
+            chunk.append(sample)
+            return
+        }
+        var low = 0, high = outOfOrder.count
+        while low < high {
+            let middle = (low + high) / 2
+            if outOfOrder[middle].timestamp < sample.timestamp { low = middle + 1 } else { high = middle }
+        }
+        outOfOrder.insert(sample, at: low)
+    }
+
+    /// Its samples in timestamp order.
+    var samples: [Sample] {
+        let inOrder = chunk.decoded()
+        guard !outOfOrder.isEmpty else { return inOrder }
+        return Sample.merged(inOrder, outOfOrder)
+    }
+
+    /// The window as a chunk for disk: its own bits when nothing came out of order.
+    var encoded: [UInt8] {
+        outOfOrder.isEmpty ? chunk.encoded : XORChunk.encode(samples)
+    }
+}
+
+extension Sample {
+    /// Two runs in timestamp order merged into one; of equal timestamps, the first run's sample.
+    static func merged(_ first: [Sample], _ second: [Sample]) -> [Sample] {
+        var merged: [Sample] = []
+        merged.reserveCapacity(first.count + second.count)
+        var i = 0, j = 0
+        while i < first.count || j < second.count {
+            if j == second.count || (i < first.count && first[i].timestamp <= second[j].timestamp) {
+                if j < second.count && first[i].timestamp == second[j].timestamp { j += 1 }
+                merged.append(first[i])
+                i += 1
+            } else {
+                merged.append(second[j])
+                j += 1
+            }
+        }
+        return merged
+    }
+}
