@@ -1,12 +1,21 @@
 /// Appends values of any bit width to a byte array, most significant bit first.
 struct BitWriter {
-    private(set) var bytes: [UInt8] = []
-    /// Bits still free in the last byte (0 when a new byte is needed).
-    private var free = 0
+    /// The whole bytes written.
+    private var storage: [UInt8] = []
+    /// The bits after them (fewer than 8), in the low bits.
+    private var pending: UInt64 = 0
+    private var pendingCount = 0
 
     init(reservingBytes capacity: Int = 0) {
-        bytes.reserveCapacity(capacity)
+        storage.reserveCapacity(capacity)
     }
+
+    /// What was written, the last byte padded with zero bits.
+    var bytes: [UInt8] {
+        pendingCount == 0 ? storage : storage + [UInt8(truncatingIfNeeded: pending << UInt64(8 - pendingCount))]
+    }
+
+    var byteCount: Int { storage.count + (pendingCount > 0 ? 1 : 0) }
 
     /// Writes an unsigned number in 8-bit groups, 7 bits of it each, the high bit set on all
     /// but the last (LEB128, as protobuf's varints).
@@ -25,19 +34,21 @@ struct BitWriter {
 
     /// Writes the low `count` bits of `value` (0...64).
     mutating func write(_ value: UInt64, bits count: Int) {
-        var remaining = count
-        while remaining > 0 {
-            if free == 0 {
-                bytes.append(0)
-                free = 8
-            }
-            let take = Swift.min(free, remaining)
-            // The next `take` bits of value, from the most significant of the remaining ones.
-            let chunk = UInt8(truncatingIfNeeded: (value >> UInt64(remaining - take)) & ((1 << UInt64(take)) - 1))
-            bytes[bytes.count - 1] |= chunk << UInt8(free - take)
-            free -= take
-            remaining -= take
+        // The pending bits and the new ones must fit one word.
+        guard count <= 56 else {
+            write(value >> 32, bits: count - 32)
+            write(value & 0xffff_ffff, bits: 32)
+            return
         }
+        var word = (pending << UInt64(count)) | (value & ((1 << UInt64(count)) - 1))
+        var bits = pendingCount + count
+        while bits >= 8 {
+            bits -= 8
+            storage.append(UInt8(truncatingIfNeeded: word >> UInt64(bits)))
+        }
+        word &= (1 << UInt64(bits)) - 1
+        pending = word
+        pendingCount = bits
     }
 }
 

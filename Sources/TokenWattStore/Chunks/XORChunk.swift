@@ -116,7 +116,7 @@ struct XORAppender {
 
     /// The whole chunk: the count, then the body.
     var encoded: [UInt8] {
-        var header = BitWriter(reservingBytes: 10 + body.bytes.count)
+        var header = BitWriter(reservingBytes: 10 + body.byteCount)
         header.writeVarint(UInt64(count))
         return header.bytes + body.bytes
     }

@@ -211,7 +211,7 @@ struct HeadWindow {
     var count: Int { chunk.count + outOfOrder.count }
     var firstTimestamp: Int64 { min(chunk.first?.timestamp ?? .max, outOfOrder.first?.timestamp ?? .max) }
     var lastTimestamp: Int64 { max(chunk.last?.timestamp ?? .min, outOfOrder.last?.timestamp ?? .min) }
-    var bytes: Int { chunk.body.bytes.count + outOfOrder.count * MemoryLayout<Sample>.stride }
+    var bytes: Int { chunk.body.byteCount + outOfOrder.count * MemoryLayout<Sample>.stride }
 
     mutating func add(_ sample: Sample) {
         guard let last = chunk.last, sample.timestamp <= last.timestamp else {
