@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import TokenWattCore
 
-/// Runs rollups and compaction every maintenance interval and retention every hour, in the background, in
+/// Flushes the head (chunks and rollups) and tells the ledger of changed hours every maintenance interval and retention every hour, in the background, in
 /// small transactions that interleave with ingest commits.
 public struct MaintenanceService: Service {
     static let retentionIntervalMs: Int64 = 3_600_000
@@ -24,11 +24,11 @@ public struct MaintenanceService: Service {
             do {
                 let clock = ContinuousClock()
                 let began = clock.now
-                let rolledUp = try await store.rollUp(now: now())
                 let compacted = try await store.compact(now: now())
-                if rolledUp + compacted > 0 {
+                let hours = try await store.markChangedHours(now: now())
+                if compacted + hours > 0 {
                     logger.info("maintenance round", metadata: [
-                        "rollups": "\(rolledUp)", "compacted_samples": "\(compacted)",
+                        "compacted_samples": "\(compacted)", "ledger_hours": "\(hours)",
                         "seconds": "\(began.duration(to: clock.now).seconds)",
                     ])
                 }

@@ -5,6 +5,8 @@ import TokenWattCore
 extension SampleStore {
     /// Windows written per flush transaction, so ingest commits interleave.
     static let flushBatch = 5_000
+    /// Series whose rollups are written per transaction.
+    static let rollupBatch = 2_000
 
     /// Raw samples moved from the head into chunks since the store opened.
     public var compactedSamples: Int { compactedSampleCount.load(ordering: .relaxed) }
@@ -16,8 +18,8 @@ extension SampleStore {
 
     /// Writes the head's windows that ended at least `Schema.chunkGrace` before the newest sample
     /// (never later than `now`) into chunks, merged with what a chunk already holds (late
-    /// samples), lets go of the log rows they make redundant, then of the windows. Returns how
-    /// many samples moved.
+    /// samples), then the rollups of every window whose buckets changed, lets go of the log rows
+    /// this made redundant, then of the windows. Returns how many samples moved.
     @discardableResult
     public func compact(now: Int64) async throws(StoreError) -> Int {
         guard let newest = index.newestTimestamp else { return 0 }
@@ -26,27 +28,31 @@ extension SampleStore {
         // Every log row up to here is in the head, so in the windows taken or in later ones.
         let applied = appliedWAL.load(ordering: .acquiring)
         let previouslyFlushed = head.flushedBefore
-        let windows = head.windowsToFlush(before: boundary)
+        let (windows, spans) = head.windowsToFlush(before: boundary)
         var moved = 0
         do {
             for start in stride(from: 0, to: windows.count, by: SampleStore.flushBatch) {
                 let batch = windows[start..<min(start + SampleStore.flushBatch, windows.count)]
                 moved += try await pool.write { db in try self.write(batch, mayExist: previouslyFlushed, db: db) }
             }
-            let dirty = head.dirtySpans(before: boundary)
-            try await pool.write { db in
-                // A rollup not done yet must survive the log rows that would redo it.
-                let mark = try db.cachedStatement(sql: "INSERT OR IGNORE INTO rollup_pending (resolution, bucket, series_id) VALUES (?, ?, ?)")
-                for span in dirty {
-                    for time in [span.from, span.to] {
-                        try mark.execute(arguments: [Schema.minute, TimeBucket.start(ofSampleAt: time, width: Schema.minute), span.seriesID])
+            // Rollups read the chunks just written, and the head, which still holds the windows.
+            for start in stride(from: 0, to: spans.count, by: SampleStore.rollupBatch) {
+                let batch = spans[start..<min(start + SampleStore.rollupBatch, spans.count)]
+                let lastFinite = try await pool.write { db in
+                    try batch.reduce(into: [Int64: Double?]()) { lastFinite, span in
+                        lastFinite.updateValue(try self.writeRollups(span, previousBoundary: previouslyFlushed, boundary: boundary, db: db),
+                                               forKey: span.seriesID)
                     }
                 }
+                head.noteLastFinite(lastFinite)
+            }
+            // Only now are the log rows of the flushed windows redundant.
+            try await pool.write { db in
                 try db.execute(sql: "DELETE FROM wal WHERE id <= ? AND max_ts < ?", arguments: [applied, boundary])
             }
             try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum") }
         } catch {
-            head.noteLateSamples()  // the next round tries again
+            head.markDirty(spans)  // the next round tries again
             throw .database("compaction: \(error)")
         }
         head.remove(flushed: windows)
@@ -90,6 +96,12 @@ extension SampleStore {
 }
 
 extension Int64 {
+    /// `self + other`, stopping at `Int64.max` instead of trapping.
+    func addingClamped(_ other: Int64) -> Int64 {
+        let (result, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : result
+    }
+
     /// `self - other`, stopping at `Int64.min` instead of trapping.
     func subtractingClamped(_ other: Int64) -> Int64 {
         let (result, overflow) = subtractingReportingOverflow(other)

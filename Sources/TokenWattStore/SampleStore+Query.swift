@@ -81,13 +81,47 @@ extension SampleStore {
         return Sample.merged(try chunkSamples(db: db, seriesID: seriesID, from: from, to: to), fresh)
     }
 
+    /// Rollup buckets with `from <= bucket < to`: those of flushed windows as stored, those of
+    /// windows still in the head computed from their raw samples.
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
-        let statement = try db.cachedStatement(sql: """
-            SELECT bucket, min, max, sum, last, count, increase FROM \(resolution.table)
-            WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
-            """)
-        return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
-            RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
+        guard from < to else { return [] }
+        let flushedBefore = head.flushedBefore
+        var stored: [RollupBucket] = []
+        if from < flushedBefore {
+            stored = try storedRollups(db: db, resolution, seriesID: seriesID, from: from, to: min(to, flushedBefore))
+        }
+        guard to > flushedBefore else { return stored }
+        // Buckets from the first whole one at or after the head's windows begin.
+        let first = max(from, flushedBefore, Int64.min / 2)
+        let width = resolution.rawValue
+        let start = first.modulo(width) == 0 ? first : first - first.modulo(width) + width
+        var previous = try rawSamples(db: db, seriesID: seriesID, from: start - Schema.chunkWindow, to: start + 1)
+            .last { $0.value.isFinite }?.value
+        let samples = try rawSamples(db: db, seriesID: seriesID, from: start + 1, to: to.addingClamped(width))
+        var computed = minuteBuckets(of: samples, seriesID: seriesID, previous: &previous)
+        if resolution == .hour {
+            computed = Dictionary(grouping: computed) { $0.bucket - $0.bucket.modulo(Schema.hour) }
+                .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
+        }
+        return stored + computed.filter { $0.bucket >= start && $0.bucket < to }
+    }
+
+    private func storedRollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
+        switch resolution {
+        case .minute:
+            let statement = try db.cachedStatement(sql: """
+                SELECT data FROM rollups_1m_chunks WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
+                """)
+            let blobs = try Data.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to])
+            return try blobs.flatMap { try RollupChunk.decode([UInt8]($0)).filter { $0.bucket >= from && $0.bucket < to } }
+        case .hour:
+            let statement = try db.cachedStatement(sql: """
+                SELECT bucket, min, max, sum, last, count, increase FROM rollups_1h
+                WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
+                """)
+            return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
+                RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
+            }
         }
     }
 }

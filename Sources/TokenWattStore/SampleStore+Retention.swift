@@ -6,16 +6,17 @@ extension SampleStore {
     static let retentionBatch = 1_000
 
     /// Deletes raw samples (head windows and chunks), minute rollups and hour rollups older than
-    /// their retention, pending rollups of buckets whose raw samples are gone, and finished
-    /// alert messages older than the raw retention. Returns the rows and head samples deleted.
+    /// their retention, and finished alert messages older than the raw retention. Returns the
+    /// rows and head samples deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let rawCutoff = now - configuration.rawRetentionMs
         let perSeries: [(table: String, column: String, before: Int64)] = [
             // A chunk goes once its whole window is past the raw retention.
             ("chunks", "window_start", rawCutoff - Schema.chunkWindow),
-            (RollupResolution.minute.table, "bucket", now - configuration.minuteRollupRetentionMs),
-            (RollupResolution.hour.table, "bucket", now - configuration.hourRollupRetentionMs),
+            // Minute rollups go a whole window at a time, as the chunks.
+            ("rollups_1m_chunks", "window_start", now - configuration.minuteRollupRetentionMs - Schema.chunkWindow),
+            ("rollups_1h", "bucket", now - configuration.hourRollupRetentionMs),
         ]
         let ids = index.allIDs
         var deleted = 0
@@ -23,12 +24,9 @@ extension SampleStore {
             // The head keeps whole windows too (late samples of an old window wait there for a flush).
             deleted += head.drop(windowsEndingBefore: rawCutoff)
             deleted += try await pool.write { db in
-                try db.execute(sql: "DELETE FROM rollup_pending WHERE resolution = ? AND bucket < ?",
-                               arguments: [RollupResolution.minute.rawValue, rawCutoff])
-                let pending = db.changesCount
                 // Alert messages that are finished (delivered, expired, disabled) go with the raw samples.
                 try db.execute(sql: "DELETE FROM outbox WHERE status != 'pending' AND finished_ms < ?", arguments: [rawCutoff])
-                return pending + db.changesCount
+                return db.changesCount
             }
             // The others are keyed by series: one seek per series, no table scan.
             for start in stride(from: 0, to: ids.count, by: SampleStore.retentionBatch) {

@@ -73,6 +73,7 @@ public final class SampleStore: Sendable {
                 head.noteFlushed(before: newestWindow + Schema.chunkWindow)
             }
         }
+        try foldLegacyRollups()
         let replayed = try replayLog()
         logger.info("database open", metadata: [
             "path": "\(configuration.databasePath)", "series": "\(index.count)",
@@ -90,19 +91,20 @@ public final class SampleStore: Sendable {
             while let row = try cursor.next() {
                 let stored = try WALRecord(decoding: [UInt8](row[1] as Data))
                 var record = WALRecord(series: [])
+                var written: [Head.Dirty] = []
                 for (id, candidates) in stored.series where index.labels(of: id) != nil {
                     let new = try newSamples(candidates, seriesID: id, alsoStored: [], db: db)
                     if !new.isEmpty { record.series.append((id, new)) }
                     samples += new.count
+                    // Samples a flush had written: the crash may have come before their rollups.
+                    if new.count < candidates.count, let first = candidates.first, let last = candidates.last {
+                        written.append(Head.Dirty(seriesID: id, from: first.timestamp, to: last.timestamp))
+                    }
                 }
                 apply(record, walID: row[0])
+                head.markDirty(written)
                 rows += 1
             }
-            // Rollups that a flush or an earlier version left pending are redone from the head's marks.
-            let pending = try Row.fetchAll(db, sql: """
-                SELECT series_id, min(bucket), max(bucket) FROM rollup_pending WHERE resolution = ? GROUP BY series_id
-                """, arguments: [Schema.minute])
-            head.markDirty(pending.map { Head.Dirty(seriesID: $0[0], from: ($0[1] as Int64) + 1, to: ($0[2] as Int64) + Schema.minute) })
         }
         return (rows, samples)
     }

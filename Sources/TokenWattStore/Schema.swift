@@ -290,6 +290,16 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v10: 1-minute rollups compressed per series and window") { db in
+            try db.execute(sql: """
+                CREATE TABLE rollups_1m_chunks (
+                    series_id INTEGER NOT NULL,
+                    window_start INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX rollups_1m_chunks_by_series ON rollups_1m_chunks(series_id, window_start);
+                """)
+        }
         return migrator
     }
 }

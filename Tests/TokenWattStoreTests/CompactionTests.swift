@@ -81,7 +81,6 @@ import TokenWattCore
             let original = CompactionTests.counter("c_total", count: 1_440)
             _ = try await store.append([[original]])
             try await store.compact(now: 100 * CompactionTests.hour)
-            try await store.rollUp(now: 100 * CompactionTests.hour)
             // Every minute (start, end] sees its 6 samples but the last, which ends after the series;
             // the minute that closes the chunk's window holds 5 samples of the chunk and 1 of the head.
             let minutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 4 * CompactionTests.hour)

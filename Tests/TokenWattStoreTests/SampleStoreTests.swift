@@ -83,31 +83,44 @@ import TokenWattCore
                 series("requests_total", [:], [(10_000, 10), (30_000, 20), (minute, 25), (minute + 30_000, 5), (minute + 50_000, 8)]),
                 series("temperature", [:], [(10_000, 40), (minute, 50), (minute + 30_000, 45)]),
             ]])
-            // When maintenance runs long after those hours closed
-            let rolled = try await store.rollUp(now: 10 * 3_600_000)
-            #expect(rolled == 2 * 2 + 2)  // two minutes of two series, then one hour of each
-            // Then each minute holds min, max, sum, count, last and the increase across the reset
-            let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
-            #expect(counterMinutes == [
-                RollupBucket(bucket: 0, min: 10, max: 25, sum: 55, last: 25, count: 3, increase: 10 + 5),
-                RollupBucket(bucket: minute, min: 5, max: 8, sum: 13, last: 8, count: 2, increase: 5 + 3),
-            ])
-            let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000)
-            #expect(hour == [RollupBucket(bucket: 0, min: 5, max: 25, sum: 68, last: 8, count: 5, increase: 23)])
-            let gaugeHour = try await store.rollups(.hour, seriesID: 2, from: 0, to: 3_600_000)
-            #expect(gaugeHour == [RollupBucket(bucket: 0, min: 40, max: 50, sum: 135, last: 45, count: 3, increase: nil)])
-            // And a late sample rolls its minute and hour up again
+            // Then each minute holds min, max, sum, count, last and the increase across the reset,
+            // computed from the head while the window is there, and stored once it is flushed
+            // (a sample 4 hours later seals the window)
+            for flushed in [false, true] {
+                if flushed {
+                    _ = try await store.append([[series("later", [:], [(4 * 3_600_000, 1)])]])
+                    #expect(try await store.compact(now: 10 * 3_600_000) == 8)
+                    #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM rollups_1m_chunks") == 2)
+                }
+                let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
+                #expect(counterMinutes == [
+                    RollupBucket(bucket: 0, min: 10, max: 25, sum: 55, last: 25, count: 3, increase: 10 + 5),
+                    RollupBucket(bucket: minute, min: 5, max: 8, sum: 13, last: 8, count: 2, increase: 5 + 3),
+                ], "flushed: \(flushed)")
+                let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000)
+                #expect(hour == [RollupBucket(bucket: 0, min: 5, max: 25, sum: 68, last: 8, count: 5, increase: 23)], "flushed: \(flushed)")
+                let gaugeHour = try await store.rollups(.hour, seriesID: 2, from: 0, to: 3_600_000)
+                #expect(gaugeHour == [RollupBucket(bucket: 0, min: 40, max: 50, sum: 135, last: 45, count: 3, increase: nil)])
+            }
+            // And a late sample changes its minute and hour at the next flush, and the hour is
+            // marked for the ledger once it has been closed for twice the rollup delay
             _ = try await store.append([[series("requests_total", [:], [(minute + 55_000, 9)])]])
-            try await store.rollUp(now: 10 * 3_600_000)
+            #expect(try await store.compact(now: 10 * 3_600_000) == 1)
             #expect(try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000).first?.increase == 24)
+            #expect(try await store.rollups(.minute, seriesID: 1, from: minute, to: 2 * minute).first?.count == 3)
+            // (hours 0 and 4, and the hour after each, where the next step starts)
+            #expect(try await store.markChangedHours(now: 10 * 3_600_000) == 4)
+            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM ledger_pending") == 4)
         }
     }
 
-    @Test func rollupWaitsForTheBucketToClose() async throws {
+    @Test func theLedgerHearsOfAnHourOnceItHasBeenClosedForTwiceTheRollupDelay() async throws {
         try await withTemporaryStore { store, configuration in
             _ = try await store.append([[series("g", [:], [(10_000, 1)])]])
-            #expect(try await store.rollUp(now: 60_000 + configuration.rollupDelayMs - 1) == 0)
-            #expect(try await store.rollUp(now: 60_000 + configuration.rollupDelayMs) == 1)
+            let closed = 3_600_000 + 2 * configuration.rollupDelayMs
+            #expect(try await store.markChangedHours(now: closed - 1) == 0)
+            #expect(try await store.markChangedHours(now: closed) == 1)
+            #expect(try await store.markChangedHours(now: closed) == 0)
         }
     }
 
@@ -152,7 +165,6 @@ import TokenWattCore
         try await withTemporaryStore({ $0.rawRetentionMs = 10 * CounterIncreaseTests.minute }) { store, configuration in
             _ = try await store.append([[CounterIncreaseTests.counter()]])
             let end = 60 * CounterIncreaseTests.minute
-            _ = try await store.rollUp(now: end + configuration.rollupDelayMs + CounterIncreaseTests.minute)
             let now = end + 20 * CounterIncreaseTests.minute
             // Minutes 10–20 in 1-minute buckets: 20 steps of 10.
             #expect(try await store.counterIncrease(seriesID: 1, from: 10 * CounterIncreaseTests.minute, to: 20 * CounterIncreaseTests.minute, now: now).increase == 200)

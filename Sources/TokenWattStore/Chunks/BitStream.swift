@@ -100,3 +100,40 @@ enum ChunkError: Error, Equatable {
     case truncated
     case countMismatch
 }
+
+/// LEB128 varints on whole bytes, for the framing of log records and rollup chunks.
+enum Varint {
+    static func append(_ value: UInt64, to bytes: inout [UInt8]) {
+        var rest = value
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    static func read(_ bytes: [UInt8], at position: inout Int) throws(ChunkError) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: 0, to: 64, by: 7) {
+            guard position < bytes.count else { throw .truncated }
+            let byte = bytes[position]
+            position += 1
+            value |= UInt64(byte & 0x7f) << UInt64(shift)
+            if byte & 0x80 == 0 { return value }
+        }
+        throw .truncated
+    }
+
+    /// The `length`-prefixed bytes at `position`, which moves past them.
+    static func readFramed(_ bytes: [UInt8], at position: inout Int) throws(ChunkError) -> [UInt8] {
+        let length = try read(bytes, at: &position)
+        guard length <= UInt64(bytes.count - position) else { throw .truncated }
+        defer { position += Int(length) }
+        return Array(bytes[position..<position + Int(length)])
+    }
+
+    static func appendFramed(_ framed: [UInt8], to bytes: inout [UInt8]) {
+        append(UInt64(framed.count), to: &bytes)
+        bytes += framed
+    }
+}

@@ -9,15 +9,20 @@ import TokenWattCore
 /// appends after its log row committed; readers copy a series' windows and decode them outside
 /// the lock.
 final class Head: Sendable {
-    private struct State {
+    fileprivate struct State {
         var series: [Int64: HeadSeries] = [:]
         var samples = 0
         /// Bytes of the chunks' bits and out-of-order samples.
         var chunkBytes = 0
         /// Windows before this were flushed (or are being flushed): a sample there may be on disk too.
         var flushedBefore: Int64 = .min
-        /// A sample before `flushedBefore` came since the last flush.
+        /// A sample at or before `flushedBefore` came since the last flush: flushed windows
+        /// or their rollups change.
         var lateSamples = false
+        /// Hours that gained samples since the cost ledger was last told, and the last one
+        /// added (nearly every append adds to the same hour).
+        var changedHours: Set<Int64> = []
+        var lastChangedHour: Int64?
     }
 
     /// A window being flushed: the samples it held when taken.
@@ -28,11 +33,13 @@ final class Head: Sendable {
         let window: HeadWindow
     }
 
-    /// A series with samples added since its last rollup: their time span.
+    /// A series with samples added since its rollups were last written: their time span, and
+    /// the last finite value before its head's windows when the head knows it.
     struct Dirty: Equatable {
         let seriesID: Int64
         let from: Int64
         let to: Int64
+        var lastFinite: Double?
     }
 
     private let state = Mutex(State())
@@ -50,11 +57,11 @@ final class Head: Sendable {
             for sample in samples {
                 state.chunkBytes += series.add(sample)
             }
-            series.dirtyFrom = min(series.dirtyFrom, first.timestamp)
-            series.dirtyTo = max(series.dirtyTo, samples.reduce(first.timestamp) { max($0, $1.timestamp) })
+            let span = samples.reduce((from: first.timestamp, to: first.timestamp)) { (min($0.from, $1.timestamp), max($0.to, $1.timestamp)) }
+            series.markDirty(from: span.from, to: span.to)
             state.samples += samples.count
             state.series[seriesID] = series
-            if series.dirtyFrom < state.flushedBefore { state.lateSamples = true }
+            state.noteChanged(from: span.from, to: span.to)
         }
     }
 
@@ -76,19 +83,40 @@ final class Head: Sendable {
         state.withLock { $0.flushedBefore = max($0.flushedBefore, boundary) }
     }
 
-    /// Every window that starts before `boundary`, to be written to disk; from now on a sample
-    /// before `boundary` may be on disk.
-    func windowsToFlush(before boundary: Int64) -> [FlushedWindow] {
+    /// Every window that starts before `boundary`, to be written to disk, and the dirty spans
+    /// whose rollups lie there (a sample at `boundary` itself is in the bucket before it); from
+    /// now on a sample before `boundary` may be on disk. The spans' marks move past `boundary`.
+    func windowsToFlush(before boundary: Int64) -> (windows: [FlushedWindow], spans: [Dirty]) {
         state.withLock { state in
             state.flushedBefore = max(state.flushedBefore, boundary)
             state.lateSamples = false
-            var taken: [FlushedWindow] = []
+            var windows: [FlushedWindow] = []
+            var spans: [Dirty] = []
             for (id, series) in state.series {
                 for window in series.windows where window.start < boundary {
-                    taken.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
+                    windows.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
                 }
+                guard series.dirtyFrom <= boundary else { continue }
+                spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
+                var updated = series
+                if series.dirtyTo > boundary {
+                    updated.dirtyFrom = boundary + 1
+                } else {
+                    updated.dirtyFrom = .max
+                    updated.dirtyTo = .min
+                }
+                state.series[id] = updated
             }
-            return taken
+            return (windows, spans)
+        }
+    }
+
+    /// Notes each series' last finite value up to the flushed boundary, for its next rollups.
+    func noteLastFinite(_ values: [Int64: Double?]) {
+        state.withLock { state in
+            for (id, value) in values where state.series[id] != nil {
+                state.series[id]!.lastFinite = value
+            }
         }
     }
 
@@ -131,49 +159,47 @@ final class Head: Sendable {
         }
     }
 
-    /// Takes the dirty spans of series whose earliest new sample is at or before `readyBefore`;
-    /// what lies after `keepAfter` stays dirty for the next round.
-    func takeDirty(readyBefore: Int64, keepAfter: Int64) -> [Dirty] {
+    /// Takes the hours that gained samples and ended by `closedBy`.
+    func takeChangedHours(endedBy closedBy: Int64) -> [Int64] {
         state.withLock { state in
-            var taken: [Dirty] = []
-            for (id, series) in state.series where series.dirtyFrom <= readyBefore {
-                taken.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo))
-                var updated = series
-                if series.dirtyTo > keepAfter {
-                    updated.dirtyFrom = keepAfter + 1
-                } else {
-                    updated.dirtyFrom = .max
-                    updated.dirtyTo = .min
-                }
-                state.series[id] = updated
-            }
-            return taken
+            let closed = state.changedHours.filter { $0 + Schema.hour <= closedBy }
+            state.changedHours.subtract(closed)
+            if let last = state.lastChangedHour, closed.contains(last) { state.lastChangedHour = nil }
+            return closed.sorted()
         }
     }
 
-    /// The dirty spans that begin before `boundary`, left as they are.
-    func dirtySpans(before boundary: Int64) -> [Dirty] {
-        state.withLock { state in
-            state.series.compactMap { id, series in
-                series.dirtyFrom < boundary ? Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo) : nil
-            }
-        }
+    /// Gives back hours the ledger could not be told about.
+    func noteChangedHours(_ hours: [Int64]) {
+        state.withLock { $0.changedHours.formUnion(hours) }
     }
 
-    /// Makes the next flush look at every window again (the last one failed).
-    func noteLateSamples() {
-        state.withLock { $0.lateSamples = true }
-    }
-
-    /// Marks spans dirty again (a rollup that failed, marks persisted by an earlier run).
+    /// Marks spans dirty again: a flush that failed, samples replayed from the log that a flush
+    /// had already written (their rollups may not have been), pending rollups of an earlier version.
     func markDirty(_ spans: [Dirty]) {
         state.withLock { state in
             for span in spans {
                 var series = state.series[span.seriesID] ?? HeadSeries()
-                series.dirtyFrom = min(series.dirtyFrom, span.from)
-                series.dirtyTo = max(series.dirtyTo, span.to)
+                series.markDirty(from: span.from, to: span.to)
                 state.series[span.seriesID] = series
+                state.noteChanged(from: span.from, to: span.to)
             }
+        }
+    }
+}
+
+extension Head.State {
+    /// Notes samples from `from` to `to` for the next flush and the cost ledger.
+    fileprivate mutating func noteChanged(from: Int64, to: Int64) {
+        // A sample on the boundary itself is in the last bucket of the window before it.
+        if from <= flushedBefore { lateSamples = true }
+        // Their hours by the one rule of buckets (a sample on an hour's start closes the hour
+        // before), and the hour after, whose first step starts at the last of them.
+        let first = TimeBucket.start(ofSampleAt: from, width: Schema.hour)
+        let last = TimeBucket.start(ofSampleAt: to, width: Schema.hour) + Schema.hour
+        for hour in stride(from: first, through: last, by: Int(Schema.hour)) where hour != lastChangedHour {
+            changedHours.insert(hour)
+            lastChangedHour = hour
         }
     }
 }
@@ -181,9 +207,17 @@ final class Head: Sendable {
 /// One series in the head: its windows, oldest first, and what its rollups have not seen.
 struct HeadSeries {
     var windows: [HeadWindow] = []
-    /// Earliest and latest timestamp added since the last rollup (`.max` and `.min` when none).
+    /// Earliest and latest timestamp added since its rollups were written (`.max` and `.min` when none).
     var dirtyFrom: Int64 = .max
     var dirtyTo: Int64 = .min
+    /// The last finite value at or before the last flushed boundary; nil until a flush (or a
+    /// restart) found it.
+    var lastFinite: Double?
+
+    mutating func markDirty(from: Int64, to: Int64) {
+        dirtyFrom = min(dirtyFrom, from)
+        dirtyTo = max(dirtyTo, to)
+    }
 
     /// Adds a sample to its window; returns the bytes that took.
     mutating func add(_ sample: Sample) -> Int {

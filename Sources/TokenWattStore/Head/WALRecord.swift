@@ -22,12 +22,10 @@ struct WALRecord: Equatable {
     func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 + series.count * 24)
-        WALRecord.appendVarint(UInt64(series.count), to: &bytes)
+        Varint.append(UInt64(series.count), to: &bytes)
         for entry in series {
-            let chunk = XORChunk.encode(entry.samples)
-            WALRecord.appendVarint(UInt64(bitPattern: entry.id), to: &bytes)
-            WALRecord.appendVarint(UInt64(chunk.count), to: &bytes)
-            bytes += chunk
+            Varint.append(UInt64(bitPattern: entry.id), to: &bytes)
+            Varint.appendFramed(XORChunk.encode(entry.samples), to: &bytes)
         }
         return bytes
     }
@@ -38,40 +36,16 @@ struct WALRecord: Equatable {
 
     init(decoding bytes: [UInt8]) throws(ChunkError) {
         var position = 0
-        func varint() throws(ChunkError) -> UInt64 {
-            var value: UInt64 = 0
-            for shift in stride(from: 0, to: 64, by: 7) {
-                guard position < bytes.count else { throw .truncated }
-                let byte = bytes[position]
-                position += 1
-                value |= UInt64(byte & 0x7f) << UInt64(shift)
-                if byte & 0x80 == 0 { return value }
-            }
-            throw .truncated
-        }
-        let count = try varint()
+        let count = try Varint.read(bytes, at: &position)
         // Each entry takes at least three bytes: a bound that stops a damaged count early.
         guard count <= UInt64(bytes.count / 3) else { throw .countMismatch }
         series = []
         series.reserveCapacity(Int(count))
         for _ in 0..<count {
-            let id = Int64(bitPattern: try varint())
-            let length = try varint()
-            guard length <= UInt64(bytes.count - position) else { throw .truncated }
-            let end = position + Int(length)
-            series.append((id, try XORChunk.decode(Array(bytes[position..<end]))))
-            position = end
+            let id = Int64(bitPattern: try Varint.read(bytes, at: &position))
+            series.append((id, try XORChunk.decode(try Varint.readFramed(bytes, at: &position))))
         }
         guard position == bytes.count else { throw .countMismatch }
-    }
-
-    private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var rest = value
-        while rest >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        bytes.append(UInt8(rest))
     }
 
     /// Appends the record to the log; returns its row id.
