@@ -38,7 +38,7 @@ export BENCH_TOKEN=bench-secret
 tw_pid=$!
 until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
 "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
-echo "waiting for the aggregator to compact its head into chunks..."
+echo "waiting for the aggregator to flush its head into chunks..."
 compacted() { curl -sf 127.0.0.1:19470/metrics | awk '/^tokenwatt_aggregator_compacted_samples_total /{print $2}'; }
 previous=-1
 for _ in $(seq 1 30); do
@@ -47,9 +47,9 @@ for _ in $(seq 1 30); do
     previous=$now; sleep 12
 done
 echo "compacted samples: $now"
-# Rollups and compaction of this load ran in the background after it; their cost, from the log:
+# Flushes (chunks and rollups) of this load ran in the background after it; their cost, from the log:
 awk '/maintenance round/ { for (i = 1; i <= NF; i++) if ($i ~ /^seconds=/) { split($i, kv, "="); total += kv[2]; rounds++ } }
-     END { printf "maintenance after the load: %d rounds, %.1f s in all (rollups of every minute and hour, compaction)\n", rounds, total }' "$work/tw.log"
+     END { printf "maintenance after the load: %d rounds, %.1f s in all (flushes of the head into chunks and rollups)\n", rounds, total }' "$work/tw.log"
 kill -TERM "$tw_pid"; wait "$tw_pid" 2>/dev/null || true
 tw_closed=$(du -sb "$work/tw" | cut -f1)
 echo "after compaction and a clean shutdown (WAL checkpointed): $tw_closed bytes"
@@ -59,7 +59,7 @@ import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 sizes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
 total = sum(sizes.values())
-for table in ("head", "chunks", "chunks_by_series", "rollups_1m", "rollups_1h", "rollup_pending", "series"):
+for table in ("wal", "chunks", "chunks_by_series", "rollups_1m_chunks", "rollups_1h", "series"):
     print(f"  {table:18} {sizes.get(table, 0):>12} bytes")
 print(f"  {'everything':18} {total:>12} bytes")
 PY

@@ -92,9 +92,10 @@ public final class SampleStore: Sendable {
                 let stored = try WALRecord(decoding: [UInt8](row[1] as Data))
                 var record = WALRecord(series: [])
                 var written: [Head.Dirty] = []
-                for (id, candidates) in stored.series where index.labels(of: id) != nil {
+                for entry in stored.series where index.labels(of: entry.id) != nil {
+                    let id = entry.id, candidates = entry.samples
                     let new = try newSamples(candidates, seriesID: id, alsoStored: [], db: db)
-                    if !new.isEmpty { record.series.append((id, new)) }
+                    if !new.isEmpty { record.series.append(WALRecord.Entry(id: id, samples: new)) }
                     samples += new.count
                     // Samples a flush had written: the crash may have come before their rollups.
                     if new.count < candidates.count, let first = candidates.first, let last = candidates.last {

@@ -11,7 +11,7 @@ import TokenWattCore
 /// shutdown it refuses new batches, commits the ones already queued, then returns.
 public final class SampleWriter: Service, Sendable {
     private struct Waiting {
-        let batch: [TimeSeries]
+        let batch: PreparedBatch
         let samples: Int
         let continuation: CheckedContinuation<AppendResult, any Error>
     }
@@ -43,9 +43,11 @@ public final class SampleWriter: Service, Sendable {
         state.withLock { $0.queuedSamples + samples <= store.configuration.maxPendingSamples }
     }
 
-    /// Queues a batch and returns once it is committed.
+    /// Queues a batch and returns once it is committed. The batch is prepared (ids looked up,
+    /// samples encoded) in the caller's task, in parallel with other pushes.
     public func write(_ batch: [TimeSeries]) async throws -> AppendResult {
-        let samples = batch.reduce(0) { $0 + $1.samples.count }
+        let prepared = store.prepare(batch)
+        let samples = prepared.sampleCount
         return try await withCheckedThrowingContinuation { continuation in
             let refusal: StoreError? = state.withLock { state in
                 if state.closed { return .shuttingDown }
@@ -53,7 +55,7 @@ public final class SampleWriter: Service, Sendable {
                 if state.queuedSamples > 0 && state.queuedSamples + samples > store.configuration.maxPendingSamples {
                     return .saturated(pendingSamples: state.queuedSamples)
                 }
-                state.queue.append(Waiting(batch: batch, samples: samples, continuation: continuation))
+                state.queue.append(Waiting(batch: prepared, samples: samples, continuation: continuation))
                 state.queuedSamples += samples
                 let wakeUp = state.wakeUp
                 state.wakeUp = nil
@@ -66,9 +68,21 @@ public final class SampleWriter: Service, Sendable {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
+            // A group's samples go into the head while the next group commits: the commit
+            // waits on the disk, the head takes CPU.
+            var applying: Task<Void, Never>?
+            var pending: CommittedGroup?
             while let group = await nextGroup() {
-                await commit(group)
+                let committed = await commit(group, pending: pending)
+                await applying?.value
+                pending = committed?.0
+                if let committed {
+                    applying = Task { self.apply(committed, to: group) }
+                } else {
+                    applying = nil
+                }
             }
+            await applying?.value
         } onGracefulShutdown: {
             self.state.withLock { state in
                 state.closed = true
@@ -117,17 +131,22 @@ public final class SampleWriter: Service, Sendable {
         }
     }
 
-    private func commit(_ group: [Waiting]) async {
-        let clock = ContinuousClock()
-        let start = clock.now
+    /// Commits a group; on failure, fails its batches and returns nil.
+    private func commit(_ group: [Waiting], pending: CommittedGroup?) async -> (CommittedGroup, ContinuousClock.Instant)? {
+        let began = ContinuousClock.now
         do {
-            let results = try await store.append(group.map(\.batch))
-            let elapsed = start.duration(to: clock.now)
-            onCommit(elapsed.seconds, results)
-            for (waiting, result) in zip(group, results) { waiting.continuation.resume(returning: result) }
+            return (try await store.commit(group.map(\.batch), pending: pending), began)
         } catch {
             logger.error("commit failed; the batches were not stored", metadata: ["error": "\(error)", "batches": "\(group.count)"])
             for waiting in group { waiting.continuation.resume(throwing: error) }
+            return nil
         }
+    }
+
+    /// Puts a committed group's samples into the head and answers its batches.
+    private func apply(_ committed: (group: CommittedGroup, began: ContinuousClock.Instant), to waiting: [Waiting]) {
+        let results = store.apply(committed.group)
+        onCommit(committed.began.duration(to: .now).seconds, results)
+        for (waiting, result) in zip(waiting, results) { waiting.continuation.resume(returning: result) }
     }
 }

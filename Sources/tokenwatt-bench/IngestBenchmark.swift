@@ -1,7 +1,6 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
-import NIOCore
+import Synchronization
 import TokenWattCore
 
 /// Simulated agents pushing real remote write 1.0 over loopback, as fast as the receiver takes it.
@@ -9,8 +8,9 @@ import TokenWattCore
 /// Time is simulated: each agent sends `ticks` rounds of samples `interval` apart, starting
 /// `ticks × interval` in the past, so a short run covers hours of sample time (enough for
 /// Prometheus to compact its head into blocks). Works against any remote-write receiver.
-/// Every request body is encoded before the clock starts: on a 2-core machine the load
-/// generator's own protobuf and snappy work would otherwise take as much CPU as the receiver.
+/// Every request body is encoded before the clock starts, and each agent pushes from a thread of
+/// its own over a plain blocking connection (`PlainHTTPConnection`): on a 2-core machine the
+/// load generator's CPU is taken from the receiver it measures.
 struct IngestBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Remote-write ingest: samples/s, push latency, bytes per sample.")
 
@@ -22,33 +22,36 @@ struct IngestBenchmark: AsyncParsableCommand {
     @Option(help: "Rounds per request (samples per request = series × this).") var roundsPerRequest = 6
     @Option(help: "Bearer token, if the receiver wants one.") var token: String?
     @Option(help: "Data folder of the receiver, to report bytes per sample.") var dataDir: String?
+    @Option(help: "Requests an agent may be ahead of the slowest (Prometheus refuses samples over an hour behind its newest).")
+    var maxLead = 20
 
     func run() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: agents)))
         let start = (Int64(Date().timeIntervalSince1970) - Int64(ticks * interval)) * 1000
         let bodies = try (0..<agents).map { try requests(ofAgent: $0, start: start) }
+        let headers = RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench", token: token)
+        let progress = Lockstep(agents: agents, maxLead: maxLead)
+        let outcomes = AgentOutcomes()
         let clock = ContinuousClock()
         let began = clock.now
-        let latencies: [Double]
-        do {
-            latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-                for agent in 0..<agents {
-                    group.addTask {
-                        var latencies: [Double] = []
-                        for body in bodies[agent] {
-                            latencies += try await pushUntilAccepted(body, to: url, token: token, client: client, sender: "agent \(agent)")
-                        }
-                        return latencies
+        let threads = (0..<agents).map { agent in
+            Thread {
+                do {
+                    let connection = try PlainHTTPConnection(url: url)
+                    let latencies = try bodies[agent].enumerated().flatMap { request, body in
+                        progress.wait(agent: agent, request: request)
+                        return try pushUntilAccepted(body, headers: headers, over: connection, sender: "agent \(agent)")
                     }
+                    outcomes.state.withLock { $0.latencies += latencies }
+                } catch {
+                    outcomes.state.withLock { $0.failure = $0.failure ?? "\(error)" }
                 }
-                return try await group.reduce(into: [Double]()) { $0 += $1 }
+                progress.finish(agent: agent)
             }
-        } catch {
-            try await client.shutdown()
-            throw error
         }
-        try await client.shutdown()
+        threads.forEach { $0.start() }
+        await progress.allFinished()
+        let (latencies, failure) = outcomes.state.withLock { $0 }
+        if let failure { throw ValidationError(failure) }
         let elapsed = began.duration(to: clock.now)
         let seconds = elapsed.seconds
         let samples = agents * series * ticks
@@ -97,5 +100,56 @@ struct IngestBenchmark: AsyncParsableCommand {
             }
         }
         return total
+    }
+}
+
+/// What the agents' threads found.
+final class AgentOutcomes: Sendable {
+    let state = Mutex<(latencies: [Double], failure: String?)>(([], nil))
+}
+
+/// Keeps simulated agents within `maxLead` requests of the slowest, so sample time advances
+/// together (a receiver may refuse samples far behind its newest).
+final class Lockstep: Sendable {
+    private let state: Mutex<(sent: [Int], finished: Int)>
+    private let maxLead: Int
+
+    init(agents: Int, maxLead: Int) {
+        state = Mutex((Array(repeating: 0, count: agents), 0))
+        self.maxLead = maxLead
+    }
+
+    /// Blocks the agent's thread until `request` is within the lead.
+    func wait(agent: Int, request: Int) {
+        while state.withLock({ request - ($0.sent.min() ?? 0) > maxLead }) { usleep(200) }
+        state.withLock { $0.sent[agent] = request }
+    }
+
+    func finish(agent: Int) {
+        state.withLock {
+            $0.sent[agent] = .max
+            $0.finished += 1
+        }
+    }
+
+    func allFinished() async {
+        while state.withLock({ $0.finished < $0.sent.count }) { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+}
+
+/// Sends one push until it is accepted: 503 and 429 are retried after 100 ms, any other answer
+/// but a 2xx ends the benchmark. Returns the latency of each attempt in seconds.
+func pushUntilAccepted(_ body: [UInt8], headers: [(String, String)], over connection: PlainHTTPConnection, sender: String) throws -> [Double] {
+    let clock = ContinuousClock()
+    var latencies: [Double] = []
+    while true {
+        let sent = clock.now
+        let answer = try connection.post(body, headers: headers)
+        latencies.append(sent.duration(to: clock.now).seconds)
+        switch answer.status {
+        case 200..<300: return latencies
+        case 429, 503: usleep(100_000)
+        default: throw ValidationError("\(sender): \(answer.status) \(answer.body)")
+        }
     }
 }

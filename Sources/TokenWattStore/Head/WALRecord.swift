@@ -9,11 +9,19 @@ import TokenWattCore
 /// and the chunk. `max_ts` beside the body is its newest timestamp: a flush lets a row go once
 /// every sample in it is in a flushed window.
 struct WALRecord: Equatable {
-    var series: [(id: Int64, samples: [Sample])]
+    struct Entry: Equatable {
+        let id: Int64
+        /// In timestamp order.
+        let samples: [Sample]
+        /// The samples as an `XORChunk`, when the pusher's task encoded them already.
+        var chunk: [UInt8]?
 
-    static func == (lhs: WALRecord, rhs: WALRecord) -> Bool {
-        lhs.series.elementsEqual(rhs.series) { $0.id == $1.id && $0.samples == $1.samples }
+        static func == (lhs: Entry, rhs: Entry) -> Bool {
+            lhs.id == rhs.id && lhs.samples == rhs.samples
+        }
     }
+
+    var series: [Entry]
 
     var newestTimestamp: Int64 {
         series.reduce(Int64.min) { max($0, $1.samples.last?.timestamp ?? .min) }
@@ -25,12 +33,12 @@ struct WALRecord: Equatable {
         Varint.append(UInt64(series.count), to: &bytes)
         for entry in series {
             Varint.append(UInt64(bitPattern: entry.id), to: &bytes)
-            Varint.appendFramed(XORChunk.encode(entry.samples), to: &bytes)
+            Varint.appendFramed(entry.chunk ?? XORChunk.encode(entry.samples), to: &bytes)
         }
         return bytes
     }
 
-    init(series: [(id: Int64, samples: [Sample])]) {
+    init(series: [Entry]) {
         self.series = series
     }
 
@@ -43,7 +51,7 @@ struct WALRecord: Equatable {
         series.reserveCapacity(Int(count))
         for _ in 0..<count {
             let id = Int64(bitPattern: try Varint.read(bytes, at: &position))
-            series.append((id, try XORChunk.decode(try Varint.readFramed(bytes, at: &position))))
+            series.append(Entry(id: id, samples: try XORChunk.decode(try Varint.readFramed(bytes, at: &position))))
         }
         guard position == bytes.count else { throw .countMismatch }
     }
