@@ -11,6 +11,10 @@ enum AggregatorError: Error, HTTPResponseError {
     case overLimit(String)
     /// The node would pass its distinct-series limit.
     case seriesLimit(String)
+    /// The aggregator would pass its limit of series in all (`storage.max_series`).
+    case totalSeriesLimit(String)
+    /// The head's samples take their memory limit (`storage.max_head_bytes`): retry later.
+    case headFull(String)
     /// A series named like one of the aggregator's own families.
     case reservedName(String)
     /// The write queue is full: the sender should retry shortly.
@@ -25,7 +29,8 @@ enum AggregatorError: Error, HTTPResponseError {
         case .unsupportedMediaType: .unsupportedMediaType
         case .tooLarge: .contentTooLarge
         case .invalid, .overLimit, .seriesLimit, .reservedName: .badRequest
-        case .saturated, .shuttingDown: .serviceUnavailable
+        case .totalSeriesLimit: .tooManyRequests
+        case .saturated, .shuttingDown, .headFull: .serviceUnavailable
         case .storage: .internalServerError
         }
     }
@@ -34,7 +39,8 @@ enum AggregatorError: Error, HTTPResponseError {
         switch self {
         case .unauthorized: "missing or unknown bearer token"
         case .unsupportedMediaType(let reason), .tooLarge(let reason), .invalid(let reason), .saturated(let reason),
-             .storage(let reason), .overLimit(let reason), .seriesLimit(let reason), .reservedName(let reason): reason
+             .storage(let reason), .overLimit(let reason), .seriesLimit(let reason), .reservedName(let reason),
+             .totalSeriesLimit(let reason), .headFull(let reason): reason
         case .shuttingDown: "shutting down, retry later"
         }
     }
@@ -44,6 +50,7 @@ enum AggregatorError: Error, HTTPResponseError {
         switch self {
         case .unauthorized: headers[.wwwAuthenticate] = "Bearer realm=\"tokenwatt\""
         case .saturated: headers[.retryAfter] = "1"
+        case .headFull: headers[.retryAfter] = "30"
         case .shuttingDown: headers[.retryAfter] = "5"
         default: break
         }

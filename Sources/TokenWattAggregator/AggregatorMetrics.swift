@@ -10,6 +10,7 @@ final class AggregatorMetrics: Sendable {
         case unauthorized, unsupportedMediaType = "unsupported_media_type", tooLarge = "too_large"
         case invalid, saturated, shuttingDown = "shutting_down", storageError = "storage_error"
         case overLimit = "limit", seriesLimit = "series_limit", reservedName = "reserved_name"
+        case totalSeriesLimit = "total_series_limit", headMemory = "head_memory"
     }
 
     private struct State {
@@ -82,9 +83,12 @@ final class AggregatorMetrics: Sendable {
             MetricFamily(name: "tokenwatt_aggregator_commit_duration_seconds", type: .histogram,
                          help: "Duration of each group commit to SQLite.",
                          samples: state.commits.samples("tokenwatt_aggregator_commit_duration_seconds")),
-            counter("tokenwatt_aggregator_compacted_samples", "Raw samples moved from the head table into compressed chunks.",
+            counter("tokenwatt_aggregator_compacted_samples", "Raw samples flushed from the in-memory head into compressed chunks.",
                     [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(store.compactedSamples))]),
             gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(store.seriesCount)),
+            gauge("tokenwatt_aggregator_head_series", "Series with samples in the in-memory head.", Double(store.headSeries)),
+            gauge("tokenwatt_aggregator_head_samples", "Samples in the in-memory head (and its write-ahead log).", Double(store.headSamples)),
+            gauge("tokenwatt_aggregator_head_bytes", "Memory the head's samples take (storage.max_head_bytes bounds it).", Double(store.headBytes)),
             gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
             gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(store.databaseBytes)),
             MetricFamily(name: "tokenwatt_agent_last_push_timestamp_seconds", type: .gauge, help: "When the node's agent last pushed samples that were stored.",

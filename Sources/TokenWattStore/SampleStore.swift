@@ -113,6 +113,11 @@ public final class SampleStore: Sendable {
     /// Number of distinct series stored.
     public var seriesCount: Int { index.count }
 
+    /// The head: series with samples there, its samples, and the memory they take.
+    public var headSeries: Int { head.seriesCount }
+    public var headSamples: Int { head.sampleCount }
+    public var headBytes: Int { head.bytes }
+
     /// Size on disk of the database, its WAL and shared-memory file.
     public var databaseBytes: Int64 {
         ["", "-wal", "-shm"].reduce(0) { total, suffix in

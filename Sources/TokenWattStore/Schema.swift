@@ -3,46 +3,55 @@ import TokenWattCore
 
 /// The database schema and its migrations.
 ///
+/// The layout follows Prometheus's TSDB: fresh samples live in an in-memory head (`Head`) and
+/// in a write-ahead log here; whole 2-hour windows go to compressed chunks. SQLite stays the one
+/// file an operator backs up, ledger and alert state included.
+///
 /// Layout (SQLite, WAL mode, one writer):
 ///
 /// - `series`: one row per distinct label set, interned once. `labels` is the canonical JSON
 ///   object of the sorted labels (including `__name__`), unique; `name` is the metric name,
 ///   indexed for lookups by name. The whole table is also held in memory (`SeriesIndex`), so the
 ///   ingest path never reads it.
-/// - `head` (v2; v1 had a `samples` table with a row per sample): fresh raw samples. A row holds
-///   one series' new samples of one push within one minute, XOR-encoded (`XORChunk`) in `data`,
-///   and its first timestamp (ms since the epoch), which keeps rows of one minute apart. `WITHOUT ROWID`, primary key
-///   `(slot, series_id, first_ts)` where `slot` is the minute: time first, so that a commit
-///   writes into the few pages of the current minutes instead of one page per series (a
-///   series-first key made each 4 KiB page carry a few samples per commit). A series' samples
-///   are found by seeking each non-empty minute (a recursive CTE skips over the empty ones).
-///   A sample is identified by series and timestamp: the writer stores only samples not stored
-///   yet (the first value wins) — a push newer than the series' latest sample needs no lookup,
-///   an older one (retry, backfill, out of order) is checked against the head and the chunks.
-///   So no two rows of a series share a timestamp. Values are raw bits: NaN and Prometheus's
-///   stale marker come back exactly.
-/// - `chunks` (v2): older raw samples, one row per series and 2-hour window of sample time
-///   (`chunkWindow`, aligned to the epoch, as Prometheus's blocks). Once the newest sample is
-///   `chunkGrace` past a window's end, the head rows of that window are folded into its chunk
-///   and deleted in the same transaction, a range of series at a time; a late sample lands in
-///   the head and is merged next round. Larger blobs (1–2 bytes a sample) do not suit a `WITHOUT ROWID` B-tree, so this is
-///   a rowid table with a unique index. Raw retention drops whole windows.
-/// - `rollups_1m`, `rollups_1h`: per series and bucket (the bucket's start, in ms): min, max, sum,
-///   count and last of the finite values in the bucket (`(start, start + width]`, the one rule of
-///   `TimeBucket`), and for cumulative series (counters,
-///   histogram and summary parts) the increase, counting a drop as a reset. The increase of a
-///   bucket includes the step from the last sample before it, so the increases of consecutive
-///   buckets add up to the increase over their whole span.
-/// - `rollup_pending`: the (resolution, bucket, series) triples that gained samples since they
-///   were last rolled up; the writer adds them in the same transaction as the samples, so a
-///   crash never loses one, and late samples roll their bucket up again.
+/// - `wal` (v9): the write-ahead log of the head. A group commit writes one row: its new samples
+///   per series (`WALRecord`: series id and an XOR chunk each), `max_ts` their newest timestamp;
+///   the series rows it introduces are written in the same transaction. One row per commit
+///   instead of a row per series (v2–v8 wrote a `head` row and a `rollup_pending` row per series
+///   and push) is what lets ingest run ahead of Prometheus's. On start the rows are replayed into
+///   the head; a sample already in a chunk (a flush wrote it before the crash) is skipped. A
+///   flush deletes the rows whose samples all lie in the windows it wrote.
+///   A sample is identified by series and timestamp: the writer logs only samples not stored yet
+///   (the first value wins) — a push newer than the series' latest sample needs no lookup, an
+///   older one (retry, backfill, out of order) is checked against the head, the chunks of
+///   flushed windows, and the group before it (whose samples may still be on their way into the
+///   head). Values are raw bits: NaN and Prometheus's stale marker come back exactly.
+/// - `chunks` (v2): raw samples of flushed windows, one row per series and 2-hour window of
+///   sample time (`chunkWindow`, aligned to the epoch, as Prometheus's blocks). Once the newest
+///   sample is `chunkGrace` past a window's end, the head writes the window (its in-memory
+///   chunk as it is, when every sample came in order); late samples of a flushed window wait in
+///   the head and are merged into its chunk at the next flush. Larger blobs (1–2 bytes a
+///   sample) do not suit a `WITHOUT ROWID` B-tree, so this is a rowid table with a unique index.
+///   Raw retention drops whole windows.
+/// - `rollups_1m_chunks` (v10): per series and window, its 1-minute buckets (`RollupChunk`:
+///   min, max, sum, count, last and, for cumulative series, increase, each a Gorilla column),
+///   written by the flush in the transactions after the window's chunks. `rollups_1h`: per
+///   series and hour, a row (a 60th as many), written alike. A bucket holds `(start, start +
+///   width]` (`TimeBucket`); the increase of cumulative series (counters, histogram and summary
+///   parts) counts a drop as a reset and includes the step from the last sample before the
+///   bucket, so the increases of consecutive buckets add up to the increase over their span.
+///   Buckets of windows still in the head are computed from its samples when read.
+/// - `head`, `rollups_1m`, `rollup_pending` (v1–v8): where earlier versions kept fresh samples,
+///   a row per series and minute of rollups, and rollups still to do. On open their rows are
+///   moved into chunks and rollup chunks (`foldLegacyHead`, `foldLegacyRollups`); nothing
+///   writes them any more.
 /// - `ledger_nodes`, `ledger_usage` (v3): the cost ledger, kept forever. Per hour and node: the
 ///   measured energy and its source, and the energy, capex and overhead money; per hour, node and
 ///   token stream (source, provider, model and the stream's other labels such as `team`, as
 ///   JSON): tokens by type, requests, the money they cost (a share of the node's cost, or the
 ///   cloud's price) and what they would have cost on a cloud API. An hour is rewritten whole.
 /// - `ledger_pending` (v3): hours whose samples changed after their ledger was written (late or
-///   backfilled data); an hour rollup marks its hour, and the cost engine rewrites it.
+///   backfilled data); the head marks the hours its appends touch, maintenance writes those
+///   closed for twice the rollup delay here, and the cost engine rewrites them.
 /// - `ledger_usage.priced` (v6): 0 for a stream no price applies to (a cloud model without a
 ///   price, a local model without a shadow price): its money is unknown, not zero.
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →

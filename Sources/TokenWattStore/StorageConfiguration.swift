@@ -18,6 +18,13 @@ public struct StorageConfiguration: Sendable {
     /// Most samples waiting for the writer; beyond it writes are refused as saturated.
     public var maxPendingSamples: Int = 2_000_000
 
+    /// Most series the aggregator holds (each costs memory for its labels whether or not it is
+    /// still pushed): a push that would add series beyond it is refused (429).
+    public var maxSeries: Int = 2_000_000
+    /// Most memory the head's samples may take (`Head.bytes`): beyond it pushes are refused
+    /// (503, retry later) until a flush of the oldest windows frees some.
+    public var maxHeadBytes: Int = 1 << 30
+
     /// Keep a log of every stored batch for the remote-write forwarder (`forward_log`).
     public var forwardLog = false
 

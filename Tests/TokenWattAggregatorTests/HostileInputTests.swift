@@ -149,6 +149,43 @@ import TokenWattCore
         }
     }
 
+    /// The aggregator's own bounds: series in all (429, the series kept; known series still
+    /// welcome) and the head's memory (503 with Retry-After until a flush frees it), each
+    /// counted by its reason.
+    @Test func theSeriesAndHeadMemoryLimitsAnswerAsDocumentedAndRecover() async throws {
+        try await withAggregator({ configuration in
+            configuration.storage.maxSeries = 40
+            configuration.storage.maxHeadBytes = 8 << 10
+        }) { client, aggregator in
+            func status(_ series: [TimeSeries]) async throws -> (HTTPResponse.Status, HTTPFields, String) {
+                let (headers, body) = push(series)
+                return try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) {
+                    ($0.status, $0.headers, String(buffer: $0.body))
+                }
+            }
+            // Series in all: 30 fit, 20 more do not, the known ones still do
+            #expect(try await status((0..<30).map { ts("m", ["i": "\($0)"], [(t0, 1)]) }).0 == .noContent)
+            let over = try await status((20..<50).map { ts("m", ["i": "\($0)"], [(t0 + 1_000, 1)]) })
+            #expect(over.0 == .tooManyRequests && over.2.contains("storage.max_series"))
+            #expect(try await status((0..<30).map { ts("m", ["i": "\($0)"], [(t0 + 2_000, 2)]) }).0 == .noContent)
+            #expect(aggregator.store.seriesCount == 30)
+            // Head memory: six hours of one series at 10 s take it past 8 KiB
+            #expect(aggregator.store.headBytes < 8 << 10)
+            let hours = (0..<2_160).map { (t0 - 6 * 3_600_000 + Int64($0) * 10_000, Double($0 % 7)) }
+            #expect(try await status([ts("long", [:], hours)]).0 == .noContent)
+            #expect(aggregator.store.headBytes >= 8 << 10)
+            let full = try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])])
+            #expect(full.0 == .serviceUnavailable && full.1[.retryAfter] == "30" && full.2.contains("storage.max_head_bytes"))
+            // and once the flush has written the old windows, pushes are taken again
+            #expect(try await aggregator.store.compact(now: t0 + 10_000) > 0)
+            #expect(aggregator.store.headBytes < 8 << 10)
+            #expect(try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])]).0 == .noContent)
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"total_series_limit\"} 1"))
+            #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"head_memory\"} 1"))
+        }
+    }
+
     @Test func emptyLabelsThatWouldDecodeIntoGigabytesAreRefusedOnTheWire() throws {
         // One series of a million empty labels: 2 MB on the wire, a few hundred MB decoded.
         var series: [UInt8] = []

@@ -75,12 +75,15 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.ingest.maxSeriesPerNode = try positive(ingest["max_series_per_node"], default: configuration.ingest.maxSeriesPerNode)
 
         let storage = root["storage"]
-        try storage.requireMapping(allowing: ["raw_retention", "rollup_1m_retention", "rollup_1h_retention", "maintenance_interval", "rollup_delay"])
+        try storage.requireMapping(allowing: ["raw_retention", "rollup_1m_retention", "rollup_1h_retention", "maintenance_interval", "rollup_delay",
+                                              "max_series", "max_head_bytes"])
         configuration.storage.rawRetentionMs = try storage["raw_retention"].durationMilliseconds(default: configuration.storage.rawRetentionMs)
         configuration.storage.minuteRollupRetentionMs = try storage["rollup_1m_retention"].durationMilliseconds(default: configuration.storage.minuteRollupRetentionMs)
         configuration.storage.hourRollupRetentionMs = try storage["rollup_1h_retention"].durationMilliseconds(default: configuration.storage.hourRollupRetentionMs)
         configuration.storage.maintenanceIntervalMs = try storage["maintenance_interval"].durationMilliseconds(default: configuration.storage.maintenanceIntervalMs)
         configuration.storage.rollupDelayMs = try storage["rollup_delay"].durationMilliseconds(default: configuration.storage.rollupDelayMs)
+        configuration.storage.maxSeries = try positive(storage["max_series"], default: configuration.storage.maxSeries)
+        configuration.storage.maxHeadBytes = try storage["max_head_bytes"].byteSize(default: configuration.storage.maxHeadBytes)
 
         let exposition = root["exposition"]
         try exposition.requireMapping(allowing: ["staleness"])

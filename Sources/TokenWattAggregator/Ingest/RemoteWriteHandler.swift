@@ -64,6 +64,7 @@ struct RemoteWriteHandler: Sendable {
         }
         let batch = try label(series, node: node)
         try checkSeriesLimit(batch, node: node)
+        try checkStoreLimits(batch)
         do {
             return (try await writer.write(batch), node)
         } catch StoreError.saturated(let pending) {
@@ -133,6 +134,24 @@ struct RemoteWriteHandler: Sendable {
                                           + "(ingest.max_series_per_node): drop labels that vary without bound, or raise the limit")
     }
 
+    /// Refuses a request while the head's samples take their memory limit, or when it would
+    /// take the aggregator past its limit of series in all. Concurrent requests may pass a
+    /// limit by what they carry.
+    private func checkStoreLimits(_ series: [TimeSeries]) throws {
+        let storage = store.configuration
+        let headBytes = store.headBytes
+        if headBytes >= storage.maxHeadBytes {
+            throw AggregatorError.headFull("the head's samples take \(headBytes) bytes, the limit (storage.max_head_bytes) is "
+                                           + "\(storage.maxHeadBytes): retry once a flush has written the oldest window to disk")
+        }
+        let known = store.seriesCount
+        guard known + series.count > storage.maxSeries else { return }  // cheap: most requests end here
+        let new = store.unknownSeries(series.map(\.labels))
+        guard known + new > storage.maxSeries else { return }
+        throw AggregatorError.totalSeriesLimit("the aggregator holds \(known) series and this request adds \(new), over the limit of "
+                                               + "\(storage.maxSeries) (storage.max_series): raise the limit, or drop labels that vary without bound")
+    }
+
     private func reason(for error: AggregatorError) -> AggregatorMetrics.RejectReason {
         switch error {
         case .unauthorized: .unauthorized
@@ -142,6 +161,8 @@ struct RemoteWriteHandler: Sendable {
         case .overLimit: .overLimit
         case .seriesLimit: .seriesLimit
         case .reservedName: .reservedName
+        case .totalSeriesLimit: .totalSeriesLimit
+        case .headFull: .headMemory
         case .saturated: .saturated
         case .shuttingDown: .shuttingDown
         case .storage: .storageError

@@ -12,8 +12,8 @@ final class Head: Sendable {
     fileprivate struct State {
         var series: [Int64: HeadSeries] = [:]
         var samples = 0
-        /// Bytes of the chunks' bits and out-of-order samples.
-        var chunkBytes = 0
+        /// Memory its windows take (see `HeadWindow.bytes`).
+        var bytes = 0
         /// Windows before this were flushed (or are being flushed): a sample there may be on disk too.
         var flushedBefore: Int64 = .min
         /// A sample at or before `flushedBefore` came since the last flush: flushed windows
@@ -46,7 +46,9 @@ final class Head: Sendable {
 
     var sampleCount: Int { state.withLock { $0.samples } }
     var seriesCount: Int { state.withLock { $0.series.count } }
-    var chunkBytes: Int { state.withLock { $0.chunkBytes } }
+    /// Memory its samples take: the chunks' bits, the out-of-order samples, and a fixed cost
+    /// per window.
+    var bytes: Int { state.withLock { $0.bytes } }
     var flushedBefore: Int64 { state.withLock { $0.flushedBefore } }
 
     /// Adds new samples of one series (in timestamp order, none stored before).
@@ -55,7 +57,7 @@ final class Head: Sendable {
         state.withLock { state in
             var series = state.series.removeValue(forKey: seriesID) ?? HeadSeries()
             for sample in samples {
-                state.chunkBytes += series.add(sample)
+                state.bytes += series.add(sample)
             }
             let span = samples.reduce((from: first.timestamp, to: first.timestamp)) { (min($0.from, $1.timestamp), max($0.to, $1.timestamp)) }
             series.markDirty(from: span.from, to: span.to)
@@ -128,7 +130,7 @@ final class Head: Sendable {
                 guard var series = state.series[flushed.seriesID],
                       let index = series.windows.firstIndex(where: { $0.start == flushed.start }),
                       series.windows[index].count == flushed.count else { continue }
-                state.chunkBytes -= series.windows[index].bytes
+                state.bytes -= series.windows[index].bytes
                 state.samples -= flushed.count
                 series.windows.remove(at: index)
                 if series.windows.isEmpty && series.dirtyFrom == .max {
@@ -149,7 +151,7 @@ final class Head: Sendable {
                 var kept = series
                 kept.windows.removeAll { window in
                     guard window.start + Schema.chunkWindow < cutoff else { return false }
-                    state.chunkBytes -= window.bytes
+                    state.bytes -= window.bytes
                     state.samples -= window.count
                     return true
                 }
@@ -245,7 +247,9 @@ struct HeadWindow {
     var count: Int { chunk.count + outOfOrder.count }
     var firstTimestamp: Int64 { min(chunk.first?.timestamp ?? .max, outOfOrder.first?.timestamp ?? .max) }
     var lastTimestamp: Int64 { max(chunk.last?.timestamp ?? .min, outOfOrder.last?.timestamp ?? .min) }
-    var bytes: Int { chunk.body.byteCount + outOfOrder.count * MemoryLayout<Sample>.stride }
+    var bytes: Int {
+        chunk.body.byteCount + outOfOrder.count * MemoryLayout<Sample>.stride + MemoryLayout<HeadWindow>.stride
+    }
 
     mutating func add(_ sample: Sample) {
         guard let last = chunk.last, sample.timestamp <= last.timestamp else {
