@@ -82,17 +82,21 @@ extension SampleStore {
     }
 
     /// Rollup buckets with `from <= bucket < to`: those of flushed windows as stored, those of
-    /// windows still in the head computed from their raw samples.
+    /// windows still in the head, or changed by late samples since their flush, computed from
+    /// their raw samples.
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
         guard from < to else { return [] }
-        let flushedBefore = head.flushedBefore
-        var stored: [RollupBucket] = []
-        if from < flushedBefore {
-            stored = try storedRollups(db: db, resolution, seriesID: seriesID, from: from, to: min(to, flushedBefore))
+        var storedBefore = head.flushedBefore
+        if let late = head.dirtyFrom(seriesID: seriesID), late <= storedBefore {
+            storedBefore = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: late, width: Schema.minute))
         }
-        guard to > flushedBefore else { return stored }
-        // Buckets from the first whole one at or after the head's windows begin.
-        let first = max(from, flushedBefore, Int64.min / 2)
+        var stored: [RollupBucket] = []
+        if from < storedBefore {
+            stored = try storedRollups(db: db, resolution, seriesID: seriesID, from: from, to: min(to, storedBefore))
+        }
+        guard to > storedBefore else { return stored }
+        // Buckets from the first whole one at or after the stored ones end.
+        let first = max(from, storedBefore, Int64.min / 2)
         let width = resolution.rawValue
         let start = first.modulo(width) == 0 ? first : first - first.modulo(width) + width
         var previous = try rawSamples(db: db, seriesID: seriesID, from: start - Schema.chunkWindow, to: start + 1)

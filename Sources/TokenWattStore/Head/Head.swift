@@ -67,6 +67,11 @@ final class Head: Sendable {
         }
     }
 
+    /// The earliest sample of a series added since its rollups were written, if any.
+    func dirtyFrom(seriesID: Int64) -> Int64? {
+        state.withLock { state in state.series[seriesID].flatMap { $0.dirtyFrom == .max ? nil : $0.dirtyFrom } }
+    }
+
     /// The samples of one series with `from <= ts < to`, in timestamp order.
     func samples(seriesID: Int64, from: Int64, to: Int64) -> [Sample] {
         let windows = state.withLock { state in
