@@ -37,3 +37,18 @@ aggregator=$!
 until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.2; done
 "$bin/tokenwatt-bench" fleet --url http://127.0.0.1:19480/api/v1/write --nodes "$nodes" --duration "$seconds"
 report "$aggregator" tokenwatt
+
+# Restart after kill -9 with the whole fleet in the head: the log is replayed before /-/ready.
+head_samples() { curl -sf 127.0.0.1:19480/metrics | awk '/^tokenwatt_aggregator_head_samples /{print $2}'; }
+before=$(head_samples)
+kill -9 "$aggregator"; wait "$aggregator" 2>/dev/null || true
+began=$(date +%s.%N)
+"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19480 --data-dir "$work/data" >>"$work/aggregator.log" 2>&1 &
+aggregator=$!
+until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.1; done
+ready=$(date +%s.%N)
+after=$(head_samples)
+awk -v b="$began" -v r="$ready" -v before="$before" -v after="$after" -v series=$((nodes * 100)) 'BEGIN {
+    printf "restart after kill -9 with %d series in the head: ready in %.1f s; head samples before %d, after %d\n", series, r - b, before, after
+}'
+grep -E "VmHWM" "/proc/$aggregator/status" | awk '{ printf "tokenwatt peak RSS after the restart: %d KiB\n", $2 }'

@@ -53,6 +53,8 @@ public final class SampleStore: Sendable {
     /// Loads every series and the latest sample of each into memory, moves what an earlier
     /// version left in its `head` table into chunks, then replays the log into the head.
     private func loadIndex() throws {
+        let clock = ContinuousClock()
+        let began = clock.now
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT id, labels FROM series")
             while let row = try rows.next() {
@@ -61,12 +63,15 @@ public final class SampleStore: Sendable {
         }
         try foldLegacyHead()
         try pool.read { db in
+            // Each series' newest chunk, in one walk of the chunks' index.
             var latest: [Int64: Sample] = [:]
-            let newestChunk = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? ORDER BY window_start DESC LIMIT 1")
-            for id in index.allIDs {
-                if let data = try Data.fetchOne(newestChunk, arguments: [id]) {
-                    latest[id] = try XORChunk.decode([UInt8](data)).last
-                }
+            let newestChunks = try Row.fetchCursor(db, sql: """
+                SELECT chunks.series_id, chunks.data FROM chunks
+                JOIN (SELECT series_id, max(window_start) AS newest FROM chunks GROUP BY series_id) AS last
+                  ON chunks.series_id = last.series_id AND chunks.window_start = last.newest
+                """)
+            while let row = try newestChunks.next() {
+                latest[row[0]] = try XORChunk.decode([UInt8](row[1] as Data)).last
             }
             index.noteLatest(latest)
             if let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks") {
@@ -74,10 +79,12 @@ public final class SampleStore: Sendable {
             }
         }
         try foldLegacyRollups()
+        let loaded = clock.now
         let replayed = try replayLog()
         logger.info("database open", metadata: [
             "path": "\(configuration.databasePath)", "series": "\(index.count)",
             "log_rows_replayed": "\(replayed.rows)", "head_samples": "\(replayed.samples)",
+            "series_seconds": "\(began.duration(to: loaded).seconds)", "replay_seconds": "\(loaded.duration(to: clock.now).seconds)",
         ])
     }
 
