@@ -35,9 +35,10 @@ public final class SampleStore: Sendable {
                 // Takes effect only on a new file, before WAL mode and the first table: compaction
                 // can then hand the head's freed pages back (`PRAGMA incremental_vacuum`).
                 try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
-                // Commits touch the pages of the current minutes and rollups again and again:
-                // 64 MiB keeps them in memory rather than read back from the OS each time.
-                try db.execute(sql: "PRAGMA cache_size = -65536")
+                // Commits append log rows and, for new series, insert into the labels index;
+                // flushes write chunks in series order. 16 MiB holds the pages they come back to
+                // (64 MiB, when every push wrote a row per series, cost 64 bytes per series at 1M).
+                try db.execute(sql: "PRAGMA cache_size = -16384")
             }
             grdb.label = "tokenwatt"
             pool = try DatabasePool(path: configuration.databasePath, configuration: grdb)

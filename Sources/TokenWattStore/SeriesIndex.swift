@@ -24,6 +24,16 @@ final class SeriesIndex: Sendable {
         var newestTimestamp: Int64?
         /// Series by their `node` label, for the per-node series limit.
         var countByNode: [String: Int] = [:]
+        /// One copy of each label name and value too long to be stored inside a `String`
+        /// (over 15 bytes): metric names, node names and the like repeat across many series.
+        var strings: Set<String> = []
+
+        mutating func intern(_ string: String) -> String {
+            guard string.utf8.count > 15 else { return string }
+            if let stored = strings.firstIndex(of: string) { return strings[stored] }
+            strings.insert(string)
+            return string
+        }
     }
 
     private let state = Mutex(State())
@@ -37,10 +47,11 @@ final class SeriesIndex: Sendable {
         state.withLock { $0.idByLabels[labels] }
     }
 
-    func add(id: Int64, labels: LabelSet) {
-        let name = labels.metricName ?? ""
-        let text = ExpositionWriter.seriesText(name: name, labels: labels.withoutMetricName)
+    func add(id: Int64, labels given: LabelSet) {
+        let name = given.metricName ?? ""
+        let text = ExpositionWriter.seriesText(name: name, labels: given.withoutMetricName)
         state.withLock { state in
+            let labels = LabelSet(trusted: given.labels.map { Label(state.intern($0.name), state.intern($0.value)) })
             state.idByLabels[labels] = id
             state.entries[id] = Entry(labels: labels, text: text, latest: nil)
             state.idsByName[name, default: []].append(id)

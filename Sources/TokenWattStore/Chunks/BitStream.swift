@@ -4,7 +4,7 @@ struct BitWriter {
     private var storage: [UInt8] = []
     /// The bits after them (fewer than 8), in the low bits.
     private var pending: UInt64 = 0
-    private var pendingCount = 0
+    private var pendingCount: UInt8 = 0
 
     init(reservingBytes capacity: Int = 0) {
         storage.reserveCapacity(capacity)
@@ -41,14 +41,14 @@ struct BitWriter {
             return
         }
         var word = (pending << UInt64(count)) | (value & ((1 << UInt64(count)) - 1))
-        var bits = pendingCount + count
+        var bits = Int(pendingCount) + count
         while bits >= 8 {
             bits -= 8
             storage.append(UInt8(truncatingIfNeeded: word >> UInt64(bits)))
         }
         word &= (1 << UInt64(bits)) - 1
         pending = word
-        pendingCount = bits
+        pendingCount = UInt8(bits)
     }
 }
 

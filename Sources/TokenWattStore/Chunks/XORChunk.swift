@@ -95,24 +95,29 @@ enum XORChunk {
 }
 
 /// A chunk being written one sample at a time, as the head appends: the bits of each sample
-/// are added in place, nothing is encoded twice.
+/// are added in place, nothing is encoded twice. Its fields are kept narrow: the head holds one
+/// per series and window.
 struct XORAppender {
     /// The bits after the count: first timestamp, first value, then each further sample.
     private(set) var body: BitWriter
-    private(set) var count = 0
-    /// The first sample appended.
-    private(set) var first: Sample?
+    private var samples: UInt32 = 0
+    /// The XOR window of the previous value: leading and trailing zero bits (`noWindow` before the first).
+    private var leading: UInt8 = XORAppender.noWindow
+    private var trailing: UInt8 = 0
+    private(set) var firstTimestamp: Int64 = 0
     private var previous = Sample(timestamp: 0, value: 0)
     private var previousDelta: Int64 = 0
-    private var leading = Int.max  // no window yet
-    private var trailing = 0
+
+    private static let noWindow: UInt8 = .max
+
+    var count: Int { Int(samples) }
 
     init(reservingBytes capacity: Int = 0) {
         body = BitWriter(reservingBytes: capacity)
     }
 
     /// The newest sample appended.
-    var last: Sample? { count > 0 ? previous : nil }
+    var last: Sample? { samples > 0 ? previous : nil }
 
     /// The whole chunk: the count, then the body.
     var encoded: [UInt8] {
@@ -125,10 +130,10 @@ struct XORAppender {
     mutating func append(_ sample: Sample) {
         defer {
             previous = sample
-            count += 1
+            samples += 1
         }
-        guard count > 0 else {
-            first = sample
+        guard samples > 0 else {
+            firstTimestamp = sample.timestamp
             body.writeVarint(UInt64(bitPattern: (sample.timestamp << 1) ^ (sample.timestamp >> 63)))
             body.write(sample.value.bitPattern, bits: 64)
             return
@@ -143,15 +148,15 @@ struct XORAppender {
             return
         }
         body.writeBit(true)
-        let newLeading = Swift.min(xor.leadingZeroBitCount, 31)
-        let newTrailing = xor.trailingZeroBitCount
-        if leading != .max && newLeading >= leading && newTrailing >= trailing {
+        let newLeading = UInt8(Swift.min(xor.leadingZeroBitCount, 31))
+        let newTrailing = UInt8(xor.trailingZeroBitCount)
+        if leading != XORAppender.noWindow && newLeading >= leading && newTrailing >= trailing {
             body.writeBit(false)
-            body.write(xor >> UInt64(trailing), bits: 64 - leading - trailing)
+            body.write(xor >> UInt64(trailing), bits: 64 - Int(leading) - Int(trailing))
         } else {
             leading = newLeading
             trailing = newTrailing
-            let length = 64 - leading - trailing
+            let length = 64 - Int(leading) - Int(trailing)
             body.writeBit(true)
             body.write(UInt64(leading), bits: 5)
             body.write(UInt64(length & 63), bits: 6)

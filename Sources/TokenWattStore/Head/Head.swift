@@ -250,7 +250,7 @@ struct HeadWindow {
     var outOfOrder: [Sample] = []
 
     var count: Int { chunk.count + outOfOrder.count }
-    var firstTimestamp: Int64 { min(chunk.first?.timestamp ?? .max, outOfOrder.first?.timestamp ?? .max) }
+    var firstTimestamp: Int64 { min(chunk.count > 0 ? chunk.firstTimestamp : .max, outOfOrder.first?.timestamp ?? .max) }
     var lastTimestamp: Int64 { max(chunk.last?.timestamp ?? .min, outOfOrder.last?.timestamp ?? .min) }
     var bytes: Int {
         chunk.body.byteCount + outOfOrder.count * MemoryLayout<Sample>.stride + MemoryLayout<HeadWindow>.stride
