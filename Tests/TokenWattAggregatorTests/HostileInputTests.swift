@@ -169,9 +169,9 @@ import TokenWattCore
             #expect(over.0 == .tooManyRequests && over.2.contains("storage.max_series"))
             #expect(try await status((0..<30).map { ts("m", ["i": "\($0)"], [(t0 + 2_000, 2)]) }).0 == .noContent)
             #expect(aggregator.store.seriesCount == 30)
-            // Head memory: six hours of one series at 10 s take it past 8 KiB
+            // Head memory: twelve hours of one series at 10 s take it past 8 KiB
             #expect(aggregator.store.headBytes < 8 << 10)
-            let hours = (0..<2_160).map { (t0 - 6 * 3_600_000 + Int64($0) * 10_000, Double($0 % 7)) }
+            let hours = (0..<4_320).map { (t0 - 12 * 3_600_000 + Int64($0) * 10_000, Double($0 % 7)) }
             #expect(try await status([ts("long", [:], hours)]).0 == .noContent)
             #expect(aggregator.store.headBytes >= 8 << 10)
             let full = try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])])

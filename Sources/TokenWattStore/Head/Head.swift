@@ -16,6 +16,8 @@ final class Head: Sendable {
         var bytes = 0
         /// Windows before this were flushed (or are being flushed): a sample there may be on disk too.
         var flushedBefore: Int64 = .min
+        /// No window starts before this (it may be lower than the oldest window, never higher).
+        var oldestWindow: Int64 = .max
         /// A sample at or before `flushedBefore` came since the last flush: flushed windows
         /// or their rollups change.
         var lateSamples = false
@@ -60,6 +62,7 @@ final class Head: Sendable {
                 state.bytes += series.add(sample)
             }
             let span = samples.reduce((from: first.timestamp, to: first.timestamp)) { (min($0.from, $1.timestamp), max($0.to, $1.timestamp)) }
+            state.oldestWindow = min(state.oldestWindow, SampleStore.chunkWindow(of: span.from))
             series.markDirty(from: span.from, to: span.to)
             state.samples += samples.count
             state.series[seriesID] = series
@@ -82,7 +85,7 @@ final class Head: Sendable {
 
     /// Whether a flush up to `boundary` has anything to do.
     func hasWindows(before boundary: Int64) -> Bool {
-        state.withLock { $0.lateSamples || boundary > $0.flushedBefore }
+        state.withLock { $0.lateSamples || (boundary > $0.flushedBefore && $0.oldestWindow < boundary) }
     }
 
     /// Sets where flushed windows end, on opening the store.
@@ -99,9 +102,14 @@ final class Head: Sendable {
             state.lateSamples = false
             var windows: [FlushedWindow] = []
             var spans: [Dirty] = []
+            state.oldestWindow = .max
             for (id, series) in state.series {
-                for window in series.windows where window.start < boundary {
-                    windows.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
+                for window in series.windows {
+                    if window.start < boundary {
+                        windows.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
+                    } else {
+                        state.oldestWindow = min(state.oldestWindow, window.start)
+                    }
                 }
                 guard series.dirtyFrom <= boundary else { continue }
                 spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
@@ -133,8 +141,11 @@ final class Head: Sendable {
         state.withLock { state in
             for flushed in windows {
                 guard var series = state.series[flushed.seriesID],
-                      let index = series.windows.firstIndex(where: { $0.start == flushed.start }),
-                      series.windows[index].count == flushed.count else { continue }
+                      let index = series.windows.firstIndex(where: { $0.start == flushed.start }) else { continue }
+                guard series.windows[index].count == flushed.count else {
+                    state.oldestWindow = min(state.oldestWindow, flushed.start)
+                    continue
+                }
                 state.bytes -= series.windows[index].bytes
                 state.samples -= flushed.count
                 series.windows.remove(at: index)
