@@ -2,7 +2,9 @@ import Foundation
 import GRDB
 import TokenWattCore
 
-/// Rows of the `head` table: each holds one series' samples within one minute (its slot).
+/// Rows of the `head` table, where versions 2–8 kept fresh samples: each holds one series'
+/// samples within one minute (its slot). Only the v2 migration writes them now; opening the
+/// store moves them into chunks (`foldLegacyHead`).
 enum HeadRow {
     /// The runs of samples (in timestamp order) that share a minute, each one head row.
     static func minuteRuns(_ samples: [Sample]) -> [(slot: Int64, range: Range<Int>)] {
@@ -17,8 +19,7 @@ enum HeadRow {
         return runs
     }
 
-    /// Stores samples (in timestamp order) of one series, outside the ingest path (which binds
-    /// its statement directly): compaction, retention and the v2 migration.
+    /// Stores samples (in timestamp order) of one series, for the v2 migration.
     static func insert(_ samples: [Sample], seriesID: Int64, db: Database) throws {
         let statement = try db.cachedStatement(sql: "INSERT INTO head (slot, series_id, first_ts, data) VALUES (?, ?, ?, ?)")
         for run in minuteRuns(samples) {
