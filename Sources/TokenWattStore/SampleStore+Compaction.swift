@@ -64,21 +64,22 @@ extension SampleStore {
     /// Writes flushed windows as chunks. A window before `mayExist` may already have a chunk
     /// (late samples after its flush): the two are merged.
     private func write(_ windows: ArraySlice<Head.FlushedWindow>, mayExist: Int64, db: Database) throws -> Int {
-        let existing = try db.cachedStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND window_start = ?")
         let store = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
+            VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
             """)
         var moved = 0
         for flushed in windows {
             let window = flushed.window
             var row: (first: Int64, last: Int64, count: Int, data: [UInt8])
             row = (window.firstTimestamp, window.lastTimestamp, window.count, window.encoded)
-            if flushed.start < mayExist, let stored = try Data.fetchOne(existing, arguments: [flushed.seriesID, flushed.start]) {
+            if flushed.start < mayExist, let stored = try chunkSamples(db: db, seriesID: flushed.seriesID, window: flushed.start) {
                 // What the chunk holds was stored first: it wins over an equal timestamp.
-                let merged = Sample.merged(try XORChunk.decode([UInt8](stored)), window.samples)
+                let merged = Sample.merged(stored, window.samples)
                 row = (merged.first!.timestamp, merged.last!.timestamp, merged.count, XORChunk.encode(merged))
             }
-            try store.execute(arguments: [flushed.seriesID, flushed.start, row.first, row.last, row.count, Data(row.data)])
+            try store.execute(arguments: [flushed.seriesID, flushed.start, row.first, row.last, row.count,
+                                          StoredChunk.frame(row.data, as: .xor)])
             moved += flushed.count
         }
         return moved
@@ -87,11 +88,22 @@ extension SampleStore {
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.
     func chunkSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
         let statement = try db.cachedStatement(sql: """
-            SELECT data FROM chunks WHERE series_id = ? AND window_start > ? AND window_start < ? AND last_ts >= ?
+            SELECT data, format FROM chunks WHERE series_id = ? AND window_start > ? AND window_start < ? AND last_ts >= ?
             ORDER BY window_start
             """)
-        let blobs = try Data.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to, from])
-        return try blobs.flatMap { try XORChunk.decode([UInt8]($0)).filter { $0.timestamp >= from && $0.timestamp < to } }
+        let rows = try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to, from])
+        return try rows.flatMap { try SampleStore.samples(ofChunk: $0).filter { $0.timestamp >= from && $0.timestamp < to } }
+    }
+
+    /// The samples of one series' chunk of one window, if it has one.
+    func chunkSamples(db: Database, seriesID: Int64, window: Int64) throws -> [Sample]? {
+        let statement = try db.cachedStatement(sql: "SELECT data, format FROM chunks WHERE series_id = ? AND window_start = ?")
+        return try Row.fetchOne(statement, arguments: [seriesID, window]).map(SampleStore.samples(ofChunk:))
+    }
+
+    /// The samples of a `chunks` row read as `data, format`.
+    static func samples(ofChunk row: Row) throws -> [Sample] {
+        try XORChunk.decode(StoredChunk.payload(of: row[0], format: row[1], expecting: .xor))
     }
 }
 

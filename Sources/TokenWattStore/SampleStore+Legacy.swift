@@ -3,20 +3,33 @@ import GRDB
 import TokenWattCore
 
 extension SampleStore {
-    /// Moves the rows of the `head` table, where versions before the in-memory head kept fresh
-    /// samples (see Schema), into chunks, in one transaction. A database of this version never
-    /// writes that table, so after the first start it is empty and this reads nothing.
+    /// Moves the rows where earlier versions kept raw samples into chunks, in one transaction:
+    /// v1's `samples` (a row per sample, NaN as the text 'NaN', the stale marker as NULL),
+    /// which the v2 migration leaves in place, and the `head` rows of v2–v8. A database of this
+    /// version never writes either table, so after the first start this reads nothing.
     func foldLegacyHead() throws {
         try pool.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM head)") == true else { return }
             var samplesBySeries: [Int64: [Sample]] = [:]
+            if try db.tableExists("samples") {
+                let rows = try Row.fetchCursor(db, sql: "SELECT series_id, ts, value FROM samples")
+                while let row = try rows.next() {
+                    let value: Double = switch (row[2] as DatabaseValue).storage {
+                    case .null: Sample.staleMarker
+                    case .double(let double): double
+                    case .int64(let int): Double(int)
+                    default: .nan
+                    }
+                    samplesBySeries[row[0], default: []].append(Sample(timestamp: row[1], value: value))
+                }
+            }
             let rows = try Row.fetchCursor(db, sql: "SELECT series_id, data FROM head")
             while let row = try rows.next() {
                 samplesBySeries[row[0], default: []] += try XORChunk.decode([UInt8](row[1] as Data))
             }
-            let existing = try db.makeStatement(sql: "SELECT data FROM chunks WHERE series_id = ? AND window_start = ?")
+            guard !samplesBySeries.isEmpty else { return }
             let store = try db.makeStatement(sql: """
-                INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
+                VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
                 """)
             var moved = 0
             for (id, unordered) in samplesBySeries {
@@ -27,16 +40,17 @@ extension SampleStore {
                     let window = SampleStore.chunkWindow(of: samples[start].timestamp)
                     let end = samples[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? samples.endIndex
                     var merged = Array(samples[start..<end])
-                    if let data = try Data.fetchOne(existing, arguments: [id, window]) {
-                        merged = Sample.merged(try XORChunk.decode([UInt8](data)), merged)
+                    if let stored = try chunkSamples(db: db, seriesID: id, window: window) {
+                        merged = Sample.merged(stored, merged)
                     }
                     try store.execute(arguments: [id, window, merged.first!.timestamp, merged.last!.timestamp, merged.count,
-                                                  Data(XORChunk.encode(merged))])
+                                                  StoredChunk.frame(XORChunk.encode(merged), as: .xor)])
                     start = end
                 }
             }
+            if try db.tableExists("samples") { try db.execute(sql: "DROP TABLE samples") }
             try db.execute(sql: "DELETE FROM head")
-            logger.info("moved the head rows of an earlier version into chunks", metadata: ["samples": "\(moved)"])
+            logger.info("moved the raw samples of an earlier version into chunks", metadata: ["samples": "\(moved)"])
         }
     }
 
@@ -49,11 +63,13 @@ extension SampleStore {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT series_id, bucket, min, max, sum, last, count, increase FROM rollups_1m ORDER BY series_id, bucket
                 """)
-            let store = try db.makeStatement(sql: "INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data) VALUES (?, ?, ?)")
+            let store = try db.makeStatement(sql: """
+                INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
+                """)
             var run: (id: Int64, window: Int64, buckets: [RollupBucket])?
             func flush() throws {
                 guard let run else { return }
-                try store.execute(arguments: [run.id, run.window, Data(RollupChunk.encode(run.buckets))])
+                try store.execute(arguments: [run.id, run.window, StoredChunk.frame(RollupChunk.encode(run.buckets), as: .rollups)])
                 moved += run.buckets.count
             }
             while let row = try rows.next() {

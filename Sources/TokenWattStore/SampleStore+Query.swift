@@ -114,10 +114,13 @@ extension SampleStore {
         switch resolution {
         case .minute:
             let statement = try db.cachedStatement(sql: """
-                SELECT data FROM rollups_1m_chunks WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
+                SELECT data, format FROM rollups_1m_chunks WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
                 """)
-            let blobs = try Data.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to])
-            return try blobs.flatMap { try RollupChunk.decode([UInt8]($0)).filter { $0.bucket >= from && $0.bucket < to } }
+            let rows = try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to])
+            return try rows.flatMap { row in
+                try RollupChunk.decode(StoredChunk.payload(of: row[0], format: row[1], expecting: .rollups))
+                    .filter { $0.bucket >= from && $0.bucket < to }
+            }
         case .hour:
             let statement = try db.cachedStatement(sql: """
                 SELECT bucket, min, max, sum, last, count, increase FROM rollups_1h

@@ -49,7 +49,9 @@ extension SampleStore {
         let samples = try rawSamples(db: db, seriesID: span.seriesID, from: first + 1, to: end + 1)
         let minutes = minuteBuckets(of: samples, seriesID: span.seriesID, previous: &previous)
 
-        let storeChunk = try db.cachedStatement(sql: "INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data) VALUES (?, ?, ?)")
+        let storeChunk = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
+            """)
         let deleteChunk = try db.cachedStatement(sql: "DELETE FROM rollups_1m_chunks WHERE series_id = ? AND window_start = ?")
         let storeHour = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO rollups_1h (series_id, bucket, min, max, sum, count, last, increase) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -63,7 +65,7 @@ extension SampleStore {
             if buckets.isEmpty {
                 try deleteChunk.execute(arguments: [span.seriesID, window])
             } else {
-                try storeChunk.execute(arguments: [span.seriesID, window, Data(RollupChunk.encode(buckets))])
+                try storeChunk.execute(arguments: [span.seriesID, window, StoredChunk.frame(RollupChunk.encode(buckets), as: .rollups)])
             }
             for hour in stride(from: window, to: window + Schema.chunkWindow, by: Int(Schema.hour)) {
                 let parts = buckets.filter { $0.bucket >= hour && $0.bucket < hour + Schema.hour }

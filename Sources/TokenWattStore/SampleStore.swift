@@ -67,12 +67,12 @@ public final class SampleStore: Sendable {
             // Each series' newest chunk, in one walk of the chunks' index.
             var latest: [Int64: Sample] = [:]
             let newestChunks = try Row.fetchCursor(db, sql: """
-                SELECT chunks.series_id, chunks.data FROM chunks
+                SELECT chunks.data, chunks.format, chunks.series_id FROM chunks
                 JOIN (SELECT series_id, max(window_start) AS newest FROM chunks GROUP BY series_id) AS last
                   ON chunks.series_id = last.series_id AND chunks.window_start = last.newest
                 """)
             while let row = try newestChunks.next() {
-                latest[row[0]] = try XORChunk.decode([UInt8](row[1] as Data)).last
+                latest[row[2]] = try SampleStore.samples(ofChunk: row).last
             }
             index.noteLatest(latest)
             if let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks") {

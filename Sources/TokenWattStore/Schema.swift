@@ -40,10 +40,12 @@ import TokenWattCore
 ///   parts) counts a drop as a reset and includes the step from the last sample before the
 ///   bucket, so the increases of consecutive buckets add up to the increase over their span.
 ///   Buckets of windows still in the head are computed from its samples when read.
-/// - `head`, `rollups_1m`, `rollup_pending` (v1–v8): where earlier versions kept fresh samples,
-///   a row per series and minute of rollups, and rollups still to do. On open their rows are
-///   moved into chunks and rollup chunks (`foldLegacyHead`, `foldLegacyRollups`); nothing
-///   writes them any more.
+/// - `samples` (v1), `head`, `rollups_1m`, `rollup_pending` (v2–v8): where earlier versions kept
+///   a row per sample, fresh samples, a row per series and minute of rollups, and rollups still
+///   to do. On open their rows are moved into chunks and rollup chunks (`SampleStore+Legacy`);
+///   nothing writes them any more.
+/// - `format` of `chunks` and `rollups_1m_chunks` (v11): 1 for rows framed with an encoding
+///   byte and a CRC32C (`StoredChunk`), 0 for the bare encoding rows written before.
 /// - `ledger_nodes`, `ledger_usage` (v3): the cost ledger, kept forever. Per hour and node: the
 ///   measured energy and its source, and the energy, capex and overhead money; per hour, node and
 ///   token stream (source, provider, model and the stream's other labels such as `team`, as
@@ -79,11 +81,6 @@ import TokenWattCore
 enum Schema {
     static let minute = TimeBucket.minuteMs
     static let hour = TimeBucket.hourMs
-    /// The head's slot of a timestamp: its minute since the epoch.
-    static func slot(of timestamp: Int64) -> Int64 {
-        (timestamp - timestamp.modulo(minute)) / minute
-    }
-
     /// Width of a chunk's window of sample time.
     static let chunkWindow: Int64 = 2 * hour
     /// How far the newest sample must be past a window's end before the window is compacted;
@@ -146,30 +143,9 @@ enum Schema {
                 );
                 CREATE UNIQUE INDEX chunks_by_series ON chunks(series_id, window_start);
                 """)
-            // v1's rows move into the head; compaction takes it from there.
-            var run: (id: Int64, window: Int64, samples: [Sample])?
-            func flush() throws {
-                if let run { try HeadRow.insert(run.samples, seriesID: run.id, db: db) }
-            }
-            let rows = try Row.fetchCursor(db, sql: "SELECT series_id, ts, value FROM samples ORDER BY series_id, ts")
-            while let row = try rows.next() {
-                let id: Int64 = row[0], timestamp: Int64 = row[1]
-                // v1 kept NaN as the TEXT 'NaN' and the stale marker as NULL.
-                let value: Double = switch (row[2] as DatabaseValue).storage {
-                case .null: Sample.staleMarker
-                case .double(let double): double
-                case .int64(let int): Double(int)
-                default: .nan
-                }
-                let window = timestamp - timestamp.modulo(chunkWindow)
-                if run?.id != id || run?.window != window {
-                    try flush()
-                    run = (id, window, [])
-                }
-                run!.samples.append(Sample(timestamp: timestamp, value: value))
-            }
-            try flush()
-            try db.execute(sql: "DROP TABLE samples")
+            // v1's rows stay in `samples` until the store opens and moves them into chunks
+            // (`foldLegacySamples`): a migration that calls no chunk encoder cannot change when
+            // the chunk format does. (Until v11 this migration wrote them as head rows itself.)
         }
         migrator.registerMigration("v3: cost ledger") { db in
             try db.execute(sql: """
@@ -307,6 +283,12 @@ enum Schema {
                     data BLOB NOT NULL
                 );
                 CREATE UNIQUE INDEX rollups_1m_chunks_by_series ON rollups_1m_chunks(series_id, window_start);
+                """)
+        }
+        migrator.registerMigration("v11: framed chunks (encoding byte and checksum)") { db in
+            try db.execute(sql: """
+                ALTER TABLE chunks ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE rollups_1m_chunks ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
                 """)
         }
         return migrator

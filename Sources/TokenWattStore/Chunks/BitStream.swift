@@ -99,6 +99,10 @@ struct BitReader {
 enum ChunkError: Error, Equatable {
     case truncated
     case countMismatch
+    /// A framed row whose CRC32C does not match its bytes.
+    case checksum
+    /// A framed row of another encoding than its table holds.
+    case encoding(UInt8)
 }
 
 /// LEB128 varints on whole bytes, for the framing of log records and rollup chunks.

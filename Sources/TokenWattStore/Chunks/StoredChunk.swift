@@ -1,0 +1,47 @@
+import Foundation
+
+/// How a chunk sits in the database. Since v11 a row holds an encoding byte, the encoded bytes
+/// and a CRC32C of both, as Prometheus frames each chunk in its chunk files: a damaged row is
+/// reported as damaged, never misread, and a new encoding can come beside the old ones. Rows
+/// written before v11 have `format` 0 and hold the bare encoding.
+enum StoredChunk {
+    enum Encoding: UInt8 {
+        /// `XORChunk`.
+        case xor = 1
+        /// `RollupChunk`.
+        case rollups = 2
+    }
+
+    /// The `format` column of framed rows.
+    static let framed = 1
+
+    static func frame(_ payload: [UInt8], as encoding: Encoding) -> Data {
+        var bytes = [encoding.rawValue] + payload
+        let checksum = CRC32C.checksum(bytes)
+        bytes += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: checksum >> $0) }
+        return Data(bytes)
+    }
+
+    /// The encoded bytes of a stored row.
+    static func payload(of data: Data, format: Int, expecting encoding: Encoding) throws(ChunkError) -> [UInt8] {
+        let bytes = [UInt8](data)
+        guard format == framed else { return bytes }
+        guard bytes.count >= 5 else { throw .truncated }
+        let body = bytes[..<(bytes.count - 4)]
+        let stored = bytes.suffix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard CRC32C.checksum(body) == stored else { throw .checksum }
+        guard body.first == encoding.rawValue else { throw .encoding(body.first ?? 0) }
+        return Array(body.dropFirst())
+    }
+}
+
+/// CRC-32C (Castagnoli), the checksum of Prometheus's chunks, table-driven.
+enum CRC32C {
+    private static let table: [UInt32] = (0..<256).map { index in
+        (0..<8).reduce(UInt32(index)) { crc, _ in crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+    }
+
+    static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+        ~bytes.reduce(~UInt32(0)) { crc, byte in table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+    }
+}

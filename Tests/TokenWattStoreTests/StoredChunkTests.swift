@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+import Testing
+import TokenWattCore
+@testable import TokenWattStore
+
+@Suite struct StoredChunkTests {
+    static let samples = (0..<50).map { Sample(timestamp: 1_000 + Int64($0) * 10_000, value: Double($0) / 3) }
+
+    @Test func aFramedChunkReadsBackAndADamagedOneIsRefused() throws {
+        let framed = StoredChunk.frame(XORChunk.encode(StoredChunkTests.samples), as: .xor)
+        #expect(try XORChunk.decode(StoredChunk.payload(of: framed, format: StoredChunk.framed, expecting: .xor)) == StoredChunkTests.samples)
+        // Every single flipped bit is caught by the checksum.
+        for index in framed.indices {
+            for bit in 0..<8 {
+                var damaged = framed
+                damaged[index] ^= 1 << bit
+                #expect(throws: ChunkError.self) { try StoredChunk.payload(of: damaged, format: StoredChunk.framed, expecting: .xor) }
+            }
+        }
+        #expect(throws: ChunkError.encoding(1)) { try StoredChunk.payload(of: framed, format: StoredChunk.framed, expecting: .rollups) }
+        #expect(throws: ChunkError.truncated) { try StoredChunk.payload(of: Data([1, 2]), format: StoredChunk.framed, expecting: .xor) }
+        // A row written before framing is the bare encoding.
+        let bare = Data(XORChunk.encode(StoredChunkTests.samples))
+        #expect(try XORChunk.decode(StoredChunk.payload(of: bare, format: 0, expecting: .xor)) == StoredChunkTests.samples)
+    }
+
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        // The CRC-32C of "123456789" (RFC 3720, appendix B.4).
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test func chunksAndRollupChunksWrittenBeforeFramingStillRead() async throws {
+        let buckets = [RollupBucket(bucket: 0, min: 1, max: 2, sum: 3, last: 2, count: 2, increase: 1)]
+        try await withStoreMigrated(from: "v10: 1-minute rollups compressed per series and window", seed: { db in
+            try db.execute(sql: #"INSERT INTO series (id, name, labels) VALUES (1, 'c_total', '{"__name__":"c_total"}')"#)
+            try db.execute(sql: "INSERT INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (1, 0, ?, ?, ?, ?)",
+                           arguments: [StoredChunkTests.samples.first!.timestamp, StoredChunkTests.samples.last!.timestamp,
+                                       StoredChunkTests.samples.count, Data(XORChunk.encode(StoredChunkTests.samples))])
+            try db.execute(sql: "INSERT INTO rollups_1m_chunks (series_id, window_start, data) VALUES (1, 0, ?)",
+                           arguments: [Data(RollupChunk.encode(buckets))])
+        }) { (store: SampleStore) async throws in
+            #expect(try await store.rawSamples(seriesID: 1, from: 0, to: .max) == StoredChunkTests.samples)
+            #expect(try await store.rollups(.minute, seriesID: 1, from: 0, to: 60_000) == buckets)
+            #expect(store.liveSeries(since: 0).first?.sample == StoredChunkTests.samples.last)
+        }
+    }
+
+    @Test func aDamagedChunkIsAnErrorThatNamesIt() async throws {
+        try await withTemporaryStore { store, _ in
+            _ = try await store.append([[series("g", [:], StoredChunkTests.samples.map { ($0.timestamp, $0.value) } + [(5 * 3_600_000, 1)])]])
+            #expect(try await store.compact(now: 10 * 3_600_000) > 0)
+            try await store.pool.write { db in
+                var data = try #require(try Data.fetchOne(db, sql: "SELECT data FROM chunks WHERE window_start = 0"))
+                data[data.count / 2] ^= 0x10
+                try db.execute(sql: "UPDATE chunks SET data = ? WHERE window_start = 0", arguments: [data])
+            }
+            await #expect(throws: StoreError.self) { try await store.rawSamples(seriesID: 1, from: 0, to: .max) }
+        }
+    }
+}
