@@ -174,7 +174,9 @@ import Glibc
         }
         try await Task.sleep(for: .seconds(5))
         let end = Date().timeIntervalSince1970
-        let span = Int((end - start).rounded(.up))
+        // Two scrapes more than the time since `start`, so that the range holds a scrape from
+        // before the late push however soon after it the ledger moved.
+        let span = Int((end - start).rounded(.up)) + 2
 
         // The ledger's idle total fell by the hour's 0.10; the published counter holds.
         let idleAfter = try #require(try await query("tokenwatt_idle_cost_usd_total")[""])
