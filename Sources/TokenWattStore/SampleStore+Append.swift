@@ -163,11 +163,12 @@ extension SampleStore {
         let newest = max(index.latest(of: seriesID)?.timestamp ?? .min, alsoStored.last?.timestamp ?? .min)
         guard let first = ordered.first, first.timestamp <= newest else { return ordered }
         let to = min(ordered.last!.timestamp, newest) + 1
-        var stored = Set(head.samples(seriesID: seriesID, from: first.timestamp, to: to).map(\.timestamp))
+        // Only a window that was flushed may have samples on disk.
+        let readable = first.timestamp < head.flushedBefore
+            ? try rawSamples(db: db, seriesID: seriesID, from: first.timestamp, to: to)
+            : head.samples(seriesID: seriesID, from: first.timestamp, to: to)
+        var stored = Set(readable.map(\.timestamp))
         stored.formUnion(alsoStored.map(\.timestamp))
-        if first.timestamp < head.flushedBefore {
-            stored.formUnion(try chunkSamples(db: db, seriesID: seriesID, from: first.timestamp, to: to).map(\.timestamp))
-        }
         return ordered.filter { !stored.contains($0.timestamp) }
     }
 }

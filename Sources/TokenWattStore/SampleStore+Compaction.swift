@@ -64,25 +64,36 @@ extension SampleStore {
     /// Writes flushed windows as chunks. A window before `mayExist` may already have a chunk
     /// (late samples after its flush): the two are merged.
     private func write(_ windows: ArraySlice<Head.FlushedWindow>, mayExist: Int64, db: Database) throws -> Int {
-        let store = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
-            VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
-            """)
         var moved = 0
         for flushed in windows {
             let window = flushed.window
-            var row: (first: Int64, last: Int64, count: Int, data: [UInt8])
-            row = (window.firstTimestamp, window.lastTimestamp, window.count, window.encoded)
-            if flushed.start < mayExist, let stored = try chunkSamples(db: db, seriesID: flushed.seriesID, window: flushed.start) {
-                // What the chunk holds was stored first: it wins over an equal timestamp.
-                let merged = Sample.merged(stored, window.samples)
-                row = (merged.first!.timestamp, merged.last!.timestamp, merged.count, XORChunk.encode(merged))
+            if flushed.start < mayExist {
+                try mergeIntoChunk(window.samples, seriesID: flushed.seriesID, window: flushed.start, db: db)
+            } else {
+                try storeChunk(seriesID: flushed.seriesID, window: flushed.start, first: window.firstTimestamp,
+                               last: window.lastTimestamp, count: window.count, encoded: window.encoded, db: db)
             }
-            try store.execute(arguments: [flushed.seriesID, flushed.start, row.first, row.last, row.count,
-                                          StoredChunk.frame(row.data, as: .xor)])
             moved += flushed.count
         }
         return moved
+    }
+
+    /// Stores samples (in timestamp order) of one series' window as its chunk, merged with what
+    /// the chunk already holds, which was stored first and wins over an equal timestamp.
+    func mergeIntoChunk(_ samples: [Sample], seriesID: Int64, window: Int64, db: Database) throws {
+        let merged = try chunkSamples(db: db, seriesID: seriesID, window: window).map { Sample.merged($0, samples) } ?? samples
+        guard let first = merged.first, let last = merged.last else { return }
+        try storeChunk(seriesID: seriesID, window: window, first: first.timestamp, last: last.timestamp, count: merged.count,
+                       encoded: XORChunk.encode(merged), db: db)
+    }
+
+    /// Writes one series' chunk of one window, framed (`StoredChunk`).
+    private func storeChunk(seriesID: Int64, window: Int64, first: Int64, last: Int64, count: Int, encoded: [UInt8], db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
+            VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
+            """)
+        try statement.execute(arguments: [seriesID, window, first, last, count, StoredChunk.frame(encoded, as: .xor)])
     }
 
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.

@@ -27,10 +27,6 @@ extension SampleStore {
                 samplesBySeries[row[0], default: []] += try XORChunk.decode([UInt8](row[1] as Data))
             }
             guard !samplesBySeries.isEmpty else { return }
-            let store = try db.makeStatement(sql: """
-                INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
-                VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
-                """)
             var moved = 0
             for (id, unordered) in samplesBySeries {
                 let samples = unordered.sorted { $0.timestamp < $1.timestamp }
@@ -39,12 +35,7 @@ extension SampleStore {
                 while start < samples.endIndex {
                     let window = SampleStore.chunkWindow(of: samples[start].timestamp)
                     let end = samples[start...].firstIndex { $0.timestamp >= window + Schema.chunkWindow } ?? samples.endIndex
-                    var merged = Array(samples[start..<end])
-                    if let stored = try chunkSamples(db: db, seriesID: id, window: window) {
-                        merged = Sample.merged(stored, merged)
-                    }
-                    try store.execute(arguments: [id, window, merged.first!.timestamp, merged.last!.timestamp, merged.count,
-                                                  StoredChunk.frame(XORChunk.encode(merged), as: .xor)])
+                    try mergeIntoChunk(Array(samples[start..<end]), seriesID: id, window: window, db: db)
                     start = end
                 }
             }

@@ -27,12 +27,13 @@ final class Head: Sendable {
         var lastChangedHour: Int64?
     }
 
-    /// A window being flushed: the samples it held when taken.
+    /// A window being flushed, as it was when taken.
     struct FlushedWindow {
         let seriesID: Int64
-        let start: Int64
-        let count: Int
         let window: HeadWindow
+
+        var start: Int64 { window.start }
+        var count: Int { window.count }
     }
 
     /// A series with samples added since its rollups were last written: their time span, and
@@ -57,15 +58,10 @@ final class Head: Sendable {
     func append(_ samples: some Collection<Sample>, seriesID: Int64) {
         guard let first = samples.first else { return }
         state.withLock { state in
-            var series = state.series.removeValue(forKey: seriesID) ?? HeadSeries()
-            for sample in samples {
-                state.bytes += series.add(sample)
-            }
             let span = samples.reduce((from: first.timestamp, to: first.timestamp)) { (min($0.from, $1.timestamp), max($0.to, $1.timestamp)) }
+            state.bytes += state.series[seriesID, default: HeadSeries()].add(samples, from: span.from, to: span.to)
             state.oldestWindow = min(state.oldestWindow, SampleStore.chunkWindow(of: span.from))
-            series.markDirty(from: span.from, to: span.to)
             state.samples += samples.count
-            state.series[seriesID] = series
             state.noteChanged(from: span.from, to: span.to)
         }
     }
@@ -102,25 +98,23 @@ final class Head: Sendable {
             state.lateSamples = false
             var windows: [FlushedWindow] = []
             var spans: [Dirty] = []
-            state.oldestWindow = .max
+            var oldestWindow = Int64.max
             for (id, series) in state.series {
                 for window in series.windows {
                     if window.start < boundary {
-                        windows.append(FlushedWindow(seriesID: id, start: window.start, count: window.count, window: window))
+                        windows.append(FlushedWindow(seriesID: id, window: window))
                     } else {
-                        state.oldestWindow = min(state.oldestWindow, window.start)
+                        oldestWindow = min(oldestWindow, window.start)
                     }
                 }
-                guard series.dirtyFrom <= boundary else { continue }
-                spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
-                var updated = series
-                if series.dirtyTo > boundary {
-                    updated.dirtyFrom = boundary + 1
-                } else {
-                    updated.dirtyFrom = .max
-                    updated.dirtyTo = .min
+                if series.dirtyFrom <= boundary {
+                    spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
                 }
-                state.series[id] = updated
+            }
+            state.oldestWindow = oldestWindow
+            // Written after the walk: changing a dictionary while iterating it copies all of it.
+            for span in spans {
+                state.series[span.seriesID]!.markRolledUp(through: boundary)
             }
             return (windows, spans)
         }
@@ -140,19 +134,18 @@ final class Head: Sendable {
     func remove(flushed windows: [FlushedWindow]) {
         state.withLock { state in
             for flushed in windows {
-                guard var series = state.series[flushed.seriesID],
-                      let index = series.windows.firstIndex(where: { $0.start == flushed.start }) else { continue }
-                guard series.windows[index].count == flushed.count else {
+                guard let index = state.series[flushed.seriesID]?.windows.firstIndex(where: { $0.start == flushed.start }) else { continue }
+                // Read and changed in place: a copy of the series would copy its windows.
+                let removed = state.series[flushed.seriesID]!.windows.remove(at: index)
+                guard removed.count == flushed.count else {
+                    state.series[flushed.seriesID]!.windows.insert(removed, at: index)
                     state.oldestWindow = min(state.oldestWindow, flushed.start)
                     continue
                 }
-                state.bytes -= series.windows[index].bytes
+                state.bytes -= removed.bytes
                 state.samples -= flushed.count
-                series.windows.remove(at: index)
-                if series.windows.isEmpty && series.dirtyFrom == .max {
+                if let series = state.series[flushed.seriesID], series.windows.isEmpty && series.dirtyFrom == .max {
                     state.series[flushed.seriesID] = nil
-                } else {
-                    state.series[flushed.seriesID] = series
                 }
             }
         }
@@ -163,15 +156,16 @@ final class Head: Sendable {
     func drop(windowsEndingBefore cutoff: Int64) -> Int {
         state.withLock { state in
             let before = state.samples
-            for (id, series) in state.series where series.windows.contains(where: { $0.start + Schema.chunkWindow < cutoff }) {
-                var kept = series
-                kept.windows.removeAll { window in
+            let expired = state.series.compactMap { id, series in
+                series.windows.contains { $0.start + Schema.chunkWindow < cutoff } ? id : nil
+            }
+            for id in expired {
+                state.series[id]!.windows.removeAll { window in
                     guard window.start + Schema.chunkWindow < cutoff else { return false }
                     state.bytes -= window.bytes
                     state.samples -= window.count
                     return true
                 }
-                state.series[id] = kept
             }
             return before - state.samples
         }
@@ -197,9 +191,7 @@ final class Head: Sendable {
     func markDirty(_ spans: [Dirty]) {
         state.withLock { state in
             for span in spans {
-                var series = state.series[span.seriesID] ?? HeadSeries()
-                series.markDirty(from: span.from, to: span.to)
-                state.series[span.seriesID] = series
+                state.series[span.seriesID, default: HeadSeries()].markDirty(from: span.from, to: span.to)
                 state.noteChanged(from: span.from, to: span.to)
             }
         }
@@ -237,9 +229,25 @@ struct HeadSeries {
         dirtyTo = max(dirtyTo, to)
     }
 
+    /// Its rollups are written up to `boundary`: what lies after stays dirty.
+    mutating func markRolledUp(through boundary: Int64) {
+        if dirtyTo > boundary {
+            dirtyFrom = boundary + 1
+        } else {
+            dirtyFrom = .max
+            dirtyTo = .min
+        }
+    }
+
+    /// Adds samples from `from` to `to`; returns the bytes they took.
+    mutating func add(_ samples: some Collection<Sample>, from: Int64, to: Int64) -> Int {
+        markDirty(from: from, to: to)
+        return samples.reduce(0) { $0 + add($1) }
+    }
+
     /// Adds a sample to its window; returns the bytes that took.
-    mutating func add(_ sample: Sample) -> Int {
-        let start = sample.timestamp - sample.timestamp.modulo(Schema.chunkWindow)
+    private mutating func add(_ sample: Sample) -> Int {
+        let start = SampleStore.chunkWindow(of: sample.timestamp)
         if let index = windows.lastIndex(where: { $0.start == start }) {
             let before = windows[index].bytes
             windows[index].add(sample)
