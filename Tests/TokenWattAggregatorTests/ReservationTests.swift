@@ -2,8 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 import TokenWattCore
+import TokenWattStore
 @testable import TokenWattAggregator
 
 /// Hard caps (`action: block`): reservations are granted only while every matching cap has
@@ -121,11 +123,17 @@ import TokenWattCore
               - {name: bots, match: {team: research}, measure: tokens, limit: 1e9, action: block,
                  runaway: {window: 1m, baseline: 1h, factor: 10, min_rate: 1, cool_down: 5m}}
             """, file: "caps.yml")
-        try await withAggregator({ $0.budgets = configuration.budgets }, now: { clock.now }) { client, aggregator in
-            // The last evaluation saw a runaway of 250 tokens/s against 5.
-            let firing = BudgetState(periodStart: 0, periodEnd: 0, runawayFiring: true, runawayRate: 250, runawayBaseline: 5)
-            try await aggregator.store.saveBudget("bots", state: String(decoding: try JSONEncoder().encode(firing), as: UTF8.self), messages: [])
-            try await aggregator.budgets.evaluate()  // reads the saved state; no tokens now, so the runaway ends
+        // The last evaluation before this start saw a runaway of 250 tokens/s against 5. The
+        // engine reads saved states once, at its first evaluation, so the state is saved first.
+        var storage = StorageConfiguration()
+        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-caps-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: storage.directory) }
+        let seeded = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let firing = BudgetState(periodStart: 0, periodEnd: 0, runawayFiring: true, runawayRate: 250, runawayBaseline: 5)
+        try await seeded.saveBudget("bots", state: String(decoding: try JSONEncoder().encode(firing), as: UTF8.self), messages: [])
+        try seeded.close()
+        try await withAggregator({ $0.budgets = configuration.budgets; $0.storage = storage }, now: { clock.now }) { client, aggregator in
+            try await aggregator.budgets.evaluate()  // no tokens now, so the runaway ends and its hold begins
             let held = try await ReservationTests.reserve(client, ReservationTests.labels(team: "research"))
             #expect(held.status == .tooManyRequests)
             #expect(held.object["errorType"] as? String == "runaway")

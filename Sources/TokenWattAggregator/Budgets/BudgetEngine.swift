@@ -28,6 +28,9 @@ public final class BudgetEngine: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let states = Mutex<[String: BudgetState]?>(nil)
+    /// The evaluation running or last run: each waits for the one before, so two never read
+    /// the same state and both save (the second would lose the first's events).
+    private let lastEvaluation = Mutex<Task<Void, any Error>?>(nil)
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     init(budgets: [Budget], receivers: [Receiver], costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
@@ -89,8 +92,21 @@ public final class BudgetEngine: Service, Sendable {
     /// The budgets' latest states, by name.
     var currentStates: [String: BudgetState] { states.withLock { $0 ?? [:] } }
 
-    /// Evaluates every budget once.
+    /// Evaluates every budget once, after any evaluation in progress.
     public func evaluate() async throws {
+        let evaluation = lastEvaluation.withLock { last in
+            let previous = last
+            let next = Task {
+                _ = await previous?.result
+                try await self.evaluateAlone()
+            }
+            last = next
+            return next
+        }
+        try await evaluation.value
+    }
+
+    private func evaluateAlone() async throws {
         if states.withLock({ $0 == nil }) {
             let saved = try await costs.store.budgetStates()
             let decoded = saved.compactMapValues { try? JSONDecoder().decode(BudgetState.self, from: Data($0.utf8)) }
