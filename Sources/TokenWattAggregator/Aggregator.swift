@@ -8,7 +8,7 @@ import TokenWattStore
 
 /// The aggregator, assembled: its database, writer, maintenance and HTTP application.
 public struct Aggregator: Sendable {
-    public let store: SampleStore
+    public let stores: Stores
     public let costs: CostEngine
     public let budgets: BudgetEngine
     public let delivery: DeliveryWorker
@@ -19,27 +19,28 @@ public struct Aggregator: Sendable {
     /// `now` (ms since the epoch) is injectable so tests control time.
     public init(configuration: AggregatorConfiguration, logger: Logger,
                 now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) throws {
-        let store = try SampleStore(configuration: configuration.storage, logger: logger)
+        let stores = try Stores(configuration: configuration.storage, logger: logger)
+        let samples = stores.samples
         let connections = ConnectionCounter()
         let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
-        let writer = SampleWriter(store: store, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
-        let maintenance = MaintenanceService(store: store, logger: logger, now: now)
-        let costs = CostEngine(store: store, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
+        let writer = SampleWriter(store: samples, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
+        let maintenance = MaintenanceService(store: samples, outbox: stores.outbox, logger: logger, now: now)
+        let costs = CostEngine(samples: samples, ledger: stores.ledger, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
                                intervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let client = OutboundClient.makeHTTPClient()
-        let delivery = DeliveryWorker(store: store, receivers: configuration.receivers, settings: configuration.delivery, client: OutboundClient(http: client),
+        let delivery = DeliveryWorker(outbox: stores.outbox, receivers: configuration.receivers, settings: configuration.delivery, client: OutboundClient(http: client),
                                       logger: logger, now: now)
-        let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, costs: costs, delivery: delivery,
+        let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: stores.budgetStates, costs: costs, delivery: delivery,
                                    intervalMs: configuration.budgetIntervalMs,
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
-        let forwarder = RemoteWriteForwarder(store: store, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
+        let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
                                              delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
-        let router = Aggregator.router(configuration: configuration, store: store, writer: writer, metrics: metrics, costs: costs,
+        let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer, metrics: metrics, costs: costs,
                                        budgets: budgets, delivery: delivery, forwarder: forwarder, logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
-            "\(store.seriesCount) series, \(writer.queuedSamples) samples queued, \(store.databaseBytes / 1_048_576) MiB on disk"
+            "\(samples.seriesCount) series, \(writer.queuedSamples) samples queued, \(stores.database.bytes / 1_048_576) MiB on disk"
         }
         // Services start in order and stop in reverse: the HTTP server (added last by
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
@@ -51,10 +52,10 @@ public struct Aggregator: Sendable {
             services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
-                Systemd.ready(status: "listening on \(listen), \(store.seriesCount) series")
+                Systemd.ready(status: "listening on \(listen), \(samples.seriesCount) series")
             },
             logger: logger)
-        self.store = store
+        self.stores = stores
         self.costs = costs
         self.budgets = budgets
         self.delivery = delivery
@@ -71,7 +72,7 @@ public struct Aggregator: Sendable {
         }
         try await client.shutdown()
         Systemd.stopping(status: "closing the database")
-        try store.close()
+        try stores.close()
     }
 
     /// Releases what `run()` would have: for an aggregator built but never run (tests).
@@ -79,7 +80,7 @@ public struct Aggregator: Sendable {
         try await client.shutdown()
     }
 
-    static func router(configuration: AggregatorConfiguration, store: SampleStore, writer: SampleWriter,
+    static func router(configuration: AggregatorConfiguration, database: StoreDatabase, samples: SampleStore, reservations: any ReservationStore, writer: SampleWriter,
                        metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<DaemonRequestContext> {
         let router = Router(context: DaemonRequestContext.self)
@@ -88,15 +89,15 @@ public struct Aggregator: Sendable {
         let authenticator = NodeAuthenticator(configuration: configuration)
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
-            writer: writer, store: store, metrics: metrics, configuration: configuration.ingest,
+            writer: writer, samples: samples, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
-        let desk = ReservationDesk(budgets: budgets, costs: costs, now: now)
-        let exposition = MetricsHandler(store: store, writer: writer, metrics: metrics, costs: costs, budgets: budgets, desk: desk, delivery: delivery,
+        let desk = ReservationDesk(reservations: reservations, budgets: budgets, costs: costs, now: now)
+        let exposition = MetricsHandler(samples: samples, database: database, writer: writer, metrics: metrics, costs: costs, budgets: budgets, desk: desk, delivery: delivery,
                                         forwarder: forwarder, stalenessMs: configuration.stalenessMs, now: now)
-        let series = SeriesHandler(store: store)
-        let queryRange = QueryRangeHandler(store: store, now: now)
-        let tokens = TokensHandler(store: store, now: now)
+        let series = SeriesHandler(samples: samples)
+        let queryRange = QueryRangeHandler(samples: samples, now: now)
+        let tokens = TokensHandler(samples: samples, now: now)
         router.post("/api/v1/write", use: ingest.handle)
         router.get("/metrics", use: exposition.handle)
         router.get("/api/v1/series", use: series.handle)

@@ -57,7 +57,7 @@ final class AggregatorMetrics: Sendable {
         state.withLock { $0.commits.observe(seconds) }
     }
 
-    func families(store: SampleStore, queuedSamples: Int, now: Int64) -> [MetricFamily] {
+    func families(samples: any SampleReading, databaseBytes: Int64, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
         let nodes = Set(knownNodes).union(state.lastPushMs.keys).sorted()
         func counter(_ name: String, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
@@ -84,13 +84,13 @@ final class AggregatorMetrics: Sendable {
                          help: "Duration of each group commit to SQLite.",
                          samples: state.commits.samples("tokenwatt_aggregator_commit_duration_seconds")),
             counter("tokenwatt_aggregator_compacted_samples", "Raw samples flushed from the in-memory head into compressed chunks.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(store.compactedSamples))]),
-            gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(store.seriesCount)),
-            gauge("tokenwatt_aggregator_head_series", "Series with samples in the in-memory head.", Double(store.headSeries)),
-            gauge("tokenwatt_aggregator_head_samples", "Samples in the in-memory head (and its write-ahead log).", Double(store.headSamples)),
-            gauge("tokenwatt_aggregator_head_bytes", "Memory the head's samples take (storage.max_head_bytes bounds it).", Double(store.headBytes)),
+                    [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(samples.compactedSamples))]),
+            gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(samples.seriesCount)),
+            gauge("tokenwatt_aggregator_head_series", "Series with samples in the in-memory head.", Double(samples.headSeries)),
+            gauge("tokenwatt_aggregator_head_samples", "Samples in the in-memory head (and its write-ahead log).", Double(samples.headSamples)),
+            gauge("tokenwatt_aggregator_head_bytes", "Memory the head's samples take (storage.max_head_bytes bounds it).", Double(samples.headBytes)),
             gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
-            gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(store.databaseBytes)),
+            gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(databaseBytes)),
             MetricFamily(name: "tokenwatt_agent_last_push_timestamp_seconds", type: .gauge, help: "When the node's agent last pushed samples that were stored.",
                          samples: nodes.compactMap { node in
                              state.lastPushMs[node].map { ExpositionSample(name: "tokenwatt_agent_last_push_timestamp_seconds", labels: [Label("node", node)], value: Double($0) / 1000) }

@@ -75,7 +75,8 @@ struct RunningAgent {
         // agent's first round on, with no holes but the restarts
         var configuration = StorageConfiguration()
         configuration.directory = directory + "/data"
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let store = stores.samples
         defer { try? store.close() }
         let series = store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")])
         #expect(series.map { $0.labels["node"] } == ["node-a"])

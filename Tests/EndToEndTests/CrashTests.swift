@@ -82,7 +82,8 @@ import Glibc
     static func check(_ ledger: Ledger, directory: String, round: Int) async throws {
         var configuration = StorageConfiguration()
         configuration.directory = directory
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "crash-check"))
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "crash-check"))
+        let store = stores.samples
         for (labels, sent) in ledger.sent {
             // The aggregator adds the pushing node's name.
             let stored = labels.setting("node", to: "gpu-01")
@@ -102,6 +103,6 @@ import Glibc
             let unsent = byTimestamp.filter { sent[$0.key] != $0.value }
             #expect(unsent.count == 0, "round \(round): \(labels) holds \(unsent.count) samples never sent")
         }
-        try store.close()
+        try stores.close()
     }
 }

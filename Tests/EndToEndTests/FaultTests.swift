@@ -68,9 +68,10 @@ struct SmallDisk {
         // Then every acknowledged push and the late one are there
         var configuration = StorageConfiguration()
         configuration.directory = disk.path + "/data"
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let store = stores.samples
         let stored = Set(store.series(matching: [try SeriesSelector(parsing: "filler")]).compactMap { $0.labels["push"].flatMap(Int.init) })
-        try store.close()
+        try stores.close()
         #expect(stored == Set(acknowledged + [failed.push]))
     }
 
@@ -109,10 +110,11 @@ struct SmallDisk {
         var configuration = StorageConfiguration()
         configuration.directory = directory + "/data"
         await aggregator.process.kill(signal: SIGTERM)
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let store = stores.samples
         let memory = try #require(store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")]).first)
         let early = try await store.rawSamples(seriesID: memory.id, from: started, to: filling)
-        try store.close()
+        try stores.close()
         #expect(early.count >= 3, "\(early.count) rounds from before the disk filled")
         let usage = try await HTTP.post(agent.url + "/v1/usage", body: Array(#"{"model": "after", "output_tokens": 1}"#.utf8), headers: [("Content-Type", "application/json")])
         #expect(usage.status == 200)

@@ -45,8 +45,9 @@ import Glibc
         // Then the rounds collected while the token was refused are stored
         var configuration = StorageConfiguration()
         configuration.directory = directory + "/data"
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
-        defer { try? store.close() }
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let store = stores.samples
+        defer { try? stores.close() }
         let series = try #require(store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")]).first)
         let window = try await store.rawSamples(seriesID: series.id, from: started, to: refusedUntil)
         let seconds = Int((refusedUntil - started) / 1000)

@@ -128,7 +128,7 @@ import TokenWattStore
                 try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
                 if (second + 1) % 10 == 0 && second + 1 >= evaluateFrom {
                     try await engine.evaluate()
-                    let messages = try await aggregator.store.recentMessages(limit: 1_000)
+                    let messages = try await aggregator.stores.outbox.recentMessages(limit: 1_000)
                     let new = messages.count - seen
                     seen = messages.count
                     evaluations.withLock { $0.append(messages.prefix(new).compactMap { try? AlertEvent.decoder.decode(AlertEvent.self, from: Data($0.event.utf8)).type }) }

@@ -178,7 +178,7 @@ import TokenWattCore
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01(), token: "secret-1")
             try await CostScenarioTests.send(client, CostScenarioTests.vm03(), token: "secret-3")
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: false), token: "secret-2")
-            try await aggregator.store.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
             try await aggregator.costs.update()
 
             // Before the late hour arrives, gpu-02 misses hour 20 and the first step of hour 21.
@@ -188,12 +188,12 @@ import TokenWattCore
             // The late hour: its rollup marks the hour, and the ledger is rewritten.
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: true), token: "secret-2")
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01Late(), token: "secret-1")
-            try await aggregator.store.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
             try await aggregator.costs.update()
 
             byNode = try await CostScenarioTests.costs(client, by: "node")
             let gpu01 = CostScenarioTests.group(byNode, ["node": "gpu-01"])
-            let noonHours = try await aggregator.store.ledger(from: CostScenarioTests.dayStart + 11 * CostScenarioTests.hour,
+            let noonHours = try await aggregator.stores.ledger.hours(from: CostScenarioTests.dayStart + 11 * CostScenarioTests.hour,
                                                               to: CostScenarioTests.dayStart + 13 * CostScenarioTests.hour)
             #expect(noonHours.nodes.filter { $0.node == "gpu-01" }.map(\.joules) == [3.96e6, 3.96e6])
             #expect(CostScenarioTests.cents(gpu01["on_prem_cost"]) == 280_75)
@@ -253,7 +253,7 @@ import TokenWattCore
             #expect(CostScenarioTests.cents(CostScenarioTests.group(byTeam, ["team": "platform"])["cost"]) == 52_64)
             let research = Budget(name: "research", scope: [try LabelMatcher("team", .equal, "research")], measure: .usd,
                                   period: .fixed(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd), limit: 1_000, thresholds: [1], receivers: [])
-            let day = try await aggregator.store.ledger(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
+            let day = try await aggregator.stores.ledger.hours(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
             #expect(CostScenarioTests.cents(BudgetEngine.reading(research, ledger: day, now: CostScenarioTests.dayEnd).spent) == 162_22)
 
             // /metrics: the totals of the whole ledger. The samples at 23:50 the day before put both
@@ -268,7 +268,7 @@ import TokenWattCore
             #expect(metrics.contains("tokenwatt_cloud_equivalent_usd_total{model=\"\(CostScenarioTests.llama)\",node=\"gpu-01\"} 324\n"))
             #expect(metrics.contains("tokenwatt_unpriced_tokens_total{model=\"mystery-model\"} 800000\n"))
             #expect(throws: Never.self) { try ExpositionParser(format: .prometheusText).parse(metrics) }
-            let ledger = try await aggregator.store.ledger(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
+            let ledger = try await aggregator.stores.ledger.hours(from: CostScenarioTests.dayStart, to: CostScenarioTests.dayEnd)
             let breakEven = CostEngine.breakEven(ledger, from: CostScenarioTests.dayStart)
             #expect(breakEven.count == 2)
             #expect(CostScenarioTests.relative(breakEven.first { $0.labels == [Label("node", "gpu-01")] }?.value, 11.698 / (345.6 / 720e6 * 3600)))

@@ -38,16 +38,16 @@ import TokenWattService
         var storage = StorageConfiguration()
         storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-delivery-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
-        let store = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: storage, logger: Logger(label: "test"))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService(gracefulShutdownSignals: []) }
             while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
             let url = "http://127.0.0.1:\(port.withLock { $0 }!)/hook"
-            let worker = DeliveryWorker(store: store, receivers: [Receiver(name: "r", kind: kind(url))], settings: .init(), client: OutboundClient(http: client),
+            let worker = DeliveryWorker(outbox: stores.outbox, receivers: [Receiver(name: "r", kind: kind(url))], settings: .init(), client: OutboundClient(http: client),
                                         logger: Logger(label: "test"), now: { DeliveryTests.now })
             do {
-                try await body(store, worker, { received.withLock { $0 } })
+                try await body(stores, worker, { received.withLock { $0 } })
             } catch {
                 try? await client.shutdown()
                 throw error
@@ -55,43 +55,43 @@ import TokenWattService
             group.cancelAll()
         }
         try await client.shutdown()
-        try store.close()
+        try stores.close()
     }
 
-    static func enqueue(_ store: SampleStore, _ events: [AlertEvent], createdMs: Int64 = now) async throws {
-        try await store.saveBudget("b", state: "{}", messages: events.map { OutboxMessage(eventID: $0.id, receiver: "r", createdMs: createdMs, event: $0.json) })
+    static func enqueue(_ stores: Stores, _ events: [AlertEvent], createdMs: Int64 = now) async throws {
+        try await stores.budgetStates.save("b", state: "{}", messages: events.map { OutboxMessage(eventID: $0.id, receiver: "r", createdMs: createdMs, event: $0.json) })
     }
 
     @Test func goneDisablesTheReceiverAndItsPendingMessages() async throws {
-        try await DeliveryTests.withReceiver([(.gone, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, received in
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1"), DeliveryTests.event("evt_2")])
+        try await DeliveryTests.withReceiver([(.gone, nil)], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, received in
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1"), DeliveryTests.event("evt_2")])
             try await worker.deliverDue()
             #expect(received().count == 1)
-            let messages = try await store.recentMessages(limit: 10)
+            let messages = try await stores.outbox.recentMessages(limit: 10)
             #expect(messages.map(\.status) == [.disabled, .disabled])
-            #expect(try await store.disabledReceivers().values.allSatisfy { $0.reason.hasPrefix("410 from http://127.0.0.1:") })
+            #expect(try await stores.outbox.disabledReceivers().values.allSatisfy { $0.reason.hasPrefix("410 from http://127.0.0.1:") })
             #expect(worker.deliveries["r"]?[.disabled] == 2)  // both messages, one attempt
             // A message for it later is not tried either.
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_3")])
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_3")])
             try await worker.deliverDue()
             #expect(received().count == 1)
-            #expect(try await store.recentMessages(limit: 10).allSatisfy { $0.status == .disabled })
+            #expect(try await stores.outbox.recentMessages(limit: 10).allSatisfy { $0.status == .disabled })
         }
     }
 
     @Test func retryAfterSetsTheNextAttemptAndOnly2xxDelivers() async throws {
-        try await DeliveryTests.withReceiver([(.serviceUnavailable, "7"), (.found, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, received in
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1")])
+        try await DeliveryTests.withReceiver([(.serviceUnavailable, "7"), (.found, nil)], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, received in
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1")])
             try await worker.deliverDue()
-            var message = try #require(try await store.recentMessages(limit: 1).first)
+            var message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .pending)
             #expect(message.nextAttemptMs == DeliveryTests.now + 7_000)
             #expect(message.lastError?.hasPrefix("503 from http://127.0.0.1:") == true)
             // Due again: a 302 is no success.
             message.nextAttemptMs = DeliveryTests.now
-            try await store.update(message)
+            try await stores.outbox.update(message)
             try await worker.deliverDue()
-            message = try #require(try await store.recentMessages(limit: 1).first)
+            message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .pending)
             #expect(message.attempts == 2)
             #expect(message.nextAttemptMs > DeliveryTests.now && message.nextAttemptMs <= DeliveryTests.now + 2_000)
@@ -100,35 +100,35 @@ import TokenWattService
     }
 
     @Test func aHugeRetryAfterIsCappedInsteadOfOverflowing() async throws {
-        try await DeliveryTests.withReceiver([(.serviceUnavailable, "9223372036854775807")], kind: { .webhook(url: $0, secret: nil) }) { store, worker, _ in
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1")])
+        try await DeliveryTests.withReceiver([(.serviceUnavailable, "9223372036854775807")], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, _ in
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1")])
             try await worker.deliverDue()
-            let message = try #require(try await store.recentMessages(limit: 1).first)
+            let message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .pending)
             #expect(message.nextAttemptMs == DeliveryTests.now + 3_600_000)
         }
     }
 
     @Test func aMessageOlderThanTheHorizonExpiresAfterItsLastFailure() async throws {
-        try await DeliveryTests.withReceiver([(.internalServerError, nil)], kind: { .webhook(url: $0, secret: nil) }) { store, worker, _ in
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_old")], createdMs: DeliveryTests.now - 25 * 3_600_000)
+        try await DeliveryTests.withReceiver([(.internalServerError, nil)], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, _ in
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_old")], createdMs: DeliveryTests.now - 25 * 3_600_000)
             try await worker.deliverDue()
-            let message = try #require(try await store.recentMessages(limit: 1).first)
+            let message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .expired)
             #expect(worker.deliveries["r"]?[.expired] == 1)
         }
     }
 
     @Test func slackGetsReadableTextWithTheSameFacts() async throws {
-        try await DeliveryTests.withReceiver([], kind: { .slack(url: $0) }) { store, worker, received in
-            try await DeliveryTests.enqueue(store, [DeliveryTests.event("evt_1")])
+        try await DeliveryTests.withReceiver([], kind: { .slack(url: $0) }) { stores, worker, received in
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1")])
             try await worker.deliverDue()
             let body = try #require(received().first)
             let text = try #require((try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])?["text"])
             #expect(text.contains("Budget b: 80% threshold crossed, 850 of 1000 USD (85.0%) spent"))
             #expect(text.contains("Top teams: research 850"))
             #expect(text.contains("<http://x/api/v1/budgets?name=b|Budget details> · event evt_1"))
-            #expect(try await store.recentMessages(limit: 1).first?.status == .delivered)
+            #expect(try await stores.outbox.recentMessages(limit: 1).first?.status == .delivered)
         }
     }
 
@@ -149,19 +149,19 @@ import TokenWattService
         storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-outbox-\(UUID().uuidString)").path
         storage.rawRetentionMs = 86_400_000
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
-        let store = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: storage, logger: Logger(label: "test"))
         let now = DeliveryTests.now
         let old = now - 2 * 86_400_000
-        try await store.saveBudget("b", state: "{}", messages: ["old-delivered", "old-pending", "new-delivered"].map {
+        try await stores.budgetStates.save("b", state: "{}", messages: ["old-delivered", "old-pending", "new-delivered"].map {
             OutboxMessage(eventID: $0, receiver: "r", createdMs: $0.hasPrefix("old") ? old : now, event: DeliveryTests.event($0).json)
         })
-        for var message in try await store.recentMessages(limit: 10) where message.eventID.hasSuffix("delivered") {
+        for var message in try await stores.outbox.recentMessages(limit: 10) where message.eventID.hasSuffix("delivered") {
             message.status = .delivered
             message.finishedMs = message.createdMs
-            try await store.update(message)
+            try await stores.outbox.update(message)
         }
-        try await store.enforceRetention(now: now)
-        #expect(Set(try await store.recentMessages(limit: 10).map(\.eventID)) == ["old-pending", "new-delivered"])
-        try store.close()
+        try await stores.outbox.deleteFinished(before: now - storage.rawRetentionMs)
+        #expect(Set(try await stores.outbox.recentMessages(limit: 10).map(\.eventID)) == ["old-pending", "new-delivered"])
+        try stores.close()
     }
 }

@@ -113,7 +113,7 @@ import TokenWattCore
                     #expect(String(buffer: response.body).contains("the aggregator computes this family itself"))
                 }
             }
-            #expect(aggregator.store.seriesCount == 0)
+            #expect(aggregator.stores.samples.seriesCount == 0)
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
                 let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
@@ -145,7 +145,7 @@ import TokenWattCore
             let over = try await status((20..<35).map { ts("m", ["i": "\($0)"], [(t0 + 1000, 1)]) })
             #expect(over.0 == .badRequest && over.1.contains("ingest.max_series_per_node"))
             #expect(try await status((0..<25).map { ts("m", ["i": "\($0)"], [(t0 + 2000, 2)]) }).0 == .noContent)
-            #expect(aggregator.store.seriesCount == 25)
+            #expect(aggregator.stores.samples.seriesCount == 25)
         }
     }
 
@@ -168,17 +168,17 @@ import TokenWattCore
             let over = try await status((20..<50).map { ts("m", ["i": "\($0)"], [(t0 + 1_000, 1)]) })
             #expect(over.0 == .tooManyRequests && over.2.contains("storage.max_series"))
             #expect(try await status((0..<30).map { ts("m", ["i": "\($0)"], [(t0 + 2_000, 2)]) }).0 == .noContent)
-            #expect(aggregator.store.seriesCount == 30)
+            #expect(aggregator.stores.samples.seriesCount == 30)
             // Head memory: twelve hours of one series at 10 s take it past 8 KiB
-            #expect(aggregator.store.headBytes < 8 << 10)
+            #expect(aggregator.stores.samples.headBytes < 8 << 10)
             let hours = (0..<4_320).map { (t0 - 12 * 3_600_000 + Int64($0) * 10_000, Double($0 % 7)) }
             #expect(try await status([ts("long", [:], hours)]).0 == .noContent)
-            #expect(aggregator.store.headBytes >= 8 << 10)
+            #expect(aggregator.stores.samples.headBytes >= 8 << 10)
             let full = try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])])
             #expect(full.0 == .serviceUnavailable && full.1[.retryAfter] == "30" && full.2.contains("storage.max_head_bytes"))
             // and once the flush has written the old windows, pushes are taken again
-            #expect(try await aggregator.store.compact(now: t0 + 10_000) > 0)
-            #expect(aggregator.store.headBytes < 8 << 10)
+            #expect(try await aggregator.stores.samples.compact(now: t0 + 10_000) > 0)
+            #expect(aggregator.stores.samples.headBytes < 8 << 10)
             #expect(try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])]).0 == .noContent)
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
             #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"total_series_limit\"} 1"))

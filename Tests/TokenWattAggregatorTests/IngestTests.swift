@@ -26,7 +26,7 @@ func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ i
         throw error
     }
     try await aggregator.shutdownClient()
-    try aggregator.store.close()
+    try aggregator.stores.database.close()
 }
 
 let remoteWriteHeaders: HTTPFields = [
@@ -54,7 +54,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
             try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { response in
                 #expect(response.status == .noContent)
             }
-            let stored = aggregator.store.series(matching: [try SeriesSelector(parsing: "tokenwatt_gpu_power_watts")])
+            let stored = aggregator.stores.samples.series(matching: [try SeriesSelector(parsing: "tokenwatt_gpu_power_watts")])
             #expect(stored.map { $0.labels["node"] } == ["gpu-01"])
         }
     }
@@ -65,8 +65,8 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
                 let (headers, body) = push([ts("m", [:], samples)])
                 try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
             }
-            let id = try #require(aggregator.store.series(matching: [try SeriesSelector(parsing: "m")]).first?.id)
-            #expect(try await aggregator.store.rawSamples(seriesID: id, from: 0, to: .max).map(\.timestamp) == [t0 - 10_000, t0, t0 + 10_000])
+            let id = try #require(aggregator.stores.samples.series(matching: [try SeriesSelector(parsing: "m")]).first?.id)
+            #expect(try await aggregator.stores.samples.rawSamples(seriesID: id, from: 0, to: .max).map(\.timestamp) == [t0 - 10_000, t0, t0 + 10_000])
             try await client.execute(uri: "/metrics", method: .get) { response in
                 #expect(String(buffer: response.body).contains("tokenwatt_aggregator_duplicate_samples_total 2"))
             }
@@ -81,7 +81,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("timestamp \(future)"))
             }
-            #expect(aggregator.store.seriesCount == 0)
+            #expect(aggregator.stores.samples.seriesCount == 0)
         }
     }
 
@@ -98,7 +98,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
                 #expect(response.status == status)
                 if status == .unauthorized { #expect(response.headers[.wwwAuthenticate] != nil) }
             }
-            #expect(aggregator.store.seriesCount == (status == .noContent ? 1 : 0))
+            #expect(aggregator.stores.samples.seriesCount == (status == .noContent ? 1 : 0))
         }
     }
 
@@ -108,7 +108,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
             headers[.authorization] = nil
             let (_, body) = push([ts("m", [:], [(t0, 1)])])
             try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
-            #expect(aggregator.store.series(matching: [try SeriesSelector(parsing: "m")]).first?.labels["node"] == "this-host")
+            #expect(aggregator.stores.samples.series(matching: [try SeriesSelector(parsing: "m")]).first?.labels["node"] == "this-host")
         }
     }
 
@@ -136,7 +136,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
             let many = (0..<50).map { ts("m", ["i": "\($0)"], [(t0, Double($0))]) }
             let (headers, body) = push(many)
             try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .contentTooLarge) }
-            #expect(aggregator.store.seriesCount == 0)
+            #expect(aggregator.stores.samples.seriesCount == 0)
         }
     }
 

@@ -56,10 +56,10 @@ import TokenWattStore
                 }
                 #expect(statuses.filter { $0 == .created }.count == 133)
                 #expect(statuses.filter { $0 == .tooManyRequests }.count == 367)
-                let held = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+                let held = try await aggregator.stores.reservations.totals(budget: "research-usd", periodStart: 1_798_758_000_000)
                 #expect(held["pending"]?.count == 133)
                 #expect((held["pending"]?.amount ?? 1) <= 0.1)
-                let tokens = try await aggregator.store.reservationTotals(budget: "research-tokens", periodStart: 1_798_761_600_000)
+                let tokens = try await aggregator.stores.reservations.totals(budget: "research-tokens", periodStart: 1_798_761_600_000)
                 #expect(tokens["pending"]?.amount == 266_000.0)
             }
         }
@@ -100,7 +100,7 @@ import TokenWattStore
             let settle = ["labels": labels, "input_tokens": 1_000, "cached_input_tokens": 500, "output_tokens": 100] as [String: Any]
             #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle", settle).status == .ok)
             #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle", settle).status == .notFound)
-            let held = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+            let held = try await aggregator.stores.reservations.totals(budget: "research-usd", periodStart: 1_798_758_000_000)
             // 500 × 0.15 + 500 × 0.075 + 100 × 0.60 per million.
             #expect(abs((held["settled"]?.amount ?? 0) - 0.0001725) < 1e-12)
 
@@ -108,7 +108,7 @@ import TokenWattStore
             let lapsed = try #require((lapsing.object["data"] as? [String: Any])?["id"] as? String)
             clock.now += 2_000
             #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(lapsed)/settle", settle).status == .notFound)
-            let after = try await aggregator.store.reservationTotals(budget: "research-usd", periodStart: 1_798_758_000_000)
+            let after = try await aggregator.stores.reservations.totals(budget: "research-usd", periodStart: 1_798_758_000_000)
             #expect(after["expired"]?.count == 1)
             #expect(abs((after["expired"]?.amount ?? 0) - 0.00075) < 1e-12)
         }
@@ -128,9 +128,9 @@ import TokenWattStore
         var storage = StorageConfiguration()
         storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-caps-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
-        let seeded = try SampleStore(configuration: storage, logger: Logger(label: "test"))
+        let seeded = try Stores(configuration: storage, logger: Logger(label: "test"))
         let firing = BudgetState(periodStart: 0, periodEnd: 0, runawayFiring: true, runawayRate: 250, runawayBaseline: 5)
-        try await seeded.saveBudget("bots", state: String(decoding: try JSONEncoder().encode(firing), as: UTF8.self), messages: [])
+        try await seeded.budgetStates.save("bots", state: String(decoding: try JSONEncoder().encode(firing), as: UTF8.self), messages: [])
         try seeded.close()
         try await withAggregator({ $0.budgets = configuration.budgets; $0.storage = storage }, now: { clock.now }) { client, aggregator in
             try await aggregator.budgets.evaluate()  // no tokens now, so the runaway ends and its hold begins

@@ -13,8 +13,8 @@ import TokenWattCore
         series(name, [:], (0..<count).map { (start + Int64($0) * 10_000, Double($0)) })
     }
 
-    static func rows(_ store: SampleStore, _ sql: String) async throws -> Int {
-        try await store.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    static func rows(_ database: StoreDatabase, _ sql: String) async throws -> Int {
+        try await database.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
     }
 
     @Test func foldsSealedWindowsIntoChunksAndReadsThemBack() async throws {
@@ -26,9 +26,9 @@ import TokenWattCore
             let moved = try await store.compact(now: 100 * CompactionTests.hour)
             // Then the first 2-hour window of each series is one chunk, the rest stays in the head
             #expect(moved == 2 * 720)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 2)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
-            #expect(try await CompactionTests.rows(store, "PRAGMA freelist_count") == 0)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 2)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
+            #expect(try await CompactionTests.rows(store.database, "PRAGMA freelist_count") == 0)
             #expect(store.compactedSamples == 1_440)
             // and every sample reads back, across the chunk/head boundary
             #expect(try await store.rawSamples(seriesID: 1, from: 0, to: 5 * CompactionTests.hour) == original[0].samples)
@@ -48,8 +48,8 @@ import TokenWattCore
             #expect(retry == [AppendResult(stored: 1, duplicates: 2, newSeries: 0)])
             // and the next round merges the late sample into its window's chunk
             #expect(try await store.compact(now: 100 * CompactionTests.hour) == 1)
-            #expect(try await CompactionTests.rows(store, "SELECT count FROM chunks WHERE window_start = 0") == 721)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count FROM chunks WHERE window_start = 0") == 721)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM head WHERE first_ts < \(2 * CompactionTests.hour)") == 0)
             let first = try await store.rawSamples(seriesID: 1, from: 0, to: 20_001)
             #expect(first == [Sample(timestamp: 0, value: 0), Sample(timestamp: 10_000, value: 1),
                               Sample(timestamp: 15_000, value: 0.5), Sample(timestamp: 20_000, value: 2)])
@@ -61,19 +61,21 @@ import TokenWattCore
         configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-chunks-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         do {
-            let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+            let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+            let store = stores.samples
             // A series that stopped early lives only in chunks after compaction.
             _ = try await store.append([[CompactionTests.counter("old_total", count: 100), CompactionTests.counter("new_total", count: 1_440)]])
             try await store.compact(now: 100 * CompactionTests.hour)
-            try store.close()
+            try stores.close()
         }
-        let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let store = stores.samples
         #expect(store.liveSeries(since: 0).map(\.sample).sorted { $0.timestamp < $1.timestamp } == [
             Sample(timestamp: 990_000, value: 99), Sample(timestamp: 14_390_000, value: 1_439),
         ])
         #expect(try await store.append([[series("old_total", [:], [(500_000, 7)])]]) == [AppendResult(stored: 0, duplicates: 1, newSeries: 0)])
         #expect(try await store.rawSamples(seriesID: 1, from: 0, to: .max).count == 100)
-        try store.close()
+        try stores.close()
     }
 
     @Test func rollupsReadThroughChunks() async throws {
@@ -99,10 +101,10 @@ import TokenWattCore
             try await store.compact(now: 100 * CompactionTests.hour)
             // At 3 h, the window [0, 2 h) is not yet entirely older than the cutoff (2 h)...
             try await store.enforceRetention(now: 3 * CompactionTests.hour)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 1)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 1)
             // ...a millisecond later it is.
             try await store.enforceRetention(now: 3 * CompactionTests.hour + 1)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 0)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 0)
         }
     }
 
@@ -113,13 +115,14 @@ import TokenWattCore
                 INSERT INTO series (id, name, labels) VALUES (1, 'g', '{"__name__":"g"}');
                 INSERT INTO samples VALUES (1, 1000, 1.5), (1, 2000, 'NaN'), (1, 3000, NULL), (1, \(2 * CompactionTests.hour), 4);
                 """)
-        }) { store in
+        }) { stores in
+            let store = stores.samples
             // When the store opens it, then every sample is there, with its kind of NaN, one chunk per window
             let samples = try await store.rawSamples(seriesID: 1, from: 0, to: .max)
             #expect(samples.map(\.timestamp) == [1000, 2000, 3000, 2 * CompactionTests.hour])
             #expect(samples[0].value == 1.5 && samples[1].value.isNaN && !samples[1].isStaleMarker && samples[2].isStaleMarker)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM chunks") == 2)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM head") == 0)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 2)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM head") == 0)
             #expect(store.liveSeries(since: 0).first?.sample == Sample(timestamp: 2 * CompactionTests.hour, value: 4))
         }
     }

@@ -108,7 +108,8 @@ import TokenWattCore
         var configuration = StorageConfiguration()
         configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-agree-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
-        var store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        var stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        var store: SampleStore { stores.samples }
         var model = Model()
         func push(_ entries: [(name: String, sample: Sample)]) async throws {
             for batch in batches(entries) {
@@ -117,8 +118,8 @@ import TokenWattCore
             }
         }
         func reopen() throws {
-            try store.close()
-            store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+            try stores.close()
+            stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
         }
         func check(_ stage: String) async throws {
             let ids = Dictionary(uniqueKeysWithValues: store.series(matching: [try SeriesSelector(parsing: "{__name__=~\".+\"}")])
@@ -157,6 +158,6 @@ import TokenWattCore
         try await check("late samples flushed")
         try reopen()
         try await check("after another restart")
-        try store.close()
+        try stores.close()
     }
 }

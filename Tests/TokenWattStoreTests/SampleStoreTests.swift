@@ -61,17 +61,19 @@ import TokenWattCore
         configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-reopen-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         do {
-            let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+            let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+            let store = stores.samples
             _ = try await store.append([[series("m", ["node": "x"], [(1_000, 1), (2_000, 2)])], [series("n", [:], [(5_000, 7)])]])
-            try store.close()
+            try stores.close()
         }
-        let reopened = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
+        let reopenedStores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let reopened = reopenedStores.samples
         #expect(reopened.seriesCount == 2)
         #expect(try await reopened.rawSamples(seriesID: 1, from: 0, to: 10_000).count == 2)
         #expect(reopened.liveSeries(since: 0).count == 2)
         // Interning survives too: the same labels map to the same series.
         #expect(try await reopened.append([[series("m", ["node": "x"], [(3_000, 3)])]]) == [AppendResult(stored: 1, duplicates: 0, newSeries: 0)])
-        try reopened.close()
+        try reopenedStores.close()
     }
 
     @Test func rollsUpMinutesAndHoursWithCounterResets() async throws {
@@ -90,7 +92,7 @@ import TokenWattCore
                 if flushed {
                     _ = try await store.append([[series("later", [:], [(4 * 3_600_000, 1)])]])
                     #expect(try await store.compact(now: 10 * 3_600_000) == 8)
-                    #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM rollups_1m_chunks") == 2)
+                    #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 2)
                 }
                 let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
                 #expect(counterMinutes == [
@@ -110,7 +112,7 @@ import TokenWattCore
             #expect(try await store.rollups(.minute, seriesID: 1, from: minute, to: 2 * minute).first?.count == 3)
             // (hours 0 and 4, and the hour after each, where the next step starts)
             #expect(try await store.markChangedHours(now: 10 * 3_600_000) == 4)
-            #expect(try await CompactionTests.rows(store, "SELECT count(*) FROM ledger_pending") == 4)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM ledger_pending") == 4)
         }
     }
 

@@ -4,23 +4,29 @@ import Logging
 import TokenWattCore
 @testable import TokenWattStore
 
-/// A store in a fresh temporary folder, removed when the test ends.
-func withTemporaryStore<T>(_ configure: (inout StorageConfiguration) -> Void = { _ in },
-                           _ body: (SampleStore, StorageConfiguration) async throws -> T) async throws -> T {
+/// The stores in a fresh temporary folder, removed when the test ends.
+func withTemporaryStores<T>(_ configure: (inout StorageConfiguration) -> Void = { _ in },
+                            _ body: (Stores, StorageConfiguration) async throws -> T) async throws -> T {
     var configuration = StorageConfiguration()
     configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-store-\(UUID().uuidString)").path
     configure(&configuration)
     defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
-    let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
-    let result = try await body(store, configuration)
-    try store.close()
+    let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+    let result = try await body(stores, configuration)
+    try stores.close()
     return result
 }
 
-/// A store opened on a database an earlier schema version left, with the rows `seed` wrote
+/// The sample store in a fresh temporary folder, removed when the test ends.
+func withTemporaryStore<T>(_ configure: (inout StorageConfiguration) -> Void = { _ in },
+                           _ body: (SampleStore, StorageConfiguration) async throws -> T) async throws -> T {
+    try await withTemporaryStores(configure) { stores, configuration in try await body(stores.samples, configuration) }
+}
+
+/// The stores opened on a database an earlier schema version left, with the rows `seed` wrote
 /// into it at that version: what a migration meets.
 func withStoreMigrated(from version: String, seed: @escaping @Sendable (Database) throws -> Void,
-                       _ body: (SampleStore) async throws -> Void) async throws {
+                       _ body: (Stores) async throws -> Void) async throws {
     var configuration = StorageConfiguration()
     configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-migration-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
@@ -30,9 +36,9 @@ func withStoreMigrated(from version: String, seed: @escaping @Sendable (Database
         try Schema.migrator.migrate(queue, upTo: version)
         try await queue.write(seed)
     }
-    let store = try SampleStore(configuration: configuration, logger: Logger(label: "test"))
-    try await body(store)
-    try store.close()
+    let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+    try await body(stores)
+    try stores.close()
 }
 
 func series(_ name: String, _ labels: [String: String] = [:], _ samples: [(Int64, Double)]) -> TimeSeries {

@@ -28,7 +28,7 @@ public final class DeliveryWorker: Service, Sendable {
         case delivered, failed, expired, disabled
     }
 
-    let store: SampleStore
+    let outbox: any OutboxStore
     private let receivers: [String: Receiver]
     private let settings: Settings
     private let client: OutboundClient
@@ -37,8 +37,8 @@ public final class DeliveryWorker: Service, Sendable {
     private let counts = Mutex<[String: [Outcome: Int]]>([:])
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    init(store: SampleStore, receivers: [Receiver], settings: Settings, client: OutboundClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
-        self.store = store
+    init(outbox: any OutboxStore, receivers: [Receiver], settings: Settings, client: OutboundClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
+        self.outbox = outbox
         self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
         self.settings = settings
         self.client = client
@@ -62,7 +62,7 @@ public final class DeliveryWorker: Service, Sendable {
                     logger.error("alert delivery failed", metadata: ["error": "\(error)"])
                 }
                 // Sleep until the next message is due (at most a minute), or new ones arrive.
-                let next = (try? await store.nextDueMs()) ?? nil
+                let next = (try? await outbox.nextDueMs()) ?? nil
                 let pause = max(10, min(60_000, (next ?? .max) - now()))
                 let timer = Task { [wake] in
                     try? await Task.sleep(for: .milliseconds(pause))
@@ -79,7 +79,7 @@ public final class DeliveryWorker: Service, Sendable {
     /// Attempts every message that is due.
     func deliverDue() async throws {
         while true {
-            let due = try await store.dueMessages(now: now())
+            let due = try await outbox.dueMessages(now: now())
             if due.isEmpty { return }
             for message in due { try await attempt(message) }
         }
@@ -100,7 +100,7 @@ public final class DeliveryWorker: Service, Sendable {
         message.status = status
         message.lastError = reason
         message.finishedMs = now()
-        try await store.update(message)
+        try await outbox.update(message)
         count(message.receiver, outcome)
     }
 
@@ -110,7 +110,7 @@ public final class DeliveryWorker: Service, Sendable {
             // The receiver left the config: nobody to deliver to.
             return try await finish(message, as: .expired, outcome: .expired, because: "no receiver \(message.receiver) in the configuration")
         }
-        if let gone = try await store.disabledReceivers()[DeliveryWorker.identity(of: receiver)] {
+        if let gone = try await outbox.disabledReceivers()[DeliveryWorker.identity(of: receiver)] {
             // Answered 410 before: not tried again.
             return try await finish(message, as: .disabled, outcome: .disabled, because: "receiver disabled: \(gone.reason)")
         }
@@ -122,15 +122,15 @@ public final class DeliveryWorker: Service, Sendable {
             message.status = .delivered
             message.lastError = nil
             message.finishedMs = now
-            try await store.update(message)
+            try await outbox.update(message)
             count(receiver.name, .delivered)
         case .gone(let reason):
             logger.error("alert receiver answered 410 Gone: disabled", metadata: ["receiver": "\(receiver.name)", "reason": "\(reason)"])
             message.status = .disabled
             message.lastError = reason
             message.finishedMs = now
-            try await store.update(message)
-            try await store.disable(receiver: receiver.name, identity: DeliveryWorker.identity(of: receiver), at: now, reason: reason)
+            try await outbox.update(message)
+            try await outbox.disable(receiver: receiver.name, identity: DeliveryWorker.identity(of: receiver), at: now, reason: reason)
             count(receiver.name, .disabled)
         case .failure(let reason, let retryAfter):
             message.lastError = reason
@@ -148,7 +148,7 @@ public final class DeliveryWorker: Service, Sendable {
                                                                                 "attempts": "\(message.attempts)", "error": "\(reason)"])
                 count(receiver.name, .failed)
             }
-            try await store.update(message)
+            try await outbox.update(message)
         }
     }
 

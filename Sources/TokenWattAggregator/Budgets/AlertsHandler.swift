@@ -40,7 +40,7 @@ struct AlertsHandler: Sendable {
     func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
         let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
         guard limit > 0 else { return APIResponse.badData("limit must be positive") }
-        let messages = try await delivery.store.recentMessages(limit: limit)
+        let messages = try await delivery.outbox.recentMessages(limit: limit)
         return APIResponse.success(messages.map { message -> [String: Any] in
             var row: [String: Any] = ["event_id": message.eventID, "receiver": message.receiver, "created": AlertEvent.time(message.createdMs),
                                       "status": message.status.rawValue, "attempts": message.attempts]

@@ -22,6 +22,7 @@ public final class BudgetEngine: Service, Sendable {
     let budgets: [Budget]
     private let receivers: [String: Receiver]
     private let costs: CostEngine
+    private let stateStore: any BudgetStateStore
     private let delivery: DeliveryWorker
     private let intervalMs: Int64
     private let externalURL: String
@@ -33,11 +34,12 @@ public final class BudgetEngine: Service, Sendable {
     private let lastEvaluation = Mutex<Task<Void, any Error>?>(nil)
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    init(budgets: [Budget], receivers: [Receiver], costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
+    init(budgets: [Budget], receivers: [Receiver], stateStore: any BudgetStateStore, costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
          externalURL: String, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.budgets = budgets
         self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
         self.costs = costs
+        self.stateStore = stateStore
         self.delivery = delivery
         self.intervalMs = intervalMs
         self.externalURL = externalURL
@@ -108,7 +110,7 @@ public final class BudgetEngine: Service, Sendable {
 
     private func evaluateAlone() async throws {
         if states.withLock({ $0 == nil }) {
-            let saved = try await costs.store.budgetStates()
+            let saved = try await stateStore.states()
             let decoded = saved.compactMapValues { try? JSONDecoder().decode(BudgetState.self, from: Data($0.utf8)) }
             states.withLock { $0 = decoded }
         }
@@ -118,7 +120,7 @@ public final class BudgetEngine: Service, Sendable {
         for budget in budgets {
             earliest = min(earliest, budget.period.bounds(at: now).start, now - (budget.forecast?.windowMs ?? 0))
         }
-        let history = try await costs.store.ledger(from: earliest, to: currentHour)
+        let history = try await costs.ledger.hours(from: earliest, to: currentHour)
         let live = try await costs.ledger(ofHour: currentHour)
         let ledger = (nodes: history.nodes + live.nodes, usage: history.usage + live.usage)
         var anyMessages = false
@@ -139,7 +141,7 @@ public final class BudgetEngine: Service, Sendable {
                                                          "spent": "\(event.spent)", "limit": "\(event.limit)"])
             }
             if state != previous || !messages.isEmpty {
-                try await costs.store.saveBudget(budget.name, state: String(decoding: try JSONEncoder().encode(state), as: UTF8.self), messages: messages)
+                try await stateStore.save(budget.name, state: String(decoding: try JSONEncoder().encode(state), as: UTF8.self), messages: messages)
                 states.withLock { $0?[budget.name] = state }
                 anyMessages = anyMessages || !messages.isEmpty
             }
@@ -213,13 +215,13 @@ public final class BudgetEngine: Service, Sendable {
     /// baseline before it.
     private func tokenRates(_ budget: Budget, rule: Budget.Runaway, now: Int64) async throws -> (Double, Double) {
         var recent = 0.0, before = 0.0
-        for series in costs.store.series(matching: [try SeriesSelector(parsing: "tokenwatt_tokens_total")]) {
+        for series in costs.samples.series(matching: [try SeriesSelector(parsing: "tokenwatt_tokens_total")]) {
             let type = series.labels["type"] ?? ""
             guard type == "input" || type == "output" else { continue }
             let labels = Dictionary(series.labels.withoutMetricName.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
             guard budget.matches(labels) else { continue }
-            recent += try await costs.store.counterIncrease(seriesID: series.id, from: now - rule.windowMs, to: now, now: now).increase
-            before += try await costs.store.counterIncrease(seriesID: series.id, from: now - rule.windowMs - rule.baselineMs,
+            recent += try await costs.samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs, to: now, now: now).increase
+            before += try await costs.samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs - rule.baselineMs,
                                                             to: now - rule.windowMs, now: now).increase
         }
         return (recent / (Double(rule.windowMs) / 1000), before / (Double(rule.baselineMs) / 1000))

@@ -5,7 +5,7 @@ import TokenWattStore
 
 /// Hard caps: budgets with `action: block`. Before a metered request is forwarded, the gateway
 /// reserves its worst case here; the grant holds against every cap whose scope matches the
-/// request's labels, and only if each still has room (`SampleStore.reserve`: one write
+/// request's labels, and only if each still has room (`ReservationStore.reserve`: one write
 /// transaction, so concurrent requests cannot overshoot a cap). When the response ends the
 /// gateway settles the reservation to what was used; one never settled keeps its worst case
 /// once its time to live has passed.
@@ -40,16 +40,18 @@ final class ReservationDesk: Sendable {
     let caps: [Budget]
     private let budgets: BudgetEngine
     private let costs: CostEngine
+    private let reservations: any ReservationStore
     private let now: @Sendable () -> Int64
     /// Requests refused, by the cap that refused them.
     private let denials = Mutex<[String: Int]>([:])
     /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
     private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
 
-    init(budgets: BudgetEngine, costs: CostEngine, now: @escaping @Sendable () -> Int64) {
+    init(reservations: any ReservationStore, budgets: BudgetEngine, costs: CostEngine, now: @escaping @Sendable () -> Int64) {
         caps = budgets.budgets.filter { $0.action == .block }
         self.budgets = budgets
         self.costs = costs
+        self.reservations = reservations
         self.now = now
     }
 
@@ -67,7 +69,7 @@ final class ReservationDesk: Sendable {
     /// `tokenwatt_gateway_reservations{state}` and `tokenwatt_gateway_denied_requests_total{budget}`.
     func families() async throws -> [MetricFamily] {
         guard !caps.isEmpty else { return [] }
-        let counts = try await costs.store.reservationCounts(nowMs: now())
+        let counts = try await reservations.counts(nowMs: now())
         let denials = denials.withLock { $0 }
         return [
             MetricFamily(name: "tokenwatt_gateway_reservations", type: .gauge, help: "Reservations of the gateway's requests against hard caps, by state.",
@@ -117,7 +119,7 @@ final class ReservationDesk: Sendable {
         let expires = now + request.ttlMs
         // No cap matches: nothing to hold, so no write (most of the gateway's requests, where caps are few).
         guard !holds.isEmpty else { return .granted(id: id, holds: [], expiresMs: expires) }
-        switch try await costs.store.reserve(id: id, holds: holds, nowMs: now, expiresMs: expires) {
+        switch try await reservations.reserve(id: id, holds: holds, nowMs: now, expiresMs: expires) {
         case .granted:
             return .granted(id: id, holds: holds, expiresMs: expires)
         case .denied(let name, let used, let limit):
@@ -141,7 +143,7 @@ final class ReservationDesk: Sendable {
                 continue
             }
         }
-        return try await costs.store.settleReservation(id: id, amounts: amounts, nowMs: now)
+        return try await reservations.settle(id: id, amounts: amounts, nowMs: now)
     }
 
     /// The cost of (input, cached input, output) tokens of `model`: at its cloud price, or at a
@@ -157,7 +159,7 @@ final class ReservationDesk: Sendable {
 
     private func localCostPerToken(now: Int64) async throws -> [String: Double] {
         if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
-        let ledger = try await costs.store.ledger(from: now - ReservationDesk.localCostWindowMs, to: now)
+        let ledger = try await costs.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
         var cost: [String: Double] = [:], tokens: [String: Double] = [:]
         for row in ledger.usage where !TokenSource.isCloud(row.source) {
             cost[row.model, default: 0] += row.cost

@@ -9,7 +9,7 @@ import TokenWattStore
 /// (samples arrive up to a push interval late), and every hour whose samples changed after
 /// its ledger was written (late or backfilled data, marked by the hour rollup). A node counts
 /// in an hour when its agent reported in it; capex and overhead accrue for those hours. An hour's
-/// figures come from counter increases (`SampleStore.counterIncrease`) and `HourCosts`.
+/// figures come from counter increases (`SampleReading.counterIncrease`) and `HourCosts`.
 /// It keeps running totals of the whole ledger for `/metrics`.
 public final class CostEngine: Service, Sendable {
     static let hourMs = TimeBucket.hourMs
@@ -21,7 +21,8 @@ public final class CostEngine: Service, Sendable {
     /// Labels that identify a stream rather than split it.
     static let streamLabels: Set<String> = [LabelSet.metricNameLabel, "node", "model", "source", "provider", "type", "server", "instance", "job"]
 
-    let store: SampleStore
+    let samples: any SampleReading
+    let ledger: any LedgerStore
     let pricing: Pricing
     private let staticLabels: [String: String]
     private let interval: Duration
@@ -32,9 +33,10 @@ public final class CostEngine: Service, Sendable {
     /// The ledger's totals and the counters published from them; nil before the first update.
     private let state: Mutex<(totals: LedgerTotals, published: PublishedCounters)?>
 
-    public init(store: SampleStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
+    public init(samples: any SampleReading, ledger: any LedgerStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
                 now: @escaping @Sendable () -> Int64) {
-        self.store = store
+        self.samples = samples
+        self.ledger = ledger
         self.pricing = pricing
         self.staticLabels = staticLabels
         interval = .milliseconds(intervalMs)
@@ -60,19 +62,19 @@ public final class CostEngine: Service, Sendable {
     /// published counters to the new totals and saves them before `/metrics` shows them.
     public func update() async throws {
         if state.withLock({ $0 == nil }) {
-            let all = try await store.ledger(from: .min, to: .max)
+            let all = try await ledger.hours(from: .min, to: .max)
             let totals = LedgerTotals(all.nodes, all.usage, sign: 1)
-            var published = PublishedCounters(try await store.publishedLedgerCounters())
+            var published = PublishedCounters(try await ledger.publishedCounters())
             published.raise(to: counterSamples(totals))
             state.withLock { $0 = (totals, published) }
         }
         let current = TimeBucket.current(at: now(), width: CostEngine.hourMs)
-        let pending = try await store.pendingLedgerHours()
+        let pending = try await ledger.pendingHours()
         let hours = Set(pending + pending.map { $0 + CostEngine.hourMs }).union([current - CostEngine.hourMs, current]).sorted()
         for hour in hours where hour <= current {
-            let old = try await store.ledger(from: hour, to: hour + CostEngine.hourMs)
+            let old = try await ledger.hours(from: hour, to: hour + CostEngine.hourMs)
             let new = try await ledger(ofHour: hour)
-            try await store.replaceLedger(hour: hour, nodes: new.nodes, usage: new.usage)
+            try await ledger.replaceHour(hour, nodes: new.nodes, usage: new.usage)
             state.withLock { state in
                 state?.totals.add(old.nodes, old.usage, sign: -1)
                 state?.totals.add(new.nodes, new.usage, sign: 1)
@@ -84,7 +86,7 @@ public final class CostEngine: Service, Sendable {
         var published = current.published
         let samples = counterSamples(current.totals)
         published.raise(to: samples)
-        try await store.savePublishedLedgerCounters(published.carried(over: samples))
+        try await ledger.savePublishedCounters(published.carried(over: samples))
         state.withLock { $0?.published = published }
     }
 
@@ -94,9 +96,9 @@ public final class CostEngine: Service, Sendable {
         var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(CostEngine.hourMs))
         let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_requests_total"]
         let selectors = try names.map { try SeriesSelector(parsing: $0) }
-        for series in store.series(matching: selectors) {
+        for series in samples.series(matching: selectors) {
             guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
-            let (increase, samples) = try await store.counterIncrease(seriesID: series.id, from: hour, to: end, now: now())
+            let (increase, samples) = try await samples.counterIncrease(seriesID: series.id, from: hour, to: end, now: now())
             guard samples > 0 else { continue }
             var energy = inputs.nodes[node] ?? HourCosts.Energy()
             switch name {

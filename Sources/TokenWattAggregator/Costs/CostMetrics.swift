@@ -55,7 +55,7 @@ extension CostEngine {
         ]
         // Each window holds the ledger hours that start in [now - window, now) (TimeBucket).
         let now = now()
-        let week = try await store.ledger(from: now - CostEngine.windows.last!.ms, to: now)
+        let week = try await ledger.hours(from: now - CostEngine.windows.last!.ms, to: now)
         var perMillion: [ExpositionSample] = []
         for window in CostEngine.windows {
             let first = now - window.ms

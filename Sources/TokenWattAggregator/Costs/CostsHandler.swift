@@ -20,7 +20,7 @@ struct CostsHandler: Sendable {
             guard from < to else { throw QueryError("from must be before to") }
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
                                     step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]))
-            let rows = report.rows(try await engine.store.ledger(from: from, to: to))
+            let rows = report.rows(try await engine.ledger.hours(from: from, to: to))
             return APIResponse.success([
                 "from": Double(from) / 1000, "to": Double(to) / 1000, "by": report.by, "currency": engine.pricing.currency,
                 "groups": rows, "total": rows.compactMap { $0["cost"] as? Double }.reduce(0, +),

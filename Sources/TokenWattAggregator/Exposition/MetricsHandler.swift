@@ -5,7 +5,8 @@ import TokenWattStore
 /// `GET /metrics`: the latest value of every live series, grouped into families, then the
 /// aggregator's own metrics, the cost families and the budgets'; text 0.0.4 or OpenMetrics as the scraper's `Accept` asks.
 struct MetricsHandler: Sendable {
-    let store: SampleStore
+    let samples: any SampleReading
+    let database: StoreDatabase
     let writer: SampleWriter
     let metrics: AggregatorMetrics
     let costs: CostEngine
@@ -19,8 +20,8 @@ struct MetricsHandler: Sendable {
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
         let exposition = ExpositionWriter(format: format)
-        let live = store.liveSeries(since: now() - stalenessMs)
-        var families = metrics.families(store: store, queuedSamples: writer.queuedSamples, now: now())
+        let live = samples.liveSeries(since: now() - stalenessMs)
+        var families = metrics.families(samples: samples, databaseBytes: database.bytes, queuedSamples: writer.queuedSamples, now: now())
         families += try await costs.families()
         families += AlertsHandler.families(budgets: budgets, delivery: delivery)
         families += try await forwarder.families()

@@ -33,7 +33,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
     static let minBackoff: Duration = .milliseconds(500)
     static let maxBackoff: Duration = .seconds(60)
 
-    private let store: SampleStore
+    private let log: any ForwardLog
     let targets: [ForwardTarget]
     private let client: OutboundClient
     private let costs: CostEngine
@@ -46,9 +46,9 @@ public final class RemoteWriteForwarder: Service, Sendable {
     /// Each target's shipper, for its error counts.
     private let shippers = Mutex<[String: BatchShipper]>([:])
 
-    init(store: SampleStore, targets: [ForwardTarget], client: OutboundClient, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker,
+    init(log: any ForwardLog, targets: [ForwardTarget], client: OutboundClient, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker,
          snapshotIntervalMs: Int64, logger: Logger, now: @escaping @Sendable () -> Int64) {
-        self.store = store
+        self.log = log
         self.targets = targets
         self.client = client
         self.costs = costs
@@ -78,7 +78,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
         let errors = shippers.withLock { $0.mapValues(\.status.errors) }
         var backlog: [ExpositionSample] = [], age: [ExpositionSample] = []
         for target in targets {
-            let waiting = try await store.forwardBacklog(after: try await store.forwardCursor(target: target.name))
+            let waiting = try await log.backlog(after: try await log.cursor(target: target.name))
             backlog.append(ExpositionSample(name: "tokenwatt_forward_backlog_samples", labels: [Label("target", target.name)], value: Double(waiting.samples)))
             age.append(ExpositionSample(name: "tokenwatt_forward_backlog_age_seconds", labels: [Label("target", target.name)],
                                         value: waiting.oldestMs.map { Double(max(0, now() - $0)) / 1000 } ?? 0))
@@ -114,7 +114,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
                     guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else { return nil }
                     return TimeSeries(labels: labels, samples: [Sample(timestamp: timestamp, value: sample.value)])
                 }
-                try await store.appendForwardOnly(series)
+                try await log.append(series)
             } catch {
                 logger.error("cost and budget series not logged for forwarding", metadata: ["error": "\(error)"])
             }
@@ -122,7 +122,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
     }
 
     private func forward(to target: ForwardTarget) async {
-        let cursor = (try? await store.forwardCursor(target: target.name)) ?? 0
+        let cursor = (try? await log.cursor(target: target.name)) ?? 0
         let queue = ForwardQueue(forwarder: self, target: target, cursor: cursor)
         var settings = BatchShipper.Settings(
             context: SendContext(url: target.url, purpose: "forwarding to \(target.name)",
@@ -147,7 +147,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
     }
 
     fileprivate func move(_ target: ForwardTarget, to id: Int64, sent: Int = 0, dropped: Int = 0, reason: String? = nil) async throws {
-        try await store.advanceForwardCursor(target: target.name, to: id, targets: targets.map(\.name))
+        try await log.advanceCursor(target: target.name, to: id, targets: targets.map(\.name))
         counts.withLock {
             $0[target.name, default: [:]]["sent", default: 0] += sent
             $0[target.name, default: [:]]["dropped", default: 0] += dropped
@@ -156,7 +156,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
     }
 
     fileprivate func batches(after cursor: Int64) async throws -> [RemoteWriteBatch] {
-        try await store.forwardBatches(after: cursor, maxBytes: RemoteWriteForwarder.maxRequestBytes)
+        try await log.batches(after: cursor, maxBytes: RemoteWriteForwarder.maxRequestBytes)
     }
 }
 

@@ -11,7 +11,7 @@ import TokenWattStore
 struct RemoteWriteHandler: Sendable {
     let authenticator: NodeAuthenticator
     let writer: SampleWriter
-    let store: SampleStore
+    let samples: any SampleAppending
     let metrics: AggregatorMetrics
     let configuration: IngestConfiguration
     let staticLabels: [Label]
@@ -126,9 +126,9 @@ struct RemoteWriteHandler: Sendable {
     /// of one node in flight together may pass it by one request's new series.
     private func checkSeriesLimit(_ series: [TimeSeries], node: String) throws {
         let limit = configuration.maxSeriesPerNode
-        let known = store.seriesCount(node: node)
+        let known = samples.seriesCount(node: node)
         guard known + series.count > limit else { return }  // cheap: most requests end here
-        let new = store.unknownSeries(series.map(\.labels))
+        let new = samples.unknownSeries(series.map(\.labels))
         guard known + new > limit else { return }
         throw AggregatorError.seriesLimit("node \(node) has \(known) series and this request adds \(new), over the limit of \(limit) "
                                           + "(ingest.max_series_per_node): drop labels that vary without bound, or raise the limit")
@@ -138,15 +138,15 @@ struct RemoteWriteHandler: Sendable {
     /// take the aggregator past its limit of series in all. Concurrent requests may pass a
     /// limit by what they carry.
     private func checkStoreLimits(_ series: [TimeSeries]) throws {
-        let storage = store.configuration
-        let headBytes = store.headBytes
+        let storage = samples.configuration
+        let headBytes = samples.headBytes
         if headBytes >= storage.maxHeadBytes {
             throw AggregatorError.headFull("the head's samples take \(headBytes) bytes, the limit (storage.max_head_bytes) is "
                                            + "\(storage.maxHeadBytes): retry once a flush has written the oldest window to disk")
         }
-        let known = store.seriesCount
+        let known = samples.seriesCount
         guard known + series.count > storage.maxSeries else { return }  // cheap: most requests end here
-        let new = store.unknownSeries(series.map(\.labels))
+        let new = samples.unknownSeries(series.map(\.labels))
         guard known + new > storage.maxSeries else { return }
         throw AggregatorError.totalSeriesLimit("the aggregator holds \(known) series and this request adds \(new), over the limit of "
                                                + "\(storage.maxSeries) (storage.max_series): raise the limit, or drop labels that vary without bound")

@@ -14,7 +14,7 @@ struct QueryRangeHandler: Sendable {
     static let maxTotalPoints: Int64 = 500_000
     static let lookbackMs: Int64 = 5 * 60_000
 
-    let store: SampleStore
+    let samples: any SampleReading
     let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
@@ -29,7 +29,7 @@ struct QueryRangeHandler: Sendable {
                 throw QueryError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
             }
             let resolution = resolution(start: start, step: step)
-            let matching = store.series(matching: [selector])
+            let matching = samples.series(matching: [selector])
             let answerPoints = Int64(matching.count) * ((end - start) / step + 1)
             guard answerPoints <= QueryRangeHandler.maxTotalPoints else {
                 throw QueryError("the query would return \(answerPoints) points (\(matching.count) series), over the limit of \(QueryRangeHandler.maxTotalPoints): narrow the selector, shorten the range or raise step")
@@ -54,7 +54,7 @@ struct QueryRangeHandler: Sendable {
     /// nil for raw samples, else the rollup resolution to read.
     private func resolution(start: Int64, step: Int64) -> RollupResolution? {
         let age = now() - start
-        let storage = store.configuration
+        let storage = samples.configuration
         if step >= RollupResolution.hour.rawValue || age > storage.minuteRollupRetentionMs { return .hour }
         if step >= RollupResolution.minute.rawValue || age > storage.rawRetentionMs { return .minute }
         return nil
@@ -63,10 +63,10 @@ struct QueryRangeHandler: Sendable {
     /// Points to evaluate: raw samples, or each rollup bucket's last value at the bucket's end.
     private func points(seriesID: Int64, resolution: RollupResolution?, start: Int64, end: Int64) async throws -> [Sample] {
         guard let resolution else {
-            return try await store.rawSamples(seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs, to: end + 1)
+            return try await samples.rawSamples(seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs, to: end + 1)
         }
         let width = resolution.rawValue
-        let buckets = try await store.rollups(resolution, seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs - width, to: end + 1)
+        let buckets = try await samples.rollups(resolution, seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs - width, to: end + 1)
         return buckets.compactMap { bucket in bucket.last.map { Sample(timestamp: bucket.bucket + width, value: $0) } }
     }
 

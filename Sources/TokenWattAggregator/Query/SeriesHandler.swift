@@ -4,7 +4,7 @@ import TokenWattStore
 /// `GET /api/v1/series?match[]=<selector>` (or POST with a form body): the label sets of the
 /// matching series.
 struct SeriesHandler: Sendable {
-    let store: SampleStore
+    let samples: any SampleReading
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         var texts = QueryString(request.uri.query).all("match[]")
@@ -15,7 +15,7 @@ struct SeriesHandler: Sendable {
         do {
             guard !texts.isEmpty else { throw QueryError("no match[] parameter provided") }
             let selectors = try texts.map { text throws(QueryError) in try QueryParameters.selector(text, name: "match[]") }
-            return APIResponse.success(store.series(matching: selectors).map { APIResponse.labelsObject($0.labels) })
+            return APIResponse.success(samples.series(matching: selectors).map { APIResponse.labelsObject($0.labels) })
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         }

@@ -6,13 +6,13 @@ import TokenWattStore
 /// counted over `(from, to]`, grouped by the labels in `by` (default `model`), each group with
 /// its tokens by type (`input`, `output`, `cached_input`, `reasoning`), `total` (input +
 /// output: cached and reasoning tokens are parts of those) and `requests`. Counters are read
-/// as increases, resets handled (`SampleStore.counterIncrease`). `from` defaults to an hour
+/// as increases, resets handled (`SampleReading.counterIncrease`). `from` defaults to an hour
 /// before `to`, `to` to now; both take Unix seconds or RFC 3339. `match` narrows the series.
 struct TokensHandler: Sendable {
     static let tokensMetric = "tokenwatt_tokens_total"
     static let requestsMetric = "tokenwatt_requests_total"
 
-    let store: SampleStore
+    let samples: any SampleReading
     let now: @Sendable () -> Int64
 
     private struct Group {
@@ -34,8 +34,8 @@ struct TokensHandler: Sendable {
             let selectors = try [TokensHandler.tokensMetric, TokensHandler.requestsMetric].map { name throws(QueryError) in
                 try QueryParameters.selector(name, name: "metric")
             }
-            for series in store.series(matching: selectors) where filter?.matches(series.labels) ?? true {
-                let increase = try await store.counterIncrease(seriesID: series.id, from: from, to: to, now: now()).increase
+            for series in samples.series(matching: selectors) where filter?.matches(series.labels) ?? true {
+                let increase = try await samples.counterIncrease(seriesID: series.id, from: from, to: to, now: now()).increase
                 let key = by.map { series.labels[$0] ?? "" }
                 var group = groups[key] ?? Group(labels: Dictionary(uniqueKeysWithValues: zip(by, key).filter { !$0.1.isEmpty }))
                 if series.labels.metricName == TokensHandler.tokensMetric {

@@ -7,6 +7,15 @@ import TokenWattCore
 /// in a write-ahead log here; whole 2-hour windows go to compressed chunks. SQLite stays the one
 /// file an operator backs up, ledger and alert state included.
 ///
+/// Owners: `StoreDatabase` opens the file and runs these migrations; each group of tables below
+/// belongs to one store, which alone reads and writes it: `series`, `wal`, `chunks`,
+/// `rollups_1m_chunks`, `rollups_1h` to `SampleStore`; `ledger_*` to the `LedgerStore` (the
+/// sample store only marks `ledger_pending` hours); `budget_state` to the `BudgetStateStore`;
+/// `reservation*` to the `ReservationStore`; `outbox` and `receiver_state` to the
+/// `OutboxStore`; `forward_*` to the `ForwardLog`. Two writes cross a boundary, each in one
+/// transaction so neither half is lost: a budget's state and its outbox messages, and a push's
+/// samples and its forwarding row.
+///
 /// Layout (SQLite, WAL mode, one writer):
 ///
 /// - `series`: one row per distinct label set, interned once. `labels` is the canonical JSON

@@ -3,17 +3,21 @@ import Logging
 import ServiceLifecycle
 import TokenWattCore
 
-/// Flushes the head (chunks and rollups) and tells the ledger of changed hours every maintenance interval and retention every hour, in the background, in
-/// small transactions that interleave with ingest commits.
+/// Flushes the head (chunks and rollups) and tells the ledger of changed hours every
+/// maintenance interval, and enforces retention every hour (samples and rollups, and finished
+/// alert messages, which are kept as long as raw samples), in the background, in small
+/// transactions that interleave with ingest commits.
 public struct MaintenanceService: Service {
     static let retentionIntervalMs: Int64 = 3_600_000
 
     let store: SampleStore
+    let outbox: any OutboxStore
     let logger: Logger
     let now: @Sendable () -> Int64
 
-    public init(store: SampleStore, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
+    public init(store: SampleStore, outbox: any OutboxStore, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.store = store
+        self.outbox = outbox
         self.logger = logger
         self.now = now
     }
@@ -34,6 +38,7 @@ public struct MaintenanceService: Service {
                 }
                 if lastRetention.map({ now() - $0 >= MaintenanceService.retentionIntervalMs }) ?? true {
                     try await store.enforceRetention(now: now())
+                    try await outbox.deleteFinished(before: now() - store.configuration.rawRetentionMs)
                     lastRetention = now()
                 }
             } catch {

@@ -27,50 +27,12 @@ extension SampleStore {
 
     /// Raw samples of one series with `from <= ts < to`, in timestamp order.
     public func rawSamples(seriesID: Int64, from: Int64, to: Int64) async throws(StoreError) -> [Sample] {
-        do {
-            return try await pool.read { db in try self.rawSamples(db: db, seriesID: seriesID, from: from, to: to) }
-        } catch {
-            throw .database("read samples: \(error)")
-        }
+        try await database.read("read samples") { db in try self.rawSamples(db: db, seriesID: seriesID, from: from, to: to) }
     }
 
     /// Rollup buckets of one series with `from <= bucket < to`, in time order.
     public func rollups(_ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) async throws(StoreError) -> [RollupBucket] {
-        do {
-            return try await pool.read { db in try self.rollups(db: db, resolution, seriesID: seriesID, from: from, to: to) }
-        } catch {
-            throw .database("read rollups: \(error)")
-        }
-    }
-
-    /// How much a counter grew over `(from, to]` (ms), a drop counting as a reset to zero, as
-    /// PromQL's `increase()` counts it without extrapolating, and how many samples it had there.
-    /// Raw samples answer ranges that raw retention still holds: the step from the last sample
-    /// at or before `from` (within `baselineMs`) counts, so back-to-back ranges add up to the
-    /// whole. Older ranges are read from the rollups of the whole buckets they cover.
-    public func counterIncrease(seriesID: Int64, from: Int64, to: Int64, now: Int64,
-                                baselineMs: Int64 = 3_600_000) async throws(StoreError) -> (increase: Double, samples: Int) {
-        guard from < to else { return (0, 0) }
-        let age = now - from
-        guard age > configuration.rawRetentionMs else {
-            let samples = try await rawSamples(seriesID: seriesID, from: from - baselineMs, to: to + 1)
-            var increase = 0.0
-            var count = 0
-            var previous: Double?
-            for sample in samples where sample.value.isFinite {
-                if sample.timestamp > from {
-                    count += 1
-                    if let previous { increase += CounterStep.increase(from: previous, to: sample.value) }
-                }
-                previous = sample.value
-            }
-            return (increase, count)
-        }
-        let resolution: RollupResolution = age > configuration.minuteRollupRetentionMs ? .hour : .minute
-        let width = resolution.rawValue
-        let first = (from + width - 1) / width * width
-        let buckets = try await rollups(resolution, seriesID: seriesID, from: first, to: to - width + 1)
-        return (buckets.compactMap(\.increase).reduce(0, +), buckets.reduce(0) { $0 + $1.count })
+        try await database.read("read rollups") { db in try self.rollups(db: db, resolution, seriesID: seriesID, from: from, to: to) }
     }
 
     /// Raw samples from the head and the chunks. The head is read first: a flush writes a

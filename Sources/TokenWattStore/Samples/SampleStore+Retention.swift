@@ -6,8 +6,7 @@ extension SampleStore {
     static let retentionBatch = 1_000
 
     /// Deletes raw samples (head windows and chunks), minute rollups and hour rollups older than
-    /// their retention, and finished alert messages older than the raw retention. Returns the
-    /// rows and head samples deleted.
+    /// their retention. Returns the rows and head samples deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let rawCutoff = now - configuration.rawRetentionMs
@@ -23,11 +22,6 @@ extension SampleStore {
         do {
             // The head keeps whole windows too (late samples of an old window wait there for a flush).
             deleted += head.drop(windowsEndingBefore: rawCutoff)
-            deleted += try await pool.write { db in
-                // Alert messages that are finished (delivered, expired, disabled) go with the raw samples.
-                try db.execute(sql: "DELETE FROM outbox WHERE status != 'pending' AND finished_ms < ?", arguments: [rawCutoff])
-                return db.changesCount
-            }
             // The others are keyed by series: one seek per series, no table scan.
             for start in stride(from: 0, to: ids.count, by: SampleStore.retentionBatch) {
                 let batch = ids[start..<min(start + SampleStore.retentionBatch, ids.count)]

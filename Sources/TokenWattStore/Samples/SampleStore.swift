@@ -5,15 +5,14 @@ import Logging
 import Synchronization
 import TokenWattCore
 
-/// The one owner of the TokenWatt database: opens it, runs the migrations, interns series,
-/// appends samples, answers queries and runs rollups and retention.
-///
-/// Concurrency: writes go through GRDB's single serialized writer connection (the ingest
-/// `SampleWriter` batches them into group commits; maintenance writes interleave in small
-/// transactions); reads use the pool's reader connections and never block the writer (WAL).
-public final class SampleStore: Sendable {
+/// Samples: the series index, the in-memory head and its write-ahead log, the chunks and
+/// rollups on disk, read as one (`SampleReading`) and written by group commits
+/// (`SampleAppending`, through the `SampleWriter`); and the maintenance that flushes the head,
+/// rolls up and enforces retention. Its tables live in the `StoreDatabase` it is given.
+public final class SampleStore: SampleAppending, SampleReading {
     public let configuration: StorageConfiguration
-    let pool: DatabasePool
+    let database: StoreDatabase
+    var pool: DatabasePool { database.pool }
     let index = SeriesIndex()
     let head = Head()
     /// The newest log row whose samples are in the head.
@@ -21,33 +20,17 @@ public final class SampleStore: Sendable {
     let compactedSampleCount = Atomic<Int>(0)
     let logger: Logger
 
-    public init(configuration: StorageConfiguration, logger: Logger) throws(StoreError) {
-        self.configuration = configuration
-        self.logger = logger
+    /// Loads the series and replays the log into the head (see `loadIndex`).
+    public init(database: StoreDatabase) throws(StoreError) {
+        configuration = database.configuration
+        self.database = database
+        logger = database.logger
         do {
-            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-            var grdb = Configuration()
-            grdb.prepareDatabase { db in
-                // FULL: a commit is on disk (WAL fsynced) before a push is acknowledged.
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                // The rest is the writer's; readers keep SQLite's defaults.
-                guard !db.configuration.readonly else { return }
-                // Takes effect only on a new file, before WAL mode and the first table: compaction
-                // can then hand the head's freed pages back (`PRAGMA incremental_vacuum`).
-                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
-                // Commits append log rows and, for new series, insert into the labels index;
-                // flushes write chunks in series order. 16 MiB holds the pages they come back to
-                // (64 MiB, when every push wrote a row per series, cost 64 bytes per series at 1M).
-                try db.execute(sql: "PRAGMA cache_size = -16384")
-            }
-            grdb.label = "tokenwatt"
-            pool = try DatabasePool(path: configuration.databasePath, configuration: grdb)
-            try Schema.migrator.migrate(pool)
             try loadIndex()
         } catch let error as StoreError {
             throw error
         } catch {
-            throw .database("cannot open \(configuration.databasePath): \(error)")
+            throw .database("cannot load the samples of \(configuration.databasePath): \(error)")
         }
     }
 
@@ -125,25 +108,4 @@ public final class SampleStore: Sendable {
     public var headSeries: Int { head.seriesCount }
     public var headSamples: Int { head.sampleCount }
     public var headBytes: Int { head.bytes }
-
-    /// Size on disk of the database, its WAL and shared-memory file.
-    public var databaseBytes: Int64 {
-        ["", "-wal", "-shm"].reduce(0) { total, suffix in
-            let attributes = try? FileManager.default.attributesOfItem(atPath: configuration.databasePath + suffix)
-            return total + ((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
-        }
-    }
-
-    /// Checkpoints the WAL and closes every connection.
-    public func close() throws(StoreError) {
-        do {
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
-            try pool.close()
-        } catch {
-            throw .database("close: \(error)")
-        }
-    }
 }
-
-/// SQLite's "copy this buffer now" destructor, which Swift cannot import as a macro.
-let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+
+/// One node's hour in the cost ledger. Money is in the configured currency.
+public struct LedgerNodeHour: Sendable, Equatable {
+    public var hour: Int64
+    public var node: String
+    /// Where the joules came from: `bmc` (whole node), `gpu+rapl`, `gpu+psys`, `gpu`, `rapl`,
+    /// `psys`, or `none`.
+    public var energySource: String
+    public var joules: Double
+    public var energyCost: Double
+    public var capexCost: Double
+    public var overheadCost: Double
+
+    public init(hour: Int64, node: String, energySource: String, joules: Double, energyCost: Double, capexCost: Double, overheadCost: Double) {
+        self.hour = hour
+        self.node = node
+        self.energySource = energySource
+        self.joules = joules
+        self.energyCost = energyCost
+        self.capexCost = capexCost
+        self.overheadCost = overheadCost
+    }
+
+    public var cost: Double { energyCost + capexCost + overheadCost }
+}
+
+/// One token stream's hour in the cost ledger: tokens of one source, provider and model on one
+/// node (with the stream's other labels, such as `team`).
+public struct LedgerUsageHour: Sendable, Equatable {
+    public var hour: Int64
+    public var node: String
+    public var source: String
+    public var provider: String
+    public var model: String
+    public var labels: [String: String]
+    public var input: Double = 0
+    public var cachedInput: Double = 0
+    public var output: Double = 0
+    public var reasoning: Double = 0
+    public var requests: Double = 0
+    /// What the tokens cost: their share of the node's cost (local), or the cloud's price.
+    public var cost: Double = 0
+    /// What local tokens would have cost on the cloud API their model is shadowed by.
+    public var cloudEquivalent: Double = 0
+    /// Whether a price applied: a cloud price to usage-API tokens, a shadow price to local
+    /// ones. Without one, `cost` (cloud) or `cloudEquivalent` (local) is unknown, not zero.
+    public var priced = true
+
+    public init(hour: Int64, node: String, source: String, provider: String, model: String, labels: [String: String]) {
+        self.hour = hour
+        self.node = node
+        self.source = source
+        self.provider = provider
+        self.model = model
+        self.labels = labels
+    }
+
+    /// All tokens: input and output (cached and reasoning tokens are parts of them).
+    public var tokens: Double { input + output }
+}
+
+/// The cost ledger: one row per node and hour (energy, capex, overhead) and per usage stream
+/// and hour (tokens, cost, cloud equivalent), the hours whose samples changed since they were
+/// written, and the cost counters as last published.
+public protocol LedgerStore: Sendable {
+    /// Replaces the ledger of one hour, and clears the hour's pending mark.
+    func replaceHour(_ hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError)
+    /// The ledger rows of the hours in `[from, to)` (ms).
+    func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])
+    /// Saves published cost counters held above the ledger's totals (series key → value).
+    func savePublishedCounters(_ raised: [String: Double]) async throws(StoreError)
+    /// The cost counters as last published, by series key.
+    func publishedCounters() async throws(StoreError) -> [String: Double]
+    /// Hours marked for rewriting because their samples changed, oldest first (the sample
+    /// store marks them: `SampleStore.markChangedHours`).
+    func pendingHours() async throws(StoreError) -> [Int64]
+}
+
+/// The ledger in the `ledger_*` tables.
+public final class SQLiteLedgerStore: LedgerStore {
+    private let database: StoreDatabase
+
+    public init(database: StoreDatabase) {
+        self.database = database
+    }
+
+    public func replaceHour(_ hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError) {
+        try await database.write("write the ledger of hour \(hour)") { db in
+            try db.execute(sql: "DELETE FROM ledger_nodes WHERE hour = ?", arguments: [hour])
+            try db.execute(sql: "DELETE FROM ledger_usage WHERE hour = ?", arguments: [hour])
+            try db.execute(sql: "DELETE FROM ledger_pending WHERE hour = ?", arguments: [hour])
+            let node = try db.cachedStatement(sql: """
+                INSERT INTO ledger_nodes (hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for row in nodes {
+                try node.execute(arguments: [hour, row.node, row.energySource, row.joules, row.energyCost, row.capexCost, row.overheadCost])
+            }
+            let stream = try db.cachedStatement(sql: """
+                INSERT INTO ledger_usage (hour, node, source, provider, model, labels, input, cached_input, output, reasoning,
+                                          requests, cost, cloud_equivalent, priced)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for row in usage {
+                let labels = String(decoding: try JSONSerialization.data(withJSONObject: row.labels, options: [.sortedKeys]), as: UTF8.self)
+                try stream.execute(arguments: [hour, row.node, row.source, row.provider, row.model, labels, row.input, row.cachedInput,
+                                               row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced])
+            }
+        }
+    }
+
+    public func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        try await database.read("read the ledger") { db in
+            let nodes = try Row.fetchAll(db, sql: """
+                SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost FROM ledger_nodes
+                WHERE hour >= ? AND hour < ? ORDER BY hour, node
+                """, arguments: [from, to]).map { row in
+                LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
+            }
+            let usage = try Row.fetchAll(db, sql: """
+                SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced
+                FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
+                """, arguments: [from, to]).map { row in
+                var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
+                                             labels: (try? JSONSerialization.jsonObject(with: Data((row[5] as String).utf8))) as? [String: String] ?? [:])
+                stream.input = row[6]
+                stream.cachedInput = row[7]
+                stream.output = row[8]
+                stream.reasoning = row[9]
+                stream.requests = row[10]
+                stream.cost = row[11]
+                stream.cloudEquivalent = row[12]
+                stream.priced = row[13]
+                return stream
+            }
+            return (nodes, usage)
+        }
+    }
+
+    public func savePublishedCounters(_ raised: [String: Double]) async throws(StoreError) {
+        guard !raised.isEmpty else { return }
+        try await database.write("save the published ledger counters") { db in
+            let counter = try db.cachedStatement(sql: "INSERT OR REPLACE INTO ledger_counters (series, value) VALUES (?, ?)")
+            for (series, value) in raised { try counter.execute(arguments: [series, value]) }
+        }
+    }
+
+    public func publishedCounters() async throws(StoreError) -> [String: Double] {
+        try await database.read("read the published ledger counters") { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT series, value FROM ledger_counters").map { ($0[0], $0[1]) })
+        }
+    }
+
+    public func pendingHours() async throws(StoreError) -> [Int64] {
+        try await database.read("read pending ledger hours") { db in try Int64.fetchAll(db, sql: "SELECT hour FROM ledger_pending ORDER BY hour") }
+    }
+}
