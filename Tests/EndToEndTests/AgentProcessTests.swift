@@ -77,7 +77,7 @@ struct RunningAgent {
         configuration.directory = directory + "/data"
         let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
         let store = stores.samples
-        defer { try? store.close() }
+        defer { try? stores.close() }
         let series = store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")])
         #expect(series.map { $0.labels["node"] } == ["node-a"])
         let samples = try await store.rawSamples(seriesID: try #require(series.first).id, from: 0, to: .max)

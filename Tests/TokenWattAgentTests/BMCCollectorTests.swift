@@ -9,9 +9,15 @@ import TokenWattCore
     /// fails) and exits with `status`; or, with `hangs`, one that never answers.
     static func fakeIpmitool(_ tree: FixtureTree, output: String, status: Int = 0, hangs: Bool = false) throws -> String {
         let body = hangs ? "exec sleep 60" : "cat \(status == 0 ? "" : ">&2 ")<<'END'\n\(output)\nEND\nexit \(status)"
-        try tree.write("ipmitool", "#!/bin/sh\n\(body)\n")
         let path = tree.root + "/ipmitool"
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        // Written through a close-on-exec descriptor: a process another test starts meanwhile
+        // must not inherit it open for writing, or running the script fails with ETXTBSY.
+        unlink(path)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard descriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
+        let script = Array("#!/bin/sh\n\(body)\n".utf8)
+        guard write(descriptor, script, script.count) == script.count else { throw POSIXError(.EIO) }
         return path
     }
 

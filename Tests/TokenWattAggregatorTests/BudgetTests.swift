@@ -116,7 +116,7 @@ import TokenWattStore
         try await withAggregator({ $0.receivers = configuration.receivers }, now: { clock.now }) { client, aggregator in
             // An engine of the test's own, evaluated only when the test says (the aggregator's
             // own has no budgets, so pushes wake nothing).
-            let engine = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, costs: aggregator.costs,
+            let engine = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: aggregator.stores.budgetStates, costs: aggregator.costs,
                                       delivery: aggregator.delivery, intervalMs: 10_000, externalURL: "http://x",
                                       logger: Logger(label: "test"), now: { clock.now })
             var total = 0.0

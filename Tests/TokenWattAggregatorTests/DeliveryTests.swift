@@ -19,10 +19,10 @@ import TokenWattService
                    topContributors: ["team": [.init(name: "research", spent: 850)]], link: "http://x/api/v1/budgets?name=b", occurredAt: AlertEvent.time(now))
     }
 
-    /// Runs `body` with a store, a worker delivering to `receiver` kinds at a local server that
+    /// Runs `body` with the stores, a worker delivering to `receiver` kinds at a local server that
     /// answers with `answers` in turn, and the bodies it received.
     static func withReceiver(_ answers: [(HTTPResponse.Status, String?)], kind: (String) -> Receiver.Kind,
-                             _ body: @Sendable (SampleStore, DeliveryWorker, @Sendable () -> [String]) async throws -> Void) async throws {
+                             _ body: @Sendable (Stores, DeliveryWorker, @Sendable () -> [String]) async throws -> Void) async throws {
         let received = Mutex<[String]>([])
         let script = Mutex(answers)
         let router = Router()

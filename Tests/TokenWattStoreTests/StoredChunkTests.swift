@@ -39,7 +39,7 @@ import TokenWattCore
                                        StoredChunkTests.samples.count, Data(XORChunk.encode(StoredChunkTests.samples))])
             try db.execute(sql: "INSERT INTO rollups_1m_chunks (series_id, window_start, data) VALUES (1, 0, ?)",
                            arguments: [Data(RollupChunk.encode(buckets))])
-        }) { stores in
+        }) { (stores: Stores) async throws in
             let store = stores.samples
             #expect(try await store.rawSamples(seriesID: 1, from: 0, to: .max) == StoredChunkTests.samples)
             #expect(try await store.rollups(.minute, seriesID: 1, from: 0, to: 60_000) == buckets)

@@ -15,12 +15,12 @@ public struct AppendResult: Sendable, Equatable {
 /// A batch made ready for the writer by the task that hands it over, in parallel with other
 /// pushes, so the single writer does less: each series' id when it is known, and its samples
 /// as the log's chunk when they are in timestamp order (the usual case, which the writer then
-/// logs as they are).
+/// logs as they are). The chunks share one buffer: a push of a hundred series allocates once.
 public struct PreparedBatch: Sendable {
     struct Entry: Sendable {
         let series: TimeSeries
         let id: Int64?
-        let chunk: [UInt8]?
+        let chunk: ArraySlice<UInt8>?
     }
 
     let entries: [Entry]
@@ -33,13 +33,25 @@ public struct PreparedBatch: Sendable {
 extension SampleStore {
     /// Prepares a batch for `append`; cheap enough to run in each pusher's task.
     public func prepare(_ batch: [TimeSeries]) -> PreparedBatch {
+        let series = batch.filter { !$0.samples.isEmpty }
+        let ids = index.ids(of: series.map(\.labels))
+        var chunks: [UInt8] = []
+        chunks.reserveCapacity(series.count * 24)
+        var ranges: [Range<Int>?] = []
+        ranges.reserveCapacity(series.count)
         var samples = 0
-        let entries = batch.compactMap { series -> PreparedBatch.Entry? in
-            guard !series.samples.isEmpty else { return nil }
-            samples += series.samples.count
-            let ordered = zip(series.samples, series.samples.dropFirst()).allSatisfy { $0.timestamp < $1.timestamp }
-            return PreparedBatch.Entry(series: series, id: index.id(of: series.labels), chunk: ordered ? XORChunk.encode(series.samples) : nil)
+        for one in series {
+            samples += one.samples.count
+            guard one.samples.isInTimestampOrder else {
+                ranges.append(nil)
+                continue
+            }
+            let start = chunks.count
+            XORChunk.encode(one.samples, appendingTo: &chunks)
+            ranges.append(start..<chunks.count)
         }
+        // Sliced once the buffer is whole: a slice taken earlier would make the next append copy it.
+        let entries = series.indices.map { PreparedBatch.Entry(series: series[$0], id: ids[$0], chunk: ranges[$0].map { chunks[$0] }) }
         return PreparedBatch(entries: entries, sampleCount: samples, forwarded: configuration.forwardLog ? ForwardRow(batch) : nil)
     }
 
@@ -60,11 +72,10 @@ extension SampleStore {
     /// the head yet (`apply` runs while the next group commits): its samples count as stored.
     public func commit(_ batches: [PreparedBatch], pending: CommittedGroup? = nil) async throws(StoreError) -> CommittedGroup {
         let forwarded = batches.compactMap(\.forwarded)
-        let pendingSamples = pending.map { Dictionary($0.record.series.map { ($0.id, $0.samples) }, uniquingKeysWith: { $1 }) } ?? [:]
         let group: CommittedGroup
         do {
             group = try await pool.write { db in
-                var group = try self.stage(batches, pending: pendingSamples, db: db)
+                var group = try self.stage(batches, pending: pending, db: db)
                 if !group.record.series.isEmpty { group.walID = try group.record.insert(db: db) }
                 for row in forwarded { try row.insert(db: db) }
                 return group
@@ -92,19 +103,29 @@ public struct CommittedGroup: Sendable {
     var results: [AppendResult] = []
     var newSeries: [(Int64, LabelSet)] = []
     var record = WALRecord(series: [])
+    /// Where each series is in `record.series`.
+    var positions: [Int64: Int] = [:]
     var walID: Int64?
+
+    /// The samples the group logged for a series.
+    func samples(of id: Int64) -> [Sample]? {
+        positions[id].map { record.series[$0].samples }
+    }
 }
 
 extension SampleStore {
     /// Interns the batches' series and finds their new samples.
-    private func stage(_ batches: [PreparedBatch], pending: [Int64: [Sample]], db: Database) throws -> CommittedGroup {
+    private func stage(_ batches: [PreparedBatch], pending: CommittedGroup?, db: Database) throws -> CommittedGroup {
         let insertSeries = try db.cachedStatement(sql: "INSERT INTO series (name, labels) VALUES (?, ?)")
         var group = CommittedGroup()
         group.results.reserveCapacity(batches.count)
+        // The newest sample of each series known when prepared, read under one lock, in the
+        // order of the entries.
+        let latestOfKnown = index.latest(of: batches.flatMap { $0.entries.compactMap(\.id) })
+        var nextKnown = 0
         var staged: [LabelSet: Int64] = [:]
         // New samples per series, in the order series first appear.
-        var fresh: [Int64: WALRecord.Entry] = [:]
-        var order: [Int64] = []
+        var entries: [WALRecord.Entry] = []
         for batch in batches {
             var result = AppendResult()
             for entry in batch.entries {
@@ -119,48 +140,52 @@ extension SampleStore {
                     group.newSeries.append((id, series.labels))
                     result.newSeries += 1
                 }
-                let earlier = fresh[id]?.samples ?? []
-                let stored = pending[id].map { earlier.isEmpty ? $0 : Sample.merged(earlier, $0) } ?? earlier
-                let new = try newSamples(series.samples, seriesID: id, alsoStored: stored, db: db)
+                let position = group.positions[id]
+                let earlier = position.map { entries[$0].samples } ?? []
+                let stored = pending?.samples(of: id).map { earlier.isEmpty ? $0 : Sample.merged(earlier, $0) } ?? earlier
+                let newest: Sample?
+                if entry.id != nil {
+                    newest = latestOfKnown[nextKnown]
+                    nextKnown += 1
+                } else {
+                    newest = index.latest(of: [id])[0]
+                }
+                let new = try newSamples(series.samples, seriesID: id, latest: newest, alsoStored: stored, db: db)
                 result.duplicates += series.samples.count - new.count
                 result.stored += new.count
                 guard !new.isEmpty else { continue }
-                if earlier.isEmpty {
-                    order.append(id)
-                    // All new and in order: the pusher's chunk is the log's.
-                    fresh[id] = WALRecord.Entry(id: id, samples: new, chunk: new.count == series.samples.count ? entry.chunk : nil)
+                if let position {
+                    entries[position] = WALRecord.Entry(id: id, samples: Sample.merged(earlier, new))
                 } else {
-                    fresh[id] = WALRecord.Entry(id: id, samples: Sample.merged(earlier, new))
+                    group.positions[id] = entries.count
+                    // All new and in order: the pusher's chunk is the log's.
+                    entries.append(WALRecord.Entry(id: id, samples: new, chunk: new.count == series.samples.count ? entry.chunk : nil))
                 }
             }
             group.results.append(result)
         }
-        group.record.series = order.map { fresh[$0]! }
+        group.record.series = entries
         return group
     }
 
     /// Adds a committed log record's samples to the head and the index.
     func apply(_ record: WALRecord, walID: Int64?) {
-        var latest: [Int64: Sample] = [:]
-        for entry in record.series {
-            head.append(entry.samples, seriesID: entry.id)
-            if let last = entry.samples.last { latest[entry.id] = last }
-        }
-        index.noteLatest(latest)
+        head.append(record.series)
+        index.noteLatest(record.series.compactMap { entry in entry.samples.last.map { (entry.id, $0) } })
         if let walID { appliedWAL.store(walID, ordering: .releasing) }
     }
 
     /// The samples not stored yet, in timestamp order, each timestamp once (the first wins).
     /// In-order samples (all after the series' newest) need no lookup; older ones are checked
     /// against the head, the chunks when they fall in a flushed window, and `alsoStored`.
-    func newSamples(_ samples: [Sample], seriesID: Int64, alsoStored: [Sample], db: Database) throws -> [Sample] {
+    func newSamples(_ samples: [Sample], seriesID: Int64, latest: Sample?, alsoStored: [Sample], db: Database) throws -> [Sample] {
         var ordered = samples
-        if !zip(samples, samples.dropFirst()).allSatisfy({ $0.timestamp < $1.timestamp }) {
+        if !samples.isInTimestampOrder {
             // A stable sort keeps the first of equal timestamps first.
             let sorted = samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
             ordered = sorted.indices.filter { $0 == 0 || sorted[$0 - 1].timestamp != sorted[$0].timestamp }.map { sorted[$0] }
         }
-        let newest = max(index.latest(of: seriesID)?.timestamp ?? .min, alsoStored.last?.timestamp ?? .min)
+        let newest = max(latest?.timestamp ?? .min, alsoStored.last?.timestamp ?? .min)
         guard let first = ordered.first, first.timestamp <= newest else { return ordered }
         let to = min(ordered.last!.timestamp, newest) + 1
         // Only a window that was flushed may have samples on disk.

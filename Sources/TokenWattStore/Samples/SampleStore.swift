@@ -57,7 +57,7 @@ public final class SampleStore: SampleAppending, SampleReading {
             while let row = try newestChunks.next() {
                 latest[row[2]] = try SampleStore.samples(ofChunk: row).last
             }
-            index.noteLatest(latest)
+            index.noteLatest(latest.map { ($0.key, $0.value) })
             if let newestWindow = try Int64.fetchOne(db, sql: "SELECT max(window_start) FROM chunks") {
                 head.noteFlushed(before: newestWindow + Schema.chunkWindow)
             }
@@ -85,7 +85,7 @@ public final class SampleStore: SampleAppending, SampleReading {
                 var written: [Head.Dirty] = []
                 for entry in stored.series where index.labels(of: entry.id) != nil {
                     let id = entry.id, candidates = entry.samples
-                    let new = try newSamples(candidates, seriesID: id, alsoStored: [], db: db)
+                    let new = try newSamples(candidates, seriesID: id, latest: index.latest(of: [id])[0], alsoStored: [], db: db)
                     if !new.isEmpty { record.series.append(WALRecord.Entry(id: id, samples: new)) }
                     samples += new.count
                     // Samples a flush had written: the crash may have come before their rollups.

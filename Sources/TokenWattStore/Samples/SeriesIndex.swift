@@ -13,6 +13,10 @@ final class SeriesIndex: Sendable {
         /// Its text as its exposition lines begin, made once when it is added.
         let text: [UInt8]
         var latest: Sample?
+
+        mutating func noteLatest(_ sample: Sample) {
+            if sample.timestamp >= latest?.timestamp ?? .min { latest = sample }
+        }
     }
 
     private struct State {
@@ -47,6 +51,11 @@ final class SeriesIndex: Sendable {
         state.withLock { $0.idByLabels[labels] }
     }
 
+    /// The ids of many label sets, under one lock.
+    func ids(of labels: [LabelSet]) -> [Int64?] {
+        state.withLock { state in labels.map { state.idByLabels[$0] } }
+    }
+
     func add(id: Int64, labels given: LabelSet) {
         let name = given.metricName ?? ""
         let text = ExpositionWriter.seriesText(name: name, labels: given.withoutMetricName)
@@ -70,18 +79,19 @@ final class SeriesIndex: Sendable {
     }
 
     /// Keeps the newest sample of each series (by timestamp).
-    func noteLatest(_ samples: [Int64: Sample]) {
+    func noteLatest(_ samples: some Sequence<(Int64, Sample)>) {
         state.withLock { state in
-            for (id, sample) in samples where state.entries[id] != nil {
-                guard sample.timestamp >= (state.entries[id]!.latest?.timestamp ?? .min) else { continue }
-                state.entries[id]!.latest = sample
-                state.newestTimestamp = max(state.newestTimestamp ?? .min, sample.timestamp)
+            var newest = state.newestTimestamp ?? .min
+            for (id, sample) in samples {
+                if state.entries[id]?.noteLatest(sample) != nil { newest = max(newest, sample.timestamp) }
             }
+            if newest > .min { state.newestTimestamp = newest }
         }
     }
 
-    func latest(of id: Int64) -> Sample? {
-        state.withLock { $0.entries[id]?.latest }
+    /// The latest sample of each series, under one lock.
+    func latest(of ids: [Int64]) -> [Sample?] {
+        state.withLock { state in ids.map { state.entries[$0]?.latest } }
     }
 
     /// Matching runs on a copy of the candidates, outside the lock: a slow selector holds up

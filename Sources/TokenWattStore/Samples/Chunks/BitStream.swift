@@ -10,6 +10,21 @@ struct BitWriter {
         storage.reserveCapacity(capacity)
     }
 
+    /// Goes on writing after `bytes`, which it takes over (no copy): `finish` hands them back.
+    init(continuing bytes: inout [UInt8]) {
+        storage = bytes
+        bytes = []
+    }
+
+    /// Pads the last byte with zero bits and hands the bytes over, leaving the writer empty.
+    mutating func finish() -> [UInt8] {
+        if pendingCount > 0 { storage.append(UInt8(truncatingIfNeeded: pending << UInt64(8 - pendingCount))) }
+        pending = 0
+        pendingCount = 0
+        defer { storage = [] }
+        return storage
+    }
+
     /// What was written, the last byte padded with zero bits.
     var bytes: [UInt8] {
         pendingCount == 0 ? storage : storage + [UInt8(truncatingIfNeeded: pending << UInt64(8 - pendingCount))]
@@ -136,7 +151,7 @@ enum Varint {
         return Array(bytes[position..<position + Int(length)])
     }
 
-    static func appendFramed(_ framed: [UInt8], to bytes: inout [UInt8]) {
+    static func appendFramed(_ framed: some Collection<UInt8>, to bytes: inout [UInt8]) {
         append(UInt64(framed.count), to: &bytes)
         bytes += framed
     }

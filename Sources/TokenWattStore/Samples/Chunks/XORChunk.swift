@@ -20,9 +20,19 @@ enum XORChunk {
 
     /// Encodes samples in strictly increasing timestamp order.
     static func encode(_ samples: some Collection<Sample>) -> [UInt8] {
-        var appender = XORAppender(reservingBytes: 20 + samples.count * 2)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 + samples.count * 2)
+        encode(samples, appendingTo: &bytes)
+        return bytes
+    }
+
+    /// Encodes samples in strictly increasing timestamp order after `bytes`: many chunks in
+    /// one buffer, without a buffer of their own each.
+    static func encode(_ samples: some Collection<Sample>, appendingTo bytes: inout [UInt8]) {
+        Varint.append(UInt64(samples.count), to: &bytes)
+        var appender = XORAppender(body: BitWriter(continuing: &bytes))
         for sample in samples { appender.append(sample) }
-        return appender.encoded
+        bytes = appender.finishBody()
     }
 
     static func decode(_ bytes: [UInt8]) throws(ChunkError) -> [Sample] {
@@ -114,6 +124,15 @@ struct XORAppender {
 
     init(reservingBytes capacity: Int = 0) {
         body = BitWriter(reservingBytes: capacity)
+    }
+
+    init(body: BitWriter) {
+        self.body = body
+    }
+
+    /// The body's bytes, handed over (see `BitWriter.finish`).
+    mutating func finishBody() -> [UInt8] {
+        body.finish()
     }
 
     /// The newest sample appended.

@@ -54,15 +54,17 @@ final class Head: Sendable {
     var bytes: Int { state.withLock { $0.bytes } }
     var flushedBefore: Int64 { state.withLock { $0.flushedBefore } }
 
-    /// Adds new samples of one series (in timestamp order, none stored before).
-    func append(_ samples: some Collection<Sample>, seriesID: Int64) {
-        guard let first = samples.first else { return }
+    /// Adds a log record's new samples (per series in timestamp order, none stored before),
+    /// under one lock.
+    func append(_ entries: [WALRecord.Entry]) {
         state.withLock { state in
-            let span = samples.reduce((from: first.timestamp, to: first.timestamp)) { (min($0.from, $1.timestamp), max($0.to, $1.timestamp)) }
-            state.bytes += state.series[seriesID, default: HeadSeries()].add(samples, from: span.from, to: span.to)
-            state.oldestWindow = min(state.oldestWindow, SampleStore.chunkWindow(of: span.from))
-            state.samples += samples.count
-            state.noteChanged(from: span.from, to: span.to)
+            for entry in entries {
+                guard let first = entry.samples.first, let last = entry.samples.last else { continue }
+                state.bytes += state.series[entry.id, default: HeadSeries()].add(entry.samples, from: first.timestamp, to: last.timestamp)
+                state.oldestWindow = min(state.oldestWindow, SampleStore.chunkWindow(of: first.timestamp))
+                state.samples += entry.samples.count
+                state.noteChanged(from: first.timestamp, to: last.timestamp)
+            }
         }
     }
 
@@ -298,6 +300,13 @@ struct HeadWindow {
     /// The window as a chunk for disk: its own bits when nothing came out of order.
     var encoded: [UInt8] {
         outOfOrder.isEmpty ? chunk.encoded : XORChunk.encode(samples)
+    }
+}
+
+extension Array where Element == Sample {
+    /// Each timestamp after the one before.
+    var isInTimestampOrder: Bool {
+        zip(self, dropFirst()).allSatisfy { $0.timestamp < $1.timestamp }
     }
 }
 

@@ -14,7 +14,7 @@ struct WALRecord: Equatable {
         /// In timestamp order.
         let samples: [Sample]
         /// The samples as an `XORChunk`, when the pusher's task encoded them already.
-        var chunk: [UInt8]?
+        var chunk: ArraySlice<UInt8>?
 
         static func == (lhs: Entry, rhs: Entry) -> Bool {
             lhs.id == rhs.id && lhs.samples == rhs.samples
@@ -33,7 +33,11 @@ struct WALRecord: Equatable {
         Varint.append(UInt64(series.count), to: &bytes)
         for entry in series {
             Varint.append(UInt64(bitPattern: entry.id), to: &bytes)
-            Varint.appendFramed(entry.chunk ?? XORChunk.encode(entry.samples), to: &bytes)
+            if let chunk = entry.chunk {
+                Varint.appendFramed(chunk, to: &bytes)
+            } else {
+                Varint.appendFramed(XORChunk.encode(entry.samples), to: &bytes)
+            }
         }
         return bytes
     }
