@@ -58,6 +58,16 @@ import SwiftProtobuf
         #expect(labels.setting("b", to: "3")["b"] == "3")
         #expect(labels.description == "m{b=\"2\",z=\"1\"}")
     }
+
+    /// `setting` keeps the set sorted and unique wherever the name falls, as sorting would.
+    @Test(arguments: ["A", "__name__", "a", "b", "c", "z", "zz"])
+    func settingALabelKeepsTheSetSortedAndUnique(name: String) throws {
+        let labels = try LabelSet(validating: [Label("__name__", "m"), Label("b", "2"), Label("z", "1")])
+        let set = labels.setting(name, to: "v")
+        var expected = Dictionary(uniqueKeysWithValues: labels.labels.map { ($0.name, $0.value) })
+        expected[name] = "v"
+        #expect(set.labels == expected.sorted { $0.key < $1.key }.map { Label($0.key, $0.value) })
+    }
 }
 
 @Suite struct SelectorTests {

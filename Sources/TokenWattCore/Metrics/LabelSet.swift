@@ -61,9 +61,18 @@ public struct LabelSet: Hashable, Sendable, Sequence, CustomStringConvertible {
 
     /// Returns a copy with `name` set to `value`, replacing any value it had.
     public func setting(_ name: String, to value: String) -> LabelSet {
-        var copy = labels.filter { $0.name != name }
-        let index = copy.firstIndex { $0.name > name } ?? copy.endIndex
-        copy.insert(Label(name, value), at: index)
+        // One pass, one allocation: every pushed series gets its `node` label this way.
+        var copy: [Label] = []
+        copy.reserveCapacity(labels.count + 1)
+        var placed = false
+        for label in labels where label.name != name {
+            if !placed && label.name > name {
+                copy.append(Label(name, value))
+                placed = true
+            }
+            copy.append(label)
+        }
+        if !placed { copy.append(Label(name, value)) }
         return LabelSet(trusted: copy)
     }
 

@@ -41,8 +41,10 @@ final class SeriesIndex: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The number of series, read without the lock (every push checks the series limit).
+    private let publishedCount = Atomic<Int>(0)
 
-    var count: Int { state.withLock { $0.entries.count } }
+    var count: Int { publishedCount.load(ordering: .relaxed) }
 
     /// The newest timestamp of any sample stored.
     var newestTimestamp: Int64? { state.withLock { $0.newestTimestamp } }
@@ -66,6 +68,7 @@ final class SeriesIndex: Sendable {
             state.idsByName[name, default: []].append(id)
             state.unsortedNames.insert(name)
             state.countByNode[labels["node"] ?? "", default: 0] += 1
+            publishedCount.store(state.entries.count, ordering: .relaxed)
         }
     }
 

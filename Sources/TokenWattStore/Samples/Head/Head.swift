@@ -46,12 +46,24 @@ final class Head: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Copies of the state's sizes, read without the lock: every push checks the memory limit,
+    /// and would otherwise wait behind a group being appended.
+    private let publishedSamples = Atomic<Int>(0)
+    private let publishedSeries = Atomic<Int>(0)
+    private let publishedBytes = Atomic<Int>(0)
 
-    var sampleCount: Int { state.withLock { $0.samples } }
-    var seriesCount: Int { state.withLock { $0.series.count } }
+    var sampleCount: Int { publishedSamples.load(ordering: .relaxed) }
+    var seriesCount: Int { publishedSeries.load(ordering: .relaxed) }
     /// Memory its samples take: the chunks' bits, the out-of-order samples, and a fixed cost
     /// per window.
-    var bytes: Int { state.withLock { $0.bytes } }
+    var bytes: Int { publishedBytes.load(ordering: .relaxed) }
+
+    /// Called under the lock after the sizes changed.
+    private func publishSizes(_ state: borrowing State) {
+        publishedSamples.store(state.samples, ordering: .relaxed)
+        publishedSeries.store(state.series.count, ordering: .relaxed)
+        publishedBytes.store(state.bytes, ordering: .relaxed)
+    }
     var flushedBefore: Int64 { state.withLock { $0.flushedBefore } }
 
     /// Adds a log record's new samples (per series in timestamp order, none stored before),
@@ -65,6 +77,7 @@ final class Head: Sendable {
                 state.samples += entry.samples.count
                 state.noteChanged(from: first.timestamp, to: last.timestamp)
             }
+            publishSizes(state)
         }
     }
 
@@ -150,6 +163,7 @@ final class Head: Sendable {
                     state.series[flushed.seriesID] = nil
                 }
             }
+            publishSizes(state)
         }
     }
 
@@ -169,6 +183,7 @@ final class Head: Sendable {
                     return true
                 }
             }
+            publishSizes(state)
             return before - state.samples
         }
     }
