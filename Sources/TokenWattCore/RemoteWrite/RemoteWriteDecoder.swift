@@ -45,8 +45,15 @@ enum RemoteWriteDecoder {
         raw.withUnsafeBufferPointer { buffer in
             let bytes = UnsafeBufferPointer(rebasing: buffer[range])
             let string = String(decoding: bytes, as: UTF8.self)
-            return string.utf8.elementsEqual(bytes) ? string : nil
+            // ASCII (nearly every label) is UTF-8 as it is: no comparison needed.
+            return isASCII(bytes) || string.utf8.elementsEqual(bytes) ? string : nil
         }
+    }
+
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var high: UInt8 = 0
+        for byte in bytes { high |= byte }
+        return high < 0x80
     }
 
     private static func decodeSample(_ raw: [UInt8], _ range: Range<Int>) throws(CoreError) -> Sample {

@@ -256,24 +256,31 @@ struct HeadSeries {
         }
     }
 
-    /// Adds samples from `from` to `to`; returns the bytes they took.
+    /// Adds samples from `from` to `to`; returns the bytes they took. The window is looked up
+    /// once per run of samples that fall in it (a push's samples nearly always share one).
     mutating func add(_ samples: some Collection<Sample>, from: Int64, to: Int64) -> Int {
         markDirty(from: from, to: to)
-        return samples.reduce(0) { $0 + add($1) }
+        var added = 0
+        var current: (index: Int, start: Int64, bytesBefore: Int)?
+        for sample in samples {
+            let start = SampleStore.chunkWindow(of: sample.timestamp)
+            if current?.start != start {
+                if let current { added += windows[current.index].bytes - current.bytesBefore }
+                let (index, isNew) = window(starting: start)
+                current = (index, start, isNew ? 0 : windows[index].bytes)
+            }
+            windows[current!.index].add(sample)
+        }
+        if let current { added += windows[current.index].bytes - current.bytesBefore }
+        return added
     }
 
-    /// Adds a sample to its window; returns the bytes that took.
-    private mutating func add(_ sample: Sample) -> Int {
-        let start = SampleStore.chunkWindow(of: sample.timestamp)
-        if let index = windows.lastIndex(where: { $0.start == start }) {
-            let before = windows[index].bytes
-            windows[index].add(sample)
-            return windows[index].bytes - before
-        }
-        var window = HeadWindow(start: start)
-        window.add(sample)
-        windows.insert(window, at: windows.firstIndex { $0.start > start } ?? windows.endIndex)
-        return window.bytes
+    /// The index of the window that starts at `start`, added (empty) when there was none.
+    private mutating func window(starting start: Int64) -> (index: Int, isNew: Bool) {
+        if let index = windows.lastIndex(where: { $0.start == start }) { return (index, false) }
+        let index = windows.firstIndex { $0.start > start } ?? windows.endIndex
+        windows.insert(HeadWindow(start: start), at: index)
+        return (index, true)
     }
 }
 
