@@ -107,19 +107,24 @@ struct RemoteWriteHandler: Sendable {
     }
 
     /// Sets `node` from the token and the static labels, and checks names and timestamps.
-    private func label(_ series: [TimeSeries], node: String) throws -> [TimeSeries] {
+    private func label(_ decoded: consuming [TimeSeries], node: String) throws -> [TimeSeries] {
         let latestAllowed = now() + configuration.maxFutureSkewMs
-        return try series.map { series in
-            if let name = series.labels.metricName, AggregatorFamilies.isReserved(name) {
-                throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
+        var batch = decoded
+        // Changed in place: the decoded series are this request's alone.
+        for index in batch.indices {
+            do {  // the copy ends here, before the labels change
+                let series = batch[index]
+                if let name = series.labels.metricName, AggregatorFamilies.isReserved(name) {
+                    throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
+                }
+                for sample in series.samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
+                    throw AggregatorError.invalid("\(series.labels): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
+                }
             }
-            for sample in series.samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
-                throw AggregatorError.invalid("\(series.labels): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
-            }
-            var labels = series.labels.setting("node", to: node)
-            for label in staticLabels { labels = labels.setting(label.name, to: label.value) }
-            return TimeSeries(labels: labels, samples: series.samples)
+            batch[index].labels.set("node", to: node)
+            for label in staticLabels { batch[index].labels.set(label.name, to: label.value) }
         }
+        return batch
     }
 
     /// Refuses a request that would take the node past its distinct-series limit. Two requests

@@ -61,19 +61,23 @@ public struct LabelSet: Hashable, Sendable, Sequence, CustomStringConvertible {
 
     /// Returns a copy with `name` set to `value`, replacing any value it had.
     public func setting(_ name: String, to value: String) -> LabelSet {
-        // One pass, one allocation: every pushed series gets its `node` label this way.
-        var copy: [Label] = []
-        copy.reserveCapacity(labels.count + 1)
-        var placed = false
-        for label in labels where label.name != name {
-            if !placed && label.name > name {
-                copy.append(Label(name, value))
-                placed = true
-            }
-            copy.append(label)
+        var copy = self
+        copy.set(name, to: value)
+        return copy
+    }
+
+    /// Sets `name` to `value` in place, replacing any value it had: a decoded series, which
+    /// holds the only reference to its labels, gets its `node` label without a new array.
+    public mutating func set(_ name: String, to value: String) {
+        guard let index = labels.firstIndex(where: { $0.name >= name }) else {
+            labels.append(Label(name, value))
+            return
         }
-        if !placed { copy.append(Label(name, value)) }
-        return LabelSet(trusted: copy)
+        if labels[index].name == name {
+            labels[index].value = value
+        } else {
+            labels.insert(Label(name, value), at: index)
+        }
     }
 
     /// The labels without `__name__`.
