@@ -56,7 +56,8 @@ import TokenWattCore
                 data[data.count / 2] ^= 0x10
                 try db.execute(sql: "UPDATE chunks SET data = ? WHERE window_start = 0", arguments: [data])
             }
-            await #expect(throws: StoreError.self) { try await store.rawSamples(seriesID: 1, from: 0, to: .max) }
+            let error = await #expect(throws: StoreError.self) { try await store.rawSamples(seriesID: 1, from: 0, to: .max) }
+            #expect(error?.description == "database: damaged row in chunks: series 1, window from 1970-01-01T00:00:00Z: its CRC32C does not match its bytes")
         }
     }
 }

@@ -99,7 +99,7 @@ extension SampleStore {
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.
     func chunkSamples(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [Sample] {
         let statement = try db.cachedStatement(sql: """
-            SELECT data, format FROM chunks WHERE series_id = ? AND window_start > ? AND window_start < ? AND last_ts >= ?
+            SELECT data, format, series_id, window_start FROM chunks WHERE series_id = ? AND window_start > ? AND window_start < ? AND last_ts >= ?
             ORDER BY window_start
             """)
         let rows = try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to, from])
@@ -108,13 +108,13 @@ extension SampleStore {
 
     /// The samples of one series' chunk of one window, if it has one.
     func chunkSamples(db: Database, seriesID: Int64, window: Int64) throws -> [Sample]? {
-        let statement = try db.cachedStatement(sql: "SELECT data, format FROM chunks WHERE series_id = ? AND window_start = ?")
+        let statement = try db.cachedStatement(sql: "SELECT data, format, series_id, window_start FROM chunks WHERE series_id = ? AND window_start = ?")
         return try Row.fetchOne(statement, arguments: [seriesID, window]).map(SampleStore.samples(ofChunk:))
     }
 
-    /// The samples of a `chunks` row read as `data, format`.
+    /// The samples of a `chunks` row read as `data, format, series_id, window_start`.
     static func samples(ofChunk row: Row) throws -> [Sample] {
-        try XORChunk.decode(StoredChunk.payload(of: row[0], format: row[1], expecting: .xor))
+        try StoredChunk.decode(row, in: "chunks", as: .xor) { payload throws(ChunkError) in try XORChunk.decode(payload) }
     }
 }
 

@@ -76,11 +76,12 @@ extension SampleStore {
         switch resolution {
         case .minute:
             let statement = try db.cachedStatement(sql: """
-                SELECT data, format FROM rollups_1m_chunks WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
+                SELECT data, format, series_id, window_start FROM rollups_1m_chunks
+                WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
                 """)
             let rows = try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to])
             return try rows.flatMap { row in
-                try RollupChunk.decode(StoredChunk.payload(of: row[0], format: row[1], expecting: .rollups))
+                try StoredChunk.decode(row, in: "rollups_1m_chunks", as: .rollups) { payload throws(ChunkError) in try RollupChunk.decode(payload) }
                     .filter { $0.bucket >= from && $0.bucket < to }
             }
         case .hour:

@@ -50,7 +50,7 @@ public final class SampleStore: SampleAppending, SampleReading {
             // Each series' newest chunk, in one walk of the chunks' index.
             var latest: [Int64: Sample] = [:]
             let newestChunks = try Row.fetchCursor(db, sql: """
-                SELECT chunks.data, chunks.format, chunks.series_id FROM chunks
+                SELECT chunks.data, chunks.format, chunks.series_id, chunks.window_start FROM chunks
                 JOIN (SELECT series_id, max(window_start) AS newest FROM chunks GROUP BY series_id) AS last
                   ON chunks.series_id = last.series_id AND chunks.window_start = last.newest
                 """)

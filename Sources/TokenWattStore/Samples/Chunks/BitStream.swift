@@ -111,13 +111,22 @@ struct BitReader {
 }
 
 /// A stored chunk that cannot be decoded: the database was damaged or written by another program.
-enum ChunkError: Error, Equatable {
+enum ChunkError: Error, Equatable, CustomStringConvertible {
     case truncated
     case countMismatch
     /// A framed row whose CRC32C does not match its bytes.
     case checksum
     /// A framed row of another encoding than its table holds.
     case encoding(UInt8)
+
+    var description: String {
+        switch self {
+        case .truncated: "truncated"
+        case .countMismatch: "its sample count does not match its bits"
+        case .checksum: "its CRC32C does not match its bytes"
+        case .encoding(let byte): "encoding \(byte) is not the one its table holds"
+        }
+    }
 }
 
 /// LEB128 varints on whole bytes, for the framing of log records and rollup chunks.

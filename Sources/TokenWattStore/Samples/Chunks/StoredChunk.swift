@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import TokenWattCore
 
 /// How a chunk sits in the database. Since v11 a row holds an encoding byte, the encoded bytes
 /// and a CRC32C of both, as Prometheus frames each chunk in its chunk files: a damaged row is
@@ -20,6 +22,18 @@ enum StoredChunk {
         let checksum = CRC32C.checksum(bytes)
         bytes += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: checksum >> $0) }
         return Data(bytes)
+    }
+
+    /// Decodes a row read as `data, format, series_id, window_start`; a damaged row is an error
+    /// that names its table, series and window, so an operator can find it.
+    static func decode<T>(_ row: Row, in table: String, as encoding: Encoding,
+                          _ decode: ([UInt8]) throws(ChunkError) -> T) throws(StoreError) -> T {
+        do {
+            return try decode(try payload(of: row[0], format: row[1], expecting: encoding))
+        } catch {
+            let series: Int64 = row[2], window: Int64 = row[3]
+            throw .database("damaged row in \(table): series \(series), window from \(TimeBounds.rfc3339(window)): \(error)")
+        }
     }
 
     /// The encoded bytes of a stored row.
