@@ -104,35 +104,50 @@ final class Head: Sendable {
         state.withLock { $0.flushedBefore = max($0.flushedBefore, boundary) }
     }
 
+    /// Series (and windows) a flush handles per hold of the lock: at a million series one walk
+    /// held it for tens of milliseconds, and every push waited behind it.
+    private let flushSlice: Int
+
+    init(flushSlice: Int = 10_000) {
+        self.flushSlice = flushSlice
+    }
+
     /// Every window that starts before `boundary`, to be written to disk, and the dirty spans
     /// whose rollups lie there (a sample at `boundary` itself is in the bucket before it); from
     /// now on a sample before `boundary` may be on disk. The spans' marks move past `boundary`.
+    /// The series are walked a slice at a time; a sample that comes meanwhile is either in a
+    /// window taken later in the walk or, before `boundary`, a late sample for the next flush.
     func windowsToFlush(before boundary: Int64) -> (windows: [FlushedWindow], spans: [Dirty]) {
-        state.withLock { state in
+        let ids = state.withLock { state in
             state.flushedBefore = max(state.flushedBefore, boundary)
             state.lateSamples = false
-            var windows: [FlushedWindow] = []
-            var spans: [Dirty] = []
-            var oldestWindow = Int64.max
-            for (id, series) in state.series {
-                for window in series.windows {
-                    if window.start < boundary {
-                        windows.append(FlushedWindow(seriesID: id, window: window))
-                    } else {
-                        oldestWindow = min(oldestWindow, window.start)
+            // Appends from now on lower it again; the walk adds the windows it leaves.
+            state.oldestWindow = .max
+            return Array(state.series.keys)
+        }
+        var windows: [FlushedWindow] = []
+        var spans: [Dirty] = []
+        var oldestWindow = Int64.max
+        for start in stride(from: 0, to: ids.count, by: flushSlice) {
+            state.withLock { state in
+                for id in ids[start..<min(start + flushSlice, ids.count)] {
+                    guard let series = state.series[id] else { continue }
+                    for window in series.windows {
+                        if window.start < boundary {
+                            windows.append(FlushedWindow(seriesID: id, window: window))
+                        } else {
+                            oldestWindow = min(oldestWindow, window.start)
+                        }
+                    }
+                    if series.dirtyFrom <= boundary {
+                        spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
+                        state.series[id]!.markRolledUp(through: boundary)
                     }
                 }
-                if series.dirtyFrom <= boundary {
-                    spans.append(Dirty(seriesID: id, from: series.dirtyFrom, to: series.dirtyTo, lastFinite: series.lastFinite))
-                }
             }
-            state.oldestWindow = oldestWindow
-            // Written after the walk: changing a dictionary while iterating it copies all of it.
-            for span in spans {
-                state.series[span.seriesID]!.markRolledUp(through: boundary)
-            }
-            return (windows, spans)
         }
+        state.withLock { $0.oldestWindow = min($0.oldestWindow, oldestWindow) }
+        return (windows, spans)
     }
 
     /// Notes each series' last finite value up to the flushed boundary, for its next rollups.
@@ -147,6 +162,12 @@ final class Head: Sendable {
     /// Lets go of flushed windows, each only if it still holds what was flushed (a late sample
     /// that came meanwhile keeps it for the next flush).
     func remove(flushed windows: [FlushedWindow]) {
+        for start in stride(from: 0, to: windows.count, by: flushSlice) {
+            remove(flushed: windows[start..<min(start + flushSlice, windows.count)])
+        }
+    }
+
+    private func remove(flushed windows: ArraySlice<FlushedWindow>) {
         state.withLock { state in
             for flushed in windows {
                 guard let index = state.series[flushed.seriesID]?.windows.firstIndex(where: { $0.start == flushed.start }) else { continue }
