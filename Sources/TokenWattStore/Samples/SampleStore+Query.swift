@@ -61,10 +61,7 @@ extension SampleStore {
         let first = max(from, storedBefore, Int64.min / 2)
         let width = resolution.rawValue
         let start = first.modulo(width) == 0 ? first : first - first.modulo(width) + width
-        var previous = try rawSamples(db: db, seriesID: seriesID, from: start - Schema.chunkWindow, to: start + 1)
-            .last { $0.value.isFinite }?.value
-        let samples = try rawSamples(db: db, seriesID: seriesID, from: start + 1, to: to.addingClamped(width))
-        var computed = minuteBuckets(of: samples, seriesID: seriesID, previous: &previous)
+        var computed = try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: nil, db: db).buckets
         if resolution == .hour {
             computed = Dictionary(grouping: computed) { $0.bucket - $0.bucket.modulo(Schema.hour) }
                 .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }

@@ -40,14 +40,9 @@ extension SampleStore {
         let lastChanged = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: min(span.to, boundary), width: width))
         let last = min(lastChanged + Schema.chunkWindow, boundary.subtractingClamped(Schema.chunkWindow))
         guard first <= last else { return nil }
-        var previous = span.lastFinite
-        if first != previousBoundary || previous == nil {
-            previous = try rawSamples(db: db, seriesID: span.seriesID, from: first.subtractingClamped(Schema.chunkWindow), to: first + 1)
-                .last { $0.value.isFinite }?.value
-        }
-        let end = last + Schema.chunkWindow
-        let samples = try rawSamples(db: db, seriesID: span.seriesID, from: first + 1, to: end + 1)
-        let minutes = minuteBuckets(of: samples, seriesID: span.seriesID, previous: &previous)
+        // The last finite value the flush before found holds where that flush ended.
+        let (minutes, previous) = try minuteBuckets(seriesID: span.seriesID, after: first, before: last + Schema.chunkWindow + 1,
+                                                    previous: first == previousBoundary ? span.lastFinite : nil, db: db)
 
         let storeChunk = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
@@ -80,9 +75,21 @@ extension SampleStore {
         return last == boundary.subtractingClamped(Schema.chunkWindow) ? previous : nil
     }
 
+    /// The 1-minute buckets of a series' samples in `(start, end)`, and the last finite value
+    /// of all. A bucket's counter step starts from the last finite value before it: `known`
+    /// when the caller has it, else read from the window before `start` in the same read.
+    func minuteBuckets(seriesID: Int64, after start: Int64, before end: Int64, previous known: Double?,
+                       db: Database) throws -> (buckets: [RollupBucket], lastFinite: Double?) {
+        let read = try rawSamples(db: db, seriesID: seriesID, from: known == nil ? start.subtractingClamped(Schema.chunkWindow) : start + 1, to: end)
+        let split = read.firstIndex { $0.timestamp > start } ?? read.endIndex
+        var previous = known ?? read[..<split].last { $0.value.isFinite }?.value
+        let buckets = minuteBuckets(of: read[split...], seriesID: seriesID, previous: &previous)
+        return (buckets, previous)
+    }
+
     /// The 1-minute buckets of samples in timestamp order; `previous` is the last finite value
     /// before the first, and afterwards the last finite value of all.
-    func minuteBuckets(of samples: [Sample], seriesID: Int64, previous: inout Double?) -> [RollupBucket] {
+    private func minuteBuckets(of samples: ArraySlice<Sample>, seriesID: Int64, previous: inout Double?) -> [RollupBucket] {
         let cumulative = MetricCatalog.isCumulative(series: index.labels(of: seriesID)?.metricName ?? "")
         var buckets: [RollupBucket] = []
         var start = samples.startIndex
