@@ -5,7 +5,10 @@
 # Time is simulated (samples 10 s apart, sent as fast as each receiver takes them) so the load
 # covers more than 3 hours of sample time; Prometheus then compacts its head into a block, and
 # its bytes per sample are read both right after the load (head + WAL) and after compaction.
-# Usage: bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
+# A load takes about a second, so one run moves with whatever else the machine does: before the
+# measured pair, ROUNDS-1 (default 4) more pairs run on fresh receivers, interleaved, and the
+# ingest figure is each receiver's median over all rounds.
+# Usage: [ROUNDS=5] bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product tokenwatt-aggregator
@@ -14,6 +17,28 @@ bin="$(swift build -c release --show-bin-path)"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 load=(--agents 20 --series 100 --ticks 1200 --interval 10 "$@")
+rounds="${ROUNDS:-5}"
+# A config file means pushes need a token, as in production.
+printf 'storage:\n  maintenance_interval: 10s\nnodes:\n  - {name: bench, token_env: BENCH_TOKEN}\n' >"$work/tw.yml"
+export BENCH_TOKEN=bench-secret
+rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
+
+for round in $(seq 2 "$rounds"); do
+    rm -rf "$work/speed"
+    prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/speed/prom" \
+        --web.listen-address=127.0.0.1:19091 >"$work/speed.log" 2>&1 &
+    pid=$!
+    until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
+    "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write "${load[@]}" >"$work/prom-$round.txt"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/speed/tw" >"$work/speed.log" 2>&1 &
+    pid=$!
+    until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
+    "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" "${load[@]}" >"$work/tw-$round.txt"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "round $round: prometheus $(rate "$work/prom-$round.txt") samples/s, tokenwatt $(rate "$work/tw-$round.txt") samples/s"
+done
+rm -rf "$work/speed"
 
 echo "== Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') remote-write receiver"
 prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
@@ -31,9 +56,6 @@ kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
 # so that the wait for compaction is short; it does the same work either way.
-# A config file means pushes need a token, as in production.
-printf 'storage:\n  maintenance_interval: 10s\nnodes:\n  - {name: bench, token_env: BENCH_TOKEN}\n' >"$work/tw.yml"
-export BENCH_TOKEN=bench-secret
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
 tw_pid=$!
 until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
@@ -65,10 +87,12 @@ print(f"  {'everything':18} {total:>12} bytes")
 PY
 
 samples=$(grep -o '= [0-9]* samples' "$work/tw.txt" | grep -o '[0-9]*')
-rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
-p=$(rate "$work/prom.txt"); t=$(rate "$work/tw.txt")
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+cp "$work/prom.txt" "$work/prom-1.txt"; cp "$work/tw.txt" "$work/tw-1.txt"
+p=$(for f in "$work"/prom-*.txt; do rate "$f"; done | median)
+t=$(for f in "$work"/tw-*.txt; do rate "$f"; done | median)
 echo
-echo "== side by side ($samples samples)"
+echo "== side by side ($samples samples; ingest: median of $rounds rounds each)"
 awk -v p="$p" -v t="$t" -v pb="$prom_compacted" -v tb="$tw_closed" -v n="$samples" 'BEGIN {
     printf "ingest samples/s      prometheus %10d   tokenwatt %10d   ratio %.2fx\n", p, t, t / p
     printf "bytes/sample on disk  prometheus %10.2f   tokenwatt %10.2f   ratio %.2fx  (both compacted)\n", pb / n, tb / n, (tb / n) / (pb / n)
