@@ -148,7 +148,7 @@ extension SampleStore {
                     newest = latestOfKnown[nextKnown]
                     nextKnown += 1
                 } else {
-                    newest = index.latest(of: [id])[0]
+                    newest = index.latest(of: id)
                 }
                 let new = try newSamples(series.samples, seriesID: id, latest: newest, alsoStored: stored, db: db)
                 result.duplicates += series.samples.count - new.count

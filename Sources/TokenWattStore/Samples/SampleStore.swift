@@ -85,7 +85,7 @@ public final class SampleStore: SampleAppending, SampleReading {
                 var written: [Head.Dirty] = []
                 for entry in stored.series where index.labels(of: entry.id) != nil {
                     let id = entry.id, candidates = entry.samples
-                    let new = try newSamples(candidates, seriesID: id, latest: index.latest(of: [id])[0], alsoStored: [], db: db)
+                    let new = try newSamples(candidates, seriesID: id, latest: index.latest(of: id), alsoStored: [], db: db)
                     if !new.isEmpty { record.series.append(WALRecord.Entry(id: id, samples: new)) }
                     samples += new.count
                     // Samples a flush had written: the crash may have come before their rollups.

@@ -92,6 +92,10 @@ final class SeriesIndex: Sendable {
         }
     }
 
+    func latest(of id: Int64) -> Sample? {
+        state.withLock { $0.entries[id]?.latest }
+    }
+
     /// The latest sample of each series, under one lock.
     func latest(of ids: [Int64]) -> [Sample?] {
         state.withLock { state in ids.map { state.entries[$0]?.latest } }
