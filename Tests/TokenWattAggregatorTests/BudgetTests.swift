@@ -171,6 +171,31 @@ final class ClockBox: Sendable {
     }
 }
 
+@Suite struct BudgetEvaluationTests {
+    /// Evaluations asked for at once run one after another: each alert fires once, however
+    /// many evaluations overlap (two that read the same state would both fire it).
+    @Test func overlappingEvaluationsFireEachAlertOnce() async throws {
+        let clock = ClockBox(1_800_000_030_000)  // 30 s into an hour: the pushed samples are in the hour in progress
+        let configuration = try AggregatorConfiguration.parse(yaml: """
+            receivers: [{name: hook, webhook: {url: "http://127.0.0.1:1/hook"}}]
+            budgets: [{name: tokens, measure: tokens, limit: 100, receivers: [hook]}]
+            """, file: "budgets.yml")
+        try await withAggregator({ $0.receivers = configuration.receivers; $0.budgets = configuration.budgets }, now: { clock.now }) { client, aggregator in
+            let (headers, body) = push([ts("tokenwatt_tokens_total", ["model": "m", "type": "output", "source": "vllm"],
+                                           [(clock.now - 20_000, 0), (clock.now - 10_000, 1_000)])])
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { #expect($0.status == .noContent) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { try await aggregator.budgets.evaluate() } }
+                try await group.waitForAll()
+            }
+            let fired = try await aggregator.stores.outbox.recentMessages(limit: 100).compactMap {
+                try AlertEvent.decoder.decode(AlertEvent.self, from: Data($0.event.utf8)).firing
+            }
+            #expect(fired.sorted() == ["threshold:0.5", "threshold:0.8", "threshold:1"])
+        }
+    }
+}
+
 @Suite struct BudgetUnitTests {
     /// The `unit` label of the budget families is what the API and the webhooks say: the
     /// currency's code for money, `tokens`, `kWh`.
