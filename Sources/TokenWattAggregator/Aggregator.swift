@@ -25,7 +25,7 @@ public struct Aggregator: Sendable {
         let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: samples, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
-        let maintenance = MaintenanceService(store: samples, outbox: stores.outbox, logger: logger, now: now)
+        let maintenance = MaintenanceService(store: samples, ledger: stores.ledger, outbox: stores.outbox, logger: logger, now: now)
         let costs = CostEngine(samples: samples, ledger: stores.ledger, pricing: configuration.pricing, staticLabels: configuration.staticLabels,
                                intervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let client = OutboundClient.makeHTTPClient()

@@ -178,7 +178,7 @@ import TokenWattCore
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01(), token: "secret-1")
             try await CostScenarioTests.send(client, CostScenarioTests.vm03(), token: "secret-3")
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: false), token: "secret-2")
-            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
 
             // Before the late hour arrives, gpu-02 misses hour 20 and the first step of hour 21.
@@ -188,7 +188,7 @@ import TokenWattCore
             // The late hour: its rollup marks the hour, and the ledger is rewritten.
             try await CostScenarioTests.send(client, CostScenarioTests.gpu02(lateHourOnly: true), token: "secret-2")
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01Late(), token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
 
             byNode = try await CostScenarioTests.costs(client, by: "node")

@@ -30,12 +30,12 @@ import TokenWattCore
         try await withAggregator({ $0.pricing = pricing; $0.storage.directory = directory }, now: { firstNow }) { client, aggregator in
             // Hour 20 has energy but no token samples: idle, 1 kWh at 0.15.
             try await CostScenarioTests.send(client, [energy, CostScenarioTests.counter("tokenwatt_tokens_total", tokens, perHour: 1e6, excluding: late)], token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: firstNow)
+            try await aggregator.stores.samples.markChangedHours(now: firstNow, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
             #expect(try await LedgerCorrectionTests.idleCost(client) == 0.15)
             // Its token samples arrive late: the ledger's idle total falls to 0, the counter holds.
             try await CostScenarioTests.send(client, [CostScenarioTests.counter("tokenwatt_tokens_total", tokens, perHour: 1e6, only: late)], token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: firstNow)
+            try await aggregator.stores.samples.markChangedHours(now: firstNow, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
             let ledger = try await aggregator.stores.ledger.hours(from: .min, to: .max)
             #expect(LedgerTotals(ledger.nodes, ledger.usage, sign: 1).nodes["gpu-01"]?.idle == 0)
@@ -54,7 +54,7 @@ import TokenWattCore
             }
             let more = ts("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], samples)
             try await CostScenarioTests.send(client, [more], token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: secondNow)
+            try await aggregator.stores.samples.markChangedHours(now: secondNow, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
             let idle = try #require(try await LedgerCorrectionTests.idleCost(client))
             #expect(abs(idle - 0.45) < 1e-9)
@@ -71,13 +71,13 @@ import TokenWattCore
             let withoutBoundary = CostScenarioTests.counter("tokenwatt_gpu_energy_joules_total", labels, perHour: 3.6e6, excluding: (boundary - 1)..<boundary)
             #expect(withoutBoundary.samples.count == 24 * 6 + 1)
             try await CostScenarioTests.send(client, [withoutBoundary], token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
             let hour20 = { try await aggregator.stores.ledger.hours(from: boundary - LedgerCorrectionTests.hour, to: boundary).nodes.first?.joules }
             #expect(try await hour20() == 3.0e6)  // 20:00–20:50: the step into 21:00 is missing
             let onBoundary = CostScenarioTests.counter("tokenwatt_gpu_energy_joules_total", labels, perHour: 3.6e6, only: (boundary - 1)..<boundary)
             try await CostScenarioTests.send(client, [onBoundary], token: "secret-1")
-            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now)
+            try await aggregator.stores.samples.markChangedHours(now: CostScenarioTests.now, in: aggregator.stores.ledger)
             try await aggregator.costs.update()
             #expect(try await hour20() == 3.6e6)
             let day = try await aggregator.stores.ledger.hours(from: LedgerCorrectionTests.dayStart, to: LedgerCorrectionTests.dayEnd)

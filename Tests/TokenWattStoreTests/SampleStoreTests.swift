@@ -111,7 +111,7 @@ import TokenWattCore
             #expect(try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000).first?.increase == 24)
             #expect(try await store.rollups(.minute, seriesID: 1, from: minute, to: 2 * minute).first?.count == 3)
             // (hours 0 and 4, and the hour after each, where the next step starts)
-            #expect(try await store.markChangedHours(now: 10 * 3_600_000) == 4)
+            #expect(try await store.markChangedHours(now: 10 * 3_600_000, in: SQLiteLedgerStore(database: store.database)) == 4)
             #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM ledger_pending") == 4)
         }
     }
@@ -120,9 +120,9 @@ import TokenWattCore
         try await withTemporaryStore { store, configuration in
             _ = try await store.append([[series("g", [:], [(10_000, 1)])]])
             let closed = 3_600_000 + 2 * configuration.rollupDelayMs
-            #expect(try await store.markChangedHours(now: closed - 1) == 0)
-            #expect(try await store.markChangedHours(now: closed) == 1)
-            #expect(try await store.markChangedHours(now: closed) == 0)
+            #expect(try await store.markChangedHours(now: closed - 1, in: SQLiteLedgerStore(database: store.database)) == 0)
+            #expect(try await store.markChangedHours(now: closed, in: SQLiteLedgerStore(database: store.database)) == 1)
+            #expect(try await store.markChangedHours(now: closed, in: SQLiteLedgerStore(database: store.database)) == 0)
         }
     }
 

@@ -10,7 +10,7 @@ import TokenWattCore
 /// Owners: `StoreDatabase` opens the file and runs these migrations; each group of tables below
 /// belongs to one store, which alone reads and writes it: `series`, `wal`, `chunks`,
 /// `rollups_1m_chunks`, `rollups_1h` to `SampleStore`; `ledger_*` to the `LedgerStore` (the
-/// sample store only marks `ledger_pending` hours); `budget_state` to the `BudgetStateStore`;
+/// sample store tells it which hours changed); `budget_state` to the `BudgetStateStore`;
 /// `reservation*` to the `ReservationStore`; `outbox` and `receiver_state` to the
 /// `OutboxStore`; `forward_*` to the `ForwardLog`. Two writes cross a boundary, each in one
 /// transaction so neither half is lost: a budget's state and its outbox messages, and a push's

@@ -73,8 +73,9 @@ public protocol LedgerStore: Sendable {
     func savePublishedCounters(_ raised: [String: Double]) async throws(StoreError)
     /// The cost counters as last published, by series key.
     func publishedCounters() async throws(StoreError) -> [String: Double]
-    /// Hours marked for rewriting because their samples changed, oldest first (the sample
-    /// store marks them: `SampleStore.markChangedHours`).
+    /// Marks hours for rewriting because their samples changed (`SampleStore.markChangedHours`).
+    func markPending(_ hours: [Int64]) async throws(StoreError)
+    /// Hours marked for rewriting, oldest first.
     func pendingHours() async throws(StoreError) -> [Int64]
 }
 
@@ -150,6 +151,13 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func publishedCounters() async throws(StoreError) -> [String: Double] {
         try await database.read("read the published ledger counters") { db in
             Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT series, value FROM ledger_counters").map { ($0[0], $0[1]) })
+        }
+    }
+
+    public func markPending(_ hours: [Int64]) async throws(StoreError) {
+        try await database.write("mark changed hours") { db in
+            let mark = try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_pending (hour) VALUES (?)")
+            for hour in hours { try mark.execute(arguments: [hour]) }
         }
     }
 

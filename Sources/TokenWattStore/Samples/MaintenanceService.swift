@@ -11,12 +11,14 @@ public struct MaintenanceService: Service {
     static let retentionIntervalMs: Int64 = 3_600_000
 
     let store: SampleStore
+    let ledger: any LedgerStore
     let outbox: any OutboxStore
     let logger: Logger
     let now: @Sendable () -> Int64
 
-    public init(store: SampleStore, outbox: any OutboxStore, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
+    public init(store: SampleStore, ledger: any LedgerStore, outbox: any OutboxStore, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.store = store
+        self.ledger = ledger
         self.outbox = outbox
         self.logger = logger
         self.now = now
@@ -29,7 +31,7 @@ public struct MaintenanceService: Service {
                 let clock = ContinuousClock()
                 let began = clock.now
                 let compacted = try await store.compact(now: now())
-                let hours = try await store.markChangedHours(now: now())
+                let hours = try await store.markChangedHours(now: now(), in: ledger)
                 if compacted + hours > 0 {
                     logger.info("maintenance round", metadata: [
                         "compacted_samples": "\(compacted)", "ledger_hours": "\(hours)",

@@ -11,19 +11,16 @@ public enum RollupResolution: Int64, Sendable, CaseIterable {
 extension SampleStore {
     /// Tells the cost ledger which hours gained samples, once they have been closed for twice the
     /// rollup delay (so that samples still on their way land first): it rewrites those hours.
-    /// Returns how many hours it marked.
+    /// Hours the ledger could not take are kept for the next call. Returns how many it marked.
     @discardableResult
-    public func markChangedHours(now: Int64) async throws(StoreError) -> Int {
+    public func markChangedHours(now: Int64, in ledger: any LedgerStore) async throws(StoreError) -> Int {
         let hours = head.takeChangedHours(endedBy: now - 2 * configuration.rollupDelayMs)
         guard !hours.isEmpty else { return 0 }
         do {
-            try await pool.write { db in
-                let mark = try db.cachedStatement(sql: "INSERT OR IGNORE INTO ledger_pending (hour) VALUES (?)")
-                for hour in hours { try mark.execute(arguments: [hour]) }
-            }
+            try await ledger.markPending(hours)
         } catch {
             head.noteChangedHours(hours)
-            throw .database("mark changed hours: \(error)")
+            throw error
         }
         return hours.count
     }
