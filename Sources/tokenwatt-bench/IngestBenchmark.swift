@@ -136,20 +136,3 @@ final class Lockstep: Sendable {
         while state.withLock({ $0.finished < $0.sent.count }) { try? await Task.sleep(for: .milliseconds(1)) }
     }
 }
-
-/// Sends one push until it is accepted: 503 and 429 are retried after 100 ms, any other answer
-/// but a 2xx ends the benchmark. Returns the latency of each attempt in seconds.
-func pushUntilAccepted(_ body: [UInt8], headers: [(String, String)], over connection: PlainHTTPConnection, sender: String) throws -> [Double] {
-    let clock = ContinuousClock()
-    var latencies: [Double] = []
-    while true {
-        let sent = clock.now
-        let answer = try connection.post(body, headers: headers)
-        latencies.append(sent.duration(to: clock.now).seconds)
-        switch answer.status {
-        case 200..<300: return latencies
-        case 429, 503: usleep(100_000)
-        default: throw ValidationError("\(sender): \(answer.status) \(answer.body)")
-        }
-    }
-}

@@ -1,11 +1,22 @@
 import ArgumentParser
+import Foundation
 import AsyncHTTPClient
 import TokenWattCore
 import TokenWattService
 
-/// Sends one remote-write request until it is accepted, through the client the agent uses:
-/// 503 and 429 are retried after 100 ms, any other answer but a 2xx ends the benchmark.
-/// Returns the latency of each attempt in seconds (more than one when the receiver pushed back).
+/// A receiver's answers that ask a benchmark's push to come again: it waits `pause` and resends.
+/// Any other answer but a 2xx ends the benchmark.
+enum PushBack {
+    static let pause: Duration = .milliseconds(100)
+
+    static func asksToRetry(_ status: Int) -> Bool {
+        status == 503 || status == 429
+    }
+}
+
+/// Sends one remote-write request until it is accepted (`PushBack`), through the client the
+/// agent uses. Returns the latency of each attempt in seconds (more than one when the receiver
+/// pushed back).
 func pushUntilAccepted(_ body: [UInt8], to url: String, token: String?, client: HTTPClient, sender: String) async throws -> [Double] {
     let clock = ContinuousClock()
     let context = SendContext(url: url, purpose: "benchmark push", credential: "the benchmark's token", urlHint: "check the URL")
@@ -18,12 +29,26 @@ func pushUntilAccepted(_ body: [UInt8], to url: String, token: String?, client: 
         switch outcome {
         case .accepted:
             return latencies
-        case .failed(let failure) where failure.status == 503 || failure.status == 429:
-            try await Task.sleep(for: .milliseconds(100))
+        case .failed(let failure) where failure.status.map(PushBack.asksToRetry) ?? false:
+            try await Task.sleep(for: PushBack.pause)
         case .failed(let failure):
             throw ValidationError("\(sender): \(failure.message)")
         case .refused(let reason):
             throw ValidationError("\(sender): refused: \(reason)")
         }
+    }
+}
+
+/// The same over a plain blocking connection, from an agent's own thread (`IngestBenchmark`).
+func pushUntilAccepted(_ body: [UInt8], headers: [(String, String)], over connection: PlainHTTPConnection, sender: String) throws -> [Double] {
+    let clock = ContinuousClock()
+    var latencies: [Double] = []
+    while true {
+        let sent = clock.now
+        let answer = try connection.post(body, headers: headers)
+        latencies.append(sent.duration(to: clock.now).seconds)
+        if (200..<300).contains(answer.status) { return latencies }
+        guard PushBack.asksToRetry(answer.status) else { throw ValidationError("\(sender): \(answer.status) \(answer.body)") }
+        Thread.sleep(forTimeInterval: PushBack.pause.seconds)
     }
 }

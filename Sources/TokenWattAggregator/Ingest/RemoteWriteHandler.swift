@@ -132,9 +132,7 @@ struct RemoteWriteHandler: Sendable {
     private func checkSeriesLimit(_ series: [TimeSeries], node: String) throws {
         let limit = configuration.maxSeriesPerNode
         let known = samples.seriesCount(node: node)
-        guard known + series.count > limit else { return }  // cheap: most requests end here
-        let new = samples.unknownSeries(series.map(\.labels))
-        guard known + new > limit else { return }
+        guard let new = newSeries(series, past: limit, known: known) else { return }
         throw AggregatorError.seriesLimit("node \(node) has \(known) series and this request adds \(new), over the limit of \(limit) "
                                           + "(ingest.max_series_per_node): drop labels that vary without bound, or raise the limit")
     }
@@ -150,11 +148,17 @@ struct RemoteWriteHandler: Sendable {
                                            + "\(storage.maxHeadBytes): retry once a flush has written the oldest window to disk")
         }
         let known = samples.seriesCount
-        guard known + series.count > storage.maxSeries else { return }  // cheap: most requests end here
-        let new = samples.unknownSeries(series.map(\.labels))
-        guard known + new > storage.maxSeries else { return }
+        guard let new = newSeries(series, past: storage.maxSeries, known: known) else { return }
         throw AggregatorError.totalSeriesLimit("the aggregator holds \(known) series and this request adds \(new), over the limit of "
                                                + "\(storage.maxSeries) (storage.max_series): raise the limit, or drop labels that vary without bound")
+    }
+
+    /// How many series the request adds when they would take `known` past `limit`; nil when
+    /// it stays within. Cheap for most requests: they end at the first test.
+    private func newSeries(_ series: [TimeSeries], past limit: Int, known: Int) -> Int? {
+        guard known + series.count > limit else { return nil }
+        let new = samples.unknownSeries(series.map(\.labels))
+        return known + new > limit ? new : nil
     }
 
     private func reason(for error: AggregatorError) -> AggregatorMetrics.RejectReason {

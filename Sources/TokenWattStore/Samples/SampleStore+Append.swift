@@ -150,7 +150,7 @@ extension SampleStore {
                 } else {
                     newest = index.latest(of: id)
                 }
-                let new = try newSamples(series.samples, seriesID: id, latest: newest, alsoStored: stored, db: db)
+                let new = try newSamples(series.samples, knownInOrder: entry.chunk != nil, seriesID: id, latest: newest, alsoStored: stored, db: db)
                 result.duplicates += series.samples.count - new.count
                 result.stored += new.count
                 guard !new.isEmpty else { continue }
@@ -178,9 +178,11 @@ extension SampleStore {
     /// The samples not stored yet, in timestamp order, each timestamp once (the first wins).
     /// In-order samples (all after the series' newest) need no lookup; older ones are checked
     /// against the head, the chunks when they fall in a flushed window, and `alsoStored`.
-    func newSamples(_ samples: [Sample], seriesID: Int64, latest: Sample?, alsoStored: [Sample], db: Database) throws -> [Sample] {
+    /// `knownInOrder`: the caller checked the order already (a prepared batch that has its chunk).
+    func newSamples(_ samples: [Sample], knownInOrder: Bool = false, seriesID: Int64, latest: Sample?, alsoStored: [Sample],
+                    db: Database) throws -> [Sample] {
         var ordered = samples
-        if !samples.isInTimestampOrder {
+        if !knownInOrder && !samples.isInTimestampOrder {
             // A stable sort keeps the first of equal timestamps first.
             let sorted = samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
             ordered = sorted.indices.filter { $0 == 0 || sorted[$0 - 1].timestamp != sorted[$0].timestamp }.map { sorted[$0] }

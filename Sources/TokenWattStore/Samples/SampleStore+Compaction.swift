@@ -13,7 +13,7 @@ extension SampleStore {
 
     /// The start of the window that holds `timestamp`.
     static func chunkWindow(of timestamp: Int64) -> Int64 {
-        timestamp - timestamp.modulo(Schema.chunkWindow)
+        TimeBucket.current(at: timestamp, width: Schema.chunkWindow)
     }
 
     /// Writes the head's windows that ended at least `Schema.chunkGrace` before the newest sample

@@ -60,13 +60,13 @@ extension SampleStore {
         // Buckets from the first whole one at or after the stored ones end.
         let first = max(from, storedBefore, Int64.min / 2)
         let width = resolution.rawValue
-        let start = first.modulo(width) == 0 ? first : first - first.modulo(width) + width
+        let start = TimeBucket.firstStart(from: first, width: width)
         var computed = try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: nil, db: db).buckets
         if resolution == .hour {
             computed = Dictionary(grouping: computed) { $0.bucket - $0.bucket.modulo(Schema.hour) }
                 .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
         }
-        return stored + computed.filter { $0.bucket >= start && $0.bucket < to }
+        return stored + computed.filter { TimeBucket.isInWindow($0.bucket, from: start, to: to) }
     }
 
     private func storedRollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {

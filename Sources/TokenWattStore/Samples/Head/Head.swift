@@ -58,12 +58,21 @@ final class Head: Sendable {
     /// per window.
     var bytes: Int { publishedBytes.load(ordering: .relaxed) }
 
+    /// Series (and windows) a flush handles per hold of the lock: at a million series one walk
+    /// held it for tens of milliseconds, and every push waited behind it.
+    private let flushSlice: Int
+
+    init(flushSlice: Int = 10_000) {
+        self.flushSlice = flushSlice
+    }
+
     /// Called under the lock after the sizes changed.
     private func publishSizes(_ state: borrowing State) {
         publishedSamples.store(state.samples, ordering: .relaxed)
         publishedSeries.store(state.series.count, ordering: .relaxed)
         publishedBytes.store(state.bytes, ordering: .relaxed)
     }
+
     var flushedBefore: Int64 { state.withLock { $0.flushedBefore } }
 
     /// Adds a log record's new samples (per series in timestamp order, none stored before),
@@ -72,7 +81,7 @@ final class Head: Sendable {
         state.withLock { state in
             for entry in entries {
                 guard let first = entry.samples.first, let last = entry.samples.last else { continue }
-                state.bytes += state.series[entry.id, default: HeadSeries()].add(entry.samples, from: first.timestamp, to: last.timestamp)
+                state.bytes += state.series[entry.id, default: HeadSeries()].add(entry.samples)
                 state.oldestWindow = min(state.oldestWindow, SampleStore.chunkWindow(of: first.timestamp))
                 state.samples += entry.samples.count
                 state.noteChanged(from: first.timestamp, to: last.timestamp)
@@ -102,14 +111,6 @@ final class Head: Sendable {
     /// Sets where flushed windows end, on opening the store.
     func noteFlushed(before boundary: Int64) {
         state.withLock { $0.flushedBefore = max($0.flushedBefore, boundary) }
-    }
-
-    /// Series (and windows) a flush handles per hold of the lock: at a million series one walk
-    /// held it for tens of milliseconds, and every push waited behind it.
-    private let flushSlice: Int
-
-    init(flushSlice: Int = 10_000) {
-        self.flushSlice = flushSlice
     }
 
     /// Every window that starts before `boundary`, to be written to disk, and the dirty spans
@@ -277,10 +278,11 @@ struct HeadSeries {
         }
     }
 
-    /// Adds samples from `from` to `to`; returns the bytes they took. The window is looked up
+    /// Adds samples in timestamp order; returns the bytes they took. The window is looked up
     /// once per run of samples that fall in it (a push's samples nearly always share one).
-    mutating func add(_ samples: some Collection<Sample>, from: Int64, to: Int64) -> Int {
-        markDirty(from: from, to: to)
+    mutating func add(_ samples: [Sample]) -> Int {
+        guard let first = samples.first, let last = samples.last else { return 0 }
+        markDirty(from: first.timestamp, to: last.timestamp)
         var added = 0
         var current: (index: Int, start: Int64, bytesBefore: Int)?
         for sample in samples {
