@@ -18,9 +18,17 @@ work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 load=(--agents 20 --series 100 --ticks 1200 --interval 10 "$@")
 rounds="${ROUNDS:-5}"
-# A config file means pushes need a token, as in production.
-printf 'storage:\n  maintenance_interval: 10s\nnodes:\n  - {name: bench, token_env: BENCH_TOKEN}\n' >"$work/tw.yml"
-export BENCH_TOKEN=bench-secret
+# A config file means pushes need a token, as in production: each agent is a node of its own,
+# with its own token (`--token bench-secret-{agent}`), as the agents of a fleet are.
+agents=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--agents") n = $(i + 1) } END { print n }' <<<"${load[*]}")
+{
+    printf 'storage:\n  maintenance_interval: 10s\nnodes:\n'
+    for agent in $(seq 0 $((agents - 1))); do
+        printf '  - {name: bench-%d, token_env: BENCH_TOKEN_%d}\n' "$agent" "$agent"
+        export "BENCH_TOKEN_$agent=bench-secret-$agent"
+    done
+} >"$work/tw.yml"
+BENCH_TOKEN='bench-secret-{agent}'
 rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
 
 for round in $(seq 2 "$rounds"); do

@@ -13,6 +13,8 @@ public struct Aggregator: Sendable {
     public let budgets: BudgetEngine
     public let delivery: DeliveryWorker
     private let client: HTTPClient
+    /// Each node's series by their place in its pushes (the remote-write handler's).
+    let pushedSeries: PushedSeriesCache
     public let application: Application<RouterResponder<DaemonRequestContext>>
 
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
@@ -36,8 +38,10 @@ public struct Aggregator: Sendable {
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
         let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
                                              delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
-        let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer, metrics: metrics, costs: costs,
-                                       budgets: budgets, delivery: delivery, forwarder: forwarder, logger: logger, now: now)
+        let pushedSeries = PushedSeriesCache()
+        let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer,
+                                       pushedSeries: pushedSeries, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery, forwarder: forwarder,
+                                       logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
             "\(samples.seriesCount) series, \(writer.queuedSamples) samples queued, \(stores.database.bytes / 1_048_576) MiB on disk"
@@ -60,6 +64,7 @@ public struct Aggregator: Sendable {
         self.budgets = budgets
         self.delivery = delivery
         self.client = client
+        self.pushedSeries = pushedSeries
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.
@@ -81,6 +86,7 @@ public struct Aggregator: Sendable {
     }
 
     static func router(configuration: AggregatorConfiguration, database: StoreDatabase, samples: SampleStore, reservations: any ReservationStore, writer: SampleWriter,
+                       pushedSeries: PushedSeriesCache,
                        metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<DaemonRequestContext> {
         let router = Router(context: DaemonRequestContext.self)
@@ -89,7 +95,7 @@ public struct Aggregator: Sendable {
         let authenticator = NodeAuthenticator(configuration: configuration)
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
-            writer: writer, samples: samples, metrics: metrics, configuration: configuration.ingest,
+            writer: writer, samples: samples, pushedSeries: pushedSeries, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
         let desk = ReservationDesk(reservations: reservations, budgets: budgets, costs: costs, now: now)

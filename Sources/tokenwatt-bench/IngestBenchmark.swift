@@ -20,7 +20,8 @@ struct IngestBenchmark: AsyncParsableCommand {
     @Option(help: "Simulated seconds between an agent's samples.") var interval = 10
     @Option(help: "Rounds each agent sends (1080 rounds of 10 s is 3 hours).") var ticks = 1080
     @Option(help: "Rounds per request (samples per request = series × this).") var roundsPerRequest = 6
-    @Option(help: "Bearer token, if the receiver wants one.") var token: String?
+    @Option(help: "Bearer token, if the receiver wants one; \"{agent}\" in it becomes the agent's number, so that each agent pushes as a node of its own.")
+    var token: String?
     @Option(help: "Data folder of the receiver, to report bytes per sample.") var dataDir: String?
     @Option(help: "Requests an agent may be ahead of the slowest (Prometheus refuses samples over an hour behind its newest).")
     var maxLead = 20
@@ -28,7 +29,6 @@ struct IngestBenchmark: AsyncParsableCommand {
     func run() async throws {
         let start = (Int64(Date().timeIntervalSince1970) - Int64(ticks * interval)) * 1000
         let bodies = try (0..<agents).map { try requests(ofAgent: $0, start: start) }
-        let headers = RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench", token: token)
         let progress = Lockstep(agents: agents, maxLead: maxLead)
         let outcomes = AgentOutcomes()
         let clock = ContinuousClock()
@@ -37,6 +37,8 @@ struct IngestBenchmark: AsyncParsableCommand {
             Thread {
                 do {
                     let connection = try PlainHTTPConnection(url: url)
+                    let headers = RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench",
+                                                                  token: token?.replacingOccurrences(of: "{agent}", with: "\(agent)"))
                     let latencies = try bodies[agent].enumerated().flatMap { request, body in
                         progress.wait(agent: agent, request: request)
                         return try pushUntilAccepted(body, headers: headers, over: connection, sender: "agent \(agent)")

@@ -75,4 +75,45 @@ import Testing
         // Both kinds were exercised.
         #expect(taken > 2_500 && refused > 100, "taken \(taken), refused \(refused)")
     }
+
+    /// A series' wire key follows its label bytes alone: the same series in any request, at
+    /// any position, has the same key; other labels, or the same bytes cut apart elsewhere,
+    /// have another. A series the caller knows comes without labels, its samples the same.
+    @Test func keysFollowTheLabelBytesAndKnownSeriesComeWithoutLabels() throws {
+        func series(_ labels: [String: String], _ value: Double) -> TimeSeries {
+            TimeSeries(labels: try! LabelSet(dictionary: labels), samples: [Sample(timestamp: 1_000, value: value)])
+        }
+        let a = series(["__name__": "m", "a": "bc"], 1), b = series(["__name__": "m", "ab": "c"], 2), c = series(["__name__": "n"], 3)
+        let decoded = try RemoteWriteDecoder.decode(RemoteWriteCodec.serialize([a, b, a, c])) { _, _ in false }
+        #expect(decoded.map(\.labels) == [a, b, a, c].map(\.labels))
+        #expect(decoded[0].key == decoded[2].key)
+        #expect(Set(decoded.map(\.key)).count == 3)
+        let alone = try RemoteWriteDecoder.decode(RemoteWriteCodec.serialize([c])) { _, _ in false }
+        #expect(alone[0].key == decoded[3].key)
+
+        var asked: [(Int, WireSeriesKey)] = []
+        let known = try RemoteWriteDecoder.decode(RemoteWriteCodec.serialize([a, b, a, c])) { position, key in
+            asked.append((position, key))
+            return position == 1 || position == 2
+        }
+        #expect(asked.map(\.0) == [0, 1, 2, 3] && asked.map(\.1) == decoded.map(\.key))
+        #expect(known.map(\.labels) == [a.labels, nil, nil, c.labels])
+        #expect(known.map(\.samples) == [a, b, a, c].map(\.samples))
+    }
+
+    /// On random requests, decoding with keys gives what decoding without them gives, and a
+    /// series' key is the one it has in a request of its own.
+    @Test func keyedDecodingAgreesOnRandomRequests() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let raw = RemoteWriteDecoderTests.randomRequest(using: &generator)
+            guard let plain = try? RemoteWriteDecoder.decode(raw) else { continue }
+            let keyed = try RemoteWriteDecoder.decode(raw) { _, _ in false }
+            #expect(RemoteWriteDecoderTests.same(plain, keyed.map { TimeSeries(labels: $0.labels!, samples: $0.samples) }))
+            for (series, decoded) in zip(plain, keyed) {
+                let alone = try RemoteWriteDecoder.decode(RemoteWriteCodec.serialize([series])) { _, _ in false }
+                #expect(alone.first?.key == decoded.key, "labels \(series.labels)")
+            }
+        }
+    }
 }

@@ -12,6 +12,8 @@ struct RemoteWriteHandler: Sendable {
     let authenticator: NodeAuthenticator
     let writer: SampleWriter
     let samples: any SampleAppending
+    /// Each node's series by their place in its pushes.
+    let pushedSeries: PushedSeriesCache
     let metrics: AggregatorMetrics
     let configuration: IngestConfiguration
     let staticLabels: [Label]
@@ -52,9 +54,12 @@ struct RemoteWriteHandler: Sendable {
             throw AggregatorError.saturated("write queue full, retry later")
         }
         let body = try await collectBody(request)
-        let series: [TimeSeries]
+        let slots = pushedSeries.slots(of: node)
+        let decoded: [DecodedSeries]
         do {
-            series = try RemoteWriteCodec.decode(body, maxUncompressedBytes: configuration.maxDecodedBytes, limits: configuration.limits)
+            decoded = try RemoteWriteCodec.decode(body, maxUncompressedBytes: configuration.maxDecodedBytes, limits: configuration.limits) { position, key in
+                position < slots.count && slots[position].key == key && slots[position].id != 0
+            }
         } catch {
             switch error {
             case .tooLarge: throw AggregatorError.tooLarge(error.description)
@@ -62,11 +67,14 @@ struct RemoteWriteHandler: Sendable {
             default: throw AggregatorError.invalid(error.description)
             }
         }
-        let batch = try label(series, node: node)
-        try checkSeriesLimit(batch, node: node)
-        try checkStoreLimits(batch)
+        let batch = try label(decoded, node: node, slots: slots)
+        let unknown = batch.compactMap { if case .labels(let labels) = $0.identity { labels } else { nil } }
+        try checkSeriesLimit(unknown, node: node)
+        try checkStoreLimits(unknown)
+        let prepared = writer.prepare(batch)
+        let result: AppendResult
         do {
-            return (try await writer.write(batch), node)
+            result = try await writer.write(prepared: prepared)
         } catch StoreError.saturated(let pending) {
             throw AggregatorError.saturated("write queue full (\(pending) samples pending), retry later")
         } catch StoreError.shuttingDown {
@@ -74,6 +82,12 @@ struct RemoteWriteHandler: Sendable {
         } catch {
             throw AggregatorError.storage("not stored: \(error)")
         }
+        // Series found by their labels take their positions: the node's next push skips them.
+        pushedSeries.remember(node: node, batch.indices.compactMap { position in
+            guard case .labels = batch[position].identity, let id = prepared.ids[position] else { return nil }
+            return (position, PushedSeriesCache.Slot(key: decoded[position].key, id: id))
+        })
+        return (result, node)
     }
 
     private func checkHeaders(_ headers: HTTPFields) throws {
@@ -106,30 +120,36 @@ struct RemoteWriteHandler: Sendable {
         return body
     }
 
-    /// Sets `node` from the token and the static labels, and checks names and timestamps.
-    private func label(_ decoded: consuming [TimeSeries], node: String) throws -> [TimeSeries] {
+    /// Checks timestamps; gives each series its id when the node pushed it at this position
+    /// before, or else its labels with `node` from the token and the static labels.
+    private func label(_ decoded: [DecodedSeries], node: String, slots: [PushedSeriesCache.Slot]) throws -> [IncomingSeries] {
         let latestAllowed = now() + configuration.maxFutureSkewMs
-        var batch = decoded
-        // Changed in place: the decoded series are this request's alone.
-        for index in batch.indices {
-            do {  // the copy ends here, before the labels change
-                let series = batch[index]
-                if let name = series.labels.metricName, AggregatorFamilies.isReserved(name) {
-                    throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
-                }
-                for sample in series.samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
-                    throw AggregatorError.invalid("\(series.labels): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
-                }
+        return try decoded.indices.map { position in
+            let series = decoded[position]
+            guard var labels = series.labels else {
+                let id = slots[position].id
+                try checkTimestamps(series.samples, of: samples.labels(ofSeries: id).map { "\($0)" } ?? "series \(id)", latestAllowed: latestAllowed)
+                return IncomingSeries(id: slots[position].id, samples: series.samples)
             }
-            batch[index].labels.set("node", to: node)
-            for label in staticLabels { batch[index].labels.set(label.name, to: label.value) }
+            if let name = labels.metricName, AggregatorFamilies.isReserved(name) {
+                throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
+            }
+            labels.set("node", to: node)
+            for label in staticLabels { labels.set(label.name, to: label.value) }
+            try checkTimestamps(series.samples, of: "\(labels)", latestAllowed: latestAllowed)
+            return IncomingSeries(TimeSeries(labels: labels, samples: series.samples))
         }
-        return batch
+    }
+
+    private func checkTimestamps(_ samples: [Sample], of series: @autoclosure () -> String, latestAllowed: Int64) throws {
+        for sample in samples where sample.timestamp <= 0 || sample.timestamp > latestAllowed {
+            throw AggregatorError.invalid("\(series()): timestamp \(sample.timestamp) is not between the epoch and \(latestAllowed) (now plus the allowed skew)")
+        }
     }
 
     /// Refuses a request that would take the node past its distinct-series limit. Two requests
     /// of one node in flight together may pass it by one request's new series.
-    private func checkSeriesLimit(_ series: [TimeSeries], node: String) throws {
+    private func checkSeriesLimit(_ series: [LabelSet], node: String) throws {
         let limit = configuration.maxSeriesPerNode
         let known = samples.seriesCount(node: node)
         guard let new = newSeries(series, past: limit, known: known) else { return }
@@ -140,7 +160,7 @@ struct RemoteWriteHandler: Sendable {
     /// Refuses a request while the head's samples take their memory limit, or when it would
     /// take the aggregator past its limit of series in all. Concurrent requests may pass a
     /// limit by what they carry.
-    private func checkStoreLimits(_ series: [TimeSeries]) throws {
+    private func checkStoreLimits(_ series: [LabelSet]) throws {
         let storage = samples.configuration
         let headBytes = samples.headBytes
         if headBytes >= storage.maxHeadBytes {
@@ -155,9 +175,9 @@ struct RemoteWriteHandler: Sendable {
 
     /// How many series the request adds when they would take `known` past `limit`; nil when
     /// it stays within. Cheap for most requests: they end at the first test.
-    private func newSeries(_ series: [TimeSeries], past limit: Int, known: Int) -> Int? {
+    private func newSeries(_ series: [LabelSet], past limit: Int, known: Int) -> Int? {
         guard known + series.count > limit else { return nil }
-        let new = samples.unknownSeries(series.map(\.labels))
+        let new = samples.unknownSeries(series)
         return known + new > limit ? new : nil
     }
 

@@ -60,12 +60,22 @@ public enum RemoteWriteCodec {
     /// unique, names valid, no empty values, `__name__` present). Throws on the first problem;
     /// `limits` are checked on the wire before decoding allocates anything.
     public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits()) throws(CoreError) -> [TimeSeries] {
+        try decode(body, maxUncompressedBytes: maxUncompressedBytes, limits: limits) { _, _ in false }
+            .map { TimeSeries(labels: $0.labels!, samples: $0.samples) }
+    }
+
+    /// Decodes a body as `decode(_:maxUncompressedBytes:limits:)` does, but leaves out (and
+    /// does not check again) the labels of series for which `isKnown(position, key)` holds:
+    /// the caller knows them from an earlier request that passed the checks with the same bytes.
+    public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits(),
+                              isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
         let raw = try Snappy.decompress(body, limit: maxUncompressedBytes)
         try limits.check(raw)
-        let series = try RemoteWriteDecoder.decode(raw)
+        let series = try RemoteWriteDecoder.decode(raw, isKnown: isKnown)
         for one in series {
-            try LabelSet.check(one.labels.labels)
-            guard one.labels.labels.contains(where: { $0.name == LabelSet.metricNameLabel }) else { throw .missingMetricName }
+            guard let labels = one.labels?.labels else { continue }
+            try LabelSet.check(labels)
+            guard labels.contains(where: { $0.name == LabelSet.metricNameLabel }) else { throw .missingMetricName }
         }
         return series
     }

@@ -7,21 +7,45 @@
 /// last of a repeated scalar wins, strings must be UTF-8.
 enum RemoteWriteDecoder {
     static func decode(_ raw: [UInt8]) throws(CoreError) -> [TimeSeries] {
-        var result: [TimeSeries] = []
+        try decode(raw) { _, _ in false }.map { TimeSeries(labels: $0.labels!, samples: $0.samples) }
+    }
+
+    /// Decodes every series' samples and wire key; its labels only when `isKnown(position, key)`
+    /// is false. Building a series' labels (strings, an array, then hashing them to find the
+    /// series) costs more than its samples; a sender pushes the same series every time.
+    static func decode(_ raw: [UInt8], isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
+        var result: [DecodedSeries] = []
         var request = WireReader(raw, 0..<raw.count)
         while let field = try request.next() {
             guard field.number == 1, case .bytes(let message) = field.value else { continue }  // metadata, unknown fields
-            var labels: [Label] = []
-            var samples: [Sample] = []
+            var key = WireSeriesKey.Builder()
+            var labelCount = 0
+            var sampleCount = 0
             var reader = WireReader(raw, message)
             while let field = try reader.next() {
                 switch (field.number, field.value) {
-                case (1, .bytes(let label)): labels.append(try decodeLabel(raw, label))
-                case (2, .bytes(let sample)): samples.append(try decodeSample(raw, sample))
+                case (1, .bytes(let label)):
+                    key.add(raw, label)
+                    labelCount += 1
+                case (2, .bytes): sampleCount += 1
                 default: continue  // exemplars, histograms: not kept
                 }
             }
-            result.append(TimeSeries(labels: LabelSet(trusted: labels), samples: samples))
+            let seriesKey = key.key
+            let known = isKnown(result.count, seriesKey)
+            var labels: [Label] = []
+            if !known { labels.reserveCapacity(labelCount) }
+            var samples: [Sample] = []
+            samples.reserveCapacity(sampleCount)
+            reader = WireReader(raw, message)
+            while let field = try reader.next() {
+                switch (field.number, field.value) {
+                case (1, .bytes(let label)) where !known: labels.append(try decodeLabel(raw, label))
+                case (2, .bytes(let sample)): samples.append(try decodeSample(raw, sample))
+                default: continue
+                }
+            }
+            result.append(DecodedSeries(key: seriesKey, labels: known ? nil : LabelSet(trusted: labels), samples: samples))
         }
         return result
     }
@@ -69,6 +93,50 @@ enum RemoteWriteDecoder {
         }
         return Sample(timestamp: timestamp, value: value)
     }
+}
+
+/// A series as its sender wrote it: a 128-bit keyed hash of its label fields' bytes, so that
+/// the same labels encoded the same way give the same key. The hash is Swift's SipHash, seeded
+/// at random per process: a sender cannot make two label sets collide on purpose, and by chance
+/// two differ in one of 2^128.
+public struct WireSeriesKey: Hashable, Sendable {
+    let low: Int
+    let high: Int
+
+    /// No series has this key but by the same chance.
+    public static let none = WireSeriesKey(low: 0, high: 0)
+
+    struct Builder {
+        private var low = Hasher()
+        private var high = Hasher()
+
+        init() {
+            high.combine(0x9E37_79B9_7F4A_7C15 as UInt64)  // two hashes of one input, apart
+        }
+
+        /// Adds one label field's bytes, length first (the same bytes split apart otherwise hash alike).
+        mutating func add(_ raw: [UInt8], _ range: Range<Int>) {
+            raw.withUnsafeBytes { buffer in
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[range])
+                low.combine(range.count)
+                low.combine(bytes: bytes)
+                high.combine(range.count)
+                high.combine(bytes: bytes)
+            }
+        }
+
+        var key: WireSeriesKey {
+            consuming get { WireSeriesKey(low: low.finalize(), high: high.finalize()) }
+        }
+    }
+}
+
+/// One decoded series: its wire key, its labels unless the caller knew the key, its samples.
+public struct DecodedSeries: Sendable {
+    public let key: WireSeriesKey
+    /// Nil when the caller knew the series by its key.
+    public var labels: LabelSet?
+    public var samples: [Sample]
 }
 
 /// Both decoders of a serialised `WriteRequest`, for `tokenwatt-bench decode` and the test that

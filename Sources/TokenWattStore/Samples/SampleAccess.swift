@@ -11,6 +11,8 @@ public protocol SampleAppending: Sendable {
     func seriesCount(node: String) -> Int
     /// How many of these label sets (distinct) are not series yet.
     func unknownSeries(_ labels: [LabelSet]) -> Int
+    /// A series' labels by its id.
+    func labels(ofSeries id: Int64) -> LabelSet?
     /// Memory the head's samples take.
     var headBytes: Int { get }
     /// Appends several batches as one group commit and returns once it is durable; either

@@ -12,18 +12,45 @@ public struct AppendResult: Sendable, Equatable {
     public var newSeries = 0
 }
 
+/// A pushed series on its way to the writer: its labels, or its id when the pusher already
+/// knows the series (`RemoteWriteHandler` knows a node's series from its earlier pushes).
+public struct IncomingSeries: Sendable {
+    public enum Identity: Sendable {
+        case labels(LabelSet)
+        case id(Int64)
+    }
+
+    public var identity: Identity
+    public var samples: [Sample]
+
+    public init(_ series: TimeSeries) {
+        identity = .labels(series.labels)
+        samples = series.samples
+    }
+
+    public init(id: Int64, samples: [Sample]) {
+        identity = .id(id)
+        self.samples = samples
+    }
+}
+
 /// A batch made ready for the writer by the task that hands it over, in parallel with other
 /// pushes, so the single writer does less: each series' id when it is known, and its samples
 /// as the log's chunk when they are in timestamp order (the usual case, which the writer then
 /// logs as they are). The chunks share one buffer: a push of a hundred series allocates once.
 public struct PreparedBatch: Sendable {
     struct Entry: Sendable {
-        let series: TimeSeries
-        let id: Int64?
+        /// `.id` when the series was known as the batch was prepared; the writer looks the
+        /// others up again (another group may have added them since) or adds them.
+        let identity: IncomingSeries.Identity
+        let samples: [Sample]
         let chunk: ArraySlice<UInt8>?
     }
 
     let entries: [Entry]
+    /// The id of each series of the batch as it was given: nil for a series not stored yet
+    /// (the commit adds it) and for one without samples.
+    public let ids: [Int64?]
     /// Samples in the batch.
     public let sampleCount: Int
     /// The batch as a serialised `WriteRequest`, when the forwarding log keeps it.
@@ -33,8 +60,15 @@ public struct PreparedBatch: Sendable {
 extension SampleStore {
     /// Prepares a batch for `append`; cheap enough to run in each pusher's task.
     public func prepare(_ batch: [TimeSeries]) -> PreparedBatch {
-        let series = batch.filter { !$0.samples.isEmpty }
-        let ids = index.ids(of: series.map(\.labels))
+        prepare(batch.map(IncomingSeries.init))
+    }
+
+    /// Prepares a batch whose series come by labels or by id (ids the store gave).
+    public func prepare(_ batch: [IncomingSeries]) -> PreparedBatch {
+        let hasSamples = batch.map { !$0.samples.isEmpty }
+        let series = batch.indices.filter { hasSamples[$0] }.map { batch[$0] }
+        let byLabels = series.compactMap { if case .labels(let labels) = $0.identity { labels } else { nil } }
+        var foundIDs = index.ids(of: byLabels).makeIterator()
         var chunks: [UInt8] = []
         chunks.reserveCapacity(series.count * 24)
         var ranges: [Range<Int>?] = []
@@ -51,8 +85,27 @@ extension SampleStore {
             ranges.append(start..<chunks.count)
         }
         // Sliced once the buffer is whole: a slice taken earlier would make the next append copy it.
-        let entries = series.indices.map { PreparedBatch.Entry(series: series[$0], id: ids[$0], chunk: ranges[$0].map { chunks[$0] }) }
-        return PreparedBatch(entries: entries, sampleCount: samples, forwarded: configuration.forwardLog ? ForwardRow(batch) : nil)
+        let entries = series.indices.map { position in
+            var identity = series[position].identity
+            if case .labels = identity, let id = foundIDs.next()! { identity = .id(id) }
+            return PreparedBatch.Entry(identity: identity, samples: series[position].samples, chunk: ranges[position].map { chunks[$0] })
+        }
+        var entryIDs = entries.makeIterator()
+        let ids = hasSamples.map { hasSamples -> Int64? in
+            guard hasSamples, case .id(let id) = entryIDs.next()!.identity else { return nil }
+            return id
+        }
+        return PreparedBatch(entries: entries, ids: ids, sampleCount: samples, forwarded: configuration.forwardLog ? forwardRow(series) : nil)
+    }
+
+    /// The forwarding log's row of a batch: series given by id get their labels from the index.
+    private func forwardRow(_ series: [IncomingSeries]) -> ForwardRow {
+        ForwardRow(series.compactMap { one in
+            switch one.identity {
+            case .labels(let labels): TimeSeries(labels: labels, samples: one.samples)
+            case .id(let id): index.labels(of: id).map { TimeSeries(labels: $0, samples: one.samples) }
+            }
+        })
     }
 
     /// Appends several batches as one group commit (see `append(prepared:)`).
@@ -121,7 +174,7 @@ extension SampleStore {
         group.results.reserveCapacity(batches.count)
         // The newest sample of each series known when prepared, read under one lock, in the
         // order of the entries.
-        let latestOfKnown = index.latest(of: batches.flatMap { $0.entries.compactMap(\.id) })
+        let latestOfKnown = index.latest(of: batches.flatMap { $0.entries.compactMap { if case .id(let id) = $0.identity { id } else { nil } } })
         var nextKnown = 0
         var staged: [LabelSet: Int64] = [:]
         // New samples per series, in the order series first appear.
@@ -129,29 +182,30 @@ extension SampleStore {
         for batch in batches {
             var result = AppendResult()
             for entry in batch.entries {
-                let series = entry.series
                 let id: Int64
-                if let known = entry.id ?? index.id(of: series.labels) ?? staged[series.labels] {
+                let newest: Sample?
+                switch entry.identity {
+                case .id(let known):
                     id = known
-                } else {
-                    try insertSeries.execute(arguments: [series.labels.metricName ?? "", LabelsJSON.encode(series.labels)])
-                    id = db.lastInsertedRowID
-                    staged[series.labels] = id
-                    group.newSeries.append((id, series.labels))
-                    result.newSeries += 1
+                    newest = latestOfKnown[nextKnown]
+                    nextKnown += 1
+                case .labels(let labels):
+                    if let known = index.id(of: labels) ?? staged[labels] {
+                        id = known
+                    } else {
+                        try insertSeries.execute(arguments: [labels.metricName ?? "", LabelsJSON.encode(labels)])
+                        id = db.lastInsertedRowID
+                        staged[labels] = id
+                        group.newSeries.append((id, labels))
+                        result.newSeries += 1
+                    }
+                    newest = index.latest(of: id)
                 }
                 let position = group.positions[id]
                 let earlier = position.map { entries[$0].samples } ?? []
                 let stored = pending?.samples(of: id).map { earlier.isEmpty ? $0 : Sample.merged(earlier, $0) } ?? earlier
-                let newest: Sample?
-                if entry.id != nil {
-                    newest = latestOfKnown[nextKnown]
-                    nextKnown += 1
-                } else {
-                    newest = index.latest(of: id)
-                }
-                let new = try newSamples(series.samples, knownInOrder: entry.chunk != nil, seriesID: id, latest: newest, alsoStored: stored, db: db)
-                result.duplicates += series.samples.count - new.count
+                let new = try newSamples(entry.samples, knownInOrder: entry.chunk != nil, seriesID: id, latest: newest, alsoStored: stored, db: db)
+                result.duplicates += entry.samples.count - new.count
                 result.stored += new.count
                 guard !new.isEmpty else { continue }
                 if let position {
@@ -159,7 +213,7 @@ extension SampleStore {
                 } else {
                     group.positions[id] = entries.count
                     // All new and in order: the pusher's chunk is the log's.
-                    entries.append(WALRecord.Entry(id: id, samples: new, chunk: new.count == series.samples.count ? entry.chunk : nil))
+                    entries.append(WALRecord.Entry(id: id, samples: new, chunk: new.count == entry.samples.count ? entry.chunk : nil))
                 }
             }
             group.results.append(result)

@@ -19,6 +19,10 @@ extension SampleStore {
         index.unknown(labels)
     }
 
+    public func labels(ofSeries id: Int64) -> LabelSet? {
+        index.labels(of: id)
+    }
+
     /// The latest sample of every series heard from after `since` (ms), stale-marked ones left
     /// out, ordered by name and then by labels.
     public func liveSeries(since: Int64) -> [LiveSeries] {

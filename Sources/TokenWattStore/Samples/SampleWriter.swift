@@ -46,7 +46,17 @@ public final class SampleWriter: Service, Sendable {
     /// Queues a batch and returns once it is committed. The batch is prepared (ids looked up,
     /// samples encoded) in the caller's task, in parallel with other pushes.
     public func write(_ batch: [TimeSeries]) async throws -> AppendResult {
-        let prepared = store.prepare(batch)
+        try await write(prepared: store.prepare(batch))
+    }
+
+    /// Prepares a batch whose series come by labels or by id for `write(prepared:)`, in the
+    /// caller's task: ids looked up, samples encoded, in parallel with other pushes.
+    public func prepare(_ batch: [IncomingSeries]) -> PreparedBatch {
+        store.prepare(batch)
+    }
+
+    /// Queues a prepared batch and returns once it is committed.
+    public func write(prepared: PreparedBatch) async throws -> AppendResult {
         let samples = prepared.sampleCount
         return try await withCheckedThrowingContinuation { continuation in
             let refusal: StoreError? = state.withLock { state in
