@@ -37,8 +37,10 @@ import Testing
         }
         var raw = try! request.serializedBytes() as [UInt8]
         // Fields the reduced schema does not know, and a known number with another wire type:
-        // metadata (3, bytes), a varint 5, timeseries (1) as a varint, a fixed32 and a fixed64.
-        let extras: [[UInt8]] = [[0x1A, 0x02, 0x08, 0x01], [0x28, 0x96, 0x01], [0x08, 0x07], [0x35, 1, 2, 3, 4], [0x39, 1, 2, 3, 4, 5, 6, 7, 8]]
+        // metadata (3, bytes), a varint 5, timeseries (1) as a varint, a fixed32 and a fixed64,
+        // a group (field 4) holding a varint, and one holding a group (field 5).
+        let extras: [[UInt8]] = [[0x1A, 0x02, 0x08, 0x01], [0x28, 0x96, 0x01], [0x08, 0x07], [0x35, 1, 2, 3, 4], [0x39, 1, 2, 3, 4, 5, 6, 7, 8],
+                                 [0x23, 0x08, 0x01, 0x24], [0x23, 0x2B, 0x08, 0x01, 0x2C, 0x24]]
         if Bool.random(using: &generator) { raw += extras.randomElement(using: &generator)! }
         return raw
     }
@@ -115,5 +117,23 @@ import Testing
                 #expect(alone.first?.key == decoded.key, "labels \(series.labels)")
             }
         }
+    }
+
+    /// Groups are skipped as swift-protobuf skips them; nested past its depth limit, or a
+    /// million deep, they are refused, not followed down the stack.
+    @Test func groupsAreSkippedAndDeepNestingIsRefused() throws {
+        func nested(_ depth: Int) -> [UInt8] {
+            Array(repeating: 0x23, count: depth) + Array(repeating: 0x24, count: depth)
+        }
+        let series = RemoteWriteCodec.serialize([TimeSeries(labels: try LabelSet(dictionary: ["__name__": "m"]), samples: [Sample(timestamp: 1, value: 2)])])
+        #expect(try RemoteWriteDecoder.decode(nested(50) + series).map(\.labels.metricName) == ["m"])
+        #expect(try RemoteWriteDecoding.swiftProtobuf(nested(50) + series).map(\.labels.metricName) == ["m"])
+        #expect(try RemoteWriteDecoder.decode(nested(WireReader.maxGroupDepth) + series).count == 1)
+        for depth in [WireReader.maxGroupDepth + 1, 1_000_000] {
+            #expect(throws: CoreError.protobuf("groups nested over \(WireReader.maxGroupDepth) deep")) { try RemoteWriteDecoder.decode(nested(depth) + series) }
+        }
+        #expect(throws: (any Error).self) { try RemoteWriteDecoding.swiftProtobuf(nested(1_000_000) + series) }
+        #expect(throws: CoreError.protobuf("a group of field 4 ended as field 5")) { try RemoteWriteDecoder.decode([0x23, 0x2C] + series) }
+        #expect(throws: CoreError.self) { try RemoteWriteDecoder.decode([0x24] + series) }  // an end without a start
     }
 }

@@ -58,7 +58,7 @@ public enum RemoteWriteCodec {
 
     /// Decodes a body and checks every series as a 1.0 sender must send it (labels sorted and
     /// unique, names valid, no empty values, `__name__` present). Throws on the first problem;
-    /// `limits` are checked on the wire before decoding allocates anything.
+    /// `limits` are checked on the wire as it is decoded, before what they bound is made.
     public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits()) throws(CoreError) -> [TimeSeries] {
         try decode(body, maxUncompressedBytes: maxUncompressedBytes, limits: limits) { _, _ in false }
             .map { TimeSeries(labels: $0.labels!, samples: $0.samples) }
@@ -70,8 +70,7 @@ public enum RemoteWriteCodec {
     public static func decode(_ body: [UInt8], maxUncompressedBytes: Int = 64 << 20, limits: RemoteWriteLimits = RemoteWriteLimits(),
                               isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
         let raw = try Snappy.decompress(body, limit: maxUncompressedBytes)
-        try limits.check(raw)
-        let series = try RemoteWriteDecoder.decode(raw, isKnown: isKnown)
+        let series = try RemoteWriteDecoder.decode(raw, limits: limits, isKnown: isKnown)
         for one in series {
             guard let labels = one.labels?.labels else { continue }
             try LabelSet.check(labels)

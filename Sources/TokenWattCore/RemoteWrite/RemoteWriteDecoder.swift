@@ -6,55 +6,71 @@
 /// and broken requests): unknown fields and known ones of another wire type are skipped, the
 /// last of a repeated scalar wins, strings must be UTF-8.
 enum RemoteWriteDecoder {
-    static func decode(_ raw: [UInt8]) throws(CoreError) -> [TimeSeries] {
-        try decode(raw) { _, _ in false }.map { TimeSeries(labels: $0.labels!, samples: $0.samples) }
+    static func decode(_ raw: [UInt8], limits: RemoteWriteLimits = RemoteWriteLimits()) throws(CoreError) -> [TimeSeries] {
+        try decode(raw, limits: limits) { _, _ in false }.map { TimeSeries(labels: $0.labels!, samples: $0.samples) }
     }
 
     /// Decodes every series' samples and wire key; its labels only when `isKnown(position, key)`
     /// is false. Building a series' labels (strings, an array, then hashing them to find the
-    /// series) costs more than its samples; a sender pushes the same series every time.
-    static func decode(_ raw: [UInt8], isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
+    /// series) costs more than its samples; a sender pushes the same series every time. The
+    /// labels of a known series are neither decoded nor checked against `limits`: the caller
+    /// knows their bytes from a request that passed.
+    static func decode(_ raw: [UInt8], limits: RemoteWriteLimits = RemoteWriteLimits(),
+                       isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
+        try raw.withUnsafeBufferPointer { raw throws(CoreError) in try decode(raw, limits: limits, isKnown: isKnown) }
+    }
+
+    private static func decode(_ raw: UnsafeBufferPointer<UInt8>, limits: RemoteWriteLimits,
+                               isKnown: (Int, WireSeriesKey) -> Bool) throws(CoreError) -> [DecodedSeries] {
         var result: [DecodedSeries] = []
+        var counts = RemoteWriteLimits.Counts()
+        var samples: [Sample] = []  // reused: each series gets an array of its own size
         var request = WireReader(raw, 0..<raw.count)
         while let field = try request.next() {
             guard field.number == 1, case .bytes(let message) = field.value else { continue }  // metadata, unknown fields
+            try counts.addSeries(within: limits)
             var key = WireSeriesKey.Builder()
-            var labelCount = 0
-            var sampleCount = 0
+            samples.removeAll(keepingCapacity: true)
             var reader = WireReader(raw, message)
             while let field = try reader.next() {
                 switch (field.number, field.value) {
                 case (1, .bytes(let label)):
+                    try counts.addLabel(within: limits)
                     key.add(raw, label)
-                    labelCount += 1
-                case (2, .bytes): sampleCount += 1
+                case (2, .bytes(let sample)):
+                    try counts.addSample(within: limits)
+                    samples.append(try decodeSample(raw, sample))
                 default: continue  // exemplars, histograms: not kept
                 }
             }
             let seriesKey = key.key
-            let known = isKnown(result.count, seriesKey)
-            var labels: [Label] = []
-            if !known { labels.reserveCapacity(labelCount) }
-            var samples: [Sample] = []
-            samples.reserveCapacity(sampleCount)
-            reader = WireReader(raw, message)
-            while let field = try reader.next() {
-                switch (field.number, field.value) {
-                case (1, .bytes(let label)) where !known: labels.append(try decodeLabel(raw, label))
-                case (2, .bytes(let sample)): samples.append(try decodeSample(raw, sample))
-                default: continue
-                }
-            }
-            result.append(DecodedSeries(key: seriesKey, labels: known ? nil : LabelSet(trusted: labels), samples: samples))
+            let labels = isKnown(result.count, seriesKey)
+                ? nil : try decodeLabels(raw, message, count: counts.labelsInSeries, limits: limits, series: counts.series)
+            result.append(DecodedSeries(key: seriesKey, labels: labels, samples: Array(samples)))
         }
         return result
     }
 
-    private static func decodeLabel(_ raw: [UInt8], _ range: Range<Int>) throws(CoreError) -> Label {
+    /// The labels of a series message, each checked against `limits` before it is made.
+    private static func decodeLabels(_ raw: UnsafeBufferPointer<UInt8>, _ message: Range<Int>, count: Int, limits: RemoteWriteLimits,
+                                     series: Int) throws(CoreError) -> LabelSet {
+        var labels: [Label] = []
+        labels.reserveCapacity(count)
+        var reader = WireReader(raw, message)
+        while let field = try reader.next() {
+            guard field.number == 1, case .bytes(let label) = field.value else { continue }
+            labels.append(try decodeLabel(raw, label, limits: limits, series: series))
+        }
+        return LabelSet(trusted: labels)
+    }
+
+    private static func decodeLabel(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, limits: RemoteWriteLimits,
+                                    series: Int) throws(CoreError) -> Label {
         var name = "", value = ""
         var reader = WireReader(raw, range)
         while let field = try reader.next() {
             guard case .bytes(let text) = field.value, field.number == 1 || field.number == 2 else { continue }
+            try limits.checkLabelField(field.number, bytes: text.count, series: series)
             guard let string = utf8String(raw, text) else { throw .protobuf("a label that is not UTF-8") }
             if field.number == 1 { name = string } else { value = string }
         }
@@ -65,13 +81,11 @@ enum RemoteWriteDecoder {
     /// standard library's generic path (a metadata lookup per label: a fifth of the decode);
     /// decoding repairs what is not UTF-8 with U+FFFD, so a string whose bytes differ from the
     /// input's was repaired.
-    private static func utf8String(_ raw: [UInt8], _ range: Range<Int>) -> String? {
-        raw.withUnsafeBufferPointer { buffer in
-            let bytes = UnsafeBufferPointer(rebasing: buffer[range])
-            let string = String(decoding: bytes, as: UTF8.self)
-            // ASCII (nearly every label) is UTF-8 as it is: no comparison needed.
-            return isASCII(bytes) || string.utf8.elementsEqual(bytes) ? string : nil
-        }
+    private static func utf8String(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        let bytes = UnsafeBufferPointer(rebasing: raw[range])
+        let string = String(decoding: bytes, as: UTF8.self)
+        // ASCII (nearly every label) is UTF-8 as it is: no comparison needed.
+        return isASCII(bytes) || string.utf8.elementsEqual(bytes) ? string : nil
     }
 
     private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -80,7 +94,7 @@ enum RemoteWriteDecoder {
         return high < 0x80
     }
 
-    private static func decodeSample(_ raw: [UInt8], _ range: Range<Int>) throws(CoreError) -> Sample {
+    private static func decodeSample(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(CoreError) -> Sample {
         var value = 0.0
         var timestamp: Int64 = 0
         var reader = WireReader(raw, range)
@@ -115,14 +129,12 @@ public struct WireSeriesKey: Hashable, Sendable {
         }
 
         /// Adds one label field's bytes, length first (the same bytes split apart otherwise hash alike).
-        mutating func add(_ raw: [UInt8], _ range: Range<Int>) {
-            raw.withUnsafeBytes { buffer in
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[range])
-                low.combine(range.count)
-                low.combine(bytes: bytes)
-                high.combine(range.count)
-                high.combine(bytes: bytes)
-            }
+        mutating func add(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
+            let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[range])
+            low.combine(range.count)
+            low.combine(bytes: bytes)
+            high.combine(range.count)
+            high.combine(bytes: bytes)
         }
 
         var key: WireSeriesKey {

@@ -1,6 +1,7 @@
-/// Bounds on one remote-write request, checked on the protobuf wire bytes before anything is
-/// decoded: a small body of empty labels or samples would otherwise decode into gigabytes of
-/// objects. With the defaults, a request decodes into at most a few hundred MB, whatever it holds.
+/// Bounds on one remote-write request, checked on the protobuf wire bytes as they are decoded,
+/// before what they describe is made: a small body of empty labels or samples would otherwise
+/// decode into gigabytes of objects. With the defaults, a request decodes into at most a few
+/// hundred MB, whatever it holds.
 public struct RemoteWriteLimits: Sendable, Equatable {
     /// Series in one request (default 100,000).
     public var maxSeries = 100_000
@@ -16,72 +17,65 @@ public struct RemoteWriteLimits: Sendable, Equatable {
 
     public init() {}
 
-    /// What a request holds, counted on the wire.
-    public struct Counts: Equatable, Sendable {
-        public var series = 0
-        public var samples = 0
-        public var labels = 0
-    }
+    /// What a request holds so far, counted on the wire as it is decoded: decoding stops at
+    /// the first bound passed, so what it allocated stays within the bounds.
+    struct Counts {
+        var series = 0
+        var samples = 0
+        var labels = 0
+        /// Labels of the series being read.
+        var labelsInSeries = 0
 
-    /// Walks a serialised `WriteRequest` and throws the first bound it passes: `.tooLarge` for
-    /// the request's totals (a sender can split it), `.limit` for one series' labels.
-    @discardableResult
-    public func check(_ raw: [UInt8]) throws(CoreError) -> Counts {
-        var counts = Counts()
-        var request = WireReader(raw, 0..<raw.count)
-        while let field = try request.next() {
-            guard field.number == 1, case .bytes(let series) = field.value else { continue }  // metadata and unknown fields
-            counts.series += 1
-            guard counts.series <= maxSeries else { throw .tooLarge("more than \(maxSeries) series in one request") }
-            var labelsHere = 0
-            var reader = WireReader(raw, series)
-            while let field = try reader.next() {
-                switch (field.number, field.value) {
-                case (1, .bytes(let label)):
-                    labelsHere += 1
-                    counts.labels += 1
-                    guard labelsHere <= maxLabelsPerSeries else { throw .limit("series \(counts.series) has more than \(maxLabelsPerSeries) labels") }
-                    guard counts.labels <= maxLabels else { throw .tooLarge("more than \(maxLabels) labels in one request") }
-                    try checkLabel(raw, label, series: counts.series)
-                case (2, .bytes):
-                    counts.samples += 1
-                    guard counts.samples <= maxSamples else { throw .tooLarge("more than \(maxSamples) samples in one request") }
-                default:
-                    continue  // exemplars, histograms: not kept
-                }
-            }
+        /// The bounds throw `.tooLarge` for the request's totals (a sender can split it) and
+        /// `.limit` for one series' labels.
+        mutating func addSeries(within limits: RemoteWriteLimits) throws(CoreError) {
+            series += 1
+            labelsInSeries = 0
+            guard series <= limits.maxSeries else { throw .tooLarge("more than \(limits.maxSeries) series in one request") }
         }
-        return counts
+
+        mutating func addLabel(within limits: RemoteWriteLimits) throws(CoreError) {
+            labelsInSeries += 1
+            labels += 1
+            guard labelsInSeries <= limits.maxLabelsPerSeries else { throw .limit("series \(series) has more than \(limits.maxLabelsPerSeries) labels") }
+            guard labels <= limits.maxLabels else { throw .tooLarge("more than \(limits.maxLabels) labels in one request") }
+        }
+
+        mutating func addSample(within limits: RemoteWriteLimits) throws(CoreError) {
+            samples += 1
+            guard samples <= limits.maxSamples else { throw .tooLarge("more than \(limits.maxSamples) samples in one request") }
+        }
     }
 
-    private func checkLabel(_ raw: [UInt8], _ range: Range<Int>, series: Int) throws(CoreError) {
-        var reader = WireReader(raw, range)
-        while let field = try reader.next() {
-            guard case .bytes(let text) = field.value else { continue }
-            if field.number == 1 && text.count > maxLabelNameBytes {
-                throw .limit("series \(series) has a label name of \(text.count) bytes, over the limit of \(maxLabelNameBytes)")
-            }
-            if field.number == 2 && text.count > maxLabelValueBytes {
-                throw .limit("series \(series) has a label value of \(text.count) bytes, over the limit of \(maxLabelValueBytes)")
-            }
+    /// Checks the bytes of a label's name (field 1) or value (field 2) of series number `series`.
+    func checkLabelField(_ number: UInt64, bytes: Int, series: Int) throws(CoreError) {
+        if number == 1 && bytes > maxLabelNameBytes {
+            throw .limit("series \(series) has a label name of \(bytes) bytes, over the limit of \(maxLabelNameBytes)")
+        }
+        if number == 2 && bytes > maxLabelValueBytes {
+            throw .limit("series \(series) has a label value of \(bytes) bytes, over the limit of \(maxLabelValueBytes)")
         }
     }
 }
 
-/// Reads protobuf fields from a range of bytes without decoding their contents.
+/// Reads protobuf fields from a range of bytes without decoding their contents. It reads
+/// through a pointer the caller holds valid: a reader is made for every message and sample,
+/// and one holding the array would retain and release it each time.
 struct WireReader {
     enum Value {
         case varint(UInt64)
         case fixed64(UInt64)
         case fixed32
         case bytes(Range<Int>)
+        /// A group (proto2's start and end markers), skipped whole as protobuf's parsers skip it.
+        case group
     }
 
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var position: Int
     let end: Int
 
-    init(_ bytes: [UInt8], _ range: Range<Int>) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
         self.bytes = bytes
         position = range.lowerBound
         end = range.upperBound
@@ -90,29 +84,65 @@ struct WireReader {
     /// The next field, or nil at the end.
     mutating func next() throws(CoreError) -> (number: UInt64, value: Value)? {
         guard position < end else { return nil }
+        let key = try fieldKey()
+        if key.wireType == 3 {
+            try skipGroup(key.number)
+            return (key.number, .group)
+        }
+        return (key.number, try value(ofWireType: key.wireType))
+    }
+
+    private mutating func fieldKey() throws(CoreError) -> (number: UInt64, wireType: UInt64) {
         let key = try varint()
         let number = key >> 3
         // A key is 32 bits: field numbers run from 1 to 2^29 − 1.
         guard number > 0, key <= UInt64(UInt32.max) else { throw .protobuf("field number \(number) out of range") }
-        switch key & 7 {
+        return (number, key & 7)
+    }
+
+    private mutating func value(ofWireType wireType: UInt64) throws(CoreError) -> Value {
+        switch wireType {
         case 0:
-            return (number, .varint(try varint()))
+            return .varint(try varint())
         case 1:
             try advance(8)
             // Little-endian, as protobuf writes fixed-width numbers.
-            let value = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: position - 8, as: UInt64.self)) }
-            return (number, .fixed64(value))
+            return .fixed64(UInt64(littleEndian: UnsafeRawBufferPointer(bytes).loadUnaligned(fromByteOffset: position - 8, as: UInt64.self)))
         case 5:
             try advance(4)
-            return (number, .fixed32)
+            return .fixed32
         case 2:
             let length = try varint()
             guard length <= UInt64(end - position) else { throw .protobuf("a field of \(length) bytes runs past the end of its message") }
             let start = position
             position += Int(length)
-            return (number, .bytes(start..<position))
+            return .bytes(start..<position)
         default:
-            throw .protobuf("unsupported wire type \(key & 7)")
+            throw .protobuf("unsupported wire type \(wireType)")
+        }
+    }
+
+    /// Groups nest at most this deep (swift-protobuf's default depth limit, which also counts
+    /// the messages around them).
+    static let maxGroupDepth = 100
+
+    /// Skips a group's fields, nested groups included, through its end marker; without
+    /// recursion, so a request of nested groups cannot exhaust the stack.
+    private mutating func skipGroup(_ number: UInt64) throws(CoreError) {
+        var open = [number]
+        while let innermost = open.last {
+            guard position < end else { throw .protobuf("a group of field \(innermost) runs past the end of its message") }
+            let key = try fieldKey()
+            switch key.wireType {
+            case 3:
+                guard open.count < WireReader.maxGroupDepth else { throw .protobuf("groups nested over \(WireReader.maxGroupDepth) deep") }
+                open.append(key.number)
+            case 4:
+                guard key.number == innermost else { throw .protobuf("a group of field \(innermost) ended as field \(key.number)") }
+                open.removeLast()
+            default:
+                _ = try value(ofWireType: key.wireType)
+            }
         }
     }
 

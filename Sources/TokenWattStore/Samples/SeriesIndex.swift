@@ -32,6 +32,11 @@ final class SeriesIndex: Sendable {
         /// (over 15 bytes): metric names, node names and the like repeat across many series.
         var strings: Set<String> = []
 
+        /// Read through the values' index: a copy of the entry would retain and release its arrays.
+        func latest(of id: Int64) -> Sample? {
+            entries.index(forKey: id).flatMap { entries.values[$0].latest }
+        }
+
         mutating func intern(_ string: String) -> String {
             guard string.utf8.count > 15 else { return string }
             if let stored = strings.firstIndex(of: string) { return strings[stored] }
@@ -86,19 +91,22 @@ final class SeriesIndex: Sendable {
         state.withLock { state in
             var newest = state.newestTimestamp ?? .min
             for (id, sample) in samples {
-                if state.entries[id]?.noteLatest(sample) != nil { newest = max(newest, sample.timestamp) }
+                // Through the values' index: the entry is changed in place, its arrays untouched.
+                guard let index = state.entries.index(forKey: id) else { continue }
+                state.entries.values[index].noteLatest(sample)
+                newest = max(newest, sample.timestamp)
             }
             if newest > .min { state.newestTimestamp = newest }
         }
     }
 
     func latest(of id: Int64) -> Sample? {
-        state.withLock { $0.entries[id]?.latest }
+        state.withLock { $0.latest(of: id) }
     }
 
     /// The latest sample of each series, under one lock.
     func latest(of ids: [Int64]) -> [Sample?] {
-        state.withLock { state in ids.map { state.entries[$0]?.latest } }
+        state.withLock { state in ids.map { state.latest(of: $0) } }
     }
 
     /// Matching runs on a copy of the candidates, outside the lock: a slow selector holds up
