@@ -90,8 +90,15 @@ struct RemoteWriteHandler: Sendable {
         return (result, node)
     }
 
+    private static let versionField = HTTPField.Name(RemoteWriteCodec.versionHeader)!
+
     private func checkHeaders(_ headers: HTTPFields) throws {
         let contentType = headers[.contentType] ?? ""
+        // What senders send, checked without taking the header apart.
+        if contentType == RemoteWriteCodec.contentType, headers[.contentEncoding] == RemoteWriteCodec.contentEncoding,
+           headers[Self.versionField]?.hasPrefix("0.1.") == true {
+            return
+        }
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let proto = contentType.split(separator: ";").dropFirst()
             .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -103,9 +110,8 @@ struct RemoteWriteHandler: Sendable {
         guard headers[.contentEncoding]?.lowercased() == RemoteWriteCodec.contentEncoding else {
             throw AggregatorError.unsupportedMediaType("content encoding must be snappy, got \"\(headers[.contentEncoding] ?? "")\"")
         }
-        let versionField = HTTPField.Name(RemoteWriteCodec.versionHeader)!
-        guard let version = headers[versionField], version.hasPrefix("0.1.") else {
-            throw AggregatorError.invalid("\(RemoteWriteCodec.versionHeader) must be 0.1.x, got \"\(headers[versionField] ?? "")\"")
+        guard let version = headers[Self.versionField], version.hasPrefix("0.1.") else {
+            throw AggregatorError.invalid("\(RemoteWriteCodec.versionHeader) must be 0.1.x, got \"\(headers[Self.versionField] ?? "")\"")
         }
     }
 

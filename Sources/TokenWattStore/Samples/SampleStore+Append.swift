@@ -179,6 +179,9 @@ extension SampleStore {
         var staged: [LabelSet: Int64] = [:]
         // New samples per series, in the order series first appear.
         var entries: [WALRecord.Entry] = []
+        let seriesCount = batches.reduce(0) { $0 + $1.entries.count }
+        entries.reserveCapacity(seriesCount)
+        group.positions.reserveCapacity(seriesCount)
         for batch in batches {
             var result = AppendResult()
             for entry in batch.entries {

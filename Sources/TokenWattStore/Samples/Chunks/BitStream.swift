@@ -1,8 +1,10 @@
-/// Appends values of any bit width to a byte array, most significant bit first.
+/// Appends values of any bit width to a byte array, most significant bit first. Bits gather in
+/// one 64-bit word and go to the array eight bytes at a time: a sample's fields take a shift
+/// each, not an append per byte.
 struct BitWriter {
-    /// The whole bytes written.
+    /// The whole words written.
     private var storage: [UInt8] = []
-    /// The bits after them (fewer than 8), in the low bits.
+    /// The bits after them (fewer than 64), in the low bits.
     private var pending: UInt64 = 0
     private var pendingCount: UInt8 = 0
 
@@ -18,7 +20,7 @@ struct BitWriter {
 
     /// Pads the last byte with zero bits and hands the bytes over, leaving the writer empty.
     mutating func finish() -> [UInt8] {
-        if pendingCount > 0 { storage.append(UInt8(truncatingIfNeeded: pending << UInt64(8 - pendingCount))) }
+        appendPending(to: &storage)
         pending = 0
         pendingCount = 0
         defer { storage = [] }
@@ -27,10 +29,21 @@ struct BitWriter {
 
     /// What was written, the last byte padded with zero bits.
     var bytes: [UInt8] {
-        pendingCount == 0 ? storage : storage + [UInt8(truncatingIfNeeded: pending << UInt64(8 - pendingCount))]
+        var bytes = storage
+        appendPending(to: &bytes)
+        return bytes
     }
 
-    var byteCount: Int { storage.count + (pendingCount > 0 ? 1 : 0) }
+    var byteCount: Int { storage.count + (Int(pendingCount) + 7) / 8 }
+
+    /// The pending bits as whole bytes, the last padded with zero bits.
+    private func appendPending(to bytes: inout [UInt8]) {
+        guard pendingCount > 0 else { return }
+        let aligned = pending << UInt64(64 - pendingCount)  // the first pending bit at the top
+        for index in 0..<(Int(pendingCount) + 7) / 8 {
+            bytes.append(UInt8(truncatingIfNeeded: aligned >> UInt64(56 - 8 * index)))
+        }
+    }
 
     /// Writes an unsigned number in 8-bit groups, 7 bits of it each, the high bit set on all
     /// but the last (LEB128, as protobuf's varints).
@@ -49,25 +62,23 @@ struct BitWriter {
 
     /// Writes the low `count` bits of `value` (0...64).
     mutating func write(_ value: UInt64, bits count: Int) {
-        // The pending bits and the new ones must fit one word.
-        guard count <= 56 else {
-            write(value >> 32, bits: count - 32)
-            write(value & 0xffff_ffff, bits: 32)
+        // Shifts by 64 give 0 (Swift's `<<` and `>>` on a shift past the width), and the mask
+        // wraps to all ones: `count` 64 and an empty word need no case of their own.
+        let bits = value & ((1 << UInt64(count)) &- 1)
+        let free = 64 - Int(pendingCount)
+        guard count >= free else {
+            pending = (pending << UInt64(count)) | bits
+            pendingCount += UInt8(count)
             return
         }
-        var word = (pending << UInt64(count)) | (value & ((1 << UInt64(count)) - 1))
-        var bits = Int(pendingCount) + count
-        while bits >= 8 {
-            bits -= 8
-            storage.append(UInt8(truncatingIfNeeded: word >> UInt64(bits)))
-        }
-        word &= (1 << UInt64(bits)) - 1
-        pending = word
-        pendingCount = UInt8(bits)
+        let rest = count - free
+        let word = (pending << UInt64(free)) | (bits >> UInt64(rest))
+        withUnsafeBytes(of: word.bigEndian) { storage.append(contentsOf: $0) }
+        pending = bits & ((1 << UInt64(rest)) &- 1)
+        pendingCount = UInt8(rest)
     }
 }
 
-/// Reads what a `BitWriter` wrote.
 struct BitReader {
     private let bytes: [UInt8]
     private var position = 0  // in bits

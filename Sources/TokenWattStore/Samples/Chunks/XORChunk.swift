@@ -73,22 +73,22 @@ enum XORChunk {
         return samples
     }
 
-    fileprivate static func writeDeltaOfDelta(_ value: Int64, to run: inout BitRun, _ writer: inout BitWriter) {
+    fileprivate static func writeDeltaOfDelta(_ value: Int64, to writer: inout BitWriter) {
         guard value != 0 else {
-            run.add(0, bits: 1, &writer)
+            writer.write(0, bits: 1)
             return
         }
         for (index, width) in deltaWidths.enumerated() {
             let bound = Int64(1) << Int64(width - 1)
             if value >= -bound && value < bound {
-                // Prefix: index + 1 ones and a zero.
-                run.add((1 << UInt64(index + 2)) - 2, bits: index + 2, &writer)
-                run.add(UInt64(bitPattern: value), bits: width, &writer)
+                // Prefix: index + 1 ones and a zero, then the value's low bits.
+                let prefix: UInt64 = (1 << UInt64(index + 2)) - 2
+                writer.write(prefix << UInt64(width) | (UInt64(bitPattern: value) & ((1 << UInt64(width)) - 1)), bits: index + 2 + width)
                 return
             }
         }
-        run.add(0b1111, bits: 4, &writer)
-        run.add(UInt64(bitPattern: value), bits: 64, &writer)
+        writer.write(0b1111, bits: 4)
+        writer.write(UInt64(bitPattern: value), bits: 64)
     }
 
     private static func readDeltaOfDelta(_ reader: inout BitReader) throws(ChunkError) -> Int64 {
@@ -157,30 +157,27 @@ struct XORAppender {
             body.write(sample.value.bitPattern, bits: 64)
             return
         }
-        var run = BitRun()
-        defer { run.flush(to: &body) }
         let delta = sample.timestamp &- previous.timestamp
-        XORChunk.writeDeltaOfDelta(delta &- previousDelta, to: &run, &body)
+        XORChunk.writeDeltaOfDelta(delta &- previousDelta, to: &body)
         previousDelta = delta
 
         let xor = sample.value.bitPattern ^ previous.value.bitPattern
         guard xor != 0 else {
-            run.add(0, bits: 1, &body)
+            body.write(0, bits: 1)
             return
         }
         let newLeading = UInt8(Swift.min(xor.leadingZeroBitCount, 31))
         let newTrailing = UInt8(xor.trailingZeroBitCount)
         if leading != XORAppender.noWindow && newLeading >= leading && newTrailing >= trailing {
-            run.add(0b10, bits: 2, &body)
-            run.add(xor >> UInt64(trailing), bits: 64 - Int(leading) - Int(trailing), &body)
+            body.write(0b10, bits: 2)
+            body.write(xor >> UInt64(trailing), bits: 64 - Int(leading) - Int(trailing))
         } else {
             leading = newLeading
             trailing = newTrailing
             let length = 64 - Int(leading) - Int(trailing)
-            run.add(0b11, bits: 2, &body)
-            run.add(UInt64(leading), bits: 5, &body)
-            run.add(UInt64(length & 63), bits: 6, &body)
-            run.add(xor >> UInt64(trailing), bits: length, &body)
+            // `11`, 5 bits of leading zeros and 6 of length in one write.
+            body.write(0b11 << 11 | UInt64(leading) << 6 | UInt64(length & 63), bits: 13)
+            body.write(xor >> UInt64(trailing), bits: length)
         }
     }
 
@@ -192,31 +189,5 @@ struct XORAppender {
         } catch {
             preconditionFailure("a chunk the head wrote itself does not decode: \(error)")
         }
-    }
-}
-
-/// The fields of one sample gathered into one word before they go to the `BitWriter`: most
-/// samples then take one write instead of four or five.
-struct BitRun {
-    private var code: UInt64 = 0
-    private var width = 0
-
-    /// Adds the low `bits` bits of `value` (0...64), writing out what was gathered first when
-    /// they would not fit.
-    mutating func add(_ value: UInt64, bits: Int, _ writer: inout BitWriter) {
-        if width + bits > 56 { flush(to: &writer) }
-        guard bits <= 56 else {
-            writer.write(value, bits: bits)
-            return
-        }
-        code = (code << UInt64(bits)) | (value & ((1 << UInt64(bits)) - 1))
-        width += bits
-    }
-
-    mutating func flush(to writer: inout BitWriter) {
-        guard width > 0 else { return }
-        writer.write(code, bits: width)
-        code = 0
-        width = 0
     }
 }
