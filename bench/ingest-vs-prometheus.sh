@@ -7,7 +7,9 @@
 # its bytes per sample are read both right after the load (head + WAL) and after compaction.
 # A load takes about a second, so one run moves with whatever else the machine does: before the
 # measured pair, ROUNDS-1 (default 4) more pairs run on fresh receivers, interleaved, and the
-# ingest figure is each receiver's median over all rounds.
+# ingest figure is each receiver's median over all rounds. After each receiver stops, `sync`
+# writes back what it left in the page cache: otherwise the next receiver's run pays for it
+# (Prometheus leaves hundreds of MB of WAL unsynced, and the aggregator fsyncs every commit).
 # Usage: [ROUNDS=5] bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,12 +40,12 @@ for round in $(seq 2 "$rounds"); do
     pid=$!
     until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
     "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write "${load[@]}" >"$work/prom-$round.txt"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true; sync
     "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/speed/tw" >"$work/speed.log" 2>&1 &
     pid=$!
     until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
     "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" "${load[@]}" >"$work/tw-$round.txt"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true; sync
     echo "round $round: prometheus $(rate "$work/prom-$round.txt") samples/s, tokenwatt $(rate "$work/tw-$round.txt") samples/s"
 done
 rm -rf "$work/speed"
@@ -59,7 +61,7 @@ for _ in $(seq 1 36); do ls "$work"/prom/01* >/dev/null 2>&1 && break; sleep 5; 
 sleep 5
 prom_compacted=$(du -sb "$work/prom" | cut -f1)
 echo "after compaction: $prom_compacted bytes ($(ls -d "$work"/prom/01* 2>/dev/null | wc -l) block(s))"
-kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true
+kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true; sync
 
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
