@@ -37,7 +37,7 @@ import TokenWattCore
             #expect(aggregator.pushedSeries.slots(of: "gpu-01").isEmpty)
             _ = try await Self.write([a(t0 + 10_000, 2), b(t0 + 10_000, 20)], to: client)
             let ids = aggregator.stores.samples.series(matching: [try SeriesSelector(parsing: "m")]).map(\.id)
-            #expect(aggregator.pushedSeries.slots(of: "gpu-01").map(\.id) == ids)
+            #expect(aggregator.pushedSeries.slots(of: "gpu-01").map { Int64($0.id) } == ids)
             _ = try await Self.write([b(t0 + 20_000, 30), a(t0 + 20_000, 3)], to: client)  // swapped
             _ = try await Self.write([a(t0 + 30_000, 4), c(t0 + 30_000, 100)], to: client)  // another at b's place
             _ = try await Self.write([a(t0 + 40_000, 5), c(t0 + 40_000, 200)], to: client)
@@ -73,5 +73,13 @@ import TokenWattCore
             #expect(answer.contains("m{gpu=\"0\",node=\"gpu-01\"}: timestamp \(future)"))
             #expect(try await Self.stored(aggregator) == ["m{gpu=\"0\",node=\"gpu-01\"}": [1, 1], "n{node=\"gpu-01\"}": [1, 1]])
         }
+    }
+
+    /// A place costs 16 bytes a series; an id past 32 bits is not remembered (its series takes
+    /// the labels path).
+    @Test func aPlaceTakesSixteenBytes() {
+        #expect(MemoryLayout<PushedSeriesCache.Slot>.stride == 16)
+        #expect(PushedSeriesCache.Slot(key: .none, id: Int64(UInt32.max))?.id == UInt32.max)
+        #expect(PushedSeriesCache.Slot(key: .none, id: Int64(UInt32.max) + 1) == nil)
     }
 }

@@ -11,9 +11,19 @@ import TokenWattCore
 /// runs), named that series; series ids are never reused. A series at a new position, or with
 /// other bytes, is decoded in full and takes the position over.
 final class PushedSeriesCache: Sendable {
+    /// Sixteen bytes a place (with a token per node, one per series): the key and the id, while
+    /// ids fit 32 bits (a series past that is not remembered, and takes the labels path).
     struct Slot: Sendable {
         var key: WireSeriesKey
-        var id: Int64
+        var id: UInt32
+
+        init?(key: WireSeriesKey, id: Int64) {
+            guard let id = UInt32(exactly: id) else { return nil }
+            self.key = key
+            self.id = id
+        }
+
+        static let empty = Slot(key: .none, id: 0)!
     }
 
     private let slotsByNode = Mutex<[String: [Slot]]>([:])
@@ -30,7 +40,7 @@ final class PushedSeriesCache: Sendable {
             var slots = slotsByNode.removeValue(forKey: node) ?? []  // alone, so changed in place
             for (position, slot) in found {
                 if position >= slots.count {
-                    slots.append(contentsOf: repeatElement(Slot(key: .none, id: 0), count: position + 1 - slots.count))
+                    slots.append(contentsOf: repeatElement(.empty, count: position + 1 - slots.count))
                 }
                 slots[position] = slot
             }

@@ -84,8 +84,9 @@ struct RemoteWriteHandler: Sendable {
         }
         // Series found by their labels take their positions: the node's next push skips them.
         pushedSeries.remember(node: node, batch.indices.compactMap { position in
-            guard case .labels = batch[position].identity, let id = prepared.ids[position] else { return nil }
-            return (position, PushedSeriesCache.Slot(key: decoded[position].key, id: id))
+            guard case .labels = batch[position].identity, let id = prepared.ids[position],
+                  let slot = PushedSeriesCache.Slot(key: decoded[position].key, id: id) else { return nil }
+            return (position, slot)
         })
         return (result, node)
     }
@@ -133,9 +134,9 @@ struct RemoteWriteHandler: Sendable {
         return try decoded.indices.map { position in
             let series = decoded[position]
             guard var labels = series.labels else {
-                let id = slots[position].id
+                let id = Int64(slots[position].id)
                 try checkTimestamps(series.samples, of: samples.labels(ofSeries: id).map { "\($0)" } ?? "series \(id)", latestAllowed: latestAllowed)
-                return IncomingSeries(id: slots[position].id, samples: series.samples)
+                return IncomingSeries(id: id, samples: series.samples)
             }
             if let name = labels.metricName, AggregatorFamilies.isReserved(name) {
                 throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")

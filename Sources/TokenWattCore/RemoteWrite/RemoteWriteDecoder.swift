@@ -109,13 +109,13 @@ enum RemoteWriteDecoder {
     }
 }
 
-/// A series as its sender wrote it: a 128-bit keyed hash of its label fields' bytes, so that
+/// A series as its sender wrote it: a 96-bit keyed hash of its label fields' bytes, so that
 /// the same labels encoded the same way give the same key. The hash is Swift's SipHash, seeded
 /// at random per process: a sender cannot make two label sets collide on purpose, and by chance
-/// two differ in one of 2^128.
+/// two differ in one of 2^96. Twelve bytes, so that a key and a 32-bit id take sixteen.
 public struct WireSeriesKey: Hashable, Sendable {
-    let low: Int
-    let high: Int
+    let low: UInt64
+    let high: UInt32
 
     /// No series has this key but by the same chance.
     public static let none = WireSeriesKey(low: 0, high: 0)
@@ -138,7 +138,7 @@ public struct WireSeriesKey: Hashable, Sendable {
         }
 
         var key: WireSeriesKey {
-            consuming get { WireSeriesKey(low: low.finalize(), high: high.finalize()) }
+            consuming get { WireSeriesKey(low: UInt64(bitPattern: Int64(low.finalize())), high: UInt32(truncatingIfNeeded: high.finalize())) }
         }
     }
 }
