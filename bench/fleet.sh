@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DESIGN's fleet target: 10,000 simulated nodes × 100 series every 10 s on one aggregator,
 # p99 push < 250 ms, nothing lost; the same fleet against Prometheus's own remote-write
-# receiver first, as the peer. Release builds, loopback; the simulated fleet runs on the same
+# receiver first, as the peer; to the aggregator each node pushes with a token of its own, as a
+# fleet's agents do. Release builds, loopback; the simulated fleet runs on the same
 # 2 cores as the receiver. Prints each receiver's push latency, read-back, CPU and peak RSS.
 # Usage: bench/fleet.sh [nodes] [seconds]
 set -euo pipefail
@@ -30,12 +31,18 @@ report "$prom" prometheus
 kill "$prom"; wait "$prom" 2>/dev/null || true
 
 echo "== tokenwatt-aggregator"
-# The simulated nodes all push from loopback, as one node: its series limit is raised to the fleet.
-printf 'ingest:\n  max_series_per_node: %d\n' $((nodes * 100 + 1000)) >"$work/tw.yml"
+# Each simulated node pushes with a token of its own, as a fleet's agents do (`node-N`).
+{
+    echo "nodes:"
+    for node in $(seq 0 $((nodes - 1))); do
+        echo "  - {name: node-$node, token_env: FLEET_TOKEN_$node}"
+        export "FLEET_TOKEN_$node=fleet-secret-$node"
+    done
+} >"$work/tw.yml"
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19480 --data-dir "$work/data" >"$work/aggregator.log" 2>&1 &
 aggregator=$!
 until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" fleet --url http://127.0.0.1:19480/api/v1/write --nodes "$nodes" --duration "$seconds"
+"$bin/tokenwatt-bench" fleet --url http://127.0.0.1:19480/api/v1/write --nodes "$nodes" --duration "$seconds" --token 'fleet-secret-{node}'
 report "$aggregator" tokenwatt
 
 # Restart after kill -9 with the whole fleet in the head: the log is replayed before /-/ready.

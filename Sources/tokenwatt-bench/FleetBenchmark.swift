@@ -23,8 +23,13 @@ struct FleetBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds between a node's pushes.") var interval = 10
     @Option(help: "Seconds to run.") var duration = 60
     @Option(help: "Connections the client keeps open to the receiver.") var connections = 256
-    @Option(help: "Bearer token, if the receiver wants one.") var token: String?
+    @Option(help: "Bearer token, if the receiver wants one; \"{node}\" in it becomes the node's number, so that each node pushes with a token of its own.")
+    var token: String?
     @Option(help: "Series read back through /api/v1/query_range afterwards.") var checkSeries = 200
+
+    private func token(of node: Int) -> String? {
+        token?.replacingOccurrences(of: "{node}", with: "\(node)")
+    }
 
     /// What one node saw.
     struct NodeOutcome: Sendable {
@@ -49,7 +54,7 @@ struct FleetBenchmark: AsyncParsableCommand {
                 for node in 0..<nodes {
                     group.addTask {
                         let body = RemoteWriteCodec.encode(try labels(of: node).map { TimeSeries(labels: $0, samples: [Sample(timestamp: TimeBounds.nowMilliseconds() - 60_000, value: -1)]) })
-                        _ = try await pushUntilAccepted(body, to: url, token: token, client: client, sender: "node \(node)")
+                        _ = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)")
                     }
                 }
             }
@@ -103,7 +108,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             if scheduled.duration(to: clock.now) > .milliseconds(100) { outcome.lateStarts += 1 }
             let timestamp = TimeBounds.nowMilliseconds()
             let body = RemoteWriteCodec.encode(labels.map { TimeSeries(labels: $0, samples: [Sample(timestamp: timestamp, value: Double(round))]) })
-            let attempts = try await pushUntilAccepted(body, to: url, token: token, client: client, sender: "node \(node)")
+            let attempts = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)")
             outcome.latencies += attempts
             outcome.refusals += attempts.count - 1
             outcome.acknowledgedRounds += 1
@@ -128,7 +133,7 @@ struct FleetBenchmark: AsyncParsableCommand {
                 .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let start = Double(outcome.firstMs) / 1000, end = Double(outcome.lastMs) / 1000 + 1
             var request = HTTPClientRequest(url: "\(base)/api/v1/query_range?query=\(query)&start=\(start)&end=\(end)&step=1")
-            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let token = token(of: node) { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 16 << 20)
             let json = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]

@@ -58,7 +58,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
     }()
     /// Requests in flight to one upstream host at most; more wait for a connection.
     public var upstreamConnections = 1_024
-    public var callers: [Caller] = []
+    public var callers: [Caller] = [] {
+        didSet { callersByKey = BearerTokenTable(callers.map { (Array($0.key.utf8), $0) }) }
+    }
+    private var callersByKey = BearerTokenTable<Caller>([])
     public var routes: [Route] = []
     /// The output a request that names no limit is reserved for.
     public var defaultMaxOutputTokens = 4_096
@@ -76,7 +79,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// The caller a request's `Authorization: Bearer` or `x-api-key` names.
     func caller(authorization: String?, apiKey: String?) -> Caller? {
         guard let presented = authorization.flatMap(BearerToken.presented(in:)) ?? apiKey.map({ Array($0.utf8) }) else { return nil }
-        return BearerToken.owner(of: presented, among: callers) { Array($0.key.utf8) }
+        return callersByKey.owner(of: presented)
     }
 
     /// The first route whose pattern matches the whole model name.

@@ -3,7 +3,7 @@ import TokenWattService
 
 /// Maps a push's bearer token to the node it belongs to.
 struct NodeAuthenticator: Sendable {
-    private let credentials: [(token: [UInt8], node: String)]
+    private let tokens: BearerTokenTable<String>
     private let certificates: [String: String]
     private let anonymousNode: String?
 
@@ -13,7 +13,7 @@ struct NodeAuthenticator: Sendable {
     }
 
     init(nodes: [NodeCredential], anonymousNode: String?) {
-        credentials = nodes.compactMap { node in node.token.map { (Array($0.utf8), node.name) } }
+        tokens = BearerTokenTable(nodes.compactMap { node in node.token.map { (Array($0.utf8), node.name) } })
         certificates = Dictionary(nodes.compactMap { node in node.clientCertCommonName.map { ($0, node.name) } }) { first, _ in first }
         self.anonymousNode = anonymousNode
     }
@@ -31,6 +31,6 @@ struct NodeAuthenticator: Sendable {
     func node(authorization: String?) -> String? {
         guard let authorization else { return anonymousNode }
         guard let presented = BearerToken.presented(in: authorization) else { return nil }
-        return BearerToken.owner(of: presented, among: credentials, token: \.token)?.node
+        return tokens.owner(of: presented)
     }
 }

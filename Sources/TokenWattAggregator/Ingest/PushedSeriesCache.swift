@@ -38,12 +38,10 @@ final class PushedSeriesCache: Sendable {
         guard !found.isEmpty else { return }
         slotsByNode.withLock { slotsByNode in
             var slots = slotsByNode.removeValue(forKey: node) ?? []  // alone, so changed in place
-            for (position, slot) in found {
-                if position >= slots.count {
-                    slots.append(contentsOf: repeatElement(.empty, count: position + 1 - slots.count))
-                }
-                slots[position] = slot
-            }
+            // Grown once, to the size the request needs: a fleet holds one array per node.
+            let needed = found.map(\.position).max()! + 1
+            if needed > slots.count { slots.append(contentsOf: repeatElement(.empty, count: needed - slots.count)) }
+            for (position, slot) in found { slots[position] = slot }
             slotsByNode[node] = slots
         }
     }

@@ -59,18 +59,20 @@ public struct ReaderCredentials: Sendable, Equatable {
 /// hash (a bounded set), so a dashboard's every panel does not pay it again.
 public final class ReadAuthenticator: Sendable {
     public let credentials: ReaderCredentials
+    private let tokens: BearerTokenTable<String>
     private let checked = Mutex<[SHA256Digest: Bool]>([:])
     static let maxRemembered = 1024
 
     public init(_ credentials: ReaderCredentials) {
         self.credentials = credentials
+        tokens = BearerTokenTable(credentials.tokens.map { ($0.token, $0.name) })
     }
 
     /// The reader's name, or nil when the header names none.
     public func reader(authorization: String?) async -> String? {
         guard let authorization else { return nil }
         if let presented = BearerToken.presented(in: authorization) {
-            return BearerToken.owner(of: presented, among: credentials.tokens, token: \.token)?.name
+            return tokens.owner(of: presented)
         }
         guard let (user, password) = ReadAuthenticator.basic(authorization), let hash = credentials.users[user] else { return nil }
         let key = SHA256.hash(data: Array("\(user)\0\(password)\0\(hash)".utf8))
