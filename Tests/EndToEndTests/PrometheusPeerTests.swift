@@ -123,7 +123,7 @@ import Glibc
             let group = (data?["groups"] as? [[String: Any]])?.first
             return (group?["components"] as? [String: Any])?["energy"] as? Double
         }
-        let energyBefore = try await HTTP.waitFor("the ledger to count three hours") { () -> Double? in
+        var energyBefore = try await HTTP.waitFor("the ledger to count three hours") { () -> Double? in
             let energy = try await ledgerEnergy()
             return energy.map { $0 >= 0.3 } == true ? energy : nil
         }
@@ -151,8 +151,11 @@ import Glibc
             return values
         }
         let energyMetric = "tokenwatt_cost_usd_total{component=\"energy\",method=\"measured\"}"
-        _ = try await HTTP.waitFor("Prometheus to scrape the ledger's counters") { () -> Bool? in
-            try await query(energyMetric)["energy"].map { abs($0 - energyBefore) < 1e-9 } == true ? true : nil
+        // The ledger may still be counting the last hours (on a busy machine it can lag the
+        // first read): what Prometheus scrapes is compared with the ledger as it is then.
+        energyBefore = try await HTTP.waitFor("Prometheus to scrape the ledger's counters") { () -> Double? in
+            guard let ledger = try await ledgerEnergy(), let scraped = try await query(energyMetric)["energy"] else { return nil }
+            return abs(scraped - ledger) < 1e-9 ? ledger : nil
         }
         let idleBefore = try #require(try await query("tokenwatt_idle_cost_usd_total")[""])
         #expect(abs(idleBefore - 0.1) < 1e-9)

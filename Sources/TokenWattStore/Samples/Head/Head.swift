@@ -261,7 +261,13 @@ struct HeadSeries {
     var dirtyTo: Int64 = .min
     /// The last finite value at or before the last flushed boundary; nil until a flush (or a
     /// restart) found it.
-    var lastFinite: Double?
+    var lastFinite: Double? {
+        get { lastFiniteOrNaN.isNaN ? nil : lastFiniteOrNaN }
+        set { lastFiniteOrNaN = newValue ?? .nan }
+    }
+    /// NaN for none (a finite value is never NaN): an optional's extra byte would take the
+    /// series from 32 to 40 bytes, in a table of a million.
+    private var lastFiniteOrNaN = Double.nan
 
     mutating func markDirty(from: Int64, to: Int64) {
         dirtyFrom = min(dirtyFrom, from)
