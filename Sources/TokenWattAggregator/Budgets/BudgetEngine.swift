@@ -31,7 +31,7 @@ public final class BudgetEngine: Service, Sendable {
     private let states = Mutex<[String: BudgetState]?>(nil)
     /// The evaluation running or last run: each waits for the one before, so two never read
     /// the same state and both save (the second would lose the first's events).
-    private let lastEvaluation = Mutex<Task<Void, any Error>?>(nil)
+    private let evaluations = RunsInTurn()
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     init(budgets: [Budget], receivers: [Receiver], stateStore: any BudgetStateStore, costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
@@ -96,16 +96,7 @@ public final class BudgetEngine: Service, Sendable {
 
     /// Evaluates every budget once, after any evaluation in progress.
     public func evaluate() async throws {
-        let evaluation = lastEvaluation.withLock { last in
-            let previous = last
-            let next = Task {
-                _ = await previous?.result
-                try await self.evaluateAlone()
-            }
-            last = next
-            return next
-        }
-        try await evaluation.value
+        try await evaluations.run { try await self.evaluateAlone() }
     }
 
     private func evaluateAlone() async throws {

@@ -32,6 +32,7 @@ public final class CostEngine: Service, Sendable {
     private let unpricedModels = Mutex<Set<String>>([])
     /// The ledger's totals and the counters published from them; nil before the first update.
     private let state: Mutex<(totals: LedgerTotals, published: PublishedCounters)?>
+    private let updates = RunsInTurn()
 
     public init(samples: any SampleReading, ledger: any LedgerStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
                 now: @escaping @Sendable () -> Int64) {
@@ -59,8 +60,13 @@ public final class CostEngine: Service, Sendable {
 
     /// Rewrites the pending hours and the hour after each (whose first step starts from the
     /// changed hour's last sample), the hour before this one and this one; then raises the
-    /// published counters to the new totals and saves them before `/metrics` shows them.
+    /// published counters to the new totals and saves them before `/metrics` shows them. Calls
+    /// run one after another (two at once would both subtract an hour's old ledger).
     public func update() async throws {
+        try await updates.run { try await self.updateAlone() }
+    }
+
+    private func updateAlone() async throws {
         if state.withLock({ $0 == nil }) {
             let all = try await ledger.hours(from: .min, to: .max)
             let totals = LedgerTotals(all.nodes, all.usage, sign: 1)

@@ -67,8 +67,8 @@ struct RemoteWriteHandler: Sendable {
             default: throw AggregatorError.invalid(error.description)
             }
         }
-        let batch = try label(decoded, node: node, slots: slots)
-        let unknown = batch.compactMap { if case .labels(let labels) = $0.identity { labels } else { nil } }
+        let batch = try identify(decoded, node: node, slots: slots)
+        let unknown = batch.compactMap(\.identity.labels)
         try checkSeriesLimit(unknown, node: node)
         try checkStoreLimits(unknown)
         let prepared = writer.prepare(batch)
@@ -84,7 +84,7 @@ struct RemoteWriteHandler: Sendable {
         }
         // Series found by their labels take their positions: the node's next push skips them.
         pushedSeries.remember(node: node, batch.indices.compactMap { position in
-            guard case .labels = batch[position].identity, let id = prepared.ids[position],
+            guard batch[position].identity.labels != nil, let id = prepared.ids[position],
                   let slot = PushedSeriesCache.Slot(key: decoded[position].key, id: id) else { return nil }
             return (position, slot)
         })
@@ -95,11 +95,6 @@ struct RemoteWriteHandler: Sendable {
 
     private func checkHeaders(_ headers: HTTPFields) throws {
         let contentType = headers[.contentType] ?? ""
-        // What senders send, checked without taking the header apart.
-        if contentType == RemoteWriteCodec.contentType, headers[.contentEncoding] == RemoteWriteCodec.contentEncoding,
-           headers[Self.versionField]?.hasPrefix("0.1.") == true {
-            return
-        }
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let proto = contentType.split(separator: ";").dropFirst()
             .map { $0.trimmingCharacters(in: .whitespaces) }
@@ -129,7 +124,7 @@ struct RemoteWriteHandler: Sendable {
 
     /// Checks timestamps; gives each series its id when the node pushed it at this position
     /// before, or else its labels with `node` from the token and the static labels.
-    private func label(_ decoded: [DecodedSeries], node: String, slots: [PushedSeriesCache.Slot]) throws -> [IncomingSeries] {
+    private func identify(_ decoded: [DecodedSeries], node: String, slots: [PushedSeriesCache.Slot]) throws -> [IncomingSeries] {
         let latestAllowed = now() + configuration.maxFutureSkewMs
         return try decoded.indices.map { position in
             let series = decoded[position]

@@ -18,6 +18,14 @@ public struct IncomingSeries: Sendable {
     public enum Identity: Sendable {
         case labels(LabelSet)
         case id(Int64)
+
+        public var id: Int64? {
+            if case .id(let id) = self { id } else { nil }
+        }
+
+        public var labels: LabelSet? {
+            if case .labels(let labels) = self { labels } else { nil }
+        }
     }
 
     public var identity: Identity
@@ -65,10 +73,13 @@ extension SampleStore {
 
     /// Prepares a batch whose series come by labels or by id (ids the store gave).
     public func prepare(_ batch: [IncomingSeries]) -> PreparedBatch {
-        let hasSamples = batch.map { !$0.samples.isEmpty }
-        let series = batch.indices.filter { hasSamples[$0] }.map { batch[$0] }
-        let byLabels = series.compactMap { if case .labels(let labels) = $0.identity { labels } else { nil } }
-        var foundIDs = index.ids(of: byLabels).makeIterator()
+        // Series given by labels that the index knows go on by id.
+        var found = index.ids(of: batch.compactMap(\.identity.labels)).makeIterator()
+        let resolved = batch.map { one in
+            guard one.identity.labels != nil, let id = found.next()! else { return one }
+            return IncomingSeries(id: id, samples: one.samples)
+        }
+        let series = resolved.filter { !$0.samples.isEmpty }
         var chunks: [UInt8] = []
         chunks.reserveCapacity(series.count * 24)
         var ranges: [Range<Int>?] = []
@@ -85,17 +96,9 @@ extension SampleStore {
             ranges.append(start..<chunks.count)
         }
         // Sliced once the buffer is whole: a slice taken earlier would make the next append copy it.
-        let entries = series.indices.map { position in
-            var identity = series[position].identity
-            if case .labels = identity, let id = foundIDs.next()! { identity = .id(id) }
-            return PreparedBatch.Entry(identity: identity, samples: series[position].samples, chunk: ranges[position].map { chunks[$0] })
-        }
-        var entryIDs = entries.makeIterator()
-        let ids = hasSamples.map { hasSamples -> Int64? in
-            guard hasSamples, case .id(let id) = entryIDs.next()!.identity else { return nil }
-            return id
-        }
-        return PreparedBatch(entries: entries, ids: ids, sampleCount: samples, forwarded: configuration.forwardLog ? forwardRow(series) : nil)
+        let entries = series.indices.map { PreparedBatch.Entry(identity: series[$0].identity, samples: series[$0].samples, chunk: ranges[$0].map { chunks[$0] }) }
+        return PreparedBatch(entries: entries, ids: resolved.map { $0.samples.isEmpty ? nil : $0.identity.id }, sampleCount: samples,
+                             forwarded: configuration.forwardLog ? forwardRow(series) : nil)
     }
 
     /// The forwarding log's row of a batch: series given by id get their labels from the index.
@@ -174,7 +177,7 @@ extension SampleStore {
         group.results.reserveCapacity(batches.count)
         // The newest sample of each series known when prepared, read under one lock, in the
         // order of the entries.
-        let latestOfKnown = index.latest(of: batches.flatMap { $0.entries.compactMap { if case .id(let id) = $0.identity { id } else { nil } } })
+        let latestOfKnown = index.latest(of: batches.flatMap { $0.entries.compactMap(\.identity.id) })
         var nextKnown = 0
         var staged: [LabelSet: Int64] = [:]
         // New samples per series, in the order series first appear.

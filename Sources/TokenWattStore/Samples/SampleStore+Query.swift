@@ -67,7 +67,7 @@ extension SampleStore {
         let start = TimeBucket.firstStart(from: first, width: width)
         var computed = try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: nil, db: db).buckets
         if resolution == .hour {
-            computed = Dictionary(grouping: computed) { $0.bucket - $0.bucket.modulo(Schema.hour) }
+            computed = Dictionary(grouping: computed) { TimeBucket.current(at: $0.bucket, width: Schema.hour) }
                 .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
         }
         return stored + computed.filter { TimeBucket.isInWindow($0.bucket, from: start, to: to) }

@@ -79,6 +79,7 @@ struct BitWriter {
     }
 }
 
+/// Reads what a `BitWriter` wrote.
 struct BitReader {
     private let bytes: [UInt8]
     private var position = 0  // in bits
