@@ -12,6 +12,7 @@ public struct Aggregator: Sendable {
     public let costs: CostEngine
     public let budgets: BudgetEngine
     public let delivery: DeliveryWorker
+    let advisor: Advisor
     private let client: HTTPClient
     /// Each node's series by their place in its pushes (the remote-write handler's).
     let pushedSeries: PushedSeriesCache
@@ -39,8 +40,9 @@ public struct Aggregator: Sendable {
         let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
                                              delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let pushedSeries = PushedSeriesCache()
+        let advisor = Advisor(costs: costs, settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger)
         let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer,
-                                       pushedSeries: pushedSeries, metrics: metrics, costs: costs, budgets: budgets, delivery: delivery, forwarder: forwarder,
+                                       pushedSeries: pushedSeries, metrics: metrics, costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
                                        logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
@@ -53,7 +55,7 @@ public struct Aggregator: Sendable {
             router: router,
             server: configuration.web.server(counter: connections, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, costs, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
+            services: [writer, maintenance, costs, advisor, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(samples.seriesCount) series")
@@ -63,6 +65,7 @@ public struct Aggregator: Sendable {
         self.costs = costs
         self.budgets = budgets
         self.delivery = delivery
+        self.advisor = advisor
         self.client = client
         self.pushedSeries = pushedSeries
     }
@@ -87,7 +90,7 @@ public struct Aggregator: Sendable {
 
     static func router(configuration: AggregatorConfiguration, database: StoreDatabase, samples: SampleStore, reservations: any ReservationStore, writer: SampleWriter,
                        pushedSeries: PushedSeriesCache,
-                       metrics: AggregatorMetrics, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
+                       metrics: AggregatorMetrics, costs: CostEngine, advisor: Advisor, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<DaemonRequestContext> {
         let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
@@ -99,7 +102,7 @@ public struct Aggregator: Sendable {
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
         let desk = ReservationDesk(reservations: reservations, budgets: budgets, costs: costs, now: now)
-        let exposition = MetricsHandler(samples: samples, database: database, writer: writer, metrics: metrics, costs: costs, budgets: budgets, desk: desk, delivery: delivery,
+        let exposition = MetricsHandler(samples: samples, database: database, writer: writer, metrics: metrics, costs: costs, advisor: advisor, budgets: budgets, desk: desk, delivery: delivery,
                                         forwarder: forwarder, stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(samples: samples)
         let queryRange = QueryRangeHandler(samples: samples, now: now)
@@ -111,6 +114,7 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
         router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
+        router.get("/api/v1/advice", use: AdviceHandler(advisor: advisor).handle)
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)

@@ -5,6 +5,7 @@ enum AggregatorFamilies {
     static let reservedPrefixes = [
         "tokenwatt_aggregator_", "tokenwatt_cost_", "tokenwatt_budget_", "tokenwatt_alert_", "tokenwatt_forward_",
         "tokenwatt_cloud_equivalent_", "tokenwatt_savings_", "tokenwatt_idle_cost_", "tokenwatt_break_even_", "tokenwatt_unpriced_",
+        "tokenwatt_advice_",
     ]
     static let reservedNames: Set<String> = ["tokenwatt_agent_up", "tokenwatt_agent_last_push_timestamp_seconds"]
 

@@ -15,6 +15,7 @@ struct InferenceExpectation: Sendable, CustomTestStringConvertible {
     var requests: Double?
     var running: Double?
     var waiting: Double?
+    var kvCacheUsage: Double?
     var contentType = "text/plain; version=0.0.4; charset=utf-8"
     var metricsPath = "/metrics"
     var configuredModel: String?
@@ -58,12 +59,13 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
         // Two data-parallel engines summed; _created and the iteration histogram left out;
         // requests summed over finish reasons.
         .init(fixture: "vllm", kind: .vllm, model: llama70B, tokens: [.input: 2_000_000, .output: 400_000],
-              requests: 1_540, running: 5, waiting: 1),
-        .init(fixture: "vllm-v0", kind: .vllm, model: qwen7B, tokens: [.input: 5_000, .output: 7_000], requests: 30, running: 4, waiting: 2),
+              requests: 1_540, running: 5, waiting: 1, kvCacheUsage: 0.31),
+        .init(fixture: "vllm-v0", kind: .vllm, model: qwen7B, tokens: [.input: 5_000, .output: 7_000], requests: 30, running: 4, waiting: 2,
+              kvCacheUsage: 0.5),
         .init(fixture: "vllm-openmetrics", kind: .vllm, model: qwen7B, tokens: [.input: 5_000, .output: 7_000],
               contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8"),
         .init(fixture: "sglang", kind: .sglang, model: "deepseek-ai/DeepSeek-V3",
-              tokens: [.input: 3_500_000, .output: 420_000, .cachedInput: 1_100_000], requests: 2_100, running: 12, waiting: 5),
+              tokens: [.input: 3_500_000, .output: 420_000, .cachedInput: 1_100_000], requests: 2_100, running: 12, waiting: 5, kvCacheUsage: 0.62),
         // The earliest versions: model in `name`, token counters typed as gauges.
         .init(fixture: "sglang-early", kind: .sglang, model: "mistralai/Mistral-7B-Instruct-v0.3", tokens: [.input: 1_000, .output: 2_000]),
         // No model label: the configured name wins over /v1/models.
@@ -106,6 +108,7 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
             #expect(total(samples, "tokenwatt_requests_total", identity) == expected.requests)
             #expect(total(samples, "tokenwatt_inference_requests_running", identity) == expected.running)
             #expect(total(samples, "tokenwatt_inference_requests_waiting", identity) == expected.waiting)
+            #expect(total(samples, "tokenwatt_inference_kv_cache_usage_ratio", identity) == expected.kvCacheUsage)
             // Every series carries the model, the source and the server.
             for sample in samples {
                 #expect(Set(sample.labels.map(\.name)).isSuperset(of: ["model", "source", "server"]))

@@ -6,7 +6,8 @@ import TokenWattCore
 /// Tokens and requests of one inference server (vLLM, SGLang, TGI, llama.cpp, LMDeploy,
 /// TensorRT-LLM, Triton, Dynamo), read from its Prometheus metrics and normalised into
 /// `tokenwatt_tokens_total{model, type, source, server}`, `tokenwatt_requests_total` and
-/// `tokenwatt_inference_requests_running|waiting`, with the labels of their `Attribution`.
+/// `tokenwatt_inference_requests_running|waiting` and `tokenwatt_inference_kv_cache_usage_ratio`,
+/// with the labels of their `Attribution`.
 ///
 /// Every raw counter is tracked on its own (one per data-parallel engine, finish reason, ...):
 /// a drop is a server restart, so the agent's counters only grow, and a raw series that goes
@@ -110,6 +111,10 @@ final class InferenceCollector: Collector {
                 gauges[ExpositionSample(name: "tokenwatt_inference_requests_running", labels: labels, value: 0), default: 0] += sample.value
             case .waiting:
                 gauges[ExpositionSample(name: "tokenwatt_inference_requests_waiting", labels: labels, value: 0), default: 0] += sample.value
+            case .kvCacheUsage:
+                // A ratio: the fullest engine's, not a sum.
+                let series = ExpositionSample(name: "tokenwatt_inference_kv_cache_usage_ratio", labels: labels, value: 0)
+                gauges[series] = max(gauges[series] ?? 0, sample.value)
             }
         }
         do {

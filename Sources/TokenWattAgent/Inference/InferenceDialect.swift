@@ -39,6 +39,8 @@ struct InferenceDialect: Sendable {
         case requests
         case running
         case waiting
+        /// The share of the KV cache in use, 0–1 (the fullest engine's where there are several).
+        case kvCacheUsage
     }
 
     let kind: InferenceServerKind
@@ -91,6 +93,7 @@ struct InferenceDialect: Sendable {
                 (.requests, [.counter("vllm:request_success")]),
                 (.running, [.gauge("vllm:num_requests_running")]),
                 (.waiting, [.gauge("vllm:num_requests_waiting")]),
+                (.kvCacheUsage, [.gauge("vllm:kv_cache_usage_perc"), .gauge("vllm:gpu_cache_usage_perc")]),
             ]),
         InferenceDialect(
             kind: .sglang, metricsPath: "/metrics", modelLabels: ["model_name", "name"], prefixes: ["sglang:"],
@@ -101,6 +104,7 @@ struct InferenceDialect: Sendable {
                 (.requests, [.counter("sglang:num_requests")]),
                 (.running, [.gauge("sglang:num_running_reqs")]),
                 (.waiting, [.gauge("sglang:num_queue_reqs")]),
+                (.kvCacheUsage, [.gauge("sglang:token_usage")]),
             ]),
         InferenceDialect(
             kind: .tgi, metricsPath: "/metrics", modelLabels: [], prefixes: ["tgi_"],

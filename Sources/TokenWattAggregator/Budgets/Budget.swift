@@ -1,7 +1,7 @@
 import Foundation
 import TokenWattCore
 
-/// A budget: a scope of the fleet's spending, measured in money, tokens or kWh over a period,
+/// A budget: a scope of the fleet's spending, measured in money, tokens, kWh or grams of CO2e over a period,
 /// with a limit, thresholds and optional forecast and runaway rules (`budgets:` in the config).
 public struct Budget: Sendable {
     public enum Measure: String, Sendable, CaseIterable {
@@ -10,6 +10,12 @@ public struct Budget: Sendable {
         case usd
         case tokens
         case kwh
+        /// Grams of CO2e (needs `carbon:`): node-scoped, the nodes' emissions; else the local
+        /// tokens' share of them.
+        case gco2e
+
+        /// Measured per hour in the ledger only: alerts, never a hard cap on requests.
+        var capsRequests: Bool { self == .usd || self == .tokens }
     }
 
     /// A calendar period in a time zone, or one fixed window.
@@ -83,7 +89,7 @@ public struct Receiver: Sendable {
 
 extension Budget {
     /// Reads `budgets:` and `receivers:`; budgets must name receivers that exist.
-    static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> (budgets: [Budget], receivers: [Receiver]) {
+    static func parse(_ root: ConfigNode, environment: [String: String], countsCarbon: Bool) throws(CoreError) -> (budgets: [Budget], receivers: [Receiver]) {
         var receivers: [Receiver] = []
         for item in try root["receivers"].items() {
             try item.requireMapping(allowing: ["name", "webhook", "slack", "alertmanager"])
@@ -121,7 +127,10 @@ extension Budget {
             guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the budget's name") }
             guard !budgets.contains(where: { $0.name == name }) else { throw item["name"].error("a name no other budget has") }
             let measureText = try item["measure"].string(default: "usd")
-            guard let measure = Measure(rawValue: measureText) else { throw item["measure"].error("usd, tokens or kwh") }
+            guard let measure = Measure(rawValue: measureText) else { throw item["measure"].error("usd, tokens, kwh or gco2e") }
+            guard measure != .gco2e || countsCarbon else {
+                throw item["measure"].error("carbon: with the grid's intensity_g_per_kwh for a gco2e budget (emissions are counted only with it)")
+            }
             let scope = try matchers(item["match"])
             if measure == .kwh, let other = scope.first(where: { $0.name != "node" }) {
                 throw item["match"].error("only node matchers for a kwh budget (energy is measured per node), not \(other.name)")
@@ -137,7 +146,9 @@ extension Budget {
             var budget = Budget(name: name, scope: scope, measure: measure, period: try period(item["period"]), limit: limit,
                                 thresholds: thresholds, forecast: nil, runaway: nil, receivers: [])
             guard let action = Action(rawValue: try item["action"].string(default: "alert")) else { throw item["action"].error("alert or block") }
-            guard action == .alert || measure != .kwh else { throw item["action"].error("alert for a kwh budget (requests are capped in money or tokens)") }
+            guard action == .alert || measure.capsRequests else {
+                throw item["action"].error("alert for a \(measure.rawValue) budget (requests are capped in money or tokens)")
+            }
             budget.action = action
             let forecast = item["forecast"]
             if forecast.isPresent {

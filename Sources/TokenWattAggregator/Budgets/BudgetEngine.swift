@@ -181,6 +181,8 @@ public final class BudgetEngine: Service, Sendable {
                 if !nodesOnly || TokenSource.isCloud(row.source) { add(row.cost, hour: row.hour, labels: labels) }
             case .tokens:
                 add(row.tokens, hour: row.hour, labels: labels)
+            case .gco2e:
+                if !nodesOnly { add(row.gco2e, hour: row.hour, labels: labels) }
             case .kwh:
                 break
             }
@@ -189,6 +191,7 @@ public final class BudgetEngine: Service, Sendable {
             switch budget.measure {
             case .usd where nodesOnly: add(row.cost, hour: row.hour, labels: ["node": row.node])
             case .kwh: add(row.joules / 3.6e6, hour: row.hour, labels: ["node": row.node])
+            case .gco2e where nodesOnly: add(row.gco2e, hour: row.hour, labels: ["node": row.node])
             default: break
             }
         }

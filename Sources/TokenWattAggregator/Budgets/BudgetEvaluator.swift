@@ -106,12 +106,13 @@ enum BudgetEvaluator {
         return (state, events)
     }
 
-    /// What a budget's figures are in: the currency, `tokens` or `kWh`.
+    /// What a budget's figures are in: the currency, `tokens`, `kWh` or `gCO2e`.
     static func unit(of budget: Budget, currency: String) -> String {
         switch budget.measure {
         case .usd: currency
         case .tokens: "tokens"
         case .kwh: "kWh"
+        case .gco2e: "gCO2e"
         }
     }
 }

@@ -107,7 +107,7 @@ final class ReservationDesk: Sendable {
                     return .unpriced(budget: cap, model: model)
                 }
                 amount = price(request.inputTokens, 0, request.maxOutputTokens)  // no cached input: the worst case
-            case .kwh:
+            case .kwh, .gco2e:
                 continue  // refused at config time
             }
             let period = cap.period.bounds(at: now)
@@ -139,7 +139,7 @@ final class ReservationDesk: Sendable {
             case .usd:
                 let price = try await price(model: labels["model"] ?? "", cloud: TokenSource.isCloud(labels["source"]), atHour: now)
                 amounts[cap.name] = price?(input, cachedInput, output)
-            case .kwh:
+            case .kwh, .gco2e:
                 continue
             }
         }

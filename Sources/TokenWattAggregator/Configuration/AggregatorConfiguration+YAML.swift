@@ -14,7 +14,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
 
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
         try root.requireMapping(allowing: ["listen", "web", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
-                                          "currency", "electricity", "node_classes", "cloud_prices", "shadow_prices", "costs",
+                                          "currency", "electricity", "carbon", "node_classes", "cloud_prices", "shadow_prices", "costs", "advice",
                                           "budgets", "receivers", "alerting", "remote_write"])
         var configuration = AggregatorConfiguration()
 
@@ -99,7 +99,19 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         try costs.requireMapping(allowing: ["interval"])
         configuration.costIntervalMs = try costs["interval"].durationMilliseconds(default: configuration.costIntervalMs)
 
-        (configuration.budgets, configuration.receivers) = try Budget.parse(root, environment: environment)
+        let advice = root["advice"]
+        try advice.requireMapping(allowing: ["window", "step", "idle_below_tokens_per_second"])
+        configuration.advice.windowMs = try advice["window"].durationMilliseconds(default: configuration.advice.windowMs)
+        configuration.advice.stepMs = try advice["step"].durationMilliseconds(default: configuration.advice.stepMs)
+        guard configuration.advice.stepMs >= 1_000, configuration.advice.windowMs >= 3 * configuration.advice.stepMs,
+              configuration.advice.windowMs <= 7 * 86_400_000 else {
+            throw advice["window"].error("a window of at least three steps (of at least 1s) and at most 7d")
+        }
+        if let text = try advice["idle_below_tokens_per_second"].string() {
+            guard let rate = Double(text), rate.isFinite, rate >= 0 else { throw advice["idle_below_tokens_per_second"].error("a number of at least 0, got \"\(text)\"") }
+            configuration.advice.idleBelowTokensPerSecond = rate
+        }
+        (configuration.budgets, configuration.receivers) = try Budget.parse(root, environment: environment, countsCarbon: configuration.pricing.carbon != nil)
         let alerting = root["alerting"]
         try alerting.requireMapping(allowing: ["evaluation_interval", "external_url", "delivery"])
         configuration.budgetIntervalMs = try alerting["evaluation_interval"].durationMilliseconds(default: configuration.budgetIntervalMs)

@@ -28,6 +28,8 @@ public struct AggregatorConfiguration: Sendable {
     public var pricing = Pricing()
     /// How often the cost engine rewrites the current hours of the ledger (default 1 minute).
     public var costIntervalMs: Int64 = 60_000
+    /// The burst advisor's window and step, and the rate below which a model counts as idle.
+    public var advice = AdviceSettings()
     /// Budgets and where their alerts go.
     public var budgets: [Budget] = []
     public var receivers: [Receiver] = []
@@ -53,6 +55,17 @@ extension AggregatorConfiguration {
                       expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
                           + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")
     }
+}
+
+/// `advice:` of the config.
+public struct AdviceSettings: Sendable {
+    /// The window measured (default 1 hour), in buckets of `stepMs` (default 1 minute).
+    public var windowMs: Int64 = 3_600_000
+    public var stepMs: Int64 = 60_000
+    /// A model serving fewer tokens per second than this over the window is idle (default 1).
+    public var idleBelowTokensPerSecond = 1.0
+
+    public init() {}
 }
 
 /// A node's name and what it pushes with: a token, a client certificate (its common name), or both.

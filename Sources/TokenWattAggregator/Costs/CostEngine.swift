@@ -24,7 +24,7 @@ public final class CostEngine: Service, Sendable {
     let samples: any SampleReading
     let ledger: any LedgerStore
     let pricing: Pricing
-    private let staticLabels: [String: String]
+    let staticLabels: [String: String]
     private let interval: Duration
     private let logger: Logger
     let now: @Sendable () -> Int64
@@ -108,27 +108,12 @@ public final class CostEngine: Service, Sendable {
             guard samples > 0 else { continue }
             var energy = inputs.nodes[node] ?? HourCosts.Energy()
             switch name {
-            case "tokenwatt_node_energy_joules_total":
-                energy.bmc = (energy.bmc ?? 0) + increase
-            case "tokenwatt_gpu_energy_joules_total":
-                energy.gpu = (energy.gpu ?? 0) + increase
-            case "tokenwatt_cpu_energy_joules_total":
-                // Packages and DRAM; core and uncore are inside a package, and psys holds them all.
-                let zone = series.labels["zone"] ?? ""
-                if zone == "psys" {
-                    energy.psys = (energy.psys ?? 0) + increase
-                } else if !zone.contains("/") || zone.hasSuffix("/dram") {
-                    energy.packages = (energy.packages ?? 0) + increase
-                }
-            case CostEngine.presenceMetric:
-                energy.cpuSeconds += increase
-                if !CPUModes.idle.contains(series.labels["mode"] ?? "") { energy.cpuBusySeconds += increase }
             case "tokenwatt_tokens_total":
                 inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
             case "tokenwatt_requests_total":
                 inputs.requests[stream(of: series.labels, node: node), default: 0] += increase
             default:
-                break
+                energy.add(increase, of: name, labels: series.labels)
             }
             inputs.nodes[node] = energy
         }

@@ -10,7 +10,8 @@ import TokenWattStore
 /// cost components and idle cost. Grouped by anything else, the cost of idle hours is the
 /// group with no labels but the node's, where `node` is one of them. Energy estimated from CPU
 /// utilisation (nodes without sensors) is kept apart from measured energy: `kwh_estimated` and
-/// the `energy_estimated` component.
+/// the `energy_estimated` component. With `carbon`, also grams of CO2e (`gco2e`, operational and
+/// embodied by node) and grams per million local tokens, shared out as money is.
 struct CostReport {
     /// Buckets of time, each holding the ledger hours that start in it (`TimeBucket`).
     enum Step: Sendable {
@@ -33,11 +34,15 @@ struct CostReport {
         var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
         /// Measured and estimated energy apart, in joules and money.
         var joules = 0.0, estimatedJoules = 0.0, energy = 0.0, estimatedEnergy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
+        /// Grams of CO2e of its local tokens (idle hours included where they are its own); by node, apart.
+        var gco2e = 0.0, operationalGCO2e = 0.0, embodiedGCO2e = 0.0
         var energySources: Set<String> = []
     }
 
     let by: [String]
     let step: Step?
+    /// Whether emissions are counted (`carbon:` in the config).
+    var carbon = false
 
     /// The groups of the ledger's rows, oldest bucket first, then by cost, largest first.
     func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [[String: Any]] {
@@ -67,6 +72,7 @@ struct CostReport {
                     group.localCost += row.cost
                     group.localTokens += row.tokens
                     group.cloudEquivalent += row.cloudEquivalent
+                    group.gco2e += row.gco2e
                 }
             }
             if !TokenSource.isCloud(row.source) { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
@@ -86,10 +92,15 @@ struct CostReport {
                     }
                     group.capex += row.capexCost
                     group.overhead += row.overheadCost
+                    group.operationalGCO2e += row.operationalGCO2e
+                    group.embodiedGCO2e += row.embodiedGCO2e
                 }
                 if idle {
                     group.idle += row.cost
-                    if !byNode { group.localCost += row.cost }
+                    if !byNode {
+                        group.localCost += row.cost
+                        group.gco2e += row.gco2e
+                    }
                 }
             }
         }
@@ -108,6 +119,13 @@ struct CostReport {
             }
             if group.localTokens > 0 { row["cost_per_million_tokens"] = onPrem / group.localTokens * 1e6 }
             if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
+            if carbon {
+                // By node, its whole emissions, idle hours included (as its cost).
+                let grams = byNode ? group.operationalGCO2e + group.embodiedGCO2e : group.gco2e
+                row["gco2e"] = grams
+                if group.localTokens > 0 { row["gco2e_per_million_tokens"] = grams / group.localTokens * 1e6 }
+                if byNode { row["gco2e_components"] = ["operational": group.operationalGCO2e, "embodied": group.embodiedGCO2e] }
+            }
             if byNode {
                 row["kwh"] = group.joules / 3.6e6
                 row["kwh_estimated"] = group.estimatedJoules / 3.6e6

@@ -19,7 +19,8 @@ struct CostsHandler: Sendable {
             let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
             guard from < to else { throw QueryError("from must be before to") }
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
-                                    step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]))
+                                    step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]),
+                                    carbon: engine.pricing.carbon != nil)
             let rows = report.rows(try await engine.ledger.hours(from: from, to: to))
             return APIResponse.success([
                 "from": Double(from) / 1000, "to": Double(to) / 1000, "by": report.by, "currency": engine.pricing.currency,

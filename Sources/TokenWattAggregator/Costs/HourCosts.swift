@@ -19,6 +19,29 @@ struct HourCosts {
         var cpuBusySeconds = 0.0
         var cpuSeconds = 0.0
 
+        /// Adds a counter's increase: `name` is one of `CostEngine.energyMetrics` or its presence metric.
+        mutating func add(_ increase: Double, of name: String, labels: LabelSet) {
+            switch name {
+            case "tokenwatt_node_energy_joules_total":
+                bmc = (bmc ?? 0) + increase
+            case "tokenwatt_gpu_energy_joules_total":
+                gpu = (gpu ?? 0) + increase
+            case "tokenwatt_cpu_energy_joules_total":
+                // Packages and DRAM; core and uncore are inside a package, and psys holds them all.
+                let zone = labels["zone"] ?? ""
+                if zone == "psys" {
+                    psys = (psys ?? 0) + increase
+                } else if !zone.contains("/") || zone.hasSuffix("/dram") {
+                    packages = (packages ?? 0) + increase
+                }
+            case CostEngine.presenceMetric:
+                cpuSeconds += increase
+                if !CPUModes.idle.contains(labels["mode"] ?? "") { cpuBusySeconds += increase }
+            default:
+                break
+            }
+        }
+
         /// The node's joules and where they came from: the BMC's whole-node reading when there
         /// is one, else GPUs and CPUs added up; never both. The CPUs are RAPL's packages and
         /// DRAM (`rapl`), or its platform zone where that is the only one (`psys`), never both.
@@ -122,14 +145,21 @@ struct HourCosts {
 
     private func rows(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
         var nodeRows: [String: LedgerNodeHour] = [:]
-        let kWhPrice = pricing.electricity.price(atHour: hour) * pricing.electricity.pue
+        let kWhPrice = pricing.electricity.price.value(atHour: hour) * pricing.electricity.pue
+        // Grams per kWh of IT energy: the facility's overhead (PUE) draws from the grid too.
+        let kWhEmissions = pricing.carbon.map { $0.intensity.value(atHour: hour) * pricing.electricity.pue }
         for (node, energy) in nodes {
             let nodeClass = pricing.nodeClass(for: labels(node))
             let (joules, source) = energy.joules(estimating: nodeClass?.power ?? Pricing.PowerModel())
-            nodeRows[node] = LedgerNodeHour(hour: hour, node: node, energySource: source, joules: joules,
-                                            energyCost: joules / 3.6e6 * kWhPrice,
-                                            capexCost: (nodeClass?.capex(atHour: hour) ?? 0) * fraction,
-                                            overheadCost: (nodeClass?.overheadPerHour ?? 0) * fraction)
+            var row = LedgerNodeHour(hour: hour, node: node, energySource: source, joules: joules,
+                                     energyCost: joules / 3.6e6 * kWhPrice,
+                                     capexCost: (nodeClass?.capex(atHour: hour) ?? 0) * fraction,
+                                     overheadCost: (nodeClass?.overheadPerHour ?? 0) * fraction)
+            if let kWhEmissions {
+                row.operationalGCO2e = joules / 3.6e6 * kWhEmissions
+                row.embodiedGCO2e = (nodeClass?.embodied(atHour: hour) ?? 0) * fraction
+            }
+            nodeRows[node] = row
         }
         var streams: [LedgerUsageHour] = []
         for stream in Set(tokens.keys).union(requests.keys) {
@@ -148,14 +178,15 @@ struct HourCosts {
             if stream.isCloud { row.cost = priced ?? 0 } else { row.cloudEquivalent = priced ?? 0 }
             streams.append(row)
         }
-        // A node's cost goes to its local streams by their share of its tokens; with no local
-        // tokens it stays the node's idle cost.
+        // A node's cost and emissions go to its local streams by their share of its tokens;
+        // with no local tokens they stay the node's idle cost.
         var localTokens: [String: Double] = [:]
         for row in streams where !TokenSource.isCloud(row.source) { localTokens[row.node, default: 0] += row.tokens }
         for index in streams.indices where !TokenSource.isCloud(streams[index].source) {
             let node = streams[index].node
-            guard let total = localTokens[node], total > 0, let cost = nodeRows[node]?.cost else { continue }
-            streams[index].cost = cost * streams[index].tokens / total
+            guard let total = localTokens[node], total > 0, let nodeRow = nodeRows[node] else { continue }
+            streams[index].cost = nodeRow.cost * streams[index].tokens / total
+            streams[index].gco2e = nodeRow.gco2e * streams[index].tokens / total
         }
         return (nodeRows.values.sorted { $0.node < $1.node }, streams)
     }

@@ -7,6 +7,7 @@ public struct Pricing: Sendable {
     /// ISO 4217 code; metric names carry it in lower case (`tokenwatt_cost_usd_total`).
     public var currency = "USD"
     public var electricity = Electricity()
+    public var carbon: Carbon?
     /// First match wins; a node no class matches costs its energy only.
     public var nodeClasses: [NodeClass] = []
     /// Per million tokens; first match that applies at the time wins.
@@ -20,35 +21,48 @@ public struct Pricing: Sendable {
     public init() {}
 
     public struct Electricity: Sendable {
-        public var pricePerKWh = 0.15
+        /// The price of a kWh in each part of the day.
+        public var price = DailySchedule(base: 0.15)
         /// Power usage effectiveness: facility energy over IT energy (cooling, power conversion).
         public var pue = 1.0
-        /// Time-of-day prices, in `timezone`; first match wins, else `pricePerKWh`.
-        public var tariffs: [Tariff] = []
-        public var timezone = TimeZone(identifier: "UTC")!
 
         public init() {}
+    }
 
-        /// The price of a kWh drawn in the hour starting at `hour` (ms).
-        public func price(atHour hour: Int64) -> Double {
-            guard !tariffs.isEmpty else { return pricePerKWh }
+    /// The grid's carbon intensity: grams of CO2e per kWh drawn, in each part of the day.
+    /// Emissions are counted (SCI-style: operational from energy, embodied amortised per node
+    /// class) only where the config has `carbon:`.
+    public struct Carbon: Sendable {
+        public var intensity: DailySchedule
+    }
+
+    /// A value for each part of the day: the first part holding the time wins, else `base`.
+    /// Electricity prices and grid carbon intensity follow the same kind of table.
+    public struct DailySchedule: Sendable {
+        public var base: Double
+        public var parts: [Part] = []
+        public var timezone = TimeZone(identifier: "UTC")!
+
+        /// From `from` to `to` (minutes since midnight in `timezone`; wraps past midnight when
+        /// `to` <= `from`).
+        public struct Part: Sendable {
+            public var from: Int
+            public var to: Int
+            public var value: Double
+
+            func contains(minuteOfDay minute: Int) -> Bool {
+                from < to ? (minute >= from && minute < to) : (minute >= from || minute < to)
+            }
+        }
+
+        /// The value for the hour starting at `hour` (ms).
+        public func value(atHour hour: Int64) -> Double {
+            guard !parts.isEmpty else { return base }
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = timezone
             let components = calendar.dateComponents([.hour, .minute], from: Date(timeIntervalSince1970: Double(hour) / 1000))
             let minute = (components.hour ?? 0) * 60 + (components.minute ?? 0)
-            return tariffs.first { $0.contains(minuteOfDay: minute) }?.pricePerKWh ?? pricePerKWh
-        }
-    }
-
-    /// A price for the part of each day from `from` to `to` (minutes since midnight; wraps
-    /// past midnight when `to` ≤ `from`).
-    public struct Tariff: Sendable {
-        public var from: Int
-        public var to: Int
-        public var pricePerKWh: Double
-
-        func contains(minuteOfDay minute: Int) -> Bool {
-            from < to ? (minute >= from && minute < to) : (minute >= from || minute < to)
+            return parts.first { $0.contains(minuteOfDay: minute) }?.value ?? base
         }
     }
 
@@ -72,6 +86,8 @@ public struct Pricing: Sendable {
         public var lifeYears = 4.0
         public var residualValue = 0.0
         public var overheadPerHour = 0.0
+        /// Grams of CO2e emitted making it, amortised over its life like its price.
+        public var embodiedGCO2e = 0.0
         /// Its CPUs' power, for hours without a measured energy source.
         public var power = PowerModel()
 
@@ -80,9 +96,18 @@ public struct Pricing: Sendable {
 
         /// The capex of the hour starting at `hour` (ms): zero before purchase and after the life ends.
         public func capex(atHour hour: Int64) -> Double {
+            amortised(purchasePrice - residualValue, atHour: hour)
+        }
+
+        /// The embodied emissions of the hour starting at `hour`, in grams, amortised as capex is.
+        public func embodied(atHour hour: Int64) -> Double {
+            amortised(embodiedGCO2e, atHour: hour)
+        }
+
+        private func amortised(_ total: Double, atHour hour: Int64) -> Double {
             let end = purchaseDate + Int64(lifeYears * NodeClass.hoursPerYear * 3_600_000)
             guard hour >= purchaseDate, hour < end, lifeYears > 0 else { return 0 }
-            return (purchasePrice - residualValue) / (lifeYears * NodeClass.hoursPerYear)
+            return total / (lifeYears * NodeClass.hoursPerYear)
         }
     }
 
@@ -135,21 +160,17 @@ extension Pricing {
         }
         let electricity = root["electricity"]
         try electricity.requireMapping(allowing: ["price_per_kwh", "pue", "tariffs", "timezone"])
-        pricing.electricity.pricePerKWh = try nonNegative(electricity["price_per_kwh"], default: pricing.electricity.pricePerKWh)
+        pricing.electricity.price = try schedule(electricity, key: "price_per_kwh", parts: "tariffs", default: pricing.electricity.price.base)
         pricing.electricity.pue = try nonNegative(electricity["pue"], default: pricing.electricity.pue)
         guard pricing.electricity.pue >= 1 else { throw electricity["pue"].error("a PUE of at least 1.0") }
-        if let zone = try electricity["timezone"].string() {
-            guard let timezone = TimeZone(identifier: zone) else { throw electricity["timezone"].error("an IANA time zone such as Europe/Berlin") }
-            pricing.electricity.timezone = timezone
-        }
-        for item in try electricity["tariffs"].items() {
-            try item.requireMapping(allowing: ["from", "to", "price_per_kwh"])
-            pricing.electricity.tariffs.append(Tariff(from: try minuteOfDay(item["from"]), to: try minuteOfDay(item["to"]),
-                                                      pricePerKWh: try nonNegative(item["price_per_kwh"], default: nil)))
+        let carbon = root["carbon"]
+        if carbon.isPresent {
+            try carbon.requireMapping(allowing: ["intensity_g_per_kwh", "schedule", "timezone"])
+            pricing.carbon = Carbon(intensity: try schedule(carbon, key: "intensity_g_per_kwh", parts: "schedule", default: nil))
         }
         for item in try root["node_classes"].items() {
             try item.requireMapping(allowing: ["match", "purchase_price", "purchase_date", "life_years", "residual_value", "overhead_per_hour",
-                                               "idle_watts_per_vcpu", "max_watts_per_vcpu"])
+                                               "idle_watts_per_vcpu", "max_watts_per_vcpu", "embodied_kgco2e"])
             var nodeClass = NodeClass(match: try matchers(item["match"]))
             nodeClass.purchasePrice = try nonNegative(item["purchase_price"], default: 0)
             nodeClass.purchaseDate = try date(item["purchase_date"]) ?? 0
@@ -158,6 +179,7 @@ extension Pricing {
             nodeClass.residualValue = try nonNegative(item["residual_value"], default: 0)
             guard nodeClass.residualValue <= nodeClass.purchasePrice else { throw item["residual_value"].error("at most the purchase price") }
             nodeClass.overheadPerHour = try nonNegative(item["overhead_per_hour"], default: 0)
+            nodeClass.embodiedGCO2e = try nonNegative(item["embodied_kgco2e"], default: 0) * 1000
             nodeClass.power.idleWattsPerVCPU = try nonNegative(item["idle_watts_per_vcpu"], default: nodeClass.power.idleWattsPerVCPU)
             nodeClass.power.maxWattsPerVCPU = try nonNegative(item["max_watts_per_vcpu"], default: nodeClass.power.maxWattsPerVCPU)
             guard nodeClass.power.maxWattsPerVCPU >= nodeClass.power.idleWattsPerVCPU else {
@@ -186,6 +208,21 @@ extension Pricing {
         return CloudPrice(model: try regex(item["match"], label: "model"), input: input,
                           cachedInput: try nonNegative(item["cached_input"], default: input),
                           output: try nonNegative(item["output"], default: nil), from: try date(item["from"]))
+    }
+
+    /// `key` for the whole day, `parts` (`[{from, to, key}]`) for parts of it, in `timezone`.
+    private static func schedule(_ node: ConfigNode, key: String, parts: String, default value: Double?) throws(CoreError) -> DailySchedule {
+        var schedule = DailySchedule(base: try nonNegative(node[key], default: value))
+        if let zone = try node["timezone"].string() {
+            guard let timezone = TimeZone(identifier: zone) else { throw node["timezone"].error("an IANA time zone such as Europe/Berlin") }
+            schedule.timezone = timezone
+        }
+        for item in try node[parts].items() {
+            try item.requireMapping(allowing: ["from", "to", key])
+            schedule.parts.append(DailySchedule.Part(from: try minuteOfDay(item["from"]), to: try minuteOfDay(item["to"]),
+                                                     value: try nonNegative(item[key], default: nil)))
+        }
+        return schedule
     }
 
     private static func nonNegative(_ node: ConfigNode, default value: Double?) throws(CoreError) -> Double {

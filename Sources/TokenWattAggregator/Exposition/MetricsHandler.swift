@@ -10,6 +10,7 @@ struct MetricsHandler: Sendable {
     let writer: SampleWriter
     let metrics: AggregatorMetrics
     let costs: CostEngine
+    let advisor: Advisor
     let budgets: BudgetEngine
     let desk: ReservationDesk
     let delivery: DeliveryWorker
@@ -23,6 +24,7 @@ struct MetricsHandler: Sendable {
         let live = samples.liveSeries(since: now() - stalenessMs)
         var families = metrics.families(samples: samples, databaseBytes: database.bytes, queuedSamples: writer.queuedSamples, now: now())
         families += try await costs.families()
+        families += advisor.families()
         families += AlertsHandler.families(budgets: budgets, delivery: delivery)
         families += try await forwarder.families()
         families += try await desk.families()

@@ -76,19 +76,23 @@ enum QueryParameters {
         throw QueryError("invalid parameter \(name): \"\(text)\" is neither Unix seconds nor an RFC 3339 time")
     }
 
-    /// A step as seconds (`15`, `0.5`) or a duration (`15s`, `1m`), in milliseconds, at most
-    /// `TimeBounds.longestMs`.
-    static func step(_ text: String?) throws(QueryError) -> Int64 {
-        guard let text, !text.isEmpty else { throw QueryError("missing parameter step") }
+    /// A step or window as seconds (`15`, `0.5`) or a duration (`15s`, `1m`), in milliseconds,
+    /// at most `TimeBounds.longestMs`; `value` when absent, else required.
+    static func duration(_ text: String?, name: String = "step", default value: Int64? = nil) throws(QueryError) -> Int64 {
+        guard let text, !text.isEmpty else {
+            guard let value else { throw QueryError("missing parameter \(name)") }
+            return value
+        }
         if let seconds = Double(text) {
-            guard seconds > 0 else { throw QueryError("zero or negative query resolution step widths are not accepted") }
+            // Prometheus's words for a step.
+            guard seconds > 0 else { throw QueryError(name == "step" ? "zero or negative query resolution step widths are not accepted" : "invalid parameter \(name): it must be positive") }
             guard let milliseconds = TimeBounds.durationMilliseconds(fromSeconds: seconds) else {
-                throw QueryError("invalid parameter step: \"\(text)\" is longer than 10,000 years")
+                throw QueryError("invalid parameter \(name): \"\(text)\" is longer than 10,000 years")
             }
             return max(1, milliseconds)
         }
         guard let milliseconds = ConfigDuration.milliseconds(text), milliseconds > 0 else {
-            throw QueryError("invalid parameter step: \"\(text)\" is neither seconds nor a duration of at most 10,000 years")
+            throw QueryError("invalid parameter \(name): \"\(text)\" is neither seconds nor a duration of at most 10,000 years")
         }
         return milliseconds
     }

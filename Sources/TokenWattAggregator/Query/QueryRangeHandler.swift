@@ -23,7 +23,7 @@ struct QueryRangeHandler: Sendable {
             let selector = try QueryParameters.selector(parameters["query"], name: "query")
             let start = try QueryParameters.time(parameters["start"], name: "start")
             let end = try QueryParameters.time(parameters["end"], name: "end")
-            let step = try QueryParameters.step(parameters["step"])
+            let step = try QueryParameters.duration(parameters["step"])
             guard end >= start else { throw QueryError("end timestamp must not be before start time") }
             guard (end - start) / step < QueryRangeHandler.maxPoints else {
                 throw QueryError("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")

@@ -65,6 +65,10 @@ import TokenWattCore
 ///   closed for twice the rollup delay here, and the cost engine rewrites them.
 /// - `ledger_usage.priced` (v6): 0 for a stream no price applies to (a cloud model without a
 ///   price, a local model without a shadow price): its money is unknown, not zero.
+/// - `operational_gco2e`, `embodied_gco2e` of `ledger_nodes` and `gco2e` of `ledger_usage`
+///   (v12): grams of CO2e per node hour and a local stream's share of them; hours written before
+///   v12, or without `carbon:` in the config, hold 0 (their samples may be gone, so they are not
+///   rewritten).
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
 ///   value) where they are held above the ledger's totals, saved before they are shown, so a counter
 ///   never falls, not even across a restart, when a late sample lowers the ledger's total.
@@ -298,6 +302,13 @@ enum Schema {
             try db.execute(sql: """
                 ALTER TABLE chunks ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE rollups_1m_chunks ADD COLUMN format INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
+        migrator.registerMigration("v12: emissions in the ledger") { db in
+            try db.execute(sql: """
+                ALTER TABLE ledger_nodes ADD COLUMN operational_gco2e REAL NOT NULL DEFAULT 0;
+                ALTER TABLE ledger_nodes ADD COLUMN embodied_gco2e REAL NOT NULL DEFAULT 0;
+                ALTER TABLE ledger_usage ADD COLUMN gco2e REAL NOT NULL DEFAULT 0;
                 """)
         }
         return migrator

@@ -12,6 +12,10 @@ public struct LedgerNodeHour: Sendable, Equatable {
     public var energyCost: Double
     public var capexCost: Double
     public var overheadCost: Double
+    /// Grams of CO2e: from the energy drawn (joules × PUE × the grid's intensity) and the
+    /// hour's share of the node's embodied emissions; 0 where no carbon intensity is configured.
+    public var operationalGCO2e = 0.0
+    public var embodiedGCO2e = 0.0
 
     public init(hour: Int64, node: String, energySource: String, joules: Double, energyCost: Double, capexCost: Double, overheadCost: Double) {
         self.hour = hour
@@ -24,6 +28,7 @@ public struct LedgerNodeHour: Sendable, Equatable {
     }
 
     public var cost: Double { energyCost + capexCost + overheadCost }
+    public var gco2e: Double { operationalGCO2e + embodiedGCO2e }
 }
 
 /// One token stream's hour in the cost ledger: tokens of one source, provider and model on one
@@ -44,6 +49,9 @@ public struct LedgerUsageHour: Sendable, Equatable {
     public var cost: Double = 0
     /// What local tokens would have cost on the cloud API their model is shadowed by.
     public var cloudEquivalent: Double = 0
+    /// Local tokens' share of their node's emissions (grams of CO2e); 0 for cloud tokens,
+    /// whose emissions the providers do not publish.
+    public var gco2e: Double = 0
     /// Whether a price applied: a cloud price to usage-API tokens, a shadow price to local
     /// ones. Without one, `cost` (cloud) or `cloudEquivalent` (local) is unknown, not zero.
     public var priced = true
@@ -93,21 +101,22 @@ public final class SQLiteLedgerStore: LedgerStore {
             try db.execute(sql: "DELETE FROM ledger_usage WHERE hour = ?", arguments: [hour])
             try db.execute(sql: "DELETE FROM ledger_pending WHERE hour = ?", arguments: [hour])
             let node = try db.cachedStatement(sql: """
-                INSERT INTO ledger_nodes (hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO ledger_nodes (hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in nodes {
-                try node.execute(arguments: [hour, row.node, row.energySource, row.joules, row.energyCost, row.capexCost, row.overheadCost])
+                try node.execute(arguments: [hour, row.node, row.energySource, row.joules, row.energyCost, row.capexCost, row.overheadCost,
+                                             row.operationalGCO2e, row.embodiedGCO2e])
             }
             let stream = try db.cachedStatement(sql: """
                 INSERT INTO ledger_usage (hour, node, source, provider, model, labels, input, cached_input, output, reasoning,
-                                          requests, cost, cloud_equivalent, priced)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          requests, cost, cloud_equivalent, priced, gco2e)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in usage {
                 let labels = String(decoding: try JSONSerialization.data(withJSONObject: row.labels, options: [.sortedKeys]), as: UTF8.self)
                 try stream.execute(arguments: [hour, row.node, row.source, row.provider, row.model, labels, row.input, row.cachedInput,
-                                               row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced])
+                                               row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced, row.gco2e])
             }
         }
     }
@@ -115,13 +124,16 @@ public final class SQLiteLedgerStore: LedgerStore {
     public func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
         try await database.read("read the ledger") { db in
             let nodes = try Row.fetchAll(db, sql: """
-                SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost FROM ledger_nodes
+                SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e FROM ledger_nodes
                 WHERE hour >= ? AND hour < ? ORDER BY hour, node
                 """, arguments: [from, to]).map { row in
-                LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
+                var node = LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
+                node.operationalGCO2e = row[7]
+                node.embodiedGCO2e = row[8]
+                return node
             }
             let usage = try Row.fetchAll(db, sql: """
-                SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced
+                SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced, gco2e
                 FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
                 """, arguments: [from, to]).map { row in
                 var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
@@ -134,6 +146,7 @@ public final class SQLiteLedgerStore: LedgerStore {
                 stream.cost = row[11]
                 stream.cloudEquivalent = row[12]
                 stream.priced = row[13]
+                stream.gco2e = row[14]
                 return stream
             }
             return (nodes, usage)

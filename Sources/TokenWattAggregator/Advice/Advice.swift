@@ -1,0 +1,194 @@
+import TokenWattCore
+
+/// The burst advisor's answer for each local model: keep it local, send its overflow above a
+/// rate to the cloud, use the cloud outright, or consolidate idle nodes, with the figures
+/// behind it. Money is in the configured currency; per million tokens of the model's own mix
+/// of input, cached input and output.
+///
+/// - **Marginal cost**: what the next million tokens cost now, the energy they add (the slope
+///   of the node's power curve, `NodeWindow.powerCurve`) at this hour's price and PUE. Capex
+///   and overhead are sunk while the node runs anyway.
+/// - **Average cost**: the ledger's cost per million tokens over the window (energy, capex,
+///   overhead, idle time shared by tokens).
+/// - **Cloud price**: the model's shadow price for the same mix.
+/// - **Capacity and headroom**: the throughput at which the queue grows (`ModelWindow.capacity`)
+///   and what is left of it now.
+struct Advice: Sendable {
+    enum Action: String, Sendable, CaseIterable {
+        /// Local is cheaper at the margin and has room: serve everything locally.
+        case keepLocal = "keep_local"
+        /// Local is cheaper but full: serve up to capacity locally, the rest on the cloud model.
+        case overflow
+        /// Even the next token costs more locally than on the cloud: send it there.
+        case useCloud = "use_cloud"
+        /// The model's nodes serve (almost) nothing: send the trickle to the cloud and power them off.
+        case consolidate
+    }
+
+    /// One model on one node.
+    struct Placement: Sendable {
+        var node: String
+        var model: String
+        var tokensPerSecond: Double
+        var meanTokensPerSecond: Double
+        var peakTokensPerSecond: Double
+        var capacity: Double?
+        var headroom: Double? { capacity.map { max(0, $0 - tokensPerSecond) } }
+        var saturated: Bool
+        var queue: Double?
+        var kvCacheUsage: Double?
+        var utilisation: Double?
+        var watts: Double?
+        var idleWatts: Double?
+        /// Joules the next token adds, and whether they come from a fitted curve or the average.
+        var joulesPerToken: Double?
+        var fitted: Bool
+        var marginalCost: Double?
+        var averageCost: Double?
+        var cloudPrice: Double?
+        var marginalGCO2e: Double?
+        var averageGCO2e: Double?
+    }
+
+    /// A node that could be powered off, and the money that saves a month (energy and overhead;
+    /// capex is sunk), less the cloud price of the tokens it served.
+    struct PowerOff: Sendable {
+        var node: String
+        var savingsPerMonth: Double
+    }
+
+    struct Recommendation: Sendable {
+        var model: String
+        var action: Action
+        var reasons: [String]
+        var cloudModel: String?
+        /// Tokens per second served locally before the rest goes to the cloud (overflow).
+        var overflowAbove: Double?
+        var powerOff: [PowerOff] = []
+        var placements: [Placement]
+    }
+
+    var windowMs: Int64
+    var stepMs: Int64
+    var computedAtMs: Int64
+    var recommendations: [Recommendation]
+    /// Nodes that served no local model in the window at all.
+    var idleNodes: [PowerOff]
+
+    /// Hours in an average month (8,766 / 12).
+    static let hoursPerMonth = 730.5
+
+    /// The costs of the same tokens where they could run.
+    struct Prices {
+        var pricing: Pricing
+        var hour: Int64
+        /// The ledger's cost, tokens and emissions by node and model over the window.
+        var ledger: [LedgerTotals.NodeModel: (cost: Double, tokens: Double, gco2e: Double)]
+
+        var kWhPrice: Double { pricing.electricity.price.value(atHour: hour) * pricing.electricity.pue }
+        var kWhEmissions: Double? { pricing.carbon.map { $0.intensity.value(atHour: hour) * pricing.electricity.pue } }
+
+        func cloudPrice(of model: String, mix: [String: Double]) -> Double? {
+            let total = (mix["input"] ?? 0) + (mix["output"] ?? 0)
+            guard let price = pricing.shadowPrice(of: model, atHour: hour) else { return nil }
+            // Without tokens yet, the mix of one input token to one output token.
+            guard total > 0 else { return price.cost(input: 0.5e6, cachedInput: 0, output: 0.5e6) }
+            return price.cost(input: mix["input"] ?? 0, cachedInput: mix["cached_input"] ?? 0, output: mix["output"] ?? 0) / total * 1e6
+        }
+
+        func cloudModel(of model: String) -> String? {
+            pricing.shadowPrices.first { $0.local.matches(model) }?.cloud
+        }
+
+        func overheadPerHour(_ node: String, labels: [String: String]) -> Double {
+            pricing.nodeClass(for: labels.merging(["node": node]) { $1 })?.overheadPerHour ?? 0
+        }
+    }
+
+    /// The advice from the windows of every node; `idleBelow` tokens per second over the window
+    /// count as idle; `labels` gives a node's labels for its class.
+    static func compute(_ windows: [NodeWindow], prices: Prices, idleBelow: Double, staticLabels: [String: String],
+                        windowMs: Int64, stepMs: Int64, now: Int64) -> Advice {
+        var placements: [String: [Placement]] = [:]
+        var nodeMonthly: [String: Double] = [:]
+        var busyNodes: Set<String> = []
+        for window in windows {
+            let curve = window.powerCurve
+            let joules = curve?.joulesPerToken ?? window.averageJoulesPerToken
+            nodeMonthly[window.node] = ((window.meanWatts ?? 0) / 1000 * prices.kWhPrice
+                + prices.overheadPerHour(window.node, labels: staticLabels)) * hoursPerMonth
+            for (model, load) in window.models {
+                let ledger = prices.ledger[LedgerTotals.NodeModel(node: window.node, model: model)]
+                let perMillionKWh = joules.map { $0 * 1e6 / 3.6e6 }
+                if load.meanTokensPerSecond >= idleBelow { busyNodes.insert(window.node) }
+                placements[model, default: []].append(Placement(
+                    node: window.node, model: model, tokensPerSecond: load.currentTokensPerSecond, meanTokensPerSecond: load.meanTokensPerSecond,
+                    peakTokensPerSecond: load.peakTokensPerSecond, capacity: load.capacity, saturated: load.isSaturatedNow,
+                    queue: load.meanWaiting, kvCacheUsage: load.meanKVCacheUsage, utilisation: ModelWindow.mean(window.utilisation),
+                    watts: window.meanWatts, idleWatts: curve?.idleWatts, joulesPerToken: joules, fitted: curve != nil,
+                    marginalCost: perMillionKWh.map { $0 * prices.kWhPrice },
+                    averageCost: ledger.flatMap { $0.tokens > 0 ? $0.cost / $0.tokens * 1e6 : nil },
+                    cloudPrice: prices.cloudPrice(of: model, mix: load.tokens),
+                    marginalGCO2e: perMillionKWh.flatMap { kWh in prices.kWhEmissions.map { kWh * $0 } },
+                    averageGCO2e: prices.kWhEmissions != nil ? ledger.flatMap { $0.tokens > 0 ? $0.gco2e / $0.tokens * 1e6 : nil } : nil))
+            }
+        }
+        let recommendations = placements.keys.sorted().map { model in
+            recommend(model, placements[model]!.sorted { $0.node < $1.node }, prices: prices, idleBelow: idleBelow,
+                      busyNodes: busyNodes, nodeMonthly: nodeMonthly)
+        }
+        let idleNodes = windows.filter { !busyNodes.contains($0.node) && $0.models.isEmpty }.map {
+            PowerOff(node: $0.node, savingsPerMonth: nodeMonthly[$0.node] ?? 0)
+        }
+        return Advice(windowMs: windowMs, stepMs: stepMs, computedAtMs: now, recommendations: recommendations, idleNodes: idleNodes)
+    }
+
+    private static func recommend(_ model: String, _ placements: [Placement], prices: Prices, idleBelow: Double,
+                                  busyNodes: Set<String>, nodeMonthly: [String: Double]) -> Recommendation {
+        let cloudModel = prices.cloudModel(of: model)
+        var advice = Recommendation(model: model, action: .keepLocal, reasons: [], cloudModel: cloudModel, placements: placements)
+        let rate = placements.reduce(0) { $0 + $1.tokensPerSecond }
+        let mean = placements.reduce(0) { $0 + $1.meanTokensPerSecond }
+        let cloudPrice = placements.compactMap(\.cloudPrice).first
+        // The margin of the model as a whole: its nodes' weighted by what they serve.
+        let weighted = placements.compactMap { p in p.marginalCost.map { ($0, max(p.meanTokensPerSecond, 1e-9)) } }
+        let marginal = weighted.isEmpty ? nil : weighted.reduce(0) { $0 + $1.0 * $1.1 } / weighted.reduce(0) { $0 + $1.1 }
+        let money = { (value: Double) in String(format: "%.4g", value) }
+        if mean < idleBelow {
+            advice.action = .consolidate
+            let cloudMonthly = (cloudPrice ?? 0) * mean * 3600 * hoursPerMonth / 1e6
+            // A node also serving a busy model stays on.
+            let candidates = Set(placements.map(\.node)).subtracting(busyNodes).sorted()
+            advice.powerOff = candidates.map { PowerOff(node: $0, savingsPerMonth: (nodeMonthly[$0] ?? 0) - cloudMonthly / Double(candidates.count)) }
+            advice.reasons.append("served \(money(mean)) tokens/s over the window, below \(money(idleBelow))")
+            if let cloudModel { advice.reasons.append("the trickle costs \(money(cloudMonthly)) a month on \(cloudModel)") }
+            if !candidates.isEmpty {
+                advice.reasons.append("powering off \(candidates.joined(separator: ", ")) saves \(money(advice.powerOff.reduce(0) { $0 + $1.savingsPerMonth })) a month (energy and overhead; capex is sunk)")
+            }
+            return advice
+        }
+        guard let cloudPrice, let marginal else {
+            advice.reasons.append(cloudPrice == nil ? "no shadow price for \(model): the cloud's price of its tokens is unknown"
+                                                    : "no power reading on its nodes: the marginal cost is unknown")
+            return advice
+        }
+        if marginal >= cloudPrice {
+            advice.action = .useCloud
+            advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
+            return advice
+        }
+        advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
+        if placements.contains(where: \.saturated) {
+            advice.action = .overflow
+            // Each node up to where its queue grows; a node never saturated up to its peak.
+            let limit = placements.reduce(0) { $0 + ($1.capacity ?? $1.peakTokensPerSecond) }
+            advice.overflowAbove = limit
+            advice.reasons.append("the queue grows at \(money(limit)) tokens/s; serving \(money(rate)) now")
+        } else {
+            let headroom = placements.compactMap(\.headroom)
+            advice.reasons.append(headroom.isEmpty ? "the queue never grew in the window (peak \(money(placements.reduce(0) { $0 + $1.peakTokensPerSecond })) tokens/s)"
+                                                   : "\(money(headroom.reduce(0, +))) tokens/s of headroom before the queue grows")
+        }
+        return advice
+    }
+}

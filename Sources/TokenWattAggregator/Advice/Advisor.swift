@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TokenWattCore
+import TokenWattStore
+
+/// The burst advisor: every cost interval it measures the last window of every node (power,
+/// utilisation, each model's throughput, queue and KV cache) and keeps the `Advice` made of it,
+/// for `/api/v1/advice`, `/metrics` and the web overview.
+public final class Advisor: Service, Sendable {
+    let costs: CostEngine
+    let settings: AdviceSettings
+    private let interval: Duration
+    private let logger: Logger
+    private let latest = Mutex<Advice?>(nil)
+
+    init(costs: CostEngine, settings: AdviceSettings, intervalMs: Int64, logger: Logger) {
+        self.costs = costs
+        self.settings = settings
+        interval = .milliseconds(intervalMs)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                _ = try await refresh()
+            } catch {
+                logger.error("advice not updated", metadata: ["error": "\(error)"])
+            }
+            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }) != nil else { return }
+        }
+    }
+
+    /// Measures the default window now and keeps the advice.
+    func refresh() async throws -> Advice {
+        let advice = try await advise(windowMs: settings.windowMs, stepMs: settings.stepMs)
+        latest.withLock { $0 = advice }
+        return advice
+    }
+
+    /// The advice kept from the last round; the first is made on demand.
+    func current() async throws -> Advice {
+        if let advice = latest.withLock({ $0 }) { return advice }
+        return try await refresh()
+    }
+
+    /// The advice over the `windowMs` of whole steps before now.
+    func advise(windowMs: Int64, stepMs: Int64) async throws -> Advice {
+        let now = costs.now()
+        let end = TimeBucket.current(at: now, width: stepMs)
+        let windows = try await measure(from: end - windowMs, to: end, stepMs: stepMs)
+        let ledger = try await costs.ledger.hours(from: TimeBucket.current(at: end - windowMs, width: CostEngine.hourMs), to: end)
+        var averages: [LedgerTotals.NodeModel: (cost: Double, tokens: Double, gco2e: Double)] = [:]
+        for row in ledger.usage where !TokenSource.isCloud(row.source) {
+            let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
+            let sum = averages[key] ?? (0, 0, 0)
+            averages[key] = (sum.cost + row.cost, sum.tokens + row.tokens, sum.gco2e + row.gco2e)
+        }
+        let prices = Advice.Prices(pricing: costs.pricing, hour: TimeBucket.current(at: now, width: CostEngine.hourMs), ledger: averages)
+        return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, staticLabels: costs.staticLabels,
+                              windowMs: windowMs, stepMs: stepMs, now: now)
+    }
+
+    /// Each node's buckets over `[from, to)`: counters as increases per bucket (the step ending
+    /// in a bucket counts in it, `TimeBucket`), gauges as means.
+    func measure(from: Int64, to: Int64, stepMs: Int64) async throws -> [NodeWindow] {
+        let count = Int((to - from) / stepMs)
+        let seconds = Double(stepMs) / 1000
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_gpu_utilization_ratio",
+                                                "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio"]
+        var energy: [String: [HourCosts.Energy?]] = [:]
+        var utilisation: [String: [(sum: Double, count: Int)]] = [:]
+        var windows: [String: NodeWindow] = [:]
+        func bucket(_ timestamp: Int64) -> Int? {
+            let index = Int((TimeBucket.start(ofSampleAt: timestamp, width: stepMs) - from) / stepMs)
+            return index >= 0 && index < count ? index : nil
+        }
+        for series in costs.samples.series(matching: try names.map { try SeriesSelector(parsing: $0) }) {
+            guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
+            let samples = try await costs.samples.rawSamples(seriesID: series.id, from: from - 5 * stepMs, to: to + 1).filter { $0.value.isFinite }
+            var window = windows[node] ?? NodeWindow(node: node, stepMs: stepMs, buckets: count)
+            defer { windows[node] = window }
+            let model = series.labels["model"] ?? "unknown"
+            switch name {
+            case "tokenwatt_tokens_total":
+                let source = series.labels["source"] ?? ""
+                guard !TokenSource.isCloud(source), !TokenSource.isGateway(source) else { continue }
+                let type = series.labels["type"] ?? "input"
+                var load = window.models[model] ?? ModelWindow(buckets: count)
+                for (index, increase) in increases(samples, bucket: bucket) {
+                    if type == "input" || type == "output" { load.tokensPerSecond[index] += increase / seconds }
+                    load.tokens[type, default: 0] += increase
+                }
+                window.models[model] = load
+            case "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio":
+                var load = window.models[model] ?? ModelWindow(buckets: count)
+                for (index, mean) in means(samples, bucket: bucket) {
+                    if name == "tokenwatt_inference_requests_waiting" {
+                        load.waiting[index] = (load.waiting[index] ?? 0) + mean  // servers' queues add up
+                    } else {
+                        load.kvCacheUsage[index] = max(load.kvCacheUsage[index] ?? 0, mean)  // the fullest server's
+                    }
+                }
+                window.models[model] = load
+            case "tokenwatt_gpu_utilization_ratio":
+                var sums = utilisation[node] ?? Array(repeating: (0, 0), count: count)
+                for (index, mean) in means(samples, bucket: bucket) { sums[index] = (sums[index].sum + mean, sums[index].count + 1) }
+                utilisation[node] = sums
+            default:
+                var buckets = energy[node] ?? Array(repeating: nil, count: count)
+                for (index, increase) in increases(samples, bucket: bucket) {
+                    var reading = buckets[index] ?? HourCosts.Energy()
+                    reading.add(increase, of: name, labels: series.labels)
+                    buckets[index] = reading
+                }
+                energy[node] = buckets
+            }
+        }
+        for (node, buckets) in energy {
+            let power = costs.pricing.nodeClass(for: costs.staticLabels.merging(["node": node]) { $1 })?.power ?? Pricing.PowerModel()
+            windows[node]?.watts = buckets.map { reading in
+                guard let (joules, source) = reading?.joules(estimating: power), source != "none" else { return nil }
+                return joules / seconds
+            }
+        }
+        for (node, sums) in utilisation {
+            windows[node]?.utilisation = sums.map { $0.count > 0 ? $0.sum / Double($0.count) : nil }
+        }
+        return windows.values.sorted { $0.node < $1.node }
+    }
+
+    /// A counter's increase per bucket: each step counts in the bucket of the sample that ends it.
+    private func increases(_ samples: [Sample], bucket: (Int64) -> Int?) -> [(Int, Double)] {
+        zip(samples, samples.dropFirst()).compactMap { previous, sample in
+            bucket(sample.timestamp).map { ($0, CounterStep.increase(from: previous.value, to: sample.value)) }
+        }
+    }
+
+    /// A gauge's mean per bucket.
+    private func means(_ samples: [Sample], bucket: (Int64) -> Int?) -> [(Int, Double)] {
+        var sums: [Int: (Double, Int)] = [:]
+        for sample in samples {
+            guard let index = bucket(sample.timestamp) else { continue }
+            let sum = sums[index] ?? (0, 0)
+            sums[index] = (sum.0 + sample.value, sum.1 + 1)
+        }
+        return sums.map { ($0.key, $0.value.0 / Double($0.value.1)) }
+    }
+}
+
+extension Advisor {
+    /// The `tokenwatt_advice_*` families of the last round, for Grafana and alert rules.
+    func families() -> [MetricFamily] {
+        guard let advice = latest.withLock({ $0 }) else { return [] }
+        let unit = costs.pricing.currency.lowercased()
+        let placements = advice.recommendations.flatMap(\.placements)
+        func perPlacement(_ name: String, _ help: String, _ value: (Advice.Placement) -> Double?) -> MetricFamily {
+            MetricFamily(name: name, type: .gauge, help: help, samples: placements.compactMap { placement in
+                value(placement).map { ExpositionSample(name: name, labels: [Label("model", placement.model), Label("node", placement.node)], value: $0) }
+            })
+        }
+        var families = [
+            perPlacement("tokenwatt_advice_tokens_per_second", "Tokens per second a model serves on a node now (the last five steps of the advice window).") { $0.tokensPerSecond },
+            perPlacement("tokenwatt_advice_capacity_tokens_per_second", "Tokens per second at which the model's queue grew on the node in the advice window.") { $0.capacity },
+            perPlacement("tokenwatt_advice_headroom_tokens_per_second", "Tokens per second left before the model's queue grows on the node.") { $0.headroom },
+            perPlacement("tokenwatt_advice_marginal_cost_\(unit)_per_million_tokens", "What the next million tokens cost on the node now: the energy they add at this hour's price and PUE.") { $0.marginalCost },
+            perPlacement("tokenwatt_advice_average_cost_\(unit)_per_million_tokens", "The ledger's cost per million tokens over the advice window.") { $0.averageCost },
+            perPlacement("tokenwatt_advice_cloud_price_\(unit)_per_million_tokens", "The cloud price of a million of the model's tokens in its own mix, at its shadow price.") { $0.cloudPrice },
+        ]
+        if costs.pricing.carbon != nil {
+            families.append(perPlacement("tokenwatt_advice_marginal_gco2e_per_million_tokens", "Grams of CO2e the next million tokens add on the node now.") { $0.marginalGCO2e })
+        }
+        families.append(MetricFamily(name: "tokenwatt_advice_recommendation", type: .gauge,
+                                     help: "1 for the action the advisor recommends for a model, 0 for the others.",
+                                     samples: advice.recommendations.flatMap { advice in
+                                         Advice.Action.allCases.map { action in
+                                             ExpositionSample(name: "tokenwatt_advice_recommendation", labels: [Label("action", action.rawValue), Label("model", advice.model)],
+                                                              value: advice.action == action ? 1 : 0)
+                                         }
+                                     }))
+        families.append(MetricFamily(name: "tokenwatt_advice_overflow_above_tokens_per_second", type: .gauge,
+                                     help: "Tokens per second of a model to serve locally before sending the rest to the cloud.",
+                                     samples: advice.recommendations.compactMap { advice in
+                                         advice.overflowAbove.map { ExpositionSample(name: "tokenwatt_advice_overflow_above_tokens_per_second", labels: [Label("model", advice.model)], value: $0) }
+                                     }))
+        let powerOff = advice.recommendations.flatMap(\.powerOff) + advice.idleNodes
+        let name = "tokenwatt_advice_power_off_savings_\(unit)_per_month"
+        families.append(MetricFamily(name: name, type: .gauge, help: "Money a month powering off an idle node saves (energy and overhead, less the cloud price of what it served).",
+                                     samples: Dictionary(powerOff.map { ($0.node, $0.savingsPerMonth) }, uniquingKeysWith: { max($0, $1) })
+                                         .sorted { $0.key < $1.key }.map { ExpositionSample(name: name, labels: [Label("node", $0.key)], value: $0.value) }))
+        return families
+    }
+}
