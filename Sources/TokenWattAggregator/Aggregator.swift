@@ -115,6 +115,7 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/tokens", use: tokens.handle)
         router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
         router.get("/api/v1/advice", use: AdviceHandler(advisor: advisor).handle)
+        router.get("/api/v1/whatif", use: WhatIfHandler(engine: costs).handle)
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)

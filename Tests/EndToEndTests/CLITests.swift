@@ -82,6 +82,58 @@ import TokenWattCore
         #expect(unreachable.output.contains("cannot reach"))
     }
 
+    /// 500 W and 500 tokens/s over the minute that ended 90 s ago: 1 J a token, so the next
+    /// million cost 1e6 / 3.6e6 kWh × 0.10 = 0.0278 against the cloud's 0.25 (input only):
+    /// keep local. At 0.20 a kWh the period's 30,000 J cost 0.000833 more.
+    @Test func adviseAndWhatIfReadTheAggregator() async throws {
+        let directory = try Environment.temporaryDirectory("cli-advice")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregator = try await RunningAggregator.start(directory: directory, port: Environment.freePort(), config: """
+            electricity: {price_per_kwh: 0.10}
+            cloud_prices: [{match: gpt-5-mini, input: 0.25, output: 2.00}]
+            shadow_prices: [{local: "llama.*", cloud: gpt-5-mini}]
+            costs: {interval: 1s}
+            advice: {window: 3m}
+            """)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let series = { (name: String, labels: [String: String], values: [Double]) -> TimeSeries in
+            TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": name]) { $1 }),
+                       samples: values.enumerated().map { Sample(timestamp: now - 150_000 + Int64($0.offset) * 60_000, value: $0.element) })
+        }
+        #expect(try await aggregator.push([
+            series("tokenwatt_gpu_energy_joules_total", ["gpu": "0"], [0, 30_000]),
+            series("tokenwatt_tokens_total", ["model": "llama-2", "type": "input", "source": "vllm"], [0, 30_000]),
+        ]) == 204)
+        let environment = ["TOKENWATT_URL": aggregator.url]
+        let advice = try await CLITests.run(["advise", "--window", "3m", "--step", "1m", "--format", "json"], environment: environment, directory: directory)
+        #expect(advice.status == 0, "\(advice.output)")
+        let object = try JSONSerialization.jsonObject(with: Data(advice.output.utf8)) as? [String: Any]
+        let llama = (object?["recommendations"] as? [[String: Any]])?.first { $0["model"] as? String == "llama-2" }
+        #expect(llama?["action"] as? String == "keep_local")
+        let node = (llama?["nodes"] as? [[String: Any]])?.first
+        #expect(abs((node?["marginal_cost_per_million_tokens"] as? Double ?? 0) - 1e6 / 3.6e6 * 0.10) < 1e-9)
+        #expect(node?["marginal_basis"] as? String == "average")
+        #expect(node?["cloud_price_per_million_tokens"] as? Double == 0.25)
+        let table = try await CLITests.run(["advise", "--window", "3m"], environment: environment, directory: directory)
+        #expect(table.output.contains("llama-2: keep_local — the next million tokens cost 0.02778 locally, 0.25 on gpt-5-mini"), "\(table.output)")
+
+        let whatIf = try await HTTP.waitFor("the ledger to hold the energy") { () -> [String: Any]? in
+            let (status, output) = try await CLITests.run(["whatif", "--set", "electricity.price_per_kwh=0.20", "--by", "node", "--format", "json"],
+                                                          environment: environment, directory: directory)
+            let object = status == 0 ? try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] : nil
+            return ((object?["today"] as? [String: Any])?["kwh"] as? Double ?? 0) > 0 ? object : nil
+        }
+        let before = (whatIf["today"] as? [String: Any])?["cost"] as? Double ?? 0
+        let after = (whatIf["whatif"] as? [String: Any])?["cost"] as? Double ?? 0
+        #expect(abs(after - before - 30_000 / 3.6e6 * 0.10) < 1e-9)
+        let printed = try await CLITests.run(["whatif", "--set", "electricity.price_per_kwh=0.20", "--by", "node"], environment: environment, directory: directory)
+        #expect(printed.output.split(separator: "\n").contains { $0.hasPrefix("(all) ") && $0.contains(" cost ") && $0.hasSuffix(" 0.00083") }, "\(printed.output)")
+        let nothing = try await CLITests.run(["whatif"], environment: environment, directory: directory)
+        #expect(nothing.status == 2 && nothing.output.contains("nothing to change"))
+        let refused = try await CLITests.run(["whatif", "--set", "electricity.pue=0.5"], environment: environment, directory: directory)
+        #expect(refused.status == 1 && refused.output.contains("electricity.pue: a PUE of at least 1.0"), "\(refused.output)")
+    }
+
     @Test func pricesListsTheBuiltInListAfterTheConfigsEntries() async throws {
         let directory = try Environment.temporaryDirectory("prices")
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -100,14 +100,14 @@ struct Advice: Sendable {
             pricing.shadowPrices.first { $0.local.matches(model) }?.cloud
         }
 
-        func overheadPerHour(_ node: String, labels: [String: String]) -> Double {
-            pricing.nodeClass(for: labels.merging(["node": node]) { $1 })?.overheadPerHour ?? 0
+        func overheadPerHour(labels: [String: String]) -> Double {
+            pricing.nodeClass(for: labels)?.overheadPerHour ?? 0
         }
     }
 
     /// The advice from the windows of every node; `idleBelow` tokens per second over the window
-    /// count as idle; `labels` gives a node's labels for its class.
-    static func compute(_ windows: [NodeWindow], prices: Prices, idleBelow: Double, staticLabels: [String: String],
+    /// count as idle; `nodeLabels` gives a node's labels for its class.
+    static func compute(_ windows: [NodeWindow], prices: Prices, idleBelow: Double, nodeLabels: (String) -> [String: String],
                         windowMs: Int64, stepMs: Int64, now: Int64) -> Advice {
         var placements: [String: [Placement]] = [:]
         var nodeMonthly: [String: Double] = [:]
@@ -116,7 +116,7 @@ struct Advice: Sendable {
             let curve = window.powerCurve
             let joules = curve?.joulesPerToken ?? window.averageJoulesPerToken
             nodeMonthly[window.node] = ((window.meanWatts ?? 0) / 1000 * prices.kWhPrice
-                + prices.overheadPerHour(window.node, labels: staticLabels)) * hoursPerMonth
+                + prices.overheadPerHour(labels: nodeLabels(window.node))) * hoursPerMonth
             for (model, load) in window.models {
                 let ledger = prices.ledger[LedgerTotals.NodeModel(node: window.node, model: model)]
                 let perMillionKWh = joules.map { $0 * 1e6 / 3.6e6 }

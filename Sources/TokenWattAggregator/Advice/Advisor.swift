@@ -59,7 +59,7 @@ public final class Advisor: Service, Sendable {
             averages[key] = (sum.cost + row.cost, sum.tokens + row.tokens, sum.gco2e + row.gco2e)
         }
         let prices = Advice.Prices(pricing: costs.pricing, hour: TimeBucket.current(at: now, width: CostEngine.hourMs), ledger: averages)
-        return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, staticLabels: costs.staticLabels,
+        return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, nodeLabels: costs.nodeLabels,
                               windowMs: windowMs, stepMs: stepMs, now: now)
     }
 
@@ -119,7 +119,7 @@ public final class Advisor: Service, Sendable {
             }
         }
         for (node, buckets) in energy {
-            let power = costs.pricing.nodeClass(for: costs.staticLabels.merging(["node": node]) { $1 })?.power ?? Pricing.PowerModel()
+            let power = costs.pricing.nodeClass(for: costs.nodeLabels(node))?.power ?? Pricing.PowerModel()
             windows[node]?.watts = buckets.map { reading in
                 guard let (joules, source) = reading?.joules(estimating: power), source != "none" else { return nil }
                 return joules / seconds

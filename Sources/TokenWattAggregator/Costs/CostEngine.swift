@@ -24,7 +24,7 @@ public final class CostEngine: Service, Sendable {
     let samples: any SampleReading
     let ledger: any LedgerStore
     let pricing: Pricing
-    let staticLabels: [String: String]
+    private let staticLabels: [String: String]
     private let interval: Duration
     private let logger: Logger
     let now: @Sendable () -> Int64
@@ -98,6 +98,23 @@ public final class CostEngine: Service, Sendable {
 
     /// The ledger of one hour, from the samples stored now.
     func ledger(ofHour hour: Int64) async throws -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        let ledger = try await measured(hour: hour).ledger(pricing: pricing, labels: nodeLabels)
+        for row in ledger.usage where !row.priced && unpricedModels.withLock({ $0.insert(row.model).inserted }) {
+            logger.warning("tokens without a price: counted as unpriced, not as free", metadata: [
+                "model": "\(row.model)", "source": "\(row.source)",
+                "fix": "\(TokenSource.isCloud(row.source) ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
+            ])
+        }
+        return ledger
+    }
+
+    /// A node's labels, for its node class.
+    func nodeLabels(_ node: String) -> [String: String] {
+        staticLabels.merging(["node": node]) { $1 }
+    }
+
+    /// What the fleet measured in one hour, from the samples stored now.
+    func measured(hour: Int64) async throws -> HourCosts {
         let end = min(hour + CostEngine.hourMs, max(hour, now()))
         var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(CostEngine.hourMs))
         let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_requests_total"]
@@ -117,14 +134,7 @@ public final class CostEngine: Service, Sendable {
             }
             inputs.nodes[node] = energy
         }
-        let ledger = inputs.ledger(pricing: pricing) { node in staticLabels.merging(["node": node]) { $1 } }
-        for row in ledger.usage where !row.priced && unpricedModels.withLock({ $0.insert(row.model).inserted }) {
-            logger.warning("tokens without a price: counted as unpriced, not as free", metadata: [
-                "model": "\(row.model)", "source": "\(row.source)",
-                "fix": "\(TokenSource.isCloud(row.source) ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
-            ])
-        }
-        return ledger
+        return inputs
     }
 
     private func stream(of labels: LabelSet, node: String) -> HourCosts.Stream {

@@ -86,6 +86,8 @@ struct HourCosts {
     /// Tokens (by `type`) and requests of each stream.
     var tokens: [Stream: [String: Double]] = [:]
     var requests: [Stream: Double] = [:]
+    /// Joules a what-if adds to (or, negative, takes from) a node's measured energy.
+    var joulesChange: [String: Double] = [:]
 
     /// The hour's ledger rows under `pricing`; `labels` gives a node's labels for its class.
     func ledger(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
@@ -150,7 +152,8 @@ struct HourCosts {
         let kWhEmissions = pricing.carbon.map { $0.intensity.value(atHour: hour) * pricing.electricity.pue }
         for (node, energy) in nodes {
             let nodeClass = pricing.nodeClass(for: labels(node))
-            let (joules, source) = energy.joules(estimating: nodeClass?.power ?? Pricing.PowerModel())
+            let (measured, source) = energy.joules(estimating: nodeClass?.power ?? Pricing.PowerModel())
+            let joules = max(0, measured + (joulesChange[node] ?? 0))
             var row = LedgerNodeHour(hour: hour, node: node, energySource: source, joules: joules,
                                      energyCost: joules / 3.6e6 * kWhPrice,
                                      capexCost: (nodeClass?.capex(atHour: hour) ?? 0) * fraction,

@@ -17,8 +17,29 @@ public struct Pricing: Sendable {
     /// The built-in list (`cloud-prices.yml`), for models no `cloudPrices` entry matches; in USD,
     /// so only when the currency is USD.
     public var builtInPrices: [BuiltInPrice] = BuiltInPrice.all
+    /// The config's pricing keys as YAML, so a what-if can change one and read them again.
+    public var document = ""
+
+    /// The config keys pricing is read from.
+    static let keys = ["currency", "electricity", "carbon", "node_classes", "cloud_prices", "shadow_prices"]
 
     public init() {}
+
+    /// These prices with the config values at `path`s replaced (`electricity.price_per_kwh`,
+    /// `node_classes[0].life_years`, YAML values), read and checked as the config is.
+    public func changed(_ settings: [(path: String, value: String)]) throws(CoreError) -> Pricing {
+        var root = try ConfigNode(yaml: document, file: "what-if")
+        for (path, value) in settings {
+            let first = String(path.prefix { $0 != "." && $0 != "[" })
+            guard Pricing.keys.contains(first) else {
+                throw .config(file: "what-if", key: path, expected: "a key under \(Pricing.keys.joined(separator: ", "))")
+            }
+            root = try root.setting(path, to: value)
+        }
+        var changed = try Pricing.parse(root)
+        changed.builtInPrices = builtInPrices
+        return changed
+    }
 
     public struct Electricity: Sendable {
         /// The price of a kWh in each part of the day.
@@ -152,6 +173,7 @@ extension Pricing {
     /// Reads the pricing keys of the aggregator's config.
     static func parse(_ root: ConfigNode) throws(CoreError) -> Pricing {
         var pricing = Pricing()
+        pricing.document = root.keeping(Pricing.keys).yaml
         if let currency = try root["currency"].string() {
             guard currency.count == 3, currency.allSatisfy({ $0.isLetter && $0.isASCII }) else {
                 throw root["currency"].error("a three-letter currency code such as USD or EUR, got \"\(currency)\"")

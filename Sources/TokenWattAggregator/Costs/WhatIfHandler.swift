@@ -1,0 +1,41 @@
+import Foundation
+import Hummingbird
+import TokenWattCore
+
+/// `GET /api/v1/whatif?from=&to=&set=KEY=VALUE&shift=MODEL=30%&by=model`: the ledger of the
+/// hours that start in `[from, to)` (default: the last 24 hours, at most 92 days) re-run with
+/// changed pricing keys and shifted tokens (`WhatIf`), beside today's, each as totals and
+/// `CostReport` groups by `by` (default `model`).
+struct WhatIfHandler: Sendable {
+    let engine: CostEngine
+    static let longestMs: Int64 = 92 * 24 * CostEngine.hourMs
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        let parameters = QueryString(request.uri.query)
+        do {
+            let to = try QueryParameters.time(parameters["to"], name: "to", default: engine.now())
+            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
+            guard from < to else { throw QueryError("from must be before to") }
+            guard to - from <= WhatIfHandler.longestMs else { throw QueryError("a what-if covers at most 92 days") }
+            let whatIf = try WhatIf(base: engine.pricing, settings: parameters.all("set"), shifts: parameters.all("shift"))
+            let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"])
+            let (today, changed, stayed) = try await whatIf.run(engine: engine, from: from, to: to)
+            func figures(_ ledger: WhatIf.Ledger, carbon: Bool) -> [String: Any] {
+                var totals = CostReport(by: [], step: nil, carbon: carbon).rows(ledger).first ?? [:]
+                totals["groups"] = CostReport(by: by, step: nil, carbon: carbon).rows(ledger)
+                totals["labels"] = nil
+                return totals
+            }
+            return APIResponse.success([
+                "from": Double(from) / 1000, "to": Double(to) / 1000, "by": by, "currency": engine.pricing.currency,
+                "set": whatIf.settings.map { "\($0.path)=\($0.value)" }, "shift": whatIf.shifts.map(\.text),
+                "today": figures(today, carbon: engine.pricing.carbon != nil), "whatif": figures(changed, carbon: whatIf.pricing.carbon != nil),
+                "stayed_on_cloud_tokens": stayed,
+            ])
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        } catch {
+            return APIResponse.internalError("\(error)")
+        }
+    }
+}
