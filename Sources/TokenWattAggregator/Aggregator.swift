@@ -116,9 +116,12 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
         router.get("/api/v1/advice", use: AdviceHandler(advisor: advisor).handle)
         router.get("/api/v1/whatif", use: WhatIfHandler(engine: costs).handle)
+        let fleet = FleetHandler(samples: samples, metrics: metrics, advisor: advisor, stalenessMs: configuration.stalenessMs, now: now)
+        router.get("/api/v1/fleet", use: fleet.handle)
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
+        WebOverview(fleet: fleet, costs: costs, advisor: advisor, alerts: alerts, now: now).register(on: router)
         let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,
                                                currency: configuration.pricing.currency, now: now)
         router.post(RouterPath(stringLiteral: ReservationAPI.path), use: reservations.reserve)

@@ -57,9 +57,18 @@ final class AggregatorMetrics: Sendable {
         state.withLock { $0.commits.observe(seconds) }
     }
 
+    /// Every node listed or heard from, its last stored push, and whether it is up: pushing
+    /// on time (`tokenwatt_agent_up`).
+    func agents(now: Int64) -> [(node: String, lastPushMs: Int64?, up: Bool)] {
+        let lastPushMs = state.withLock { $0.lastPushMs }
+        return Set(knownNodes).union(lastPushMs.keys).sorted().map { node in
+            (node, lastPushMs[node], lastPushMs[node].map { now - $0 <= agentUpWindowMs } ?? false)
+        }
+    }
+
     func families(samples: any SampleReading, databaseBytes: Int64, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
-        let nodes = Set(knownNodes).union(state.lastPushMs.keys).sorted()
+        let agents = agents(now: now)
         func counter(_ name: String, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
             MetricFamily(name: name, type: .counter, help: help, samples: samples)
         }
@@ -92,13 +101,12 @@ final class AggregatorMetrics: Sendable {
             gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
             gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(databaseBytes)),
             MetricFamily(name: "tokenwatt_agent_last_push_timestamp_seconds", type: .gauge, help: "When the node's agent last pushed samples that were stored.",
-                         samples: nodes.compactMap { node in
-                             state.lastPushMs[node].map { ExpositionSample(name: "tokenwatt_agent_last_push_timestamp_seconds", labels: [Label("node", node)], value: Double($0) / 1000) }
+                         samples: agents.compactMap { agent in
+                             agent.lastPushMs.map { ExpositionSample(name: "tokenwatt_agent_last_push_timestamp_seconds", labels: [Label("node", agent.node)], value: Double($0) / 1000) }
                          }),
             MetricFamily(name: "tokenwatt_agent_up", type: .gauge, help: "1 while the node's agent pushes on time, 0 once it has missed the configured number of pushes.",
-                         samples: nodes.map { node in
-                             let up = state.lastPushMs[node].map { now - $0 <= agentUpWindowMs } ?? false
-                             return ExpositionSample(name: "tokenwatt_agent_up", labels: [Label("node", node)], value: up ? 1 : 0)
+                         samples: agents.map { agent in
+                             ExpositionSample(name: "tokenwatt_agent_up", labels: [Label("node", agent.node)], value: agent.up ? 1 : 0)
                          }),
         ]
     }

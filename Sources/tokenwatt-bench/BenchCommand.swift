@@ -7,5 +7,5 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "tokenwatt-bench",
         abstract: "Benchmarks for TokenWatt; each prints figures to set beside a peer's from the same run.",
         subcommands: [IngestBenchmark.self, UsageBenchmark.self, ParseBenchmark.self, DecodeBenchmark.self, AlertLatencyBenchmark.self, FleetBenchmark.self,
-                      GatewayUpstreamBenchmark.self, GatewayBenchmark.self])
+                      GatewayUpstreamBenchmark.self, GatewayBenchmark.self, WebBenchmark.self])
 }

@@ -10,8 +10,9 @@ struct RunningAggregator {
     let process: ChildProcess
     let url: String
 
+    /// `reader`: the credential reads need (an `Authorization` header), where the config names readers.
     static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"],
-                      config extra: String = "") async throws -> RunningAggregator {
+                      config extra: String = "", reader: [(String, String)] = []) async throws -> RunningAggregator {
         var config = extra + "\nlisten: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\nnodes:\n"
         for (node, token) in tokens.sorted(by: { $0.key < $1.key }) {
             let tokenFile = "\(directory)/\(node).token"
@@ -22,7 +23,7 @@ struct RunningAggregator {
         let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"],
                                        logPath: "\(directory)/aggregator-\(UUID().uuidString).log")
         let url = "http://127.0.0.1:\(port)"
-        _ = try await HTTP.waitFor("the aggregator to be ready") { try await HTTP.get(url + "/-/ready").status == 200 ? true : nil }
+        _ = try await HTTP.waitFor("the aggregator to be ready") { try await HTTP.get(url + "/-/ready", headers: reader).status == 200 ? true : nil }
         return RunningAggregator(process: process, url: url)
     }
 

@@ -115,7 +115,7 @@ import TokenWattCore
         #expect(node?["marginal_basis"] as? String == "average")
         #expect(node?["cloud_price_per_million_tokens"] as? Double == 0.25)
         let table = try await CLITests.run(["advise", "--window", "3m"], environment: environment, directory: directory)
-        #expect(table.output.contains("llama-2: keep_local — the next million tokens cost 0.02778 locally, 0.25 on gpt-5-mini"), "\(table.output)")
+        #expect(table.output.contains("llama-2: keep_local — the next million tokens cost 0.0278 locally, 0.25 on gpt-5-mini"), "\(table.output)")
 
         let whatIf = try await HTTP.waitFor("the ledger to hold the energy") { () -> [String: Any]? in
             let (status, output) = try await CLITests.run(["whatif", "--set", "electricity.price_per_kwh=0.20", "--by", "node", "--format", "json"],

@@ -225,7 +225,8 @@ import Glibc
         defer { _ = aggregator }
         let basic = { (user: String, password: String) in ("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()) }
         let reads = ["/metrics", "/-/ready", "/api/v1/series?match[]=up", "/api/v1/query_range?query=up&start=0&end=60&step=15",
-                     "/api/v1/tokens", "/api/v1/costs", "/api/v1/budgets", "/api/v1/alerts"]
+                     "/api/v1/tokens", "/api/v1/costs", "/api/v1/budgets", "/api/v1/alerts", "/api/v1/advice", "/api/v1/fleet",
+                     "/api/v1/whatif?set=electricity.pue%3D1.2", "/", "/costs", "/budgets", "/advice", "/gateway"]
         for path in reads {
             for refused in [[], [("Authorization", "Bearer wrong")], [("Authorization", "Bearer push-token")], [basic("grafana", "wrong")], [basic("nobody", "grafana-pass")]] {
                 #expect(try await HTTP.get(url + path, headers: refused).status == 401, "\(path) with \(refused)")

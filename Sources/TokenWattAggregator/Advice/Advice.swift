@@ -114,11 +114,12 @@ struct Advice: Sendable {
         var busyNodes: Set<String> = []
         for window in windows {
             let curve = window.powerCurve
-            let joules = curve?.joulesPerToken ?? window.averageJoulesPerToken
             nodeMonthly[window.node] = ((window.meanWatts ?? 0) / 1000 * prices.kWhPrice
                 + prices.overheadPerHour(labels: nodeLabels(window.node))) * hoursPerMonth
             for (model, load) in window.models {
                 let ledger = prices.ledger[LedgerTotals.NodeModel(node: window.node, model: model)]
+                // Without a curve, the average of a node that serves little is mostly idle power: no margin from it.
+                let joules = curve?.joulesPerToken ?? (load.meanTokensPerSecond >= idleBelow ? window.averageJoulesPerToken : nil)
                 let perMillionKWh = joules.map { $0 * 1e6 / 3.6e6 }
                 if load.meanTokensPerSecond >= idleBelow { busyNodes.insert(window.node) }
                 placements[model, default: []].append(Placement(
@@ -150,10 +151,10 @@ struct Advice: Sendable {
         let rate = placements.reduce(0) { $0 + $1.tokensPerSecond }
         let mean = placements.reduce(0) { $0 + $1.meanTokensPerSecond }
         let cloudPrice = placements.compactMap(\.cloudPrice).first
-        // The margin of the model as a whole: its nodes' weighted by what they serve.
-        let weighted = placements.compactMap { p in p.marginalCost.map { ($0, max(p.meanTokensPerSecond, 1e-9)) } }
+        // The margin of the model as a whole: its serving nodes' weighted by what they serve.
+        let weighted = placements.compactMap { p in p.meanTokensPerSecond >= idleBelow ? p.marginalCost.map { ($0, p.meanTokensPerSecond) } : nil }
         let marginal = weighted.isEmpty ? nil : weighted.reduce(0) { $0 + $1.0 * $1.1 } / weighted.reduce(0) { $0 + $1.1 }
-        let money = { (value: Double) in String(format: "%.4g", value) }
+        let money = NumberText.reading
         if mean < idleBelow {
             advice.action = .consolidate
             let cloudMonthly = (cloudPrice ?? 0) * mean * 3600 * hoursPerMonth / 1e6
@@ -178,16 +179,27 @@ struct Advice: Sendable {
             return advice
         }
         advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
+        // Nodes of a busy model that serve almost nothing (and no other busy model).
+        let idle = placements.filter { $0.meanTokensPerSecond < idleBelow && !busyNodes.contains($0.node) }.map(\.node)
         if placements.contains(where: \.saturated) {
             advice.action = .overflow
+            if !idle.isEmpty {
+                advice.reasons.append("\(idle.joined(separator: ", ")) \(idle.count == 1 ? "serves" : "serve") almost nothing while others queue: route there before the cloud")
+            }
             // Each node up to where its queue grows; a node never saturated up to its peak.
             let limit = placements.reduce(0) { $0 + ($1.capacity ?? $1.peakTokensPerSecond) }
             advice.overflowAbove = limit
             advice.reasons.append("the queue grows at \(money(limit)) tokens/s; serving \(money(rate)) now")
         } else {
             let headroom = placements.compactMap(\.headroom)
-            advice.reasons.append(headroom.isEmpty ? "the queue never grew in the window (peak \(money(placements.reduce(0) { $0 + $1.peakTokensPerSecond })) tokens/s)"
+            advice.reasons.append(headroom.isEmpty ? "the queue never grew in the window (peaks of \(money(placements.reduce(0) { $0 + $1.peakTokensPerSecond })) tokens/s on its nodes together)"
                                                    : "\(money(headroom.reduce(0, +))) tokens/s of headroom before the queue grows")
+            if !idle.isEmpty {
+                advice.powerOff = idle.map { PowerOff(node: $0, savingsPerMonth: nodeMonthly[$0] ?? 0) }
+                let one = idle.count == 1
+                advice.reasons.append("\(idle.joined(separator: ", ")) \(one ? "serves" : "serve") almost nothing: \(one ? "its" : "their") share fits on the model's "
+                                      + "other nodes, and powering \(one ? "it" : "them") off saves \(money(advice.powerOff.reduce(0) { $0 + $1.savingsPerMonth })) a month")
+            }
         }
         return advice
     }

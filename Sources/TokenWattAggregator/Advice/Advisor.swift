@@ -40,9 +40,12 @@ public final class Advisor: Service, Sendable {
         return advice
     }
 
+    /// The advice of the last round, if there was one.
+    var latestAdvice: Advice? { latest.withLock { $0 } }
+
     /// The advice kept from the last round; the first is made on demand.
     func current() async throws -> Advice {
-        if let advice = latest.withLock({ $0 }) { return advice }
+        if let advice = latestAdvice { return advice }
         return try await refresh()
     }
 
@@ -153,7 +156,7 @@ public final class Advisor: Service, Sendable {
 extension Advisor {
     /// The `tokenwatt_advice_*` families of the last round, for Grafana and alert rules.
     func families() -> [MetricFamily] {
-        guard let advice = latest.withLock({ $0 }) else { return [] }
+        guard let advice = latestAdvice else { return [] }
         let unit = costs.pricing.currency.lowercased()
         let placements = advice.recommendations.flatMap(\.placements)
         func perPlacement(_ name: String, _ help: String, _ value: (Advice.Placement) -> Double?) -> MetricFamily {

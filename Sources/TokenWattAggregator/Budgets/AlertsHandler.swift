@@ -12,8 +12,15 @@ struct AlertsHandler: Sendable {
 
     func budgets(_ request: Request, context: some RequestContext) async throws -> Response {
         let name = QueryString(request.uri.query)["name"]
+        let rows = budgetRows(named: name)
+        if let name, rows.isEmpty { return APIResponse.badData("no budget named \(name)") }
+        return APIResponse.success(rows)
+    }
+
+    /// Each budget (or the one named) as `/api/v1/budgets` answers it.
+    func budgetRows(named name: String? = nil) -> [[String: Any]] {
         let states = budgets.currentStates
-        let rows = budgets.budgets.filter { name == nil || $0.name == name }.map { budget -> [String: Any] in
+        return budgets.budgets.filter { name == nil || $0.name == name }.map { budget -> [String: Any] in
             var row: [String: Any] = [
                 "name": budget.name, "measure": budget.measure.rawValue, "unit": BudgetEvaluator.unit(of: budget, currency: budgets.currency),
                 "limit": budget.limit, "thresholds": budget.thresholds, "receivers": budget.receivers,
@@ -33,15 +40,17 @@ struct AlertsHandler: Sendable {
             }
             return row
         }
-        if let name, rows.isEmpty { return APIResponse.badData("no budget named \(name)") }
-        return APIResponse.success(rows)
     }
 
     func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
         let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
         guard limit > 0 else { return APIResponse.badData("limit must be positive") }
-        let messages = try await delivery.outbox.recentMessages(limit: limit)
-        return APIResponse.success(messages.map { message -> [String: Any] in
+        return APIResponse.success(try await alertRows(limit: limit))
+    }
+
+    /// The newest outbox messages as `/api/v1/alerts` answers them.
+    func alertRows(limit: Int) async throws -> [[String: Any]] {
+        try await delivery.outbox.recentMessages(limit: limit).map { message -> [String: Any] in
             var row: [String: Any] = ["event_id": message.eventID, "receiver": message.receiver, "created": AlertEvent.time(message.createdMs),
                                       "status": message.status.rawValue, "attempts": message.attempts]
             if let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) {
@@ -53,7 +62,7 @@ struct AlertsHandler: Sendable {
             if let error = message.lastError { row["last_error"] = error }
             if let finished = message.finishedMs { row["finished"] = AlertEvent.time(finished) }
             return row
-        })
+        }
     }
 
     static func families(budgets: BudgetEngine, delivery: DeliveryWorker) -> [MetricFamily] {

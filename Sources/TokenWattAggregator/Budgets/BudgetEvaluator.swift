@@ -14,6 +14,8 @@ struct BudgetReading: Sendable {
     var tokenRate: Double?
     var baselineRate: Double?
     var contributors: [String: [AlertEvent.Contributor]] = [:]
+    /// Spent in each hour of the period (by the hour's start): the burn-down of the web overview.
+    var hourly: [Int64: Double] = [:]
 }
 
 /// A budget's state, saved with every change: the period it is in and the alerts that fired

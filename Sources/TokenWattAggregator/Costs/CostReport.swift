@@ -117,7 +117,10 @@ struct CostReport {
                 row["start"] = Double(bucket.start) / 1000
                 row["end"] = Double(bucket.end) / 1000
             }
-            if group.localTokens > 0 { row["cost_per_million_tokens"] = onPrem / group.localTokens * 1e6 }
+            if group.localTokens > 0 {
+                row["cost_per_million_tokens"] = onPrem / group.localTokens * 1e6
+                row["cloud_equivalent_per_million_tokens"] = group.cloudEquivalent / group.localTokens * 1e6
+            }
             if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
             if carbon {
                 // By node, its whole emissions, idle hours included (as its cost).

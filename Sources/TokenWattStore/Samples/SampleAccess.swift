@@ -30,6 +30,9 @@ public protocol SampleReading: Sendable {
     /// The latest sample of every series heard from after `since` (ms), stale-marked ones left
     /// out, ordered by name and then by labels.
     func liveSeries(since: Int64) -> [LiveSeries]
+    /// The latest sample of each series matching any of the selectors, heard from after `since`
+    /// and not stale-marked (a series two selectors match comes twice).
+    func latestSamples(matching selectors: [SeriesSelector], since: Int64) -> [(labels: LabelSet, sample: Sample)]
     /// Raw samples of one series with `from <= ts < to`, in timestamp order.
     func rawSamples(seriesID: Int64, from: Int64, to: Int64) async throws(StoreError) -> [Sample]
     /// Rollup buckets of one series with `from <= bucket < to`, in time order.

@@ -9,6 +9,11 @@ extension SampleStore {
         return selectors.flatMap { index.matching($0) }.filter { seen.insert($0.id).inserted }
     }
 
+    /// The latest sample of each series matching any of the selectors, heard from after `since`.
+    public func latestSamples(matching selectors: [SeriesSelector], since: Int64) -> [(labels: LabelSet, sample: Sample)] {
+        selectors.flatMap { index.latest(matching: $0, since: since) }
+    }
+
     /// Series whose `node` label is `node`.
     public func seriesCount(node: String) -> Int {
         index.count(node: node)

@@ -155,6 +155,19 @@ final class SeriesIndex: Sendable {
         }
     }
 
+    /// The latest sample of each series the selector matches, where it is newer than `since`
+    /// and not a stale marker.
+    func latest(matching selector: SeriesSelector, since: Int64) -> [(labels: LabelSet, sample: Sample)] {
+        let candidates = state.withLock { state -> [(labels: LabelSet, sample: Sample)] in
+            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? Array(state.entries.keys)
+            return ids.compactMap { id in
+                guard let entry = state.entries[id], let sample = entry.latest, sample.timestamp > since, !sample.isStaleMarker else { return nil }
+                return (entry.labels, sample)
+            }
+        }
+        return candidates.filter { selector.matches($0.labels) }
+    }
+
     var allIDs: [Int64] { state.withLock { Array($0.entries.keys) } }
 
     func labels(of id: Int64) -> LabelSet? { state.withLock { $0.entries[id]?.labels } }

@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+import TokenWattCore
+import TokenWattStore
+
+/// Each node now: whether its agent is up, its GPUs, power, utilisation, temperature and the
+/// tokens per second its models serve; from the latest samples (fresher than the staleness
+/// window) and the advisor's last round. `GET /api/v1/fleet` and the web overview's fleet page.
+struct FleetStatus: Sendable {
+    struct Node: Sendable {
+        var node: String
+        var up: Bool
+        var lastPushMs: Int64?
+        var gpus = 0
+        /// The BMC's whole-node reading where there is one, else the GPUs' added up.
+        var watts: Double?
+        var gpuUtilisation: Double?
+        var hottestGPU: Double?
+        var cpuUtilisation: Double?
+        var tokensPerSecond = 0.0
+        var models: [String] = []
+    }
+
+    var nodes: [Node]
+
+    static let metricNames = ["tokenwatt_gpu_info", "tokenwatt_gpu_power_watts", "tokenwatt_node_power_watts", "tokenwatt_gpu_utilization_ratio",
+                          "tokenwatt_gpu_temperature_celsius", "tokenwatt_cpu_utilization_ratio"]
+
+    static func current(samples: any SampleReading, metrics: AggregatorMetrics, advice: Advice?, stalenessMs: Int64, now: Int64) throws -> FleetStatus {
+        var nodes: [String: Node] = [:]
+        for agent in metrics.agents(now: now) { nodes[agent.node] = Node(node: agent.node, up: agent.up, lastPushMs: agent.lastPushMs) }
+        var gpuWatts: [String: Double] = [:], utilisation: [String: [Double]] = [:]
+        let latest = samples.latestSamples(matching: try metricNames.map { try SeriesSelector(parsing: $0) }, since: now - stalenessMs)
+        for (labels, sample) in latest {
+            guard let name = labels["node"], var node = nodes[name], sample.value.isFinite else { continue }
+            switch labels.metricName {
+            case "tokenwatt_gpu_info": node.gpus += 1
+            case "tokenwatt_gpu_power_watts": gpuWatts[name, default: 0] += sample.value
+            case "tokenwatt_node_power_watts": node.watts = (node.watts ?? 0) + sample.value
+            case "tokenwatt_gpu_utilization_ratio": utilisation[name, default: []].append(sample.value)
+            case "tokenwatt_gpu_temperature_celsius": node.hottestGPU = max(node.hottestGPU ?? -.infinity, sample.value)
+            case "tokenwatt_cpu_utilization_ratio": node.cpuUtilisation = sample.value
+            default: break
+            }
+            nodes[name] = node
+        }
+        for (name, watts) in gpuWatts where nodes[name]?.watts == nil { nodes[name]?.watts = watts }
+        for (name, values) in utilisation { nodes[name]?.gpuUtilisation = values.reduce(0, +) / Double(values.count) }
+        for placement in advice?.recommendations.flatMap(\.placements) ?? [] {
+            nodes[placement.node]?.tokensPerSecond += placement.tokensPerSecond
+            nodes[placement.node]?.models.append(placement.model)
+        }
+        return FleetStatus(nodes: nodes.values.sorted { $0.node < $1.node })
+    }
+
+    var json: [[String: Any]] {
+        func optional(_ value: Double?) -> Any { value ?? NSNull() }
+        return nodes.map { node in
+            [
+                "node": node.node, "up": node.up, "last_push": node.lastPushMs.map { Double($0) / 1000 } ?? NSNull(), "gpus": node.gpus,
+                "power_watts": optional(node.watts), "gpu_utilization": optional(node.gpuUtilisation),
+                "gpu_temperature_max_celsius": optional(node.hottestGPU), "cpu_utilization": optional(node.cpuUtilisation),
+                "tokens_per_second": node.tokensPerSecond, "models": node.models.sorted(),
+            ]
+        }
+    }
+}
+
+/// `GET /api/v1/fleet`: `FleetStatus`.
+struct FleetHandler: Sendable {
+    let samples: any SampleReading
+    let metrics: AggregatorMetrics
+    let advisor: Advisor
+    let stalenessMs: Int64
+    let now: @Sendable () -> Int64
+
+    func status() async throws -> FleetStatus {
+        try FleetStatus.current(samples: samples, metrics: metrics, advice: advisor.latestAdvice, stalenessMs: stalenessMs, now: now())
+    }
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        APIResponse.success(try await status().json)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import TokenWattCore
+
+extension WebOverview {
+    /// The advisor's last round (`/api/v1/advice`): per model its action, reasons and prices,
+    /// per node its load, capacity and costs; nodes that served nothing.
+    func advicePage() async throws -> String {
+        let advice = try await advisor.current()
+        let money = HTML.Format.money(currency)
+        let carbon = costs.pricing.carbon != nil
+        var body = ""
+        if !advice.recommendations.isEmpty {
+            body += "<h2>Cost of the next million tokens</h2>"
+            body += Chart.horizontalBars("Marginal and average cost against the cloud price, per model", rows: advice.recommendations.map { recommendation in
+                let placements = recommendation.placements
+                return (recommendation.model, [placements.compactMap(\.marginalCost).min(), placements.compactMap(\.averageCost).min(),
+                                               placements.compactMap(\.cloudPrice).first])
+            }, series: [("marginal (local, now)", "#2f7d5b"), ("average (local, ledger)", "#8fb9a4"), ("cloud price", "#3d6fb6")], unit: "\(currency) per M tokens")
+        }
+        for recommendation in advice.recommendations {
+            let key = "advice.\(recommendation.model)"
+            body += "<section class=\"recommendation\" data-model=\"\(HTML.escape(recommendation.model))\" data-action=\"\(recommendation.action.rawValue)\">"
+            body += "<h3>\(HTML.escape(recommendation.model)) \(HTML.badge(recommendation.action.rawValue.replacingOccurrences(of: "_", with: " "), recommendation.action.rawValue))</h3>"
+            body += "<ul>" + recommendation.reasons.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>"
+            if let limit = recommendation.overflowAbove {
+                body += "<p>Serve up to \(HTML.figure("\(key).overflow_above_tokens_per_second", limit, .number(decimals: 0))) tokens/s locally; send the rest to \(HTML.escape(recommendation.cloudModel ?? "the cloud")).</p>"
+            }
+            for candidate in recommendation.powerOff {
+                body += "<p>Power off \(HTML.escape(candidate.node)): saves \(HTML.figure("\(key).power_off.\(candidate.node)", candidate.savingsPerMonth, money)) a month.</p>"
+            }
+            var columns = ["node", "tokens/s", "capacity", "headroom", "queue", "KV cache", "utilisation", "watts", "J/token", "marginal per M", "average per M", "cloud per M"]
+            if carbon { columns.append("gCO2e per M (marginal)") }
+            body += HTML.table(columns, recommendation.placements.map { placement in
+                let node = "\(key).\(placement.node)"
+                var cells = [
+                    HTML.escape(placement.node), HTML.figure("\(node).tokens_per_second", placement.tokensPerSecond, .number(decimals: 1)),
+                    HTML.figure("\(node).capacity_tokens_per_second", placement.capacity, .number(decimals: 0)),
+                    HTML.figure("\(node).headroom_tokens_per_second", placement.headroom, .number(decimals: 0)),
+                    HTML.figure("\(node).queue", placement.queue, .number(decimals: 1)), HTML.figure("\(node).kv_cache_usage", placement.kvCacheUsage, .percent),
+                    HTML.figure("\(node).utilization", placement.utilisation, .percent), HTML.figure("\(node).watts", placement.watts, .watts),
+                    HTML.figure("\(node).joules_per_token", placement.joulesPerToken, .number(decimals: 3)) + (placement.fitted ? "" : " (average)"),
+                    HTML.figure("\(node).marginal_cost_per_million_tokens", placement.marginalCost, money),
+                    HTML.figure("\(node).average_cost_per_million_tokens", placement.averageCost, money),
+                    HTML.figure("\(node).cloud_price_per_million_tokens", placement.cloudPrice, money),
+                ]
+                if carbon { cells.append(HTML.figure("\(node).marginal_gco2e_per_million_tokens", placement.marginalGCO2e, .grams)) }
+                return cells
+            }, numeric: Set(1..<columns.count))
+            body += "</section>"
+        }
+        if advice.recommendations.isEmpty {
+            body += "<p class=\"empty\">No local model served tokens in the window: the advisor needs an inference server's token counters.</p>"
+        }
+        if !advice.idleNodes.isEmpty {
+            body += "<h2>Nodes that served no model</h2>"
+            body += HTML.table(["node", "power-off saves a month"], advice.idleNodes.map {
+                [HTML.escape($0.node), HTML.figure("idle.\($0.node).savings_per_month", $0.savingsPerMonth, money)]
+            }, numeric: [1], id: "idle-nodes")
+        }
+        let window = HTML.number(Double(advice.windowMs) / 60_000, decimals: 0)
+        return HTML.page(.advice, subtitle: "Over the last \(window) minutes, measured \(WebOverview.time(advice.computedAtMs))", body: body,
+                         attributes: ["computed-at": "\(Double(advice.computedAtMs) / 1000)"])
+    }
+}

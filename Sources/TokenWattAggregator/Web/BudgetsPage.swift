@@ -1,0 +1,47 @@
+import Foundation
+import TokenWattCore
+
+extension WebOverview {
+    /// Each budget (`/api/v1/budgets`) with its burn-down against the limit, thresholds and
+    /// forecast, and the newest alerts with their deliveries (`/api/v1/alerts`).
+    func budgetsPage() async throws -> String {
+        let now = now()
+        let engine = alerts.budgets
+        let rows = alerts.budgetRows()
+        let hourly = engine.currentHourly
+        var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
+            let name = row["name"] as? String ?? ""
+            let key = "budget.\(name)"
+            let state = row["state"] as? String ?? ""
+            return [
+                HTML.escape(name), HTML.badge(state, state), HTML.figure("\(key).spent", row["spent"] as? Double, .number(decimals: 2)),
+                HTML.figure("\(key).limit", row["limit"] as? Double, .number(decimals: 2)), HTML.figure("\(key).used_ratio", row["used_ratio"] as? Double, .percent),
+                HTML.figure("\(key).forecast", row["forecast"] as? Double, .number(decimals: 2)), HTML.escape(row["unit"] as? String ?? ""),
+                HTML.escape(row["period_end"] as? String ?? "—"),
+                HTML.escape(((row["fired"] as? [String]) ?? []).joined(separator: ", ") + ((row["runaway"] as? Bool) == true ? " runaway" : "")),
+            ]
+        }, numeric: [2, 3, 4, 5], id: "budgets", empty: "No budgets: add budgets: to the aggregator's config.")
+        let states = engine.currentStates
+        for budget in engine.budgets {
+            guard let state = states[budget.name] else { continue }
+            var spent = 0.0
+            let cumulative = (hourly[budget.name] ?? [:]).sorted { $0.key < $1.key }.map { hour, value -> (time: Int64, spent: Double) in
+                spent += value
+                return (min(hour + CostEngine.hourMs, now), spent)
+            }
+            body += "<h2>\(HTML.escape(budget.name))</h2>"
+            body += Chart.burnDown("Burn-down of \(budget.name)", start: state.periodStart, end: state.periodEnd, now: now, cumulative: cumulative,
+                                   limit: budget.limit, thresholds: budget.thresholds, forecast: state.forecast,
+                                   unit: BudgetEvaluator.unit(of: budget, currency: currency))
+        }
+        body += "<h2>Alerts and deliveries</h2>"
+        body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row in
+            let status = row["status"] as? String ?? ""
+            return [HTML.escape(row["created"] as? String ?? ""), HTML.escape(row["budget"] as? String ?? ""), HTML.escape(row["type"] as? String ?? ""),
+                    HTML.escape(row["receiver"] as? String ?? ""), HTML.badge(status, status),
+                    HTML.figure("alert.\(row["event_id"] as? String ?? "").\(row["receiver"] as? String ?? "").attempts", (row["attempts"] as? Int).map(Double.init), .number(decimals: 0)),
+                    HTML.escape(row["summary"] as? String ?? ""), HTML.escape(row["last_error"] as? String ?? "")]
+        }, numeric: [5], id: "alerts", empty: "No alert has fired.")
+        return HTML.page(.budgets, subtitle: "\(rows.count) budget\(rows.count == 1 ? "" : "s") · \(WebOverview.time(now))", body: body)
+    }
+}

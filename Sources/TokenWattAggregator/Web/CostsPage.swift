@@ -1,0 +1,89 @@
+import Foundation
+import TokenWattCore
+
+extension WebOverview {
+    /// The ledger over the last `days` (default 7, at most 92): totals, cost per million tokens
+    /// local against cloud-equivalent by model, by team and by node with idle burn, and per day;
+    /// the groups of `/api/v1/costs` over the same `from` and `to` (on `main` as `data-from`, `data-to`).
+    func costsPage(_ parameters: QueryString) async throws -> String {
+        let days = min(92, max(1, parameters["days"].flatMap(Int.init) ?? 7))
+        let to = now()
+        let from = to - Int64(days) * 24 * CostEngine.hourMs
+        let ledger = try await costs.ledger.hours(from: from, to: to)
+        let carbon = costs.pricing.carbon != nil
+        let money = HTML.Format.money(currency)
+        func report(_ by: [String], step: CostReport.Step? = nil) -> [[String: Any]] {
+            CostReport(by: by, step: step, carbon: carbon).rows(ledger)
+        }
+        let total = report([]).first ?? [:]
+        var body = "<p>" + [1, 7, 30, 90].map { "<a href=\"/costs?days=\($0)\">\($0 == 1 ? "1 day" : "\($0) days")</a>" }.joined(separator: " · ") + "</p>"
+        body += "<div class=\"cards\">"
+        body += HTML.card("Total cost", HTML.figure("total.cost", total["cost"] as? Double ?? 0, money), note: "on-prem and cloud")
+        body += HTML.card("On-prem", HTML.figure("total.on_prem_cost", total["on_prem_cost"] as? Double ?? 0, money))
+        body += HTML.card("Cloud spend", HTML.figure("total.cloud_spend", total["cloud_spend"] as? Double ?? 0, money))
+        body += HTML.card("Cloud-equivalent", HTML.figure("total.cloud_equivalent", total["cloud_equivalent"] as? Double ?? 0, money), note: "of the local tokens")
+        body += HTML.card("Savings", HTML.figure("total.savings", total["savings"] as? Double ?? 0, money))
+        body += HTML.card("Idle burn", HTML.figure("total.idle_cost", total["idle_cost"] as? Double ?? 0, money), note: "hours without tokens")
+        body += HTML.card("Local cost per M tokens", HTML.figure("total.cost_per_million_tokens", total["cost_per_million_tokens"] as? Double, money))
+        if carbon { body += HTML.card("Emissions", HTML.figure("total.gco2e", total["gco2e"] as? Double, .grams), note: "CO2e") }
+        body += "</div>"
+
+        let daily = report([], step: .calendar(CalendarPeriod(.day, timezone: TimeZone(identifier: "UTC")!)))
+        body += "<h2>Per day (UTC)</h2>"
+        body += Chart.bars("On-prem cost and cloud-equivalent per day", categories: daily.map { WebOverview.day($0["start"] as? Double ?? 0) },
+                           series: [.init(name: "on-prem cost", color: "#2f7d5b", values: daily.map { $0["on_prem_cost"] as? Double ?? 0 }),
+                                    .init(name: "cloud-equivalent of local tokens", color: "#3d6fb6", values: daily.map { $0["cloud_equivalent"] as? Double ?? 0 }),
+                                    .init(name: "cloud spend", color: "#c77d12", values: daily.map { $0["cloud_spend"] as? Double ?? 0 })],
+                           unit: currency)
+
+        body += "<h2>By model: local against the cloud</h2>"
+        var columns = ["model", "tokens", "on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend", "unpriced tokens"]
+        if carbon { columns.append("gCO2e per M") }
+        body += HTML.table(columns, report(["model"]).map { row in
+            let model = (row["labels"] as? [String: String])?["model"]
+            let key = "model.\(model ?? "")"
+            var cells = [
+                HTML.escape(model ?? "(idle hours)"), HTML.figure("\(key).tokens", WebOverview.tokens(row), .number(decimals: 0)),
+                HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money),
+                HTML.figure("\(key).cost_per_million_tokens", row["cost_per_million_tokens"] as? Double, money),
+                HTML.figure("\(key).cloud_equivalent_per_million_tokens", row["cloud_equivalent_per_million_tokens"] as? Double, money),
+                HTML.figure("\(key).savings", row["savings"] as? Double, money), HTML.figure("\(key).cloud_spend", row["cloud_spend"] as? Double, money),
+                HTML.figure("\(key).unpriced_tokens", row["unpriced_tokens"] as? Double, .number(decimals: 0)),
+            ]
+            if carbon { cells.append(HTML.figure("\(key).gco2e_per_million_tokens", row["gco2e_per_million_tokens"] as? Double, .grams)) }
+            return cells
+        }, numeric: Set(1..<columns.count), id: "by-model", empty: "No ledger hours in this window yet.")
+
+        body += "<h2>By team</h2>"
+        body += HTML.table(["team", "tokens", "cost", "on-prem", "cloud spend"], report(["team"]).map { row in
+            let team = (row["labels"] as? [String: String])?["team"]
+            let key = "team.\(team ?? "")"
+            return [HTML.escape(team ?? "(no team)"), HTML.figure("\(key).tokens", WebOverview.tokens(row), .number(decimals: 0)),
+                    HTML.figure("\(key).cost", row["cost"] as? Double, money), HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money),
+                    HTML.figure("\(key).cloud_spend", row["cloud_spend"] as? Double, money)]
+        }, numeric: [1, 2, 3, 4], id: "by-team")
+
+        body += "<h2>By node: energy and idle burn</h2>"
+        body += HTML.table(["node", "kWh", "energy sources", "on-prem cost", "idle cost", "savings"], report(["node"]).map { row in
+            let node = (row["labels"] as? [String: String])?["node"] ?? ""
+            let key = "node.\(node)"
+            return [HTML.escape(node), HTML.figure("\(key).kwh", (row["kwh"] as? Double ?? 0) + (row["kwh_estimated"] as? Double ?? 0), .number(decimals: 2)),
+                    HTML.escape((row["energy_sources"] as? [String] ?? []).joined(separator: ", ")),
+                    HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money), HTML.figure("\(key).idle_cost", row["idle_cost"] as? Double, money),
+                    HTML.figure("\(key).savings", row["savings"] as? Double, money)]
+        }, numeric: [1, 3, 4, 5], id: "by-node")
+        return HTML.page(.costs, subtitle: "The last \(days) day\(days == 1 ? "" : "s") of the ledger, in \(currency)", body: body,
+                         attributes: ["from": "\(Double(from) / 1000)", "to": "\(Double(to) / 1000)"])
+    }
+
+    /// Input and output tokens of a report row.
+    static func tokens(_ row: [String: Any]) -> Double {
+        let tokens = row["tokens"] as? [String: Double] ?? [:]
+        return (tokens["input"] ?? 0) + (tokens["output"] ?? 0)
+    }
+
+    /// `11-28` for a day's bar.
+    static func day(_ seconds: Double) -> String {
+        time(Int64(seconds * 1000), format: "MM-dd")
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import TokenWattCore
+
+extension WebOverview {
+    /// Nodes and GPUs now (`/api/v1/fleet`), and the fleet's energy by hour over the last day.
+    func fleetPage() async throws -> String {
+        let now = now()
+        let status = try await fleet.status()
+        let nodes = status.nodes
+        let up = nodes.filter(\.up).count
+        let watts = nodes.compactMap(\.watts)
+        let utilisation = nodes.compactMap(\.gpuUtilisation)
+        var body = "<div class=\"cards\">"
+        body += HTML.card("Nodes up", HTML.figure("fleet.nodes_up", Double(up), .number(decimals: 0)), note: "of \(nodes.count) known")
+        body += HTML.card("GPUs", HTML.figure("fleet.gpus", Double(nodes.reduce(0) { $0 + $1.gpus }), .number(decimals: 0)))
+        body += HTML.card("Power now", HTML.figure("fleet.power_watts", watts.isEmpty ? nil : watts.reduce(0, +), .watts))
+        body += HTML.card("Mean GPU utilisation", HTML.figure("fleet.gpu_utilization", utilisation.isEmpty ? nil : utilisation.reduce(0, +) / Double(utilisation.count), .percent))
+        body += HTML.card("Tokens per second", HTML.figure("fleet.tokens_per_second", nodes.reduce(0) { $0 + $1.tokensPerSecond }, .number(decimals: 1)))
+        body += "</div>"
+
+        let firstHour = TimeBucket.current(at: now, width: CostEngine.hourMs) - 23 * CostEngine.hourMs
+        let ledger = try await costs.ledger.hours(from: firstHour, to: now)
+        var kWh = Array(repeating: 0.0, count: 24)
+        for row in ledger.nodes { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
+        body += "<h2>Energy by hour, last 24 hours</h2>"
+        body += Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * CostEngine.hourMs) },
+                           series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
+
+        body += "<h2>Nodes</h2>"
+        body += HTML.table(["node", "agent", "GPUs", "power", "GPU utilisation", "hottest GPU", "CPU utilisation", "tokens/s", "models", "last push"],
+                           nodes.map { node in
+                               let key = "node.\(node.node)"
+                               return [
+                                   HTML.escape(node.node), HTML.badge(node.up ? "up" : "down", node.up ? "up" : "down"),
+                                   HTML.figure("\(key).gpus", Double(node.gpus), .number(decimals: 0)),
+                                   HTML.figure("\(key).power_watts", node.watts, .watts),
+                                   HTML.figure("\(key).gpu_utilization", node.gpuUtilisation, .percent),
+                                   HTML.figure("\(key).gpu_temperature_max_celsius", node.hottestGPU, .number(decimals: 0)) + (node.hottestGPU == nil ? "" : " °C"),
+                                   HTML.figure("\(key).cpu_utilization", node.cpuUtilisation, .percent),
+                                   HTML.figure("\(key).tokens_per_second", node.tokensPerSecond, .number(decimals: 1)),
+                                   HTML.escape(node.models.sorted().joined(separator: ", ")),
+                                   node.lastPushMs.map { HTML.escape(WebOverview.time($0)) } ?? "never",
+                               ]
+                           }, numeric: [2, 3, 4, 5, 6, 7], id: "nodes", empty: "No node has pushed yet: start an agent (tokenwatt-agent --aggregator ...).")
+        return HTML.page(.fleet, subtitle: "\(up) of \(nodes.count) nodes up · \(WebOverview.time(now))", body: body)
+    }
+
+    /// `14:00` for an hour's bar.
+    static func hourLabel(_ milliseconds: Int64) -> String {
+        time(milliseconds, format: "HH:00")
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+import TokenWattCore
+
+/// The web overview in a real browser: headless Chromium (Debian's package) loads every page
+/// of an aggregator fed by an agent (fake NVML, a stand-in vLLM, an application's usage report)
+/// and a gateway's series, behind a reader's user; every figure in the DOM (`data-key`,
+/// `data-value`) is checked against the JSON API, the page against console messages and
+/// addresses elsewhere, and a screenshot of each page is saved (`TOKENWATT_SCREENSHOTS`, else
+/// the test's folder).
+@Suite(.serialized) struct WebOverviewTests {
+    static let chromium = "/usr/bin/chromium"
+    static let llama = TokenFlowTests.model
+
+    /// Runs Chromium headless on `url`; its output (the DOM with `--dump-dom`) and log.
+    static func browse(_ url: String, _ arguments: [String], directory: String) async throws -> String {
+        let result = try await ChildProcess.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+                                                           "--user-data-dir=\(directory)/chromium-profile", "--enable-logging=stderr", "--v=0"]
+                                                    + arguments + [url], directory: directory)
+        #expect(result.status == 0, "\(result.output)")
+        return result.output
+    }
+
+    /// The figures of a page: `data-key` → `data-value` (nil where unknown).
+    static func figures(_ dom: String) -> [String: Double?] {
+        let pattern = try! NSRegularExpression(pattern: #"data-key="([^"]*)" data-value="([^"]*)""#)
+        var figures: [String: Double?] = [:]
+        for match in pattern.matches(in: dom, range: NSRange(dom.startIndex..., in: dom)) {
+            let key = String(dom[Range(match.range(at: 1), in: dom)!]).replacingOccurrences(of: "&amp;", with: "&")
+            figures[key] = Double(String(dom[Range(match.range(at: 2), in: dom)!]))
+        }
+        return figures
+    }
+
+    static func attribute(_ name: String, in dom: String) -> String? {
+        guard let range = dom.range(of: "data-\(name)=\"") else { return nil }
+        return String(dom[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    static func same(_ page: Double??, _ api: Any?) -> Bool {
+        let expected = (api as? Double) ?? (api as? Int).map(Double.init)
+        switch (page, expected) {
+        case (.some(.some(let value)), let expected?): return abs(value - expected) <= 1e-9 * max(1, abs(expected))
+        case (.some(.none), nil): return true  // unknown on both
+        default: return false
+        }
+    }
+
+    @Test func everyPageShowsTheAPIsFiguresInARealBrowser() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: WebOverviewTests.chromium), "scripts/install-dependencies.sh --with-test-peers installs chromium")
+        let directory = try Environment.temporaryDirectory("web")
+        print("DIRECTORY \(directory)")
+        let screenshots = ProcessInfo.processInfo.environment["TOKENWATT_SCREENSHOTS"] ?? "\(directory)/screenshots"
+        try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
+
+        let hash = try await ChildProcess.run(Environment.python, ["-c", "import bcrypt; print(bcrypt.hashpw(b'finops-pass', bcrypt.gensalt(10)).decode())"],
+                                              directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let reader = [("Authorization", "Basic " + Data("finops:finops-pass".utf8).base64EncodedString())]
+        let library = try await DashboardTests.fakeNVML(directory)
+        let scenario = "\(directory)/nvml-scenario"
+        try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
+        let vllmPort = Environment.freePort()
+        try TokenFlowTests.fakeVLLM.write(toFile: "\(directory)/fake_vllm.py", atomically: true, encoding: .utf8)
+        let vllm = try ChildProcess("/usr/bin/env", ["python3", "\(directory)/fake_vllm.py", "\(vllmPort)", WebOverviewTests.llama], logPath: "\(directory)/vllm.log")
+        let vllmURL = "http://127.0.0.1:\(vllmPort)"
+        _ = try await HTTP.waitFor("the fake vLLM") { try await HTTP.get(vllmURL + "/metrics").status == 200 ? true : nil }
+
+        // Energy only (no capex or overhead accruing with the hour), so the ledger holds still once the agent stops.
+        let port = Environment.freePort()
+        let aggregator = try await RunningAggregator.start(directory: directory, port: port, tokens: ["gpu-01": "token-1", "gpu-02": "token-2"], config: """
+            electricity: {price_per_kwh: 0.12, pue: 1.3}
+            carbon: {intensity_g_per_kwh: 350}
+            cloud_prices: [{match: "gpt-5-mini.*", input: 0.25, cached_input: 0.025, output: 2.00}]
+            shadow_prices: [{local: "meta-llama/.*", cloud: gpt-5-mini}]
+            costs: {interval: 1s}
+            advice: {window: 3m}
+            receivers: [{name: finops, webhook: {url: "http://127.0.0.1:\(Environment.freePort())/hook"}}]
+            budgets: [{name: fleet-daily, measure: usd, limit: 0.00001, period: {every: day}, forecast: {window: 1h}, receivers: [finops]}]
+            alerting: {evaluation_interval: 1s, delivery: {min_backoff: 1s}}
+            web: {basic_auth_users: {finops: "\(hash)"}}
+            """, reader: reader)
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: "token-1",
+                                                 environment: ["FAKE_NVML_SCENARIO": scenario],
+                                                 arguments: ["--nvml-library", library, "--inference-server", vllmURL], collectors: ["cpu", "memory", "nvidia"])
+        let usage = #"{"model": "gpt-5-mini", "provider": "openai", "attributes": {"team": "research"}, "usage": {"prompt_tokens": 900, "completion_tokens": 100}}"#
+        #expect(try await HTTP.post(agent.url + "/v1/usage", body: Array(usage.utf8), headers: [("Content-Type", "application/json")]).status == 200)
+        // A gateway on gpu-02: 12 requests forwarded, 3 refused by a budget.
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let gateway = { (outcome: String, value: Double) in
+            TimeSeries(labels: try! LabelSet(dictionary: ["__name__": "tokenwatt_gateway_requests_total", "route": "meta-llama/.*", "outcome": outcome]),
+                       samples: [Sample(timestamp: now, value: value)])
+        }
+        #expect(try await aggregator.push([gateway("forwarded", 12), gateway("budget_exceeded", 3)], token: "token-2") == 204)
+
+        let work = Task {
+            var energy = 1_000_000
+            while !Task.isCancelled {
+                energy += 306_000
+                try? DashboardTests.scenario(energyMillijoules: energy).write(toFile: scenario, atomically: true, encoding: .utf8)
+                _ = try? await HTTP.post(vllmURL + "/serve?input=3000&output=800", body: [], headers: [])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        // (JSON writes the model's slash as \/.)
+        let modelName = String(WebOverviewTests.llama.split(separator: "/").last ?? "")
+        for (what, path, text) in [("the ledger", "/api/v1/costs?by=model", modelName), ("the budget's alert", "/api/v1/alerts", "fleet-daily"),
+                                   ("the advice", "/api/v1/advice", modelName)] {
+            _ = try await HTTP.waitFor(what, seconds: 60) { try await HTTP.get(aggregator.url + path, headers: reader).body.contains(text) ? true : nil }
+        }
+        work.cancel()
+        await agent.process.kill(signal: SIGTERM)
+        try await Task.sleep(for: .seconds(3))  // the last push in the ledger
+
+        func api(_ path: String) async throws -> Any? {
+            let body = try await HTTP.get(aggregator.url + path, headers: reader).body
+            return (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"]
+        }
+        let credentialed = "http://finops:finops-pass@127.0.0.1:\(port)"
+        var checked = 0
+        for section in ["", "costs", "budgets", "advice", "gateway"] {
+            let url = "\(credentialed)/\(section)"
+            // The advice and the fleet's figures move with time: page and API are read until they agree.
+            var mismatches: [String] = []
+            for _ in 0..<5 {
+                let dom = try await WebOverviewTests.browse(url, ["--dump-dom"], directory: directory)
+                #expect(!dom.contains("CONSOLE"), "console messages on /\(section): \(dom.split(separator: "\n").filter { $0.contains("CONSOLE") })")
+                #expect(dom.range(of: #"(src|href)="https?://"#, options: .regularExpression) == nil, "/\(section) loads something from elsewhere")
+                #expect(dom.contains("<main id=\"\(section.isEmpty ? "fleet" : section)\""), "/\(section): \(dom.prefix(500))")
+                let figures = WebOverviewTests.figures(dom)
+                mismatches = try await WebOverviewTests.compare(section, figures: figures, dom: dom, api: api)
+                checked += figures.count
+                if mismatches.isEmpty { break }
+                try await Task.sleep(for: .seconds(1))
+            }
+            #expect(mismatches.isEmpty, "/\(section): \(mismatches)")
+            let file = "\(screenshots)/\(section.isEmpty ? "fleet" : section).png"
+            _ = try await WebOverviewTests.browse(url, ["--screenshot=\(file)", "--window-size=1280,1100", "--hide-scrollbars"], directory: directory)
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            #expect(size > 10_000, "\(file): \(size) bytes")
+        }
+        #expect(checked > 40)
+        #expect(try await HTTP.get(aggregator.url + "/costs").status == 401)
+        _ = (vllm, aggregator)
+    }
+
+    /// Each figure of a page against the API's answer; the mismatches.
+    static func compare(_ section: String, figures: [String: Double?], dom: String, api: (String) async throws -> Any?) async throws -> [String] {
+        var mismatches: [String] = []
+        func check(_ key: String, _ expected: Any?) {
+            if !same(figures[key], expected) { mismatches.append("\(key): page \(String(describing: figures[key])), API \(String(describing: expected))") }
+        }
+        switch section {
+        case "":
+            let nodes = try await api("/api/v1/fleet") as? [[String: Any]] ?? []
+            #expect(nodes.count == 2)
+            for node in nodes {
+                let name = node["node"] as? String ?? ""
+                for field in ["gpus", "power_watts", "gpu_utilization", "gpu_temperature_max_celsius", "cpu_utilization", "tokens_per_second"] {
+                    check("node.\(name).\(field)", node[field] is NSNull ? nil : node[field])
+                }
+            }
+            // The fake NVML's GPU: 612 W, 87 %, 64 °C.
+            check("node.gpu-01.power_watts", 612.0)
+            check("node.gpu-01.gpu_utilization", 0.87)
+            check("node.gpu-01.gpu_temperature_max_celsius", 64.0)
+        case "costs":
+            let from = attribute("from", in: dom) ?? "", to = attribute("to", in: dom) ?? ""
+            let byModel = (try await api("/api/v1/costs?from=\(from)&to=\(to)&by=model") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+            #expect(byModel.count >= 2)
+            for group in byModel {
+                let model = (group["labels"] as? [String: String])?["model"] ?? ""
+                for field in ["on_prem_cost", "cost_per_million_tokens", "cloud_equivalent_per_million_tokens", "savings", "cloud_spend", "gco2e_per_million_tokens"] {
+                    check("model.\(model).\(field)", group[field])
+                }
+            }
+            check("total.cost", byModel.compactMap { $0["cost"] as? Double }.reduce(0, +))
+            let byTeam = (try await api("/api/v1/costs?from=\(from)&to=\(to)&by=team") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+            for group in byTeam { check("team.\((group["labels"] as? [String: String])?["team"] ?? "").cost", group["cost"]) }
+            let byNode = (try await api("/api/v1/costs?from=\(from)&to=\(to)&by=node") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+            for group in byNode { check("node.\((group["labels"] as? [String: String])?["node"] ?? "").idle_cost", group["idle_cost"]) }
+        case "budgets":
+            let budgets = try await api("/api/v1/budgets") as? [[String: Any]] ?? []
+            #expect(budgets.count == 1)
+            for budget in budgets {
+                for field in ["spent", "limit", "used_ratio", "forecast"] { check("budget.\(budget["name"] as? String ?? "").\(field)", budget[field]) }
+            }
+            #expect(dom.contains("Burn-down of fleet-daily"))
+            #expect(dom.contains("fleet-daily") && dom.contains("finops"), "the alert and its receiver")
+        case "advice":
+            let advice = try await api("/api/v1/advice") as? [String: Any] ?? [:]
+            guard attribute("computed-at", in: dom).flatMap(Double.init) == advice["computed_at"] as? Double else {
+                return ["advice computed at \(attribute("computed-at", in: dom) ?? "?") on the page, \(advice["computed_at"] ?? "?") by the API"]
+            }
+            for recommendation in advice["recommendations"] as? [[String: Any]] ?? [] {
+                let model = recommendation["model"] as? String ?? ""
+                #expect(dom.contains("data-model=\"\(model)\" data-action=\"\(recommendation["action"] as? String ?? "")\""))
+                for node in recommendation["nodes"] as? [[String: Any]] ?? [] {
+                    for field in ["tokens_per_second", "watts", "marginal_cost_per_million_tokens", "average_cost_per_million_tokens", "cloud_price_per_million_tokens"] {
+                        check("advice.\(model).\(node["node"] as? String ?? "").\(field)", node[field] is NSNull ? nil : node[field])
+                    }
+                }
+            }
+        default:
+            check("gateway.gpu-02.meta-llama/.*.forwarded", 12.0)
+            check("gateway.gpu-02.meta-llama/.*.budget_exceeded", 3.0)
+            check("gateway.denied", 3.0)
+        }
+        return mismatches
+    }
+}
