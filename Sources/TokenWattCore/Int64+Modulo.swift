@@ -5,4 +5,10 @@ extension Int64 {
         let remainder = self % divisor
         return remainder < 0 ? remainder + divisor : remainder
     }
+
+    /// The quotient rounded toward negative infinity (a positive divisor): which day, minute or
+    /// window a timestamp falls in, also before 1970.
+    public func floorDivided(by divisor: Int64) -> Int64 {
+        (self - modulo(divisor)) / divisor
+    }
 }

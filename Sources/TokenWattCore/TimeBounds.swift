@@ -69,3 +69,34 @@ public enum TimeBounds {
         return Int64(milliseconds)
     }
 }
+
+/// A moment's date and time of day in UTC, by arithmetic (Howard Hinnant's `civil_from_days`):
+/// pages that print a time per row cannot afford a formatter per row.
+public struct UTCTime: Sendable, Equatable {
+    public let year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64
+
+    public init(milliseconds: Int64) {
+        let seconds = milliseconds.floorDivided(by: 1000)
+        let days = seconds.floorDivided(by: 86_400)
+        let time = seconds - days * 86_400
+        hour = time / 3600
+        minute = time % 3600 / 60
+        second = time % 60
+        let shifted = days + 719_468
+        let era = shifted.floorDivided(by: 146_097)
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
+    /// `2026-12-03 11:14`.
+    public var minuteText: String { "\(dateText) \(UTCTime.two(hour)):\(UTCTime.two(minute))" }
+    /// `2026-12-03`.
+    public var dateText: String { "\(year)-\(UTCTime.two(month))-\(UTCTime.two(day))" }
+
+    public static func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+}

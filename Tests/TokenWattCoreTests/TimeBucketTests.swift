@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TokenWattCore
 
@@ -49,5 +50,37 @@ import TokenWattCore
         #expect(TimeBucket.firstStart(from: 1_800_000, width: TimeBucketTests.hour) == TimeBucketTests.hour)
         #expect(TimeBucket.firstStart(from: TimeBucketTests.hour, width: TimeBucketTests.hour) == TimeBucketTests.hour)
         #expect(TimeBucket.current(at: TimeBucketTests.hour + 5, width: TimeBucketTests.hour) == TimeBucketTests.hour)
+    }
+}
+
+/// The web overview's per-row times, by arithmetic, against Foundation's calendar (Gregorian from 1582,
+/// Julian before it: the instants start in 1600).
+@Suite struct UTCTimeTests {
+    @Test(arguments: [0, -1, 951_782_400_000, 1_795_824_000_000 - 1, 1_795_824_000_000, 4_102_444_799_999, -11_676_096_000_000, 253_402_300_799_000] as [Int64])
+    func agreesWithFoundation(milliseconds: Int64) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second],
+                                            from: Date(timeIntervalSince1970: (Double(milliseconds) / 1000).rounded(.down)))
+        let time = UTCTime(milliseconds: milliseconds)
+        #expect([time.year, time.month, time.day, time.hour, time.minute, time.second].map(Int.init)
+                == [parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second].map { $0 ?? -1 })
+    }
+
+    @Test func everyDayOfFourCenturiesAgrees() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        // 1900-03-01 to 2300: every 7 hours and 13 minutes, which walks through every hour of the day.
+        var milliseconds: Int64 = -2_203_891_200_000
+        while milliseconds < 10_413_792_000_000 {
+            let parts = calendar.dateComponents([.year, .month, .day, .hour], from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+            let time = UTCTime(milliseconds: milliseconds)
+            if [time.year, time.month, time.day, time.hour].map(Int.init) != [parts.year, parts.month, parts.day, parts.hour].map({ $0 ?? -1 }) {
+                Issue.record("\(milliseconds): \(time) against \(parts)")
+                return
+            }
+            milliseconds += 7 * 3_600_000 + 13 * 60_000
+        }
+        #expect(UTCTime(milliseconds: 1_795_824_000_000).minuteText == "2026-11-28 00:00")
     }
 }

@@ -84,6 +84,7 @@ extension WebOverview {
 
     /// `11-28` for a day's bar.
     static func day(_ seconds: Double) -> String {
-        time(Int64(seconds * 1000), format: "MM-dd")
+        let time = UTCTime(milliseconds: Int64(seconds * 1000))
+        return "\(UTCTime.two(time.month))-\(UTCTime.two(time.day))"
     }
 }

@@ -19,9 +19,8 @@ extension WebOverview {
         body += "</div>"
 
         let firstHour = TimeBucket.current(at: now, width: CostEngine.hourMs) - 23 * CostEngine.hourMs
-        let ledger = try await costs.ledger.hours(from: firstHour, to: now)
         var kWh = Array(repeating: 0.0, count: 24)
-        for row in ledger.nodes { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
+        for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
         body += "<h2>Energy by hour, last 24 hours</h2>"
         body += Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * CostEngine.hourMs) },
                            series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
@@ -47,6 +46,6 @@ extension WebOverview {
 
     /// `14:00` for an hour's bar.
     static func hourLabel(_ milliseconds: Int64) -> String {
-        time(milliseconds, format: "HH:00")
+        UTCTime.two(UTCTime(milliseconds: milliseconds).hour) + ":00"
     }
 }

@@ -29,13 +29,9 @@ struct WebOverview: Sendable {
 
     var currency: String { costs.pricing.currency }
 
-    /// A moment as the pages show it: UTC, to the minute unless `format` says otherwise.
-    static func time(_ milliseconds: Int64, format: String = "yyyy-MM-dd HH:mm 'UTC'") -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = format
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    /// A moment as the pages show it: UTC, to the minute.
+    static func time(_ milliseconds: Int64) -> String {
+        UTCTime(milliseconds: milliseconds).minuteText + " UTC"
     }
 
     /// A row's labels as text (`team=research, agent=triage`), `(none)` without any.

@@ -77,6 +77,8 @@ public protocol LedgerStore: Sendable {
     func replaceHour(_ hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError)
     /// The ledger rows of the hours in `[from, to)` (ms).
     func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])
+    /// The node rows alone of the hours in `[from, to)` (ms).
+    func nodeHours(from: Int64, to: Int64) async throws(StoreError) -> [LedgerNodeHour]
     /// Saves published cost counters held above the ledger's totals (series key → value).
     func savePublishedCounters(_ raised: [String: Double]) async throws(StoreError)
     /// The cost counters as last published, by series key.
@@ -121,23 +123,32 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    public func nodeHours(from: Int64, to: Int64) async throws(StoreError) -> [LedgerNodeHour] {
+        try await database.read("read the ledger's nodes") { db in try SQLiteLedgerStore.nodeHours(db, from: from, to: to) }
+    }
+
+    private static func nodeHours(_ db: Database, from: Int64, to: Int64) throws -> [LedgerNodeHour] {
+        try Row.fetchAll(db, sql: """
+            SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e FROM ledger_nodes
+            WHERE hour >= ? AND hour < ? ORDER BY hour, node
+            """, arguments: [from, to]).map { row in
+            var node = LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
+            node.operationalGCO2e = row[7]
+            node.embodiedGCO2e = row[8]
+            return node
+        }
+    }
+
     public func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
         try await database.read("read the ledger") { db in
-            let nodes = try Row.fetchAll(db, sql: """
-                SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e FROM ledger_nodes
-                WHERE hour >= ? AND hour < ? ORDER BY hour, node
-                """, arguments: [from, to]).map { row in
-                var node = LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
-                node.operationalGCO2e = row[7]
-                node.embodiedGCO2e = row[8]
-                return node
-            }
+            let nodes = try SQLiteLedgerStore.nodeHours(db, from: from, to: to)
             let usage = try Row.fetchAll(db, sql: """
                 SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced, gco2e
                 FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
                 """, arguments: [from, to]).map { row in
+                let labels = (try? LabelsJSON.decode(row[5] as String))?.labels ?? []
                 var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
-                                             labels: (try? JSONSerialization.jsonObject(with: Data((row[5] as String).utf8))) as? [String: String] ?? [:])
+                                             labels: Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
                 stream.input = row[6]
                 stream.cachedInput = row[7]
                 stream.output = row[8]
