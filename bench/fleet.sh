@@ -32,13 +32,8 @@ kill "$prom"; wait "$prom" 2>/dev/null || true
 
 echo "== tokenwatt-aggregator"
 # Each simulated node pushes with a token of its own, as a fleet's agents do (`node-N`).
-{
-    echo "nodes:"
-    for node in $(seq 0 $((nodes - 1))); do
-        echo "  - {name: node-$node, token_env: FLEET_TOKEN_$node}"
-        export "FLEET_TOKEN_$node=fleet-secret-$node"
-    done
-} >"$work/tw.yml"
+. bench/nodes-config.sh
+nodes_config "$nodes" FLEET >"$work/tw.yml"
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19480 --data-dir "$work/data" >"$work/aggregator.log" 2>&1 &
 aggregator=$!
 until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.2; done

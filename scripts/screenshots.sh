@@ -9,14 +9,8 @@ swift build
 bin="$(swift build --show-bin-path)"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-{
-    cat bench/web-fleet.yml
-    echo "nodes:"
-    for node in $(seq 0 $((nodes - 1))); do
-        echo "  - {name: node-$node, token_env: WEB_TOKEN_$node}"
-        export "WEB_TOKEN_$node=web-secret-$node"
-    done
-} >"$work/tw.yml"
+. bench/nodes-config.sh
+{ cat bench/web-fleet.yml; nodes_config "$nodes" WEB; } >"$work/tw.yml"
 "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19482 --data-dir "$work/data" >"$work/aggregator.log" 2>&1 &
 until curl -sf 127.0.0.1:19482/-/ready >/dev/null; do sleep 0.2; done
 "$bin/tokenwatt-bench" web --url http://127.0.0.1:19482 --nodes "$nodes" --token 'web-secret-{node}' --fill-only

@@ -21,7 +21,8 @@ struct WebBenchmark: AsyncParsableCommand {
     @Option(help: "Loads of each page.") var rounds = 20
     @Option(help: "A peer's base URL (Prometheus with --web.enable-remote-write-receiver): the same fleet is pushed there and queried.")
     var peer: String?
-    @Flag(help: "Only push the fleet, load nothing (for screenshots).") var fillOnly = false
+    @Flag(help: "Only push the fleet, load nothing (for screenshots, or to change the database before loading).") var fillOnly = false
+    @Flag(help: "Only load the pages of a fleet pushed before.") var loadOnly = false
 
     static let models = ["meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3", "deepseek-ai/DeepSeek-V3"]
     static let pages = ["/", "/costs", "/budgets", "/advice", "/gateway"]
@@ -33,7 +34,7 @@ struct WebBenchmark: AsyncParsableCommand {
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: .init(idleTimeout: .seconds(60))))
         do {
-            try await fill(client)
+            if !loadOnly { try await fill(client) }
             if !fillOnly { try await load(client) }
         } catch {
             try await client.shutdown()

@@ -70,14 +70,7 @@ import Glibc
         let queries = try DashboardTests.queries()
         #expect(queries.count >= 25)
 
-        let library = try await DashboardTests.fakeNVML(directory)
-        let scenario = "\(directory)/nvml-scenario"
-        try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
-        let vllmPort = Environment.freePort()
-        try TokenFlowTests.fakeVLLM.write(toFile: "\(directory)/fake_vllm.py", atomically: true, encoding: .utf8)
-        let vllm = try ChildProcess("/usr/bin/env", ["python3", "\(directory)/fake_vllm.py", "\(vllmPort)", TokenFlowTests.model], logPath: "\(directory)/vllm.log")
-        let vllmURL = "http://127.0.0.1:\(vllmPort)"
-        _ = try await HTTP.waitFor("the fake vLLM") { try await HTTP.get(vllmURL + "/metrics").status == 200 ? true : nil }
+        let node = try await WorkingNode.start(directory: directory)
 
         let aggregatorPort = Environment.freePort()
         let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, config: """
@@ -90,12 +83,7 @@ import Glibc
             budgets: [{name: fleet-monthly, measure: usd, limit: 100000, forecast: {window: 1h}, receivers: [finops]}]
             alerting: {evaluation_interval: 1s}
             """)
-        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
-                                                 environment: ["FAKE_NVML_SCENARIO": scenario],
-                                                 arguments: ["--nvml-library", library, "--inference-server", vllmURL],
-                                                 collectors: ["cpu", "memory", "nvidia"])
-        let usage = #"{"model": "gpt-5-mini", "provider": "openai", "attributes": {"team": "research"}, "usage": {"prompt_tokens": 900, "completion_tokens": 100}}"#
-        #expect(try await HTTP.post(agent.url + "/v1/usage", body: Array(usage.utf8), headers: [("Content-Type", "application/json")]).status == 200)
+        _ = try await node.agent(directory: directory, aggregatorPort: aggregatorPort)
 
         let prometheusPort = Environment.freePort()
         try """
@@ -110,16 +98,7 @@ import Glibc
             "--web.listen-address=127.0.0.1:\(prometheusPort)",
         ], logPath: "\(directory)/prometheus.log")
 
-        // The fleet at work: the GPU draws 612 W, the server serves, until the test ends.
-        let work = Task {
-            var energy = 1_000_000
-            while !Task.isCancelled {
-                energy += 306_000
-                try? DashboardTests.scenario(energyMillijoules: energy).write(toFile: scenario, atomically: true, encoding: .utf8)
-                _ = try? await HTTP.post(vllmURL + "/serve?input=3000&output=800", body: [], headers: [])
-                try? await Task.sleep(for: .milliseconds(500))
-            }
-        }
+        let work = node.work()
         defer { work.cancel() }
 
         var missing = queries
@@ -138,7 +117,7 @@ import Glibc
             if !missing.isEmpty { try await Task.sleep(for: .seconds(2)) }
         }
         #expect(missing.isEmpty, "no data for: \(missing.map { "\($0.dashboard) / \($0.panel): \($0.expr)" }.joined(separator: "\n"))")
-        _ = (vllm, prometheus, aggregator)
+        _ = (node, prometheus, aggregator)
     }
 
     @Test func provisioningNamesThePrometheusDataSourceAndTheDashboardsFolder() throws {
@@ -146,5 +125,51 @@ import Glibc
         #expect(datasources.contains("type: prometheus") && !datasources.contains("uid:"))
         let dashboards = try String(contentsOf: DashboardTests.grafana.appendingPathComponent("provisioning/dashboards/tokenwatt.yml"), encoding: .utf8)
         #expect(dashboards.contains("type: file") && dashboards.contains("path: /var/lib/grafana/dashboards/tokenwatt"))
+    }
+}
+
+/// A GPU server at work for the end-to-end tests: the fake NVML's GPU (612 W, 87 %, 64 °C) and
+/// a stand-in vLLM serving `TokenFlowTests.model`, and an agent reading both that has also
+/// taken an application's usage report of gpt-5-mini for team research.
+struct WorkingNode {
+    let vllm: ChildProcess
+    let vllmURL: String
+    let library: String
+    let scenario: String
+
+    static func start(directory: String) async throws -> WorkingNode {
+        let library = try await DashboardTests.fakeNVML(directory)
+        let scenario = "\(directory)/nvml-scenario"
+        try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
+        let port = Environment.freePort()
+        try TokenFlowTests.fakeVLLM.write(toFile: "\(directory)/fake_vllm.py", atomically: true, encoding: .utf8)
+        let vllm = try ChildProcess("/usr/bin/env", ["python3", "\(directory)/fake_vllm.py", "\(port)", TokenFlowTests.model], logPath: "\(directory)/vllm.log")
+        let url = "http://127.0.0.1:\(port)"
+        _ = try await HTTP.waitFor("the fake vLLM") { try await HTTP.get(url + "/metrics").status == 200 ? true : nil }
+        return WorkingNode(vllm: vllm, vllmURL: url, library: library, scenario: scenario)
+    }
+
+    /// The node's agent, pushing to the aggregator with `token-1`.
+    func agent(directory: String, aggregatorPort: Int) async throws -> RunningAgent {
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
+                                                 environment: ["FAKE_NVML_SCENARIO": scenario],
+                                                 arguments: ["--nvml-library", library, "--inference-server", vllmURL],
+                                                 collectors: ["cpu", "memory", "nvidia"])
+        let usage = #"{"model": "gpt-5-mini", "provider": "openai", "attributes": {"team": "research"}, "usage": {"prompt_tokens": 900, "completion_tokens": 100}}"#
+        #expect(try await HTTP.post(agent.url + "/v1/usage", body: Array(usage.utf8), headers: [("Content-Type", "application/json")]).status == 200)
+        return agent
+    }
+
+    /// The node at work until cancelled: the GPU's energy grows at 612 W, the server serves.
+    func work() -> Task<Void, Never> {
+        Task {
+            var energy = 1_000_000
+            while !Task.isCancelled {
+                energy += 306_000
+                try? DashboardTests.scenario(energyMillijoules: energy).write(toFile: scenario, atomically: true, encoding: .utf8)
+                _ = try? await HTTP.post(vllmURL + "/serve?input=3000&output=800", body: [], headers: [])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 }

@@ -49,21 +49,14 @@ import TokenWattCore
     @Test func everyPageShowsTheAPIsFiguresInARealBrowser() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: WebOverviewTests.chromium), "scripts/install-dependencies.sh --with-test-peers installs chromium")
         let directory = try Environment.temporaryDirectory("web")
-        print("DIRECTORY \(directory)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let screenshots = ProcessInfo.processInfo.environment["TOKENWATT_SCREENSHOTS"] ?? "\(directory)/screenshots"
         try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
 
         let hash = try await ChildProcess.run(Environment.python, ["-c", "import bcrypt; print(bcrypt.hashpw(b'finops-pass', bcrypt.gensalt(10)).decode())"],
                                               directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
         let reader = [("Authorization", "Basic " + Data("finops:finops-pass".utf8).base64EncodedString())]
-        let library = try await DashboardTests.fakeNVML(directory)
-        let scenario = "\(directory)/nvml-scenario"
-        try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
-        let vllmPort = Environment.freePort()
-        try TokenFlowTests.fakeVLLM.write(toFile: "\(directory)/fake_vllm.py", atomically: true, encoding: .utf8)
-        let vllm = try ChildProcess("/usr/bin/env", ["python3", "\(directory)/fake_vllm.py", "\(vllmPort)", WebOverviewTests.llama], logPath: "\(directory)/vllm.log")
-        let vllmURL = "http://127.0.0.1:\(vllmPort)"
-        _ = try await HTTP.waitFor("the fake vLLM") { try await HTTP.get(vllmURL + "/metrics").status == 200 ? true : nil }
+        let node = try await WorkingNode.start(directory: directory)
 
         // Energy only (no capex or overhead accruing with the hour), so the ledger holds still once the agent stops.
         let port = Environment.freePort()
@@ -79,11 +72,7 @@ import TokenWattCore
             alerting: {evaluation_interval: 1s, delivery: {min_backoff: 1s}}
             web: {basic_auth_users: {finops: "\(hash)"}}
             """, reader: reader)
-        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: port, token: "token-1",
-                                                 environment: ["FAKE_NVML_SCENARIO": scenario],
-                                                 arguments: ["--nvml-library", library, "--inference-server", vllmURL], collectors: ["cpu", "memory", "nvidia"])
-        let usage = #"{"model": "gpt-5-mini", "provider": "openai", "attributes": {"team": "research"}, "usage": {"prompt_tokens": 900, "completion_tokens": 100}}"#
-        #expect(try await HTTP.post(agent.url + "/v1/usage", body: Array(usage.utf8), headers: [("Content-Type", "application/json")]).status == 200)
+        let agent = try await node.agent(directory: directory, aggregatorPort: port)
         // A gateway on gpu-02: 12 requests forwarded, 3 refused by a budget.
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let gateway = { (outcome: String, value: Double) in
@@ -92,15 +81,7 @@ import TokenWattCore
         }
         #expect(try await aggregator.push([gateway("forwarded", 12), gateway("budget_exceeded", 3)], token: "token-2") == 204)
 
-        let work = Task {
-            var energy = 1_000_000
-            while !Task.isCancelled {
-                energy += 306_000
-                try? DashboardTests.scenario(energyMillijoules: energy).write(toFile: scenario, atomically: true, encoding: .utf8)
-                _ = try? await HTTP.post(vllmURL + "/serve?input=3000&output=800", body: [], headers: [])
-                try? await Task.sleep(for: .milliseconds(500))
-            }
-        }
+        let work = node.work()
         // (JSON writes the model's slash as \/.)
         let modelName = String(WebOverviewTests.llama.split(separator: "/").last ?? "")
         for (what, path, text) in [("the ledger", "/api/v1/costs?by=model", modelName), ("the budget's alert", "/api/v1/alerts", "fleet-daily"),
@@ -140,7 +121,7 @@ import TokenWattCore
         }
         #expect(checked > 40)
         #expect(try await HTTP.get(aggregator.url + "/costs").status == 401)
-        _ = (vllm, aggregator)
+        _ = (node, aggregator)
     }
 
     /// Each figure of a page against the API's answer; the mismatches.

@@ -78,8 +78,11 @@ struct CostReport {
             if !TokenSource.isCloud(row.source) { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
         }
         for row in ledger.nodes {
-            let idle = (localTokens["\(row.node) \(row.hour)"] ?? 0) == 0
-            guard byNode || idle else { continue }
+            // A day-summary row carries its idle part; an hour's row is idle without local tokens.
+            let hourIsIdle = (localTokens["\(row.node) \(row.hour)"] ?? 0) == 0
+            let idleCost = row.idleCost ?? (hourIsIdle ? row.cost : 0)
+            let idleGCO2e = row.idleGCO2e ?? (hourIsIdle ? row.gco2e : 0)
+            guard byNode || idleCost != 0 || idleGCO2e != 0 else { continue }
             update(hour: row.hour, values: by.map { $0 == "node" ? row.node : "" }) { group in
                 if byNode {
                     group.energySources.insert(row.energySource)
@@ -95,12 +98,10 @@ struct CostReport {
                     group.operationalGCO2e += row.operationalGCO2e
                     group.embodiedGCO2e += row.embodiedGCO2e
                 }
-                if idle {
-                    group.idle += row.cost
-                    if !byNode {
-                        group.localCost += row.cost
-                        group.gco2e += row.gco2e
-                    }
+                group.idle += idleCost
+                if !byNode {
+                    group.localCost += idleCost
+                    group.gco2e += idleGCO2e
                 }
             }
         }

@@ -2,14 +2,15 @@ import Foundation
 import TokenWattCore
 
 extension WebOverview {
-    /// The ledger over the last `days` (default 7, at most 92): totals, cost per million tokens
-    /// local against cloud-equivalent by model, by team and by node with idle burn, and per day;
-    /// the groups of `/api/v1/costs` over the same `from` and `to` (on `main` as `data-from`, `data-to`).
+    /// The ledger over the last `days` UTC days, today's so far included (default 7, at most
+    /// 92), read from its day summary: totals, cost per million tokens local against
+    /// cloud-equivalent by model, by team and by node with idle burn, and per day; the groups of
+    /// `/api/v1/costs` over the same `from` and `to` (on `main` as `data-from`, `data-to`).
     func costsPage(_ parameters: QueryString) async throws -> String {
         let days = min(92, max(1, parameters["days"].flatMap(Int.init) ?? 7))
         let to = now()
-        let from = to - Int64(days) * 24 * CostEngine.hourMs
-        let ledger = try await costs.ledger.hours(from: from, to: to)
+        let from = TimeBucket.current(at: to, width: WebOverview.dayMs) - Int64(days - 1) * WebOverview.dayMs
+        let ledger = try await costs.ledger.days(from: from, to: to)
         let carbon = costs.pricing.carbon != nil
         let money = HTML.Format.money(currency)
         func report(_ by: [String], step: CostReport.Step? = nil) -> [[String: Any]] {
@@ -72,7 +73,7 @@ extension WebOverview {
                     HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money), HTML.figure("\(key).idle_cost", row["idle_cost"] as? Double, money),
                     HTML.figure("\(key).savings", row["savings"] as? Double, money)]
         }, numeric: [1, 3, 4, 5], id: "by-node")
-        return HTML.page(.costs, subtitle: "The last \(days) day\(days == 1 ? "" : "s") of the ledger, in \(currency)", body: body,
+        return HTML.page(.costs, subtitle: days == 1 ? "Today (UTC) so far, in \(currency)" : "The last \(days) days (UTC), today's so far included, in \(currency)", body: body,
                          attributes: ["from": "\(Double(from) / 1000)", "to": "\(Double(to) / 1000)"])
     }
 

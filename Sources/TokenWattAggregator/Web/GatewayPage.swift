@@ -4,8 +4,8 @@ import TokenWattStore
 
 extension WebOverview {
     /// The metering gateways: requests by node, route and outcome (their pushed
-    /// `tokenwatt_gateway_requests_total`), denials apart, and the last day's tokens and cost
-    /// by caller (the ledger's gateway streams, by their callers' labels).
+    /// `tokenwatt_gateway_requests_total`), denials apart, and the tokens and cost by caller of
+    /// the last 7 UTC days (the ledger's gateway streams by their callers' labels, from its days).
     func gatewayPage() async throws -> String {
         let now = now()
         let requests = fleet.samples.latestSamples(matching: [try SeriesSelector(parsing: "tokenwatt_gateway_requests_total")], since: now - fleet.stalenessMs)
@@ -27,18 +27,18 @@ extension WebOverview {
             }
         }, numeric: Set(2..<(2 + outcomes.count)), id: "routes", empty: "No gateway has reported: enable gateway: in an agent's config.")
 
-        let ledger = try await costs.ledger.hours(from: now - 24 * CostEngine.hourMs, to: now)
+        let ledger = try await costs.ledger.days(from: TimeBucket.current(at: now, width: WebOverview.dayMs) - 6 * WebOverview.dayMs, to: now)
         var callers: [String: (tokens: Double, cost: Double)] = [:]
         for row in ledger.usage where TokenSource.isGateway(row.source) {
             let caller = WebOverview.labelText(row.labels)
             let sum = callers[caller] ?? (0, 0)
             callers[caller] = (sum.tokens + row.tokens, sum.cost + row.cost)
         }
-        body += "<h2>Callers, last 24 hours</h2>"
+        body += "<h2>Callers, last 7 days (UTC)</h2>"
         body += HTML.table(["caller", "tokens", "cost"], callers.sorted { $0.value.cost > $1.value.cost }.map { caller, sum in
             [HTML.escape(caller), HTML.figure("caller.\(caller).tokens", sum.tokens, .number(decimals: 0)), HTML.figure("caller.\(caller).cost", sum.cost, .money(currency))]
-        }, numeric: [1, 2], id: "callers", empty: "No tokens through a gateway in the last 24 hours.")
-        return HTML.page(.gateway, subtitle: "Requests since each gateway started, callers over the last day", body: body)
+        }, numeric: [1, 2], id: "callers", empty: "No tokens through a gateway in the last 7 days.")
+        return HTML.page(.gateway, subtitle: "Requests since each gateway started, callers over the last 7 days", body: body)
     }
 
     /// Outcomes that refused a caller (the gateway's `outcome` label).

@@ -28,6 +28,7 @@ struct WebOverview: Sendable {
     }
 
     var currency: String { costs.pricing.currency }
+    static let dayMs: Int64 = 24 * CostEngine.hourMs
 
     /// A moment as the pages show it: UTC, to the minute.
     static func time(_ milliseconds: Int64) -> String {

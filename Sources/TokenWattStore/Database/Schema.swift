@@ -69,6 +69,9 @@ import TokenWattCore
 ///   (v12): grams of CO2e per node hour and a local stream's share of them; hours written before
 ///   v12, or without `carbon:` in the config, hold 0 (their samples may be gone, so they are not
 ///   rewritten).
+/// - `ledger_day_nodes`, `ledger_day_usage` (v13): the ledger summed by UTC day, kept with every
+///   hour's rewrite (`LedgerDays`); node rows apart by energy source with their idle part,
+///   usage rows apart by `priced`.
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
 ///   value) where they are held above the ledger's totals, saved before they are shown, so a counter
 ///   never falls, not even across a restart, when a late sample lowers the ledger's total.
@@ -310,6 +313,9 @@ enum Schema {
                 ALTER TABLE ledger_nodes ADD COLUMN embodied_gco2e REAL NOT NULL DEFAULT 0;
                 ALTER TABLE ledger_usage ADD COLUMN gco2e REAL NOT NULL DEFAULT 0;
                 """)
+        }
+        migrator.registerMigration("v13: the ledger summed by day") { db in
+            try LedgerDays.create(db)
         }
         return migrator
     }

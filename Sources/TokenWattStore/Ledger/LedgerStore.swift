@@ -16,6 +16,11 @@ public struct LedgerNodeHour: Sendable, Equatable {
     /// hour's share of the node's embodied emissions; 0 where no carbon intensity is configured.
     public var operationalGCO2e = 0.0
     public var embodiedGCO2e = 0.0
+    /// In a row of the day summary (`LedgerStore.days`, `hour` the day's start): the part of its
+    /// cost and grams from hours without local tokens. Nil in an hour's row, whose idleness the
+    /// hour's usage rows tell.
+    public var idleCost: Double?
+    public var idleGCO2e: Double?
 
     public init(hour: Int64, node: String, energySource: String, joules: Double, energyCost: Double, capexCost: Double, overheadCost: Double) {
         self.hour = hour
@@ -77,6 +82,9 @@ public protocol LedgerStore: Sendable {
     func replaceHour(_ hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError)
     /// The ledger rows of the hours in `[from, to)` (ms).
     func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])
+    /// The ledger summed by UTC day, of the days that start in `[from, to)` (ms): rows as
+    /// `hours` has them with the day's start in `hour`, node rows with their idle part.
+    func days(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])
     /// The node rows alone of the hours in `[from, to)` (ms).
     func nodeHours(from: Int64, to: Int64) async throws(StoreError) -> [LedgerNodeHour]
     /// Saves published cost counters held above the ledger's totals (series key → value).
@@ -99,6 +107,7 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     public func replaceHour(_ hour: Int64, nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) async throws(StoreError) {
         try await database.write("write the ledger of hour \(hour)") { db in
+            try LedgerDays.apply(db, hour: hour, sign: -1)
             try db.execute(sql: "DELETE FROM ledger_nodes WHERE hour = ?", arguments: [hour])
             try db.execute(sql: "DELETE FROM ledger_usage WHERE hour = ?", arguments: [hour])
             try db.execute(sql: "DELETE FROM ledger_pending WHERE hour = ?", arguments: [hour])
@@ -120,6 +129,25 @@ public final class SQLiteLedgerStore: LedgerStore {
                 try stream.execute(arguments: [hour, row.node, row.source, row.provider, row.model, labels, row.input, row.cachedInput,
                                                row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced, row.gco2e])
             }
+            try LedgerDays.apply(db, hour: hour, sign: 1)
+        }
+    }
+
+    public func days(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        try await database.read("read the ledger's days") { db in
+            let nodes = try Row.fetchAll(db, sql: """
+                SELECT day, node, energy_source, \(LedgerDays.nodeSums) FROM ledger_day_nodes WHERE day >= ? AND day < ? ORDER BY day, node
+                """, arguments: [from, to]).map { row in
+                var node = SQLiteLedgerStore.node(row)
+                node.idleCost = row[9]
+                node.idleGCO2e = row[10]
+                return node
+            }
+            let usage = try Row.fetchAll(db, sql: """
+                SELECT day, node, source, provider, model, labels, \(LedgerDays.usageSums), priced FROM ledger_day_usage
+                WHERE day >= ? AND day < ? ORDER BY day, node, source, provider, model, labels
+                """, arguments: [from, to]).map(SQLiteLedgerStore.usage)
+            return (nodes, usage)
         }
     }
 
@@ -131,37 +159,43 @@ public final class SQLiteLedgerStore: LedgerStore {
         try Row.fetchAll(db, sql: """
             SELECT hour, node, energy_source, joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e FROM ledger_nodes
             WHERE hour >= ? AND hour < ? ORDER BY hour, node
-            """, arguments: [from, to]).map { row in
-            var node = LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
-            node.operationalGCO2e = row[7]
-            node.embodiedGCO2e = row[8]
-            return node
-        }
+            """, arguments: [from, to]).map(SQLiteLedgerStore.node)
+    }
+
+    /// A node row of `hour, node, energy_source` and the first six of `LedgerDays.nodeSums`.
+    private static func node(_ row: Row) -> LedgerNodeHour {
+        var node = LedgerNodeHour(hour: row[0], node: row[1], energySource: row[2], joules: row[3], energyCost: row[4], capexCost: row[5], overheadCost: row[6])
+        node.operationalGCO2e = row[7]
+        node.embodiedGCO2e = row[8]
+        return node
     }
 
     public func hours(from: Int64, to: Int64) async throws(StoreError) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
         try await database.read("read the ledger") { db in
             let nodes = try SQLiteLedgerStore.nodeHours(db, from: from, to: to)
             let usage = try Row.fetchAll(db, sql: """
-                SELECT hour, node, source, provider, model, labels, input, cached_input, output, reasoning, requests, cost, cloud_equivalent, priced, gco2e
+                SELECT hour, node, source, provider, model, labels, \(LedgerDays.usageSums), priced
                 FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
-                """, arguments: [from, to]).map { row in
-                let labels = (try? LabelsJSON.decode(row[5] as String))?.labels ?? []
-                var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
-                                             labels: Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
-                stream.input = row[6]
-                stream.cachedInput = row[7]
-                stream.output = row[8]
-                stream.reasoning = row[9]
-                stream.requests = row[10]
-                stream.cost = row[11]
-                stream.cloudEquivalent = row[12]
-                stream.priced = row[13]
-                stream.gco2e = row[14]
-                return stream
-            }
+                """, arguments: [from, to]).map(SQLiteLedgerStore.usage)
             return (nodes, usage)
         }
+    }
+
+    /// A usage row of `hour, node, source, provider, model, labels`, `LedgerDays.usageSums`, `priced`.
+    private static func usage(_ row: Row) -> LedgerUsageHour {
+        let labels = (try? LabelsJSON.decode(row[5] as String))?.labels ?? []
+        var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
+                                     labels: Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+        stream.input = row[6]
+        stream.cachedInput = row[7]
+        stream.output = row[8]
+        stream.reasoning = row[9]
+        stream.requests = row[10]
+        stream.cost = row[11]
+        stream.cloudEquivalent = row[12]
+        stream.gco2e = row[13]
+        stream.priced = row[14]
+        return stream
     }
 
     public func savePublishedCounters(_ raised: [String: Double]) async throws(StoreError) {

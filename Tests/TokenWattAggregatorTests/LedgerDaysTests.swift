@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+import Testing
+import TokenWattCore
+@testable import TokenWattAggregator
+@testable import TokenWattStore
+
+/// The ledger's day summary against its hours, on `CostScenarioTests`' day (its late hour
+/// rewritten, so rows are taken out of the day and put back): every figure of every report
+/// grouping equal, and the summary the v13 migration builds from the hours equal to the one
+/// kept hour by hour.
+@Suite struct LedgerDaysTests {
+    typealias Scenario = CostScenarioTests
+
+    static func reports(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [String: [String: Double]] {
+        var figures: [String: [String: Double]] = [:]
+        let day = CostReport.Step.calendar(CalendarPeriod(.day, timezone: TimeZone(identifier: "UTC")!))
+        for by in [[], ["node"], ["model"], ["team"], ["node", "model"], ["provider"]] {
+            for step in [nil, day] {
+                for row in CostReport(by: by, step: step, carbon: true).rows(ledger) {
+                    let key = "\(by) \(step == nil ? "" : "day") \((row["labels"] as? [String: String] ?? [:]).sorted { $0.key < $1.key })"
+                    var numbers: [String: Double] = [:]
+                    for (name, value) in row {
+                        if let value = value as? Double { numbers[name] = value }
+                        if let parts = value as? [String: Double] { for (part, value) in parts { numbers["\(name).\(part)"] = value } }
+                    }
+                    figures[key] = numbers
+                }
+            }
+        }
+        return figures
+    }
+
+    static func expectEqual(_ days: [String: [String: Double]], _ hours: [String: [String: Double]]) {
+        #expect(Set(days.keys) == Set(hours.keys))
+        for (key, numbers) in hours {
+            for (name, value) in numbers where name != "start" && name != "end" {
+                let other = days[key]?[name] ?? .nan
+                #expect(abs(other - value) <= 1e-9 * max(1, abs(value)), "\(key) \(name): days \(other), hours \(value)")
+            }
+        }
+    }
+
+    @Test func reportsFromDaysEqualReportsFromHours() async throws {
+        let pricing = try Pricing.parse(ConfigNode(yaml: Scenario.pricingYAML + "\ncarbon: {intensity_g_per_kwh: 300}", file: "costs.yml"))
+        try await withAggregator({
+            $0.pricing = pricing
+            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+        }, now: { Scenario.now }) { client, aggregator in
+            try await Scenario.send(client, Scenario.gpu01(), token: "secret-1")
+            try await Scenario.send(client, Scenario.vm03(), token: "secret-3")
+            try await Scenario.send(client, Scenario.gpu02(lateHourOnly: false), token: "secret-2")
+            try await aggregator.stores.samples.markChangedHours(now: Scenario.now, in: aggregator.stores.ledger)
+            try await aggregator.costs.update()
+            try await Scenario.send(client, Scenario.gpu02(lateHourOnly: true), token: "secret-2")
+            try await Scenario.send(client, Scenario.gpu01Late(), token: "secret-1")
+            try await aggregator.stores.samples.markChangedHours(now: Scenario.now, in: aggregator.stores.ledger)
+            try await aggregator.costs.update()
+
+            let ledger = aggregator.stores.ledger
+            let hours = try await ledger.hours(from: Scenario.dayStart, to: Scenario.dayEnd)
+            let days = try await ledger.days(from: Scenario.dayStart, to: Scenario.dayEnd)
+            #expect(days.usage.count < hours.usage.count / 10 && !days.usage.isEmpty)
+            #expect(days.nodes.allSatisfy { $0.idleCost != nil })
+            let fromHours = LedgerDaysTests.reports(hours)
+            #expect(fromHours.count > 20)
+            LedgerDaysTests.expectEqual(LedgerDaysTests.reports(days), fromHours)
+
+            // The migration's summary of the same hours, from scratch.
+            try await aggregator.stores.database.write("rebuild the day summary") { db in
+                try db.execute(sql: "DROP TABLE ledger_day_nodes; DROP TABLE ledger_day_usage")
+                try LedgerDays.create(db)
+            }
+            LedgerDaysTests.expectEqual(LedgerDaysTests.reports(try await ledger.days(from: Scenario.dayStart, to: Scenario.dayEnd)), fromHours)
+        }
+    }
+}
