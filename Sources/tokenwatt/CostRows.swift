@@ -10,6 +10,8 @@ struct CostRows {
         var tokens: [String: Double]
         var requests, unpricedTokens, onPremCost, cloudSpend, cost, cloudEquivalent, savings: Double
         var kwh, kwhEstimated, idleCost, costPerMillion: Double?
+        /// Grams of CO2e, where the aggregator counts them (`carbon:`).
+        var gco2e, gco2ePerMillion: Double?
         var energySources: [String]
 
         var allTokens: Double { (tokens["input"] ?? 0) + (tokens["output"] ?? 0) }
@@ -34,7 +36,7 @@ struct CostRows {
                        onPremCost: number("on_prem_cost") ?? 0, cloudSpend: number("cloud_spend") ?? 0, cost: number("cost") ?? 0,
                        cloudEquivalent: number("cloud_equivalent") ?? 0, savings: number("savings") ?? 0,
                        kwh: number("kwh"), kwhEstimated: number("kwh_estimated"), idleCost: number("idle_cost"), costPerMillion: number("cost_per_million_tokens"),
-                       energySources: group["energy_sources"] as? [String] ?? [])
+                       gco2e: number("gco2e"), gco2ePerMillion: number("gco2e_per_million_tokens"), energySources: group["energy_sources"] as? [String] ?? [])
         }
     }
 
@@ -42,7 +44,7 @@ struct CostRows {
     static let figureColumns = [
         "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "tokens", "requests", "unpriced_tokens",
         "kwh", "kwh_estimated", "energy_sources", "on_prem_cost", "cloud_spend", "cost", "cloud_equivalent", "savings", "idle_cost",
-        "cost_per_million_tokens", "currency",
+        "cost_per_million_tokens", "currency", "gco2e", "gco2e_per_million_tokens",
     ]
 
     func csv() -> String {
@@ -53,7 +55,7 @@ struct CostRows {
                 CostRows.plain(row.tokens["reasoning"]), CostRows.plain(row.allTokens), CostRows.plain(row.requests), CostRows.plain(row.unpricedTokens),
                 CostRows.plain(row.kwh), CostRows.plain(row.kwhEstimated), row.energySources.joined(separator: " "), CostRows.plain(row.onPremCost), CostRows.plain(row.cloudSpend),
                 CostRows.plain(row.cost), CostRows.plain(row.cloudEquivalent), CostRows.plain(row.savings), CostRows.plain(row.idleCost),
-                CostRows.plain(row.costPerMillion), currency,
+                CostRows.plain(row.costPerMillion), currency, CostRows.plain(row.gco2e), CostRows.plain(row.gco2ePerMillion),
             ]
             table.rows.append([CostRows.time(row.start), CostRows.time(row.end)] + labels.map { row.labels[$0] ?? "" } + figures)
         }
@@ -62,8 +64,10 @@ struct CostRows {
 
     func table() -> String {
         let bucketed = rows.contains { $0.start != window.from || $0.end != window.to }
+        let carbon = rows.contains { $0.gco2e != nil }
         var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "kWh", "kWh estimated", "energy",
-                                                                "cost \(currency)", "per M tokens", "cloud-equivalent", "savings", "unpriced tokens"])
+                                                                "cost \(currency)", "per M tokens", "cloud-equivalent", "savings", "unpriced tokens"]
+                              + (carbon ? ["gCO2e", "gCO2e per M"] : []))
         for row in rows {
             let name = row.labels.isEmpty ? "(idle, unattributed)" : labels.map { row.labels[$0] ?? "-" }.joined(separator: "/")
             table.rows.append((bucketed ? [CostRows.time(row.start)] : []) + [
@@ -71,7 +75,7 @@ struct CostRows {
                 row.energySources.isEmpty ? "-" : row.energySources.joined(separator: " "), Table.number(row.cost),
                 Table.number(row.costPerMillion, decimals: 4), Table.number(row.cloudEquivalent), Table.number(row.savings),
                 row.unpricedTokens > 0 ? String(format: "%.0f", row.unpricedTokens) : "-",
-            ])
+            ] + (carbon ? [Table.number(row.gco2e, decimals: 0), Table.number(row.gco2ePerMillion, decimals: 1)] : []))
         }
         return table.render(.table, json: [:])
     }

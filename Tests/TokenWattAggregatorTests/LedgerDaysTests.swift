@@ -74,4 +74,41 @@ import TokenWattCore
             LedgerDaysTests.expectEqual(LedgerDaysTests.reports(try await ledger.days(from: Scenario.dayStart, to: Scenario.dayEnd)), fromHours)
         }
     }
+
+    /// Budgets read whole UTC days of their period from the summary and the rest by the hour:
+    /// each spends what its period's hours add up to (a month in UTC with and without a forecast
+    /// window, Berlin's day, which began at 23:00 UTC, money and tokens), the morning after the
+    /// scenario's day: the days before the scenario's come from the summary.
+    @Test func budgetsReadingDaysSpendWhatTheHoursAddUpTo() async throws {
+        let pricing = try Pricing.parse(ConfigNode(yaml: Scenario.pricingYAML, file: "costs.yml"))
+        let budgets = try Budget.parse(ConfigNode(yaml: """
+            budgets:
+              - {name: utc-month, limit: 10000, period: {every: month}}
+              - {name: utc-month-forecast, limit: 10000, period: {every: month}, forecast: {window: 2h}}
+              - {name: berlin-day, limit: 10000, period: {every: day, timezone: Europe/Berlin}}
+              - {name: qwen-tokens-week, measure: tokens, limit: 1e12, match: {model: "=~Qwen/.*"}, period: {every: week}}
+              - {name: gpu-02-week, limit: 10000, match: {node: gpu-02}, period: {every: week}}
+            """, file: "budgets.yml"), environment: [:], countsCarbon: false).budgets
+        try await withAggregator({
+            $0.pricing = pricing
+            $0.budgets = budgets
+            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+        }, now: { Scenario.now }) { client, aggregator in
+            try await Scenario.send(client, Scenario.gpu01() + Scenario.gpu01Late(), token: "secret-1")
+            try await Scenario.send(client, Scenario.vm03(), token: "secret-3")
+            try await Scenario.send(client, Scenario.gpu02(lateHourOnly: false) + Scenario.gpu02(lateHourOnly: true), token: "secret-2")
+            try await aggregator.stores.samples.markChangedHours(now: Scenario.now, in: aggregator.stores.ledger)
+            try await aggregator.costs.update()
+            try await aggregator.budgets.evaluate()
+
+            let hours = try await aggregator.stores.ledger.hours(from: Scenario.dayStart - 30 * 24 * Scenario.hour, to: Scenario.now + Scenario.hour)
+            let states = aggregator.budgets.currentStates
+            for budget in budgets {
+                let expected = BudgetEngine.reading(budget, ledger: hours, now: Scenario.now).spent
+                let spent = states[budget.name]?.spent ?? .nan
+                #expect(abs(spent - expected) <= 1e-9 * max(1, expected), "\(budget.name): \(spent), the hours say \(expected)")
+                #expect(expected > 0, "\(budget.name)")
+            }
+        }
+    }
 }

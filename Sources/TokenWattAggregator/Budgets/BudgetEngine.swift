@@ -110,13 +110,7 @@ public final class BudgetEngine: Service, Sendable {
         }
         let now = now()
         let currentHour = TimeBucket.current(at: now, width: CostEngine.hourMs)
-        var earliest = currentHour
-        for budget in budgets {
-            earliest = min(earliest, budget.period.bounds(at: now).start, now - (budget.forecast?.windowMs ?? 0))
-        }
-        let history = try await costs.ledger.hours(from: earliest, to: currentHour)
-        let live = try await costs.ledger(ofHour: currentHour)
-        let ledger = (nodes: history.nodes + live.nodes, usage: history.usage + live.usage)
+        let ledger = try await ledgerToEvaluate(now: now, currentHour: currentHour)
         var anyMessages = false
         for budget in budgets {
             var reading = BudgetEngine.reading(budget, ledger: ledger, now: now)
@@ -156,6 +150,31 @@ public final class BudgetEngine: Service, Sendable {
                                              link: "\(externalURL)/api/v1/budgets?name=\(budget.name)")
             return alertmanagers.map { OutboxMessage(eventID: refresh.id, receiver: $0, createdMs: now, event: refresh.json) }
         }
+    }
+
+    /// The ledger every budget reads: the current hour as the samples have it now, the hours
+    /// before it back to the earliest period start or forecast window, and, where a budget's
+    /// period starts on a UTC midnight (every budget in UTC), whole UTC days before today's and
+    /// before any forecast window from the ledger's day summary: a monthly budget at 1,000 nodes
+    /// reads some 5,000 rows a day instead of 120,000.
+    private func ledgerToEvaluate(now: Int64, currentHour: Int64) async throws -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
+        let day = 24 * CostEngine.hourMs
+        var earliest = currentHour
+        var hourlyFrom = TimeBucket.current(at: currentHour, width: day)
+        for budget in budgets {
+            let start = budget.period.bounds(at: now).start
+            let window = now - (budget.forecast?.windowMs ?? 0)
+            earliest = min(earliest, start, window)
+            hourlyFrom = min(hourlyFrom, window, start.modulo(day) == 0 ? hourlyFrom : start)
+        }
+        // Whole days from the first, up to the day of the first hour some budget reads alone. (An
+        // earliest moment off midnight is a period or window that reads its hours: no days then.)
+        let daysFrom = TimeBucket.firstStart(from: earliest, width: day)
+        let daysTo = max(daysFrom, TimeBucket.current(at: hourlyFrom, width: day))
+        let days = try await costs.ledger.days(from: daysFrom, to: daysTo)
+        let history = try await costs.ledger.hours(from: daysTo > daysFrom ? daysTo : earliest, to: currentHour)
+        let live = try await costs.ledger(ofHour: currentHour)
+        return (days.nodes + history.nodes + live.nodes, days.usage + history.usage + live.usage)
     }
 
     /// The budget's measure over its period, its forecast window, and its top contributors.
