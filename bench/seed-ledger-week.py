@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Copies the newest whole hour of an aggregator's ledger into each of the 167 hours before it:
+"""Copies the fullest hour of an aggregator's ledger into each of the 167 hours before its newest:
 a week of ledger at fleet size without a week of samples (bench/web-overview.sh). Run with the
 aggregator stopped; it drops the day summary and its migration's record, so the next start
 rebuilds the summary from the hours (migration v13)."""
@@ -7,13 +7,17 @@ import sqlite3, sys
 
 db = sqlite3.connect(sys.argv[1])
 hour = 3_600_000
-newest = db.execute("SELECT max(hour) FROM ledger_nodes").fetchone()[0] - hour  # the last whole hour
+newest = db.execute("SELECT max(hour) FROM ledger_nodes").fetchone()[0]
+# The fullest hour (the one in progress may hold fewer streams) is copied.
+source = db.execute("SELECT hour FROM ledger_nodes GROUP BY hour ORDER BY count(*) DESC, hour DESC LIMIT 1").fetchone()[0]
 for back in range(1, 168):
     target = newest - back * hour
+    if target == source:
+        continue
     for table in ("ledger_nodes", "ledger_usage"):
         columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
         db.execute(f"DELETE FROM {table} WHERE hour = ?", (target,))
-        db.execute(f"INSERT INTO {table} SELECT ?, {', '.join(columns[1:])} FROM {table} WHERE hour = ?", (target, newest))
+        db.execute(f"INSERT INTO {table} SELECT ?, {', '.join(columns[1:])} FROM {table} WHERE hour = ?", (target, source))
 db.execute("DROP TABLE ledger_day_nodes")
 db.execute("DROP TABLE ledger_day_usage")
 db.execute("DELETE FROM grdb_migrations WHERE identifier LIKE 'v13:%'")

@@ -32,6 +32,7 @@ echo "== 45 minutes of history"
 "$bin/tokenwatt-bench" web --url http://127.0.0.1:19481 --nodes "$nodes" --token 'web-secret-{node}' --peer http://127.0.0.1:19092
 
 echo "== a week of ledger"
+sleep 12  # a round of the cost engine (costs.interval 10s) after the last push
 kill "$aggregator"; wait "$aggregator" 2>/dev/null || true
 python3 bench/seed-ledger-week.py "$work/data/tokenwatt.sqlite"
 began=$(date +%s.%N)

@@ -163,7 +163,12 @@ import TokenWattCore
             let budgets = try await api("/api/v1/budgets") as? [[String: Any]] ?? []
             #expect(budgets.count == 1)
             for budget in budgets {
-                for field in ["spent", "limit", "used_ratio", "forecast"] { check("budget.\(budget["name"] as? String ?? "").\(field)", budget[field]) }
+                let name = budget["name"] as? String ?? ""
+                for field in ["spent", "limit", "used_ratio"] { check("budget.\(name).\(field)", budget[field]) }
+                // The forecast moves with the clock (the burn rate times the time left): within 5 %.
+                let page = figures["budget.\(name).forecast"] ?? nil, api = budget["forecast"] as? Double
+                if let page, let api, abs(page - api) > 0.05 * api { mismatches.append("budget.\(name).forecast: page \(page), API \(api)") }
+                if (page == nil) != (api == nil) { mismatches.append("budget.\(name).forecast: page \(String(describing: page)), API \(String(describing: api))") }
             }
             #expect(dom.contains("Burn-down of fleet-daily"))
             #expect(dom.contains("fleet-daily") && dom.contains("finops"), "the alert and its receiver")

@@ -33,6 +33,9 @@ public final class CostEngine: Service, Sendable {
     /// The ledger's totals and the counters published from them; nil before the first update.
     private let state: Mutex<(totals: LedgerTotals, published: PublishedCounters)?>
     private let updates = RunsInTurn()
+    /// Counts the rounds that rewrote the ledger: what was figured from it stands until it moves.
+    private let rewrites = Atomic<Int>(0)
+    var ledgerVersion: Int { rewrites.load(ordering: .acquiring) }
 
     public init(samples: any SampleReading, ledger: any LedgerStore, pricing: Pricing, staticLabels: [String: String], intervalMs: Int64, logger: Logger,
                 now: @escaping @Sendable () -> Int64) {
@@ -81,6 +84,7 @@ public final class CostEngine: Service, Sendable {
             let old = try await ledger.hours(from: hour, to: hour + CostEngine.hourMs)
             let new = try await ledger(ofHour: hour)
             try await ledger.replaceHour(hour, nodes: new.nodes, usage: new.usage)
+            rewrites.add(1, ordering: .releasing)
             state.withLock { state in
                 state?.totals.add(old.nodes, old.usage, sign: -1)
                 state?.totals.add(new.nodes, new.usage, sign: 1)

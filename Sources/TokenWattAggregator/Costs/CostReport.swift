@@ -29,7 +29,7 @@ struct CostReport {
     private struct Group {
         var labels: [String: String]
         var bucket: (start: Int64, end: Int64)?
-        var tokens: [String: Double] = ["input": 0, "cached_input": 0, "output": 0, "reasoning": 0]
+        var input = 0.0, cachedInput = 0.0, output = 0.0, reasoning = 0.0
         var localTokens = 0.0, cloudTokens = 0.0, requests = 0.0, unpricedTokens = 0.0
         var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
         /// Measured and estimated energy apart, in joules and money.
@@ -37,6 +37,16 @@ struct CostReport {
         /// Grams of CO2e of its local tokens (idle hours included where they are its own); by node, apart.
         var gco2e = 0.0, operationalGCO2e = 0.0, embodiedGCO2e = 0.0
         var energySources: Set<String> = []
+    }
+
+    private struct GroupKey: Hashable {
+        var bucket: Int64
+        var values: [String]
+    }
+
+    private struct NodeHour: Hashable {
+        var node: String
+        var hour: Int64
     }
 
     let by: [String]
@@ -47,21 +57,31 @@ struct CostReport {
     /// The groups of the ledger's rows, oldest bucket first, then by cost, largest first.
     func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [[String: Any]] {
         let byNode = by.allSatisfy { $0 == "node" }
-        var groups: [[String]: Group] = [:]
+        var groups: [GroupKey: Group] = [:]
+        var buckets: [Int64: (start: Int64, end: Int64)] = [:]  // a calendar's bounds, once per hour
         func update(hour: Int64, values: [String], _ change: (inout Group) -> Void) {
-            let bucket = step?.bounds(ofHour: hour)
-            let key = [bucket.map { String($0.start) } ?? ""] + values
-            var group = groups[key] ?? Group(labels: CostReport.labels(by, values), bucket: bucket)
-            change(&group)
-            groups[key] = group
+            var bucket: (start: Int64, end: Int64)?
+            if let step {
+                bucket = buckets[hour] ?? step.bounds(ofHour: hour)
+                buckets[hour] = bucket
+            }
+            let key = GroupKey(bucket: bucket?.start ?? 0, values: values)
+            // In place: a group copied out and back per row cost more than the sums.
+            if let index = groups.index(forKey: key) {
+                change(&groups.values[index])
+            } else {
+                var group = Group(labels: CostReport.labels(by, values), bucket: bucket)
+                change(&group)
+                groups[key] = group
+            }
         }
-        var localTokens: [String: Double] = [:]
+        var localTokens: [NodeHour: Double] = [:]
         for row in ledger.usage {
             update(hour: row.hour, values: by.map { CostReport.value(of: $0, in: row) }) { group in
-                group.tokens["input", default: 0] += row.input
-                group.tokens["cached_input", default: 0] += row.cachedInput
-                group.tokens["output", default: 0] += row.output
-                group.tokens["reasoning", default: 0] += row.reasoning
+                group.input += row.input
+                group.cachedInput += row.cachedInput
+                group.output += row.output
+                group.reasoning += row.reasoning
                 group.requests += row.requests
                 if !row.priced { group.unpricedTokens += row.tokens }
                 if TokenSource.isCloud(row.source) {
@@ -75,11 +95,11 @@ struct CostReport {
                     group.gco2e += row.gco2e
                 }
             }
-            if !TokenSource.isCloud(row.source) { localTokens["\(row.node) \(row.hour)", default: 0] += row.tokens }
+            if !TokenSource.isCloud(row.source) { localTokens[NodeHour(node: row.node, hour: row.hour), default: 0] += row.tokens }
         }
         for row in ledger.nodes {
             // A day-summary row carries its idle part; an hour's row is idle without local tokens.
-            let hourIsIdle = (localTokens["\(row.node) \(row.hour)"] ?? 0) == 0
+            let hourIsIdle = (localTokens[NodeHour(node: row.node, hour: row.hour)] ?? 0) == 0
             let idleCost = row.idleCost ?? (hourIsIdle ? row.cost : 0)
             let idleGCO2e = row.idleGCO2e ?? (hourIsIdle ? row.gco2e : 0)
             guard byNode || idleCost != 0 || idleGCO2e != 0 else { continue }
@@ -109,7 +129,8 @@ struct CostReport {
             // By node, the on-prem cost is the node's whole cost, idle hours included.
             let onPrem = byNode ? group.energy + group.estimatedEnergy + group.capex + group.overhead : group.localCost
             var row: [String: Any] = [
-                "labels": group.labels, "tokens": group.tokens, "requests": group.requests,
+                "labels": group.labels, "requests": group.requests,
+                "tokens": ["input": group.input, "cached_input": group.cachedInput, "output": group.output, "reasoning": group.reasoning],
                 "cost": onPrem + group.cloudSpend, "on_prem_cost": onPrem, "cloud_spend": group.cloudSpend,
                 "cloud_equivalent": group.cloudEquivalent, "savings": group.cloudEquivalent - onPrem,
                 "unpriced_tokens": group.unpricedTokens,

@@ -6,8 +6,7 @@ extension WebOverview {
     /// 92), read from its day summary: totals, cost per million tokens local against
     /// cloud-equivalent by model, by team and by node with idle burn, and per day; the groups of
     /// `/api/v1/costs` over the same `from` and `to` (on `main` as `data-from`, `data-to`).
-    func costsPage(_ parameters: QueryString) async throws -> String {
-        let days = min(92, max(1, parameters["days"].flatMap(Int.init) ?? 7))
+    func costsPage(days: Int) async throws -> String {
         let to = now()
         let from = TimeBucket.current(at: to, width: WebOverview.dayMs) - Int64(days - 1) * WebOverview.dayMs
         let ledger = try await costs.ledger.days(from: from, to: to)

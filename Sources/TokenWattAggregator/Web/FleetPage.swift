@@ -19,11 +19,13 @@ extension WebOverview {
         body += "</div>"
 
         let firstHour = TimeBucket.current(at: now, width: CostEngine.hourMs) - 23 * CostEngine.hourMs
-        var kWh = Array(repeating: 0.0, count: 24)
-        for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
         body += "<h2>Energy by hour, last 24 hours</h2>"
-        body += Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * CostEngine.hourMs) },
-                           series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
+        body += try await fromLedger("fleet energy \(firstHour)") {
+            var kWh = Array(repeating: 0.0, count: 24)
+            for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
+            return Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * CostEngine.hourMs) },
+                              series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
+        }
 
         body += "<h2>Nodes</h2>"
         body += HTML.table(["node", "agent", "GPUs", "power", "GPU utilisation", "hottest GPU", "CPU utilisation", "tokens/s", "models", "last push"],

@@ -27,17 +27,19 @@ extension WebOverview {
             }
         }, numeric: Set(2..<(2 + outcomes.count)), id: "routes", empty: "No gateway has reported: enable gateway: in an agent's config.")
 
-        let ledger = try await costs.ledger.days(from: TimeBucket.current(at: now, width: WebOverview.dayMs) - 6 * WebOverview.dayMs, to: now)
-        var callers: [String: (tokens: Double, cost: Double)] = [:]
-        for row in ledger.usage where TokenSource.isGateway(row.source) {
-            let caller = WebOverview.labelText(row.labels)
-            let sum = callers[caller] ?? (0, 0)
-            callers[caller] = (sum.tokens + row.tokens, sum.cost + row.cost)
-        }
         body += "<h2>Callers, last 7 days (UTC)</h2>"
-        body += HTML.table(["caller", "tokens", "cost"], callers.sorted { $0.value.cost > $1.value.cost }.map { caller, sum in
-            [HTML.escape(caller), HTML.figure("caller.\(caller).tokens", sum.tokens, .number(decimals: 0)), HTML.figure("caller.\(caller).cost", sum.cost, .money(currency))]
-        }, numeric: [1, 2], id: "callers", empty: "No tokens through a gateway in the last 7 days.")
+        body += try await fromLedger("gateway callers") {
+            let ledger = try await costs.ledger.days(from: TimeBucket.current(at: now, width: WebOverview.dayMs) - 6 * WebOverview.dayMs, to: now)
+            var callers: [String: (tokens: Double, cost: Double)] = [:]
+            for row in ledger.usage where TokenSource.isGateway(row.source) {
+                let caller = WebOverview.labelText(row.labels)
+                let sum = callers[caller] ?? (0, 0)
+                callers[caller] = (sum.tokens + row.tokens, sum.cost + row.cost)
+            }
+            return HTML.table(["caller", "tokens", "cost"], callers.sorted { $0.value.cost > $1.value.cost }.map { caller, sum in
+                [HTML.escape(caller), HTML.figure("caller.\(caller).tokens", sum.tokens, .number(decimals: 0)), HTML.figure("caller.\(caller).cost", sum.cost, .money(currency))]
+            }, numeric: [1, 2], id: "callers", empty: "No tokens through a gateway in the last 7 days.")
+        }
         return HTML.page(.gateway, subtitle: "Requests since each gateway started, callers over the last 7 days", body: body)
     }
 

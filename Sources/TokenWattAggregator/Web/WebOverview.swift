@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import TokenWattCore
 import TokenWattService
@@ -13,10 +14,23 @@ struct WebOverview: Sendable {
     let advisor: Advisor
     let alerts: AlertsHandler
     let now: @Sendable () -> Int64
+    /// Pages figured from the ledger alone, kept until it is rewritten (`CostEngine.ledgerVersion`).
+    private let cache = LedgerPageCache()
+
+    init(fleet: FleetHandler, costs: CostEngine, advisor: Advisor, alerts: AlertsHandler, now: @escaping @Sendable () -> Int64) {
+        self.fleet = fleet
+        self.costs = costs
+        self.advisor = advisor
+        self.alerts = alerts
+        self.now = now
+    }
 
     func register(on router: Router<DaemonRequestContext>) {
         router.get("/") { _, _ in try await self.respond(self.fleetPage()) }
-        router.get("/costs") { request, _ in try await self.respond(self.costsPage(QueryString(request.uri.query))) }
+        router.get("/costs") { request, _ in
+            let days = min(92, max(1, QueryString(request.uri.query)["days"].flatMap(Int.init) ?? 7))
+            return try await self.respond(self.fromLedger("costs \(days)") { try await self.costsPage(days: days) })
+        }
         router.get("/budgets") { _, _ in try await self.respond(self.budgetsPage()) }
         router.get("/advice") { _, _ in try await self.respond(self.advicePage()) }
         router.get("/gateway") { _, _ in try await self.respond(self.gatewayPage()) }
@@ -25,6 +39,17 @@ struct WebOverview: Sendable {
     private func respond(_ page: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                  body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+
+    /// A page, or a part of one, that reads the ledger alone, as last figured while the ledger
+    /// and the UTC day are the same.
+    func fromLedger(_ name: String, _ page: () async throws -> String) async throws -> String {
+        let key = "\(name) \(TimeBucket.current(at: now(), width: WebOverview.dayMs))"
+        let version = costs.ledgerVersion
+        if let kept = cache.page(key, version: version) { return kept }
+        let fresh = try await page()
+        cache.keep(fresh, key, version: version)
+        return fresh
     }
 
     var currency: String { costs.pricing.currency }
@@ -39,5 +64,22 @@ struct WebOverview: Sendable {
     static func labelText(_ labels: [String: String]?) -> String {
         let text = (labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
         return text.isEmpty ? "(none)" : text
+    }
+}
+
+/// The overview's pages that a ledger version determines, by name and UTC day.
+final class LedgerPageCache: Sendable {
+    private let pages = Mutex<[String: (version: Int, page: String)]>([:])
+
+    func page(_ key: String, version: Int) -> String? {
+        pages.withLock { $0[key].flatMap { $0.version == version ? $0.page : nil } }
+    }
+
+    func keep(_ page: String, _ key: String, version: Int) {
+        // A handful of names and windows: older days and versions are simply replaced.
+        pages.withLock { pages in
+            if pages.count > 64 { pages.removeAll() }
+            pages[key] = (version, page)
+        }
     }
 }

@@ -47,14 +47,19 @@ enum LedgerDays {
             FROM ledger_usage WHERE hour = ?
             ON CONFLICT (day, node, source, provider, model, labels, priced) DO UPDATE SET \(upserts(usageSums))
             """, arguments: [day, sign, sign, sign, sign, sign, sign, sign, sign, hour])
-        // A stream or energy source gone from the day leaves no row (sums back at zero, to rounding).
+        // A stream or energy source gone from every hour of the day leaves no row there either (a
+        // row of zeros that some hour still holds stays, as that hour's does).
         try db.execute(sql: """
-            DELETE FROM ledger_day_usage WHERE day = ?
+            DELETE FROM ledger_day_usage AS d WHERE day = ?
               AND abs(input) + abs(output) + abs(requests) + abs(cost) + abs(cloud_equivalent) + abs(gco2e) < 1e-9
+              AND NOT EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour >= d.day AND u.hour < d.day + \(dayMs) AND u.node = d.node AND u.source = d.source
+                              AND u.provider = d.provider AND u.model = d.model AND u.labels = d.labels AND u.priced = d.priced)
             """, arguments: [day])
         try db.execute(sql: """
-            DELETE FROM ledger_day_nodes WHERE day = ?
+            DELETE FROM ledger_day_nodes AS d WHERE day = ?
               AND abs(joules) + abs(energy_cost) + abs(capex_cost) + abs(overhead_cost) + abs(operational_gco2e) + abs(embodied_gco2e) < 1e-9
+              AND NOT EXISTS (SELECT 1 FROM ledger_nodes n WHERE n.hour >= d.day AND n.hour < d.day + \(dayMs) AND n.node = d.node
+                              AND n.energy_source = d.energy_source)
             """, arguments: [day])
     }
 

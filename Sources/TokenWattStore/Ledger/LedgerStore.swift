@@ -146,7 +146,7 @@ public final class SQLiteLedgerStore: LedgerStore {
             let usage = try Row.fetchAll(db, sql: """
                 SELECT day, node, source, provider, model, labels, \(LedgerDays.usageSums), priced FROM ledger_day_usage
                 WHERE day >= ? AND day < ? ORDER BY day, node, source, provider, model, labels
-                """, arguments: [from, to]).map(SQLiteLedgerStore.usage)
+                """, arguments: [from, to]).map(SQLiteLedgerStore.usageReader())
             return (nodes, usage)
         }
     }
@@ -176,16 +176,25 @@ public final class SQLiteLedgerStore: LedgerStore {
             let usage = try Row.fetchAll(db, sql: """
                 SELECT hour, node, source, provider, model, labels, \(LedgerDays.usageSums), priced
                 FROM ledger_usage WHERE hour >= ? AND hour < ? ORDER BY hour, node, source, provider, model, labels
-                """, arguments: [from, to]).map(SQLiteLedgerStore.usage)
+                """, arguments: [from, to]).map(SQLiteLedgerStore.usageReader())
             return (nodes, usage)
         }
     }
 
-    /// A usage row of `hour, node, source, provider, model, labels`, `LedgerDays.usageSums`, `priced`.
-    private static func usage(_ row: Row) -> LedgerUsageHour {
-        let labels = (try? LabelsJSON.decode(row[5] as String))?.labels ?? []
-        var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4],
-                                     labels: Dictionary(labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+    /// Reads usage rows of `hour, node, source, provider, model, labels`, `LedgerDays.usageSums`,
+    /// `priced`, each distinct labels text decoded once (a fleet's streams share a few).
+    private static func usageReader() -> (Row) -> LedgerUsageHour {
+        var decoded: [String: [String: String]] = [:]
+        return { row in
+            let text: String = row[5]
+            let labels = decoded[text] ?? Dictionary(((try? LabelsJSON.decode(text))?.labels ?? []).map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+            decoded[text] = labels
+            return usage(row, labels: labels)
+        }
+    }
+
+    private static func usage(_ row: Row, labels: [String: String]) -> LedgerUsageHour {
+        var stream = LedgerUsageHour(hour: row[0], node: row[1], source: row[2], provider: row[3], model: row[4], labels: labels)
         stream.input = row[6]
         stream.cachedInput = row[7]
         stream.output = row[8]
