@@ -83,7 +83,7 @@ import Glibc
             budgets: [{name: fleet-monthly, measure: usd, limit: 100000, forecast: {window: 1h}, receivers: [finops]}]
             alerting: {evaluation_interval: 1s}
             """)
-        _ = try await node.agent(directory: directory, aggregatorPort: aggregatorPort)
+        let agent = try await node.agent(directory: directory, aggregatorPort: aggregatorPort)
 
         let prometheusPort = Environment.freePort()
         try """
@@ -117,7 +117,7 @@ import Glibc
             if !missing.isEmpty { try await Task.sleep(for: .seconds(2)) }
         }
         #expect(missing.isEmpty, "no data for: \(missing.map { "\($0.dashboard) / \($0.panel): \($0.expr)" }.joined(separator: "\n"))")
-        _ = (node, prometheus, aggregator)
+        _ = (node, prometheus, aggregator, agent)  // alive to the end: each one's process dies with it
     }
 
     @Test func provisioningNamesThePrometheusDataSourceAndTheDashboardsFolder() throws {
