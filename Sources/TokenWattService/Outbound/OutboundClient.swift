@@ -39,6 +39,10 @@ public struct OutboundClient: Sendable {
         configuration.timeout.connect = .seconds(5)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
+        // Idle connections are dropped before the servers' own idle timeout (ours close at 30 s):
+        // a request sent on a connection the server is closing meets a reset, and a POST is not
+        // retried (the gateway race test met one in CI).
+        configuration.connectionPool.idleTimeout = .seconds(20)
         return configuration
     }
 
