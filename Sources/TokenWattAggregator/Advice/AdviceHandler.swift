@@ -33,7 +33,6 @@ struct AdviceHandler: Sendable {
 
 extension Advice {
     func json(currency: String, carbon: Bool) -> [String: Any] {
-        func optional(_ value: Double?) -> Any { value ?? NSNull() }
         return [
             "computed_at": Double(computedAtMs) / 1000, "window_seconds": Double(windowMs) / 1000, "step_seconds": Double(stepMs) / 1000,
             "currency": currency,
@@ -41,23 +40,23 @@ extension Advice {
                 [
                     "model": advice.model, "action": advice.action.rawValue, "reasons": advice.reasons,
                     "cloud_model": advice.cloudModel.map { $0 as Any } ?? NSNull(),
-                    "overflow_above_tokens_per_second": optional(advice.overflowAbove),
+                    "overflow_above_tokens_per_second": APIResponse.orNull(advice.overflowAbove),
                     "power_off": advice.powerOff.map { ["node": $0.node, "savings_per_month": $0.savingsPerMonth] },
                     "nodes": advice.placements.map { placement -> [String: Any] in
                         var row: [String: Any] = [
                             "node": placement.node, "tokens_per_second": placement.tokensPerSecond,
                             "mean_tokens_per_second": placement.meanTokensPerSecond, "peak_tokens_per_second": placement.peakTokensPerSecond,
-                            "capacity_tokens_per_second": optional(placement.capacity), "headroom_tokens_per_second": optional(placement.headroom),
-                            "saturated": placement.saturated, "queue": optional(placement.queue), "kv_cache_usage": optional(placement.kvCacheUsage),
-                            "utilization": optional(placement.utilisation), "watts": optional(placement.watts), "idle_watts": optional(placement.idleWatts),
-                            "joules_per_token": optional(placement.joulesPerToken), "marginal_basis": placement.fitted ? "power_curve" : "average",
-                            "marginal_cost_per_million_tokens": optional(placement.marginalCost),
-                            "average_cost_per_million_tokens": optional(placement.averageCost),
-                            "cloud_price_per_million_tokens": optional(placement.cloudPrice),
+                            "capacity_tokens_per_second": APIResponse.orNull(placement.capacity), "headroom_tokens_per_second": APIResponse.orNull(placement.headroom),
+                            "saturated": placement.saturated, "queue": APIResponse.orNull(placement.queue), "kv_cache_usage": APIResponse.orNull(placement.kvCacheUsage),
+                            "utilization": APIResponse.orNull(placement.utilisation), "watts": APIResponse.orNull(placement.watts), "idle_watts": APIResponse.orNull(placement.idleWatts),
+                            "joules_per_token": APIResponse.orNull(placement.joulesPerToken), "marginal_basis": placement.fitted ? "power_curve" : "average",
+                            "marginal_cost_per_million_tokens": APIResponse.orNull(placement.marginalCost),
+                            "average_cost_per_million_tokens": APIResponse.orNull(placement.averageCost),
+                            "cloud_price_per_million_tokens": APIResponse.orNull(placement.cloudPrice),
                         ]
                         if carbon {
-                            row["marginal_gco2e_per_million_tokens"] = optional(placement.marginalGCO2e)
-                            row["average_gco2e_per_million_tokens"] = optional(placement.averageGCO2e)
+                            row["marginal_gco2e_per_million_tokens"] = APIResponse.orNull(placement.marginalGCO2e)
+                            row["average_gco2e_per_million_tokens"] = APIResponse.orNull(placement.averageGCO2e)
                         }
                         return row
                     },

@@ -83,42 +83,42 @@ public final class Advisor: Service, Sendable {
         for series in costs.samples.series(matching: try names.map { try SeriesSelector(parsing: $0) }) {
             guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
             let samples = try await costs.samples.rawSamples(seriesID: series.id, from: from - 5 * stepMs, to: to + 1).filter { $0.value.isFinite }
-            var window = windows[node] ?? NodeWindow(node: node, stepMs: stepMs, buckets: count)
-            defer { windows[node] = window }
+            if windows[node] == nil { windows[node] = NodeWindow(node: node, stepMs: stepMs, buckets: count) }
             let model = series.labels["model"] ?? "unknown"
+            // In place: a node's arrays copied out and back for each of its series cost more than the sums.
+            func load(_ change: (inout ModelWindow) -> Void) { change(&windows[node]!.models[model, default: ModelWindow(buckets: count)]) }
             switch name {
             case "tokenwatt_tokens_total":
                 let source = series.labels["source"] ?? ""
                 guard !TokenSource.isCloud(source), !TokenSource.isGateway(source) else { continue }
                 let type = series.labels["type"] ?? "input"
-                var load = window.models[model] ?? ModelWindow(buckets: count)
-                for (index, increase) in increases(samples, bucket: bucket) {
-                    if type == "input" || type == "output" { load.tokensPerSecond[index] += increase / seconds }
-                    load.tokens[type, default: 0] += increase
-                }
-                window.models[model] = load
-            case "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio":
-                var load = window.models[model] ?? ModelWindow(buckets: count)
-                for (index, mean) in means(samples, bucket: bucket) {
-                    if name == "tokenwatt_inference_requests_waiting" {
-                        load.waiting[index] = (load.waiting[index] ?? 0) + mean  // servers' queues add up
-                    } else {
-                        load.kvCacheUsage[index] = max(load.kvCacheUsage[index] ?? 0, mean)  // the fullest server's
+                load { load in
+                    for (index, increase) in increases(samples, bucket: bucket) {
+                        if type == "input" || type == "output" { load.tokensPerSecond[index] += increase / seconds }
+                        load.tokens[type, default: 0] += increase
                     }
                 }
-                window.models[model] = load
-            case "tokenwatt_gpu_utilization_ratio":
-                var sums = utilisation[node] ?? Array(repeating: (0, 0), count: count)
-                for (index, mean) in means(samples, bucket: bucket) { sums[index] = (sums[index].sum + mean, sums[index].count + 1) }
-                utilisation[node] = sums
-            default:
-                var buckets = energy[node] ?? Array(repeating: nil, count: count)
-                for (index, increase) in increases(samples, bucket: bucket) {
-                    var reading = buckets[index] ?? HourCosts.Energy()
-                    reading.add(increase, of: name, labels: series.labels)
-                    buckets[index] = reading
+            case "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio":
+                load { load in
+                    for (index, mean) in means(samples, bucket: bucket) {
+                        if name == "tokenwatt_inference_requests_waiting" {
+                            load.waiting[index] = (load.waiting[index] ?? 0) + mean  // servers' queues add up
+                        } else {
+                            load.kvCacheUsage[index] = max(load.kvCacheUsage[index] ?? 0, mean)  // the fullest server's
+                        }
+                    }
                 }
-                energy[node] = buckets
+            case "tokenwatt_gpu_utilization_ratio":
+                for (index, mean) in means(samples, bucket: bucket) {
+                    utilisation[node, default: Array(repeating: (0, 0), count: count)][index].sum += mean
+                    utilisation[node, default: Array(repeating: (0, 0), count: count)][index].count += 1
+                }
+            default:
+                for (index, increase) in increases(samples, bucket: bucket) {
+                    var reading = energy[node]?[index] ?? HourCosts.Energy()
+                    reading.add(increase, of: name, labels: series.labels)
+                    energy[node, default: Array(repeating: nil, count: count)][index] = reading
+                }
             }
         }
         for (node, buckets) in energy {

@@ -29,7 +29,7 @@ public final class BudgetEngine: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let states = Mutex<[String: BudgetState]?>(nil)
-    private let hourly = Mutex<[String: [Int64: Double]]>([:])
+    private let spendByBucket = Mutex<[String: [Int64: Double]]>([:])
     /// The evaluation running or last run: each waits for the one before, so two never read
     /// the same state and both save (the second would lose the first's events).
     private let evaluations = RunsInTurn()
@@ -94,8 +94,8 @@ public final class BudgetEngine: Service, Sendable {
 
     /// The budgets' latest states, by name.
     var currentStates: [String: BudgetState] { states.withLock { $0 ?? [:] } }
-    /// Each budget's spend by hour of its current period, from the last evaluation.
-    var currentHourly: [String: [Int64: Double]] { hourly.withLock { $0 } }
+    /// Each budget's spend by bucket of its current period (`BudgetReading.byBucket`), from the last evaluation.
+    var currentSpendByBucket: [String: [Int64: Double]] { spendByBucket.withLock { $0 } }
 
     /// Evaluates every budget once, after any evaluation in progress.
     public func evaluate() async throws {
@@ -114,7 +114,7 @@ public final class BudgetEngine: Service, Sendable {
         var anyMessages = false
         for budget in budgets {
             var reading = BudgetEngine.reading(budget, ledger: ledger, now: now)
-            hourly.withLock { $0[budget.name] = reading.hourly }
+            spendByBucket.withLock { $0[budget.name] = reading.byBucket }
             if let rule = budget.runaway {
                 (reading.tokenRate, reading.baselineRate) = try await tokenRates(budget, rule: rule, now: now)
             }
@@ -189,7 +189,7 @@ public final class BudgetEngine: Service, Sendable {
             guard value != 0 else { return }
             if TimeBucket.isInWindow(hour, from: start, to: end) {
                 reading.spent += value
-                reading.hourly[hour, default: 0] += value
+                reading.byBucket[hour, default: 0] += value
                 if TokenSource.isGateway(labels["source"]) { reading.gatewaySpent += value }
                 for key in ["node", "model", "team"] { if let name = labels[key] { contributions[key, default: [:]][name, default: 0] += value } }
             }

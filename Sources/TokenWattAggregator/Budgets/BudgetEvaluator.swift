@@ -14,8 +14,9 @@ struct BudgetReading: Sendable {
     var tokenRate: Double?
     var baselineRate: Double?
     var contributors: [String: [AlertEvent.Contributor]] = [:]
-    /// Spent in each hour of the period (by the hour's start): the burn-down of the web overview.
-    var hourly: [Int64: Double] = [:]
+    /// Spent in each row's bucket of the period, by its start: an hour, or a UTC day read from
+    /// the ledger's day summary. The burn-down of the web overview.
+    var byBucket: [Int64: Double] = [:]
 }
 
 /// A budget's state, saved with every change: the period it is in and the alerts that fired

@@ -41,6 +41,11 @@ enum APIResponse {
 
     /// The object with every NaN and infinity (which JSON has no numbers for) as `"NaN"`,
     /// `"+Inf"` or `"-Inf"`, as Prometheus writes sample values.
+    /// A figure that may be unknown, as JSON writes it: a number or null.
+    static func orNull(_ value: Double?) -> Any {
+        value ?? NSNull()
+    }
+
     static func jsonSafe(_ value: Any) -> Any {
         switch value {
         case let number as Double where !number.isFinite: ExpositionWriter.formatValue(number)

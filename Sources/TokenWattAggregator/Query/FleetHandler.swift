@@ -54,12 +54,11 @@ struct FleetStatus: Sendable {
     }
 
     var json: [[String: Any]] {
-        func optional(_ value: Double?) -> Any { value ?? NSNull() }
         return nodes.map { node in
             [
                 "node": node.node, "up": node.up, "last_push": node.lastPushMs.map { Double($0) / 1000 } ?? NSNull(), "gpus": node.gpus,
-                "power_watts": optional(node.watts), "gpu_utilization": optional(node.gpuUtilisation),
-                "gpu_temperature_max_celsius": optional(node.hottestGPU), "cpu_utilization": optional(node.cpuUtilisation),
+                "power_watts": APIResponse.orNull(node.watts), "gpu_utilization": APIResponse.orNull(node.gpuUtilisation),
+                "gpu_temperature_max_celsius": APIResponse.orNull(node.hottestGPU), "cpu_utilization": APIResponse.orNull(node.cpuUtilisation),
                 "tokens_per_second": node.tokensPerSecond, "models": node.models.sorted(),
             ]
         }
@@ -74,11 +73,11 @@ struct FleetHandler: Sendable {
     let stalenessMs: Int64
     let now: @Sendable () -> Int64
 
-    func status() async throws -> FleetStatus {
+    func status() throws -> FleetStatus {
         try FleetStatus.current(samples: samples, metrics: metrics, advice: advisor.latestAdvice, stalenessMs: stalenessMs, now: now())
     }
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
-        APIResponse.success(try await status().json)
+        APIResponse.success(try status().json)
     }
 }

@@ -57,7 +57,7 @@ extension WebOverview {
                 [HTML.escape($0.node), HTML.figure("idle.\($0.node).savings_per_month", $0.savingsPerMonth, money)]
             }, numeric: [1], id: "idle-nodes")
         }
-        let window = HTML.number(Double(advice.windowMs) / 60_000, decimals: 0)
+        let window = NumberText.grouped(Double(advice.windowMs) / 60_000, decimals: 0)
         return HTML.page(.advice, subtitle: "Over the last \(window) minutes, measured \(WebOverview.time(advice.computedAtMs))", body: body,
                          attributes: ["computed-at": "\(Double(advice.computedAtMs) / 1000)"])
     }

@@ -8,7 +8,7 @@ extension WebOverview {
         let now = now()
         let engine = alerts.budgets
         let rows = alerts.budgetRows()
-        let hourly = engine.currentHourly
+        let spendByBucket = engine.currentSpendByBucket
         var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
             let name = row["name"] as? String ?? ""
             let key = "budget.\(name)"
@@ -24,10 +24,12 @@ extension WebOverview {
         let states = engine.currentStates
         for budget in engine.budgets {
             guard let state = states[budget.name] else { continue }
+            // Spent by the end of each bucket: where the next begins (a day's, or an hour's), now for the last.
+            let buckets = (spendByBucket[budget.name] ?? [:]).sorted { $0.key < $1.key }
             var spent = 0.0
-            let cumulative = (hourly[budget.name] ?? [:]).sorted { $0.key < $1.key }.map { hour, value -> (time: Int64, spent: Double) in
-                spent += value
-                return (min(hour + CostEngine.hourMs, now), spent)
+            let cumulative = buckets.indices.map { index -> (time: Int64, spent: Double) in
+                spent += buckets[index].value
+                return (index + 1 < buckets.count ? buckets[index + 1].key : now, spent)
             }
             body += "<h2>\(HTML.escape(budget.name))</h2>"
             body += Chart.burnDown("Burn-down of \(budget.name)", start: state.periodStart, end: state.periodEnd, now: now, cumulative: cumulative,

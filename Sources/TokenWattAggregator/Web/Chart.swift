@@ -28,7 +28,7 @@ enum Chart {
                 let value = item.values[index]
                 let barHeight = maximum > 0 ? max(0, value) / maximum * plotHeight : 0
                 svg += "<rect x=\"\(f(x + slot * 0.1 + Double(position) * barWidth))\" y=\"\(f(top + plotHeight - barHeight))\" width=\"\(f(barWidth))\" "
-                    + "height=\"\(f(barHeight))\" fill=\"\(item.color)\"><title>\(HTML.escape("\(category) · \(item.name): \(HTML.number(value, decimals: 2)) \(unit)"))</title></rect>"
+                    + "height=\"\(f(barHeight))\" fill=\"\(item.color)\"><title>\(HTML.escape("\(category) · \(item.name): \(NumberText.grouped(value, decimals: 2)) \(unit)"))</title></rect>"
             }
             if index % every == 0 {
                 svg += "<text x=\"\(f(x + slot / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(category))</text>"
@@ -53,13 +53,13 @@ enum Chart {
                 + "stroke-dasharray=\"4 4\"><title>\(HTML.escape("\(Int(threshold * 100)) % of the limit"))</title></line>"
         }
         svg += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotWidth))\" y1=\"\(f(y(limit)))\" y2=\"\(f(y(limit)))\" stroke=\"#b83a3a\" stroke-width=\"2\">"
-            + "<title>\(HTML.escape("limit \(HTML.number(limit, decimals: 2)) \(unit)"))</title></line>"
+            + "<title>\(HTML.escape("limit \(NumberText.grouped(limit, decimals: 2)) \(unit)"))</title></line>"
         let points = [(start, 0.0)] + cumulative.map { ($0.time, $0.spent) }
         svg += "<polyline fill=\"none\" stroke=\"#2f7d5b\" stroke-width=\"2\" points=\"\(points.map { "\(f(x($0.0))),\(f(y($0.1)))" }.joined(separator: " "))\">"
-            + "<title>\(HTML.escape("spent \(HTML.number(cumulative.last?.spent ?? 0, decimals: 2)) \(unit)"))</title></polyline>"
+            + "<title>\(HTML.escape("spent \(NumberText.grouped(cumulative.last?.spent ?? 0, decimals: 2)) \(unit)"))</title></polyline>"
         if let forecast, let last = cumulative.last {
             svg += "<line x1=\"\(f(x(max(last.time, now))))\" y1=\"\(f(y(last.spent)))\" x2=\"\(f(x(end)))\" y2=\"\(f(y(forecast)))\" stroke=\"#3d6fb6\" "
-                + "stroke-width=\"2\" stroke-dasharray=\"6 4\"><title>\(HTML.escape("forecast \(HTML.number(forecast, decimals: 2)) \(unit)"))</title></line>"
+                + "stroke-width=\"2\" stroke-dasharray=\"6 4\"><title>\(HTML.escape("forecast \(NumberText.grouped(forecast, decimals: 2)) \(unit)"))</title></line>"
         }
         svg += "<line x1=\"\(f(x(now)))\" x2=\"\(f(x(now)))\" y1=\"\(f(top))\" y2=\"\(f(top + plotHeight))\" stroke=\"#9aa3b2\"><title>now</title></line>"
         return svg + "</svg>" + legend([("spent", "#2f7d5b"), ("forecast", "#3d6fb6"), ("limit", "#b83a3a"), ("thresholds", "#c77d12")]) + "</div>"
@@ -79,8 +79,8 @@ enum Chart {
                 let barWidth = maximum > 0 ? max(0, value) / maximum * (width - left - 120) : 0
                 let y = top + Double(position) * 16
                 svg += "<rect x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(max(barWidth, 1)))\" height=\"13\" fill=\"\(series[position].color)\">"
-                    + "<title>\(HTML.escape("\(row.label) · \(series[position].name): \(HTML.number(value, decimals: 4)) \(unit)"))</title></rect>"
-                svg += "<text x=\"\(f(left + barWidth + 6))\" y=\"\(f(y + 11))\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(HTML.number(value, decimals: 4)))</text>"
+                    + "<title>\(HTML.escape("\(row.label) · \(series[position].name): \(NumberText.grouped(value, decimals: 4)) \(unit)"))</title></rect>"
+                svg += "<text x=\"\(f(left + barWidth + 6))\" y=\"\(f(y + 11))\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(NumberText.grouped(value, decimals: 4)))</text>"
             }
         }
         return svg + "</svg>" + legend(series) + "</div>"
@@ -95,13 +95,13 @@ enum Chart {
             let value = maximum * Double(step) / 4
             let y = top + plotHeight - Double(step) / 4 * plotHeight
             return "<line x1=\"\(f(left))\" x2=\"\(f(width - 10))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#eef1f5\"/>"
-                + "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(HTML.number(value, decimals: value < 10 ? 2 : 0)))</text>"
+                + "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(NumberText.grouped(value, decimals: value < 10 ? 2 : 0)))</text>"
         }.joined() + "<text x=\"4\" y=\"12\" font-size=\"11\" fill=\"#5d6778\">\(HTML.escape(unit))</text>"
     }
 
     /// Room for the axis' widest label.
     private static func axisWidth(_ maximum: Double) -> Double {
-        Double(HTML.number(maximum, decimals: maximum < 10 ? 2 : 0).count) * 7 + 14
+        Double(NumberText.grouped(maximum, decimals: maximum < 10 ? 2 : 0).count) * 7 + 14
     }
 
     private static func legend(_ items: [(String, String)]) -> String {

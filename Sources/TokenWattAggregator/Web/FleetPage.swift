@@ -5,7 +5,7 @@ extension WebOverview {
     /// Nodes and GPUs now (`/api/v1/fleet`), and the fleet's energy by hour over the last day.
     func fleetPage() async throws -> String {
         let now = now()
-        let status = try await fleet.status()
+        let status = try fleet.status()
         let nodes = status.nodes
         let up = nodes.filter(\.up).count
         let watts = nodes.compactMap(\.watts)

@@ -41,17 +41,13 @@ enum HTML {
 
         func text(_ value: Double) -> String {
             switch self {
-            case .money(let currency): "\(HTML.number(value, decimals: 2)) \(currency)"
-            case .number(let decimals): HTML.number(value, decimals: decimals)
-            case .percent: HTML.number(value * 100, decimals: 1) + " %"
-            case .watts: HTML.number(value, decimals: 0) + " W"
-            case .grams: value >= 10_000 ? HTML.number(value / 1000, decimals: 1) + " kg" : HTML.number(value, decimals: 0) + " g"
+            case .money(let currency): "\(NumberText.grouped(value, decimals: 2)) \(currency)"
+            case .number(let decimals): NumberText.grouped(value, decimals: decimals)
+            case .percent: NumberText.grouped(value * 100, decimals: 1) + " %"
+            case .watts: NumberText.grouped(value, decimals: 0) + " W"
+            case .grams: value >= 10_000 ? NumberText.grouped(value / 1000, decimals: 1) + " kg" : NumberText.grouped(value, decimals: 0) + " g"
             }
         }
-    }
-
-    static func number(_ value: Double, decimals: Int) -> String {
-        NumberText.grouped(value, decimals: decimals)
     }
 
     /// A figure: its text, with its key and full value for machines; a dash where unknown.
