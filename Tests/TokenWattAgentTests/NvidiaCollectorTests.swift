@@ -16,12 +16,13 @@ enum FakeNVML {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeNVML/fake_nvml.c").path
         let output = folder + "/" + name
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        setenv("FAKE_NVML_SCENARIO", scenario, 1)
         // clang comes with the Swift toolchain; cc is the fallback.
         for compiler in ["clang", "cc"] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-o", output, source] + defines
+            // The scenario's path is built in: setenv here would race the other tests' Process.run,
+            // which copies the environment (a crash in CI).
+            process.arguments = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-DFAKE_NVML_DEFAULT_SCENARIO=\"\(scenario)\"", "-o", output, source] + defines
             guard (try? process.run()) != nil else { continue }
             process.waitUntilExit()
             if process.terminationStatus == 0 { return .success(output) }

@@ -1,6 +1,8 @@
 // A stand-in for NVIDIA's libnvidia-ml.so, built by the test suite and loaded through the same
-// dlopen path as the real one. It answers from a scenario file named by FAKE_NVML_SCENARIO,
-// read again on every call so that a test can change the GPUs mid-run:
+// dlopen path as the real one. It answers from a scenario file named by FAKE_NVML_SCENARIO (or,
+// without it, by FAKE_NVML_DEFAULT_SCENARIO given when it is compiled: a test process that
+// spawns others must not setenv while they start), read again on every call so that a test can
+// change the GPUs mid-run:
 //
 //   init <code>                      nvmlInit_v2's answer (default 0, success)
 //   driver <version>
@@ -64,6 +66,9 @@ static int field_index(const char *name) {
 static void load(void) {
     memset(&scenario, 0, sizeof scenario);
     const char *path = getenv("FAKE_NVML_SCENARIO");
+#ifdef FAKE_NVML_DEFAULT_SCENARIO
+    if (path == NULL) { path = FAKE_NVML_DEFAULT_SCENARIO; }
+#endif
     FILE *file = path ? fopen(path, "r") : NULL;
     if (file == NULL) { return; }
     char line[256];
