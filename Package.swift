@@ -43,6 +43,9 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
+        // The JSON contracts of the aggregator's API: every body it answers or takes, as
+        // `Codable` types that the handlers encode and the CLI and the gateway decode.
+        .target(name: "TokenWattAPI", dependencies: ["TokenWattCore"], swiftSettings: strict),
         // What both daemons share: systemd notify and watchdog, journald logging, the --log-level
         // flag, the guarded HTTP server with its TLS and read access, and the one outbound client
         // and batch-shipping loop.
@@ -69,7 +72,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The aggregator: ingest, exposition, query API, cost ledger, budgets and alert delivery.
         .target(name: "TokenWattAggregator", dependencies: [
-            "TokenWattCore", "TokenWattService", "TokenWattStore",
+            "TokenWattAPI", "TokenWattCore", "TokenWattService", "TokenWattStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -98,7 +101,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt", dependencies: [
-            "TokenWattAgent", "TokenWattAggregator", "TokenWattCore", "TokenWattService",
+            "TokenWattAPI", "TokenWattAgent", "TokenWattAggregator", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,7 +126,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAggregatorTests", dependencies: [
-            "TokenWattAggregator", "TokenWattService",
+            "TokenWattAPI", "TokenWattAggregator", "TokenWattService",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         // FakeNVML/ is C that the tests compile into a stand-in libnvidia-ml.so at run time.

@@ -45,7 +45,7 @@ final class CounterStore: Sendable {
     }
 
     /// How long a report id is remembered.
-    static let reportIDLifetimeMs: Int64 = 24 * 3_600_000
+    static let reportIDLifetimeMs: Int64 = Milliseconds.day
 
     /// The ids among these that were seen within the last day.
     func seenReportIDs(_ ids: [String]) throws -> Set<String> {

@@ -10,9 +10,6 @@
 /// A window of whole buckets `[from, to)`, such as "the last 24 hours" or a budget's month,
 /// holds the buckets that start in it.
 public enum TimeBucket {
-    public static let minuteMs: Int64 = 60_000
-    public static let hourMs: Int64 = 3_600_000
-
     /// The start of the bucket of `width` (ms) that a sample at `timestamp` belongs to.
     public static func start(ofSampleAt timestamp: Int64, width: Int64) -> Int64 {
         let inside = timestamp - 1

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import TokenWattAPI
 import TokenWattService
 
 /// GETs the aggregator's JSON API: the `data` of a success, or a message and exit status 1.
@@ -15,7 +16,28 @@ enum APIClient {
         return base + path + (encoded.isEmpty ? "" : "?" + encoded.joined(separator: "&"))
     }
 
+    /// The `data` of a success, decoded as `Body`.
+    static func get<Body: Decodable & Sendable>(_ url: String, _ options: AggregatorOptions, as body: Body.Type) async throws -> Body {
+        let data = try await fetch(url, options)
+        do {
+            return try APIJSON.decoder().decode(APISuccess<Body>.self, from: data).data
+        } catch {
+            FileHandle.standardError.write(Data("tokenwatt: \(url) answered JSON this version does not read: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
     static func get(_ url: String, _ options: AggregatorOptions) async throws -> Any {
+        let body = try await fetch(url, options)
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let data = object["data"] else {
+            FileHandle.standardError.write(Data("tokenwatt: \(url) did not answer JSON\n".utf8))
+            throw ExitCode(1)
+        }
+        return data
+    }
+
+    /// The body of a success; a message and exit status 1 for anything else.
+    private static func fetch(_ url: String, _ options: AggregatorOptions) async throws -> Data {
         let client: HTTPClient
         do {
             client = try options.tls.map(OutboundClient.makeHTTPClient(tls:)) ?? OutboundClient.makeHTTPClient()
@@ -34,14 +56,14 @@ enum APIClient {
             FileHandle.standardError.write(Data("tokenwatt: cannot reach \(url): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+        guard let status = try? APIJSON.decoder().decode(APIStatus.self, from: body) else {
             FileHandle.standardError.write(Data("tokenwatt: \(url) did not answer JSON\n".utf8))
             throw ExitCode(1)
         }
-        guard object["status"] as? String == "success", let data = object["data"] else {
-            FileHandle.standardError.write(Data("tokenwatt: \(object["error"] as? String ?? "the aggregator refused the request")\n".utf8))
+        guard status.status == "success" else {
+            FileHandle.standardError.write(Data("tokenwatt: \(status.error ?? "the aggregator refused the request")\n".utf8))
             throw ExitCode(1)
         }
-        return data
+        return body
     }
 }

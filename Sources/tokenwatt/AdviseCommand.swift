@@ -43,7 +43,7 @@ struct AdviseCommand: AsyncParsableCommand {
                 ])
             }
         }
-        print(table.render(format, json: object), terminator: "")
+        print(table.render(format, json: Table.json(object)), terminator: "")
         guard format == .table else { return }
         for recommendation in advice {
             let reasons = (recommendation["reasons"] as? [String] ?? []).joined(separator: "; ")

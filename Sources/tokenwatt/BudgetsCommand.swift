@@ -22,6 +22,6 @@ struct BudgetsCommand: AsyncParsableCommand {
                 ((budget["fired"] as? [String]) ?? []).joined(separator: " ") + ((budget["runaway"] as? Bool) == true ? " runaway" : ""),
             ])
         }
-        print(table.render(format, json: budgets), terminator: "")
+        print(table.render(format, json: Table.json(budgets)), terminator: "")
     }
 }

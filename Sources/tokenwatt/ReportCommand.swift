@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TokenWattAPI
 import TokenWattCore
 
 /// `tokenwatt report`: tokens, kWh, energy sources, cost, cost per million tokens,
@@ -55,14 +56,13 @@ struct ReportCommand: AsyncParsableCommand {
         var query = [("from", String(Double(window.from) / 1000)), ("to", String(Double(window.to) / 1000)),
                      ("by", grouping.joined(separator: ",")), ("timezone", timezone)]
         if let every { query.append(("step", every)) }
-        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query), aggregator)
-        guard let object = data as? [String: Any], let groups = object["groups"] as? [[String: Any]] else { throw ExitCode(1) }
-        let report = CostRows(window: window, labels: grouping, currency: object["currency"] as? String ?? "USD", groups: groups)
+        let response = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query), aggregator, as: CostsResponse.self)
+        let report = CostRows(window: window, labels: grouping, report: response)
         switch format {
         case .table: print(report.table(), terminator: "")
         case .csv: print(report.csv(), terminator: "")
-        case .json: print(Table.json(object), terminator: "")
-        case .focus: print(FOCUSExport(report: report, tags: labels).csv(), terminator: "")
+        case .json: print(Table.json(encoding: response), terminator: "")
+        case .focus: print(report.focus(tags: labels), terminator: "")
         }
     }
 }

@@ -1,14 +1,15 @@
 import Foundation
+import TokenWattAPI
 
 /// Rows of text printed as an aligned table, CSV or JSON.
 struct Table {
     let columns: [String]
     var rows: [[String]] = []
 
-    func render(_ format: OutputFormat, json: Any) -> String {
+    func render(_ format: OutputFormat, json: @autoclosure () -> String) -> String {
         switch format {
         case .json:
-            return Table.json(json)
+            return json()
         case .csv:
             return ([columns] + rows).map { $0.map(Table.csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
         case .table:
@@ -23,6 +24,14 @@ struct Table {
         }
     }
 
+    /// The value as indented JSON with sorted keys, as the API writes it.
+    static func json(encoding value: some Encodable) -> String {
+        let encoder = APIJSON.encoder()
+        encoder.outputFormatting.insert(.prettyPrinted)
+        let data = (try? encoder.encode(value)) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
     /// The object as indented JSON with sorted keys.
     static func json(_ object: Any) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
@@ -34,7 +43,11 @@ struct Table {
     }
 
     static func number(_ value: Any?, decimals: Int = 2) -> String {
-        guard let value = (value as? Double) ?? (value as? Int).map(Double.init) else { return "-" }
+        number((value as? Double) ?? (value as? Int).map(Double.init), decimals: decimals)
+    }
+
+    static func number(_ value: Double?, decimals: Int = 2) -> String {
+        guard let value else { return "-" }
         // A small amount keeps two significant digits instead of reading as zero (an hour of a
         // small VM's estimated energy is a fraction of a cent).
         guard value == 0 || !value.isFinite || abs(value) >= pow(10, -Double(decimals)) else {

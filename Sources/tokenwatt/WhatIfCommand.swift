@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TokenWattAPI
 import TokenWattCore
 
 /// `tokenwatt whatif`: a past period's ledger re-run with changed prices or shifted tokens,
@@ -44,29 +45,33 @@ struct WhatIfCommand: AsyncParsableCommand {
             guard let milliseconds = TimeBounds.milliseconds(parsing: value) else { throw ValidationError("--\(name) expects RFC 3339 or Unix seconds, got \(value)") }
             query.append((name, String(Double(milliseconds) / 1000)))
         }
-        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/whatif", query: query), aggregator)
-        guard let object = data as? [String: Any], let today = object["today"] as? [String: Any], let changed = object["whatif"] as? [String: Any] else {
-            throw ExitCode(1)
-        }
+        let response = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/whatif", query: query), aggregator, as: WhatIfResponse.self)
         let labels = by.split(separator: ",").map(String.init)
         var table = Table(columns: labels + ["figure", "today", "what-if", "difference"])
-        let figures = ["cost", "on_prem_cost", "cloud_spend", "cloud_equivalent", "savings", "kwh", "gco2e"]
-        func add(_ names: [String], _ before: [String: Any], _ after: [String: Any]) {
-            for figure in figures where before[figure] != nil || after[figure] != nil {
-                let difference = (after[figure] as? Double).map { $0 - ((before[figure] as? Double) ?? 0) }
-                table.rows.append(names + [figure, Table.number(before[figure]), Table.number(after[figure]), Table.number(difference)])
+        func add(_ names: [String], _ before: CostFigures?, _ after: CostFigures?) {
+            for figure in WhatIfCommand.figures {
+                let (old, new) = (before.flatMap { figure.value($0) }, after.flatMap { figure.value($0) })
+                guard old != nil || new != nil else { continue }
+                let difference = new.map { $0 - (old ?? 0) }
+                table.rows.append(names + [figure.name, Table.number(old), Table.number(new), Table.number(difference)])
             }
         }
-        add(labels.map { _ in "(all)" }, today, changed)
-        func key(_ group: [String: Any]) -> [String] { labels.map { (group["labels"] as? [String: String])?[$0] ?? "" } }
-        let beforeGroups = Dictionary((today["groups"] as? [[String: Any]] ?? []).map { (key($0), $0) }, uniquingKeysWith: { first, _ in first })
-        let afterGroups = Dictionary((changed["groups"] as? [[String: Any]] ?? []).map { (key($0), $0) }, uniquingKeysWith: { first, _ in first })
+        add(labels.map { _ in "(all)" }, response.today.totals, response.whatif.totals)
+        func key(_ group: CostGroup) -> [String] { labels.map { group.labels[$0] ?? "" } }
+        let beforeGroups = Dictionary(response.today.groups.map { (key($0), $0.figures) }, uniquingKeysWith: { first, _ in first })
+        let afterGroups = Dictionary(response.whatif.groups.map { (key($0), $0.figures) }, uniquingKeysWith: { first, _ in first })
         for names in Set(beforeGroups.keys).union(afterGroups.keys).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            add(names, beforeGroups[names] ?? [:], afterGroups[names] ?? [:])
+            add(names, beforeGroups[names], afterGroups[names])
         }
-        print(table.render(format, json: object), terminator: "")
-        if format == .table, let stayed = object["stayed_on_cloud_tokens"] as? Double, stayed > 0 {
-            print("\(Int(stayed)) tokens stayed on the cloud: no local model they are the shadow of served in their hours")
+        print(table.render(format, json: Table.json(encoding: response)), terminator: "")
+        if format == .table, response.stayedOnCloudTokens > 0 {
+            print("\(Int(response.stayedOnCloudTokens)) tokens stayed on the cloud: no local model they are the shadow of served in their hours")
         }
     }
+
+    /// The figures compared, by the names the API gives them.
+    private static let figures: [(name: String, value: @Sendable (CostFigures) -> Double?)] = [
+        ("cost", \.cost), ("on_prem_cost", \.onPremCost), ("cloud_spend", \.cloudSpend), ("cloud_equivalent", \.cloudEquivalent),
+        ("savings", \.savings), ("kwh", \.kwh), ("gco2e", \.gco2e),
+    ]
 }

@@ -59,7 +59,7 @@ import TokenWattCore
         let hourly = try await CLITests.run(["report", "--from", anHourAgo, "--every", "hour", "--by", "node", "--format", "csv"],
                                             environment: environment, directory: directory)
         #expect(hourly.status == 0, "\(hourly.output)")
-        let hour = Date(timeIntervalSince1970: Double(now - now % 3_600_000) / 1000).formatted(.iso8601)
+        let hour = Date(timeIntervalSince1970: Double(now - now % Milliseconds.hour) / 1000).formatted(.iso8601)
         #expect(hourly.output.contains("\n\(hour),"), "\(hourly.output)")
         #expect(hourly.output.contains(",gpu-01,400000,0,100000,0,500000,0,0,1,0,gpu,"))
         let focus = try await CLITests.run(["report", "--format", "focus"], environment: environment, directory: directory)

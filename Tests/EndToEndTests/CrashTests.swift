@@ -31,7 +31,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = Environment.freePort()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let base = now - 24 * 3_600_000
+        let base = now - Milliseconds.day
         let pushers = Pushers()
         var generator = SystemRandomNumberGenerator()
         for round in 0..<20 {
@@ -73,7 +73,7 @@ import Glibc
         }
         if n % 10 == 0 {
             batch.append(TimeSeries(labels: try! LabelSet(dictionary: ["__name__": "crash_late", "writer": "\(writer)"]),
-                                    samples: [Sample(timestamp: timestamp - 6 * 3_600_000, value: Double(n))]))
+                                    samples: [Sample(timestamp: timestamp - 6 * Milliseconds.hour, value: Double(n))]))
         }
         return batch
     }

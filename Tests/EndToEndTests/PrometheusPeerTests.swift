@@ -102,7 +102,7 @@ import Glibc
             costs: {interval: 1s}
             storage: {maintenance_interval: 1s, rollup_delay: 1s}
             """)
-        let hour: Int64 = 3_600_000
+        let hour: Int64 = Milliseconds.hour
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let current = now - now % hour
         func counter(_ name: String, _ labels: [String: String], from: Int64, to: Int64, perHour: Double, skipping idle: Range<Int64>? = nil) -> TimeSeries {

@@ -8,7 +8,7 @@ import TokenWattCore
 @testable import TokenWattAgent
 import TokenWattService
 
-func temporarySpool(maxBytes: Int = 1 << 20, maxAgeMs: Int64 = 3_600_000) throws -> (Spool, String) {
+func temporarySpool(maxBytes: Int = 1 << 20, maxAgeMs: Int64 = Milliseconds.hour) throws -> (Spool, String) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-spool-\(UUID().uuidString)").path
     return (try Spool(path: directory + "/spool.sqlite", maxBytes: maxBytes, maxAgeMs: maxAgeMs), directory)
 }
@@ -53,7 +53,7 @@ func numbered(_ n: Int) -> [UInt8] {
         let (spool, directory) = try temporarySpool()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try spool.append(body: numbered(1), samples: 1, now: 1_000)
-        let reopened = try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: 3_600_000)
+        let reopened = try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: Milliseconds.hour)
         #expect(try reopened.nextBatches(maxBytes: 1 << 20).count == 1)
     }
 }

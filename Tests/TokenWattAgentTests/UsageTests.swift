@@ -222,7 +222,7 @@ import TokenWattCore
         #expect(UsageCollectorTests.tokens(samples, ["type": "output"]) == 400)
         #expect(total(samples, "tokenwatt_usage_reports_total", ["outcome": "duplicate"]) == 1)
         // Ids are kept a day.
-        try store.save(scope: "other", [:], reportIDs: ["old"], now: Int64(Date().timeIntervalSince1970 * 1000) - 25 * 3_600_000)
+        try store.save(scope: "other", [:], reportIDs: ["old"], now: Int64(Date().timeIntervalSince1970 * 1000) - 25 * Milliseconds.hour)
         try store.save(scope: "other", [:], reportIDs: ["new"])
         #expect(try store.seenReportIDs(["old", "new", "req-1"]) == ["new", "req-1"])
     }

@@ -24,7 +24,7 @@ import TokenWattCore
 ///   0.027778 → use the cloud.
 @Suite struct AdviceTests {
     static let t0: Int64 = 1_795_824_000_000  // 2026-11-28T00:00:00Z
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
     static let now = t0 + hour + 10_000
     static let pricingYAML = """
         electricity: {price_per_kwh: 0.20}

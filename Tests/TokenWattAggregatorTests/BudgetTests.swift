@@ -10,7 +10,7 @@ import TokenWattStore
 @testable import TokenWattAggregator
 
 @Suite struct BudgetForecastTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
     static let day = 24 * hour
     /// A 10-day fixed period from t = 0, limit 1000, forecast over 6 h.
     static let budget = Budget(name: "b", scope: [], measure: .usd, period: .fixed(from: 0, to: 10 * day), limit: 1_000,
@@ -69,7 +69,7 @@ import TokenWattStore
                              thresholds: [0.5, 1.0], forecast: nil, runaway: nil, receivers: [])
         // 2026-11-28 00:00 in Berlin is 2026-11-27T23:00Z.
         let dayStart: Int64 = 1_795_820_400_000
-        #expect(monthly.period.bounds(at: dayStart + 3_600_000) == (dayStart, dayStart + 24 * 3_600_000))
+        #expect(monthly.period.bounds(at: dayStart + Milliseconds.hour) == (dayStart, dayStart + Milliseconds.day))
         var usage = LedgerUsageHour(hour: dayStart, node: "n", source: "vllm", provider: "local", model: "m", labels: [:])
         usage.input = 60
         var n = 0
@@ -81,12 +81,12 @@ import TokenWattStore
         #expect(first.events.map(\.type) == [.threshold])
         #expect(first.events.first?.threshold == 0.5)
         usage.input = 130
-        let second = run(first.state, at: dayStart + 3_600_000, ledger: [usage])
+        let second = run(first.state, at: dayStart + Milliseconds.hour, ledger: [usage])
         #expect(second.events.map(\.type) == [.threshold])
         #expect(second.events.first?.threshold == 1.0)
         #expect(run(second.state, at: dayStart + 7_200_000, ledger: [usage]).events.isEmpty)
         // The next day: a reset that ends the day's alerts, and nothing spent yet.
-        let next = run(second.state, at: dayStart + 25 * 3_600_000, ledger: [usage])
+        let next = run(second.state, at: dayStart + 25 * Milliseconds.hour, ledger: [usage])
         #expect(next.events.map(\.type) == [.reset])
         #expect(next.events.first?.resolves == ["threshold:0.5", "threshold:1"])
         #expect(next.events.first?.spent == 130)

@@ -1,4 +1,5 @@
 import Testing
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 @testable import TokenWattAggregator
@@ -11,7 +12,7 @@ import TokenWattStore
 /// - 12:00: 1 kWh at 100 g → 150 g, 1,000 g embodied; no tokens, so 1,150 g idle.
 /// The node: 750 g operational + 2,000 g embodied = 2,750 g.
 @Suite struct CarbonTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
     static let dayStart: Int64 = 1_795_824_000_000  // 2026-11-28T00:00:00Z
     static let yaml = """
         electricity: {price_per_kwh: 0.10, pue: 1.5}
@@ -42,18 +43,18 @@ import TokenWattStore
         #expect(abs(shares["llama"]! - 1_200) < 1e-9 && abs(shares["qwen"]! - 400) < 1e-9)
 
         let byNode = CostReport(by: ["node"], step: nil, carbon: true).rows(ledger)
-        #expect(abs((byNode[0]["gco2e"] as! Double) - 2_750) < 1e-9)
-        #expect((byNode[0]["gco2e_components"] as! [String: Double])["operational"] == 750)
+        #expect(abs(byNode[0].figures.gco2e! - 2_750) < 1e-9)
+        #expect(byNode[0].figures.gco2eComponents?.operational == 750)
         let byModel = CostReport(by: ["model"], step: nil, carbon: true).rows(ledger)
-        func grams(_ labels: [String: String], _ key: String) -> Double? {
-            byModel.first { $0["labels"] as? [String: String] == labels }?[key] as? Double
+        func figures(_ labels: [String: String]) -> CostFigures? {
+            byModel.first { $0.labels == labels }?.figures
         }
-        #expect(abs(grams(["model": "llama"], "gco2e_per_million_tokens")! - 400) < 1e-9)
-        #expect(abs(grams([:], "gco2e")! - 1_150) < 1e-9)  // the idle hour
+        #expect(abs(figures(["model": "llama"])!.gco2ePerMillionTokens! - 400) < 1e-9)
+        #expect(abs(figures([:])!.gco2e! - 1_150) < 1e-9)  // the idle hour
         // Without carbon: no emissions invented, none reported.
         let plain = try Self.ledger("electricity: {price_per_kwh: 0.10, pue: 1.5}")
         #expect(plain.nodes.allSatisfy { $0.gco2e == 0 } && plain.usage.allSatisfy { $0.gco2e == 0 })
-        #expect(CostReport(by: ["node"], step: nil).rows(plain)[0]["gco2e"] == nil)
+        #expect(CostReport(by: ["node"], step: nil).rows(plain)[0].figures.gco2e == nil)
     }
 
     @Test func gco2eBudgetsCountNodesOrTheirTokensShare() throws {

@@ -36,7 +36,7 @@ import TokenWattCore
 /// By model: Llama 157.923; Qwen 52.641 + 140.64 = 193.281 over 540M tokens (0.357927…/M);
 /// gpt-5-mini cloud spend 4.30; idle 70.188. All costs: 280.752 + 140.64 + 4.30 = 425.692.
 @Suite struct CostScenarioTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
     static let dayStart: Int64 = 1_795_824_000_000  // 2026-11-28T00:00:00Z
     static let dayEnd = dayStart + 24 * hour
     static let step: Int64 = 600_000  // a sample every 10 minutes

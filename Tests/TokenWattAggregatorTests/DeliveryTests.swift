@@ -105,13 +105,13 @@ import TokenWattService
             try await worker.deliverDue()
             let message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .pending)
-            #expect(message.nextAttemptMs == DeliveryTests.now + 3_600_000)
+            #expect(message.nextAttemptMs == DeliveryTests.now + Milliseconds.hour)
         }
     }
 
     @Test func aMessageOlderThanTheHorizonExpiresAfterItsLastFailure() async throws {
         try await DeliveryTests.withReceiver([(.internalServerError, nil)], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, _ in
-            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_old")], createdMs: DeliveryTests.now - 25 * 3_600_000)
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_old")], createdMs: DeliveryTests.now - 25 * Milliseconds.hour)
             try await worker.deliverDue()
             let message = try #require(try await stores.outbox.recentMessages(limit: 1).first)
             #expect(message.status == .expired)

@@ -129,8 +129,8 @@ import TokenWattCore
         #expect(configuration.nodes.map(\.token) == ["abc"])
         #expect(configuration.staticLabels == ["site": "fra1"])
         #expect(configuration.ingest.maxBodyBytes == 1 << 20)
-        #expect(configuration.storage.rawRetentionMs == 7 * 86_400_000)
-        #expect(configuration.storage.hourRollupRetentionMs == 5 * 365 * 86_400_000)
+        #expect(configuration.storage.rawRetentionMs == Milliseconds.week)
+        #expect(configuration.storage.hourRollupRetentionMs == 5 * Milliseconds.year)
         #expect(configuration.stalenessMs == 120_000)
         #expect(configuration.anonymousNode == nil)
     }

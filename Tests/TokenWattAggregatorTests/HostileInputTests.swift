@@ -171,7 +171,7 @@ import TokenWattCore
             #expect(aggregator.stores.samples.seriesCount == 30)
             // Head memory: twelve hours of one series at 10 s take it past 8 KiB
             #expect(aggregator.stores.samples.headBytes < 8 << 10)
-            let hours = (0..<4_320).map { (t0 - 12 * 3_600_000 + Int64($0) * 10_000, Double($0 % 7)) }
+            let hours = (0..<4_320).map { (t0 - 12 * Milliseconds.hour + Int64($0) * 10_000, Double($0 % 7)) }
             #expect(try await status([ts("long", [:], hours)]).0 == .noContent)
             #expect(aggregator.stores.samples.headBytes >= 8 << 10)
             let full = try await status([ts("m", ["i": "0"], [(t0 + 3_000, 3)])])

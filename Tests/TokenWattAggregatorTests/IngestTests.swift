@@ -75,7 +75,7 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
 
     @Test func anInvalidSeriesRejectsTheWholeRequest() async throws {
         try await withAggregator { client, aggregator in
-            let future: Int64 = 1_800_000_000_000 + 3_600_000
+            let future: Int64 = 1_800_000_000_000 + Milliseconds.hour
             let (headers, body) = push([ts("good", [:], [(t0, 1)]), ts("bad", [:], [(future, 1)])])
             try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { response in
                 #expect(response.status == .badRequest)

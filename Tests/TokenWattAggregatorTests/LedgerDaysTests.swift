@@ -18,17 +18,31 @@ import TokenWattCore
         for by in [[], ["node"], ["model"], ["team"], ["node", "model"], ["provider"]] {
             for step in [nil, day] {
                 for row in CostReport(by: by, step: step, carbon: true).rows(ledger) {
-                    let key = "\(by) \(step == nil ? "" : "day") \((row["labels"] as? [String: String] ?? [:]).sorted { $0.key < $1.key })"
+                    let key = "\(by) \(step == nil ? "" : "day") \(row.labels.sorted { $0.key < $1.key })"
                     var numbers: [String: Double] = [:]
-                    for (name, value) in row {
-                        if let value = value as? Double { numbers[name] = value }
-                        if let parts = value as? [String: Double] { for (part, value) in parts { numbers["\(name).\(part)"] = value } }
-                    }
+                    numbers["start"] = row.start
+                    numbers["end"] = row.end
+                    collectNumbers(of: row.figures, named: "", into: &numbers)
                     figures[key] = numbers
                 }
             }
         }
         return figures
+    }
+
+    /// Every number in a value of the report, by its path (`tokens.input`): the figures a
+    /// group has, whatever type holds them.
+    static func collectNumbers(of value: Any, named name: String, into numbers: inout [String: Double]) {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            if let wrapped = mirror.children.first { collectNumbers(of: wrapped.value, named: name, into: &numbers) }
+        } else if let number = value as? Double {
+            numbers[name] = number
+        } else if mirror.displayStyle == .struct {
+            for child in mirror.children {
+                collectNumbers(of: child.value, named: name.isEmpty ? child.label ?? "" : "\(name).\(child.label ?? "")", into: &numbers)
+            }
+        }
     }
 
     static func expectEqual(_ days: [String: [String: Double]], _ hours: [String: [String: Double]]) {

@@ -68,7 +68,7 @@ import TokenWattCore
                 _ = try await Self.write([ts("m", ["gpu": "0"], [(t, 1)]), ts("n", [:], [(t, 1)])], to: client)
             }
             #expect(aggregator.pushedSeries.slots(of: "gpu-01").count == 2)
-            let future: Int64 = 1_800_000_000_000 + 3_600_000
+            let future: Int64 = 1_800_000_000_000 + Milliseconds.hour
             let answer = try await Self.write([ts("m", ["gpu": "0"], [(future, 2)]), ts("n", [:], [(t0 + 20_000, 2)])], to: client, expect: .badRequest)
             #expect(answer.contains("m{gpu=\"0\",node=\"gpu-01\"}: timestamp \(future)"))
             #expect(try await Self.stored(aggregator) == ["m{gpu=\"0\",node=\"gpu-01\"}": [1, 1], "n{node=\"gpu-01\"}": [1, 1]])

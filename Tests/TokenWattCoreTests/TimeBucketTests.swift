@@ -5,7 +5,7 @@ import TokenWattCore
 /// The one rule for buckets of time (`TimeBucket`), as the rollups, the ledger, the token API
 /// and budgets apply it.
 @Suite struct TimeBucketTests {
-    static let hour = TimeBucket.hourMs
+    static let hour = Milliseconds.hour
 
     @Test(arguments: [
         // (sample time, the hour it belongs to): a sample on a boundary closes the hour before.
@@ -37,7 +37,7 @@ import TokenWattCore
     }
 
     @Test func consecutiveWindowsShareNoHour() {
-        let edges: [Int64] = [0, 1_800_000, 5 * 3_600_000 + 1, 9 * 3_600_000]
+        let edges: [Int64] = [0, 1_800_000, 5 * Milliseconds.hour + 1, 9 * Milliseconds.hour]
         var counted: [Int64: Int] = [:]
         for (from, to) in zip(edges, edges.dropFirst()) {
             for hour in stride(from: -TimeBucketTests.hour, through: 10 * TimeBucketTests.hour, by: Int(TimeBucketTests.hour))
@@ -79,7 +79,7 @@ import TokenWattCore
                 Issue.record("\(milliseconds): \(time) against \(parts)")
                 return
             }
-            milliseconds += 7 * 3_600_000 + 13 * 60_000
+            milliseconds += 7 * Milliseconds.hour + 13 * 60_000
         }
         #expect(UTCTime(milliseconds: 1_795_824_000_000).minuteText == "2026-11-28 00:00")
     }

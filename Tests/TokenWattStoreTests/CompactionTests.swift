@@ -6,7 +6,7 @@ import TokenWattCore
 @testable import TokenWattStore
 
 @Suite struct CompactionTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
 
     /// `count` samples 10 s apart from `start`, a counter that grows by 1 per sample.
     static func counter(_ name: String, from start: Int64 = 0, count: Int) -> TimeSeries {

@@ -10,7 +10,7 @@ import TokenWattCore
 /// that keeps the first value of each timestamp, at every stage: all in the head, after a flush,
 /// after a restart, after late samples and another flush, and after another restart.
 @Suite struct HeadDiskAgreementTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
     static let names = ["a_total", "b_total", "c_total", "gauge_a", "gauge_b", "gauge_c"]
 
     /// What the store should hold: per series, each timestamp's first value.

@@ -3,7 +3,7 @@ import TokenWattCore
 @testable import TokenWattStore
 
 @Suite struct HeadTests {
-    static let hour: Int64 = 3_600_000
+    static let hour: Int64 = Milliseconds.hour
 
     /// A flush walks the series a slice at a time: whatever the slice, it takes every window
     /// before the boundary and each dirty span once, leaves the rest, and the head's sizes

@@ -90,28 +90,28 @@ import TokenWattCore
             // (a sample 4 hours later seals the window)
             for flushed in [false, true] {
                 if flushed {
-                    _ = try await store.append([[series("later", [:], [(4 * 3_600_000, 1)])]])
-                    #expect(try await store.compact(now: 10 * 3_600_000) == 8)
+                    _ = try await store.append([[series("later", [:], [(4 * Milliseconds.hour, 1)])]])
+                    #expect(try await store.compact(now: 10 * Milliseconds.hour) == 8)
                     #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 2)
                 }
-                let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: 3_600_000)
+                let counterMinutes = try await store.rollups(.minute, seriesID: 1, from: 0, to: Milliseconds.hour)
                 #expect(counterMinutes == [
                     RollupBucket(bucket: 0, min: 10, max: 25, sum: 55, last: 25, count: 3, increase: 10 + 5),
                     RollupBucket(bucket: minute, min: 5, max: 8, sum: 13, last: 8, count: 2, increase: 5 + 3),
                 ], "flushed: \(flushed)")
-                let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000)
+                let hour = try await store.rollups(.hour, seriesID: 1, from: 0, to: Milliseconds.hour)
                 #expect(hour == [RollupBucket(bucket: 0, min: 5, max: 25, sum: 68, last: 8, count: 5, increase: 23)], "flushed: \(flushed)")
-                let gaugeHour = try await store.rollups(.hour, seriesID: 2, from: 0, to: 3_600_000)
+                let gaugeHour = try await store.rollups(.hour, seriesID: 2, from: 0, to: Milliseconds.hour)
                 #expect(gaugeHour == [RollupBucket(bucket: 0, min: 40, max: 50, sum: 135, last: 45, count: 3, increase: nil)])
             }
             // And a late sample changes its minute and hour at the next flush, and the hour is
             // marked for the ledger once it has been closed for twice the rollup delay
             _ = try await store.append([[series("requests_total", [:], [(minute + 55_000, 9)])]])
-            #expect(try await store.compact(now: 10 * 3_600_000) == 1)
-            #expect(try await store.rollups(.hour, seriesID: 1, from: 0, to: 3_600_000).first?.increase == 24)
+            #expect(try await store.compact(now: 10 * Milliseconds.hour) == 1)
+            #expect(try await store.rollups(.hour, seriesID: 1, from: 0, to: Milliseconds.hour).first?.increase == 24)
             #expect(try await store.rollups(.minute, seriesID: 1, from: minute, to: 2 * minute).first?.count == 3)
             // (hours 0 and 4, and the hour after each, where the next step starts)
-            #expect(try await store.markChangedHours(now: 10 * 3_600_000, in: SQLiteLedgerStore(database: store.database)) == 4)
+            #expect(try await store.markChangedHours(now: 10 * Milliseconds.hour, in: SQLiteLedgerStore(database: store.database)) == 4)
             #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM ledger_pending") == 4)
         }
     }
@@ -119,7 +119,7 @@ import TokenWattCore
     @Test func theLedgerHearsOfAnHourOnceItHasBeenClosedForTwiceTheRollupDelay() async throws {
         try await withTemporaryStore { store, configuration in
             _ = try await store.append([[series("g", [:], [(10_000, 1)])]])
-            let closed = 3_600_000 + 2 * configuration.rollupDelayMs
+            let closed = Milliseconds.hour + 2 * configuration.rollupDelayMs
             #expect(try await store.markChangedHours(now: closed - 1, in: SQLiteLedgerStore(database: store.database)) == 0)
             #expect(try await store.markChangedHours(now: closed, in: SQLiteLedgerStore(database: store.database)) == 1)
             #expect(try await store.markChangedHours(now: closed, in: SQLiteLedgerStore(database: store.database)) == 0)

@@ -49,8 +49,8 @@ import TokenWattCore
 
     @Test func aDamagedChunkIsAnErrorThatNamesIt() async throws {
         try await withTemporaryStore { store, _ in
-            _ = try await store.append([[series("g", [:], StoredChunkTests.samples.map { ($0.timestamp, $0.value) } + [(5 * 3_600_000, 1)])]])
-            #expect(try await store.compact(now: 10 * 3_600_000) > 0)
+            _ = try await store.append([[series("g", [:], StoredChunkTests.samples.map { ($0.timestamp, $0.value) } + [(5 * Milliseconds.hour, 1)])]])
+            #expect(try await store.compact(now: 10 * Milliseconds.hour) > 0)
             try await store.pool.write { db in
                 var data = try #require(try Data.fetchOne(db, sql: "SELECT data FROM chunks WHERE window_start = 0"))
                 data[data.count / 2] ^= 0x10

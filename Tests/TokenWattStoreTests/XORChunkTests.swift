@@ -6,7 +6,7 @@ import TokenWattCore
     @Test func roundTripsRegularAndIrregularSeries() throws {
         // Regular 10 s steps, a jitter, a long gap, a negative timestamp step size change, every
         // kind of value (equal, close, far, negative, zero, infinities, NaN, the stale marker).
-        let timestamps: [Int64] = [-5_000, 5_000, 15_000, 25_001, 34_999, 45_000, 3_600_000, 3_600_001, 90_000_000_000, 90_000_000_010]
+        let timestamps: [Int64] = [-5_000, 5_000, 15_000, 25_001, 34_999, 45_000, Milliseconds.hour, 3_600_001, 90_000_000_000, 90_000_000_010]
         let values: [Double] = [0, 0, 1.5, 1.5000001, -273.15, .infinity, -.infinity, .nan, Sample.staleMarker, 1e300]
         let samples = zip(timestamps, values).map { Sample(timestamp: $0, value: $1) }
         let decoded = try XORChunk.decode(XORChunk.encode(samples))

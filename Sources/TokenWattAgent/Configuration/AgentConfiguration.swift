@@ -18,7 +18,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// The spool's folder, and its bounds: past them the oldest batches are dropped, counted.
     public var spoolDirectory = "./tokenwatt-agent-data"
     public var spoolMaxBytes = 256 << 20
-    public var spoolMaxAgeMs: Int64 = 24 * 3_600_000
+    public var spoolMaxAgeMs: Int64 = Milliseconds.day
     /// How often collectors run unless they have their own interval.
     public var intervalMs: Int64 = 10_000
     /// Where procfs and sysfs are mounted (a container may bind the host's elsewhere).

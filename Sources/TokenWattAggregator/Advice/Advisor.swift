@@ -54,14 +54,14 @@ public final class Advisor: Service, Sendable {
         let now = costs.now()
         let end = TimeBucket.current(at: now, width: stepMs)
         let windows = try await measure(from: end - windowMs, to: end, stepMs: stepMs)
-        let ledger = try await costs.ledger.hours(from: TimeBucket.current(at: end - windowMs, width: CostEngine.hourMs), to: end)
+        let ledger = try await costs.ledger.hours(from: TimeBucket.current(at: end - windowMs, width: Milliseconds.hour), to: end)
         var averages: [LedgerTotals.NodeModel: (cost: Double, tokens: Double, gco2e: Double)] = [:]
-        for row in ledger.usage where !TokenSource.isCloud(row.source) {
+        for row in ledger.usage where !StreamKind.isCloudSpend(row.source) {
             let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
             let sum = averages[key] ?? (0, 0, 0)
             averages[key] = (sum.cost + row.cost, sum.tokens + row.tokens, sum.gco2e + row.gco2e)
         }
-        let prices = Advice.Prices(pricing: costs.pricing, hour: TimeBucket.current(at: now, width: CostEngine.hourMs), ledger: averages)
+        let prices = Advice.Prices(pricing: costs.pricing, hour: TimeBucket.current(at: now, width: Milliseconds.hour), ledger: averages)
         return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, nodeLabels: costs.nodeLabels,
                               windowMs: windowMs, stepMs: stepMs, now: now)
     }
@@ -90,7 +90,7 @@ public final class Advisor: Service, Sendable {
             switch name {
             case "tokenwatt_tokens_total":
                 let source = series.labels["source"] ?? ""
-                guard !TokenSource.isCloud(source), !TokenSource.isGateway(source) else { continue }
+                guard StreamKind(source: source) == .inferenceServer else { continue }
                 let type = series.labels["type"] ?? "input"
                 load { load in
                     for (index, increase) in increases(samples, bucket: bucket) {

@@ -16,8 +16,8 @@ import TokenWattStore
 public final class DeliveryWorker: Service, Sendable {
     public struct Settings: Sendable {
         public var minBackoffMs: Int64 = 1_000
-        public var maxBackoffMs: Int64 = 3_600_000
-        public var giveUpAfterMs: Int64 = 24 * 3_600_000
+        public var maxBackoffMs: Int64 = Milliseconds.hour
+        public var giveUpAfterMs: Int64 = Milliseconds.day
         public var timeoutMs: Int64 = 15_000
 
         public init() {}

@@ -153,13 +153,13 @@ extension Budget {
             let forecast = item["forecast"]
             if forecast.isPresent {
                 try forecast.requireMapping(allowing: ["window"])
-                budget.forecast = Forecast(windowMs: try forecast["window"].durationMilliseconds(default: 6 * 3_600_000))
+                budget.forecast = Forecast(windowMs: try forecast["window"].durationMilliseconds(default: 6 * Milliseconds.hour))
             }
             let runaway = item["runaway"]
             if runaway.isPresent {
                 try runaway.requireMapping(allowing: ["window", "baseline", "factor", "min_rate", "cool_down"])
                 var rule = Runaway(windowMs: try runaway["window"].durationMilliseconds(default: 60_000),
-                                   baselineMs: try runaway["baseline"].durationMilliseconds(default: 3_600_000),
+                                   baselineMs: try runaway["baseline"].durationMilliseconds(default: Milliseconds.hour),
                                    factor: Double(try runaway["factor"].string() ?? "10") ?? 0,
                                    minRate: Double(try runaway["min_rate"].string() ?? "0") ?? -1)
                 guard rule.factor > 1 else { throw runaway["factor"].error("a factor above 1") }

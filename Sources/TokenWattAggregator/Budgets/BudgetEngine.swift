@@ -109,7 +109,7 @@ public final class BudgetEngine: Service, Sendable {
             states.withLock { $0 = decoded }
         }
         let now = now()
-        let currentHour = TimeBucket.current(at: now, width: CostEngine.hourMs)
+        let currentHour = TimeBucket.current(at: now, width: Milliseconds.hour)
         let ledger = try await ledgerToEvaluate(now: now, currentHour: currentHour)
         var anyMessages = false
         for budget in budgets {
@@ -158,7 +158,7 @@ public final class BudgetEngine: Service, Sendable {
     /// before any forecast window from the ledger's day summary: a monthly budget at 1,000 nodes
     /// reads some 5,000 rows a day instead of 120,000.
     private func ledgerToEvaluate(now: Int64, currentHour: Int64) async throws -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
-        let day = 24 * CostEngine.hourMs
+        let day = Milliseconds.day
         var earliest = currentHour
         var hourlyFrom = TimeBucket.current(at: currentHour, width: day)
         for budget in budgets {
@@ -181,7 +181,7 @@ public final class BudgetEngine: Service, Sendable {
     static func reading(_ budget: Budget, ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]), now: Int64) -> BudgetReading {
         let (start, end) = budget.period.bounds(at: now)
         // Hours count in a period or window when they start in it (TimeBucket): each hour in one period.
-        let windowStart = budget.forecast.map { TimeBucket.firstStart(from: now - $0.windowMs, width: CostEngine.hourMs) }
+        let windowStart = budget.forecast.map { TimeBucket.firstStart(from: now - $0.windowMs, width: Milliseconds.hour) }
         var reading = BudgetReading(periodStart: start, periodEnd: end, spent: 0)
         var windowSpent = 0.0
         var contributions: [String: [String: Double]] = [:]
@@ -190,7 +190,7 @@ public final class BudgetEngine: Service, Sendable {
             if TimeBucket.isInWindow(hour, from: start, to: end) {
                 reading.spent += value
                 reading.byBucket[hour, default: 0] += value
-                if TokenSource.isGateway(labels["source"]) { reading.gatewaySpent += value }
+                if StreamKind(source: labels["source"]).isThroughGateway { reading.gatewaySpent += value }
                 for key in ["node", "model", "team"] { if let name = labels[key] { contributions[key, default: [:]][name, default: 0] += value } }
             }
             if let windowStart, hour >= windowStart { windowSpent += value }
@@ -202,7 +202,7 @@ public final class BudgetEngine: Service, Sendable {
             switch budget.measure {
             case .usd:
                 // Node-scoped budgets take whole node costs below (idle hours included); cloud spend stays per stream.
-                if !nodesOnly || TokenSource.isCloud(row.source) { add(row.cost, hour: row.hour, labels: labels) }
+                if !nodesOnly || StreamKind.isCloudSpend(row.source) { add(row.cost, hour: row.hour, labels: labels) }
             case .tokens:
                 add(row.tokens, hour: row.hour, labels: labels)
             case .gco2e:

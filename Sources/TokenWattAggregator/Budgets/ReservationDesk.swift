@@ -34,7 +34,7 @@ final class ReservationDesk: Sendable {
         case unpriced(budget: Budget, model: String)
     }
 
-    static let localCostWindowMs: Int64 = 24 * TimeBucket.hourMs
+    static let localCostWindowMs: Int64 = 24 * Milliseconds.hour
     static let defaultTTLMs: Int64 = 10 * 60_000
 
     let caps: [Budget]
@@ -103,7 +103,7 @@ final class ReservationDesk: Sendable {
                 amount = request.inputTokens + request.maxOutputTokens
             case .usd:
                 let model = request.labels["model"] ?? ""
-                guard let price = try await price(model: model, cloud: TokenSource.isCloud(request.labels["source"]), atHour: now) else {
+                guard let price = try await price(model: model, cloud: StreamKind.isCloudSpend(request.labels["source"]), atHour: now) else {
                     return .unpriced(budget: cap, model: model)
                 }
                 amount = price(request.inputTokens, 0, request.maxOutputTokens)  // no cached input: the worst case
@@ -137,7 +137,7 @@ final class ReservationDesk: Sendable {
             case .tokens:
                 amounts[cap.name] = input + output
             case .usd:
-                let price = try await price(model: labels["model"] ?? "", cloud: TokenSource.isCloud(labels["source"]), atHour: now)
+                let price = try await price(model: labels["model"] ?? "", cloud: StreamKind.isCloudSpend(labels["source"]), atHour: now)
                 amounts[cap.name] = price?(input, cachedInput, output)
             case .kwh, .gco2e:
                 continue
@@ -161,7 +161,7 @@ final class ReservationDesk: Sendable {
         if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
         let ledger = try await costs.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
         var cost: [String: Double] = [:], tokens: [String: Double] = [:]
-        for row in ledger.usage where !TokenSource.isCloud(row.source) {
+        for row in ledger.usage where !StreamKind.isCloudSpend(row.source) {
             cost[row.model, default: 0] += row.cost
             tokens[row.model, default: 0] += row.tokens
         }

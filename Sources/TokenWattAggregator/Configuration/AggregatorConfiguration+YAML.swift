@@ -104,7 +104,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.advice.windowMs = try advice["window"].durationMilliseconds(default: configuration.advice.windowMs)
         configuration.advice.stepMs = try advice["step"].durationMilliseconds(default: configuration.advice.stepMs)
         guard configuration.advice.stepMs >= 1_000, configuration.advice.windowMs >= 3 * configuration.advice.stepMs,
-              configuration.advice.windowMs <= 7 * 86_400_000 else {
+              configuration.advice.windowMs <= Milliseconds.week else {
             throw advice["window"].error("a window of at least three steps (of at least 1s) and at most 7d")
         }
         if let text = try advice["idle_below_tokens_per_second"].string() {

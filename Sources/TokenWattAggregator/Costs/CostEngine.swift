@@ -12,7 +12,6 @@ import TokenWattStore
 /// figures come from counter increases (`SampleReading.counterIncrease`) and `HourCosts`.
 /// It keeps running totals of the whole ledger for `/metrics`.
 public final class CostEngine: Service, Sendable {
-    static let hourMs = TimeBucket.hourMs
     /// Series read for an hour: energy, tokens, requests, and CPU time (which every agent sends,
     /// so a node without energy counters or tokens still counts as up for its capex, and its
     /// energy can be estimated).
@@ -77,11 +76,11 @@ public final class CostEngine: Service, Sendable {
             published.raise(to: counterSamples(totals))
             state.withLock { $0 = (totals, published) }
         }
-        let current = TimeBucket.current(at: now(), width: CostEngine.hourMs)
+        let current = TimeBucket.current(at: now(), width: Milliseconds.hour)
         let pending = try await ledger.pendingHours()
-        let hours = Set(pending + pending.map { $0 + CostEngine.hourMs }).union([current - CostEngine.hourMs, current]).sorted()
+        let hours = Set(pending + pending.map { $0 + Milliseconds.hour }).union([current - Milliseconds.hour, current]).sorted()
         for hour in hours where hour <= current {
-            let old = try await ledger.hours(from: hour, to: hour + CostEngine.hourMs)
+            let old = try await ledger.hours(from: hour, to: hour + Milliseconds.hour)
             let new = try await ledger(ofHour: hour)
             try await ledger.replaceHour(hour, nodes: new.nodes, usage: new.usage)
             rewrites.add(1, ordering: .releasing)
@@ -106,7 +105,7 @@ public final class CostEngine: Service, Sendable {
         for row in ledger.usage where !row.priced && unpricedModels.withLock({ $0.insert(row.model).inserted }) {
             logger.warning("tokens without a price: counted as unpriced, not as free", metadata: [
                 "model": "\(row.model)", "source": "\(row.source)",
-                "fix": "\(TokenSource.isCloud(row.source) ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
+                "fix": "\(StreamKind.isCloudSpend(row.source) ? "add a cloud_prices entry that matches it" : "add a shadow_prices entry that maps it to a priced cloud model")",
             ])
         }
         return ledger
@@ -119,8 +118,8 @@ public final class CostEngine: Service, Sendable {
 
     /// What the fleet measured in one hour, from the samples stored now.
     func measured(hour: Int64) async throws -> HourCosts {
-        let end = min(hour + CostEngine.hourMs, max(hour, now()))
-        var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(CostEngine.hourMs))
+        let end = min(hour + Milliseconds.hour, max(hour, now()))
+        var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(Milliseconds.hour))
         let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_requests_total"]
         let selectors = try names.map { try SeriesSelector(parsing: $0) }
         for series in samples.series(matching: selectors) {
@@ -147,7 +146,7 @@ public final class CostEngine: Service, Sendable {
         for label in labels where !CostEngine.streamLabels.contains(label.name) && staticLabels[label.name] == nil {
             rest[label.name] = label.value
         }
-        return HourCosts.Stream(node: node, source: source, provider: labels["provider"] ?? (TokenSource.isCloud(source) ? "unknown" : "local"),
+        return HourCosts.Stream(node: node, source: source, provider: labels["provider"] ?? (StreamKind.isCloudSpend(source) ? "unknown" : "local"),
                                 model: labels["model"] ?? "unknown", labels: rest)
     }
 
@@ -182,13 +181,12 @@ struct LedgerTotals: Sendable {
     }
 
     mutating func add(_ nodeHours: [LedgerNodeHour], _ usage: [LedgerUsageHour], sign: Double) {
-        var localTokens: [NodeHour: Double] = [:]
+        let idleHours = IdleHours(usage)
         for row in usage {
             if !row.priced { unpriced[row.model, default: 0] += sign * row.tokens }
-            if TokenSource.isCloud(row.source) {
+            if StreamKind.isCloudSpend(row.source) {
                 nodes[row.node, default: NodeTotals()].cloudSpend += sign * row.cost
             } else {
-                localTokens[NodeHour(node: row.node, hour: row.hour), default: 0] += row.tokens
                 nodes[row.node, default: NodeTotals()].cloudEquivalent += sign * row.cloudEquivalent
                 cloudEquivalent[NodeModel(node: row.node, model: row.model), default: 0] += sign * row.cloudEquivalent
             }
@@ -203,13 +201,8 @@ struct LedgerTotals: Sendable {
             totals.capex += sign * row.capexCost
             totals.overhead += sign * row.overheadCost
             totals.joules += sign * row.joules
-            if (localTokens[NodeHour(node: row.node, hour: row.hour)] ?? 0) == 0 { totals.idle += sign * row.cost }
+            totals.idle += sign * idleHours.idlePart(of: row.cost, node: row.node, hour: row.hour)
             nodes[row.node] = totals
         }
-    }
-
-    private struct NodeHour: Hashable {
-        var node: String
-        var hour: Int64
     }
 }

@@ -5,9 +5,9 @@ import TokenWattStore
 /// whose code is in the names (`tokenwatt_cost_usd_total` for USD).
 extension CostEngine {
     /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that start in them.
-    static let windows: [(label: String, ms: Int64)] = [("1h", hourMs), ("24h", 24 * hourMs), ("7d", 7 * 24 * hourMs)]
+    static let windows: [(label: String, ms: Int64)] = [("1h", Milliseconds.hour), ("24h", Milliseconds.day), ("7d", Milliseconds.week)]
     /// The window over which break-even rates are figured.
-    static let breakEvenWindowMs: Int64 = 24 * hourMs
+    static let breakEvenWindowMs: Int64 = Milliseconds.day
 
     /// The ledger's counters, by name: what was spent, the cloud-equivalent of local tokens,
     /// and the cost of idle hours, per node (and model).
@@ -61,7 +61,7 @@ extension CostEngine {
             let first = now - window.ms
             var cost: [LedgerTotals.NodeModel: Double] = [:]
             var tokens: [LedgerTotals.NodeModel: Double] = [:]
-            for row in week.usage where row.hour >= first && !TokenSource.isCloud(row.source) {
+            for row in week.usage where row.hour >= first && !StreamKind.isCloudSpend(row.source) {
                 let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
                 cost[key, default: 0] += row.cost
                 tokens[key, default: 0] += row.tokens
@@ -87,7 +87,7 @@ extension CostEngine {
             cost[row.node, default: 0] += row.cost
             hours[row.node, default: []].insert(row.hour)
         }
-        for row in ledger.usage where row.hour >= from && !TokenSource.isCloud(row.source) {
+        for row in ledger.usage where row.hour >= from && !StreamKind.isCloudSpend(row.source) {
             equivalent[row.node, default: 0] += row.cloudEquivalent
             tokens[row.node, default: 0] += row.tokens
         }

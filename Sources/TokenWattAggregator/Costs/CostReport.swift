@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -20,7 +21,7 @@ struct CostReport {
 
         func bounds(ofHour hour: Int64) -> (start: Int64, end: Int64) {
             switch self {
-            case .hour: (hour, hour + TimeBucket.hourMs)
+            case .hour: (hour, hour + Milliseconds.hour)
             case .calendar(let period): period.bounds(at: hour)
             }
         }
@@ -44,18 +45,13 @@ struct CostReport {
         var values: [String]
     }
 
-    private struct NodeHour: Hashable {
-        var node: String
-        var hour: Int64
-    }
-
     let by: [String]
     let step: Step?
     /// Whether emissions are counted (`carbon:` in the config).
     var carbon = false
 
     /// The groups of the ledger's rows, oldest bucket first, then by cost, largest first.
-    func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [[String: Any]] {
+    func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [CostGroup] {
         let byNode = by.allSatisfy { $0 == "node" }
         var groups: [GroupKey: Group] = [:]
         var buckets: [Int64: (start: Int64, end: Int64)] = [:]  // a calendar's bounds, once per hour
@@ -75,7 +71,7 @@ struct CostReport {
                 groups[key] = group
             }
         }
-        var localTokens: [NodeHour: Double] = [:]
+        let idleHours = IdleHours(ledger.usage)
         for row in ledger.usage {
             update(hour: row.hour, values: by.map { CostReport.value(of: $0, in: row) }) { group in
                 group.input += row.input
@@ -84,7 +80,7 @@ struct CostReport {
                 group.reasoning += row.reasoning
                 group.requests += row.requests
                 if !row.priced { group.unpricedTokens += row.tokens }
-                if TokenSource.isCloud(row.source) {
+                if StreamKind.isCloudSpend(row.source) {
                     group.cloudSpend += row.cost
                     // Per million: of the tokens a price applied to.
                     if row.priced { group.cloudTokens += row.tokens }
@@ -95,13 +91,11 @@ struct CostReport {
                     group.gco2e += row.gco2e
                 }
             }
-            if !TokenSource.isCloud(row.source) { localTokens[NodeHour(node: row.node, hour: row.hour), default: 0] += row.tokens }
         }
         for row in ledger.nodes {
             // A day-summary row carries its idle part; an hour's row is idle without local tokens.
-            let hourIsIdle = (localTokens[NodeHour(node: row.node, hour: row.hour)] ?? 0) == 0
-            let idleCost = row.idleCost ?? (hourIsIdle ? row.cost : 0)
-            let idleGCO2e = row.idleGCO2e ?? (hourIsIdle ? row.gco2e : 0)
+            let idleCost = row.idleCost ?? idleHours.idlePart(of: row.cost, node: row.node, hour: row.hour)
+            let idleGCO2e = row.idleGCO2e ?? idleHours.idlePart(of: row.gco2e, node: row.node, hour: row.hour)
             guard byNode || idleCost != 0 || idleGCO2e != 0 else { continue }
             update(hour: row.hour, values: by.map { $0 == "node" ? row.node : "" }) { group in
                 if byNode {
@@ -125,41 +119,36 @@ struct CostReport {
                 }
             }
         }
-        return groups.values.map { group -> (start: Int64, cost: Double, row: [String: Any]) in
+        return groups.values.map { group -> (start: Int64, cost: Double, row: CostGroup) in
             // By node, the on-prem cost is the node's whole cost, idle hours included.
             let onPrem = byNode ? group.energy + group.estimatedEnergy + group.capex + group.overhead : group.localCost
-            var row: [String: Any] = [
-                "labels": group.labels, "requests": group.requests,
-                "tokens": ["input": group.input, "cached_input": group.cachedInput, "output": group.output, "reasoning": group.reasoning],
-                "cost": onPrem + group.cloudSpend, "on_prem_cost": onPrem, "cloud_spend": group.cloudSpend,
-                "cloud_equivalent": group.cloudEquivalent, "savings": group.cloudEquivalent - onPrem,
-                "unpriced_tokens": group.unpricedTokens,
-            ]
-            if let bucket = group.bucket {
-                row["start"] = Double(bucket.start) / 1000
-                row["end"] = Double(bucket.end) / 1000
-            }
+            var figures = CostFigures(requests: group.requests,
+                                      tokens: TokenCounts(input: group.input, cachedInput: group.cachedInput, output: group.output, reasoning: group.reasoning),
+                                      cost: onPrem + group.cloudSpend, onPremCost: onPrem, cloudSpend: group.cloudSpend,
+                                      cloudEquivalent: group.cloudEquivalent, savings: group.cloudEquivalent - onPrem, unpricedTokens: group.unpricedTokens)
             if group.localTokens > 0 {
-                row["cost_per_million_tokens"] = onPrem / group.localTokens * 1e6
-                row["cloud_equivalent_per_million_tokens"] = group.cloudEquivalent / group.localTokens * 1e6
+                figures.costPerMillionTokens = onPrem / group.localTokens * 1e6
+                figures.cloudEquivalentPerMillionTokens = group.cloudEquivalent / group.localTokens * 1e6
             }
-            if group.cloudTokens > 0 { row["cloud_cost_per_million_tokens"] = group.cloudSpend / group.cloudTokens * 1e6 }
+            if group.cloudTokens > 0 { figures.cloudCostPerMillionTokens = group.cloudSpend / group.cloudTokens * 1e6 }
             if carbon {
                 // By node, its whole emissions, idle hours included (as its cost).
                 let grams = byNode ? group.operationalGCO2e + group.embodiedGCO2e : group.gco2e
-                row["gco2e"] = grams
-                if group.localTokens > 0 { row["gco2e_per_million_tokens"] = grams / group.localTokens * 1e6 }
-                if byNode { row["gco2e_components"] = ["operational": group.operationalGCO2e, "embodied": group.embodiedGCO2e] }
+                figures.gco2e = grams
+                if group.localTokens > 0 { figures.gco2ePerMillionTokens = grams / group.localTokens * 1e6 }
+                if byNode { figures.gco2eComponents = EmissionComponents(operational: group.operationalGCO2e, embodied: group.embodiedGCO2e) }
             }
             if byNode {
-                row["kwh"] = group.joules / 3.6e6
-                row["kwh_estimated"] = group.estimatedJoules / 3.6e6
-                row["energy_sources"] = group.energySources.sorted()
-                row["components"] = ["energy": group.energy, "energy_estimated": group.estimatedEnergy, "capex": group.capex, "overhead": group.overhead]
-                row["idle_cost"] = group.idle
+                figures.kwh = group.joules / 3.6e6
+                figures.kwhEstimated = group.estimatedJoules / 3.6e6
+                figures.energySources = group.energySources.sorted()
+                figures.components = CostComponents(energy: group.energy, energyEstimated: group.estimatedEnergy, capex: group.capex, overhead: group.overhead)
+                figures.idleCost = group.idle
             } else if group.idle > 0 {
-                row["idle_cost"] = group.idle
+                figures.idleCost = group.idle
             }
+            let row = CostGroup(labels: group.labels, start: group.bucket.map { Double($0.start) / 1000 }, end: group.bucket.map { Double($0.end) / 1000 },
+                                figures: figures)
             return (group.bucket?.start ?? 0, onPrem + group.cloudSpend, row)
         }
         .sorted { ($0.start, -$0.cost) < ($1.start, -$1.cost) }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -16,16 +17,14 @@ struct CostsHandler: Sendable {
         let parameters = QueryString(request.uri.query)
         do {
             let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
+            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.day)
             guard from < to else { throw QueryError("from must be before to") }
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
                                     step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]),
                                     carbon: engine.pricing.carbon != nil)
             let rows = report.rows(try await engine.ledger.hours(from: from, to: to))
-            return APIResponse.success([
-                "from": Double(from) / 1000, "to": Double(to) / 1000, "by": report.by, "currency": engine.pricing.currency,
-                "groups": rows, "total": rows.compactMap { $0["cost"] as? Double }.reduce(0, +),
-            ])
+            return APIResponse.answer(CostsResponse(from: Double(from) / 1000, to: Double(to) / 1000, by: report.by,
+                                                    currency: engine.pricing.currency, groups: rows))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {

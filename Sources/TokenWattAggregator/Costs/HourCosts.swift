@@ -71,7 +71,7 @@ struct HourCosts {
         var model: String
         var labels: [String: String]
 
-        var isCloud: Bool { TokenSource.isCloud(source) }
+        var kind: StreamKind { StreamKind(source: source) }
     }
 
     /// The energy source of a node whose joules were estimated, not measured.
@@ -109,7 +109,7 @@ struct HourCosts {
         var shared: Set<Stream> = []
         for model in Set(gatewayStreams.map(\.model)) {
             let callers = gatewayStreams.filter { $0.model == model }
-            let servers = tokens.keys.filter { $0.model == model && !$0.isCloud && !TokenSource.isGateway($0.source) }
+            let servers = tokens.keys.filter { $0.model == model && $0.kind == .inferenceServer }
             let gatewayTotal = callers.reduce(0) { $0 + total(tokens[$1] ?? [:]) }
             let serverTotal = servers.reduce(0) { $0 + total(tokens[$1] ?? [:]) }
             guard gatewayTotal > 0, serverTotal > 0 else { continue }
@@ -175,19 +175,19 @@ struct HourCosts {
             row.reasoning = min(counts["reasoning"] ?? 0, row.output)
             row.requests = requests[stream] ?? 0
             // Without a price the money is unknown: the row says so rather than counting 0 as a price.
-            let price = stream.isCloud ? pricing.cloudPrice(of: stream.model, atHour: hour) : pricing.shadowPrice(of: stream.model, atHour: hour)
+            let price = stream.kind.isCloudSpend ? pricing.cloudPrice(of: stream.model, atHour: hour) : pricing.shadowPrice(of: stream.model, atHour: hour)
             let priced = price?.cost(input: row.input, cachedInput: row.cachedInput, output: row.output)
             row.priced = price != nil
-            if stream.isCloud { row.cost = priced ?? 0 } else { row.cloudEquivalent = priced ?? 0 }
+            if stream.kind.isCloudSpend { row.cost = priced ?? 0 } else { row.cloudEquivalent = priced ?? 0 }
             streams.append(row)
         }
         // A node's cost and emissions go to its local streams by their share of its tokens;
         // with no local tokens they stay the node's idle cost.
-        var localTokens: [String: Double] = [:]
-        for row in streams where !TokenSource.isCloud(row.source) { localTokens[row.node, default: 0] += row.tokens }
-        for index in streams.indices where !TokenSource.isCloud(streams[index].source) {
+        let idleHours = IdleHours(streams)
+        for index in streams.indices where !StreamKind.isCloudSpend(streams[index].source) {
             let node = streams[index].node
-            guard let total = localTokens[node], total > 0, let nodeRow = nodeRows[node] else { continue }
+            guard !idleHours.isIdle(node: node, hour: hour), let nodeRow = nodeRows[node] else { continue }
+            let total = idleHours.localTokens(node: node, hour: hour)
             streams[index].cost = nodeRow.cost * streams[index].tokens / total
             streams[index].gco2e = nodeRow.gco2e * streams[index].tokens / total
         }

@@ -126,7 +126,7 @@ public struct Pricing: Sendable {
         }
 
         private func amortised(_ total: Double, atHour hour: Int64) -> Double {
-            let end = purchaseDate + Int64(lifeYears * NodeClass.hoursPerYear * 3_600_000)
+            let end = purchaseDate + Int64(lifeYears * NodeClass.hoursPerYear * Double(Milliseconds.hour))
             guard hour >= purchaseDate, hour < end, lifeYears > 0 else { return 0 }
             return total / (lifeYears * NodeClass.hoursPerYear)
         }

@@ -57,10 +57,10 @@ struct WhatIf: Sendable {
     /// tokens a shift back found no local model for.
     func run(engine: CostEngine, from: Int64, to: Int64) async throws -> (today: Ledger, changed: Ledger, stayedOnCloud: Double) {
         var hours: [HourCosts] = []
-        var hour = TimeBucket.firstStart(from: from, width: CostEngine.hourMs)
+        var hour = TimeBucket.firstStart(from: from, width: Milliseconds.hour)
         while hour < to, hour <= engine.now() {
             hours.append(try await engine.measured(hour: hour))
-            hour += CostEngine.hourMs
+            hour += Milliseconds.hour
         }
         // A node's idle power: its lowest hourly mean power in the period.
         var joules: [[String: Double]] = []
@@ -103,7 +103,7 @@ extension HourCosts {
         func total(_ counts: [String: Double]) -> Double { (counts["input"] ?? 0) + (counts["output"] ?? 0) }
         func cloudModel(of model: String) -> String? { pricing.shadowPrices.first { $0.local.matches(model) }?.cloud }
         var localTokens: [String: Double] = [:]
-        for (stream, counts) in tokens where !stream.isCloud { localTokens[stream.node, default: 0] += total(counts) }
+        for (stream, counts) in tokens where !stream.kind.isCloudSpend { localTokens[stream.node, default: 0] += total(counts) }
         var aboveIdlePerToken: [String: Double] = [:]
         for (node, count) in localTokens where count > 0 {
             let idle = (idleWatts[node] ?? 0) * 3600 * fraction
@@ -120,15 +120,15 @@ extension HourCosts {
         }
         var stayed = 0.0
         if shift.share > 0 {
-            for stream in tokens.keys where !stream.isCloud && shift.model.matches(stream.model) {
+            for stream in tokens.keys where !stream.kind.isCloudSpend && shift.model.matches(stream.model) {
                 joulesChange[stream.node, default: 0] -= (aboveIdlePerToken[stream.node] ?? 0) * total(tokens[stream]!) * shift.share
                 move(shift.share, from: stream, to: Stream(node: stream.node, source: TokenSource.usageAPI, provider: WhatIf.provider,
                                                            model: cloudModel(of: stream.model) ?? stream.model, labels: stream.labels))
             }
         } else {
             let share = -shift.share
-            for stream in tokens.keys where stream.isCloud && shift.model.matches(stream.model) {
-                let candidates = tokens.keys.filter { !$0.isCloud && cloudModel(of: $0.model) == stream.model && localTokens[$0.node, default: 0] > 0 }
+            for stream in tokens.keys where stream.kind.isCloudSpend && shift.model.matches(stream.model) {
+                let candidates = tokens.keys.filter { !$0.kind.isCloudSpend && cloudModel(of: $0.model) == stream.model && localTokens[$0.node, default: 0] > 0 }
                 guard let target = candidates.max(by: { (total(tokens[$0]!), $0.node) < (total(tokens[$1]!), $1.node) }) else {
                     stayed += total(tokens[stream]!) * share
                     continue

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 
 /// `GET /api/v1/whatif?from=&to=&set=KEY=VALUE&shift=MODEL=30%&by=model`: the ledger of the
@@ -8,30 +9,27 @@ import TokenWattCore
 /// `CostReport` groups by `by` (default `model`).
 struct WhatIfHandler: Sendable {
     let engine: CostEngine
-    static let longestMs: Int64 = 92 * 24 * CostEngine.hourMs
+    static let longestMs: Int64 = 92 * Milliseconds.day
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let parameters = QueryString(request.uri.query)
         do {
             let to = try QueryParameters.time(parameters["to"], name: "to", default: engine.now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 24 * CostEngine.hourMs)
+            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.day)
             guard from < to else { throw QueryError("from must be before to") }
             guard to - from <= WhatIfHandler.longestMs else { throw QueryError("a what-if covers at most 92 days") }
             let whatIf = try WhatIf(base: engine.pricing, settings: parameters.all("set"), shifts: parameters.all("shift"))
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"])
             let (today, changed, stayed) = try await whatIf.run(engine: engine, from: from, to: to)
-            func figures(_ ledger: WhatIf.Ledger, carbon: Bool) -> [String: Any] {
-                var totals = CostReport(by: [], step: nil, carbon: carbon).rows(ledger).first ?? [:]
-                totals["groups"] = CostReport(by: by, step: nil, carbon: carbon).rows(ledger)
-                totals["labels"] = nil
-                return totals
+            func figures(_ ledger: WhatIf.Ledger, carbon: Bool) -> WhatIfFigures {
+                WhatIfFigures(totals: CostReport(by: [], step: nil, carbon: carbon).rows(ledger).first?.figures,
+                              groups: CostReport(by: by, step: nil, carbon: carbon).rows(ledger))
             }
-            return APIResponse.success([
-                "from": Double(from) / 1000, "to": Double(to) / 1000, "by": by, "currency": engine.pricing.currency,
-                "set": whatIf.settings.map { "\($0.path)=\($0.value)" }, "shift": whatIf.shifts.map(\.text),
-                "today": figures(today, carbon: engine.pricing.carbon != nil), "whatif": figures(changed, carbon: whatIf.pricing.carbon != nil),
-                "stayed_on_cloud_tokens": stayed,
-            ])
+            return APIResponse.answer(WhatIfResponse(
+                from: Double(from) / 1000, to: Double(to) / 1000, by: by, currency: engine.pricing.currency,
+                set: whatIf.settings.map { "\($0.path)=\($0.value)" }, shift: whatIf.shifts.map(\.text),
+                today: figures(today, carbon: engine.pricing.carbon != nil), whatif: figures(changed, carbon: whatIf.pricing.carbon != nil),
+                stayedOnCloudTokens: stayed))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {

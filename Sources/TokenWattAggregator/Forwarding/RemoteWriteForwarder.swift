@@ -17,7 +17,7 @@ public struct ForwardTarget: Sendable {
     /// How the receiver's certificate is checked, and the certificate shown to it (`tls_config`).
     public var tls: TLSClientConfiguration?
     /// Rows waiting longer than this are dropped, counted, so an endless outage cannot fill the disk.
-    public var maxAgeMs: Int64 = 7 * 86_400_000
+    public var maxAgeMs: Int64 = Milliseconds.week
 }
 
 /// Forwards what the aggregator stores, and its cost and budget series, to each target with

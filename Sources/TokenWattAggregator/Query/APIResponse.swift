@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 
 /// Responses in the shape of Prometheus's HTTP API: `{"status":"success","data":...}` or
@@ -7,6 +8,17 @@ import TokenWattCore
 enum APIResponse {
     static func success(_ data: Any) -> Response {
         json(["status": "success", "data": data], status: .ok)
+    }
+
+    /// A typed answer in the success envelope, written as `APIJSON` writes it.
+    static func answer(_ data: some Encodable & Sendable, status: HTTPResponse.Status = .ok) -> Response {
+        let body: Data
+        do {
+            body = try APIJSON.encoder().encode(APISuccess(data))
+        } catch {
+            return internalError("the answer could not be written as JSON: \(error)")
+        }
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func created(_ data: Any) -> Response {

@@ -38,7 +38,7 @@ struct QueryRangeHandler: Sendable {
             for series in matching {
                 let points = try await points(seriesID: series.id, resolution: resolution, start: start, end: end)
                 let values = QueryRangeHandler.evaluate(points, start: start, end: end, step: step,
-                                                        lookback: max(QueryRangeHandler.lookbackMs, resolution?.rawValue ?? 0))
+                                                        lookback: max(QueryRangeHandler.lookbackMs, resolution?.milliseconds ?? 0))
                 guard !values.isEmpty else { continue }
                 result.append(["metric": APIResponse.labelsObject(series.labels),
                                "values": values.map { [Double($0.timestamp) / 1000, APIResponse.valueString($0.value)] as [Any] }])
@@ -55,8 +55,8 @@ struct QueryRangeHandler: Sendable {
     private func resolution(start: Int64, step: Int64) -> RollupResolution? {
         let age = now() - start
         let storage = samples.configuration
-        if step >= RollupResolution.hour.rawValue || age > storage.minuteRollupRetentionMs { return .hour }
-        if step >= RollupResolution.minute.rawValue || age > storage.rawRetentionMs { return .minute }
+        if step >= RollupResolution.hour.milliseconds || age > storage.minuteRollupRetentionMs { return .hour }
+        if step >= RollupResolution.minute.milliseconds || age > storage.rawRetentionMs { return .minute }
         return nil
     }
 
@@ -65,7 +65,7 @@ struct QueryRangeHandler: Sendable {
         guard let resolution else {
             return try await samples.rawSamples(seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs, to: end + 1)
         }
-        let width = resolution.rawValue
+        let width = resolution.milliseconds
         let buckets = try await samples.rollups(resolution, seriesID: seriesID, from: start - QueryRangeHandler.lookbackMs - width, to: end + 1)
         return buckets.compactMap { bucket in bucket.last.map { Sample(timestamp: bucket.bucket + width, value: $0) } }
     }

@@ -25,7 +25,7 @@ struct TokensHandler: Sendable {
         let parameters = QueryString(request.uri.query)
         do {
             let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - 3_600_000)
+            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.hour)
             guard from < to else { throw QueryError("from must be before to") }
             // Every group is broken down by type, so by cannot name it.
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"], excluding: ["type"])

@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattAPI
 import TokenWattCore
 
 extension WebOverview {
@@ -8,78 +9,72 @@ extension WebOverview {
     /// `/api/v1/costs` over the same `from` and `to` (on `main` as `data-from`, `data-to`).
     func costsPage(days: Int) async throws -> String {
         let to = now()
-        let from = TimeBucket.current(at: to, width: WebOverview.dayMs) - Int64(days - 1) * WebOverview.dayMs
+        let from = TimeBucket.current(at: to, width: Milliseconds.day) - Int64(days - 1) * Milliseconds.day
         let ledger = try await costs.ledger.days(from: from, to: to)
         let carbon = costs.pricing.carbon != nil
         let money = HTML.Format.money(currency)
-        func report(_ by: [String], step: CostReport.Step? = nil) -> [[String: Any]] {
+        func report(_ by: [String], step: CostReport.Step? = nil) -> [CostGroup] {
             CostReport(by: by, step: step, carbon: carbon).rows(ledger)
         }
-        let total = report([]).first ?? [:]
+        let total = report([]).first?.figures ?? CostFigures()
         var body = "<p>" + [1, 7, 30, 90].map { "<a href=\"/costs?days=\($0)\">\($0 == 1 ? "1 day" : "\($0) days")</a>" }.joined(separator: " · ") + "</p>"
         body += "<div class=\"cards\">"
-        body += HTML.card("Total cost", HTML.figure("total.cost", total["cost"] as? Double ?? 0, money), note: "on-prem and cloud")
-        body += HTML.card("On-prem", HTML.figure("total.on_prem_cost", total["on_prem_cost"] as? Double ?? 0, money))
-        body += HTML.card("Cloud spend", HTML.figure("total.cloud_spend", total["cloud_spend"] as? Double ?? 0, money))
-        body += HTML.card("Cloud-equivalent", HTML.figure("total.cloud_equivalent", total["cloud_equivalent"] as? Double ?? 0, money), note: "of the local tokens")
-        body += HTML.card("Savings", HTML.figure("total.savings", total["savings"] as? Double ?? 0, money))
-        body += HTML.card("Idle burn", HTML.figure("total.idle_cost", total["idle_cost"] as? Double ?? 0, money), note: "hours without tokens")
-        body += HTML.card("Local cost per M tokens", HTML.figure("total.cost_per_million_tokens", total["cost_per_million_tokens"] as? Double, money))
-        if carbon { body += HTML.card("Emissions", HTML.figure("total.gco2e", total["gco2e"] as? Double, .grams), note: "CO2e") }
+        body += HTML.card("Total cost", HTML.figure("total.cost", total.cost, money), note: "on-prem and cloud")
+        body += HTML.card("On-prem", HTML.figure("total.on_prem_cost", total.onPremCost, money))
+        body += HTML.card("Cloud spend", HTML.figure("total.cloud_spend", total.cloudSpend, money))
+        body += HTML.card("Cloud-equivalent", HTML.figure("total.cloud_equivalent", total.cloudEquivalent, money), note: "of the local tokens")
+        body += HTML.card("Savings", HTML.figure("total.savings", total.savings, money))
+        body += HTML.card("Idle burn", HTML.figure("total.idle_cost", total.idleCost ?? 0, money), note: "hours without tokens")
+        body += HTML.card("Local cost per M tokens", HTML.figure("total.cost_per_million_tokens", total.costPerMillionTokens, money))
+        if carbon { body += HTML.card("Emissions", HTML.figure("total.gco2e", total.gco2e, .grams), note: "CO2e") }
         body += "</div>"
 
         let daily = report([], step: .calendar(CalendarPeriod(.day, timezone: TimeZone(identifier: "UTC")!)))
         body += "<h2>Per day (UTC)</h2>"
-        body += Chart.bars("On-prem cost and cloud-equivalent per day", categories: daily.map { WebOverview.day($0["start"] as? Double ?? 0) },
-                           series: [.init(name: "on-prem cost", color: "#2f7d5b", values: daily.map { $0["on_prem_cost"] as? Double ?? 0 }),
-                                    .init(name: "cloud-equivalent of local tokens", color: "#3d6fb6", values: daily.map { $0["cloud_equivalent"] as? Double ?? 0 }),
-                                    .init(name: "cloud spend", color: "#c77d12", values: daily.map { $0["cloud_spend"] as? Double ?? 0 })],
+        body += Chart.bars("On-prem cost and cloud-equivalent per day", categories: daily.map { WebOverview.day($0.start ?? 0) },
+                           series: [.init(name: "on-prem cost", color: "#2f7d5b", values: daily.map { $0.figures.onPremCost }),
+                                    .init(name: "cloud-equivalent of local tokens", color: "#3d6fb6", values: daily.map { $0.figures.cloudEquivalent }),
+                                    .init(name: "cloud spend", color: "#c77d12", values: daily.map { $0.figures.cloudSpend })],
                            unit: currency)
 
         body += "<h2>By model: local against the cloud</h2>"
         var columns = ["model", "tokens", "on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend", "unpriced tokens"]
         if carbon { columns.append("gCO2e per M") }
         body += HTML.table(columns, report(["model"]).map { row in
-            let model = (row["labels"] as? [String: String])?["model"]
+            let model = row.labels["model"]
             let key = "model.\(model ?? "")"
             var cells = [
-                HTML.escape(model ?? "(idle hours)"), HTML.figure("\(key).tokens", WebOverview.tokens(row), .number(decimals: 0)),
-                HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money),
-                HTML.figure("\(key).cost_per_million_tokens", row["cost_per_million_tokens"] as? Double, money),
-                HTML.figure("\(key).cloud_equivalent_per_million_tokens", row["cloud_equivalent_per_million_tokens"] as? Double, money),
-                HTML.figure("\(key).savings", row["savings"] as? Double, money), HTML.figure("\(key).cloud_spend", row["cloud_spend"] as? Double, money),
-                HTML.figure("\(key).unpriced_tokens", row["unpriced_tokens"] as? Double, .number(decimals: 0)),
+                HTML.escape(model ?? "(idle hours)"), HTML.figure("\(key).tokens", row.figures.tokens.all, .number(decimals: 0)),
+                HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
+                HTML.figure("\(key).cost_per_million_tokens", row.figures.costPerMillionTokens, money),
+                HTML.figure("\(key).cloud_equivalent_per_million_tokens", row.figures.cloudEquivalentPerMillionTokens, money),
+                HTML.figure("\(key).savings", row.figures.savings, money), HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, money),
+                HTML.figure("\(key).unpriced_tokens", row.figures.unpricedTokens, .number(decimals: 0)),
             ]
-            if carbon { cells.append(HTML.figure("\(key).gco2e_per_million_tokens", row["gco2e_per_million_tokens"] as? Double, .grams)) }
+            if carbon { cells.append(HTML.figure("\(key).gco2e_per_million_tokens", row.figures.gco2ePerMillionTokens, .grams)) }
             return cells
         }, numeric: Set(1..<columns.count), id: "by-model", empty: "No ledger hours in this window yet.")
 
         body += "<h2>By team</h2>"
         body += HTML.table(["team", "tokens", "cost", "on-prem", "cloud spend"], report(["team"]).map { row in
-            let team = (row["labels"] as? [String: String])?["team"]
+            let team = row.labels["team"]
             let key = "team.\(team ?? "")"
-            return [HTML.escape(team ?? "(no team)"), HTML.figure("\(key).tokens", WebOverview.tokens(row), .number(decimals: 0)),
-                    HTML.figure("\(key).cost", row["cost"] as? Double, money), HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money),
-                    HTML.figure("\(key).cloud_spend", row["cloud_spend"] as? Double, money)]
+            return [HTML.escape(team ?? "(no team)"), HTML.figure("\(key).tokens", row.figures.tokens.all, .number(decimals: 0)),
+                    HTML.figure("\(key).cost", row.figures.cost, money), HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
+                    HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, money)]
         }, numeric: [1, 2, 3, 4], id: "by-team")
 
         body += "<h2>By node: energy and idle burn</h2>"
         body += HTML.table(["node", "kWh", "energy sources", "on-prem cost", "idle cost", "savings"], report(["node"]).map { row in
-            let node = (row["labels"] as? [String: String])?["node"] ?? ""
+            let node = row.labels["node"] ?? ""
             let key = "node.\(node)"
-            return [HTML.escape(node), HTML.figure("\(key).kwh", (row["kwh"] as? Double ?? 0) + (row["kwh_estimated"] as? Double ?? 0), .number(decimals: 2)),
-                    HTML.escape((row["energy_sources"] as? [String] ?? []).joined(separator: ", ")),
-                    HTML.figure("\(key).on_prem_cost", row["on_prem_cost"] as? Double, money), HTML.figure("\(key).idle_cost", row["idle_cost"] as? Double, money),
-                    HTML.figure("\(key).savings", row["savings"] as? Double, money)]
+            return [HTML.escape(node), HTML.figure("\(key).kwh", (row.figures.kwh ?? 0) + (row.figures.kwhEstimated ?? 0), .number(decimals: 2)),
+                    HTML.escape((row.figures.energySources ?? []).joined(separator: ", ")),
+                    HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money), HTML.figure("\(key).idle_cost", row.figures.idleCost, money),
+                    HTML.figure("\(key).savings", row.figures.savings, money)]
         }, numeric: [1, 3, 4, 5], id: "by-node")
         return HTML.page(.costs, subtitle: days == 1 ? "Today (UTC) so far, in \(currency)" : "The last \(days) days (UTC), today's so far included, in \(currency)", body: body,
                          attributes: ["from": "\(Double(from) / 1000)", "to": "\(Double(to) / 1000)"])
-    }
-
-    /// Input and output tokens of a report row.
-    static func tokens(_ row: [String: Any]) -> Double {
-        let tokens = row["tokens"] as? [String: Double] ?? [:]
-        return (tokens["input"] ?? 0) + (tokens["output"] ?? 0)
     }
 
     /// `11-28` for a day's bar.

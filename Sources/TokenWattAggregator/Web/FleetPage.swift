@@ -18,12 +18,12 @@ extension WebOverview {
         body += HTML.card("Tokens per second", HTML.figure("fleet.tokens_per_second", nodes.reduce(0) { $0 + $1.tokensPerSecond }, .number(decimals: 1)))
         body += "</div>"
 
-        let firstHour = TimeBucket.current(at: now, width: CostEngine.hourMs) - 23 * CostEngine.hourMs
+        let firstHour = TimeBucket.current(at: now, width: Milliseconds.hour) - 23 * Milliseconds.hour
         body += "<h2>Energy by hour, last 24 hours</h2>"
         body += try await fromLedger("fleet energy \(firstHour)") {
             var kWh = Array(repeating: 0.0, count: 24)
-            for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / CostEngine.hourMs)] += row.joules / 3.6e6 }
-            return Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * CostEngine.hourMs) },
+            for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / Milliseconds.hour)] += row.joules / 3.6e6 }
+            return Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * Milliseconds.hour) },
                               series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
         }
 

@@ -44,7 +44,7 @@ struct WebOverview: Sendable {
     /// A page, or a part of one, that reads the ledger alone, as last figured while the ledger
     /// and the UTC day are the same.
     func fromLedger(_ name: String, _ page: () async throws -> String) async throws -> String {
-        let key = "\(name) \(TimeBucket.current(at: now(), width: WebOverview.dayMs))"
+        let key = "\(name) \(TimeBucket.current(at: now(), width: Milliseconds.day))"
         let version = costs.ledgerVersion
         if let kept = cache.page(key, version: version) { return kept }
         let fresh = try await page()
@@ -53,7 +53,6 @@ struct WebOverview: Sendable {
     }
 
     var currency: String { costs.pricing.currency }
-    static let dayMs: Int64 = 24 * CostEngine.hourMs
 
     /// A moment as the pages show it: UTC, to the minute.
     static func time(_ milliseconds: Int64) -> String {

@@ -2,8 +2,8 @@
 /// at most `TimeBounds.longestMs`, so that adding one to a checked time cannot overflow.
 public enum ConfigDuration {
     private static let units: [(suffix: String, milliseconds: Int64)] = [
-        ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000),
-        ("d", 86_400_000), ("w", 604_800_000), ("y", 31_536_000_000),
+        ("ms", 1), ("s", Milliseconds.second), ("m", Milliseconds.minute), ("h", Milliseconds.hour),
+        ("d", Milliseconds.day), ("w", Milliseconds.week), ("y", Milliseconds.year),
     ]
 
     public static func parse(_ text: String) -> Duration? {

@@ -95,13 +95,11 @@ import TokenWattCore
 ///   budget series; `forward_cursor` holds each target's last forwarded row. Rows every target
 ///   has passed are deleted.
 enum Schema {
-    static let minute = TimeBucket.minuteMs
-    static let hour = TimeBucket.hourMs
     /// Width of a chunk's window of sample time.
-    static let chunkWindow: Int64 = 2 * hour
+    static let chunkWindow: Int64 = 2 * Milliseconds.hour
     /// How far the newest sample must be past a window's end before the window is compacted;
     /// like Prometheus, whose head spans 1.5 block ranges before it cuts a block.
-    static let chunkGrace: Int64 = hour
+    static let chunkGrace: Int64 = Milliseconds.hour
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

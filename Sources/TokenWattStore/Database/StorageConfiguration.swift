@@ -1,13 +1,15 @@
+import TokenWattCore
+
 /// Settings of the sample store, each with the default an operator gets without a config file.
 public struct StorageConfiguration: Sendable {
     /// Folder of the SQLite database (`tokenwatt.sqlite` and its WAL).
     public var directory: String = "./tokenwatt-data"
     /// How long raw samples are kept (default 15 days).
-    public var rawRetentionMs: Int64 = 15 * 86_400_000
+    public var rawRetentionMs: Int64 = 15 * Milliseconds.day
     /// How long 1-minute rollups are kept (default 90 days).
-    public var minuteRollupRetentionMs: Int64 = 90 * 86_400_000
+    public var minuteRollupRetentionMs: Int64 = 90 * Milliseconds.day
     /// How long 1-hour rollups are kept (default 5 years).
-    public var hourRollupRetentionMs: Int64 = 5 * 365 * 86_400_000
+    public var hourRollupRetentionMs: Int64 = 5 * Milliseconds.year
     /// How often rollups and retention run (default 1 minute).
     public var maintenanceIntervalMs: Int64 = 60_000
     /// A bucket is rolled up once this long has passed since its end, so that samples still on

@@ -9,18 +9,6 @@ import TokenWattCore
 /// each node row carries its idle part (the cost and grams of its hours without local tokens),
 /// so what is figured from days equals what is figured from their hours.
 enum LedgerDays {
-    static let dayMs: Int64 = 86_400_000
-
-    /// The node-hour rows' idle part: the whole row where the node served no local tokens in
-    /// that hour (`TokenSource.isCloud` sources are the cloud's), else nothing.
-    static func idle(_ amount: String) -> String {
-        """
-        CASE WHEN EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour = n.hour AND u.node = n.node
-                          AND u.source NOT IN ('\(TokenSource.usageAPI)', '\(TokenSource.gateway)') AND u.input + u.output > 0)
-             THEN 0 ELSE \(amount) END
-        """
-    }
-
     static let nodeSums = """
         joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e, idle_cost, idle_gco2e
         """
@@ -32,11 +20,11 @@ enum LedgerDays {
 
     /// Adds (`sign` 1) or takes out (-1) the rows of one hour from its day.
     static func apply(_ db: Database, hour: Int64, sign: Double) throws {
-        let day = hour - hour.modulo(dayMs)
+        let day = TimeBucket.current(at: hour, width: Milliseconds.day)
         try db.execute(sql: """
             INSERT INTO ledger_day_nodes (day, node, energy_source, \(nodeSums))
             SELECT ?, node, energy_source, ? * joules, ? * energy_cost, ? * capex_cost, ? * overhead_cost, ? * operational_gco2e, ? * embodied_gco2e,
-                   ? * \(idle("energy_cost + capex_cost + overhead_cost")), ? * \(idle("operational_gco2e + embodied_gco2e"))
+                   ? * \(IdleHours.sql(idlePartOf: "energy_cost + capex_cost + overhead_cost")), ? * \(IdleHours.sql(idlePartOf: "operational_gco2e + embodied_gco2e"))
             FROM ledger_nodes n WHERE n.hour = ?
             ON CONFLICT (day, node, energy_source) DO UPDATE SET \(upserts(nodeSums))
             """, arguments: [day, sign, sign, sign, sign, sign, sign, sign, sign, hour])
@@ -52,13 +40,13 @@ enum LedgerDays {
         try db.execute(sql: """
             DELETE FROM ledger_day_usage AS d WHERE day = ?
               AND abs(input) + abs(output) + abs(requests) + abs(cost) + abs(cloud_equivalent) + abs(gco2e) < 1e-9
-              AND NOT EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour >= d.day AND u.hour < d.day + \(dayMs) AND u.node = d.node AND u.source = d.source
+              AND NOT EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour >= d.day AND u.hour < d.day + \(Milliseconds.day) AND u.node = d.node AND u.source = d.source
                               AND u.provider = d.provider AND u.model = d.model AND u.labels = d.labels AND u.priced = d.priced)
             """, arguments: [day])
         try db.execute(sql: """
             DELETE FROM ledger_day_nodes AS d WHERE day = ?
               AND abs(joules) + abs(energy_cost) + abs(capex_cost) + abs(overhead_cost) + abs(operational_gco2e) + abs(embodied_gco2e) < 1e-9
-              AND NOT EXISTS (SELECT 1 FROM ledger_nodes n WHERE n.hour >= d.day AND n.hour < d.day + \(dayMs) AND n.node = d.node
+              AND NOT EXISTS (SELECT 1 FROM ledger_nodes n WHERE n.hour >= d.day AND n.hour < d.day + \(Milliseconds.day) AND n.node = d.node
                               AND n.energy_source = d.energy_source)
             """, arguments: [day])
     }
@@ -82,16 +70,16 @@ enum LedgerDays {
             """)
         try db.execute(sql: """
             INSERT INTO ledger_day_nodes (day, node, energy_source, \(nodeSums))
-            SELECT hour - hour % \(dayMs), node, energy_source, SUM(joules), SUM(energy_cost), SUM(capex_cost), SUM(overhead_cost),
-                   SUM(operational_gco2e), SUM(embodied_gco2e), SUM(\(idle("energy_cost + capex_cost + overhead_cost"))),
-                   SUM(\(idle("operational_gco2e + embodied_gco2e")))
-            FROM ledger_nodes n WHERE hour >= 0 GROUP BY hour - hour % \(dayMs), node, energy_source
+            SELECT hour - hour % \(Milliseconds.day), node, energy_source, SUM(joules), SUM(energy_cost), SUM(capex_cost), SUM(overhead_cost),
+                   SUM(operational_gco2e), SUM(embodied_gco2e), SUM(\(IdleHours.sql(idlePartOf: "energy_cost + capex_cost + overhead_cost"))),
+                   SUM(\(IdleHours.sql(idlePartOf: "operational_gco2e + embodied_gco2e")))
+            FROM ledger_nodes n WHERE hour >= 0 GROUP BY hour - hour % \(Milliseconds.day), node, energy_source
             """)
         try db.execute(sql: """
             INSERT INTO ledger_day_usage (day, node, source, provider, model, labels, priced, \(usageSums))
-            SELECT hour - hour % \(dayMs), node, source, provider, model, labels, priced, SUM(input), SUM(cached_input), SUM(output), SUM(reasoning),
+            SELECT hour - hour % \(Milliseconds.day), node, source, provider, model, labels, priced, SUM(input), SUM(cached_input), SUM(output), SUM(reasoning),
                    SUM(requests), SUM(cost), SUM(cloud_equivalent), SUM(gco2e)
-            FROM ledger_usage WHERE hour >= 0 GROUP BY hour - hour % \(dayMs), node, source, provider, model, labels, priced
+            FROM ledger_usage WHERE hour >= 0 GROUP BY hour - hour % \(Milliseconds.day), node, source, provider, model, labels, priced
             """)
     }
 }

@@ -8,7 +8,7 @@ import TokenWattCore
 /// alert messages, which are kept as long as raw samples), in the background, in small
 /// transactions that interleave with ingest commits.
 public struct MaintenanceService: Service {
-    static let retentionIntervalMs: Int64 = 3_600_000
+    static let retentionIntervalMs: Int64 = Milliseconds.hour
 
     let store: SampleStore
     let ledger: any LedgerStore

@@ -54,7 +54,7 @@ extension SampleReading {
     /// at or before `from` (within `baselineMs`) counts, so back-to-back ranges add up to the
     /// whole. Older ranges are read from the rollups of the whole buckets they cover.
     public func counterIncrease(seriesID: Int64, from: Int64, to: Int64, now: Int64,
-                                baselineMs: Int64 = 3_600_000) async throws(StoreError) -> (increase: Double, samples: Int) {
+                                baselineMs: Int64 = Milliseconds.hour) async throws(StoreError) -> (increase: Double, samples: Int) {
         guard from < to else { return (0, 0) }
         let age = now - from
         guard age > configuration.rawRetentionMs else {
@@ -72,7 +72,7 @@ extension SampleReading {
             return (increase, count)
         }
         let resolution: RollupResolution = age > configuration.minuteRollupRetentionMs ? .hour : .minute
-        let width = resolution.rawValue
+        let width = resolution.milliseconds
         let first = (from + width - 1) / width * width
         let buckets = try await rollups(resolution, seriesID: seriesID, from: first, to: to - width + 1)
         return (buckets.compactMap(\.increase).reduce(0, +), buckets.reduce(0) { $0 + $1.count })

@@ -59,7 +59,7 @@ extension SampleStore {
         guard from < to else { return [] }
         var storedBefore = head.flushedBefore
         if let late = head.dirtyFrom(seriesID: seriesID), late <= storedBefore {
-            storedBefore = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: late, width: Schema.minute))
+            storedBefore = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: late, width: Milliseconds.minute))
         }
         var stored: [RollupBucket] = []
         if from < storedBefore {
@@ -68,11 +68,11 @@ extension SampleStore {
         guard to > storedBefore else { return stored }
         // Buckets from the first whole one at or after the stored ones end.
         let first = max(from, storedBefore, Int64.min / 2)
-        let width = resolution.rawValue
+        let width = resolution.milliseconds
         let start = TimeBucket.firstStart(from: first, width: width)
         var computed = try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: nil, db: db).buckets
         if resolution == .hour {
-            computed = Dictionary(grouping: computed) { TimeBucket.current(at: $0.bucket, width: Schema.hour) }
+            computed = Dictionary(grouping: computed) { TimeBucket.current(at: $0.bucket, width: Milliseconds.hour) }
                 .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
         }
         return stored + computed.filter { TimeBucket.isInWindow($0.bucket, from: start, to: to) }

@@ -3,9 +3,17 @@ import GRDB
 import TokenWattCore
 
 /// The two rollup resolutions.
-public enum RollupResolution: Int64, Sendable, CaseIterable {
-    case minute = 60_000
-    case hour = 3_600_000
+public enum RollupResolution: Sendable, CaseIterable {
+    case minute
+    case hour
+
+    /// The width of its buckets.
+    public var milliseconds: Int64 {
+        switch self {
+        case .minute: Milliseconds.minute
+        case .hour: Milliseconds.hour
+        }
+    }
 }
 
 extension SampleStore {
@@ -32,7 +40,7 @@ extension SampleStore {
     /// next bucket with samples, so the window after the last changed one is rewritten too.
     /// Returns the last finite value at or before `boundary`, when the span reaches it.
     func writeRollups(_ span: Head.Dirty, previousBoundary: Int64, boundary: Int64, db: Database) throws -> Double? {
-        let width = Schema.minute
+        let width = Milliseconds.minute
         let first = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: span.from, width: width))
         let lastChanged = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: min(span.to, boundary), width: width))
         let last = min(lastChanged + Schema.chunkWindow, boundary.subtractingClamped(Schema.chunkWindow))
@@ -59,8 +67,8 @@ extension SampleStore {
             } else {
                 try storeChunk.execute(arguments: [span.seriesID, window, StoredChunk.frame(RollupChunk.encode(buckets), as: .rollups)])
             }
-            for hour in stride(from: window, to: window + Schema.chunkWindow, by: Int(Schema.hour)) {
-                let parts = buckets.filter { $0.bucket >= hour && $0.bucket < hour + Schema.hour }
+            for hour in stride(from: window, to: window + Schema.chunkWindow, by: Int(Milliseconds.hour)) {
+                let parts = buckets.filter { $0.bucket >= hour && $0.bucket < hour + Milliseconds.hour }
                 guard !parts.isEmpty else {
                     try deleteHour.execute(arguments: [span.seriesID, hour])
                     continue
@@ -91,8 +99,8 @@ extension SampleStore {
         var buckets: [RollupBucket] = []
         var start = samples.startIndex
         while start < samples.endIndex {
-            let bucket = TimeBucket.start(ofSampleAt: samples[start].timestamp, width: Schema.minute)
-            let stop = samples[start...].firstIndex { $0.timestamp > bucket + Schema.minute } ?? samples.endIndex
+            let bucket = TimeBucket.start(ofSampleAt: samples[start].timestamp, width: Milliseconds.minute)
+            let stop = samples[start...].firstIndex { $0.timestamp > bucket + Milliseconds.minute } ?? samples.endIndex
             let rollup = RollupBucket.aggregate(bucket: bucket, samples: Array(samples[start..<stop]), previous: previous, cumulative: cumulative)
             if let last = rollup.last { previous = last }
             buckets.append(rollup)

@@ -213,7 +213,7 @@ final class Head: Sendable {
     /// Takes the hours that gained samples and ended by `closedBy`.
     func takeChangedHours(endedBy closedBy: Int64) -> [Int64] {
         state.withLock { state in
-            let closed = state.changedHours.filter { $0 + Schema.hour <= closedBy }
+            let closed = state.changedHours.filter { $0 + Milliseconds.hour <= closedBy }
             state.changedHours.subtract(closed)
             if let last = state.lastChangedHour, closed.contains(last) { state.lastChangedHour = nil }
             return closed.sorted()
@@ -244,9 +244,9 @@ extension Head.State {
         if from <= flushedBefore { lateSamples = true }
         // Their hours by the one rule of buckets (a sample on an hour's start closes the hour
         // before), and the hour after, whose first step starts at the last of them.
-        let first = TimeBucket.start(ofSampleAt: from, width: Schema.hour)
-        let last = TimeBucket.start(ofSampleAt: to, width: Schema.hour) + Schema.hour
-        for hour in stride(from: first, through: last, by: Int(Schema.hour)) where hour != lastChangedHour {
+        let first = TimeBucket.start(ofSampleAt: from, width: Milliseconds.hour)
+        let last = TimeBucket.start(ofSampleAt: to, width: Milliseconds.hour) + Milliseconds.hour
+        for hour in stride(from: first, through: last, by: Int(Milliseconds.hour)) where hour != lastChangedHour {
             changedHours.insert(hour)
             lastChangedHour = hour
         }

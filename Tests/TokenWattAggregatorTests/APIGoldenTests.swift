@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import TokenWattAPI
+import TokenWattCore
+import TokenWattStore
+@testable import TokenWattAggregator
+
+/// The JSON the API answers, byte for byte, as the README documents it: field names, figures
+/// absent where they do not apply, and the numbers JSON cannot hold as Prometheus's strings.
+/// A change to a contract type that changes the wire fails here first.
+@Suite struct APIGoldenTests {
+    static func json(_ value: some Encodable & Sendable) throws -> String {
+        String(decoding: try APIJSON.encoder().encode(APISuccess(value)), as: UTF8.self)
+    }
+
+
+    @Test func costsByNodeWithCarbonAndByModelPerHour() throws {
+        let ledger = try FOCUSExportTests.ledger()
+        let byNode = CostsResponse(from: 0, to: 7_200, by: ["node"], currency: "USD", groups: CostReport(by: ["node"], step: nil, carbon: true).rows(ledger))
+        let byNodeJSON = try APIGoldenTests.json(byNode)
+        #expect(byNodeJSON == #"""
+            {"data":{"by":["node"],"currency":"USD","from":0,"groups":[{"cloud_cost_per_million_tokens":0.25,"cloud_equivalent":0.0006,"cloud_equivalent_per_million_tokens":0.6,"cloud_spend":0.75,"components":{"capex":0,"energy":2,"energy_estimated":0,"overhead":0},"cost":2.75,"cost_per_million_tokens":2000,"energy_sources":["gpu"],"gco2e":0,"gco2e_components":{"embodied":0,"operational":0},"gco2e_per_million_tokens":0,"idle_cost":1,"kwh":2,"kwh_estimated":0,"labels":{"node":"gpu-01"},"on_prem_cost":2,"requests":0,"savings":-1.9994,"tokens":{"cached_input":0,"input":3000800,"output":200,"reasoning":0},"unpriced_tokens":0}],"to":7200,"total":2.75},"status":"success"}
+            """#)
+        let byModel = CostsResponse(from: 0, to: 7_200, by: ["model"], currency: "USD", groups: CostReport(by: ["model"], step: .hour).rows(ledger))
+        let byModelJSON = try APIGoldenTests.json(byModel)
+        #expect(byModelJSON == #"""
+            {"data":{"by":["model"],"currency":"USD","from":0,"groups":[{"cloud_equivalent":0.0006,"cloud_equivalent_per_million_tokens":0.6,"cloud_spend":0,"cost":1,"cost_per_million_tokens":1000,"end":3600,"labels":{"model":"llama"},"on_prem_cost":1,"requests":0,"savings":-0.9994,"start":0,"tokens":{"cached_input":0,"input":800,"output":200,"reasoning":0},"unpriced_tokens":0},{"cloud_cost_per_million_tokens":0.25,"cloud_equivalent":0,"cloud_spend":0.75,"cost":0.75,"end":3600,"labels":{"model":"gpt-5-mini"},"on_prem_cost":0,"requests":0,"savings":0,"start":0,"tokens":{"cached_input":0,"input":3000000,"output":0,"reasoning":0},"unpriced_tokens":0},{"cloud_equivalent":0,"cloud_spend":0,"cost":1,"end":7200,"idle_cost":1,"labels":{},"on_prem_cost":1,"requests":0,"savings":-1,"start":3600,"tokens":{"cached_input":0,"input":0,"output":0,"reasoning":0},"unpriced_tokens":0}],"to":7200,"total":2.75},"status":"success"}
+            """#)
+    }
+
+    @Test func whatIfTotalsSitFlatBesideTheirGroups() throws {
+        let ledger = try FOCUSExportTests.ledger()
+        let totals = CostReport(by: [], step: nil).rows(ledger).first?.figures
+        let answer = WhatIfResponse(from: 0, to: 7_200, by: ["team"], currency: "USD", set: ["electricity.pue=1.2"], shift: [],
+                                    today: WhatIfFigures(totals: totals, groups: CostReport(by: ["team"], step: nil).rows(ledger)),
+                                    whatif: WhatIfFigures(totals: nil, groups: []), stayedOnCloudTokens: 0)
+        let answerJSON = try APIGoldenTests.json(answer)
+        #expect(answerJSON == #"""
+            {"data":{"by":["team"],"currency":"USD","from":0,"set":["electricity.pue=1.2"],"shift":[],"stayed_on_cloud_tokens":0,"to":7200,"today":{"cloud_cost_per_million_tokens":0.25,"cloud_equivalent":0.0006,"cloud_equivalent_per_million_tokens":0.6,"cloud_spend":0.75,"components":{"capex":0,"energy":2,"energy_estimated":0,"overhead":0},"cost":2.75,"cost_per_million_tokens":2000,"energy_sources":["gpu"],"groups":[{"cloud_equivalent":0.0003,"cloud_equivalent_per_million_tokens":0.6,"cloud_spend":0,"cost":1.5,"cost_per_million_tokens":3000,"idle_cost":1,"labels":{},"on_prem_cost":1.5,"requests":0,"savings":-1.4997,"tokens":{"cached_input":0,"input":400,"output":100,"reasoning":0},"unpriced_tokens":0},{"cloud_cost_per_million_tokens":0.25,"cloud_equivalent":0.0003,"cloud_equivalent_per_million_tokens":0.6,"cloud_spend":0.5,"cost":1,"cost_per_million_tokens":1000,"labels":{"team":"research"},"on_prem_cost":0.5,"requests":0,"savings":-0.4997,"tokens":{"cached_input":0,"input":2000400,"output":100,"reasoning":0},"unpriced_tokens":0},{"cloud_cost_per_million_tokens":0.25,"cloud_equivalent":0,"cloud_spend":0.25,"cost":0.25,"labels":{"team":"ops"},"on_prem_cost":0,"requests":0,"savings":0,"tokens":{"cached_input":0,"input":1000000,"output":0,"reasoning":0},"unpriced_tokens":0}],"idle_cost":1,"kwh":2,"kwh_estimated":0,"on_prem_cost":2,"requests":0,"savings":-1.9994,"tokens":{"cached_input":0,"input":3000800,"output":200,"reasoning":0},"unpriced_tokens":0},"whatif":{"groups":[]}},"status":"success"}
+            """#)
+        // What the CLI reads back is what was written.
+        let decoded = try APIJSON.decoder().decode(APISuccess<WhatIfResponse>.self, from: Data(try APIGoldenTests.json(answer).utf8)).data
+        #expect(decoded == answer)
+    }
+
+    @Test func numbersJSONCannotHoldAreWrittenAsPrometheusWritesThem() throws {
+        var figures = CostFigures(cost: .nan, onPremCost: .infinity, cloudSpend: -.infinity)
+        figures.costPerMillionTokens = 1
+        let group = CostGroup(labels: ["node": "a"], figures: figures)
+        let text = try APIGoldenTests.json(group)
+        #expect(text.contains(#""cost":"NaN""#) && text.contains(#""on_prem_cost":"+Inf""#) && text.contains(#""cloud_spend":"-Inf""#))
+        let decoded = try APIJSON.decoder().decode(APISuccess<CostGroup>.self, from: Data(text.utf8)).data
+        #expect(decoded.figures.cost.isNaN && decoded.figures.onPremCost == .infinity && decoded.figures.cloudSpend == -.infinity)
+    }
+}
