@@ -21,5 +21,5 @@ if [ "${1:-}" = "--with-test-peers" ]; then
     # Independent clients the tests check against (PyPI), in a virtual environment of their own.
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -c "import standardwebhooks, bcrypt" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks bcrypt
+    "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client
 fi

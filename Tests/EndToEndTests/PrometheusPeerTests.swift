@@ -91,6 +91,66 @@ import Glibc
         _ = (exporter, agent, server)
     }
 
+    /// Two nodes push what real exporters send: `acme_jobs_total` beside `acme_jobs` and
+    /// `acme_jobs_created`, and the gateway's histogram with their buckets in any order. The
+    /// aggregator's OpenMetrics page must still hold each family once, whole and in order: the
+    /// Python `prometheus_client` OpenMetrics parser (strict: one clash refuses the page) reads
+    /// it, and Prometheus 2.42 scrapes it without an error.
+    @Test func clashingNamesAndHistogramsMakeAPageStrictParsersRead() async throws {
+        let directory = try Environment.temporaryDirectory("families")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregatorPort = Environment.freePort()
+        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort,
+                                                           tokens: ["node-a": "token-a", "node-b": "token-b"])
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func series(_ name: String, _ labels: [String: String], _ value: Double) -> TimeSeries {
+            TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": name]) { $1 }), samples: [Sample(timestamp: now, value: value)])
+        }
+        let histogram = "tokenwatt_gateway_upstream_duration_seconds"
+        for token in ["token-a", "token-b"] {
+            let buckets = ["10": 4.0, "+Inf": 5, "0.5": 1, "2": 3].map { series(histogram + "_bucket", ["route": "chat", "le": $0.key], $0.value) }
+            #expect(try await aggregator.push([
+                series("acme_jobs_total", [:], 7), series("acme_jobs", [:], 3), series("acme_jobs_created", [:], 1_700_000_000),
+                series(histogram + "_sum", ["route": "chat"], 9.5), series(histogram + "_count", ["route": "chat"], 5),
+            ] + buckets, token: token) == 204)
+        }
+        let page = try await HTTP.get(aggregator.url + "/metrics", headers: [("Accept", "application/openmetrics-text; version=1.0.0")]).body
+        try page.write(toFile: "\(directory)/metrics.om", atomically: true, encoding: .utf8)
+        let parse = """
+            import sys
+            from prometheus_client.openmetrics.parser import text_string_to_metric_families
+            families = {f.name: (f.type, len(f.samples)) for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+            for name in ["acme_jobs", "acme_jobs_total", "acme_jobs_created", "\(histogram)"]:
+                print(name, *families[name])
+            """
+        let parsed = try await ChildProcess.run(Environment.python, ["-c", parse, "\(directory)/metrics.om"], directory: directory)
+        #expect(parsed.status == 0, "prometheus_client refused the page: \(parsed.output)")
+        // Each clashing series keeps its own name, untyped; the histogram is whole: 4 buckets, sum and count, per node.
+        #expect(parsed.output.contains("acme_jobs unknown 2\nacme_jobs_total unknown 2\nacme_jobs_created unknown 2\n\(histogram) histogram 12"),
+                "\(parsed.output)")
+
+        let serverPort = Environment.freePort()
+        try """
+            global: {scrape_interval: 1s}
+            scrape_configs:
+              - job_name: tokenwatt
+                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
+            """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
+        let server = try ChildProcess("/usr/bin/prometheus", [
+            "--config.file=\(directory)/server.yml", "--storage.tsdb.path=\(directory)/server-data",
+            "--web.listen-address=127.0.0.1:\(serverPort)",
+        ], logPath: "\(directory)/server.log")
+        let query = "http://127.0.0.1:\(serverPort)/api/v1/query?query=count(%7B__name__%3D~%22acme_jobs.*%7C\(histogram)_bucket%22%7D)"
+        let answer = try await HTTP.waitFor("Prometheus to scrape the clashing names") { () -> String? in
+            let body = try await HTTP.get(query).body
+            return body.contains("\"14\"") ? body : nil
+        }
+        #expect(answer.contains("\"status\":\"success\""))
+        let targets = try await HTTP.get("http://127.0.0.1:\(serverPort)/api/v1/targets").body
+        #expect(targets.contains("\"health\":\"up\"") && targets.contains("\"lastError\":\"\""), "scrape errors: \(targets)")
+        _ = server
+    }
+
     /// A late push that raises the energy cost and turns an idle hour busy, seen by a real
     /// Prometheus scraping the aggregator every second: no cost counter resets, and increase()
     /// over the span is the ledger's change.

@@ -36,26 +36,37 @@ struct MetricsHandler: Sendable {
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// The live series, one family per metric name, typed from TokenWatt's catalog (remote
-    /// write 1.0 carries no metadata), each sample with its timestamp. Written straight from
-    /// the text each series keeps, as a scrape of 100,000 series would otherwise spend most of
-    /// its time building and sorting values to format.
+    /// The live series in their families (`FamilyLayout`, typed from TokenWatt's catalog:
+    /// remote write 1.0 carries no metadata), each sample with its timestamp. Written straight
+    /// from the text each series keeps, as a scrape of 100,000 series would otherwise spend most
+    /// of its time building and sorting values to format.
     static func write(_ live: [LiveSeries], with writer: ExpositionWriter, into out: inout [UInt8]) {
-        var current: String?
-        var reserved = false
-        for series in live {
-            if series.name != current {
-                current = series.name
-                // Series stored under the aggregator's own names before ingest refused them: the
-                // families below write those names, and a second `# TYPE` would fail the scrape.
-                reserved = AggregatorFamilies.isReserved(series.name)
-                if !reserved {
-                    let family = MetricCatalog.family(ofSeries: series.name)
-                    writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)
-                }
+        // The series come sorted by name: each name's series are one run.
+        var runs: [String: Range<Int>] = [:]
+        var start = 0
+        while start < live.count {
+            let name = live[start].name
+            var end = start + 1
+            while end < live.count && live[end].name == name { end += 1 }
+            // Series stored under the aggregator's own names before ingest refused them: the
+            // aggregator's families write those names, and a second `# TYPE` would fail the scrape.
+            if !AggregatorFamilies.isReserved(name) { runs[name] = start..<end }
+            start = end
+        }
+        for family in FamilyLayout(seriesNames: runs.keys).families {
+            writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)
+            var indices = family.seriesNames.flatMap { runs[$0] ?? 0..<0 }
+            if family.type == .histogram {
+                let positions = Dictionary(uniqueKeysWithValues: indices.map { index in
+                    let series = live[index]
+                    return (index, FamilyLayout.histogramOrder(name: series.name, labels: series.text.dropFirst(series.name.utf8.count)))
+                })
+                indices.sort { positions[$0]! < positions[$1]! }
             }
-            if reserved { continue }
-            writer.writeSeriesLine(series.text, value: series.sample.value, timestamp: series.sample.timestamp, into: &out)
+            for index in indices {
+                let series = live[index]
+                writer.writeSeriesLine(series.text, value: series.sample.value, timestamp: series.sample.timestamp, into: &out)
+            }
         }
     }
 }

@@ -67,7 +67,8 @@ public enum MetricCatalog {
     /// The type of a series named `name`: known, part of a known histogram, else `_total`
     /// means counter, else untyped.
     public static func type(ofSeries name: String) -> MetricType {
-        if let entry = known[name] { return entry.type }
+        // A histogram writes no sample under its own name: a series that has it is not one of its parts.
+        if let entry = known[name] { return entry.type == .histogram ? .untyped : entry.type }
         if histogram(ofSeries: name) != nil { return .histogram }
         return name.hasSuffix("_total") ? .counter : .untyped
     }
@@ -95,15 +96,15 @@ public enum MetricCatalog {
         return (familyName, type, known[name]?.help)
     }
 
-    /// Groups samples by series name into families typed from the catalog, sorted by name and
-    /// labels so that expositions are stable.
+    /// Groups samples into families (`FamilyLayout`), sorted by name and labels so that
+    /// expositions are stable.
     public static func families(of samples: [ExpositionSample]) -> [MetricFamily] {
-        let byFamily = Dictionary(grouping: samples) { family(ofSeries: $0.name).name }
-        return byFamily.keys.sorted().map { familyName in
-            let family = family(ofSeries: byFamily[familyName]![0].name)
+        let byName = Dictionary(grouping: samples, by: \.name)
+        return FamilyLayout(seriesNames: byName.keys).families.map { family in
+            let members = family.seriesNames.flatMap { byName[$0] ?? [] }
             // A histogram's series stay in the order they came (buckets by bound, then sum and count).
-            let samples = family.type == .histogram ? byFamily[familyName]!
-                : byFamily[familyName]!.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
+            let samples = family.type == .histogram ? samples.filter { family.seriesNames.contains($0.name) }
+                : members.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
             return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
         }
     }
