@@ -37,8 +37,8 @@ public struct Aggregator: Sendable {
         let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: stores.budgetStates, costs: costs, delivery: delivery,
                                    intervalMs: configuration.budgetIntervalMs,
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
-        let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client), costs: costs, budgets: budgets,
-                                             delivery: delivery, snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
+        let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client),
+                                             snapshotSources: [costs, budgets, delivery], snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let pushedSeries = PushedSeriesCache()
         let advisor = Advisor(costs: costs, settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger)
         let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer,
@@ -102,8 +102,9 @@ public struct Aggregator: Sendable {
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
         let desk = ReservationDesk(reservations: reservations, budgets: budgets, costs: costs, now: now)
-        let exposition = MetricsHandler(samples: samples, database: database, writer: writer, metrics: metrics, costs: costs, advisor: advisor, budgets: budgets, desk: desk, delivery: delivery,
-                                        forwarder: forwarder, stalenessMs: configuration.stalenessMs, now: now)
+        let own = AggregatorMetrics.Source(metrics: metrics, samples: samples, database: database, writer: writer, now: now)
+        let exposition = MetricsHandler(samples: samples, sources: [own, costs, advisor, budgets, delivery, forwarder, desk],
+                                        stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(samples: samples)
         let queryRange = QueryRangeHandler(samples: samples, now: now)
         let tokens = TokensHandler(samples: samples, now: now)

@@ -111,3 +111,18 @@ final class AggregatorMetrics: Sendable {
         ]
     }
 }
+
+extension AggregatorMetrics {
+    /// The aggregator's own figures as a source of `/metrics`, with the stores they read.
+    struct Source: MetricsSource {
+        let metrics: AggregatorMetrics
+        let samples: any SampleReading
+        let database: StoreDatabase
+        let writer: SampleWriter
+        let now: @Sendable () -> Int64
+
+        func families() -> [MetricFamily] {
+            metrics.families(samples: samples, databaseBytes: database.bytes, queuedSamples: writer.queuedSamples, now: now())
+        }
+    }
+}

@@ -209,7 +209,7 @@ final class ClockBox: Sendable {
             """, file: "budgets.yml")
         try await withAggregator({ $0.pricing = configuration.pricing; $0.budgets = configuration.budgets; $0.receivers = configuration.receivers }) { client, aggregator in
             try await aggregator.budgets.evaluate()
-            let samples = AlertsHandler.families(budgets: aggregator.budgets, delivery: aggregator.delivery).flatMap(\.samples)
+            let samples = (aggregator.budgets.families() + aggregator.delivery.families()).flatMap(\.samples)
             let spent = samples.filter { $0.name == "tokenwatt_budget_spent" }.map(\.labels)
             #expect(spent == [[Label("budget", "money"), Label("unit", "EUR")], [Label("budget", "energy"), Label("unit", "kWh")]])
             let units = try await client.execute(uri: "/api/v1/budgets", method: .get) { response in

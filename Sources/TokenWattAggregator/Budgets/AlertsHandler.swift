@@ -64,31 +64,4 @@ struct AlertsHandler: Sendable {
             return row
         }
     }
-
-    static func families(budgets: BudgetEngine, delivery: DeliveryWorker) -> [MetricFamily] {
-        let states = budgets.currentStates
-        var spent: [ExpositionSample] = [], limit: [ExpositionSample] = [], forecast: [ExpositionSample] = [], ratio: [ExpositionSample] = []
-        for budget in budgets.budgets {
-            // The same unit as the API and the webhooks: the currency code, tokens or kWh.
-            let labels = [Label("budget", budget.name), Label("unit", BudgetEvaluator.unit(of: budget, currency: budgets.currency))]
-            limit.append(ExpositionSample(name: "tokenwatt_budget_limit", labels: labels, value: budget.limit))
-            guard let state = states[budget.name] else { continue }
-            spent.append(ExpositionSample(name: "tokenwatt_budget_spent", labels: labels, value: state.spent))
-            ratio.append(ExpositionSample(name: "tokenwatt_budget_used_ratio", labels: labels, value: state.spent / budget.limit))
-            if let value = state.forecast { forecast.append(ExpositionSample(name: "tokenwatt_budget_forecast", labels: labels, value: value)) }
-        }
-        let deliveries = delivery.deliveries.sorted { $0.key < $1.key }.flatMap { receiver, counts in
-            DeliveryWorker.Outcome.allCases.map { outcome in
-                ExpositionSample(name: "tokenwatt_alert_deliveries_total", labels: [Label("outcome", outcome.rawValue), Label("receiver", receiver)],
-                                 value: Double(counts[outcome] ?? 0))
-            }
-        }
-        return [
-            MetricFamily(name: "tokenwatt_budget_spent", type: .gauge, help: "Spent so far in the budget's current period.", samples: spent),
-            MetricFamily(name: "tokenwatt_budget_limit", type: .gauge, help: "The budget's limit for its period.", samples: limit),
-            MetricFamily(name: "tokenwatt_budget_forecast", type: .gauge, help: "Projected spend at the end of the period.", samples: forecast),
-            MetricFamily(name: "tokenwatt_budget_used_ratio", type: .gauge, help: "Spent divided by limit.", samples: ratio),
-            MetricFamily(name: "tokenwatt_alert_deliveries", type: .counter, help: "Alert delivery attempts, by receiver and outcome.", samples: deliveries),
-        ]
-    }
 }

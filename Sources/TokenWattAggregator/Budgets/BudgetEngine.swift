@@ -33,6 +33,9 @@ public final class BudgetEngine: Service, Sendable {
     /// The evaluation running or last run: each waits for the one before, so two never read
     /// the same state and both save (the second would lose the first's events).
     private let evaluations = RunsInTurn()
+    /// Saved states that did not decode (`tokenwatt_budget_state_errors_total`).
+    private let stateReadErrors = Atomic<Int>(0)
+    var stateErrors: Int { stateReadErrors.load(ordering: .relaxed) }
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     init(budgets: [Budget], receivers: [Receiver], stateStore: any BudgetStateStore, costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
@@ -105,7 +108,18 @@ public final class BudgetEngine: Service, Sendable {
     private func evaluateAlone() async throws {
         if states.withLock({ $0 == nil }) {
             let saved = try await stateStore.states()
-            let decoded = saved.compactMapValues { try? JSONDecoder().decode(BudgetState.self, from: Data($0.utf8)) }
+            var decoded: [String: BudgetState] = [:]
+            for (name, text) in saved {
+                do {
+                    decoded[name] = try JSONDecoder().decode(BudgetState.self, from: Data(text.utf8))
+                } catch {
+                    // Its alerts may fire again this period: say so, with what was saved.
+                    stateReadErrors.add(1, ordering: .relaxed)
+                    logger.error("budget state not readable: the budget starts its period afresh", metadata: [
+                        "budget": "\(name)", "error": "\(error)", "saved_state": "\(text)",
+                    ])
+                }
+            }
             states.withLock { $0 = decoded }
         }
         let now = now()

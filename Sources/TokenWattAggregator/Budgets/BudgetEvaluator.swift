@@ -43,6 +43,28 @@ struct BudgetState: Codable, Sendable, Equatable {
     var firing: [String] { fired + (runawayFiring ? ["runaway"] : []) }
 }
 
+extension BudgetState {
+    private enum CodingKeys: String, CodingKey {
+        case periodStart, periodEnd, fired, runawayFiring, spent, gatewaySpent, runawayRate, runawayBaseline, runawayEndedMs, forecast, lastRefreshMs
+    }
+
+    /// A state saved by any earlier version: a field it did not have yet takes its default,
+    /// so an upgrade never forgets which alerts fired.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(periodStart: try container.decode(Int64.self, forKey: .periodStart), periodEnd: try container.decode(Int64.self, forKey: .periodEnd))
+        fired = try container.decodeIfPresent([String].self, forKey: .fired) ?? []
+        runawayFiring = try container.decodeIfPresent(Bool.self, forKey: .runawayFiring) ?? false
+        spent = try container.decodeIfPresent(Double.self, forKey: .spent) ?? 0
+        gatewaySpent = try container.decodeIfPresent(Double.self, forKey: .gatewaySpent)
+        runawayRate = try container.decodeIfPresent(Double.self, forKey: .runawayRate)
+        runawayBaseline = try container.decodeIfPresent(Double.self, forKey: .runawayBaseline)
+        runawayEndedMs = try container.decodeIfPresent(Int64.self, forKey: .runawayEndedMs)
+        forecast = try container.decodeIfPresent(Double.self, forKey: .forecast)
+        lastRefreshMs = try container.decodeIfPresent(Int64.self, forKey: .lastRefreshMs) ?? 0
+    }
+}
+
 /// A budget's lifecycle, free of I/O: each threshold fires once per period; the forecast once
 /// per period; runaway fires when the token rate jumps and resolves when it falls back; the
 /// end of a period sends a reset that ends its alerts.

@@ -3,18 +3,12 @@ import TokenWattCore
 import TokenWattStore
 
 /// `GET /metrics`: the latest value of every live series, grouped into families, then the
-/// aggregator's own metrics, the cost families and the budgets'; text 0.0.4 or OpenMetrics as the scraper's `Accept` asks.
+/// families of the aggregator's parts (its own ingest and storage figures, costs, advice,
+/// budgets, deliveries, forwarding, reservations); text 0.0.4 or OpenMetrics as the scraper's
+/// `Accept` asks.
 struct MetricsHandler: Sendable {
     let samples: any SampleReading
-    let database: StoreDatabase
-    let writer: SampleWriter
-    let metrics: AggregatorMetrics
-    let costs: CostEngine
-    let advisor: Advisor
-    let budgets: BudgetEngine
-    let desk: ReservationDesk
-    let delivery: DeliveryWorker
-    let forwarder: RemoteWriteForwarder
+    let sources: [any MetricsSource]
     let stalenessMs: Int64
     let now: @Sendable () -> Int64
 
@@ -22,12 +16,8 @@ struct MetricsHandler: Sendable {
         let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
         let exposition = ExpositionWriter(format: format)
         let live = samples.liveSeries(since: now() - stalenessMs)
-        var families = metrics.families(samples: samples, databaseBytes: database.bytes, queuedSamples: writer.queuedSamples, now: now())
-        families += try await costs.families()
-        families += advisor.families()
-        families += AlertsHandler.families(budgets: budgets, delivery: delivery)
-        families += try await forwarder.families()
-        families += try await desk.families()
+        var families: [MetricFamily] = []
+        for source in sources { families += try await source.families() }
         var body: [UInt8] = []
         body.reserveCapacity(live.count * 96)
         MetricsHandler.write(live, with: exposition, into: &body)

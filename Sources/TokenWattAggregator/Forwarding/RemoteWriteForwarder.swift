@@ -36,24 +36,25 @@ public final class RemoteWriteForwarder: Service, Sendable {
     private let log: any ForwardLog
     let targets: [ForwardTarget]
     private let client: OutboundClient
-    private let costs: CostEngine
-    private let budgets: BudgetEngine
-    private let delivery: DeliveryWorker
+    /// What the aggregator computes rather than stores (cost and budget series): logged for
+    /// forwarding every snapshot interval.
+    private let snapshotSources: [any MetricsSource]
     private let snapshotIntervalMs: Int64
     private let logger: Logger
     fileprivate let now: @Sendable () -> Int64
     private let counts = Mutex<[String: [String: Int]]>([:])
     /// Each target's shipper, for its error counts.
     private let shippers = Mutex<[String: BatchShipper]>([:])
+    /// Failed reads of a target's cursor, by target: forwarding waits for the cursor rather
+    /// than start the log again from its first row.
+    private let cursorErrors = Mutex<[String: Int]>([:])
 
-    init(log: any ForwardLog, targets: [ForwardTarget], client: OutboundClient, costs: CostEngine, budgets: BudgetEngine, delivery: DeliveryWorker,
+    init(log: any ForwardLog, targets: [ForwardTarget], client: OutboundClient, snapshotSources: [any MetricsSource],
          snapshotIntervalMs: Int64, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.log = log
         self.targets = targets
         self.client = client
-        self.costs = costs
-        self.budgets = budgets
-        self.delivery = delivery
+        self.snapshotSources = snapshotSources
         self.snapshotIntervalMs = snapshotIntervalMs
         self.logger = logger
         self.now = now
@@ -70,8 +71,27 @@ public final class RemoteWriteForwarder: Service, Sendable {
         }
     }
 
+    /// Where forwarding to `target` resumes, read again with backoff until it can be (nil only
+    /// at shutdown): starting from the log's first row instead would send the receiver
+    /// everything again.
+    private func cursor(of target: ForwardTarget) async -> Int64? {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                return try await log.cursor(target: target.name)
+            } catch {
+                failures += 1
+                cursorErrors.withLock { $0[target.name, default: 0] += 1 }
+                logger.error("forwarding cursor not read: forwarding waits for it", metadata: ["target": "\(target.name)", "error": "\(error)"])
+                let delay = Backoff.delay(failures: failures, minimum: RemoteWriteForwarder.minBackoff, maximum: RemoteWriteForwarder.maxBackoff, retryAfter: nil)
+                guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }) != nil else { return nil }
+            }
+        }
+        return nil
+    }
+
     /// `tokenwatt_forward_samples_total{target, result=sent|dropped}`, failed requests by
-    /// reason, and each target's backlog.
+    /// reason, failed cursor reads, and each target's backlog.
     func families() async throws -> [MetricFamily] {
         guard !targets.isEmpty else { return [] }
         let counts = counts.withLock { $0 }
@@ -98,6 +118,11 @@ public final class RemoteWriteForwarder: Service, Sendable {
                                                   value: Double(errors[target.name]?[reason] ?? 0))
                              }
                          }),
+            MetricFamily(name: "tokenwatt_forward_cursor_errors", type: .counter, help: "Reads of a target's forwarding cursor that failed and were tried again.",
+                         samples: targets.map { target in
+                             ExpositionSample(name: "tokenwatt_forward_cursor_errors_total", labels: [Label("target", target.name)],
+                                              value: Double(cursorErrors.withLock { $0[target.name] ?? 0 }))
+                         }),
             MetricFamily(name: "tokenwatt_forward_backlog_samples", type: .gauge, help: "Samples logged and not yet accepted by the target.", samples: backlog),
             MetricFamily(name: "tokenwatt_forward_backlog_age_seconds", type: .gauge, help: "Age of the oldest sample the target has not accepted.", samples: age),
         ]
@@ -108,7 +133,8 @@ public final class RemoteWriteForwarder: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(self.snapshotIntervalMs)) }) != nil else { return }
             do {
-                let families = try await costs.families() + AlertsHandler.families(budgets: budgets, delivery: delivery)
+                var families: [MetricFamily] = []
+                for source in snapshotSources { families += try await source.families() }
                 let timestamp = now()
                 let series = families.flatMap(\.samples).compactMap { sample -> TimeSeries? in
                     guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else { return nil }
@@ -122,7 +148,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
     }
 
     private func forward(to target: ForwardTarget) async {
-        let cursor = (try? await log.cursor(target: target.name)) ?? 0
+        guard let cursor = await cursor(of: target) else { return }
         let queue = ForwardQueue(forwarder: self, target: target, cursor: cursor)
         var settings = BatchShipper.Settings(
             context: SendContext(url: target.url, purpose: "forwarding to \(target.name)",

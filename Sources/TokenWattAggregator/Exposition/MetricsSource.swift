@@ -1,0 +1,13 @@
+import TokenWattCore
+
+/// A part of the aggregator that contributes metric families to `/metrics` (and, for the cost
+/// and budget series, to what the forwarder sends on): the exposition asks each of its sources
+/// and knows nothing else of them.
+protocol MetricsSource: Sendable {
+    func families() async throws -> [MetricFamily]
+}
+
+extension CostEngine: MetricsSource {}
+extension Advisor: MetricsSource {}
+extension ReservationDesk: MetricsSource {}
+extension RemoteWriteForwarder: MetricsSource {}
