@@ -59,17 +59,7 @@ import Glibc
         #expect(!lint.output.contains("tokenwatt_"), "promtool: \(lint.output)")
 
         // (b) A Prometheus server scrapes the aggregator; its query API sees our series.
-        let serverPort = Environment.freePort()
-        try """
-            global: {scrape_interval: 1s}
-            scrape_configs:
-              - job_name: tokenwatt
-                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
-            """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
-        let server = try ChildProcess("/usr/bin/prometheus", [
-            "--config.file=\(directory)/server.yml", "--storage.tsdb.path=\(directory)/server-data",
-            "--web.listen-address=127.0.0.1:\(serverPort)",
-        ], logPath: "\(directory)/server.log")
+        let (server, serverPort) = try PrometheusPeerTests.prometheus(scraping: aggregatorPort, in: directory)
         let query = "http://127.0.0.1:\(serverPort)/api/v1/query?query=" +
             "node_load1%7Bnode%3D%22agent-node%22%7D%20and%20on()%20tokenwatt_aggregator_samples_total%20%3E%200"
         let answer = try await HTTP.waitFor("Prometheus to query the aggregator's series") { () -> String? in
@@ -89,6 +79,22 @@ import Glibc
         #expect(health.contains("\"health\":\"up\""))
         #expect(!health.contains("\"lastError\":\"") || health.contains("\"lastError\":\"\""), "scrape errors: \(health)")
         _ = (exporter, agent, server)
+    }
+
+    /// A Prometheus server scraping the aggregator every second, and the port of its API.
+    static func prometheus(scraping aggregatorPort: Int, in directory: String) throws -> (ChildProcess, Int) {
+        let serverPort = Environment.freePort()
+        try """
+            global: {scrape_interval: 1s}
+            scrape_configs:
+              - job_name: tokenwatt
+                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
+            """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
+        let server = try ChildProcess("/usr/bin/prometheus", [
+            "--config.file=\(directory)/server.yml", "--storage.tsdb.path=\(directory)/server-data",
+            "--web.listen-address=127.0.0.1:\(serverPort)",
+        ], logPath: "\(directory)/server.log")
+        return (server, serverPort)
     }
 
     /// Two nodes push what real exporters send: `acme_jobs_total` beside `acme_jobs` and
@@ -129,17 +135,7 @@ import Glibc
         #expect(parsed.output.contains("acme_jobs unknown 2\nacme_jobs_total unknown 2\nacme_jobs_created unknown 2\n\(histogram) histogram 12"),
                 "\(parsed.output)")
 
-        let serverPort = Environment.freePort()
-        try """
-            global: {scrape_interval: 1s}
-            scrape_configs:
-              - job_name: tokenwatt
-                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
-            """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
-        let server = try ChildProcess("/usr/bin/prometheus", [
-            "--config.file=\(directory)/server.yml", "--storage.tsdb.path=\(directory)/server-data",
-            "--web.listen-address=127.0.0.1:\(serverPort)",
-        ], logPath: "\(directory)/server.log")
+        let (server, serverPort) = try PrometheusPeerTests.prometheus(scraping: aggregatorPort, in: directory)
         let query = "http://127.0.0.1:\(serverPort)/api/v1/query?query=count(%7B__name__%3D~%22acme_jobs.*%7C\(histogram)_bucket%22%7D)"
         let answer = try await HTTP.waitFor("Prometheus to scrape the clashing names") { () -> String? in
             let body = try await HTTP.get(query).body
