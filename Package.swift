@@ -84,7 +84,7 @@ let package = Package(
 
         // The node agent: collectors (one file per source), their scheduler, the spool and pusher.
         .target(name: "TokenWattAgent", dependencies: [
-            "TokenWattCore", "TokenWattService",
+            "TokenWattAPI", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),

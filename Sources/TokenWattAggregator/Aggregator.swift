@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import TokenWattAPI
 import TokenWattCore
 import TokenWattService
 import TokenWattStore

@@ -52,4 +52,17 @@ import TokenWattStore
         let decoded = try APIJSON.decoder().decode(APISuccess<CostGroup>.self, from: Data(text.utf8)).data
         #expect(decoded.figures.cost.isNaN && decoded.figures.onPremCost == .infinity && decoded.figures.cloudSpend == -.infinity)
     }
+
+    @Test func reservationMessagesAsTheGatewayReadsThem() throws {
+        let grant = ReservationGrant(id: "res_1", expiresAt: "2026-12-07T10:10:00.000Z", holds: [.init(budget: "research", amount: 0.25)])
+        let grantJSON = try APIGoldenTests.json(grant)
+        #expect(grantJSON == #"{"data":{"expires_at":"2026-12-07T10:10:00.000Z","holds":[{"amount":0.25,"budget":"research"}],"id":"res_1"},"status":"success"}"#)
+        let refusal = ReservationRefusal(errorType: "budget_exceeded", error: "budget research: 0.10 of 0.10 USD used, resets 2027-01-01T00:00:00Z",
+                                         budget: "research", used: 0.1, limit: 0.1, unit: "USD", resetsAt: "2027-01-01T00:00:00Z")
+        let refusalJSON = String(decoding: try APIJSON.encoder().encode(refusal), as: UTF8.self)
+        #expect(refusalJSON == #"{"budget":"research","error":"budget research: 0.10 of 0.10 USD used, resets 2027-01-01T00:00:00Z","errorType":"budget_exceeded","limit":0.1,"resets_at":"2027-01-01T00:00:00Z","status":"error","unit":"USD","used":0.1}"#)
+        let request = ReservationRequest(labels: ["team": "research"], inputTokens: 1_200, maxOutputTokens: 4_096, ttlSeconds: 600)
+        let requestJSON = String(decoding: try APIJSON.encoder().encode(request), as: UTF8.self)
+        #expect(requestJSON == #"{"input_tokens":1200,"labels":{"team":"research"},"max_output_tokens":4096,"ttl_seconds":600}"#)
+    }
 }

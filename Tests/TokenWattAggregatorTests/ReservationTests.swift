@@ -65,6 +65,37 @@ import TokenWattStore
         }
     }
 
+    /// Bodies an attacker or a broken gateway sends: each refused with 400 and the field it
+    /// got wrong, nothing held.
+    @Test(arguments: [
+        (#"[]"#, "the body must be a JSON object"),
+        (#"not json"#, "the body must be a JSON object"),
+        (#"{"labels": {"team": "research"}, "max_output_tokens": 10}"#, "input_tokens: required"),
+        (#"{"labels": {"team": "research"}, "input_tokens": true, "max_output_tokens": 10}"#, "input_tokens: a number from 0 to 1000000000000"),
+        (#"{"labels": {"team": "research"}, "input_tokens": "12", "max_output_tokens": 10}"#, "input_tokens: a number from 0 to 1000000000000"),
+        (#"{"labels": {"team": "research"}, "input_tokens": -1, "max_output_tokens": 10}"#, "input_tokens: a number from 0 to 1000000000000"),
+        // A number no double holds fails the body's parse as a whole.
+        (#"{"labels": {"team": "research"}, "input_tokens": 1e400, "max_output_tokens": 10}"#, "the body must be a JSON object"),
+        (#"{"labels": {"team": "research"}, "input_tokens": 1, "max_output_tokens": 1e13}"#, "max_output_tokens: a number from 0 to 1000000000000"),
+        (#"{"labels": {"team": "research"}, "input_tokens": 1, "max_output_tokens": 1, "ttl_seconds": 7200}"#, "ttl_seconds: a number from 0 to 3600"),
+        (#"{"labels": {"team": "research"}, "input_tokens": 1, "max_output_tokens": 1, "ttl_seconds": 0}"#, "ttl_seconds: more than 0"),
+        (#"{"labels": {"team": 7}, "input_tokens": 1, "max_output_tokens": 1}"#, "labels: an object of at most 64 label names and string values"),
+        (#"{"labels": {"bad-name": "x"}, "input_tokens": 1, "max_output_tokens": 1}"#, "labels: an object of at most 64 label names and string values"),
+        (#"{"input_tokens": 1, "max_output_tokens": 1}"#, "labels: an object of at most 64 label names and string values"),
+    ])
+    func hostileBodiesAreRefusedByTheFieldTheyGotWrong(_ body: String, _ message: String) async throws {
+        try await ReservationTests.withDesk { client, aggregator in
+            try await client.execute(uri: "/api/v1/reservations", method: .post, headers: ReservationTests.headers, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == .badRequest)
+                let object = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(object?["error"] as? String == message)
+                #expect(object?["errorType"] as? String == "bad_data")
+            }
+            let held = try await aggregator.stores.reservations.totals(budget: "research-tokens", periodStart: 1_798_761_600_000)
+            #expect(held.isEmpty)
+        }
+    }
+
     @Test func aDenialSaysWhichCapHowMuchAndWhenItResets() async throws {
         try await ReservationTests.withDesk { client, _ in
             let big = try await ReservationTests.reserve(client, ReservationTests.labels(team: "research"), input: 1_000_000, output: 1_000_000)

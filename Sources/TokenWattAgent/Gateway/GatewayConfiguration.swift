@@ -1,3 +1,4 @@
+import TokenWattAPI
 import TokenWattCore
 import TokenWattService
 

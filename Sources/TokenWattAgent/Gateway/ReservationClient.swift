@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import TokenWattAPI
 import TokenWattCore
 import TokenWattService
 
@@ -34,23 +35,28 @@ struct ReservationClient: Sendable {
     }
 
     func reserve(labels: [String: String], inputTokens: Int, maxOutputTokens: Int, ttlMs: Int64) async -> Answer {
-        let body: [String: Any] = ["labels": labels, "input_tokens": inputTokens, "max_output_tokens": maxOutputTokens, "ttl_seconds": Double(ttlMs) / 1000]
+        let request = ReservationRequest(labels: labels, inputTokens: Double(inputTokens), maxOutputTokens: Double(maxOutputTokens),
+                                         ttlSeconds: Double(ttlMs) / 1000)
         let answer: OutboundClient.Answer
         do {
-            answer = try await post(ReservationAPI.path, body)
+            answer = try await post(ReservationAPI.path, request)
         } catch {
             return .unreachable(reason: "\(error)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
-        let message = object?["error"] as? String ?? String(decoding: answer.body.prefix(200), as: UTF8.self)
+        let decoder = APIJSON.decoder()
+        let body = Data(answer.body)
+        // An error's envelope when it has one; its first bytes when it is no JSON (a proxy's page).
+        let failure = try? decoder.decode(APIFailure.self, from: body)
+        let message = failure?.error ?? String(decoding: answer.body.prefix(200), as: UTF8.self)
         switch answer.status {
         case 201:
-            let data = object?["data"] as? [String: Any]
-            guard let id = data?["id"] as? String else { return .unreachable(reason: "a grant without an id") }
-            return .granted(id: (data?["holds"] as? [Any])?.isEmpty == false ? id : nil)
+            guard let grant = try? decoder.decode(APISuccess<ReservationGrant>.self, from: body).data else {
+                return .unreachable(reason: "a grant this gateway cannot read: \(message)")
+            }
+            return .granted(id: grant.holds.isEmpty ? nil : grant.id)
         case 429:
             let retryAfter = answer.headers.first(name: "Retry-After").flatMap { Int($0) } ?? 60
-            return .denied(type: object?["errorType"] as? String ?? "budget_exceeded", message: message, retryAfter: retryAfter)
+            return .denied(type: failure?.errorType ?? "budget_exceeded", message: message, retryAfter: retryAfter)
         case 422:
             return .unpriced(message: message)
         default:
@@ -61,8 +67,8 @@ struct ReservationClient: Sendable {
     /// Settles to the tokens used, a few times over while the aggregator cannot be reached; a
     /// hold never settled keeps its worst case after its time to live (counted high, never low).
     func settle(id: String, labels: [String: String], usage: UsageReport) async -> Bool {
-        let body: [String: Any] = ["labels": labels, "input_tokens": usage.inputTokens, "cached_input_tokens": usage.cachedInputTokens,
-                                   "output_tokens": usage.outputTokens]
+        let body = SettleRequest(labels: labels, inputTokens: Double(usage.inputTokens), cachedInputTokens: Double(usage.cachedInputTokens),
+                                 outputTokens: Double(usage.outputTokens))
         for attempt in 1...ReservationClient.settleAttempts {
             if let answer = try? await post("\(ReservationAPI.path)/\(id)/settle", body) {
                 if answer.status == 200 { return true }
@@ -73,12 +79,12 @@ struct ReservationClient: Sendable {
         return false
     }
 
-    private func post(_ path: String, _ body: [String: Any]) async throws -> OutboundClient.Answer {
+    private func post(_ path: String, _ body: some Encodable) async throws -> OutboundClient.Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        request.body = .bytes(ByteBuffer(bytes: try APIJSON.encoder().encode(body)))
         return try await client.exchange(request, timeout: ReservationClient.timeout, maxAnswerBytes: OutboundClient.maxAnswerBytes)
     }
 }

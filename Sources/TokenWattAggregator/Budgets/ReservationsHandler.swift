@@ -1,7 +1,8 @@
-import TokenWattService
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
+import TokenWattService
 
 /// `POST /api/v1/reservations` and `POST /api/v1/reservations/{id}/settle`: the metering
 /// gateway's hard caps (`ReservationDesk`), with the nodes' push tokens.
@@ -23,32 +24,34 @@ struct ReservationsHandler: Sendable {
     func reserve(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
         guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
         do {
-            let body = try await jsonBody(request)
-            let ttl = try ReservationsHandler.number(body, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000, max: Double(ReservationAPI.maxTTLMs) / 1000)
+            let body = try await ReservationsHandler.decode(ReservationRequest.self, from: request)
+            let ttl = try ReservationsHandler.number(body.ttlSeconds, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000,
+                                                     max: Double(ReservationAPI.maxTTLMs) / 1000)
             guard ttl > 0 else { throw QueryError("ttl_seconds: more than 0") }
-            let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body, node: node), inputTokens: try ReservationsHandler.number(body, "input_tokens"),
-                                                      maxOutputTokens: try ReservationsHandler.number(body, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
+            let answer = try await desk.reserve(.init(labels: try ReservationsHandler.labels(body.labels, node: node),
+                                                      inputTokens: try ReservationsHandler.number(body.inputTokens, "input_tokens"),
+                                                      maxOutputTokens: try ReservationsHandler.number(body.maxOutputTokens, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
             switch answer {
             case .granted(let id, let holds, let expires):
-                return APIResponse.created(["id": id, "expires_at": AlertEvent.time(expires),
-                                            "holds": holds.map { ["budget": $0.budget, "amount": $0.amount] }])
+                return APIResponse.answer(ReservationGrant(id: id, expiresAt: AlertEvent.time(expires),
+                                                           holds: holds.map { ReservationGrant.Hold(budget: $0.budget, amount: $0.amount) }), status: .created)
             case .denied(let budget, let used, let limit, let resets):
                 let unit = BudgetEvaluator.unit(of: budget, currency: currency)
                 let message = "budget \(budget.name): \(ReservationsHandler.amount(used)) of \(ReservationsHandler.amount(limit)) \(unit) used, resets \(ReservationsHandler.time(resets, budget))"
                 let retryAfter = max(1, (resets - now() + 999) / 1000)
-                return APIResponse.error("budget_exceeded", message, status: .tooManyRequests,
-                                         extra: ["budget": budget.name, "used": used, "limit": limit, "unit": unit, "resets_at": ReservationsHandler.time(resets, budget)],
-                                         headers: [.retryAfter: String(retryAfter)])
+                return APIResponse.refusal(ReservationRefusal(errorType: "budget_exceeded", error: message, budget: budget.name, used: used, limit: limit, unit: unit,
+                                                              resetsAt: ReservationsHandler.time(resets, budget)),
+                                           status: .tooManyRequests, headers: [.retryAfter: String(retryAfter)])
             case .runaway(let budget, let rate, let baseline, let until):
                 let rule = budget.runaway.map { Int64($0.coolDownMs) } ?? 60_000
                 let untilText = until.map { ", refused until \(ReservationsHandler.time($0, budget))" } ?? ", refused while it lasts and for \(rule / 1000) s after"
                 let message = "budget \(budget.name): runaway, \(ReservationsHandler.amount(rate)) tokens/s against a baseline of \(ReservationsHandler.amount(baseline)) tokens/s\(untilText)"
                 let retryAfter = max(1, ((until ?? now() + rule) - now() + 999) / 1000)
-                return APIResponse.error("runaway", message, status: .tooManyRequests, extra: ["budget": budget.name],
-                                         headers: [.retryAfter: String(retryAfter)])
+                return APIResponse.refusal(ReservationRefusal(errorType: "runaway", error: message, budget: budget.name),
+                                           status: .tooManyRequests, headers: [.retryAfter: String(retryAfter)])
             case .unpriced(let budget, let model):
-                return APIResponse.error("unpriced", "budget \(budget.name) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, or let the ledger measure the local model first",
-                                         status: .unprocessableContent, extra: ["budget": budget.name])
+                let message = "budget \(budget.name) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, or let the ledger measure the local model first"
+                return APIResponse.refusal(ReservationRefusal(errorType: "unpriced", error: message, budget: budget.name), status: .unprocessableContent)
             }
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
@@ -58,12 +61,13 @@ struct ReservationsHandler: Sendable {
     func settle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
         guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
         do {
-            let body = try await jsonBody(request)
+            let body = try await ReservationsHandler.decode(SettleRequest.self, from: request)
             guard let id = context.parameters.get("id"), id.hasPrefix("res_") else { throw QueryError("a reservation id") }
-            let settled = try await desk.settle(id: id, labels: try ReservationsHandler.labels(body, node: node), input: try ReservationsHandler.number(body, "input_tokens"),
-                                                cachedInput: try ReservationsHandler.number(body, "cached_input_tokens", default: 0),
-                                                output: try ReservationsHandler.number(body, "output_tokens"))
-            return settled ? APIResponse.success(["id": id, "settled": true])
+            let settled = try await desk.settle(id: id, labels: try ReservationsHandler.labels(body.labels, node: node),
+                                                input: try ReservationsHandler.number(body.inputTokens, "input_tokens"),
+                                                cachedInput: try ReservationsHandler.number(body.cachedInputTokens, "cached_input_tokens", default: 0),
+                                                output: try ReservationsHandler.number(body.outputTokens, "output_tokens"))
+            return settled ? APIResponse.answer(SettleAnswer(id: id, settled: true))
                 : APIResponse.error("not_found", "no pending reservation \(id) (unknown, settled already, or expired at its worst case)", status: .notFound)
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
@@ -74,32 +78,48 @@ struct ReservationsHandler: Sendable {
         APIResponse.error("unauthorized", "a node's bearer token is required", status: .unauthorized)
     }
 
-    private func jsonBody(_ request: Request) async throws -> [String: Any] {
+    /// The body as `Body`; what does not decode is refused by the field it names, as the
+    /// checks below word it.
+    static func decode<Body: Decodable>(_ type: Body.Type, from request: Request) async throws -> Body {
         let buffer = try await request.body.collect(upTo: ReservationsHandler.maxBodyBytes)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any] else {
+        do {
+            return try JSONDecoder().decode(Body.self, from: Data(buffer: buffer))
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+            throw fieldError(context.codingPath.first?.stringValue)
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw fieldError(context.codingPath.first?.stringValue)
+        } catch {
             throw QueryError("the body must be a JSON object")
         }
-        return object
     }
 
+    private static func fieldError(_ field: String?) -> QueryError {
+        switch field {
+        case nil: QueryError("the body must be a JSON object")
+        case "labels": labelsError
+        case let field?: QueryError("\(field): a number from 0 to \(Int(field == "ttl_seconds" ? Double(ReservationAPI.maxTTLMs) / 1000 : maxTokens))")
+        }
+    }
+
+    private static let labelsError = QueryError("labels: an object of at most 64 label names and string values")
+
     /// The request's labels, with the node whose token asked (as its pushed tokens carry).
-    static func labels(_ body: [String: Any], node: String) throws(QueryError) -> [String: String] {
-        guard let labels = body["labels"] as? [String: String], labels.count <= 64,
-              labels.allSatisfy({ MetricName.isValidLabelName($0.key) && $0.value.utf8.count <= 4096 }) else {
-            throw QueryError("labels: an object of at most 64 label names and string values")
+    static func labels(_ labels: [String: String]?, node: String) throws(QueryError) -> [String: String] {
+        guard let labels, labels.count <= 64, labels.allSatisfy({ MetricName.isValidLabelName($0.key) && $0.value.utf8.count <= 4096 }) else {
+            throw labelsError
         }
         return labels.merging(["node": node]) { $1 }
     }
 
-    static func number(_ body: [String: Any], _ key: String, default value: Double? = nil, max: Double = maxTokens) throws(QueryError) -> Double {
-        guard let raw = body[key] else {
-            guard let value else { throw QueryError("\(key): required") }
-            return value
+    static func number(_ value: Double?, _ key: String, default fallback: Double? = nil, max: Double = maxTokens) throws(QueryError) -> Double {
+        guard let value else {
+            guard let fallback else { throw QueryError("\(key): required") }
+            return fallback
         }
-        guard let number = JSONNumber.value(raw), number.isFinite, number >= 0, number <= max else {
+        guard value.isFinite, value >= 0, value <= max else {
             throw QueryError("\(key): a number from 0 to \(Int(max))")
         }
-        return number
+        return value
     }
 
     static func amount(_ value: Double) -> String {

@@ -12,32 +12,37 @@ enum APIResponse {
 
     /// A typed answer in the success envelope, written as `APIJSON` writes it.
     static func answer(_ data: some Encodable & Sendable, status: HTTPResponse.Status = .ok) -> Response {
-        let body: Data
-        do {
-            body = try APIJSON.encoder().encode(APISuccess(data))
-        } catch {
-            return internalError("the answer could not be written as JSON: \(error)")
-        }
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        encoded(APISuccess(data), status: status)
     }
 
-    static func created(_ data: Any) -> Response {
-        json(["status": "success", "data": data], status: .created)
+    /// A typed error body, with its headers.
+    static func refusal(_ body: some Encodable & Sendable, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var response = encoded(body, status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    private static func encoded(_ body: some Encodable, status: HTTPResponse.Status) -> Response {
+        do {
+            return Response(status: status, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try APIJSON.encoder().encode(body))))
+        } catch {
+            return Response(status: .internalServerError, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"the answer could not be written as JSON","errorType":"internal","status":"error"}"#)))
+        }
     }
 
     static func badData(_ message: String) -> Response {
-        json(["status": "error", "errorType": "bad_data", "error": message], status: .badRequest)
+        error("bad_data", message, status: .badRequest)
     }
 
     static func internalError(_ message: String) -> Response {
-        json(["status": "error", "errorType": "internal", "error": message], status: .internalServerError)
+        error("internal", message, status: .internalServerError)
     }
 
-    /// An error of another type and status, with extra fields and headers.
-    static func error(_ type: String, _ message: String, status: HTTPResponse.Status, extra: [String: Any] = [:], headers: HTTPFields = [:]) -> Response {
-        var response = json(["status": "error", "errorType": type, "error": message].merging(extra) { first, _ in first }, status: status)
-        response.headers.append(contentsOf: headers)
-        return response
+    /// An error of another type and status, with its headers.
+    static func error(_ type: String, _ message: String, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        refusal(APIFailure(errorType: type, error: message), status: status, headers: headers)
     }
 
     static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
