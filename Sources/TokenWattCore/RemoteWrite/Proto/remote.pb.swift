@@ -11,7 +11,7 @@
 /// Prometheus remote write 1.0 messages, reduced to the fields that 1.0 senders fill.
 /// Field numbers and types match prometheus/prompb (remote.proto and types.proto), so any
 /// remote write 1.0 sender or receiver reads what this encodes.
-/// Regenerate remote.pb.swift with Scripts/generate-protobuf.sh.
+/// Regenerate remote.pb.swift with scripts/generate-protobuf.sh.
 
 import SwiftProtobuf
 
