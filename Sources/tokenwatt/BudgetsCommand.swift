@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TokenWattAPI
 
 /// `tokenwatt budgets`: each budget's spent, limit, forecast and state.
 struct BudgetsCommand: AsyncParsableCommand {
@@ -11,17 +12,16 @@ struct BudgetsCommand: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func run() async throws {
-        let data = try await APIClient.get("\(aggregator.baseURL)/api/v1/budgets", aggregator)
-        guard let budgets = data as? [[String: Any]] else { throw ExitCode(1) }
+        let budgets = try await APIClient.get("\(aggregator.baseURL)/api/v1/budgets", aggregator, as: [BudgetStatus].self)
         var table = Table(columns: ["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"])
         for budget in budgets {
-            let used = (budget["used_ratio"] as? Double).map { String(format: "%.1f%%", $0 * 100) } ?? "-"
+            let used = budget.usedRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
             table.rows.append([
-                budget["name"] as? String ?? "?", budget["state"] as? String ?? "?", Table.number(budget["spent"]), Table.number(budget["limit"]),
-                used, Table.number(budget["forecast"]), budget["unit"] as? String ?? "", budget["period_end"] as? String ?? "-",
-                ((budget["fired"] as? [String]) ?? []).joined(separator: " ") + ((budget["runaway"] as? Bool) == true ? " runaway" : ""),
+                budget.name, budget.state, Table.number(budget.spent), Table.number(budget.limit),
+                used, Table.number(budget.forecast), budget.unit, budget.periodEnd ?? "-",
+                (budget.fired ?? []).joined(separator: " ") + (budget.runaway == true ? " runaway" : ""),
             ])
         }
-        print(table.render(format, json: Table.json(budgets)), terminator: "")
+        print(table.render(format, json: Table.json(encoding: budgets)), terminator: "")
     }
 }

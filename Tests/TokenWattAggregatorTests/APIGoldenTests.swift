@@ -65,4 +65,25 @@ import TokenWattStore
         let requestJSON = String(decoding: try APIJSON.encoder().encode(request), as: UTF8.self)
         #expect(requestJSON == #"{"input_tokens":1200,"labels":{"team":"research"},"max_output_tokens":4096,"ttl_seconds":600}"#)
     }
+
+    @Test func budgetsAndAlertsAsTheCLIAndPagesReadThem() throws {
+        var budget = BudgetStatus(name: "research-monthly", measure: "usd", unit: "USD", limit: 20_000, thresholds: [0.5, 0.8], receivers: ["finops"],
+                                  scope: ["team": "=research"], state: "alerting")
+        budget.periodStart = "2026-12-01T00:00:00.000Z"
+        budget.periodEnd = "2027-01-01T00:00:00.000Z"
+        budget.spent = 10_500
+        budget.usedRatio = 0.525
+        budget.fired = ["threshold:0.5"]
+        budget.runaway = false
+        let budgetsJSON = try APIGoldenTests.json([budget, BudgetStatus(name: "new", measure: "tokens", unit: "tokens", limit: 1, thresholds: [], receivers: [],
+                                                                          scope: [:], state: "not evaluated yet")])
+        #expect(budgetsJSON == #"{"data":[{"fired":["threshold:0.5"],"limit":20000,"measure":"usd","name":"research-monthly","period_end":"2027-01-01T00:00:00.000Z","period_start":"2026-12-01T00:00:00.000Z","receivers":["finops"],"runaway":false,"scope":{"team":"=research"},"spent":10500,"state":"alerting","thresholds":[0.5,0.8],"unit":"USD","used_ratio":0.525},{"limit":1,"measure":"tokens","name":"new","receivers":[],"scope":{},"state":"not evaluated yet","thresholds":[],"unit":"tokens"}],"status":"success"}"#)
+        var alert = AlertRecord(eventID: "evt_1", receiver: "finops", created: "2026-12-07T10:00:00.000Z", status: "pending", attempts: 2)
+        alert.type = "threshold"
+        alert.budget = "research-monthly"
+        alert.nextAttempt = "2026-12-07T10:00:04.000Z"
+        alert.lastError = "HTTP 503"
+        let alertJSON = try APIGoldenTests.json([alert])
+        #expect(alertJSON == #"{"data":[{"attempts":2,"budget":"research-monthly","created":"2026-12-07T10:00:00.000Z","event_id":"evt_1","last_error":"HTTP 503","next_attempt":"2026-12-07T10:00:04.000Z","receiver":"finops","status":"pending","type":"threshold"}],"status":"success"}"#)
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -14,29 +15,26 @@ struct AlertsHandler: Sendable {
         let name = QueryString(request.uri.query)["name"]
         let rows = budgetRows(named: name)
         if let name, rows.isEmpty { return APIResponse.badData("no budget named \(name)") }
-        return APIResponse.success(rows)
+        return APIResponse.answer(rows)
     }
 
     /// Each budget (or the one named) as `/api/v1/budgets` answers it.
-    func budgetRows(named name: String? = nil) -> [[String: Any]] {
+    func budgetRows(named name: String? = nil) -> [BudgetStatus] {
         let states = budgets.currentStates
-        return budgets.budgets.filter { name == nil || $0.name == name }.map { budget -> [String: Any] in
-            var row: [String: Any] = [
-                "name": budget.name, "measure": budget.measure.rawValue, "unit": BudgetEvaluator.unit(of: budget, currency: budgets.currency),
-                "limit": budget.limit, "thresholds": budget.thresholds, "receivers": budget.receivers,
-                "scope": Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
-            ]
+        return budgets.budgets.filter { name == nil || $0.name == name }.map { budget in
+            var row = BudgetStatus(name: budget.name, measure: budget.measure.rawValue, unit: BudgetEvaluator.unit(of: budget, currency: budgets.currency),
+                                   limit: budget.limit, thresholds: budget.thresholds, receivers: budget.receivers,
+                                   scope: Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
+                                   state: "not evaluated yet")
             if let state = states[budget.name] {
-                row["period_start"] = AlertEvent.time(state.periodStart)
-                row["period_end"] = AlertEvent.time(state.periodEnd)
-                row["spent"] = state.spent
-                row["used_ratio"] = state.spent / budget.limit
-                row["fired"] = state.fired
-                row["runaway"] = state.runawayFiring
-                if let forecast = state.forecast { row["forecast"] = forecast }
-                row["state"] = state.spent >= budget.limit ? "exceeded" : state.firing.isEmpty ? "ok" : "alerting"
-            } else {
-                row["state"] = "not evaluated yet"
+                row.periodStart = AlertEvent.time(state.periodStart)
+                row.periodEnd = AlertEvent.time(state.periodEnd)
+                row.spent = state.spent
+                row.usedRatio = state.spent / budget.limit
+                row.fired = state.fired
+                row.runaway = state.runawayFiring
+                row.forecast = state.forecast
+                row.state = state.spent >= budget.limit ? "exceeded" : state.firing.isEmpty ? "ok" : "alerting"
             }
             return row
         }
@@ -45,22 +43,23 @@ struct AlertsHandler: Sendable {
     func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
         let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
         guard limit > 0 else { return APIResponse.badData("limit must be positive") }
-        return APIResponse.success(try await alertRows(limit: limit))
+        return APIResponse.answer(try await alertRows(limit: limit))
     }
 
     /// The newest outbox messages as `/api/v1/alerts` answers them.
-    func alertRows(limit: Int) async throws -> [[String: Any]] {
-        try await delivery.outbox.recentMessages(limit: limit).map { message -> [String: Any] in
-            var row: [String: Any] = ["event_id": message.eventID, "receiver": message.receiver, "created": AlertEvent.time(message.createdMs),
-                                      "status": message.status.rawValue, "attempts": message.attempts]
+    func alertRows(limit: Int) async throws -> [AlertRecord] {
+        try await delivery.outbox.recentMessages(limit: limit).map { message in
+            var row = AlertRecord(eventID: message.eventID, receiver: message.receiver, created: AlertEvent.time(message.createdMs),
+                                  status: message.status.rawValue, attempts: message.attempts)
+            // The event's text is ours; one that does not read as an event still shows its delivery.
             if let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) {
-                row["type"] = event.type.rawValue
-                row["budget"] = event.budget
-                row["summary"] = event.summary
+                row.type = event.type.rawValue
+                row.budget = event.budget
+                row.summary = event.summary
             }
-            if message.status == .pending { row["next_attempt"] = AlertEvent.time(message.nextAttemptMs) }
-            if let error = message.lastError { row["last_error"] = error }
-            if let finished = message.finishedMs { row["finished"] = AlertEvent.time(finished) }
+            if message.status == .pending { row.nextAttempt = AlertEvent.time(message.nextAttemptMs) }
+            row.lastError = message.lastError
+            row.finished = message.finishedMs.map(AlertEvent.time)
             return row
         }
     }

@@ -10,15 +10,13 @@ extension WebOverview {
         let rows = alerts.budgetRows()
         let spendByBucket = engine.currentSpendByBucket
         var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
-            let name = row["name"] as? String ?? ""
-            let key = "budget.\(name)"
-            let state = row["state"] as? String ?? ""
+            let key = "budget.\(row.name)"
             return [
-                HTML.escape(name), HTML.badge(state, state), HTML.figure("\(key).spent", row["spent"] as? Double, .number(decimals: 2)),
-                HTML.figure("\(key).limit", row["limit"] as? Double, .number(decimals: 2)), HTML.figure("\(key).used_ratio", row["used_ratio"] as? Double, .percent),
-                HTML.figure("\(key).forecast", row["forecast"] as? Double, .number(decimals: 2)), HTML.escape(row["unit"] as? String ?? ""),
-                HTML.escape(row["period_end"] as? String ?? "—"),
-                HTML.escape(((row["fired"] as? [String]) ?? []).joined(separator: ", ") + ((row["runaway"] as? Bool) == true ? " runaway" : "")),
+                HTML.escape(row.name), HTML.badge(row.state, row.state), HTML.figure("\(key).spent", row.spent, .number(decimals: 2)),
+                HTML.figure("\(key).limit", row.limit, .number(decimals: 2)), HTML.figure("\(key).used_ratio", row.usedRatio, .percent),
+                HTML.figure("\(key).forecast", row.forecast, .number(decimals: 2)), HTML.escape(row.unit),
+                HTML.escape(row.periodEnd ?? "—"),
+                HTML.escape((row.fired ?? []).joined(separator: ", ") + (row.runaway == true ? " runaway" : "")),
             ]
         }, numeric: [2, 3, 4, 5], id: "budgets", empty: "No budgets: add budgets: to the aggregator's config.")
         let states = engine.currentStates
@@ -38,11 +36,10 @@ extension WebOverview {
         }
         body += "<h2>Alerts and deliveries</h2>"
         body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row in
-            let status = row["status"] as? String ?? ""
-            return [HTML.escape(row["created"] as? String ?? ""), HTML.escape(row["budget"] as? String ?? ""), HTML.escape(row["type"] as? String ?? ""),
-                    HTML.escape(row["receiver"] as? String ?? ""), HTML.badge(status, status),
-                    HTML.figure("alert.\(row["event_id"] as? String ?? "").\(row["receiver"] as? String ?? "").attempts", (row["attempts"] as? Int).map(Double.init), .number(decimals: 0)),
-                    HTML.escape(row["summary"] as? String ?? ""), HTML.escape(row["last_error"] as? String ?? "")]
+            [HTML.escape(row.created), HTML.escape(row.budget ?? ""), HTML.escape(row.type ?? ""),
+             HTML.escape(row.receiver), HTML.badge(row.status, row.status),
+             HTML.figure("alert.\(row.eventID).\(row.receiver).attempts", Double(row.attempts), .number(decimals: 0)),
+             HTML.escape(row.summary ?? ""), HTML.escape(row.lastError ?? "")]
         }, numeric: [5], id: "alerts", empty: "No alert has fired.")
         return HTML.page(.budgets, subtitle: "\(rows.count) budget\(rows.count == 1 ? "" : "s") · \(WebOverview.time(now))", body: body)
     }
