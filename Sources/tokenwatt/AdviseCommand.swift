@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TokenWattAPI
 
 /// `tokenwatt advise`: the burst advisor's recommendation for each local model, its reasons,
 /// and the figures per node behind it.
@@ -27,30 +28,28 @@ struct AdviseCommand: AsyncParsableCommand {
         var query: [(String, String)] = []
         if let window { query.append(("window", window)) }
         if let step { query.append(("step", step)) }
-        let data = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/advice", query: query), aggregator)
-        guard let object = data as? [String: Any], let advice = object["recommendations"] as? [[String: Any]] else { throw ExitCode(1) }
-        let currency = object["currency"] as? String ?? ""
+        let advice = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/advice", query: query), aggregator, as: AdviceResponse.self)
+        let currency = advice.currency
         var table = Table(columns: ["model", "action", "node", "tokens/s", "capacity", "headroom", "queue", "watts",
                                     "marginal \(currency)/M", "average \(currency)/M", "cloud \(currency)/M"])
-        for recommendation in advice {
-            for node in recommendation["nodes"] as? [[String: Any]] ?? [] {
+        for recommendation in advice.recommendations {
+            for node in recommendation.nodes {
                 table.rows.append([
-                    recommendation["model"] as? String ?? "?", recommendation["action"] as? String ?? "?", node["node"] as? String ?? "?",
-                    Table.number(node["tokens_per_second"], decimals: 1), Table.number(node["capacity_tokens_per_second"], decimals: 1),
-                    Table.number(node["headroom_tokens_per_second"], decimals: 1), Table.number(node["queue"], decimals: 1),
-                    Table.number(node["watts"], decimals: 0), Table.number(node["marginal_cost_per_million_tokens"], decimals: 4),
-                    Table.number(node["average_cost_per_million_tokens"], decimals: 4), Table.number(node["cloud_price_per_million_tokens"], decimals: 4),
+                    recommendation.model, recommendation.action, node.node,
+                    Table.number(node.tokensPerSecond, decimals: 1), Table.number(node.capacityTokensPerSecond, decimals: 1),
+                    Table.number(node.headroomTokensPerSecond, decimals: 1), Table.number(node.queue, decimals: 1),
+                    Table.number(node.watts, decimals: 0), Table.number(node.marginalCostPerMillionTokens, decimals: 4),
+                    Table.number(node.averageCostPerMillionTokens, decimals: 4), Table.number(node.cloudPricePerMillionTokens, decimals: 4),
                 ])
             }
         }
-        print(table.render(format, json: Table.json(object)), terminator: "")
+        print(table.render(format, json: Table.json(encoding: advice)), terminator: "")
         guard format == .table else { return }
-        for recommendation in advice {
-            let reasons = (recommendation["reasons"] as? [String] ?? []).joined(separator: "; ")
-            print("\(recommendation["model"] as? String ?? "?"): \(recommendation["action"] as? String ?? "?") — \(reasons)")
+        for recommendation in advice.recommendations {
+            print("\(recommendation.model): \(recommendation.action) — \(recommendation.reasons.joined(separator: "; "))")
         }
-        for node in object["idle_nodes"] as? [[String: Any]] ?? [] {
-            print("\(node["node"] as? String ?? "?"): served no model in the window; powering it off saves \(Table.number(node["savings_per_month"])) \(currency) a month")
+        for node in advice.idleNodes {
+            print("\(node.node): served no model in the window; powering it off saves \(Table.number(node.savingsPerMonth)) \(currency) a month")
         }
     }
 }

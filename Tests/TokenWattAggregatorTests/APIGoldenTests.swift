@@ -86,4 +86,22 @@ import TokenWattStore
         let alertJSON = try APIGoldenTests.json([alert])
         #expect(alertJSON == #"{"data":[{"attempts":2,"budget":"research-monthly","created":"2026-12-07T10:00:00.000Z","event_id":"evt_1","last_error":"HTTP 503","next_attempt":"2026-12-07T10:00:04.000Z","receiver":"finops","status":"pending","type":"threshold"}],"status":"success"}"#)
     }
+
+    @Test func adviceWritesUnknownFiguresAsNull() throws {
+        var placement = AdviceResponse.Placement(node: "gpu-01", tokensPerSecond: 120, meanTokensPerSecond: 100, peakTokensPerSecond: 300,
+                                                 saturated: false, marginalBasis: "average")
+        placement.watts = 350
+        let plain = AdviceResponse(computedAt: 1_800_000_000, windowSeconds: 3_600, stepSeconds: 60, currency: "USD",
+                                   recommendations: [.init(model: "llama", action: "keep_local", reasons: ["cheaper"], cloudModel: nil,
+                                                           overflowAboveTokensPerSecond: nil, powerOff: [], nodes: [placement])],
+                                   idleNodes: [.init(node: "gpu-02", savingsPerMonth: 400)])
+        let plainJSON = try APIGoldenTests.json(plain)
+        #expect(plainJSON == #"{"data":{"computed_at":1800000000,"currency":"USD","idle_nodes":[{"node":"gpu-02","savings_per_month":400}],"recommendations":[{"action":"keep_local","cloud_model":null,"model":"llama","nodes":[{"average_cost_per_million_tokens":null,"capacity_tokens_per_second":null,"cloud_price_per_million_tokens":null,"headroom_tokens_per_second":null,"idle_watts":null,"joules_per_token":null,"kv_cache_usage":null,"marginal_basis":"average","marginal_cost_per_million_tokens":null,"mean_tokens_per_second":100,"node":"gpu-01","peak_tokens_per_second":300,"queue":null,"saturated":false,"tokens_per_second":120,"utilization":null,"watts":350}],"overflow_above_tokens_per_second":null,"power_off":[],"reasons":["cheaper"]}],"step_seconds":60,"window_seconds":3600},"status":"success"}"#)
+        placement.emissions = .init(marginal: nil, average: 12.5)
+        var carbon = plain
+        carbon.recommendations[0].nodes = [placement]
+        let carbonJSON = try APIGoldenTests.json(carbon)
+        #expect(carbonJSON.contains(#""average_gco2e_per_million_tokens":12.5"#) && carbonJSON.contains(#""marginal_gco2e_per_million_tokens":null"#))
+        #expect(try APIJSON.decoder().decode(APISuccess<AdviceResponse>.self, from: Data(carbonJSON.utf8)).data == carbon)
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 
 /// `GET /api/v1/advice[?window=1h&step=1m]`: the burst advisor's recommendations per model,
@@ -22,7 +23,7 @@ struct AdviceHandler: Sendable {
                 }
                 advice = try await advisor.advise(windowMs: window, stepMs: step)
             }
-            return APIResponse.success(advice.json(currency: advisor.costs.pricing.currency, carbon: advisor.costs.pricing.carbon != nil))
+            return APIResponse.answer(advice.response(currency: advisor.costs.pricing.currency, carbon: advisor.costs.pricing.carbon != nil))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {
@@ -32,37 +33,34 @@ struct AdviceHandler: Sendable {
 }
 
 extension Advice {
-    func json(currency: String, carbon: Bool) -> [String: Any] {
-        return [
-            "computed_at": Double(computedAtMs) / 1000, "window_seconds": Double(windowMs) / 1000, "step_seconds": Double(stepMs) / 1000,
-            "currency": currency,
-            "recommendations": recommendations.map { advice -> [String: Any] in
-                [
-                    "model": advice.model, "action": advice.action.rawValue, "reasons": advice.reasons,
-                    "cloud_model": advice.cloudModel.map { $0 as Any } ?? NSNull(),
-                    "overflow_above_tokens_per_second": APIResponse.orNull(advice.overflowAbove),
-                    "power_off": advice.powerOff.map { ["node": $0.node, "savings_per_month": $0.savingsPerMonth] },
-                    "nodes": advice.placements.map { placement -> [String: Any] in
-                        var row: [String: Any] = [
-                            "node": placement.node, "tokens_per_second": placement.tokensPerSecond,
-                            "mean_tokens_per_second": placement.meanTokensPerSecond, "peak_tokens_per_second": placement.peakTokensPerSecond,
-                            "capacity_tokens_per_second": APIResponse.orNull(placement.capacity), "headroom_tokens_per_second": APIResponse.orNull(placement.headroom),
-                            "saturated": placement.saturated, "queue": APIResponse.orNull(placement.queue), "kv_cache_usage": APIResponse.orNull(placement.kvCacheUsage),
-                            "utilization": APIResponse.orNull(placement.utilisation), "watts": APIResponse.orNull(placement.watts), "idle_watts": APIResponse.orNull(placement.idleWatts),
-                            "joules_per_token": APIResponse.orNull(placement.joulesPerToken), "marginal_basis": placement.fitted ? "power_curve" : "average",
-                            "marginal_cost_per_million_tokens": APIResponse.orNull(placement.marginalCost),
-                            "average_cost_per_million_tokens": APIResponse.orNull(placement.averageCost),
-                            "cloud_price_per_million_tokens": APIResponse.orNull(placement.cloudPrice),
-                        ]
-                        if carbon {
-                            row["marginal_gco2e_per_million_tokens"] = APIResponse.orNull(placement.marginalGCO2e)
-                            row["average_gco2e_per_million_tokens"] = APIResponse.orNull(placement.averageGCO2e)
-                        }
+    /// The advice as `/api/v1/advice` answers it.
+    func response(currency: String, carbon: Bool) -> AdviceResponse {
+        AdviceResponse(
+            computedAt: Double(computedAtMs) / 1000, windowSeconds: Double(windowMs) / 1000, stepSeconds: Double(stepMs) / 1000, currency: currency,
+            recommendations: recommendations.map { advice in
+                AdviceResponse.Recommendation(
+                    model: advice.model, action: advice.action.rawValue, reasons: advice.reasons, cloudModel: advice.cloudModel,
+                    overflowAboveTokensPerSecond: advice.overflowAbove,
+                    powerOff: advice.powerOff.map { AdviceResponse.PowerOff(node: $0.node, savingsPerMonth: $0.savingsPerMonth) },
+                    nodes: advice.placements.map { placement in
+                        var row = AdviceResponse.Placement(node: placement.node, tokensPerSecond: placement.tokensPerSecond,
+                                                           meanTokensPerSecond: placement.meanTokensPerSecond, peakTokensPerSecond: placement.peakTokensPerSecond,
+                                                           saturated: placement.saturated, marginalBasis: placement.fitted ? "power_curve" : "average")
+                        row.capacityTokensPerSecond = placement.capacity
+                        row.headroomTokensPerSecond = placement.headroom
+                        row.queue = placement.queue
+                        row.kvCacheUsage = placement.kvCacheUsage
+                        row.utilization = placement.utilisation
+                        row.watts = placement.watts
+                        row.idleWatts = placement.idleWatts
+                        row.joulesPerToken = placement.joulesPerToken
+                        row.marginalCostPerMillionTokens = placement.marginalCost
+                        row.averageCostPerMillionTokens = placement.averageCost
+                        row.cloudPricePerMillionTokens = placement.cloudPrice
+                        if carbon { row.emissions = .init(marginal: placement.marginalGCO2e, average: placement.averageGCO2e) }
                         return row
-                    },
-                ]
+                    })
             },
-            "idle_nodes": idleNodes.map { ["node": $0.node, "savings_per_month": $0.savingsPerMonth] },
-        ]
+            idleNodes: idleNodes.map { AdviceResponse.PowerOff(node: $0.node, savingsPerMonth: $0.savingsPerMonth) })
     }
 }
