@@ -104,4 +104,17 @@ import TokenWattStore
         #expect(carbonJSON.contains(#""average_gco2e_per_million_tokens":12.5"#) && carbonJSON.contains(#""marginal_gco2e_per_million_tokens":null"#))
         #expect(try APIJSON.decoder().decode(APISuccess<AdviceResponse>.self, from: Data(carbonJSON.utf8)).data == carbon)
     }
+
+    @Test func queryTokensAndFleetAnswersAsPrometheusAndTheREADMEWriteThem() throws {
+        let matrix = MatrixResponse(result: [.init(metric: ["__name__": "up", "node": "a"], values: [.init(time: 1_700_000_000.5, value: "NaN"), .init(time: 1_700_000_060, value: "1")])])
+        let matrixJSON = try APIGoldenTests.json(matrix)
+        #expect(matrixJSON == #"{"data":{"result":[{"metric":{"__name__":"up","node":"a"},"values":[[1700000000.5,"NaN"],[1700000060,"1"]]}],"resultType":"matrix"},"status":"success"}"#)
+        let tokens = TokensResponse(from: 0, to: 3_600, by: ["model"], groups: [.init(labels: ["model": "llama"], tokens: ["input": 1_500, "output": 500, "cached_input": 1_000], requests: 3)])
+        let tokensJSON = try APIGoldenTests.json(tokens)
+        #expect(tokensJSON == #"{"data":{"by":["model"],"from":0,"groups":[{"labels":{"model":"llama"},"requests":3,"tokens":{"cached_input":1000,"input":1500,"output":500},"total":2000}],"to":3600,"total":2000},"status":"success"}"#)
+        let fleet = [FleetNode(node: "vm-1", up: false, lastPush: nil, gpus: 0, powerWatts: nil, gpuUtilization: nil, gpuTemperatureMaxCelsius: nil,
+                               cpuUtilization: 0.25, tokensPerSecond: 0, models: [])]
+        let fleetJSON = try APIGoldenTests.json(fleet)
+        #expect(fleetJSON == #"{"data":[{"cpu_utilization":0.25,"gpu_temperature_max_celsius":null,"gpu_utilization":null,"gpus":0,"last_push":null,"models":[],"node":"vm-1","power_watts":null,"tokens_per_second":0,"up":false}],"status":"success"}"#)
+    }
 }

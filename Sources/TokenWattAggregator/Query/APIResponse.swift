@@ -6,10 +6,6 @@ import TokenWattCore
 /// Responses in the shape of Prometheus's HTTP API: `{"status":"success","data":...}` or
 /// `{"status":"error","errorType":"bad_data","error":"..."}`.
 enum APIResponse {
-    static func success(_ data: Any) -> Response {
-        json(["status": "success", "data": data], status: .ok)
-    }
-
     /// A typed answer in the success envelope, written as `APIJSON` writes it.
     static func answer(_ data: some Encodable & Sendable, status: HTTPResponse.Status = .ok) -> Response {
         encoded(APISuccess(data), status: status)
@@ -43,33 +39,6 @@ enum APIResponse {
     /// An error of another type and status, with its headers.
     static func error(_ type: String, _ message: String, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
         refusal(APIFailure(errorType: type, error: message), status: status, headers: headers)
-    }
-
-    static func json(_ object: [String: Any], status: HTTPResponse.Status) -> Response {
-        // Only strings, numbers, arrays and dictionaries go in; when a number JSON cannot hold
-        // (NaN, infinity) makes serialisation fail, those are written as Prometheus writes
-        // sample values and it is done again: answers without them pay for no second pass.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
-            ?? (try? JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys]))
-            ?? Data(#"{"status":"error","errorType":"internal","error":"the answer could not be written as JSON"}"#.utf8)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    /// The object with every NaN and infinity (which JSON has no numbers for) as `"NaN"`,
-    /// `"+Inf"` or `"-Inf"`, as Prometheus writes sample values.
-    /// A figure that may be unknown, as JSON writes it: a number or null.
-    static func orNull(_ value: Double?) -> Any {
-        value ?? NSNull()
-    }
-
-    static func jsonSafe(_ value: Any) -> Any {
-        switch value {
-        case let number as Double where !number.isFinite: ExpositionWriter.formatValue(number)
-        case let object as [String: Any]: object.mapValues(jsonSafe)
-        case let array as [Any]: array.map(jsonSafe)
-        default: value
-        }
     }
 
     static func labelsObject(_ labels: LabelSet) -> [String: String] {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -53,14 +54,12 @@ struct FleetStatus: Sendable {
         return FleetStatus(nodes: nodes.values.sorted { $0.node < $1.node })
     }
 
-    var json: [[String: Any]] {
-        return nodes.map { node in
-            [
-                "node": node.node, "up": node.up, "last_push": node.lastPushMs.map { Double($0) / 1000 } ?? NSNull(), "gpus": node.gpus,
-                "power_watts": APIResponse.orNull(node.watts), "gpu_utilization": APIResponse.orNull(node.gpuUtilisation),
-                "gpu_temperature_max_celsius": APIResponse.orNull(node.hottestGPU), "cpu_utilization": APIResponse.orNull(node.cpuUtilisation),
-                "tokens_per_second": node.tokensPerSecond, "models": node.models.sorted(),
-            ]
+    /// The nodes as `/api/v1/fleet` answers them.
+    var response: [FleetNode] {
+        nodes.map { node in
+            FleetNode(node: node.node, up: node.up, lastPush: node.lastPushMs.map { Double($0) / 1000 }, gpus: node.gpus, powerWatts: node.watts,
+                      gpuUtilization: node.gpuUtilisation, gpuTemperatureMaxCelsius: node.hottestGPU, cpuUtilization: node.cpuUtilisation,
+                      tokensPerSecond: node.tokensPerSecond, models: node.models.sorted())
         }
     }
 }
@@ -78,6 +77,6 @@ struct FleetHandler: Sendable {
     }
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
-        APIResponse.success(try status().json)
+        APIResponse.answer(try status().response)
     }
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -34,16 +35,16 @@ struct QueryRangeHandler: Sendable {
             guard answerPoints <= QueryRangeHandler.maxTotalPoints else {
                 throw QueryError("the query would return \(answerPoints) points (\(matching.count) series), over the limit of \(QueryRangeHandler.maxTotalPoints): narrow the selector, shorten the range or raise step")
             }
-            var result: [[String: Any]] = []
+            var result: [MatrixResponse.Series] = []
             for series in matching {
                 let points = try await points(seriesID: series.id, resolution: resolution, start: start, end: end)
                 let values = QueryRangeHandler.evaluate(points, start: start, end: end, step: step,
                                                         lookback: max(QueryRangeHandler.lookbackMs, resolution?.milliseconds ?? 0))
                 guard !values.isEmpty else { continue }
-                result.append(["metric": APIResponse.labelsObject(series.labels),
-                               "values": values.map { [Double($0.timestamp) / 1000, APIResponse.valueString($0.value)] as [Any] }])
+                result.append(MatrixResponse.Series(metric: APIResponse.labelsObject(series.labels),
+                                                    values: values.map { .init(time: Double($0.timestamp) / 1000, value: APIResponse.valueString($0.value)) }))
             }
-            return APIResponse.success(["resultType": "matrix", "result": result])
+            return APIResponse.answer(MatrixResponse(result: result))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {

@@ -15,7 +15,7 @@ struct SeriesHandler: Sendable {
         do {
             guard !texts.isEmpty else { throw QueryError("no match[] parameter provided") }
             let selectors = try texts.map { text throws(QueryError) in try QueryParameters.selector(text, name: "match[]") }
-            return APIResponse.success(samples.series(matching: selectors).map { APIResponse.labelsObject($0.labels) })
+            return APIResponse.answer(samples.series(matching: selectors).map { APIResponse.labelsObject($0.labels) })
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         }

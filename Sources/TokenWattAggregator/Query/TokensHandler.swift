@@ -1,4 +1,5 @@
 import Hummingbird
+import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 
@@ -45,26 +46,12 @@ struct TokensHandler: Sendable {
                 }
                 groups[key] = group
             }
-            let rows = groups.values.map { group -> (total: Double, row: [String: Any]) in
-                let total = (group.tokens["input"] ?? 0) + (group.tokens["output"] ?? 0)
-                return (total, ["labels": group.labels, "tokens": group.tokens.mapValues(TokensHandler.number),
-                                "total": TokensHandler.number(total), "requests": TokensHandler.number(group.requests)])
-            }
-            .sorted { $0.total > $1.total }
-            return APIResponse.success([
-                "from": Double(from) / 1000, "to": Double(to) / 1000, "by": by,
-                "groups": rows.map(\.row),
-                "total": TokensHandler.number(rows.map(\.total).reduce(0, +)),
-            ])
+            let rows = groups.values.map { TokensResponse.Group(labels: $0.labels, tokens: $0.tokens, requests: $0.requests) }.sorted { $0.total > $1.total }
+            return APIResponse.answer(TokensResponse(from: Double(from) / 1000, to: Double(to) / 1000, by: by, groups: rows))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {
             return APIResponse.internalError("\(error)")
         }
-    }
-
-    /// Token counts are whole numbers: written as integers when they are.
-    static func number(_ value: Double) -> Any {
-        value.rounded() == value && abs(value) < 9e15 ? Int64(value) : value
     }
 }
