@@ -27,15 +27,6 @@ enum APIClient {
         }
     }
 
-    static func get(_ url: String, _ options: AggregatorOptions) async throws -> Any {
-        let body = try await fetch(url, options)
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let data = object["data"] else {
-            FileHandle.standardError.write(Data("tokenwatt: \(url) did not answer JSON\n".utf8))
-            throw ExitCode(1)
-        }
-        return data
-    }
-
     /// The body of a success; a message and exit status 1 for anything else.
     private static func fetch(_ url: String, _ options: AggregatorOptions) async throws -> Data {
         let client: HTTPClient

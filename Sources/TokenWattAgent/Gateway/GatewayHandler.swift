@@ -230,11 +230,28 @@ struct GatewayHandler: Sendable {
     /// An error in the API's own shape: OpenAI's `{"error": {"message", "type"}}`, or
     /// Anthropic's `{"type": "error", "error": {"type", "message"}}`.
     static func error(_ status: Int, _ type: String, _ message: String, anthropic: Bool, retryAfter: Int? = nil) -> Response {
-        let error: [String: Any] = ["type": type, "message": message]
-        let object: [String: Any] = anthropic ? ["type": "error", "error": error] : ["error": error]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        let detail = ErrorDetail(type: type, message: message)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Two strings: nothing here can fail to encode.
+        let data = (try? anthropic ? encoder.encode(AnthropicError(error: detail)) : encoder.encode(OpenAIError(error: detail))) ?? Data()
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The `error` member both APIs write.
+    private struct ErrorDetail: Encodable {
+        var type: String
+        var message: String
+    }
+
+    private struct OpenAIError: Encodable {
+        var error: ErrorDetail
+    }
+
+    private struct AnthropicError: Encodable {
+        var type = "error"
+        var error: ErrorDetail
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import TokenWattAPI
 import TokenWattService
 
 /// `POST /v1/usage`: usage reports from applications (`UsageReport`), one JSON object or an
@@ -49,20 +50,17 @@ struct UsageHandler: Sendable {
             logger.error("usage reports not saved", metadata: ["error": "\(error)", "reports": "\(reports.count)"])
             return UsageHandler.error(.serviceUnavailable, "not saved: \(error)")
         }
-        return UsageHandler.json(.ok, [
-            "accepted": outcome.accepted,
-            "duplicates": outcome.duplicates,
-            "dropped_attributes": outcome.droppedAttributes.sorted(),
-            "overflowed_attributes": outcome.overflowedAttributes.sorted(),
-        ])
+        return UsageHandler.json(.ok, UsageAnswer(accepted: outcome.accepted, duplicates: outcome.duplicates,
+                                                  droppedAttributes: outcome.droppedAttributes.sorted(), overflowedAttributes: outcome.overflowedAttributes.sorted()))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
-        json(status, ["error": message], headers: headers)
+        json(status, UsageRefusal(error: message), headers: headers)
     }
 
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], headers: HTTPFields = [:]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    static func json(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
+        // Counts and strings: nothing here can fail to encode.
+        let data = (try? APIJSON.encoder().encode(body)) ?? Data("{}".utf8)
         var headers = headers
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

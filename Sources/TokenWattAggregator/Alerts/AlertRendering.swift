@@ -30,14 +30,14 @@ enum AlertRendering {
             lines.append("Top \(key)s: " + top.map { "\($0.name) \(AlertEvent.amount($0.spent))" }.joined(separator: ", "))
         }
         lines.append("<\(event.link)|Budget details> · event \(event.id)")
-        return json(["text": lines.joined(separator: "\n")])
+        return json(SlackMessage(text: lines.joined(separator: "\n")))
     }
 
     /// `POST /api/v2/alerts`: the alerts this event fires (open for a few resend intervals)
     /// or ends (`endsAt` now).
     static func alertmanager(_ event: AlertEvent, now: Int64) -> [UInt8] {
         let ending = event.resolves ?? []
-        let alerts = (event.firing.map { [$0] } ?? ending).map { alert -> [String: Any] in
+        let alerts = (event.firing.map { [$0] } ?? ending).map { alert -> AlertmanagerAlert in
             let parts = alert.split(separator: ":")
             var labels = ["alertname": alertName(String(parts[0])), "budget": event.budget, "measure": event.measure,
                           "severity": (parts.count > 1 && (Double(parts[1]) ?? 0) >= 1) || parts[0] == "runaway" ? "critical" : "warning"]
@@ -45,10 +45,10 @@ enum AlertRendering {
             if parts[0] != "runaway" { labels["period_start"] = event.periodStart }
             let startsAt = event.firing != nil ? event.occurredAt : event.periodStart
             let endsAt = event.firing != nil ? AlertEvent.time(max(now, 0) + alertmanagerHoldMs) : event.occurredAt
-            return ["labels": labels, "startsAt": startsAt, "endsAt": endsAt, "generatorURL": event.link,
-                    "annotations": ["summary": event.summary, "spent": "\(event.spent)", "limit": "\(event.limit)",
-                                    "used_ratio": "\(event.usedRatio)", "projected_crossing_at": event.projectedCrossingAt ?? ""]
-                        .filter { !$0.value.isEmpty }]
+            return AlertmanagerAlert(labels: labels, annotations: ["summary": event.summary, "spent": "\(event.spent)", "limit": "\(event.limit)",
+                                                                   "used_ratio": "\(event.usedRatio)", "projected_crossing_at": event.projectedCrossingAt ?? ""]
+                                         .filter { !$0.value.isEmpty },
+                                     startsAt: startsAt, endsAt: endsAt, generatorURL: event.link)
         }
         return json(alerts)
     }
@@ -61,7 +61,24 @@ enum AlertRendering {
         }
     }
 
-    private static func json(_ object: Any) -> [UInt8] {
-        [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8))
+    /// Slack's incoming-webhook body.
+    struct SlackMessage: Encodable {
+        var text: String
+    }
+
+    /// One alert of Alertmanager's `POST /api/v2/alerts` body (its `postableAlert`).
+    struct AlertmanagerAlert: Encodable {
+        var labels: [String: String]
+        var annotations: [String: String]
+        var startsAt: String
+        var endsAt: String
+        var generatorURL: String
+    }
+
+    private static func json(_ body: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Strings and string maps: nothing in these can fail to encode.
+        return [UInt8]((try? encoder.encode(body)) ?? Data("{}".utf8))
     }
 }
