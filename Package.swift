@@ -40,6 +40,7 @@ let package = Package(
         // Metric model, exposition formats, remote-write codec, configuration helpers.
         .target(name: "TokenWattCore", dependencies: [
             "CSnappy",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
         ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
@@ -114,7 +115,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        .testTarget(name: "TokenWattCoreTests", dependencies: ["TokenWattCore"],
+        .testTarget(name: "TokenWattCoreTests", dependencies: [
+            "TokenWattCore",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "TokenWattServiceTests", dependencies: [
             "TokenWattService",

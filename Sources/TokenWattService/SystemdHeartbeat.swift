@@ -1,6 +1,7 @@
 import CSystemd
 import Foundation
 import ServiceLifecycle
+import TokenWattCore
 
 /// Keeps systemd up to date while a daemon runs: `WATCHDOG=1` at half of `WATCHDOG_USEC` when
 /// the unit has a watchdog, and a fresh `STATUS=` line each time. Outside systemd it only waits
@@ -22,9 +23,8 @@ public struct SystemdHeartbeat: Service {
         }
         let period = Systemd.watchdogInterval.map { $0 / 2 } ?? SystemdHeartbeat.statusInterval
         let watchdog = Systemd.watchdogInterval != nil
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        await PeriodicWork.run(every: period) {
             Systemd.notify((watchdog ? "WATCHDOG=1\n" : "") + "STATUS=\(status())")
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }) != nil else { return }
         }
     }
 }

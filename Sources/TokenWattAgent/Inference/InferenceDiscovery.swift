@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Logging
 import ServiceLifecycle
+import TokenWattCore
 import Synchronization
 
 /// Finds inference servers on this node: probes the ports they listen on by default (vLLM,
@@ -62,9 +63,6 @@ public final class InferenceDiscovery: Service, Sendable {
 
     /// Probes again every few minutes until a graceful shutdown.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.every) }) != nil else { return }
-            await probe()
-        }
+        await PeriodicWork.run(every: every, waitFirst: true) { await probe() }
     }
 }

@@ -23,13 +23,12 @@ public final class Advisor: Service, Sendable {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        await PeriodicWork.run(every: interval) {
             do {
                 _ = try await refresh()
             } catch {
                 logger.error("advice not updated", metadata: ["error": "\(error)"])
             }
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }) != nil else { return }
         }
     }
 

@@ -49,14 +49,13 @@ public final class CostEngine: Service, Sendable {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        await PeriodicWork.run(every: interval) {
             do {
                 try await update()
             } catch {
                 // The hours stay pending and are rewritten next round.
                 logger.error("cost ledger not updated", metadata: ["error": "\(error)"])
             }
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }) != nil else { return }
         }
     }
 

@@ -130,8 +130,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
 
     /// The cost and budget series, logged for forwarding every snapshot interval.
     private func snapshots() async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(self.snapshotIntervalMs)) }) != nil else { return }
+        await PeriodicWork.run(every: .milliseconds(snapshotIntervalMs), waitFirst: true) {
             do {
                 var families: [MetricFamily] = []
                 for source in snapshotSources { families += try await source.families() }

@@ -26,7 +26,7 @@ public struct MaintenanceService: Service {
 
     public func run() async throws {
         var lastRetention: Int64?
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        await PeriodicWork.run(every: .milliseconds(store.configuration.maintenanceIntervalMs)) {
             do {
                 let clock = ContinuousClock()
                 let began = clock.now
@@ -47,15 +47,6 @@ public struct MaintenanceService: Service {
                 // Logged and retried next round: rollups stay pending, nothing is lost.
                 logger.error("maintenance failed", metadata: ["error": "\(error)"])
             }
-            // Ends at a graceful shutdown, and when the group is cancelled (another service failed).
-            guard (try? await gracefulShutdownAwareSleep(milliseconds: store.configuration.maintenanceIntervalMs)) != nil else { return }
-        }
-    }
-
-    /// Sleeps, returning early when a graceful shutdown begins.
-    private func gracefulShutdownAwareSleep(milliseconds: Int64) async throws {
-        try await cancelWhenGracefulShutdown {
-            try await Task.sleep(for: .milliseconds(milliseconds))
         }
     }
 }
