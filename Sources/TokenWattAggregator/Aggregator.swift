@@ -35,13 +35,15 @@ public struct Aggregator: Sendable {
         let client = OutboundClient.makeHTTPClient()
         let delivery = DeliveryWorker(outbox: stores.outbox, receivers: configuration.receivers, settings: configuration.delivery, client: OutboundClient(http: client),
                                       logger: logger, now: now)
-        let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: stores.budgetStates, costs: costs, delivery: delivery,
+        let budgets = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: stores.budgetStates, ledger: stores.ledger, samples: samples,
+                                   pricing: configuration.pricing, liveHours: costs, delivery: delivery,
                                    intervalMs: configuration.budgetIntervalMs,
                                    externalURL: configuration.externalURL ?? "http://\(configuration.listen)", logger: logger, now: now)
         let forwarder = RemoteWriteForwarder(log: stores.forwardLog, targets: configuration.forwardTargets, client: OutboundClient(http: client),
                                              snapshotSources: [costs, budgets, delivery], snapshotIntervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let pushedSeries = PushedSeriesCache()
-        let advisor = Advisor(costs: costs, settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger)
+        let advisor = Advisor(ledger: stores.ledger, samples: samples, pricing: configuration.pricing, nodeLabels: { costs.nodeLabels($0) },
+                              settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer,
                                        pushedSeries: pushedSeries, metrics: metrics, costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
                                        logger: logger, now: now)
@@ -102,7 +104,7 @@ public struct Aggregator: Sendable {
             writer: writer, samples: samples, pushedSeries: pushedSeries, metrics: metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
-        let desk = ReservationDesk(reservations: reservations, budgets: budgets, costs: costs, now: now)
+        let desk = ReservationDesk(reservations: reservations, budgets: budgets, ledger: costs.ledger, pricing: costs.pricing, now: now)
         let own = AggregatorMetrics.Source(metrics: metrics, samples: samples, database: database, writer: writer, now: now)
         let exposition = MetricsHandler(samples: samples, sources: [own, costs, advisor, budgets, delivery, forwarder, desk],
                                         stalenessMs: configuration.stalenessMs, now: now)
@@ -115,7 +117,7 @@ public struct Aggregator: Sendable {
         router.post("/api/v1/series", use: series.handle)
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
-        router.get("/api/v1/costs", use: CostsHandler(engine: costs, now: now).handle)
+        router.get("/api/v1/costs", use: CostsHandler(ledger: costs.ledger, pricing: costs.pricing, now: now).handle)
         router.get("/api/v1/advice", use: AdviceHandler(advisor: advisor).handle)
         router.get("/api/v1/whatif", use: WhatIfHandler(engine: costs).handle)
         let fleet = FleetHandler(samples: samples, metrics: metrics, advisor: advisor, stalenessMs: configuration.stalenessMs, now: now)
@@ -123,7 +125,8 @@ public struct Aggregator: Sendable {
         let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
-        WebOverview(fleet: fleet, costs: costs, advisor: advisor, alerts: alerts, now: now).register(on: router)
+        WebOverview(fleet: fleet, ledger: costs.ledger, pricing: costs.pricing, ledgerVersion: { costs.ledgerVersion }, advisor: advisor,
+                    alerts: alerts, now: now).register(on: router)
         let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,
                                                currency: configuration.pricing.currency, now: now)
         router.post(RouterPath(stringLiteral: ReservationAPI.path), use: reservations.reserve)

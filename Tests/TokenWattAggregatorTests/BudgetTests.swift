@@ -116,7 +116,9 @@ import TokenWattStore
         try await withAggregator({ $0.receivers = configuration.receivers }, now: { clock.now }) { client, aggregator in
             // An engine of the test's own, evaluated only when the test says (the aggregator's
             // own has no budgets, so pushes wake nothing).
-            let engine = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: aggregator.stores.budgetStates, costs: aggregator.costs,
+            let engine = BudgetEngine(budgets: configuration.budgets, receivers: configuration.receivers, stateStore: aggregator.stores.budgetStates,
+                                      ledger: aggregator.stores.ledger, samples: aggregator.stores.samples, pricing: aggregator.costs.pricing,
+                                      liveHours: aggregator.costs,
                                       delivery: aggregator.delivery, intervalMs: 10_000, externalURL: "http://x",
                                       logger: Logger(label: "test"), now: { clock.now })
             var total = 0.0

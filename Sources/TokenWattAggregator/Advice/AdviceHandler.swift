@@ -23,7 +23,7 @@ struct AdviceHandler: Sendable {
                 }
                 advice = try await advisor.advise(windowMs: window, stepMs: step)
             }
-            return APIResponse.answer(advice.response(currency: advisor.costs.pricing.currency, carbon: advisor.costs.pricing.carbon != nil))
+            return APIResponse.answer(advice.response(currency: advisor.pricing.currency, carbon: advisor.pricing.carbon != nil))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {

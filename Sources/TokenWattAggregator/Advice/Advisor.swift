@@ -9,14 +9,24 @@ import TokenWattStore
 /// utilisation, each model's throughput, queue and KV cache) and keeps the `Advice` made of it,
 /// for `/api/v1/advice`, `/metrics` and the web overview.
 public final class Advisor: Service, Sendable {
-    let costs: CostEngine
+    private let ledger: any LedgerStore
+    private let samples: any SampleReading
+    let pricing: Pricing
+    /// A node's labels, for its node class.
+    private let nodeLabels: @Sendable (String) -> [String: String]
+    private let now: @Sendable () -> Int64
     let settings: AdviceSettings
     private let interval: Duration
     private let logger: Logger
     private let latest = Mutex<Advice?>(nil)
 
-    init(costs: CostEngine, settings: AdviceSettings, intervalMs: Int64, logger: Logger) {
-        self.costs = costs
+    init(ledger: any LedgerStore, samples: any SampleReading, pricing: Pricing, nodeLabels: @escaping @Sendable (String) -> [String: String],
+         settings: AdviceSettings, intervalMs: Int64, logger: Logger, now: @escaping @Sendable () -> Int64) {
+        self.ledger = ledger
+        self.samples = samples
+        self.pricing = pricing
+        self.nodeLabels = nodeLabels
+        self.now = now
         self.settings = settings
         interval = .milliseconds(intervalMs)
         self.logger = logger
@@ -50,18 +60,18 @@ public final class Advisor: Service, Sendable {
 
     /// The advice over the `windowMs` of whole steps before now.
     func advise(windowMs: Int64, stepMs: Int64) async throws -> Advice {
-        let now = costs.now()
+        let now = self.now()
         let end = TimeBucket.current(at: now, width: stepMs)
         let windows = try await measure(from: end - windowMs, to: end, stepMs: stepMs)
-        let ledger = try await costs.ledger.hours(from: TimeBucket.current(at: end - windowMs, width: Milliseconds.hour), to: end)
+        let ledger = try await self.ledger.hours(from: TimeBucket.current(at: end - windowMs, width: Milliseconds.hour), to: end)
         var averages: [LedgerTotals.NodeModel: (cost: Double, tokens: Double, gco2e: Double)] = [:]
         for row in ledger.usage where !StreamKind.isCloudSpend(row.source) {
             let key = LedgerTotals.NodeModel(node: row.node, model: row.model)
             let sum = averages[key] ?? (0, 0, 0)
             averages[key] = (sum.cost + row.cost, sum.tokens + row.tokens, sum.gco2e + row.gco2e)
         }
-        let prices = Advice.Prices(pricing: costs.pricing, hour: TimeBucket.current(at: now, width: Milliseconds.hour), ledger: averages)
-        return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, nodeLabels: costs.nodeLabels,
+        let prices = Advice.Prices(pricing: pricing, hour: TimeBucket.current(at: now, width: Milliseconds.hour), ledger: averages)
+        return Advice.compute(windows, prices: prices, idleBelow: settings.idleBelowTokensPerSecond, nodeLabels: nodeLabels,
                               windowMs: windowMs, stepMs: stepMs, now: now)
     }
 
@@ -79,9 +89,9 @@ public final class Advisor: Service, Sendable {
             let index = Int((TimeBucket.start(ofSampleAt: timestamp, width: stepMs) - from) / stepMs)
             return index >= 0 && index < count ? index : nil
         }
-        for series in costs.samples.series(matching: try names.map { try SeriesSelector(parsing: $0) }) {
+        for series in samples.series(matching: try names.map { try SeriesSelector(parsing: $0) }) {
             guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
-            let samples = try await costs.samples.rawSamples(seriesID: series.id, from: from - 5 * stepMs, to: to + 1).filter { $0.value.isFinite }
+            let samples = try await self.samples.rawSamples(seriesID: series.id, from: from - 5 * stepMs, to: to + 1).filter { $0.value.isFinite }
             if windows[node] == nil { windows[node] = NodeWindow(node: node, stepMs: stepMs, buckets: count) }
             let model = series.labels["model"] ?? "unknown"
             // In place: a node's arrays copied out and back for each of its series cost more than the sums.
@@ -121,7 +131,7 @@ public final class Advisor: Service, Sendable {
             }
         }
         for (node, buckets) in energy {
-            let power = costs.pricing.nodeClass(for: costs.nodeLabels(node))?.power ?? Pricing.PowerModel()
+            let power = pricing.nodeClass(for: nodeLabels(node))?.power ?? Pricing.PowerModel()
             windows[node]?.watts = buckets.map { reading in
                 guard let (joules, source) = reading?.joules(estimating: power), source != "none" else { return nil }
                 return joules / seconds
@@ -156,7 +166,7 @@ extension Advisor {
     /// The `tokenwatt_advice_*` families of the last round, for Grafana and alert rules.
     func families() -> [MetricFamily] {
         guard let advice = latestAdvice else { return [] }
-        let unit = costs.pricing.currency.lowercased()
+        let unit = pricing.currency.lowercased()
         let placements = advice.recommendations.flatMap(\.placements)
         func perPlacement(_ name: String, _ help: String, _ value: (Advice.Placement) -> Double?) -> MetricFamily {
             MetricFamily(name: name, type: .gauge, help: help, samples: placements.compactMap { placement in
@@ -171,7 +181,7 @@ extension Advisor {
             perPlacement("tokenwatt_advice_average_cost_\(unit)_per_million_tokens", "The ledger's cost per million tokens over the advice window.") { $0.averageCost },
             perPlacement("tokenwatt_advice_cloud_price_\(unit)_per_million_tokens", "The cloud price of a million of the model's tokens in its own mix, at its shadow price.") { $0.cloudPrice },
         ]
-        if costs.pricing.carbon != nil {
+        if pricing.carbon != nil {
             families.append(perPlacement("tokenwatt_advice_marginal_gco2e_per_million_tokens", "Grams of CO2e the next million tokens add on the node now.") { $0.marginalGCO2e })
         }
         families.append(MetricFamily(name: "tokenwatt_advice_recommendation", type: .gauge,

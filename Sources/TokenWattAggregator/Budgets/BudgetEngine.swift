@@ -21,7 +21,11 @@ public final class BudgetEngine: Service, Sendable {
 
     let budgets: [Budget]
     private let receivers: [String: Receiver]
-    private let costs: CostEngine
+    private let ledger: any LedgerStore
+    private let samples: any SampleReading
+    private let pricing: Pricing
+    /// The hour in progress as the ledger would have it now.
+    private let liveHours: any LiveHourFiguring
     private let stateStore: any BudgetStateStore
     private let delivery: DeliveryWorker
     private let intervalMs: Int64
@@ -38,11 +42,15 @@ public final class BudgetEngine: Service, Sendable {
     var stateErrors: Int { stateReadErrors.load(ordering: .relaxed) }
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    init(budgets: [Budget], receivers: [Receiver], stateStore: any BudgetStateStore, costs: CostEngine, delivery: DeliveryWorker, intervalMs: Int64,
+    init(budgets: [Budget], receivers: [Receiver], stateStore: any BudgetStateStore, ledger: any LedgerStore, samples: any SampleReading,
+         pricing: Pricing, liveHours: any LiveHourFiguring, delivery: DeliveryWorker, intervalMs: Int64,
          externalURL: String, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.budgets = budgets
         self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
-        self.costs = costs
+        self.ledger = ledger
+        self.samples = samples
+        self.pricing = pricing
+        self.liveHours = liveHours
         self.stateStore = stateStore
         self.delivery = delivery
         self.intervalMs = intervalMs
@@ -93,7 +101,7 @@ public final class BudgetEngine: Service, Sendable {
     }
 
     /// The code of the currency money budgets are in.
-    var currency: String { costs.pricing.currency }
+    var currency: String { pricing.currency }
 
     /// The budgets' latest states, by name.
     var currentStates: [String: BudgetState] { states.withLock { $0 ?? [:] } }
@@ -133,7 +141,7 @@ public final class BudgetEngine: Service, Sendable {
                 (reading.tokenRate, reading.baselineRate) = try await tokenRates(budget, rule: rule, now: now)
             }
             let previous = states.withLock { $0?[budget.name] }
-            var (state, events) = BudgetEvaluator.evaluate(budget, state: previous, reading: reading, now: now, currency: costs.pricing.currency,
+            var (state, events) = BudgetEvaluator.evaluate(budget, state: previous, reading: reading, now: now, currency: pricing.currency,
                                                            link: "\(externalURL)/api/v1/budgets?name=\(budget.name)", newID: { "evt_" + UUID().uuidString.lowercased() })
             var messages = events.flatMap { event in
                 budget.receivers.map { OutboxMessage(eventID: event.id, receiver: $0, createdMs: now, event: event.json) }
@@ -160,7 +168,7 @@ public final class BudgetEngine: Service, Sendable {
         // What fired just now is on its way already.
         let sent = Set(events.compactMap(\.firing))
         return state.firing.filter { !sent.contains($0) }.flatMap { alert -> [OutboxMessage] in
-            let refresh = AlertEvent.refresh(of: alert, budget: budget, state: state, now: now, currency: costs.pricing.currency,
+            let refresh = AlertEvent.refresh(of: alert, budget: budget, state: state, now: now, currency: pricing.currency,
                                              link: "\(externalURL)/api/v1/budgets?name=\(budget.name)")
             return alertmanagers.map { OutboxMessage(eventID: refresh.id, receiver: $0, createdMs: now, event: refresh.json) }
         }
@@ -185,9 +193,9 @@ public final class BudgetEngine: Service, Sendable {
         // earliest moment off midnight is a period or window that reads its hours: no days then.)
         let daysFrom = TimeBucket.firstStart(from: earliest, width: day)
         let daysTo = max(daysFrom, TimeBucket.current(at: hourlyFrom, width: day))
-        let days = try await costs.ledger.days(from: daysFrom, to: daysTo)
-        let history = try await costs.ledger.hours(from: daysTo > daysFrom ? daysTo : earliest, to: currentHour)
-        let live = try await costs.ledger(ofHour: currentHour)
+        let days = try await ledger.days(from: daysFrom, to: daysTo)
+        let history = try await ledger.hours(from: daysTo > daysFrom ? daysTo : earliest, to: currentHour)
+        let live = try await liveHours.ledger(ofHour: currentHour)
         return (days.nodes + history.nodes + live.nodes, days.usage + history.usage + live.usage)
     }
 
@@ -247,13 +255,13 @@ public final class BudgetEngine: Service, Sendable {
     /// baseline before it.
     private func tokenRates(_ budget: Budget, rule: Budget.Runaway, now: Int64) async throws -> (Double, Double) {
         var recent = 0.0, before = 0.0
-        for series in costs.samples.series(matching: [try SeriesSelector(parsing: "tokenwatt_tokens_total")]) {
+        for series in samples.series(matching: [try SeriesSelector(parsing: "tokenwatt_tokens_total")]) {
             let type = series.labels["type"] ?? ""
             guard type == "input" || type == "output" else { continue }
             let labels = Dictionary(series.labels.withoutMetricName.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
             guard budget.matches(labels) else { continue }
-            recent += try await costs.samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs, to: now, now: now).increase
-            before += try await costs.samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs - rule.baselineMs,
+            recent += try await samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs, to: now, now: now).increase
+            before += try await samples.counterIncrease(seriesID: series.id, from: now - rule.windowMs - rule.baselineMs,
                                                             to: now - rule.windowMs, now: now).increase
         }
         return (recent / (Double(rule.windowMs) / 1000), before / (Double(rule.baselineMs) / 1000))

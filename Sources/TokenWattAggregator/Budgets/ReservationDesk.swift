@@ -39,7 +39,8 @@ final class ReservationDesk: Sendable {
 
     let caps: [Budget]
     private let budgets: BudgetEngine
-    private let costs: CostEngine
+    private let ledger: any LedgerStore
+    private let pricing: Pricing
     private let reservations: any ReservationStore
     private let now: @Sendable () -> Int64
     /// Requests refused, by the cap that refused them.
@@ -47,10 +48,11 @@ final class ReservationDesk: Sendable {
     /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
     private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
 
-    init(reservations: any ReservationStore, budgets: BudgetEngine, costs: CostEngine, now: @escaping @Sendable () -> Int64) {
+    init(reservations: any ReservationStore, budgets: BudgetEngine, ledger: any LedgerStore, pricing: Pricing, now: @escaping @Sendable () -> Int64) {
         caps = budgets.budgets.filter { $0.action == .block }
         self.budgets = budgets
-        self.costs = costs
+        self.ledger = ledger
+        self.pricing = pricing
         self.reservations = reservations
         self.now = now
     }
@@ -150,7 +152,7 @@ final class ReservationDesk: Sendable {
     /// local model's measured cost per token.
     private func price(model: String, cloud: Bool, atHour now: Int64) async throws -> (@Sendable (Double, Double, Double) -> Double)? {
         if cloud {
-            guard let price = costs.pricing.cloudPrice(of: model, atHour: now) else { return nil }
+            guard let price = pricing.cloudPrice(of: model, atHour: now) else { return nil }
             return { input, cached, output in price.cost(input: input, cachedInput: cached, output: output) }
         }
         guard let perToken = try await localCostPerToken(now: now)[model] else { return nil }
@@ -159,7 +161,7 @@ final class ReservationDesk: Sendable {
 
     private func localCostPerToken(now: Int64) async throws -> [String: Double] {
         if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
-        let ledger = try await costs.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
+        let ledger = try await self.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
         var cost: [String: Double] = [:], tokens: [String: Double] = [:]
         for row in ledger.usage where !StreamKind.isCloudSpend(row.source) {
             cost[row.model, default: 0] += row.cost

@@ -205,3 +205,11 @@ struct LedgerTotals: Sendable {
         }
     }
 }
+
+/// The hour in progress as the ledger would have it, figured from the samples stored now: what
+/// budgets read for the part of their period the ledger has not written yet.
+protocol LiveHourFiguring: Sendable {
+    func ledger(ofHour hour: Int64) async throws -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])
+}
+
+extension CostEngine: LiveHourFiguring {}

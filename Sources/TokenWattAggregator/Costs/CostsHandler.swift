@@ -10,7 +10,8 @@ import TokenWattStore
 /// in `timezone` (default UTC; the same periods as budgets), one row per bucket and group with
 /// its `start` and `end`. The figures are `CostReport`'s.
 struct CostsHandler: Sendable {
-    let engine: CostEngine
+    let ledger: any LedgerStore
+    let pricing: Pricing
     let now: @Sendable () -> Int64
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
@@ -21,10 +22,10 @@ struct CostsHandler: Sendable {
             guard from < to else { throw QueryError("from must be before to") }
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
                                     step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]),
-                                    carbon: engine.pricing.carbon != nil)
-            let rows = report.rows(try await engine.ledger.hours(from: from, to: to))
+                                    carbon: pricing.carbon != nil)
+            let rows = report.rows(try await ledger.hours(from: from, to: to))
             return APIResponse.answer(CostsResponse(from: Double(from) / 1000, to: Double(to) / 1000, by: report.by,
-                                                    currency: engine.pricing.currency, groups: rows))
+                                                    currency: pricing.currency, groups: rows))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)
         } catch {

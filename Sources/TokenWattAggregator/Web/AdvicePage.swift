@@ -7,7 +7,7 @@ extension WebOverview {
     func advicePage() async throws -> String {
         let advice = try await advisor.current()
         let money = HTML.Format.money(currency)
-        let carbon = costs.pricing.carbon != nil
+        let carbon = pricing.carbon != nil
         var body = ""
         if !advice.recommendations.isEmpty {
             body += "<h2>Cost of the next million tokens</h2>"

@@ -10,8 +10,8 @@ extension WebOverview {
     func costsPage(days: Int) async throws -> String {
         let to = now()
         let from = TimeBucket.current(at: to, width: Milliseconds.day) - Int64(days - 1) * Milliseconds.day
-        let ledger = try await costs.ledger.days(from: from, to: to)
-        let carbon = costs.pricing.carbon != nil
+        let ledger = try await self.ledger.days(from: from, to: to)
+        let carbon = pricing.carbon != nil
         let money = HTML.Format.money(currency)
         func report(_ by: [String], step: CostReport.Step? = nil) -> [CostGroup] {
             CostReport(by: by, step: step, carbon: carbon).rows(ledger)

@@ -22,7 +22,7 @@ extension WebOverview {
         body += "<h2>Energy by hour, last 24 hours</h2>"
         body += try await fromLedger("fleet energy \(firstHour)") {
             var kWh = Array(repeating: 0.0, count: 24)
-            for row in try await costs.ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / Milliseconds.hour)] += row.joules / 3.6e6 }
+            for row in try await ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / Milliseconds.hour)] += row.joules / 3.6e6 }
             return Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * Milliseconds.hour) },
                               series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
         }

@@ -29,7 +29,7 @@ extension WebOverview {
 
         body += "<h2>Callers, last 7 days (UTC)</h2>"
         body += try await fromLedger("gateway callers") {
-            let ledger = try await costs.ledger.days(from: TimeBucket.current(at: now, width: Milliseconds.day) - 6 * Milliseconds.day, to: now)
+            let ledger = try await self.ledger.days(from: TimeBucket.current(at: now, width: Milliseconds.day) - 6 * Milliseconds.day, to: now)
             var callers: [String: (tokens: Double, cost: Double)] = [:]
             for row in ledger.usage where StreamKind(source: row.source).isThroughGateway {
                 let caller = WebOverview.labelText(row.labels)

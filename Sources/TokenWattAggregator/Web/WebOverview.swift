@@ -10,16 +10,22 @@ import TokenWattStore
 /// (`ReadAccessMiddleware`). Each page is one file beside this one.
 struct WebOverview: Sendable {
     let fleet: FleetHandler
-    let costs: CostEngine
+    let ledger: any LedgerStore
+    let pricing: Pricing
+    /// Moves whenever the ledger is rewritten (`CostEngine.ledgerVersion`).
+    private let ledgerVersion: @Sendable () -> Int
     let advisor: Advisor
     let alerts: AlertsHandler
     let now: @Sendable () -> Int64
-    /// Pages figured from the ledger alone, kept until it is rewritten (`CostEngine.ledgerVersion`).
+    /// Pages figured from the ledger alone, kept until it is rewritten.
     private let cache = LedgerPageCache()
 
-    init(fleet: FleetHandler, costs: CostEngine, advisor: Advisor, alerts: AlertsHandler, now: @escaping @Sendable () -> Int64) {
+    init(fleet: FleetHandler, ledger: any LedgerStore, pricing: Pricing, ledgerVersion: @escaping @Sendable () -> Int, advisor: Advisor,
+         alerts: AlertsHandler, now: @escaping @Sendable () -> Int64) {
         self.fleet = fleet
-        self.costs = costs
+        self.ledger = ledger
+        self.pricing = pricing
+        self.ledgerVersion = ledgerVersion
         self.advisor = advisor
         self.alerts = alerts
         self.now = now
@@ -45,14 +51,14 @@ struct WebOverview: Sendable {
     /// and the UTC day are the same.
     func fromLedger(_ name: String, _ page: () async throws -> String) async throws -> String {
         let key = "\(name) \(TimeBucket.current(at: now(), width: Milliseconds.day))"
-        let version = costs.ledgerVersion
+        let version = ledgerVersion()
         if let kept = cache.page(key, version: version) { return kept }
         let fresh = try await page()
         cache.keep(fresh, key, version: version)
         return fresh
     }
 
-    var currency: String { costs.pricing.currency }
+    var currency: String { pricing.currency }
 
     /// A moment as the pages show it: UTC, to the minute.
     static func time(_ milliseconds: Int64) -> String {
