@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (build libraries and the real peers: Prometheus, Alertmanager,
-# node_exporter, promtool, Chromium and its fonts, a Python venv), builds everything once, and
-# runs every test.
+# node_exporter, promtool, Chromium and its fonts, a Python venv with standardwebhooks, bcrypt and
+# prometheus_client), builds everything once, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh --with-test-peers

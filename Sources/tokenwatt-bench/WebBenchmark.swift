@@ -114,15 +114,15 @@ struct WebBenchmark: AsyncParsableCommand {
             add("tokenwatt_cpu_seconds_total", ["mode": "user"], busy)
             add("tokenwatt_cpu_seconds_total", ["mode": "idle"], idle)
             add("tokenwatt_cpu_utilization_ratio", [:], utilisation / 2)
-            add("tokenwatt_tokens_total", server.merging(["type": "input", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.7)
-            add("tokenwatt_tokens_total", server.merging(["type": "output", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.3)
+            add(MetricDescriptor.tokens.seriesName, server.merging(["type": "input", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.7)
+            add(MetricDescriptor.tokens.seriesName, server.merging(["type": "output", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.3)
             add("tokenwatt_inference_requests_waiting", server, rate > capacity ? ((rate - capacity) / 40).rounded() : 0)
             add("tokenwatt_inference_kv_cache_usage_ratio", server, min(0.99, 0.2 + 0.75 * served / capacity))
             if node % 5 == 0 {
                 // A metering gateway in front of the server: its callers' share of the tokens, and its requests.
                 let caller = ["model": model, "source": "gateway_local", "provider": "local", "team": "support", "agent": "triage-\(node % 3)"]
-                add("tokenwatt_tokens_total", caller.merging(["type": "input"]) { $1 }, tokens * 0.7 * 0.4)
-                add("tokenwatt_tokens_total", caller.merging(["type": "output"]) { $1 }, tokens * 0.3 * 0.4)
+                add(MetricDescriptor.tokens.seriesName, caller.merging(["type": "input"]) { $1 }, tokens * 0.7 * 0.4)
+                add(MetricDescriptor.tokens.seriesName, caller.merging(["type": "output"]) { $1 }, tokens * 0.3 * 0.4)
                 let requests = tokens / 900
                 add("tokenwatt_gateway_requests_total", ["route": "meta-llama/.*|Qwen/.*", "outcome": "forwarded"], requests.rounded())
                 add("tokenwatt_gateway_requests_total", ["route": "meta-llama/.*|Qwen/.*", "outcome": "budget_exceeded"], (requests / 60).rounded())

@@ -72,7 +72,7 @@ import TokenWattStore
         try await client.shutdown()
         #expect(!log.asked.withLock { $0 }.isEmpty, "forwarding never resumed")
         #expect(log.asked.withLock { $0 }.allSatisfy { $0 == 2 }, "rows the target had taken were read again: \(log.asked.withLock { $0 })")
-        let errors = try await forwarder.families().first { $0.name == "tokenwatt_forward_cursor_errors" }?.samples.first?.value
+        let errors = try await forwarder.families().first { $0.name == MetricDescriptor.forwardCursorErrors.name }?.samples.first?.value
         #expect(errors == 2)
     }
 }

@@ -80,7 +80,7 @@ public final class Advisor: Service, Sendable {
     func measure(from: Int64, to: Int64, stepMs: Int64) async throws -> [NodeWindow] {
         let count = Int((to - from) / stepMs)
         let seconds = Double(stepMs) / 1000
-        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_gpu_utilization_ratio",
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, "tokenwatt_gpu_utilization_ratio",
                                                 "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio"]
         var energy: [String: [HourCosts.Energy?]] = [:]
         var utilisation: [String: [(sum: Double, count: Int)]] = [:]
@@ -97,7 +97,7 @@ public final class Advisor: Service, Sendable {
             // In place: a node's arrays copied out and back for each of its series cost more than the sums.
             func load(_ change: (inout ModelWindow) -> Void) { change(&windows[node]!.models[model, default: ModelWindow(buckets: count)]) }
             switch name {
-            case "tokenwatt_tokens_total":
+            case MetricDescriptor.tokens.seriesName:
                 let source = series.labels["source"] ?? ""
                 guard StreamKind(source: source) == .inferenceServer else { continue }
                 let type = series.labels["type"] ?? "input"

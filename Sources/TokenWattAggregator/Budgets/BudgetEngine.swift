@@ -255,7 +255,7 @@ public final class BudgetEngine: Service, Sendable {
     /// baseline before it.
     private func tokenRates(_ budget: Budget, rule: Budget.Runaway, now: Int64) async throws -> (Double, Double) {
         var recent = 0.0, before = 0.0
-        for series in samples.series(matching: [try SeriesSelector(parsing: "tokenwatt_tokens_total")]) {
+        for series in samples.series(matching: [try SeriesSelector(parsing: MetricDescriptor.tokens.seriesName)]) {
             let type = series.labels["type"] ?? ""
             guard type == "input" || type == "output" else { continue }
             let labels = Dictionary(series.labels.withoutMetricName.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })

@@ -119,7 +119,7 @@ public final class CostEngine: Service, Sendable {
     func measured(hour: Int64) async throws -> HourCosts {
         let end = min(hour + Milliseconds.hour, max(hour, now()))
         var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(Milliseconds.hour))
-        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, "tokenwatt_tokens_total", "tokenwatt_requests_total"]
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, MetricDescriptor.requests.seriesName]
         let selectors = try names.map { try SeriesSelector(parsing: $0) }
         for series in samples.series(matching: selectors) {
             guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
@@ -127,9 +127,9 @@ public final class CostEngine: Service, Sendable {
             guard samples > 0 else { continue }
             var energy = inputs.nodes[node] ?? HourCosts.Energy()
             switch name {
-            case "tokenwatt_tokens_total":
+            case MetricDescriptor.tokens.seriesName:
                 inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
-            case "tokenwatt_requests_total":
+            case MetricDescriptor.requests.seriesName:
                 inputs.requests[stream(of: series.labels, node: node), default: 0] += increase
             default:
                 energy.add(increase, of: name, labels: series.labels)

@@ -99,32 +99,26 @@ public final class RemoteWriteForwarder: Service, Sendable {
         var backlog: [ExpositionSample] = [], age: [ExpositionSample] = []
         for target in targets {
             let waiting = try await log.backlog(after: try await log.cursor(target: target.name))
-            backlog.append(ExpositionSample(name: "tokenwatt_forward_backlog_samples", labels: [Label("target", target.name)], value: Double(waiting.samples)))
-            age.append(ExpositionSample(name: "tokenwatt_forward_backlog_age_seconds", labels: [Label("target", target.name)],
-                                        value: waiting.oldestMs.map { Double(max(0, now() - $0)) / 1000 } ?? 0))
+            backlog.append(MetricDescriptor.forwardBacklogSamples.sample([Label("target", target.name)], Double(waiting.samples)))
+            age.append(MetricDescriptor.forwardBacklogAge.sample([Label("target", target.name)], waiting.oldestMs.map { Double(max(0, now() - $0)) / 1000 } ?? 0))
         }
+        let cursorErrors = cursorErrors.withLock { $0 }
         return [
-            MetricFamily(name: "tokenwatt_forward_samples", type: .counter, help: "Samples forwarded with remote write, by target and result.",
-                         samples: targets.flatMap { target in
-                             ["sent", "dropped"].map { result in
-                                 ExpositionSample(name: "tokenwatt_forward_samples_total", labels: [Label("result", result), Label("target", target.name)],
-                                                  value: Double(counts[target.name]?[result] ?? 0))
-                             }
-                         }),
-            MetricFamily(name: "tokenwatt_forward_errors", type: .counter, help: "Forwarding requests that failed and were kept for a retry, by target and reason.",
-                         samples: targets.flatMap { target in
-                             SendFailure.Reason.allCases.map { reason in
-                                 ExpositionSample(name: "tokenwatt_forward_errors_total", labels: [Label("reason", reason.rawValue), Label("target", target.name)],
-                                                  value: Double(errors[target.name]?[reason] ?? 0))
-                             }
-                         }),
-            MetricFamily(name: "tokenwatt_forward_cursor_errors", type: .counter, help: "Reads of a target's forwarding cursor that failed and were tried again.",
-                         samples: targets.map { target in
-                             ExpositionSample(name: "tokenwatt_forward_cursor_errors_total", labels: [Label("target", target.name)],
-                                              value: Double(cursorErrors.withLock { $0[target.name] ?? 0 }))
-                         }),
-            MetricFamily(name: "tokenwatt_forward_backlog_samples", type: .gauge, help: "Samples logged and not yet accepted by the target.", samples: backlog),
-            MetricFamily(name: "tokenwatt_forward_backlog_age_seconds", type: .gauge, help: "Age of the oldest sample the target has not accepted.", samples: age),
+            MetricDescriptor.forwardSamples.family(targets.flatMap { target in
+                ["sent", "dropped"].map { result in
+                    MetricDescriptor.forwardSamples.sample([Label("result", result), Label("target", target.name)], Double(counts[target.name]?[result] ?? 0))
+                }
+            }),
+            MetricDescriptor.forwardErrors.family(targets.flatMap { target in
+                SendFailure.Reason.allCases.map { reason in
+                    MetricDescriptor.forwardErrors.sample([Label("reason", reason.rawValue), Label("target", target.name)], Double(errors[target.name]?[reason] ?? 0))
+                }
+            }),
+            MetricDescriptor.forwardCursorErrors.family(targets.map { target in
+                MetricDescriptor.forwardCursorErrors.sample([Label("target", target.name)], Double(cursorErrors[target.name] ?? 0))
+            }),
+            MetricDescriptor.forwardBacklogSamples.family(backlog),
+            MetricDescriptor.forwardBacklogAge.family(age),
         ]
     }
 

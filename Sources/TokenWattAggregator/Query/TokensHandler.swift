@@ -10,9 +10,6 @@ import TokenWattStore
 /// as increases, resets handled (`SampleReading.counterIncrease`). `from` defaults to an hour
 /// before `to`, `to` to now; both take Unix seconds or RFC 3339. `match` narrows the series.
 struct TokensHandler: Sendable {
-    static let tokensMetric = "tokenwatt_tokens_total"
-    static let requestsMetric = "tokenwatt_requests_total"
-
     let samples: any SampleReading
     let now: @Sendable () -> Int64
 
@@ -32,14 +29,14 @@ struct TokensHandler: Sendable {
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"], excluding: ["type"])
             let filter = try parameters["match"].map { text throws(QueryError) in try QueryParameters.selector(text, name: "match") }
             var groups: [[String]: Group] = [:]
-            let selectors = try [TokensHandler.tokensMetric, TokensHandler.requestsMetric].map { name throws(QueryError) in
+            let selectors = try [MetricDescriptor.tokens.seriesName, MetricDescriptor.requests.seriesName].map { name throws(QueryError) in
                 try QueryParameters.selector(name, name: "metric")
             }
             for series in samples.series(matching: selectors) where filter?.matches(series.labels) ?? true {
                 let increase = try await samples.counterIncrease(seriesID: series.id, from: from, to: to, now: now()).increase
                 let key = by.map { series.labels[$0] ?? "" }
                 var group = groups[key] ?? Group(labels: Dictionary(uniqueKeysWithValues: zip(by, key).filter { !$0.1.isEmpty }))
-                if series.labels.metricName == TokensHandler.tokensMetric {
+                if series.labels.metricName == MetricDescriptor.tokens.seriesName {
                     group.tokens[series.labels["type"] ?? "unknown", default: 0] += increase
                 } else {
                     group.requests += increase
