@@ -33,7 +33,7 @@ extension APISuccess: Encodable where Body: Encodable {}
 extension APISuccess: Decodable where Body: Decodable {}
 
 /// `{"status":"error","errorType":"bad_data","error":"..."}`: what a refused request gets.
-public struct APIFailure: Codable, Sendable, Error {
+public struct APIFailure: Codable, Sendable {
     public var status = "error"
     public var errorType: String
     public var error: String

@@ -35,6 +35,11 @@ public struct CostGroup: Codable, Sendable, Equatable {
         self.figures = figures
     }
 
+    /// The group's bucket in milliseconds: the report's `window` where the report has no step.
+    public func bucket(within window: (from: Int64, to: Int64)) -> (start: Int64, end: Int64) {
+        (start.map { Int64(($0 * 1000).rounded()) } ?? window.from, end.map { Int64(($0 * 1000).rounded()) } ?? window.to)
+    }
+
     private enum CodingKeys: String, CodingKey {
         case labels, start, end
     }

@@ -52,8 +52,7 @@ public struct FOCUSExport: Sendable {
                 : isCloud ? "\(tokens) tokens of \(model) \(through)"
                 : "\(tokens) tokens of \(model) served by \(source) on \(node)"
             let resourceType = isCloud ? (kind == .gatewayCloud ? "Metering gateway" : "Usage API client") : "Inference node"
-            let start = group.start.map(FOCUSExport.milliseconds) ?? window.from
-            let end = group.end.map(FOCUSExport.milliseconds) ?? window.to
+            let (start, end) = group.bucket(within: window)
             return [
                 cost, cost, cost, cost, report.currency,
                 TimeBounds.rfc3339(window.from), TimeBounds.rfc3339(window.to), TimeBounds.rfc3339(start), TimeBounds.rfc3339(end),
@@ -69,14 +68,8 @@ public struct FOCUSExport: Sendable {
 
     private func tagsJSON(_ labels: [String: String]) -> String {
         let values = Dictionary(uniqueKeysWithValues: tags.compactMap { name in labels[name].map { (name, $0) } })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         // A dictionary of strings always encodes.
-        return (try? encoder.encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-
-    private static func milliseconds(_ seconds: Double) -> Int64 {
-        Int64((seconds * 1000).rounded())
+        return (try? APIJSON.encoder().encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// A number as CSV carries it: whole numbers without a fraction, others with their digits;

@@ -9,10 +9,10 @@ public enum PeriodicWork {
     /// Runs `round` at once (or after one interval, with `waitFirst`), then every `interval`.
     public static func run<C: Clock>(every interval: C.Duration, clock: C, waitFirst: Bool = false,
                                      _ round: () async -> Void) async {
-        if waitFirst, !(await wait(interval, clock: clock)) { return }
+        if waitFirst, !(await pause(interval, clock: clock)) { return }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await round()
-            guard await wait(interval, clock: clock) else { return }
+            guard await pause(interval, clock: clock) else { return }
         }
     }
 
@@ -21,8 +21,16 @@ public enum PeriodicWork {
         await run(every: interval, clock: ContinuousClock(), waitFirst: waitFirst, round)
     }
 
-    /// Whether the interval passed: false when a shutdown or cancellation cut it short.
-    private static func wait<C: Clock>(_ interval: C.Duration, clock: C) async -> Bool {
+    /// Waits `interval`; false when a graceful shutdown or cancellation cut it short. Every
+    /// wait of a service (its rounds, its backoff) goes through here.
+    @discardableResult
+    public static func pause<C: Clock>(_ interval: C.Duration, clock: C) async -> Bool {
         (try? await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }) != nil
+    }
+
+    /// `pause` on the continuous clock.
+    @discardableResult
+    public static func pause(_ interval: Duration) async -> Bool {
+        await pause(interval, clock: ContinuousClock())
     }
 }

@@ -30,13 +30,17 @@ struct CostRows {
                 plain(figures.cloudSpend), plain(figures.cost), plain(figures.cloudEquivalent), plain(figures.savings), plain(figures.idleCost),
                 plain(figures.costPerMillionTokens), currency, plain(figures.gco2e), plain(figures.gco2ePerMillionTokens),
             ]
-            table.rows.append([time(start(of: row)), time(end(of: row))] + labels.map { row.labels[$0] ?? "" } + cells)
+            let bucket = row.bucket(within: window)
+            table.rows.append([time(bucket.start), time(bucket.end)] + labels.map { row.labels[$0] ?? "" } + cells)
         }
         return table.render(.csv, json: "")
     }
 
     func table() -> String {
-        let bucketed = rows.contains { start(of: $0) != window.from || end(of: $0) != window.to }
+        let bucketed = rows.contains { row in
+            let bucket = row.bucket(within: window)
+            return bucket.start != window.from || bucket.end != window.to
+        }
         let carbon = rows.contains { $0.figures.gco2e != nil }
         var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "kWh", "kWh estimated", "energy",
                                                                 "cost \(currency)", "per M tokens", "cloud-equivalent", "savings", "unpriced tokens"]
@@ -44,7 +48,7 @@ struct CostRows {
         for row in rows {
             let name = row.labels.isEmpty ? "(idle, unattributed)" : labels.map { row.labels[$0] ?? "-" }.joined(separator: "/")
             let figures = row.figures, sources = figures.energySources ?? []
-            table.rows.append((bucketed ? [time(start(of: row))] : []) + [
+            table.rows.append((bucketed ? [time(row.bucket(within: window).start)] : []) + [
                 name, String(format: "%.0f", figures.tokens.all), Table.number(figures.kwh, decimals: 3), Table.number(figures.kwhEstimated, decimals: 3),
                 sources.isEmpty ? "-" : sources.joined(separator: " "), Table.number(figures.cost),
                 Table.number(figures.costPerMillionTokens, decimals: 4), Table.number(figures.cloudEquivalent), Table.number(figures.savings),
@@ -59,15 +63,6 @@ struct CostRows {
         var table = Table(columns: FOCUSExport.columns)
         table.rows = FOCUSExport(report: report, window: window, tags: tags).rows()
         return table.render(.csv, json: "")
-    }
-
-    /// A group's bucket in milliseconds: the report's window where it has no step.
-    private func start(of row: CostGroup) -> Int64 {
-        row.start.map { Int64(($0 * 1000).rounded()) } ?? window.from
-    }
-
-    private func end(of row: CostGroup) -> Int64 {
-        row.end.map { Int64(($0 * 1000).rounded()) } ?? window.to
     }
 
     /// RFC 3339 in UTC.

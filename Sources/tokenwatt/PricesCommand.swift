@@ -37,7 +37,7 @@ struct PricesCommand: AsyncParsableCommand {
         let columns = ["model", "provider", "input", "cached_input", "output", "currency", "from", "source"]
         var table = Table(columns: columns)
         table.rows = rows.map { row in columns.map { row[$0] ?? "" } }
-        print(table.render(format, json: Table.json(rows)), terminator: "")
+        print(table.render(format, json: Table.json(encoding: rows)), terminator: "")
     }
 
     static func row(_ price: Pricing.CloudPrice, provider: String, from: String, source: String, currency: String) -> [String: String] {

@@ -32,18 +32,8 @@ struct Table {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// The object as indented JSON with sorted keys.
-    static func json(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
-
     static func csvField(_ text: String) -> String {
         text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
-
-    static func number(_ value: Any?, decimals: Int = 2) -> String {
-        number((value as? Double) ?? (value as? Int).map(Double.init), decimals: decimals)
     }
 
     static func number(_ value: Double?, decimals: Int = 2) -> String {

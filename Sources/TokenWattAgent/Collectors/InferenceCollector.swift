@@ -104,9 +104,9 @@ final class InferenceCollector: Collector {
             let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + attributed).sorted { $0.name < $1.name }
             switch figure {
             case .tokens(let type):
-                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: MetricDescriptor.tokens.seriesName, labels: labels + [Label("type", type.rawValue)], value: 0), counters)
+                touched[sample.seriesText] = track(sample, into: MetricDescriptor.tokens.sample(labels + [Label("type", type.rawValue)], 0), counters)
             case .requests:
-                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: MetricDescriptor.requests.seriesName, labels: labels, value: 0), counters)
+                touched[sample.seriesText] = track(sample, into: MetricDescriptor.requests.sample(labels, 0), counters)
             case .running:
                 gauges[ExpositionSample(name: "tokenwatt_inference_requests_running", labels: labels, value: 0), default: 0] += sample.value
             case .waiting:

@@ -115,7 +115,7 @@ final class UsageCollector: Collector {
                 }
                 labels.sort { $0.name < $1.name }
                 // A report makes at most five series (four token types and requests).
-                let requestsKey = ExpositionSample(name: MetricDescriptor.requests.seriesName, labels: labels, value: 0).seriesText
+                let requestsKey = MetricDescriptor.requests.sample(labels, 0).seriesText
                 if state.tallies[requestsKey] == nil && touched[requestsKey] == nil
                     && state.tallies.count + newSeries + 5 > maxSeries {
                     outcome.overflowedAttributes.insert("model")
@@ -126,10 +126,10 @@ final class UsageCollector: Collector {
                 let counts: [(TokenType, Int)] = [(.input, report.inputTokens), (.output, report.outputTokens),
                                                   (.cachedInput, report.cachedInputTokens), (.reasoning, report.reasoningTokens)]
                 for (type, count) in counts where count > 0 {
-                    newSeries += add(Double(count), to: ExpositionSample(name: MetricDescriptor.tokens.seriesName, labels: (labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, value: 0),
+                    newSeries += add(Double(count), to: MetricDescriptor.tokens.sample((labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, 0),
                                      tallies: state.tallies, touched: &touched)
                 }
-                newSeries += add(1, to: ExpositionSample(name: MetricDescriptor.requests.seriesName, labels: labels, value: 0), tallies: state.tallies, touched: &touched)
+                newSeries += add(1, to: MetricDescriptor.requests.sample(labels, 0), tallies: state.tallies, touched: &touched)
                 outcome.accepted += 1
             }
             try store?.save(scope: name, touched.mapValues(\.entry), reportIDs: ids)

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import TokenWattAPI
 import TokenWattCore
 import TokenWattService
 
@@ -231,8 +232,7 @@ struct GatewayHandler: Sendable {
     /// Anthropic's `{"type": "error", "error": {"type", "message"}}`.
     static func error(_ status: Int, _ type: String, _ message: String, anthropic: Bool, retryAfter: Int? = nil) -> Response {
         let detail = ErrorDetail(type: type, message: message)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = APIJSON.encoder()
         // Two strings: nothing here can fail to encode.
         let data = (try? anthropic ? encoder.encode(AnthropicError(error: detail)) : encoder.encode(OpenAIError(error: detail))) ?? Data()
         var headers: HTTPFields = [.contentType: "application/json"]

@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattAPI
 import TokenWattStore
 
 /// An alert event as each kind of receiver takes it.
@@ -76,9 +77,7 @@ enum AlertRendering {
     }
 
     private static func json(_ body: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         // Strings and string maps: nothing in these can fail to encode.
-        return [UInt8]((try? encoder.encode(body)) ?? Data("{}".utf8))
+        [UInt8]((try? APIJSON.encoder().encode(body)) ?? Data("{}".utf8))
     }
 }

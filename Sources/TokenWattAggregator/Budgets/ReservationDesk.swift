@@ -34,7 +34,7 @@ final class ReservationDesk: Sendable {
         case unpriced(budget: Budget, model: String)
     }
 
-    static let localCostWindowMs: Int64 = 24 * Milliseconds.hour
+    static let localCostWindowMs: Int64 = Milliseconds.day
     static let defaultTTLMs: Int64 = 10 * 60_000
 
     let caps: [Budget]

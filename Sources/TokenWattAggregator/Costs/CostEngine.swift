@@ -180,8 +180,9 @@ struct LedgerTotals: Sendable {
     }
 
     mutating func add(_ nodeHours: [LedgerNodeHour], _ usage: [LedgerUsageHour], sign: Double) {
-        let idleHours = IdleHours(usage)
+        var idleHours = IdleHours()
         for row in usage {
+            idleHours.count(row)
             if !row.priced { unpriced[row.model, default: 0] += sign * row.tokens }
             if StreamKind.isCloudSpend(row.source) {
                 nodes[row.node, default: NodeTotals()].cloudSpend += sign * row.cost

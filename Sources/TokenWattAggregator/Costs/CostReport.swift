@@ -71,8 +71,9 @@ struct CostReport {
                 groups[key] = group
             }
         }
-        let idleHours = IdleHours(ledger.usage)
+        var idleHours = IdleHours()
         for row in ledger.usage {
+            idleHours.count(row)
             update(hour: row.hour, values: by.map { CostReport.value(of: $0, in: row) }) { group in
                 group.input += row.input
                 group.cachedInput += row.cachedInput

@@ -1,12 +1,9 @@
 import TokenWattCore
 
-/// The aggregator's own families, named once (the budgets', the alert deliveries' and the
-/// forwarder's so far; the rest still name themselves where they are made).
+/// The aggregator's own families, named once (the budget state errors', the alert deliveries'
+/// and the forwarder's so far; the budgets' figures are in `MetricCatalog`, which types them;
+/// the rest still name themselves where they are made).
 extension MetricDescriptor {
-    static let budgetSpent = MetricDescriptor("tokenwatt_budget_spent", .gauge, help: "Spent so far in the budget's current period.")
-    static let budgetLimit = MetricDescriptor("tokenwatt_budget_limit", .gauge, help: "The budget's limit for its period.")
-    static let budgetForecast = MetricDescriptor("tokenwatt_budget_forecast", .gauge, help: "Projected spend at the end of the period.")
-    static let budgetUsedRatio = MetricDescriptor("tokenwatt_budget_used_ratio", .gauge, help: "Spent divided by limit.")
     static let budgetStateErrors = MetricDescriptor("tokenwatt_budget_state_errors", .counter,
                                                     help: "Saved budget states that could not be read; the budget started its period afresh.")
     static let alertDeliveries = MetricDescriptor("tokenwatt_alert_deliveries", .counter, help: "Alert delivery attempts, by receiver and outcome.")

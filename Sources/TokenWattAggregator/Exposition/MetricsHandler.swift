@@ -43,20 +43,21 @@ struct MetricsHandler: Sendable {
             if !AggregatorFamilies.isReserved(name) { runs[name] = start..<end }
             start = end
         }
+        func write(_ series: LiveSeries) {
+            writer.writeSeriesLine(series.text, value: series.sample.value, timestamp: series.sample.timestamp, into: &out)
+        }
         for family in FamilyLayout(seriesNames: runs.keys).families {
             writer.writeHeader(name: family.name, type: family.type, help: family.help, into: &out)
-            var indices = family.seriesNames.flatMap { runs[$0] ?? 0..<0 }
-            if family.type == .histogram {
-                let positions = Dictionary(uniqueKeysWithValues: indices.map { index in
-                    let series = live[index]
-                    return (index, FamilyLayout.histogramOrder(name: series.name, labels: series.text.dropFirst(series.name.utf8.count)))
-                })
-                indices.sort { positions[$0]! < positions[$1]! }
+            let ranges = family.seriesNames.compactMap { runs[$0] }
+            guard family.type == .histogram else {
+                for range in ranges { for series in live[range] { write(series) } }
+                continue
             }
-            for index in indices {
-                let series = live[index]
-                writer.writeSeriesLine(series.text, value: series.sample.value, timestamp: series.sample.timestamp, into: &out)
+            // A histogram's series by label set, bound, then count and sum.
+            let ordered = ranges.flatMap { live[$0] }.map { series in
+                (series, FamilyLayout.histogramOrder(name: series.name, labels: series.text.dropFirst(series.name.utf8.count)))
             }
+            for (series, _) in ordered.sorted(by: { $0.1 < $1.1 }) { write(series) }
         }
     }
 }

@@ -84,7 +84,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
                 cursorErrors.withLock { $0[target.name, default: 0] += 1 }
                 logger.error("forwarding cursor not read: forwarding waits for it", metadata: ["target": "\(target.name)", "error": "\(error)"])
                 let delay = Backoff.delay(failures: failures, minimum: RemoteWriteForwarder.minBackoff, maximum: RemoteWriteForwarder.maxBackoff, retryAfter: nil)
-                guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }) != nil else { return nil }
+                guard await PeriodicWork.pause(delay) else { return nil }
             }
         }
         return nil

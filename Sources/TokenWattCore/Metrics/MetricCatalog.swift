@@ -44,10 +44,10 @@ public enum MetricCatalog {
         MetricDescriptor("tokenwatt_cost_per_million_tokens_usd", .gauge, help: "On-prem cost per million tokens over a window."),
         MetricDescriptor("tokenwatt_cloud_equivalent_usd", .counter, help: "What the same tokens would cost on a cloud API."),
         MetricDescriptor("tokenwatt_savings_usd", .counter, help: "Cloud-equivalent cost minus on-prem cost."),
-        MetricDescriptor("tokenwatt_budget_spent", .gauge, help: "Spent so far in the budget's current period."),
-        MetricDescriptor("tokenwatt_budget_limit", .gauge, help: "The budget's limit for its period."),
-        MetricDescriptor("tokenwatt_budget_forecast", .gauge, help: "Projected spend at the end of the period."),
-        MetricDescriptor("tokenwatt_budget_used_ratio", .gauge, help: "Spent divided by limit."),
+        .budgetSpent,
+        .budgetLimit,
+        .budgetForecast,
+        .budgetUsedRatio,
         MetricDescriptor("tokenwatt_gateway_requests", .counter, help: "Requests to the metering gateway, by route and outcome."),
         MetricDescriptor("tokenwatt_gateway_fallbacks", .counter, help: "Requests over a cap sent to the route's fallback model instead."),
         MetricDescriptor("tokenwatt_gateway_grace_admissions", .counter, help: "Capped requests let through on the gateway's grace quota while the aggregator could not be asked."),
@@ -114,4 +114,9 @@ extension MetricDescriptor {
                                                 help: "Tokens processed, by model, type and source. input includes cached_input, output includes reasoning.")
     /// `tokenwatt_requests_total{model, source, ...}`.
     public static let requests = MetricDescriptor("tokenwatt_requests", .counter, help: "Inference requests completed, by model and source.")
+    /// A budget's figures for its current period, in its unit (`{budget, unit}`).
+    public static let budgetSpent = MetricDescriptor("tokenwatt_budget_spent", .gauge, help: "Spent so far in the budget's current period.")
+    public static let budgetLimit = MetricDescriptor("tokenwatt_budget_limit", .gauge, help: "The budget's limit for its period.")
+    public static let budgetForecast = MetricDescriptor("tokenwatt_budget_forecast", .gauge, help: "Projected spend at the end of the period.")
+    public static let budgetUsedRatio = MetricDescriptor("tokenwatt_budget_used_ratio", .gauge, help: "Spent divided by limit.")
 }

@@ -75,7 +75,7 @@ public final class BatchShipper: Sendable {
                 batches = try await queue.nextBatches()
             } catch {
                 logger.error("cannot read the batches to send", metadata: ["url": "\(settings.context.url)", "error": "\(error)"])
-                try? await pause(settings.maxBackoff)
+                await PeriodicWork.pause(settings.maxBackoff)
                 continue
             }
             if batches.isEmpty {
@@ -85,11 +85,11 @@ public final class BatchShipper: Sendable {
             let outcome = await cancelWhenGracefulShutdown { await self.ship(batches) }
             if case .failed(let failure) = outcome {
                 failures += 1
-                try? await pause(Backoff.delay(failures: failures, minimum: settings.minBackoff, maximum: settings.maxBackoff,
+                await PeriodicWork.pause(Backoff.delay(failures: failures, minimum: settings.minBackoff, maximum: settings.maxBackoff,
                                                retryAfter: failure.retryAfter))
             } else {
                 failures = 0
-                if settings.spacing > .zero { try? await pause(settings.spacing) }
+                if settings.spacing > .zero { await PeriodicWork.pause(settings.spacing) }
             }
         }
     }
@@ -152,9 +152,5 @@ public final class BatchShipper: Sendable {
             logger.info("\(settings.context.purpose) recovered", metadata: ["url": "\(settings.context.url)"])
         }
         return outcome
-    }
-
-    private func pause(_ duration: Duration) async throws {
-        try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
     }
 }

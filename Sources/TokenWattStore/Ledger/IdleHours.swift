@@ -38,11 +38,11 @@ public struct IdleHours: Sendable {
         isIdle(node: node, hour: hour) ? amount : 0
     }
 
-    /// The same rule in SQL, for the row `nodeRow` of `ledger_nodes`: `amount` where the node
-    /// served no local tokens in that hour, else 0.
-    static func sql(idlePartOf amount: String, nodeRow n: String = "n") -> String {
+    /// The same rule in SQL, for the row `n` of `ledger_nodes`: `amount` where the node served
+    /// no local tokens in that hour, else 0.
+    static func sql(idlePartOf amount: String) -> String {
         """
-        CASE WHEN EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour = \(n).hour AND u.node = \(n).node
+        CASE WHEN EXISTS (SELECT 1 FROM ledger_usage u WHERE u.hour = n.hour AND u.node = n.node
                           AND \(StreamKind.sqlCondition(column: "u.source", cloudSpend: false)) AND u.input + u.output > 0)
              THEN 0 ELSE \(amount) END
         """

@@ -9,6 +9,10 @@ import TokenWattCore
 /// each node row carries its idle part (the cost and grams of its hours without local tokens),
 /// so what is figured from days equals what is figured from their hours.
 enum LedgerDays {
+    /// The UTC day of a row's `hour` in SQL, as `TimeBucket.current(at:width:)` has it for the
+    /// hours it is used on (`hour >= 0`).
+    private static let utcDay = "hour - hour % \(Milliseconds.day)"
+
     static let nodeSums = """
         joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e, idle_cost, idle_gco2e
         """
@@ -70,16 +74,16 @@ enum LedgerDays {
             """)
         try db.execute(sql: """
             INSERT INTO ledger_day_nodes (day, node, energy_source, \(nodeSums))
-            SELECT hour - hour % \(Milliseconds.day), node, energy_source, SUM(joules), SUM(energy_cost), SUM(capex_cost), SUM(overhead_cost),
+            SELECT \(utcDay), node, energy_source, SUM(joules), SUM(energy_cost), SUM(capex_cost), SUM(overhead_cost),
                    SUM(operational_gco2e), SUM(embodied_gco2e), SUM(\(IdleHours.sql(idlePartOf: "energy_cost + capex_cost + overhead_cost"))),
                    SUM(\(IdleHours.sql(idlePartOf: "operational_gco2e + embodied_gco2e")))
-            FROM ledger_nodes n WHERE hour >= 0 GROUP BY hour - hour % \(Milliseconds.day), node, energy_source
+            FROM ledger_nodes n WHERE hour >= 0 GROUP BY \(utcDay), node, energy_source
             """)
         try db.execute(sql: """
             INSERT INTO ledger_day_usage (day, node, source, provider, model, labels, priced, \(usageSums))
-            SELECT hour - hour % \(Milliseconds.day), node, source, provider, model, labels, priced, SUM(input), SUM(cached_input), SUM(output), SUM(reasoning),
+            SELECT \(utcDay), node, source, provider, model, labels, priced, SUM(input), SUM(cached_input), SUM(output), SUM(reasoning),
                    SUM(requests), SUM(cost), SUM(cloud_equivalent), SUM(gco2e)
-            FROM ledger_usage WHERE hour >= 0 GROUP BY hour - hour % \(Milliseconds.day), node, source, provider, model, labels, priced
+            FROM ledger_usage WHERE hour >= 0 GROUP BY \(utcDay), node, source, provider, model, labels, priced
             """)
     }
 }
