@@ -147,7 +147,7 @@ public struct Agent: Sendable {
 
     /// The one-line summary systemd shows: GPUs seen, last push age, spool depth, collectors down.
     static func status(scheduler: CollectorScheduler, spool: Spool, pusher: Pusher) -> String {
-        let gpus = scheduler.snapshot().filter { $0.name == "tokenwatt_gpu_up" && $0.value == 1 }.count
+        let gpus = scheduler.snapshot().filter { $0.name == MetricDescriptor.gpuUp.seriesName && $0.value == 1 }.count
         let lastPush = pusher.status.lastSuccessMs.map { "last push \((TimeBounds.nowMilliseconds() - $0) / 1000) s ago" } ?? "no push yet"
         let depth = spool.depth
         let down = scheduler.failures().keys.sorted()

@@ -97,8 +97,8 @@ public final class CollectorScheduler: Service, Sendable {
     private static func health(of collector: String, _ outcome: Outcome) -> [ExpositionSample] {
         let label = [Label("collector", collector)]
         return [
-            ExpositionSample(name: "tokenwatt_collector_up", labels: label, value: outcome.error == nil ? 1 : 0),
-            ExpositionSample(name: "tokenwatt_collector_duration_seconds", labels: label, value: outcome.seconds),
+            MetricDescriptor.collectorUp.sample(label, outcome.error == nil ? 1 : 0),
+            MetricDescriptor.collectorDurationSeconds.sample(label, outcome.seconds),
         ]
     }
 

@@ -69,45 +69,31 @@ final class AggregatorMetrics: Sendable {
     func families(samples: any SampleReading, databaseBytes: Int64, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
         let agents = agents(now: now)
-        func counter(_ name: String, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
-            MetricFamily(name: name, type: .counter, help: help, samples: samples)
-        }
-        func gauge(_ name: String, _ help: String, _ value: Double) -> MetricFamily {
-            MetricFamily(name: name, type: .gauge, help: help, samples: [ExpositionSample(name: name, value: value)])
+        func single(_ metric: MetricDescriptor, _ value: some BinaryInteger) -> MetricFamily {
+            metric.family([metric.sample(Double(value))])
         }
         return [
-            counter("tokenwatt_aggregator_requests", "Remote-write requests stored.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_requests_total", value: Double(state.requests))]),
-            counter("tokenwatt_aggregator_samples", "Samples stored from remote-write requests.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_samples_total", value: Double(state.samples))]),
-            counter("tokenwatt_aggregator_duplicate_samples", "Samples received again (same series and timestamp) and kept once.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_duplicate_samples_total", value: Double(state.duplicates))]),
-            counter("tokenwatt_aggregator_rejected_requests", "Remote-write requests refused, by reason.",
-                    RejectReason.allCases.map { reason in
-                        ExpositionSample(name: "tokenwatt_aggregator_rejected_requests_total", labels: [Label("reason", reason.rawValue)],
-                                         value: Double(state.rejected[reason] ?? 0))
-                    }),
-            counter("tokenwatt_aggregator_refused_connections", "Connections closed at once: their client held web.max_connections_per_client already.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_refused_connections_total", value: Double(connections.refused))]),
-            MetricFamily(name: "tokenwatt_aggregator_commit_duration_seconds", type: .histogram,
-                         help: "Duration of each group commit to SQLite.",
-                         samples: state.commits.samples("tokenwatt_aggregator_commit_duration_seconds")),
-            counter("tokenwatt_aggregator_compacted_samples", "Raw samples flushed from the in-memory head into compressed chunks.",
-                    [ExpositionSample(name: "tokenwatt_aggregator_compacted_samples_total", value: Double(samples.compactedSamples))]),
-            gauge("tokenwatt_aggregator_series", "Distinct series stored.", Double(samples.seriesCount)),
-            gauge("tokenwatt_aggregator_head_series", "Series with samples in the in-memory head.", Double(samples.headSeries)),
-            gauge("tokenwatt_aggregator_head_samples", "Samples in the in-memory head (and its write-ahead log).", Double(samples.headSamples)),
-            gauge("tokenwatt_aggregator_head_bytes", "Memory the head's samples take (storage.max_head_bytes bounds it).", Double(samples.headBytes)),
-            gauge("tokenwatt_aggregator_queued_samples", "Samples waiting for the writer.", Double(queuedSamples)),
-            gauge("tokenwatt_aggregator_database_size_bytes", "Size of the SQLite database, WAL included.", Double(databaseBytes)),
-            MetricFamily(name: "tokenwatt_agent_last_push_timestamp_seconds", type: .gauge, help: "When the node's agent last pushed samples that were stored.",
-                         samples: agents.compactMap { agent in
-                             agent.lastPushMs.map { ExpositionSample(name: "tokenwatt_agent_last_push_timestamp_seconds", labels: [Label("node", agent.node)], value: Double($0) / 1000) }
-                         }),
-            MetricFamily(name: "tokenwatt_agent_up", type: .gauge, help: "1 while the node's agent pushes on time, 0 once it has missed the configured number of pushes.",
-                         samples: agents.map { agent in
-                             ExpositionSample(name: "tokenwatt_agent_up", labels: [Label("node", agent.node)], value: agent.up ? 1 : 0)
-                         }),
+            single(.aggregatorRequests, state.requests),
+            single(.aggregatorSamples, state.samples),
+            single(.aggregatorDuplicateSamples, state.duplicates),
+            MetricDescriptor.aggregatorRejectedRequests.family(RejectReason.allCases.map { reason in
+                MetricDescriptor.aggregatorRejectedRequests.sample([Label("reason", reason.rawValue)], Double(state.rejected[reason] ?? 0))
+            }),
+            single(.aggregatorRefusedConnections, connections.refused),
+            MetricDescriptor.aggregatorCommitDurationSeconds.family(state.commits.samples(MetricDescriptor.aggregatorCommitDurationSeconds.name)),
+            single(.aggregatorCompactedSamples, samples.compactedSamples),
+            single(.aggregatorSeries, samples.seriesCount),
+            single(.aggregatorHeadSeries, samples.headSeries),
+            single(.aggregatorHeadSamples, samples.headSamples),
+            single(.aggregatorHeadBytes, samples.headBytes),
+            single(.aggregatorQueuedSamples, queuedSamples),
+            single(.aggregatorDatabaseSizeBytes, databaseBytes),
+            MetricDescriptor.agentLastPushTimestampSeconds.family(agents.compactMap { agent in
+                agent.lastPushMs.map { MetricDescriptor.agentLastPushTimestampSeconds.sample([Label("node", agent.node)], Double($0) / 1000) }
+            }),
+            MetricDescriptor.agentUp.family(agents.map { agent in
+                MetricDescriptor.agentUp.sample([Label("node", agent.node)], agent.up ? 1 : 0)
+            }),
         ]
     }
 }

@@ -12,7 +12,7 @@ struct DecodeBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let request = (0..<series).map { index in
-            TimeSeries(labels: try! LabelSet(dictionary: ["__name__": "tokenwatt_gpu_power_watts", "node": "gpu-\(index / 100)", "gpu": "\(index % 8)",
+            TimeSeries(labels: try! LabelSet(dictionary: ["__name__": MetricDescriptor.gpuPowerWatts.seriesName, "node": "gpu-\(index / 100)", "gpu": "\(index % 8)",
                                                           "uuid": "GPU-\(index)-8f3c2a1e", "model": "llama-3.1-70b-instruct", "site": "fra1", "rack": "r\(index % 40)",
                                                           "team": "research", "class": "h200", "provider": "local", "job": "tokenwatt"]),
                        samples: (0..<samples).map { Sample(timestamp: 1_800_000_000_000 + Int64($0) * 10_000, value: Double(index) + 0.5) })

@@ -28,7 +28,7 @@ struct WebBenchmark: AsyncParsableCommand {
     static let pages = ["/", "/costs", "/budgets", "/advice", "/gateway"]
     /// What a fleet table asks Prometheus: one instant query per column.
     static let peerQueries = ["max by (node) (timestamp(tokenwatt_cpu_seconds_total))", "sum by (node) (tokenwatt_gpu_power_watts)", "avg by (node) (tokenwatt_gpu_utilization_ratio)",
-                              "max by (node) (tokenwatt_gpu_temperature_celsius)", "tokenwatt_cpu_utilization_ratio",
+                              "max by (node) (tokenwatt_gpu_temperature_celsius)", MetricDescriptor.cpuUtilizationRatio.seriesName,
                               "sum by (node) (rate(tokenwatt_tokens_total{type=~\"input|output\"}[5m]))"]
 
     func run() async throws {
@@ -105,28 +105,28 @@ struct WebBenchmark: AsyncParsableCommand {
             }
             for gpu in gpus {
                 let labels = ["gpu": gpu, "uuid": "GPU-\(node)-\(gpu)"]
-                add("tokenwatt_gpu_info", labels.merging(["name": "NVIDIA H200", "vendor": "nvidia"]) { $1 }, 1)
-                add("tokenwatt_gpu_power_watts", labels, watts)
-                add("tokenwatt_gpu_energy_joules_total", labels.merging(["method": "counter"]) { $1 }, energy)
-                add("tokenwatt_gpu_utilization_ratio", labels, utilisation)
-                add("tokenwatt_gpu_temperature_celsius", labels, (38 + 40 * utilisation).rounded())
+                add(MetricDescriptor.gpuInfo.seriesName, labels.merging(["name": "NVIDIA H200", "vendor": "nvidia"]) { $1 }, 1)
+                add(MetricDescriptor.gpuPowerWatts.seriesName, labels, watts)
+                add(MetricDescriptor.gpuEnergyJoules.seriesName, labels.merging(["method": "counter"]) { $1 }, energy)
+                add(MetricDescriptor.gpuUtilizationRatio.seriesName, labels, utilisation)
+                add(MetricDescriptor.gpuTemperatureCelsius.seriesName, labels, (38 + 40 * utilisation).rounded())
             }
-            add("tokenwatt_cpu_seconds_total", ["mode": "user"], busy)
-            add("tokenwatt_cpu_seconds_total", ["mode": "idle"], idle)
-            add("tokenwatt_cpu_utilization_ratio", [:], utilisation / 2)
+            add(MetricDescriptor.cpuSeconds.seriesName, ["mode": "user"], busy)
+            add(MetricDescriptor.cpuSeconds.seriesName, ["mode": "idle"], idle)
+            add(MetricDescriptor.cpuUtilizationRatio.seriesName, [:], utilisation / 2)
             add(MetricDescriptor.tokens.seriesName, server.merging(["type": "input", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.7)
             add(MetricDescriptor.tokens.seriesName, server.merging(["type": "output", "team": ["research", "platform", "support"][node % 3]]) { $1 }, tokens * 0.3)
-            add("tokenwatt_inference_requests_waiting", server, rate > capacity ? ((rate - capacity) / 40).rounded() : 0)
-            add("tokenwatt_inference_kv_cache_usage_ratio", server, min(0.99, 0.2 + 0.75 * served / capacity))
+            add(MetricDescriptor.inferenceRequestsWaiting.seriesName, server, rate > capacity ? ((rate - capacity) / 40).rounded() : 0)
+            add(MetricDescriptor.inferenceKVCacheUsageRatio.seriesName, server, min(0.99, 0.2 + 0.75 * served / capacity))
             if node % 5 == 0 {
                 // A metering gateway in front of the server: its callers' share of the tokens, and its requests.
                 let caller = ["model": model, "source": "gateway_local", "provider": "local", "team": "support", "agent": "triage-\(node % 3)"]
                 add(MetricDescriptor.tokens.seriesName, caller.merging(["type": "input"]) { $1 }, tokens * 0.7 * 0.4)
                 add(MetricDescriptor.tokens.seriesName, caller.merging(["type": "output"]) { $1 }, tokens * 0.3 * 0.4)
                 let requests = tokens / 900
-                add("tokenwatt_gateway_requests_total", ["route": "meta-llama/.*|Qwen/.*", "outcome": "forwarded"], requests.rounded())
-                add("tokenwatt_gateway_requests_total", ["route": "meta-llama/.*|Qwen/.*", "outcome": "budget_exceeded"], (requests / 60).rounded())
-                add("tokenwatt_gateway_requests_total", ["route": "meta-llama/.*|Qwen/.*", "outcome": "rate_limited"], (requests / 150).rounded())
+                add(MetricDescriptor.gatewayRequests.seriesName, ["route": "meta-llama/.*|Qwen/.*", "outcome": "forwarded"], requests.rounded())
+                add(MetricDescriptor.gatewayRequests.seriesName, ["route": "meta-llama/.*|Qwen/.*", "outcome": "budget_exceeded"], (requests / 60).rounded())
+                add(MetricDescriptor.gatewayRequests.seriesName, ["route": "meta-llama/.*|Qwen/.*", "outcome": "rate_limited"], (requests / 150).rounded())
             }
             time += step
         }

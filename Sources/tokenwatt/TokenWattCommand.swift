@@ -14,7 +14,7 @@ struct TokenWattCommand: AsyncParsableCommand {
             report, budgets, advise and whatif ask the aggregator at --url (or TOKENWATT_URL, default http://127.0.0.1:9470).
             Exit status: 0 on success, 1 when the aggregator cannot be asked, 2 for an invalid command line or config.
             """,
-        subcommands: [ReportCommand.self, BudgetsCommand.self, AdviseCommand.self, WhatIfCommand.self, PricesCommand.self, CheckConfigCommand.self, HashPasswordCommand.self])
+        subcommands: [ReportCommand.self, BudgetsCommand.self, AdviseCommand.self, WhatIfCommand.self, PricesCommand.self, MetricsCommand.self, CheckConfigCommand.self, HashPasswordCommand.self])
 }
 
 /// Where the aggregator is (`--url`, else `TOKENWATT_URL`, else the local default), how its

@@ -12,22 +12,22 @@ struct AgentSelfCollector: Collector {
     func collect() async throws(CollectorError) -> [ExpositionSample] {
         var samples = SampleList()
         let depth = spool.depth
-        samples.add("tokenwatt_agent_spool_batches", Double(depth.batches))
-        samples.add("tokenwatt_agent_spool_samples", Double(depth.samples))
-        samples.add("tokenwatt_agent_spool_bytes", Double(depth.bytes))
+        samples.add(.agentSpoolBatches, Double(depth.batches))
+        samples.add(.agentSpoolSamples, Double(depth.samples))
+        samples.add(.agentSpoolBytes, Double(depth.bytes))
         let dropped = spool.droppedSamples
         for reason in Spool.DropReason.allCases {
-            samples.add("tokenwatt_agent_spool_dropped_samples_total", Double(dropped[reason] ?? 0), [("reason", reason.rawValue)])
+            samples.add(.agentSpoolDroppedSamples, Double(dropped[reason] ?? 0), [("reason", reason.rawValue)])
         }
         let status = pusher.status
         for result in ["success", "retry", "rejected"] {
-            samples.add("tokenwatt_agent_pushes_total", Double(status.requests[result] ?? 0), [("result", result)])
+            samples.add(.agentPushes, Double(status.requests[result] ?? 0), [("result", result)])
         }
         for reason in SendFailure.Reason.allCases {
-            samples.add("tokenwatt_agent_push_errors_total", Double(status.errors[reason] ?? 0), [("reason", reason.rawValue)])
+            samples.add(.agentPushErrors, Double(status.errors[reason] ?? 0), [("reason", reason.rawValue)])
         }
         if let last = status.lastSuccessMs {
-            samples.add("tokenwatt_agent_last_push_success_timestamp_seconds", Double(last) / 1000)
+            samples.add(.agentLastPushSuccessTimestampSeconds, Double(last) / 1000)
         }
         return samples.samples
     }

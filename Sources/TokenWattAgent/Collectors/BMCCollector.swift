@@ -34,8 +34,8 @@ final class BMCCollector: Collector {
             return integrator.joules
         }
         var samples = SampleList()
-        samples.add("tokenwatt_node_power_watts", watts, [("source", "dcmi")])
-        samples.add("tokenwatt_node_energy_joules_total", joules, [("source", "dcmi")])
+        samples.add(.nodePowerWatts, watts, [("source", "dcmi")])
+        samples.add(.nodeEnergyJoules, joules, [("source", "dcmi")])
         return samples.samples
     }
 

@@ -65,12 +65,12 @@ final class CPUCollector: Collector {
         }
         var samples = SampleList()
         for (mode, name) in CPUCollector.modes.enumerated() {
-            samples.add("tokenwatt_cpu_seconds_total", totals[mode] / ticksPerSecond, [("mode", name)])
+            samples.add(.cpuSeconds, totals[mode] / ticksPerSecond, [("mode", name)])
         }
         // Over the step since the last run (since boot on the first run).
         let all = step.reduce(0, +)
         if all > 0 {
-            samples.add("tokenwatt_cpu_utilization_ratio", 1 - CPUCollector.notWorking.map { step[$0] }.reduce(0, +) / all)
+            samples.add(.cpuUtilizationRatio, 1 - CPUCollector.notWorking.map { step[$0] }.reduce(0, +) / all)
         }
         return samples.samples
     }

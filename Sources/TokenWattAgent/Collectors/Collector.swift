@@ -39,7 +39,7 @@ public enum CollectorError: Error, Equatable, CustomStringConvertible {
 struct SampleList {
     private(set) var samples: [ExpositionSample] = []
 
-    mutating func add(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
-        samples.append(ExpositionSample(name: name, labels: labels.map { Label($0.0, $0.1) }, value: value))
+    mutating func add(_ metric: MetricDescriptor, _ value: Double, _ labels: [(String, String)] = []) {
+        samples.append(metric.sample(labels.map { Label($0.0, $0.1) }, value))
     }
 }

@@ -41,16 +41,16 @@ final class DRMGPUCollector: Collector {
             let driver = (try? FileManager.default.destinationOfSymbolicLink(atPath: sysfs.path("\(device)/driver")))
                 .map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
             let product = sysfs.text("\(device)/product_name")
-            samples.add("tokenwatt_gpu_info", 1, labels + [("name", product ?? "\(gpu.vendor) GPU"), ("vendor", gpu.vendor), ("driver_version", driver)])
-            samples.add("tokenwatt_gpu_up", 1, labels)
-            if let busy = sysfs.number("\(device)/gpu_busy_percent") { samples.add("tokenwatt_gpu_utilization_ratio", busy / 100, labels) }
-            if let used = sysfs.number("\(device)/mem_info_vram_used") { samples.add("tokenwatt_gpu_memory_used_bytes", used, labels) }
-            if let total = sysfs.number("\(device)/mem_info_vram_total") { samples.add("tokenwatt_gpu_memory_total_bytes", total, labels) }
+            samples.add(.gpuInfo, 1, labels + [("name", product ?? "\(gpu.vendor) GPU"), ("vendor", gpu.vendor), ("driver_version", driver)])
+            samples.add(.gpuUp, 1, labels)
+            if let busy = sysfs.number("\(device)/gpu_busy_percent") { samples.add(.gpuUtilizationRatio, busy / 100, labels) }
+            if let used = sysfs.number("\(device)/mem_info_vram_used") { samples.add(.gpuMemoryUsedBytes, used, labels) }
+            if let total = sysfs.number("\(device)/mem_info_vram_total") { samples.add(.gpuMemoryTotalBytes, total, labels) }
 
             let hwmon = sysfs.list("\(device)/hwmon").first.map { "\(device)/hwmon/\($0)" }
             let microwatts = hwmon.flatMap { sysfs.number("\($0)/power1_average") ?? sysfs.number("\($0)/power1_input") }
             let microjoules = hwmon.flatMap { sysfs.number("\($0)/energy1_input") }
-            if let microwatts { samples.add("tokenwatt_gpu_power_watts", microwatts / 1e6, labels) }
+            if let microwatts { samples.add(.gpuPowerWatts, microwatts / 1e6, labels) }
             let energy: (joules: Double, method: String)? = state.withLock { states in
                 var gpuState = states[uuid] ?? GPUState()
                 defer { states[uuid] = gpuState }
@@ -62,7 +62,7 @@ final class DRMGPUCollector: Collector {
                 gpuState.integrator.add(watts: microwatts / 1e6, atSeconds: seconds)
                 return (gpuState.integrator.joules, "integrated")
             }
-            if let energy { samples.add("tokenwatt_gpu_energy_joules_total", energy.joules, labels + [("method", energy.method)]) }
+            if let energy { samples.add(.gpuEnergyJoules, energy.joules, labels + [("method", energy.method)]) }
         }
         return samples.samples
     }

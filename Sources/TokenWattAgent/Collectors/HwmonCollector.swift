@@ -32,7 +32,7 @@ final class HwmonCollector: Collector {
             for sensor in HwmonCollector.sensors(in: files, prefix: "power") {
                 // Most chips have one of the two; the average is the steadier where both exist.
                 let microwatts = sysfs.number("class/hwmon/\(directory)/\(sensor)_average") ?? sysfs.number("class/hwmon/\(directory)/\(sensor)_input")
-                if let microwatts { samples.add("tokenwatt_hwmon_power_watts", microwatts / 1e6, [("chip", chip), ("sensor", sensor)]) }
+                if let microwatts { samples.add(.hwmonPowerWatts, microwatts / 1e6, [("chip", chip), ("sensor", sensor)]) }
             }
             for sensor in HwmonCollector.sensors(in: files, prefix: "energy") {
                 guard let microjoules = sysfs.number("class/hwmon/\(directory)/\(sensor)_input") else { continue }
@@ -41,7 +41,7 @@ final class HwmonCollector: Collector {
                     counters[key, default: MonotonicCounter()].add(microjoules / 1e6)
                     return counters[key]!.total!
                 }
-                samples.add("tokenwatt_hwmon_energy_joules_total", total, [("chip", chip), ("sensor", sensor)])
+                samples.add(.hwmonEnergyJoules, total, [("chip", chip), ("sensor", sensor)])
             }
         }
         return samples.samples

@@ -108,12 +108,12 @@ final class InferenceCollector: Collector {
             case .requests:
                 touched[sample.seriesText] = track(sample, into: MetricDescriptor.requests.sample(labels, 0), counters)
             case .running:
-                gauges[ExpositionSample(name: "tokenwatt_inference_requests_running", labels: labels, value: 0), default: 0] += sample.value
+                gauges[MetricDescriptor.inferenceRequestsRunning.sample(labels, 0), default: 0] += sample.value
             case .waiting:
-                gauges[ExpositionSample(name: "tokenwatt_inference_requests_waiting", labels: labels, value: 0), default: 0] += sample.value
+                gauges[MetricDescriptor.inferenceRequestsWaiting.sample(labels, 0), default: 0] += sample.value
             case .kvCacheUsage:
                 // A ratio: the fullest engine's, not a sum.
-                let series = ExpositionSample(name: "tokenwatt_inference_kv_cache_usage_ratio", labels: labels, value: 0)
+                let series = MetricDescriptor.inferenceKVCacheUsageRatio.sample(labels, 0)
                 gauges[series] = max(gauges[series] ?? 0, sample.value)
             }
         }

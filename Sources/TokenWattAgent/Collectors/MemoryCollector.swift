@@ -23,8 +23,8 @@ struct MemoryCollector: Collector {
         let available = kibibytes["MemAvailable"]
             ?? (kibibytes["MemFree"] ?? 0) + (kibibytes["Buffers"] ?? 0) + (kibibytes["Cached"] ?? 0)
         var samples = SampleList()
-        samples.add("tokenwatt_memory_total_bytes", total * 1024)
-        samples.add("tokenwatt_memory_used_bytes", (total - available) * 1024)
+        samples.add(.memoryTotalBytes, total * 1024)
+        samples.add(.memoryUsedBytes, (total - available) * 1024)
         return samples.samples
     }
 }

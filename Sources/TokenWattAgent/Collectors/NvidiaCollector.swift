@@ -153,7 +153,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
         }
         // Without a UUID the index has to do; it is not stable across reboots.
         let labels = [("gpu", "\(index)"), ("uuid", gpu.uuid.isEmpty ? "index-\(index)" : gpu.uuid)]
-        samples.add("tokenwatt_gpu_info", 1, labels + [("name", gpu.name), ("vendor", "nvidia"), ("driver_version", driverVersion)])
+        samples.add(.gpuInfo, 1, labels + [("name", gpu.name), ("vendor", "nvidia"), ("driver_version", driverVersion)])
 
         let utilization = value(.utilization, library.utilization.map { getter in { () -> (code: Int32, value: (gpu: UInt32, memory: UInt32)) in
             var rates: [UInt32] = [0, 0]
@@ -181,28 +181,28 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
         } })
         if let lost {
             problems.append("GPU \(index) (\(gpu.uuid)): \(lost)")
-            samples.add("tokenwatt_gpu_up", 0, labels)
+            samples.add(.gpuUp, 0, labels)
             return
         }
-        samples.add("tokenwatt_gpu_up", 1, labels)
+        samples.add(.gpuUp, 1, labels)
         if let utilization {
-            samples.add("tokenwatt_gpu_utilization_ratio", Double(utilization.gpu) / 100, labels)
-            samples.add("tokenwatt_gpu_memory_utilization_ratio", Double(utilization.memory) / 100, labels)
+            samples.add(.gpuUtilizationRatio, Double(utilization.gpu) / 100, labels)
+            samples.add(.gpuMemoryUtilizationRatio, Double(utilization.memory) / 100, labels)
         }
         if let memory {
-            samples.add("tokenwatt_gpu_memory_used_bytes", Double(memory.used), labels)
-            samples.add("tokenwatt_gpu_memory_total_bytes", Double(memory.total), labels)
+            samples.add(.gpuMemoryUsedBytes, Double(memory.used), labels)
+            samples.add(.gpuMemoryTotalBytes, Double(memory.total), labels)
         }
-        if let milliwatts { samples.add("tokenwatt_gpu_power_watts", Double(milliwatts) / 1000, labels) }
-        if let limitMilliwatts { samples.add("tokenwatt_gpu_power_limit_watts", Double(limitMilliwatts) / 1000, labels) }
-        if let celsius { samples.add("tokenwatt_gpu_temperature_celsius", Double(celsius), labels) }
+        if let milliwatts { samples.add(.gpuPowerWatts, Double(milliwatts) / 1000, labels) }
+        if let limitMilliwatts { samples.add(.gpuPowerLimitWatts, Double(limitMilliwatts) / 1000, labels) }
+        if let celsius { samples.add(.gpuTemperatureCelsius, Double(celsius), labels) }
         if let millijoules {
             // The counter restarts from 0 when the driver reloads: that is a reset, not a drop.
             gpu.energy.add(Double(millijoules) / 1000, restartsAtZero: true)
-            if let joules = gpu.energy.total { samples.add("tokenwatt_gpu_energy_joules_total", joules, labels + [("method", "counter")]) }
+            if let joules = gpu.energy.total { samples.add(.gpuEnergyJoules, joules, labels + [("method", "counter")]) }
         } else if let milliwatts {
             gpu.integrator.add(watts: Double(milliwatts) / 1000, atSeconds: now())
-            samples.add("tokenwatt_gpu_energy_joules_total", gpu.integrator.joules, labels + [("method", "integrated")])
+            samples.add(.gpuEnergyJoules, gpu.integrator.joules, labels + [("method", "integrated")])
         }
     }
 }

@@ -40,7 +40,7 @@ final class RAPLCollector: Collector {
                     counters[zone.label] = counter
                     return counter.total
                 }
-                if let total { samples.add("tokenwatt_cpu_energy_joules_total", total, [("zone", zone.label)]) }
+                if let total { samples.add(.cpuEnergyJoules, total, [("zone", zone.label)]) }
             }
         }
         if samples.samples.isEmpty {

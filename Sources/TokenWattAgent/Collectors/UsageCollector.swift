@@ -175,13 +175,12 @@ final class UsageCollector: Collector {
             }
             state.tallies.merge(announcing) { _, new in new }
             for (outcome, count) in state.reports {
-                samples.append(ExpositionSample(name: "tokenwatt_usage_reports_total", labels: [Label("outcome", outcome)], value: Double(count)))
+                samples.append(MetricDescriptor.usageReports.sample([Label("outcome", outcome)], Double(count)))
             }
             for attribute in allowedAttributes.union(["model"]) {
-                samples.append(ExpositionSample(name: "tokenwatt_usage_attribute_overflow_total", labels: [Label("attribute", attribute)],
-                                                value: Double(state.overflowed[attribute] ?? 0)))
+                samples.append(MetricDescriptor.usageAttributeOverflow.sample([Label("attribute", attribute)], Double(state.overflowed[attribute] ?? 0)))
             }
-            samples.append(ExpositionSample(name: "tokenwatt_usage_dropped_attributes_total", value: Double(state.droppedAttributes)))
+            samples.append(MetricDescriptor.usageDroppedAttributes.sample(Double(state.droppedAttributes)))
             return samples.sorted { $0.seriesText < $1.seriesText }
         }
     }

@@ -24,14 +24,20 @@ final class GatewayMetrics: Collector {
         case noRoute = "no_route"
     }
 
-    /// Events counted by route: the `tokenwatt_gateway_<event>_total` series.
-    enum Event: String, CaseIterable, Sendable {
-        case fallbacks
-        case graceAdmissions = "grace_admissions"
-        case unreachableAdmissions = "unreachable_admissions"
-        case abandonedStreams = "abandoned_streams"
-        case estimatedUsage = "estimated_usage"
-        case unsettledReservations = "unsettled_reservations"
+    /// Events counted by route, each its own counter.
+    enum Event: CaseIterable, Sendable {
+        case fallbacks, graceAdmissions, unreachableAdmissions, abandonedStreams, estimatedUsage, unsettledReservations
+
+        var metric: MetricDescriptor {
+            switch self {
+            case .fallbacks: .gatewayFallbacks
+            case .graceAdmissions: .gatewayGraceAdmissions
+            case .unreachableAdmissions: .gatewayUnreachableAdmissions
+            case .abandonedStreams: .gatewayAbandonedStreams
+            case .estimatedUsage: .gatewayEstimatedUsage
+            case .unsettledReservations: .gatewayUnsettledReservations
+            }
+        }
     }
 
     let name = "gateway"
@@ -81,16 +87,14 @@ final class GatewayMetrics: Collector {
         // Requests refused before a route was chosen count under route="".
         for route in routes + [""] {
             for outcome in Outcome.allCases {
-                samples.append(ExpositionSample(name: "tokenwatt_gateway_requests_total", labels: [Label("outcome", outcome.rawValue), Label("route", route)],
-                                                value: Double(state.requests[Key(route: route, outcome: outcome)] ?? 0)))
+                samples.append(MetricDescriptor.gatewayRequests.sample([Label("outcome", outcome.rawValue), Label("route", route)], Double(state.requests[Key(route: route, outcome: outcome)] ?? 0)))
             }
             guard !route.isEmpty else { continue }
             for event in Event.allCases {
-                samples.append(ExpositionSample(name: "tokenwatt_gateway_\(event.rawValue)_total", labels: [Label("route", route)],
-                                                value: Double(state.events[EventKey(route: route, event: event)] ?? 0)))
+                samples.append(event.metric.sample([Label("route", route)], Double(state.events[EventKey(route: route, event: event)] ?? 0)))
             }
-            samples += (state.upstream[route] ?? Histogram()).samples("tokenwatt_gateway_upstream_duration_seconds", labels: [Label("route", route)])
-            samples += (state.overhead[route] ?? Histogram()).samples("tokenwatt_gateway_overhead_duration_seconds", labels: [Label("route", route)])
+            samples += (state.upstream[route] ?? Histogram()).samples(MetricDescriptor.gatewayUpstreamDurationSeconds.seriesName, labels: [Label("route", route)])
+            samples += (state.overhead[route] ?? Histogram()).samples(MetricDescriptor.gatewayOverheadDurationSeconds.seriesName, labels: [Label("route", route)])
         }
         return samples
     }

@@ -80,8 +80,8 @@ public final class Advisor: Service, Sendable {
     func measure(from: Int64, to: Int64, stepMs: Int64) async throws -> [NodeWindow] {
         let count = Int((to - from) / stepMs)
         let seconds = Double(stepMs) / 1000
-        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, "tokenwatt_gpu_utilization_ratio",
-                                                "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio"]
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, MetricDescriptor.gpuUtilizationRatio.seriesName,
+                                                MetricDescriptor.inferenceRequestsWaiting.seriesName, MetricDescriptor.inferenceKVCacheUsageRatio.seriesName]
         var energy: [String: [HourCosts.Energy?]] = [:]
         var utilisation: [String: [(sum: Double, count: Int)]] = [:]
         var windows: [String: NodeWindow] = [:]
@@ -107,17 +107,17 @@ public final class Advisor: Service, Sendable {
                         load.tokens[type, default: 0] += increase
                     }
                 }
-            case "tokenwatt_inference_requests_waiting", "tokenwatt_inference_kv_cache_usage_ratio":
+            case MetricDescriptor.inferenceRequestsWaiting.seriesName, MetricDescriptor.inferenceKVCacheUsageRatio.seriesName:
                 load { load in
                     for (index, mean) in means(samples, bucket: bucket) {
-                        if name == "tokenwatt_inference_requests_waiting" {
+                        if name == MetricDescriptor.inferenceRequestsWaiting.seriesName {
                             load.waiting[index] = (load.waiting[index] ?? 0) + mean  // servers' queues add up
                         } else {
                             load.kvCacheUsage[index] = max(load.kvCacheUsage[index] ?? 0, mean)  // the fullest server's
                         }
                     }
                 }
-            case "tokenwatt_gpu_utilization_ratio":
+            case MetricDescriptor.gpuUtilizationRatio.seriesName:
                 for (index, mean) in means(samples, bucket: bucket) {
                     utilisation[node, default: Array(repeating: (0, 0), count: count)][index].sum += mean
                     utilisation[node, default: Array(repeating: (0, 0), count: count)][index].count += 1
@@ -166,42 +166,36 @@ extension Advisor {
     /// The `tokenwatt_advice_*` families of the last round, for Grafana and alert rules.
     func families() -> [MetricFamily] {
         guard let advice = latestAdvice else { return [] }
-        let unit = pricing.currency.lowercased()
+        let currency = pricing.currency.lowercased()
         let placements = advice.recommendations.flatMap(\.placements)
-        func perPlacement(_ name: String, _ help: String, _ value: (Advice.Placement) -> Double?) -> MetricFamily {
-            MetricFamily(name: name, type: .gauge, help: help, samples: placements.compactMap { placement in
-                value(placement).map { ExpositionSample(name: name, labels: [Label("model", placement.model), Label("node", placement.node)], value: $0) }
+        func perPlacement(_ metric: MetricDescriptor, _ value: (Advice.Placement) -> Double?) -> MetricFamily {
+            metric.family(placements.compactMap { placement in
+                value(placement).map { metric.sample([Label("model", placement.model), Label("node", placement.node)], $0) }
             })
         }
         var families = [
-            perPlacement("tokenwatt_advice_tokens_per_second", "Tokens per second a model serves on a node now (the last five steps of the advice window).") { $0.tokensPerSecond },
-            perPlacement("tokenwatt_advice_capacity_tokens_per_second", "Tokens per second at which the model's queue grew on the node in the advice window.") { $0.capacity },
-            perPlacement("tokenwatt_advice_headroom_tokens_per_second", "Tokens per second left before the model's queue grows on the node.") { $0.headroom },
-            perPlacement("tokenwatt_advice_marginal_cost_\(unit)_per_million_tokens", "What the next million tokens cost on the node now: the energy they add at this hour's price and PUE.") { $0.marginalCost },
-            perPlacement("tokenwatt_advice_average_cost_\(unit)_per_million_tokens", "The ledger's cost per million tokens over the advice window.") { $0.averageCost },
-            perPlacement("tokenwatt_advice_cloud_price_\(unit)_per_million_tokens", "The cloud price of a million of the model's tokens in its own mix, at its shadow price.") { $0.cloudPrice },
+            perPlacement(.adviceTokensPerSecond) { $0.tokensPerSecond },
+            perPlacement(.adviceCapacityTokensPerSecond) { $0.capacity },
+            perPlacement(.adviceHeadroomTokensPerSecond) { $0.headroom },
+            perPlacement(.adviceMarginalCostPerMillionTokens(currency: currency)) { $0.marginalCost },
+            perPlacement(.adviceAverageCostPerMillionTokens(currency: currency)) { $0.averageCost },
+            perPlacement(.adviceCloudPricePerMillionTokens(currency: currency)) { $0.cloudPrice },
         ]
         if pricing.carbon != nil {
-            families.append(perPlacement("tokenwatt_advice_marginal_gco2e_per_million_tokens", "Grams of CO2e the next million tokens add on the node now.") { $0.marginalGCO2e })
+            families.append(perPlacement(.adviceMarginalGCO2ePerMillionTokens) { $0.marginalGCO2e })
         }
-        families.append(MetricFamily(name: "tokenwatt_advice_recommendation", type: .gauge,
-                                     help: "1 for the action the advisor recommends for a model, 0 for the others.",
-                                     samples: advice.recommendations.flatMap { advice in
-                                         Advice.Action.allCases.map { action in
-                                             ExpositionSample(name: "tokenwatt_advice_recommendation", labels: [Label("action", action.rawValue), Label("model", advice.model)],
-                                                              value: advice.action == action ? 1 : 0)
-                                         }
-                                     }))
-        families.append(MetricFamily(name: "tokenwatt_advice_overflow_above_tokens_per_second", type: .gauge,
-                                     help: "Tokens per second of a model to serve locally before sending the rest to the cloud.",
-                                     samples: advice.recommendations.compactMap { advice in
-                                         advice.overflowAbove.map { ExpositionSample(name: "tokenwatt_advice_overflow_above_tokens_per_second", labels: [Label("model", advice.model)], value: $0) }
-                                     }))
+        families.append(MetricDescriptor.adviceRecommendation.family(advice.recommendations.flatMap { advice in
+            Advice.Action.allCases.map { action in
+                MetricDescriptor.adviceRecommendation.sample([Label("action", action.rawValue), Label("model", advice.model)], advice.action == action ? 1 : 0)
+            }
+        }))
+        families.append(MetricDescriptor.adviceOverflowAboveTokensPerSecond.family(advice.recommendations.compactMap { advice in
+            advice.overflowAbove.map { MetricDescriptor.adviceOverflowAboveTokensPerSecond.sample([Label("model", advice.model)], $0) }
+        }))
         let powerOff = advice.recommendations.flatMap(\.powerOff) + advice.idleNodes
-        let name = "tokenwatt_advice_power_off_savings_\(unit)_per_month"
-        families.append(MetricFamily(name: name, type: .gauge, help: "Money a month powering off an idle node saves (energy and overhead, less the cloud price of what it served).",
-                                     samples: Dictionary(powerOff.map { ($0.node, $0.savingsPerMonth) }, uniquingKeysWith: { max($0, $1) })
-                                         .sorted { $0.key < $1.key }.map { ExpositionSample(name: name, labels: [Label("node", $0.key)], value: $0.value) }))
+        let powerOffSavings = MetricDescriptor.advicePowerOffSavingsPerMonth(currency: currency)
+        families.append(powerOffSavings.family(Dictionary(powerOff.map { ($0.node, $0.savingsPerMonth) }, uniquingKeysWith: { max($0, $1) })
+            .sorted { $0.key < $1.key }.map { powerOffSavings.sample([Label("node", $0.key)], $0.value) }))
         return families
     }
 }

@@ -17,7 +17,7 @@ extension BudgetEngine: MetricsSource {
         return [
             MetricDescriptor.budgetSpent.family(spent), MetricDescriptor.budgetLimit.family(limit),
             MetricDescriptor.budgetForecast.family(forecast), MetricDescriptor.budgetUsedRatio.family(ratio),
-            MetricDescriptor.budgetStateErrors.family([MetricDescriptor.budgetStateErrors.sample([], Double(stateErrors))]),
+            MetricDescriptor.budgetStateErrors.family([MetricDescriptor.budgetStateErrors.sample(Double(stateErrors))]),
         ]
     }
 }

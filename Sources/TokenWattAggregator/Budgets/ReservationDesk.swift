@@ -74,14 +74,12 @@ final class ReservationDesk: Sendable {
         let counts = try await reservations.counts(nowMs: now())
         let denials = denials.withLock { $0 }
         return [
-            MetricFamily(name: "tokenwatt_gateway_reservations", type: .gauge, help: "Reservations of the gateway's requests against hard caps, by state.",
-                         samples: ["pending", "settled", "expired"].map {
-                             ExpositionSample(name: "tokenwatt_gateway_reservations", labels: [Label("state", $0)], value: Double(counts[$0] ?? 0))
-                         }),
-            MetricFamily(name: "tokenwatt_gateway_denied_requests", type: .counter, help: "Gateway requests a hard cap refused, by budget.",
-                         samples: caps.map {
-                             ExpositionSample(name: "tokenwatt_gateway_denied_requests_total", labels: [Label("budget", $0.name)], value: Double(denials[$0.name] ?? 0))
-                         }),
+            MetricDescriptor.gatewayReservations.family(["pending", "settled", "expired"].map {
+                MetricDescriptor.gatewayReservations.sample([Label("state", $0)], Double(counts[$0] ?? 0))
+            }),
+            MetricDescriptor.gatewayDeniedRequests.family(caps.map {
+                MetricDescriptor.gatewayDeniedRequests.sample([Label("budget", $0.name)], Double(denials[$0.name] ?? 0))
+            }),
         ]
     }
 

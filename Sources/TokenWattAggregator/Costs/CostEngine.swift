@@ -15,8 +15,8 @@ public final class CostEngine: Service, Sendable {
     /// Series read for an hour: energy, tokens, requests, and CPU time (which every agent sends,
     /// so a node without energy counters or tokens still counts as up for its capex, and its
     /// energy can be estimated).
-    static let energyMetrics = ["tokenwatt_node_energy_joules_total", "tokenwatt_gpu_energy_joules_total", "tokenwatt_cpu_energy_joules_total"]
-    static let presenceMetric = "tokenwatt_cpu_seconds_total"
+    static let energyMetrics = [MetricDescriptor.nodeEnergyJoules.seriesName, MetricDescriptor.gpuEnergyJoules.seriesName, MetricDescriptor.cpuEnergyJoules.seriesName]
+    static let presenceMetric = MetricDescriptor.cpuSeconds.seriesName
     /// Labels that identify a stream rather than split it.
     static let streamLabels: Set<String> = [LabelSet.metricNameLabel, "node", "model", "source", "provider", "type", "server", "instance", "job"]
 

@@ -2,7 +2,7 @@ import TokenWattCore
 import TokenWattStore
 
 /// The cost families of `/metrics`, from the ledger. Money is in the configured currency,
-/// whose code is in the names (`tokenwatt_cost_usd_total` for USD).
+/// whose code is in the names (`MetricDescriptor.cost(currency:)`).
 extension CostEngine {
     /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that start in them.
     static let windows: [(label: String, ms: Int64)] = [("1h", Milliseconds.hour), ("24h", Milliseconds.day), ("7d", Milliseconds.week)]
@@ -12,50 +12,44 @@ extension CostEngine {
     /// The ledger's counters, by name: what was spent, the cloud-equivalent of local tokens,
     /// and the cost of idle hours, per node (and model).
     func counterSamples(_ totals: LedgerTotals) -> [ExpositionSample] {
-        let unit = pricing.currency.lowercased()
+        let currency = pricing.currency.lowercased()
         let nodes = totals.nodes.keys.sorted()
+        let cost = MetricDescriptor.cost(currency: currency)
         let spent = nodes.flatMap { node -> [ExpositionSample] in
             let spent = totals.nodes[node]!
             // Energy money says how it was known: measured, or estimated from CPU utilisation.
             let energy = [("measured", spent.energy), ("estimated", spent.estimatedEnergy)].map {
-                ExpositionSample(name: "tokenwatt_cost_\(unit)_total", labels: [Label("component", "energy"), Label("method", $0.0), Label("node", node)], value: $0.1)
+                cost.sample([Label("component", "energy"), Label("method", $0.0), Label("node", node)], $0.1)
             }
             return energy + [("capex", spent.capex), ("overhead", spent.overhead), ("cloud_api", spent.cloudSpend)].map {
-                ExpositionSample(name: "tokenwatt_cost_\(unit)_total", labels: [Label("component", $0.0), Label("node", node)], value: $0.1)
+                cost.sample([Label("component", $0.0), Label("node", node)], $0.1)
             }
         }
         let equivalent = totals.cloudEquivalent.sorted { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }.map {
-            ExpositionSample(name: "tokenwatt_cloud_equivalent_\(unit)_total", labels: [Label("model", $0.key.model), Label("node", $0.key.node)], value: $0.value)
+            MetricDescriptor.cloudEquivalent(currency: currency).sample([Label("model", $0.key.model), Label("node", $0.key.node)], $0.value)
         }
-        let idle = nodes.map { ExpositionSample(name: "tokenwatt_idle_cost_\(unit)_total", labels: [Label("node", $0)], value: totals.nodes[$0]!.idle) }
+        let idle = nodes.map { MetricDescriptor.idleCost(currency: currency).sample([Label("node", $0)], totals.nodes[$0]!.idle) }
         let unpriced = totals.unpriced.sorted { $0.key < $1.key }.map {
-            ExpositionSample(name: "tokenwatt_unpriced_tokens_total", labels: [Label("model", $0.key)], value: $0.value)
+            MetricDescriptor.unpricedTokens.sample([Label("model", $0.key)], $0.value)
         }
         return spent + equivalent + idle + unpriced
     }
 
     func families() async throws -> [MetricFamily] {
         guard let (totals, published) = currentState else { return [] }
-        let unit = pricing.currency.lowercased()
+        let currency = pricing.currency.lowercased()
         let counters = Dictionary(grouping: published.published(counterSamples(totals))) { $0.name }
-        func family(_ name: String, _ type: MetricType, _ help: String, _ samples: [ExpositionSample]) -> MetricFamily {
-            MetricFamily(name: name, type: type, help: help, samples: samples)
+        let savings = MetricDescriptor.savings(currency: currency)
+        var families = [MetricDescriptor.cost(currency: currency), .cloudEquivalent(currency: currency), .idleCost(currency: currency), .unpricedTokens].map {
+            $0.family(counters[$0.seriesName] ?? [])
         }
-        var families = [
-            family("tokenwatt_cost_\(unit)", .counter, "Money spent, by node and component: measured energy with PUE, amortised hardware, fixed overhead, and cloud APIs at their prices.",
-                   counters["tokenwatt_cost_\(unit)_total"] ?? []),
-            family("tokenwatt_cloud_equivalent_\(unit)", .counter, "What the local tokens would have cost on the cloud API their model is shadowed by.",
-                   counters["tokenwatt_cloud_equivalent_\(unit)_total"] ?? []),
-            family("tokenwatt_idle_cost_\(unit)", .counter, "On-prem cost of hours in which the node served no tokens.",
-                   counters["tokenwatt_idle_cost_\(unit)_total"] ?? []),
-            family("tokenwatt_unpriced_tokens", .counter, "Tokens no price applied to (a cloud model without cloud_prices entry, a local model without shadow price): their money is unknown, not zero.",
-                   counters["tokenwatt_unpriced_tokens_total"] ?? []),
-            family("tokenwatt_savings_\(unit)", .gauge, "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead) over the whole ledger; falls in hours that cost more than the cloud.",
-                   totals.nodes.keys.sorted().map { ExpositionSample(name: "tokenwatt_savings_\(unit)", labels: [Label("node", $0)], value: totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost) }),
-        ]
+        families.append(savings.family(totals.nodes.keys.sorted().map {
+            savings.sample([Label("node", $0)], totals.nodes[$0]!.cloudEquivalent - totals.nodes[$0]!.cost)
+        }))
         // Each window holds the ledger hours that start in [now - window, now) (TimeBucket).
         let now = now()
         let week = try await ledger.hours(from: now - CostEngine.windows.last!.ms, to: now)
+        let costPerMillion = MetricDescriptor.costPerMillionTokens(currency: currency)
         var perMillion: [ExpositionSample] = []
         for window in CostEngine.windows {
             let first = now - window.ms
@@ -67,15 +61,12 @@ extension CostEngine {
                 tokens[key, default: 0] += row.tokens
             }
             for (key, count) in tokens.sorted(by: { ($0.key.node, $0.key.model) < ($1.key.node, $1.key.model) }) where count > 0 {
-                perMillion.append(ExpositionSample(name: "tokenwatt_cost_per_million_tokens_\(unit)",
-                                                   labels: [Label("model", key.model), Label("node", key.node), Label("window", window.label)],
-                                                   value: cost[key, default: 0] / count * 1e6))
+                perMillion.append(costPerMillion.sample([Label("model", key.model), Label("node", key.node), Label("window", window.label)],
+                                                        cost[key, default: 0] / count * 1e6))
             }
         }
-        families.append(family("tokenwatt_cost_per_million_tokens_\(unit)", .gauge, "On-prem cost per million tokens over a window: the node's cost shared by token share.", perMillion))
-        families.append(family("tokenwatt_break_even_tokens_per_second", .gauge,
-                               "Tokens per second a node must serve for its cost to equal the cloud price of the same tokens, over the last 24 h.",
-                               CostEngine.breakEven(week, from: now - CostEngine.breakEvenWindowMs)))
+        families.append(costPerMillion.family(perMillion))
+        families.append(MetricDescriptor.breakEvenTokensPerSecond.family(CostEngine.breakEven(week, from: now - CostEngine.breakEvenWindowMs)))
         return families
     }
 
@@ -94,8 +85,7 @@ extension CostEngine {
         return cost.keys.sorted().compactMap { node in
             guard let count = tokens[node], count > 0, let value = equivalent[node], value > 0, let span = hours[node]?.count, span > 0 else { return nil }
             let pricePerToken = value / count
-            return ExpositionSample(name: "tokenwatt_break_even_tokens_per_second", labels: [Label("node", node)],
-                                    value: cost[node]! / Double(span) / (pricePerToken * 3600))
+            return MetricDescriptor.breakEvenTokensPerSecond.sample([Label("node", node)], cost[node]! / Double(span) / (pricePerToken * 3600))
         }
     }
 }

@@ -22,11 +22,11 @@ struct HourCosts {
         /// Adds a counter's increase: `name` is one of `CostEngine.energyMetrics` or its presence metric.
         mutating func add(_ increase: Double, of name: String, labels: LabelSet) {
             switch name {
-            case "tokenwatt_node_energy_joules_total":
+            case MetricDescriptor.nodeEnergyJoules.seriesName:
                 bmc = (bmc ?? 0) + increase
-            case "tokenwatt_gpu_energy_joules_total":
+            case MetricDescriptor.gpuEnergyJoules.seriesName:
                 gpu = (gpu ?? 0) + increase
-            case "tokenwatt_cpu_energy_joules_total":
+            case MetricDescriptor.cpuEnergyJoules.seriesName:
                 // Packages and DRAM; core and uncore are inside a package, and psys holds them all.
                 let zone = labels["zone"] ?? ""
                 if zone == "psys" {

@@ -100,7 +100,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
         for target in targets {
             let waiting = try await log.backlog(after: try await log.cursor(target: target.name))
             backlog.append(MetricDescriptor.forwardBacklogSamples.sample([Label("target", target.name)], Double(waiting.samples)))
-            age.append(MetricDescriptor.forwardBacklogAge.sample([Label("target", target.name)], waiting.oldestMs.map { Double(max(0, now() - $0)) / 1000 } ?? 0))
+            age.append(MetricDescriptor.forwardBacklogAgeSeconds.sample([Label("target", target.name)], waiting.oldestMs.map { Double(max(0, now() - $0)) / 1000 } ?? 0))
         }
         let cursorErrors = cursorErrors.withLock { $0 }
         return [
@@ -118,7 +118,7 @@ public final class RemoteWriteForwarder: Service, Sendable {
                 MetricDescriptor.forwardCursorErrors.sample([Label("target", target.name)], Double(cursorErrors[target.name] ?? 0))
             }),
             MetricDescriptor.forwardBacklogSamples.family(backlog),
-            MetricDescriptor.forwardBacklogAge.family(age),
+            MetricDescriptor.forwardBacklogAgeSeconds.family(age),
         ]
     }
 

@@ -24,8 +24,8 @@ struct FleetStatus: Sendable {
 
     var nodes: [Node]
 
-    static let metricNames = ["tokenwatt_gpu_info", "tokenwatt_gpu_power_watts", "tokenwatt_node_power_watts", "tokenwatt_gpu_utilization_ratio",
-                          "tokenwatt_gpu_temperature_celsius", "tokenwatt_cpu_utilization_ratio"]
+    static let metricNames = [MetricDescriptor.gpuInfo.seriesName, MetricDescriptor.gpuPowerWatts.seriesName, MetricDescriptor.nodePowerWatts.seriesName, MetricDescriptor.gpuUtilizationRatio.seriesName,
+                          MetricDescriptor.gpuTemperatureCelsius.seriesName, MetricDescriptor.cpuUtilizationRatio.seriesName]
 
     static func current(samples: any SampleReading, metrics: AggregatorMetrics, advice: Advice?, stalenessMs: Int64, now: Int64) throws -> FleetStatus {
         var nodes: [String: Node] = [:]
@@ -35,12 +35,12 @@ struct FleetStatus: Sendable {
         for (labels, sample) in latest {
             guard let name = labels["node"], var node = nodes[name], sample.value.isFinite else { continue }
             switch labels.metricName {
-            case "tokenwatt_gpu_info": node.gpus += 1
-            case "tokenwatt_gpu_power_watts": gpuWatts[name, default: 0] += sample.value
-            case "tokenwatt_node_power_watts": node.watts = (node.watts ?? 0) + sample.value
-            case "tokenwatt_gpu_utilization_ratio": utilisation[name, default: []].append(sample.value)
-            case "tokenwatt_gpu_temperature_celsius": node.hottestGPU = max(node.hottestGPU ?? -.infinity, sample.value)
-            case "tokenwatt_cpu_utilization_ratio": node.cpuUtilisation = sample.value
+            case MetricDescriptor.gpuInfo.seriesName: node.gpus += 1
+            case MetricDescriptor.gpuPowerWatts.seriesName: gpuWatts[name, default: 0] += sample.value
+            case MetricDescriptor.nodePowerWatts.seriesName: node.watts = (node.watts ?? 0) + sample.value
+            case MetricDescriptor.gpuUtilizationRatio.seriesName: utilisation[name, default: []].append(sample.value)
+            case MetricDescriptor.gpuTemperatureCelsius.seriesName: node.hottestGPU = max(node.hottestGPU ?? -.infinity, sample.value)
+            case MetricDescriptor.cpuUtilizationRatio.seriesName: node.cpuUtilisation = sample.value
             default: break
             }
             nodes[name] = node

@@ -1,0 +1,239 @@
+/// Every metric the agent and the aggregator emit, in one place. The agent's families are pushed
+/// and typed by `MetricCatalog`; the aggregator's are its own, refused when a node pushes them.
+/// Money is in the configured currency, whose lower-case code is part of the name and the unit:
+/// those descriptors are functions of it.
+extension MetricDescriptor {
+    // MARK: The node: CPU, memory, GPUs, power sensors
+
+    public static let cpuSeconds = MetricDescriptor("tokenwatt_cpu_seconds", .counter, unit: "seconds", labels: ["mode"],
+                                                    help: "Seconds the node's CPUs spent in each mode.")
+    public static let cpuUtilizationRatio = MetricDescriptor("tokenwatt_cpu_utilization_ratio", .gauge, unit: "ratio",
+                                                             help: "Share of CPU time not idle since the last sample, 0 to 1.")
+    public static let memoryUsedBytes = MetricDescriptor("tokenwatt_memory_used_bytes", .gauge, unit: "bytes", help: "Memory in use (total minus available).")
+    public static let memoryTotalBytes = MetricDescriptor("tokenwatt_memory_total_bytes", .gauge, unit: "bytes", help: "Physical memory of the node.")
+    public static let gpuInfo = MetricDescriptor("tokenwatt_gpu_info", .gauge, labels: ["gpu", "uuid", "name", "vendor", "driver_version"],
+                                                 help: "Identity of a GPU; always 1.")
+    public static let gpuUp = MetricDescriptor("tokenwatt_gpu_up", .gauge, labels: ["gpu", "uuid"], help: "1 when the GPU answered its last query, else 0.")
+    public static let gpuUtilizationRatio = MetricDescriptor("tokenwatt_gpu_utilization_ratio", .gauge, unit: "ratio", labels: ["gpu", "uuid"],
+                                                             help: "Share of time the GPU ran kernels, 0 to 1.")
+    public static let gpuMemoryUtilizationRatio = MetricDescriptor("tokenwatt_gpu_memory_utilization_ratio", .gauge, unit: "ratio", labels: ["gpu", "uuid"],
+                                                                   help: "Share of time GPU memory was read or written, 0 to 1.")
+    public static let gpuMemoryUsedBytes = MetricDescriptor("tokenwatt_gpu_memory_used_bytes", .gauge, unit: "bytes", labels: ["gpu", "uuid"], help: "GPU memory in use.")
+    public static let gpuMemoryTotalBytes = MetricDescriptor("tokenwatt_gpu_memory_total_bytes", .gauge, unit: "bytes", labels: ["gpu", "uuid"], help: "GPU memory installed.")
+    public static let gpuPowerWatts = MetricDescriptor("tokenwatt_gpu_power_watts", .gauge, unit: "watts", labels: ["gpu", "uuid"], help: "GPU power draw.")
+    public static let gpuPowerLimitWatts = MetricDescriptor("tokenwatt_gpu_power_limit_watts", .gauge, unit: "watts", labels: ["gpu", "uuid"], help: "GPU power limit.")
+    public static let gpuEnergyJoules = MetricDescriptor("tokenwatt_gpu_energy_joules", .counter, unit: "joules", labels: ["gpu", "uuid", "method"],
+                                                         help: "Energy used by the GPU, from its counter or integrated from power.")
+    public static let gpuTemperatureCelsius = MetricDescriptor("tokenwatt_gpu_temperature_celsius", .gauge, unit: "celsius", labels: ["gpu", "uuid"],
+                                                               help: "GPU core temperature.")
+    public static let cpuEnergyJoules = MetricDescriptor("tokenwatt_cpu_energy_joules", .counter, unit: "joules", labels: ["zone"],
+                                                         help: "CPU package and DRAM energy from RAPL.")
+    public static let hwmonPowerWatts = MetricDescriptor("tokenwatt_hwmon_power_watts", .gauge, unit: "watts", labels: ["chip", "sensor"],
+                                                         help: "Power of an hwmon sensor other than a GPU's.")
+    public static let hwmonEnergyJoules = MetricDescriptor("tokenwatt_hwmon_energy_joules", .counter, unit: "joules", labels: ["chip", "sensor"],
+                                                           help: "Energy of an hwmon sensor other than a GPU's.")
+    public static let nodePowerWatts = MetricDescriptor("tokenwatt_node_power_watts", .gauge, unit: "watts", labels: ["source"], help: "Whole-node power draw.")
+    public static let nodeEnergyJoules = MetricDescriptor("tokenwatt_node_energy_joules", .counter, unit: "joules", labels: ["source"], help: "Whole-node energy.")
+
+    // MARK: Tokens: inference servers, usage reports, the gateway
+
+    /// `tokenwatt_tokens_total`: what every cost per token divides by.
+    public static let tokens = MetricDescriptor("tokenwatt_tokens", .counter, labels: ["model", "type", "source", "server", "provider"],
+                                                help: "Tokens processed, by model, type and source. input includes cached_input, output includes reasoning.")
+    public static let requests = MetricDescriptor("tokenwatt_requests", .counter, labels: ["model", "source", "server", "provider"],
+                                                  help: "Inference requests completed, by model and source.")
+    public static let inferenceRequestsRunning = MetricDescriptor("tokenwatt_inference_requests_running", .gauge, labels: ["model", "server", "source"],
+                                                                  help: "Requests an inference server is working on.")
+    public static let inferenceRequestsWaiting = MetricDescriptor("tokenwatt_inference_requests_waiting", .gauge, labels: ["model", "server", "source"],
+                                                                  help: "Requests waiting in an inference server's queue.")
+    public static let inferenceKVCacheUsageRatio = MetricDescriptor("tokenwatt_inference_kv_cache_usage_ratio", .gauge, unit: "ratio", labels: ["model", "server", "source"],
+                                                                    help: "Share of an inference server's KV cache in use, 0 to 1 (the fullest engine's).")
+    public static let usageReports = MetricDescriptor("tokenwatt_usage_reports", .counter, labels: ["outcome"],
+                                                      help: "Requests to the agent's usage endpoint, by outcome.")
+    public static let usageDroppedAttributes = MetricDescriptor("tokenwatt_usage_dropped_attributes", .counter,
+                                                                help: "Attributes of usage reports left out because their name is not allowed.")
+    public static let usageAttributeOverflow = MetricDescriptor("tokenwatt_usage_attribute_overflow", .counter, labels: ["attribute"],
+                                                                help: "Usage reports whose attribute value counted as other, past the cap on distinct values; for attribute model, new models and providers past the series cap.")
+
+    // MARK: The agent itself
+
+    public static let agentSpoolBatches = MetricDescriptor("tokenwatt_agent_spool_batches", .gauge, help: "Batches in the agent's spool, not yet accepted by the aggregator.")
+    public static let agentSpoolSamples = MetricDescriptor("tokenwatt_agent_spool_samples", .gauge, help: "Samples in the agent's spool.")
+    public static let agentSpoolBytes = MetricDescriptor("tokenwatt_agent_spool_bytes", .gauge, unit: "bytes", help: "Bytes of the batches in the agent's spool.")
+    public static let agentSpoolDroppedSamples = MetricDescriptor("tokenwatt_agent_spool_dropped_samples", .counter, labels: ["reason"],
+                                                                  help: "Samples lost before the aggregator took them, by reason: past the spool's size or age bound, refused alone by the aggregator (400, 413), or not written to a full or failing disk.")
+    public static let agentPushes = MetricDescriptor("tokenwatt_agent_pushes", .counter, labels: ["result"], help: "Remote-write requests to the aggregator, by result.")
+    public static let agentPushErrors = MetricDescriptor("tokenwatt_agent_push_errors", .counter, labels: ["reason"],
+                                                         help: "Pushes that failed and were kept for a retry, by reason (network, unauthorized, wrong_url, server_error, ...).")
+    public static let agentLastPushSuccessTimestampSeconds = MetricDescriptor("tokenwatt_agent_last_push_success_timestamp_seconds", .gauge, unit: "seconds",
+                                                                              help: "When the aggregator last accepted a push.")
+    public static let collectorUp = MetricDescriptor("tokenwatt_collector_up", .gauge, labels: ["collector"], help: "1 when the collector's last run succeeded, else 0.")
+    public static let collectorDurationSeconds = MetricDescriptor("tokenwatt_collector_duration_seconds", .gauge, unit: "seconds", labels: ["collector"],
+                                                                  help: "Duration of the collector's last run.")
+
+    // MARK: The metering gateway (in the agent)
+
+    public static let gatewayRequests = MetricDescriptor("tokenwatt_gateway_requests", .counter, labels: ["route", "outcome"],
+                                                         help: "Requests to the metering gateway, by route and outcome.")
+    public static let gatewayFallbacks = MetricDescriptor("tokenwatt_gateway_fallbacks", .counter, labels: ["route"],
+                                                          help: "Requests over a cap sent to the route's fallback model instead.")
+    public static let gatewayGraceAdmissions = MetricDescriptor("tokenwatt_gateway_grace_admissions", .counter, labels: ["route"],
+                                                                help: "Capped requests let through on the gateway's grace quota while the aggregator could not be asked.")
+    public static let gatewayUnreachableAdmissions = MetricDescriptor("tokenwatt_gateway_unreachable_admissions", .counter, labels: ["route"],
+                                                                      help: "Capped requests let through past the grace quota by on_unreachable: allow.")
+    public static let gatewayAbandonedStreams = MetricDescriptor("tokenwatt_gateway_abandoned_streams", .counter, labels: ["route"],
+                                                                 help: "Streams whose client left, read on to the end for their usage.")
+    public static let gatewayEstimatedUsage = MetricDescriptor("tokenwatt_gateway_estimated_usage", .counter, labels: ["route"],
+                                                               help: "Answers without reported usage, counted from the request and the text (bytes / 4).")
+    public static let gatewayUnsettledReservations = MetricDescriptor("tokenwatt_gateway_unsettled_reservations", .counter, labels: ["route"],
+                                                                      help: "Reservations the aggregator did not settle (left to expire at their worst case).")
+    public static let gatewayUpstreamDurationSeconds = MetricDescriptor("tokenwatt_gateway_upstream_duration_seconds", .histogram, unit: "seconds", labels: ["route"],
+                                                                        help: "Seconds from forwarding a request to the end of its upstream answer.")
+    public static let gatewayOverheadDurationSeconds = MetricDescriptor("tokenwatt_gateway_overhead_duration_seconds", .histogram, unit: "seconds", labels: ["route"],
+                                                                        help: "Seconds a request spent in the gateway itself (reservation, routing, copying), its upstream time left out.")
+
+    /// What agents push: everything on the agent's `/metrics`.
+    public static let agentFamilies: [MetricDescriptor] = [
+        .cpuSeconds, .cpuUtilizationRatio, .memoryUsedBytes, .memoryTotalBytes,
+        .gpuInfo, .gpuUp, .gpuUtilizationRatio, .gpuMemoryUtilizationRatio, .gpuMemoryUsedBytes, .gpuMemoryTotalBytes,
+        .gpuPowerWatts, .gpuPowerLimitWatts, .gpuEnergyJoules, .gpuTemperatureCelsius,
+        .cpuEnergyJoules, .hwmonPowerWatts, .hwmonEnergyJoules, .nodePowerWatts, .nodeEnergyJoules,
+        .tokens, .requests, .inferenceRequestsRunning, .inferenceRequestsWaiting, .inferenceKVCacheUsageRatio,
+        .usageReports, .usageDroppedAttributes, .usageAttributeOverflow,
+        .agentSpoolBatches, .agentSpoolSamples, .agentSpoolBytes, .agentSpoolDroppedSamples,
+        .agentPushes, .agentPushErrors, .agentLastPushSuccessTimestampSeconds, .collectorUp, .collectorDurationSeconds,
+        .gatewayRequests, .gatewayFallbacks, .gatewayGraceAdmissions, .gatewayUnreachableAdmissions,
+        .gatewayAbandonedStreams, .gatewayEstimatedUsage, .gatewayUnsettledReservations,
+        .gatewayUpstreamDurationSeconds, .gatewayOverheadDurationSeconds,
+    ]
+
+    // MARK: The aggregator: ingest and its agents
+
+    public static let aggregatorRequests = MetricDescriptor("tokenwatt_aggregator_requests", .counter, help: "Remote-write requests stored.")
+    public static let aggregatorSamples = MetricDescriptor("tokenwatt_aggregator_samples", .counter, help: "Samples stored from remote-write requests.")
+    public static let aggregatorDuplicateSamples = MetricDescriptor("tokenwatt_aggregator_duplicate_samples", .counter,
+                                                                    help: "Samples received again (same series and timestamp) and kept once.")
+    public static let aggregatorRejectedRequests = MetricDescriptor("tokenwatt_aggregator_rejected_requests", .counter, labels: ["reason"],
+                                                                    help: "Remote-write requests refused, by reason.")
+    public static let aggregatorRefusedConnections = MetricDescriptor("tokenwatt_aggregator_refused_connections", .counter,
+                                                                      help: "Connections closed at once: their client held web.max_connections_per_client already.")
+    public static let aggregatorCommitDurationSeconds = MetricDescriptor("tokenwatt_aggregator_commit_duration_seconds", .histogram, unit: "seconds",
+                                                                         help: "Duration of each group commit to SQLite.")
+    public static let aggregatorCompactedSamples = MetricDescriptor("tokenwatt_aggregator_compacted_samples", .counter,
+                                                                    help: "Raw samples flushed from the in-memory head into compressed chunks.")
+    public static let aggregatorSeries = MetricDescriptor("tokenwatt_aggregator_series", .gauge, help: "Distinct series stored.")
+    public static let aggregatorHeadSeries = MetricDescriptor("tokenwatt_aggregator_head_series", .gauge, help: "Series with samples in the in-memory head.")
+    public static let aggregatorHeadSamples = MetricDescriptor("tokenwatt_aggregator_head_samples", .gauge, help: "Samples in the in-memory head (and its write-ahead log).")
+    public static let aggregatorHeadBytes = MetricDescriptor("tokenwatt_aggregator_head_bytes", .gauge, unit: "bytes",
+                                                             help: "Memory the head's samples take (storage.max_head_bytes bounds it).")
+    public static let aggregatorQueuedSamples = MetricDescriptor("tokenwatt_aggregator_queued_samples", .gauge, help: "Samples waiting for the writer.")
+    public static let aggregatorDatabaseSizeBytes = MetricDescriptor("tokenwatt_aggregator_database_size_bytes", .gauge, unit: "bytes",
+                                                                     help: "Size of the SQLite database, WAL included.")
+    public static let agentLastPushTimestampSeconds = MetricDescriptor("tokenwatt_agent_last_push_timestamp_seconds", .gauge, unit: "seconds", labels: ["node"],
+                                                                       help: "When the node's agent last pushed samples that were stored.")
+    public static let agentUp = MetricDescriptor("tokenwatt_agent_up", .gauge, labels: ["node"],
+                                                 help: "1 while the node's agent pushes on time, 0 once it has missed the configured number of pushes.")
+
+    // MARK: The aggregator: costs (from the ledger)
+
+    public static func cost(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_cost_\(currency)", .counter, unit: currency, labels: ["node", "component", "method"],
+                         help: "Money spent, by node and component: measured energy with PUE, amortised hardware, fixed overhead, and cloud APIs at their prices.")
+    }
+    public static func cloudEquivalent(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_cloud_equivalent_\(currency)", .counter, unit: currency, labels: ["node", "model"],
+                         help: "What the local tokens would have cost on the cloud API their model is shadowed by.")
+    }
+    public static func idleCost(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_idle_cost_\(currency)", .counter, unit: currency, labels: ["node"],
+                         help: "On-prem cost of hours in which the node served no tokens.")
+    }
+    public static let unpricedTokens = MetricDescriptor("tokenwatt_unpriced_tokens", .counter, labels: ["model"],
+                                                        help: "Tokens no price applied to (a cloud model without cloud_prices entry, a local model without shadow price): their money is unknown, not zero.")
+    public static func savings(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_savings_\(currency)", .gauge, unit: currency, labels: ["node"],
+                         help: "Cloud-equivalent of the local tokens minus the on-prem cost (energy, capex, overhead) over the whole ledger; falls in hours that cost more than the cloud.")
+    }
+    public static func costPerMillionTokens(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_cost_per_million_tokens_\(currency)", .gauge, unit: currency, labels: ["node", "model", "window"],
+                         help: "On-prem cost per million tokens over a window: the node's cost shared by token share.")
+    }
+    public static let breakEvenTokensPerSecond = MetricDescriptor("tokenwatt_break_even_tokens_per_second", .gauge, labels: ["node"],
+                                                                  help: "Tokens per second a node must serve for its cost to equal the cloud price of the same tokens, over the last 24 h.")
+
+    // MARK: The aggregator: budgets, caps, alerts, forwarding
+
+    /// A budget's figures for its current period, in its unit: the currency code, tokens or kWh.
+    public static let budgetSpent = MetricDescriptor("tokenwatt_budget_spent", .gauge, labels: ["budget", "unit"], help: "Spent so far in the budget's current period.")
+    public static let budgetLimit = MetricDescriptor("tokenwatt_budget_limit", .gauge, labels: ["budget", "unit"], help: "The budget's limit for its period.")
+    public static let budgetForecast = MetricDescriptor("tokenwatt_budget_forecast", .gauge, labels: ["budget", "unit"], help: "Projected spend at the end of the period.")
+    public static let budgetUsedRatio = MetricDescriptor("tokenwatt_budget_used_ratio", .gauge, unit: "ratio", labels: ["budget", "unit"], help: "Spent divided by limit.")
+    public static let budgetStateErrors = MetricDescriptor("tokenwatt_budget_state_errors", .counter,
+                                                           help: "Saved budget states that could not be read; the budget started its period afresh.")
+    public static let gatewayReservations = MetricDescriptor("tokenwatt_gateway_reservations", .gauge, labels: ["state"],
+                                                             help: "Reservations of the gateway's requests against hard caps, by state.")
+    public static let gatewayDeniedRequests = MetricDescriptor("tokenwatt_gateway_denied_requests", .counter, labels: ["budget"],
+                                                               help: "Gateway requests a hard cap refused, by budget.")
+    public static let alertDeliveries = MetricDescriptor("tokenwatt_alert_deliveries", .counter, labels: ["receiver", "outcome"],
+                                                         help: "Alert delivery attempts, by receiver and outcome.")
+    public static let forwardSamples = MetricDescriptor("tokenwatt_forward_samples", .counter, labels: ["target", "result"],
+                                                        help: "Samples forwarded with remote write, by target and result.")
+    public static let forwardErrors = MetricDescriptor("tokenwatt_forward_errors", .counter, labels: ["target", "reason"],
+                                                       help: "Forwarding requests that failed and were kept for a retry, by target and reason.")
+    public static let forwardCursorErrors = MetricDescriptor("tokenwatt_forward_cursor_errors", .counter, labels: ["target"],
+                                                             help: "Reads of a target's forwarding cursor that failed and were tried again.")
+    public static let forwardBacklogSamples = MetricDescriptor("tokenwatt_forward_backlog_samples", .gauge, labels: ["target"],
+                                                               help: "Samples logged and not yet accepted by the target.")
+    public static let forwardBacklogAgeSeconds = MetricDescriptor("tokenwatt_forward_backlog_age_seconds", .gauge, unit: "seconds", labels: ["target"],
+                                                                  help: "Age of the oldest sample the target has not accepted.")
+
+    // MARK: The aggregator: advice (the last round)
+
+    public static let adviceTokensPerSecond = MetricDescriptor("tokenwatt_advice_tokens_per_second", .gauge, labels: ["node", "model"],
+                                                               help: "Tokens per second a model serves on a node now (the last five steps of the advice window).")
+    public static let adviceCapacityTokensPerSecond = MetricDescriptor("tokenwatt_advice_capacity_tokens_per_second", .gauge, labels: ["node", "model"],
+                                                                       help: "Tokens per second at which the model's queue grew on the node in the advice window.")
+    public static let adviceHeadroomTokensPerSecond = MetricDescriptor("tokenwatt_advice_headroom_tokens_per_second", .gauge, labels: ["node", "model"],
+                                                                       help: "Tokens per second left before the model's queue grows on the node.")
+    public static func adviceMarginalCostPerMillionTokens(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_advice_marginal_cost_\(currency)_per_million_tokens", .gauge, labels: ["node", "model"],
+                         help: "What the next million tokens cost on the node now: the energy they add at this hour's price and PUE.")
+    }
+    public static func adviceAverageCostPerMillionTokens(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_advice_average_cost_\(currency)_per_million_tokens", .gauge, labels: ["node", "model"],
+                         help: "The ledger's cost per million tokens over the advice window.")
+    }
+    public static func adviceCloudPricePerMillionTokens(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_advice_cloud_price_\(currency)_per_million_tokens", .gauge, labels: ["node", "model"],
+                         help: "The cloud price of a million of the model's tokens in its own mix, at its shadow price.")
+    }
+    public static let adviceMarginalGCO2ePerMillionTokens = MetricDescriptor("tokenwatt_advice_marginal_gco2e_per_million_tokens", .gauge, labels: ["node", "model"],
+                                                                             help: "Grams of CO2e the next million tokens add on the node now.")
+    public static let adviceRecommendation = MetricDescriptor("tokenwatt_advice_recommendation", .gauge, labels: ["model", "action"],
+                                                              help: "1 for the action the advisor recommends for a model, 0 for the others.")
+    public static let adviceOverflowAboveTokensPerSecond = MetricDescriptor("tokenwatt_advice_overflow_above_tokens_per_second", .gauge, labels: ["model"],
+                                                                            help: "Tokens per second of a model to serve locally before sending the rest to the cloud.")
+    public static func advicePowerOffSavingsPerMonth(currency: String) -> MetricDescriptor {
+        MetricDescriptor("tokenwatt_advice_power_off_savings_\(currency)_per_month", .gauge, labels: ["node"],
+                         help: "Money a month powering off an idle node saves (energy and overhead, less the cloud price of what it served).")
+    }
+
+    /// The aggregator's own families, after the pushed series on its `/metrics`.
+    public static func aggregatorFamilies(currency: String) -> [MetricDescriptor] {
+        [
+            .aggregatorRequests, .aggregatorSamples, .aggregatorDuplicateSamples, .aggregatorRejectedRequests,
+            .aggregatorRefusedConnections, .aggregatorCommitDurationSeconds, .aggregatorCompactedSamples,
+            .aggregatorSeries, .aggregatorHeadSeries, .aggregatorHeadSamples, .aggregatorHeadBytes,
+            .aggregatorQueuedSamples, .aggregatorDatabaseSizeBytes, .agentLastPushTimestampSeconds, .agentUp,
+            .cost(currency: currency), .cloudEquivalent(currency: currency), .idleCost(currency: currency), .unpricedTokens,
+            .savings(currency: currency), .costPerMillionTokens(currency: currency), .breakEvenTokensPerSecond,
+            .budgetSpent, .budgetLimit, .budgetForecast, .budgetUsedRatio, .budgetStateErrors,
+            .gatewayReservations, .gatewayDeniedRequests, .alertDeliveries,
+            .forwardSamples, .forwardErrors, .forwardCursorErrors, .forwardBacklogSamples, .forwardBacklogAgeSeconds,
+            .adviceTokensPerSecond, .adviceCapacityTokensPerSecond, .adviceHeadroomTokensPerSecond,
+            .adviceMarginalCostPerMillionTokens(currency: currency), .adviceAverageCostPerMillionTokens(currency: currency),
+            .adviceCloudPricePerMillionTokens(currency: currency), .adviceMarginalGCO2ePerMillionTokens,
+            .adviceRecommendation, .adviceOverflowAboveTokensPerSecond, .advicePowerOffSavingsPerMonth(currency: currency),
+        ]
+    }
+}

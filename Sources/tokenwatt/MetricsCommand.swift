@@ -1,0 +1,36 @@
+import ArgumentParser
+import TokenWattCore
+
+/// `tokenwatt metrics`: every metric the agent and the aggregator emit, from their descriptors,
+/// as the Markdown tables of the README's metric reference (a test holds the README to it).
+struct MetricsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "metrics",
+                                                    abstract: "Every metric the agent and the aggregator emit: name, type, labels and help, as Markdown.")
+
+    @Option(help: "The currency code that money metrics carry in their names.")
+    var currency = "USD"
+
+    func run() {
+        print(MetricsCommand.reference(currency: currency.lowercased()), terminator: "")
+    }
+
+    static func reference(currency: String) -> String {
+        """
+        The agent's families, on its `/metrics` and pushed (the aggregator adds `node`; token and
+        request counts carry the configured attribution labels too):
+
+        \(table(MetricDescriptor.agentFamilies))
+        The aggregator's own families, after the pushed series on its `/metrics` (a node may not push them):
+
+        \(table(MetricDescriptor.aggregatorFamilies(currency: currency)))
+        """
+    }
+
+    private static func table(_ descriptors: [MetricDescriptor]) -> String {
+        let rows = descriptors.map { metric in
+            let labels = metric.labels.isEmpty ? "" : "`" + metric.labels.joined(separator: "`, `") + "`"
+            return "| `\(metric.seriesName)` | \(metric.type.rawValue) | \(labels) | \(metric.help.replacingOccurrences(of: "|", with: "\\|")) |"
+        }
+        return (["| metric | type | labels | help |", "|---|---|---|---|"] + rows).joined(separator: "\n") + "\n"
+    }
+}
