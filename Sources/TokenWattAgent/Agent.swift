@@ -1,3 +1,16 @@
+// Architecture. The folders of TokenWattAgent, each depending only on folders listed below it;
+// this file and CollectorRegistry assemble them. LayoutTests holds the code to this order.
+//
+//   Configuration  the YAML config, made of each part's settings
+//   Gateway        the metering gateway: callers, routes, reservations, usage of answers
+//   Usage          usage reports from applications and their collector
+//   Inference      inference servers: dialects, discovery and their collector
+//   Collectors     the collector protocol, its scheduler and the node's collectors
+//   Push           the spool and the pusher
+//   NVML           the NVIDIA library, loaded at run time
+//   Attribution    the labels tokens are attributed by, model patterns
+//   State          the agent's database, saved counters, counters kept monotonic
+
 import AsyncHTTPClient
 import Foundation
 import Hummingbird

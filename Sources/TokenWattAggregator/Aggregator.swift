@@ -1,3 +1,19 @@
+// Architecture. The folders of TokenWattAggregator, each depending only on folders listed
+// below it and on the top-level helpers (AggregatorError, NumberText, RunsInTurn); this file
+// assembles them all. LayoutTests holds the code to this order.
+//
+//   Web            the built-in pages, from what Query, Budgets, Costs and Advice answer
+//   Configuration  the YAML config, made of each component's settings
+//   Query          the Prometheus-style read API, tokens and fleet answers
+//   Budgets        budgets, the events they fire, hard caps and their reservations
+//   Advice         the burst advisor
+//   Alerts         receivers and the delivery of alert events
+//   Costs          the cost ledger, its reports and what-ifs
+//   Forwarding     remote write on to other stores
+//   Ingest         remote write in, node credentials, the ingest's own counters
+//   Exposition     /metrics and the sources that contribute families to it
+//   HTTP           query strings and API answers
+
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
@@ -44,8 +60,8 @@ public struct Aggregator: Sendable {
         let pushedSeries = PushedSeriesCache()
         let advisor = Advisor(ledger: stores.ledger, samples: samples, pricing: configuration.pricing, nodeLabels: { costs.nodeLabels($0) },
                               settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger, now: now)
-        let router = Aggregator.router(configuration: configuration, database: stores.database, samples: samples, reservations: stores.reservations, writer: writer,
-                                       pushedSeries: pushedSeries, metrics: metrics, costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
+        let router = Aggregator.router(configuration: configuration, parts: Parts(stores: stores, writer: writer, pushedSeries: pushedSeries, metrics: metrics,
+                                                                          costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder),
                                        logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
@@ -91,22 +107,35 @@ public struct Aggregator: Sendable {
         try await client.shutdown()
     }
 
-    static func router(configuration: AggregatorConfiguration, database: StoreDatabase, samples: SampleStore, reservations: any ReservationStore, writer: SampleWriter,
-                       pushedSeries: PushedSeriesCache,
-                       metrics: AggregatorMetrics, costs: CostEngine, advisor: Advisor, budgets: BudgetEngine, delivery: DeliveryWorker, forwarder: RemoteWriteForwarder, logger: Logger,
+    /// What the routes are served by: the stores and the services `init` built.
+    struct Parts: Sendable {
+        let stores: Stores
+        let writer: SampleWriter
+        let pushedSeries: PushedSeriesCache
+        let metrics: AggregatorMetrics
+        let costs: CostEngine
+        let advisor: Advisor
+        let budgets: BudgetEngine
+        let delivery: DeliveryWorker
+        let forwarder: RemoteWriteForwarder
+    }
+
+    static func router(configuration: AggregatorConfiguration, parts: Parts, logger: Logger,
                        now: @escaping @Sendable () -> Int64) -> Router<DaemonRequestContext> {
+        let samples = parts.stores.samples, ledger = parts.stores.ledger, pricing = configuration.pricing
+        let writer = parts.writer, budgets = parts.budgets
         let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
-        let authenticator = NodeAuthenticator(configuration: configuration)
+        let authenticator = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode)
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
-            writer: writer, samples: samples, pushedSeries: pushedSeries, metrics: metrics, configuration: configuration.ingest,
+            writer: writer, samples: samples, pushedSeries: parts.pushedSeries, metrics: parts.metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
-        let desk = ReservationDesk(reservations: reservations, budgets: budgets, ledger: costs.ledger, pricing: costs.pricing, now: now)
-        let own = AggregatorMetrics.Source(metrics: metrics, samples: samples, database: database, writer: writer, now: now)
-        let exposition = MetricsHandler(samples: samples, sources: [own, costs, advisor, budgets, delivery, forwarder, desk],
+        let desk = ReservationDesk(reservations: parts.stores.reservations, budgets: budgets, ledger: ledger, pricing: pricing, now: now)
+        let own = AggregatorMetrics.Source(metrics: parts.metrics, samples: samples, database: parts.stores.database, writer: writer, now: now)
+        let exposition = MetricsHandler(samples: samples, sources: [own, parts.costs, parts.advisor, budgets, parts.delivery, parts.forwarder, desk],
                                         stalenessMs: configuration.stalenessMs, now: now)
         let series = SeriesHandler(samples: samples)
         let queryRange = QueryRangeHandler(samples: samples, now: now)
@@ -117,15 +146,15 @@ public struct Aggregator: Sendable {
         router.post("/api/v1/series", use: series.handle)
         router.get("/api/v1/query_range", use: queryRange.handle)
         router.get("/api/v1/tokens", use: tokens.handle)
-        router.get("/api/v1/costs", use: CostsHandler(ledger: costs.ledger, pricing: costs.pricing, now: now).handle)
-        router.get("/api/v1/advice", use: AdviceHandler(advisor: advisor).handle)
-        router.get("/api/v1/whatif", use: WhatIfHandler(engine: costs).handle)
-        let fleet = FleetHandler(samples: samples, metrics: metrics, advisor: advisor, stalenessMs: configuration.stalenessMs, now: now)
+        router.get("/api/v1/costs", use: CostsHandler(ledger: ledger, pricing: pricing, now: now).handle)
+        router.get("/api/v1/advice", use: AdviceHandler(advisor: parts.advisor).handle)
+        router.get("/api/v1/whatif", use: WhatIfHandler(hours: parts.costs, pricing: pricing, now: now).handle)
+        let fleet = FleetHandler(samples: samples, metrics: parts.metrics, advisor: parts.advisor, stalenessMs: configuration.stalenessMs, now: now)
         router.get("/api/v1/fleet", use: fleet.handle)
-        let alerts = AlertsHandler(budgets: budgets, delivery: delivery)
+        let alerts = AlertsHandler(budgets: budgets, delivery: parts.delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
-        WebOverview(fleet: fleet, ledger: costs.ledger, pricing: costs.pricing, ledgerVersion: { costs.ledgerVersion }, advisor: advisor,
+        WebOverview(fleet: fleet, ledger: ledger, pricing: pricing, ledgerVersion: { parts.costs.ledgerVersion }, advisor: parts.advisor,
                     alerts: alerts, now: now).register(on: router)
         let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,
                                                currency: configuration.pricing.currency, now: now)

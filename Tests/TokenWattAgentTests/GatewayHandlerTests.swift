@@ -74,4 +74,40 @@ import TokenWattCore
             }
         }
     }
+
+    /// The rate cap's window and cool-down go by the handler's clock, not the wall's: a caller
+    /// refused at t, with the seconds left to wait, is let through once the clock passes them.
+    @Test func aCallersRateCapAndItsCoolDownGoByTheInjectedClock() async throws {
+        try await GatewayHandlerTests.withUpstream { port in
+            try await withClient { client in
+                let configuration = try #require(try AgentConfiguration.parse(yaml: """
+                    gateway:
+                      callers: [{key_env: KEY, labels: {team: research}, rate_limit: {requests_per_minute: 2, cool_down: 90s}}]
+                      routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
+                    """, file: "agent.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"]).gateway)
+                let clock = Mutex<Int64>(1_800_000_000_000)
+                let handler = GatewayHandler(configuration: configuration, client: client, usage: try UsageCollector(store: nil, attributes: [], maxValuesPerAttribute: 10),
+                                             reservations: nil, metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"),
+                                             now: { clock.withLock { $0 } })
+                let router = Router()
+                router.post("/v1/chat/completions", use: handler.handle)
+                try await Application(router: router).test(.router) { gateway in
+                    func ask() async throws -> (status: HTTPResponse.Status, retryAfter: String?) {
+                        try await gateway.execute(uri: "/v1/chat/completions", method: .post,
+                                                  headers: [.authorization: "Bearer sk-caller", .contentType: "application/json"],
+                                                  body: ByteBuffer(string: #"{"model":"gpt-4o-mini","messages":[]}"#)) { ($0.status, $0.headers[.retryAfter]) }
+                    }
+                    #expect(try await ask().status == .ok)
+                    #expect(try await ask().status == .ok)
+                    let refused = try await ask()
+                    #expect(refused.status == .tooManyRequests && refused.retryAfter == "90")
+                    clock.withLock { $0 += 60_000 }  // the window has passed, the cool-down has not
+                    let cooling = try await ask()
+                    #expect(cooling.status == .tooManyRequests && cooling.retryAfter == "30")
+                    clock.withLock { $0 += 30_000 }
+                    #expect(try await ask().status == .ok)
+                }
+            }
+        }
+    }
 }

@@ -184,8 +184,8 @@ import TokenWattCore
         let yaml = "listen: \"\(listen)\"\n" + (nodes ? "nodes: [{name: a, token_env: T}]\n" : "")
         let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: ["T": "secret"])
         #expect(((try? configuration.checkListener(source: "agg.yml")) != nil) == starts)
-        #expect((NodeAuthenticator(configuration: configuration).node(authorization: nil) != nil) == anonymous)
-        #expect(NodeAuthenticator(configuration: configuration).node(authorization: "Bearer secret") == (nodes ? "a" : nil))
+        #expect((NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: nil) != nil) == anonymous)
+        #expect(NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: "Bearer secret") == (nodes ? "a" : nil))
     }
 
     /// One credential, one right: a node's push token listed as a reader's is refused.

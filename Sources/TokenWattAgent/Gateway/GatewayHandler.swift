@@ -32,10 +32,13 @@ struct GatewayHandler: Sendable {
     let logger: Logger
     let rates = CallerRateGuard()
     let grace: GraceQuota
+    /// Milliseconds since the epoch: what the rate caps, their cool-down and the grace quota go by.
+    let now: @Sendable () -> Int64
 
     init(configuration: GatewayConfiguration, client: HTTPClient, usage: UsageCollector, reservations: ReservationClient?,
-         metrics: GatewayMetrics, logger: Logger) {
+         metrics: GatewayMetrics, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.configuration = configuration
+        self.now = now
         self.client = client
         self.usage = usage
         self.reservations = reservations
@@ -83,11 +86,12 @@ struct GatewayHandler: Sendable {
             metrics.count(.noRoute, route: "")
             return GatewayHandler.error(404, "not_found_error", "the gateway routes no upstream for model \(shape.model)", anthropic: anthropic)
         }
-        if let refusal = rates.admit(caller, now: TimeBounds.nowMilliseconds()) {
+        let admitted = now()
+        if let refusal = rates.admit(caller, now: admitted) {
             metrics.count(.rateLimited, route: route.pattern)
             logger.warning("gateway caller over its rate cap", metadata: ["caller": "\(caller.labels)", "reason": "\(refusal.reason)"])
             return GatewayHandler.error(429, "rate_limit_exceeded", "rate cap: \(refusal.reason); refused until \(TimeBounds.rfc3339(refusal.untilMs))",
-                                        anthropic: anthropic, retryAfter: max(1, Int((refusal.untilMs - TimeBounds.nowMilliseconds() + 999) / 1000)))
+                                        anthropic: anthropic, retryAfter: max(1, Int((refusal.untilMs - admitted + 999) / 1000)))
         }
         var call = Call(caller: caller, route: route, shape: shape, body: body, anthropic: anthropic, started: started)
         if let refused = await admit(&call) { return refused }
@@ -121,7 +125,7 @@ struct GatewayHandler: Sendable {
             metrics.count(.unpriced, route: call.route.pattern)
             return GatewayHandler.error(422, "unpriced", message, anthropic: call.anthropic)
         case .unreachable(let reason):
-            if grace.take(call.shape.estimatedInputTokens + maxOutput, now: TimeBounds.nowMilliseconds()) {
+            if grace.take(call.shape.estimatedInputTokens + maxOutput, now: now()) {
                 metrics.count(.graceAdmissions, route: call.route.pattern)
                 return nil
             }
@@ -211,7 +215,7 @@ struct GatewayHandler: Sendable {
             } catch {
                 logger.error("gateway usage not saved", metadata: ["model": "\(call.shape.model)", "error": "\(error)"])
             }
-            rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: TimeBounds.nowMilliseconds())
+            rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: now())
         }
     }
 

@@ -162,7 +162,7 @@ public final class Advisor: Service, Sendable {
     }
 }
 
-extension Advisor {
+extension Advisor: MetricsSource {
     /// The `tokenwatt_advice_*` families of the last round, for Grafana and alert rules.
     func families() -> [MetricFamily] {
         guard let advice = latestAdvice else { return [] }

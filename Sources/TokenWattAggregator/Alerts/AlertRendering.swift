@@ -1,12 +1,16 @@
 import Foundation
 import TokenWattAPI
+import TokenWattCore
 import TokenWattStore
 
 /// An alert event as each kind of receiver takes it.
 enum AlertRendering {
+    /// How often firing alerts are sent again to Alertmanager, as Prometheus does, so that it
+    /// keeps them open.
+    static let alertmanagerResendMs: Int64 = Milliseconds.minute
     /// How long Alertmanager keeps a firing alert open without hearing of it again: a few
     /// resend intervals, as Prometheus does.
-    static let alertmanagerHoldMs: Int64 = 5 * BudgetEngine.alertmanagerResendMs
+    static let alertmanagerHoldMs: Int64 = 5 * alertmanagerResendMs
 
     /// The URL, body and extra headers of one attempt.
     static func request(for event: AlertEvent, message: OutboxMessage, receiver: Receiver, now: Int64) -> (String, [UInt8], [(String, String)]) {

@@ -12,7 +12,6 @@ import TokenWattStore
 /// receiver, before the delivery worker is woken. Firing alerts are sent again to Alertmanager
 /// receivers every minute, as Prometheus does, so Alertmanager keeps them open.
 public final class BudgetEngine: Service, Sendable {
-    static let alertmanagerResendMs: Int64 = 60_000
     /// Least time between two evaluations: under a stream of pushes the evaluation, which reads
     /// the hour in progress of every energy and token series, runs at most this often.
     static let minimumSpacing: Duration = .milliseconds(250)
@@ -163,7 +162,7 @@ public final class BudgetEngine: Service, Sendable {
     /// Firing alerts sent again to the budget's Alertmanager receivers once a minute.
     private func refreshes(_ budget: Budget, state: inout BudgetState, events: [AlertEvent], now: Int64) -> [OutboxMessage] {
         let alertmanagers = budget.receivers.filter { if case .alertmanager? = receivers[$0]?.kind { true } else { false } }
-        guard !alertmanagers.isEmpty, !state.firing.isEmpty, now - state.lastRefreshMs >= BudgetEngine.alertmanagerResendMs else { return [] }
+        guard !alertmanagers.isEmpty, !state.firing.isEmpty, now - state.lastRefreshMs >= AlertRendering.alertmanagerResendMs else { return [] }
         state.lastRefreshMs = now
         // What fired just now is on its way already.
         let sent = Set(events.compactMap(\.firing))

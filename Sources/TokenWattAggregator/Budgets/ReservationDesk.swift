@@ -17,7 +17,7 @@ import TokenWattStore
 /// fires and for the rule's cool-down after. Money is priced here: cloud tokens at their price,
 /// local tokens at their model's measured cost per token over the last day of the ledger; a
 /// request no price bounds is refused by a money cap (its cost would be unknown).
-final class ReservationDesk: Sendable {
+final class ReservationDesk: MetricsSource, Sendable {
     struct Request: Sendable {
         var labels: [String: String]
         var inputTokens: Double

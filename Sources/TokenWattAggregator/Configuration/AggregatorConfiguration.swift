@@ -14,6 +14,8 @@ public struct AggregatorConfiguration: Sendable {
     /// configured (no config file, or one without `nodes`), and honoured only on a loopback
     /// listener, so the quick start and a packaged single-host setup work without tokens.
     public var anonymousNode: String?
+    /// The node a push without a credential is stored as: only on a loopback listener.
+    var unauthenticatedNode: String? { listen.isLoopback ? anonymousNode : nil }
     /// Labels added to every pushed series, e.g. `site`, `rack`; they override pushed labels.
     public var staticLabels: [String: String] = [:]
     public var ingest = IngestConfiguration()
@@ -57,42 +59,3 @@ extension AggregatorConfiguration {
     }
 }
 
-/// `advice:` of the config.
-public struct AdviceSettings: Sendable {
-    /// The window measured (default 1 hour), in buckets of `stepMs` (default 1 minute).
-    public var windowMs: Int64 = Milliseconds.hour
-    public var stepMs: Int64 = 60_000
-    /// A model serving fewer tokens per second than this over the window is idle (default 1).
-    public var idleBelowTokensPerSecond = 1.0
-
-    public init() {}
-}
-
-/// A node's name and what it pushes with: a token, a client certificate (its common name), or both.
-public struct NodeCredential: Sendable {
-    public var name: String
-    public var token: String?
-    public var clientCertCommonName: String?
-
-    public init(name: String, token: String? = nil, clientCertCommonName: String? = nil) {
-        self.name = name
-        self.token = token
-        self.clientCertCommonName = clientCertCommonName
-    }
-}
-
-/// Limits of `POST /api/v1/write`.
-public struct IngestConfiguration: Sendable {
-    /// Largest compressed body accepted (default 16 MiB); larger gets 413.
-    public var maxBodyBytes = 16 << 20
-    /// Largest body after snappy decompression (default 64 MiB); larger gets 413.
-    public var maxDecodedBytes = 64 << 20
-    /// Samples more than this far in the future are refused (default 10 minutes).
-    public var maxFutureSkewMs: Int64 = 10 * 60_000
-    /// Bounds on one request's series, samples and labels, checked before decoding.
-    public var limits = RemoteWriteLimits()
-    /// Distinct series one node may have (default 100,000); a request past it gets 400.
-    public var maxSeriesPerNode = 100_000
-
-    public init() {}
-}

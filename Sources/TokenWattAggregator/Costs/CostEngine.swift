@@ -214,3 +214,12 @@ protocol LiveHourFiguring: Sendable {
 }
 
 extension CostEngine: LiveHourFiguring {}
+
+/// What the fleet measured in an hour, from the samples stored now, and the labels a node's
+/// class is matched by: what the what-if re-figures hours from.
+protocol HourMeasuring: Sendable {
+    func measured(hour: Int64) async throws -> HourCosts
+    func nodeLabels(_ node: String) -> [String: String]
+}
+
+extension CostEngine: HourMeasuring {}

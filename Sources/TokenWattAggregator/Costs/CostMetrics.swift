@@ -3,7 +3,7 @@ import TokenWattStore
 
 /// The cost families of `/metrics`, from the ledger. Money is in the configured currency,
 /// whose code is in the names (`MetricDescriptor.cost(currency:)`).
-extension CostEngine {
+extension CostEngine: MetricsSource {
     /// Windows of `tokenwatt_cost_per_million_tokens_*`: the ledger hours that start in them.
     static let windows: [(label: String, ms: Int64)] = [("1h", Milliseconds.hour), ("24h", Milliseconds.day), ("7d", Milliseconds.week)]
     /// The window over which break-even rates are figured.

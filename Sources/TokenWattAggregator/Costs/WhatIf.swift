@@ -55,11 +55,13 @@ struct WhatIf: Sendable {
 
     /// Today's ledger and the changed one of the hours that start in `[from, to)`, and the
     /// tokens a shift back found no local model for.
-    func run(engine: CostEngine, from: Int64, to: Int64) async throws -> (today: Ledger, changed: Ledger, stayedOnCloud: Double) {
+    func run(measuring hours: any HourMeasuring, base: Pricing, from: Int64, to: Int64, now: Int64) async throws
+        -> (today: Ledger, changed: Ledger, stayedOnCloud: Double) {
+        let measuring = hours
         var hours: [HourCosts] = []
         var hour = TimeBucket.firstStart(from: from, width: Milliseconds.hour)
-        while hour < to, hour <= engine.now() {
-            hours.append(try await engine.measured(hour: hour))
+        while hour < to, hour <= now {
+            hours.append(try await measuring.measured(hour: hour))
             hour += Milliseconds.hour
         }
         // A node's idle power: its lowest hourly mean power in the period.
@@ -68,7 +70,7 @@ struct WhatIf: Sendable {
         for inputs in hours {
             var byNode: [String: Double] = [:]
             for (node, energy) in inputs.nodes {
-                let power = engine.pricing.nodeClass(for: engine.nodeLabels(node))?.power ?? Pricing.PowerModel()
+                let power = base.nodeClass(for: measuring.nodeLabels(node))?.power ?? Pricing.PowerModel()
                 byNode[node] = energy.joules(estimating: power).joules
                 let watts = byNode[node]! / (3600 * inputs.fraction)
                 idleWatts[node] = min(idleWatts[node] ?? watts, watts)
@@ -78,10 +80,10 @@ struct WhatIf: Sendable {
         var today: Ledger = ([], []), changed: Ledger = ([], [])
         var stayed = 0.0
         for (index, inputs) in hours.enumerated() {
-            let base = inputs.ledger(pricing: engine.pricing, labels: engine.nodeLabels)
+            let base = inputs.ledger(pricing: base, labels: measuring.nodeLabels)
             var shifted = inputs
             for shift in shifts { stayed += shifted.shift(shift, pricing: pricing, joules: joules[index], idleWatts: idleWatts) }
-            let ledger = shifted.ledger(pricing: pricing, labels: engine.nodeLabels)
+            let ledger = shifted.ledger(pricing: pricing, labels: measuring.nodeLabels)
             today.nodes += base.nodes
             today.usage += base.usage
             changed.nodes += ledger.nodes

@@ -8,27 +8,31 @@ import TokenWattCore
 /// changed pricing keys and shifted tokens (`WhatIf`), beside today's, each as totals and
 /// `CostReport` groups by `by` (default `model`).
 struct WhatIfHandler: Sendable {
-    let engine: CostEngine
+    /// Re-measures the period's hours from the samples.
+    let hours: any HourMeasuring
+    /// The pricing in force, which `set=` changes.
+    let pricing: Pricing
+    let now: @Sendable () -> Int64
     static let longestMs: Int64 = 92 * Milliseconds.day
 
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let parameters = QueryString(request.uri.query)
         do {
-            let to = try QueryParameters.time(parameters["to"], name: "to", default: engine.now())
+            let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
             let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.day)
             guard from < to else { throw QueryError("from must be before to") }
             guard to - from <= WhatIfHandler.longestMs else { throw QueryError("a what-if covers at most 92 days") }
-            let whatIf = try WhatIf(base: engine.pricing, settings: parameters.all("set"), shifts: parameters.all("shift"))
+            let whatIf = try WhatIf(base: pricing, settings: parameters.all("set"), shifts: parameters.all("shift"))
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"])
-            let (today, changed, stayed) = try await whatIf.run(engine: engine, from: from, to: to)
+            let (today, changed, stayed) = try await whatIf.run(measuring: hours, base: pricing, from: from, to: to, now: now())
             func figures(_ ledger: WhatIf.Ledger, carbon: Bool) -> WhatIfFigures {
                 WhatIfFigures(totals: CostReport(by: [], step: nil, carbon: carbon).rows(ledger).first?.figures,
                               groups: CostReport(by: by, step: nil, carbon: carbon).rows(ledger))
             }
             return APIResponse.answer(WhatIfResponse(
-                from: Double(from) / 1000, to: Double(to) / 1000, by: by, currency: engine.pricing.currency,
+                from: Double(from) / 1000, to: Double(to) / 1000, by: by, currency: pricing.currency,
                 set: whatIf.settings.map { "\($0.path)=\($0.value)" }, shift: whatIf.shifts.map(\.text),
-                today: figures(today, carbon: engine.pricing.carbon != nil), whatif: figures(changed, carbon: whatIf.pricing.carbon != nil),
+                today: figures(today, carbon: pricing.carbon != nil), whatif: figures(changed, carbon: whatIf.pricing.carbon != nil),
                 stayedOnCloudTokens: stayed))
         } catch let error as QueryError {
             return APIResponse.badData(error.message)

@@ -6,8 +6,3 @@ import TokenWattCore
 protocol MetricsSource: Sendable {
     func families() async throws -> [MetricFamily]
 }
-
-extension CostEngine: MetricsSource {}
-extension Advisor: MetricsSource {}
-extension ReservationDesk: MetricsSource {}
-extension RemoteWriteForwarder: MetricsSource {}

@@ -27,7 +27,7 @@ public struct ForwardTarget: Sendable {
 /// network) is waited out with backoff, the log holding what the target has not taken; a
 /// request it refuses (400, 413) is split so that only the rows to blame are dropped, counted.
 /// Rows every target has passed are deleted.
-public final class RemoteWriteForwarder: Service, Sendable {
+public final class RemoteWriteForwarder: Service, MetricsSource, Sendable {
     /// Most bytes (before snappy) per request.
     static let maxRequestBytes = 4 << 20
     static let minBackoff: Duration = .milliseconds(500)

@@ -7,11 +7,6 @@ struct NodeAuthenticator: Sendable {
     private let certificates: [String: String]
     private let anonymousNode: String?
 
-    /// The configuration's nodes; pushes without a credential only on a loopback listener.
-    init(configuration: AggregatorConfiguration) {
-        self.init(nodes: configuration.nodes, anonymousNode: configuration.listen.isLoopback ? configuration.anonymousNode : nil)
-    }
-
     init(nodes: [NodeCredential], anonymousNode: String?) {
         tokens = BearerTokenTable(nodes.compactMap { node in node.token.map { (Array($0.utf8), node.name) } })
         certificates = Dictionary(nodes.compactMap { node in node.clientCertCommonName.map { ($0, node.name) } }) { first, _ in first }

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// The folders of the daemons' libraries depend one way: each only on the folders its module's
+/// architecture comment lists below it (the comment at the top of `Aggregator.swift` and
+/// `Agent.swift`, read here, so the order is written once).
+struct LayoutTests {
+    static let modules = [("TokenWattAggregator", "Aggregator.swift"), ("TokenWattAgent", "Agent.swift")]
+
+    /// The folders of an architecture comment, top first: `//   Name  what it holds`.
+    static func layers(_ header: String) -> [String] {
+        header.split(separator: "\n").prefix { $0.hasPrefix("//") }
+            .compactMap { $0.wholeMatch(of: #///   ([A-Z][A-Za-z]+)\s+\S.*/#).map { String($0.output.1) } }
+    }
+
+    /// Every folder's references to types declared in another folder of the module.
+    static func references(module: URL) throws -> [(from: String, to: String, type: String, file: String)] {
+        let files = FileManager.default.enumerator(atPath: module.path)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        func folder(_ file: String) -> String { file.contains("/") ? String(file.split(separator: "/")[0]) : "." }
+        var texts: [String: String] = [:]
+        var declaredIn: [String: String] = [:]
+        for file in files {
+            let text = try String(contentsOf: module.appendingPathComponent(file), encoding: .utf8)
+            // Comments and string literals name types without depending on them.
+            texts[file] = text.replacing(#/\/\/[^\n]*/#, with: "").replacing(#/"(?:[^"\\\n]|\\.)*"/#, with: "\"\"")
+            for match in text.matches(of: #/(?m)^(?:(?:public|private|fileprivate|final|package|internal)\s+)*(?:struct|class|enum|protocol|actor|typealias)\s+([A-Z]\w*)/#) {
+                declaredIn[String(match.output.1)] = declaredIn[String(match.output.1)] ?? folder(file)
+            }
+        }
+        var found: [(String, String, String, String)] = []
+        for (file, text) in texts {
+            let names = Set(text.matches(of: #/\b[A-Z]\w*/#).map { String($0.output) })
+            for name in names {
+                if let other = declaredIn[name], other != folder(file) { found.append((folder(file), other, name, file)) }
+            }
+        }
+        return found
+    }
+
+    @Test(arguments: LayoutTests.modules)
+    func foldersDependOnlyOnTheFoldersListedBelowThem(_ module: String, _ assembly: String) throws {
+        let directory = DeployTests.root.appendingPathComponent("Sources/\(module)")
+        let layers = LayoutTests.layers(try String(contentsOf: directory.appendingPathComponent(assembly), encoding: .utf8))
+        let folders = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasSuffix(".swift") && !$0.contains(".") }
+        #expect(Set(layers) == Set(folders), "the architecture comment lists \(layers.sorted()), the module has \(folders.sorted())")
+        let references = try LayoutTests.references(module: directory)
+        #expect(references.count > 20)
+        for reference in references where reference.from != "." && reference.to != "." {
+            guard let from = layers.firstIndex(of: reference.from), let to = layers.firstIndex(of: reference.to) else { continue }
+            #expect(to > from, "\(reference.file) (\(reference.from)) uses \(reference.type) of \(reference.to), which the architecture puts above it")
+        }
+    }
+}
