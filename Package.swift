@@ -115,34 +115,40 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // What the test targets share: free ports, loopback servers, starting the real binaries
+        // and waiting for them, HTTP helpers, the fake NVML library (FakeNVML/, C compiled at run time).
+        .target(name: "TokenWattTestSupport", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], path: "Tests/TestSupport", exclude: ["FakeNVML"], swiftSettings: strict),
+
         .testTarget(name: "TokenWattCoreTests", dependencies: [
             "TokenWattCore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "TokenWattServiceTests", dependencies: [
-            "TokenWattService",
+            "TokenWattService", "TokenWattTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattStoreTests", dependencies: [
-            "TokenWattStore",
+            "TokenWattStore", "TokenWattTestSupport",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAggregatorTests", dependencies: [
-            "TokenWattAPI", "TokenWattAggregator", "TokenWattService",
+            "TokenWattAPI", "TokenWattAggregator", "TokenWattService", "TokenWattTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
-        // FakeNVML/ is C that the tests compile into a stand-in libnvidia-ml.so at run time.
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent", "TokenWattService",
+            "TokenWattAgent", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
-                    exclude: ["FakeNVML"], resources: [.copy("Fixtures")], swiftSettings: strict),
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "TokenWattCore", "TokenWattStore", "TokenWattService",
+            "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 
 /// The `tokenwatt` CLI against a running aggregator, and its config check on the shipped example.
 @Suite(.serialized) struct CLITests {

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 import TokenWattStore
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

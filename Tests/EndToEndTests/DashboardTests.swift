@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,12 +11,10 @@ import Glibc
 @Suite(.serialized) struct DashboardTests {
     static var grafana: URL { DeployTests.root.appendingPathComponent("grafana") }
 
-    /// The fake libnvidia-ml.so of the agent's tests, built here for the agent binary.
-    static func fakeNVML(_ directory: String) async throws -> String {
-        let source = DeployTests.root.appendingPathComponent("Tests/TokenWattAgentTests/FakeNVML/fake_nvml.c").path
+    /// The fake libnvidia-ml.so, built here for the agent binary.
+    static func fakeNVML(_ directory: String) throws -> String {
         let library = "\(directory)/libnvidia-ml.so.1"
-        let build = try await ChildProcess.run("/usr/bin/env", ["clang", "-shared", "-fPIC", "-O1", "-o", library, source], directory: directory)
-        #expect(build.status == 0, "\(build.output)")
+        try FakeNVMLLibrary.build(to: library)
         return library
     }
 
@@ -138,7 +137,7 @@ struct WorkingNode {
     let scenario: String
 
     static func start(directory: String) async throws -> WorkingNode {
-        let library = try await DashboardTests.fakeNVML(directory)
+        let library = try DashboardTests.fakeNVML(directory)
         let scenario = "\(directory)/nvml-scenario"
         try DashboardTests.scenario(energyMillijoules: 1_000_000).write(toFile: scenario, atomically: true, encoding: .utf8)
         let port = Environment.freePort()

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 import TokenWattService
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

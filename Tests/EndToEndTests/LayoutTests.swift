@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenWattTestSupport
 
 /// The folders of the daemons' libraries depend one way: each only on the folders its module's
 /// architecture comment lists below it (the comment at the top of `Aggregator.swift` and

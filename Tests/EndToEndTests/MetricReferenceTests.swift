@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 
 /// Every metric the daemons emit is one descriptor (`TokenWattMetrics.swift`), and what names
 /// metrics elsewhere derives from them or is checked against them: the README's reference, the

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TokenWattCore
 import TokenWattStore
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 
 /// The quick start as a newcomer runs it, on this machine, with no config at all: the
 /// aggregator and an agent with built-in defaults. Without power sensors (a VM, a container),

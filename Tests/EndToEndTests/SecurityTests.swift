@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import TokenWattCore
 import TokenWattService
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

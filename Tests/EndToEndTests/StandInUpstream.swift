@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
+import TokenWattTestSupport
 
 /// A stand-in for the gateway's upstreams, in the test process: OpenAI's Chat Completions and
 /// Anthropic's Messages, JSON or streamed, and a vLLM `/metrics` counting the tokens it served.
@@ -23,11 +24,11 @@ final class StandInUpstream: Sendable {
     }
 
     private let tallies: Mutex<[String: Tally]>
-    private let port = Mutex<Int?>(nil)
+    private let port = BoundPort()
     /// Keys the upstream was given, by model: the gateway's own, never a caller's.
     private let keys = Mutex<[String: Set<String>]>([:])
 
-    var url: String { "http://127.0.0.1:\(port.withLock { $0 }!)" }
+    var url: String { "http://127.0.0.1:\(port.value!)" }
 
     /// `localModels` are on `/metrics` from the start, at 0, as a server shows the model it loaded.
     init(localModels: [String] = []) {
@@ -44,18 +45,9 @@ final class StandInUpstream: Sendable {
         router.post("/v1/messages") { request, _ in try await self.answer(request, anthropic: true) }
         router.get("/metrics") { _, _ in self.metrics() }
         router.get("/v1/models") { _, _ in #"{"object":"list","data":[]}"# }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            do {
-                try await body()
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-            group.cancelAll()
+        try await whileRunning(Application(router: router, configuration: .loopback, onServerRunning: port.onServerRunning)) {
+            _ = try await port.wait()
+            try await body()
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

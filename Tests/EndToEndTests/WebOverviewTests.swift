@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 
 /// The web overview in a real browser: headless Chromium (Debian's package) loads every page
 /// of an aggregator fed by an agent (fake NVML, a stand-in vLLM, an application's usage report)

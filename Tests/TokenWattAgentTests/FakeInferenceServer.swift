@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Synchronization
 import Testing
+import TokenWattTestSupport
 
 /// A stand-in inference server on a loopback port: serves whatever metrics text it is given at
 /// its metrics path, optionally JSON at `/metrics` (as `trtllm-serve` does) and a model list
@@ -74,15 +75,12 @@ final class FakeInferenceServer: Sendable {
             }
             return Response(status: .notFound)
         }
-        let bound = Mutex<Int?>(nil)
+        let bound = BoundPort()
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: requested)),
-                              onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port } },
-                              logger: FakeInferenceServer.quiet)
+                              onServerRunning: bound.onServerRunning, logger: FakeInferenceServer.quiet)
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        while bound.withLock({ $0 }) == nil {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        running.withLock { $0 = (task, bound.withLock { $0 }!) }
+        let port = try await bound.wait()
+        running.withLock { $0 = (task, port) }
     }
 
     /// Stops listening and waits until the port is closed.

@@ -1,11 +1,12 @@
 import Foundation
+import TokenWattTestSupport
 
 /// A temporary procfs or sysfs look-alike: files with their contents, removed by `remove()`.
 struct FixtureTree {
     let root: String
 
     init(_ files: [String: String] = [:]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-fixture-\(UUID().uuidString)").path
+        root = Environment.temporaryPath("fixture")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for (path, contents) in files { try write(path, contents) }
     }

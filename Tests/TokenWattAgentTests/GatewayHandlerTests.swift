@@ -7,6 +7,7 @@ import Logging
 import Synchronization
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattAgent
 
 /// The gateway's first step: callers by key, routes by model, answers forwarded unchanged and
@@ -23,14 +24,9 @@ import TokenWattCore
             return Response(status: .ok, headers: [.contentType: "application/json", HTTPField.Name("x-upstream-key")!: key],
                             body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            try await body(port.withLock { $0 }!)
-            group.cancelAll()
+        let port = BoundPort()
+        try await whileRunning(Application(router: router, configuration: .loopback, onServerRunning: port.onServerRunning)) {
+            try await body(try await port.wait())
         }
     }
 

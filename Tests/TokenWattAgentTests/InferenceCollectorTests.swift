@@ -4,6 +4,7 @@ import Logging
 import Testing
 import TokenWattCore
 import TokenWattService
+import TokenWattTestSupport
 @testable import TokenWattAgent
 
 /// What one fixture must become: the figures of one model, by series name and type.
@@ -37,11 +38,6 @@ func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
     }
 }
 
-func temporaryDirectory() -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-test-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// The sum of the exported series with this name and these labels; nil when there are none.
 func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: String] = [:]) -> Double? {
@@ -191,7 +187,7 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
     }
 
     @Test func aServerRestartIsAResetAndTheAgentsRestartNeitherRecountsNorForgets() async throws {
-        let directory = temporaryDirectory()
+        let directory = try Environment.temporaryDirectory("test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try CounterStore(path: directory + "/counters.sqlite")
         let server = FakeInferenceServer(.init(metrics: InferenceCollectorTests.vllmV0(input: 5_000, output: 7_000)))

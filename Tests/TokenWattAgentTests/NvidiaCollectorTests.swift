@@ -2,9 +2,10 @@ import Foundation
 import Synchronization
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattAgent
 
-/// The fake libnvidia-ml.so (FakeNVML/fake_nvml.c), compiled once per test run, in two builds:
+/// The fake libnvidia-ml.so (`FakeNVMLLibrary`), compiled once per test run, in two builds:
 /// a current driver, and an old one without nvmlDeviceGetTotalEnergyConsumption.
 enum FakeNVML {
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-fake-nvml-\(getpid())").path
@@ -12,25 +13,15 @@ enum FakeNVML {
     static let current = build(name: "libnvidia-ml-current.so", defines: [])
     static let withoutEnergy = build(name: "libnvidia-ml-old.so", defines: ["-DWITHOUT_ENERGY"])
 
-    private static func build(name: String, defines: [String]) -> Result<String, BuildError> {
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeNVML/fake_nvml.c").path
+    private static func build(name: String, defines: [String]) -> Result<String, FakeNVMLLibrary.BuildError> {
+        // The scenario's path is built in: setenv here would race the other tests' Process.run,
+        // which copies the environment (a crash in CI).
         let output = folder + "/" + name
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        // clang comes with the Swift toolchain; cc is the fallback.
-        for compiler in ["clang", "cc"] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            // The scenario's path is built in: setenv here would race the other tests' Process.run,
-            // which copies the environment (a crash in CI).
-            process.arguments = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-DFAKE_NVML_DEFAULT_SCENARIO=\"\(scenario)\"", "-o", output, source] + defines
-            guard (try? process.run()) != nil else { continue }
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { return .success(output) }
+        return Result { () throws(FakeNVMLLibrary.BuildError) in
+            try FakeNVMLLibrary.build(to: output, defines: ["-DFAKE_NVML_DEFAULT_SCENARIO=\"\(scenario)\""] + defines)
+            return output
         }
-        return .failure(BuildError(message: "cannot compile \(source) with clang or cc"))
     }
-
-    struct BuildError: Error { let message: String }
 
     static func setScenario(_ lines: String) throws {
         try lines.write(toFile: scenario, atomically: true, encoding: .utf8)

@@ -7,9 +7,10 @@ import Testing
 import TokenWattCore
 @testable import TokenWattAgent
 import TokenWattService
+import TokenWattTestSupport
 
 func temporarySpool(maxBytes: Int = 1 << 20, maxAgeMs: Int64 = Milliseconds.hour) throws -> (Spool, String) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-spool-\(UUID().uuidString)").path
+    let directory = Environment.temporaryPath("spool")
     return (try Spool(path: directory + "/spool.sqlite", maxBytes: maxBytes, maxAgeMs: maxAgeMs), directory)
 }
 
@@ -82,14 +83,9 @@ final class ScriptedReceiver: Sendable {
             if let retryAfter = answer.retryAfter { headers[.retryAfter] = retryAfter }
             return Response(status: answer.status, headers: headers)
         }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
-            try await body("http://127.0.0.1:\(port.withLock { $0 }!)/api/v1/write")
-            group.cancelAll()
+        let port = BoundPort()
+        try await whileRunning(Application(router: router, configuration: .loopback, onServerRunning: port.onServerRunning)) {
+            try await body("http://127.0.0.1:\(try await port.wait())/api/v1/write")
         }
     }
 }

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattAgent
 
 @Suite struct UsageReportTests {
@@ -153,7 +154,7 @@ import TokenWattCore
     }
 
     @Test func attributesOutsideTheAllowListAreDroppedAndValuesPastTheCapAreOther() async throws {
-        let directory = temporaryDirectory()
+        let directory = try Environment.temporaryDirectory("test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try CounterStore(path: directory + "/counters.sqlite")
         let collector = try UsageCollector(store: store, attributes: ["team"], maxValuesPerAttribute: 2)
@@ -203,7 +204,7 @@ import TokenWattCore
     }
 
     @Test func aReportSentAgainWithItsIdCountsOnceAcrossRequestsAndRestarts() async throws {
-        let directory = temporaryDirectory()
+        let directory = try Environment.temporaryDirectory("test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try CounterStore(path: directory + "/counters.sqlite")
         func report(_ id: String) -> UsageReport {
@@ -228,7 +229,7 @@ import TokenWattCore
     }
 
     @Test func reportsSurviveARestartBeforeTheyArePushedAndAreAnnouncedOnce() async throws {
-        let directory = temporaryDirectory()
+        let directory = try Environment.temporaryDirectory("test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try CounterStore(path: directory + "/counters.sqlite")
         var report = UsageReport(model: "m", provider: "p")

@@ -6,8 +6,9 @@ import Synchronization
 import Testing
 import TokenWattCore
 import TokenWattStore
-@testable import TokenWattAggregator
 import TokenWattService
+import TokenWattTestSupport
+@testable import TokenWattAggregator
 
 /// The delivery worker against a receiver that answers from a script.
 @Suite struct DeliveryTests {
@@ -32,18 +33,15 @@ import TokenWattService
             let (status, retryAfter) = script.withLock { $0.isEmpty ? (.ok, nil) : $0.removeFirst() }
             return Response(status: status, headers: retryAfter.map { [.retryAfter: $0] } ?? [:])
         }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        let port = BoundPort()
+        let app = Application(router: router, configuration: .loopback, onServerRunning: port.onServerRunning)
         var storage = StorageConfiguration()
-        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-delivery-\(UUID().uuidString)").path
+        storage.directory = Environment.temporaryPath("delivery")
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
         let stores = try Stores(configuration: storage, logger: Logger(label: "test"))
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            let url = "http://127.0.0.1:\(port.withLock { $0 }!)/hook"
+        try await whileRunning(app) {
+            let url = "http://127.0.0.1:\(try await port.wait())/hook"
             let worker = DeliveryWorker(outbox: stores.outbox, receivers: [Receiver(name: "r", kind: kind(url))], settings: .init(), client: OutboundClient(http: client),
                                         logger: Logger(label: "test"), now: { DeliveryTests.now })
             do {
@@ -52,7 +50,6 @@ import TokenWattService
                 try? await client.shutdown()
                 throw error
             }
-            group.cancelAll()
         }
         try await client.shutdown()
         try stores.close()
@@ -146,7 +143,7 @@ import TokenWattService
 @Suite struct OutboxRetentionTests {
     @Test func finishedMessagesOlderThanTheRawRetentionGoPendingOnesStay() async throws {
         var storage = StorageConfiguration()
-        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-outbox-\(UUID().uuidString)").path
+        storage.directory = Environment.temporaryPath("outbox")
         storage.rawRetentionMs = 86_400_000
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
         let stores = try Stores(configuration: storage, logger: Logger(label: "test"))

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattAggregator
 
 /// An aggregator over a temporary database, tested through Hummingbird's router client.
@@ -12,7 +13,7 @@ func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ i
                     now: @escaping @Sendable () -> Int64 = { 1_800_000_000_000 },
                     _ test: @escaping @Sendable (any TestClientProtocol, Aggregator) async throws -> Void) async throws {
     var configuration = AggregatorConfiguration()
-    let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-agg-\(UUID().uuidString)").path
+    let temporary = Environment.temporaryPath("agg")
     configuration.storage.directory = temporary
     configuration.nodes = [NodeCredential(name: "gpu-01", token: "secret-1"), NodeCredential(name: "gpu-02", token: "secret-2")]
     configure(&configuration)

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattAggregator
 
 /// Late data that lowers a ledger total never lowers a published counter: the correction is
@@ -20,7 +21,7 @@ import TokenWattCore
     }
 
     @Test func anIdleHourThatTurnsOutBusyLeavesTheIdleCounterWhereItWas() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-correction-\(UUID().uuidString)").path
+        let directory = Environment.temporaryPath("correction")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pricing = try Pricing.parse(ConfigNode(yaml: LedgerCorrectionTests.pricing, file: "costs.yml"))
         let energy = CostScenarioTests.counter("tokenwatt_gpu_energy_joules_total", ["gpu": "0", "uuid": "GPU-1", "method": "counter"], perHour: 3.6e6)

@@ -6,6 +6,7 @@ import Logging
 import Testing
 import TokenWattCore
 import TokenWattStore
+import TokenWattTestSupport
 @testable import TokenWattAggregator
 
 /// Hard caps (`action: block`): reservations are granted only while every matching cap has
@@ -157,7 +158,7 @@ import TokenWattStore
         // The last evaluation before this start saw a runaway of 250 tokens/s against 5. The
         // engine reads saved states once, at its first evaluation, so the state is saved first.
         var storage = StorageConfiguration()
-        storage.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-caps-\(UUID().uuidString)").path
+        storage.directory = Environment.temporaryPath("caps")
         defer { try? FileManager.default.removeItem(atPath: storage.directory) }
         let seeded = try Stores(configuration: storage, logger: Logger(label: "test"))
         let firing = BudgetState(periodStart: 0, periodEnd: 0, runawayFiring: true, runawayRate: 250, runawayBaseline: 5)

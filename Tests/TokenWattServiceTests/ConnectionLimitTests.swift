@@ -3,6 +3,7 @@ import Hummingbird
 import Synchronization
 import Testing
 import TokenWattService
+import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,15 +65,10 @@ final class RawConnection {
     func withServer(_ limits: ConnectionLimits, counter: ConnectionCounter, _ body: @Sendable (Int) async throws -> Void) async throws {
         let router = Router()
         router.get("/-/healthy") { _, _ in "OK\n" }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, server: .guarded(limits, counter: counter),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
-            try await body(port.withLock { $0 }!)
-            group.cancelAll()
+        let port = BoundPort()
+        try await whileRunning(Application(router: router, server: .guarded(limits, counter: counter), configuration: .loopback,
+                                           onServerRunning: port.onServerRunning)) {
+            try await body(try await port.wait())
         }
     }
 

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattStore
 
 @Suite struct CompactionTests {
@@ -58,7 +59,7 @@ import TokenWattCore
 
     @Test func chunksSurviveReopeningWithTheirLatestSamplesAndDuplicateChecks() async throws {
         var configuration = StorageConfiguration()
-        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-chunks-\(UUID().uuidString)").path
+        configuration.directory = Environment.temporaryPath("chunks")
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         do {
             let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))

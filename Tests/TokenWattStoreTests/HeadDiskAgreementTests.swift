@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattStore
 
 /// The head and the disk answer as one store: random samples (out of order, resent with other
@@ -106,7 +107,7 @@ import TokenWattCore
         }
 
         var configuration = StorageConfiguration()
-        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-agree-\(UUID().uuidString)").path
+        configuration.directory = Environment.temporaryPath("agree")
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         var stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
         var store: SampleStore { stores.samples }

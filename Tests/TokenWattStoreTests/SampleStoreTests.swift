@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattStore
 
 @Suite struct SampleStoreTests {
@@ -58,7 +59,7 @@ import TokenWattCore
 
     @Test func everythingCommittedIsThereAfterReopening() async throws {
         var configuration = StorageConfiguration()
-        configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-reopen-\(UUID().uuidString)").path
+        configuration.directory = Environment.temporaryPath("reopen")
         defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
         do {
             let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))

@@ -2,13 +2,14 @@ import Foundation
 import GRDB
 import Logging
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattStore
 
 /// The stores in a fresh temporary folder, removed when the test ends.
 func withTemporaryStores<T>(_ configure: (inout StorageConfiguration) -> Void = { _ in },
                             _ body: (Stores, StorageConfiguration) async throws -> T) async throws -> T {
     var configuration = StorageConfiguration()
-    configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-store-\(UUID().uuidString)").path
+    configuration.directory = Environment.temporaryPath("store")
     configure(&configuration)
     defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
     let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
@@ -28,7 +29,7 @@ func withTemporaryStore<T>(_ configure: (inout StorageConfiguration) -> Void = {
 func withStoreMigrated(from version: String, seed: @escaping @Sendable (Database) throws -> Void,
                        _ body: (Stores) async throws -> Void) async throws {
     var configuration = StorageConfiguration()
-    configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-migration-\(UUID().uuidString)").path
+    configuration.directory = Environment.temporaryPath("migration")
     defer { try? FileManager.default.removeItem(atPath: configuration.directory) }
     try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
     do {

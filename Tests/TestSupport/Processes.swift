@@ -8,7 +8,7 @@ import Glibc
 /// Runs blocking work (waiting for a child, reading a pipe or a socket) on a Dispatch thread,
 /// never on one of the cooperative pool's: the pool has a thread per core, two here, and one
 /// blocked for seconds stalls the tasks of every test running beside it.
-func offThePool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+public func offThePool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
     let result: Result<T, E> = await withCheckedContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(returning: Result { () throws(E) in try work() }) }
     }
@@ -16,11 +16,11 @@ func offThePool<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) 
 }
 
 /// A child process (a TokenWatt binary or a real peer) killed when the test ends.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    let logPath: String
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    public let logPath: String
 
-    init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:], directory: String? = nil) throws {
+    public init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:], directory: String? = nil) throws {
         self.logPath = logPath
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -35,17 +35,17 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Sends the signal and waits until the process has exited.
-    func kill(signal: Int32 = SIGKILL) async {
+    public func kill(signal: Int32 = SIGKILL) async {
         guard process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)
         _ = await exitStatus()
     }
 
     /// Waits until the process has exited; its exit status.
-    func exitStatus() async -> Int32 {
+    public func exitStatus() async -> Int32 {
         await offThePool {
             self.process.waitUntilExit()
             return self.process.terminationStatus
@@ -53,7 +53,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs a command to its end; its exit status and output (standard output and error).
-    static func run(_ executable: String, _ arguments: [String], directory: String,
+    public static func run(_ executable: String, _ arguments: [String], directory: String,
                     environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let name = URL(fileURLWithPath: executable).lastPathComponent
         let child = try ChildProcess(executable, arguments, logPath: "\(directory)/\(name)-\(UUID().uuidString).log", environment: environment)
@@ -67,9 +67,9 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-enum Environment {
+public enum Environment {
     /// The folder holding the built executables: beside the test bundle.
-    static var binDirectory: String {
+    public static var binDirectory: String {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         while !FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenwatt-aggregator").path) && url.path != "/" {
             url.deleteLastPathComponent()
@@ -77,25 +77,30 @@ enum Environment {
         return url.path
     }
 
-    static var aggregatorPath: String { binDirectory + "/tokenwatt-aggregator" }
+    public static var aggregatorPath: String { binDirectory + "/tokenwatt-aggregator" }
 
     /// The virtual environment `scripts/install-dependencies.sh --with-test-peers` makes, with
     /// the independent clients the tests check against (standardwebhooks, bcrypt).
-    static var python: String {
+    public static var python: String {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.appendingPathComponent(".build/test-venv/bin/python").path
     }
-    static var agentPath: String { binDirectory + "/tokenwatt-agent" }
+    public static var agentPath: String { binDirectory + "/tokenwatt-agent" }
 
-    static func temporaryDirectory(_ name: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-e2e-\(name)-\(UUID().uuidString)").path
+    /// A path of its own under the system's temporary folder, not created.
+    public static func temporaryPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tokenwatt-\(name)-\(UUID().uuidString)").path
+    }
+
+    public static func temporaryDirectory(_ name: String) throws -> String {
+        let path = temporaryPath(name)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
 
     /// A loopback port nobody listens on right now.
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -113,8 +118,8 @@ enum Environment {
     }
 }
 
-enum HTTP {
-    static func get(_ url: String, headers: [(String, String)] = [], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
+public enum HTTP {
+    public static func get(_ url: String, headers: [(String, String)] = [], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await client.execute(request, timeout: .seconds(10))
@@ -122,7 +127,7 @@ enum HTTP {
         return (response.status.code, String(buffer: body))
     }
 
-    static func post(_ url: String, body: [UInt8], headers: [(String, String)], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
+    public static func post(_ url: String, body: [UInt8], headers: [(String, String)], client: HTTPClient = .shared) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -133,7 +138,7 @@ enum HTTP {
     }
 
     /// Polls `check` every 200 ms until it returns a value or `seconds` pass.
-    static func waitFor<T>(_ what: String, seconds: Double = 30, _ check: () async throws -> T?) async throws -> T {
+    public static func waitFor<T>(_ what: String, seconds: Double = 30, _ check: () async throws -> T?) async throws -> T {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let value = try? await check() { return value }
@@ -143,18 +148,18 @@ enum HTTP {
     }
 }
 
-struct WaitTimeout: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
+public struct WaitTimeout: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "timed out waiting for \(what)" }
 }
 
 /// A Unix datagram socket bound at a path, standing in for systemd's notify socket or the
 /// journal's; closed and removed by `close()`.
-final class DatagramSocket: Sendable {
-    let path: String
+public final class DatagramSocket: Sendable {
+    public let path: String
     private let fd: Int32
 
-    init(path: String, timeoutSeconds: Int = 10) throws {
+    public init(path: String, timeoutSeconds: Int = 10) throws {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var address = sockaddr_un()
@@ -174,7 +179,7 @@ final class DatagramSocket: Sendable {
     }
 
     /// The datagrams received until `done` holds for them or the timeout passes.
-    func receive(until done: @escaping @Sendable ([String]) -> Bool) async -> [String] {
+    public func receive(until done: @escaping @Sendable ([String]) -> Bool) async -> [String] {
         await offThePool { self.receiveBlocking(until: done) }
     }
 
@@ -189,12 +194,12 @@ final class DatagramSocket: Sendable {
         return messages
     }
 
-    func close() {
+    public func close() {
         Glibc.close(fd)
         try? FileManager.default.removeItem(atPath: path)
     }
 }
 
-struct SocketError: Error {
-    let message: String
+public struct SocketError: Error {
+    public let message: String
 }
