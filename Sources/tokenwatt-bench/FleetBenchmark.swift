@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import TokenWattAPI
 import TokenWattCore
 
 /// A fleet in real time: `nodes` simulated agents, each pushing one sample of each of its
@@ -136,10 +137,10 @@ struct FleetBenchmark: AsyncParsableCommand {
             if let token = token(of: node) { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 16 << 20)
-            let json = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
-            let result = ((json?["data"] as? [String: Any])?["result"] as? [[String: Any]]) ?? []
+            // Prometheus answers in the same shape as the aggregator.
+            let result = try APIJSON.decoder().decode(APISuccess<MatrixResponse>.self, from: Data(buffer: body)).data.result
             // -1 is the warm-up's sample, which the lookback carries into the first steps.
-            let values = Set(result.flatMap { ($0["values"] as? [[Any]]) ?? [] }.compactMap { $0.last as? String }).subtracting(["-1"])
+            let values = Set(result.flatMap(\.values).map(\.value)).subtracting(["-1"])
             missing += max(0, outcome.acknowledgedRounds - values.count)
         }
         return (count, missing)

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import TokenWattAPI
 import TokenWattCore
 
 /// The web overview at fleet size. First it pushes the last `minutes` of a simulated fleet
@@ -138,8 +139,8 @@ struct WebBenchmark: AsyncParsableCommand {
         let advised = ContinuousClock().now
         while advised.duration(to: ContinuousClock().now) < .seconds(120) {
             let body = try await get(url + "/api/v1/advice", client).body
-            let data = (try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["data"] as? [String: Any]
-            let placements = (data?["recommendations"] as? [[String: Any]] ?? []).reduce(0) { $0 + (($1["nodes"] as? [Any])?.count ?? 0) }
+            let advice = try APIJSON.decoder().decode(APISuccess<AdviceResponse>.self, from: Data(buffer: body)).data
+            let placements = advice.recommendations.reduce(0) { $0 + $1.nodes.count }
             if placements >= nodes { break }
             try await Task.sleep(for: .seconds(1))
         }

@@ -40,6 +40,34 @@ struct AlertsHandler: Sendable {
         }
     }
 
+    /// A budget evaluated this period: its spend so far, cumulative by bucket (a day's or an
+    /// hour's), for its burn-down chart.
+    struct BurnDown {
+        let budget: Budget
+        let periodStart: Int64
+        let periodEnd: Int64
+        /// Spent by the end of each bucket: where the next begins, now for the last.
+        let cumulative: [(time: Int64, spent: Double)]
+        let forecast: Double?
+        let unit: String
+    }
+
+    func burnDowns(now: Int64) -> [BurnDown] {
+        let states = budgets.currentStates
+        let spendByBucket = budgets.currentSpendByBucket
+        return budgets.budgets.compactMap { budget in
+            guard let state = states[budget.name] else { return nil }
+            let buckets = (spendByBucket[budget.name] ?? [:]).sorted { $0.key < $1.key }
+            var spent = 0.0
+            let cumulative = buckets.indices.map { index -> (time: Int64, spent: Double) in
+                spent += buckets[index].value
+                return (index + 1 < buckets.count ? buckets[index + 1].key : now, spent)
+            }
+            return BurnDown(budget: budget, periodStart: state.periodStart, periodEnd: state.periodEnd, cumulative: cumulative,
+                            forecast: state.forecast, unit: BudgetEvaluator.unit(of: budget, currency: budgets.currency))
+        }
+    }
+
     func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
         let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
         guard limit > 0 else { return APIResponse.badData("limit must be positive") }

@@ -6,9 +6,7 @@ extension WebOverview {
     /// forecast, and the newest alerts with their deliveries (`/api/v1/alerts`).
     func budgetsPage() async throws -> String {
         let now = now()
-        let engine = alerts.budgets
         let rows = alerts.budgetRows()
-        let spendByBucket = engine.currentSpendByBucket
         var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
             let key = "budget.\(row.name)"
             return [
@@ -19,20 +17,10 @@ extension WebOverview {
                 HTML.escape((row.fired ?? []).joined(separator: ", ") + (row.runaway == true ? " runaway" : "")),
             ]
         }, numeric: [2, 3, 4, 5], id: "budgets", empty: "No budgets: add budgets: to the aggregator's config.")
-        let states = engine.currentStates
-        for budget in engine.budgets {
-            guard let state = states[budget.name] else { continue }
-            // Spent by the end of each bucket: where the next begins (a day's, or an hour's), now for the last.
-            let buckets = (spendByBucket[budget.name] ?? [:]).sorted { $0.key < $1.key }
-            var spent = 0.0
-            let cumulative = buckets.indices.map { index -> (time: Int64, spent: Double) in
-                spent += buckets[index].value
-                return (index + 1 < buckets.count ? buckets[index + 1].key : now, spent)
-            }
-            body += "<h2>\(HTML.escape(budget.name))</h2>"
-            body += Chart.burnDown("Burn-down of \(budget.name)", start: state.periodStart, end: state.periodEnd, now: now, cumulative: cumulative,
-                                   limit: budget.limit, thresholds: budget.thresholds, forecast: state.forecast,
-                                   unit: BudgetEvaluator.unit(of: budget, currency: currency))
+        for chart in alerts.burnDowns(now: now) {
+            body += "<h2>\(HTML.escape(chart.budget.name))</h2>"
+            body += Chart.burnDown("Burn-down of \(chart.budget.name)", start: chart.periodStart, end: chart.periodEnd, now: now, cumulative: chart.cumulative,
+                                   limit: chart.budget.limit, thresholds: chart.budget.thresholds, forecast: chart.forecast, unit: chart.unit)
         }
         body += "<h2>Alerts and deliveries</h2>"
         body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row in

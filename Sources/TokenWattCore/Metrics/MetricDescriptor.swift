@@ -12,6 +12,9 @@ public struct MetricDescriptor: Sendable, Hashable {
     /// configured attribution labels).
     public let labels: [String]
     public let help: String
+    /// The name its samples carry: a counter's with `_total`. Stored: readers compare series
+    /// names with it sample by sample.
+    public let seriesName: String
 
     public init(_ name: String, _ type: MetricType, unit: String = "", labels: [String] = [], help: String) {
         self.name = name
@@ -19,10 +22,8 @@ public struct MetricDescriptor: Sendable, Hashable {
         self.unit = unit
         self.labels = labels
         self.help = help
+        seriesName = type == .counter ? name + "_total" : name
     }
-
-    /// The name its samples carry: a counter's with `_total`.
-    public var seriesName: String { type == .counter ? name + "_total" : name }
 
     public func sample(_ labels: [Label], _ value: Double) -> ExpositionSample {
         ExpositionSample(name: seriesName, labels: labels, value: value)
