@@ -74,9 +74,7 @@ struct RunningAgent {
 
         // Then the aggregator's database holds the memory series once per collection, from the
         // agent's first round on, with no holes but the restarts
-        var configuration = StorageConfiguration()
-        configuration.directory = directory + "/data"
-        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try RunningAggregator.stores(in: directory)
         let store = stores.samples
         defer { try? stores.close() }
         let series = store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")])

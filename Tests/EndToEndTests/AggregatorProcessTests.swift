@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import Testing
 import TokenWattCore
+import TokenWattStore
 import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +28,13 @@ struct RunningAggregator {
         let url = "http://127.0.0.1:\(port)"
         _ = try await HTTP.waitFor("the aggregator to be ready") { try await HTTP.get(url + "/-/ready", headers: reader).status == 200 ? true : nil }
         return RunningAggregator(process: process, url: url)
+    }
+
+    /// The stores of a stopped aggregator that ran in `directory`, opened to read what it kept.
+    static func stores(in directory: String) throws -> Stores {
+        var configuration = StorageConfiguration()
+        configuration.directory = directory + "/data"
+        return try Stores(configuration: configuration, logger: Logger(label: "test"))
     }
 
     func push(_ series: [TimeSeries], token: String = "token-1") async throws -> UInt {

@@ -108,10 +108,8 @@ struct SmallDisk {
             try await agent.metric("tokenwatt_agent_spool_batches").flatMap { $0 <= 2 ? true : nil }
         }
         // Then the rounds spooled before the disk filled arrived
-        var configuration = StorageConfiguration()
-        configuration.directory = directory + "/data"
         await aggregator.process.kill(signal: SIGTERM)
-        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try RunningAggregator.stores(in: directory)
         let store = stores.samples
         let memory = try #require(store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")]).first)
         let early = try await store.rawSamples(seriesID: memory.id, from: started, to: filling)

@@ -44,9 +44,7 @@ import Glibc
         await agent.process.kill(signal: SIGTERM)
         await aggregator.process.kill(signal: SIGTERM)
         // Then the rounds collected while the token was refused are stored
-        var configuration = StorageConfiguration()
-        configuration.directory = directory + "/data"
-        let stores = try Stores(configuration: configuration, logger: Logger(label: "test"))
+        let stores = try RunningAggregator.stores(in: directory)
         let store = stores.samples
         defer { try? stores.close() }
         let series = try #require(store.series(matching: [try SeriesSelector(parsing: "tokenwatt_memory_total_bytes")]).first)

@@ -17,9 +17,7 @@ struct CostsHandler: Sendable {
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let parameters = QueryString(request.uri.query)
         do {
-            let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.day)
-            guard from < to else { throw QueryError("from must be before to") }
+            let (from, to) = try QueryParameters.window(parameters, now: now(), span: Milliseconds.day)
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
                                     step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]),
                                     carbon: pricing.carbon != nil)

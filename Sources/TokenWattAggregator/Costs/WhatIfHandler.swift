@@ -18,9 +18,7 @@ struct WhatIfHandler: Sendable {
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let parameters = QueryString(request.uri.query)
         do {
-            let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.day)
-            guard from < to else { throw QueryError("from must be before to") }
+            let (from, to) = try QueryParameters.window(parameters, now: now(), span: Milliseconds.day)
             guard to - from <= WhatIfHandler.longestMs else { throw QueryError("a what-if covers at most 92 days") }
             let whatIf = try WhatIf(base: pricing, settings: parameters.all("set"), shifts: parameters.all("shift"))
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"])

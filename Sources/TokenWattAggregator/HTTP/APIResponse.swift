@@ -55,6 +55,15 @@ enum APIResponse {
 enum QueryParameters {
     /// A time as Unix seconds (possibly fractional) or RFC 3339, in milliseconds, within
     /// `TimeBounds` (so arithmetic on it cannot overflow).
+    /// The window `[from, to)` of `from=` and `to=`: `to` defaults to now, `from` to `span`
+    /// before `to`, and `from` must come first.
+    static func window(_ parameters: QueryString, now: Int64, span: Int64) throws(QueryError) -> (from: Int64, to: Int64) {
+        let to = try time(parameters["to"], name: "to", default: now)
+        let from = try time(parameters["from"], name: "from", default: to - span)
+        guard from < to else { throw QueryError("from must be before to") }
+        return (from, to)
+    }
+
     static func time(_ text: String?, name: String, default value: Int64? = nil) throws(QueryError) -> Int64 {
         guard let text, !text.isEmpty else {
             guard let value else { throw QueryError("missing parameter \(name)") }

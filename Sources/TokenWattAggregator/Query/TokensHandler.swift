@@ -22,9 +22,7 @@ struct TokensHandler: Sendable {
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let parameters = QueryString(request.uri.query)
         do {
-            let to = try QueryParameters.time(parameters["to"], name: "to", default: now())
-            let from = try QueryParameters.time(parameters["from"], name: "from", default: to - Milliseconds.hour)
-            guard from < to else { throw QueryError("from must be before to") }
+            let (from, to) = try QueryParameters.window(parameters, now: now(), span: Milliseconds.hour)
             // Every group is broken down by type, so by cannot name it.
             let by = try QueryParameters.labelNames(parameters["by"], fallback: ["model"], excluding: ["type"])
             let filter = try parameters["match"].map { text throws(QueryError) in try QueryParameters.selector(text, name: "match") }
