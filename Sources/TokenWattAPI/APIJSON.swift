@@ -49,3 +49,30 @@ public struct APIStatus: Decodable, Sendable {
     public var status: String
     public var error: String?
 }
+
+/// An optional field written as `null` when unknown, never left out: what the API documents
+/// for figures it could not measure. A missing key reads as unknown too.
+@propertyWrapper
+public struct NullWhenUnknown<Value: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension KeyedDecodingContainer {
+    public func decode<Value>(_ type: NullWhenUnknown<Value>.Type, forKey key: Key) throws -> NullWhenUnknown<Value> {
+        NullWhenUnknown(wrappedValue: try decodeIfPresent(Value.self, forKey: key))
+    }
+}

@@ -28,8 +28,8 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
         public var model: String
         public var action: String
         public var reasons: [String]
-        public var cloudModel: String?
-        public var overflowAboveTokensPerSecond: Double?
+        @NullWhenUnknown public var cloudModel: String?
+        @NullWhenUnknown public var overflowAboveTokensPerSecond: Double?
         public var powerOff: [PowerOff]
         public var nodes: [Placement]
 
@@ -47,18 +47,6 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
         private enum CodingKeys: String, CodingKey {
             case model, action, reasons, nodes
             case cloudModel = "cloud_model", overflowAboveTokensPerSecond = "overflow_above_tokens_per_second", powerOff = "power_off"
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(model, forKey: .model)
-            try container.encode(action, forKey: .action)
-            try container.encode(reasons, forKey: .reasons)
-            // Unknown is null, not absent.
-            try container.encode(cloudModel, forKey: .cloudModel)
-            try container.encode(overflowAboveTokensPerSecond, forKey: .overflowAboveTokensPerSecond)
-            try container.encode(powerOff, forKey: .powerOff)
-            try container.encode(nodes, forKey: .nodes)
         }
     }
 

@@ -80,12 +80,12 @@ public struct TokensResponse: Codable, Sendable, Equatable {
 public struct FleetNode: Codable, Sendable, Equatable {
     public var node: String
     public var up: Bool
-    public var lastPush: Double?
+    @NullWhenUnknown public var lastPush: Double?
     public var gpus: Int
-    public var powerWatts: Double?
-    public var gpuUtilization: Double?
-    public var gpuTemperatureMaxCelsius: Double?
-    public var cpuUtilization: Double?
+    @NullWhenUnknown public var powerWatts: Double?
+    @NullWhenUnknown public var gpuUtilization: Double?
+    @NullWhenUnknown public var gpuTemperatureMaxCelsius: Double?
+    @NullWhenUnknown public var cpuUtilization: Double?
     public var tokensPerSecond: Double
     public var models: [String]
 
@@ -107,20 +107,5 @@ public struct FleetNode: Codable, Sendable, Equatable {
         case node, up, gpus, models
         case lastPush = "last_push", powerWatts = "power_watts", gpuUtilization = "gpu_utilization"
         case gpuTemperatureMaxCelsius = "gpu_temperature_max_celsius", cpuUtilization = "cpu_utilization", tokensPerSecond = "tokens_per_second"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        // Unknown is null, not absent.
-        try container.encode(node, forKey: .node)
-        try container.encode(up, forKey: .up)
-        try container.encode(lastPush, forKey: .lastPush)
-        try container.encode(gpus, forKey: .gpus)
-        try container.encode(powerWatts, forKey: .powerWatts)
-        try container.encode(gpuUtilization, forKey: .gpuUtilization)
-        try container.encode(gpuTemperatureMaxCelsius, forKey: .gpuTemperatureMaxCelsius)
-        try container.encode(cpuUtilization, forKey: .cpuUtilization)
-        try container.encode(tokensPerSecond, forKey: .tokensPerSecond)
-        try container.encode(models, forKey: .models)
     }
 }
