@@ -20,10 +20,18 @@ struct MetricsCommand: ParsableCommand {
         request counts carry the configured attribution labels too):
 
         \(table(MetricDescriptor.agentFamilies))
-        The aggregator's own families, after the pushed series on its `/metrics` (a node may not push them):
+        The aggregator's own families, after the pushed series on its `/metrics`:
 
         \(table(MetricDescriptor.aggregatorFamilies(currency: currency)))
+        A node may not push them: remote write refuses series that start with \(list(reserved.prefixes.map { $0 + "*" })), and \(list(reserved.names.sorted())).
+
         """
+    }
+
+    private static let reserved = MetricDescriptor.reservedForTheAggregator
+
+    private static func list(_ names: [String]) -> String {
+        names.map { "`\($0)`" }.joined(separator: ", ")
     }
 
     private static func table(_ descriptors: [MetricDescriptor]) -> String {

@@ -107,9 +107,13 @@ import TokenWattCore
         try await withAggregator { client, aggregator in
             // Every family the aggregator describes as its own, by family and series name; none of the agent's.
             let described = MetricDescriptor.aggregatorFamilies(currency: "usd").flatMap { [$0.name, $0.seriesName] }
-            #expect(MetricDescriptor.agentFamilies.allSatisfy { !AggregatorFamilies.isReserved($0.seriesName) && !AggregatorFamilies.isReserved($0.name) })
+            #expect(MetricDescriptor.agentFamilies.allSatisfy { !MetricDescriptor.reservedForTheAggregator.contains($0.seriesName) && !MetricDescriptor.reservedForTheAggregator.contains($0.name) })
             let names = Array(Set(["tokenwatt_cost_usd_total", "tokenwatt_budget_spent", "tokenwatt_aggregator_series", "tokenwatt_agent_up",
-                                   "tokenwatt_savings_usd_total", "tokenwatt_forward_samples_total"] + described)).sorted()
+                                   "tokenwatt_savings_usd_total", "tokenwatt_forward_samples_total",
+                                   // Whole subsystems, any currency, names to come.
+                                   "tokenwatt_cost_eur_total", "tokenwatt_cloud_equivalent_eur_total", "tokenwatt_idle_cost_eur_total",
+                                   "tokenwatt_advice_later", "tokenwatt_alert_later", "tokenwatt_break_even_later", "tokenwatt_unpriced_later",
+                                   "tokenwatt_budget_later", "tokenwatt_aggregator_later"] + described)).sorted()
             for name in names {
                 let (headers, body) = push([ts(name, ["node": "x"], [(t0, 1e12)])])
                 try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { response in

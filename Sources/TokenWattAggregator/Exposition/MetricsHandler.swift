@@ -40,7 +40,7 @@ struct MetricsHandler: Sendable {
             while end < live.count && live[end].name == name { end += 1 }
             // Series stored under the aggregator's own names before ingest refused them: the
             // aggregator's families write those names, and a second `# TYPE` would fail the scrape.
-            if !AggregatorFamilies.isReserved(name) { runs[name] = start..<end }
+            if !MetricDescriptor.reservedForTheAggregator.contains(name) { runs[name] = start..<end }
             start = end
         }
         func write(_ series: LiveSeries) {

@@ -133,7 +133,7 @@ struct RemoteWriteHandler: Sendable {
                 try checkTimestamps(series.samples, of: samples.labels(ofSeries: id).map { "\($0)" } ?? "series \(id)", latestAllowed: latestAllowed)
                 return IncomingSeries(id: id, samples: series.samples)
             }
-            if let name = labels.metricName, AggregatorFamilies.isReserved(name) {
+            if let name = labels.metricName, MetricDescriptor.reservedForTheAggregator.contains(name) {
                 throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
             }
             labels.set("node", to: node)

@@ -237,3 +237,37 @@ extension MetricDescriptor {
         ]
     }
 }
+
+extension MetricDescriptor {
+    /// What every name of TokenWatt's starts with.
+    public static let namespace = "tokenwatt_"
+
+    /// The word after the namespace (`cost` of `tokenwatt_cost_usd`), which groups families as
+    /// Prometheus's subsystems do.
+    public var subsystem: Substring {
+        name.dropFirst(MetricDescriptor.namespace.count).prefix { $0 != "_" }
+    }
+
+    /// The names a node may not push, derived from the two daemons' families: whatever the
+    /// aggregator writes itself would otherwise be forged on its `/metrics` (costs, budgets)
+    /// and give its family a second `# TYPE` line. Subsystems only the aggregator has are
+    /// reserved whole, any currency and any name to come; in the subsystems both share
+    /// (`agent`, `gateway`) only the aggregator's own families, by family and series name.
+    public struct ReservedNames: Sendable {
+        public let prefixes: [String]
+        public let names: Set<String>
+
+        init(aggregator: [MetricDescriptor], agent: [MetricDescriptor]) {
+            let shared = Set(agent.map(\.subsystem))
+            prefixes = Set(aggregator.map(\.subsystem)).subtracting(shared).sorted().map { MetricDescriptor.namespace + $0 + "_" }
+            names = Set(aggregator.filter { shared.contains($0.subsystem) }.flatMap { [$0.name, $0.seriesName] })
+        }
+
+        /// Asked for every pushed series: most names fail the first, cheap test.
+        public func contains(_ name: String) -> Bool {
+            name.hasPrefix(MetricDescriptor.namespace) && (names.contains(name) || prefixes.contains { name.hasPrefix($0) })
+        }
+    }
+
+    public static let reservedForTheAggregator = ReservedNames(aggregator: aggregatorFamilies(currency: "usd"), agent: agentFamilies)
+}
