@@ -33,7 +33,7 @@ struct CostRows {
             let bucket = row.bucket(within: window)
             table.rows.append([time(bucket.start), time(bucket.end)] + labels.map { row.labels[$0] ?? "" } + cells)
         }
-        return table.render(.csv, json: "")
+        return table.csv
     }
 
     func table() -> String {
@@ -55,14 +55,14 @@ struct CostRows {
                 figures.unpricedTokens > 0 ? String(format: "%.0f", figures.unpricedTokens) : "-",
             ] + (carbon ? [Table.number(figures.gco2e, decimals: 0), Table.number(figures.gco2ePerMillionTokens, decimals: 1)] : []))
         }
-        return table.render(.table, json: "")
+        return table.text
     }
 
     /// FOCUS 1.x rows of the same report, with `tags` as their tags.
     func focus(tags: [String]) -> String {
         var table = Table(columns: FOCUSExport.columns)
         table.rows = FOCUSExport(report: report, window: window, tags: tags).rows()
-        return table.render(.csv, json: "")
+        return table.csv
     }
 
     /// RFC 3339 in UTC.

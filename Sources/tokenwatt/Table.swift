@@ -8,20 +8,25 @@ struct Table {
 
     func render(_ format: OutputFormat, json: @autoclosure () -> String) -> String {
         switch format {
-        case .json:
-            return json()
-        case .csv:
-            return ([columns] + rows).map { $0.map(Table.csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
-        case .table:
-            let widths = columns.indices.map { index in ([columns] + rows).map { $0[index].count }.max() ?? 0 }
-            return ([columns] + rows).map { row in
-                row.enumerated().map { index, cell in
-                    // Text left, numbers right.
-                    let pad = String(repeating: " ", count: widths[index] - cell.count)
-                    return index == 0 || Double(cell.replacingOccurrences(of: ",", with: "")) == nil && cell != "-" ? cell + pad : pad + cell
-                }.joined(separator: "  ")
-            }.joined(separator: "\n") + "\n"
+        case .json: json()
+        case .csv: csv
+        case .table: text
         }
+    }
+
+    var csv: String {
+        ([columns] + rows).map { $0.map(Table.csvField).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    /// Aligned columns: text left, numbers right.
+    var text: String {
+        let widths = columns.indices.map { index in ([columns] + rows).map { $0[index].count }.max() ?? 0 }
+        return ([columns] + rows).map { row in
+            row.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return index == 0 || Double(cell.replacingOccurrences(of: ",", with: "")) == nil && cell != "-" ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
     }
 
     /// The value as indented JSON with sorted keys, as the API writes it.

@@ -83,7 +83,7 @@ struct ReservationsHandler: Sendable {
     static func decode<Body: Decodable>(_ type: Body.Type, from request: Request) async throws -> Body {
         let buffer = try await request.body.collect(upTo: ReservationsHandler.maxBodyBytes)
         do {
-            return try JSONDecoder().decode(Body.self, from: Data(buffer: buffer))
+            return try APIJSON.decoder().decode(Body.self, from: Data(buffer: buffer))
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
             throw fieldError(context.codingPath.first?.stringValue)
         } catch let DecodingError.valueNotFound(_, context) {

@@ -16,8 +16,7 @@ struct MetricsHandler: Sendable {
         let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
         let exposition = ExpositionWriter(format: format)
         let live = samples.liveSeries(since: now() - stalenessMs)
-        var families: [MetricFamily] = []
-        for source in sources { families += try await source.families() }
+        let families = try await sources.families()
         var body: [UInt8] = []
         body.reserveCapacity(live.count * 96)
         MetricsHandler.write(live, with: exposition, into: &body)

@@ -6,3 +6,12 @@ import TokenWattCore
 protocol MetricsSource: Sendable {
     func families() async throws -> [MetricFamily]
 }
+
+extension Array where Element == any MetricsSource {
+    /// Every source's families, in the sources' order.
+    func families() async throws -> [MetricFamily] {
+        var families: [MetricFamily] = []
+        for source in self { families += try await source.families() }
+        return families
+    }
+}

@@ -126,8 +126,7 @@ public final class RemoteWriteForwarder: Service, MetricsSource, Sendable {
     private func snapshots() async {
         await PeriodicWork.run(every: .milliseconds(snapshotIntervalMs), waitFirst: true) {
             do {
-                var families: [MetricFamily] = []
-                for source in snapshotSources { families += try await source.families() }
+                let families = try await snapshotSources.families()
                 let timestamp = now()
                 let series = families.flatMap(\.samples).compactMap { sample -> TimeSeries? in
                     guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else { return nil }

@@ -72,6 +72,11 @@ struct FleetHandler: Sendable {
     let stalenessMs: Int64
     let now: @Sendable () -> Int64
 
+    /// The latest samples of one metric's series, fresher than the staleness window.
+    func latest(_ metric: MetricDescriptor) throws -> [(labels: LabelSet, sample: Sample)] {
+        samples.latestSamples(matching: [try SeriesSelector(parsing: metric.seriesName)], since: now() - stalenessMs)
+    }
+
     func status() throws -> FleetStatus {
         try FleetStatus.current(samples: samples, metrics: metrics, advice: advisor.latestAdvice, stalenessMs: stalenessMs, now: now())
     }

@@ -8,7 +8,7 @@ extension WebOverview {
     /// the last 7 UTC days (the ledger's gateway streams by their callers' labels, from its days).
     func gatewayPage() async throws -> String {
         let now = now()
-        let requests = fleet.samples.latestSamples(matching: [try SeriesSelector(parsing: MetricDescriptor.gatewayRequests.seriesName)], since: now - fleet.stalenessMs)
+        let requests = try fleet.latest(.gatewayRequests)
         var byRoute: [[String]: [String: Double]] = [:]
         for (labels, sample) in requests where sample.value.isFinite {
             byRoute[[labels["node"] ?? "", labels["route"] ?? ""], default: [:]][labels["outcome"] ?? "", default: 0] += sample.value
