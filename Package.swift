@@ -63,9 +63,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
+        // Both daemons' configuration: every settings type, read from YAML and checked as the
+        // daemons load it, so that the CLI validates a file without linking either daemon.
+        .target(name: "TokenWattConfiguration", dependencies: ["TokenWattAPI", "TokenWattCore", "TokenWattService"],
+                // The built-in cloud price list, compiled into the binary (no bundle to install beside it).
+                resources: [.embedInCode("Aggregator/cloud-prices.yml")], swiftSettings: strict),
         // SQLite storage: schema, migrations, the single writer, queries, rollups, retention.
         .target(name: "TokenWattStore", dependencies: [
-            "TokenWattCore",
+            "TokenWattConfiguration", "TokenWattCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
@@ -73,19 +78,17 @@ let package = Package(
         ], swiftSettings: strict),
         // The aggregator: ingest, exposition, query API, cost ledger, budgets and alert delivery.
         .target(name: "TokenWattAggregator", dependencies: [
-            "TokenWattAPI", "TokenWattCore", "TokenWattService", "TokenWattStore",
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattService", "TokenWattStore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ],
-                // The built-in cloud price list, compiled into the binary (no bundle to install beside it).
-                resources: [.embedInCode("Costs/cloud-prices.yml")], swiftSettings: strict),
+        ], swiftSettings: strict),
 
         // The node agent: collectors (one file per source), their scheduler, the spool and pusher.
         .target(name: "TokenWattAgent", dependencies: [
-            "TokenWattAPI", "TokenWattCore", "TokenWattService",
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -94,15 +97,15 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "tokenwatt-agent", dependencies: [
-            "TokenWattAgent", "TokenWattCore", "TokenWattService",
+            "TokenWattAgent", "TokenWattConfiguration", "TokenWattCore", "TokenWattService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-aggregator", dependencies: [
-            "TokenWattAggregator", "TokenWattService",
+            "TokenWattAggregator", "TokenWattConfiguration", "TokenWattService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt", dependencies: [
-            "TokenWattAPI", "TokenWattAgent", "TokenWattAggregator", "TokenWattCore", "TokenWattService",
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -133,22 +136,22 @@ let package = Package(
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattStoreTests", dependencies: [
-            "TokenWattStore", "TokenWattTestSupport",
+            "TokenWattConfiguration", "TokenWattStore", "TokenWattTestSupport",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAggregatorTests", dependencies: [
-            "TokenWattAPI", "TokenWattAggregator", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAPI", "TokenWattAggregator", "TokenWattConfiguration", "TokenWattService", "TokenWattTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAgent", "TokenWattConfiguration", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattConfiguration", "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),

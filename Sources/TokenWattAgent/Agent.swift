@@ -1,14 +1,13 @@
 // Architecture. The folders of TokenWattAgent, each depending only on folders listed below it;
-// this file and CollectorRegistry assemble them. LayoutTests holds the code to this order.
+// this file and CollectorRegistry assemble them. LayoutTests holds the code to this order. The
+// settings each folder is given come from TokenWattConfiguration, below them all.
 //
-//   Configuration  the YAML config, made of each part's settings
 //   Gateway        the metering gateway: callers, routes, reservations, usage of answers
 //   Usage          usage reports from applications and their collector
 //   Inference      inference servers: dialects, discovery and their collector
 //   Collectors     the collector protocol, its scheduler and the node's collectors
 //   Push           the spool and the pusher
 //   NVML           the NVIDIA library, loaded at run time
-//   Attribution    the labels tokens are attributed by, model patterns
 //   State          the agent's database, saved counters, counters kept monotonic
 
 import AsyncHTTPClient
@@ -16,6 +15,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 

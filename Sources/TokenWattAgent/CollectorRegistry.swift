@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import TokenWattConfiguration
 
 /// The one place that knows every collector: builds the enabled ones from the configuration.
 /// Inference servers found later by `InferenceDiscovery` join the scheduler as they are found.

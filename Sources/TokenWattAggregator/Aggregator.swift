@@ -1,9 +1,9 @@
 // Architecture. The folders of TokenWattAggregator, each depending only on folders listed
 // below it and on the top-level helpers (AggregatorError, NumberText, RunsInTurn); this file
-// assembles them all. LayoutTests holds the code to this order.
+// assembles them all. LayoutTests holds the code to this order. The settings each folder is
+// given come from TokenWattConfiguration, below them all.
 //
 //   Web            the built-in pages, from what Query, Budgets, Costs and Advice answer
-//   Configuration  the YAML config, made of each component's settings
 //   Query          the Prometheus-style read API, tokens and fleet answers
 //   Budgets        budgets, the events they fire, hard caps and their reservations
 //   Advice         the burst advisor
@@ -19,6 +19,7 @@ import Foundation
 import Hummingbird
 import Logging
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 import TokenWattStore

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TokenWattAgent
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 

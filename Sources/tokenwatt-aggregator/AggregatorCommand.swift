@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TokenWattAggregator
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 

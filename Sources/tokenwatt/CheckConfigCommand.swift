@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import TokenWattAgent
-import TokenWattAggregator
+import TokenWattConfiguration
 import TokenWattCore
 
 /// `tokenwatt check-config FILE`: validates an agent or aggregator config as the daemon would

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TokenWattAggregator
+import TokenWattConfiguration
 import TokenWattCore
 
 /// `tokenwatt prices [--config FILE]`: the cloud prices the cost ledger applies, first match

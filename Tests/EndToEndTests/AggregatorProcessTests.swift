@@ -6,6 +6,7 @@ import TokenWattStore
 import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
+@testable import TokenWattConfiguration
 #endif
 
 /// The real `tokenwatt-aggregator` binary, started on a free loopback port with a config file.

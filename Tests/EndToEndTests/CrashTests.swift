@@ -7,6 +7,7 @@ import TokenWattStore
 import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
+@testable import TokenWattConfiguration
 #endif
 
 @Suite(.serialized) struct CrashTests {

@@ -6,6 +6,7 @@ import TokenWattStore
 import TokenWattTestSupport
 #if canImport(Glibc)
 import Glibc
+@testable import TokenWattConfiguration
 #endif
 
 /// A tmpfs of a given size the test can grow, standing in for a disk that fills up and then

@@ -51,4 +51,26 @@ struct LayoutTests {
             #expect(to > from, "\(reference.file) (\(reference.from)) uses \(reference.type) of \(reference.to), which the architecture puts above it")
         }
     }
+
+    /// Modules below the daemons stay below them: the CLI checks configs and reads the API
+    /// without linking either daemon or the store, and the configuration and the API contracts
+    /// depend on no component they configure or describe. Both the package's dependency lists and
+    /// the files' imports are checked (a module built for another target can be imported even
+    /// when it is not declared).
+    @Test(arguments: [("tokenwatt", "executableTarget"), ("TokenWattConfiguration", "target"), ("TokenWattAPI", "target")])
+    func lowerModulesLinkNoDaemon(_ module: String, _ kind: String) throws {
+        let daemons = ["TokenWattAgent", "TokenWattAggregator", "TokenWattStore"]
+        let package = try String(contentsOf: DeployTests.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let declaration = try #require(package.firstMatch(of: try Regex(#"\.\#(kind)\(name: "\#(module)", dependencies: \[([^\]]*)\]"#)))
+        let dependencies = try #require(declaration.output[1].substring)
+        #expect(dependencies.contains("TokenWattCore"))
+        for daemon in daemons { #expect(!dependencies.contains("\"\(daemon)\""), "Package.swift: \(module) depends on \(daemon)") }
+        let directory = DeployTests.root.appendingPathComponent("Sources/\(module)")
+        let files = FileManager.default.enumerator(atPath: directory.path)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        #expect(!files.isEmpty)
+        for file in files {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            for daemon in daemons { #expect(!text.contains("import \(daemon)\n"), "\(module)/\(file) imports \(daemon)") }
+        }
+    }
 }

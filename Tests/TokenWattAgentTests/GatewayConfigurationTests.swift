@@ -1,6 +1,7 @@
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattConfiguration
 
 /// The gateway's config: callers' keys and who they are, routes by model.
 @Suite struct GatewayConfigurationTests {

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The burst advisor on an hour worked out by hand. Every node draws 200 W idle plus 0.5 J per
 /// token (P = 200 + 0.5 x); a kWh costs 0.20 (PUE 1), so the next million tokens cost

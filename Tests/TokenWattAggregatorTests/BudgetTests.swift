@@ -8,6 +8,7 @@ import Testing
 import TokenWattCore
 import TokenWattStore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 @Suite struct BudgetForecastTests {
     static let hour: Int64 = Milliseconds.hour

@@ -1,6 +1,7 @@
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The built-in cloud price list: complete enough to price common models with no config,
 /// dated and sourced, overridable, and only in its own currency.

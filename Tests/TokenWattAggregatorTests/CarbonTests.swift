@@ -3,6 +3,7 @@ import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// Emissions beside money, worked out by hand. The grid emits 400 g CO2e per kWh, 100 g from
 /// 10:00 to 16:00; PUE 1.5. gpu-01 embodies 8,766 kg over a life of one year (8,766 h):

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The reference scenario: one day (2026-11-28, UTC) of two GPU nodes and a VM without power
 /// sensors, worked out by hand.

@@ -9,6 +9,7 @@ import TokenWattStore
 import TokenWattService
 import TokenWattTestSupport
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The delivery worker against a receiver that answers from a script.
 @Suite struct DeliveryTests {
@@ -131,12 +132,12 @@ import TokenWattTestSupport
 
     @Test func signaturesFollowStandardWebhooks() throws {
         // The key is the base64 after whsec_; the signed content is "id.timestamp.body".
-        let key = try #require(StandardWebhooks.key(fromSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        let key = try #require(Receiver.signingKey(fromSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
         #expect(key.count == 24)
         let headers = StandardWebhooks.headers(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
                                                body: Array(#"{"test": 2432232314}"#.utf8), key: key)
         #expect(headers.first { $0.0 == "webhook-signature" }?.1 == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-        #expect(StandardWebhooks.key(fromSecret: "whsec_not base64!") == nil)
+        #expect(Receiver.signingKey(fromSecret: "whsec_not base64!") == nil)
     }
 }
 

@@ -8,6 +8,7 @@ import TokenWattCore
 import TokenWattService
 import TokenWattStore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// State the aggregator keeps on disk is never forgotten for want of reading it: a budget
 /// state saved by an earlier version still decodes with the alerts it fired, and a forwarding

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 @Suite struct ExpositionAndQueryTests {
     @Test func metricsShowLiveSeriesTypedAndLeaveOutStaleOnes() async throws {

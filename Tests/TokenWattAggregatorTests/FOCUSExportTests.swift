@@ -3,6 +3,7 @@ import TokenWattAPI
 import TokenWattCore
 import TokenWattStore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// `tokenwatt report --format focus` over a ledger with every kind of stream: the rows' costs
 /// add up to the report's total, and cloud spend through the gateway is a cloud charge of its

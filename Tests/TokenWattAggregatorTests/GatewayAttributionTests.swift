@@ -1,6 +1,7 @@
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The gateway counts its local routes' tokens by caller; the inference servers count the same
 /// tokens by model. The ledger shares each model's server tokens out to the callers, so none

@@ -7,6 +7,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// An aggregator over a temporary database, tested through Hummingbird's router client.
 func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ in },

@@ -5,6 +5,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// Late data that lowers a ledger total never lowers a published counter: the correction is
 /// carried into the next increases, also across a restart.

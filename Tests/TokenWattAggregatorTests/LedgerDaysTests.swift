@@ -4,6 +4,7 @@ import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
 @testable import TokenWattStore
+@testable import TokenWattConfiguration
 
 /// The ledger's day summary against its hours, on `CostScenarioTests`' day (its late hour
 /// rewritten, so rows are taken out of the day and put back): every figure of every report

@@ -8,6 +8,7 @@ import TokenWattCore
 import TokenWattStore
 import TokenWattTestSupport
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// Hard caps (`action: block`): reservations are granted only while every matching cap has
 /// room, atomically, so concurrent requests never overshoot.

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// The web overview's pages in process: labels a node pushes are text, never markup.
 @Suite struct WebPagesTests {

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattCore
 @testable import TokenWattAggregator
+@testable import TokenWattConfiguration
 
 /// What-ifs over `CostScenarioTests`' day (425.73 in all).
 @Suite struct WhatIfTests {

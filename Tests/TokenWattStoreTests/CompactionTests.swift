@@ -5,6 +5,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattStore
+@testable import TokenWattConfiguration
 
 @Suite struct CompactionTests {
     static let hour: Int64 = Milliseconds.hour

@@ -4,6 +4,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattStore
+@testable import TokenWattConfiguration
 
 /// The head and the disk answer as one store: random samples (out of order, resent with other
 /// values, late into flushed windows, NaN and stale markers among them) are read back through

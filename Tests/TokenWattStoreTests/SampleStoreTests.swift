@@ -4,6 +4,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattStore
+@testable import TokenWattConfiguration
 
 @Suite struct SampleStoreTests {
     @Test func storesEachSampleOnceAndAcceptsOutOfOrder() async throws {

@@ -4,6 +4,7 @@ import Logging
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattStore
+@testable import TokenWattConfiguration
 
 /// The stores in a fresh temporary folder, removed when the test ends.
 func withTemporaryStores<T>(_ configure: (inout StorageConfiguration) -> Void = { _ in },

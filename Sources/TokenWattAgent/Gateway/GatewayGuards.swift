@@ -1,4 +1,5 @@
 import Synchronization
+import TokenWattConfiguration
 
 /// Per-caller rate caps (`callers[].rate_limit`): requests are counted as they are admitted,
 /// tokens as their answers end, both over the last minute. A caller past either cap is refused

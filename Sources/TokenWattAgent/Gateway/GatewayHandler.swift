@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 

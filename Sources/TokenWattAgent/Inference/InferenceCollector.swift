@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Synchronization
+import TokenWattConfiguration
 import TokenWattCore
 
 /// Tokens and requests of one inference server (vLLM, SGLang, TGI, llama.cpp, LMDeploy,

@@ -1,9 +1,5 @@
+import TokenWattConfiguration
 import TokenWattCore
-
-/// The inference servers the agent reads, by the name used in config and in `source` labels.
-public enum InferenceServerKind: String, CaseIterable, Sendable {
-    case vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo
-}
 
 /// Where one kind of inference server counts tokens and requests, and how to recognise it
 /// (`reference/inference-servers.md`). Names changed across versions: each figure lists every

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Logging
 import ServiceLifecycle
+import TokenWattConfiguration
 import TokenWattCore
 import Synchronization
 
@@ -10,8 +11,6 @@ import Synchronization
 /// that answers with the metrics of a known server. A server found once stays: when it goes
 /// away its collector reports down, and it is read again when it comes back.
 public final class InferenceDiscovery: Service, Sendable {
-    public static let defaultPorts = [8000, 3000, 8080, 8002, 23333, 30000]
-
     private let host: String
     private let ports: [Int]
     private let every: Duration
@@ -24,7 +23,7 @@ public final class InferenceDiscovery: Service, Sendable {
     /// The node's attribution, which servers found get.
     private let nodeLabels: [String: String]
 
-    init(host: String = "127.0.0.1", ports: [Int] = InferenceDiscovery.defaultPorts, every: Duration,
+    init(host: String = "127.0.0.1", ports: [Int] = AgentConfiguration.defaultDiscoveryPorts, every: Duration,
          configured: [InferenceServer], nodeLabels: [String: String] = [:], client: HTTPClient, store: CounterStore?,
          scheduler: CollectorScheduler, logger: Logger) {
         self.nodeLabels = nodeLabels

@@ -1,3 +1,4 @@
+import TokenWattConfiguration
 import TokenWattCore
 
 /// The burst advisor's answer for each local model: keep it local, send its overflow above a

@@ -1,5 +1,6 @@
 import Foundation
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 import TokenWattStore
@@ -14,15 +15,6 @@ import TokenWattStore
 /// included: an alert is worth more than a receiver's passing mood. Everything is in SQLite, so
 /// a restart resumes where it stopped.
 public final class DeliveryWorker: Service, Sendable {
-    public struct Settings: Sendable {
-        public var minBackoffMs: Int64 = 1_000
-        public var maxBackoffMs: Int64 = Milliseconds.hour
-        public var giveUpAfterMs: Int64 = Milliseconds.day
-        public var timeoutMs: Int64 = 15_000
-
-        public init() {}
-    }
-
     /// Outcomes counted in `tokenwatt_alert_deliveries_total{receiver, outcome}`.
     enum Outcome: String, CaseIterable {
         case delivered, failed, expired, disabled
@@ -30,14 +22,14 @@ public final class DeliveryWorker: Service, Sendable {
 
     let outbox: any OutboxStore
     private let receivers: [String: Receiver]
-    private let settings: Settings
+    private let settings: DeliverySettings
     private let client: OutboundClient
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private let counts = Mutex<[String: [Outcome: Int]]>([:])
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    init(outbox: any OutboxStore, receivers: [Receiver], settings: Settings, client: OutboundClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
+    init(outbox: any OutboxStore, receivers: [Receiver], settings: DeliverySettings, client: OutboundClient, logger: Logger, now: @escaping @Sendable () -> Int64) {
         self.outbox = outbox
         self.receivers = Dictionary(uniqueKeysWithValues: receivers.map { ($0.name, $0) })
         self.settings = settings

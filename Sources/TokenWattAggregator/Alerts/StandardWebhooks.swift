@@ -3,15 +3,8 @@ import Foundation
 
 /// Standard Webhooks 1.0 signatures: `webhook-id`, `webhook-timestamp` and
 /// `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed with the
-/// base64 part of a `whsec_` secret.
+/// base64 part of a `whsec_` secret (`Receiver.signingKey(fromSecret:)`).
 enum StandardWebhooks {
-    /// The HMAC key of a secret: the base64 after `whsec_` (or the whole secret without it).
-    static func key(fromSecret secret: String) -> [UInt8]? {
-        let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret
-        guard let data = Data(base64Encoded: encoded), !data.isEmpty else { return nil }
-        return [UInt8](data)
-    }
-
     /// The three headers for a message.
     static func headers(id: String, timestamp: Int64, body: [UInt8], key: [UInt8]) -> [(String, String)] {
         let content = Array("\(id).\(timestamp).".utf8) + body

@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattConfiguration
 
 /// What a budget measured at one evaluation.
 struct BudgetReading: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 

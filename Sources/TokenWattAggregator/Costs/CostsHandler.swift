@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 

@@ -1,3 +1,4 @@
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 

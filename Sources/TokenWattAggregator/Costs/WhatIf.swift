@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 

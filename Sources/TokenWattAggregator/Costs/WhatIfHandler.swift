@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 
 /// `GET /api/v1/whatif?from=&to=&set=KEY=VALUE&shift=MODEL=30%&by=model`: the ledger of the

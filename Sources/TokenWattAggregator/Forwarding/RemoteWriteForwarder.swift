@@ -3,22 +3,10 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 import TokenWattStore
-
-/// A remote-write receiver the aggregator forwards to (`remote_write:` in the config):
-/// Prometheus, Mimir, Thanos Receive, VictoriaMetrics.
-public struct ForwardTarget: Sendable {
-    public var name: String
-    public var url: String
-    public var token: String?
-    public var headers: [String: String] = [:]
-    /// How the receiver's certificate is checked, and the certificate shown to it (`tls_config`).
-    public var tls: TLSClientConfiguration?
-    /// Rows waiting longer than this are dropped, counted, so an endless outage cannot fill the disk.
-    public var maxAgeMs: Int64 = Milliseconds.week
-}
 
 /// Forwards what the aggregator stores, and its cost and budget series, to each target with
 /// remote write 1.0, from the database's forwarding log: every stored batch is logged in the

@@ -1,4 +1,5 @@
 import Hummingbird
+import TokenWattConfiguration
 import TokenWattService
 
 /// Maps a push's bearer token to the node it belongs to.

@@ -1,3 +1,4 @@
+import TokenWattConfiguration
 import TokenWattService
 import Foundation
 import HTTPTypes

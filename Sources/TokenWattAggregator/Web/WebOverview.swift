@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Hummingbird
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattService
 import TokenWattStore

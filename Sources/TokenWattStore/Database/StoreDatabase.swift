@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import Logging
+import TokenWattConfiguration
 
 /// The one owner of the TokenWatt database file: opens it with its pragmas, runs the
 /// migrations, and hands its connections to the stores that keep their tables in it (samples,

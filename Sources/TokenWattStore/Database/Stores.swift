@@ -1,4 +1,5 @@
 import Logging
+import TokenWattConfiguration
 
 /// The database and every store that keeps its tables in it, opened together: what the
 /// aggregator assembles its engines from, each engine given only the stores it touches.

@@ -1,3 +1,4 @@
+import TokenWattConfiguration
 import TokenWattCore
 
 /// Writing samples: what the ingest path asks before it hands a push to the `SampleWriter`

@@ -3,6 +3,7 @@ import GRDB
 import GRDBSQLite
 import Logging
 import Synchronization
+import TokenWattConfiguration
 import TokenWattCore
 
 /// Samples: the series index, the in-memory head and its write-ahead log, the chunks and

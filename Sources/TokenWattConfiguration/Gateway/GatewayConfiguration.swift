@@ -42,11 +42,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var fallback: String?
 
         /// The route's name in metrics: its pattern.
-        var pattern: String { match.pattern }
+        public var pattern: String { match.pattern }
 
         /// The usage path's `source` of this route's tokens: the ledger prices `gateway` as
         /// cloud spend and carves `gateway_local` out of the local servers' own counts.
-        var source: String { local ? TokenSource.gatewayLocal : TokenSource.gateway }
+        public var source: String { local ? TokenSource.gatewayLocal : TokenSource.gateway }
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
@@ -78,13 +78,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var graceMs: Int64 = 30_000
 
     /// The caller a request's `Authorization: Bearer` or `x-api-key` names.
-    func caller(authorization: String?, apiKey: String?) -> Caller? {
+    public func caller(authorization: String?, apiKey: String?) -> Caller? {
         guard let presented = authorization.flatMap(BearerToken.presented(in:)) ?? apiKey.map({ Array($0.utf8) }) else { return nil }
         return callersByKey.owner(of: presented)
     }
 
     /// The first route whose pattern matches the whole model name.
-    func route(model: String) -> Route? {
+    public func route(model: String) -> Route? {
         routes.first { $0.match.matches(model) }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import TokenWattCore
 
 /// Where alerts go (`receivers:` in the config).
@@ -14,6 +15,13 @@ public struct Receiver: Sendable {
 }
 
 extension Receiver {
+    /// The HMAC key of a secret: the base64 after `whsec_` (or the whole secret without it).
+    public static func signingKey(fromSecret secret: String) -> [UInt8]? {
+        let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret
+        guard let data = Data(base64Encoded: encoded), !data.isEmpty else { return nil }
+        return [UInt8](data)
+    }
+
     /// Reads `receivers:`: each a name and exactly one of webhook, slack or alertmanager.
     static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> [Receiver] {
         var receivers: [Receiver] = []
@@ -29,7 +37,7 @@ extension Receiver {
                 try settings.requireMapping(allowing: ["url", "secret_file", "secret_env"])
                 let secret = try settings.secret(named: "secret", environment: environment)
                 receivers.append(Receiver(name: name, kind: .webhook(url: try url(settings["url"]), secret: try secret.map { text throws(CoreError) in
-                    guard let key = StandardWebhooks.key(fromSecret: text) else {
+                    guard let key = Receiver.signingKey(fromSecret: text) else {
                         throw settings.error("a secret such as whsec_<base64> (Standard Webhooks)")
                     }
                     return key

@@ -29,7 +29,7 @@ public struct Attribution: Sendable, Equatable {
     }
 
     /// The labels of `model`'s tokens on this server, over the node's defaults.
-    func labels(of model: String, nodeDefaults: [String: String]) -> [String: String] {
+    public func labels(of model: String, nodeDefaults: [String: String]) -> [String: String] {
         let rule = models.first { $0.match.matches(model) }?.labels ?? [:]
         return nodeDefaults.merging(labels) { $1 }.merging(rule) { $1 }
     }
@@ -69,7 +69,7 @@ public struct ModelPattern: Sendable, Equatable {
         }
     }
 
-    func matches(_ model: String) -> Bool {
+    public func matches(_ model: String) -> Bool {
         matcher.matches(model)
     }
 

@@ -15,7 +15,7 @@ public struct Budget: Sendable {
         case gco2e
 
         /// Measured per hour in the ledger only: alerts, never a hard cap on requests.
-        var capsRequests: Bool { self == .usd || self == .tokens }
+        public var capsRequests: Bool { self == .usd || self == .tokens }
     }
 
     /// A calendar period in a time zone, or one fixed window.
@@ -67,9 +67,9 @@ public struct Budget: Sendable {
     public var receivers: [String]
 
     /// Whether the scope names nothing but nodes: then a node's idle hours count too.
-    var scopesNodesOnly: Bool { scope.allSatisfy { $0.name == "node" } }
+    public var scopesNodesOnly: Bool { scope.allSatisfy { $0.name == "node" } }
 
-    func matches(_ labels: [String: String]) -> Bool {
+    public func matches(_ labels: [String: String]) -> Bool {
         scope.allSatisfy { $0.matches(labels[$0.name]) }
     }
 }

@@ -1,6 +1,5 @@
 import TokenWattCore
 import TokenWattService
-import TokenWattStore
 
 /// Everything the aggregator is told, with the defaults it uses when no config file is given.
 public struct AggregatorConfiguration: Sendable {
@@ -15,7 +14,7 @@ public struct AggregatorConfiguration: Sendable {
     /// listener, so the quick start and a packaged single-host setup work without tokens.
     public var anonymousNode: String?
     /// The node a push without a credential is stored as: only on a loopback listener.
-    var unauthenticatedNode: String? { listen.isLoopback ? anonymousNode : nil }
+    public var unauthenticatedNode: String? { listen.isLoopback ? anonymousNode : nil }
     /// Labels added to every pushed series, e.g. `site`, `rack`; they override pushed labels.
     public var staticLabels: [String: String] = [:]
     public var ingest = IngestConfiguration()
@@ -39,7 +38,7 @@ public struct AggregatorConfiguration: Sendable {
     public var budgetIntervalMs: Int64 = 10_000
     /// The aggregator's URL as people reach it, for links in alerts.
     public var externalURL: String?
-    public var delivery = DeliveryWorker.Settings()
+    public var delivery = DeliverySettings()
     /// Receivers everything stored is forwarded to with remote write.
     public var forwardTargets: [ForwardTarget] = []
 

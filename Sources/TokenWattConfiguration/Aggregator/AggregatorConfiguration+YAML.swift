@@ -1,7 +1,6 @@
 import Foundation
 import TokenWattCore
 import TokenWattService
-import TokenWattStore
 
 extension AggregatorConfiguration: ConfigFileLoadable {
     /// The configuration without a file: defaults, and local pushes accepted without a token

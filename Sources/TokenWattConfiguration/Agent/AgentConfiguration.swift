@@ -37,7 +37,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Probing the usual local ports for inference servers, at start and then this often.
     public var discovery = true
     public var discoveryIntervalMs: Int64 = 300_000
-    public var discoveryPorts = InferenceDiscovery.defaultPorts
+    public var discoveryPorts = AgentConfiguration.defaultDiscoveryPorts
+    /// The ports inference servers listen on by default: vLLM, TensorRT-LLM and Dynamo 8000, TGI
+    /// 3000, llama.cpp 8080, Triton 8002, LMDeploy 23333, SGLang 30000.
+    public static let defaultDiscoveryPorts = [8000, 3000, 8080, 8002, 23333, 30000]
     /// Bearer token required by `POST /v1/usage`; none by default (the listener is on loopback).
     public var usageToken: String?
     /// Attribute names usage reports may carry as labels, and how many values each may take
@@ -53,7 +56,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var gateway: GatewayConfiguration?
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
-    static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "node", "instance", "job", "le", "quantile"]
+    public static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "node", "instance", "job", "le", "quantile"]
 
     public init() {}
 }

@@ -1,0 +1,40 @@
+import Foundation
+
+/// An inference server as configured: where it is, what it is, and what it serves.
+public struct InferenceServer: Sendable, Equatable {
+    /// The server's base URL (`http://127.0.0.1:8000`), or the full URL of its metrics.
+    public var url: String
+    /// nil: recognised from its metric names.
+    public var kind: InferenceServerKind?
+    /// The model for servers whose metrics name none; else asked from `/v1/models`.
+    public var model: String?
+    /// How often it is read; nil means the agent's interval.
+    public var intervalMs: Int64?
+    /// Who its tokens belong to (`attribution` and `models` in the config).
+    public var attribution = Attribution()
+
+    public init(url: String, kind: InferenceServerKind? = nil, model: String? = nil, intervalMs: Int64? = nil) {
+        self.url = url
+        self.kind = kind
+        self.model = model
+        self.intervalMs = intervalMs
+    }
+
+    /// Whether the URL is an http or https URL with a host.
+    public var hasValidURL: Bool { parts != nil }
+
+    /// `scheme://host:port` and the path given after it (nil when only the base was given).
+    public var parts: (base: String, path: String?, address: String)? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, scheme == "http" || scheme == "https",
+              let host = components.host, !host.isEmpty else { return nil }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        let path = components.path.isEmpty || components.path == "/" ? nil : components.path + (components.query.map { "?\($0)" } ?? "")
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return ("\(scheme)://\(shownHost):\(port)", path, "\(shownHost):\(port)")
+    }
+}
+
+/// The inference servers the agent reads, by the name used in config and in `source` labels.
+public enum InferenceServerKind: String, CaseIterable, Sendable {
+    case vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo
+}
