@@ -146,6 +146,7 @@ let package = Package(
         .testTarget(name: "TokenWattAgentTests", dependencies: [
             "TokenWattAgent", "TokenWattConfiguration", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -183,6 +184,28 @@ import TokenWattTestSupport
         #expect(UsageCollectorTests.tokens(after, ["team": "b"]) == 20)
         #expect(UsageCollectorTests.tokens(after, ["team": "other"]) == 20)
         #expect(UsageCollectorTests.tokens(after, ["team": "d"]) == nil)
+    }
+
+    /// A saved counter whose labels do not read back stops the collector's start with the row
+    /// named, instead of counting on under no labels (another series' tokens); the row stays.
+    @Test func aSavedCounterWithUnreadableLabelsStopsTheStartAndStays() async throws {
+        let directory = try Environment.temporaryDirectory("test")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try CounterStore(path: directory + "/counters.sqlite")
+        var report = UsageReport(model: "m", provider: "p")
+        report.outputTokens = 10
+        report.attributes = ["team": "a"]
+        _ = try UsageCollector(store: store, attributes: ["team"], maxValuesPerAttribute: 2).record([report])
+        #expect(try store.load(scope: "usage_api").count == 2)
+
+        let queue = try DatabaseQueue(path: directory + "/counters.sqlite")
+        for broken in [#"[["team"]]"#, #"[["team", "a""#] {
+            try await queue.write { db in try db.execute(sql: "UPDATE counters SET labels = ?", arguments: [broken]) }
+            #expect { try UsageCollector(store: store, attributes: ["team"], maxValuesPerAttribute: 2) } throws: { error in
+                "\(error)".contains("has labels that are not a JSON list of [name, value] pairs: \(broken)")
+            }
+            #expect(try await queue.read { db in try String.fetchAll(db, sql: "SELECT labels FROM counters") } == [broken, broken])
+        }
     }
 
     @Test func newModelsPastTheSeriesCapCountAsOtherAndTheirTokensStillAddUp() async throws {

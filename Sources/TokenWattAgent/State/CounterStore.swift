@@ -61,9 +61,17 @@ final class CounterStore: Sendable {
         try queue.read { db in
             var entries: [String: Entry] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, name, labels, last, total FROM counters WHERE scope = ?", arguments: [scope]) {
-                let pairs = (try? JSONSerialization.jsonObject(with: Data((row[2] as String).utf8))) as? [[String]] ?? []
-                let labels = pairs.filter { $0.count == 2 }.map { Label($0[0], $0[1]) }
-                entries[row[0]] = Entry(series: ExpositionSample(name: row[1], labels: labels, value: 0),
+                let key: String = row[0], text: String = row[2]
+                // Labels that do not read back fail the load, naming the row: counting on under
+                // no labels would add this series' tokens to another's, and the row stays as it is.
+                let pairs: [[String]]
+                do {
+                    pairs = try JSONDecoder().decode([[String]].self, from: Data(text.utf8))
+                } catch {
+                    throw CounterStoreError.unreadableLabels(scope: scope, key: key, text: text)
+                }
+                guard pairs.allSatisfy({ $0.count == 2 }) else { throw CounterStoreError.unreadableLabels(scope: scope, key: key, text: text) }
+                entries[key] = Entry(series: ExpositionSample(name: row[1], labels: pairs.map { Label($0[0], $0[1]) }, value: 0),
                                         counter: MonotonicCounter(last: row[3], total: row[4]))
             }
             return entries
@@ -91,6 +99,18 @@ final class CounterStore: Sendable {
                 let labels = String(decoding: try JSONSerialization.data(withJSONObject: pairs), as: UTF8.self)
                 try insert.execute(arguments: [scope, key, entry.series.name, labels, entry.counter.last, entry.counter.total ?? 0])
             }
+        }
+    }
+}
+
+/// A saved counter that cannot be read back as written.
+enum CounterStoreError: Error, CustomStringConvertible {
+    case unreadableLabels(scope: String, key: String, text: String)
+
+    var description: String {
+        switch self {
+        case .unreadableLabels(let scope, let key, let text):
+            "the saved counter \(key) of \(scope) has labels that are not a JSON list of [name, value] pairs: \(text)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TokenWattCore
 
 /// One node's hour in the cost ledger. Money is in the configured currency.
 public struct LedgerNodeHour: Sendable, Equatable {
@@ -183,13 +184,21 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     /// Reads usage rows of `hour, node, source, provider, model, labels`, `LedgerDays.usageSums`,
     /// `priced`, each distinct labels text decoded once (a fleet's streams share a few).
-    private static func usageReader() -> (Row) -> LedgerUsageHour {
+    /// Labels that do not read back fail the read, naming the row: a report would otherwise
+    /// put the row's tokens and cost under no team.
+    private static func usageReader() -> (Row) throws -> LedgerUsageHour {
         var decoded: [String: [String: String]] = [:]
         return { row in
             let text: String = row[5]
-            let labels = decoded[text] ?? Dictionary(((try? LabelsJSON.decode(text))?.labels ?? []).map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
-            decoded[text] = labels
-            return usage(row, labels: labels)
+            if decoded[text] == nil {
+                do {
+                    decoded[text] = Dictionary(try LabelsJSON.decode(text).labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+                } catch {
+                    let hour: Int64 = row[0], node: String = row[1], model: String = row[4]
+                    throw StoreError.database("the ledger's usage row of hour \(TimeBounds.rfc3339(hour)), node \(node), model \(model) has unreadable labels: \(error)")
+                }
+            }
+            return usage(row, labels: decoded[text] ?? [:])
         }
     }
 
