@@ -37,18 +37,33 @@ import Testing
         #expect(families.flatMap(\.seriesNames).sorted() == example.names.sorted())
     }
 
+    /// Both daemons' rule: the aggregator's page orders its live series by it, and the agent's
+    /// (`MetricCatalog.families`) its samples, whatever order a collector gave them in.
     @Test func histogramSeriesGoByLabelSetThenBoundThenCountAndSum() {
-        let written: [(String, String)] = [
-            ("h_bucket", #"{le="+Inf",node="a"}"#), ("h_bucket", #"{le="0.5",node="a"}"#), ("h_bucket", #"{le="10",node="a"}"#),
-            ("h_bucket", #"{le="2",node="a"}"#), ("h_bucket", #"{le="+Inf",node="b"}"#), ("h_bucket", #"{le="1e-3",node="b"}"#),
-            ("h_count", #"{node="a"}"#), ("h_count", #"{node="b"}"#), ("h_sum", #"{node="a"}"#), ("h_sum", #"{node="b\",le=\"1"}"#),
+        let h = MetricDescriptor.gatewayUpstreamDurationSeconds.name
+        let written: [(String, [String: String])] = [
+            (h + "_bucket", ["le": "+Inf", "node": "a"]), (h + "_bucket", ["le": "0.5", "node": "a"]), (h + "_bucket", ["le": "10", "node": "a"]),
+            (h + "_bucket", ["le": "2", "node": "a"]), (h + "_bucket", ["le": "+Inf", "node": "b"]), (h + "_bucket", ["le": "1e-3", "node": "b"]),
+            (h + "_count", ["node": "a"]), (h + "_count", ["node": "b"]), (h + "_sum", ["node": "a"]), (h + "_sum", ["node": #"b",le="1"#]),
         ]
-        let ordered = written.sorted { FamilyLayout.histogramOrder(name: $0.0, labels: Array($0.1.utf8)) < FamilyLayout.histogramOrder(name: $1.0, labels: Array($1.1.utf8)) }
-        #expect(ordered.map { "\($0.0)\($0.1)" } == [
-            #"h_bucket{le="0.5",node="a"}"#, #"h_bucket{le="2",node="a"}"#, #"h_bucket{le="10",node="a"}"#, #"h_bucket{le="+Inf",node="a"}"#,
-            #"h_count{node="a"}"#, #"h_sum{node="a"}"#,
-            #"h_bucket{le="1e-3",node="b"}"#, #"h_bucket{le="+Inf",node="b"}"#, #"h_count{node="b"}"#,
-            #"h_sum{node="b\",le=\"1"}"#,
-        ])
+        let expected = [
+            h + #"_bucket{le="0.5",node="a"}"#, h + #"_bucket{le="2",node="a"}"#, h + #"_bucket{le="10",node="a"}"#, h + #"_bucket{le="+Inf",node="a"}"#,
+            h + #"_count{node="a"}"#, h + #"_sum{node="a"}"#,
+            h + #"_bucket{le="1e-3",node="b"}"#, h + #"_bucket{le="+Inf",node="b"}"#, h + #"_count{node="b"}"#,
+            h + #"_sum{node="b\",le=\"1"}"#,
+        ]
+        let samples = written.map { name, labels in
+            ExpositionSample(name: name, labels: labels.map { Label($0.key, $0.value) }.sorted { $0.name < $1.name }, value: 0)
+        }
+        func text(_ sample: ExpositionSample) -> String {
+            sample.name + "{" + sample.labels.map { "\($0.name)=\"\($0.value.replacingOccurrences(of: "\"", with: "\\\""))\"" }.joined(separator: ",") + "}"
+        }
+        let ordered = samples.shuffled().sorted {
+            FamilyLayout.histogramOrder(name: $0.name, labels: $0.labels) < FamilyLayout.histogramOrder(name: $1.name, labels: $1.labels)
+        }
+        #expect(ordered.map(text) == expected)
+        let families = MetricCatalog.families(of: samples.shuffled())
+        #expect(families.count == 1)
+        #expect(families.first?.samples.map(text) == expected)
     }
 }

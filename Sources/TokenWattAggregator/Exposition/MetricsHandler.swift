@@ -54,7 +54,7 @@ struct MetricsHandler: Sendable {
             }
             // A histogram's series by label set, bound, then count and sum.
             let ordered = ranges.flatMap { live[$0] }.map { series in
-                (series, FamilyLayout.histogramOrder(name: series.name, labels: series.text.dropFirst(series.name.utf8.count)))
+                (series, FamilyLayout.histogramOrder(name: series.name, labels: series.labels))
             }
             for (series, _) in ordered.sorted(by: { $0.1 < $1.1 }) { write(series) }
         }

@@ -50,51 +50,31 @@ public struct FamilyLayout: Sendable {
         self.families = families.sorted { $0.name < $1.name }
     }
 
-    /// Where a histogram's sample goes among its family's: by its label set without `le`, then
-    /// buckets by bound, then count, sum and created. `labels` is its label text as written
-    /// (`{le="0.5",route="a"}`), `name` its series name.
-    public static func histogramOrder(name: String, labels: some Sequence<UInt8>) -> HistogramPosition {
+    /// Where a histogram's sample goes among its family's: by its labels without `le` (and the
+    /// name), then buckets by bound, then count, sum and created. Both daemons' pages order their
+    /// histograms by it.
+    public static func histogramOrder(name: String, labels: some Sequence<Label>) -> HistogramPosition {
         let part: Int = if name.hasSuffix("_bucket") { 0 } else if name.hasSuffix("_count") { 1 } else if name.hasSuffix("_sum") { 2 } else { 3 }
-        var pairs: [ArraySlice<UInt8>] = []
         var bound = Double.infinity
-        let bytes = Array(labels)
-        var index = bytes.first == UInt8(ascii: "{") ? 1 : 0
-        // Label pairs `name="value"` separated by commas up to the closing brace; values escape `"` and `\`.
-        while index < bytes.count && bytes[index] != UInt8(ascii: "}") {
-            let start = index
-            var inValue = false, escaped = false
-            while index < bytes.count {
-                let byte = bytes[index]
-                if inValue {
-                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inValue = false }
-                } else if byte == UInt8(ascii: "\"") {
-                    inValue = true
-                } else if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") {
-                    break
-                }
-                index += 1
-            }
-            let pair = bytes[start..<index]
-            if pair.starts(with: "le=\"".utf8) {
-                let value = String(decoding: pair.dropFirst(4).dropLast(), as: UTF8.self)
-                bound = value == "+Inf" ? .infinity : Double(value) ?? .infinity
+        var rest: [Label] = []
+        for label in labels where label.name != LabelSet.metricNameLabel {
+            if label.name == "le" {
+                bound = label.value == "+Inf" ? .infinity : Double(label.value) ?? .infinity
             } else {
-                pairs.append(pair)
+                rest.append(label)
             }
-            if index < bytes.count && bytes[index] == UInt8(ascii: ",") { index += 1 }
         }
-        let rest = Array(pairs.joined(separator: [UInt8(ascii: ",")]))
-        return HistogramPosition(labelSet: rest, part: part, bound: bound)
+        return HistogramPosition(labels: rest, part: part, bound: bound)
     }
 
     /// A histogram sample's place in its family (`histogramOrder`).
     public struct HistogramPosition: Comparable, Sendable {
-        let labelSet: [UInt8]
+        let labels: [Label]
         let part: Int
         let bound: Double
 
         public static func < (lhs: Self, rhs: Self) -> Bool {
-            if lhs.labelSet != rhs.labelSet { return lhs.labelSet.lexicographicallyPrecedes(rhs.labelSet) }
+            if lhs.labels != rhs.labels { return lhs.labels.lexicographicallyPrecedes(rhs.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
             if lhs.part != rhs.part { return lhs.part < rhs.part }
             return lhs.bound < rhs.bound
         }

@@ -45,8 +45,8 @@ public enum MetricCatalog {
         let byName = Dictionary(grouping: samples, by: \.name)
         return FamilyLayout(seriesNames: byName.keys).families.map { family in
             let members = family.seriesNames.flatMap { byName[$0] ?? [] }
-            // A histogram's series stay in the order they came (buckets by bound, then sum and count).
-            let samples = family.type == .histogram ? samples.filter { family.seriesNames.contains($0.name) }
+            let samples = family.type == .histogram
+                ? members.map { ($0, FamilyLayout.histogramOrder(name: $0.name, labels: $0.labels)) }.sorted { $0.1 < $1.1 }.map(\.0)
                 : members.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }
             return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
         }

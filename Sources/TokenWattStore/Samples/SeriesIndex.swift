@@ -148,7 +148,7 @@ final class SeriesIndex: Sendable {
             for name in state.idsByName.keys.sorted() {
                 for id in state.idsByName[name]! {
                     guard let entry = state.entries[id], let sample = entry.latest, sample.timestamp > since, !sample.isStaleMarker else { continue }
-                    live.append(LiveSeries(name: name, text: entry.text, sample: sample))
+                    live.append(LiveSeries(name: name, text: entry.text, labels: entry.labels, sample: sample))
                 }
             }
             return live
@@ -179,6 +179,7 @@ public struct LiveSeries: Sendable {
     public let name: String
     /// `name{label="value",...}` as its sample lines begin.
     public let text: [UInt8]
+    public let labels: LabelSet
     /// Its latest sample.
     public let sample: Sample
 }
