@@ -77,6 +77,26 @@ import TokenWattTestSupport
         }
     }
 
+    /// A stored event that does not read ends its own message, with the reason, and nothing
+    /// else: the receiver stays enabled and the next message is delivered.
+    @Test func anUnreadableStoredEventEndsOnlyItsMessage() async throws {
+        try await DeliveryTests.withReceiver([], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, received in
+            try await stores.budgetStates.save("b", state: "{}", messages: [
+                OutboxMessage(eventID: "evt_broken", receiver: "r", createdMs: DeliveryTests.now, event: #"{"id":"evt_broken","type":"#),
+            ])
+            try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1")])
+            try await worker.deliverDue()
+            let messages = Dictionary(uniqueKeysWithValues: try await stores.outbox.recentMessages(limit: 10).map { ($0.eventID, $0) })
+            #expect(messages["evt_broken"]?.status == .expired)
+            #expect(messages["evt_broken"]?.lastError?.hasPrefix("the stored event does not read as an alert event") == true)
+            #expect(messages["evt_broken"]?.event == #"{"id":"evt_broken","type":"#)
+            #expect(messages["evt_1"]?.status == .delivered)
+            #expect(received().count == 1)
+            #expect(try await stores.outbox.disabledReceivers().isEmpty)
+            #expect(worker.deliveries["r"]?[.expired] == 1 && worker.deliveries["r"]?[.delivered] == 1)
+        }
+    }
+
     @Test func retryAfterSetsTheNextAttemptAndOnly2xxDelivers() async throws {
         try await DeliveryTests.withReceiver([(.serviceUnavailable, "7"), (.found, nil)], kind: { .webhook(url: $0, secret: nil) }) { stores, worker, received in
             try await DeliveryTests.enqueue(stores, [DeliveryTests.event("evt_1")])

@@ -54,7 +54,12 @@ public final class DeliveryWorker: Service, Sendable {
                     logger.error("alert delivery failed", metadata: ["error": "\(error)"])
                 }
                 // Sleep until the next message is due (at most a minute), or new ones arrive.
-                let next = (try? await outbox.nextDueMs()) ?? nil
+                var next: Int64?
+                do {
+                    next = try await outbox.nextDueMs()
+                } catch {
+                    logger.error("cannot read when the next alert is due; looking again within a minute", metadata: ["error": "\(error)"])
+                }
                 let pause = max(10, min(60_000, (next ?? .max) - now()))
                 let timer = Task { [wake] in
                     try? await Task.sleep(for: .milliseconds(pause))
@@ -106,7 +111,16 @@ public final class DeliveryWorker: Service, Sendable {
             // Answered 410 before: not tried again.
             return try await finish(message, as: .disabled, outcome: .disabled, because: "receiver disabled: \(gone.reason)")
         }
-        let result = await send(message, to: receiver)
+        let event: AlertEvent
+        do {
+            event = try AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8))
+        } catch {
+            // This message only: its receiver stays enabled, and the row keeps the text.
+            logger.error("alert not delivered: its stored event does not read", metadata: ["receiver": "\(receiver.name)", "event": "\(message.eventID)",
+                                                                                       "error": "\(error)"])
+            return try await finish(message, as: .expired, outcome: .expired, because: "the stored event does not read as an alert event: \(error)")
+        }
+        let result = await send(event, message, to: receiver)
         message.attempts += 1
         let now = now()
         switch result {
@@ -150,10 +164,7 @@ public final class DeliveryWorker: Service, Sendable {
         case failure(String, retryAfter: Duration?)
     }
 
-    private func send(_ message: OutboxMessage, to receiver: Receiver) async -> Result {
-        guard let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) else {
-            return .gone("the stored event is not valid JSON")
-        }
+    private func send(_ event: AlertEvent, _ message: OutboxMessage, to receiver: Receiver) async -> Result {
         let (url, body, headers) = AlertRendering.request(for: event, message: message, receiver: receiver, now: now())
         let context = SendContext(url: url, purpose: "alerts", credential: "the receiver's configured credentials",
                                   urlHint: "check the url of receiver \(receiver.name)")
