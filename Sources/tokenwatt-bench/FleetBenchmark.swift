@@ -3,7 +3,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import TokenWattAPI
-import TokenWattConfiguration
 import TokenWattCore
 
 /// A fleet in real time: `nodes` simulated agents, each pushing one sample of each of its

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Synchronization
-import TokenWattConfiguration
 import TokenWattCore
 
 /// Simulated agents pushing real remote write 1.0 over loopback, as fast as the receiver takes it.

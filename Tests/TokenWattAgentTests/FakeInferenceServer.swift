@@ -4,7 +4,6 @@ import Logging
 import Synchronization
 import Testing
 import TokenWattTestSupport
-@testable import TokenWattConfiguration
 
 /// A stand-in inference server on a loopback port: serves whatever metrics text it is given at
 /// its metrics path, optionally JSON at `/metrics` (as `trtllm-serve` does) and a model list

@@ -7,7 +7,6 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAgent
-@testable import TokenWattConfiguration
 
 @Suite struct UsageReportTests {
     static let now = 1_764_400_000.0

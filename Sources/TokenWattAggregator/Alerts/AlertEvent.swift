@@ -1,5 +1,4 @@
 import Foundation
-import TokenWattConfiguration
 
 /// One budget alert, as the webhook receiver gets it (JSON, snake_case keys) and as the outbox
 /// keeps it; Slack and Alertmanager receivers get renderings of it.
