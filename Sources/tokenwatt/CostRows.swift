@@ -42,14 +42,14 @@ struct CostRows {
             return bucket.start != window.from || bucket.end != window.to
         }
         let carbon = rows.contains { $0.figures.gco2e != nil }
-        var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "kWh", "kWh estimated", "energy",
+        var table = Table(columns: (bucketed ? ["from"] : []) + [labels.joined(separator: "/"), "tokens", "cached input", "kWh", "kWh estimated", "energy",
                                                                 "cost \(currency)", "per M tokens", "cloud-equivalent", "savings", "unpriced tokens"]
                               + (carbon ? ["gCO2e", "gCO2e per M"] : []))
         for row in rows {
             let name = row.labels.isEmpty ? "(idle, unattributed)" : labels.map { row.labels[$0] ?? "-" }.joined(separator: "/")
             let figures = row.figures, sources = figures.energySources ?? []
             table.rows.append((bucketed ? [time(row.bucket(within: window).start)] : []) + [
-                name, String(format: "%.0f", figures.tokens.all), Table.number(figures.kwh, decimals: 3), Table.number(figures.kwhEstimated, decimals: 3),
+                name, String(format: "%.0f", figures.tokens.all), String(format: "%.0f", figures.tokens.cachedInput), Table.number(figures.kwh, decimals: 3), Table.number(figures.kwhEstimated, decimals: 3),
                 sources.isEmpty ? "-" : sources.joined(separator: " "), Table.number(figures.cost),
                 Table.number(figures.costPerMillionTokens, decimals: 4), Table.number(figures.cloudEquivalent), Table.number(figures.savings),
                 figures.unpricedTokens > 0 ? String(format: "%.0f", figures.unpricedTokens) : "-",

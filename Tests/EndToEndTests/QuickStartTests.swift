@@ -44,9 +44,9 @@ import TokenWattTestSupport
         // The table shows the estimate, however small (a fraction of a cent), not 0.00.
         let table = try await CLITests.run(["report", "--url", url, "--every", "hour"], directory: directory)
         let row = try #require(table.output.split(separator: "\n").dropFirst().first { $0.contains("estimated") })
-        let cells = row.split(separator: " ")  // from, node, tokens, kWh, kWh estimated, energy, cost, ...
-        #expect(Double(cells[4]).map { $0 > 0 } == true, "\(table.output)")
-        #expect(Double(cells[6]).map { $0 > 0 } == true, "\(table.output)")
+        let cells = row.split(separator: " ")  // from, node, tokens, cached input, kWh, kWh estimated, energy, cost, ...
+        #expect(Double(cells[5]).map { $0 > 0 } == true, "\(table.output)")
+        #expect(Double(cells[7]).map { $0 > 0 } == true, "\(table.output)")
         _ = (aggregator, agent)
     }
 }

@@ -51,6 +51,7 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
 @Suite(.serialized) struct InferenceCollectorTests {
     static let llama70B = "meta-llama/Llama-3.1-70B-Instruct"
     static let qwen7B = "Qwen/Qwen2.5-7B-Instruct"
+    static let llama8B = "meta-llama/Llama-3.1-8B-Instruct"
 
     static let expectations: [InferenceExpectation] = [
         // Two data-parallel engines summed; _created and the iteration histogram left out;
@@ -84,6 +85,15 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
         .init(fixture: "triton-vllm", kind: .triton, model: "vllm_model", tokens: [.input: 9_000, .output: 4_500], requests: 75),
         .init(fixture: "dynamo", kind: .dynamo, model: "qwen/qwen3-0.6b", tokens: [.input: 6_400, .output: 12_800],
               requests: 50, running: 2, waiting: 1),
+        // Cached input, as each server counts it. vLLM 0.10: prefix-cache hits (their deprecated
+        // gpu_ twins read once).
+        .init(fixture: "vllm-v1-prefix-cache", kind: .vllm, model: llama8B, tokens: [.input: 150_000, .cachedInput: 90_000, .output: 12_000],
+              requests: 22, running: 6, waiting: 1, kvCacheUsage: 0.42),
+        // vLLM 0.3x: the prompt by source; KV received from outside is not this server's input.
+        .init(fixture: "vllm-v1-by-source", kind: .vllm, model: llama8B, tokens: [.input: 950_000, .cachedInput: 850_000, .output: 50_000],
+              requests: 100, running: 3, waiting: 0, kvCacheUsage: 0.58),
+        .init(fixture: "dynamo-cached", kind: .dynamo, model: "qwen/qwen3-32b", tokens: [.input: 4_000_000, .cachedInput: 3_600_000, .output: 200_000],
+              requests: 400, running: 6, waiting: 0),
     ]
 
     @Test(arguments: expectations)

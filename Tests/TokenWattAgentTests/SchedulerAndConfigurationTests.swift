@@ -94,6 +94,7 @@ final class ChangingCollector: Collector, Sendable {
                   attribution: {team: research}
                   models: [{match: "meta-llama/.*", attribution: {cost_center: cc-7}}]
                 - {url: "http://10.0.0.5:3000/metrics", kind: tgi, model: bigscience/bloom, interval: 30s}
+                - {url: "http://10.0.0.6:8000", kind: vllm, role: decode}
               discovery: false
               discovery_interval: 10m
               discovery_ports: [8000, 9000]
@@ -114,8 +115,10 @@ final class ChangingCollector: Collector, Sendable {
         expected.bmcTimeoutMs = 5_000
         var attributed = InferenceServer(url: "http://127.0.0.1:8000")
         attributed.attribution = Attribution(labels: ["team": "research"], models: [try Attribution.ModelRule(pattern: "meta-llama/.*", labels: ["cost_center": "cc-7"])])
+        var decode = InferenceServer(url: "http://10.0.0.6:8000", kind: .vllm)
+        decode.role = .decode
         expected.inferenceServers = [attributed,
-                                     InferenceServer(url: "http://10.0.0.5:3000/metrics", kind: .tgi, model: "bigscience/bloom", intervalMs: 30_000)]
+                                     InferenceServer(url: "http://10.0.0.5:3000/metrics", kind: .tgi, model: "bigscience/bloom", intervalMs: 30_000), decode]
         expected.attribution = ["team": "platform"]
         expected.discovery = false
         expected.discoveryIntervalMs = 600_000
@@ -140,7 +143,9 @@ final class ChangingCollector: Collector, Sendable {
          "agent.yml: inference.servers[0].kind: auto or one of vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo"),
         ("inference: {discovery_ports: [70000]}", "agent.yml: inference.discovery_ports[0]: a port from 1 to 65535"),
         ("usage: {attributes: [model]}",
-         "agent.yml: usage.attributes[0]: a name other than instance, job, le, model, node, provider, quantile, server, source, type, usage (TokenWatt sets those)"),
+         "agent.yml: usage.attributes[0]: a name other than instance, job, le, model, node, provider, quantile, role, server, source, type, usage (TokenWatt sets those)"),
+        ("inference: {servers: [{url: \"http://h\", role: prefil}]}",
+         "agent.yml: inference.servers[0].role: one of both, prefill, decode, got \"prefil\""),
         ("usage: {attributes: [\"team-name\"]}", "agent.yml: usage.attributes[0]: a label name such as team"),
     ])
     func invalidConfigNamesFileKeyAndExpectation(yaml: String, message: String) {

@@ -36,6 +36,10 @@ final class InferenceCollector: Collector {
         var lastModelQuery: ContinuousClock.Instant?
     }
 
+    /// What prompt tokens that are not input (`Figure.notInput`) are tracked as: saved with the
+    /// counters under the labels of the input series they come off, never exported.
+    static let notInput = "prompt_tokens_not_input"
+
     /// How long a `/v1/models` answer is awaited, and how often it is asked again while it fails.
     static let modelQueryTimeout: Duration = .seconds(2)
     static let modelQueryEvery: Duration = .seconds(60)
@@ -59,7 +63,7 @@ final class InferenceCollector: Collector {
         let paths = path.map { [$0] } ?? known.map { [$0.metricsPath] } ?? ["/metrics", "/prometheus/metrics"]
         let (samples, dialect, _) = try await InferenceEndpoint.read(client: client, base: base, paths: paths, kind: known?.kind,
                                                                      timeout: timeout * 0.8)
-        let matched = InferenceCollector.match(samples, dialect)
+        let matched = InferenceCollector.match(samples, dialect, role: server.role)
         var fallbackModel = server.model ?? InferenceCollector.unknownModel
         if server.model == nil, matched.contains(where: { InferenceCollector.model(of: $0.sample, dialect) == nil }) {
             fallbackModel = await servedModel() ?? fallbackModel
@@ -72,8 +76,10 @@ final class InferenceCollector: Collector {
 
     /// Each sample that carries one of the dialect's figures, from the first of the figure's
     /// names that is present.
-    static func match(_ samples: [ExpositionSample], _ dialect: InferenceDialect) -> [(figure: InferenceDialect.Figure, sample: ExpositionSample)] {
-        dialect.figures.flatMap { figure, sources in
+    static func match(_ samples: [ExpositionSample], _ dialect: InferenceDialect,
+                      role: InferenceRole = .both) -> [(figure: InferenceDialect.Figure, sample: ExpositionSample)] {
+        dialect.figures.flatMap { figure, sources -> [(figure: InferenceDialect.Figure, sample: ExpositionSample)] in
+            guard figure.isCounted(by: role) else { return [] }
             for source in sources {
                 let found = samples.filter { source.matches($0) && $0.value.isFinite }
                 if !found.isEmpty { return found.map { (figure, $0) } }
@@ -102,10 +108,16 @@ final class InferenceCollector: Collector {
         for (figure, sample) in matched {
             let model = InferenceCollector.model(of: sample, dialect) ?? fallbackModel
             let attributed = server.attribution.labels(of: model, nodeDefaults: nodeLabels).map { Label($0.key, $0.value) }
-            let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + attributed).sorted { $0.name < $1.name }
+            // A pool's servers say which they are, so reports can split a model's cost by phase.
+            let role = server.role == .both ? [] : [Label("role", server.role.rawValue)]
+            let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + role + attributed)
+                .sorted { $0.name < $1.name }
             switch figure {
             case .tokens(let type):
                 touched[sample.seriesText] = track(sample, into: MetricDescriptor.tokens.sample(labels + [Label("type", type.rawValue)], 0), counters)
+            case .notInput:
+                let input = MetricDescriptor.tokens.sample(labels + [Label("type", TokenType.input.rawValue)], 0)
+                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: InferenceCollector.notInput, labels: input.labels, value: 0), counters)
             case .requests:
                 touched[sample.seriesText] = track(sample, into: MetricDescriptor.requests.sample(labels, 0), counters)
             case .running:
@@ -127,8 +139,14 @@ final class InferenceCollector: Collector {
         state.counters = counters
         // Sums per exported series, raw series that went away included.
         var totals: [ExpositionSample: Double] = [:]
-        for entry in counters.values {
+        for entry in counters.values where entry.series.name != InferenceCollector.notInput {
             totals[entry.series, default: 0] += entry.counter.total ?? 0
+        }
+        // Prompt tokens that were not input come off the input they were counted in (the
+        // server counts them there too, so the difference never falls below 0 but by rounding).
+        for entry in counters.values where entry.series.name == InferenceCollector.notInput {
+            let input = MetricDescriptor.tokens.sample(entry.series.labels, 0)
+            totals[input] = max(0, (totals[input] ?? 0) - (entry.counter.total ?? 0))
         }
         return (totals.merging(gauges) { $1 }).map { series, value in
             ExpositionSample(name: series.name, labels: series.labels, value: value)

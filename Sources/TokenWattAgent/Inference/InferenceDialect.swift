@@ -8,23 +8,27 @@ struct InferenceDialect: Sendable {
     /// One way a figure is exposed.
     enum Source: Sendable {
         /// A counter, with or without `_total` (older servers omit it; one early SGLang typed
-        /// its token counter as a gauge). `_created` series never match.
-        case counter(String)
+        /// its token counter as a gauge). `_created` series never match. With `only`, just the
+        /// series that carry one of those labels (one `source` of vLLM's prompt tokens).
+        case counter(String, only: [Label] = [])
         /// A histogram's `_sum`: the token total of servers that only keep a per-request
-        /// histogram, optionally only the series with one label value.
-        case histogramSum(String, only: Label? = nil)
+        /// histogram, optionally only the series with one of the labels.
+        case histogramSum(String, only: [Label] = [])
         case gauge(String)
 
         func matches(_ sample: ExpositionSample) -> Bool {
             switch self {
-            case .counter(let name):
-                return sample.name == name + "_total" || sample.name == name
+            case .counter(let name, let only):
+                return (sample.name == name + "_total" || sample.name == name) && Source.carries(sample, only)
             case .histogramSum(let name, let only):
-                guard sample.name == name + "_sum" else { return false }
-                return only.map { sample.labels.contains($0) } ?? true
+                return sample.name == name + "_sum" && Source.carries(sample, only)
             case .gauge(let name):
                 return sample.name == name
             }
+        }
+
+        private static func carries(_ sample: ExpositionSample, _ only: [Label]) -> Bool {
+            only.isEmpty || only.contains { sample.labels.contains($0) }
         }
     }
 
@@ -32,11 +36,25 @@ struct InferenceDialect: Sendable {
     enum Figure: Sendable {
         /// `tokenwatt_tokens_total{type}`.
         case tokens(TokenType)
+        /// Prompt tokens the server counts but did not take in as input: KV it received from
+        /// another server (a prefill server's, in P/D serving) or an external KV store. They
+        /// are the input of the server that computed them, so they are taken off this one's.
+        case notInput
         case requests
         case running
         case waiting
         /// The share of the KV cache in use, 0–1 (the fullest engine's where there are several).
         case kvCacheUsage
+
+        /// Whether a server of this role counts the figure: input on prefill servers, output
+        /// and requests on decode servers, everything on servers that do both.
+        func isCounted(by role: InferenceRole) -> Bool {
+            switch self {
+            case .tokens(.input), .tokens(.cachedInput), .notInput: role.countsInput
+            case .tokens(.output), .tokens(.reasoning), .requests: role.countsOutput
+            case .running, .waiting, .kvCacheUsage: true
+            }
+        }
     }
 
     let kind: InferenceServerKind
@@ -65,9 +83,9 @@ struct InferenceDialect: Sendable {
         InferenceDialect(
             kind: .triton, metricsPath: "/metrics", modelLabels: ["model"], prefixes: ["nv_inference_", "nv_llm_"],
             figures: [
-                (.tokens(.input), [.histogramSum("nv_llm_input_token_len", only: Label("response_metric_type", "total_input_tokens")),
+                (.tokens(.input), [.histogramSum("nv_llm_input_token_len", only: [Label("response_metric_type", "total_input_tokens")]),
                                    .counter("vllm:prompt_tokens")]),
-                (.tokens(.output), [.histogramSum("nv_llm_output_token_len", only: Label("response_metric_type", "total_output_tokens")),
+                (.tokens(.output), [.histogramSum("nv_llm_output_token_len", only: [Label("response_metric_type", "total_output_tokens")]),
                                     .counter("vllm:generation_tokens")]),
                 (.requests, [.counter("nv_inference_request_success")]),
                 (.waiting, [.gauge("nv_inference_pending_request_count")]),
@@ -76,6 +94,7 @@ struct InferenceDialect: Sendable {
             kind: .dynamo, metricsPath: "/metrics", modelLabels: ["model"], prefixes: ["dynamo_frontend_"],
             figures: [
                 (.tokens(.input), [.histogramSum("dynamo_frontend_input_sequence_tokens")]),
+                (.tokens(.cachedInput), [.histogramSum("dynamo_frontend_cached_tokens")]),
                 (.tokens(.output), [.counter("dynamo_frontend_output_tokens")]),
                 (.requests, [.counter("dynamo_frontend_requests")]),
                 (.running, [.gauge("dynamo_frontend_inflight_requests")]),
@@ -85,6 +104,11 @@ struct InferenceDialect: Sendable {
             kind: .vllm, metricsPath: "/metrics", modelLabels: ["model_name"], prefixes: ["vllm:"],
             figures: [
                 (.tokens(.input), [.counter("vllm:prompt_tokens")]),
+                // v1 engines since 0.26 split the prompt by where its KV came from.
+                (.notInput, [.counter("vllm:prompt_tokens_by_source", only: [Label("source", "external_kv_transfer")])]),
+                (.tokens(.cachedInput), [.counter("vllm:prompt_tokens_by_source", only: [Label("source", "local_cache_hit")]),
+                                         .counter("vllm:prompt_tokens_cached"),
+                                         .counter("vllm:prefix_cache_hits"), .counter("vllm:gpu_prefix_cache_hits")]),
                 (.tokens(.output), [.counter("vllm:generation_tokens")]),
                 (.requests, [.counter("vllm:request_success")]),
                 (.running, [.gauge("vllm:num_requests_running")]),

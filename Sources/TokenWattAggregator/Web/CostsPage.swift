@@ -38,13 +38,14 @@ extension WebOverview {
                            unit: currency)
 
         body += "<h2>By model: local against the cloud</h2>"
-        var columns = ["model", "tokens", "on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend", "unpriced tokens"]
+        var columns = ["model", "tokens", "cached input", "on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend", "unpriced tokens"]
         if carbon { columns.append("gCO2e per M") }
         body += HTML.table(columns, report(["model"]).map { row in
             let model = row.labels["model"]
             let key = "model.\(model ?? "")"
             var cells = [
                 HTML.escape(model ?? "(idle hours)"), HTML.figure("\(key).tokens", row.figures.tokens.all, .number(decimals: 0)),
+                HTML.figure("\(key).cached_input", row.figures.tokens.cachedInput, .number(decimals: 0)),
                 HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
                 HTML.figure("\(key).cost_per_million_tokens", row.figures.costPerMillionTokens, money),
                 HTML.figure("\(key).cloud_equivalent_per_million_tokens", row.figures.cloudEquivalentPerMillionTokens, money),
@@ -54,6 +55,21 @@ extension WebOverview {
             if carbon { cells.append(HTML.figure("\(key).gco2e_per_million_tokens", row.figures.gco2ePerMillionTokens, .grams)) }
             return cells
         }, numeric: Set(1..<columns.count), id: "by-model", empty: "No ledger hours in this window yet.")
+
+        // Models served by prefill and decode pools: each phase's tokens and the cost of its nodes.
+        let phases = report(["model", "role"]).filter { $0.labels["role"] != nil }
+        if !phases.isEmpty {
+            body += "<h2>By phase: prefill and decode pools</h2>"
+            body += HTML.table(["model", "phase", "input", "cached input", "output", "on-prem cost", "cloud-equivalent"], phases.map { row in
+                let key = "phase.\(row.labels["model"] ?? "").\(row.labels["role"] ?? "")"
+                return [HTML.escape(row.labels["model"] ?? ""), HTML.escape(row.labels["role"] ?? ""),
+                        HTML.figure("\(key).input", row.figures.tokens.input, .number(decimals: 0)),
+                        HTML.figure("\(key).cached_input", row.figures.tokens.cachedInput, .number(decimals: 0)),
+                        HTML.figure("\(key).output", row.figures.tokens.output, .number(decimals: 0)),
+                        HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
+                        HTML.figure("\(key).cloud_equivalent", row.figures.cloudEquivalent, money)]
+            }, numeric: [2, 3, 4, 5, 6], id: "by-phase")
+        }
 
         body += "<h2>By team</h2>"
         body += HTML.table(["team", "tokens", "cost", "on-prem", "cloud spend"], report(["team"]).map { row in

@@ -56,7 +56,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var gateway: GatewayConfiguration?
 
     /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
-    public static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "node", "instance", "job", "le", "quantile"]
+    public static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "role", "node", "instance", "job", "le", "quantile"]
 
     public init() {}
 }
@@ -125,7 +125,7 @@ extension AgentConfiguration: ConfigFileLoadable {
     private static func parseInference(_ inference: ConfigNode, into configuration: inout AgentConfiguration) throws(CoreError) {
         try inference.requireMapping(allowing: ["servers", "discovery", "discovery_interval", "discovery_ports"])
         for item in try inference["servers"].items() {
-            try item.requireMapping(allowing: ["url", "kind", "model", "interval", "attribution", "models"])
+            try item.requireMapping(allowing: ["url", "kind", "model", "interval", "role", "attribution", "models"])
             guard let url = try item["url"].string() else { throw item["url"].error("the server's URL, e.g. http://127.0.0.1:8000") }
             var server = InferenceServer(url: url)
             guard server.parts != nil else { throw item["url"].error("an http:// or https:// URL with a host, got \"\(url)\"") }
@@ -137,6 +137,11 @@ extension AgentConfiguration: ConfigFileLoadable {
                 server.kind = known
             }
             server.model = try item["model"].string()
+            let role = try item["role"].string(default: server.role.rawValue)
+            guard let known = InferenceRole(rawValue: role) else {
+                throw item["role"].error("one of \(InferenceRole.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(role)\"")
+            }
+            server.role = known
             if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: 0) }
             server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
             for rule in try item["models"].items() {

@@ -12,6 +12,8 @@ public struct InferenceServer: Sendable, Equatable {
     public var intervalMs: Int64?
     /// Who its tokens belong to (`attribution` and `models` in the config).
     public var attribution = Attribution()
+    /// Its part in prefill/decode disaggregated serving (`role`; `both` by default).
+    public var role = InferenceRole.both
 
     public init(url: String, kind: InferenceServerKind? = nil, model: String? = nil, intervalMs: Int64? = nil) {
         self.url = url
@@ -37,4 +39,20 @@ public struct InferenceServer: Sendable, Equatable {
 /// The inference servers the agent reads, by the name used in config and in `source` labels.
 public enum InferenceServerKind: String, CaseIterable, Sendable {
     case vllm, sglang, tgi, llamacpp, lmdeploy, trtllm, triton, dynamo
+}
+
+/// What an inference server does for the requests it sees. In prefill/decode disaggregated
+/// serving (vLLM's P/D connectors, llm-d, Dynamo, SGLang's PD mode) every request runs its
+/// prefill on a server of one pool and its decode on one of the other, and both count it: a
+/// prefill server's input tokens are the request's, its one token of output is thrown away; a
+/// decode server receives the prompt's KV and counts the prompt again. So input is taken from
+/// prefill (and `both`) servers only, output and requests from decode (and `both`) servers only,
+/// and each request is counted once across the pools.
+public enum InferenceRole: String, CaseIterable, Sendable {
+    case both, prefill, decode
+
+    /// Whether this server's prompt tokens are input of its own.
+    public var countsInput: Bool { self != .decode }
+    /// Whether this server's generated tokens and finished requests are the requests' own.
+    public var countsOutput: Bool { self != .prefill }
 }

@@ -38,9 +38,9 @@ extension MetricDescriptor {
     // MARK: Tokens: inference servers, usage reports, the gateway
 
     /// `tokenwatt_tokens_total`: what every cost per token divides by.
-    public static let tokens = MetricDescriptor("tokenwatt_tokens", .counter, labels: ["model", "type", "source", "server", "provider"],
+    public static let tokens = MetricDescriptor("tokenwatt_tokens", .counter, labels: ["model", "type", "source", "server", "provider", "role"],
                                                 help: "Tokens processed, by model, type and source. input includes cached_input, output includes reasoning.")
-    public static let requests = MetricDescriptor("tokenwatt_requests", .counter, labels: ["model", "source", "server", "provider"],
+    public static let requests = MetricDescriptor("tokenwatt_requests", .counter, labels: ["model", "source", "server", "provider", "role"],
                                                   help: "Inference requests completed, by model and source.")
     public static let inferenceRequestsRunning = MetricDescriptor("tokenwatt_inference_requests_running", .gauge, labels: ["model", "server", "source"],
                                                                   help: "Requests an inference server is working on.")
