@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
         // For the fuzzing package in fuzz/ (scripts/fuzz.sh), which builds apart with libFuzzer.
         .library(name: "TokenWattCore", targets: ["TokenWattCore"]),
+        .library(name: "TokenWattConfiguration", targets: ["TokenWattConfiguration"]),
         .library(name: "TokenWattAgent", targets: ["TokenWattAgent"]),
         .library(name: "TokenWattAggregator", targets: ["TokenWattAggregator"]),
     ],

@@ -24,6 +24,6 @@ let package = Package(
         harness("openmetrics", ["TokenWattCore"]),
         harness("usage-report", ["TokenWattAgent"]),
         harness("selector", ["TokenWattCore"]),
-        harness("config", ["TokenWattAgent", "TokenWattAggregator", "TokenWattCore"]),
+        harness("config", ["TokenWattConfiguration", "TokenWattCore"]),
     ]
 )

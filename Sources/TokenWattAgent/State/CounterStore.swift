@@ -60,13 +60,14 @@ final class CounterStore: Sendable {
     func load(scope: String) throws -> [String: Entry] {
         try queue.read { db in
             var entries: [String: Entry] = [:]
+            let decoder = JSONDecoder()
             for row in try Row.fetchAll(db, sql: "SELECT key, name, labels, last, total FROM counters WHERE scope = ?", arguments: [scope]) {
                 let key: String = row[0], text: String = row[2]
                 // Labels that do not read back fail the load, naming the row: counting on under
                 // no labels would add this series' tokens to another's, and the row stays as it is.
                 let pairs: [[String]]
                 do {
-                    pairs = try JSONDecoder().decode([[String]].self, from: Data(text.utf8))
+                    pairs = try decoder.decode([[String]].self, from: Data(text.utf8))
                 } catch {
                     throw CounterStoreError.unreadableLabels(scope: scope, key: key, text: text)
                 }

@@ -42,11 +42,11 @@ extension MetricDescriptor {
                                                 help: "Tokens processed, by model, type and source. input includes cached_input, output includes reasoning.")
     public static let requests = MetricDescriptor("tokenwatt_requests", .counter, labels: ["model", "source", "server", "provider", "role"],
                                                   help: "Inference requests completed, by model and source.")
-    public static let inferenceRequestsRunning = MetricDescriptor("tokenwatt_inference_requests_running", .gauge, labels: ["model", "server", "source"],
+    public static let inferenceRequestsRunning = MetricDescriptor("tokenwatt_inference_requests_running", .gauge, labels: ["model", "server", "source", "role"],
                                                                   help: "Requests an inference server is working on.")
-    public static let inferenceRequestsWaiting = MetricDescriptor("tokenwatt_inference_requests_waiting", .gauge, labels: ["model", "server", "source"],
+    public static let inferenceRequestsWaiting = MetricDescriptor("tokenwatt_inference_requests_waiting", .gauge, labels: ["model", "server", "source", "role"],
                                                                   help: "Requests waiting in an inference server's queue.")
-    public static let inferenceKVCacheUsageRatio = MetricDescriptor("tokenwatt_inference_kv_cache_usage_ratio", .gauge, unit: "ratio", labels: ["model", "server", "source"],
+    public static let inferenceKVCacheUsageRatio = MetricDescriptor("tokenwatt_inference_kv_cache_usage_ratio", .gauge, unit: "ratio", labels: ["model", "server", "source", "role"],
                                                                     help: "Share of an inference server's KV cache in use, 0 to 1 (the fullest engine's).")
     public static let usageReports = MetricDescriptor("tokenwatt_usage_reports", .counter, labels: ["outcome"],
                                                       help: "Requests to the agent's usage endpoint, by outcome.")

@@ -1,6 +1,5 @@
 import FuzzDriver
-import TokenWattAgent
-import TokenWattAggregator
+import TokenWattConfiguration
 import TokenWattCore
 
 /// A YAML config file for either daemon: loaded or refused naming file and key, never a trap.
