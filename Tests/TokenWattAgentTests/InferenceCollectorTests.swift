@@ -66,6 +66,9 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
               tokens: [.input: 3_500_000, .output: 420_000, .cachedInput: 1_100_000], requests: 2_100, running: 12, waiting: 5, kvCacheUsage: 0.62),
         // The earliest versions: model in `name`, token counters typed as gauges.
         .init(fixture: "sglang-early", kind: .sglang, model: "mistralai/Mistral-7B-Instruct-v0.3", tokens: [.input: 1_000, .output: 2_000]),
+        // Only the tokens by phase: prompt = computed + cached, output = decoded; _created left out.
+        .init(fixture: "sglang-realtime", kind: .sglang, model: "Qwen/Qwen3-32B",
+              tokens: [.input: 3_000_000, .output: 150_000, .cachedInput: 2_700_000], requests: 300, running: 7, waiting: 0, kvCacheUsage: 0.41),
         // No model label: the configured name wins over /v1/models.
         .init(fixture: "tgi", kind: .tgi, model: "bigscience/bloom-560m", tokens: [.input: 2_140, .output: 980],
               requests: 12, running: 7, waiting: 3, configuredModel: "bigscience/bloom-560m", servedModels: ["other"]),
@@ -223,6 +226,43 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
             server.set(metrics: InferenceCollectorTests.vllmV0(input: 50, output: 5))
             #expect(try await input(restarted) == 5_350)
             #expect(total(try await restarted.collect(), "tokenwatt_tokens_total", ["type": "output"]) == 7_025)
+            await server.stop()
+        }
+    }
+
+    /// SGLang's tokens by phase: the cached prompt tokens count as input and as cached input.
+    static func sglangRealtime(compute: Int, cache: Int, decode: Int) -> String {
+        """
+        # TYPE sglang:realtime_tokens_total counter
+        sglang:realtime_tokens_total{mode="prefill_compute",model_name="m"} \(compute)
+        sglang:realtime_tokens_total{mode="prefill_cache",model_name="m"} \(cache)
+        sglang:realtime_tokens_total{mode="decode",model_name="m"} \(decode)
+
+        """
+    }
+
+    @Test func aRawSeriesReadAsTwoFiguresIsCountedOnceInEachAcrossRestarts() async throws {
+        let directory = try Environment.temporaryDirectory("test")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try CounterStore(path: directory + "/counters.sqlite")
+        let server = FakeInferenceServer(.init(metrics: InferenceCollectorTests.sglangRealtime(compute: 100, cache: 900, decode: 50)))
+        try await server.start()
+        try await withClient { client in
+            let configured = InferenceServer(url: server.url, kind: .sglang)
+            func tokens(_ collector: InferenceCollector) async throws -> [Double?] {
+                let samples = try await collector.collect()
+                return TokenType.allCases.map { total(samples, "tokenwatt_tokens_total", ["type": $0.rawValue]) }
+            }
+            // input, output, cached_input, reasoning
+            let collector = try #require(InferenceCollector(server: configured, client: client, store: store))
+            #expect(try await tokens(collector) == [1_000, 50, 900, nil])
+            server.set(metrics: InferenceCollectorTests.sglangRealtime(compute: 150, cache: 1_000, decode: 60))
+            #expect(try await tokens(collector) == [1_150, 60, 1_000, nil])
+            // The agent restarts, then the server: neither re-counts, neither goes back.
+            let restarted = try #require(InferenceCollector(server: configured, client: client, store: store))
+            #expect(try await tokens(restarted) == [1_150, 60, 1_000, nil])
+            server.set(metrics: InferenceCollectorTests.sglangRealtime(compute: 10, cache: 20, decode: 5))
+            #expect(try await tokens(restarted) == [1_180, 65, 1_020, nil])
             await server.stop()
         }
     }

@@ -106,6 +106,15 @@ final class InferenceCollector: Collector {
         var touched: [String: CounterStore.Entry] = [:]
         var gauges: [ExpositionSample: Double] = [:]
         for (figure, sample) in matched {
+            // A raw series is tracked under its own text; one that feeds a second figure (SGLang's
+            // cached prompt tokens are input too) is tracked again under the figure's series.
+            func track(into series: ExpositionSample) {
+                var key = sample.seriesText
+                if let earlier = touched[key], earlier.series != series { key = series.seriesText + " from " + key }
+                var counter = counters[key]?.counter ?? MonotonicCounter()
+                counter.add(sample.value, restartsAtZero: true)
+                touched[key] = CounterStore.Entry(series: series, counter: counter)
+            }
             let model = InferenceCollector.model(of: sample, dialect) ?? fallbackModel
             let attributed = server.attribution.labels(of: model, nodeDefaults: nodeLabels).map { Label($0.key, $0.value) }
             // A pool's servers say which they are, so reports can split a model's cost by phase.
@@ -114,12 +123,12 @@ final class InferenceCollector: Collector {
                 .sorted { $0.name < $1.name }
             switch figure {
             case .tokens(let type):
-                touched[sample.seriesText] = track(sample, into: MetricDescriptor.tokens.sample(labels + [Label("type", type.rawValue)], 0), counters)
+                track(into: MetricDescriptor.tokens.sample(labels + [Label("type", type.rawValue)], 0))
             case .notInput:
                 let input = MetricDescriptor.tokens.sample(labels + [Label("type", TokenType.input.rawValue)], 0)
-                touched[sample.seriesText] = track(sample, into: ExpositionSample(name: InferenceCollector.notInput, labels: input.labels, value: 0), counters)
+                track(into: ExpositionSample(name: InferenceCollector.notInput, labels: input.labels, value: 0))
             case .requests:
-                touched[sample.seriesText] = track(sample, into: MetricDescriptor.requests.sample(labels, 0), counters)
+                track(into: MetricDescriptor.requests.sample(labels, 0))
             case .running:
                 gauges[MetricDescriptor.inferenceRequestsRunning.sample(labels, 0), default: 0] += sample.value
             case .waiting:
@@ -151,12 +160,6 @@ final class InferenceCollector: Collector {
         return (totals.merging(gauges) { $1 }).map { series, value in
             ExpositionSample(name: series.name, labels: series.labels, value: value)
         }.sorted { $0.seriesText < $1.seriesText }
-    }
-
-    private func track(_ sample: ExpositionSample, into series: ExpositionSample, _ counters: [String: CounterStore.Entry]) -> CounterStore.Entry {
-        var counter = counters[sample.seriesText]?.counter ?? MonotonicCounter()
-        counter.add(sample.value, restartsAtZero: true)
-        return CounterStore.Entry(series: series, counter: counter)
     }
 
     /// The model `/v1/models` names, asked at most once a minute until it answers.

@@ -118,9 +118,12 @@ struct InferenceDialect: Sendable {
         InferenceDialect(
             kind: .sglang, metricsPath: "/metrics", modelLabels: ["model_name", "name"], prefixes: ["sglang:"],
             figures: [
-                (.tokens(.input), [.counter("sglang:prompt_tokens")]),
-                (.tokens(.output), [.counter("sglang:generation_tokens")]),
-                (.tokens(.cachedInput), [.counter("sglang:cached_tokens")]),
+                // Servers without the plain counters still split their tokens by phase:
+                // prompt tokens computed or found in the cache, and decoded tokens.
+                (.tokens(.input), [.counter("sglang:prompt_tokens"),
+                                   .counter("sglang:realtime_tokens", only: [Label("mode", "prefill_compute"), Label("mode", "prefill_cache")])]),
+                (.tokens(.output), [.counter("sglang:generation_tokens"), .counter("sglang:realtime_tokens", only: [Label("mode", "decode")])]),
+                (.tokens(.cachedInput), [.counter("sglang:cached_tokens"), .counter("sglang:realtime_tokens", only: [Label("mode", "prefill_cache")])]),
                 (.requests, [.counter("sglang:num_requests")]),
                 (.running, [.gauge("sglang:num_running_reqs")]),
                 (.waiting, [.gauge("sglang:num_queue_reqs")]),
