@@ -83,6 +83,17 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
         public var joulesPerToken: Double?
         /// `power_curve` where a curve was fitted, else `average`.
         public var marginalBasis: String
+        /// The node's joules per prompt token computed (cache hits left out) and per output
+        /// token, from power against both rates; null where the fit cannot tell them.
+        public var joulesPerInputToken: Double?
+        public var joulesPerOutputToken: Double?
+        /// `input_and_output`, `output_only`, `input_only`, `collinear` or `poor_fit`; null
+        /// with fewer than three power readings or no change in load.
+        public var phaseBasis: String?
+        /// The share of the power's variance the phase fit explains, 0–1.
+        public var powerFitRSquared: Double?
+        /// All the node's energy over the window per output token (idle included).
+        public var averageJoulesPerOutputToken: Double?
         public var marginalCostPerMillionTokens: Double?
         public var averageCostPerMillionTokens: Double?
         public var cloudPricePerMillionTokens: Double?
@@ -113,6 +124,8 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
             case tokensPerSecond = "tokens_per_second", meanTokensPerSecond = "mean_tokens_per_second", peakTokensPerSecond = "peak_tokens_per_second"
             case capacityTokensPerSecond = "capacity_tokens_per_second", headroomTokensPerSecond = "headroom_tokens_per_second"
             case kvCacheUsage = "kv_cache_usage", idleWatts = "idle_watts", joulesPerToken = "joules_per_token", marginalBasis = "marginal_basis"
+            case joulesPerInputToken = "joules_per_input_token", joulesPerOutputToken = "joules_per_output_token", phaseBasis = "phase_basis"
+            case powerFitRSquared = "power_fit_r_squared", averageJoulesPerOutputToken = "average_joules_per_output_token"
             case marginalCostPerMillionTokens = "marginal_cost_per_million_tokens", averageCostPerMillionTokens = "average_cost_per_million_tokens"
             case cloudPricePerMillionTokens = "cloud_price_per_million_tokens"
             case marginalGCO2ePerMillionTokens = "marginal_gco2e_per_million_tokens", averageGCO2ePerMillionTokens = "average_gco2e_per_million_tokens"
@@ -134,6 +147,11 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
             idleWatts = try container.decodeIfPresent(Double.self, forKey: .idleWatts)
             joulesPerToken = try container.decodeIfPresent(Double.self, forKey: .joulesPerToken)
             marginalBasis = try container.decode(String.self, forKey: .marginalBasis)
+            joulesPerInputToken = try container.decodeIfPresent(Double.self, forKey: .joulesPerInputToken)
+            joulesPerOutputToken = try container.decodeIfPresent(Double.self, forKey: .joulesPerOutputToken)
+            phaseBasis = try container.decodeIfPresent(String.self, forKey: .phaseBasis)
+            powerFitRSquared = try container.decodeIfPresent(Double.self, forKey: .powerFitRSquared)
+            averageJoulesPerOutputToken = try container.decodeIfPresent(Double.self, forKey: .averageJoulesPerOutputToken)
             marginalCostPerMillionTokens = try container.decodeIfPresent(Double.self, forKey: .marginalCostPerMillionTokens)
             averageCostPerMillionTokens = try container.decodeIfPresent(Double.self, forKey: .averageCostPerMillionTokens)
             cloudPricePerMillionTokens = try container.decodeIfPresent(Double.self, forKey: .cloudPricePerMillionTokens)
@@ -160,6 +178,11 @@ public struct AdviceResponse: Codable, Sendable, Equatable {
             try container.encode(idleWatts, forKey: .idleWatts)
             try container.encode(joulesPerToken, forKey: .joulesPerToken)
             try container.encode(marginalBasis, forKey: .marginalBasis)
+            try container.encode(joulesPerInputToken, forKey: .joulesPerInputToken)
+            try container.encode(joulesPerOutputToken, forKey: .joulesPerOutputToken)
+            try container.encode(phaseBasis, forKey: .phaseBasis)
+            try container.encode(powerFitRSquared, forKey: .powerFitRSquared)
+            try container.encode(averageJoulesPerOutputToken, forKey: .averageJoulesPerOutputToken)
             try container.encode(marginalCostPerMillionTokens, forKey: .marginalCostPerMillionTokens)
             try container.encode(averageCostPerMillionTokens, forKey: .averageCostPerMillionTokens)
             try container.encode(cloudPricePerMillionTokens, forKey: .cloudPricePerMillionTokens)

@@ -11,6 +11,7 @@ struct AdviseCommand: AsyncParsableCommand {
             Without --window the aggregator's latest advice (measured every cost interval over advice.window); with it, measured now.
             marginal: what the next million tokens cost now (the energy they add); average: the ledger's cost per million over the window;
             cloud: the shadow cloud model's price of the same mix; capacity: tokens/s where the queue grew.
+            J/input, J/output: the node's joules per prompt token computed and per output token, fitted from its power (empty where input and output moved together).
             """)
 
     @OptionGroup var aggregator: AggregatorOptions
@@ -31,14 +32,15 @@ struct AdviseCommand: AsyncParsableCommand {
         let advice = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/advice", query: query), aggregator, as: AdviceResponse.self)
         let currency = advice.currency
         var table = Table(columns: ["model", "action", "node", "tokens/s", "capacity", "headroom", "queue", "watts",
-                                    "marginal \(currency)/M", "average \(currency)/M", "cloud \(currency)/M"])
+                                    "J/input", "J/output", "marginal \(currency)/M", "average \(currency)/M", "cloud \(currency)/M"])
         for recommendation in advice.recommendations {
             for node in recommendation.nodes {
                 table.rows.append([
                     recommendation.model, recommendation.action, node.node,
                     Table.number(node.tokensPerSecond, decimals: 1), Table.number(node.capacityTokensPerSecond, decimals: 1),
                     Table.number(node.headroomTokensPerSecond, decimals: 1), Table.number(node.queue, decimals: 1),
-                    Table.number(node.watts, decimals: 0), Table.number(node.marginalCostPerMillionTokens, decimals: 4),
+                    Table.number(node.watts, decimals: 0), Table.number(node.joulesPerInputToken, decimals: 4),
+                    Table.number(node.joulesPerOutputToken, decimals: 4), Table.number(node.marginalCostPerMillionTokens, decimals: 4),
                     Table.number(node.averageCostPerMillionTokens, decimals: 4), Table.number(node.cloudPricePerMillionTokens, decimals: 4),
                 ])
             }

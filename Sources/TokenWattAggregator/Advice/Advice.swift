@@ -44,6 +44,10 @@ struct Advice: Sendable {
         /// Joules the next token adds, and whether they come from a fitted curve or the average.
         var joulesPerToken: Double?
         var fitted: Bool
+        /// The node's joules per input token computed and per output token (all its models
+        /// together), and all its energy per output token.
+        var phaseEnergy: PhaseEnergy?
+        var averageJoulesPerOutputToken: Double?
         var marginalCost: Double?
         var averageCost: Double?
         var cloudPrice: Double?
@@ -89,12 +93,12 @@ struct Advice: Sendable {
         var kWhPrice: Double { pricing.electricity.price.value(atHour: hour) * pricing.electricity.pue }
         var kWhEmissions: Double? { pricing.carbon.map { $0.intensity.value(atHour: hour) * pricing.electricity.pue } }
 
-        func cloudPrice(of model: String, mix: [String: Double]) -> Double? {
-            let total = (mix["input"] ?? 0) + (mix["output"] ?? 0)
+        func cloudPrice(of model: String, mix: [TokenType: Double]) -> Double? {
+            let total = (mix[.input] ?? 0) + (mix[.output] ?? 0)
             guard let price = pricing.shadowPrice(of: model, atHour: hour) else { return nil }
             // Without tokens yet, the mix of one input token to one output token.
             guard total > 0 else { return price.cost(input: 0.5e6, cachedInput: 0, output: 0.5e6) }
-            return price.cost(input: mix["input"] ?? 0, cachedInput: mix["cached_input"] ?? 0, output: mix["output"] ?? 0) / total * 1e6
+            return price.cost(input: mix[.input] ?? 0, cachedInput: mix[.cachedInput] ?? 0, output: mix[.output] ?? 0) / total * 1e6
         }
 
         func cloudModel(of model: String) -> String? {
@@ -115,6 +119,8 @@ struct Advice: Sendable {
         var busyNodes: Set<String> = []
         for window in windows {
             let curve = window.powerCurve
+            let phases = window.phaseEnergy
+            let perOutputToken = window.averageJoulesPerOutputToken
             nodeMonthly[window.node] = ((window.meanWatts ?? 0) / 1000 * prices.kWhPrice
                 + prices.overheadPerHour(labels: nodeLabels(window.node))) * hoursPerMonth
             for (model, load) in window.models {
@@ -128,6 +134,7 @@ struct Advice: Sendable {
                     peakTokensPerSecond: load.peakTokensPerSecond, capacity: load.capacity, saturated: load.isSaturatedNow,
                     queue: load.meanWaiting, kvCacheUsage: load.meanKVCacheUsage, utilisation: ModelWindow.mean(window.utilisation),
                     watts: window.meanWatts, idleWatts: curve?.idleWatts, joulesPerToken: joules, fitted: curve != nil,
+                    phaseEnergy: phases, averageJoulesPerOutputToken: perOutputToken,
                     marginalCost: perMillionKWh.map { $0 * prices.kWhPrice },
                     averageCost: ledger.flatMap { $0.tokens > 0 ? $0.cost / $0.tokens * 1e6 : nil },
                     cloudPrice: prices.cloudPrice(of: model, mix: load.tokens),

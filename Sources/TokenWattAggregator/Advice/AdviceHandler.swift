@@ -54,6 +54,11 @@ extension Advice {
                         row.watts = placement.watts
                         row.idleWatts = placement.idleWatts
                         row.joulesPerToken = placement.joulesPerToken
+                        row.joulesPerInputToken = placement.phaseEnergy?.joulesPerInputToken
+                        row.joulesPerOutputToken = placement.phaseEnergy?.joulesPerOutputToken
+                        row.phaseBasis = placement.phaseEnergy?.basis.rawValue
+                        row.powerFitRSquared = placement.phaseEnergy?.rSquared
+                        row.averageJoulesPerOutputToken = placement.averageJoulesPerOutputToken
                         row.marginalCostPerMillionTokens = placement.marginalCost
                         row.averageCostPerMillionTokens = placement.averageCost
                         row.cloudPricePerMillionTokens = placement.cloudPrice

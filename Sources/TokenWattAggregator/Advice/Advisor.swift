@@ -101,10 +101,22 @@ public final class Advisor: Service, Sendable {
             case MetricDescriptor.tokens.seriesName:
                 let source = series.labels["source"] ?? ""
                 guard StreamKind(source: source) == .inferenceServer else { continue }
-                let type = series.labels["type"] ?? "input"
+                let type = series.labels["type"].flatMap(TokenType.init(rawValue:)) ?? .input
                 load { load in
                     for (index, increase) in increases(samples, bucket: bucket) {
-                        if type == "input" || type == "output" { load.tokensPerSecond[index] += increase / seconds }
+                        let rate = increase / seconds
+                        switch type {
+                        case .input:
+                            load.tokensPerSecond[index] += rate
+                            load.computedInputPerSecond[index] += rate
+                        case .cachedInput:
+                            load.computedInputPerSecond[index] -= rate
+                        case .output:
+                            load.tokensPerSecond[index] += rate
+                            load.outputPerSecond[index] += rate
+                        case .reasoning:
+                            break
+                        }
                         load.tokens[type, default: 0] += increase
                     }
                 }
@@ -181,6 +193,10 @@ extension Advisor: MetricsSource {
             perPlacement(.adviceMarginalCostPerMillionTokens(currency: currency)) { $0.marginalCost },
             perPlacement(.adviceAverageCostPerMillionTokens(currency: currency)) { $0.averageCost },
             perPlacement(.adviceCloudPricePerMillionTokens(currency: currency)) { $0.cloudPrice },
+            perPlacement(.adviceJoulesPerToken) { $0.fitted ? $0.joulesPerToken : nil },
+            perPlacement(.adviceJoulesPerInputToken) { $0.phaseEnergy?.joulesPerInputToken },
+            perPlacement(.adviceJoulesPerOutputToken) { $0.phaseEnergy?.joulesPerOutputToken },
+            perPlacement(.advicePowerFitRSquared) { $0.phaseEnergy?.rSquared },
         ]
         if pricing.carbon != nil {
             families.append(perPlacement(.adviceMarginalGCO2ePerMillionTokens) { $0.marginalGCO2e })

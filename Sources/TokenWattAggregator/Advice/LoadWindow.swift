@@ -27,6 +27,29 @@ struct NodeWindow: Sendable {
         models.values.reduce(Array(repeating: 0, count: buckets)) { sum, model in zip(sum, model.tokensPerSecond).map { $0 + $1 } }
     }
 
+    /// The node's prompt tokens computed (cache hits left out) and output tokens per second in
+    /// each bucket, all models together.
+    var phaseRates: (input: [Double], output: [Double]) {
+        let zero = Array(repeating: 0.0, count: buckets)
+        return models.values.reduce((zero, zero)) { sum, model in
+            (zip(sum.0, model.computedInputPerSecond).map { $0 + max(0, $1) }, zip(sum.1, model.outputPerSecond).map { $0 + $1 })
+        }
+    }
+
+    /// Joules per input and per output token, from power against the two rates.
+    var phaseEnergy: PhaseEnergy? {
+        let rates = phaseRates
+        return PhaseEnergy.fit(watts: watts, input: rates.input, output: rates.output)
+    }
+
+    /// All the energy over the window per output token: the figure benchmarks such as
+    /// ML.ENERGY publish (idle power and prompts included).
+    var averageJoulesPerOutputToken: Double? {
+        let pairs = zip(phaseRates.output, watts).compactMap { x, y in y.map { (x, $0) } }
+        let tokens = pairs.reduce(0) { $0 + $1.0 }
+        return tokens > 0 ? pairs.reduce(0) { $0 + $1.1 } / tokens : nil
+    }
+
     /// The power curve: watts = idle + joules per token × tokens per second, fitted by least
     /// squares over the buckets with a power reading. Nil with fewer than three such buckets,
     /// or when the load never changed (no slope can be told from one load level).
@@ -59,15 +82,20 @@ struct NodeWindow: Sendable {
 struct ModelWindow: Sendable {
     /// Tokens (input and output) per second in each bucket.
     var tokensPerSecond: [Double]
+    /// Of them, the prompt tokens the server computed (input less cached input), and the output.
+    var computedInputPerSecond: [Double]
+    var outputPerSecond: [Double]
     /// Requests waiting in the servers' queues (summed over servers), mean per bucket.
     var waiting: [Double?]
     /// The fullest server's KV-cache use (0–1), mean per bucket.
     var kvCacheUsage: [Double?]
-    /// Tokens over the window by type (`input`, `cached_input`, `output`), for the cloud price of the same mix.
-    var tokens: [String: Double] = [:]
+    /// Tokens over the window by type, for the cloud price of the same mix.
+    var tokens: [TokenType: Double] = [:]
 
     init(buckets: Int) {
         tokensPerSecond = Array(repeating: 0, count: buckets)
+        computedInputPerSecond = tokensPerSecond
+        outputPerSecond = tokensPerSecond
         waiting = Array(repeating: nil, count: buckets)
         kvCacheUsage = Array(repeating: nil, count: buckets)
     }

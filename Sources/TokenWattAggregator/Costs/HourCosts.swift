@@ -105,7 +105,7 @@ struct HourCosts {
     /// token keeps the cost of the node that ran it. Gateway tokens beyond what the servers
     /// counted (a server no agent scrapes, or an hour's edge) stay on the gateway's node.
     mutating func attributeGatewayTokens() {
-        func total(_ counts: [String: Double]) -> Double { (counts["input"] ?? 0) + (counts["output"] ?? 0) }
+        func total(_ counts: [String: Double]) -> Double { (counts[TokenType.input.rawValue] ?? 0) + (counts[TokenType.output.rawValue] ?? 0) }
         let gatewayStreams = tokens.keys.filter { $0.source == TokenSource.gatewayLocal }
         var shared: Set<Stream> = []
         for model in Set(gatewayStreams.map(\.model)) {
@@ -170,10 +170,10 @@ struct HourCosts {
             var row = LedgerUsageHour(hour: hour, node: stream.node, source: stream.source, provider: stream.provider,
                                       model: stream.model, labels: stream.labels)
             let counts = tokens[stream] ?? [:]
-            row.input = counts["input"] ?? 0
-            row.cachedInput = min(counts["cached_input"] ?? 0, row.input)
-            row.output = counts["output"] ?? 0
-            row.reasoning = min(counts["reasoning"] ?? 0, row.output)
+            row.input = counts[TokenType.input.rawValue] ?? 0
+            row.cachedInput = min(counts[TokenType.cachedInput.rawValue] ?? 0, row.input)
+            row.output = counts[TokenType.output.rawValue] ?? 0
+            row.reasoning = min(counts[TokenType.reasoning.rawValue] ?? 0, row.output)
             row.requests = requests[stream] ?? 0
             // Without a price the money is unknown: the row says so rather than counting 0 as a price.
             let price = stream.kind.isCloudSpend ? pricing.cloudPrice(of: stream.model, atHour: hour) : pricing.shadowPrice(of: stream.model, atHour: hour)

@@ -48,6 +48,23 @@ extension WebOverview {
             }, numeric: Set(1..<columns.count))
             body += "</section>"
         }
+        // One row per node: the fit is the node's, whatever models share it.
+        let nodes = Dictionary(advice.recommendations.flatMap(\.placements).map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+        if !nodes.isEmpty {
+            body += "<h2>Energy per phase</h2>"
+            body += "<p>Joules per prompt token computed (cache hits left out) and per output token, from each node's power against its two rates; "
+                + "all its energy per output token beside them, as published benchmarks count it.</p>"
+            body += HTML.table(["node", "J/token (marginal)", "J/input token", "J/output token", "all J per output token", "fit", "R²"],
+                               nodes.keys.sorted().map { node in
+                let placement = nodes[node]!, key = "phase.\(node)"
+                return [HTML.escape(node), HTML.figure("\(key).joules_per_token", placement.fitted ? placement.joulesPerToken : nil, .number(decimals: 3)),
+                        HTML.figure("\(key).joules_per_input_token", placement.phaseEnergy?.joulesPerInputToken, .number(decimals: 4)),
+                        HTML.figure("\(key).joules_per_output_token", placement.phaseEnergy?.joulesPerOutputToken, .number(decimals: 4)),
+                        HTML.figure("\(key).average_joules_per_output_token", placement.averageJoulesPerOutputToken, .number(decimals: 3)),
+                        HTML.escape((placement.phaseEnergy?.basis.rawValue ?? "no fit").replacingOccurrences(of: "_", with: " ")),
+                        HTML.figure("\(key).power_fit_r_squared", placement.phaseEnergy?.rSquared, .number(decimals: 3))]
+            }, numeric: [1, 2, 3, 4, 6], id: "energy-per-phase")
+        }
         if advice.recommendations.isEmpty {
             body += "<p class=\"empty\">No local model served tokens in the window: the advisor needs an inference server's token counters.</p>"
         }

@@ -207,6 +207,14 @@ extension MetricDescriptor {
         MetricDescriptor("tokenwatt_advice_cloud_price_\(currency)_per_million_tokens", .gauge, labels: ["node", "model"],
                          help: "The cloud price of a million of the model's tokens in its own mix, at its shadow price.")
     }
+    public static let adviceJoulesPerToken = MetricDescriptor("tokenwatt_advice_joules_per_token", .gauge, labels: ["node", "model"],
+                                                              help: "Joules the next token adds on the node: the slope of its power against its token rate over the advice window.")
+    public static let adviceJoulesPerInputToken = MetricDescriptor("tokenwatt_advice_joules_per_input_token", .gauge, labels: ["node", "model"],
+                                                                   help: "Joules per prompt token computed (cache hits left out) on the node, all its models together, from power against its input and output rates.")
+    public static let adviceJoulesPerOutputToken = MetricDescriptor("tokenwatt_advice_joules_per_output_token", .gauge, labels: ["node", "model"],
+                                                                    help: "Joules per output token on the node, all its models together, from power against its input and output rates.")
+    public static let advicePowerFitRSquared = MetricDescriptor("tokenwatt_advice_power_fit_r_squared", .gauge, labels: ["node", "model"],
+                                                                help: "The share (0-1) of the node's power changes that its input and output rates explain in the phase fit.")
     public static let adviceMarginalGCO2ePerMillionTokens = MetricDescriptor("tokenwatt_advice_marginal_gco2e_per_million_tokens", .gauge, labels: ["node", "model"],
                                                                              help: "Grams of CO2e the next million tokens add on the node now.")
     public static let adviceRecommendation = MetricDescriptor("tokenwatt_advice_recommendation", .gauge, labels: ["model", "action"],
@@ -232,7 +240,8 @@ extension MetricDescriptor {
             .forwardSamples, .forwardErrors, .forwardCursorErrors, .forwardBacklogSamples, .forwardBacklogAgeSeconds,
             .adviceTokensPerSecond, .adviceCapacityTokensPerSecond, .adviceHeadroomTokensPerSecond,
             .adviceMarginalCostPerMillionTokens(currency: currency), .adviceAverageCostPerMillionTokens(currency: currency),
-            .adviceCloudPricePerMillionTokens(currency: currency), .adviceMarginalGCO2ePerMillionTokens,
+            .adviceCloudPricePerMillionTokens(currency: currency), .adviceJoulesPerToken, .adviceJoulesPerInputToken,
+            .adviceJoulesPerOutputToken, .advicePowerFitRSquared, .adviceMarginalGCO2ePerMillionTokens,
             .adviceRecommendation, .adviceOverflowAboveTokensPerSecond, .advicePowerOffSavingsPerMonth(currency: currency),
         ]
     }
