@@ -153,7 +153,7 @@ let package = Package(
         ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "TokenWattConfiguration", "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),

@@ -93,6 +93,12 @@ public struct CostFigures: Codable, Sendable, Equatable {
     public var components: CostComponents?
     /// The cost of hours without local tokens.
     public var idleCost: Double?
+    /// The cost of its tokens (idle hours left out) by how they are priced: cloud spend in
+    /// proportion to its price's parts, local tokens by count (a node's cost is shared by its
+    /// tokens alike); and the cloud-equivalent by the shadow price's parts. `input` here is
+    /// the prompt tokens not cached.
+    public var costByTokenType: TokenParts?
+    public var cloudEquivalentByTokenType: TokenParts?
 
     public init(requests: Double = 0, tokens: TokenCounts = TokenCounts(), cost: Double = 0, onPremCost: Double = 0, cloudSpend: Double = 0,
                 cloudEquivalent: Double = 0, savings: Double = 0, unpricedTokens: Double = 0) {
@@ -112,6 +118,7 @@ public struct CostFigures: Codable, Sendable, Equatable {
         case costPerMillionTokens = "cost_per_million_tokens", cloudEquivalentPerMillionTokens = "cloud_equivalent_per_million_tokens"
         case cloudCostPerMillionTokens = "cloud_cost_per_million_tokens", gco2ePerMillionTokens = "gco2e_per_million_tokens"
         case gco2eComponents = "gco2e_components", kwhEstimated = "kwh_estimated", energySources = "energy_sources", idleCost = "idle_cost"
+        case costByTokenType = "cost_by_token_type", cloudEquivalentByTokenType = "cloud_equivalent_by_token_type"
     }
 }
 
@@ -134,6 +141,40 @@ public struct TokenCounts: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case input, output, reasoning
+        case cachedInput = "cached_input"
+    }
+}
+
+/// Money split by how a token is priced: prompt tokens not cached, cached prompt tokens, and
+/// output. The three add up to the whole (`TokenParts.split`).
+public struct TokenParts: Codable, Sendable, Equatable {
+    public var input: Double
+    public var cachedInput: Double
+    public var output: Double
+
+    public init(input: Double = 0, cachedInput: Double = 0, output: Double = 0) {
+        self.input = input
+        self.cachedInput = cachedInput
+        self.output = output
+    }
+
+    public var total: Double { input + cachedInput + output }
+
+    /// `amount` split in proportion to `weights`; by the token counts `tokens` where the
+    /// weights are all 0 (no price), and nothing where there are no tokens either.
+    public static func split(_ amount: Double, weights: TokenParts, tokens: TokenParts) -> TokenParts {
+        let basis = weights.total > 0 ? weights : tokens
+        guard basis.total > 0 else { return TokenParts() }
+        return TokenParts(input: amount * basis.input / basis.total, cachedInput: amount * basis.cachedInput / basis.total,
+                          output: amount * basis.output / basis.total)
+    }
+
+    public static func += (sum: inout TokenParts, part: TokenParts) {
+        sum = TokenParts(input: sum.input + part.input, cachedInput: sum.cachedInput + part.cachedInput, output: sum.output + part.output)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case input, output
         case cachedInput = "cached_input"
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenWattAPI
 import TokenWattCore
 import TokenWattTestSupport
 
@@ -64,8 +65,10 @@ import TokenWattTestSupport
         #expect(hourly.output.contains("\n\(hour),"), "\(hourly.output)")
         #expect(hourly.output.contains(",gpu-01,400000,0,100000,0,500000,0,0,1,0,gpu,"))
         let focus = try await CLITests.run(["report", "--format", "focus"], environment: environment, directory: directory)
-        #expect(focus.output.hasPrefix("BilledCost,EffectiveCost,ListCost,ContractedCost,BillingCurrency,BillingPeriodStart,"))
-        #expect(focus.output.contains("500000 tokens of llama-3 served by vllm on gpu-01"))
+        #expect(focus.output.hasPrefix(FOCUSExport.columns.joined(separator: ",") + "\n"))
+        // A SKU per token type, each with its own row.
+        #expect(focus.output.contains("400000 input tokens of llama-3 served by vllm on gpu-01"))
+        #expect(focus.output.contains("100000 output tokens of llama-3 served by vllm on gpu-01"))
         let wrongPeriod = try await CLITests.run(["report", "--period", "fortnight"], environment: environment, directory: directory)
         #expect(wrongPeriod.status == 2 && wrongPeriod.output.contains("--period expects day, week, month"))
         let table = try await CLITests.run(["report", "--by", "node"], environment: environment, directory: directory)

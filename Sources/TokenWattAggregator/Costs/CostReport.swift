@@ -1,5 +1,6 @@
 import Foundation
 import TokenWattAPI
+import TokenWattConfiguration
 import TokenWattCore
 import TokenWattStore
 
@@ -12,7 +13,9 @@ import TokenWattStore
 /// group with no labels but the node's, where `node` is one of them. Energy estimated from CPU
 /// utilisation (nodes without sensors) is kept apart from measured energy: `kwh_estimated` and
 /// the `energy_estimated` component. With `carbon`, also grams of CO2e (`gco2e`, operational and
-/// embodied by node) and grams per million local tokens, shared out as money is.
+/// embodied by node) and grams per million local tokens, shared out as money is. With
+/// `pricing`, the cost and cloud-equivalent of the tokens by how they are priced (uncached
+/// input, cached input, output), for FOCUS's SKUs.
 struct CostReport {
     /// Buckets of time, each holding the ledger hours that start in it (`TimeBucket`).
     enum Step: Sendable {
@@ -38,6 +41,7 @@ struct CostReport {
         /// Grams of CO2e of its local tokens (idle hours included where they are its own); by node, apart.
         var gco2e = 0.0, operationalGCO2e = 0.0, embodiedGCO2e = 0.0
         var energySources: Set<String> = []
+        var costParts = TokenParts(), cloudEquivalentParts = TokenParts()
     }
 
     private struct GroupKey: Hashable {
@@ -49,6 +53,8 @@ struct CostReport {
     let step: Step?
     /// Whether emissions are counted (`carbon:` in the config).
     var carbon = false
+    /// The prices that split a group's money by token type; nil: not split.
+    var pricing: Pricing?
 
     /// The groups of the ledger's rows, oldest bucket first, then by cost, largest first.
     func rows(_ ledger: (nodes: [LedgerNodeHour], usage: [LedgerUsageHour])) -> [CostGroup] {
@@ -81,6 +87,7 @@ struct CostReport {
                 group.reasoning += row.reasoning
                 group.requests += row.requests
                 if !row.priced { group.unpricedTokens += row.tokens }
+                if let pricing { CostReport.splitByTokenType(row, pricing: pricing, into: &group) }
                 if StreamKind.isCloudSpend(row.source) {
                     group.cloudSpend += row.cost
                     // Per million: of the tokens a price applied to.
@@ -139,6 +146,10 @@ struct CostReport {
                 if group.localTokens > 0 { figures.gco2ePerMillionTokens = grams / group.localTokens * 1e6 }
                 if byNode { figures.gco2eComponents = EmissionComponents(operational: group.operationalGCO2e, embodied: group.embodiedGCO2e) }
             }
+            if pricing != nil, group.input + group.output > 0 {
+                figures.costByTokenType = group.costParts
+                figures.cloudEquivalentByTokenType = group.cloudEquivalentParts
+            }
             if byNode {
                 figures.kwh = group.joules / 3.6e6
                 figures.kwhEstimated = group.estimatedJoules / 3.6e6
@@ -154,6 +165,23 @@ struct CostReport {
         }
         .sorted { ($0.start, -$0.cost) < ($1.start, -$1.cost) }
         .map(\.row)
+    }
+
+    /// A row's money by token type: cloud spend by its price's parts, local cost by token count
+    /// (every token of a node shares its cost alike, `HourCosts`), cloud-equivalent by the
+    /// shadow price's parts.
+    private static func splitByTokenType(_ row: LedgerUsageHour, pricing: Pricing, into group: inout Group) {
+        let tokens = TokenParts(input: max(0, row.input - row.cachedInput), cachedInput: row.cachedInput, output: row.output)
+        func weights(_ price: Pricing.CloudPrice?) -> TokenParts {
+            price?.parts(input: row.input, cachedInput: row.cachedInput, output: row.output) ?? TokenParts()
+        }
+        if StreamKind.isCloudSpend(row.source) {
+            group.costParts += TokenParts.split(row.cost, weights: weights(pricing.cloudPrice(of: row.model, atHour: row.hour)), tokens: tokens)
+        } else {
+            group.costParts += TokenParts.split(row.cost, weights: TokenParts(), tokens: tokens)
+            group.cloudEquivalentParts += TokenParts.split(row.cloudEquivalent, weights: weights(pricing.shadowPrice(of: row.model, atHour: row.hour)),
+                                                           tokens: tokens)
+        }
     }
 
     static func value(of label: String, in row: LedgerUsageHour) -> String {

@@ -21,7 +21,7 @@ struct CostsHandler: Sendable {
             let (from, to) = try QueryParameters.window(parameters, now: now(), span: Milliseconds.day)
             let report = CostReport(by: try QueryParameters.labelNames(parameters["by"], fallback: ["node"]),
                                     step: try CostsHandler.step(parameters["step"], timezone: parameters["timezone"]),
-                                    carbon: pricing.carbon != nil)
+                                    carbon: pricing.carbon != nil, pricing: pricing)
             let rows = report.rows(try await ledger.hours(from: from, to: to))
             return APIResponse.answer(CostsResponse(from: Double(from) / 1000, to: Double(to) / 1000, by: report.by,
                                                     currency: pricing.currency, groups: rows))

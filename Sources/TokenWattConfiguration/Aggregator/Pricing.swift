@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattAPI
 import TokenWattCore
 
 /// What energy, hardware and cloud tokens cost: the aggregator's `currency`, `electricity`,
@@ -143,7 +144,13 @@ public struct Pricing: Sendable {
 
         /// What the tokens cost: uncached input, cached input and output each priced once.
         public func cost(input: Double, cachedInput: Double, output: Double) -> Double {
-            (max(0, input - cachedInput) * self.input + cachedInput * self.cachedInput + output * self.output) / 1e6
+            parts(input: input, cachedInput: cachedInput, output: output).total
+        }
+
+        /// The same cost by part (`input` being the prompt tokens not cached).
+        public func parts(input: Double, cachedInput: Double, output: Double) -> TokenParts {
+            TokenParts(input: max(0, input - cachedInput) * self.input / 1e6, cachedInput: cachedInput * self.cachedInput / 1e6,
+                       output: output * self.output / 1e6)
         }
     }
 
