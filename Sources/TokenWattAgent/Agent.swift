@@ -5,7 +5,7 @@
 //   Gateway        the metering gateway: callers, routes, reservations, usage of answers
 //   Usage          usage reports from applications and their collector
 //   Inference      inference servers: dialects, discovery and their collector
-//   Collectors     the collector protocol, its scheduler and the node's collectors
+//   Collectors     the collector protocol, its scheduler and the node's collectors (the GPUs' sharing too)
 //   Push           the spool and the pusher
 //   NVML           the NVIDIA library, loaded at run time
 //   State          the agent's database, saved counters, counters kept monotonic

@@ -16,7 +16,8 @@ enum CollectorRegistry {
             switch name {
             case .cpu: CPUCollector(procfs: procfs)
             case .memory: MemoryCollector(procfs: procfs)
-            case .nvidia: NvidiaCollector(libraryPath: configuration.nvmlLibrary)
+            case .nvidia: NvidiaCollector(libraryPath: configuration.nvmlLibrary, procfs: procfs,
+                                          servers: configuration.inferenceServers.compactMap { $0.parts?.address })
             case .drm: DRMGPUCollector(sysfs: sysfs)
             case .rapl: RAPLCollector(sysfs: sysfs)
             case .hwmon: HwmonCollector(sysfs: sysfs)

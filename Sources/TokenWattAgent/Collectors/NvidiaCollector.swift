@@ -15,7 +15,8 @@ import TokenWattCore
 /// answers NOT_SUPPORTED, or whose function the driver lacks, is left out (never 0) and not asked
 /// again. A refused handle skips that GPU; GPU_IS_LOST, RESET_REQUIRED or UNKNOWN set its `up` to
 /// 0 while the others go on. Only physical GPUs are enumerated, so with MIG the power and energy
-/// stay on the parent and are never repeated per instance.
+/// stay on the parent and are never repeated per instance. Who used each GPU, and its energy
+/// split among them: `GPUSharing`.
 final class NvidiaCollector: Collector, @unchecked Sendable {
     /// Initialisation is retried this often at most: NVML is initialised once per process, and
     /// re-initialising on every sample has stalled hosts.
@@ -25,6 +26,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
 
     private struct GPU {
         let handle: NVMLLibrary.Device
+        var sharing = Sharing()
         var uuid = ""
         var name = ""
         var unsupported: Set<Field> = []
@@ -35,7 +37,10 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
     let name = "nvidia"
     let timeout: Duration
     private let libraryPath: String
-    private let now: @Sendable () -> Double
+    let now: @Sendable () -> Double
+    /// Where processes are looked up, and the inference servers they may be (`host:port`).
+    let procfs: SystemFiles
+    let servers: [String]
     private let queue = DispatchQueue(label: "tokenwatt.nvml")
     private let busySince = Mutex<Double?>(nil)
 
@@ -46,10 +51,21 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
     private var initFailure: (reason: String, at: Double)?
     private var driverVersion = ""
     private var gpus: [UInt32: GPU] = [:]
+    /// Calls that answered an error other than NOT_SUPPORTED, by GPU, call and NVML's name of
+    /// the error: `tokenwatt_gpu_errors_total`, so a failing field is counted, not just missing.
+    private var errors: [[String]: Double] = [:]
 
-    init(libraryPath: String, timeout: Duration = .seconds(5),
+    /// Notes a failed call: a problem for the run's reason, and a count.
+    func failed(gpu index: UInt32, _ call: String, code: Int32, library: NVMLLibrary, problems: inout [String]) {
+        problems.append("GPU \(index) \(call): \(library.describe(code))")
+        errors[["\(index)", call, NVMLError.name(of: code)], default: 0] += 1
+    }
+
+    init(libraryPath: String, procfs: SystemFiles = SystemFiles(root: "/proc"), servers: [String] = [], timeout: Duration = .seconds(5),
          now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.libraryPath = libraryPath
+        self.procfs = procfs
+        self.servers = servers
         self.timeout = timeout
         self.now = now
     }
@@ -123,6 +139,9 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
             gpus[index] = gpu
         }
         if samples.samples.isEmpty { return .failure(.failed(problems.joined(separator: "; "))) }
+        for (key, count) in errors.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            samples.add(.gpuErrors, count, [("gpu", key[0]), ("call", key[1]), ("error", key[2])])
+        }
         return .success(samples.samples)
     }
 
@@ -142,7 +161,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
             case NVMLError.success: return result
             case NVMLError.notSupported: gpu.unsupported.insert(field)
             case let code where NVMLError.deviceLost.contains(code): lost = library.describe(code)
-            default: problems.append("GPU \(index) \(field): \(library.describe(code))")
+            default: failed(gpu: index, "\(field)", code: code, library: library, problems: &problems)
             }
             return nil
         }
@@ -204,5 +223,8 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
             gpu.integrator.add(watts: Double(milliwatts) / 1000, atSeconds: now())
             samples.add(.gpuEnergyJoules, gpu.integrator.joules, labels + [("method", "integrated")])
         }
+        let energy = millijoules != nil ? gpu.energy.total : milliwatts.map { _ in gpu.integrator.joules }
+        share(index, handle, sharing: &gpu.sharing, library: library, labels: labels, energy: energy, watts: milliwatts.map { Double($0) / 1000 },
+              into: &samples, problems: &problems)
     }
 }

@@ -36,6 +36,11 @@ struct SystemFiles: Sendable {
         text(relative).flatMap(Double.init)
     }
 
+    /// Where a symbolic link points (`/proc/PID/fd/N` → `socket:[INODE]`); nil when unreadable.
+    func link(_ relative: String) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: path(relative))
+    }
+
     /// Entry names of a folder, sorted; empty when it does not exist.
     func list(_ relative: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: path(relative))) ?? []).sorted()

@@ -25,6 +25,16 @@ final class NVMLLibrary: @unchecked Sendable {
     let powerLimit: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32)?
     let totalEnergy: (@convention(c) (Device, UnsafeMutablePointer<UInt64>) -> Int32)?
     let temperature: (@convention(c) (Device, Int32, UnsafeMutablePointer<UInt32>) -> Int32)?
+    /// `nvmlDeviceGetComputeRunningProcesses_v3`: a count in and out, and an array of
+    /// `NVMLProcessInfo` (nil asks for the count; raw, as C sees a Swift struct's memory).
+    let computeProcesses: (@convention(c) (Device, UnsafeMutablePointer<UInt32>, UnsafeMutableRawPointer?) -> Int32)?
+    /// `nvmlDeviceGetProcessUtilization`: samples newer than a timestamp (µs).
+    let processUtilization: (@convention(c) (Device, UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt32>, UInt64) -> Int32)?
+    /// `nvmlDeviceGetMigMode`: the current and the pending mode (1: enabled).
+    let migMode: (@convention(c) (Device, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>) -> Int32)?
+    let maxMigDeviceCount: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32)?
+    let migDeviceByIndex: (@convention(c) (Device, UInt32, UnsafeMutablePointer<Device?>) -> Int32)?
+    let gpuInstanceID: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32)?
     private let handle: UnsafeMutableRawPointer
 
     /// Opens the library; fails with the loader's reason when it or one of the three functions
@@ -58,6 +68,14 @@ final class NVMLLibrary: @unchecked Sendable {
         powerLimit = symbol("nvmlDeviceGetEnforcedPowerLimit", as: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32).self)
         totalEnergy = symbol("nvmlDeviceGetTotalEnergyConsumption", as: (@convention(c) (Device, UnsafeMutablePointer<UInt64>) -> Int32).self)
         temperature = symbol("nvmlDeviceGetTemperature", as: (@convention(c) (Device, Int32, UnsafeMutablePointer<UInt32>) -> Int32).self)
+        computeProcesses = symbol("nvmlDeviceGetComputeRunningProcesses_v3",
+                                  as: (@convention(c) (Device, UnsafeMutablePointer<UInt32>, UnsafeMutableRawPointer?) -> Int32).self)
+        processUtilization = symbol("nvmlDeviceGetProcessUtilization",
+                                    as: (@convention(c) (Device, UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt32>, UInt64) -> Int32).self)
+        migMode = symbol("nvmlDeviceGetMigMode", as: (@convention(c) (Device, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>) -> Int32).self)
+        maxMigDeviceCount = symbol("nvmlDeviceGetMaxMigDeviceCount", as: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32).self)
+        migDeviceByIndex = symbol("nvmlDeviceGetMigDeviceHandleByIndex", as: (@convention(c) (Device, UInt32, UnsafeMutablePointer<Device?>) -> Int32).self)
+        gpuInstanceID = symbol("nvmlDeviceGetGpuInstanceId", as: (@convention(c) (Device, UnsafeMutablePointer<UInt32>) -> Int32).self)
     }
 
     deinit {
@@ -79,11 +97,38 @@ final class NVMLLibrary: @unchecked Sendable {
     }
 }
 
+/// `nvmlProcessInfo_t` (v2/v3 layout): a process on a GPU, and its MIG instance where it runs in one.
+/// A record NVML fills in an array.
+protocol NVMLRecord { init() }
+
+struct NVMLProcessInfo: NVMLRecord {
+    var pid: UInt32 = 0
+    var usedGPUMemory: UInt64 = 0
+    var gpuInstanceID: UInt32 = 0
+    var computeInstanceID: UInt32 = 0
+
+    /// NVML's value for "not in a MIG instance" and for memory it cannot tell.
+    static let none: UInt32 = 0xFFFF_FFFF
+    static let unavailableMemory: UInt64 = 0xFFFF_FFFF_FFFF_FFFF
+}
+
+/// `nvmlProcessUtilizationSample_t`: one process's SM and memory activity (percent) at a time (µs).
+struct NVMLProcessSample: NVMLRecord {
+    var pid: UInt32 = 0
+    var timestamp: UInt64 = 0
+    var smUtilization: UInt32 = 0
+    var memoryUtilization: UInt32 = 0
+    var encoderUtilization: UInt32 = 0
+    var decoderUtilization: UInt32 = 0
+}
+
 enum NVMLError: Error, Equatable, CustomStringConvertible {
     case libraryNotLoaded(String)
 
     static let success: Int32 = 0
     static let notSupported: Int32 = 3
+    static let notFound: Int32 = 6
+    static let insufficientSize: Int32 = 7
     /// Codes after which a GPU is gone until the driver or the node is reset.
     static let deviceLost: Set<Int32> = [15, 16, 999]  // GPU_IS_LOST, RESET_REQUIRED, UNKNOWN
 

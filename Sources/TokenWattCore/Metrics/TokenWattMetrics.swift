@@ -24,6 +24,25 @@ extension MetricDescriptor {
     public static let gpuPowerLimitWatts = MetricDescriptor("tokenwatt_gpu_power_limit_watts", .gauge, unit: "watts", labels: ["gpu", "uuid"], help: "GPU power limit.")
     public static let gpuEnergyJoules = MetricDescriptor("tokenwatt_gpu_energy_joules", .counter, unit: "joules", labels: ["gpu", "uuid", "method"],
                                                          help: "Energy used by the GPU, from its counter or integrated from power.")
+    public static let gpuConsumerEnergyJoules = MetricDescriptor(
+        "tokenwatt_gpu_consumer_energy_joules", .counter, unit: "joules", labels: ["gpu", "uuid", "consumer"],
+        help: "A GPU's energy split among what ran on it: an inference server, a pod, a container or a systemd unit; idle for the power it draws doing nothing, unattributed for activity no process explains. A GPU's consumers add up to its energy since the split began.")
+    public static let gpuConsumerInfo = MetricDescriptor(
+        "tokenwatt_gpu_consumer_info", .gauge, labels: ["gpu", "uuid", "consumer", "basis", "server", "unit", "container", "pod_uid", "mig_uuid"],
+        help: "What a GPU consumer is, and how the GPU's active energy was shared (sm, memory or mig); always 1.")
+    public static let gpuConsumerMemoryUsedBytes = MetricDescriptor("tokenwatt_gpu_consumer_memory_used_bytes", .gauge, unit: "bytes",
+                                                                    labels: ["gpu", "uuid", "consumer"], help: "GPU memory a consumer's processes hold.")
+    public static let gpuConsumerSMUtilizationRatio = MetricDescriptor(
+        "tokenwatt_gpu_consumer_sm_utilization_ratio", .gauge, unit: "ratio", labels: ["gpu", "uuid", "consumer"],
+        help: "The share (0-1) of the GPU's SMs a consumer's processes kept busy, from NVML's per-process samples (not under MIG).")
+    public static let gpuMIGInstanceInfo = MetricDescriptor("tokenwatt_gpu_mig_instance_info", .gauge, labels: ["gpu", "uuid", "mig_uuid", "gpu_instance"],
+                                                            help: "A MIG instance of a GPU; always 1. Its power and energy stay on the parent GPU.")
+    public static let gpuMIGMemoryUsedBytes = MetricDescriptor("tokenwatt_gpu_mig_memory_used_bytes", .gauge, unit: "bytes",
+                                                               labels: ["gpu", "uuid", "mig_uuid"], help: "Memory in use in a MIG instance.")
+    public static let gpuMIGMemoryTotalBytes = MetricDescriptor("tokenwatt_gpu_mig_memory_total_bytes", .gauge, unit: "bytes",
+                                                                labels: ["gpu", "uuid", "mig_uuid"], help: "A MIG instance's memory.")
+    public static let gpuErrors = MetricDescriptor("tokenwatt_gpu_errors", .counter, labels: ["gpu", "call", "error"],
+                                                   help: "NVML calls that answered an error (not NOT_SUPPORTED) since the agent started, by GPU, call and error.")
     public static let gpuTemperatureCelsius = MetricDescriptor("tokenwatt_gpu_temperature_celsius", .gauge, unit: "celsius", labels: ["gpu", "uuid"],
                                                                help: "GPU core temperature.")
     public static let cpuEnergyJoules = MetricDescriptor("tokenwatt_cpu_energy_joules", .counter, unit: "joules", labels: ["zone"],
@@ -97,6 +116,8 @@ extension MetricDescriptor {
         .cpuSeconds, .cpuUtilizationRatio, .memoryUsedBytes, .memoryTotalBytes,
         .gpuInfo, .gpuUp, .gpuUtilizationRatio, .gpuMemoryUtilizationRatio, .gpuMemoryUsedBytes, .gpuMemoryTotalBytes,
         .gpuPowerWatts, .gpuPowerLimitWatts, .gpuEnergyJoules, .gpuTemperatureCelsius,
+        .gpuErrors, .gpuConsumerEnergyJoules, .gpuConsumerInfo, .gpuConsumerMemoryUsedBytes, .gpuConsumerSMUtilizationRatio,
+        .gpuMIGInstanceInfo, .gpuMIGMemoryUsedBytes, .gpuMIGMemoryTotalBytes,
         .cpuEnergyJoules, .hwmonPowerWatts, .hwmonEnergyJoules, .nodePowerWatts, .nodeEnergyJoules,
         .tokens, .requests, .inferenceRequestsRunning, .inferenceRequestsWaiting, .inferenceKVCacheUsageRatio,
         .usageReports, .usageDroppedAttributes, .usageAttributeOverflow,
