@@ -1,12 +1,11 @@
+import TokenWattCore
+
 /// One GPU's energy split among what ran on it, reading by reading, into counters that only
 /// grow: each consumer's, `idle` for the power the GPU draws doing nothing (the lowest it was
 /// seen to draw), and `unattributed` for activity no process on it explains. Every joule of
 /// the GPU's counter goes to exactly one of them, so the counters add up to the GPU's energy
 /// since the split began.
 struct GPUEnergySplit: Sendable {
-    static let idle = "idle"
-    static let unattributed = "unattributed"
-
     /// How the active energy was shared out.
     enum Basis: String, Sendable {
         /// The processes' SM activity (NVML's per-process samples).
@@ -33,12 +32,12 @@ struct GPUEnergySplit: Sendable {
         guard let last, energy >= last.joules, seconds > last.seconds else { return }
         let increase = energy - last.joules
         let idle = min(increase, (idleWatts ?? 0) * (seconds - last.seconds))
-        joules[GPUEnergySplit.idle, default: 0] += idle
+        joules[GPUConsumer.idle, default: 0] += idle
         let active = increase - idle
         let shares = weights.filter { $0.value > 0 && $0.value.isFinite }.sorted { $0.key < $1.key }
         let total = shares.reduce(0) { $0 + $1.value }
         guard total > 0 else {
-            joules[GPUEnergySplit.unattributed, default: 0] += active
+            joules[GPUConsumer.unattributed, default: 0] += active
             return
         }
         // The last share takes what rounding left, so the parts add up to the whole.

@@ -47,7 +47,7 @@ extension NvidiaCollector {
 
         let pids = Set((processes ?? []).map(\.pid) + activity.map(\.pid))
         let owners = ProcessOwner.read(pids, servers: servers, procfs: procfs)
-        func consumer(_ pid: UInt32) -> String { owners[pid]?.consumer ?? GPUEnergySplit.unattributed }
+        func consumer(_ pid: UInt32) -> String { owners[pid]?.consumer ?? GPUConsumer.unattributed }
         let held = (processes ?? []).filter { $0.usedGPUMemory != NVMLProcessInfo.unavailableMemory }
         var memory: [String: Double] = [:]
         for process in held { memory[consumer(process.pid), default: 0] += Double(process.usedGPUMemory) }
@@ -80,7 +80,7 @@ extension NvidiaCollector {
 
         for pid in pids.sorted() {
             let name = consumer(pid)
-            guard name != GPUEnergySplit.unattributed, let owner = owners[pid] else { continue }
+            guard name != GPUConsumer.unattributed, let owner = owners[pid] else { continue }
             let instance = instances.first { instance in processes?.contains { $0.pid == pid && $0.gpuInstanceID == instance.gpuInstance } == true }
             let identity = [("server", owner.server), ("unit", owner.unit), ("container", owner.container), ("pod_uid", owner.podUID),
                             ("mig_uuid", instance?.uuid)].compactMap { label, value in value.map { (label, $0) } }

@@ -1,4 +1,6 @@
+
 import Foundation
+import TokenWattCore
 
 /// Who a process on a GPU works for: the inference server it is (it, or a process it was
 /// started by, listens on the server's port: vLLM's engine cores are children of its API
@@ -12,7 +14,7 @@ struct ProcessOwner: Hashable, Sendable {
     /// The one name its share of a GPU's energy is booked under: the server where known, else
     /// the pod, the container, the unit; `unattributed` when none is known.
     var consumer: String {
-        server ?? podUID.map { "pod:" + $0 } ?? container.map { "container:" + $0 } ?? unit ?? GPUEnergySplit.unattributed
+        server ?? podUID.map { "pod:" + $0 } ?? container.map { "container:" + $0 } ?? unit ?? GPUConsumer.unattributed
     }
 
     /// The owners of `pids`, read from procfs: `servers` are the configured inference servers'

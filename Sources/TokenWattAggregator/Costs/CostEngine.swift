@@ -120,7 +120,8 @@ public final class CostEngine: Service, Sendable {
     func measured(hour: Int64) async throws -> HourCosts {
         let end = min(hour + Milliseconds.hour, max(hour, now()))
         var inputs = HourCosts(hour: hour, fraction: Double(end - hour) / Double(Milliseconds.hour))
-        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, MetricDescriptor.requests.seriesName]
+        let names = CostEngine.energyMetrics + [CostEngine.presenceMetric, MetricDescriptor.tokens.seriesName, MetricDescriptor.requests.seriesName,
+                                                MetricDescriptor.gpuConsumerEnergyJoules.seriesName]
         let selectors = try names.map { try SeriesSelector(parsing: $0) }
         for series in samples.series(matching: selectors) {
             guard let node = series.labels["node"], let name = series.labels.metricName else { continue }
@@ -129,7 +130,13 @@ public final class CostEngine: Service, Sendable {
             var energy = inputs.nodes[node] ?? HourCosts.Energy()
             switch name {
             case MetricDescriptor.tokens.seriesName:
-                inputs.tokens[stream(of: series.labels, node: node), default: [:]][series.labels["type"] ?? "input", default: 0] += increase
+                let stream = stream(of: series.labels, node: node), type = series.labels["type"] ?? TokenType.input.rawValue
+                inputs.tokens[stream, default: [:]][type, default: 0] += increase
+                if let server = series.labels["server"], type == TokenType.input.rawValue || type == TokenType.output.rawValue {
+                    inputs.serverTokens[stream, default: [:]][server, default: 0] += increase
+                }
+            case MetricDescriptor.gpuConsumerEnergyJoules.seriesName:
+                inputs.gpuConsumers[node, default: [:]][series.labels["consumer"] ?? GPUConsumer.unattributed, default: 0] += increase
             case MetricDescriptor.requests.seriesName:
                 inputs.requests[stream(of: series.labels, node: node), default: 0] += increase
             default:

@@ -89,6 +89,11 @@ struct HourCosts {
     var requests: [Stream: Double] = [:]
     /// Joules a what-if adds to (or, negative, takes from) a node's measured energy.
     var joulesChange: [String: Double] = [:]
+    /// Each node's GPU energy by consumer (`tokenwatt_gpu_consumer_energy_joules_total`): an
+    /// inference server's address, a pod, a container, `idle`, `unattributed`.
+    var gpuConsumers: [String: [String: Double]] = [:]
+    /// Each stream's tokens (input and output) by the inference server that counted them.
+    var serverTokens: [Stream: [String: Double]] = [:]
 
     /// The hour's ledger rows under `pricing`; `labels` gives a node's labels for its class.
     func ledger(pricing: Pricing, labels: (String) -> [String: String]) -> (nodes: [LedgerNodeHour], usage: [LedgerUsageHour]) {
@@ -118,18 +123,22 @@ struct HourCosts {
             let share = min(1, gatewayTotal / serverTotal)  // of the servers' tokens, to the callers
             let carved = min(gatewayTotal, serverTotal) / gatewayTotal  // of the callers' tokens, found on servers
             var moved: [Stream: [String: Double]] = [:]
+            var movedServerTokens: [Stream: [String: Double]] = [:]
             var movedRequests: [Stream: Double] = [:]
             for server in servers {
                 let counts = tokens[server] ?? [:]
+                let byServer = serverTokens[server] ?? [:]
                 let serverShare = total(counts) / serverTotal
                 for caller in callers {
                     let weight = total(tokens[caller] ?? [:]) / gatewayTotal
                     let stream = Stream(node: server.node, source: TokenSource.gatewayLocal, provider: server.provider, model: model,
                                         labels: server.labels.merging(caller.labels) { $1 })
                     for (type, count) in counts { moved[stream, default: [:]][type, default: 0] += count * share * weight }
+                    for (address, count) in byServer { movedServerTokens[stream, default: [:]][address, default: 0] += count * share * weight }
                     movedRequests[stream, default: 0] += (requests[caller] ?? 0) * carved * serverShare
                 }
                 tokens[server] = counts.mapValues { $0 * (1 - share) }
+                if !byServer.isEmpty { serverTokens[server] = byServer.mapValues { $0 * (1 - share) } }
                 if let count = requests[server] { requests[server] = count * (1 - share) }
             }
             for caller in callers {
@@ -137,6 +146,7 @@ struct HourCosts {
                 if let count = requests[caller] { requests[caller] = count * (1 - carved) }
             }
             for (stream, counts) in moved { tokens[stream] = (tokens[stream] ?? [:]).merging(counts, uniquingKeysWith: +) }
+            for (stream, counts) in movedServerTokens { serverTokens[stream] = (serverTokens[stream] ?? [:]).merging(counts, uniquingKeysWith: +) }
             for (stream, count) in movedRequests { requests[stream, default: 0] += count }
         }
         // Streams emptied by the share-out leave no row.
@@ -183,16 +193,49 @@ struct HourCosts {
             streams.append(row)
         }
         // A node's cost and emissions go to its local streams by their share of its tokens;
-        // with no local tokens they stay the node's idle cost.
+        // with no local tokens they stay the node's idle cost. Where the node's GPUs were shared,
+        // the GPU energy each inference server drew goes to that server's tokens first.
         let idleHours = IdleHours(streams)
+        let direct = Dictionary(uniqueKeysWithValues: nodeRows.map { node, row in
+            (node, gpuShares(of: node, row: row, kWhPrice: kWhPrice, kWhEmissions: kWhEmissions))
+        })
         for index in streams.indices where !StreamKind.isCloudSpend(streams[index].source) {
             let node = streams[index].node
             guard !idleHours.isIdle(node: node, hour: hour), let nodeRow = nodeRows[node] else { continue }
             let total = idleHours.localTokens(node: node, hour: hour)
-            streams[index].cost = nodeRow.cost * streams[index].tokens / total
-            streams[index].gco2e = nodeRow.gco2e * streams[index].tokens / total
+            let shares = direct[node] ?? []
+            let stream = Stream(node: node, source: streams[index].source, provider: streams[index].provider, model: streams[index].model,
+                                labels: streams[index].labels)
+            let own = shares.reduce((cost: 0.0, gco2e: 0.0)) { sum, share in
+                let part = (serverTokens[stream]?[share.server] ?? 0) / share.tokens
+                return (sum.cost + share.cost * part, sum.gco2e + share.gco2e * part)
+            }
+            let rest = (cost: nodeRow.cost - shares.reduce(0) { $0 + $1.cost }, gco2e: nodeRow.gco2e - shares.reduce(0) { $0 + $1.gco2e })
+            streams[index].cost = own.cost + rest.cost * streams[index].tokens / total
+            streams[index].gco2e = own.gco2e + rest.gco2e * streams[index].tokens / total
         }
         return (nodeRows.values.sorted { $0.node < $1.node }, streams)
+    }
+
+    /// The GPU energy each inference server with tokens on the node drew, in money and grams,
+    /// with the server's tokens on the node. Never more than the node's energy cost (a what-if
+    /// that takes energy away scales them down); idle, unattributed and other consumers' energy
+    /// stays with the node, shared by all its tokens.
+    private func gpuShares(of node: String, row: LedgerNodeHour, kWhPrice: Double, kWhEmissions: Double?)
+        -> [(server: String, tokens: Double, cost: Double, gco2e: Double)] {
+        guard let consumers = gpuConsumers[node] else { return [] }
+        var tokensByServer: [String: Double] = [:]
+        for (stream, counts) in serverTokens where stream.node == node && !stream.kind.isCloudSpend {
+            for (server, count) in counts { tokensByServer[server, default: 0] += count }
+        }
+        let servers = consumers.filter { (tokensByServer[$0.key] ?? 0) > 0 && $0.value > 0 }
+        let joules = servers.values.reduce(0, +)
+        guard joules > 0 else { return [] }
+        let scale = min(1, row.joules / joules)
+        return servers.keys.sorted().map { server in
+            let kWh = servers[server]! * scale / 3.6e6
+            return (server, tokensByServer[server]!, kWh * kWhPrice, kWh * (kWhEmissions ?? 0))
+        }
     }
 }
 
