@@ -154,7 +154,8 @@ public struct Agent: Sendable {
                                   scheduler: CollectorScheduler, logger: Logger) -> InferenceDiscovery? {
         guard configuration.discovery else { return nil }
         return InferenceDiscovery(ports: configuration.discoveryPorts, every: .milliseconds(configuration.discoveryIntervalMs),
-                                  configured: configuration.inferenceServers, nodeLabels: configuration.attribution, client: client, store: counters,
+                                  configured: configuration.inferenceServers, nodeLabels: configuration.attribution,
+                                  procfs: SystemFiles(root: configuration.procfs), client: client, store: counters,
                                   scheduler: scheduler, logger: logger)
     }
 

@@ -6,7 +6,10 @@ import TokenWattConfiguration
 enum CollectorRegistry {
     static func collectors(for configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?) -> [any Collector] {
         hardwareCollectors(for: configuration)
-            + configuration.inferenceServers.compactMap { InferenceCollector(server: $0, client: client, store: counters, nodeLabels: configuration.attribution) }
+            + configuration.inferenceServers.compactMap {
+                InferenceCollector(server: $0, client: client, store: counters, nodeLabels: configuration.attribution,
+                                   procfs: SystemFiles(root: configuration.procfs))
+            }
     }
 
     private static func hardwareCollectors(for configuration: AgentConfiguration) -> [any Collector] {

@@ -96,4 +96,48 @@ import TokenWattTestSupport
             await server.stop()
         }
     }
+    @Test(arguments: [
+        (["vllm", "serve", "m", "--kv-transfer-config", #"{"kv_connector":"NixlConnector","kv_role":"kv_producer"}"#], InferenceRole.prefill),
+        (["vllm", "serve", "m", #"--kv-transfer-config={"kv_role":"kv_consumer"}"#], .decode),
+        (["vllm", "serve", "m", "--kv-transfer-config", #"{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}"#], .both),
+        (["python3", "-m", "sglang.launch_server", "--disaggregation-mode", "decode"], .decode),
+        (["python3", "-m", "sglang.launch_server", "--disaggregation-mode=prefill"], .prefill),
+        (["python3", "-m", "sglang.launch_server", "--disaggregation-mode", "null"], nil),
+        (["vllm", "serve", "m"], nil),
+        // Hostile: a flag without its value, JSON that is not, a role that is none.
+        (["vllm", "serve", "--kv-transfer-config"], nil),
+        (["vllm", "--kv-transfer-config", #"{"kv_role":"#], nil),
+        (["vllm", "--kv-transfer-config", #"{"kv_role":"kv_everything"}"#], nil),
+    ] as [([String], InferenceRole?)])
+    func aServersFlagsSayItsRole(_ arguments: [String], _ expected: InferenceRole?) {
+        #expect(InferenceRole(commandLine: arguments) == expected)
+    }
+
+    /// A server with no role configured gets the one its process's flags give: the process is
+    /// found by the socket that listens on the server's port.
+    @Test func anUnconfiguredServerTakesItsRoleFromTheProcessListeningOnItsPort() async throws {
+        let decode = FakeInferenceServer(.init(metrics: PrefillDecodeTests.decode))
+        try await decode.start()
+        let procfs = try FixtureTree([
+            "net/tcp": """
+                  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+                   0: 0100007F:\(String(format: "%04X", decode.port)) 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4711 1 0 100 0 0 10 0
+
+                """,
+            "31337/cmdline": ["vllm", "serve", PrefillDecodeTests.model, "--kv-transfer-config", #"{"kv_role":"kv_consumer"}"#].joined(separator: "\u{0}") + "\u{0}",
+            "1/cmdline": "/sbin/init\u{0}",
+        ])
+        defer { procfs.remove() }
+        try procfs.link("31337/fd/7", to: "socket:[4711]")
+        try await withClient { client in
+            let collector = try #require(InferenceCollector(server: InferenceServer(url: decode.url, kind: .vllm), client: client, store: nil,
+                                                            procfs: SystemFiles(root: procfs.root)))
+            let samples = try await collector.collect()
+            await decode.stop()
+            // A decode server: its output and requests, none of its prompt.
+            #expect(total(samples, "tokenwatt_tokens_total", ["type": "input", "role": "decode"]) == nil)
+            #expect(total(samples, "tokenwatt_tokens_total", ["type": "output", "role": "decode"]) == 50_000)
+            #expect(total(samples, "tokenwatt_requests_total", ["role": "decode"]) == 100)
+        }
+    }
 }

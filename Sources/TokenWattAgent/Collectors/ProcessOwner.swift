@@ -30,6 +30,20 @@ struct ProcessOwner: Hashable, Sendable {
         })
     }
 
+    /// The command line of the process listening on `port`; nil where none is found (or its
+    /// descriptors cannot be read: another user's process, without root or CAP_SYS_PTRACE).
+    static func commandLine(listeningOn port: Int, procfs: SystemFiles) -> [String]? {
+        let inodes = Set(listeningSockets(procfs).filter { $0.value == port }.keys)
+        guard !inodes.isEmpty else { return nil }
+        for pid in procfs.list("") where !pid.isEmpty && pid.allSatisfy(\.isNumber) {
+            let holds = procfs.list("\(pid)/fd").contains { descriptor in
+                procfs.link("\(pid)/fd/\(descriptor)").map { $0.hasPrefix("socket:[") && inodes.contains(String($0.dropFirst(8).dropLast())) } ?? false
+            }
+            if holds, let text = procfs.text("\(pid)/cmdline") { return text.split(separator: "\u{0}").map(String.init) }
+        }
+        return nil
+    }
+
     /// Socket inode → port of every listening TCP socket (IPv4 and IPv6).
     static func listeningSockets(_ procfs: SystemFiles) -> [String: Int] {
         var sockets: [String: Int] = [:]

@@ -25,6 +25,8 @@ final class InferenceCollector: Collector {
     private let address: String
     private let client: HTTPClient
     private let store: CounterStore?
+    /// Where a server without a configured role is looked up by its port, for its flags.
+    private let procfs: SystemFiles?
     /// The node's default attribution, under the server's own.
     private let nodeLabels: [String: String]
     private let state: Mutex<State>
@@ -34,7 +36,12 @@ final class InferenceCollector: Collector {
         var counters: [String: CounterStore.Entry]?
         var servedModel: String?
         var lastModelQuery: ContinuousClock.Instant?
+        var discoveredRole: InferenceRole?
+        var lastRoleLookup: ContinuousClock.Instant?
     }
+
+    /// How often a server's flags are read again for its role (a restart may change them).
+    static let roleLookupEvery: Duration = .seconds(600)
 
     /// What prompt tokens that are not input (`Figure.notInput`) are tracked as: saved with the
     /// counters under the labels of the input series they come off, never exported.
@@ -46,7 +53,7 @@ final class InferenceCollector: Collector {
     /// The model of tokens no label, config or `/v1/models` names.
     static let unknownModel = "unknown"
 
-    init?(server: InferenceServer, client: HTTPClient, store: CounterStore?, nodeLabels: [String: String] = [:]) {
+    init?(server: InferenceServer, client: HTTPClient, store: CounterStore?, nodeLabels: [String: String] = [:], procfs: SystemFiles? = nil) {
         guard let parts = server.parts else { return nil }
         self.server = server
         (base, path, address) = parts
@@ -54,6 +61,7 @@ final class InferenceCollector: Collector {
         interval = server.intervalMs.map { .milliseconds($0) }
         self.client = client
         self.store = store
+        self.procfs = procfs
         self.nodeLabels = nodeLabels
         state = Mutex(State(dialect: server.kind.map(InferenceDialect.of)))
     }
@@ -63,14 +71,15 @@ final class InferenceCollector: Collector {
         let paths = path.map { [$0] } ?? known.map { [$0.metricsPath] } ?? ["/metrics", "/prometheus/metrics"]
         let (samples, dialect, _) = try await InferenceEndpoint.read(client: client, base: base, paths: paths, kind: known?.kind,
                                                                      timeout: timeout * 0.8)
-        let matched = InferenceCollector.match(samples, dialect, role: server.role)
+        let role = self.role()
+        let matched = InferenceCollector.match(samples, dialect, role: role)
         var fallbackModel = server.model ?? InferenceCollector.unknownModel
         if server.model == nil, matched.contains(where: { InferenceCollector.model(of: $0.sample, dialect) == nil }) {
             fallbackModel = await servedModel() ?? fallbackModel
         }
         return try state.withLock { state throws(CollectorError) in
             state.dialect = dialect
-            return try record(matched, dialect: dialect, fallbackModel: fallbackModel, state: &state)
+            return try record(matched, dialect: dialect, role: role, fallbackModel: fallbackModel, state: &state)
         }
     }
 
@@ -96,7 +105,7 @@ final class InferenceCollector: Collector {
     }
 
     private func record(_ matched: [(figure: InferenceDialect.Figure, sample: ExpositionSample)], dialect: InferenceDialect,
-                        fallbackModel: String, state: inout State) throws(CollectorError) -> [ExpositionSample] {
+                        role: InferenceRole, fallbackModel: String, state: inout State) throws(CollectorError) -> [ExpositionSample] {
         var counters: [String: CounterStore.Entry]
         do {
             counters = try state.counters ?? store?.load(scope: name) ?? [:]
@@ -118,8 +127,8 @@ final class InferenceCollector: Collector {
             let model = InferenceCollector.model(of: sample, dialect) ?? fallbackModel
             let attributed = server.attribution.labels(of: model, nodeDefaults: nodeLabels).map { Label($0.key, $0.value) }
             // A pool's servers say which they are, so reports can split a model's cost by phase.
-            let role = server.role == .both ? [] : [Label("role", server.role.rawValue)]
-            let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + role + attributed)
+            let pool = role == .both ? [] : [Label("role", role.rawValue)]
+            let labels = ([Label("model", model), Label("server", address), Label("source", dialect.kind.rawValue)] + pool + attributed)
                 .sorted { $0.name < $1.name }
             switch figure {
             case .tokens(let type):
@@ -160,6 +169,24 @@ final class InferenceCollector: Collector {
         return (totals.merging(gauges) { $1 }).map { series, value in
             ExpositionSample(name: series.name, labels: series.labels, value: value)
         }.sorted { $0.seriesText < $1.seriesText }
+    }
+
+    /// The configured role; without one, what the flags of the process listening on the
+    /// server's port say (read every ten minutes), else `both`.
+    private func role() -> InferenceRole {
+        if let role = server.role { return role }
+        guard let procfs, let port = address.split(separator: ":").last.flatMap({ Int($0) }) else { return .both }
+        let clock = ContinuousClock()
+        let due = state.withLock { state -> Bool in
+            guard state.lastRoleLookup.map({ $0.duration(to: clock.now) >= InferenceCollector.roleLookupEvery }) ?? true else { return false }
+            state.lastRoleLookup = clock.now
+            return true
+        }
+        if due {
+            let found = ProcessOwner.commandLine(listeningOn: port, procfs: procfs).flatMap(InferenceRole.init(commandLine:))
+            state.withLock { $0.discoveredRole = found }
+        }
+        return state.withLock { $0.discoveredRole } ?? .both
     }
 
     /// The model `/v1/models` names, asked at most once a minute until it answers.

@@ -22,11 +22,14 @@ public final class InferenceDiscovery: Service, Sendable {
     private let known: Mutex<Set<String>>
     /// The node's attribution, which servers found get.
     private let nodeLabels: [String: String]
+    /// Where a server found is looked up for its role.
+    private let procfs: SystemFiles?
 
     init(host: String = "127.0.0.1", ports: [Int] = AgentConfiguration.defaultDiscoveryPorts, every: Duration,
-         configured: [InferenceServer], nodeLabels: [String: String] = [:], client: HTTPClient, store: CounterStore?,
+         configured: [InferenceServer], nodeLabels: [String: String] = [:], procfs: SystemFiles? = nil, client: HTTPClient, store: CounterStore?,
          scheduler: CollectorScheduler, logger: Logger) {
         self.nodeLabels = nodeLabels
+        self.procfs = procfs
         self.host = host
         self.ports = ports
         self.every = every
@@ -54,7 +57,7 @@ public final class InferenceDiscovery: Service, Sendable {
         }
         for server in found {
             guard let address = server.parts?.address, known.withLock({ $0.insert(address).inserted }),
-                  let collector = InferenceCollector(server: server, client: client, store: store, nodeLabels: nodeLabels) else { continue }
+                  let collector = InferenceCollector(server: server, client: client, store: store, nodeLabels: nodeLabels, procfs: procfs) else { continue }
             logger.info("found an inference server", metadata: ["url": "\(server.url)", "kind": "\(server.kind?.rawValue ?? "?")"])
             scheduler.add(collector)
         }

@@ -137,11 +137,12 @@ extension AgentConfiguration: ConfigFileLoadable {
                 server.kind = known
             }
             server.model = try item["model"].string()
-            let role = try item["role"].string(default: server.role.rawValue)
-            guard let known = InferenceRole(rawValue: role) else {
-                throw item["role"].error("one of \(InferenceRole.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(role)\"")
+            if let role = try item["role"].string() {
+                guard let known = InferenceRole(rawValue: role) else {
+                    throw item["role"].error("one of \(InferenceRole.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(role)\"")
+                }
+                server.role = known
             }
-            server.role = known
             if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: 0) }
             server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
             for rule in try item["models"].items() {

@@ -12,8 +12,9 @@ public struct InferenceServer: Sendable, Equatable {
     public var intervalMs: Int64?
     /// Who its tokens belong to (`attribution` and `models` in the config).
     public var attribution = Attribution()
-    /// Its part in prefill/decode disaggregated serving (`role`; `both` by default).
-    public var role = InferenceRole.both
+    /// Its part in prefill/decode disaggregated serving (`role`); nil: read from the server's
+    /// own flags where they say it (`InferenceRole.init(commandLine:)`), else `both`.
+    public var role: InferenceRole?
 
     public init(url: String, kind: InferenceServerKind? = nil, model: String? = nil, intervalMs: Int64? = nil) {
         self.url = url
@@ -55,4 +56,31 @@ public enum InferenceRole: String, CaseIterable, Sendable {
     public var countsInput: Bool { self != .decode }
     /// Whether this server's generated tokens and finished requests are the requests' own.
     public var countsOutput: Bool { self != .prefill }
+
+    /// The role a server's command line gives it: vLLM's `--kv-transfer-config` `kv_role`
+    /// (`kv_producer` prefill, `kv_consumer` decode, `kv_both` both), SGLang's
+    /// `--disaggregation-mode prefill|decode`; nil where it says none.
+    public init?(commandLine arguments: [String]) {
+        func value(of flag: String) -> String? {
+            for (index, argument) in arguments.enumerated() {
+                if argument == flag, index + 1 < arguments.count { return arguments[index + 1] }
+                if argument.hasPrefix(flag + "=") { return String(argument.dropFirst(flag.count + 1)) }
+            }
+            return nil
+        }
+        struct KVTransfer: Decodable { var kv_role: String? }
+        if let json = value(of: "--kv-transfer-config"),
+           let role = (try? JSONDecoder().decode(KVTransfer.self, from: Data(json.utf8)))?.kv_role {
+            switch role {
+            case "kv_producer": self = .prefill
+            case "kv_consumer": self = .decode
+            case "kv_both": self = .both
+            default: return nil
+            }
+        } else if let mode = value(of: "--disaggregation-mode"), let role = InferenceRole(rawValue: mode), role != .both {
+            self = role
+        } else {
+            return nil
+        }
+    }
 }
