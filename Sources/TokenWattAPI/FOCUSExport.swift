@@ -133,13 +133,10 @@ public struct FOCUSExport: Sendable {
         let tagsJSON = tagsJSON(labels)
         var allocated = ["", "", "", "", ""]
         if let allocation = charge.allocation {
-            var element: [String: AllocationValue] = ["AllocatedRatio": .number(allocation.ratio), "x_Basis": .text(allocation.basis.rawValue)]
-            if charge.type != nil {
-                element["UsageUnit"] = .text("Tokens")
-                element["UsageQuantity"] = .number(charge.quantity)
-            }
+            let element = FOCUSAllocationDetails.Element(allocatedRatio: allocation.ratio, usageUnit: charge.type.map { _ in "Tokens" },
+                                                         usageQuantity: charge.type.map { _ in charge.quantity }, basis: allocation.basis.rawValue)
             let resource = charge.type == nil ? nil : "\(node)/\(source)/\(model)"
-            allocated = [FOCUSExport.allocationMethod, FOCUSExport.json(AllocationDetails(elements: [element])),
+            allocated = [FOCUSExport.allocationMethod, FOCUSExport.json(FOCUSAllocationDetails(elements: [element])),
                          resource ?? "", resource.map { _ in "\(model) on \(node) (\(source))" } ?? "", resource == nil ? "" : tagsJSON]
         }
         return [
@@ -154,24 +151,6 @@ public struct FOCUSExport: Sendable {
         ] + allocated + [
             charge.type ?? "", charge.cloudEquivalent.map(FOCUSExport.plain) ?? "", FOCUSExport.plain(charge.unpricedTokens),
         ]
-    }
-
-    /// `AllocatedMethodDetails`: `{"Elements": [{...}]}`, FOCUS's keys and `x_` ones.
-    private struct AllocationDetails: Encodable {
-        var elements: [[String: AllocationValue]]
-        private enum CodingKeys: String, CodingKey { case elements = "Elements" }
-    }
-
-    private enum AllocationValue: Encodable {
-        case number(Double), text(String)
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .number(let value): try container.encode(value)
-            case .text(let value): try container.encode(value)
-            }
-        }
     }
 
     private func tagsJSON(_ labels: [String: String]) -> String {
@@ -189,4 +168,36 @@ public struct FOCUSExport: Sendable {
         guard let value else { return "" }
         return value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
+}
+
+/// `AllocatedMethodDetails`: `{"Elements": [{...}]}`, FOCUS's keys and TokenWatt's `x_Basis`.
+public struct FOCUSAllocationDetails: Codable, Sendable, Equatable {
+    public struct Element: Codable, Sendable, Equatable {
+        /// The part of the origin charge (the node's cost in the bucket) this row is.
+        public var allocatedRatio: Double
+        /// `Tokens` and how many, for a stream's row; absent for the idle remainder.
+        public var usageUnit: String?
+        public var usageQuantity: Double?
+        /// `FOCUSExport.AllocationBasis`.
+        public var basis: String
+
+        public init(allocatedRatio: Double, usageUnit: String?, usageQuantity: Double?, basis: String) {
+            self.allocatedRatio = allocatedRatio
+            self.usageUnit = usageUnit
+            self.usageQuantity = usageQuantity
+            self.basis = basis
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case allocatedRatio = "AllocatedRatio", usageUnit = "UsageUnit", usageQuantity = "UsageQuantity", basis = "x_Basis"
+        }
+    }
+
+    public var elements: [Element]
+
+    public init(elements: [Element]) {
+        self.elements = elements
+    }
+
+    private enum CodingKeys: String, CodingKey { case elements = "Elements" }
 }

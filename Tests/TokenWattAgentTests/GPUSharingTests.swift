@@ -135,6 +135,13 @@ extension NvidiaCollectorTests {
         // The engine core is the server through its parent's listening socket, and vllm.service by its cgroup.
         #expect(value(samples, "tokenwatt_gpu_consumer_info", server.merging(["basis": "sm", "server": "127.0.0.1:8000", "unit": "vllm.service"]) { $1 }) == 1)
         #expect(value(samples, "tokenwatt_gpu_consumer_info", container.merging(["basis": "sm", "container": "c0ffeec0ffee"]) { $1 }) == 1)
+
+        // A process is looked up once while it runs: with procfs gone, the server keeps its share.
+        procfs.remove()
+        try FakeNVML.setScenario(NvidiaCollectorTests.shared(energy: 125_000_000, power: 400_000, samplesAt: 3_000))
+        clock.withLock { $0 = 120 }
+        let later = try await collector.collect()
+        #expect(value(later, "tokenwatt_gpu_consumer_energy_joules_total", server) == 81_000)
     }
 
     /// MIG: the parent's 60,000 J counted once; 54,000 J active shared by the busy instances'

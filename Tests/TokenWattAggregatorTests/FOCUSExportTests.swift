@@ -83,10 +83,10 @@ import TokenWattStore
         #expect(close(local["x_CloudEquivalentCost"], 300 * 0.025e-6))
         #expect(close(try row("on-premises/llama/output", "vllm")["x_CloudEquivalentCost"], 100 * 2e-6))
         // Its part of gpu-01's 2.00 over the window (1.00 of tokens, 1.00 idle).
-        let details = try JSONSerialization.jsonObject(with: Data(local["AllocatedMethodDetails"]!.utf8)) as? [String: [[String: Any]]]
-        let element = try #require(details?["Elements"]?.first)
-        #expect((element["AllocatedRatio"] as? Double).map { abs($0 - 0.15) < 1e-12 } == true)
-        #expect(element["UsageUnit"] as? String == "Tokens" && element["UsageQuantity"] as? Double == 300 && element["x_Basis"] as? String == "tokens")
+        let details = try APIJSON.decoder().decode(FOCUSAllocationDetails.self, from: Data(local["AllocatedMethodDetails"]!.utf8))
+        let element = try #require(details.elements.first)
+        #expect(abs(element.allocatedRatio - 0.15) < 1e-12)
+        #expect(element.usageUnit == "Tokens" && element.usageQuantity == 300 && element.basis == "tokens")
         #expect(local["AllocatedResourceId"] == "gpu-01/vllm/llama" && local["ResourceId"] == "gpu-01" && local["ServiceProviderName"] == "On-premises")
 
         let idle = try #require(rows.first { $0["SkuId"] == "on-premises/idle" })
@@ -174,16 +174,24 @@ enum FOCUSRules {
                 if let sku = skuOfPrice[price], sku != row["SkuId"] { problem("SkuPriceId", "belongs to two SkuIds") }
                 skuOfPrice[price] = row["SkuId"]
             }
-            if let tags = row["Tags"], !tags.isEmpty, (try? JSONSerialization.jsonObject(with: Data(tags.utf8))) as? [String: Any] == nil {
-                problem("Tags", "is not a JSON object")
+            // Read as any JSON, not as our own types: the rules judge what a reader would find.
+            func object(_ text: String) -> [String: JSONValue]? {
+                switch Result(catching: { try JSONValue.parse(Array(text.utf8)) }) {
+                case .success(.object(let members)): members
+                default: nil
+                }
             }
+            if let tags = row["Tags"], !tags.isEmpty, object(tags) == nil { problem("Tags", "is not a JSON object") }
             // Split cost allocation: details exactly where a method is, FOCUS's keys or x_ ones,
             // and the ratios of one origin charge adding up to 1.
             let method = row["AllocatedMethodId"] ?? "", details = row["AllocatedMethodDetails"] ?? ""
             if method.isEmpty != details.isEmpty { problem("AllocatedMethodDetails", "must be present exactly with AllocatedMethodId") }
             guard !details.isEmpty else { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(details.utf8))) as? [String: Any],
-                  let elements = object["Elements"] as? [[String: Any]], !elements.isEmpty else {
+            let elements: [[String: JSONValue]]? = {
+                guard case .array(let items)? = object(details)?["Elements"] else { return nil }
+                return items.compactMap { item in if case .object(let members) = item { members } else { nil } }
+            }()
+            guard let elements, !elements.isEmpty else {
                 problem("AllocatedMethodDetails", "has no Elements array of objects")
                 continue
             }
@@ -192,7 +200,7 @@ enum FOCUSRules {
                     problem("AllocatedMethodDetails", "has a key that is neither FOCUS's nor x_")
                 }
                 if (element["UsageUnit"] == nil) != (element["UsageQuantity"] == nil) { problem("AllocatedMethodDetails", "UsageUnit goes with UsageQuantity") }
-                guard let ratio = element["AllocatedRatio"] as? Double else {
+                guard case .number(let ratio)? = element["AllocatedRatio"] else {
                     problem("AllocatedMethodDetails", "has no AllocatedRatio")
                     continue
                 }

@@ -46,7 +46,7 @@ extension NvidiaCollector {
         sharing.lastSample = activity.map(\.timestamp).max() ?? sharing.lastSample
 
         let pids = Set((processes ?? []).map(\.pid) + activity.map(\.pid))
-        let owners = ProcessOwner.read(pids, servers: servers, procfs: procfs)
+        let owners = owners(of: pids)
         func consumer(_ pid: UInt32) -> String { owners[pid]?.consumer ?? GPUConsumer.unattributed }
         let held = (processes ?? []).filter { $0.usedGPUMemory != NVMLProcessInfo.unavailableMemory }
         var memory: [String: Double] = [:]
@@ -94,6 +94,16 @@ extension NvidiaCollector {
                 samples.add(.gpuConsumerEnergyJoules, joules, labels + [("consumer", name)])
             }
         }
+    }
+
+    /// The owners of these processes: from the cache, read from procfs for processes new to
+    /// it and, while no server was found for them, again once a minute.
+    private func owners(of pids: Set<UInt32>) -> [UInt32: ProcessOwner] {
+        let now = self.now()
+        ownersSeen.formUnion(pids)
+        let due = pids.filter { pid in owners[pid].map { $0.owner.server == nil && now - $0.at >= NvidiaCollector.ownerRecheckSeconds } ?? true }
+        for (pid, owner) in ProcessOwner.read(due, servers: servers, procfs: procfs) { owners[pid] = (owner, now) }
+        return pids.reduce(into: [:]) { found, pid in found[pid] = owners[pid]?.owner }
     }
 
     /// The GPU's MIG instances; empty when MIG is off.

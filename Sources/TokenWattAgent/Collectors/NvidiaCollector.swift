@@ -51,6 +51,12 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
     private var initFailure: (reason: String, at: Double)?
     private var driverVersion = ""
     private var gpus: [UInt32: GPU] = [:]
+    /// Owners of the GPUs' processes, kept while the process runs: procfs is read for a process
+    /// once, and again after `ownerRecheckSeconds` while no server was found for it (an engine
+    /// is on the GPU before its API server listens). With when each was read.
+    var owners: [UInt32: (owner: ProcessOwner, at: Double)] = [:]
+    var ownersSeen: Set<UInt32> = []
+    static let ownerRecheckSeconds = 60.0
     /// Calls that answered an error other than NOT_SUPPORTED, by GPU, call and NVML's name of
     /// the error: `tokenwatt_gpu_errors_total`, so a failing field is counted, not just missing.
     private var errors: [[String]: Double] = [:]
@@ -123,6 +129,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
 
         var samples = SampleList()
         var problems: [String] = []
+        ownersSeen = []
         for index in 0..<count {
             if gpus[index] == nil {
                 var handle: NVMLLibrary.Device?
@@ -138,6 +145,7 @@ final class NvidiaCollector: Collector, @unchecked Sendable {
             read(index: index, gpu: &gpu, library: library, into: &samples, problems: &problems)
             gpus[index] = gpu
         }
+        owners = owners.filter { ownersSeen.contains($0.key) }  // processes gone are forgotten
         if samples.samples.isEmpty { return .failure(.failed(problems.joined(separator: "; "))) }
         for (key, count) in errors.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             samples.add(.gpuErrors, count, [("gpu", key[0]), ("call", key[1]), ("error", key[2])])

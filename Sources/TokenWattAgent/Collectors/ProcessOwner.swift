@@ -20,6 +20,7 @@ struct ProcessOwner: Hashable, Sendable {
     /// The owners of `pids`, read from procfs: `servers` are the configured inference servers'
     /// addresses (`host:port`). A process that is gone or unreadable has an owner of nothing.
     static func read(_ pids: Set<UInt32>, servers: [String], procfs: SystemFiles) -> [UInt32: ProcessOwner] {
+        guard !pids.isEmpty else { return [:] }
         let serverByPort = Dictionary(servers.compactMap { address in address.split(separator: ":").last.flatMap { Int($0) }.map { ($0, address) } },
                                       uniquingKeysWith: { first, _ in first })
         let listening = serverByPort.isEmpty ? [:] : listeningSockets(procfs).compactMapValues { serverByPort[$0] }

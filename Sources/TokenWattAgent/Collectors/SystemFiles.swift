@@ -36,9 +36,12 @@ struct SystemFiles: Sendable {
         text(relative).flatMap(Double.init)
     }
 
-    /// Where a symbolic link points (`/proc/PID/fd/N` → `socket:[INODE]`); nil when unreadable.
+    /// Where a symbolic link points (`/proc/PID/fd/N` → `socket:[INODE]`); nil when unreadable
+    /// (another user's process, gone since it was listed).
     func link(_ relative: String) -> String? {
-        try? FileManager.default.destinationOfSymbolicLink(atPath: path(relative))
+        var target = [CChar](repeating: 0, count: 4_096)
+        let count = target.withUnsafeMutableBufferPointer { readlink(path(relative), $0.baseAddress!, $0.count) }
+        return count < 0 ? nil : String(decoding: target.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Entry names of a folder, sorted; empty when it does not exist.

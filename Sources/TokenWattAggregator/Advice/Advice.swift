@@ -120,7 +120,6 @@ struct Advice: Sendable {
         for window in windows {
             let curve = window.powerCurve
             let phases = window.phaseEnergy
-            let perOutputToken = window.averageJoulesPerOutputToken
             nodeMonthly[window.node] = ((window.meanWatts ?? 0) / 1000 * prices.kWhPrice
                 + prices.overheadPerHour(labels: nodeLabels(window.node))) * hoursPerMonth
             for (model, load) in window.models {
@@ -134,7 +133,7 @@ struct Advice: Sendable {
                     peakTokensPerSecond: load.peakTokensPerSecond, capacity: load.capacity, saturated: load.isSaturatedNow,
                     queue: load.meanWaiting, kvCacheUsage: load.meanKVCacheUsage, utilisation: ModelWindow.mean(window.utilisation),
                     watts: window.meanWatts, idleWatts: curve?.idleWatts, joulesPerToken: joules, fitted: curve != nil,
-                    phaseEnergy: phases, averageJoulesPerOutputToken: perOutputToken,
+                    phaseEnergy: phases.fit, averageJoulesPerOutputToken: phases.averageJoulesPerOutputToken,
                     marginalCost: perMillionKWh.map { $0 * prices.kWhPrice },
                     averageCost: ledger.flatMap { $0.tokens > 0 ? $0.cost / $0.tokens * 1e6 : nil },
                     cloudPrice: prices.cloudPrice(of: model, mix: load.tokens),

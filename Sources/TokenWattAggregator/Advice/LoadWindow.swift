@@ -36,18 +36,12 @@ struct NodeWindow: Sendable {
         }
     }
 
-    /// Joules per input and per output token, from power against the two rates.
-    var phaseEnergy: PhaseEnergy? {
+    /// Joules per input and per output token, from power against the two rates; and all the
+    /// energy over the window per output token, the figure benchmarks such as ML.ENERGY
+    /// publish (idle power and prompts included).
+    var phaseEnergy: (fit: PhaseEnergy?, averageJoulesPerOutputToken: Double?) {
         let rates = phaseRates
-        return PhaseEnergy.fit(watts: watts, input: rates.input, output: rates.output)
-    }
-
-    /// All the energy over the window per output token: the figure benchmarks such as
-    /// ML.ENERGY publish (idle power and prompts included).
-    var averageJoulesPerOutputToken: Double? {
-        let pairs = zip(phaseRates.output, watts).compactMap { x, y in y.map { (x, $0) } }
-        let tokens = pairs.reduce(0) { $0 + $1.0 }
-        return tokens > 0 ? pairs.reduce(0) { $0 + $1.1 } / tokens : nil
+        return (PhaseEnergy.fit(watts: watts, input: rates.input, output: rates.output), averageJoules(per: rates.output))
     }
 
     /// The power curve: watts = idle + joules per token × tokens per second, fitted by least
@@ -69,8 +63,11 @@ struct NodeWindow: Sendable {
 
     /// Joules per token averaged over the window: the fallback where no curve can be fitted
     /// (it counts idle power too, so it overstates the margin).
-    var averageJoulesPerToken: Double? {
-        let pairs = zip(tokensPerSecond, watts).compactMap { x, y in y.map { (x, $0) } }
+    var averageJoulesPerToken: Double? { averageJoules(per: tokensPerSecond) }
+
+    /// The window's energy over its tokens at these rates, in the buckets with a power reading.
+    private func averageJoules(per rates: [Double]) -> Double? {
+        let pairs = zip(rates, watts).compactMap { x, y in y.map { (x, $0) } }
         let tokens = pairs.reduce(0) { $0 + $1.0 }
         return tokens > 0 ? pairs.reduce(0) { $0 + $1.1 } / tokens : nil
     }

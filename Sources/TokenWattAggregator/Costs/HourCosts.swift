@@ -176,7 +176,8 @@ struct HourCosts {
             nodeRows[node] = row
         }
         var streams: [LedgerUsageHour] = []
-        for stream in Set(tokens.keys).union(requests.keys) {
+        let keys = Array(Set(tokens.keys).union(requests.keys))
+        for stream in keys {
             var row = LedgerUsageHour(hour: hour, node: stream.node, source: stream.source, provider: stream.provider,
                                       model: stream.model, labels: stream.labels)
             let counts = tokens[stream] ?? [:]
@@ -196,18 +197,20 @@ struct HourCosts {
         // with no local tokens they stay the node's idle cost. Where the node's GPUs were shared,
         // the GPU energy each inference server drew goes to that server's tokens first.
         let idleHours = IdleHours(streams)
+        var serverTokensByNode: [String: [String: Double]] = [:]
+        for (stream, counts) in serverTokens where gpuConsumers[stream.node] != nil && !stream.kind.isCloudSpend {
+            serverTokensByNode[stream.node, default: [:]].merge(counts, uniquingKeysWith: +)
+        }
         let direct = Dictionary(uniqueKeysWithValues: nodeRows.map { node, row in
-            (node, gpuShares(of: node, row: row, kWhPrice: kWhPrice, kWhEmissions: kWhEmissions))
+            (node, gpuShares(of: node, row: row, serverTokens: serverTokensByNode[node] ?? [:], kWhPrice: kWhPrice, kWhEmissions: kWhEmissions))
         })
         for index in streams.indices where !StreamKind.isCloudSpend(streams[index].source) {
             let node = streams[index].node
             guard !idleHours.isIdle(node: node, hour: hour), let nodeRow = nodeRows[node] else { continue }
             let total = idleHours.localTokens(node: node, hour: hour)
             let shares = direct[node] ?? []
-            let stream = Stream(node: node, source: streams[index].source, provider: streams[index].provider, model: streams[index].model,
-                                labels: streams[index].labels)
             let own = shares.reduce((cost: 0.0, gco2e: 0.0)) { sum, share in
-                let part = (serverTokens[stream]?[share.server] ?? 0) / share.tokens
+                let part = (serverTokens[keys[index]]?[share.server] ?? 0) / share.tokens
                 return (sum.cost + share.cost * part, sum.gco2e + share.gco2e * part)
             }
             let rest = (cost: nodeRow.cost - shares.reduce(0) { $0 + $1.cost }, gco2e: nodeRow.gco2e - shares.reduce(0) { $0 + $1.gco2e })
@@ -217,17 +220,13 @@ struct HourCosts {
         return (nodeRows.values.sorted { $0.node < $1.node }, streams)
     }
 
-    /// The GPU energy each inference server with tokens on the node drew, in money and grams,
-    /// with the server's tokens on the node. Never more than the node's energy cost (a what-if
-    /// that takes energy away scales them down); idle, unattributed and other consumers' energy
-    /// stays with the node, shared by all its tokens.
-    private func gpuShares(of node: String, row: LedgerNodeHour, kWhPrice: Double, kWhEmissions: Double?)
+    /// The GPU energy each inference server with tokens on the node (`tokensByServer`) drew, in
+    /// money and grams, with the server's tokens. Never more than the node's energy cost (a
+    /// what-if that takes energy away scales them down); idle, unattributed and other
+    /// consumers' energy stays with the node, shared by all its tokens.
+    private func gpuShares(of node: String, row: LedgerNodeHour, serverTokens tokensByServer: [String: Double], kWhPrice: Double, kWhEmissions: Double?)
         -> [(server: String, tokens: Double, cost: Double, gco2e: Double)] {
         guard let consumers = gpuConsumers[node] else { return [] }
-        var tokensByServer: [String: Double] = [:]
-        for (stream, counts) in serverTokens where stream.node == node && !stream.kind.isCloudSpend {
-            for (server, count) in counts { tokensByServer[server, default: 0] += count }
-        }
         let servers = consumers.filter { (tokensByServer[$0.key] ?? 0) > 0 && $0.value > 0 }
         let joules = servers.values.reduce(0, +)
         guard joules > 0 else { return [] }

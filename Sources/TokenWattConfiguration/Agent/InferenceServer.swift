@@ -68,10 +68,18 @@ public enum InferenceRole: String, CaseIterable, Sendable {
             }
             return nil
         }
-        struct KVTransfer: Decodable { var kv_role: String? }
-        if let json = value(of: "--kv-transfer-config"),
-           let role = (try? JSONDecoder().decode(KVTransfer.self, from: Data(json.utf8)))?.kv_role {
-            switch role {
+        struct KVTransfer: Decodable {
+            var role: String?
+            enum CodingKeys: String, CodingKey { case role = "kv_role" }
+        }
+        if let json = value(of: "--kv-transfer-config") {
+            let transfer: KVTransfer
+            do {
+                transfer = try JSONDecoder().decode(KVTransfer.self, from: Data(json.utf8))
+            } catch {
+                return nil  // a value vLLM itself would refuse says nothing
+            }
+            switch transfer.role {
             case "kv_producer": self = .prefill
             case "kv_consumer": self = .decode
             case "kv_both": self = .both
