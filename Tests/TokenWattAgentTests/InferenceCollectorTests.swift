@@ -242,9 +242,9 @@ func total(_ samples: [ExpositionSample], _ name: String, _ labels: [String: Str
     }
 
     @Test func aRawSeriesReadAsTwoFiguresIsCountedOnceInEachAcrossRestarts() async throws {
-        let directory = try Environment.temporaryDirectory("test")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try CounterStore(path: directory + "/counters.sqlite")
+        let directory = try FixtureTree()
+        defer { directory.remove() }
+        let store = try CounterStore(path: directory.root + "/counters.sqlite")
         let server = FakeInferenceServer(.init(metrics: InferenceCollectorTests.sglangRealtime(compute: 100, cache: 900, decode: 50)))
         try await server.start()
         try await withClient { client in
