@@ -99,6 +99,10 @@ public struct CostFigures: Codable, Sendable, Equatable {
     /// the prompt tokens not cached.
     public var costByTokenType: TokenParts?
     public var cloudEquivalentByTokenType: TokenParts?
+    /// Of its on-prem cost, the GPU energy its inference servers drew on GPUs shared with
+    /// others, charged to their tokens directly (the rest is shared by tokens); absent where
+    /// no GPU was shared.
+    public var gpuShareCost: Double?
 
     public init(requests: Double = 0, tokens: TokenCounts = TokenCounts(), cost: Double = 0, onPremCost: Double = 0, cloudSpend: Double = 0,
                 cloudEquivalent: Double = 0, savings: Double = 0, unpricedTokens: Double = 0) {
@@ -118,7 +122,7 @@ public struct CostFigures: Codable, Sendable, Equatable {
         case costPerMillionTokens = "cost_per_million_tokens", cloudEquivalentPerMillionTokens = "cloud_equivalent_per_million_tokens"
         case cloudCostPerMillionTokens = "cloud_cost_per_million_tokens", gco2ePerMillionTokens = "gco2e_per_million_tokens"
         case gco2eComponents = "gco2e_components", kwhEstimated = "kwh_estimated", energySources = "energy_sources", idleCost = "idle_cost"
-        case costByTokenType = "cost_by_token_type", cloudEquivalentByTokenType = "cloud_equivalent_by_token_type"
+        case costByTokenType = "cost_by_token_type", cloudEquivalentByTokenType = "cloud_equivalent_by_token_type", gpuShareCost = "gpu_share_cost"
     }
 }
 

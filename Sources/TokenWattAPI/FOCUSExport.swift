@@ -11,8 +11,9 @@ import TokenWattCore
 /// (`StreamKind.isCloudSpend`) is charged at its price by its provider. Local tokens are the
 /// node's cost split among what ran on it: FOCUS's split cost allocation, the node the origin
 /// resource, each stream and token type an allocated part with its ratio of the node's cost in
-/// the bucket, and idle hours the unallocated remainder. The rows' costs add up to the
-/// report's total. Columns TokenWatt adds carry FOCUS's `x_` prefix.
+/// the bucket, and idle hours the unallocated remainder; where the node's GPUs were shared, a
+/// part's ratio is two: the GPU energy its servers drew, and its share of the rest. The rows'
+/// costs add up to the report's total. Columns TokenWatt adds carry FOCUS's `x_` prefix.
 public struct FOCUSExport: Sendable {
     public static let version = "1.3"
     /// The labels that say what a charge is; the others become its tags.
@@ -37,6 +38,9 @@ public struct FOCUSExport: Sendable {
         case tokens
         /// A node of a prefill or decode pool: its cost goes to the phase it served.
         case phase
+        /// A shared GPU's energy that the stream's own inference servers drew, charged to it
+        /// directly (`gpu_share_cost`); the rest of its part is by `tokens` or `phase`.
+        case gpuShare = "gpu_share"
         /// Hours the node served nothing: the remainder no stream was given.
         case idle
     }
@@ -61,7 +65,9 @@ public struct FOCUSExport: Sendable {
         var cost: Double
         var cloudEquivalent: Double?
         var unpricedTokens: Double
-        var allocation: (ratio: Double, basis: AllocationBasis)?
+        /// Of `cost`, the shared GPU's energy charged to the stream directly.
+        var gpuShare = 0.0
+        var allocation: (ratios: [Double], basis: AllocationBasis)?
     }
 
     /// The rows, each with a value for every column in `columns`' order.
@@ -81,9 +87,11 @@ public struct FOCUSExport: Sendable {
             var charge = charge
             if let allocation = charge.allocation {
                 let total = originCost[origin(charge)] ?? 0
-                // A node that cost nothing in the bucket: its parts share it equally.
-                let ratio = total != 0 ? charge.cost / total : 1 / Double(originCount[origin(charge)] ?? 1)
-                charge.allocation = (ratio, allocation.basis)
+                // A node that cost nothing in the bucket: its parts share it equally. A part with
+                // a GPU share has two ratios: that share, and the rest.
+                charge.allocation = (total == 0 ? [1 / Double(originCount[origin(charge)] ?? 1)]
+                                        : charge.gpuShare != 0 ? [charge.gpuShare / total, (charge.cost - charge.gpuShare) / total]
+                                        : [charge.cost / total], allocation.basis)
             }
             return row(charge)
         }
@@ -95,7 +103,7 @@ public struct FOCUSExport: Sendable {
         let isCloud = StreamKind(source: labels["source"] ?? "").isCloudSpend
         let isIdle = (labels["source"] ?? "").isEmpty && (labels["model"] ?? "").isEmpty
         if isIdle {
-            return [Charge(group: group, quantity: 1, cost: figures.onPremCost, unpricedTokens: 0, allocation: (0, .idle))]
+            return [Charge(group: group, quantity: 1, cost: figures.onPremCost, unpricedTokens: 0, allocation: ([], .idle))]
         }
         let counts = TokenParts(input: max(0, figures.tokens.input - figures.tokens.cachedInput), cachedInput: figures.tokens.cachedInput,
                                 output: figures.tokens.output)
@@ -104,12 +112,14 @@ public struct FOCUSExport: Sendable {
         let equivalents = figures.cloudEquivalentByTokenType ?? TokenParts.split(figures.cloudEquivalent, weights: TokenParts(), tokens: counts)
         let basis: AllocationBasis = labels["role"] == nil ? .tokens : .phase
         let parts: [(String, KeyPath<TokenParts, Double>)] = [("input", \.input), ("cached_input", \.cachedInput), ("output", \.output)]
+        // The GPU share by token count, as the rest of a local stream's cost.
+        let gpuShares = TokenParts.split(figures.gpuShareCost ?? 0, weights: TokenParts(), tokens: counts)
         return parts.compactMap { type, part in
             guard counts[keyPath: part] > 0 || costs[keyPath: part] != 0 else { return nil }
             return Charge(group: group, type: type, quantity: counts[keyPath: part], cost: costs[keyPath: part],
                           cloudEquivalent: isCloud ? nil : equivalents[keyPath: part],
                           unpricedTokens: counts.total > 0 ? figures.unpricedTokens * counts[keyPath: part] / counts.total : 0,
-                          allocation: isCloud ? nil : (0, basis))
+                          gpuShare: isCloud ? 0 : gpuShares[keyPath: part], allocation: isCloud ? nil : ([], basis))
         }
     }
 
@@ -133,10 +143,13 @@ public struct FOCUSExport: Sendable {
         let tagsJSON = tagsJSON(labels)
         var allocated = ["", "", "", "", ""]
         if let allocation = charge.allocation {
-            let element = FOCUSAllocationDetails.Element(allocatedRatio: allocation.ratio, usageUnit: charge.type.map { _ in "Tokens" },
-                                                         usageQuantity: charge.type.map { _ in charge.quantity }, basis: allocation.basis.rawValue)
+            let bases = allocation.ratios.count == 2 ? [AllocationBasis.gpuShare, allocation.basis] : [allocation.basis]
+            let elements = zip(allocation.ratios, bases).map { ratio, basis in
+                FOCUSAllocationDetails.Element(allocatedRatio: ratio, usageUnit: charge.type.map { _ in "Tokens" },
+                                               usageQuantity: charge.type.map { _ in charge.quantity }, basis: basis.rawValue)
+            }
             let resource = charge.type == nil ? nil : "\(node)/\(source)/\(model)"
-            allocated = [FOCUSExport.allocationMethod, FOCUSExport.json(FOCUSAllocationDetails(elements: [element])),
+            allocated = [FOCUSExport.allocationMethod, FOCUSExport.json(FOCUSAllocationDetails(elements: elements)),
                          resource ?? "", resource.map { _ in "\(model) on \(node) (\(source))" } ?? "", resource == nil ? "" : tagsJSON]
         }
         return [

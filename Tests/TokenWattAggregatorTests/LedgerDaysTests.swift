@@ -85,6 +85,8 @@ import TokenWattCore
             try await aggregator.stores.database.write("rebuild the day summary") { db in
                 try db.execute(sql: "DROP TABLE ledger_day_nodes; DROP TABLE ledger_day_usage")
                 try LedgerDays.create(db)
+                // What v14 adds to the table v13 made.
+                try db.execute(sql: "ALTER TABLE ledger_day_usage ADD COLUMN gpu_share_cost REAL NOT NULL DEFAULT 0")
             }
             LedgerDaysTests.expectEqual(LedgerDaysTests.reports(try await ledger.days(from: Scenario.dayStart, to: Scenario.dayEnd)), fromHours)
         }

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 import TokenWattAPI
 import TokenWattCore
+import TokenWattStore
 @testable import TokenWattAggregator
 @testable import TokenWattConfiguration
 
@@ -54,6 +55,9 @@ import TokenWattCore
             #expect(abs((cost("llama") ?? 0) - 13.50) < 1e-9)
             #expect(abs((cost("qwen") ?? 0) - 10.50) < 1e-9)
             #expect(abs(byModel.total - 24.00) < 1e-9)
+            // Of that, the GPU energy each server drew: 0.5 and 0.25 kWh an hour.
+            func gpuShare(_ model: String) -> Double? { byModel.groups.first { $0.labels == ["model": model] }?.figures.gpuShareCost }
+            #expect(abs((gpuShare("llama") ?? 0) - 12.00) < 1e-9 && abs((gpuShare("qwen") ?? 0) - 6.00) < 1e-9)
             // Every hour, the parts add up to the node's cost: no joule lost, none counted twice.
             let hourly = try await costs("by=model&step=hour")
             let hours = Dictionary(grouping: hourly.groups, by: \.start)
@@ -61,7 +65,45 @@ import TokenWattCore
             for (start, groups) in hours {
                 #expect(abs(groups.reduce(0) { $0 + $1.figures.onPremCost } - 1.00) < 1e-9, "hour \(start ?? 0)")
             }
+            // The day summary keeps the GPU shares as the hours have them.
+            let ledger = aggregator.stores.ledger
+            let fromHours = LedgerDaysTests.reports(try await ledger.hours(from: Scenario.dayStart, to: Scenario.dayEnd))
+            #expect(fromHours.values.contains { ($0["gpuShareCost"] ?? 0) > 0 })
+            LedgerDaysTests.expectEqual(LedgerDaysTests.reports(try await ledger.days(from: Scenario.dayStart, to: Scenario.dayEnd)), fromHours)
         }
+    }
+
+    /// The FOCUS rows of one such hour say which part of each stream's cost was its servers'
+    /// GPU energy: llama's 800 input tokens cost 0.45 of the node's 1.00, 0.40 of it the GPU
+    /// energy its server drew (0.5 kWh × 800 / 1,000 tokens) and 0.05 its share of the rest
+    /// (0.25 × 800 / 4,000); all GPU shares 0.75 of the node, the rest 0.25.
+    @Test func focusSaysWhichPartWasTheServersOwnGPUEnergy() throws {
+        typealias Stream = HourCosts.Stream
+        let pricing = try Pricing.parse(ConfigNode(yaml: SharedGPUCostTests.pricingYAML, file: "costs.yml"))
+        var hour = HourCosts(hour: 0)
+        hour.nodes = ["gpu-01": HourCosts.Energy(gpu: 3.6e6)]
+        hour.gpuConsumers = ["gpu-01": ["a:1": 1.8e6, "b:2": 0.9e6, GPUConsumer.idle: 0.72e6, GPUConsumer.unattributed: 0.18e6]]
+        let llama = Stream(node: "gpu-01", source: "vllm", provider: "local", model: "llama", labels: [:])
+        let qwen = Stream(node: "gpu-01", source: "vllm", provider: "local", model: "qwen", labels: [:])
+        hour.tokens = [llama: ["input": 800, "output": 200], qwen: ["input": 2_000, "output": 1_000]]
+        hour.serverTokens = [llama: ["a:1": 1_000], qwen: ["b:2": 3_000]]
+        let by = FOCUSExport.streamLabels
+        let report = CostsResponse(from: 0, to: 3_600, by: by, currency: "USD",
+                                   groups: CostReport(by: by, step: nil, pricing: pricing).rows(hour.ledger(pricing: pricing) { _ in [:] }))
+        let rows = FOCUSExport(report: report, window: (0, Milliseconds.hour), tags: []).rows()
+            .map { Dictionary(uniqueKeysWithValues: zip(FOCUSExport.columns, $0)) }
+        #expect(FOCUSRules.check(columns: FOCUSExport.columns, rows: rows) == [])
+        var ratios: [String: Double] = [:]
+        for row in rows {
+            let details = try APIJSON.decoder().decode(FOCUSAllocationDetails.self, from: Data(row["AllocatedMethodDetails"]!.utf8))
+            #expect(details.elements.map(\.basis) == ["gpu_share", "tokens"], "\(row["SkuId"]!)")
+            for element in details.elements { ratios[element.basis, default: 0] += element.allocatedRatio }
+            if row["SkuId"] == "on-premises/llama/input" {
+                #expect(abs(Double(row["BilledCost"]!)! - 0.45) < 1e-12)
+                #expect(abs(details.elements[0].allocatedRatio - 0.40) < 1e-12 && abs(details.elements[1].allocatedRatio - 0.05) < 1e-12)
+            }
+        }
+        #expect(rows.count == 4 && abs((ratios["gpu_share"] ?? 0) - 0.75) < 1e-12 && abs((ratios["tokens"] ?? 0) - 0.25) < 1e-12)
     }
 
     /// A what-if that takes most of the node's energy away scales the servers' parts down with

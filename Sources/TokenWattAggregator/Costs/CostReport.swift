@@ -15,7 +15,8 @@ import TokenWattStore
 /// the `energy_estimated` component. With `carbon`, also grams of CO2e (`gco2e`, operational and
 /// embodied by node) and grams per million local tokens, shared out as money is. With
 /// `pricing`, the cost and cloud-equivalent of the tokens by how they are priced (uncached
-/// input, cached input, output), for FOCUS's SKUs.
+/// input, cached input, output), for FOCUS's SKUs. Where GPUs were shared, the part of the
+/// on-prem cost that is the GPU energy its servers drew (`gpu_share_cost`).
 struct CostReport {
     /// Buckets of time, each holding the ledger hours that start in it (`TimeBucket`).
     enum Step: Sendable {
@@ -35,7 +36,7 @@ struct CostReport {
         var bucket: (start: Int64, end: Int64)?
         var input = 0.0, cachedInput = 0.0, output = 0.0, reasoning = 0.0
         var localTokens = 0.0, cloudTokens = 0.0, requests = 0.0, unpricedTokens = 0.0
-        var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0
+        var localCost = 0.0, cloudSpend = 0.0, cloudEquivalent = 0.0, gpuShareCost = 0.0
         /// Measured and estimated energy apart, in joules and money.
         var joules = 0.0, estimatedJoules = 0.0, energy = 0.0, estimatedEnergy = 0.0, capex = 0.0, overhead = 0.0, idle = 0.0
         /// Grams of CO2e of its local tokens (idle hours included where they are its own); by node, apart.
@@ -94,6 +95,7 @@ struct CostReport {
                     if row.priced { group.cloudTokens += row.tokens }
                 } else {
                     group.localCost += row.cost
+                    group.gpuShareCost += row.gpuShareCost
                     group.localTokens += row.tokens
                     group.cloudEquivalent += row.cloudEquivalent
                     group.gco2e += row.gco2e
@@ -146,6 +148,7 @@ struct CostReport {
                 if group.localTokens > 0 { figures.gco2ePerMillionTokens = grams / group.localTokens * 1e6 }
                 if byNode { figures.gco2eComponents = EmissionComponents(operational: group.operationalGCO2e, embodied: group.embodiedGCO2e) }
             }
+            if group.gpuShareCost != 0 { figures.gpuShareCost = group.gpuShareCost }
             if pricing != nil, group.input + group.output > 0 {
                 figures.costByTokenType = group.costParts
                 figures.cloudEquivalentByTokenType = group.cloudEquivalentParts

@@ -214,6 +214,7 @@ struct HourCosts {
                 return (sum.cost + share.cost * part, sum.gco2e + share.gco2e * part)
             }
             let rest = (cost: nodeRow.cost - shares.reduce(0) { $0 + $1.cost }, gco2e: nodeRow.gco2e - shares.reduce(0) { $0 + $1.gco2e })
+            streams[index].gpuShareCost = own.cost
             streams[index].cost = own.cost + rest.cost * streams[index].tokens / total
             streams[index].gco2e = own.gco2e + rest.gco2e * streams[index].tokens / total
         }

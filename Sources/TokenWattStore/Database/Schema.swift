@@ -72,6 +72,10 @@ import TokenWattCore
 /// - `ledger_day_nodes`, `ledger_day_usage` (v13): the ledger summed by UTC day, kept with every
 ///   hour's rewrite (`LedgerDays`); node rows apart by energy source with their idle part,
 ///   usage rows apart by `priced`.
+/// - `gpu_share_cost` of `ledger_usage` and `ledger_day_usage` (v14): the part of a local
+///   stream's `cost` that is the energy its inference servers drew on GPUs shared with others
+///   (`HourCosts`), the rest being its share by tokens of what the node cost otherwise; 0 for
+///   hours written before v14.
 /// - `ledger_counters` (v6): the cost counters as `/metrics` last published them (series key →
 ///   value) where they are held above the ledger's totals, saved before they are shown, so a counter
 ///   never falls, not even across a restart, when a late sample lowers the ledger's total.
@@ -314,6 +318,12 @@ enum Schema {
         }
         migrator.registerMigration("v13: the ledger summed by day") { db in
             try LedgerDays.create(db)
+        }
+        migrator.registerMigration("v14: the GPU energy a stream's servers drew on shared GPUs") { db in
+            try db.execute(sql: """
+                ALTER TABLE ledger_usage ADD COLUMN gpu_share_cost REAL NOT NULL DEFAULT 0;
+                ALTER TABLE ledger_day_usage ADD COLUMN gpu_share_cost REAL NOT NULL DEFAULT 0;
+                """)
         }
         return migrator
     }

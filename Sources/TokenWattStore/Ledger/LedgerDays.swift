@@ -16,7 +16,7 @@ enum LedgerDays {
     static let nodeSums = """
         joules, energy_cost, capex_cost, overhead_cost, operational_gco2e, embodied_gco2e, idle_cost, idle_gco2e
         """
-    static let usageSums = "input, cached_input, output, reasoning, requests, cost, cloud_equivalent, gco2e"
+    static let usageSums = "input, cached_input, output, reasoning, requests, cost, cloud_equivalent, gco2e, gpu_share_cost"
 
     static func upserts(_ columns: String) -> String {
         columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", ")
@@ -35,10 +35,10 @@ enum LedgerDays {
         try db.execute(sql: """
             INSERT INTO ledger_day_usage (day, node, source, provider, model, labels, priced, \(usageSums))
             SELECT ?, node, source, provider, model, labels, priced, ? * input, ? * cached_input, ? * output, ? * reasoning, ? * requests, ? * cost,
-                   ? * cloud_equivalent, ? * gco2e
+                   ? * cloud_equivalent, ? * gco2e, ? * gpu_share_cost
             FROM ledger_usage WHERE hour = ?
             ON CONFLICT (day, node, source, provider, model, labels, priced) DO UPDATE SET \(upserts(usageSums))
-            """, arguments: [day, sign, sign, sign, sign, sign, sign, sign, sign, hour])
+            """, arguments: [day, sign, sign, sign, sign, sign, sign, sign, sign, sign, hour])
         // A stream or energy source gone from every hour of the day leaves no row there either (a
         // row of zeros that some hour still holds stays, as that hour's does).
         try db.execute(sql: """
@@ -55,7 +55,8 @@ enum LedgerDays {
             """, arguments: [day])
     }
 
-    /// Creates the tables and sums every hour already in the ledger into them (migration v13).
+    /// Creates the tables and sums every hour already in the ledger into them (migration v13: its
+    /// columns as they were then, v14 adds one).
     static func create(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE ledger_day_nodes (
@@ -80,7 +81,8 @@ enum LedgerDays {
             FROM ledger_nodes n WHERE hour >= 0 GROUP BY \(utcDay), node, energy_source
             """)
         try db.execute(sql: """
-            INSERT INTO ledger_day_usage (day, node, source, provider, model, labels, priced, \(usageSums))
+            INSERT INTO ledger_day_usage (day, node, source, provider, model, labels, priced, input, cached_input, output, reasoning, requests,
+                                          cost, cloud_equivalent, gco2e)
             SELECT \(utcDay), node, source, provider, model, labels, priced, SUM(input), SUM(cached_input), SUM(output), SUM(reasoning),
                    SUM(requests), SUM(cost), SUM(cloud_equivalent), SUM(gco2e)
             FROM ledger_usage WHERE hour >= 0 GROUP BY \(utcDay), node, source, provider, model, labels, priced

@@ -58,6 +58,10 @@ public struct LedgerUsageHour: Sendable, Equatable {
     /// Local tokens' share of their node's emissions (grams of CO2e); 0 for cloud tokens,
     /// whose emissions the providers do not publish.
     public var gco2e: Double = 0
+    /// Of a local stream's `cost`, the energy its inference servers drew on GPUs they shared
+    /// with others, charged to it directly; the rest is its share by tokens of the node's
+    /// other cost. 0 where the node's GPUs were not shared (or not measured per process).
+    public var gpuShareCost: Double = 0
     /// Whether a price applied: a cloud price to usage-API tokens, a shadow price to local
     /// ones. Without one, `cost` (cloud) or `cloudEquivalent` (local) is unknown, not zero.
     public var priced = true
@@ -122,13 +126,13 @@ public final class SQLiteLedgerStore: LedgerStore {
             }
             let stream = try db.cachedStatement(sql: """
                 INSERT INTO ledger_usage (hour, node, source, provider, model, labels, input, cached_input, output, reasoning,
-                                          requests, cost, cloud_equivalent, priced, gco2e)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          requests, cost, cloud_equivalent, priced, gco2e, gpu_share_cost)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for row in usage {
                 let labels = String(decoding: try JSONSerialization.data(withJSONObject: row.labels, options: [.sortedKeys]), as: UTF8.self)
                 try stream.execute(arguments: [hour, row.node, row.source, row.provider, row.model, labels, row.input, row.cachedInput,
-                                               row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced, row.gco2e])
+                                               row.output, row.reasoning, row.requests, row.cost, row.cloudEquivalent, row.priced, row.gco2e, row.gpuShareCost])
             }
             try LedgerDays.apply(db, hour: hour, sign: 1)
         }
@@ -212,7 +216,8 @@ public final class SQLiteLedgerStore: LedgerStore {
         stream.cost = row[11]
         stream.cloudEquivalent = row[12]
         stream.gco2e = row[13]
-        stream.priced = row[14]
+        stream.gpuShareCost = row[14]
+        stream.priced = row[15]
         return stream
     }
 
