@@ -140,7 +140,9 @@ public struct Agent: Sendable {
         let tls = try gateway.web.tls.map(TLSServerContext.init)
         let application = Application(
             router: router,
-            server: gateway.web.server(tls: tls, onChannelLoop: true),
+            server: gateway.web.server(credential: { fields in
+                GatewayHandler.caller(fields, configuration: gateway).flatMap { gateway.callers.firstIndex(of: $0) }.map { "caller \($0)" }
+            }, tls: tls, onChannelLoop: true),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
             onServerRunning: { channel in
                 logger.info("gateway listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")",

@@ -42,7 +42,7 @@ public struct Aggregator: Sendable {
                 now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) throws {
         let stores = try Stores(configuration: configuration.storage, logger: logger)
         let samples = stores.samples
-        let connections = ConnectionCounter()
+        let connections = ClientConnections()
         let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: samples, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
@@ -71,9 +71,14 @@ public struct Aggregator: Sendable {
         // Services start in order and stop in reverse: the HTTP server (added last by
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
         let tls = try configuration.web.tls.map(TLSServerContext.init)
+        // A node's token names its connections; without a token, the anonymous node (on
+        // loopback) is no credential: its connections count by address.
+        let nodes = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: nil)
         application = Application(
             router: router,
-            server: configuration.web.server(counter: connections, tls: tls),
+            server: configuration.web.server(connections: connections, credential: { fields in
+                nodes.node(authorization: fields[.authorization]).map { "node \($0)" }
+            }, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
             services: [writer, maintenance, costs, advisor, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
             onServerRunning: { channel in

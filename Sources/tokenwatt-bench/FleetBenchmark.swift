@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import TokenWattAPI
 import TokenWattCore
+import TokenWattService
 
 /// A fleet in real time: `nodes` simulated agents, each pushing one sample of each of its
 /// `series` every `interval`, their pushes spread evenly over the interval, for `duration`.
@@ -14,6 +15,11 @@ import TokenWattCore
 /// latency, pushes that started late because the client fell behind, refusals, and whether
 /// what was acknowledged reads back: each sample's value is its round, so a series queried at a
 /// step finer than the interval shows one distinct value per stored sample.
+///
+/// With `flood`, an attacker on the fleet's own address (`Flood`) holds that many idle and
+/// slow sockets against the receiver from before the warm-up to the end: a push that gets no
+/// answer is sent again, as an agent's spool would, and counted; the share of pushes accepted
+/// at their first try is printed.
 struct FleetBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fleet",
                                                     abstract: "Simulated fleet pushing in real time: push latency, and nothing lost.")
@@ -27,6 +33,10 @@ struct FleetBenchmark: AsyncParsableCommand {
     @Option(help: "Bearer token, if the receiver wants one; \"{node}\" in it becomes the node's number, so that each node pushes with a token of its own.")
     var token: String?
     @Option(help: "Series read back through /api/v1/query_range afterwards.") var checkSeries = 200
+    @Option(help: "Idle and slow sockets held against the receiver from this address while the fleet pushes (half send nothing, half drip a request head).")
+    var flood = 0
+    @Option(help: "Seconds after the receiver closes a flood socket before it is opened again.") var floodReopen = 1.0
+    @Option(help: "CA file to check an https:// receiver's certificate against.") var caFile: String?
 
     private func token(of node: Int) -> String? {
         token?.replacingOccurrences(of: "{node}", with: "\(node)")
@@ -37,6 +47,8 @@ struct FleetBenchmark: AsyncParsableCommand {
         var latencies: [Double] = []
         var lateStarts = 0
         var refusals = 0
+        var unanswered = 0
+        var firstTry = 0
         var acknowledgedRounds = 0
         var firstMs = Int64.max
         var lastMs = Int64.min
@@ -47,19 +59,27 @@ struct FleetBenchmark: AsyncParsableCommand {
                                                                            concurrentHTTP1ConnectionsPerHostSoftLimit: connections))
         // A request may wait its turn for a connection as long as it may wait for its answer.
         configuration.timeout = .init(connect: .seconds(60))
+        if let caFile { configuration.tlsConfiguration = try TLSClientConfiguration(caFile: caFile).tlsConfiguration() }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let attack = try startFlood()
         let clock = ContinuousClock()
         let warmUp = clock.now
+        let warmUpUnanswered: Int
         do {
-            try await withThrowingDiscardingTaskGroup { group in
+            warmUpUnanswered = try await withThrowingTaskGroup(of: Int.self) { group in
                 for node in 0..<nodes {
                     group.addTask {
                         let body = RemoteWriteCodec.encode(try labels(of: node).map { TimeSeries(labels: $0, samples: [Sample(timestamp: TimeBounds.nowMilliseconds() - 60_000, value: -1)]) })
-                        _ = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)")
+                        var unanswered = 0
+                        _ = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)",
+                                                        retryingFailures: attack == nil ? 0 : 50, failures: &unanswered)
+                        return unanswered
                     }
                 }
+                return try await group.reduce(0, +)
             }
         } catch {
+            await attack?.stop()
             try await client.shutdown()
             throw error
         }
@@ -77,9 +97,11 @@ struct FleetBenchmark: AsyncParsableCommand {
                 return outcomes
             }
         } catch {
+            await attack?.stop()
             try await client.shutdown()
             throw error
         }
+        await attack?.stop()
         let all = Latencies(seconds: outcomes.flatMap(\.latencies))
         let acknowledged = outcomes.reduce(0) { $0 + $1.acknowledgedRounds } * series
         print("load: \(nodes) nodes × \(series) series every \(interval) s for \(duration) s = \(nodes * series / interval) samples/s")
@@ -87,9 +109,26 @@ struct FleetBenchmark: AsyncParsableCommand {
         print(String(format: "push latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
                      all.milliseconds(at: 0.5), all.milliseconds(at: 0.99), all.milliseconds(at: 1)))
         print("pushes that started over 100 ms late (the client fell behind): \(outcomes.reduce(0) { $0 + $1.lateStarts })")
+        if let attack {
+            let rounds = outcomes.reduce(0) { $0 + $1.acknowledgedRounds }, firstTry = outcomes.reduce(0) { $0 + $1.firstTry }
+            print("flood: \(flood) sockets from this address, \(attack.closedByServer) closed by the receiver (each opened again after \(floodReopen) s)")
+            print("warm-up pushes sent again after no answer: \(warmUpUnanswered)")
+            print(String(format: "first-try pushes: %d of %d accepted (%.2f %%), %d sent again after no answer",
+                         firstTry, rounds, 100 * Double(firstTry) / Double(max(1, rounds)), outcomes.reduce(0) { $0 + $1.unanswered }))
+        }
         let (checked, missing) = try await readBack(outcomes, client: client)
         print("read back: \(checked) series, \(missing) acknowledged samples missing")
         try await client.shutdown()
+    }
+
+    /// The flood, started, when one is asked for.
+    private func startFlood() throws -> Flood? {
+        guard flood > 0 else { return nil }
+        guard let components = URLComponents(string: url), let host = components.host else { throw ValidationError("\(url): not a URL") }
+        let tls = components.scheme == "https"
+        let attack = Flood(host: host, port: UInt16(components.port ?? (tls ? 443 : 80)), sockets: flood, tls: tls, reopenAfter: .seconds(floodReopen))
+        attack.start()
+        return attack
     }
 
     private func labels(of node: Int) throws -> [LabelSet] {
@@ -109,9 +148,13 @@ struct FleetBenchmark: AsyncParsableCommand {
             if scheduled.duration(to: clock.now) > .milliseconds(100) { outcome.lateStarts += 1 }
             let timestamp = TimeBounds.nowMilliseconds()
             let body = RemoteWriteCodec.encode(labels.map { TimeSeries(labels: $0, samples: [Sample(timestamp: timestamp, value: Double(round))]) })
-            let attempts = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)")
+            var unanswered = 0
+            let attempts = try await pushUntilAccepted(body, to: url, token: token(of: node), client: client, sender: "node \(node)",
+                                                       retryingFailures: flood > 0 ? 50 : 0, failures: &unanswered)
             outcome.latencies += attempts
-            outcome.refusals += attempts.count - 1
+            outcome.refusals += attempts.count - 1 - unanswered
+            outcome.unanswered += unanswered
+            if attempts.count == 1 { outcome.firstTry += 1 }
             outcome.acknowledgedRounds += 1
             outcome.firstMs = min(outcome.firstMs, timestamp)
             outcome.lastMs = max(outcome.lastMs, timestamp)

@@ -47,26 +47,31 @@ final class PlainHTTPConnection {
     }
 
     private func connect() throws {
-        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw ValidationError("socket: \(String(cString: strerror(errno)))") }
+        socket = try PlainHTTPConnection.connect(host: host, port: port)
         var one: Int32 = 1
-        setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        buffer = []
+    }
+
+    /// A TCP connection to an IPv4 `host`; `blocking: false` returns while it is being set up.
+    static func connect(host: String, port: UInt16, blocking: Bool = true) throws -> Int32 {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | (blocking ? 0 : Int32(SOCK_NONBLOCK.rawValue)), 0)
+        guard descriptor >= 0 else { throw ValidationError("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &address.sin_addr) == 1 else {
             close(descriptor)
-            throw ValidationError("\(host): the ingest benchmark needs an IPv4 address")
+            throw ValidationError("\(host): the benchmark needs an IPv4 address")
         }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else {
+        guard connected == 0 || (!blocking && errno == EINPROGRESS) else {
             close(descriptor)
             throw ValidationError("connect to \(host):\(port): \(String(cString: strerror(errno)))")
         }
-        socket = descriptor
-        buffer = []
+        return descriptor
     }
 
     private func send(_ bytes: [UInt8]) throws {

@@ -75,6 +75,9 @@ import TokenWattCore
         ("web: {tls_server_config: {cert_file: /nonexistent.crt, key_file: /nonexistent.key}}",
          "web.tls_server_config: files that load as PEM: cert_file /nonexistent.crt, key_file /nonexistent.key"),
         ("web: {readers_typo: []}", "web.readers_typo: no such key"),
+        ("web: {max_connections_per_client: 256}", "web.max_connections_per_client: no such key (now max_unauthenticated_connections_per_client"),
+        ("web: {max_connections_per_credential: 0}", "web.max_connections_per_credential: a positive number"),
+        ("web: {max_unauthenticated_connections_per_client: -1}", "web.max_unauthenticated_connections_per_client: a positive number"),
     ])
     func aWrongWebMappingNamesItsKey(yaml: String, message: String) {
         #expect { try ReadAccessTests.web(yaml) } throws: { "\($0)".contains(message) }

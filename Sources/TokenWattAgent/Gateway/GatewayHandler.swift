@@ -68,10 +68,15 @@ struct GatewayHandler: Sendable {
         }
     }
 
+    /// The caller a request head names (`Authorization: Bearer` or `x-api-key`).
+    static func caller(_ headers: HTTPFields, configuration: GatewayConfiguration) -> GatewayConfiguration.Caller? {
+        configuration.caller(authorization: headers[.authorization], apiKey: headers[HTTPField.Name("x-api-key")!])
+    }
+
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let anthropic = request.uri.path == "/v1/messages"
-        guard let caller = configuration.caller(authorization: request.headers[.authorization], apiKey: request.headers[HTTPField.Name("x-api-key")!]) else {
+        guard let caller = GatewayHandler.caller(request.headers, configuration: configuration) else {
             metrics.count(.unauthorized, route: "")
             return GatewayHandler.error(401, anthropic ? "authentication_error" : "invalid_api_key", "the API key is not one of the gateway's callers", anthropic: anthropic)
         }

@@ -28,10 +28,10 @@ final class AggregatorMetrics: Sendable {
     /// A node is up while its last push is younger than this.
     private let agentUpWindowMs: Int64
 
-    /// The HTTP server's connections, for those refused past the per-client limit.
-    private let connections: ConnectionCounter
+    /// The HTTP server's connections: open, and closed to make room.
+    private let connections: ClientConnections
 
-    init(connections: ConnectionCounter = ConnectionCounter(), knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
+    init(connections: ClientConnections = ClientConnections(), knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
         self.connections = connections
         self.knownNodes = knownNodes
         self.agentUpWindowMs = agentUpWindowMs
@@ -69,6 +69,7 @@ final class AggregatorMetrics: Sendable {
     func families(samples: any SampleReading, databaseBytes: Int64, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
         let agents = agents(now: now)
+        let open = connections.open
         func single(_ metric: MetricDescriptor, _ value: some BinaryInteger) -> MetricFamily {
             metric.family([metric.sample(Double(value))])
         }
@@ -79,7 +80,11 @@ final class AggregatorMetrics: Sendable {
             MetricDescriptor.aggregatorRejectedRequests.family(RejectReason.allCases.map { reason in
                 MetricDescriptor.aggregatorRejectedRequests.sample([Label("reason", reason.rawValue)], Double(state.rejected[reason] ?? 0))
             }),
-            single(.aggregatorRefusedConnections, connections.refused),
+            single(.aggregatorEvictedConnections, connections.evicted),
+            MetricDescriptor.aggregatorConnections.family([
+                MetricDescriptor.aggregatorConnections.sample([Label("credential", "yes")], Double(open.identified)),
+                MetricDescriptor.aggregatorConnections.sample([Label("credential", "no")], Double(open.unidentified)),
+            ]),
             MetricDescriptor.aggregatorCommitDurationSeconds.family(state.commits.samples(MetricDescriptor.aggregatorCommitDurationSeconds.name)),
             single(.aggregatorCompactedSamples, samples.compactedSamples),
             single(.aggregatorSeries, samples.seriesCount),

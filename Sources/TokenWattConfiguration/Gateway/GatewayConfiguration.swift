@@ -51,10 +51,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
     /// The listener's limits and TLS (`gateway.web`): many callers often share one address (a
-    /// host, a NAT), so more connections per client than the agent's own listener allows.
+    /// host, a NAT) and one key (an application's requests in flight), so more connections per
+    /// client and per key than the agent's own listener allows.
     public var web: WebConfiguration = {
         var limits = ConnectionLimits()
-        limits.maxConnectionsPerClient = 4_096
+        limits.maxUnauthenticatedConnectionsPerClient = 4_096
+        limits.maxConnectionsPerCredential = 4_096
         return WebConfiguration(limits: limits)
     }()
     /// Requests in flight to one upstream host at most; more wait for a connection.

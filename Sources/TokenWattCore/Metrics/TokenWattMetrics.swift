@@ -136,8 +136,11 @@ extension MetricDescriptor {
                                                                     help: "Samples received again (same series and timestamp) and kept once.")
     public static let aggregatorRejectedRequests = MetricDescriptor("tokenwatt_aggregator_rejected_requests", .counter, labels: ["reason"],
                                                                     help: "Remote-write requests refused, by reason.")
-    public static let aggregatorRefusedConnections = MetricDescriptor("tokenwatt_aggregator_refused_connections", .counter,
-                                                                      help: "Connections closed at once: their client held web.max_connections_per_client already.")
+    public static let aggregatorEvictedConnections = MetricDescriptor(
+        "tokenwatt_aggregator_evicted_connections", .counter,
+        help: "Connections without a credential closed because a newer one came from their address past web.max_unauthenticated_connections_per_client.")
+    public static let aggregatorConnections = MetricDescriptor("tokenwatt_aggregator_connections", .gauge, labels: ["credential"],
+                                                               help: "Open connections: with a valid credential seen (yes) and without (no).")
     public static let aggregatorCommitDurationSeconds = MetricDescriptor("tokenwatt_aggregator_commit_duration_seconds", .histogram, unit: "seconds",
                                                                          help: "Duration of each group commit to SQLite.")
     public static let aggregatorCompactedSamples = MetricDescriptor("tokenwatt_aggregator_compacted_samples", .counter,
@@ -251,7 +254,7 @@ extension MetricDescriptor {
     public static func aggregatorFamilies(currency: String) -> [MetricDescriptor] {
         [
             .aggregatorRequests, .aggregatorSamples, .aggregatorDuplicateSamples, .aggregatorRejectedRequests,
-            .aggregatorRefusedConnections, .aggregatorCommitDurationSeconds, .aggregatorCompactedSamples,
+            .aggregatorEvictedConnections, .aggregatorConnections, .aggregatorCommitDurationSeconds, .aggregatorCompactedSamples,
             .aggregatorSeries, .aggregatorHeadSeries, .aggregatorHeadSamples, .aggregatorHeadBytes,
             .aggregatorQueuedSamples, .aggregatorDatabaseSizeBytes, .agentLastPushTimestampSeconds, .agentUp,
             .cost(currency: currency), .cloudEquivalent(currency: currency), .idleCost(currency: currency), .unpricedTokens,
