@@ -3,14 +3,15 @@
 # second for 60 s each, one after the other in one run: CPU seconds and peak resident memory of
 # each, and the ratios. The agent does its whole job (collect, spool, push to a local
 # aggregator, whose own cost is not counted); node_exporter is scraped once a second.
-# Usage: bench/agent-vs-node-exporter.sh [seconds]
+# Usage: bench/agent-vs-node-exporter.sh [seconds]   (BENCH_SMOKE=1: see bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-60}"
-swift build -c release --product tokenwatt-aggregator
-swift build -c release --product tokenwatt-agent
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+seconds="${1:-$(sized 60 2)}"
+settle=$(sized 5 1)
+bench_build tokenwatt-aggregator tokenwatt-agent
 work="$(mktemp -d)"
+exporter_port=$(free_port) aggregator_port=$(free_port) agent_port=$(free_port)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 ticks=$(getconf CLK_TCK)
 
@@ -19,9 +20,9 @@ cpu_seconds() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1
 # Peak resident set size, in KiB.
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
-# measure NAME PID: waits 5 s, then measures CPU over the run and reads the peak RSS.
+# measure NAME PID: waits for it to settle, then measures CPU over the run and reads the peak RSS.
 measure() {
-    sleep 5
+    sleep "$settle"
     local before after
     before=$(cpu_seconds "$2")
     sleep "$seconds"
@@ -33,31 +34,32 @@ measure() {
 }
 
 echo "== node_exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')"
-prometheus-node-exporter --web.listen-address=127.0.0.1:19100 --collector.disable-defaults \
+prometheus-node-exporter --web.listen-address="127.0.0.1:$exporter_port" --collector.disable-defaults \
     --collector.cpu --collector.meminfo --collector.hwmon --collector.rapl >"$work/node_exporter.log" 2>&1 &
 exporter=$!
-until curl -sf 127.0.0.1:19100/metrics >/dev/null; do sleep 0.2; done
-( while sleep 1; do curl -sf 127.0.0.1:19100/metrics >/dev/null || true; done ) &
+wait_ready "127.0.0.1:$exporter_port/metrics"
+( while sleep 1; do curl -sf "127.0.0.1:$exporter_port/metrics" >/dev/null || true; done ) &
 scraper=$!
 measure node_exporter "$exporter"
 ne_cpu=$cpu; ne_rss=$rss
 kill "$scraper" "$exporter"; wait "$scraper" "$exporter" 2>/dev/null || true
 
 echo "== tokenwatt-agent"
-"$bin/tokenwatt-aggregator" --listen 127.0.0.1:19470 --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
-until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
+"$bin/tokenwatt-aggregator" --listen "127.0.0.1:$aggregator_port" --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
+wait_ready "127.0.0.1:$aggregator_port/-/ready"
 printf 'collectors: [cpu, memory, hwmon, rapl]\nspool: {directory: %s}\n' "$work/spool" >"$work/agent.yml"
-"$bin/tokenwatt-agent" --config "$work/agent.yml" --interval 1s --listen 127.0.0.1:19471 \
-    --aggregator http://127.0.0.1:19470/api/v1/write >"$work/agent.log" 2>&1 &
+"$bin/tokenwatt-agent" --config "$work/agent.yml" --interval 1s --listen "127.0.0.1:$agent_port" \
+    --aggregator "http://127.0.0.1:$aggregator_port/api/v1/write" >"$work/agent.log" 2>&1 &
 agent=$!
 measure tokenwatt-agent "$agent"
 tw_cpu=$cpu; tw_rss=$rss
-pushes=$(curl -sf 127.0.0.1:19471/metrics | awk '/^tokenwatt_agent_pushes_total\{result="success"\}/ { print $2 }')
+pushes=$(curl -sf "127.0.0.1:$agent_port/metrics" | awk '/^tokenwatt_agent_pushes_total\{result="success"\}/ { print $2 }')
 echo "(the agent's successful pushes: $pushes)"
 
 echo
 echo "== side by side"
 awk -v a="$tw_cpu" -v n="$ne_cpu" -v ar="$tw_rss" -v nr="$ne_rss" 'BEGIN {
-    printf "CPU seconds    node_exporter %8.3f   tokenwatt-agent %8.3f   ratio %.2fx (target <= 0.5x)\n", n, a, a / n
+    # A run too short for node_exporter to use a measurable tick has no CPU ratio.
+    printf "CPU seconds    node_exporter %8.3f   tokenwatt-agent %8.3f   ratio %s (target <= 0.5x)\n", n, a, (n > 0 ? sprintf("%.2fx", a / n) : "n/a")
     printf "peak RSS KiB   node_exporter %8d   tokenwatt-agent %8d   ratio %.2fx (target <= 1x)\n", nr, ar, ar / nr
 }'

@@ -10,10 +10,18 @@
 # Usage: [PARTS="ingest fleet web"] [ROUNDS=5] [NODES=2000] [SECONDS_RUN=30] [WEB_NODES=300] bench/before-after.sh BEFORE_BIN AFTER_BIN
 #   e.g. git worktree add /tmp/before 333a77c; (cd /tmp/before && swift build -c release)
 #        swift build -c release; bench/before-after.sh /tmp/before/.build/release .build/release
+#   (BENCH_SMOKE=1: see bench/common.sh; BEFORE_BIN and AFTER_BIN default to BENCH_BIN there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-before="$1" after="$2"
-parts="${PARTS:-ingest fleet web}" rounds="${ROUNDS:-5}" nodes="${NODES:-2000}" seconds="${SECONDS_RUN:-30}" web_nodes="${WEB_NODES:-300}"
+. bench/common.sh
+before="${1:-${BENCH_SMOKE:+$BENCH_BIN}}" after="${2:-${BENCH_SMOKE:+$BENCH_BIN}}"
+[ -n "$before" ] && [ -n "$after" ] || { echo "usage: bench/before-after.sh BEFORE_BIN AFTER_BIN" >&2; exit 2; }
+parts="${PARTS:-ingest fleet web}" rounds="${ROUNDS:-$(sized 5 1)}" nodes="${NODES:-$(sized 2000 10)}" seconds="${SECONDS_RUN:-$(sized 30 4)}"
+web_nodes="${WEB_NODES:-$(sized 300 5)}"
+interval=$(sized 10 2)
+read -ra ingest_size <<<"$(sized "--agents 20 --series 100 --ticks 1200" "--agents 2 --series 10 --ticks 30")"
+web_size=(--minutes "$(sized 45 10)" --rounds "$(sized 20 2)")
+prom_port=$(free_port) port=$(free_port)
 bench="$after/tokenwatt-bench"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -33,21 +41,21 @@ start() {
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; sync; }
 
 if [[ " $parts " == *" ingest "* ]]; then
-echo "== ingest: 20 agents × 100 series × 1200 ticks, $rounds rounds"
-{ printf 'storage:\n  maintenance_interval: 10s\n'; nodes_config 20 INGEST; } >"$work/ingest.yml"
-load=(--agents 20 --series 100 --ticks 1200 --interval 10)
+echo "== ingest: ${ingest_size[*]}, $rounds rounds"
+{ printf 'storage:\n  maintenance_interval: 10s\n'; nodes_config "${ingest_size[1]}" INGEST; } >"$work/ingest.yml"
+load=("${ingest_size[@]}" --interval 10)
 rate() { grep -o 'durable ingest: [0-9]*' | grep -o '[0-9]*$'; }
 for round in $(seq 1 "$rounds"); do
     rm -rf "$work/prom"
     prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
-        --web.listen-address=127.0.0.1:19093 >"$work/prom.log" 2>&1 &
+        --web.listen-address="127.0.0.1:$prom_port" >"$work/prom.log" 2>&1 &
     pid=$!
-    until curl -sf 127.0.0.1:19093/-/ready >/dev/null; do sleep 0.2; done
-    "$bench" ingest --url http://127.0.0.1:19093/api/v1/write "${load[@]}" | rate >>"$work/ingest-prometheus"
+    wait_ready "127.0.0.1:$prom_port/-/ready"
+    "$bench" ingest --url "http://127.0.0.1:$prom_port/api/v1/write" "${load[@]}" | rate >>"$work/ingest-prometheus"
     stop
     for side in before after; do
-        start "$side" "$work/ingest.yml" 19490
-        "$bench" ingest --url http://127.0.0.1:19490/api/v1/write --token 'ingest-secret-{agent}' "${load[@]}" | rate >>"$work/ingest-$side"
+        start "$side" "$work/ingest.yml" "$port"
+        "$bench" ingest --url "http://127.0.0.1:$port/api/v1/write" --token 'ingest-secret-{agent}' "${load[@]}" | rate >>"$work/ingest-$side"
         stop
     done
     echo "round $round: prometheus $(tail -1 "$work/ingest-prometheus"), before $(tail -1 "$work/ingest-before"), after $(tail -1 "$work/ingest-after") samples/s"
@@ -55,11 +63,11 @@ done
 fi
 
 if [[ " $parts " == *" fleet "* ]]; then
-echo "== fleet: $nodes nodes × 100 series every 10 s for $seconds s"
+echo "== fleet: $nodes nodes × 100 series every $interval s for $seconds s"
 nodes_config "$nodes" FLEET >"$work/fleet.yml"
 for side in before after; do
-    start "$side" "$work/fleet.yml" 19491
-    "$bench" fleet --url http://127.0.0.1:19491/api/v1/write --nodes "$nodes" --duration "$seconds" --token 'fleet-secret-{node}' | tee "$work/fleet-$side"
+    start "$side" "$work/fleet.yml" "$port"
+    "$bench" fleet --url "http://127.0.0.1:$port/api/v1/write" --nodes "$nodes" --duration "$seconds" --interval "$interval" --token 'fleet-secret-{node}' | tee "$work/fleet-$side"
     awk -v s="$side" '{ printf "%s aggregator CPU: %.1f s, ", s, ($14 + $15) / 100 }' "/proc/$pid/stat"
     awk '/VmHWM/ { printf "peak RSS %d KiB\n", $2 }' "/proc/$pid/status"
     stop
@@ -67,12 +75,12 @@ done
 fi
 
 if [[ " $parts " == *" web "* ]]; then
-echo "== web overview: $web_nodes nodes, 45 minutes of history, $rounds interleaved rounds"
+echo "== web overview: $web_nodes nodes, ${web_size[1]} minutes of history, $rounds interleaved rounds"
 { cat bench/web-fleet.yml; nodes_config "$web_nodes" WEB; } >"$work/web.yml"
 for round in $(seq 1 "$rounds"); do
     for side in before after; do
-        start "$side" "$work/web.yml" 19492
-        "$bench" web --url http://127.0.0.1:19492 --nodes "$web_nodes" --token 'web-secret-{node}' | tee -a "$work/web-$side"
+        start "$side" "$work/web.yml" "$port"
+        "$bench" web --url "http://127.0.0.1:$port" --nodes "$web_nodes" --token 'web-secret-{node}' "${web_size[@]}" | tee -a "$work/web-$side"
         stop
     done
 done

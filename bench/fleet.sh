@@ -4,15 +4,16 @@
 # receiver first, as the peer; to the aggregator each node pushes with a token of its own, as a
 # fleet's agents do. Release builds, loopback; the simulated fleet runs on the same
 # 2 cores as the receiver. Prints each receiver's push latency, read-back, CPU and peak RSS.
-# Usage: bench/fleet.sh [nodes] [seconds]
+# Usage: bench/fleet.sh [nodes] [seconds]   (BENCH_SMOKE=1: see bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nodes="${1:-10000}"
-seconds="${2:-60}"
-swift build -c release --product tokenwatt-aggregator
-swift build -c release --product tokenwatt-bench
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+nodes="${1:-$(sized 10000 20)}"
+seconds="${2:-$(sized 60 4)}"
+interval=$(sized 10 2)
+bench_build tokenwatt-aggregator tokenwatt-bench
 work="$(mktemp -d)"
+prom_port=$(free_port) ours_port=$(free_port)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 report() {  # pid name
@@ -23,10 +24,10 @@ report() {  # pid name
 
 echo "== Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') remote-write receiver"
 prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
-    --web.listen-address=127.0.0.1:19091 >"$work/prom.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prom.log" 2>&1 &
 prom=$!
-until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" fleet --url http://127.0.0.1:19091/api/v1/write --nodes "$nodes" --duration "$seconds"
+wait_ready "127.0.0.1:$prom_port/-/ready"
+"$bin/tokenwatt-bench" fleet --url "http://127.0.0.1:$prom_port/api/v1/write" --nodes "$nodes" --duration "$seconds" --interval "$interval"
 report "$prom" prometheus
 kill "$prom"; wait "$prom" 2>/dev/null || true
 
@@ -34,20 +35,20 @@ echo "== tokenwatt-aggregator"
 # Each simulated node pushes with a token of its own, as a fleet's agents do (`node-N`).
 . bench/nodes-config.sh
 nodes_config "$nodes" FLEET >"$work/tw.yml"
-"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19480 --data-dir "$work/data" >"$work/aggregator.log" 2>&1 &
+"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:$ours_port --data-dir "$work/data" >"$work/aggregator.log" 2>&1 &
 aggregator=$!
-until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" fleet --url http://127.0.0.1:19480/api/v1/write --nodes "$nodes" --duration "$seconds" --token 'fleet-secret-{node}'
+wait_ready "127.0.0.1:$ours_port/-/ready"
+"$bin/tokenwatt-bench" fleet --url "http://127.0.0.1:$ours_port/api/v1/write" --nodes "$nodes" --duration "$seconds" --interval "$interval" --token 'fleet-secret-{node}'
 report "$aggregator" tokenwatt
 
 # Restart after kill -9 with the whole fleet in the head: the log is replayed before /-/ready.
-head_samples() { curl -sf 127.0.0.1:19480/metrics | awk '/^tokenwatt_aggregator_head_samples /{print $2}'; }
+head_samples() { curl -sf 127.0.0.1:$ours_port/metrics | awk '/^tokenwatt_aggregator_head_samples /{print $2}'; }
 before=$(head_samples)
 kill -9 "$aggregator"; wait "$aggregator" 2>/dev/null || true
 began=$(date +%s.%N)
-"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19480 --data-dir "$work/data" >>"$work/aggregator.log" 2>&1 &
+"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:$ours_port --data-dir "$work/data" >>"$work/aggregator.log" 2>&1 &
 aggregator=$!
-until curl -sf 127.0.0.1:19480/-/ready >/dev/null; do sleep 0.1; done
+wait_ready "127.0.0.1:$ours_port/-/ready"
 ready=$(date +%s.%N)
 after=$(head_samples)
 awk -v b="$began" -v r="$ready" -v before="$before" -v after="$after" -v series=$((nodes * 100)) 'BEGIN {

@@ -5,14 +5,13 @@
 # from PyPI, the same model list), in one run: latency at 1, 50 and 200 concurrent clients,
 # what each proxy adds to the direct figures, and each proxy's CPU per request. JSON answers,
 # then streamed ones. Then LiteLLM's own budget under 500 concurrent requests.
-# Usage: bench/gateway-vs-litellm.sh [requests per level, default 4000]
+# Usage: bench/gateway-vs-litellm.sh [requests per level, default 4000]   (BENCH_SMOKE=1: see bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requests="${1:-4000}"
-swift build -c release --product tokenwatt-agent
-swift build -c release --product tokenwatt-aggregator
-swift build -c release --product tokenwatt-bench
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+requests="${1:-$(sized 4000 40)}"
+overspend=$(sized 500 50)
+bench_build tokenwatt-agent tokenwatt-aggregator tokenwatt-bench
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/tokenwatt-bench/litellm-venv"
 if [ ! -x "$venv/bin/litellm" ]; then
     python3 -m venv "$venv"
@@ -20,9 +19,9 @@ if [ ! -x "$venv/bin/litellm" ]; then
 fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-wait_for() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "no answer from $1" >&2; exit 1; }
+upstream_port=$(free_port) aggregator_port=$(free_port) litellm_port=$(free_port) litellm_budget_port=$(free_port)
 
-"$bin/tokenwatt-bench" gateway-upstream --port 19480 &
+"$bin/tokenwatt-bench" gateway-upstream --port "$upstream_port" &
 upstream_pid=$!
 
 cat >"$work/aggregator.yml" <<YAML
@@ -33,41 +32,42 @@ budgets:
   - {name: overspend, match: {model: bench-overspend}, measure: usd, limit: 1.0, action: block}
 YAML
 export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(python3 -c "import secrets; print(secrets.token_hex(24))")"
-"$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen 127.0.0.1:19470 --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
-wait_for http://127.0.0.1:19470/-/ready
+"$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen "127.0.0.1:$aggregator_port" --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
+wait_ready "http://127.0.0.1:$aggregator_port/-/ready"
 for variant in plain capped; do
-    port=$([ "$variant" = plain ] && echo 19472 || echo 19474)
+    port=$(free_port)
+    eval "gateway_${variant}_port=$port"
     capped=$([ "$variant" = plain ] && echo false || echo true)
     cat >"$work/agent-$variant.yml" <<YAML
 collectors: [cpu]
 spool: {directory: $work/spool-$variant}
-aggregator: {url: "http://127.0.0.1:19470", token_env: BENCH_TOKEN}
+aggregator: {url: "http://127.0.0.1:$aggregator_port", token_env: BENCH_TOKEN}
 usage: {attributes: [team]}
 gateway:
   listen: 127.0.0.1:$port
   callers: [{key_env: BENCH_KEY, labels: {team: bench}}]
-  routes: [{match: "bench-.*", upstream: "http://127.0.0.1:19480", capped: $capped}]
+  routes: [{match: "bench-.*", upstream: "http://127.0.0.1:$upstream_port", capped: $capped}]
 YAML
-    "$bin/tokenwatt-agent" --config "$work/agent-$variant.yml" --listen 127.0.0.1:$((port + 100)) --no-discovery >"$work/agent-$variant.log" 2>&1 &
+    "$bin/tokenwatt-agent" --config "$work/agent-$variant.yml" --listen "127.0.0.1:$(free_port)" --no-discovery >"$work/agent-$variant.log" 2>&1 &
     eval "agent_${variant}_pid=$!"
-    wait_for http://127.0.0.1:$port/-/healthy
+    wait_ready "http://127.0.0.1:$port/-/healthy"
 done
 
 cat >"$work/litellm.yaml" <<YAML
 model_list:
   - model_name: bench-model
-    litellm_params: {model: openai/bench-model, api_base: "http://127.0.0.1:19480/v1", api_key: sk-upstream}
+    litellm_params: {model: openai/bench-model, api_base: "http://127.0.0.1:$upstream_port/v1", api_key: sk-upstream}
 general_settings: {master_key: os.environ/BENCH_KEY}
 YAML
-LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port 19473 >"$work/litellm.log" 2>&1 &
+LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$litellm_port" >"$work/litellm.log" 2>&1 &
 litellm_pid=$!
-wait_for http://127.0.0.1:19473/health/liveliness
+wait_ready "http://127.0.0.1:$litellm_port/health/liveliness"
 echo "== $("$venv/bin/pip" show litellm | grep Version), tokenwatt $(git rev-parse --short HEAD), $(nproc) cores"
 
-targets=(--target "direct=http://127.0.0.1:19480=$upstream_pid"
-         --target "tokenwatt=http://127.0.0.1:19472=$agent_plain_pid"
-         --target "tokenwatt-capped=http://127.0.0.1:19474=$agent_capped_pid"
-         --target "litellm=http://127.0.0.1:19473=$litellm_pid")
+targets=(--target "direct=http://127.0.0.1:$upstream_port=$upstream_pid"
+         --target "tokenwatt=http://127.0.0.1:$gateway_plain_port=$agent_plain_pid"
+         --target "tokenwatt-capped=http://127.0.0.1:$gateway_capped_port=$agent_capped_pid"
+         --target "litellm=http://127.0.0.1:$litellm_port=$litellm_pid")
 # Each client as fast as answers come: what each proxy sustains on these cores, and the queueing
 # that comes with it. Then paced at 50 requests/s to each target (under every proxy's ceiling
 # here but LiteLLM's on streams, so the added latency is each proxy's own work, not a queue),
@@ -84,13 +84,13 @@ kill "$litellm_pid"; wait "$litellm_pid" 2>/dev/null || true
 cat >"$work/litellm-budget.yaml" <<YAML
 model_list:
   - model_name: bench-overspend
-    litellm_params: {model: openai/bench-overspend, api_base: "http://127.0.0.1:19480/v1", api_key: sk-upstream}
+    litellm_params: {model: openai/bench-overspend, api_base: "http://127.0.0.1:$upstream_port/v1", api_key: sk-upstream}
     model_info: {input_cost_per_token: 0.001, output_cost_per_token: 0.001}
 litellm_settings: {max_budget: 1.0, budget_duration: 30d}
 general_settings: {master_key: os.environ/BENCH_KEY}
 YAML
-LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm-budget.yaml" --host 127.0.0.1 --port 19475 >"$work/litellm-budget.log" 2>&1 &
-wait_for http://127.0.0.1:19475/health/liveliness
+LITELLM_LOG=ERROR "$venv/bin/litellm" --config "$work/litellm-budget.yaml" --host 127.0.0.1 --port "$litellm_budget_port" >"$work/litellm-budget.log" 2>&1 &
+wait_ready "http://127.0.0.1:$litellm_budget_port/health/liveliness"
 cat >"$work/fire.py" <<'PY'
 import asyncio, collections, os, sys
 import httpx
@@ -104,6 +104,6 @@ async def main(url, count):
     print(f"{sys.argv[3]:<18} answers {dict(statuses)}: spent {statuses[200] * 0.028:.3f} USD of a 1.00 USD budget")
 asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 PY
-echo "== overspend: 500 concurrent requests at 0.028 USD each against a 1.00 USD budget"
-"$venv/bin/python" "$work/fire.py" http://127.0.0.1:19475 500 litellm
-"$venv/bin/python" "$work/fire.py" http://127.0.0.1:19474 500 tokenwatt-capped
+echo "== overspend: $overspend concurrent requests at 0.028 USD each against a 1.00 USD budget"
+"$venv/bin/python" "$work/fire.py" "http://127.0.0.1:$litellm_budget_port" "$overspend" litellm
+"$venv/bin/python" "$work/fire.py" "http://127.0.0.1:$gateway_capped_port" "$overspend" tokenwatt-capped

@@ -11,15 +11,17 @@
 # writes back what it left in the page cache: otherwise the next receiver's run pays for it
 # (Prometheus leaves hundreds of MB of WAL unsynced, and the aggregator fsyncs every commit).
 # Usage: [ROUNDS=5] bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
+#   (BENCH_SMOKE=1: see bench/common.sh; a smoke run's load is too short to compact, and is not waited for)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product tokenwatt-aggregator
-swift build -c release --product tokenwatt-bench
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+bench_build tokenwatt-aggregator tokenwatt-bench
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-load=(--agents 20 --series 100 --ticks 1200 --interval 10 "$@")
-rounds="${ROUNDS:-5}"
+read -ra size <<<"$(sized "--agents 20 --series 100 --ticks 1200" "--agents 2 --series 10 --ticks 30")"
+load=("${size[@]}" --interval 10 "$@")
+rounds="${ROUNDS:-$(sized 5 1)}"
+prom_port=$(free_port) ours_port=$(free_port)
 # A config file means pushes need a token, as in production: each agent is a node of its own,
 # with its own token (`--token bench-secret-{agent}`), as the agents of a fleet are.
 agents=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--agents") n = $(i + 1) } END { print n }' <<<"${load[*]}")
@@ -36,15 +38,15 @@ rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
 for round in $(seq 2 "$rounds"); do
     rm -rf "$work/speed"
     prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/speed/prom" \
-        --web.listen-address=127.0.0.1:19091 >"$work/speed.log" 2>&1 &
+        --web.listen-address="127.0.0.1:$prom_port" >"$work/speed.log" 2>&1 &
     pid=$!
-    until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
-    "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write "${load[@]}" >"$work/prom-$round.txt"
+    wait_ready "127.0.0.1:$prom_port/-/ready"
+    "$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$prom_port/api/v1/write" "${load[@]}" >"$work/prom-$round.txt"
     kill "$pid"; wait "$pid" 2>/dev/null || true; sync
-    "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/speed/tw" >"$work/speed.log" 2>&1 &
+    "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen "127.0.0.1:$ours_port" --data-dir "$work/speed/tw" >"$work/speed.log" 2>&1 &
     pid=$!
-    until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
-    "$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" "${load[@]}" >"$work/tw-$round.txt"
+    wait_ready "127.0.0.1:$ours_port/-/ready"
+    "$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$ours_port/api/v1/write" --token "$BENCH_TOKEN" "${load[@]}" >"$work/tw-$round.txt"
     kill "$pid"; wait "$pid" 2>/dev/null || true; sync
     echo "round $round: prometheus $(rate "$work/prom-$round.txt") samples/s, tokenwatt $(rate "$work/tw-$round.txt") samples/s"
 done
@@ -52,13 +54,15 @@ rm -rf "$work/speed"
 
 echo "== Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}') remote-write receiver"
 prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
-    --web.listen-address=127.0.0.1:19091 >"$work/prom.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prom.log" 2>&1 &
 prom_pid=$!
-until curl -sf 127.0.0.1:19091/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19091/api/v1/write --data-dir "$work/prom" "${load[@]}" | tee "$work/prom.txt"
-echo "waiting for Prometheus to compact its head (it checks once a minute)..."
-for _ in $(seq 1 36); do ls "$work"/prom/01* >/dev/null 2>&1 && break; sleep 5; done
-sleep 5
+wait_ready "127.0.0.1:$prom_port/-/ready"
+"$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$prom_port/api/v1/write" --data-dir "$work/prom" "${load[@]}" | tee "$work/prom.txt"
+if [ -z "${BENCH_SMOKE:-}" ]; then
+    echo "waiting for Prometheus to compact its head (it checks once a minute)..."
+    for _ in $(seq 1 36); do ls "$work"/prom/01* >/dev/null 2>&1 && break; sleep 5; done
+    sleep 5
+fi
 prom_compacted=$(du -sb "$work/prom" | cut -f1)
 echo "after compaction: $prom_compacted bytes ($(ls -d "$work"/prom/01* 2>/dev/null | wc -l) block(s))"
 kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true; sync
@@ -66,14 +70,14 @@ kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true; sync
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
 # so that the wait for compaction is short; it does the same work either way.
-"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19470 --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
+"$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen "127.0.0.1:$ours_port" --data-dir "$work/tw" >"$work/tw.log" 2>&1 &
 tw_pid=$!
-until curl -sf 127.0.0.1:19470/-/ready >/dev/null; do sleep 0.2; done
-"$bin/tokenwatt-bench" ingest --url http://127.0.0.1:19470/api/v1/write --token "$BENCH_TOKEN" --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
+wait_ready "127.0.0.1:$ours_port/-/ready"
+"$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$ours_port/api/v1/write" --token "$BENCH_TOKEN" --data-dir "$work/tw" "${load[@]}" | tee "$work/tw.txt"
 echo "waiting for the aggregator to flush its head into chunks..."
-compacted() { curl -sf 127.0.0.1:19470/metrics | awk '/^tokenwatt_aggregator_compacted_samples_total /{print $2}'; }
-previous=-1
-for _ in $(seq 1 30); do
+compacted() { curl -sf "127.0.0.1:$ours_port/metrics" | awk '/^tokenwatt_aggregator_compacted_samples_total /{print $2}'; }
+previous=-1 now=$(compacted)
+for _ in $(seq 1 "$(sized 30 0)"); do
     now=$(compacted)
     [ "$now" != 0 ] && [ "$now" = "$previous" ] && break
     previous=$now; sleep 12

@@ -4,23 +4,28 @@
 #     5 MB vLLM-style /metrics text (what the agent reads from inference servers), median of 5;
 #  2. usage intake on loopback (POST /v1/usage to a running agent): events/s and p99 latency,
 #     one report per request and 100 per request. Every request is saved before it is answered.
-# Usage: bench/usage-and-parse.sh [megabytes]
+# Usage: bench/usage-and-parse.sh [megabytes]   (BENCH_SMOKE=1: see bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-megabytes="${1:-5}"
-swift build -c release --product tokenwatt-agent
-swift build -c release --product tokenwatt-bench
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+megabytes="${1:-$(sized 5 0.05)}"
+bench_build tokenwatt-agent tokenwatt-bench
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q prometheus_client
-echo "== prometheus_client $("$work/venv/bin/pip" show prometheus_client | awk '/^Version/ {print $2}'), $(python3 --version)"
+# A smoke run takes the tests' virtual environment, which has prometheus_client already.
+venv="$work/venv"
+if [ -n "${BENCH_SMOKE:-}" ]; then
+    venv=.build/test-venv
+else
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q prometheus_client
+fi
+echo "== prometheus_client $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("prometheus_client"))'), $(python3 --version)"
 
 # A vLLM-style exposition: vLLM's gauges, counters (with their _created gauges) and latency
 # histograms, each family once with every model's series.
-"$work/venv/bin/python" - "$megabytes" >"$work/vllm.prom" <<'PY'
+"$venv/bin/python" - "$megabytes" >"$work/vllm.prom" <<'PY'
 import sys
 target = int(float(sys.argv[1]) * 1_000_000)
 buckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
@@ -56,7 +61,7 @@ sys.stdout.write("".join(family(metric, kind, models) for metric, kind in metric
 PY
 
 "$bin/tokenwatt-bench" parse "$work/vllm.prom" --repeats 5
-"$work/venv/bin/python" - "$work/vllm.prom" <<'PY'
+"$venv/bin/python" - "$work/vllm.prom" <<'PY'
 import sys, time
 from prometheus_client.parser import text_string_to_metric_families
 text = open(sys.argv[1]).read()
@@ -72,14 +77,14 @@ print(f"prometheus_client parser: {len(text.encode())} bytes, {samples} samples,
 PY
 
 echo "== usage intake (agent on loopback, counters saved in SQLite before each answer)"
-port=19571
+port=$(free_port) nobody=$(free_port)
 printf 'collectors: [memory]\nspool: {directory: %s/agent}\n' "$work" >"$work/agent.yml"
-"$bin/tokenwatt-agent" --listen "127.0.0.1:$port" --no-discovery --aggregator "http://127.0.0.1:19570/api/v1/write" \
+"$bin/tokenwatt-agent" --listen "127.0.0.1:$port" --no-discovery --aggregator "http://127.0.0.1:$nobody/api/v1/write" \
     --config "$work/agent.yml" >"$work/agent.log" 2>&1 &
 agent=$!
 until curl -sf "127.0.0.1:$port/-/healthy" >/dev/null; do
     kill -0 $agent 2>/dev/null || { cat "$work/agent.log"; exit 1; }
     sleep 0.2
 done
-"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 20000 --batch 1
-"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests 2000 --batch 100
+"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests "$(sized 20000 200)" --batch 1
+"$bin/tokenwatt-bench" usage --url "http://127.0.0.1:$port/v1/usage" --clients 8 --requests "$(sized 2000 20)" --batch 100

@@ -7,29 +7,30 @@
 # Then the aggregator stops, its ledger gets a week of hours at the same size
 # (bench/seed-ledger-week.py), it starts again (the day summary rebuilt by its migration, timed)
 # and the pages are loaded again. Release builds, loopback, the same 2 cores.
-# Usage: bench/web-overview.sh [nodes]
+# Usage: bench/web-overview.sh [nodes]   (BENCH_SMOKE=1: see bench/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nodes="${1:-1000}"
-swift build -c release --product tokenwatt-aggregator
-swift build -c release --product tokenwatt-bench
-bin="$(swift build -c release --show-bin-path)"
+. bench/common.sh
+nodes="${1:-$(sized 1000 5)}"
+bench_build tokenwatt-aggregator tokenwatt-bench
 work="$(mktemp -d)"
+prom_port=$(free_port) ours_port=$(free_port)
+sizes=(--minutes "$(sized 45 10)" --rounds "$(sized 20 2)")
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 prometheus --config.file=/dev/null --web.enable-remote-write-receiver --storage.tsdb.path="$work/prom" \
-    --web.listen-address=127.0.0.1:19092 >"$work/prom.log" 2>&1 &
-until curl -sf 127.0.0.1:19092/-/ready >/dev/null; do sleep 0.2; done
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prom.log" 2>&1 &
+wait_ready "127.0.0.1:$prom_port/-/ready"
 . bench/nodes-config.sh
 { cat bench/web-fleet.yml; nodes_config "$nodes" WEB; } >"$work/tw.yml"
 start_aggregator() {
-    "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen 127.0.0.1:19481 --data-dir "$work/data" >>"$work/aggregator.log" 2>&1 &
+    "$bin/tokenwatt-aggregator" --config "$work/tw.yml" --listen "127.0.0.1:$ours_port" --data-dir "$work/data" >>"$work/aggregator.log" 2>&1 &
     aggregator=$!
-    until curl -sf 127.0.0.1:19481/-/ready >/dev/null; do sleep 0.1; done
+    wait_ready "127.0.0.1:$ours_port/-/ready"
 }
 start_aggregator
-echo "== 45 minutes of history"
-"$bin/tokenwatt-bench" web --url http://127.0.0.1:19481 --nodes "$nodes" --token 'web-secret-{node}' --peer http://127.0.0.1:19092
+echo "== ${sizes[1]} minutes of history"
+"$bin/tokenwatt-bench" web --url "http://127.0.0.1:$ours_port" --nodes "$nodes" --token 'web-secret-{node}' --peer "http://127.0.0.1:$prom_port" "${sizes[@]}"
 
 echo "== a week of ledger"
 sleep 12  # a round of the cost engine (costs.interval 10s) after the last push
@@ -38,8 +39,8 @@ python3 bench/seed-ledger-week.py "$work/data/tokenwatt.sqlite"
 began=$(date +%s.%N)
 start_aggregator
 awk -v b="$began" -v r="$(date +%s.%N)" 'BEGIN { printf "restart with the day summary rebuilt from the week: ready in %.1f s\n", r - b }'
-"$bin/tokenwatt-bench" web --url http://127.0.0.1:19481 --nodes "$nodes" --load-only
+"$bin/tokenwatt-bench" web --url "http://127.0.0.1:$ours_port" --nodes "$nodes" --load-only "${sizes[@]}"
 for days in 1 7; do
-    for round in 1 2 3 4 5; do curl -s -o /dev/null -w "%{time_total}\n" "http://127.0.0.1:19481/costs?days=$days"; done |
+    for round in 1 2 3 4 5; do curl -s -o /dev/null -w "%{time_total}\n" "http://127.0.0.1:$ours_port/costs?days=$days"; done |
         sort -n | awk -v d="$days" '{ t[NR] = $1 } END { printf "tokenwatt /costs?days=%d  median %.1f ms  worst %.1f ms (5 loads)\n", d, t[3] * 1000, t[5] * 1000 }'
 done

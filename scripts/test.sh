@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (build libraries and the real peers: Prometheus, Alertmanager,
 # node_exporter, promtool, Chromium and its fonts, a Python venv with standardwebhooks, bcrypt and
-# prometheus_client), builds everything once, and runs every test.
+# prometheus_client), builds everything once, and runs every test, and every benchmark in its
+# smoke mode (LiteLLM from PyPI for the gateway's, cached under ~/.cache/tokenwatt-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh --with-test-peers
@@ -16,6 +17,10 @@ race="GatewayTests/concurrentRequestsThroughTheGatewayNeverOvershootACap"
 # the rest of the suite its closes arrived late: it runs on its own too, as does the fleet of
 # 2,000 nodes and 2,000 flood sockets behind one address, which takes both cores for a minute.
 sockets="ConnectionLimitTests|FleetBehindOneAddressTests"
-swift test --skip-build --skip "$race" --skip "$sockets"
+# Every benchmark in bench/ in its smoke mode (tiny sizes, the binaries just built): each starts
+# its peers and takes both cores for a while, so they run last, on their own.
+smoke="BenchSmokeTests"
+swift test --skip-build --skip "$race" --skip "$sockets" --skip "$smoke"
 swift test --skip-build --filter "$sockets"
 swift test --skip-build --filter "$race"
+swift test --skip-build --filter "$smoke"

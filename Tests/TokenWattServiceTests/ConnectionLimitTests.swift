@@ -71,7 +71,10 @@ final class RawConnection {
 @Suite(.serialized) struct ConnectionLimitTests {
     /// Runs a server with these limits while `body` runs, with its port. A request's credential
     /// is its `Authorization: Bearer node-N` (any N), as a daemon's token table would name it.
-    func withServer(_ limits: ConnectionLimits, connections: ClientConnections, _ body: @Sendable (Int) async throws -> Void) async throws {
+    func withServer(_ configure: (inout ConnectionLimits) -> Void, _ body: @Sendable (Int, ClientConnections) async throws -> Void) async throws {
+        var limits = ConnectionLimits()
+        configure(&limits)
+        let connections = ClientConnections()
         let router = Router()
         router.get("/-/healthy") { _, _ in "OK\n" }
         let port = BoundPort()
@@ -80,7 +83,7 @@ final class RawConnection {
         }
         try await whileRunning(Application(router: router, server: .guarded(limits, connections: connections, credential: credential),
                                            configuration: .loopback, onServerRunning: port.onServerRunning)) {
-            try await body(try await port.wait())
+            try await body(try await port.wait(), connections)
         }
     }
 
@@ -117,10 +120,7 @@ final class RawConnection {
     /// grace, cannot keep out a newcomer from that address (a node behind the same NAT) or from
     /// another: each is answered at once, and the idle ones are down to the cap.
     @Test func idleConnectionsCannotKeepOutANewcomerFromTheirOwnAddressOrAnother() async throws {
-        var limits = ConnectionLimits()
-        limits.maxUnauthenticatedConnectionsPerClient = 50
-        let connections = ClientConnections()
-        try await withServer(limits, connections: connections) { port in
+        try await withServer({ $0.maxUnauthenticatedConnectionsPerClient = 50 }) { port, connections in
             let idle = try (0..<300).map { _ in try RawConnection(to: port, from: "127.0.0.2") }
             try await eventually { connections.open.unidentified + connections.evicted >= 300 }
             try await Task.sleep(for: ClientConnections.grace + .milliseconds(200))
@@ -141,10 +141,7 @@ final class RawConnection {
     /// showed its token: none is closed by the 300 idle sockets that follow from the same
     /// address, and each is answered again on the same connection.
     @Test func connectionsThatShowedACredentialAreNotCountedByTheirAddress() async throws {
-        var limits = ConnectionLimits()
-        limits.maxUnauthenticatedConnectionsPerClient = 50
-        let connections = ClientConnections()
-        try await withServer(limits, connections: connections) { port in
+        try await withServer({ $0.maxUnauthenticatedConnectionsPerClient = 50 }) { port, connections in
             let nodes = try (0..<200).map { _ in try RawConnection(to: port, from: "127.0.0.2") }
             for (index, node) in nodes.enumerated() {
                 #expect(node.get("/-/healthy", headers: ["Authorization: Bearer node-\(index)"]) == "HTTP/1.1 200 OK")
@@ -167,10 +164,7 @@ final class RawConnection {
     /// their address, as connections without one do. A credential that checks nothing (a wrong
     /// token) leaves the connection counted by its address.
     @Test func aCredentialHoldsItsLimitAndAWrongOneNone() async throws {
-        var limits = ConnectionLimits()
-        limits.maxConnectionsPerCredential = 3
-        let connections = ClientConnections()
-        try await withServer(limits, connections: connections) { port in
+        try await withServer({ $0.maxConnectionsPerCredential = 3 }) { port, connections in
             let same = try (0..<5).map { _ in try RawConnection(to: port) }
             for connection in same { #expect(connection.get("/-/healthy", headers: ["Authorization: Bearer node-7"]) == "HTTP/1.1 200 OK") }
             let wrong = try RawConnection(to: port)
@@ -185,10 +179,7 @@ final class RawConnection {
     /// A burst of new connections younger than the grace (a fleet reconnecting at once) may go
     /// past the cap up to `ClientConnections.burst` times it before any is closed.
     @Test func aBurstOfNewConnectionsIsNotClosedWithinTheGrace() async throws {
-        var limits = ConnectionLimits()
-        limits.maxUnauthenticatedConnectionsPerClient = 20
-        let connections = ClientConnections()
-        try await withServer(limits, connections: connections) { port in
+        try await withServer({ $0.maxUnauthenticatedConnectionsPerClient = 20 }) { port, connections in
             let burst = try (0..<(20 * ClientConnections.burst)).map { _ in try RawConnection(to: port, from: "127.0.0.3") }
             try await eventually { connections.open.unidentified >= burst.count }
             #expect(connections.open.unidentified == burst.count && connections.evicted == 0)
@@ -200,9 +191,7 @@ final class RawConnection {
     }
 
     @Test func aConnectionThatSendsNothingOrDripsItsHeadIsClosedAfterTheIdleTimeout() async throws {
-        var limits = ConnectionLimits()
-        limits.idleTimeout = .seconds(1)
-        try await withServer(limits, connections: ClientConnections()) { port in
+        try await withServer({ $0.idleTimeout = .seconds(1) }) { port, _ in
             let silent = try RawConnection(to: port)
             let dripping = try RawConnection(to: port)
             let clock = ContinuousClock()
