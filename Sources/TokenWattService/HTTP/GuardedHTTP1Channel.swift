@@ -85,10 +85,14 @@ public final class ClientConnections: Sendable {
             let connection = Connection(id: state.next, client: client)
             state.unidentified[client, default: [:]][connection.id] = (close, now)
             guard let held = state.unidentified[client], held.count > limit else { return (connection, []) }
+            func evictable(_ opened: ContinuousClock.Instant, holding count: Int) -> Bool {
+                count > ClientConnections.burst * limit || (count > limit && opened.duration(to: now) >= ClientConnections.grace)
+            }
+            // Within a burst the oldest is young too: nothing to sort.
+            guard let oldest = held.min(by: { $0.key < $1.key }), evictable(oldest.value.opened, holding: held.count) else { return (connection, []) }
             var evict: [Close] = []
             for (id, entry) in held.sorted(by: { $0.key < $1.key }) {
-                let count = held.count - evict.count
-                guard count > ClientConnections.burst * limit || (count > limit && entry.opened.duration(to: now) >= ClientConnections.grace) else { break }
+                guard evictable(entry.opened, holding: held.count - evict.count) else { break }
                 state.unidentified[client]?[id] = nil
                 evict.append(entry.close)
             }
