@@ -112,16 +112,18 @@ public struct Agent: Sendable {
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
     }
 
-    /// Collects once, inference servers found by discovery included, without saving anything:
-    /// what `tokenwatt-agent --once` prints.
-    public static func collectOnce(configuration: AgentConfiguration, logger: Logger) async -> [ExpositionSample] {
+    /// Collects once, inference servers found by discovery included, without saving anything,
+    /// and asks the aggregator whether it would take a push: what `tokenwatt-agent --once`
+    /// prints, the exposition and what it found (`OnceReport`).
+    public static func collectOnce(configuration: AgentConfiguration, logger: Logger) async -> (samples: [ExpositionSample], report: OnceReport) {
         let client = OutboundClient.makeHTTPClient()
         let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration, client: client, counters: nil),
                                            interval: .milliseconds(configuration.intervalMs), logger: logger)
         await discovery(configuration: configuration, client: client, counters: nil, scheduler: scheduler, logger: logger)?.probe()
         let samples = await scheduler.collectOnce()
+        let push = await OnceReport.pushCheck(url: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client))
         try? await client.shutdown()
-        return samples
+        return (samples, OnceReport(samples: samples, failures: scheduler.failures(), collectors: scheduler.collectorNames, push: push))
     }
 
     /// The metering gateway on its own listener, its metrics, and its HTTP client to upstreams

@@ -18,7 +18,9 @@ struct AgentCommand: AsyncParsableCommand {
             Without --config it runs with built-in defaults: every collector every 10 s, inference servers \
             found on the usual local ports, /metrics and POST /v1/usage on 127.0.0.1:9471. Flags win over \
             the config file. `--once` collects once, prints the text \
-            exposition and exits: what an operator runs to check a node.
+            exposition, and on standard error each collector that is down with its reason and fix, the GPUs, \
+            power sources and inference servers found, and what the aggregator answered to an empty push; \
+            then it exits: what an operator runs to check a node.
             Exit status: 0 after a clean shutdown, 1 when running failed, 2 for an invalid command line or config.
             """)
 
@@ -54,7 +56,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-discovery"), help: "Do not probe the usual local ports (8000, 3000, 8080, 8002, 23333, 30000) for inference servers.")
     var noDiscovery = false
 
-    @Flag(name: .long, help: "Collect once, print the text exposition and exit.")
+    @Flag(name: .long, help: "Collect once, print the text exposition (and on stderr what is missing and why) and exit.")
     var once = false
 
     @Option(name: .customLong("log-level"), help: "How much to log.")
@@ -73,8 +75,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
 
         if once {
-            let samples = await Agent.collectOnce(configuration: configuration, logger: logger)
+            let (samples, report) = await Agent.collectOnce(configuration: configuration, logger: logger)
             FileHandle.standardOutput.write(Data(ExpositionWriter(format: .prometheusText).render(MetricCatalog.families(of: samples))))
+            // Beside the exposition, not in it: what is missing and why, what was found.
+            FileHandle.standardError.write(Data(report.lines.map { $0 + "\n" }.joined().utf8))
             return
         }
         do {

@@ -58,6 +58,15 @@ struct ReportCommand: AsyncParsableCommand {
         if let every { query.append(("step", every)) }
         let response = try await APIClient.get(APIClient.url(aggregator.baseURL, "/api/v1/costs", query: query), aggregator, as: CostsResponse.self)
         let report = CostRows(window: window, labels: grouping, report: response)
+        if response.groups.isEmpty {
+            // On standard error, so that a CSV or JSON reader still gets a clean empty answer.
+            FileHandle.standardError.write(Data("""
+                no ledger hours in this window (\(TimeBounds.rfc3339(window.from)) to \(TimeBounds.rfc3339(window.to))): the aggregator \
+                writes the hour in progress every costs.interval (a minute by default), so the first appears about a minute after \
+                the first push; if agents have pushed for longer, check the window (--period, --from, --to) or /api/v1/fleet
+
+                """.utf8))
+        }
         switch format {
         case .table: print(report.table(), terminator: "")
         case .csv: print(report.csv(), terminator: "")

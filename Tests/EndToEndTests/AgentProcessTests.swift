@@ -133,12 +133,14 @@ struct RunningAgent {
 @Suite struct AgentOnceTests {
     /// Runs `tokenwatt-agent --once` with the arguments, as an unprivileged user when the tests
     /// run as root (root reads RAPL counters anyway); returns its output and its log.
-    static func once(_ arguments: [String], directory: String, unprivileged: Bool) async throws -> (stdout: String, stderr: String, status: Int32) {
-        try await offThePool { try onceBlocking(arguments, unprivileged: unprivileged) }
+    static func once(_ arguments: [String], directory: String, unprivileged: Bool,
+                     environment: [String: String] = [:]) async throws -> (stdout: String, stderr: String, status: Int32) {
+        try await offThePool { try onceBlocking(arguments, unprivileged: unprivileged, environment: environment) }
     }
 
-    private static func onceBlocking(_ arguments: [String], unprivileged: Bool) throws -> (stdout: String, stderr: String, status: Int32) {
+    private static func onceBlocking(_ arguments: [String], unprivileged: Bool, environment: [String: String]) throws -> (stdout: String, stderr: String, status: Int32) {
         let process = Process()
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let agent = [Environment.agentPath, "--once"] + arguments
         if unprivileged && getuid() == 0 {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")

@@ -124,10 +124,12 @@ public final class CollectorScheduler: Service, Sendable {
         // Said once each time it changes, not on every run.
         if outcome.error != previous?.error {
             if let error = outcome.error {
+                let metadata: Logger.Metadata = ["collector": "\(collector.name)", "reason": "\(error)",
+                                                 "fix": "\(CollectorRemedy.fix(collector: collector.name, error: error))"]
                 if case .noData = error {
-                    logger.info("collector has no data", metadata: ["collector": "\(collector.name)", "reason": "\(error)"])
+                    logger.info("collector has no data", metadata: metadata)
                 } else {
-                    logger.warning("collector failed", metadata: ["collector": "\(collector.name)", "reason": "\(error)"])
+                    logger.warning("collector failed", metadata: metadata)
                 }
             } else if previous != nil {
                 logger.info("collector recovered", metadata: ["collector": "\(collector.name)"])

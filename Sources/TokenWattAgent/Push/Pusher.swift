@@ -29,18 +29,23 @@ public final class Pusher: Service, Sendable {
         }
     }
 
+    /// What a push to `url` with `token` sends and how its answer reads (also `--once`'s check).
+    static func shipping(url: String, token: String?) -> BatchShipper.Settings {
+        let credential = token == nil
+            ? "a push without a token (set aggregator.token_file or --token-file to the token the aggregator lists for this node)"
+            : "the token in aggregator.token_file (--token-file); it must be the one the aggregator lists for this node"
+        return BatchShipper.Settings(
+            context: SendContext(url: url, purpose: "push to the aggregator", credential: credential,
+                                 urlHint: "give the aggregator's base URL (http://host:9470) or its write URL (.../api/v1/write)"),
+            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-agent", token: token))
+    }
+
     public let shipper: BatchShipper
     private let queue: SpoolQueue
 
     public init(spool: Spool, settings: Settings, client: OutboundClient, logger: Logger) {
         queue = SpoolQueue(spool: spool, maxRequestBytes: settings.maxRequestBytes)
-        let credential = settings.token == nil
-            ? "a push without a token (set aggregator.token_file or --token-file to the token the aggregator lists for this node)"
-            : "the token in aggregator.token_file (--token-file); it must be the one the aggregator lists for this node"
-        var shipping = BatchShipper.Settings(
-            context: SendContext(url: settings.url, purpose: "push to the aggregator", credential: credential,
-                                 urlHint: "give the aggregator's base URL (http://host:9470) or its write URL (.../api/v1/write)"),
-            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-agent", token: settings.token))
+        var shipping = Pusher.shipping(url: settings.url, token: settings.token)
         shipping.timeout = settings.requestTimeout
         shipping.minBackoff = settings.minBackoff
         shipping.maxBackoff = settings.maxBackoff

@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+import TokenWattConfiguration
+@testable import TokenWattAgent
+
+/// The fixes `--once` and the log name are the README's: every entry of the table appears in its
+/// troubleshooting word for word, and every collector the agent knows has one.
+@Suite struct CollectorRemedyTests {
+    static var readme: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return (try? String(contentsOf: url.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+    }
+
+    @Test func everyFixIsInTheREADMEsTroubleshooting() {
+        let readme = CollectorRemedyTests.readme
+        let troubleshooting = readme.range(of: "## Troubleshooting").map { String(readme[$0.lowerBound...].prefix(12_000)) } ?? ""
+        for entry in CollectorRemedy.table {
+            #expect(troubleshooting.contains("`\(entry.collector)`, no data: \(entry.noData)\n"), "\(entry.collector), no data")
+            #expect(troubleshooting.contains("`\(entry.collector)`, failed: \(entry.failed)\n"), "\(entry.collector), failed")
+        }
+        #expect(troubleshooting.contains("(`inference:ADDRESS`): \(CollectorRemedy.inferenceServer)\n"))
+        #expect(Set(CollectorRemedy.table.map(\.collector)) == Set(CollectorName.allCases.map(\.rawValue)))
+    }
+
+    @Test(arguments: [
+        ("nvidia", CollectorError.noData("x"), "install the driver"),
+        ("nvidia", CollectorError.failed("x"), "NVML's error"),
+        ("rapl", CollectorError.failed("permission denied"), "CAP_DAC_READ_SEARCH"),
+        ("inference:127.0.0.1:8000", CollectorError.failed("x"), "serving /metrics"),
+        ("something-new", CollectorError.failed("x"), "see the reason"),
+    ])
+    func eachFailureGetsItsFix(_ collector: String, _ error: CollectorError, _ expected: String) {
+        #expect(CollectorRemedy.fix(collector: collector, error: error).contains(expected))
+    }
+}
