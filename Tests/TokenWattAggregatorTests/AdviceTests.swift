@@ -112,6 +112,10 @@ import TokenWattCore
 
             #expect(advice["pricey"]?["action"] as? String == "use_cloud")
             #expect(close(node("pricey")["cloud_price_per_million_tokens"], 0.01))
+            // Each says why in words: the margin is the energy alone; capex and overhead are paid either way.
+            func reasons(_ model: String) -> [String] { advice[model]?["reasons"] as? [String] ?? [] }
+            #expect(reasons("steady").contains { $0.hasPrefix("the marginal cost is the energy the next tokens add") && $0.contains("paid either way") })
+            #expect(reasons("pricey").contains { $0.contains("even that is above the cloud's price") })
 
             // The same advice on /metrics, once the advisor has had its round.
             _ = try await aggregator.advisor.refresh()
@@ -121,6 +125,19 @@ import TokenWattCore
             #expect(metrics.contains("tokenwatt_advice_overflow_above_tokens_per_second{model=\"busy\"} 2000\n"))
             #expect(metrics.contains("tokenwatt_advice_capacity_tokens_per_second{model=\"busy\",node=\"gpu-03\"} 2000\n"))
         }
+    }
+
+    /// The case: the average, with capex, far above the cloud's price, the margin far
+    /// below it. The model stays local, and the reasons say why the average does not decide.
+    @Test func aModelWhoseAverageIsAboveTheCloudPriceStaysLocalAndSaysWhy() throws {
+        let pricing = try Pricing.parse(ConfigNode(yaml: AdviceTests.pricingYAML, file: "advice.yml"))
+        let placement = Advice.Placement(node: "gpu-09", model: "steady", tokensPerSecond: 100, meanTokensPerSecond: 100, peakTokensPerSecond: 150,
+                                         saturated: false, fitted: true, marginalCost: 0.035, averageCost: 8.26, cloudPrice: 0.15)
+        let recommendation = Advice.recommend("steady", [placement], prices: Advice.Prices(pricing: pricing, hour: AdviceTests.t0, ledger: [:]),
+                                              idleBelow: 1, busyNodes: ["gpu-09"], nodeMonthly: [:])
+        #expect(recommendation.action == .keepLocal)
+        #expect(recommendation.reasons.first?.hasPrefix("the next million tokens cost 0.035 locally, 0.15 on cloud-llama") == true, "\(recommendation.reasons)")
+        #expect(recommendation.reasons.contains { $0.hasPrefix("the average of 8.26 per million is above the cloud's price because it carries the hardware's capex") })
     }
 
     @Test func hostileWindowsAreRefused() async throws {

@@ -151,7 +151,7 @@ struct Advice: Sendable {
         return Advice(windowMs: windowMs, stepMs: stepMs, computedAtMs: now, recommendations: recommendations, idleNodes: idleNodes)
     }
 
-    private static func recommend(_ model: String, _ placements: [Placement], prices: Prices, idleBelow: Double,
+    static func recommend(_ model: String, _ placements: [Placement], prices: Prices, idleBelow: Double,
                                   busyNodes: Set<String>, nodeMonthly: [String: Double]) -> Recommendation {
         let cloudModel = prices.cloudModel(of: model)
         var advice = Recommendation(model: model, action: .keepLocal, reasons: [], cloudModel: cloudModel, placements: placements)
@@ -180,12 +180,22 @@ struct Advice: Sendable {
                                                     : "no power reading on its nodes: the marginal cost is unknown")
             return advice
         }
+        advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
         if marginal >= cloudPrice {
             advice.action = .useCloud
-            advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
+            advice.reasons.append("the local figure is only the energy the next tokens add (their joules at the electricity price): "
+                                  + "even that is above the cloud's price, so every token sent there saves money")
             return advice
         }
-        advice.reasons.append("the next million tokens cost \(money(marginal)) locally, \(money(cloudPrice)) on \(cloudModel ?? "the cloud")")
+        // The average carries what is paid whether or not the tokens run here: say why it does not decide.
+        if let average = placements.compactMap(\.averageCost).min(), average > cloudPrice {
+            advice.reasons.append("the average of \(money(average)) per million is above the cloud's price because it carries the hardware's "
+                                  + "capex and overhead, paid whether these tokens run here or not; the marginal cost, the energy the next "
+                                  + "tokens add, is what running them here costs, so they stay")
+        } else {
+            advice.reasons.append("the marginal cost is the energy the next tokens add (their joules at the electricity price); capex and "
+                                  + "overhead are paid either way")
+        }
         // Nodes of a busy model that serve almost nothing (and no other busy model).
         let idle = placements.filter { $0.meanTokensPerSecond < idleBelow && !busyNodes.contains($0.node) }.map(\.node)
         if placements.contains(where: \.saturated) {

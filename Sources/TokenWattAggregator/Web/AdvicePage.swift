@@ -17,6 +17,13 @@ extension WebOverview {
                                                placements.compactMap(\.cloudPrice).first])
             }, series: [("marginal (local, now)", "#2f7d5b"), ("average (local, ledger)", "#8fb9a4"), ("cloud price", "#3d6fb6")], unit: "\(currency) per M tokens")
         }
+        if !advice.recommendations.isEmpty {
+            body += "<p class=\"note\">Marginal: what the next million tokens add, the energy they draw at the electricity price (joules per "
+                + "token from each node's power against its token rate). Average: the ledger's cost per million over the window, with the "
+                + "hardware's capex and overhead, which are paid whether or not the tokens run here. The marginal cost decides where the "
+                + "next tokens go. Capacity: the token rate at which the node's queue began to grow in the window; headroom: capacity "
+                + "less the rate now.</p>"
+        }
         for recommendation in advice.recommendations {
             let key = "advice.\(recommendation.model)"
             body += "<section class=\"recommendation\" data-model=\"\(HTML.escape(recommendation.model))\" data-action=\"\(recommendation.action.rawValue)\">"

@@ -104,7 +104,7 @@ enum HTML {
         h1{margin:8px 0 0;font-size:22px}h2{font-size:16px;margin:28px 0 8px}.subtitle{color:var(--muted);margin:2px 0 16px}
         .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 14px;min-width:170px}
         .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}.card .value{font-size:20px;font-weight:600}
-        .card .note{color:var(--muted);font-size:12px}table{border-collapse:collapse;background:#fff;border:1px solid var(--line);width:100%}
+        .card .note{color:var(--muted);font-size:12px}p.note{color:var(--muted);font-size:13px;max-width:90ch}table{border-collapse:collapse;background:#fff;border:1px solid var(--line);width:100%}
         th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}th{background:#eef1f5;font-weight:600;font-size:12px}
         td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td:first-child{white-space:nowrap}.unknown{color:var(--muted)}.empty{color:var(--muted)}
         .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
