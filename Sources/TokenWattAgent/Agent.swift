@@ -1,11 +1,11 @@
 // Architecture. The folders of TokenWattAgent, each depending only on folders listed below it;
-// this file and CollectorRegistry assemble them. LayoutTests holds the code to this order. The
+// this file, CollectorRegistry and OnceReport (`--once`) assemble them. LayoutTests holds the code to this order. The
 // settings each folder is given come from TokenWattConfiguration, below them all.
 //
 //   Gateway        the metering gateway: callers, routes, reservations, usage of answers
 //   Usage          usage reports from applications and their collector
 //   Inference      inference servers: dialects, discovery and their collector
-//   Collectors     the collector protocol, its scheduler and the node's collectors (the GPUs' sharing too)
+//   Collectors     the collector protocol, its scheduler, the node's collectors (the GPUs' sharing too) and their fixes
 //   Push           the spool and the pusher
 //   NVML           the NVIDIA library, loaded at run time
 //   State          the agent's database, saved counters, counters kept monotonic

@@ -25,8 +25,8 @@ public struct OnceReport: Sendable {
             (.cpuEnergyJoules, "CPU packages (rapl)"), (.hwmonEnergyJoules, "hwmon sensors"),
         ]
         power = sources.filter { source in samples.contains { $0.name == source.0.seriesName } }.map(\.1)
-        servers = collectors.filter { $0.hasPrefix(InferenceCollector.namePrefix) }.map { name in
-            let address = String(name.dropFirst(InferenceCollector.namePrefix.count))
+        servers = collectors.filter { $0.hasPrefix(inferenceCollectorPrefix) }.map { name in
+            let address = String(name.dropFirst(inferenceCollectorPrefix.count))
             let kind = samples.first { label("server", of: $0) == address }.map { label("source", of: $0) } ?? ""
             return kind.isEmpty ? "\(address) (no answer yet)" : "\(kind) at \(address)"
         }

@@ -14,6 +14,9 @@ public protocol Collector: Sendable {
     func collect() async throws(CollectorError) -> [ExpositionSample]
 }
 
+/// The `collector` label of an inference server's collector: this, then the server's address.
+let inferenceCollectorPrefix = "inference:"
+
 extension Collector {
     public var interval: Duration? { nil }
     public var timeout: Duration { .seconds(5) }

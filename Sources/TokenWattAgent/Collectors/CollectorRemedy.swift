@@ -28,7 +28,7 @@ enum CollectorRemedy {
 
     /// The fix for `collector` down with `error`.
     static func fix(collector: String, error: CollectorError) -> String {
-        if collector.hasPrefix(InferenceCollector.namePrefix) { return inferenceServer }
+        if collector.hasPrefix(inferenceCollectorPrefix) { return inferenceServer }
         guard let entry = table.first(where: { $0.collector == collector }) else { return "see the reason" }
         if case .noData = error { return entry.noData }
         return entry.failed

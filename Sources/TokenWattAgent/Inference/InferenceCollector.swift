@@ -52,14 +52,12 @@ final class InferenceCollector: Collector {
     static let modelQueryEvery: Duration = .seconds(60)
     /// The model of tokens no label, config or `/v1/models` names.
     static let unknownModel = "unknown"
-    /// Its name, before the server's address.
-    static let namePrefix = "inference:"
 
     init?(server: InferenceServer, client: HTTPClient, store: CounterStore?, nodeLabels: [String: String] = [:], procfs: SystemFiles? = nil) {
         guard let parts = server.parts else { return nil }
         self.server = server
         (base, path, address) = parts
-        name = InferenceCollector.namePrefix + parts.address
+        name = inferenceCollectorPrefix + parts.address
         interval = server.intervalMs.map { .milliseconds($0) }
         self.client = client
         self.store = store
