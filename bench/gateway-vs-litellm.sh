@@ -12,11 +12,7 @@ cd "$(dirname "$0")/.."
 requests="${1:-$(sized 4000 40)}"
 overspend=$(sized 500 50)
 bench_build tokenwatt-agent tokenwatt-aggregator tokenwatt-bench
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/tokenwatt-bench/litellm-venv"
-if [ ! -x "$venv/bin/litellm" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'litellm[proxy]'
-fi
+venv="$(bench/litellm-venv.sh)"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 upstream_port=$(free_port) aggregator_port=$(free_port) litellm_port=$(free_port) litellm_budget_port=$(free_port)

@@ -22,4 +22,6 @@ if [ "${1:-}" = "--with-test-peers" ]; then
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client
+    # The peer of the gateway benchmark, which the tests run in its smoke mode.
+    "$(dirname "$0")/../bench/litellm-venv.sh" >/dev/null
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing (build libraries and the real peers: Prometheus, Alertmanager,
-# node_exporter, promtool, Chromium and its fonts, a Python venv with standardwebhooks, bcrypt and
-# prometheus_client), builds everything once, and runs every test, and every benchmark in its
-# smoke mode (LiteLLM from PyPI for the gateway's, cached under ~/.cache/tokenwatt-bench).
+# node_exporter, Pushgateway, promtool, Chromium and its fonts, a Python venv with
+# standardwebhooks, bcrypt and prometheus_client, LiteLLM's proxy from PyPI under
+# ~/.cache/tokenwatt-bench), builds everything once, and runs every test, and every benchmark in
+# its smoke mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh --with-test-peers

@@ -29,7 +29,7 @@ import TokenWattTestSupport
         "web-overview.sh": ["peer: 6 instant queries of the fleet table", "tokenwatt /costs?days=7"],
     ]
     /// What bench/ holds that is not a benchmark of its own.
-    static let helpers: Set = ["common.sh", "nodes-config.sh", "seed-ledger-week.py", "web-fleet.yml"]
+    static let helpers: Set = ["common.sh", "litellm-venv.sh", "nodes-config.sh", "seed-ledger-week.py", "web-fleet.yml"]
 
     @Test func everyBenchmarkHasASmokeRun() throws {
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: BenchSmokeTests.repository + "/bench"))
