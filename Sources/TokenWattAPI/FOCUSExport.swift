@@ -67,7 +67,10 @@ public struct FOCUSExport: Sendable {
         var unpricedTokens: Double
         /// Of `cost`, the shared GPU's energy charged to the stream directly.
         var gpuShare = 0.0
-        var allocation: (ratios: [Double], basis: AllocationBasis)?
+        /// How a local charge's part of its node was decided; nil for cloud spend.
+        var basis: AllocationBasis?
+        /// Its parts of the node's cost in the bucket, each with its basis (`rows()` fills them in).
+        var allocation: [(ratio: Double, basis: AllocationBasis)] = []
     }
 
     /// The rows, each with a value for every column in `columns`' order.
@@ -79,19 +82,19 @@ public struct FOCUSExport: Sendable {
             return "\(start)\u{0}\(charge.group.labels["node"] ?? "")"
         }
         var originCost: [String: Double] = [:], originCount: [String: Int] = [:]
-        for charge in charges where charge.allocation != nil {
+        for charge in charges where charge.basis != nil {
             originCost[origin(charge), default: 0] += charge.cost
             originCount[origin(charge), default: 0] += 1
         }
         return charges.map { charge in
             var charge = charge
-            if let allocation = charge.allocation {
+            if let basis = charge.basis {
                 let total = originCost[origin(charge)] ?? 0
                 // A node that cost nothing in the bucket: its parts share it equally. A part with
-                // a GPU share has two ratios: that share, and the rest.
-                charge.allocation = (total == 0 ? [1 / Double(originCount[origin(charge)] ?? 1)]
-                                        : charge.gpuShare != 0 ? [charge.gpuShare / total, (charge.cost - charge.gpuShare) / total]
-                                        : [charge.cost / total], allocation.basis)
+                // a GPU share has two: that share, and the rest.
+                charge.allocation = total == 0 ? [(1 / Double(originCount[origin(charge)] ?? 1), basis)]
+                    : charge.gpuShare != 0 ? [(charge.gpuShare / total, .gpuShare), ((charge.cost - charge.gpuShare) / total, basis)]
+                    : [(charge.cost / total, basis)]
             }
             return row(charge)
         }
@@ -103,7 +106,7 @@ public struct FOCUSExport: Sendable {
         let isCloud = StreamKind(source: labels["source"] ?? "").isCloudSpend
         let isIdle = (labels["source"] ?? "").isEmpty && (labels["model"] ?? "").isEmpty
         if isIdle {
-            return [Charge(group: group, quantity: 1, cost: figures.onPremCost, unpricedTokens: 0, allocation: ([], .idle))]
+            return [Charge(group: group, quantity: 1, cost: figures.onPremCost, unpricedTokens: 0, basis: .idle)]
         }
         let counts = TokenParts(input: max(0, figures.tokens.input - figures.tokens.cachedInput), cachedInput: figures.tokens.cachedInput,
                                 output: figures.tokens.output)
@@ -119,7 +122,7 @@ public struct FOCUSExport: Sendable {
             return Charge(group: group, type: type, quantity: counts[keyPath: part], cost: costs[keyPath: part],
                           cloudEquivalent: isCloud ? nil : equivalents[keyPath: part],
                           unpricedTokens: counts.total > 0 ? figures.unpricedTokens * counts[keyPath: part] / counts.total : 0,
-                          gpuShare: isCloud ? 0 : gpuShares[keyPath: part], allocation: isCloud ? nil : ([], basis))
+                          gpuShare: isCloud ? 0 : gpuShares[keyPath: part], basis: isCloud ? nil : basis)
         }
     }
 
@@ -142,9 +145,8 @@ public struct FOCUSExport: Sendable {
         let (start, end) = charge.group.bucket(within: window)
         let tagsJSON = tagsJSON(labels)
         var allocated = ["", "", "", "", ""]
-        if let allocation = charge.allocation {
-            let bases = allocation.ratios.count == 2 ? [AllocationBasis.gpuShare, allocation.basis] : [allocation.basis]
-            let elements = zip(allocation.ratios, bases).map { ratio, basis in
+        if !charge.allocation.isEmpty {
+            let elements = charge.allocation.map { ratio, basis in
                 FOCUSAllocationDetails.Element(allocatedRatio: ratio, usageUnit: charge.type.map { _ in "Tokens" },
                                                usageQuantity: charge.type.map { _ in charge.quantity }, basis: basis.rawValue)
             }

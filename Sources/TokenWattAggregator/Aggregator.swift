@@ -61,8 +61,10 @@ public struct Aggregator: Sendable {
         let pushedSeries = PushedSeriesCache()
         let advisor = Advisor(ledger: stores.ledger, samples: samples, pricing: configuration.pricing, nodeLabels: { costs.nodeLabels($0) },
                               settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger, now: now)
+        let nodes = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode)
         let router = Aggregator.router(configuration: configuration, parts: Parts(stores: stores, writer: writer, pushedSeries: pushedSeries, metrics: metrics,
-                                                                          costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder),
+                                                                          costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
+                                                                          nodes: nodes),
                                        logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
@@ -71,13 +73,12 @@ public struct Aggregator: Sendable {
         // Services start in order and stop in reverse: the HTTP server (added last by
         // Hummingbird) stops first, then maintenance, then the writer drains its queue.
         let tls = try configuration.web.tls.map(TLSServerContext.init)
-        // A node's token names its connections; without a token, the anonymous node (on
-        // loopback) is no credential: its connections count by address.
-        let nodes = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: nil)
         application = Application(
             router: router,
+            // A node's token names its connections; a push without one (the anonymous node, on
+            // loopback) is no credential: its connections count by address.
             server: configuration.web.server(connections: connections, credential: { fields in
-                nodes.node(authorization: fields[.authorization]).map { "node \($0)" }
+                fields[.authorization].flatMap { nodes.node(authorization: $0) }.map { "node \($0)" }
             }, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
             services: [writer, maintenance, costs, advisor, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
@@ -124,6 +125,8 @@ public struct Aggregator: Sendable {
         let budgets: BudgetEngine
         let delivery: DeliveryWorker
         let forwarder: RemoteWriteForwarder
+        /// Who pushes: the nodes' tokens and certificates.
+        let nodes: NodeAuthenticator
     }
 
     static func router(configuration: AggregatorConfiguration, parts: Parts, logger: Logger,
@@ -133,7 +136,7 @@ public struct Aggregator: Sendable {
         let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
-        let authenticator = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode)
+        let authenticator = parts.nodes
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
             writer: writer, samples: samples, pushedSeries: parts.pushedSeries, metrics: parts.metrics, configuration: configuration.ingest,

@@ -64,7 +64,8 @@ struct FleetBenchmark: AsyncParsableCommand {
         let attack = try startFlood()
         let clock = ContinuousClock()
         let warmUp = clock.now
-        let warmUpUnanswered: Int
+        let warmUpUnanswered: Int, outcomes: [NodeOutcome]
+        // The flood's thread and the client are ended on every way out.
         do {
             warmUpUnanswered = try await withThrowingTaskGroup(of: Int.self) { group in
                 for node in 0..<nodes {
@@ -78,16 +79,9 @@ struct FleetBenchmark: AsyncParsableCommand {
                 }
                 return try await group.reduce(0, +)
             }
-        } catch {
-            await attack?.stop()
-            try await client.shutdown()
-            throw error
-        }
-        let creation = warmUp.duration(to: clock.now).seconds
-        print(String(format: "warm-up: %d series created in %.1f s (%.0f series/s)", nodes * series, creation, Double(nodes * series) / creation))
-        let began = clock.now + .seconds(2)
-        let outcomes: [NodeOutcome]
-        do {
+            let creation = warmUp.duration(to: clock.now).seconds
+            print(String(format: "warm-up: %d series created in %.1f s (%.0f series/s)", nodes * series, creation, Double(nodes * series) / creation))
+            let began = clock.now + .seconds(2)
             outcomes = try await withThrowingTaskGroup(of: (Int, NodeOutcome).self) { group in
                 for node in 0..<nodes {
                     group.addTask { (node, try await runNode(node, client: client, began: began)) }
@@ -111,7 +105,8 @@ struct FleetBenchmark: AsyncParsableCommand {
         print("pushes that started over 100 ms late (the client fell behind): \(outcomes.reduce(0) { $0 + $1.lateStarts })")
         if let attack {
             let rounds = outcomes.reduce(0) { $0 + $1.acknowledgedRounds }, firstTry = outcomes.reduce(0) { $0 + $1.firstTry }
-            print("flood: \(flood) sockets from this address, \(attack.closedByServer) closed by the receiver (each opened again after \(floodReopen) s)")
+            print("flood: \(flood) sockets from this address, \(attack.closedByServer) closed by the receiver (each opened again after \(floodReopen) s), "
+                  + "\(attack.notOpened) openings failed")
             print("warm-up pushes sent again after no answer: \(warmUpUnanswered)")
             print(String(format: "first-try pushes: %d of %d accepted (%.2f %%), %d sent again after no answer",
                          firstTry, rounds, 100 * Double(firstTry) / Double(max(1, rounds)), outcomes.reduce(0) { $0 + $1.unanswered }))

@@ -22,8 +22,9 @@ final class Flood: Sendable {
     private let count: Int
     private let tls: Bool
     private let reopenAfter: Duration
-    private let state = Mutex<(closedByServer: Int, stop: Bool)>((0, false))
-    private let done = Mutex<Bool>(false)
+    private let state = Mutex<(closedByServer: Int, notOpened: Int, stop: Bool)>((0, 0, false))
+    /// Resumed by the thread once it has closed its sockets.
+    private let finished = Mutex<(done: Bool, waiting: CheckedContinuation<Void, Never>?)>((false, nil))
 
     init(host: String, port: UInt16, sockets: Int, tls: Bool, reopenAfter: Duration) {
         self.host = host
@@ -35,6 +36,8 @@ final class Flood: Sendable {
 
     /// Sockets the server has closed so far.
     var closedByServer: Int { state.withLock { $0.closedByServer } }
+    /// Sockets that could not be opened (each is tried again after `reopenAfter`).
+    var notOpened: Int { state.withLock { $0.notOpened } }
 
     func start() {
         Thread { self.run() }.start()
@@ -43,7 +46,13 @@ final class Flood: Sendable {
     /// Stops the thread, which closes its sockets, and waits for it.
     func stop() async {
         state.withLock { $0.stop = true }
-        while !done.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+        await withCheckedContinuation { continuation in
+            let done = finished.withLock { finished in
+                if !finished.done { finished.waiting = continuation }
+                return finished.done
+            }
+            if done { continuation.resume() }
+        }
     }
 
     private func run() {
@@ -54,14 +63,17 @@ final class Flood: Sendable {
         var holds = (0..<count).map { index in
             Hold(slow: index % 2 == 1, nextDrip: start + .milliseconds(2_000 * index / max(1, count)))
         }
-        for index in holds.indices { holds[index].socket = open(sending: holds[index].slow ? opening : []) }
+        for index in holds.indices {
+            holds[index].socket = open(sending: holds[index].slow ? opening : [])
+            if holds[index].socket < 0 { holds[index].closedAt = start }
+        }
         while !state.withLock({ $0.stop }) {
             let now = clock.now
             for index in holds.indices {
                 if holds[index].socket < 0 {
                     if let closedAt = holds[index].closedAt, closedAt.duration(to: now) >= reopenAfter {
                         holds[index].socket = open(sending: holds[index].slow ? opening : [])
-                        holds[index].closedAt = nil
+                        holds[index].closedAt = holds[index].socket < 0 ? now : nil
                     }
                     continue
                 }
@@ -79,12 +91,22 @@ final class Flood: Sendable {
             Thread.sleep(forTimeInterval: 0.1)
         }
         for hold in holds where hold.socket >= 0 { close(hold.socket) }
-        done.withLock { $0 = true }
+        finished.withLock { finished in
+            finished.done = true
+            return finished.waiting
+        }?.resume()
     }
 
-    /// A non-blocking connection, its first bytes sent once it is up (at once on loopback).
+    /// A non-blocking connection, its first bytes sent once it is up (at once on loopback); -1,
+    /// counted, when no socket could be opened (the process's descriptors run out first).
     private func open(sending bytes: [UInt8]) -> Int32 {
-        guard let socket = try? PlainHTTPConnection.connect(host: host, port: port, blocking: false) else { return -1 }
+        let socket: Int32
+        do {
+            socket = try PlainHTTPConnection.connect(host: host, port: port, blocking: false)
+        } catch {
+            state.withLock { $0.notOpened += 1 }
+            return -1
+        }
         if !bytes.isEmpty {
             var pollfd = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
             if poll(&pollfd, 1, 100) == 1 { _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }

@@ -6,12 +6,6 @@ import TokenWattTestSupport
 /// absent, present and failing to initialise, against an aggregator that takes the node's
 /// token, one that does not, and none. Every fix it prints is the README's word for word.
 extension AgentOnceTests {
-    static var readme: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return (try? String(contentsOf: url.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
-    }
-
     /// The report's lines in what `--once` wrote on standard error: those that start with these words.
     static func report(_ stderr: String) -> [String] {
         stderr.split(separator: "\n").map(String.init).filter { line in
@@ -49,7 +43,7 @@ extension AgentOnceTests {
             return AgentOnceTests.report(run.stderr)
         }
         let lines = try await once(token: "token-1", aggregator: aggregator.url)
-        let readme = AgentOnceTests.readme
+        let readme = try String(contentsOf: DeployTests.root.appendingPathComponent("README.md"), encoding: .utf8)
 
         // Every collector that is down is named with its reason and the README's fix.
         let down = lines.filter { $0.hasPrefix("down: ") }

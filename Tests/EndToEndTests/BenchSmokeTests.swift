@@ -7,12 +7,6 @@ import TokenWattTestSupport
 /// finish and print the lines that put our figure beside its peer's. The figures of a smoke run
 /// mean nothing; BENCHMARKS.md holds the measured ones.
 @Suite(.serialized) struct BenchSmokeTests {
-    static var repository: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }
-
     /// Each script and the lines its output must hold (in any order).
     static let scripts: [String: [String]] = [
         "agent-vs-node-exporter.sh": ["CPU seconds    node_exporter", "peak RSS KiB   node_exporter"],
@@ -32,7 +26,7 @@ import TokenWattTestSupport
     static let helpers: Set = ["common.sh", "litellm-venv.sh", "nodes-config.sh", "seed-ledger-week.py", "web-fleet.yml"]
 
     @Test func everyBenchmarkHasASmokeRun() throws {
-        let files = Set(try FileManager.default.contentsOfDirectory(atPath: BenchSmokeTests.repository + "/bench"))
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: DeployTests.root.path + "/bench"))
         #expect(files.subtracting(BenchSmokeTests.helpers) == Set(BenchSmokeTests.scripts.keys))
     }
 
@@ -40,7 +34,7 @@ import TokenWattTestSupport
     func runsInItsSmokeMode(_ script: String) async throws {
         let directory = try Environment.temporaryDirectory("bench-smoke")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = BenchSmokeTests.repository + "/bench/" + script
+        let path = DeployTests.root.path + "/bench/" + script
         let command = script.hasSuffix(".py") ? ["python3", path, "--bin", Environment.binDirectory] : ["bash", path]
         // Foundation starts a child with nearly every signal blocked, and a shell cannot unblock
         // them: the script's `kill` of its peers, and timeout's of the script, would never land.

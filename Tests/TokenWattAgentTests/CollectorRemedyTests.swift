@@ -6,14 +6,10 @@ import TokenWattConfiguration
 /// The fixes `--once` and the log name are the README's: every entry of the table appears in its
 /// troubleshooting word for word, and every collector the agent knows has one.
 @Suite struct CollectorRemedyTests {
-    static var readme: String {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return (try? String(contentsOf: url.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
-    }
-
-    @Test func everyFixIsInTheREADMEsTroubleshooting() {
-        let readme = CollectorRemedyTests.readme
+    @Test func everyFixIsInTheREADMEsTroubleshooting() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
         let troubleshooting = readme.range(of: "## Troubleshooting").map { String(readme[$0.lowerBound...].prefix(12_000)) } ?? ""
         for entry in CollectorRemedy.table {
             #expect(troubleshooting.contains("`\(entry.collector)`, no data: \(entry.noData)\n"), "\(entry.collector), no data")

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import TokenWattAPI
 import TokenWattCore
 @testable import TokenWattAggregator
 @testable import TokenWattConfiguration
@@ -78,42 +79,42 @@ import TokenWattCore
             try await CostScenarioTests.send(client, AdviceTests.node(model: "pricey", rate: AdviceTests.alternating), token: "secret-4")
             try await aggregator.costs.update()
 
-            let data = try await client.execute(uri: "/api/v1/advice?window=1h&step=1m", method: .get) { response in
+            let answer = try await client.execute(uri: "/api/v1/advice?window=1h&step=1m", method: .get) { response in
                 #expect(response.status == .ok)
-                return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])?["data"] as? [String: Any] ?? [:]
+                return try APIJSON.decoder().decode(APISuccess<AdviceResponse>.self, from: Data(buffer: response.body)).data
             }
-            let advice = Dictionary(uniqueKeysWithValues: (data["recommendations"] as? [[String: Any]] ?? []).map { ($0["model"] as? String ?? "", $0) })
-            func node(_ model: String) -> [String: Any] { (advice[model]?["nodes"] as? [[String: Any]])?.first ?? [:] }
-            func close(_ value: Any?, _ expected: Double, _ tolerance: Double = 1e-6) -> Bool {
-                guard let value = value as? Double else { return false }
+            let advice = Dictionary(uniqueKeysWithValues: answer.recommendations.map { ($0.model, $0) })
+            func node(_ model: String) -> AdviceResponse.Placement? { advice[model]?.nodes.first }
+            func close(_ value: Double?, _ expected: Double, _ tolerance: Double = 1e-6) -> Bool {
+                guard let value else { return false }
                 return abs(value - expected) <= tolerance * max(1, abs(expected))
             }
 
-            #expect(advice["quiet"]?["action"] as? String == "consolidate")
-            let powerOff = advice["quiet"]?["power_off"] as? [[String: Any]] ?? []
-            #expect(powerOff.map { $0["node"] as? String } == ["gpu-01"])
-            #expect(close(powerOff.first?["savings_per_month"], (0.2001 * 0.20 + 0.50) * 730.5 - 0.2 * 3_600 * 730.5 / 1e6))
+            #expect(advice["quiet"]?.action == "consolidate")
+            let powerOff = advice["quiet"]?.powerOff ?? []
+            #expect(powerOff.map(\.node) == ["gpu-01"])
+            #expect(close(powerOff.first?.savingsPerMonth, (0.2001 * 0.20 + 0.50) * 730.5 - 0.2 * 3_600 * 730.5 / 1e6))
 
-            #expect(advice["steady"]?["action"] as? String == "keep_local")
-            #expect(close(node("steady")["idle_watts"], 200))
-            #expect(close(node("steady")["joules_per_token"], 0.5))
-            #expect(node("steady")["marginal_basis"] as? String == "power_curve")
-            #expect(close(node("steady")["marginal_cost_per_million_tokens"], 0.5 * 1e6 / 3.6e6 * 0.20))
-            #expect(close(node("steady")["cloud_price_per_million_tokens"], 1.00))
-            #expect(node("steady")["capacity_tokens_per_second"] is NSNull)
+            #expect(advice["steady"]?.action == "keep_local")
+            #expect(close(node("steady")?.idleWatts, 200))
+            #expect(close(node("steady")?.joulesPerToken, 0.5))
+            #expect(node("steady")?.marginalBasis == "power_curve")
+            #expect(close(node("steady")?.marginalCostPerMillionTokens, 0.5 * 1e6 / 3.6e6 * 0.20))
+            #expect(close(node("steady")?.cloudPricePerMillionTokens, 1.00))
+            #expect(node("steady") != nil && node("steady")?.capacityTokensPerSecond == nil)
 
-            #expect(advice["busy"]?["action"] as? String == "overflow")
-            #expect(close(advice["busy"]?["overflow_above_tokens_per_second"], 2_000))
-            #expect(advice["busy"]?["cloud_model"] as? String == "cloud-llama")
-            #expect(close(node("busy")["capacity_tokens_per_second"], 2_000))
-            #expect(close(node("busy")["headroom_tokens_per_second"], 0))
-            #expect(node("busy")["saturated"] as? Bool == true)
-            #expect(close(node("busy")["average_cost_per_million_tokens"], 1.69 / 5.4))
+            #expect(advice["busy"]?.action == "overflow")
+            #expect(close(advice["busy"]?.overflowAboveTokensPerSecond, 2_000))
+            #expect(advice["busy"]?.cloudModel == "cloud-llama")
+            #expect(close(node("busy")?.capacityTokensPerSecond, 2_000))
+            #expect(close(node("busy")?.headroomTokensPerSecond, 0))
+            #expect(node("busy")?.saturated == true)
+            #expect(close(node("busy")?.averageCostPerMillionTokens, 1.69 / 5.4))
 
-            #expect(advice["pricey"]?["action"] as? String == "use_cloud")
-            #expect(close(node("pricey")["cloud_price_per_million_tokens"], 0.01))
+            #expect(advice["pricey"]?.action == "use_cloud")
+            #expect(close(node("pricey")?.cloudPricePerMillionTokens, 0.01))
             // Each says why in words: the margin is the energy alone; capex and overhead are paid either way.
-            func reasons(_ model: String) -> [String] { advice[model]?["reasons"] as? [String] ?? [] }
+            func reasons(_ model: String) -> [String] { advice[model]?.reasons ?? [] }
             #expect(reasons("steady").contains { $0.hasPrefix("the marginal cost is the energy the next tokens add") && $0.contains("paid either way") })
             #expect(reasons("pricey").contains { $0.contains("even that is above the cloud's price") })
 

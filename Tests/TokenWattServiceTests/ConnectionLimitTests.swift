@@ -113,7 +113,7 @@ final class RawConnection {
         _ = open(300, at: start + ClientConnections.grace)
         // 200 without a credential from 10.0.0.1, down to 50.
         #expect(closed.withLock { $0 } == Array(0..<150) + Array(151..<251))
-        #expect(connections.open == (1, 51) && connections.evicted == 250)
+        #expect(connections.held == (1, 51) && connections.evicted == 250)
     }
 
     /// The same through sockets: 300 that never send a byte from one address, held past the
@@ -122,7 +122,7 @@ final class RawConnection {
     @Test func idleConnectionsCannotKeepOutANewcomerFromTheirOwnAddressOrAnother() async throws {
         try await withServer({ $0.maxUnauthenticatedConnectionsPerClient = 50 }) { port, connections in
             let idle = try (0..<300).map { _ in try RawConnection(to: port, from: "127.0.0.2") }
-            try await eventually { connections.open.unidentified + connections.evicted >= 300 }
+            try await eventually { connections.held.unidentified + connections.evicted >= 300 }
             try await Task.sleep(for: ClientConnections.grace + .milliseconds(200))
             let clock = ContinuousClock()
             for source in ["127.0.0.2", "127.0.0.1"] {
@@ -131,7 +131,7 @@ final class RawConnection {
                 #expect(status == "HTTP/1.1 200 OK", "from \(source)")
                 #expect(elapsed < .seconds(2))
             }
-            #expect(connections.evicted >= 250 && connections.open.unidentified <= 51)
+            #expect(connections.evicted >= 250 && connections.held.unidentified <= 51)
             try await eventually { idle.filter(\.isClosedByServer).count >= connections.evicted }
             #expect(idle.filter(\.isClosedByServer).count == connections.evicted)
         }
@@ -146,13 +146,13 @@ final class RawConnection {
             for (index, node) in nodes.enumerated() {
                 #expect(node.get("/-/healthy", headers: ["Authorization: Bearer node-\(index)"]) == "HTTP/1.1 200 OK")
             }
-            #expect(connections.open == (200, 0))
+            #expect(connections.held == (200, 0))
             try await Task.sleep(for: ClientConnections.grace)
             let idle = try (0..<300).map { _ in try RawConnection(to: port, from: "127.0.0.2") }
             try await Task.sleep(for: ClientConnections.grace + .milliseconds(200))
             _ = try RawConnection(to: port, from: "127.0.0.2")  // closes the oldest idle ones
             try await eventually { connections.evicted >= 251 }
-            #expect(connections.evicted == 251 && connections.open.identified == 200)
+            #expect(connections.evicted == 251 && connections.held.identified == 200)
             for (index, node) in nodes.enumerated() {
                 #expect(node.get("/-/healthy", headers: ["Authorization: Bearer node-\(index)"]) == "HTTP/1.1 200 OK", "node \(index)")
             }
@@ -169,10 +169,10 @@ final class RawConnection {
             for connection in same { #expect(connection.get("/-/healthy", headers: ["Authorization: Bearer node-7"]) == "HTTP/1.1 200 OK") }
             let wrong = try RawConnection(to: port)
             #expect(wrong.get("/-/healthy", headers: ["Authorization: Bearer someone-else"]) == "HTTP/1.1 200 OK")
-            #expect(connections.open == (3, 3))
+            #expect(connections.held == (3, 3))
             for connection in same + [wrong] { connection.close() }
-            try await eventually { connections.open == (0, 0) }
-            #expect(connections.open == (0, 0))
+            try await eventually { connections.held == (0, 0) }
+            #expect(connections.held == (0, 0))
         }
     }
 
@@ -181,8 +181,8 @@ final class RawConnection {
     @Test func aBurstOfNewConnectionsIsNotClosedWithinTheGrace() async throws {
         try await withServer({ $0.maxUnauthenticatedConnectionsPerClient = 20 }) { port, connections in
             let burst = try (0..<(20 * ClientConnections.burst)).map { _ in try RawConnection(to: port, from: "127.0.0.3") }
-            try await eventually { connections.open.unidentified >= burst.count }
-            #expect(connections.open.unidentified == burst.count && connections.evicted == 0)
+            try await eventually { connections.held.unidentified >= burst.count }
+            #expect(connections.held.unidentified == burst.count && connections.evicted == 0)
             let more = try (0..<10).map { _ in try RawConnection(to: port, from: "127.0.0.3") }
             try await eventually { connections.evicted >= 10 }
             #expect(connections.evicted == 10)

@@ -69,7 +69,7 @@ final class AggregatorMetrics: Sendable {
     func families(samples: any SampleReading, databaseBytes: Int64, queuedSamples: Int, now: Int64) -> [MetricFamily] {
         let state = state.withLock { $0 }
         let agents = agents(now: now)
-        let open = connections.open
+        let held = connections.held
         func single(_ metric: MetricDescriptor, _ value: some BinaryInteger) -> MetricFamily {
             metric.family([metric.sample(Double(value))])
         }
@@ -82,8 +82,8 @@ final class AggregatorMetrics: Sendable {
             }),
             single(.aggregatorEvictedConnections, connections.evicted),
             MetricDescriptor.aggregatorConnections.family([
-                MetricDescriptor.aggregatorConnections.sample([Label("credential", "yes")], Double(open.identified)),
-                MetricDescriptor.aggregatorConnections.sample([Label("credential", "no")], Double(open.unidentified)),
+                MetricDescriptor.aggregatorConnections.sample([Label("credential", "yes")], Double(held.identified)),
+                MetricDescriptor.aggregatorConnections.sample([Label("credential", "no")], Double(held.unidentified)),
             ]),
             MetricDescriptor.aggregatorCommitDurationSeconds.family(state.commits.samples(MetricDescriptor.aggregatorCommitDurationSeconds.name)),
             single(.aggregatorCompactedSamples, samples.compactedSamples),

@@ -69,7 +69,7 @@ public final class ClientConnections: Sendable {
     public var evicted: Int { state.withLock { $0.evicted } }
 
     /// Open connections: with a credential, and without.
-    public var open: (identified: Int, unidentified: Int) {
+    public var held: (identified: Int, unidentified: Int) {
         state.withLock { state in (state.credentialOf.count, state.unidentified.values.reduce(0) { $0 + $1.count }) }
     }
 
@@ -153,10 +153,18 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let credential: CredentialCheck
     let tls: TLSServerContext?
     let onChannelLoop: Bool
+    /// What handles every connection's requests once it is set up (its handlers are the setup's).
+    let handling: HTTP1Channel
 
-    /// The channel of one connection: it carries the connection to its credential handler.
-    private func http1(_ handler: @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTP1Channel {
-        HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: handler(), idleTimeout: .init(limits.idleTimeout)))
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, connections: ClientConnections, credential: @escaping CredentialCheck,
+         tls: TLSServerContext?, onChannelLoop: Bool) {
+        self.responder = responder
+        self.limits = limits
+        self.connections = connections
+        self.credential = credential
+        self.tls = tls
+        self.onChannelLoop = onChannelLoop
+        handling = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: .init(limits.idleTimeout)))
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
@@ -168,24 +176,28 @@ struct GuardedHTTP1Channel: ServerChildChannel {
                          metadata: ["client": "\(client)", "closed": "\(evict.count)"])
             for close in evict { close() }
         }
-        if let tls {
+        // The TLS handler, kept for the credential handler to read the client certificate from.
+        let ssl = tls.map { NIOLoopBound(NIOSSLServerHandler(context: $0.context), eventLoop: channel.eventLoop) }
+        if let ssl {
             do {
-                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                try channel.pipeline.syncOperations.addHandler(ssl.value)
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
         }
         let identify: @Sendable () -> [any RemovableChannelHandler] = { [connections, credential, limits] in
-            [CredentialHandler(connection: connection, connections: connections, check: credential, limit: limits.maxConnectionsPerCredential)]
+            [CredentialHandler(connection: connection, connections: connections, check: credential, limit: limits.maxConnectionsPerCredential,
+                               tls: ssl?.value)]
         }
-        return http1(identify).setup(channel: channel, logger: logger)
+        // A channel of its own for each connection: it carries the connection to its credential handler.
+        return HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: identify(), idleTimeout: .init(limits.idleTimeout)))
+            .setup(channel: channel, logger: logger)
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
-        let inner = http1 { [] }
-        guard onChannelLoop else { return await inner.handle(value: value, logger: logger) }
+        guard onChannelLoop else { return await handling.handle(value: value, logger: logger) }
         await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
-            await inner.handle(value: value, logger: logger)
+            await handling.handle(value: value, logger: logger)
         }
     }
 }
@@ -200,13 +212,16 @@ final class CredentialHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let connections: ClientConnections
     private let check: CredentialCheck
     private let limit: Int
+    private let tls: NIOSSLServerHandler?
     private var identified = false
 
-    init(connection: ClientConnections.Connection, connections: ClientConnections, check: @escaping CredentialCheck, limit: Int) {
+    init(connection: ClientConnections.Connection, connections: ClientConnections, check: @escaping CredentialCheck, limit: Int,
+         tls: NIOSSLServerHandler?) {
         self.connection = connection
         self.connections = connections
         self.check = check
         self.limit = limit
+        self.tls = tls
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -219,7 +234,7 @@ final class CredentialHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func credential(of request: HTTPRequest, context: ChannelHandlerContext) -> String? {
         // The handshake asks for a certificate only where a CA is configured, and fails one
         // that does not chain to it: a certificate here was verified.
-        if let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() {
+        if let certificate = tls?.peerCertificate {
             return "certificate \(certificate.description)"
         }
         return check(request.headerFields)
