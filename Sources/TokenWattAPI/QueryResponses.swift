@@ -83,19 +83,23 @@ public struct FleetNode: Codable, Sendable, Equatable {
     @NullWhenUnknown public var lastPush: Double?
     public var gpus: Int
     @NullWhenUnknown public var powerWatts: Double?
+    /// Where the power came from, as the ledger names energy sources: `bmc`, `gpu`, `rapl`,
+    /// `gpu+rapl`, `psys`, ..., or `estimated` (from CPU utilisation, no sensor).
+    @NullWhenUnknown public var powerSource: String?
     @NullWhenUnknown public var gpuUtilization: Double?
     @NullWhenUnknown public var gpuTemperatureMaxCelsius: Double?
     @NullWhenUnknown public var cpuUtilization: Double?
     public var tokensPerSecond: Double
     public var models: [String]
 
-    public init(node: String, up: Bool, lastPush: Double?, gpus: Int, powerWatts: Double?, gpuUtilization: Double?, gpuTemperatureMaxCelsius: Double?,
+    public init(node: String, up: Bool, lastPush: Double?, gpus: Int, powerWatts: Double?, powerSource: String?, gpuUtilization: Double?, gpuTemperatureMaxCelsius: Double?,
                 cpuUtilization: Double?, tokensPerSecond: Double, models: [String]) {
         self.node = node
         self.up = up
         self.lastPush = lastPush
         self.gpus = gpus
         self.powerWatts = powerWatts
+        self.powerSource = powerSource
         self.gpuUtilization = gpuUtilization
         self.gpuTemperatureMaxCelsius = gpuTemperatureMaxCelsius
         self.cpuUtilization = cpuUtilization
@@ -105,7 +109,7 @@ public struct FleetNode: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case node, up, gpus, models
-        case lastPush = "last_push", powerWatts = "power_watts", gpuUtilization = "gpu_utilization"
+        case lastPush = "last_push", powerWatts = "power_watts", powerSource = "power_source", gpuUtilization = "gpu_utilization"
         case gpuTemperatureMaxCelsius = "gpu_temperature_max_celsius", cpuUtilization = "cpu_utilization", tokensPerSecond = "tokens_per_second"
     }
 }

@@ -158,7 +158,7 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/costs", use: CostsHandler(ledger: ledger, pricing: pricing, now: now).handle)
         router.get("/api/v1/advice", use: AdviceHandler(advisor: parts.advisor).handle)
         router.get("/api/v1/whatif", use: WhatIfHandler(hours: parts.costs, pricing: pricing, now: now).handle)
-        let fleet = FleetHandler(samples: samples, metrics: parts.metrics, advisor: parts.advisor, stalenessMs: configuration.stalenessMs, now: now)
+        let fleet = FleetHandler(samples: samples, metrics: parts.metrics, advisor: parts.advisor, costs: parts.costs, stalenessMs: configuration.stalenessMs, now: now)
         router.get("/api/v1/fleet", use: fleet.handle)
         let alerts = AlertsHandler(budgets: budgets, delivery: parts.delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)

@@ -112,9 +112,9 @@ import TokenWattStore
         let tokens = TokensResponse(from: 0, to: 3_600, by: ["model"], groups: [.init(labels: ["model": "llama"], tokens: ["input": 1_500, "output": 500, "cached_input": 1_000], requests: 3)])
         let tokensJSON = try APIGoldenTests.json(tokens)
         #expect(tokensJSON == #"{"data":{"by":["model"],"from":0,"groups":[{"labels":{"model":"llama"},"requests":3,"tokens":{"cached_input":1000,"input":1500,"output":500},"total":2000}],"to":3600,"total":2000},"status":"success"}"#)
-        let fleet = [FleetNode(node: "vm-1", up: false, lastPush: nil, gpus: 0, powerWatts: nil, gpuUtilization: nil, gpuTemperatureMaxCelsius: nil,
+        let fleet = [FleetNode(node: "vm-1", up: false, lastPush: nil, gpus: 0, powerWatts: 39.4, powerSource: "estimated", gpuUtilization: nil, gpuTemperatureMaxCelsius: nil,
                                cpuUtilization: 0.25, tokensPerSecond: 0, models: [])]
         let fleetJSON = try APIGoldenTests.json(fleet)
-        #expect(fleetJSON == #"{"data":[{"cpu_utilization":0.25,"gpu_temperature_max_celsius":null,"gpu_utilization":null,"gpus":0,"last_push":null,"models":[],"node":"vm-1","power_watts":null,"tokens_per_second":0,"up":false}],"status":"success"}"#)
+        #expect(fleetJSON == #"{"data":[{"cpu_utilization":0.25,"gpu_temperature_max_celsius":null,"gpu_utilization":null,"gpus":0,"last_push":null,"models":[],"node":"vm-1","power_source":"estimated","power_watts":39.4,"tokens_per_second":0,"up":false}],"status":"success"}"#)
     }
 }

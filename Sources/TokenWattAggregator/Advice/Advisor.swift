@@ -146,7 +146,7 @@ public final class Advisor: Service, Sendable {
         for (node, buckets) in energy {
             let power = pricing.nodeClass(for: nodeLabels(node))?.power ?? Pricing.PowerModel()
             windows[node]?.watts = buckets.map { reading in
-                guard let (joules, source) = reading?.joules(estimating: power), source != "none" else { return nil }
+                guard let (joules, source) = reading?.joules(estimating: power), source != HourCosts.noSource else { return nil }
                 return joules / seconds
             }
         }

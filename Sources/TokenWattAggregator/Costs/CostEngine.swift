@@ -111,6 +111,29 @@ public final class CostEngine: Service, Sendable {
         return ledger
     }
 
+    /// Each node's power now, in watts, with its source as the ledger names it: the ledger's
+    /// energy rules (`HourCosts.Energy`) applied to the rates of its counters over the last
+    /// `window` ms, so a node without a power sensor shows the estimate its hours are charged.
+    func power(of nodes: [String], over window: Int64) async throws -> [String: (watts: Double, source: String)] {
+        let now = now()
+        var rates: [String: HourCosts.Energy] = [:]
+        for node in nodes {
+            let selectors = try (CostEngine.energyMetrics + [CostEngine.presenceMetric]).map {
+                SeriesSelector(matchers: [try LabelMatcher(LabelSet.metricNameLabel, .equal, $0), try LabelMatcher("node", .equal, node)])
+            }
+            for series in samples.series(matching: selectors) {
+                guard let name = series.labels.metricName, let rate = try await samples.counterRate(seriesID: series.id, from: now - window, now: now) else { continue }
+                rates[node, default: HourCosts.Energy()].add(rate, of: name, labels: series.labels)
+            }
+        }
+        var power: [String: (watts: Double, source: String)] = [:]
+        for (node, energy) in rates {
+            let (watts, source) = energy.joules(estimating: pricing.nodeClass(for: nodeLabels(node))?.power ?? Pricing.PowerModel())
+            if source != HourCosts.noSource { power[node] = (watts, source) }
+        }
+        return power
+    }
+
     /// A node's labels, for its node class.
     func nodeLabels(_ node: String) -> [String: String] {
         staticLabels.merging(["node": node]) { $1 }

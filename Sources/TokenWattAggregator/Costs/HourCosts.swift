@@ -57,7 +57,7 @@ struct HourCosts {
             case let (gpu?, nil): return (gpu, "gpu")
             case let (nil, cpu?): return cpu
             case (nil, nil):
-                guard cpuSeconds > 0 else { return (0, "none") }
+                guard cpuSeconds > 0 else { return (0, HourCosts.noSource) }
                 return (power.idleWattsPerVCPU * cpuSeconds + (power.maxWattsPerVCPU - power.idleWattsPerVCPU) * cpuBusySeconds,
                         HourCosts.estimatedSource)
             }
@@ -77,6 +77,8 @@ struct HourCosts {
 
     /// The energy source of a node whose joules were estimated, not measured.
     static let estimatedSource = "estimated"
+    /// The energy source of a node with neither an energy counter nor CPU seconds.
+    static let noSource = "none"
 
     /// The start of the hour (ms) and the part of it measured (1 for a whole hour, less for the
     /// hour in progress: capex and overhead accrue with time).

@@ -5,7 +5,7 @@ extension WebOverview {
     /// Nodes and GPUs now (`/api/v1/fleet`), and the fleet's energy by hour over the last day.
     func fleetPage() async throws -> String {
         let now = now()
-        let status = try fleet.status()
+        let status = try await fleet.status()
         let nodes = status.nodes
         let up = nodes.filter(\.up).count
         let watts = nodes.compactMap(\.watts)
@@ -13,7 +13,9 @@ extension WebOverview {
         var body = "<div class=\"cards\">"
         body += HTML.card("Nodes up", HTML.figure("fleet.nodes_up", Double(up), .number(decimals: 0)), note: "of \(nodes.count) known")
         body += HTML.card("GPUs", HTML.figure("fleet.gpus", Double(nodes.reduce(0) { $0 + $1.gpus }), .number(decimals: 0)))
-        body += HTML.card("Power now", HTML.figure("fleet.power_watts", watts.isEmpty ? nil : watts.reduce(0, +), .watts))
+        let estimated = nodes.filter { $0.powerSource == HourCosts.estimatedSource }.count
+        body += HTML.card("Power now", HTML.figure("fleet.power_watts", watts.isEmpty ? nil : watts.reduce(0, +), .watts),
+                          note: estimated == 0 ? "" : "\(estimated) node\(estimated == 1 ? "" : "s") estimated: no power sensor")
         body += HTML.card("Mean GPU utilisation", HTML.figure("fleet.gpu_utilization", utilisation.isEmpty ? nil : utilisation.reduce(0, +) / Double(utilisation.count), .percent))
         body += HTML.card("Tokens per second", HTML.figure("fleet.tokens_per_second", nodes.reduce(0) { $0 + $1.tokensPerSecond }, .number(decimals: 1)))
         body += "</div>"
@@ -34,7 +36,9 @@ extension WebOverview {
                                return [
                                    HTML.escape(node.node), HTML.badge(node.up ? "up" : "down", node.up ? "up" : "down"),
                                    HTML.figure("\(key).gpus", Double(node.gpus), .number(decimals: 0)),
-                                   HTML.figure("\(key).power_watts", node.watts, .watts),
+                                   HTML.figure("\(key).power_watts", node.watts, .watts)
+                                       + (node.powerSource == HourCosts.estimatedSource
+                                           ? " <abbr class=\"estimated\" title=\"estimated from CPU utilisation: no power sensor\">est.</abbr>" : ""),
                                    HTML.figure("\(key).gpu_utilization", node.gpuUtilisation, .percent),
                                    HTML.figure("\(key).gpu_temperature_max_celsius", node.hottestGPU, .number(decimals: 0)) + (node.hottestGPU == nil ? "" : " °C"),
                                    HTML.figure("\(key).cpu_utilization", node.cpuUtilisation, .percent),

@@ -49,6 +49,15 @@ public protocol SampleReading: Sendable {
 }
 
 extension SampleReading {
+    /// A counter's growth per second between its first and last raw samples after `from`
+    /// (ms), a drop counting as a reset to zero; nil with fewer than two.
+    public func counterRate(seriesID: Int64, from: Int64, now: Int64) async throws(StoreError) -> Double? {
+        let samples = try await rawSamples(seriesID: seriesID, from: from + 1, to: now + 1).filter(\.value.isFinite)
+        guard let first = samples.first, let last = samples.last, last.timestamp > first.timestamp else { return nil }
+        let increase = zip(samples, samples.dropFirst()).reduce(0.0) { $0 + CounterStep.increase(from: $1.0.value, to: $1.1.value) }
+        return increase / (Double(last.timestamp - first.timestamp) / 1000)
+    }
+
     /// How much a counter grew over `(from, to]` (ms), a drop counting as a reset to zero, as
     /// PromQL's `increase()` counts it without extrapolating, and how many samples it had there.
     /// Raw samples answer ranges that raw retention still holds: the step from the last sample
