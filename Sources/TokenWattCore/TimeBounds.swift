@@ -93,10 +93,5 @@ public struct UTCTime: Sendable, Equatable {
         year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     }
 
-    /// `2026-12-03 11:14`.
-    public var minuteText: String { "\(dateText) \(UTCTime.two(hour)):\(UTCTime.two(minute))" }
-    /// `2026-12-03`.
-    public var dateText: String { "\(year)-\(UTCTime.two(month))-\(UTCTime.two(day))" }
-
     public static func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }

@@ -7,8 +7,9 @@ import TokenWattTestSupport
 /// of an aggregator fed by an agent (fake NVML, a stand-in vLLM, an application's usage report)
 /// and a gateway's series, behind a reader's user; every figure in the DOM (`data-key`,
 /// `data-value`) is checked against the JSON API, the page against console messages and
-/// addresses elsewhere, and a screenshot of each page is saved (`TOKENWATT_SCREENSHOTS`, else
-/// the test's folder).
+/// addresses elsewhere, its layout at 1,280×800 and 1,920×1,080 (`scripts/layout-check.js`),
+/// and a screenshot of each page at both widths is saved (`TOKENWATT_SCREENSHOTS`, else the
+/// test's folder).
 @Suite(.serialized) struct WebOverviewTests {
     static let chromium = "/usr/bin/chromium"
     static let llama = TokenFlowTests.model
@@ -31,6 +32,36 @@ import TokenWattTestSupport
             figures[key] = Double(String(dom[Range(match.range(at: 2), in: dom)!]))
         }
         return figures
+    }
+
+    /// What `scripts/layout-check.js` found on a page.
+    struct LayoutReport: Decodable {
+        var wide: [String]
+        var svgText: [String]
+        var timeAxes: [String]
+        var iso: [String]
+        var charts: Int
+        var timeCharts: Int
+        var times: Int
+
+        var problems: [String] { wide + svgText + timeAxes + iso.map { "ISO timestamp as text: \($0)" } }
+    }
+
+    /// The layout checks on `html` in a window of `width` × `height`: the page as served, with
+    /// the checks' script added at its end, loaded from a file.
+    static func layout(_ html: String, width: Int, height: Int, directory: String) async throws -> LayoutReport {
+        let script = try String(contentsOf: DeployTests.root.appendingPathComponent("scripts/layout-check.js"), encoding: .utf8)
+        let file = "\(directory)/layout-\(width).html"
+        try html.replacingOccurrences(of: "</body>", with: "<script>\(script)</script></body>").write(toFile: file, atomically: true, encoding: .utf8)
+        let dom = try await browse("file://\(file)", ["--dump-dom", "--window-size=\(width),\(height)", "--hide-scrollbars"], directory: directory)
+        let json = try #require(dom.firstMatch(of: #/<pre id="layout-report">(.*?)</pre>/#)?.output.1, "\(dom.suffix(2_000))")
+        let text = String(json).replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+        do {
+            return try JSONDecoder().decode(LayoutReport.self, from: Data(text.utf8))
+        } catch {
+            Issue.record("the layout report: \(text)")
+            throw error
+        }
     }
 
     static func attribute(_ name: String, in dom: String) -> String? {
@@ -81,6 +112,13 @@ import TokenWattTestSupport
                        samples: [Sample(timestamp: now, value: value)])
         }
         #expect(try await aggregator.push([gateway("forwarded", 12), gateway("budget_exceeded", 3)], token: "token-2") == 204)
+        // And the tokens it metered for research on a cloud route: a minute of them.
+        let metered = { (type: String, value: Double) in
+            TimeSeries(labels: try! LabelSet(dictionary: ["__name__": "tokenwatt_tokens_total", "source": "gateway", "provider": "openai", "model": "gpt-5-mini",
+                                                          "type": type, "team": "research"]),
+                       samples: [Sample(timestamp: now - 60_000, value: 0), Sample(timestamp: now, value: value)])
+        }
+        #expect(try await aggregator.push([metered("input", 40_000), metered("output", 9_000)], token: "token-2") == 204)
 
         let work = node.work()
         // (JSON writes the model's slash as \/.)
@@ -116,10 +154,17 @@ import TokenWattTestSupport
                 try await Task.sleep(for: .seconds(1))
             }
             #expect(mismatches.isEmpty, "/\(section): \(mismatches)")
-            let file = "\(screenshots)/\(section.isEmpty ? "fleet" : section).png"
-            _ = try await WebOverviewTests.browse(url, ["--screenshot=\(file)", "--window-size=1280,1100", "--hide-scrollbars"], directory: directory)
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-            #expect(size > 10_000, "\(file): \(size) bytes")
+            let html = try await HTTP.get(aggregator.url + "/" + section, headers: reader).body
+            for (width, height) in [(1_280, 800), (1_920, 1_080)] {
+                let report = try await WebOverviewTests.layout(html, width: width, height: height, directory: directory)
+                #expect(report.problems.isEmpty, "/\(section) at \(width)×\(height): \(report.problems)")
+                if section != "costs" && section != "gateway" { #expect(report.times > 0, "/\(section): times as <time> with their instant") }
+                if ["", "costs", "budgets"].contains(section) { #expect(report.timeCharts > 0, "/\(section) draws its time chart") }
+                let file = "\(screenshots)/\(section.isEmpty ? "fleet" : section)-\(width).png"
+                _ = try await WebOverviewTests.browse(url, ["--screenshot=\(file)", "--window-size=\(width),\(height + 500)", "--hide-scrollbars"], directory: directory)
+                let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+                #expect(size > 10_000, "\(file): \(size) bytes")
+            }
         }
         #expect(checked > 40)
         #expect(try await HTTP.get(aggregator.url + "/costs").status == 401)
@@ -189,6 +234,7 @@ import TokenWattTestSupport
                 }
             }
         default:
+            if !dom.contains("team=research") { mismatches.append("the gateway's caller team=research is missing") }
             check("gateway.gpu-02.meta-llama/.*.forwarded", 12.0)
             check("gateway.gpu-02.meta-llama/.*.budget_exceeded", 3.0)
             check("gateway.denied", 3.0)

@@ -41,7 +41,7 @@ import TokenWattStore
         #expect(state.spent == 240)
         #expect(state.forecast == 1_200)
         let forecast = try #require(events.first { $0.type == .forecast })
-        #expect(forecast.projectedCrossingAt == AlertEvent.time(200 * BudgetForecastTests.hour))
+        #expect(forecast.projectedCrossingAt == TimeText.exact(200 * BudgetForecastTests.hour))
         #expect(forecast.forecast == 1_200)
         // Not again in the same period.
         let later = BudgetForecastTests.evaluate(at: now + BudgetForecastTests.hour, state: state) { _ in 5 }
@@ -62,7 +62,7 @@ import TokenWattStore
         // The 6 h window holds 5 + 240 = 245: 245/6 per hour; 664 left is reached in 664 × 6/245 h.
         let forecast = try #require(events.first { $0.type == .forecast })
         let crossing = now + Int64((664.0 / (245.0 / Double(6 * BudgetForecastTests.hour))))
-        #expect(forecast.projectedCrossingAt == AlertEvent.time(crossing))
+        #expect(forecast.projectedCrossingAt == TimeText.exact(crossing))
     }
 
     @Test func eachThresholdFiresOncePerPeriodAndTheNextPeriodStartsWithAReset() throws {

@@ -16,9 +16,9 @@ import TokenWattTestSupport
     static let now: Int64 = 1_800_000_000_000
 
     static func event(_ id: String, type: AlertEvent.Kind = .threshold) -> AlertEvent {
-        AlertEvent(id: id, type: type, budget: "b", scope: ["team": "=research"], periodStart: AlertEvent.time(0), periodEnd: AlertEvent.time(1),
+        AlertEvent(id: id, type: type, budget: "b", scope: ["team": "=research"], periodStart: TimeText.exact(0), periodEnd: TimeText.exact(1),
                    measure: "usd", unit: "USD", spent: 850, limit: 1_000, usedRatio: 0.85, threshold: 0.8,
-                   topContributors: ["team": [.init(name: "research", spent: 850)]], link: "http://x/api/v1/budgets?name=b", occurredAt: AlertEvent.time(now))
+                   topContributors: ["team": [.init(name: "research", spent: 850)]], link: "http://x/api/v1/budgets?name=b", occurredAt: TimeText.exact(now))
     }
 
     /// Runs `body` with the stores, a worker delivering to `receiver` kinds at a local server that

@@ -81,6 +81,5 @@ import TokenWattCore
             }
             milliseconds += 7 * Milliseconds.hour + 13 * 60_000
         }
-        #expect(UTCTime(milliseconds: 1_795_824_000_000).minuteText == "2026-11-28 00:00")
     }
 }

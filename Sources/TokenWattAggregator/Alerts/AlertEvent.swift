@@ -1,4 +1,5 @@
 import Foundation
+import TokenWattCore
 
 /// One budget alert, as the webhook receiver gets it (JSON, snake_case keys) and as the outbox
 /// keeps it; Slack and Alertmanager receivers get renderings of it.
@@ -58,9 +59,9 @@ struct AlertEvent: Codable, Sendable, Equatable {
 
     var json: String { String(decoding: try! AlertEvent.encoder.encode(self), as: UTF8.self) }
 
-    /// Unix milliseconds as RFC 3339 (UTC).
-    static func time(_ ms: Int64) -> String {
-        Date(timeIntervalSince1970: Double(ms) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    /// One of the event's times as a person reads it, in UTC.
+    static func readable(_ time: String?) -> String {
+        time.flatMap(TimeBounds.milliseconds(fromRFC3339:)).map(TimeText.utc.text) ?? time ?? "?"
     }
 
     /// The alert this event fires: `threshold:0.8`, `forecast`, `runaway`; nil for the events that end alerts.
@@ -85,13 +86,13 @@ struct AlertEvent: Codable, Sendable, Equatable {
         case .threshold:
             return "Budget \(budget): \(AlertEvent.number((threshold ?? 0) * 100))% threshold crossed, \(amount) spent"
         case .forecast:
-            return "Budget \(budget): on course to reach its limit by \(projectedCrossingAt ?? "?"), \(amount) spent, \(AlertEvent.amount(forecast ?? 0)) forecast for the period"
+            return "Budget \(budget): on course to reach its limit by \(AlertEvent.readable(projectedCrossingAt)), \(amount) spent, \(AlertEvent.amount(forecast ?? 0)) forecast for the period"
         case .runaway:
             return "Budget \(budget): token rate \(AlertEvent.amount(tokensPerSecond ?? 0))/s against \(AlertEvent.amount(baselineTokensPerSecond ?? 0))/s before, \(amount) spent"
         case .resolved:
             return "Budget \(budget): \((resolves ?? []).joined(separator: ", ")) resolved, \(amount) spent"
         case .reset:
-            return "Budget \(budget): period \(periodStart) – \(periodEnd) ended with \(amount) spent"
+            return "Budget \(budget): period \(AlertEvent.readable(periodStart)) – \(AlertEvent.readable(periodEnd)) ended with \(amount) spent"
         }
     }
 

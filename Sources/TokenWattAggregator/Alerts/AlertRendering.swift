@@ -50,7 +50,7 @@ enum AlertRendering {
             if parts.count > 1 { labels["threshold"] = String(parts[1]) }
             if parts[0] != "runaway" { labels["period_start"] = event.periodStart }
             let startsAt = event.firing != nil ? event.occurredAt : event.periodStart
-            let endsAt = event.firing != nil ? AlertEvent.time(max(now, 0) + alertmanagerHoldMs) : event.occurredAt
+            let endsAt = event.firing != nil ? TimeText.exact(max(now, 0) + alertmanagerHoldMs) : event.occurredAt
             return AlertmanagerAlert(labels: labels, annotations: ["summary": event.summary, "spent": "\(event.spent)", "limit": "\(event.limit)",
                                                                    "used_ratio": "\(event.usedRatio)", "projected_crossing_at": event.projectedCrossingAt ?? ""]
                                          .filter { !$0.value.isEmpty },

@@ -28,8 +28,8 @@ struct AlertsHandler: Sendable {
                                    scope: Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
                                    state: "not evaluated yet")
             if let state = states[budget.name] {
-                row.periodStart = AlertEvent.time(state.periodStart)
-                row.periodEnd = AlertEvent.time(state.periodEnd)
+                row.periodStart = TimeText.exact(state.periodStart)
+                row.periodEnd = TimeText.exact(state.periodEnd)
                 row.spent = state.spent
                 row.usedRatio = state.spent / budget.limit
                 row.fired = state.fired
@@ -78,7 +78,7 @@ struct AlertsHandler: Sendable {
     /// The newest outbox messages as `/api/v1/alerts` answers them.
     func alertRows(limit: Int) async throws -> [AlertRecord] {
         try await delivery.outbox.recentMessages(limit: limit).map { message in
-            var row = AlertRecord(eventID: message.eventID, receiver: message.receiver, created: AlertEvent.time(message.createdMs),
+            var row = AlertRecord(eventID: message.eventID, receiver: message.receiver, created: TimeText.exact(message.createdMs),
                                   status: message.status.rawValue, attempts: message.attempts)
             // The event's text is ours; one that does not read as an event still shows its delivery.
             if let event = try? AlertEvent.decoder.decode(AlertEvent.self, from: Data(message.event.utf8)) {
@@ -86,9 +86,9 @@ struct AlertsHandler: Sendable {
                 row.budget = event.budget
                 row.summary = event.summary
             }
-            if message.status == .pending { row.nextAttempt = AlertEvent.time(message.nextAttemptMs) }
+            if message.status == .pending { row.nextAttempt = TimeText.exact(message.nextAttemptMs) }
             row.lastError = message.lastError
-            row.finished = message.finishedMs.map(AlertEvent.time)
+            row.finished = message.finishedMs.map(TimeText.exact)
             return row
         }
     }

@@ -275,9 +275,9 @@ extension AlertEvent {
         let type = Kind(rawValue: String(parts[0])) ?? .threshold
         return AlertEvent(id: "evt_" + UUID().uuidString.lowercased(), type: type, budget: budget.name,
                           scope: Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
-                          periodStart: time(state.periodStart), periodEnd: time(state.periodEnd), measure: budget.measure.rawValue,
+                          periodStart: TimeText.exact(state.periodStart), periodEnd: TimeText.exact(state.periodEnd), measure: budget.measure.rawValue,
                           unit: BudgetEvaluator.unit(of: budget, currency: currency), spent: state.spent, limit: budget.limit,
                           usedRatio: state.spent / budget.limit, threshold: parts.count > 1 ? Double(parts[1]) : nil, forecast: state.forecast,
-                          topContributors: [:], link: link, occurredAt: time(now))
+                          topContributors: [:], link: link, occurredAt: TimeText.exact(now))
     }
 }

@@ -76,9 +76,9 @@ enum BudgetEvaluator {
         func event(_ type: AlertEvent.Kind, _ state: BudgetState, spent: Double) -> AlertEvent {
             AlertEvent(id: newID(), type: type, budget: budget.name,
                        scope: Dictionary(budget.scope.map { ($0.name, $0.op.rawValue + $0.value) }, uniquingKeysWith: { $1 }),
-                       periodStart: AlertEvent.time(state.periodStart), periodEnd: AlertEvent.time(state.periodEnd),
+                       periodStart: TimeText.exact(state.periodStart), periodEnd: TimeText.exact(state.periodEnd),
                        measure: budget.measure.rawValue, unit: unit(of: budget, currency: currency), spent: spent, limit: budget.limit,
-                       usedRatio: spent / budget.limit, topContributors: reading.contributors, link: link, occurredAt: AlertEvent.time(now))
+                       usedRatio: spent / budget.limit, topContributors: reading.contributors, link: link, occurredAt: TimeText.exact(now))
         }
         var state = previous ?? BudgetState(periodStart: reading.periodStart, periodEnd: reading.periodEnd)
         if state.periodStart != reading.periodStart {
@@ -108,7 +108,7 @@ enum BudgetEvaluator {
             if projected >= budget.limit, reading.spent < budget.limit, rate > 0, !state.fired.contains("forecast") {
                 var forecast = event(.forecast, state, spent: reading.spent)
                 forecast.forecast = projected
-                forecast.projectedCrossingAt = AlertEvent.time(now + Int64((budget.limit - reading.spent) / rate))
+                forecast.projectedCrossingAt = TimeText.exact(now + Int64((budget.limit - reading.spent) / rate))
                 events.append(forecast)
                 state.fired.append("forecast")
             }

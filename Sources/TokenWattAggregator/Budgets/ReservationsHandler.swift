@@ -34,7 +34,7 @@ struct ReservationsHandler: Sendable {
                                                       maxOutputTokens: try ReservationsHandler.number(body.maxOutputTokens, "max_output_tokens"), ttlMs: Int64(ttl * 1000)))
             switch answer {
             case .granted(let id, let holds, let expires):
-                return APIResponse.answer(ReservationGrant(id: id, expiresAt: AlertEvent.time(expires),
+                return APIResponse.answer(ReservationGrant(id: id, expiresAt: TimeText.exact(expires),
                                                            holds: holds.map { ReservationGrant.Hold(budget: $0.budget, amount: $0.amount) }), status: .created)
             case .denied(let budget, let used, let limit, let resets):
                 let unit = BudgetEvaluator.unit(of: budget, currency: currency)

@@ -35,7 +35,8 @@ extension WebOverview {
             for candidate in recommendation.powerOff {
                 body += "<p>Power off \(HTML.escape(candidate.node)): saves \(HTML.figure("\(key).power_off.\(candidate.node)", candidate.savingsPerMonth, money)) a month.</p>"
             }
-            var columns = ["node", "tokens/s", "capacity", "headroom", "queue", "KV cache", "utilisation", "watts", "J/token", "marginal per M", "average per M", "cloud per M"]
+            var columns = ["node", "tokens/s", "capacity (tokens/s)", "headroom (tokens/s)", "queue", "KV cache", "utilisation", "power", "J/token"]
+                + ["marginal per M", "average per M", "cloud per M"].map { "\($0) (\(currency))" }
             if carbon { columns.append("gCO2e per M (marginal)") }
             body += HTML.table(columns, recommendation.placements.map { placement in
                 let node = "\(key).\(placement.node)"
@@ -46,9 +47,9 @@ extension WebOverview {
                     HTML.figure("\(node).queue", placement.queue, .number(decimals: 1)), HTML.figure("\(node).kv_cache_usage", placement.kvCacheUsage, .percent),
                     HTML.figure("\(node).utilization", placement.utilisation, .percent), HTML.figure("\(node).watts", placement.watts, .watts),
                     HTML.figure("\(node).joules_per_token", placement.joulesPerToken, .number(decimals: 3)) + (placement.fitted ? "" : " (average)"),
-                    HTML.figure("\(node).marginal_cost_per_million_tokens", placement.marginalCost, money),
-                    HTML.figure("\(node).average_cost_per_million_tokens", placement.averageCost, money),
-                    HTML.figure("\(node).cloud_price_per_million_tokens", placement.cloudPrice, money),
+                    HTML.figure("\(node).marginal_cost_per_million_tokens", placement.marginalCost, .number(decimals: 3)),
+                    HTML.figure("\(node).average_cost_per_million_tokens", placement.averageCost, .number(decimals: 3)),
+                    HTML.figure("\(node).cloud_price_per_million_tokens", placement.cloudPrice, .number(decimals: 3)),
                 ]
                 if carbon { cells.append(HTML.figure("\(node).marginal_gco2e_per_million_tokens", placement.marginalGCO2e, .grams)) }
                 return cells
@@ -82,7 +83,7 @@ extension WebOverview {
             }, numeric: [1], id: "idle-nodes")
         }
         let window = NumberText.grouped(Double(advice.windowMs) / 60_000, decimals: 0)
-        return HTML.page(.advice, subtitle: "Over the last \(window) minutes, measured \(WebOverview.time(advice.computedAtMs))", body: body,
+        return HTML.page(.advice, subtitle: "Over the last \(window) minutes", at: advice.computedAtMs, body: body,
                          attributes: ["computed-at": "\(Double(advice.computedAtMs) / 1000)"])
     }
 }

@@ -7,28 +7,31 @@ extension WebOverview {
     func budgetsPage() async throws -> String {
         let now = now()
         let rows = alerts.budgetRows()
+        let states = alerts.budgets.currentStates
+        let zones = Dictionary(alerts.budgets.budgets.map { ($0.name, TimeText(zone: $0.period.timezone)) }, uniquingKeysWith: { first, _ in first })
         var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
             let key = "budget.\(row.name)"
             return [
                 HTML.escape(row.name), HTML.badge(row.state, row.state), HTML.figure("\(key).spent", row.spent, .number(decimals: 2)),
                 HTML.figure("\(key).limit", row.limit, .number(decimals: 2)), HTML.figure("\(key).used_ratio", row.usedRatio, .percent),
                 HTML.figure("\(key).forecast", row.forecast, .number(decimals: 2)), HTML.escape(row.unit),
-                HTML.escape(row.periodEnd ?? "—"),
+                states[row.name].map { HTML.time($0.periodEnd, zones[row.name] ?? .utc) } ?? "—",
                 HTML.escape((row.fired ?? []).joined(separator: ", ") + (row.runaway == true ? " runaway" : "")),
             ]
         }, numeric: [2, 3, 4, 5], id: "budgets", empty: "No budgets: add budgets: to the aggregator's config.")
         for chart in alerts.burnDowns(now: now) {
             body += "<h2>\(HTML.escape(chart.budget.name))</h2>"
             body += Chart.burnDown("Burn-down of \(chart.budget.name)", start: chart.periodStart, end: chart.periodEnd, now: now, cumulative: chart.cumulative,
-                                   limit: chart.budget.limit, thresholds: chart.budget.thresholds, forecast: chart.forecast, unit: chart.unit)
+                                   limit: chart.budget.limit, thresholds: chart.budget.thresholds, forecast: chart.forecast, unit: chart.unit,
+                                   time: TimeText(zone: chart.budget.period.timezone))
         }
         body += "<h2>Alerts and deliveries</h2>"
         body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row in
-            [HTML.escape(row.created), HTML.escape(row.budget ?? ""), HTML.escape(row.type ?? ""),
+            [TimeBounds.milliseconds(fromRFC3339: row.created).map { HTML.time($0) } ?? HTML.escape(row.created), HTML.escape(row.budget ?? ""), HTML.escape(row.type ?? ""),
              HTML.escape(row.receiver), HTML.badge(row.status, row.status),
              HTML.figure("alert.\(row.eventID).\(row.receiver).attempts", Double(row.attempts), .number(decimals: 0)),
              HTML.escape(row.summary ?? ""), HTML.escape(row.lastError ?? "")]
         }, numeric: [5], id: "alerts", empty: "No alert has fired.")
-        return HTML.page(.budgets, subtitle: "\(rows.count) budget\(rows.count == 1 ? "" : "s") · \(WebOverview.time(now))", body: body)
+        return HTML.page(.budgets, subtitle: "\(rows.count) budget\(rows.count == 1 ? "" : "s")", at: now, body: body)
     }
 }

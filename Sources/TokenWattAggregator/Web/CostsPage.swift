@@ -12,7 +12,7 @@ extension WebOverview {
         let from = TimeBucket.current(at: to, width: Milliseconds.day) - Int64(days - 1) * Milliseconds.day
         let ledger = try await self.ledger.days(from: from, to: to)
         let carbon = pricing.carbon != nil
-        let money = HTML.Format.money(currency)
+        let money = HTML.Format.money(currency), amount = HTML.Format.number(decimals: 2)
         func report(_ by: [String], step: CostReport.Step? = nil) -> [CostGroup] {
             CostReport(by: by, step: step, carbon: carbon).rows(ledger)
         }
@@ -29,16 +29,24 @@ extension WebOverview {
         if carbon { body += HTML.card("Emissions", HTML.figure("total.gco2e", total.gco2e, .grams), note: "CO2e") }
         body += "</div>"
 
-        let daily = report([], step: .calendar(CalendarPeriod(.day, timezone: TimeZone(identifier: "UTC")!)))
-        body += "<h2>Per day (UTC)</h2>"
-        body += Chart.bars("On-prem cost and cloud-equivalent per day", categories: daily.map { WebOverview.day($0.start ?? 0) },
-                           series: [.init(name: "on-prem cost", color: "#2f7d5b", values: daily.map { $0.figures.onPremCost }),
-                                    .init(name: "cloud-equivalent of local tokens", color: "#3d6fb6", values: daily.map { $0.figures.cloudEquivalent }),
-                                    .init(name: "cloud spend", color: "#c77d12", values: daily.map { $0.figures.cloudSpend })],
-                           unit: currency)
+        // Every day of the window, or every hour of a one-day window, so the time axis runs through it.
+        let hourly = days == 1
+        let width = hourly ? Milliseconds.hour : Milliseconds.day
+        let steps = report([], step: hourly ? .hour : .calendar(CalendarPeriod(.day, timezone: TimeText.utc.zone)))
+        let figures = Dictionary(steps.map { (Int64((($0.start ?? 0) * 1000).rounded()), $0.figures) }, uniquingKeysWith: { first, _ in first })
+        let starts = (0..<(hourly ? 24 : days)).map { from + Int64($0) * width }
+        func values(_ figure: (CostFigures) -> Double) -> [Double] { starts.map { figures[$0].map(figure) ?? 0 } }
+        body += hourly ? "<h2>Per hour (UTC)</h2>" : "<h2>Per day (UTC)</h2>"
+        body += Chart.bars("On-prem cost and cloud-equivalent per \(hourly ? "hour" : "day")",
+                           categories: starts.map { hourly ? TimeText.utc.clock($0) : TimeText.utc.date($0) },
+                           series: [.init(name: "on-prem cost", color: "#2f7d5b", values: values(\.onPremCost)),
+                                    .init(name: "cloud-equivalent of local tokens", color: "#3d6fb6", values: values(\.cloudEquivalent)),
+                                    .init(name: "cloud spend", color: "#c77d12", values: values(\.cloudSpend))],
+                           unit: currency, time: true)
 
         body += "<h2>By model: local against the cloud</h2>"
-        var columns = ["model", "tokens", "cached input", "on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend", "unpriced tokens"]
+        var columns = ["model", "tokens", "cached input"] + ["on-prem cost", "per M local", "cloud-equivalent per M", "savings", "cloud spend"].map { "\($0) (\(currency))" }
+            + ["unpriced tokens"]
         if carbon { columns.append("gCO2e per M") }
         body += HTML.table(columns, report(["model"]).map { row in
             let model = row.labels["model"]
@@ -46,10 +54,10 @@ extension WebOverview {
             var cells = [
                 HTML.escape(model ?? "(idle hours)"), HTML.figure("\(key).tokens", row.figures.tokens.all, .number(decimals: 0)),
                 HTML.figure("\(key).cached_input", row.figures.tokens.cachedInput, .number(decimals: 0)),
-                HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
-                HTML.figure("\(key).cost_per_million_tokens", row.figures.costPerMillionTokens, money),
-                HTML.figure("\(key).cloud_equivalent_per_million_tokens", row.figures.cloudEquivalentPerMillionTokens, money),
-                HTML.figure("\(key).savings", row.figures.savings, money), HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, money),
+                HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, amount),
+                HTML.figure("\(key).cost_per_million_tokens", row.figures.costPerMillionTokens, amount),
+                HTML.figure("\(key).cloud_equivalent_per_million_tokens", row.figures.cloudEquivalentPerMillionTokens, amount),
+                HTML.figure("\(key).savings", row.figures.savings, amount), HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, amount),
                 HTML.figure("\(key).unpriced_tokens", row.figures.unpricedTokens, .number(decimals: 0)),
             ]
             if carbon { cells.append(HTML.figure("\(key).gco2e_per_million_tokens", row.figures.gco2ePerMillionTokens, .grams)) }
@@ -60,42 +68,36 @@ extension WebOverview {
         let phases = report(["model", "role"]).filter { $0.labels["role"] != nil }
         if !phases.isEmpty {
             body += "<h2>By phase: prefill and decode pools</h2>"
-            body += HTML.table(["model", "phase", "input", "cached input", "output", "on-prem cost", "cloud-equivalent"], phases.map { row in
+            body += HTML.table(["model", "phase", "input", "cached input", "output", "on-prem cost (\(currency))", "cloud-equivalent (\(currency))"], phases.map { row in
                 let key = "phase.\(row.labels["model"] ?? "").\(row.labels["role"] ?? "")"
                 return [HTML.escape(row.labels["model"] ?? ""), HTML.escape(row.labels["role"] ?? ""),
                         HTML.figure("\(key).input", row.figures.tokens.input, .number(decimals: 0)),
                         HTML.figure("\(key).cached_input", row.figures.tokens.cachedInput, .number(decimals: 0)),
                         HTML.figure("\(key).output", row.figures.tokens.output, .number(decimals: 0)),
-                        HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
-                        HTML.figure("\(key).cloud_equivalent", row.figures.cloudEquivalent, money)]
+                        HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, amount),
+                        HTML.figure("\(key).cloud_equivalent", row.figures.cloudEquivalent, amount)]
             }, numeric: [2, 3, 4, 5, 6], id: "by-phase")
         }
 
         body += "<h2>By team</h2>"
-        body += HTML.table(["team", "tokens", "cost", "on-prem", "cloud spend"], report(["team"]).map { row in
+        body += HTML.table(["team", "tokens"] + ["cost", "on-prem", "cloud spend"].map { "\($0) (\(currency))" }, report(["team"]).map { row in
             let team = row.labels["team"]
             let key = "team.\(team ?? "")"
             return [HTML.escape(team ?? "(no team)"), HTML.figure("\(key).tokens", row.figures.tokens.all, .number(decimals: 0)),
-                    HTML.figure("\(key).cost", row.figures.cost, money), HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money),
-                    HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, money)]
+                    HTML.figure("\(key).cost", row.figures.cost, amount), HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, amount),
+                    HTML.figure("\(key).cloud_spend", row.figures.cloudSpend, amount)]
         }, numeric: [1, 2, 3, 4], id: "by-team")
 
         body += "<h2>By node: energy and idle burn</h2>"
-        body += HTML.table(["node", "kWh", "energy sources", "on-prem cost", "idle cost", "savings"], report(["node"]).map { row in
+        body += HTML.table(["node", "kWh", "energy sources"] + ["on-prem cost", "idle cost", "savings"].map { "\($0) (\(currency))" }, report(["node"]).map { row in
             let node = row.labels["node"] ?? ""
             let key = "node.\(node)"
             return [HTML.escape(node), HTML.figure("\(key).kwh", (row.figures.kwh ?? 0) + (row.figures.kwhEstimated ?? 0), .number(decimals: 2)),
                     HTML.escape((row.figures.energySources ?? []).joined(separator: ", ")),
-                    HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, money), HTML.figure("\(key).idle_cost", row.figures.idleCost, money),
-                    HTML.figure("\(key).savings", row.figures.savings, money)]
+                    HTML.figure("\(key).on_prem_cost", row.figures.onPremCost, amount), HTML.figure("\(key).idle_cost", row.figures.idleCost, amount),
+                    HTML.figure("\(key).savings", row.figures.savings, amount)]
         }, numeric: [1, 3, 4, 5], id: "by-node")
         return HTML.page(.costs, subtitle: days == 1 ? "Today (UTC) so far, in \(currency)" : "The last \(days) days (UTC), today's so far included, in \(currency)", body: body,
                          attributes: ["from": "\(Double(from) / 1000)", "to": "\(Double(to) / 1000)"])
-    }
-
-    /// `11-28` for a day's bar.
-    static func day(_ seconds: Double) -> String {
-        let time = UTCTime(milliseconds: Int64(seconds * 1000))
-        return "\(UTCTime.two(time.month))-\(UTCTime.two(time.day))"
     }
 }

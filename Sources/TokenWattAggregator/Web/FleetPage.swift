@@ -21,12 +21,12 @@ extension WebOverview {
         body += "</div>"
 
         let firstHour = TimeBucket.current(at: now, width: Milliseconds.hour) - 23 * Milliseconds.hour
-        body += "<h2>Energy by hour, last 24 hours</h2>"
+        body += "<h2>Energy by hour, last 24 hours (UTC)</h2>"
         body += try await fromLedger("fleet energy \(firstHour)") {
             var kWh = Array(repeating: 0.0, count: 24)
             for row in try await ledger.nodeHours(from: firstHour, to: now) { kWh[Int((row.hour - firstHour) / Milliseconds.hour)] += row.joules / 3.6e6 }
-            return Chart.bars("Fleet energy by hour", categories: (0..<24).map { WebOverview.hourLabel(firstHour + Int64($0) * Milliseconds.hour) },
-                              series: [.init(name: "kWh (measured and estimated)", color: "#2f7d5b", values: kWh)], unit: "kWh")
+            return Chart.bars("Fleet energy by hour", categories: (0..<24).map { TimeText.utc.clock(firstHour + Int64($0) * Milliseconds.hour) },
+                              series: [.init(name: "measured and estimated", color: "#2f7d5b", values: kWh)], unit: "kWh", time: true)
         }
 
         body += "<h2>Nodes</h2>"
@@ -44,14 +44,9 @@ extension WebOverview {
                                    HTML.figure("\(key).cpu_utilization", node.cpuUtilisation, .percent),
                                    HTML.figure("\(key).tokens_per_second", node.tokensPerSecond, .number(decimals: 1)),
                                    HTML.escape(node.models.sorted().joined(separator: ", ")),
-                                   node.lastPushMs.map { HTML.escape(WebOverview.time($0)) } ?? "never",
+                                   node.lastPushMs.map { HTML.time($0) } ?? "never",
                                ]
                            }, numeric: [2, 3, 4, 5, 6, 7], id: "nodes", empty: "No node has pushed yet: start an agent (tokenwatt-agent --aggregator ...).")
-        return HTML.page(.fleet, subtitle: "\(up) of \(nodes.count) nodes up · \(WebOverview.time(now))", body: body)
-    }
-
-    /// `14:00` for an hour's bar.
-    static func hourLabel(_ milliseconds: Int64) -> String {
-        UTCTime.two(UTCTime(milliseconds: milliseconds).hour) + ":00"
+        return HTML.page(.fleet, subtitle: "\(up) of \(nodes.count) nodes up", at: now, body: body)
     }
 }

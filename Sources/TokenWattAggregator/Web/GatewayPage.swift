@@ -36,8 +36,8 @@ extension WebOverview {
                 let sum = callers[caller] ?? (0, 0)
                 callers[caller] = (sum.tokens + row.tokens, sum.cost + row.cost)
             }
-            return HTML.table(["caller", "tokens", "cost"], callers.sorted { $0.value.cost > $1.value.cost }.map { caller, sum in
-                [HTML.escape(caller), HTML.figure("caller.\(caller).tokens", sum.tokens, .number(decimals: 0)), HTML.figure("caller.\(caller).cost", sum.cost, .money(currency))]
+            return HTML.table(["caller", "tokens", "cost (\(currency))"], callers.sorted { $0.value.cost > $1.value.cost }.map { caller, sum in
+                [HTML.escape(caller), HTML.figure("caller.\(caller).tokens", sum.tokens, .number(decimals: 0)), HTML.figure("caller.\(caller).cost", sum.cost, .number(decimals: 2))]
             }, numeric: [1, 2], id: "callers", empty: "No tokens through a gateway in the last 7 days.")
         }
         return HTML.page(.gateway, subtitle: "Requests since each gateway started, callers over the last 7 days", body: body)

@@ -75,12 +75,19 @@ enum HTML {
         return html + "</tbody></table>"
     }
 
+    /// A `<time>` reading `7 Dec 2026, 14:55 UTC` in `zone`'s time, the exact instant in its title.
+    static func time(_ milliseconds: Int64, _ zone: TimeText = .utc) -> String {
+        let exact = TimeText.exact(milliseconds)
+        return "<time datetime=\"\(exact)\" title=\"\(exact)\">\(escape(zone.text(milliseconds)))</time>"
+    }
+
     static func badge(_ text: String, _ kind: String) -> String {
         "<span class=\"badge \(escape(kind))\">\(escape(text))</span>"
     }
 
-    /// A whole document: the navigation, the section's heading and `body`.
-    static func page(_ section: Section, subtitle: String, body: String, attributes: [String: String] = [:]) -> String {
+    /// A whole document: the navigation, the section's heading, its subtitle (and the moment
+    /// its figures hold for, `at`) and `body`.
+    static func page(_ section: Section, subtitle: String, at moment: Int64? = nil, body: String, attributes: [String: String] = [:]) -> String {
         let navigation = Section.allCases.map { item in
             "<a href=\"\(item.path)\"\(item == section ? " class=\"current\" aria-current=\"page\"" : "")>\(item.title)</a>"
         }.joined()
@@ -90,7 +97,7 @@ enum HTML {
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>TokenWatt · \(section.title)</title><link rel="icon" href="data:,"><style>\(style)</style></head>
             <body><header><span class="brand">TokenWatt</span><nav>\(navigation)</nav></header>
-            <main id="\(section.rawValue)"\(data)><h1>\(section.title)</h1><p class="subtitle">\(escape(subtitle))</p>
+            <main id="\(section.rawValue)"\(data)><h1>\(section.title)</h1><p class="subtitle">\(escape(subtitle))\(moment.map { " · as of " + time($0) } ?? "")</p>
             \(body)</main></body></html>
             """
     }
@@ -105,8 +112,8 @@ enum HTML {
         .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 14px;min-width:170px}
         .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}.card .value{font-size:20px;font-weight:600}
         .card .note{color:var(--muted);font-size:12px}p.note{color:var(--muted);font-size:13px;max-width:90ch}table{border-collapse:collapse;background:#fff;border:1px solid var(--line);width:100%}
-        th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}th{background:#eef1f5;font-weight:600;font-size:12px}
-        td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td:first-child{white-space:nowrap}.unknown{color:var(--muted)}.empty{color:var(--muted)}
+        th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}th{background:#eef1f5;font-weight:600;font-size:12px;vertical-align:bottom}
+        td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}td:first-child{white-space:nowrap}.unknown{color:var(--muted)}.empty{color:var(--muted)}
         .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
         .badge.up,.badge.ok,.badge.keep_local,.badge.delivered{background:var(--local)}.badge.down,.badge.exceeded,.badge.use_cloud,.badge.failed{background:var(--bad)}
         .badge.alerting,.badge.overflow,.badge.pending{background:var(--warn)}.badge.consolidate{background:var(--cloud)}

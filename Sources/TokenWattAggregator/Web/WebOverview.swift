@@ -61,11 +61,6 @@ struct WebOverview: Sendable {
 
     var currency: String { pricing.currency }
 
-    /// A moment as the pages show it: UTC, to the minute.
-    static func time(_ milliseconds: Int64) -> String {
-        UTCTime(milliseconds: milliseconds).minuteText + " UTC"
-    }
-
     /// A row's labels as text (`team=research, agent=triage`), `(none)` without any.
     static func labelText(_ labels: [String: String]?) -> String {
         let text = (labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")

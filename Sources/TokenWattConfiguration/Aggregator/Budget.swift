@@ -30,6 +30,14 @@ public struct Budget: Sendable {
             case .every(let period): period.bounds(at: time)
             }
         }
+
+        /// The zone its calendar runs in; UTC for a fixed window.
+        public var timezone: TimeZone {
+            switch self {
+            case .every(let period): period.timezone
+            case .fixed: TimeZone(identifier: "UTC")!
+            }
+        }
     }
 
     /// Alert when spent + burn rate over `windowMs` × time left reaches the limit.
