@@ -27,6 +27,9 @@ public struct Agent: Sendable {
     public let spool: Spool
     public let pusher: Pusher
     public let application: Application<RouterResponder<BasicRequestContext>>
+    /// What it serves, its gateway's routes included (`POST /v1/usage` and the like): the HTTP
+    /// API page lists each.
+    public let routes: [String]
     /// The HTTP clients to shut down: the agent's, and the gateway's (many connections per host).
     private let clients: [HTTPClient]
     private let round: RoundBuffer
@@ -94,6 +97,7 @@ public struct Agent: Sendable {
         clients = [client] + [aggregatorClient === client ? nil : aggregatorClient, gateway?.client].compactMap { $0 }
         self.round = round
         self.discovery = discovery
+        routes = (router.routes + (gateway?.routes ?? [])).map(\.description)
     }
 
     /// Looks for inference servers, collects a first round, then collects, pushes and serves
@@ -110,6 +114,11 @@ public struct Agent: Sendable {
         for client in clients { try await client.shutdown() }
         round.flush()  // the last round's samples wait in the spool for the next start
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
+    }
+
+    /// Releases what `run()` would have: for an agent built but never run (tests).
+    public func shutdownClients() async throws {
+        for client in clients { try await client.shutdown() }
     }
 
     /// Collects once, inference servers found by discovery included, without saving anything,
@@ -129,7 +138,8 @@ public struct Agent: Sendable {
     /// The metering gateway on its own listener, its metrics, and its HTTP client to upstreams
     /// (a connection per request in flight; reservations go through the agent's `client`).
     private static func gateway(_ gateway: GatewayConfiguration, configuration: AgentConfiguration, client: HTTPClient, usage: UsageCollector,
-                                logger: Logger) throws -> (application: any Service, metrics: GatewayMetrics, client: HTTPClient, tls: TLSServerContext?) {
+                                logger: Logger) throws -> (application: any Service, metrics: GatewayMetrics, client: HTTPClient, tls: TLSServerContext?,
+                                                           routes: [Router<BasicRequestContext>.RouteDescription]) {
         let metrics = GatewayMetrics(routes: gateway.routes.map(\.pattern))
         let reservations = gateway.routes.contains(where: \.capped)
             ? ReservationClient(writeURL: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client)) : nil
@@ -151,7 +161,7 @@ public struct Agent: Sendable {
                                                             "routes": "\(gateway.routes.count)", "callers": "\(gateway.callers.count)"])
             },
             logger: logger)
-        return (application, metrics, upstreams, tls)
+        return (application, metrics, upstreams, tls, router.routes)
     }
 
     private static func discovery(configuration: AgentConfiguration, client: HTTPClient, counters: CounterStore?,

@@ -50,7 +50,7 @@ public struct OnceReport: Sendable {
         switch await client.post([0], headers: settings.headers, timeout: .seconds(5), context: settings.context) {
         case .accepted: return "\(url) takes this node's pushes"
         case .refused(let answer): return "\(answer): the aggregator refused an empty push"
-        case .failed(let failure): return failure.message
+        case .failed(let failure): return failure.cause  // --once keeps nothing to retry
         }
     }
 }

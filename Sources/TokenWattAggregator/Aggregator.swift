@@ -35,6 +35,8 @@ public struct Aggregator: Sendable {
     /// Each node's series by their place in its pushes (the remote-write handler's).
     let pushedSeries: PushedSeriesCache
     public let application: Application<RouterResponder<DaemonRequestContext>>
+    /// What it serves, `GET /api/v1/fleet` and the like: the HTTP API page lists each.
+    public let routes: [String]
 
     /// Opens the database and builds the application; `run()` serves until SIGTERM/SIGINT.
     /// `now` (ms since the epoch) is injectable so tests control time.
@@ -94,6 +96,7 @@ public struct Aggregator: Sendable {
         self.advisor = advisor
         self.client = client
         self.pushedSeries = pushedSeries
+        routes = router.routes.map(\.description)
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.

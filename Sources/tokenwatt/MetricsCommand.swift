@@ -2,7 +2,7 @@ import ArgumentParser
 import TokenWattCore
 
 /// `tokenwatt metrics`: every metric the agent and the aggregator emit, from their descriptors,
-/// as the Markdown tables of the README's metric reference (a test holds the README to it).
+/// as the Markdown tables of docs/metrics.md (a test holds the page to it).
 struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "metrics",
                                                     abstract: "Every metric the agent and the aggregator emit: name, type, labels and help, as Markdown.")

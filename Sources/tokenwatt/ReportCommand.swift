@@ -13,7 +13,7 @@ struct ReportCommand: AsyncParsableCommand {
             A calendar period (day, week, month) is the one in --timezone that holds the moment before --to, from its start up to --to,
             as budgets count it: this month so far by default; --period month --to 2026-12-01T00:00:00+01:00 --timezone Europe/Berlin is November.
             A duration (6h, 30d) ends at --to. The ledger hours that start in the window count.
-            csv has stable column names (see the README); focus writes FOCUS 1.3 rows for tools that read cloud bills (a SKU per token type).
+            csv has stable column names (see docs/cli.md); focus writes FOCUS 1.3 rows for tools that read cloud bills (a SKU per token type).
             """)
 
     @OptionGroup var aggregator: AggregatorOptions

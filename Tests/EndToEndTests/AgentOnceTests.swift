@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import TokenWattTestSupport
 
-/// `tokenwatt-agent --once` says why, as the README's troubleshooting does: with the fake NVML
+/// `tokenwatt-agent --once` says why, as the troubleshooting in docs/operations.md does: with the fake NVML
 /// absent, present and failing to initialise, against an aggregator that takes the node's
-/// token, one that does not, and none. Every fix it prints is the README's word for word.
+/// token, one that does not, and none. Every fix it prints is the docs' word for word.
 extension AgentOnceTests {
     /// The report's lines in what `--once` wrote on standard error: those that start with these words.
     static func report(_ stderr: String) -> [String] {
@@ -43,13 +43,13 @@ extension AgentOnceTests {
             return AgentOnceTests.report(run.stderr)
         }
         let lines = try await once(token: "token-1", aggregator: aggregator.url)
-        let readme = try String(contentsOf: DeployTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: DeployTests.root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
 
-        // Every collector that is down is named with its reason and the README's fix.
+        // Every collector that is down is named with its reason and the docs' fix.
         let down = lines.filter { $0.hasPrefix("down: ") }
         for line in down {
             let fix = try #require(line.components(separatedBy: " — ").last)
-            #expect(readme.contains(": \(fix)\n"), "the README lacks the fix of \(line)")
+            #expect(readme.contains(": \(fix)\n"), "docs/operations.md lacks the fix of \(line)")
         }
         #expect(down.contains { $0.hasPrefix("down: rapl: no data: no RAPL zones under \(directory)/empty-sysfs/class/powercap — a VM") })
         switch nvml {

@@ -27,7 +27,7 @@ import Glibc
         let security = try await ChildProcess.run("/usr/bin/systemd-analyze", ["security", "--offline=true", path], directory: directory)
         let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
-        // systemd rates 0–10; up to 3.9 is "OK". README.md quotes the figures.
+        // systemd rates 0–10; up to 3.9 is "OK". docs/operations.md quotes the figures.
         #expect(score <= 2.5, "\(line)")
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("Restart=on-failure"))
     }

@@ -4,7 +4,7 @@ import TokenWattCore
 import TokenWattTestSupport
 
 /// Every metric the daemons emit is one descriptor (`TokenWattMetrics.swift`), and what names
-/// metrics elsewhere derives from them or is checked against them: the README's reference, the
+/// metrics elsewhere derives from them or is checked against them: docs/metrics.md, the
 /// Grafana dashboards and Prometheus rules, and the families on both daemons' `/metrics`.
 @Suite(.serialized) struct MetricReferenceTests {
     static let described = MetricDescriptor.agentFamilies + MetricDescriptor.aggregatorFamilies(currency: "usd")
@@ -28,16 +28,16 @@ import TokenWattTestSupport
         }
     }
 
-    @Test func theReadmeReferenceIsWhatTheCLIPrints() async throws {
+    @Test func theMetricsPageIsWhatTheCLIPrints() async throws {
         let directory = try Environment.temporaryDirectory("metrics")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let printed = try await ChildProcess.run(Environment.binDirectory + "/tokenwatt", ["metrics"], directory: directory)
         #expect(printed.status == 0)
-        let readme = try String(contentsOf: DeployTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: DeployTests.root.appendingPathComponent("docs/metrics.md"), encoding: .utf8)
         let start = try #require(readme.range(of: "<!-- Written by `tokenwatt metrics`; MetricReferenceTests fails when it differs. -->\n"))
         let end = try #require(readme.range(of: "<!-- end of metric reference -->"))
         #expect(String(readme[start.upperBound..<end.lowerBound]) == printed.output,
-                "the README's metric reference is not what `tokenwatt metrics` prints: paste its output between the markers")
+                "docs/metrics.md is not what `tokenwatt metrics` prints: paste its output between the markers")
         #expect(printed.output.contains("| `tokenwatt_cost_usd_total` | counter |") && printed.output.contains("| `tokenwatt_gpu_power_watts` | gauge |"))
     }
 

@@ -3,14 +3,14 @@ import Testing
 import TokenWattConfiguration
 @testable import TokenWattAgent
 
-/// The fixes `--once` and the log name are the README's: every entry of the table appears in its
-/// troubleshooting word for word, and every collector the agent knows has one.
+/// The fixes `--once` and the log name are the docs': every entry of the table appears in the
+/// troubleshooting of docs/operations.md word for word, and every collector the agent knows has one.
 @Suite struct CollectorRemedyTests {
-    @Test func everyFixIsInTheREADMEsTroubleshooting() throws {
+    @Test func everyFixIsInTheDocsTroubleshooting() throws {
         var root = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { root.deleteLastPathComponent() }
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let troubleshooting = readme.range(of: "## Troubleshooting").map { String(readme[$0.lowerBound...].prefix(12_000)) } ?? ""
+        let page = try String(contentsOf: root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        let troubleshooting = page.range(of: "## Troubleshooting").map { String(page[$0.lowerBound...].prefix(12_000)) } ?? ""
         for entry in CollectorRemedy.table {
             #expect(troubleshooting.contains("`\(entry.collector)`, no data: \(entry.noData)\n"), "\(entry.collector), no data")
             #expect(troubleshooting.contains("`\(entry.collector)`, failed: \(entry.failed)\n"), "\(entry.collector), failed")

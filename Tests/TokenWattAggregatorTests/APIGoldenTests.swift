@@ -5,7 +5,7 @@ import TokenWattCore
 import TokenWattStore
 @testable import TokenWattAggregator
 
-/// The JSON the API answers, byte for byte, as the README documents it: field names, figures
+/// The JSON the API answers, byte for byte, as docs/http-api.md documents it: field names, figures
 /// absent where they do not apply, and the numbers JSON cannot hold as Prometheus's strings.
 /// A change to a contract type that changes the wire fails here first.
 @Suite struct APIGoldenTests {
@@ -105,7 +105,7 @@ import TokenWattStore
         #expect(try APIJSON.decoder().decode(APISuccess<AdviceResponse>.self, from: Data(carbonJSON.utf8)).data == carbon)
     }
 
-    @Test func queryTokensAndFleetAnswersAsPrometheusAndTheREADMEWriteThem() throws {
+    @Test func queryTokensAndFleetAnswersAsPrometheusAndTheDocsWriteThem() throws {
         let matrix = MatrixResponse(result: [.init(metric: ["__name__": "up", "node": "a"], values: [.init(time: 1_700_000_000.5, value: "NaN"), .init(time: 1_700_000_060, value: "1")])])
         let matrixJSON = try APIGoldenTests.json(matrix)
         #expect(matrixJSON == #"{"data":{"result":[{"metric":{"__name__":"up","node":"a"},"values":[[1700000000.5,"NaN"],[1700000060,"1"]]}],"resultType":"matrix"},"status":"success"}"#)

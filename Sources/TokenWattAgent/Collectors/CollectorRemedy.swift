@@ -1,6 +1,6 @@
 /// What to do about a collector that is down, by collector and kind of failure: one table for
 /// the line the scheduler logs when a collector goes down and for what `tokenwatt-agent --once`
-/// prints. The README's troubleshooting quotes every entry (`AgentOnceTests` keeps them equal).
+/// prints. The troubleshooting in docs/operations.md quotes every entry (`AgentOnceTests` keeps them equal).
 enum CollectorRemedy {
     /// Each collector's fixes: when its source is not on this node, and when it failed to read it.
     static let table: [(collector: String, noData: String, failed: String)] = [

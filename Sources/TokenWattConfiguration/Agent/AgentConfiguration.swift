@@ -143,7 +143,7 @@ extension AgentConfiguration: ConfigFileLoadable {
                 }
                 server.role = known
             }
-            if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: 0) }
+            if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: configuration.intervalMs) }
             server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
             for rule in try item["models"].items() {
                 try rule.requireMapping(allowing: ["match", "attribution"])

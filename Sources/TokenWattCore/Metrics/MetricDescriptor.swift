@@ -1,6 +1,6 @@
 /// A metric TokenWatt emits, named once: its family name, type, unit, label names and help.
 /// Expositions make its family and samples from it, the catalog types pushed series by it, the
-/// README's metric reference is rendered from it, and code that reads the series back selects
+/// docs/metrics.md is rendered from it, and code that reads the series back selects
 /// them by it. Every descriptor lives in `TokenWattMetrics.swift`.
 public struct MetricDescriptor: Sendable, Hashable {
     /// The family's name: a counter's without `_total`.

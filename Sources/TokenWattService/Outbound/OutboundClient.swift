@@ -98,9 +98,9 @@ public struct OutboundClient: Sendable {
             let retryAfter = answer.headers.first(name: "Retry-After").flatMap(Backoff.retryAfter).map { min($0, OutboundClient.maxRetryAfter) }
             return SendOutcome.classify(status: answer.status, body: firstLine, retryAfter: retryAfter, context: context)
         } catch where error is TimedOut || [.deadlineExceeded, .readTimeout].contains(error as? HTTPClientError) {
-            return .failed(SendFailure(reason: .timeout, status: nil, message: "no answer from \(context.url) within \(timeout); kept and retried"))
+            return .failed(SendFailure(reason: .timeout, status: nil, cause: "no answer from \(context.url) within \(timeout)"))
         } catch {
-            return .failed(SendFailure(reason: .network, status: nil, message: "cannot reach \(context.url): \(error); kept and retried"))
+            return .failed(SendFailure(reason: .network, status: nil, cause: "cannot reach \(context.url): \(error)"))
         }
     }
 }

@@ -15,8 +15,8 @@ public enum SendOutcome: Equatable, Sendable {
     public static func classify(status: Int, body: String, retryAfter: Duration?, context: SendContext) -> SendOutcome {
         let said = body.isEmpty ? "" : " (\"\(body)\")"
         let answered = "\(status) from \(context.url)\(said)"
-        func failed(_ reason: SendFailure.Reason, _ fix: String) -> SendOutcome {
-            .failed(SendFailure(reason: reason, status: status, message: "\(answered): \(fix)", retryAfter: retryAfter))
+        func failed(_ reason: SendFailure.Reason, _ fix: String, retry: String = SendFailure.keptAndRetried) -> SendOutcome {
+            .failed(SendFailure(reason: reason, status: status, cause: "\(answered): \(fix)", retry: retry, retryAfter: retryAfter))
         }
         switch status {
         case 200..<300:
@@ -24,24 +24,24 @@ public enum SendOutcome: Equatable, Sendable {
         case 400, 413:
             return .refused(answered)
         case 401, 403:
-            return failed(.unauthorized, "the receiver refuses \(context.credential); "
-                          + "kept and retried until a credential it accepts is configured")
+            return failed(.unauthorized, "the receiver refuses \(context.credential)",
+                          retry: "kept and retried until a credential it accepts is configured")
         case 407:
-            return failed(.unauthorized, "a proxy between here and the receiver wants credentials; kept and retried")
+            return failed(.unauthorized, "a proxy between here and the receiver wants credentials")
         case 404, 405, 421:
-            return failed(.wrongURL, "nothing takes \(context.purpose) at this URL; \(context.urlHint); kept and retried")
+            return failed(.wrongURL, "nothing takes \(context.purpose) at this URL; \(context.urlHint)")
         case 408:
-            return failed(.timeout, "the receiver timed out reading the request; kept and retried")
+            return failed(.timeout, "the receiver timed out reading the request")
         case 409:
-            return failed(.conflict, "the receiver reports a conflict; kept and retried")
+            return failed(.conflict, "the receiver reports a conflict")
         case 410:
-            return failed(.gone, "the receiver says it is gone for good; kept and retried")
+            return failed(.gone, "the receiver says it is gone for good")
         case 429:
-            return failed(.throttled, "the receiver asks to slow down; retried after the backoff")
+            return failed(.throttled, "the receiver asks to slow down", retry: "retried after the backoff")
         case 500..<600:
-            return failed(.serverError, "the receiver failed; kept and retried")
+            return failed(.serverError, "the receiver failed")
         default:
-            return failed(.unexpected, "an answer not understood; kept and retried")
+            return failed(.unexpected, "an answer not understood")
         }
     }
 }
@@ -57,16 +57,25 @@ public struct SendFailure: Error, Equatable, Sendable, CustomStringConvertible {
     public var reason: Reason
     /// The HTTP status; nil when no answer came.
     public var status: Int?
-    public var message: String
+    /// What happened and how to fix it (`401 from URL: the receiver refuses the token in ...`).
+    public var cause: String
+    /// What a sender that keeps its payload does about it (`kept and retried`).
+    public var retry: String
     /// How long the receiver asked the sender to wait (`Retry-After`), capped by the sender.
     public var retryAfter: Duration?
 
-    public init(reason: Reason, status: Int?, message: String, retryAfter: Duration? = nil) {
+    public static let keptAndRetried = "kept and retried"
+
+    public init(reason: Reason, status: Int?, cause: String, retry: String = SendFailure.keptAndRetried, retryAfter: Duration? = nil) {
         self.reason = reason
         self.status = status
-        self.message = message
+        self.cause = cause
+        self.retry = retry
         self.retryAfter = retryAfter
     }
+
+    /// The cause and what the sender does: what its log and `/-/ready` say.
+    public var message: String { "\(cause); \(retry)" }
 
     public var description: String { message }
 }
