@@ -115,16 +115,15 @@ public final class CostEngine: Service, Sendable {
     /// energy rules (`HourCosts.Energy`) applied to the rates of its counters over the last
     /// `window` ms, so a node without a power sensor shows the estimate its hours are charged.
     func power(of nodes: [String], over window: Int64) async throws -> [String: (watts: Double, source: String)] {
-        let now = now()
+        let now = now(), wanted = Set(nodes)
+        guard !wanted.isEmpty else { return [:] }
         var rates: [String: HourCosts.Energy] = [:]
-        for node in nodes {
-            let selectors = try (CostEngine.energyMetrics + [CostEngine.presenceMetric]).map {
-                SeriesSelector(matchers: [try LabelMatcher(LabelSet.metricNameLabel, .equal, $0), try LabelMatcher("node", .equal, node)])
-            }
-            for series in samples.series(matching: selectors) {
-                guard let name = series.labels.metricName, let rate = try await samples.counterRate(seriesID: series.id, from: now - window, now: now) else { continue }
-                rates[node, default: HourCosts.Energy()].add(rate, of: name, labels: series.labels)
-            }
+        // One pass over the index by name (a node matcher per node would scan it once a node).
+        let selectors = try (CostEngine.energyMetrics + [CostEngine.presenceMetric]).map { try SeriesSelector(parsing: $0) }
+        for series in samples.series(matching: selectors) {
+            guard let node = series.labels["node"], wanted.contains(node), let name = series.labels.metricName,
+                  let rate = try await samples.counterRate(seriesID: series.id, from: now - window, now: now) else { continue }
+            rates[node, default: HourCosts.Energy()].add(rate, of: name, labels: series.labels)
         }
         var power: [String: (watts: Double, source: String)] = [:]
         for (node, energy) in rates {
