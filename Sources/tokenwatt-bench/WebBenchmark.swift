@@ -24,6 +24,7 @@ struct WebBenchmark: AsyncParsableCommand {
     var peer: String?
     @Flag(help: "Only push the fleet, load nothing (for screenshots, or to change the database before loading).") var fillOnly = false
     @Flag(help: "Only load the pages of a fleet pushed before.") var loadOnly = false
+    @Flag(help: "Nodes without power sensors or GPUs (VMs): the fleet page shows the ledger's estimate of their power.") var withoutSensors = false
 
     static let models = ["meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3", "deepseek-ai/DeepSeek-V3"]
     static let pages = ["/", "/costs", "/budgets", "/advice", "/gateway"]
@@ -66,7 +67,8 @@ struct WebBenchmark: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for node in 0..<nodes {
                 group.addTask {
-                    let series = try WebBenchmark.history(node: node, from: start, to: now, step: Int64(step) * 1000, minutes: minutes)
+                    let series = try WebBenchmark.history(node: node, from: start, to: now, step: Int64(step) * 1000, minutes: minutes,
+                                                              sensors: !withoutSensors)
                     for batch in stride(from: 0, to: series.first?.samples.count ?? 0, by: 40) {
                         // Up to 40 samples of each series per push, in time order.
                         let body = RemoteWriteCodec.encode(series.map { TimeSeries(labels: $0.labels, samples: Array($0.samples[batch..<min(batch + 40, $0.samples.count)])) })
@@ -83,8 +85,8 @@ struct WebBenchmark: AsyncParsableCommand {
         print(String(format: "filled: %d nodes, %d samples over %d minutes in %.1f s", nodes, samples, minutes, began.duration(to: clock.now).seconds))
     }
 
-    /// One node's series over `[from, to]`: GPUs, CPU, tokens, queue, KV cache.
-    static func history(node: Int, from: Int64, to: Int64, step: Int64, minutes: Int) throws -> [TimeSeries] {
+    /// One node's series over `[from, to]`: GPUs (with `sensors`), CPU, tokens, queue, KV cache.
+    static func history(node: Int, from: Int64, to: Int64, step: Int64, minutes: Int, sensors: Bool = true) throws -> [TimeSeries] {
         let model = models[node % models.count]
         let server = ["model": model, "source": "vllm", "server": "127.0.0.1:8000"]
         let gpus = ["0", "1"]
@@ -104,7 +106,7 @@ struct WebBenchmark: AsyncParsableCommand {
             func add(_ name: String, _ labels: [String: String], _ value: Double) {
                 values[labels.merging(["__name__": name, "node": "node-\(node)"]) { $1 }, default: []].append((time, value))
             }
-            for gpu in gpus {
+            for gpu in gpus where sensors {
                 let labels = ["gpu": gpu, "uuid": "GPU-\(node)-\(gpu)"]
                 add(MetricDescriptor.gpuInfo.seriesName, labels.merging(["name": "NVIDIA H200", "vendor": "nvidia"]) { $1 }, 1)
                 add(MetricDescriptor.gpuPowerWatts.seriesName, labels, watts)
