@@ -121,12 +121,7 @@ struct AgentCommand: AsyncParsableCommand {
             configuration.inferenceServers.append(server)
         }
         if noDiscovery { configuration.discovery = false }
-        // Usage reports become money: beyond loopback, only with a token.
-        guard configuration.listen.isLoopback || configuration.usageToken != nil else {
-            throw CoreError.config(file: config ?? "--listen", key: "usage.token_file",
-                                   expected: "a token for usage reports when listening on \(configuration.listen), beyond loopback "
-                                       + "(set usage.token_file or usage.token_env, or listen on 127.0.0.1)")
-        }
+        try configuration.checkListener(source: config ?? "--listen")
         return configuration
     }
 }

@@ -56,10 +56,6 @@ struct AggregatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("tokenwatt-aggregator: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        if !configuration.listen.isLoopback && configuration.web.readers.isEmpty {
-            logger.warning("reads are open to anyone who reaches the listener: list web.readers or web.basic_auth_users to require a credential",
-                           metadata: ["listen": "\(configuration.listen)"])
-        }
 
         do {
             try await Aggregator(configuration: configuration, logger: logger).run()

@@ -32,10 +32,11 @@ struct CheckConfigCommand: AsyncParsableCommand {
             chosen = keys.contains(where: CheckConfigCommand.agentKeys.contains) ? .agent : .aggregator
         }
         do {
+            // As the daemon would start: its listener's credentials checked too.
             if chosen == .agent {
-                _ = try AgentConfiguration.load(file: file)
+                try AgentConfiguration.load(file: file).checkListener(source: file)
             } else {
-                _ = try AggregatorConfiguration.load(file: file)
+                try AggregatorConfiguration.load(file: file).checkListener(source: file)
             }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

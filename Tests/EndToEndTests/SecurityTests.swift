@@ -425,4 +425,46 @@ import Glibc
         #expect(result.status == 2)
         #expect(result.output.contains("nodes: nodes with push tokens when listening on 0.0.0.0"), "\(result.output)")
     }
+
+    /// Nothing readable by strangers by default: beyond loopback, an aggregator with nodes but
+    /// no readers, and an agent with a usage token but no readers, refuse to start (exit 2),
+    /// naming the key that opens reads on purpose; `tokenwatt check-config` says the same; with
+    /// the key, both start.
+    @Test func daemonsBeyondLoopbackWithoutReadersRefuseToStartUnlessReadsAreOpenOnPurpose() async throws {
+        let directory = try Environment.temporaryDirectory("open-reads")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "secret-token-1\n".write(toFile: "\(directory)/node.token", atomically: true, encoding: .utf8)
+        let aggregatorPort = Environment.freePort()
+        let aggregatorYAML = "listen: 0.0.0.0:\(aggregatorPort)\nnodes: [{name: gpu-01, token_file: \(directory)/node.token}]\n"
+        try aggregatorYAML.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        let agentYAML = "listen: 0.0.0.0:\(Environment.freePort())\nusage: {token_file: \(directory)/node.token}\nspool: {directory: \(directory)/spool}\n"
+        try agentYAML.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        let refusal = "web.readers: readers (web.readers or web.basic_auth_users) when listening on 0.0.0.0"
+
+        let aggregator = try await ChildProcess.run(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml", "--data-dir", "\(directory)/data"],
+                                                    directory: directory)
+        #expect(aggregator.status == 2)
+        #expect(aggregator.output.contains("\(directory)/aggregator.yml: \(refusal)") && aggregator.output.contains("web.unauthenticated_reads: true"),
+                "\(aggregator.output)")
+        let agent = try await AgentOnceTests.once(["--config", "\(directory)/agent.yml"], directory: directory, unprivileged: false)
+        #expect(agent.status == 2)
+        #expect(agent.stderr.contains("\(directory)/agent.yml: \(refusal)"), "\(agent.stderr)")
+        for file in ["aggregator.yml", "agent.yml"] {
+            let check = try await ChildProcess.run(Environment.binDirectory + "/tokenwatt", ["check-config", "\(directory)/\(file)"], directory: directory)
+            #expect(check.status == 2 && check.output.contains(refusal), "\(file): \(check.output)")
+        }
+
+        // Opened on purpose: both start (the agent's --once exits 0, the aggregator answers).
+        try (aggregatorYAML + "web: {unauthenticated_reads: true}\n").write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
+        try (agentYAML + "web: {unauthenticated_reads: true}\n").write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        for file in ["aggregator.yml", "agent.yml"] {
+            let check = try await ChildProcess.run(Environment.binDirectory + "/tokenwatt", ["check-config", "\(directory)/\(file)"], directory: directory)
+            #expect(check.status == 0, "\(file): \(check.output)")
+        }
+        #expect(try await AgentOnceTests.once(["--config", "\(directory)/agent.yml"], directory: directory, unprivileged: false).status == 0)
+        let running = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml", "--data-dir", "\(directory)/data"],
+                                       logPath: "\(directory)/aggregator.log", directory: directory)
+        _ = try await HTTP.waitFor("the open aggregator", seconds: 30) { try await HTTP.get("http://127.0.0.1:\(aggregatorPort)/api/v1/fleet").status == 200 ? true : nil }
+        await running.kill(signal: SIGTERM)
+    }
 }

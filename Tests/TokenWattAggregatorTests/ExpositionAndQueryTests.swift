@@ -167,26 +167,40 @@ import TokenWattCore
     }
 
     /// No listener and config take writes from the network without a credential: beyond
-    /// loopback, no nodes means no start; with nodes, a push without a token is refused.
+    /// loopback, no nodes means no start; with nodes, a push without a token is refused. Nor
+    /// reads: beyond loopback, no readers means no start unless reads are opened on purpose.
     @Test(arguments: [
-        // (listen, nodes listed, starts, a push without a credential is taken)
-        ("127.0.0.1:9470", false, true, true),
-        ("127.0.0.1:9470", true, true, false),
-        ("[::1]:9470", false, true, true),
-        ("localhost:9470", false, true, true),
-        ("0.0.0.0:9470", false, false, false),
-        ("0.0.0.0:9470", true, true, false),
-        (":9470", false, false, false),
-        ("[::]:9470", false, false, false),
-        ("10.0.0.5:9470", true, true, false),
-        ("gpu-head.example.com:9470", false, false, false),
-    ] as [(String, Bool, Bool, Bool)])
-    func noListenerTakesWritesWithoutACredentialBeyondLoopback(listen: String, nodes: Bool, starts: Bool, anonymous: Bool) throws {
-        let yaml = "listen: \"\(listen)\"\n" + (nodes ? "nodes: [{name: a, token_env: T}]\n" : "")
-        let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: ["T": "secret"])
+        // (listen, nodes listed, web:, starts, a push without a credential is taken)
+        ("127.0.0.1:9470", false, "", true, true),
+        ("127.0.0.1:9470", true, "", true, false),
+        ("[::1]:9470", false, "", true, true),
+        ("localhost:9470", false, "", true, true),
+        ("0.0.0.0:9470", false, "", false, false),
+        ("0.0.0.0:9470", true, "", false, false),
+        ("0.0.0.0:9470", true, "{readers: [{name: grafana, token_env: R}]}", true, false),
+        ("0.0.0.0:9470", true, "{basic_auth_users: {finops: \"\(ConfigurationTests.hash)\"}}", true, false),
+        ("0.0.0.0:9470", true, "{unauthenticated_reads: true}", true, false),
+        ("0.0.0.0:9470", true, "{unauthenticated_metrics: true}", false, false),
+        ("0.0.0.0:9470", false, "{unauthenticated_reads: true}", false, false),
+        (":9470", false, "", false, false),
+        ("[::]:9470", false, "", false, false),
+        ("10.0.0.5:9470", true, "{readers: [{name: grafana, token_env: R}]}", true, false),
+        ("gpu-head.example.com:9470", false, "", false, false),
+    ] as [(String, Bool, String, Bool, Bool)])
+    func noListenerTakesWritesOrAnswersReadsWithoutACredentialBeyondLoopback(listen: String, nodes: Bool, web: String, starts: Bool, anonymous: Bool) throws {
+        let yaml = "listen: \"\(listen)\"\n" + (nodes ? "nodes: [{name: a, token_env: T}]\n" : "") + (web.isEmpty ? "" : "web: \(web)\n")
+        let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: ["T": "secret", "R": "reader"])
         #expect(((try? configuration.checkListener(source: "agg.yml")) != nil) == starts)
         #expect((NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: nil) != nil) == anonymous)
         #expect(NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: "Bearer secret") == (nodes ? "a" : nil))
+    }
+
+    static let hash = "$2b$10$" + String(repeating: "a", count: 53)
+
+    @Test func readsOpenedOnPurposeAndReadersListedContradictEachOther() {
+        Self.expectRefused("web: {unauthenticated_reads: true, readers: [{name: r, token_env: R}]}",
+                           "agg.yml: web.unauthenticated_reads: false, or no readers and users: reads are either open to anyone or need a credential",
+                           environment: ["R": "reader"])
     }
 
     /// One credential, one right: a node's push token listed as a reader's is refused.

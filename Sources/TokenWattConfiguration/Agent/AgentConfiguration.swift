@@ -187,3 +187,17 @@ extension AgentConfiguration: ConfigFileLoadable {
         guard configuration.usageMaxSeries >= 5 else { throw usage["max_series"].error("a number of series, at least 5") }
     }
 }
+
+extension AgentConfiguration {
+    /// Refuses a listener beyond loopback that takes usage reports without a token (they become
+    /// money) or answers reads without a credential, unless reads are opened on purpose
+    /// (`WebConfiguration.checkReads`). `source` names where the listener came from.
+    public func checkListener(source: String) throws(CoreError) {
+        guard listen.isLoopback || usageToken != nil else {
+            throw .config(file: source, key: "usage.token_file",
+                          expected: "a token for usage reports when listening on \(listen), beyond loopback "
+                              + "(set usage.token_file or usage.token_env, or listen on 127.0.0.1)")
+        }
+        try web.checkReads(listen: listen, source: source)
+    }
+}

@@ -47,14 +47,16 @@ public struct AggregatorConfiguration: Sendable {
 
 extension AggregatorConfiguration {
     /// Refuses a listener beyond loopback without nodes: a push (samples, reservations) would
-    /// then need no credential, and anyone who reaches the port could write. `source` names
-    /// where the listener came from (the config file, or `--listen`).
+    /// then need no credential, and anyone who reaches the port could write; and one without
+    /// readers, unless reads are opened on purpose (`WebConfiguration.checkReads`). `source`
+    /// names where the listener came from (the config file, or `--listen`).
     public func checkListener(source: String) throws(CoreError) {
-        guard !listen.isLoopback, nodes.isEmpty else { return }
         // (A node with a client certificate only is a credential too: the TLS handshake checks it.)
-        throw .config(file: source, key: "nodes",
-                      expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
-                          + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")
+        if !listen.isLoopback, nodes.isEmpty {
+            throw .config(file: source, key: "nodes",
+                          expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
+                              + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")
+        }
+        try web.checkReads(listen: listen, source: source)
     }
 }
-

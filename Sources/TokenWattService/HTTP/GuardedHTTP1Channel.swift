@@ -260,7 +260,7 @@ public struct WebConfiguration: Sendable, Equatable {
                 readers allowReaders: Bool = true) throws(CoreError) {
         self = defaults
         var allowed: Set<String> = ["idle_timeout", "max_unauthenticated_connections_per_client", "max_connections_per_credential", "tls_server_config"]
-        if allowReaders { allowed.formUnion(["readers", "basic_auth_users", "unauthenticated_metrics"]) }
+        if allowReaders { allowed.formUnion(["readers", "basic_auth_users", "unauthenticated_metrics", "unauthenticated_reads"]) }
         guard !node["max_connections_per_client"].isPresent else {
             // Its meaning changed: a fleet behind one address is no longer capped as one client.
             throw node["max_connections_per_client"].error("no such key (now max_unauthenticated_connections_per_client, for connections that have "
@@ -275,6 +275,17 @@ public struct WebConfiguration: Sendable, Equatable {
         }
         tls = try TLSServerConfiguration(node["tls_server_config"])
         if allowReaders { readers = try ReaderCredentials(web: node, environment: environment) }
+    }
+
+    /// Refuses a listener beyond loopback whose reads need no credential, unless the config
+    /// opens them on purpose: the answers name teams, models and money. `source` names where
+    /// the listener came from (the config file, or `--listen`).
+    public func checkReads(listen: ListenAddress, source: String) throws(CoreError) {
+        guard !listen.isLoopback, readers.isEmpty, !readers.unauthenticatedReads else { return }
+        throw .config(file: source, key: "web.readers",
+                      expected: "readers (web.readers or web.basic_auth_users) when listening on \(listen), beyond loopback: without them anyone "
+                          + "who reaches the port reads the fleet's teams, models and money (add readers, set web.unauthenticated_reads: true "
+                          + "to open reads on purpose, or listen on 127.0.0.1)")
     }
 
     /// The server: guarded, with TLS when configured. A connection's credential is a reader's

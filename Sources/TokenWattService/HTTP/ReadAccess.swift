@@ -9,8 +9,9 @@ import TokenWattCore
 
 /// Who may read a daemon's answers (`web.readers` and `web.basic_auth_users`): bearer tokens,
 /// and users whose passwords are kept as bcrypt hashes, as in Prometheus's web configuration.
-/// None listed: reads are open, as before. Writes never take these credentials, and a reader
-/// credential never pushes.
+/// None listed: reads are open, which a daemon allows beyond loopback only when the config says
+/// so (`unauthenticated_reads`, `WebConfiguration.checkReads`). Writes never take these
+/// credentials, and a reader credential never pushes.
 public struct ReaderCredentials: Sendable, Equatable {
     public struct Token: Sendable, Equatable {
         public var name: String
@@ -27,12 +28,15 @@ public struct ReaderCredentials: Sendable, Equatable {
     public var users: [String: String] = [:]
     /// `/metrics` answered without credentials, for Prometheus setups that scrape without them.
     public var unauthenticatedMetrics = false
+    /// Reads open to anyone on purpose, with no reader listed, beyond loopback too.
+    public var unauthenticatedReads = false
 
     public init() {}
 
     public var isEmpty: Bool { tokens.isEmpty && users.isEmpty }
 
-    /// The `readers`, `basic_auth_users` and `unauthenticated_metrics` keys of a `web:` mapping.
+    /// The `readers`, `basic_auth_users`, `unauthenticated_metrics` and `unauthenticated_reads`
+    /// keys of a `web:` mapping.
     public init(web node: ConfigNode, environment: [String: String]) throws(CoreError) {
         for item in try node["readers"].items() {
             try item.requireMapping(allowing: ["name", "token_file", "token_env"])
@@ -47,6 +51,10 @@ public struct ReaderCredentials: Sendable, Equatable {
             users[user] = hash
         }
         unauthenticatedMetrics = try node["unauthenticated_metrics"].bool(default: false)
+        unauthenticatedReads = try node["unauthenticated_reads"].bool(default: false)
+        guard !unauthenticatedReads || isEmpty else {
+            throw node["unauthenticated_reads"].error("false, or no readers and users: reads are either open to anyone or need a credential")
+        }
     }
 
     static func isBcryptHash(_ text: String) -> Bool {
