@@ -151,6 +151,10 @@ public enum HTTP {
 public struct WaitTimeout: Error, CustomStringConvertible {
     public let what: String
     public var description: String { "timed out waiting for \(what)" }
+
+    public init(what: String) {
+        self.what = what
+    }
 }
 
 /// A Unix datagram socket bound at a path, standing in for systemd's notify socket or the
