@@ -87,9 +87,20 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
-        // The node agent: collectors (one file per source), their scheduler, the spool and pusher.
-        .target(name: "TokenWattAgent", dependencies: [
+        // What a daemon that sends samples to the aggregator needs: the collector protocol, the
+        // usage intake and its saved counters, the spool and the pusher. The agent and the
+        // metering gateway both build on it.
+        .target(name: "TokenWattSender", dependencies: [
             "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattService",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        // The node agent: collectors (one file per source), their scheduler, and the metering gateway.
+        .target(name: "TokenWattAgent", dependencies: [
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattSender", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -145,7 +156,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent", "TokenWattConfiguration", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAgent", "TokenWattConfiguration", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),

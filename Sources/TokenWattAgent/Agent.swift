@@ -1,14 +1,13 @@
-// Architecture. The folders of TokenWattAgent, each depending only on folders listed below it;
-// this file, CollectorRegistry and OnceReport (`--once`) assemble them. LayoutTests holds the code to this order. The
-// settings each folder is given come from TokenWattConfiguration, below them all.
+// Architecture. The folders of TokenWattAgent, each depending only on folders listed below it
+// and on TokenWattSender (the collector protocol, usage intake, spool and pusher it shares with
+// the gateway); this file, CollectorRegistry and OnceReport (`--once`) assemble them.
+// LayoutTests holds the code to this order. The settings each folder is given come from
+// TokenWattConfiguration, below them all.
 //
 //   Gateway        the metering gateway: callers, routes, reservations, usage of answers
-//   Usage          usage reports from applications and their collector
 //   Inference      inference servers: dialects, discovery and their collector
-//   Collectors     the collector protocol, its scheduler, the node's collectors (the GPUs' sharing too) and their fixes
-//   Push           the spool and the pusher
+//   Collectors     the scheduler, the node's collectors (the GPUs' sharing too) and their fixes
 //   NVML           the NVIDIA library, loaded at run time
-//   State          the agent's database, saved counters, counters kept monotonic
 
 import AsyncHTTPClient
 import Foundation
@@ -17,6 +16,7 @@ import Logging
 import ServiceLifecycle
 import TokenWattConfiguration
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// The agent, assembled: collectors on their schedules, each run's samples written to the

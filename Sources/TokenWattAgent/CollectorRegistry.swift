@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import TokenWattConfiguration
+import TokenWattSender
 
 /// The one place that knows every collector: builds the enabled ones from the configuration.
 /// Inference servers found later by `InferenceDiscovery` join the scheduler as they are found.

@@ -1,4 +1,5 @@
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// What `tokenwatt-agent --once` says on standard error beside the exposition it prints: each

@@ -3,10 +3,10 @@ import Testing
 import TokenWattTestSupport
 
 /// The folders of the daemons' libraries depend one way: each only on the folders its module's
-/// architecture comment lists below it (the comment at the top of `Aggregator.swift` and
-/// `Agent.swift`, read here, so the order is written once).
+/// architecture comment lists below it (the comment at the top of `Aggregator.swift`,
+/// `Agent.swift` and the sender's `Collector.swift`, read here, so the order is written once).
 struct LayoutTests {
-    static let modules = [("TokenWattAggregator", "Aggregator.swift"), ("TokenWattAgent", "Agent.swift")]
+    static let modules = [("TokenWattAggregator", "Aggregator.swift"), ("TokenWattAgent", "Agent.swift"), ("TokenWattSender", "Collector.swift")]
 
     /// The folders of an architecture comment, top first: `//   Name  what it holds`.
     static func layers(_ header: String) -> [String] {
@@ -45,7 +45,7 @@ struct LayoutTests {
         let folders = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasSuffix(".swift") && !$0.contains(".") }
         #expect(Set(layers) == Set(folders), "the architecture comment lists \(layers.sorted()), the module has \(folders.sorted())")
         let references = try LayoutTests.references(module: directory)
-        #expect(references.count > 20)
+        #expect(references.count > 3, "the reading of cross-folder references found only \(references.count)")
         for reference in references where reference.from != "." && reference.to != "." {
             guard let from = layers.firstIndex(of: reference.from), let to = layers.firstIndex(of: reference.to) else { continue }
             #expect(to > from, "\(reference.file) (\(reference.from)) uses \(reference.type) of \(reference.to), which the architecture puts above it")

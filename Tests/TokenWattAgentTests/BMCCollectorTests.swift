@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 @Suite struct BMCCollectorTests {
     /// A stand-in for ipmitool: a shell script that prints `output` (to standard error when it

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenWattConfiguration
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 /// The fixes `--once` and the log name are the docs': every entry of the table appears in the
 /// troubleshooting of docs/operations.md word for word, and every collector the agent knows has one.

@@ -9,6 +9,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAgent
+@testable import TokenWattSender
 @testable import TokenWattConfiguration
 
 /// The gateway's first step: callers by key, routes by model, answers forwarded unchanged and

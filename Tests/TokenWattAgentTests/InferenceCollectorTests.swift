@@ -6,6 +6,7 @@ import TokenWattCore
 import TokenWattService
 import TokenWattTestSupport
 @testable import TokenWattAgent
+@testable import TokenWattSender
 @testable import TokenWattConfiguration
 
 /// What one fixture must become: the figures of one model, by series name and type.

@@ -4,6 +4,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 /// The fake libnvidia-ml.so (`FakeNVMLLibrary`), compiled once per test run, in two builds:
 /// a current driver, and an old one without nvmlDeviceGetTotalEnergyConsumption.

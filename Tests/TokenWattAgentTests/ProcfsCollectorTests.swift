@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 /// The value of the sample named `name` whose labels include `labels`.
 func value(_ samples: [ExpositionSample], _ name: String, _ labels: [String: String] = [:]) -> Double? {

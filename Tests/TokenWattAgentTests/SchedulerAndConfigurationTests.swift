@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattSender
 @testable import TokenWattConfiguration
 
 /// A collector that answers with what it is told, after an optional delay.

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattSender
 import TokenWattService
 import TokenWattTestSupport
 

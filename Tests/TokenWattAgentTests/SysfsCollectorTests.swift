@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TokenWattCore
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 @Suite struct SysfsCollectorTests {
     @Test func raplCountsThroughAWrapAndNamesSubzones() async throws {

@@ -7,6 +7,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAgent
+@testable import TokenWattSender
 
 @Suite struct UsageReportTests {
     static let now = 1_764_400_000.0

@@ -1,4 +1,5 @@
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// The agent's own state, pushed with everything else so the aggregator sees a struggling

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// Whole-node power from the BMC through `ipmitool dcmi power reading` (the command is
 /// configurable), on its own slow schedule: `tokenwatt_node_power_watts{source="dcmi"}`, and

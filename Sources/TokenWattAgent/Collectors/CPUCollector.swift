@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// `/proc/stat` → `tokenwatt_cpu_seconds_total{mode}` and `tokenwatt_cpu_utilization_ratio`.
 ///

@@ -1,3 +1,4 @@
+import TokenWattSender
 /// What to do about a collector that is down, by collector and kind of failure: one table for
 /// the line the scheduler logs when a collector goes down and for what `tokenwatt-agent --once`
 /// prints. The troubleshooting in docs/operations.md quotes every entry (`AgentOnceTests` keeps them equal).
@@ -34,3 +35,6 @@ enum CollectorRemedy {
         return entry.failed
     }
 }
+
+/// The `collector` label of an inference server's collector: this, then the server's address.
+let inferenceCollectorPrefix = "inference:"

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// Runs each collector on its own schedule, with its own deadline, so that a slow or failing
 /// source never holds up the others; keeps each one's latest samples and reports

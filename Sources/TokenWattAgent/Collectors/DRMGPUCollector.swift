@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// AMD and Intel GPUs through sysfs drm and hwmon: `gpu_busy_percent`, `mem_info_vram_*`,
 /// `power1_average` or `power1_input` (µW), `energy1_input` (µJ, Intel). Energy comes from the

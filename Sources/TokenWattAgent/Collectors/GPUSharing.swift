@@ -1,4 +1,5 @@
 import TokenWattCore
+import TokenWattSender
 
 /// Who used a GPU, read through NVML on the collector's queue: its compute processes
 /// (`nvmlDeviceGetComputeRunningProcesses_v3`), their SM activity where the driver samples it

@@ -1,5 +1,6 @@
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// hwmon power and energy sensors other than GPUs' (those belong to the GPU collectors):
 /// `powerN_input`/`powerN_average` (µW) → `tokenwatt_hwmon_power_watts{chip,sensor}`,

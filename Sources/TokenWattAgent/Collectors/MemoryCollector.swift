@@ -1,4 +1,5 @@
 import TokenWattCore
+import TokenWattSender
 
 /// `/proc/meminfo` → `tokenwatt_memory_used_bytes` (total minus available) and
 /// `tokenwatt_memory_total_bytes`.

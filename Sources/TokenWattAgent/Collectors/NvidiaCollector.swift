@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// NVIDIA GPUs through NVML (`NVMLLibrary`, loaded with `dlopen`).
 ///

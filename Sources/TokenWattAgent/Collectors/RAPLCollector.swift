@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// Powercap RAPL zones → `tokenwatt_cpu_energy_joules_total{zone}`.
 ///

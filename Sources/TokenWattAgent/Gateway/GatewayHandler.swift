@@ -8,6 +8,7 @@ import NIOHTTP1
 import TokenWattAPI
 import TokenWattConfiguration
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// The metering gateway's request path: a caller known by its key, its rate caps, a route by

@@ -1,5 +1,6 @@
 import Synchronization
 import TokenWattCore
+import TokenWattSender
 
 /// The gateway's own series, pushed with the agent's samples and on its `/metrics`: requests by
 /// route and outcome, the time spent upstream and in the gateway itself, and the events that

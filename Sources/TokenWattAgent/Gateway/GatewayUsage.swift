@@ -1,5 +1,6 @@
 import Foundation
 import TokenWattCore
+import TokenWattSender
 
 /// What the metering gateway learns of a request's tokens: from the request, its worst case
 /// (for a reservation against hard caps); from the answer, the usage it settles and reports.

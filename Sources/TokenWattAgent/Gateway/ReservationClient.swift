@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import TokenWattAPI
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// The gateway's side of hard caps: asks the aggregator (`POST /api/v1/reservations`, with the

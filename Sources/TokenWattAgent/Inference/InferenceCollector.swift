@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import TokenWattConfiguration
 import TokenWattCore
+import TokenWattSender
 
 /// Tokens and requests of one inference server (vLLM, SGLang, TGI, llama.cpp, LMDeploy,
 /// TensorRT-LLM, Triton, Dynamo), read from its Prometheus metrics and normalised into

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import TokenWattConfiguration
 import TokenWattCore
 import Synchronization
+import TokenWattSender
 
 /// Finds inference servers on this node: probes the ports they listen on by default (vLLM,
 /// TensorRT-LLM and Dynamo 8000, TGI 3000, llama.cpp 8080, Triton 8002, LMDeploy 23333, SGLang

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import TokenWattConfiguration
 import TokenWattCore
+import TokenWattSender
 import TokenWattService
 
 /// Reads an inference server's Prometheus metrics and recognises its kind; shared by the

@@ -6,13 +6,13 @@ import TokenWattCore
 /// Gathers what the collectors of one round report and writes it to the spool as one batch:
 /// collectors that share the interval finish within milliseconds of each other, and one
 /// transaction and one push per round cost a fraction of one per collector.
-final class RoundBuffer: Sendable {
+package final class RoundBuffer: Sendable {
     /// How long the first output of a round waits for the others before it is written.
-    static let linger: Duration = .milliseconds(50)
+    package static let linger: Duration = .milliseconds(50)
 
     private struct State {
-        var series: [TimeSeries] = []
-        var flushScheduled = false
+        package var series: [TimeSeries] = []
+        package var flushScheduled = false
     }
 
     private let spool: Spool
@@ -20,14 +20,14 @@ final class RoundBuffer: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(spool: Spool, pusher: Pusher, logger: Logger) {
+    package init(spool: Spool, pusher: Pusher, logger: Logger) {
         self.spool = spool
         self.pusher = pusher
         self.logger = logger
     }
 
     /// Adds one collector run's samples, taken at `timestamp` (ms).
-    func add(_ samples: [ExpositionSample], at timestamp: Int64) {
+    package func add(_ samples: [ExpositionSample], at timestamp: Int64) {
         let series = samples.compactMap { sample -> TimeSeries? in
             guard let labels = try? LabelSet(validating: [Label(LabelSet.metricNameLabel, sample.name)] + sample.labels) else {
                 logger.error("collector produced an invalid series; not pushed", metadata: ["series": "\(sample.name)\(sample.labels)"])
@@ -49,7 +49,7 @@ final class RoundBuffer: Sendable {
     }
 
     /// Writes what is gathered to the spool as one batch and tells the pusher.
-    func flush() {
+    package func flush() {
         let series = state.withLock { state in
             defer { state = State() }
             return state.series

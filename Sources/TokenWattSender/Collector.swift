@@ -1,8 +1,16 @@
+// Architecture. The folders of TokenWattSender, each depending only on folders listed below it
+// and on the collector protocol in this file: what a daemon that sends samples to the
+// aggregator needs (the agent, the metering gateway). LayoutTests holds the code to this order.
+//
+//   Usage          usage reports from applications: their intake and their collector
+//   Push           the spool and the pusher
+//   State          the sender's database, saved counters, counters kept monotonic
+
 import TokenWattCore
 
-/// A source of samples: one file per source under `Collectors/`, registered in
-/// `CollectorRegistry`. The scheduler calls `collect()` on the collector's own schedule, never
-/// twice at once, and gives up on it after `timeout`.
+/// A source of samples: the agent's, one file per source under its `Collectors/` (registered in
+/// `CollectorRegistry`), the usage intake's, the gateway's. The scheduler calls `collect()` on
+/// the collector's own schedule, never twice at once, and gives up on it after `timeout`.
 public protocol Collector: Sendable {
     /// The `collector` label of its own `tokenwatt_collector_*` series.
     var name: String { get }
@@ -13,9 +21,6 @@ public protocol Collector: Sendable {
     /// The samples of one run (series name, labels, value), or why there are none.
     func collect() async throws(CollectorError) -> [ExpositionSample]
 }
-
-/// The `collector` label of an inference server's collector: this, then the server's address.
-let inferenceCollectorPrefix = "inference:"
 
 extension Collector {
     public var interval: Duration? { nil }
@@ -39,10 +44,12 @@ public enum CollectorError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Builds the samples of one run.
-struct SampleList {
-    private(set) var samples: [ExpositionSample] = []
+package struct SampleList {
+    package private(set) var samples: [ExpositionSample] = []
 
-    mutating func add(_ metric: MetricDescriptor, _ value: Double, _ labels: [(String, String)] = []) {
+    package init() {}
+
+    package mutating func add(_ metric: MetricDescriptor, _ value: Double, _ labels: [(String, String)] = []) {
         samples.append(metric.sample(labels.map { Label($0.0, $0.1) }, value))
     }
 }

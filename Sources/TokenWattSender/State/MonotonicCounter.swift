@@ -1,19 +1,19 @@
 /// Turns a raw counter that wraps or restarts (a hardware energy counter, an inference server's
 /// token counter) into one that only grows.
-struct MonotonicCounter: Sendable, Equatable {
+package struct MonotonicCounter: Sendable, Equatable {
     /// Where the raw counter wraps to 0, when known (RAPL's `max_energy_range_uj`).
-    var wrapsAt: Double?
+    package var wrapsAt: Double?
     /// The last raw reading.
     private(set) var last: Double?
     /// The count so far; starts at the first reading, so it matches the source's own count.
-    private(set) var total: Double?
+    package private(set) var total: Double?
 
-    init(wrapsAt: Double? = nil) {
+    package init(wrapsAt: Double? = nil) {
         self.wrapsAt = wrapsAt
     }
 
     /// Resumes a counter saved before a restart.
-    init(last: Double?, total: Double) {
+    package init(last: Double?, total: Double) {
         self.last = last
         self.total = total
     }
@@ -22,7 +22,7 @@ struct MonotonicCounter: Sendable, Equatable {
     /// it, `restartsAtZero` counts it as a restart from 0 (NVML after a driver reload, a server
     /// restart), else the step is skipped and counting goes on from the new reading. Never a
     /// negative step.
-    mutating func add(_ reading: Double, restartsAtZero: Bool = false) {
+    package mutating func add(_ reading: Double, restartsAtZero: Bool = false) {
         guard reading.isFinite else { return }
         defer { last = reading }
         guard let total else {
@@ -44,17 +44,17 @@ struct MonotonicCounter: Sendable, Equatable {
 }
 
 /// Integrates a power gauge into energy (trapezoids) for sources without an energy counter.
-struct PowerIntegrator: Sendable {
+package struct PowerIntegrator: Sendable {
     /// Gaps longer than this are not bridged: the power in between is unknown.
-    var maxGapSeconds: Double
+    package var maxGapSeconds: Double
     private var last: (watts: Double, seconds: Double)?
-    private(set) var joules: Double = 0
+    package private(set) var joules: Double = 0
 
-    init(maxGapSeconds: Double) {
+    package init(maxGapSeconds: Double) {
         self.maxGapSeconds = maxGapSeconds
     }
 
-    mutating func add(watts: Double, atSeconds seconds: Double) {
+    package mutating func add(watts: Double, atSeconds seconds: Double) {
         defer { last = (watts, seconds) }
         guard let last, seconds > last.seconds, seconds - last.seconds <= maxGapSeconds else { return }
         joules += (last.watts + watts) / 2 * (seconds - last.seconds)

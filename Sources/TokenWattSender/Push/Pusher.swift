@@ -30,7 +30,7 @@ public final class Pusher: Service, Sendable {
     }
 
     /// What a push to `url` with `token` sends and how its answer reads (also `--once`'s check).
-    static func shipping(url: String, token: String?) -> BatchShipper.Settings {
+    package static func shipping(url: String, token: String?) -> BatchShipper.Settings {
         let credential = token == nil
             ? "a push without a token (set aggregator.token_file or --token-file to the token the aggregator lists for this node)"
             : "the token in aggregator.token_file (--token-file); it must be the one the aggregator lists for this node"
@@ -67,23 +67,23 @@ public final class Pusher: Service, Sendable {
 
 /// The spool as a shipper's queue: the newest batch and then the oldest in each request.
 private struct SpoolQueue: BatchQueue {
-    let spool: Spool
-    let maxRequestBytes: Int
-    let wakeUp = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    package let spool: Spool
+    package let maxRequestBytes: Int
+    package let wakeUp = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
-    func nextBatches() async throws -> [RemoteWriteBatch] {
+    package func nextBatches() async throws -> [RemoteWriteBatch] {
         try spool.nextBatches(maxBytes: maxRequestBytes)
     }
 
-    func waitForMore() async {
+    package func waitForMore() async {
         for await _ in wakeUp.stream { break }
     }
 
-    func accepted(_ batches: [RemoteWriteBatch]) async throws {
+    package func accepted(_ batches: [RemoteWriteBatch]) async throws {
         try spool.remove(batches)
     }
 
-    func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
+    package func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
         try spool.remove([batch], dropped: .rejected)
     }
 }

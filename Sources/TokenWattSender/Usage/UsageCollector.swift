@@ -13,10 +13,10 @@ import TokenWattCore
 /// The series as a whole are capped too: past the cap, a report of a new model or provider
 /// counts under `model="other", provider="other"`, so its tokens still add up.
 /// A new series is first reported at 0, so that its first tokens show as an increase.
-final class UsageCollector: Collector {
-    let name = "usage_api"
-    static let source = TokenSource.usageAPI
-    static let overflowValue = "other"
+package final class UsageCollector: Collector {
+    package let name = "usage_api"
+    package static let source = TokenSource.usageAPI
+    package static let overflowValue = "other"
 
     private let store: CounterStore?
     private let allowedAttributes: Set<String>
@@ -50,17 +50,17 @@ final class UsageCollector: Collector {
     }
 
     /// What became of one request's reports.
-    struct Outcome: Equatable {
-        var accepted = 0
+    package struct Outcome: Equatable {
+        package var accepted = 0
         /// Reports whose id was seen before (within a day, or earlier in the request): not counted again.
-        var duplicates = 0
+        package var duplicates = 0
         /// Attribute names left out: not in the allow-list.
-        var droppedAttributes: Set<String> = []
+        package var droppedAttributes: Set<String> = []
         /// Attribute names whose value counted as `other`: past the cap.
-        var overflowedAttributes: Set<String> = []
+        package var overflowedAttributes: Set<String> = []
     }
 
-    init(store: CounterStore?, attributes: [String], defaults: [String: String] = [:], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
+    package init(store: CounterStore?, attributes: [String], defaults: [String: String] = [:], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
         self.store = store
         allowedAttributes = Set(attributes)
         defaultAttributes = defaults
@@ -77,7 +77,7 @@ final class UsageCollector: Collector {
     }
 
     /// Counts the reports of one request and saves them; all of them or, when saving fails, none.
-    func record(_ reports: [UsageReport]) throws -> Outcome {
+    package func record(_ reports: [UsageReport]) throws -> Outcome {
         try state.withLock { state in
             var outcome = Outcome()
             var values = state.values
@@ -144,7 +144,7 @@ final class UsageCollector: Collector {
     }
 
     /// Counts a request refused as invalid.
-    func rejected() {
+    package func rejected() {
         state.withLock { $0.reports["rejected", default: 0] += 1 }
     }
 
@@ -158,7 +158,7 @@ final class UsageCollector: Collector {
         return known == nil ? 1 : 0
     }
 
-    func collect() async throws(CollectorError) -> [ExpositionSample] {
+    package func collect() async throws(CollectorError) -> [ExpositionSample] {
         try state.withLock { state throws(CollectorError) in
             var samples: [ExpositionSample] = []
             var announcing: [String: Tally] = [:]

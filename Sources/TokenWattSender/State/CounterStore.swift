@@ -10,16 +10,21 @@ import TokenWattCore
 ///
 /// Each entry belongs to a scope (one collector), is keyed by the raw series it tracks, and
 /// names the series it adds to. An `AgentDatabase`, like the spool.
-final class CounterStore: Sendable {
-    struct Entry: Sendable, Equatable {
+package final class CounterStore: Sendable {
+    package struct Entry: Sendable, Equatable {
         /// The exported series this entry adds to.
-        var series: ExpositionSample
-        var counter: MonotonicCounter
+        package var series: ExpositionSample
+        package var counter: MonotonicCounter
+
+        package init(series: ExpositionSample, counter: MonotonicCounter) {
+            self.series = series
+            self.counter = counter
+        }
     }
 
     private let queue: DatabaseQueue
 
-    init(path: String) throws {
+    package init(path: String) throws {
         queue = try AgentDatabase.open(path: path) { migrator in
             migrator.registerMigration("v1: counters") { db in
                 try db.execute(sql: """
@@ -45,10 +50,10 @@ final class CounterStore: Sendable {
     }
 
     /// How long a report id is remembered.
-    static let reportIDLifetimeMs: Int64 = Milliseconds.day
+    package static let reportIDLifetimeMs: Int64 = Milliseconds.day
 
     /// The ids among these that were seen within the last day.
-    func seenReportIDs(_ ids: [String]) throws -> Set<String> {
+    package func seenReportIDs(_ ids: [String]) throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         return try queue.read { db in
             let statement = try db.cachedStatement(sql: "SELECT 1 FROM report_ids WHERE id = ?")
@@ -57,7 +62,7 @@ final class CounterStore: Sendable {
     }
 
     /// Every entry of one scope, by key.
-    func load(scope: String) throws -> [String: Entry] {
+    package func load(scope: String) throws -> [String: Entry] {
         try queue.read { db in
             var entries: [String: Entry] = [:]
             let decoder = JSONDecoder()
@@ -81,7 +86,7 @@ final class CounterStore: Sendable {
 
     /// Writes the given entries of one scope, and the report ids they came from, in one
     /// transaction; ids older than a day are forgotten.
-    func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = TimeBounds.nowMilliseconds()) throws {
+    package func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = TimeBounds.nowMilliseconds()) throws {
         guard !entries.isEmpty || !reportIDs.isEmpty else { return }
         try queue.write { db in
             if !reportIDs.isEmpty {
@@ -105,10 +110,10 @@ final class CounterStore: Sendable {
 }
 
 /// A saved counter that cannot be read back as written.
-enum CounterStoreError: Error, CustomStringConvertible {
+package enum CounterStoreError: Error, CustomStringConvertible {
     case unreadableLabels(scope: String, key: String, text: String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .unreadableLabels(let scope, let key, let text):
             "the saved counter \(key) of \(scope) has labels that are not a JSON list of [name, value] pairs: \(text)"

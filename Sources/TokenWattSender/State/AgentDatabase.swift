@@ -6,14 +6,14 @@ import GRDB
 /// without an fsync per collection; created with their folder, migrated on open. A file that
 /// cannot be opened (corrupt, unreadable) is an error naming it: the agent stops rather than
 /// start a new spool over the old one.
-enum AgentDatabase {
-    struct CannotOpen: Error, CustomStringConvertible {
-        let path: String
-        let reason: String
-        var description: String { "cannot open \(path): \(reason) (move the file aside to start afresh)" }
+package enum AgentDatabase {
+    package struct CannotOpen: Error, CustomStringConvertible {
+        package let path: String
+        package let reason: String
+        package var description: String { "cannot open \(path): \(reason) (move the file aside to start afresh)" }
     }
 
-    static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
+    package static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             var configuration = Configuration()

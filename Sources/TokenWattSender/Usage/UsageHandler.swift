@@ -8,14 +8,20 @@ import TokenWattService
 /// array, taken all or none. 200 once they are saved, with what was left out; 400 naming the
 /// field at fault; 401 without the configured token; 413 over the size limit; 415 for a body
 /// that is not JSON; 503 when they cannot be saved.
-struct UsageHandler: Sendable {
-    static let maxBodyBytes = 4 << 20
+package struct UsageHandler: Sendable {
+    package static let maxBodyBytes = 4 << 20
 
-    let collector: UsageCollector
-    let token: String?
-    let logger: Logger
+    package let collector: UsageCollector
+    package let token: String?
+    package let logger: Logger
 
-    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+    package init(collector: UsageCollector, token: String?, logger: Logger) {
+        self.collector = collector
+        self.token = token
+        self.logger = logger
+    }
+
+    package func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         if let token {
             guard let presented = request.headers[.authorization].flatMap(BearerToken.presented(in:)),
                   BearerToken.constantTimeEqual(presented, Array(token.utf8)) else {
@@ -54,11 +60,11 @@ struct UsageHandler: Sendable {
                                                   droppedAttributes: outcome.droppedAttributes.sorted(), overflowedAttributes: outcome.overflowedAttributes.sorted()))
     }
 
-    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+    package static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         json(status, UsageRefusal(error: message), headers: headers)
     }
 
-    static func json(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
+    package static func json(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
         // Counts and strings: nothing here can fail to encode.
         let data = (try? APIJSON.encoder().encode(body)) ?? Data("{}".utf8)
         var headers = headers

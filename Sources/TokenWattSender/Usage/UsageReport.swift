@@ -7,39 +7,39 @@ import TokenWattCore
 /// of OpenAI Chat Completions, OpenAI Responses or Anthropic Messages as the API returned it.
 /// Input counts every prompt token, cached ones included; output every generated token,
 /// reasoning included (`TokenType`).
-struct UsageReport: Equatable, Sendable {
-    var model: String
-    var provider: String
-    var inputTokens = 0
-    var outputTokens = 0
-    var cachedInputTokens = 0
-    var reasoningTokens = 0
-    var attributes: [String: String] = [:]
+package struct UsageReport: Equatable, Sendable {
+    package var model: String
+    package var provider: String
+    package var inputTokens = 0
+    package var outputTokens = 0
+    package var cachedInputTokens = 0
+    package var reasoningTokens = 0
+    package var attributes: [String: String] = [:]
     /// When the request was made (seconds since the epoch), if the report says.
-    var timestamp: Double?
+    package var timestamp: Double?
     /// The client's idempotency key: a report sent again with the same id (a retry) counts once.
-    var id: String?
+    package var id: String?
     /// Where the tokens were counted: `usage_api` for reports, `gateway` or `gateway_local`
     /// for the metering gateway's requests (never taken from a report's body).
-    var source = UsageCollector.source
+    package var source = UsageCollector.source
     /// Counted by the gateway from the text, for want of a reported usage.
-    var estimated = false
+    package var estimated = false
 
     /// Why a request body was refused (HTTP 400); names the field.
-    struct Invalid: Error, Equatable, CustomStringConvertible {
-        let field: String
-        let reason: String
-        var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
+    package struct Invalid: Error, Equatable, CustomStringConvertible {
+        package let field: String
+        package let reason: String
+        package var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
     }
 
     /// How far in the future a report's timestamp may be (clocks differ a little).
-    static let maxClockSkew: Double = 300
-    static let maxNameLength = 256
-    static let tokenFields = ["input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"]
-    static let fields = Set(["id", "timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
+    package static let maxClockSkew: Double = 300
+    package static let maxNameLength = 256
+    package static let tokenFields = ["input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"]
+    package static let fields = Set(["id", "timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
 
     /// The reports of a body: one object or an array of them, all valid or none taken.
-    static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
+    package static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
         let document: JSONValue
         do {
             document = try JSONValue.parse(body)
@@ -60,7 +60,7 @@ struct UsageReport: Equatable, Sendable {
         }
     }
 
-    init(model: String, provider: String) {
+    package init(model: String, provider: String) {
         self.model = model
         self.provider = provider
     }
@@ -107,7 +107,7 @@ struct UsageReport: Equatable, Sendable {
 
     /// A `usage` object as OpenAI Chat Completions, OpenAI Responses or Anthropic Messages
     /// return it. Fields they add later are ignored; the ones read must be counts.
-    mutating func read(usage: JSONValue, field: String) throws(Invalid) {
+    package mutating func read(usage: JSONValue, field: String) throws(Invalid) {
         guard case .object(let usage) = usage else {
             throw Invalid(field: field, reason: "expected the usage object of OpenAI Chat Completions, OpenAI Responses or Anthropic Messages")
         }
