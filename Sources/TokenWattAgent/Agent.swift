@@ -1,12 +1,12 @@
 // Architecture. The folders of TokenWattAgent, each depending only on folders listed below it
-// and on TokenWattSender (the collector protocol, usage intake, spool and pusher it shares with
-// the gateway); this file, CollectorRegistry and OnceReport (`--once`) assemble them.
+// and on TokenWattSender (the collector protocol and scheduler, usage intake, spool and pusher
+// it shares with the gateway); this file, CollectorRegistry and OnceReport (`--once`) assemble them.
 // LayoutTests holds the code to this order. The settings each folder is given come from
 // TokenWattConfiguration, below them all.
 //
 //   Gateway        the metering gateway: callers, routes, reservations, usage of answers
 //   Inference      inference servers: dialects, discovery and their collector
-//   Collectors     the scheduler, the node's collectors (the GPUs' sharing too) and their fixes
+//   Collectors     the node's collectors (the GPUs' sharing too) and their fixes
 //   NVML           the NVIDIA library, loaded at run time
 
 import AsyncHTTPClient
@@ -53,7 +53,8 @@ public struct Agent: Sendable {
         let collectors = CollectorRegistry.collectors(for: configuration, client: client, counters: counters)
             + [usage, AgentSelfCollector(spool: spool, pusher: pusher)] + [gateway?.metrics].compactMap { $0 }
         let round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)
-        let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger) { _, samples, timestamp in
+        let scheduler = CollectorScheduler(collectors: collectors, interval: .milliseconds(configuration.intervalMs), logger: logger,
+                                           fix: CollectorRemedy.fix) { _, samples, timestamp in
             round.add(samples, at: timestamp)
         }
         let discovery = Agent.discovery(configuration: configuration, client: client, counters: counters, scheduler: scheduler, logger: logger)
@@ -127,7 +128,7 @@ public struct Agent: Sendable {
     public static func collectOnce(configuration: AgentConfiguration, logger: Logger) async -> (samples: [ExpositionSample], report: OnceReport) {
         let client = OutboundClient.makeHTTPClient()
         let scheduler = CollectorScheduler(collectors: CollectorRegistry.collectors(for: configuration, client: client, counters: nil),
-                                           interval: .milliseconds(configuration.intervalMs), logger: logger)
+                                           interval: .milliseconds(configuration.intervalMs), logger: logger, fix: CollectorRemedy.fix)
         await discovery(configuration: configuration, client: client, counters: nil, scheduler: scheduler, logger: logger)?.probe()
         let samples = await scheduler.collectOnce()
         let push = await OnceReport.pushCheck(url: configuration.aggregatorURL, token: configuration.token, client: OutboundClient(http: client))

@@ -62,9 +62,9 @@ final class ChangingCollector: Collector, Sendable {
         let gpu1 = ExpositionSample(name: "tokenwatt_gpu_power_watts", labels: [Label("gpu", "1")], value: 250)
         let collector = ChangingCollector(.success([gpu0, gpu1]))
         let pushed = Mutex<[[ExpositionSample]]>([])
-        let scheduler = CollectorScheduler(collectors: [collector], interval: .seconds(10), logger: Logger(label: "test")) { _, samples, _ in
+        let scheduler = CollectorScheduler(collectors: [collector], interval: .seconds(10), logger: Logger(label: "test"), onCollect: { _, samples, _ in
             pushed.withLock { $0.append(samples.filter { $0.name == "tokenwatt_gpu_power_watts" }) }
-        }
+        })
         _ = await scheduler.collectOnce()
         collector.answer.withLock { $0 = .success([gpu0]) }
         _ = await scheduler.collectOnce()
@@ -156,5 +156,54 @@ final class ChangingCollector: Collector, Sendable {
         } catch {
             #expect("\(error)" == message)
         }
+    }
+}
+
+/// Log lines as they are written, with their metadata.
+final class RecordedLog: Sendable {
+    let lines = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    struct Handler: LogHandler {
+        let log: RecordedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            log.lines.withLock { $0.append((level, message.description, self.metadata.merging(metadata ?? [:]) { $1 })) }
+        }
+    }
+}
+
+@Suite struct SchedulerLogTests {
+    /// A collector that goes down is logged once with its reason and the fix the scheduler is
+    /// given (the agent gives `CollectorRemedy`'s), and once when it is back.
+    @Test func aCollectorDownIsLoggedOnceWithItsFix() async {
+        let log = RecordedLog()
+        let collector = ChangingCollector(.failure(.failed("permission denied")))
+        let scheduler = CollectorScheduler(collectors: [collector], interval: .seconds(10), logger: log.logger, fix: CollectorRemedy.fix)
+        _ = await scheduler.collectOnce()
+        _ = await scheduler.collectOnce()
+        let down = log.lines.withLock { $0 }.filter { $0.message == "collector failed" }
+        #expect(down.count == 1)
+        #expect(down.first?.metadata["reason"] == "failed: permission denied")
+        #expect(down.first?.metadata["fix"] == "\(CollectorRemedy.fix(collector: "changing", error: .failed("permission denied")))")
+        collector.answer.withLock { $0 = .success([]) }
+        _ = await scheduler.collectOnce()
+        #expect(log.lines.withLock { $0 }.count == 2, "\(log.lines.withLock { $0 }.map(\.message))")
+
+        // Without a fix to give, the line has none.
+        let bare = RecordedLog()
+        _ = await CollectorScheduler(collectors: [ChangingCollector(.failure(.noData("nothing here")))], interval: .seconds(10), logger: bare.logger).collectOnce()
+        #expect(bare.lines.withLock { $0 }.map(\.message) == ["collector has no data"])
+        #expect(bare.lines.withLock { $0 }.first?.metadata["fix"] == nil)
     }
 }

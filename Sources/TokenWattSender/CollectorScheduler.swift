@@ -3,11 +3,11 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import TokenWattCore
-import TokenWattSender
 
 /// Runs each collector on its own schedule, with its own deadline, so that a slow or failing
 /// source never holds up the others; keeps each one's latest samples and reports
 /// `tokenwatt_collector_up{collector}` and `tokenwatt_collector_duration_seconds{collector}`.
+/// A collector that goes down is logged once, with its reason and the fix `fix` names.
 public final class CollectorScheduler: Service, Sendable {
     /// The outcome of one collector's latest run.
     struct Outcome: Sendable {
@@ -24,14 +24,18 @@ public final class CollectorScheduler: Service, Sendable {
     private let outcomes = Mutex<[String: Outcome]>([:])
     /// Called after every run with the collector's samples and the time (ms) they were taken.
     private let onCollect: @Sendable (_ collector: String, _ samples: [ExpositionSample], _ timestamp: Int64) async -> Void
+    /// What to do about a collector that is down, for its log line.
+    private let fix: @Sendable (_ collector: String, _ error: CollectorError) -> String?
 
     public init(collectors: [any Collector], interval: Duration, logger: Logger,
+                fix: @escaping @Sendable (_ collector: String, _ error: CollectorError) -> String? = { _, _ in nil },
                 onCollect: @escaping @Sendable (String, [ExpositionSample], Int64) async -> Void = { _, _, _ in }) {
         self.collectors = Mutex(collectors)
         pending = AsyncStream.makeStream()
         for collector in collectors { pending.continuation.yield(collector) }
         self.interval = interval
         self.logger = logger
+        self.fix = fix
         self.onCollect = onCollect
     }
 
@@ -125,8 +129,8 @@ public final class CollectorScheduler: Service, Sendable {
         // Said once each time it changes, not on every run.
         if outcome.error != previous?.error {
             if let error = outcome.error {
-                let metadata: Logger.Metadata = ["collector": "\(collector.name)", "reason": "\(error)",
-                                                 "fix": "\(CollectorRemedy.fix(collector: collector.name, error: error))"]
+                var metadata: Logger.Metadata = ["collector": "\(collector.name)", "reason": "\(error)"]
+                if let fix = fix(collector.name, error) { metadata["fix"] = "\(fix)" }
                 if case .noData = error {
                     logger.info("collector has no data", metadata: metadata)
                 } else {
