@@ -98,9 +98,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
-        // The node agent: collectors (one file per source), their scheduler, and the metering gateway.
-        .target(name: "TokenWattAgent", dependencies: [
+        // The metering gateway: callers, routes to local servers and cloud APIs, reservations
+        // against the hard caps, and the usage of every answer.
+        .target(name: "TokenWattGateway", dependencies: [
             "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattSender", "TokenWattService",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        // The node agent: collectors (one file per source) and inference servers; for now it
+        // also runs the metering gateway.
+        .target(name: "TokenWattAgent", dependencies: [
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattGateway", "TokenWattSender", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -156,7 +166,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent", "TokenWattConfiguration", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAgent", "TokenWattConfiguration", "TokenWattGateway", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),

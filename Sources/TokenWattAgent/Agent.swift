@@ -1,10 +1,10 @@
 // Architecture. The folders of TokenWattAgent, each depending only on folders listed below it
 // and on TokenWattSender (the collector protocol and scheduler, usage intake, spool and pusher
-// it shares with the gateway); this file, CollectorRegistry and OnceReport (`--once`) assemble them.
-// LayoutTests holds the code to this order. The settings each folder is given come from
+// it shares with the gateway); this file, CollectorRegistry and OnceReport (`--once`) assemble
+// them, and (until the gateway runs as its own service) TokenWattGateway's handler. LayoutTests
+// holds the code to this order. The settings each folder is given come from
 // TokenWattConfiguration, below them all.
 //
-//   Gateway        the metering gateway: callers, routes, reservations, usage of answers
 //   Inference      inference servers: dialects, discovery and their collector
 //   Collectors     the node's collectors (the GPUs' sharing too) and their fixes
 //   NVML           the NVIDIA library, loaded at run time
@@ -16,6 +16,7 @@ import Logging
 import ServiceLifecycle
 import TokenWattConfiguration
 import TokenWattCore
+import TokenWattGateway
 import TokenWattSender
 import TokenWattService
 

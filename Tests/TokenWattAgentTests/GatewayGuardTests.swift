@@ -1,5 +1,6 @@
 import Testing
 @testable import TokenWattAgent
+@testable import TokenWattGateway
 @testable import TokenWattConfiguration
 
 /// Per-caller rate caps and the grace quota while the aggregator cannot be asked.

@@ -9,6 +9,7 @@ import Testing
 import TokenWattCore
 import TokenWattTestSupport
 @testable import TokenWattAgent
+@testable import TokenWattGateway
 @testable import TokenWattSender
 @testable import TokenWattConfiguration
 

@@ -6,7 +6,7 @@ import TokenWattSender
 /// route and outcome, the time spent upstream and in the gateway itself, and the events that
 /// bend the rules (fallbacks, admissions while the aggregator could not be asked, streams read
 /// on after their client left, usage estimated for want of a reported one).
-final class GatewayMetrics: Collector {
+package final class GatewayMetrics: Collector {
     /// What became of a request: the `outcome` label.
     enum Outcome: String, CaseIterable, Sendable {
         case forwarded
@@ -41,7 +41,7 @@ final class GatewayMetrics: Collector {
         }
     }
 
-    let name = "gateway"
+    package let name = "gateway"
     private struct State {
         var requests: [Key: Int] = [:]
         var events: [EventKey: Int] = [:]
@@ -62,7 +62,7 @@ final class GatewayMetrics: Collector {
     private let routes: [String]
     private let state = Mutex(State())
 
-    init(routes: [String]) {
+    package init(routes: [String]) {
         self.routes = routes
     }
 
@@ -82,7 +82,7 @@ final class GatewayMetrics: Collector {
         }
     }
 
-    func collect() async throws(CollectorError) -> [ExpositionSample] {
+    package func collect() async throws(CollectorError) -> [ExpositionSample] {
         let state = state.withLock { $0 }
         var samples: [ExpositionSample] = []
         // Requests refused before a route was chosen count under route="".

@@ -9,7 +9,7 @@ import TokenWattService
 /// The gateway's side of hard caps: asks the aggregator (`POST /api/v1/reservations`, with the
 /// node's push token) to hold a request's worst case before it is forwarded, and settles the
 /// hold to what was used once the answer ends.
-struct ReservationClient: Sendable {
+package struct ReservationClient: Sendable {
     enum Answer: Sendable, Equatable {
         /// Held against the caps that match; nil when none does (nothing to settle).
         case granted(id: String?)
@@ -29,7 +29,7 @@ struct ReservationClient: Sendable {
     let token: String?
     let client: OutboundClient
 
-    init(writeURL: String, token: String?, client: OutboundClient) {
+    package init(writeURL: String, token: String?, client: OutboundClient) {
         baseURL = writeURL.hasSuffix(RemoteWriteCodec.writePath) ? String(writeURL.dropLast(RemoteWriteCodec.writePath.count)) : writeURL
         self.token = token
         self.client = client

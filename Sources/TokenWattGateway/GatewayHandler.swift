@@ -15,7 +15,7 @@ import TokenWattService
 /// model, the request's worst case reserved against the aggregator's hard caps, the request
 /// forwarded with the upstream's own key, the answer (JSON or a stream) passed back unchanged,
 /// and its usage counted for the caller through the usage path and settled against the caps.
-struct GatewayHandler: Sendable {
+package struct GatewayHandler: Sendable {
     static let maxRequestBytes = 16 << 20
     static let maxAnswerBytes = 64 << 20
     /// The header that tells a client its request went to the route's fallback model.
@@ -37,7 +37,7 @@ struct GatewayHandler: Sendable {
     /// Milliseconds since the epoch: what the rate caps, their cool-down and the grace quota go by.
     let now: @Sendable () -> Int64
 
-    init(configuration: GatewayConfiguration, client: HTTPClient, usage: UsageCollector, reservations: ReservationClient?,
+    package init(configuration: GatewayConfiguration, client: HTTPClient, usage: UsageCollector, reservations: ReservationClient?,
          metrics: GatewayMetrics, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.configuration = configuration
         self.now = now
@@ -50,7 +50,7 @@ struct GatewayHandler: Sendable {
     }
 
     /// The paths the gateway serves: OpenAI's and Anthropic's.
-    static let paths = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"]
+    package static let paths = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"]
 
     /// One request's context on its way through.
     private struct Call: Sendable {
@@ -70,11 +70,11 @@ struct GatewayHandler: Sendable {
     }
 
     /// The caller a request head names (`Authorization: Bearer` or `x-api-key`).
-    static func caller(_ headers: HTTPFields, configuration: GatewayConfiguration) -> GatewayConfiguration.Caller? {
+    package static func caller(_ headers: HTTPFields, configuration: GatewayConfiguration) -> GatewayConfiguration.Caller? {
         configuration.caller(authorization: headers[.authorization], apiKey: headers[HTTPField.Name("x-api-key")!])
     }
 
-    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+    package func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let anthropic = request.uri.path == "/v1/messages"
         guard let caller = GatewayHandler.caller(request.headers, configuration: configuration) else {
