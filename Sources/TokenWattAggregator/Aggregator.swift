@@ -1,7 +1,7 @@
 // Architecture. The folders of TokenWattAggregator, each depending only on folders listed
 // below it and on the top-level helpers (AggregatorError, NumberText, RunsInTurn, TimeText);
-// this file assembles them all. LayoutTests holds the code to this order. The settings each folder is
-// given come from TokenWattConfiguration, below them all.
+// this file assembles them all. LayoutTests holds the code to this order. The settings each
+// folder is given come from TokenWattConfiguration, below them all.
 //
 //   Web            the built-in pages, from what Query, Budgets, Costs and Advice answer
 //   Query          the Prometheus-style read API, tokens and fleet answers

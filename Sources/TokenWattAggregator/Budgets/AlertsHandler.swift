@@ -72,11 +72,12 @@ struct AlertsHandler: Sendable {
     func alerts(_ request: Request, context: some RequestContext) async throws -> Response {
         let limit = QueryString(request.uri.query)["limit"].flatMap(Int.init) ?? 100
         guard limit > 0 else { return APIResponse.badData("limit must be positive") }
-        return APIResponse.answer(try await alertRows(limit: limit))
+        return APIResponse.answer(try await alertRows(limit: limit).map(\.record))
     }
 
-    /// The newest outbox messages as `/api/v1/alerts` answers them.
-    func alertRows(limit: Int) async throws -> [AlertRecord] {
+    /// The newest outbox messages as `/api/v1/alerts` answers them, each with when it was
+    /// created (ms), which the budgets page writes for a person.
+    func alertRows(limit: Int) async throws -> [(record: AlertRecord, createdMs: Int64)] {
         try await delivery.outbox.recentMessages(limit: limit).map { message in
             var row = AlertRecord(eventID: message.eventID, receiver: message.receiver, created: TimeText.exact(message.createdMs),
                                   status: message.status.rawValue, attempts: message.attempts)
@@ -89,7 +90,7 @@ struct AlertsHandler: Sendable {
             if message.status == .pending { row.nextAttempt = TimeText.exact(message.nextAttemptMs) }
             row.lastError = message.lastError
             row.finished = message.finishedMs.map(TimeText.exact)
-            return row
+            return (row, message.createdMs)
         }
     }
 }

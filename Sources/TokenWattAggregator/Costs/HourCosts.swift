@@ -50,11 +50,11 @@ struct HourCosts {
         /// with `power` (a vCPU draws its idle watts, plus up to the rest of its maximum as it
         /// gets busy); never where something was measured.
         func joules(estimating power: Pricing.PowerModel) -> (joules: Double, source: String) {
-            if let bmc { return (bmc, "bmc") }
+            if let bmc { return (bmc, HourCosts.bmcSource) }
             let cpu = packages.map { ($0, "rapl") } ?? psys.map { ($0, "psys") }
             switch (gpu, cpu) {
-            case let (gpu?, cpu?): return (gpu + cpu.0, "gpu+" + cpu.1)
-            case let (gpu?, nil): return (gpu, "gpu")
+            case let (gpu?, cpu?): return (gpu + cpu.0, HourCosts.gpuSource + "+" + cpu.1)
+            case let (gpu?, nil): return (gpu, HourCosts.gpuSource)
             case let (nil, cpu?): return cpu
             case (nil, nil):
                 guard cpuSeconds > 0 else { return (0, HourCosts.noSource) }
@@ -75,6 +75,9 @@ struct HourCosts {
         var kind: StreamKind { StreamKind(source: source) }
     }
 
+    /// The energy sources of a node measured whole by its BMC, and by its GPUs alone (the fleet's
+    /// power gauges name theirs alike).
+    static let bmcSource = "bmc", gpuSource = "gpu"
     /// The energy source of a node whose joules were estimated, not measured.
     static let estimatedSource = "estimated"
     /// The energy source of a node with neither an energy counter nor CPU seconds.

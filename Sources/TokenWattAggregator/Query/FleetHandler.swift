@@ -7,7 +7,8 @@ import TokenWattStore
 /// Each node now: whether its agent is up, its GPUs, power, utilisation, temperature and the
 /// tokens per second its models serve; from the latest samples (fresher than the staleness
 /// window) and the advisor's last round. A node without a power gauge shows the power its
-/// energy counters draw by the ledger's rules, an estimate where it has no sensor at all. `GET /api/v1/fleet` and the web overview's fleet page.
+/// energy counters draw by the ledger's rules, an estimate where it has no sensor at all.
+/// `GET /api/v1/fleet` and the web overview's fleet page.
 struct FleetStatus: Sendable {
     struct Node: Sendable {
         var node: String
@@ -45,7 +46,7 @@ struct FleetStatus: Sendable {
             case MetricDescriptor.gpuPowerWatts.seriesName: gpuWatts[name, default: 0] += sample.value
             case MetricDescriptor.nodePowerWatts.seriesName:
                 node.watts = (node.watts ?? 0) + sample.value
-                node.powerSource = "bmc"
+                node.powerSource = HourCosts.bmcSource
             case MetricDescriptor.gpuUtilizationRatio.seriesName: utilisation[name, default: []].append(sample.value)
             case MetricDescriptor.gpuTemperatureCelsius.seriesName: node.hottestGPU = max(node.hottestGPU ?? -.infinity, sample.value)
             case MetricDescriptor.cpuUtilizationRatio.seriesName: node.cpuUtilisation = sample.value
@@ -55,7 +56,7 @@ struct FleetStatus: Sendable {
         }
         for (name, watts) in gpuWatts where nodes[name]?.watts == nil {
             nodes[name]?.watts = watts
-            nodes[name]?.powerSource = "gpu"
+            nodes[name]?.powerSource = HourCosts.gpuSource
         }
         for (name, reading) in try await power(nodes.values.filter { $0.watts == nil }.map(\.node)) {
             nodes[name]?.watts = reading.watts

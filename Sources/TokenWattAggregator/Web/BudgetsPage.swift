@@ -26,8 +26,8 @@ extension WebOverview {
                                    time: TimeText(zone: chart.budget.period.timezone))
         }
         body += "<h2>Alerts and deliveries</h2>"
-        body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row in
-            [TimeBounds.milliseconds(fromRFC3339: row.created).map { HTML.time($0) } ?? HTML.escape(row.created), HTML.escape(row.budget ?? ""), HTML.escape(row.type ?? ""),
+        body += HTML.table(["created", "budget", "type", "receiver", "status", "attempts", "summary", "last error"], try await alerts.alertRows(limit: 50).map { row, createdMs in
+            [HTML.time(createdMs), HTML.escape(row.budget ?? ""), HTML.escape(row.type ?? ""),
              HTML.escape(row.receiver), HTML.badge(row.status, row.status),
              HTML.figure("alert.\(row.eventID).\(row.receiver).attempts", Double(row.attempts), .number(decimals: 0)),
              HTML.escape(row.summary ?? ""), HTML.escape(row.lastError ?? "")]

@@ -67,23 +67,23 @@ public final class Pusher: Service, Sendable {
 
 /// The spool as a shipper's queue: the newest batch and then the oldest in each request.
 private struct SpoolQueue: BatchQueue {
-    package let spool: Spool
-    package let maxRequestBytes: Int
-    package let wakeUp = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let spool: Spool
+    let maxRequestBytes: Int
+    let wakeUp = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
-    package func nextBatches() async throws -> [RemoteWriteBatch] {
+    func nextBatches() async throws -> [RemoteWriteBatch] {
         try spool.nextBatches(maxBytes: maxRequestBytes)
     }
 
-    package func waitForMore() async {
+    func waitForMore() async {
         for await _ in wakeUp.stream { break }
     }
 
-    package func accepted(_ batches: [RemoteWriteBatch]) async throws {
+    func accepted(_ batches: [RemoteWriteBatch]) async throws {
         try spool.remove(batches)
     }
 
-    package func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
+    func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
         try spool.remove([batch], dropped: .rejected)
     }
 }

@@ -8,11 +8,11 @@ import TokenWattCore
 /// transaction and one push per round cost a fraction of one per collector.
 package final class RoundBuffer: Sendable {
     /// How long the first output of a round waits for the others before it is written.
-    package static let linger: Duration = .milliseconds(50)
+    static let linger: Duration = .milliseconds(50)
 
     private struct State {
-        package var series: [TimeSeries] = []
-        package var flushScheduled = false
+        var series: [TimeSeries] = []
+        var flushScheduled = false
     }
 
     private let spool: Spool

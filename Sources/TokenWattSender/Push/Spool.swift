@@ -16,7 +16,7 @@ public final class Spool: Sendable {
         public var samples = 0
         public var bytes = 0
 
-        package mutating func add(batches: Int, samples: Int, bytes: Int) {
+        mutating func add(batches: Int, samples: Int, bytes: Int) {
             self.batches += batches
             self.samples += samples
             self.bytes += bytes

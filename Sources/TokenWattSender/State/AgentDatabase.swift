@@ -8,12 +8,12 @@ import GRDB
 /// start a new spool over the old one.
 package enum AgentDatabase {
     package struct CannotOpen: Error, CustomStringConvertible {
-        package let path: String
-        package let reason: String
+        let path: String
+        let reason: String
         package var description: String { "cannot open \(path): \(reason) (move the file aside to start afresh)" }
     }
 
-    package static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
+    static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             var configuration = Configuration()

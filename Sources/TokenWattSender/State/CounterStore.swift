@@ -50,10 +50,10 @@ package final class CounterStore: Sendable {
     }
 
     /// How long a report id is remembered.
-    package static let reportIDLifetimeMs: Int64 = Milliseconds.day
+    static let reportIDLifetimeMs: Int64 = Milliseconds.day
 
     /// The ids among these that were seen within the last day.
-    package func seenReportIDs(_ ids: [String]) throws -> Set<String> {
+    func seenReportIDs(_ ids: [String]) throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         return try queue.read { db in
             let statement = try db.cachedStatement(sql: "SELECT 1 FROM report_ids WHERE id = ?")

@@ -13,7 +13,7 @@ package struct MonotonicCounter: Sendable, Equatable {
     }
 
     /// Resumes a counter saved before a restart.
-    package init(last: Double?, total: Double) {
+    init(last: Double?, total: Double) {
         self.last = last
         self.total = total
     }
@@ -46,7 +46,7 @@ package struct MonotonicCounter: Sendable, Equatable {
 /// Integrates a power gauge into energy (trapezoids) for sources without an energy counter.
 package struct PowerIntegrator: Sendable {
     /// Gaps longer than this are not bridged: the power in between is unknown.
-    package var maxGapSeconds: Double
+    var maxGapSeconds: Double
     private var last: (watts: Double, seconds: Double)?
     package private(set) var joules: Double = 0
 

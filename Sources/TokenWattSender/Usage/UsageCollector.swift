@@ -15,8 +15,8 @@ import TokenWattCore
 /// A new series is first reported at 0, so that its first tokens show as an increase.
 package final class UsageCollector: Collector {
     package let name = "usage_api"
-    package static let source = TokenSource.usageAPI
-    package static let overflowValue = "other"
+    static let source = TokenSource.usageAPI
+    static let overflowValue = "other"
 
     private let store: CounterStore?
     private let allowedAttributes: Set<String>
@@ -51,13 +51,13 @@ package final class UsageCollector: Collector {
 
     /// What became of one request's reports.
     package struct Outcome: Equatable {
-        package var accepted = 0
+        var accepted = 0
         /// Reports whose id was seen before (within a day, or earlier in the request): not counted again.
-        package var duplicates = 0
+        var duplicates = 0
         /// Attribute names left out: not in the allow-list.
-        package var droppedAttributes: Set<String> = []
+        var droppedAttributes: Set<String> = []
         /// Attribute names whose value counted as `other`: past the cap.
-        package var overflowedAttributes: Set<String> = []
+        var overflowedAttributes: Set<String> = []
     }
 
     package init(store: CounterStore?, attributes: [String], defaults: [String: String] = [:], maxValuesPerAttribute: Int, maxSeries: Int = 10_000) throws {
@@ -144,7 +144,7 @@ package final class UsageCollector: Collector {
     }
 
     /// Counts a request refused as invalid.
-    package func rejected() {
+    func rejected() {
         state.withLock { $0.reports["rejected", default: 0] += 1 }
     }
 

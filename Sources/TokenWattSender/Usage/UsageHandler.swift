@@ -9,11 +9,11 @@ import TokenWattService
 /// field at fault; 401 without the configured token; 413 over the size limit; 415 for a body
 /// that is not JSON; 503 when they cannot be saved.
 package struct UsageHandler: Sendable {
-    package static let maxBodyBytes = 4 << 20
+    static let maxBodyBytes = 4 << 20
 
-    package let collector: UsageCollector
-    package let token: String?
-    package let logger: Logger
+    let collector: UsageCollector
+    let token: String?
+    let logger: Logger
 
     package init(collector: UsageCollector, token: String?, logger: Logger) {
         self.collector = collector
@@ -60,11 +60,11 @@ package struct UsageHandler: Sendable {
                                                   droppedAttributes: outcome.droppedAttributes.sorted(), overflowedAttributes: outcome.overflowedAttributes.sorted()))
     }
 
-    package static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         json(status, UsageRefusal(error: message), headers: headers)
     }
 
-    package static func json(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) -> Response {
         // Counts and strings: nothing here can fail to encode.
         let data = (try? APIJSON.encoder().encode(body)) ?? Data("{}".utf8)
         var headers = headers

@@ -8,7 +8,7 @@ import TokenWattCore
 /// Input counts every prompt token, cached ones included; output every generated token,
 /// reasoning included (`TokenType`).
 package struct UsageReport: Equatable, Sendable {
-    package var model: String
+    var model: String
     package var provider: String
     package var inputTokens = 0
     package var outputTokens = 0
@@ -16,9 +16,9 @@ package struct UsageReport: Equatable, Sendable {
     package var reasoningTokens = 0
     package var attributes: [String: String] = [:]
     /// When the request was made (seconds since the epoch), if the report says.
-    package var timestamp: Double?
+    var timestamp: Double?
     /// The client's idempotency key: a report sent again with the same id (a retry) counts once.
-    package var id: String?
+    var id: String?
     /// Where the tokens were counted: `usage_api` for reports, `gateway` or `gateway_local`
     /// for the metering gateway's requests (never taken from a report's body).
     package var source = UsageCollector.source
@@ -27,19 +27,19 @@ package struct UsageReport: Equatable, Sendable {
 
     /// Why a request body was refused (HTTP 400); names the field.
     package struct Invalid: Error, Equatable, CustomStringConvertible {
-        package let field: String
-        package let reason: String
+        let field: String
+        let reason: String
         package var description: String { field.isEmpty ? reason : "\(field): \(reason)" }
     }
 
     /// How far in the future a report's timestamp may be (clocks differ a little).
-    package static let maxClockSkew: Double = 300
-    package static let maxNameLength = 256
-    package static let tokenFields = ["input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"]
-    package static let fields = Set(["id", "timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
+    static let maxClockSkew: Double = 300
+    static let maxNameLength = 256
+    static let tokenFields = ["input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"]
+    static let fields = Set(["id", "timestamp", "model", "provider", "attributes", "usage"] + tokenFields)
 
     /// The reports of a body: one object or an array of them, all valid or none taken.
-    package static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
+    static func parse(_ body: [UInt8], now: Double) throws(Invalid) -> [UsageReport] {
         let document: JSONValue
         do {
             document = try JSONValue.parse(body)
