@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "tokenwatt-agent", targets: ["tokenwatt-agent"]),
         .executable(name: "tokenwatt-aggregator", targets: ["tokenwatt-aggregator"]),
+        .executable(name: "tokenwatt-gateway", targets: ["tokenwatt-gateway"]),
         .executable(name: "tokenwatt", targets: ["tokenwatt"]),
         .executable(name: "tokenwatt-bench", targets: ["tokenwatt-bench"]),
         // For the fuzzing package in fuzz/ (scripts/fuzz.sh), which builds apart with libFuzzer.
@@ -99,18 +100,18 @@ let package = Package(
         ], swiftSettings: strict),
 
         // The metering gateway: callers, routes to local servers and cloud APIs, reservations
-        // against the hard caps, and the usage of every answer.
+        // against the hard caps, and the usage of every answer, shipped as the agent ships its own.
         .target(name: "TokenWattGateway", dependencies: [
             "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattSender", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
-        // The node agent: collectors (one file per source) and inference servers; for now it
-        // also runs the metering gateway.
+        // The node agent: collectors (one file per source), inference servers and the usage intake.
         .target(name: "TokenWattAgent", dependencies: [
-            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattGateway", "TokenWattSender", "TokenWattService",
+            "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattSender", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -120,6 +121,10 @@ let package = Package(
 
         .executableTarget(name: "tokenwatt-agent", dependencies: [
             "TokenWattAgent", "TokenWattConfiguration", "TokenWattCore", "TokenWattService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "tokenwatt-gateway", dependencies: [
+            "TokenWattConfiguration", "TokenWattCore", "TokenWattGateway", "TokenWattService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "tokenwatt-aggregator", dependencies: [
@@ -143,6 +148,7 @@ let package = Package(
         // What the test targets share: free ports, loopback servers, starting the real binaries
         // and waiting for them, HTTP helpers, the fake NVML library (FakeNVML/, C compiled at run time).
         .target(name: "TokenWattTestSupport", dependencies: [
+            "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], path: "Tests/TestSupport", exclude: ["FakeNVML"], swiftSettings: strict),
@@ -166,13 +172,19 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
         .testTarget(name: "TokenWattAgentTests", dependencies: [
-            "TokenWattAgent", "TokenWattConfiguration", "TokenWattGateway", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
+            "TokenWattAgent", "TokenWattConfiguration", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TokenWattGatewayTests", dependencies: [
+            "TokenWattConfiguration", "TokenWattCore", "TokenWattGateway", "TokenWattSender", "TokenWattService", "TokenWattTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
             "TokenWattAPI", "TokenWattConfiguration", "TokenWattCore", "TokenWattStore", "TokenWattService", "TokenWattTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 requests="${1:-$(sized 4000 40)}"
 overspend=$(sized 500 50)
-bench_build tokenwatt-agent tokenwatt-aggregator tokenwatt-bench
+bench_build tokenwatt-gateway tokenwatt-aggregator tokenwatt-bench
 venv="$(bench/litellm-venv.sh)"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -21,31 +21,30 @@ upstream_port=$(free_port) aggregator_port=$(free_port) litellm_port=$(free_port
 upstream_pid=$!
 
 cat >"$work/aggregator.yml" <<YAML
-nodes: [{name: bench, token_env: BENCH_TOKEN}]
+gateways: [{name: bench-plain, token_env: BENCH_TOKEN_PLAIN}, {name: bench-capped, token_env: BENCH_TOKEN_CAPPED}]
 cloud_prices: [{match: bench-model, input: 1.0, output: 2.0}, {match: bench-overspend, input: 1000, output: 1000}]
 budgets:
   - {name: cap, match: {model: bench-model}, measure: usd, limit: 1e9, action: block}
   - {name: overspend, match: {model: bench-overspend}, measure: usd, limit: 1.0, action: block}
 YAML
-export BENCH_TOKEN=bench-secret BENCH_KEY="sk-bench-$(python3 -c "import secrets; print(secrets.token_hex(24))")"
+export BENCH_TOKEN_PLAIN=bench-secret-plain BENCH_TOKEN_CAPPED=bench-secret-capped BENCH_KEY="sk-bench-$(python3 -c "import secrets; print(secrets.token_hex(24))")"
 "$bin/tokenwatt-aggregator" --config "$work/aggregator.yml" --listen "127.0.0.1:$aggregator_port" --data-dir "$work/aggregator" >"$work/aggregator.log" 2>&1 &
 wait_ready "http://127.0.0.1:$aggregator_port/-/ready"
 for variant in plain capped; do
     port=$(free_port)
     eval "gateway_${variant}_port=$port"
     capped=$([ "$variant" = plain ] && echo false || echo true)
-    cat >"$work/agent-$variant.yml" <<YAML
-collectors: [cpu]
+    token_variable="BENCH_TOKEN_$(echo "$variant" | tr a-z A-Z)"
+    cat >"$work/gateway-$variant.yml" <<YAML
+listen: 127.0.0.1:$port
 spool: {directory: $work/spool-$variant}
-aggregator: {url: "http://127.0.0.1:$aggregator_port", token_env: BENCH_TOKEN}
+aggregator: {url: "http://127.0.0.1:$aggregator_port", token_env: $token_variable}
 usage: {attributes: [team]}
-gateway:
-  listen: 127.0.0.1:$port
-  callers: [{key_env: BENCH_KEY, labels: {team: bench}}]
-  routes: [{match: "bench-.*", upstream: "http://127.0.0.1:$upstream_port", capped: $capped}]
+callers: [{key_env: BENCH_KEY, labels: {team: bench}}]
+routes: [{match: "bench-.*", upstream: "http://127.0.0.1:$upstream_port", capped: $capped}]
 YAML
-    "$bin/tokenwatt-agent" --config "$work/agent-$variant.yml" --listen "127.0.0.1:$(free_port)" --no-discovery >"$work/agent-$variant.log" 2>&1 &
-    eval "agent_${variant}_pid=$!"
+    "$bin/tokenwatt-gateway" --config "$work/gateway-$variant.yml" >"$work/gateway-$variant.log" 2>&1 &
+    eval "gateway_${variant}_pid=$!"
     wait_ready "http://127.0.0.1:$port/-/healthy"
 done
 
@@ -61,8 +60,8 @@ wait_ready "http://127.0.0.1:$litellm_port/health/liveliness"
 echo "== $("$venv/bin/pip" show litellm | grep Version), tokenwatt $(git rev-parse --short HEAD), $(nproc) cores"
 
 targets=(--target "direct=http://127.0.0.1:$upstream_port=$upstream_pid"
-         --target "tokenwatt=http://127.0.0.1:$gateway_plain_port=$agent_plain_pid"
-         --target "tokenwatt-capped=http://127.0.0.1:$gateway_capped_port=$agent_capped_pid"
+         --target "tokenwatt=http://127.0.0.1:$gateway_plain_port=$gateway_plain_pid"
+         --target "tokenwatt-capped=http://127.0.0.1:$gateway_capped_port=$gateway_capped_pid"
          --target "litellm=http://127.0.0.1:$litellm_port=$litellm_pid")
 # Each client as fast as answers come: what each proxy sustains on these cores, and the queueing
 # that comes with it. Then paced at 50 requests/s to each target (under every proxy's ceiling

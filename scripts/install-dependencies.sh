@@ -18,10 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first" >&2; exit 1; }
 if [ "${1:-}" = "--with-test-peers" ]; then
-    # Independent clients the tests check against (PyPI), in a virtual environment of their own.
+    # Independent clients the tests check against (PyPI), in a virtual environment of their own:
+    # webhook signatures, bcrypt, Prometheus' client, and the OpenAI and Anthropic SDKs the
+    # gateway must serve as their own APIs do.
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client" 2>/dev/null || "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client
+    "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client, openai, anthropic" 2>/dev/null ||
+        "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client openai anthropic
     # The peer of the gateway benchmark, which the tests run in its smoke mode.
     "$(dirname "$0")/../bench/litellm-venv.sh" >/dev/null
 fi

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh --with-test-peers
 swift build --build-tests
-# The gateway's race test (10,000 requests through three processes) takes both cores for half a
+# The gateway's race test (10,000 requests through three gateway replicas) takes both cores for half a
 # minute: it runs on its own, after the rest, so that the tests that time things are not
 # starved by it.
 race="GatewayTests/concurrentRequestsThroughTheGatewayNeverOvershootACap"

@@ -10,7 +10,7 @@
 //   Alerts         receivers and the delivery of alert events
 //   Costs          the cost ledger, its reports and what-ifs
 //   Forwarding     remote write on to other stores
-//   Ingest         remote write in, node credentials, the ingest's own counters
+//   Ingest         remote write in, node and gateway credentials, the ingest's own counters
 //   Exposition     /metrics and the sources that contribute families to it
 //   HTTP           query strings and API answers
 
@@ -45,7 +45,7 @@ public struct Aggregator: Sendable {
         let stores = try Stores(configuration: configuration.storage, logger: logger)
         let samples = stores.samples
         let connections = ClientConnections()
-        let metrics = AggregatorMetrics(connections: connections, knownNodes: configuration.nodes.map(\.name) + [configuration.anonymousNode].compactMap { $0 },
+        let metrics = AggregatorMetrics(connections: connections, knownNodes: (configuration.nodes + configuration.gateways).map(\.name) + [configuration.anonymousNode].compactMap { $0 },
                                         agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: samples, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
         let maintenance = MaintenanceService(store: samples, ledger: stores.ledger, outbox: stores.outbox, logger: logger, now: now)
@@ -63,10 +63,10 @@ public struct Aggregator: Sendable {
         let pushedSeries = PushedSeriesCache()
         let advisor = Advisor(ledger: stores.ledger, samples: samples, pricing: configuration.pricing, nodeLabels: { costs.nodeLabels($0) },
                               settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger, now: now)
-        let nodes = NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode)
+        let senders = SenderAuthenticator(credentials: configuration.nodes + configuration.gateways, anonymousNode: configuration.unauthenticatedNode)
         let router = Aggregator.router(configuration: configuration, parts: Parts(stores: stores, writer: writer, pushedSeries: pushedSeries, metrics: metrics,
                                                                           costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
-                                                                          nodes: nodes),
+                                                                          senders: senders),
                                        logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
@@ -80,7 +80,7 @@ public struct Aggregator: Sendable {
             // A node's token names its connections; a push without one (the anonymous node, on
             // loopback) is no credential: its connections count by address.
             server: configuration.web.server(connections: connections, credential: { fields in
-                fields[.authorization].flatMap { nodes.node(authorization: $0) }.map { "node \($0)" }
+                fields[.authorization].flatMap { senders.sender(authorization: $0) }.map { "\($0.role?.rawValue ?? "node") \($0.name)" }
             }, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
             services: [writer, maintenance, costs, advisor, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
@@ -128,8 +128,8 @@ public struct Aggregator: Sendable {
         let budgets: BudgetEngine
         let delivery: DeliveryWorker
         let forwarder: RemoteWriteForwarder
-        /// Who pushes: the nodes' tokens and certificates.
-        let nodes: NodeAuthenticator
+        /// Who pushes and reserves: the nodes' and gateways' tokens and certificates.
+        let senders: SenderAuthenticator
     }
 
     static func router(configuration: AggregatorConfiguration, parts: Parts, logger: Logger,
@@ -139,7 +139,7 @@ public struct Aggregator: Sendable {
         let router = Router(context: DaemonRequestContext.self)
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
-        let authenticator = parts.nodes
+        let authenticator = parts.senders
         let ingest = RemoteWriteHandler(
             authenticator: authenticator,
             writer: writer, samples: samples, pushedSeries: parts.pushedSeries, metrics: parts.metrics, configuration: configuration.ingest,

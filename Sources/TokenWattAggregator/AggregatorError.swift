@@ -17,6 +17,8 @@ enum AggregatorError: Error, HTTPResponseError {
     case headFull(String)
     /// A series named like one of the aggregator's own families.
     case reservedName(String)
+    /// A credential without the right to it: a gateway's pushing a node's samples.
+    case forbidden(String)
     /// The write queue is full: the sender should retry shortly.
     case saturated(String)
     /// The aggregator is stopping: the sender should retry (against the restarted one).
@@ -29,6 +31,7 @@ enum AggregatorError: Error, HTTPResponseError {
         case .unsupportedMediaType: .unsupportedMediaType
         case .tooLarge: .contentTooLarge
         case .invalid, .overLimit, .seriesLimit, .reservedName: .badRequest
+        case .forbidden: .forbidden
         case .totalSeriesLimit: .tooManyRequests
         case .saturated, .shuttingDown, .headFull: .serviceUnavailable
         case .storage: .internalServerError
@@ -39,7 +42,7 @@ enum AggregatorError: Error, HTTPResponseError {
         switch self {
         case .unauthorized: "missing or unknown bearer token"
         case .unsupportedMediaType(let reason), .tooLarge(let reason), .invalid(let reason), .saturated(let reason),
-             .storage(let reason), .overLimit(let reason), .seriesLimit(let reason), .reservedName(let reason),
+             .storage(let reason), .overLimit(let reason), .seriesLimit(let reason), .reservedName(let reason), .forbidden(let reason),
              .totalSeriesLimit(let reason), .headFull(let reason): reason
         case .shuttingDown: "shutting down, retry later"
         }

@@ -1,7 +1,7 @@
 // Architecture. The folders of TokenWattSender, each depending only on folders listed below it
 // and on the collector protocol in this file and its scheduler (CollectorScheduler): what a
-// daemon that sends samples to the aggregator needs (the agent, the metering gateway).
-// LayoutTests holds the code to this order.
+// daemon that sends samples to the aggregator needs (the agent, the metering gateway), which
+// Shipping assembles the same way for both. LayoutTests holds the code to this order.
 //
 //   Usage          usage reports from applications: their intake and their collector
 //   Push           the spool and the pusher

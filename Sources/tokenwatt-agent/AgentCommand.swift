@@ -91,17 +91,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     private func applyFlags(to base: AgentConfiguration) throws -> AgentConfiguration {
         var configuration = base
-        if let aggregator {
-            guard aggregator.hasPrefix("http://") || aggregator.hasPrefix("https://") else {
-                throw ValidationError("--aggregator expects an http:// or https:// URL, got \(aggregator)")
-            }
-            configuration.aggregatorURL = RemoteWriteCodec.writeURL(aggregator)
-        }
-        if let tokenFile {
-            guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-                  !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) is not a readable file holding a token") }
-            configuration.token = token
-        }
+        try configuration.sender.apply(aggregator: aggregator, tokenFile: tokenFile, interval: interval, invalid: ValidationError.init)
         if let listen {
             guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
             configuration.listen = address
@@ -109,12 +99,6 @@ struct AgentCommand: AsyncParsableCommand {
         if let nvmlLibrary { configuration.nvmlLibrary = nvmlLibrary }
         if let procfs { configuration.procfs = procfs }
         if let sysfs { configuration.sysfs = sysfs }
-        if let interval {
-            guard let milliseconds = ConfigDuration.milliseconds(interval) else {
-                throw ValidationError("--interval expects a duration such as 10s or 1m, got \(interval)")
-            }
-            configuration.intervalMs = milliseconds
-        }
         for url in inferenceServers {
             let server = InferenceServer(url: url)
             guard server.hasValidURL else { throw ValidationError("--inference-server expects an http:// or https:// URL, got \(url)") }

@@ -3,23 +3,26 @@ import Foundation
 import TokenWattConfiguration
 import TokenWattCore
 
-/// `tokenwatt check-config FILE`: validates an agent or aggregator config as the daemon would
-/// load it; errors name the file, the key and what was expected.
+/// `tokenwatt check-config FILE`: validates an agent, gateway or aggregator config as the
+/// daemon would load it; errors name the file, the key and what was expected.
 struct CheckConfigCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate an agent or aggregator config file.")
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate an agent, gateway or aggregator config file.")
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
-        case auto, agent, aggregator
+        case auto, agent, gateway, aggregator
     }
 
     @Argument(help: "The YAML file.")
     var file: String
 
-    @Option(help: "agent, aggregator, or auto (told apart by their top-level keys).")
+    @Option(help: "agent, gateway, aggregator, or auto (told apart by their top-level keys).")
     var kind: Kind = .auto
 
-    /// Top-level keys only one of the two has.
-    static let agentKeys: Set<String> = ["aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution"]
+    /// Top-level keys only a gateway's config has.
+    static let gatewayKeys: Set<String> = ["callers", "routes"]
+    /// Top-level keys an agent's config has and an aggregator's not (`gateway` was the agent's
+    /// until the gateway became a daemon of its own: the agent's parser says where it went).
+    static let agentKeys: Set<String> = ["aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution", "gateway"]
 
     func run() async throws {
         var chosen = kind
@@ -29,14 +32,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 guard let first = line.first, first.isLetter else { return nil }
                 return line.split(separator: ":").first.map(String.init)
             }
-            chosen = keys.contains(where: CheckConfigCommand.agentKeys.contains) ? .agent : .aggregator
+            chosen = keys.contains(where: CheckConfigCommand.gatewayKeys.contains) ? .gateway
+                : keys.contains(where: CheckConfigCommand.agentKeys.contains) ? .agent : .aggregator
         }
         do {
             // As the daemon would start: its listener's credentials checked too.
-            if chosen == .agent {
-                try AgentConfiguration.load(file: file).checkListener(source: file)
-            } else {
-                try AggregatorConfiguration.load(file: file).checkListener(source: file)
+            switch chosen {
+            case .agent: try AgentConfiguration.load(file: file).checkListener(source: file)
+            case .gateway: try GatewayConfiguration.load(file: file).checkListener(source: file)
+            case .aggregator, .auto: try AggregatorConfiguration.load(file: file).checkListener(source: file)
             }
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

@@ -1,11 +1,11 @@
 import ArgumentParser
 import TokenWattCore
 
-/// `tokenwatt metrics`: every metric the agent and the aggregator emit, from their descriptors,
+/// `tokenwatt metrics`: every metric the agent, the gateway and the aggregator emit, from their descriptors,
 /// as the Markdown tables of docs/metrics.md (a test holds the page to it).
 struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "metrics",
-                                                    abstract: "Every metric the agent and the aggregator emit: name, type, labels and help, as Markdown.")
+                                                    abstract: "Every metric the agent, the gateway and the aggregator emit: name, type, labels and help, as Markdown.")
 
     @Option(help: "The currency code that money metrics carry in their names.")
     var currency = "USD"
@@ -20,6 +20,11 @@ struct MetricsCommand: ParsableCommand {
         request counts carry the configured attribution labels too):
 
         \(table(MetricDescriptor.agentFamilies))
+        The gateway's, on its `/metrics` and pushed: the token, request, usage, spool, push and
+        collector families above (its tokens with `source` `gateway` or `gateway_local`, by caller),
+        and its own. A gateway's credential pushes these only:
+
+        \(table(MetricDescriptor.gatewayOwnFamilies))
         The aggregator's own families, after the pushed series on its `/metrics`:
 
         \(table(MetricDescriptor.aggregatorFamilies(currency: currency)))

@@ -31,14 +31,7 @@ struct RunningAgent {
         let process = try ChildProcess(Environment.agentPath, arguments, logPath: "\(directory)/agent-\(UUID().uuidString).log",
                                        environment: environment)
         let url = "http://127.0.0.1:\(port)"
-        do {
-            _ = try await HTTP.waitFor("the agent to serve /-/healthy") { try await HTTP.get(url + "/-/healthy").status == 200 ? true : nil }
-        } catch {
-            // Say why: an agent that exited (a port taken meanwhile, a config refused) left its reason in its log.
-            let state = process.process.isRunning ? "still running" : "exited with \(process.process.terminationStatus)"
-            await process.kill()
-            throw WaitTimeout(what: "the agent to serve /-/healthy (\(state); its log: \(process.log.suffix(2_000)))")
-        }
+        try await process.waitUntilServing(url + "/-/healthy", what: "the agent to serve /-/healthy")
         return RunningAgent(process: process, url: url)
     }
 

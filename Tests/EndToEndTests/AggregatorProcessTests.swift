@@ -14,14 +14,18 @@ struct RunningAggregator {
     let process: ChildProcess
     let url: String
 
-    /// `reader`: the credential reads need (an `Authorization` header), where the config names readers.
-    static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"],
+    /// `tokens` and `gateways`: each node's and gateway's name and token. `reader`: the
+    /// credential reads need (an `Authorization` header), where the config names readers.
+    static func start(directory: String, port: Int, tokens: [String: String] = ["gpu-01": "token-1"], gateways: [String: String] = [:],
                       config extra: String = "", reader: [(String, String)] = []) async throws -> RunningAggregator {
-        var config = extra + "\nlisten: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\nnodes:\n"
-        for (node, token) in tokens.sorted(by: { $0.key < $1.key }) {
-            let tokenFile = "\(directory)/\(node).token"
-            try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
-            config += "  - {name: \(node), token_file: \(tokenFile)}\n"
+        var config = extra + "\nlisten: 127.0.0.1:\(port)\ndata_dir: \(directory)/data\n"
+        for (key, senders) in [("nodes", tokens), ("gateways", gateways)] where !senders.isEmpty {
+            config += "\(key):\n"
+            for (name, token) in senders.sorted(by: { $0.key < $1.key }) {
+                let tokenFile = "\(directory)/\(name).token"
+                try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+                config += "  - {name: \(name), token_file: \(tokenFile)}\n"
+            }
         }
         try config.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml"],

@@ -3,7 +3,7 @@ import Testing
 import TokenWattTestSupport
 
 /// docs/configuration.md against the code that reads the configs: every key a parser allows
-/// (`requireMapping(allowing:)` and the web settings' allowed set) is on the page and every key
+/// (`requireMapping(allowing:)` and the `allowed` sets) is on the page and every key
 /// on the page is one a parser allows, and where the code reads a key with a literal default
 /// (`node["kind"].string(default: "auto")`), the page's default for it is that value.
 @Suite struct ConfigurationPageTests {
@@ -29,7 +29,7 @@ import TokenWattTestSupport
     static func codeKeys() throws -> Set<String> {
         var keys: Set<String> = []
         for source in try parserSources() {
-            for list in source.matches(of: #/(?:requireMapping\(allowing: |var allowed: Set<String> = |allowed\.formUnion\()\[([^\]]*)\]/#) {
+            for list in source.matches(of: #/(?:requireMapping\(allowing: |(?:let|var) allowed: Set<String> = )\[([^\]]*)\]/#) {
                 keys.formUnion(keyLiterals(list.output.1))
             }
         }

@@ -13,7 +13,7 @@ import Glibc
         return url
     }
 
-    @Test(arguments: ["tokenwatt-agent", "tokenwatt-aggregator"])
+    @Test(arguments: ["tokenwatt-agent", "tokenwatt-gateway", "tokenwatt-aggregator"])
     func unitsVerifyAndAreHardened(_ name: String) async throws {
         let directory = try Environment.temporaryDirectory("units")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -72,6 +72,8 @@ import Glibc
         #expect(build.status == 0, "\(build.output)")
         let arch = try await ChildProcess.run("/usr/bin/dpkg", ["--print-architecture"], directory: directory).output.trimmingCharacters(in: .whitespacesAndNewlines)
         let agent = "\(directory)/tokenwatt-agent_0.0.1_\(arch).deb", aggregator = "\(directory)/tokenwatt-aggregator_0.0.1_\(arch).deb"
+        let gateway = "\(directory)/tokenwatt-gateway_0.0.1_\(arch).deb"
+        let packages = ["tokenwatt-agent", "tokenwatt-gateway", "tokenwatt-aggregator"]
 
         let info = try await ChildProcess.run("/usr/bin/dpkg-deb", ["--info", agent], directory: directory).output
         #expect(info.contains("Package: tokenwatt-agent") && info.contains("conffiles") && info.contains("postinst"))
@@ -81,39 +83,54 @@ import Glibc
         }
 
         do {
-            let install = try await DeployTests.asRoot(["/usr/bin/dpkg", "-i", agent, aggregator], directory: directory)
+            let install = try await DeployTests.asRoot(["/usr/bin/dpkg", "-i", agent, gateway, aggregator], directory: directory)
             #expect(install.status == 0, "dpkg -i: \(install.output)")
             let files = FileManager.default
-            for path in ["/usr/bin/tokenwatt-agent", "/usr/bin/tokenwatt-aggregator", "/usr/bin/tokenwatt", "/etc/tokenwatt/agent.yml",
-                         "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt",
-                         "/etc/systemd/system/multi-user.target.wants/tokenwatt-agent.service"] {
+            for path in ["/usr/bin/tokenwatt-agent", "/usr/bin/tokenwatt-gateway", "/usr/bin/tokenwatt-aggregator", "/usr/bin/tokenwatt", "/etc/tokenwatt/agent.yml",
+                         "/etc/tokenwatt/gateway.yml", "/etc/tokenwatt/gateway-caller.key", "/etc/tokenwatt/aggregator.yml",
+                         "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt-gateway", "/var/lib/tokenwatt",
+                         "/etc/systemd/system/multi-user.target.wants/tokenwatt-agent.service",
+                         "/etc/systemd/system/multi-user.target.wants/tokenwatt-gateway.service"] {
                 #expect(files.fileExists(atPath: path), "\(path) missing after dpkg -i")
             }
-            for user in ["tokenwatt-agent", "tokenwatt"] {
+            for user in ["tokenwatt-agent", "tokenwatt-gateway", "tokenwatt"] {
                 #expect(try await ChildProcess.run("/usr/bin/getent", ["passwd", user], directory: directory).status == 0, "no user \(user)")
             }
             let owner = try files.attributesOfItem(atPath: "/var/lib/tokenwatt-agent")[.ownerAccountName] as? String
             #expect(owner == "tokenwatt-agent")
             let mode = try files.attributesOfItem(atPath: "/etc/tokenwatt/agent.yml")[.posixPermissions] as? Int
             #expect(mode == 0o640)
-            let verify = try await ChildProcess.run("/usr/bin/systemd-analyze", ["verify", "/lib/systemd/system/tokenwatt-agent.service",
-                                                                                 "/lib/systemd/system/tokenwatt-aggregator.service"], directory: directory)
+            let verify = try await ChildProcess.run("/usr/bin/systemd-analyze", ["verify"] + packages.map { "/lib/systemd/system/\($0).service" },
+                                                    directory: directory)
             #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
-            let check = try await ChildProcess.run("/usr/bin/tokenwatt", ["check-config", "/etc/tokenwatt/agent.yml"], directory: directory)
-            #expect(check.status == 0, "\(check.output)")
+            for config in ["agent.yml", "gateway.yml", "aggregator.yml"] {
+                let check = try await ChildProcess.run("/usr/bin/tokenwatt", ["check-config", "/etc/tokenwatt/\(config)"], directory: directory)
+                #expect(check.status == 0, "\(config): \(check.output)")
+            }
+            // Each daemon starts with its packaged config, as its unit starts it (on a free port here), and stops cleanly.
+            for (daemon, extra) in [("tokenwatt-aggregator", ["--data-dir", "\(directory)/data"]), ("tokenwatt-agent", ["--no-discovery"]), ("tokenwatt-gateway", [])] {
+                let port = Environment.freePort()
+                let config = "/etc/tokenwatt/\(daemon.dropFirst("tokenwatt-".count)).yml"
+                let child = try ChildProcess("/usr/bin/\(daemon)", ["--config", config, "--listen", "127.0.0.1:\(port)"] + extra,
+                                             logPath: "\(directory)/\(daemon).log", directory: directory)
+                try await child.waitUntilServing("http://127.0.0.1:\(port)/-/healthy", what: "the packaged \(daemon) to start")
+                await child.kill(signal: SIGTERM)
+                #expect(await child.exitStatus() == 0, "\(daemon): \(child.log.suffix(1_000))")
+            }
 
             // Removed: the programs go, the config stays.
-            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "-r", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
-            #expect(!files.fileExists(atPath: "/usr/bin/tokenwatt-agent"))
-            #expect(files.fileExists(atPath: "/etc/tokenwatt/agent.yml"))
+            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "-r"] + packages, directory: directory).status == 0)
+            #expect(!files.fileExists(atPath: "/usr/bin/tokenwatt-agent") && !files.fileExists(atPath: "/usr/bin/tokenwatt-gateway"))
+            #expect(files.fileExists(atPath: "/etc/tokenwatt/agent.yml") && files.fileExists(atPath: "/etc/tokenwatt/gateway-caller.key"))
             // Purged: config and state go too.
-            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory).status == 0)
-            for path in ["/etc/tokenwatt/agent.yml", "/etc/tokenwatt/aggregator.yml", "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt"] {
+            #expect(try await DeployTests.asRoot(["/usr/bin/dpkg", "--purge"] + packages, directory: directory).status == 0)
+            for path in ["/etc/tokenwatt/agent.yml", "/etc/tokenwatt/gateway.yml", "/etc/tokenwatt/gateway-caller.key", "/etc/tokenwatt/aggregator.yml",
+                         "/var/lib/tokenwatt-agent", "/var/lib/tokenwatt-gateway", "/var/lib/tokenwatt"] {
                 #expect(!files.fileExists(atPath: path), "\(path) left after purge")
             }
         } catch {
             // A step that threw skipped the purge: the machine keeps no package of ours.
-            _ = try? await DeployTests.asRoot(["/usr/bin/dpkg", "--purge", "tokenwatt-agent", "tokenwatt-aggregator"], directory: directory)
+            _ = try? await DeployTests.asRoot(["/usr/bin/dpkg", "--purge"] + packages, directory: directory)
             throw error
         }
     }
@@ -123,10 +140,12 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let script = DeployTests.root.appendingPathComponent("deploy/install.sh").path
         let stage = "\(directory)/root"
-        var result = try await ChildProcess.run("/bin/bash", [script, "--bin", Environment.binDirectory, "--root", stage], directory: directory)
+        var result = try await ChildProcess.run("/bin/bash", [script, "all", "--bin", Environment.binDirectory, "--root", stage], directory: directory)
         #expect(result.status == 0, "\(result.output)")
-        for path in ["usr/local/bin/tokenwatt-agent", "usr/local/bin/tokenwatt-aggregator", "usr/local/bin/tokenwatt",
-                     "etc/systemd/system/tokenwatt-agent.service", "etc/tokenwatt/agent.yml", "etc/tokenwatt/aggregator.yml", "var/lib/tokenwatt-agent"] {
+        for path in ["usr/local/bin/tokenwatt-agent", "usr/local/bin/tokenwatt-gateway", "usr/local/bin/tokenwatt-aggregator", "usr/local/bin/tokenwatt",
+                     "etc/systemd/system/tokenwatt-agent.service", "etc/systemd/system/tokenwatt-gateway.service", "etc/tokenwatt/agent.yml",
+                     "etc/tokenwatt/gateway.yml", "etc/tokenwatt/gateway-caller.key", "etc/tokenwatt/aggregator.yml", "var/lib/tokenwatt-agent",
+                     "var/lib/tokenwatt-gateway"] {
             #expect(FileManager.default.fileExists(atPath: "\(stage)/\(path)"), "\(path) missing")
         }
         let unit = try String(contentsOfFile: "\(stage)/etc/systemd/system/tokenwatt-agent.service", encoding: .utf8)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 import TokenWattService
 import TokenWattTestSupport
@@ -9,8 +10,39 @@ import TokenWattTestSupport
 import Glibc
 #endif
 
-/// The metering gateway in the real agent, the real aggregator holding the caps, and stand-in
-/// upstreams (`StandInUpstream`) speaking OpenAI's and Anthropic's formats.
+/// The real `tokenwatt-gateway` binary with a config of its own (its callers and routes in
+/// `config`), pushing to and reserving at `aggregatorPort` with a gateway's token.
+struct RunningGateway {
+    let process: ChildProcess
+    let url: String
+
+    static func start(directory: String, name: String = "gw-0", port: Int, aggregatorPort: Int, token: String,
+                      environment: [String: String] = [:], config extraConfig: String) async throws -> RunningGateway {
+        let config = """
+            listen: 127.0.0.1:\(port)
+            interval: 1s
+            aggregator: {url: "http://127.0.0.1:\(aggregatorPort)"}
+            spool: {directory: \(directory)/\(name)-spool}
+
+            """ + extraConfig
+        try config.write(toFile: "\(directory)/\(name).yml", atomically: true, encoding: .utf8)
+        try token.write(toFile: "\(directory)/\(name)-gateway.token", atomically: true, encoding: .utf8)
+        let process = try ChildProcess(Environment.gatewayPath, ["--config", "\(directory)/\(name).yml", "--token-file", "\(directory)/\(name)-gateway.token"],
+                                       logPath: "\(directory)/\(name)-\(UUID().uuidString).log", environment: environment)
+        let url = "http://127.0.0.1:\(port)"
+        try await process.waitUntilServing(url + "/-/healthy", what: "the gateway \(name) to serve /-/healthy")
+        return RunningGateway(process: process, url: url)
+    }
+
+    /// Its own /metrics: its requests, its tokens by caller.
+    func metrics() async throws -> String {
+        try await HTTP.get(url + "/metrics").body
+    }
+}
+
+/// The metering gateway as `tokenwatt-gateway` (three replicas in the race), the real
+/// aggregator holding the caps, and stand-in upstreams (`StandInUpstream`) speaking OpenAI's
+/// and Anthropic's formats.
 @Suite(.serialized) struct GatewayTests {
     /// A client with a connection per concurrent request (AsyncHTTPClient's default is 8 per host).
     static let client = OutboundClient.makeHTTPClient(connectionsPerHost: 1_000)
@@ -68,19 +100,20 @@ import Glibc
     }
 
     static func callers(_ count: Int) -> (yaml: String, environment: [String: String]) {
-        var yaml = "  callers:\n"
+        var yaml = "callers:\n"
         var environment: [String: String] = [:]
         for index in 0..<count {
-            yaml += "    - {key_env: KEY_\(index), labels: {team: team-\(index % 5), agent: agent-\(index)}}\n"
+            yaml += "  - {key_env: KEY_\(index), labels: {team: team-\(index % 5), agent: agent-\(index)}}\n"
             environment["KEY_\(index)"] = "sk-caller-\(index)"
         }
         return (yaml, environment)
     }
 
-    /// 500 requests at once from 50 callers, 20 rounds, each against its own usd and tokens
-    /// caps (the usd cap binds in even rounds, the tokens cap in odd ones): the tokens the
-    /// upstream served never cost more than a cap, every request it served was answered 200
-    /// and counted once, every other one was refused with 429 budget_exceeded.
+    /// 500 requests at once from 50 callers through three gateway replicas, 20 rounds, each
+    /// against its own usd and tokens caps (the usd cap binds in even rounds, the tokens cap in
+    /// odd ones): the tokens the upstream served never cost more than a cap, every request it
+    /// served was answered 200 and counted once, every other one was refused with 429
+    /// budget_exceeded.
     @Test func concurrentRequestsThroughTheGatewayNeverOvershootACap() async throws {
         let upstream = StandInUpstream()
         try await upstream.run {
@@ -95,30 +128,32 @@ import Glibc
                 budgets += "  - {name: tokens-\(round), match: {model: race-\(round)}, measure: tokens, limit: \(Int(tokenLimit[round % 2])), action: block}\n"
             }
             let aggregatorPort = Environment.freePort()
-            let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, config: """
+            let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort,
+                                                               gateways: Dictionary(uniqueKeysWithValues: (0..<3).map { ("gw-\($0)", "gw-token-\($0)") }), config: """
                 cloud_prices: [{match: "race-.*", input: 10, output: 100}]
                 costs: {interval: 1s}
                 alerting: {evaluation_interval: 1s}
                 """ + "\n" + budgets)
-            let gatewayPort = Environment.freePort()
             let (callers, environment) = GatewayTests.callers(50)
-            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
-                                                     environment: environment, config: """
-                usage: {attributes: [team, agent]}
-                gateway:
-                  listen: 127.0.0.1:\(gatewayPort)
-                \(callers)
-                  routes: [{match: "race-.*", upstream: "\(upstream.url)", key_env: KEY_0}]
-                """)
-            let gateway = "http://127.0.0.1:\(gatewayPort)"
-            _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(gateway + "/-/healthy").status == 200 ? true : nil }
+            // Three replicas behind one address, as a load balancer spreads callers: each
+            // caller's requests go to one of them, by its number.
+            var replicas: [RunningGateway] = []
+            for replica in 0..<3 {
+                replicas.append(try await RunningGateway.start(directory: directory, name: "gw-\(replica)", port: Environment.freePort(), aggregatorPort: aggregatorPort,
+                                                               token: "gw-token-\(replica)", environment: environment, config: """
+                    usage: {attributes: [team, agent]}
+                    \(callers)
+                    routes: [{match: "race-.*", upstream: "\(upstream.url)", key_env: KEY_0}]
+                    """))
+            }
+            let urls = replicas.map(\.url)
             let started = Date().timeIntervalSince1970
             var admitted: [Int] = []
             for round in 0..<rounds {
                 let model = "race-\(round)"
                 let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
                     for request in 0..<500 {
-                        group.addTask { try await GatewayTests.post(gateway, key: "sk-caller-\(request % 50)", GatewayTests.chat(model)) }
+                        group.addTask { try await GatewayTests.post(urls[request % 3], key: "sk-caller-\(request % 50)", GatewayTests.chat(model)) }
                     }
                     return try await group.reduce(into: [Answer]()) { $0.append($1) }
                 }
@@ -132,11 +167,12 @@ import Glibc
                 #expect(Double(served.input + served.output) <= tokenLimit[round % 2], "round \(round)")
                 admitted.append(ok)
             }
-            // Each admitted request counted once: by the agent (as its next collection shows), and by the ledger.
-            _ = try await HTTP.waitFor("the agent to count every admitted request") { () -> Bool? in
-                let exposition = try await HTTP.get(agent.url + "/metrics").body
-                return (0..<rounds).allSatisfy {
-                    GatewayTests.sum(exposition, "tokenwatt_requests_total", ["model=\"race-\($0)\"", "source=\"gateway\""]) == Double(admitted[$0])
+            // Each admitted request counted once: by the replica that took it (as their next collections show), and by the ledger.
+            _ = try await HTTP.waitFor("the replicas to count every admitted request") { () -> Bool? in
+                var expositions: [String] = []
+                for replica in replicas { expositions.append(try await replica.metrics()) }
+                return (0..<rounds).allSatisfy { round in
+                    expositions.reduce(0) { $0 + GatewayTests.sum($1, "tokenwatt_requests_total", ["model=\"race-\(round)\"", "source=\"gateway\""]) } == Double(admitted[round])
                 } ? true : nil
             }
             let total = admitted.reduce(0, +)
@@ -153,49 +189,51 @@ import Glibc
         }
     }
 
-    /// An aggregator and an agent whose gateway has two callers (`sk-test` of team research,
-    /// `sk-ops` of team ops) and the given routes.
+    /// An aggregator, `replicas` gateways with two callers (`sk-test` of team research, `sk-ops`
+    /// of team ops) and the given routes, and, given `agentConfig`, an agent.
     struct Setup {
         var directory: String
         var aggregator: RunningAggregator
         var aggregatorPort: Int
-        var agent: RunningAgent
-        var gateway: String
-        var agentConfig: String
+        var agent: RunningAgent?
+        var replicas: [RunningGateway]
+        var gatewayConfig: String
         static let environment = ["KEY": "sk-test", "KEY_OPS": "sk-ops"]
 
-        /// Starts the agent again, as it was configured.
-        func restartAgent() async throws -> RunningAgent {
-            let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
-                                                     environment: Setup.environment, config: agentConfig)
-            _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(gateway + "/-/healthy").status == 200 ? true : nil }
-            return agent
+        /// The first replica's URL.
+        var gateway: String { replicas[0].url }
+
+        /// Starts the first replica again, as it was configured, on its port.
+        func restartGateway() async throws -> RunningGateway {
+            try await RunningGateway.start(directory: directory, port: Int(gateway.split(separator: ":").last!)!, aggregatorPort: aggregatorPort,
+                                           token: "gw-token-0", environment: Setup.environment, config: gatewayConfig)
         }
     }
 
-    static func withGateway(_ name: String, aggregatorConfig: String, agentConfig: String = "", gatewayConfig: String = "", routes: [String],
+    static func withGateway(_ name: String, replicas: Int = 1, aggregatorConfig: String, agentConfig: String? = nil, gatewayConfig: String = "", routes: [String],
                             _ body: (Setup) async throws -> Void) async throws {
         let directory = try Environment.temporaryDirectory(name)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let aggregatorPort = Environment.freePort()
         let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort,
+                                                           gateways: Dictionary(uniqueKeysWithValues: (0..<replicas).map { ("gw-\($0)", "gw-token-\($0)") }),
                                                            config: "costs: {interval: 1s}\nalerting: {evaluation_interval: 1s}\n" + aggregatorConfig)
-        let gatewayPort = Environment.freePort()
         let config = """
             usage: {attributes: [team]}
-            gateway:
-              listen: 127.0.0.1:\(gatewayPort)
-              callers: [{key_env: KEY, labels: {team: research}}, {key_env: KEY_OPS, labels: {team: ops}}]
-              routes: [\(routes.joined(separator: ", "))]
+            callers: [{key_env: KEY, labels: {team: research}}, {key_env: KEY_OPS, labels: {team: ops}}]
+            routes: [\(routes.joined(separator: ", "))]
             \(gatewayConfig)
-            \(agentConfig)
             """
-        let setup = Setup(directory: directory, aggregator: aggregator, aggregatorPort: aggregatorPort,
-                          agent: try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
-                                                              environment: Setup.environment, config: config),
-                          gateway: "http://127.0.0.1:\(gatewayPort)", agentConfig: config)
-        _ = try await HTTP.waitFor("the gateway to listen") { try await HTTP.get(setup.gateway + "/-/healthy").status == 200 ? true : nil }
-        try await body(setup)
+        var gateways: [RunningGateway] = []
+        for replica in 0..<replicas {
+            gateways.append(try await RunningGateway.start(directory: directory, name: "gw-\(replica)", port: Environment.freePort(), aggregatorPort: aggregatorPort,
+                                                           token: "gw-token-\(replica)", environment: Setup.environment, config: config))
+        }
+        var agent: RunningAgent?
+        if let agentConfig {
+            agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1", config: agentConfig)
+        }
+        try await body(Setup(directory: directory, aggregator: aggregator, aggregatorPort: aggregatorPort, agent: agent, replicas: gateways, gatewayConfig: config))
     }
 
     /// Usage is counted from streams whether or not the client asked for it (and kept from
@@ -209,7 +247,7 @@ import Glibc
                 cloud_prices: [{match: "s-.*", input: 1.0, cached_input: 0.1, output: 10}, {match: "claude-.*", input: 3, output: 15}]
                 budgets: [{name: cap, match: {team: research}, measure: usd, limit: 100, action: block}]
                 """, routes: ["{match: \"s-.*\", upstream: \"\(upstream.url)\"}", "{match: \"claude-.*\", upstream: \"\(upstream.url)\", api: anthropic}"]) { setup in
-                let (aggregator, agent, gateway) = (setup.aggregator, setup.agent, setup.gateway)
+                let (aggregator, replica, gateway) = (setup.aggregator, setup.replicas[0], setup.gateway)
                 let started = Date().timeIntervalSince1970
                 let asked = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-asked", maxTokens: 40, stream: true, includeUsage: true))
                 #expect(asked.status == 200 && asked.body.contains(#""completion_tokens":40"#) && asked.body.hasSuffix("data: [DONE]\n\n"))
@@ -237,8 +275,8 @@ import Glibc
                 #expect(upstream.tally("s-abandoned").finished == 0)
                 _ = try await HTTP.waitFor("the gateway to read the abandoned stream to its end") { upstream.tally("s-abandoned").finished == 1 ? true : nil }
 
-                let exposition = try await HTTP.waitFor("the agent to count the abandoned stream") { () -> String? in
-                    let text = try await HTTP.get(agent.url + "/metrics").body
+                let exposition = try await HTTP.waitFor("the gateway to count the abandoned stream") { () -> String? in
+                    let text = try await replica.metrics()
                     return GatewayTests.sum(text, "tokenwatt_tokens_total", ["model=\"s-abandoned\"", "type=\"output\""]) == 60 ? text : nil
                 }
                 func counted(_ model: String, _ type: String) -> Double {
@@ -277,11 +315,11 @@ import Glibc
                 cloud_prices: [{match: ".*", input: 1.0, output: 10}]
                 budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 100000, action: block}]
                 """, gatewayConfig: """
-                  reservation_ttl: 2s
-                  grace: {tokens: 300, period: 1m}
+                reservation_ttl: 2s
+                grace: {tokens: 300, period: 1m}
                 """, routes: ["{match: \"slow-.*\", upstream: \"\(upstream.url)\"}", "{match: \"deny-.*\", upstream: \"\(upstream.url)\"}",
                              "{match: \"allow-.*\", upstream: \"\(upstream.url)\", on_unreachable: allow}"]) { setup in
-                let (aggregator, agent, gateway) = (setup.aggregator, setup.agent, setup.gateway)
+                let (aggregator, gateway) = (setup.aggregator, setup.gateway)
                 // Five slow streams in flight when the gateway is killed.
                 let inFlight = Task {
                     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -299,13 +337,13 @@ import Glibc
                     GatewayTests.sum(try await HTTP.get(aggregator.url + "/metrics").body, "tokenwatt_gateway_reservations", ["state=\"\(state)\""])
                 }
                 #expect(try await reservations("pending") == 5)
-                await agent.process.kill(signal: SIGKILL)
+                await setup.replicas[0].process.kill(signal: SIGKILL)
                 _ = try await inFlight.value
                 _ = try await HTTP.waitFor("the reservations to expire") { try await reservations("expired") == 5 ? true : nil }
                 #expect(try await reservations("settled") == 0)
-                // The restarted agent counts none of the killed requests: they never ended.
-                let restarted = try await setup.restartAgent()
-                #expect(GatewayTests.sum(try await HTTP.get(restarted.url + "/metrics").body, "tokenwatt_requests_total", ["model=\"slow-model\""]) == 0)
+                // The restarted gateway counts none of the killed requests: they never ended.
+                let restarted = try await setup.restartGateway()
+                #expect(GatewayTests.sum(try await restarted.metrics(), "tokenwatt_requests_total", ["model=\"slow-model\""]) == 0)
 
                 // The aggregator killed: two requests fit the 300-token grace quota (131 each at worst), then deny and allow apply.
                 await aggregator.process.kill(signal: SIGKILL)
@@ -316,7 +354,7 @@ import Glibc
                 #expect(denied.status == 503 && denied.errorType == "api_error" && denied.headers.first(name: "Retry-After") == "5")
                 #expect(try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("allow-model")).status == 200)
                 let exposition = try await HTTP.waitFor("the gateway's counts") { () -> String? in
-                    let text = try await HTTP.get(restarted.url + "/metrics").body
+                    let text = try await restarted.metrics()
                     return GatewayTests.sum(text, "tokenwatt_gateway_unreachable_admissions_total", []) == 1 ? text : nil
                 }
                 #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_grace_admissions_total", ["route=\"deny-.*\""]) == 2)
@@ -325,14 +363,14 @@ import Glibc
         }
     }
 
-    /// Two teams' keys, one local model behind a stand-in vLLM the agent also scrapes and one
-    /// cloud model: `tokenwatt report --by team` shows each team's tokens exactly, the
-    /// server's tokens counted once (shared out to the teams), and a team's cap stops that
-    /// team only.
+    /// Two teams' keys through two gateway replicas, one local model behind a stand-in vLLM a
+    /// node's agent scrapes and one cloud model: `tokenwatt report --by team` shows each team's
+    /// tokens exactly, the server's tokens counted once (shared out to the teams, whichever
+    /// replica sent them), and a team's cap stops that team only.
     @Test func teamsAreAttributedEndToEndAndATeamCapStopsOnlyThatTeam() async throws {
         let upstream = StandInUpstream(localModels: ["local-llama"])
         try await upstream.run {
-            try await GatewayTests.withGateway("gateway-teams", aggregatorConfig: """
+            try await GatewayTests.withGateway("gateway-teams", replicas: 2, aggregatorConfig: """
                 electricity: {price_per_kwh: 0.10, pue: 1.0}
                 cloud_prices: [{match: gpt-4o-mini, input: 0.15, output: 0.60}]
                 budgets: [{name: ops-tokens, match: {team: ops}, measure: tokens, limit: 300, action: block}]
@@ -340,12 +378,19 @@ import Glibc
                 inference: {servers: [{url: "\(upstream.url)", kind: vllm}]}
                 """, routes: ["{match: \"local-.*\", upstream: \"\(upstream.url)\", local: true}", "{match: \"gpt-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
                 let started = Date().timeIntervalSince1970
+                let agent = try #require(setup.agent)
                 _ = try await HTTP.waitFor("the agent to scrape the stand-in vLLM") { () -> Bool? in
-                    let text = try await HTTP.get(setup.agent.url + "/metrics").body
+                    let text = try await HTTP.get(agent.url + "/metrics").body
                     return text.contains("source=\"vllm\"") && text.contains("local-llama") ? true : nil
                 }
+                // Each request to the next replica.
+                let sent = Mutex(0)
                 func send(_ key: String, _ model: String) async throws -> Answer {
-                    try await GatewayTests.post(setup.gateway, key: key, GatewayTests.chat(model))
+                    let replica = sent.withLock { count in
+                        defer { count += 1 }
+                        return setup.replicas[count % setup.replicas.count]
+                    }
+                    return try await GatewayTests.post(replica.url, key: key, GatewayTests.chat(model))
                 }
                 for model in ["local-llama", "local-llama", "local-llama", "gpt-4o-mini", "gpt-4o-mini"] { #expect(try await send("sk-test", model).status == 200) }
                 // ops: 131 tokens at worst, 120 used; the third would pass 300.
@@ -396,8 +441,8 @@ import Glibc
                 let second = try await GatewayTests.post(setup.gateway, key: "sk-test", GatewayTests.chat("gpt-4o"))
                 #expect(second.status == 200 && second.headers.first(name: "x-tokenwatt-fallback") == "gpt-4o -> gpt-4o-mini")
                 #expect(upstream.tally("gpt-4o").received == 1 && upstream.tally("gpt-4o-mini").received == 1)
-                let exposition = try await HTTP.waitFor("the agent to count both") { () -> String? in
-                    let text = try await HTTP.get(setup.agent.url + "/metrics").body
+                let exposition = try await HTTP.waitFor("the gateway to count both") { () -> String? in
+                    let text = try await setup.replicas[0].metrics()
                     return GatewayTests.sum(text, "tokenwatt_requests_total", ["model=\"gpt-4o-mini\""]) == 1 ? text : nil
                 }
                 #expect(GatewayTests.sum(exposition, "tokenwatt_gateway_fallbacks_total", ["route=\"gpt-4o\""]) == 1)

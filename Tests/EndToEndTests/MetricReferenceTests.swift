@@ -7,7 +7,7 @@ import TokenWattTestSupport
 /// metrics elsewhere derives from them or is checked against them: docs/metrics.md, the
 /// Grafana dashboards and Prometheus rules, and the families on both daemons' `/metrics`.
 @Suite(.serialized) struct MetricReferenceTests {
-    static let described = MetricDescriptor.agentFamilies + MetricDescriptor.aggregatorFamilies(currency: "usd")
+    static let described = MetricDescriptor.pushedFamilies + MetricDescriptor.aggregatorFamilies(currency: "usd")
     static let byFamily = Dictionary(described.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 
     @Test func descriptorsAreNamedOnceAsPrometheusNamesThem() throws {
@@ -21,9 +21,9 @@ import TokenWattTestSupport
         }
     }
 
-    /// The aggregator adds `node` to what agents push; their descriptors leave it out.
-    @Test func agentFamiliesLeaveTheNodeToTheAggregator() {
-        for metric in MetricDescriptor.agentFamilies {
+    /// The aggregator adds `node` to what agents and gateways push; their descriptors leave it out.
+    @Test func pushedFamiliesLeaveTheNodeToTheAggregator() {
+        for metric in MetricDescriptor.pushedFamilies {
             #expect(!metric.labels.contains("node"), "\(metric.name)")
         }
     }
@@ -53,9 +53,7 @@ import TokenWattTestSupport
             let text = try String(contentsOf: file, encoding: .utf8)
             seen.formUnion(text.matches(of: pattern).map { String(text[$0.range]) }.filter { !$0.contains(":") })
         }
-        let series = Set(MetricReferenceTests.described.flatMap { metric in
-            metric.type == .histogram ? ["_bucket", "_sum", "_count"].map { metric.name + $0 } : [metric.seriesName]
-        })
+        let series = Set(MetricReferenceTests.described.flatMap(\.seriesNames))
         #expect(seen.count >= 15, "\(seen.sorted())")
         #expect(seen.subtracting(series).isEmpty, "queried but not described: \(seen.subtracting(series).sorted())")
     }
@@ -88,7 +86,7 @@ import TokenWattTestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let node = try await WorkingNode.start(directory: directory)
         let aggregatorPort = Environment.freePort()
-        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, config: """
+        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, gateways: ["gw-0": "gw-token-0"], config: """
             electricity: {price_per_kwh: 0.12, pue: 1.3}
             cloud_prices: [{match: "gpt-5-mini.*", input: 0.25, cached_input: 0.025, output: 2.00}]
             costs: {interval: 1s}
@@ -97,13 +95,13 @@ import TokenWattTestSupport
             alerting: {evaluation_interval: 1s}
             """)
         let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
-                                                 environment: ["FAKE_NVML_SCENARIO": node.scenario, "KEY_0": "sk-upstream", "KEY": "sk-caller"],
+                                                 environment: ["FAKE_NVML_SCENARIO": node.scenario],
                                                  arguments: ["--nvml-library", node.library, "--inference-server", node.vllmURL],
-                                                 collectors: ["cpu", "memory", "nvidia"], config: """
-            gateway:
-              listen: 127.0.0.1:\(Environment.freePort())
-              callers: [{key_env: KEY, labels: {team: research}}]
-              routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(Environment.freePort())", key_env: KEY_0}]
+                                                 collectors: ["cpu", "memory", "nvidia"])
+        let gateway = try await RunningGateway.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "gw-token-0",
+                                                     environment: ["KEY_0": "sk-upstream", "KEY": "sk-caller"], config: """
+            callers: [{key_env: KEY, labels: {team: research}}]
+            routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(Environment.freePort())", key_env: KEY_0}]
             """)
         let usage = #"{"model": "gpt-5-mini", "provider": "openai", "attributes": {"team": "research"}, "usage": {"prompt_tokens": 900, "completion_tokens": 100}}"#
         #expect(try await HTTP.post(agent.url + "/v1/usage", body: Array(usage.utf8), headers: [("Content-Type", "application/json")]).status == 200)
@@ -111,15 +109,17 @@ import TokenWattTestSupport
         defer { work.cancel() }
 
         let costs = MetricDescriptor.cost(currency: "usd").seriesName
+        let openMetrics = [("Accept", "application/openmetrics-text; version=1.0.0")]
         let pages = try await HTTP.waitFor("costs and the node's series on the aggregator's /metrics", seconds: 60) { () -> (Page, Page)? in
-            let openMetrics = [("Accept", "application/openmetrics-text; version=1.0.0")]
             let aggregatorPage = try await HTTP.get(aggregator.url + "/metrics", headers: openMetrics).body
             guard aggregatorPage.contains(costs + "{"), aggregatorPage.contains(MetricDescriptor.gpuPowerWatts.seriesName + "{") else { return nil }
             return (Page(try await HTTP.get(agent.url + "/metrics", headers: openMetrics).body), Page(aggregatorPage))
         }
-        for (daemon, page) in [("agent", pages.0), ("aggregator", pages.1)] {
+        let gatewayPage = Page(try await HTTP.get(gateway.url + "/metrics", headers: openMetrics).body)
+        #expect(Set(MetricDescriptor.gatewayOwnFamilies.map(\.name)).isSubset(of: gatewayPage.types.keys), "\(gatewayPage.types.keys.sorted())")
+        for (daemon, page) in [("agent", pages.0), ("aggregator", pages.1), ("gateway", gatewayPage)] {
             let ours = page.types.keys.filter { $0.hasPrefix("tokenwatt_") }
-            #expect(ours.count >= 25, "\(daemon): \(ours.sorted())")
+            #expect(ours.count >= (daemon == "gateway" ? 20 : 25), "\(daemon): \(ours.sorted())")
             for family in ours.sorted() {
                 guard let metric = MetricReferenceTests.byFamily[family] else {
                     Issue.record("\(daemon) emits \(family), which no descriptor names")
@@ -135,6 +135,6 @@ import TokenWattTestSupport
         let aggregatorFamilies = Set(MetricDescriptor.aggregatorFamilies(currency: "usd").map(\.name))
             .filter { !$0.hasPrefix("tokenwatt_advice_") && !$0.hasPrefix("tokenwatt_forward_") && !$0.hasPrefix("tokenwatt_gateway_") }
         #expect(aggregatorFamilies.subtracting(pages.1.types.keys).isEmpty, "missing: \(aggregatorFamilies.subtracting(pages.1.types.keys).sorted())")
-        _ = (node, aggregator, agent)
+        _ = (node, aggregator, agent, gateway)
     }
 }

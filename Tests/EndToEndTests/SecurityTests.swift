@@ -306,43 +306,71 @@ import Glibc
         }
     }
 
-    /// The agent's own reads, its usage intake and its gateway: each takes its own credential only.
-    @Test func theAgentsReadsIntakeAndGatewayTakeTheirOwnCredentialsOnly() async throws {
+    /// The agent's own reads and its usage intake, the gateway's reads and its callers: each
+    /// takes its own credential only.
+    @Test func theAgentsAndTheGatewaysReadsIntakeAndCallersTakeTheirOwnCredentialsOnly() async throws {
         let directory = try Environment.temporaryDirectory("agent-readers")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for (name, secret) in [("reader", "agent-reader"), ("usage", "usage-token"), ("caller", "sk-caller-key")] {
             try secret.write(toFile: "\(directory)/\(name).token", atomically: true, encoding: .utf8)
         }
-        let gatewayPort = Environment.freePort()
         let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: Environment.freePort(), token: nil, config: """
             web: {readers: [{name: prometheus, token_file: \(directory)/reader.token}]}
             usage: {token_file: \(directory)/usage.token}
-            gateway:
-              listen: 127.0.0.1:\(gatewayPort)
-              callers: [{key_file: \(directory)/caller.token, labels: {team: research}}]
-              routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
-
             """)
-        for path in ["/metrics", "/-/ready"] {
-            #expect(try await HTTP.get(agent.url + path).status == 401)
-            #expect(try await HTTP.get(agent.url + path, headers: [("Authorization", "Bearer usage-token")]).status == 401)
-            #expect(try await HTTP.get(agent.url + path, headers: [("Authorization", "Bearer agent-reader")]).status != 401)
+        let gateway = try await RunningGateway.start(directory: directory, port: Environment.freePort(), aggregatorPort: Environment.freePort(), token: "gw", config: """
+            web: {readers: [{name: prometheus, token_file: \(directory)/reader.token}]}
+            callers: [{key_file: \(directory)/caller.token, labels: {team: research}}]
+            routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
+            """)
+        for url in [agent.url, gateway.url] {
+            for path in ["/metrics", "/-/ready"] {
+                #expect(try await HTTP.get(url + path).status == 401)
+                for other in ["usage-token", "sk-caller-key"] {
+                    #expect(try await HTTP.get(url + path, headers: [("Authorization", "Bearer \(other)")]).status == 401)
+                }
+                #expect(try await HTTP.get(url + path, headers: [("Authorization", "Bearer agent-reader")]).status != 401)
+            }
+            #expect(try await HTTP.get(url + "/-/healthy").status == 200)
         }
-        #expect(try await HTTP.get(agent.url + "/-/healthy").status == 200)
         let report = Array(#"{"model": "m", "input_tokens": 1}"#.utf8)
         #expect(try await HTTP.post(agent.url + "/v1/usage", body: report, headers: [("Authorization", "Bearer agent-reader")]).status == 401)
         #expect(try await HTTP.post(agent.url + "/v1/usage", body: report, headers: [("Authorization", "Bearer usage-token")]).status == 200)
         let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
         for key in ["agent-reader", "usage-token"] {
-            #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer \(key)")]).status == 401)
+            #expect(try await HTTP.post(gateway.url + "/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer \(key)")]).status == 401)
         }
         // The caller's key gets past the gateway's door (the upstream is down: 502).
-        #expect(try await HTTP.post("http://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat,
-                                    headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
+        #expect(try await HTTP.post(gateway.url + "/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer sk-caller-key")]).status == 502)
     }
 
-    /// The agent's listener and its gateway's speak TLS as the aggregator's do.
-    @Test func theAgentsListenersSpeakTLS() async throws {
+    /// One credential, one right, at the aggregator: a gateway's token reserves and pushes the
+    /// gateway's series, never a node's samples; a node's token pushes but cannot reserve.
+    @Test func aGatewaysTokenReservesAndANodesPushes() async throws {
+        let directory = try Environment.temporaryDirectory("sender-rights")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregator = try await RunningAggregator.start(directory: directory, port: Environment.freePort(), gateways: ["gw-0": "gateway-token"], config: """
+            budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 1000, action: block}]
+            """)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func series(_ name: String) -> TimeSeries {
+            TimeSeries(labels: try! LabelSet(validating: [Label("__name__", name), Label("team", "research")]), samples: [Sample(timestamp: now, value: 1)])
+        }
+        #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), series(MetricDescriptor.gatewayRequests.seriesName)], token: "gateway-token") == 204)
+        for name in [MetricDescriptor.gpuPowerWatts.seriesName, MetricDescriptor.cpuSeconds.seriesName, "my_own_metric"] {
+            #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), series(name)], token: "gateway-token") == 403, "\(name)")
+        }
+        #expect(try await aggregator.push([series(MetricDescriptor.gpuPowerWatts.seriesName)], token: "token-1") == 204)
+        let reservation = Array(#"{"labels": {"team": "research", "model": "m"}, "input_tokens": 10, "max_output_tokens": 10}"#.utf8)
+        let asNode = try await HTTP.post(aggregator.url + "/api/v1/reservations", body: reservation, headers: [("Authorization", "Bearer token-1")])
+        #expect(asNode.status == 403 && asNode.body.contains("gateways:"), "\(asNode)")
+        #expect(try await HTTP.post(aggregator.url + "/api/v1/reservations", body: reservation, headers: [("Authorization", "Bearer gateway-token")]).status == 201)
+        let metrics = try await HTTP.get(aggregator.url + "/metrics").body
+        #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"forbidden\"} 3"), "\(metrics.prefix(3_000))")
+    }
+
+    /// The agent's listener and the gateway's speak TLS as the aggregator's do.
+    @Test func theAgentsAndTheGatewaysListenersSpeakTLS() async throws {
         try await SecurityTests.withCertificates("agent-tls") { directory, certificates, trusting in
             try "sk-caller-key".write(toFile: "\(directory)/caller.token", atomically: true, encoding: .utf8)
             let (port, gatewayPort) = (Environment.freePort(), Environment.freePort())
@@ -351,18 +379,23 @@ import Glibc
                 collectors: [cpu]
                 spool: {directory: \(directory)/spool}
                 web: {tls_server_config: \(tls)}
-                gateway:
-                  listen: 127.0.0.1:\(gatewayPort)
-                  web: {tls_server_config: \(tls)}
-                  callers: [{key_file: \(directory)/caller.token}]
-                  routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
                 """.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+            try """
+                listen: 127.0.0.1:\(gatewayPort)
+                spool: {directory: \(directory)/gateway-spool}
+                aggregator: {url: "http://127.0.0.1:1"}
+                web: {tls_server_config: \(tls)}
+                callers: [{key_file: \(directory)/caller.token}]
+                routes: [{match: ".*", upstream: "http://127.0.0.1:1", capped: false}]
+                """.write(toFile: "\(directory)/gateway.yml", atomically: true, encoding: .utf8)
             let agent = try ChildProcess(Environment.agentPath, ["--config", "\(directory)/agent.yml", "--listen", "127.0.0.1:\(port)", "--no-discovery",
                                                                  "--aggregator", "http://127.0.0.1:1/api/v1/write"], logPath: "\(directory)/agent.log")
-            defer { _ = agent }
+            let gateway = try ChildProcess(Environment.gatewayPath, ["--config", "\(directory)/gateway.yml"], logPath: "\(directory)/gateway.log")
+            defer { _ = (agent, gateway) }
             _ = try await HTTP.waitFor("the agent over TLS") { try await HTTP.get("https://127.0.0.1:\(port)/-/healthy", client: trusting).status == 200 ? true : nil }
             #expect(try await HTTP.get("https://127.0.0.1:\(port)/metrics", client: trusting).body.contains("tokenwatt_agent_spool_batches"))
             await #expect(throws: (any Error).self) { try await HTTP.get("http://127.0.0.1:\(port)/-/healthy") }
+            _ = try await HTTP.waitFor("the gateway over TLS") { try await HTTP.get("https://127.0.0.1:\(gatewayPort)/-/healthy", client: trusting).status == 200 ? true : nil }
             let chat = Array(#"{"model": "m", "messages": []}"#.utf8)
             #expect(try await HTTP.post("https://127.0.0.1:\(gatewayPort)/v1/chat/completions", body: chat, headers: [("Authorization", "Bearer sk-caller-key")],
                                         client: trusting).status == 502)
@@ -427,9 +460,9 @@ import Glibc
     }
 
     /// Nothing readable by strangers by default: beyond loopback, an aggregator with nodes but
-    /// no readers, and an agent with a usage token but no readers, refuse to start (exit 2),
-    /// naming the key that opens reads on purpose; `tokenwatt check-config` says the same; with
-    /// the key, both start.
+    /// no readers, an agent with a usage token but no readers, and a gateway with callers but no
+    /// readers refuse to start (exit 2), naming the key that opens reads on purpose;
+    /// `tokenwatt check-config` says the same; with the key, they start.
     @Test func daemonsBeyondLoopbackWithoutReadersRefuseToStartUnlessReadsAreOpenOnPurpose() async throws {
         let directory = try Environment.temporaryDirectory("open-reads")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -439,6 +472,8 @@ import Glibc
         try aggregatorYAML.write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
         let agentYAML = "listen: 0.0.0.0:\(Environment.freePort())\nusage: {token_file: \(directory)/node.token}\nspool: {directory: \(directory)/spool}\n"
         try agentYAML.write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
+        let gatewayYAML = "listen: 0.0.0.0:\(Environment.freePort())\ncallers: [{key_file: \(directory)/node.token}]\nspool: {directory: \(directory)/gateway-spool}\n"
+        try gatewayYAML.write(toFile: "\(directory)/gateway.yml", atomically: true, encoding: .utf8)
         let refusal = "web.readers: readers (web.readers or web.basic_auth_users) when listening on 0.0.0.0"
 
         let aggregator = try await ChildProcess.run(Environment.aggregatorPath, ["--config", "\(directory)/aggregator.yml", "--data-dir", "\(directory)/data"],
@@ -449,7 +484,9 @@ import Glibc
         let agent = try await AgentOnceTests.once(["--config", "\(directory)/agent.yml"], directory: directory, unprivileged: false)
         #expect(agent.status == 2)
         #expect(agent.stderr.contains("\(directory)/agent.yml: \(refusal)"), "\(agent.stderr)")
-        for file in ["aggregator.yml", "agent.yml"] {
+        let gateway = try await ChildProcess.run(Environment.gatewayPath, ["--config", "\(directory)/gateway.yml"], directory: directory)
+        #expect(gateway.status == 2 && gateway.output.contains("\(directory)/gateway.yml: \(refusal)"), "\(gateway.output)")
+        for file in ["aggregator.yml", "agent.yml", "gateway.yml"] {
             let check = try await ChildProcess.run(Environment.binDirectory + "/tokenwatt", ["check-config", "\(directory)/\(file)"], directory: directory)
             #expect(check.status == 2 && check.output.contains(refusal), "\(file): \(check.output)")
         }
@@ -457,7 +494,8 @@ import Glibc
         // Opened on purpose: both start (the agent's --once exits 0, the aggregator answers).
         try (aggregatorYAML + "web: {unauthenticated_reads: true}\n").write(toFile: "\(directory)/aggregator.yml", atomically: true, encoding: .utf8)
         try (agentYAML + "web: {unauthenticated_reads: true}\n").write(toFile: "\(directory)/agent.yml", atomically: true, encoding: .utf8)
-        for file in ["aggregator.yml", "agent.yml"] {
+        try (gatewayYAML + "web: {unauthenticated_reads: true}\n").write(toFile: "\(directory)/gateway.yml", atomically: true, encoding: .utf8)
+        for file in ["aggregator.yml", "agent.yml", "gateway.yml"] {
             let check = try await ChildProcess.run(Environment.binDirectory + "/tokenwatt", ["check-config", "\(directory)/\(file)"], directory: directory)
             #expect(check.status == 0, "\(file): \(check.output)")
         }

@@ -5,10 +5,12 @@ import NIOCore
 import Synchronization
 import TokenWattTestSupport
 
-/// A stand-in for the gateway's upstreams, in the test process: OpenAI's Chat Completions and
-/// Anthropic's Messages, JSON or streamed, and a vLLM `/metrics` counting the tokens it served.
+/// A stand-in for the gateway's upstreams, in the test process: OpenAI's Chat Completions
+/// (JSON or streamed) and Responses (JSON), Anthropic's Messages (JSON or streamed), with the
+/// fields their SDKs read, and a vLLM `/metrics` counting the tokens it served.
 ///
-/// Every answer uses 20 input tokens and `max_tokens` output tokens (50 by default). Request
+/// Every answer uses 20 input tokens and `max_tokens` (or `max_output_tokens`) output tokens
+/// (50 by default). Request
 /// headers steer it: `x-test-chunks` (text chunks of a stream, 3), `x-test-chunk-delay-ms`
 /// (a pause before each, 0), `x-test-cached` (cached input tokens reported, 0), `x-test-no-usage`
 /// (no usage anywhere).
@@ -43,6 +45,7 @@ final class StandInUpstream: Sendable {
         let router = Router()
         router.post("/v1/chat/completions") { request, _ in try await self.answer(request, anthropic: false) }
         router.post("/v1/messages") { request, _ in try await self.answer(request, anthropic: true) }
+        router.post("/v1/responses") { request, _ in try await self.answer(request, anthropic: false, responses: true) }
         router.get("/metrics") { _, _ in self.metrics() }
         router.get("/v1/models") { _, _ in #"{"object":"list","data":[]}"# }
         try await whileRunning(Application(router: router, configuration: .loopback, onServerRunning: port.onServerRunning)) {
@@ -51,10 +54,10 @@ final class StandInUpstream: Sendable {
         }
     }
 
-    private func answer(_ request: Request, anthropic: Bool) async throws -> Response {
+    private func answer(_ request: Request, anthropic: Bool, responses: Bool = false) async throws -> Response {
         let object = try JSONSerialization.jsonObject(with: Data(buffer: try await request.body.collect(upTo: 1 << 20))) as? [String: Any] ?? [:]
         let model = object["model"] as? String ?? "?"
-        let output = (object["max_tokens"] as? Int) ?? 50
+        let output = (object["max_tokens"] as? Int) ?? (object["max_output_tokens"] as? Int) ?? 50
         let header = { (name: String) in request.headers[HTTPField.Name(name)!] }
         let chunks = Int(header("x-test-chunks") ?? "") ?? 3
         let delay = Int(header("x-test-chunk-delay-ms") ?? "") ?? 0
@@ -73,12 +76,25 @@ final class StandInUpstream: Sendable {
         let input = StandInUpstream.inputTokens
         let openAIUsage: [String: Any] = ["prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output,
                                           "prompt_tokens_details": ["cached_tokens": cached]]
+        let created = Int(Date().timeIntervalSince1970)
         guard object["stream"] as? Bool == true else {
-            var answer: [String: Any] = anthropic
-                ? ["type": "message", "model": model, "content": [["type": "text", "text": "hello"]]]
-                : ["object": "chat.completion", "model": model, "choices": [["index": 0, "message": ["role": "assistant", "content": "hello"]]]]
+            var answer: [String: Any]
+            if anthropic {
+                answer = ["id": "msg_standin", "type": "message", "role": "assistant", "model": model, "content": [["type": "text", "text": "hello"]],
+                          "stop_reason": "end_turn", "stop_sequence": NSNull()]
+            } else if responses {
+                answer = ["id": "resp_standin", "object": "response", "created_at": created, "model": model, "status": "completed",
+                          "output": [["type": "message", "id": "msg_standin", "status": "completed", "role": "assistant",
+                                      "content": [["type": "output_text", "text": "hello", "annotations": []]]]]]
+            } else {
+                answer = ["id": "chatcmpl-standin", "object": "chat.completion", "created": created, "model": model,
+                          "choices": [["index": 0, "message": ["role": "assistant", "content": "hello"], "finish_reason": "stop"]]]
+            }
             if withUsage {
-                answer["usage"] = anthropic ? ["input_tokens": input - cached, "cache_read_input_tokens": cached, "output_tokens": output] : openAIUsage
+                answer["usage"] = anthropic ? ["input_tokens": input - cached, "cache_read_input_tokens": cached, "output_tokens": output]
+                    : responses ? ["input_tokens": input, "input_tokens_details": ["cached_tokens": cached], "output_tokens": output,
+                                   "output_tokens_details": ["reasoning_tokens": 0], "total_tokens": input + output]
+                    : openAIUsage
             }
             finish()
             return Response(status: .ok, headers: [.contentType: "application/json"],
@@ -90,16 +106,22 @@ final class StandInUpstream: Sendable {
             return ByteBuffer(string: (name.map { "event: \($0)\n" } ?? "") + "data: \(data)\n\n")
         }
         // Rendered before the body's closure, which may only hold what is Sendable.
-        let head = anthropic ? [event(["type": "message_start", "message": ["model": model, "usage": ["input_tokens": input - cached, "cache_read_input_tokens": cached, "output_tokens": 1]]],
-                                      name: "message_start")] : []
+        let message: [String: Any] = ["id": "msg_standin", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": NSNull(),
+                                      "stop_sequence": NSNull(), "usage": ["input_tokens": input - cached, "cache_read_input_tokens": cached, "output_tokens": 1]]
+        let head = anthropic ? [event(["type": "message_start", "message": message], name: "message_start"),
+                                event(["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]], name: "content_block_start")] : []
+        let chunkFields: [String: Any] = ["id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": created, "model": model]
         let chunk = anthropic ? event(["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "tok "]], name: "content_block_delta")
-            : event(["choices": [["index": 0, "delta": ["content": "tok "]]]])
+            : event(chunkFields.merging(["choices": [["index": 0, "delta": ["content": "tok "]]]]) { $1 })
         var tail: [ByteBuffer]
         if anthropic {
-            tail = [event(["type": "message_delta", "delta": ["stop_reason": "end_turn"], "usage": withUsage ? ["output_tokens": output] : [:]], name: "message_delta"),
+            tail = [event(["type": "content_block_stop", "index": 0], name: "content_block_stop"),
+                    event(["type": "message_delta", "delta": ["stop_reason": "end_turn", "stop_sequence": NSNull()], "usage": withUsage ? ["output_tokens": output] : [:]],
+                          name: "message_delta"),
                     event(["type": "message_stop"], name: "message_stop")]
         } else {
-            tail = includeUsage && withUsage ? [event(["choices": [], "usage": openAIUsage])] : []
+            tail = [event(chunkFields.merging(["choices": [["index": 0, "delta": [:], "finish_reason": "stop"]]]) { $1 })]
+            if includeUsage && withUsage { tail.append(event(chunkFields.merging(["choices": [], "usage": openAIUsage]) { $1 })) }
             tail.append(ByteBuffer(string: "data: [DONE]\n\n"))
         }
         let ending = tail

@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Hummingbird
 import NIOCore
 import Synchronization
+import TokenWattService
 
 /// The port a test server bound on loopback, known once it runs: pass `onServerRunning` to the
 /// `Application` (bound to port 0) and `wait()` for the port.
@@ -38,4 +40,17 @@ public func whileRunning<Application: ApplicationProtocol, T: Sendable>(_ applic
 extension ApplicationConfiguration {
     /// Loopback, on a port the system picks.
     public static var loopback: ApplicationConfiguration { .init(address: .hostname("127.0.0.1", port: 0)) }
+}
+
+/// Runs `body` with an HTTP client like the daemons' (`OutboundClient`), shut down afterwards whatever happens.
+public func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+    let client = OutboundClient.makeHTTPClient()
+    do {
+        let result = try await body(client)
+        try await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
 }

@@ -37,6 +37,18 @@ public final class ChildProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Waits until `url` answers 200. On a timeout it says why: a process that exited (a port
+    /// taken meanwhile, a config refused) left its reason at the end of its log.
+    public func waitUntilServing(_ url: String, what: String) async throws {
+        do {
+            _ = try await HTTP.waitFor(what) { try await HTTP.get(url).status == 200 ? true : nil }
+        } catch {
+            let state = process.isRunning ? "still running" : "exited with \(process.terminationStatus)"
+            await kill()
+            throw WaitTimeout(what: "\(what) (\(state); its log: \(log.suffix(2_000)))")
+        }
+    }
+
     /// Sends the signal and waits until the process has exited.
     public func kill(signal: Int32 = SIGKILL) async {
         guard process.isRunning else { return }
@@ -87,6 +99,7 @@ public enum Environment {
         return url.appendingPathComponent(".build/test-venv/bin/python").path
     }
     public static var agentPath: String { binDirectory + "/tokenwatt-agent" }
+    public static var gatewayPath: String { binDirectory + "/tokenwatt-gateway" }
 
     /// A path of its own under the system's temporary folder, not created.
     public static func temporaryPath(_ name: String) -> String {

@@ -27,18 +27,6 @@ struct InferenceExpectation: Sendable, CustomTestStringConvertible {
     var testDescription: String { fixture }
 }
 
-/// Runs `body` with an HTTP client like the agent's, shut down afterwards whatever happens.
-func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let client = OutboundClient.makeHTTPClient()
-    do {
-        let result = try await body(client)
-        try await client.shutdown()
-        return result
-    } catch {
-        try? await client.shutdown()
-        throw error
-    }
-}
 
 
 /// The sum of the exported series with this name and these labels; nil when there are none.

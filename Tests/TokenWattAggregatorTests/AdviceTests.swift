@@ -70,7 +70,7 @@ import TokenWattCore
         let pricing = try Pricing.parse(ConfigNode(yaml: AdviceTests.pricingYAML, file: "advice.yml"))
         try await withAggregator({
             $0.pricing = pricing
-            $0.nodes += [NodeCredential(name: "gpu-03", token: "secret-3"), NodeCredential(name: "gpu-04", token: "secret-4")]
+            $0.nodes += [SenderCredential(name: "gpu-03", token: "secret-3"), SenderCredential(name: "gpu-04", token: "secret-4")]
         }, now: { AdviceTests.now }) { client, aggregator in
             try await CostScenarioTests.send(client, AdviceTests.node(model: "quiet") { _ in 0.2 }, token: "secret-1")
             try await CostScenarioTests.send(client, AdviceTests.node(model: "steady", rate: AdviceTests.alternating), token: "secret-2")

@@ -174,7 +174,7 @@ import TokenWattCore
         let pricing = try Pricing.parse(ConfigNode(yaml: CostScenarioTests.pricingYAML, file: "costs.yml"))
         try await withAggregator({
             $0.pricing = pricing
-            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+            $0.nodes.append(SenderCredential(name: "vm-03", token: "secret-3"))
         }, now: { CostScenarioTests.now }) { client, aggregator in
             try await CostScenarioTests.send(client, CostScenarioTests.gpu01(), token: "secret-1")
             try await CostScenarioTests.send(client, CostScenarioTests.vm03(), token: "secret-3")

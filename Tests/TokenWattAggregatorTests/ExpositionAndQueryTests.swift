@@ -139,7 +139,7 @@ import TokenWattCore
     @Test(arguments: [
         ("listen: nowhere", "agg.yml: listen: host:port, got \"nowhere\""),
         ("storage: {raw_retention: soon}", "agg.yml: storage.raw_retention: a duration such as 30s, 5m, 1h or 15d, got \"soon\""),
-        ("retention: 5d", "agg.yml: retention: no such key (known keys: advice, agents, alerting, budgets, carbon, cloud_prices, costs, currency, data_dir, electricity, exposition, ingest, listen, node_classes, nodes, receivers, remote_write, shadow_prices, static_labels, storage, web)"),
+        ("retention: 5d", "agg.yml: retention: no such key (known keys: advice, agents, alerting, budgets, carbon, cloud_prices, costs, currency, data_dir, electricity, exposition, gateways, ingest, listen, node_classes, nodes, receivers, remote_write, shadow_prices, static_labels, storage, web)"),
         ("remote_write: [{url: \"mimir:9009\"}]", "agg.yml: remote_write[0].url: the receiver's remote-write URL"),
         ("electricity: {pue: 0.9}", "agg.yml: electricity.pue: a PUE of at least 1.0"),
         ("cloud_prices: [{match: \"gpt-(\", input: 1, output: 2}]", "agg.yml: cloud_prices[0].match: a valid regular expression"),
@@ -191,8 +191,9 @@ import TokenWattCore
         let yaml = "listen: \"\(listen)\"\n" + (nodes ? "nodes: [{name: a, token_env: T}]\n" : "") + (web.isEmpty ? "" : "web: \(web)\n")
         let configuration = try AggregatorConfiguration.parse(yaml: yaml, file: "agg.yml", environment: ["T": "secret", "R": "reader"])
         #expect(((try? configuration.checkListener(source: "agg.yml")) != nil) == starts)
-        #expect((NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: nil) != nil) == anonymous)
-        #expect(NodeAuthenticator(nodes: configuration.nodes, anonymousNode: configuration.unauthenticatedNode).node(authorization: "Bearer secret") == (nodes ? "a" : nil))
+        let senders = SenderAuthenticator(credentials: configuration.nodes + configuration.gateways, anonymousNode: configuration.unauthenticatedNode)
+        #expect((senders.sender(authorization: nil) != nil) == anonymous)
+        #expect(senders.sender(authorization: "Bearer secret")?.name == (nodes ? "a" : nil))
     }
 
     static let hash = "$2b$10$" + String(repeating: "a", count: 53)
@@ -203,10 +204,32 @@ import TokenWattCore
                            environment: ["R": "reader"])
     }
 
-    /// One credential, one right: a node's push token listed as a reader's is refused.
-    @Test func aTokenPushesOrReadsNotBoth() {
-        Self.expectRefused("nodes: [{name: a, token_env: T}]\nweb: {readers: [{name: r, token_env: T}]}",
-                           "agg.yml: web.readers: reader tokens other than the nodes' push tokens (reader r has a node's token)", environment: ["T": "same"])
+    /// One credential, one right: a node's push token listed as a reader's, or as a gateway's,
+    /// is refused; a gateway's name is its own too (the `node` label of what it pushes).
+    @Test(arguments: [
+        ("nodes: [{name: a, token_env: T}]\nweb: {readers: [{name: r, token_env: T}]}",
+         "agg.yml: web.readers: reader tokens other than the nodes' and gateways' tokens (reader r has one of theirs)"),
+        ("gateways: [{name: g, token_env: T}]\nweb: {readers: [{name: r, token_env: T}]}",
+         "agg.yml: web.readers: reader tokens other than the nodes' and gateways' tokens (reader r has one of theirs)"),
+        ("nodes: [{name: a, token_env: T}]\ngateways: [{name: g, token_env: T}]", "agg.yml: gateways[0]: a token no other node or gateway uses"),
+        ("nodes: [{name: a, token_env: T}]\ngateways: [{name: a, token_env: U}]", "agg.yml: gateways[0].name: a name no other node or gateway has"),
+    ] as [(String, String)])
+    func aCredentialHasOneRight(yaml: String, message: String) {
+        Self.expectRefused(yaml, message, environment: ["T": "same", "U": "other"])
+    }
+
+    /// Gateways are credentials: an aggregator beyond loopback with gateways only starts, and
+    /// takes no push without one; a gateway's token names a gateway.
+    @Test func gatewaysAreCredentialsOfTheirOwnRole() throws {
+        let configuration = try AggregatorConfiguration.parse(yaml: "listen: 0.0.0.0:9470\ngateways: [{name: gw-1, token_env: G}]\nweb: {unauthenticated_reads: true}\n",
+                                                               file: "agg.yml", environment: ["G": "gateway-secret"])
+        try configuration.checkListener(source: "agg.yml")
+        let senders = SenderAuthenticator(credentials: configuration.nodes + configuration.gateways, anonymousNode: configuration.unauthenticatedNode)
+        #expect(senders.sender(authorization: nil) == nil)
+        let gateway = try #require(senders.sender(authorization: "Bearer gateway-secret"))
+        #expect(gateway.name == "gw-1" && gateway.reserves && !gateway.pushesNodeSamples)
+        let local = try #require(SenderAuthenticator(credentials: [], anonymousNode: "this-host").sender(authorization: nil))
+        #expect(local.reserves && local.pushesNodeSamples)
     }
 
     static func expectRefused(_ yaml: String, _ message: String, environment: [String: String] = [:]) {

@@ -27,7 +27,7 @@ import TokenWattCore
         let clock = Atomic<Int64>(FleetPowerTests.now)
         try await withAggregator({
             $0.pricing = pricing
-            $0.nodes += [NodeCredential(name: "vm-03", token: "secret-3"), NodeCredential(name: "cpu-04", token: "secret-4")]
+            $0.nodes += [SenderCredential(name: "vm-03", token: "secret-3"), SenderCredential(name: "cpu-04", token: "secret-4")]
         }, now: { clock.load(ordering: .relaxed) }) { client, _ in
             // vm-03: 4 vCPUs a quarter busy, no sensor: 4 × 1 W + 4 × 0.25 × (5 − 1) W = 8 W, estimated.
             try await CostScenarioTests.send(client, [FleetPowerTests.counter("tokenwatt_cpu_seconds_total", ["mode": "user"], perSecond: 1),

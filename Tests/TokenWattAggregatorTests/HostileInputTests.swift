@@ -107,7 +107,7 @@ import TokenWattCore
         try await withAggregator { client, aggregator in
             // Every family the aggregator describes as its own, by family and series name; none of the agent's.
             let described = MetricDescriptor.aggregatorFamilies(currency: "usd").flatMap { [$0.name, $0.seriesName] }
-            #expect(MetricDescriptor.agentFamilies.allSatisfy { !MetricDescriptor.reservedForTheAggregator.contains($0.seriesName) && !MetricDescriptor.reservedForTheAggregator.contains($0.name) })
+            #expect(MetricDescriptor.pushedFamilies.allSatisfy { !MetricDescriptor.reservedForTheAggregator.contains($0.seriesName) && !MetricDescriptor.reservedForTheAggregator.contains($0.name) })
             let names = Array(Set(["tokenwatt_cost_usd_total", "tokenwatt_budget_spent", "tokenwatt_aggregator_series", "tokenwatt_agent_up",
                                    "tokenwatt_savings_usd_total", "tokenwatt_forward_samples_total",
                                    // Whole subsystems, any currency, names to come.

@@ -16,7 +16,8 @@ func withAggregator(_ configure: (inout AggregatorConfiguration) -> Void = { _ i
     var configuration = AggregatorConfiguration()
     let temporary = Environment.temporaryPath("agg")
     configuration.storage.directory = temporary
-    configuration.nodes = [NodeCredential(name: "gpu-01", token: "secret-1"), NodeCredential(name: "gpu-02", token: "secret-2")]
+    configuration.nodes = [SenderCredential(name: "gpu-01", token: "secret-1"), SenderCredential(name: "gpu-02", token: "secret-2")]
+    configuration.gateways = [SenderCredential(name: "gw-1", role: .gateway, token: "gateway-secret")]
     configure(&configuration)
     // A directory the test chose is the test's to remove (it may open it again).
     defer { if configuration.storage.directory == temporary { try? FileManager.default.removeItem(atPath: temporary) } }

@@ -60,7 +60,7 @@ import TokenWattCore
         let pricing = try Pricing.parse(ConfigNode(yaml: Scenario.pricingYAML + "\ncarbon: {intensity_g_per_kwh: 300}", file: "costs.yml"))
         try await withAggregator({
             $0.pricing = pricing
-            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+            $0.nodes.append(SenderCredential(name: "vm-03", token: "secret-3"))
         }, now: { Scenario.now }) { client, aggregator in
             try await Scenario.send(client, Scenario.gpu01(), token: "secret-1")
             try await Scenario.send(client, Scenario.vm03(), token: "secret-3")
@@ -109,7 +109,7 @@ import TokenWattCore
         try await withAggregator({
             $0.pricing = pricing
             $0.budgets = budgets
-            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+            $0.nodes.append(SenderCredential(name: "vm-03", token: "secret-3"))
         }, now: { Scenario.now }) { client, aggregator in
             try await Scenario.send(client, Scenario.gpu01() + Scenario.gpu01Late(), token: "secret-1")
             try await Scenario.send(client, Scenario.vm03(), token: "secret-3")

@@ -20,7 +20,7 @@ import TokenWattTestSupport
           - {name: ops-tokens, match: {team: ops}, measure: tokens, limit: 5000, action: block}
           - {name: research-alert, match: {team: research}, measure: tokens, limit: 10}
         """
-    static let headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer secret-1"]
+    static let headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer gateway-secret"]
 
     static func labels(team: String, agent: String = "a", model: String = "gpt-4o-mini") -> [String: String] {
         ["team": team, "agent": agent, "model": model, "provider": "openai", "source": "usage_api"]
@@ -192,12 +192,14 @@ import TokenWattTestSupport
             let id = try #require((granted.object["data"] as? [String: Any])?["id"] as? String)
             #expect(try await ReservationTests.post(client, "/api/v1/reservations/\(id)/settle",
                                                     ["labels": labels, "input_tokens": 1_000, "output_tokens": 1_000]).status == .ok)
-            // The same 2,000 tokens, pushed by the gateway's agent.
+            // The same 2,000 tokens, pushed by the gateway with its own credential.
             let series = { (type: String) in
                 TimeSeries(labels: try! LabelSet(dictionary: labels.merging(["__name__": "tokenwatt_tokens_total", "type": type]) { $1 }),
                            samples: [Sample(timestamp: clock.now - 2_000, value: 0), Sample(timestamp: clock.now - 1_000, value: 1_000)])
             }
-            let (headers, body) = push([series("input"), series("output")])
+            var gatewayHeaders = remoteWriteHeaders
+            gatewayHeaders[.authorization] = "Bearer gateway-secret"
+            let (headers, body) = push([series("input"), series("output")], headers: gatewayHeaders)
             #expect(try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { $0.status } == .noContent)
             try await aggregator.budgets.evaluate()
             #expect(aggregator.budgets.currentStates["research-tokens"]?.spent == 2_000)

@@ -21,7 +21,7 @@ import TokenWattCore
         let pricing = try Pricing.parse(ConfigNode(yaml: yaml, file: "costs.yml"))
         try await withAggregator({
             $0.pricing = pricing
-            $0.nodes.append(NodeCredential(name: "vm-03", token: "secret-3"))
+            $0.nodes.append(SenderCredential(name: "vm-03", token: "secret-3"))
         }, now: { Scenario.now }) { client, aggregator in
             try await sendDay(client)
             try await aggregator.stores.samples.markChangedHours(now: Scenario.now, in: aggregator.stores.ledger)

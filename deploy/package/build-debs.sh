@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds tokenwatt-agent and tokenwatt-aggregator .deb packages with dpkg-deb.
+# Builds the tokenwatt-agent, tokenwatt-gateway and tokenwatt-aggregator .deb packages with dpkg-deb.
 # Usage: deploy/package/build-debs.sh [--bin DIR] [--out DIR] [--version X.Y.Z] [--compression xz|gzip|none]
 # Without --bin it makes a release build (static Swift runtime, so the packages depend only on
 # the system libraries listed in Depends).
@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$bin" ]; then
     (cd "$root" && swift build -c release --static-swift-stdlib --product tokenwatt-agent &&
+        swift build -c release --static-swift-stdlib --product tokenwatt-gateway &&
         swift build -c release --static-swift-stdlib --product tokenwatt-aggregator &&
         swift build -c release --static-swift-stdlib --product tokenwatt)
     bin="$(cd "$root" && swift build -c release --show-bin-path)"
@@ -63,4 +64,5 @@ CONTROL
 }
 
 package tokenwatt-agent "agent" tokenwatt-agent tokenwatt-agent agent.yml "libc6, libsqlite3-0, libsnappy1v5, libsystemd0" tokenwatt-agent
+package tokenwatt-gateway "metering gateway" tokenwatt-gateway tokenwatt-gateway gateway.yml "libc6, libsqlite3-0, libsnappy1v5, libsystemd0" tokenwatt-gateway
 package tokenwatt-aggregator "aggregator" tokenwatt tokenwatt aggregator.yml "libc6, libsqlite3-0, libsnappy1v5, libsystemd0" tokenwatt-aggregator tokenwatt

@@ -6,7 +6,7 @@ import TokenWattCore
 import TokenWattService
 
 /// `POST /api/v1/reservations` and `POST /api/v1/reservations/{id}/settle`: the metering
-/// gateway's hard caps (`ReservationDesk`), with the nodes' push tokens.
+/// gateway's hard caps (`ReservationDesk`), with a gateway's credential (a node's is refused, 403).
 ///
 /// Reserve: `{"labels": {...}, "input_tokens": N, "max_output_tokens": N, "ttl_seconds": N}` →
 /// 201 with the reservation's `id`, `expires_at` and `holds`; 429 `budget_exceeded` with
@@ -18,12 +18,14 @@ struct ReservationsHandler: Sendable {
     static let maxTokens = 1e12
 
     let desk: ReservationDesk
-    let authenticator: NodeAuthenticator
+    let authenticator: SenderAuthenticator
     let currency: String
     let now: @Sendable () -> Int64
 
     func reserve(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
-        guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
+        guard let sender = await authenticator.sender(request, context: context) else { return ReservationsHandler.unauthorized }
+        guard sender.reserves else { return ReservationsHandler.forbidden }
+        let node = sender.name
         do {
             let body = try await ReservationsHandler.decode(ReservationRequest.self, from: request)
             let ttl = try ReservationsHandler.number(body.ttlSeconds, "ttl_seconds", default: Double(ReservationDesk.defaultTTLMs) / 1000,
@@ -60,7 +62,9 @@ struct ReservationsHandler: Sendable {
     }
 
     func settle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
-        guard let node = await authenticator.node(request, context: context) else { return ReservationsHandler.unauthorized }
+        guard let sender = await authenticator.sender(request, context: context) else { return ReservationsHandler.unauthorized }
+        guard sender.reserves else { return ReservationsHandler.forbidden }
+        let node = sender.name
         do {
             let body = try await ReservationsHandler.decode(SettleRequest.self, from: request)
             guard let id = context.parameters.get("id"), id.hasPrefix("res_") else { throw QueryError("a reservation id") }
@@ -76,7 +80,12 @@ struct ReservationsHandler: Sendable {
     }
 
     private static var unauthorized: Response {
-        APIResponse.error("unauthorized", "a node's bearer token is required", status: .unauthorized)
+        APIResponse.error("unauthorized", "a gateway's bearer token is required", status: .unauthorized)
+    }
+
+    private static var forbidden: Response {
+        APIResponse.error("forbidden", "a node's credential cannot reserve: reservations take a gateway's (gateways: in the aggregator's config)",
+                          status: .forbidden)
     }
 
     /// The body as `Body`; what does not decode is refused by the field it names, as the

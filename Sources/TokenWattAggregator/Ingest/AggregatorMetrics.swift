@@ -10,7 +10,7 @@ final class AggregatorMetrics: Sendable {
         case unauthorized, unsupportedMediaType = "unsupported_media_type", tooLarge = "too_large"
         case invalid, saturated, shuttingDown = "shutting_down", storageError = "storage_error"
         case overLimit = "limit", seriesLimit = "series_limit", reservedName = "reserved_name"
-        case totalSeriesLimit = "total_series_limit", headMemory = "head_memory"
+        case totalSeriesLimit = "total_series_limit", headMemory = "head_memory", forbidden
     }
 
     private struct State {

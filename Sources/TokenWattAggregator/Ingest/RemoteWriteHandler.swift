@@ -10,7 +10,7 @@ import TokenWattStore
 /// `POST /api/v1/write`: remote write 1.0. A request is stored whole or not at all, and answered
 /// 204 only after its samples are committed.
 struct RemoteWriteHandler: Sendable {
-    let authenticator: NodeAuthenticator
+    let authenticator: SenderAuthenticator
     let writer: SampleWriter
     let samples: any SampleAppending
     /// Each node's series by their place in its pushes.
@@ -43,9 +43,10 @@ struct RemoteWriteHandler: Sendable {
 
     /// Stores the request's samples; returns what the store did and the pushing node.
     private func ingest(_ request: Request, context: some ClientCertificateContext) async throws -> (AppendResult, String) {
-        guard let node = await authenticator.node(request, context: context) else {
+        guard let sender = await authenticator.sender(request, context: context) else {
             throw AggregatorError.unauthorized
         }
+        let node = sender.name
         try checkHeaders(request.headers)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
             throw AggregatorError.tooLarge("body of \(length) bytes is over the limit of \(configuration.maxBodyBytes)")
@@ -68,7 +69,7 @@ struct RemoteWriteHandler: Sendable {
             default: throw AggregatorError.invalid(error.description)
             }
         }
-        let batch = try identify(decoded, node: node, slots: slots)
+        let batch = try identify(decoded, sender: sender, slots: slots)
         let unknown = batch.compactMap(\.identity.labels)
         try checkSeriesLimit(unknown, node: node)
         try checkStoreLimits(unknown)
@@ -124,8 +125,10 @@ struct RemoteWriteHandler: Sendable {
     }
 
     /// Checks timestamps; gives each series its id when the node pushed it at this position
-    /// before, or else its labels with `node` from the token and the static labels.
-    private func identify(_ decoded: [DecodedSeries], node: String, slots: [PushedSeriesCache.Slot]) throws -> [IncomingSeries] {
+    /// before, or else its labels with `node` from the token and the static labels. A gateway's
+    /// series are its usage and metrics only (checked once, as they are first named).
+    private func identify(_ decoded: [DecodedSeries], sender: Sender, slots: [PushedSeriesCache.Slot]) throws -> [IncomingSeries] {
+        let node = sender.name
         let latestAllowed = now() + configuration.maxFutureSkewMs
         return try decoded.indices.map { position in
             let series = decoded[position]
@@ -136,6 +139,10 @@ struct RemoteWriteHandler: Sendable {
             }
             if let name = labels.metricName, MetricDescriptor.reservedForTheAggregator.contains(name) {
                 throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
+            }
+            if !sender.pushesNodeSamples, !MetricDescriptor.gatewaySeries.contains(labels.metricName ?? "") {
+                throw AggregatorError.forbidden("\(labels.metricName ?? "a series without a name"): a gateway's credential pushes the gateway's "
+                                                + "usage and metrics only; a node's samples take the node's credential (nodes: in the aggregator's config)")
             }
             labels.set("node", to: node)
             for label in staticLabels { labels.set(label.name, to: label.value) }
@@ -193,6 +200,7 @@ struct RemoteWriteHandler: Sendable {
         case .overLimit: .overLimit
         case .seriesLimit: .seriesLimit
         case .reservedName: .reservedName
+        case .forbidden: .forbidden
         case .totalSeriesLimit: .totalSeriesLimit
         case .headFull: .headMemory
         case .saturated: .saturated

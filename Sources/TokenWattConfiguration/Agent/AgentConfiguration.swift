@@ -8,19 +8,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var listen = ListenAddress(host: "127.0.0.1", port: 9471)
     /// The HTTP server's limits, TLS and readers (`web:`).
     public var web = WebConfiguration()
-    /// The aggregator's remote-write endpoint; a base URL given in the config or on the command
-    /// line gets `/api/v1/write` (`RemoteWriteCodec.writeURL`).
-    public var aggregatorURL = "http://127.0.0.1:9470/api/v1/write"
-    /// Bearer token for the aggregator; none for a local aggregator with built-in defaults.
-    public var token: String?
-    /// How the aggregator's certificate is checked, and the agent's own (`aggregator.tls_config`).
-    public var aggregatorTLS: TLSClientConfiguration?
-    /// The spool's folder, and its bounds: past them the oldest batches are dropped, counted.
-    public var spoolDirectory = "./tokenwatt-agent-data"
-    public var spoolMaxBytes = 256 << 20
-    public var spoolMaxAgeMs: Int64 = Milliseconds.day
-    /// How often collectors run unless they have their own interval.
-    public var intervalMs: Int64 = 10_000
+    /// The aggregator, the spool, the interval and the usage labels (`SenderConfiguration`).
+    public var sender = SenderConfiguration(spoolDirectory: "./tokenwatt-agent-data")
     /// Where procfs and sysfs are mounted (a container may bind the host's elsewhere).
     public var procfs = "/proc"
     public var sysfs = "/sys"
@@ -43,21 +32,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public static let defaultDiscoveryPorts = [8000, 3000, 8080, 8002, 23333, 30000]
     /// Bearer token required by `POST /v1/usage`; none by default (the listener is on loopback).
     public var usageToken: String?
-    /// Attribute names usage reports may carry as labels, and how many values each may take
-    /// before the rest count as `other`.
-    public var usageAttributes = ["team", "project", "agent"]
-    public var usageMaxValuesPerAttribute = 100
-    /// Most usage series (models × providers × attribute values × types) the agent keeps;
-    /// past it, new models and providers count as `other` (default 10,000).
-    public var usageMaxSeries = 10_000
     /// The node's default attribution of its tokens (`attribution:`), under any server's or model's.
     public var attribution: [String: String] = [:]
-    /// The metering gateway; nil (off) unless configured.
-    public var gateway: GatewayConfiguration?
-
-    /// Labels a usage attribute may not take: they are the agent's or the aggregator's own.
-    public static let reservedLabels: Set<String> = ["model", "provider", "type", "source", "usage", "server", "role", "node", "instance", "job", "le", "quantile"]
-
     public init() {}
 }
 
@@ -68,20 +44,17 @@ public enum CollectorName: String, CaseIterable, Sendable {
 
 extension AgentConfiguration: ConfigFileLoadable {
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AgentConfiguration {
-        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution", "gateway"])
+        // The gateway ran inside the agent until it became a daemon of its own.
+        if root["gateway"].isPresent {
+            throw root["gateway"].error("no gateway section: the metering gateway runs as tokenwatt-gateway now; move this section's keys "
+                                        + "to the top level of its own config (/etc/tokenwatt/gateway.yml, tokenwatt-gateway --config), with the "
+                                        + "aggregator: and usage: keys it needs, and give it a credential under gateways: in the aggregator's config")
+        }
+        try root.requireMapping(allowing: ["listen", "web", "aggregator", "interval", "collectors", "paths", "nvidia", "bmc", "spool", "inference", "usage", "attribution"])
         var configuration = AgentConfiguration()
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.web = try WebConfiguration(root["web"], environment: environment)
-        let aggregator = root["aggregator"]
-        try aggregator.requireMapping(allowing: ["url", "token_file", "token_env", "tls_config"])
-        configuration.aggregatorTLS = try TLSClientConfiguration(aggregator["tls_config"])
-        configuration.aggregatorURL = try aggregator["url"].string(default: configuration.aggregatorURL)
-        guard configuration.aggregatorURL.hasPrefix("http://") || configuration.aggregatorURL.hasPrefix("https://") else {
-            throw aggregator["url"].error("an http:// or https:// URL, got \"\(configuration.aggregatorURL)\"")
-        }
-        configuration.aggregatorURL = RemoteWriteCodec.writeURL(configuration.aggregatorURL)
-        configuration.token = try aggregator.secret(named: "token", environment: environment)
-        configuration.intervalMs = try root["interval"].durationMilliseconds(default: configuration.intervalMs)
+        try configuration.sender.parse(root, environment: environment, moreUsageKeys: ["token_file", "token_env"])
         if root["collectors"].isPresent {
             configuration.collectors = []
             for item in try root["collectors"].items() {
@@ -109,16 +82,14 @@ extension AgentConfiguration: ConfigFileLoadable {
         }
         configuration.bmcIntervalMs = try bmc["interval"].durationMilliseconds(default: configuration.bmcIntervalMs)
         configuration.bmcTimeoutMs = try bmc["timeout"].durationMilliseconds(default: configuration.bmcTimeoutMs)
-        let spool = root["spool"]
-        try spool.requireMapping(allowing: ["directory", "max_size", "max_age"])
-        configuration.spoolDirectory = try spool["directory"].string(default: configuration.spoolDirectory)
-        configuration.spoolMaxBytes = try spool["max_size"].byteSize(default: configuration.spoolMaxBytes)
-        configuration.spoolMaxAgeMs = try spool["max_age"].durationMilliseconds(default: configuration.spoolMaxAgeMs)
         // Usage first: its attributes are the labels attribution may set.
-        try parseUsage(root["usage"], into: &configuration, environment: environment)
-        configuration.attribution = try Attribution.labels(root["attribution"], allowed: configuration.usageAttributes)
+        let usage = root["usage"]
+        configuration.usageToken = try usage.secret(named: "token", environment: environment)
+        if let token = configuration.usageToken, let shared = configuration.web.readers.tokens.first(where: { $0.token == Array(token.utf8) }) {
+            throw usage.error("a usage token other than the readers' tokens (reader \(shared.name) has it): a token that reports usage cannot read")
+        }
+        configuration.attribution = try Attribution.labels(root["attribution"], allowed: configuration.sender.usageAttributes)
         try parseInference(root["inference"], into: &configuration)
-        configuration.gateway = try GatewayConfiguration.parse(root["gateway"], attributes: configuration.usageAttributes, environment: environment)
         return configuration
     }
 
@@ -143,12 +114,12 @@ extension AgentConfiguration: ConfigFileLoadable {
                 }
                 server.role = known
             }
-            if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: configuration.intervalMs) }
-            server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.usageAttributes)
+            if item["interval"].isPresent { server.intervalMs = try item["interval"].durationMilliseconds(default: configuration.sender.intervalMs) }
+            server.attribution.labels = try Attribution.labels(item["attribution"], allowed: configuration.sender.usageAttributes)
             for rule in try item["models"].items() {
                 try rule.requireMapping(allowing: ["match", "attribution"])
                 server.attribution.models.append(Attribution.ModelRule(match: try ModelPattern(rule["match"]),
-                                                                       labels: try Attribution.labels(rule["attribution"], allowed: configuration.usageAttributes)))
+                                                                       labels: try Attribution.labels(rule["attribution"], allowed: configuration.sender.usageAttributes)))
             }
             configuration.inferenceServers.append(server)
         }
@@ -161,30 +132,6 @@ extension AgentConfiguration: ConfigFileLoadable {
                 return port
             }
         }
-    }
-
-    private static func parseUsage(_ usage: ConfigNode, into configuration: inout AgentConfiguration,
-                                   environment: [String: String]) throws(CoreError) {
-        try usage.requireMapping(allowing: ["token_file", "token_env", "attributes", "max_values_per_attribute", "max_series"])
-        configuration.usageToken = try usage.secret(named: "token", environment: environment)
-        if let token = configuration.usageToken, let shared = configuration.web.readers.tokens.first(where: { $0.token == Array(token.utf8) }) {
-            throw usage.error("a usage token other than the readers' tokens (reader \(shared.name) has it): a token that reports usage cannot read")
-        }
-        if usage["attributes"].isPresent {
-            configuration.usageAttributes = try usage["attributes"].items().map { item throws(CoreError) in
-                guard let name = try item.string(), MetricName.isValidLabelName(name), !name.hasPrefix("__") else {
-                    throw item.error("a label name such as team")
-                }
-                guard !reservedLabels.contains(name) else {
-                    throw item.error("a name other than \(reservedLabels.sorted().joined(separator: ", ")) (TokenWatt sets those)")
-                }
-                return name
-            }
-        }
-        configuration.usageMaxValuesPerAttribute = try usage["max_values_per_attribute"].int(default: configuration.usageMaxValuesPerAttribute)
-        guard configuration.usageMaxValuesPerAttribute > 0 else { throw usage["max_values_per_attribute"].error("a positive number") }
-        configuration.usageMaxSeries = try usage["max_series"].int(default: configuration.usageMaxSeries)
-        guard configuration.usageMaxSeries >= 5 else { throw usage["max_series"].error("a number of series, at least 5") }
     }
 }
 

@@ -11,8 +11,40 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         return configuration
     }
 
+    /// Names, tokens and common names taken so far: each names one sender, node or gateway.
+    private struct SeenCredentials {
+        var names = Set<String>(), tokens = Set<String>(), commonNames = Set<String>()
+    }
+
+    /// `nodes:` or `gateways:`: each entry a name and a token, a client certificate's common
+    /// name, or both, none of them another sender's.
+    private static func credentials(_ list: ConfigNode, role: SenderRole, seen: inout SeenCredentials, web: WebConfiguration,
+                                    environment: [String: String]) throws(CoreError) -> [SenderCredential] {
+        var credentials: [SenderCredential] = []
+        for item in try list.items() {
+            try item.requireMapping(allowing: ["name", "token_file", "token_env", "client_cert_cn"])
+            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the \(role.rawValue)'s name") }
+            guard seen.names.insert(name).inserted else { throw item["name"].error("a name no other node or gateway has") }
+            let token = try item.secret(named: "token", environment: environment)
+            let commonName = try item["client_cert_cn"].string()
+            guard token != nil || commonName != nil else {
+                throw item.error("token_file or token_env (or client_cert_cn, with web.tls_server_config checking client certificates) for \(role.rawValue) \(name)")
+            }
+            if let token { guard seen.tokens.insert(token).inserted else { throw item.error("a token no other node or gateway uses") } }
+            if let commonName {
+                guard seen.commonNames.insert(commonName).inserted else { throw item["client_cert_cn"].error("a common name no other node or gateway uses") }
+                guard let tls = web.tls, tls.clientAuth != .none else {
+                    throw item["client_cert_cn"].error("web.tls_server_config with client_ca_file and client_auth_type "
+                                                       + "RequireAndVerifyClientCert or VerifyClientCertIfGiven, which check client certificates")
+                }
+            }
+            credentials.append(SenderCredential(name: name, role: role, token: token, clientCertCommonName: commonName))
+        }
+        return credentials
+    }
+
     public static func parse(_ root: ConfigNode, environment: [String: String]) throws(CoreError) -> AggregatorConfiguration {
-        try root.requireMapping(allowing: ["listen", "web", "data_dir", "nodes", "static_labels", "ingest", "storage", "exposition", "agents",
+        try root.requireMapping(allowing: ["listen", "web", "data_dir", "nodes", "gateways", "static_labels", "ingest", "storage", "exposition", "agents",
                                           "currency", "electricity", "carbon", "node_classes", "cloud_prices", "shadow_prices", "costs", "advice",
                                           "budgets", "receivers", "alerting", "remote_write"])
         var configuration = AggregatorConfiguration()
@@ -21,29 +53,13 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.web = try WebConfiguration(root["web"], environment: environment)
         configuration.storage.directory = try root["data_dir"].string(default: configuration.storage.directory)
 
-        var tokens = Set<String>(), commonNames = Set<String>()
-        for item in try root["nodes"].items() {
-            try item.requireMapping(allowing: ["name", "token_file", "token_env", "client_cert_cn"])
-            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the node's name") }
-            let token = try item.secret(named: "token", environment: environment)
-            let commonName = try item["client_cert_cn"].string()
-            guard token != nil || commonName != nil else {
-                throw item.error("token_file or token_env (or client_cert_cn, with web.tls_server_config checking client certificates) for node \(name)")
-            }
-            if let token { guard tokens.insert(token).inserted else { throw item.error("a token no other node uses") } }
-            if let commonName {
-                guard commonNames.insert(commonName).inserted else { throw item["client_cert_cn"].error("a common name no other node uses") }
-                guard let tls = configuration.web.tls, tls.clientAuth != .none else {
-                    throw item["client_cert_cn"].error("web.tls_server_config with client_ca_file and client_auth_type "
-                                                       + "RequireAndVerifyClientCert or VerifyClientCertIfGiven, which check client certificates")
-                }
-            }
-            configuration.nodes.append(NodeCredential(name: name, token: token, clientCertCommonName: commonName))
-        }
-        if configuration.nodes.isEmpty { configuration.anonymousNode = ProcessInfo.processInfo.hostName }
-        // One credential, one right: a token that pushes cannot read, nor a reader's push.
-        if let shared = configuration.web.readers.tokens.first(where: { tokens.contains(String(decoding: $0.token, as: UTF8.self)) }) {
-            throw root["web"]["readers"].error("reader tokens other than the nodes' push tokens (reader \(shared.name) has a node's token)")
+        var seen = SeenCredentials()
+        configuration.nodes = try credentials(root["nodes"], role: .node, seen: &seen, web: configuration.web, environment: environment)
+        configuration.gateways = try credentials(root["gateways"], role: .gateway, seen: &seen, web: configuration.web, environment: environment)
+        if configuration.nodes.isEmpty, configuration.gateways.isEmpty { configuration.anonymousNode = ProcessInfo.processInfo.hostName }
+        // One credential, one right: a token that pushes or reserves cannot read, nor a reader's push.
+        if let shared = configuration.web.readers.tokens.first(where: { seen.tokens.contains(String(decoding: $0.token, as: UTF8.self)) }) {
+            throw root["web"]["readers"].error("reader tokens other than the nodes' and gateways' tokens (reader \(shared.name) has one of theirs)")
         }
 
         for (name, value) in try root["static_labels"].entries() {

@@ -8,10 +8,14 @@ public struct AggregatorConfiguration: Sendable {
     /// The HTTP server's limits, TLS and readers (`web:`).
     public var web = WebConfiguration()
     /// Nodes allowed to push, each with its bearer token. The token decides the `node` label.
-    public var nodes: [NodeCredential] = []
-    /// Accept pushes without a token, labelled with this node name: set when no node is
-    /// configured (no config file, or one without `nodes`), and honoured only on a loopback
-    /// listener, so the quick start and a packaged single-host setup work without tokens.
+    public var nodes: [SenderCredential] = []
+    /// Metering gateways allowed to reserve and to push their usage, each replica with its own
+    /// credential; its name is the `node` label of what it pushes.
+    public var gateways: [SenderCredential] = []
+    /// Accept pushes and reservations without a credential, labelled with this node name: set
+    /// when no node and no gateway is configured (no config file, or one without either), and
+    /// honoured only on a loopback listener, so the quick start and a packaged single-host
+    /// setup work without tokens.
     public var anonymousNode: String?
     /// The node a push without a credential is stored as: only on a loopback listener.
     public var unauthenticatedNode: String? { listen.isLoopback ? anonymousNode : nil }
@@ -46,13 +50,14 @@ public struct AggregatorConfiguration: Sendable {
 }
 
 extension AggregatorConfiguration {
-    /// Refuses a listener beyond loopback without nodes: a push (samples, reservations) would
-    /// then need no credential, and anyone who reaches the port could write; and one without
+    /// Refuses a listener beyond loopback without nodes or gateways: a push (samples,
+    /// reservations) would then need no credential, and anyone who reaches the port could
+    /// write; and one without
     /// readers, unless reads are opened on purpose (`WebConfiguration.checkReads`). `source`
     /// names where the listener came from (the config file, or `--listen`).
     public func checkListener(source: String) throws(CoreError) {
         // (A node with a client certificate only is a credential too: the TLS handshake checks it.)
-        if !listen.isLoopback, nodes.isEmpty {
+        if !listen.isLoopback, nodes.isEmpty, gateways.isEmpty {
             throw .config(file: source, key: "nodes",
                           expected: "nodes with push tokens when listening on \(listen), beyond loopback: without them anyone who reaches "
                               + "the port could push (add nodes: [{name: gpu-01, token_file: /etc/tokenwatt/gpu-01.token}], or listen on 127.0.0.1)")

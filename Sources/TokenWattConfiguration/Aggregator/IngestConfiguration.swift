@@ -1,13 +1,25 @@
 import TokenWattCore
 
-/// A node's name and what it pushes with: a token, a client certificate (its common name), or both.
-public struct NodeCredential: Sendable {
+/// What a sender may do with its credential: one credential, one right.
+public enum SenderRole: String, Sendable {
+    /// A node's agent (`nodes:`): pushes samples; cannot reserve.
+    case node
+    /// A metering gateway (`gateways:`): reserves against the hard caps and pushes its usage and
+    /// its own metrics (`MetricDescriptor.gatewayFamilies`), no node's samples.
+    case gateway
+}
+
+/// A sender's name (its `node` label) and what it authenticates with: a token, a client
+/// certificate (its common name), or both.
+public struct SenderCredential: Sendable {
     public var name: String
+    public var role: SenderRole
     public var token: String?
     public var clientCertCommonName: String?
 
-    public init(name: String, token: String? = nil, clientCertCommonName: String? = nil) {
+    public init(name: String, role: SenderRole = .node, token: String? = nil, clientCertCommonName: String? = nil) {
         self.name = name
+        self.role = role
         self.token = token
         self.clientCertCommonName = clientCertCommonName
     }

@@ -2,8 +2,9 @@ import TokenWattAPI
 import TokenWattCore
 import TokenWattService
 
-/// The metering gateway's settings (`gateway:` in the agent's config; off without it): where it
-/// listens, the callers' keys and who they are, and the upstream each model goes to.
+/// `tokenwatt-gateway`'s settings: where it listens, the callers' keys and who they are, the
+/// upstream each model goes to, and (as the agent) the aggregator it ships usage to and
+/// reserves against, and its spool.
 public struct GatewayConfiguration: Sendable, Equatable {
     /// A caller: its key (from a file or the environment), the labels its tokens carry, and
     /// its own rate caps.
@@ -50,9 +51,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 9472)
-    /// The listener's limits and TLS (`gateway.web`): many callers often share one address (a
-    /// host, a NAT) and one key (an application's requests in flight), so more connections per
-    /// client and per key than the agent's own listener allows.
+    /// The aggregator, the spool, the interval and the usage labels (`SenderConfiguration`).
+    public var sender = SenderConfiguration(spoolDirectory: "./tokenwatt-gateway-data")
+    /// The listener's limits, TLS and readers (of its `/metrics`): many callers often share one
+    /// address (a host, a NAT) and one key (an application's requests in flight), so more
+    /// connections per client and per key than the agent's listener allows.
     public var web: WebConfiguration = {
         var limits = ConnectionLimits()
         limits.maxUnauthenticatedConnectionsPerClient = 4_096
@@ -90,13 +93,18 @@ public struct GatewayConfiguration: Sendable, Equatable {
         routes.first { $0.match.matches(model) }
     }
 
-    static func parse(_ node: ConfigNode, attributes: [String], environment: [String: String]) throws(CoreError) -> GatewayConfiguration? {
-        guard node.isPresent else { return nil }
-        try node.requireMapping(allowing: ["listen", "web", "callers", "routes", "default_max_output_tokens", "reservation_ttl", "upstream_timeout",
-                                           "upstream_connections", "abandoned_stream_timeout", "grace"])
+    public init() {}
+}
+
+extension GatewayConfiguration: ConfigFileLoadable {
+    public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
+        try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
+                                           "reservation_ttl", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "grace"])
         var gateway = GatewayConfiguration()
         gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
-        gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment, readers: false)
+        gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment)
+        try gateway.sender.parse(node, environment: environment)
+        let attributes = gateway.sender.usageAttributes
         gateway.upstreamConnections = try node["upstream_connections"].int(default: gateway.upstreamConnections)
         guard gateway.upstreamConnections > 0 else { throw node["upstream_connections"].error("a positive number of connections") }
         for item in try node["callers"].items() {
@@ -163,5 +171,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard limit.tokensPerMinute != nil || limit.requestsPerMinute != nil else { throw node.error("tokens_per_minute, requests_per_minute or both") }
         limit.coolDownMs = try node["cool_down"].durationMilliseconds(default: limit.coolDownMs)
         return limit
+    }
+}
+
+extension GatewayConfiguration {
+    /// Refuses a listener beyond loopback whose `/metrics` needs no credential, unless reads are
+    /// opened on purpose (`WebConfiguration.checkReads`); callers always need their keys.
+    public func checkListener(source: String) throws(CoreError) {
+        try web.checkReads(listen: listen, source: source)
     }
 }

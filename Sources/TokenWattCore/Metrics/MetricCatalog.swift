@@ -1,8 +1,8 @@
 /// What TokenWatt knows about metric names: the type and help of its own series, and the type it
 /// infers for any other series, since remote write 1.0 carries no metadata.
 public enum MetricCatalog {
-    /// TokenWatt's own series, as the agent pushes them.
-    public static let descriptors: [MetricDescriptor] = MetricDescriptor.agentFamilies
+    /// TokenWatt's own series, as the agent and the gateway push them.
+    public static let descriptors: [MetricDescriptor] = MetricDescriptor.pushedFamilies
 
     /// The descriptors by series name (counters with their `_total`).
     public static let known: [String: MetricDescriptor] = Dictionary(uniqueKeysWithValues: descriptors.map { ($0.seriesName, $0) })

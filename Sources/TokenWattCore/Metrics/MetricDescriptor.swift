@@ -25,6 +25,11 @@ public struct MetricDescriptor: Sendable, Hashable {
         seriesName = type == .counter ? name + "_total" : name
     }
 
+    /// The names its samples carry: a histogram's `_bucket`, `_sum` and `_count`, else its series name.
+    public var seriesNames: [String] {
+        type == .histogram ? ["_bucket", "_sum", "_count"].map { name + $0 } : [seriesName]
+    }
+
     public func sample(_ labels: [Label], _ value: Double) -> ExpositionSample {
         ExpositionSample(name: seriesName, labels: labels, value: value)
     }

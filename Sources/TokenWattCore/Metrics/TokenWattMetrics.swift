@@ -111,6 +111,14 @@ extension MetricDescriptor {
     public static let gatewayOverheadDurationSeconds = MetricDescriptor("tokenwatt_gateway_overhead_duration_seconds", .histogram, unit: "seconds", labels: ["route"],
                                                                         help: "Seconds a request spent in the gateway itself (reservation, routing, copying), its upstream time left out.")
 
+    /// What both senders (the agent, the gateway) count and push: tokens and requests by model
+    /// and attribution, their usage intake's, and their own collectors', spool's and pushes'.
+    public static let senderFamilies: [MetricDescriptor] = [
+        .tokens, .requests, .usageReports, .usageDroppedAttributes, .usageAttributeOverflow,
+        .agentSpoolBatches, .agentSpoolSamples, .agentSpoolBytes, .agentSpoolDroppedSamples,
+        .agentPushes, .agentPushErrors, .agentLastPushSuccessTimestampSeconds, .collectorUp, .collectorDurationSeconds,
+    ]
+
     /// What agents push: everything on the agent's `/metrics`.
     public static let agentFamilies: [MetricDescriptor] = [
         .cpuSeconds, .cpuUtilizationRatio, .memoryUsedBytes, .memoryTotalBytes,
@@ -119,14 +127,25 @@ extension MetricDescriptor {
         .gpuErrors, .gpuConsumerEnergyJoules, .gpuConsumerInfo, .gpuConsumerMemoryUsedBytes, .gpuConsumerSMUtilizationRatio,
         .gpuMIGInstanceInfo, .gpuMIGMemoryUsedBytes, .gpuMIGMemoryTotalBytes,
         .cpuEnergyJoules, .hwmonPowerWatts, .hwmonEnergyJoules, .nodePowerWatts, .nodeEnergyJoules,
-        .tokens, .requests, .inferenceRequestsRunning, .inferenceRequestsWaiting, .inferenceKVCacheUsageRatio,
-        .usageReports, .usageDroppedAttributes, .usageAttributeOverflow,
-        .agentSpoolBatches, .agentSpoolSamples, .agentSpoolBytes, .agentSpoolDroppedSamples,
-        .agentPushes, .agentPushErrors, .agentLastPushSuccessTimestampSeconds, .collectorUp, .collectorDurationSeconds,
+        .inferenceRequestsRunning, .inferenceRequestsWaiting, .inferenceKVCacheUsageRatio,
+    ] + senderFamilies
+
+    /// The gateway's own families, beside `senderFamilies`.
+    public static let gatewayOwnFamilies: [MetricDescriptor] = [
         .gatewayRequests, .gatewayFallbacks, .gatewayGraceAdmissions, .gatewayUnreachableAdmissions,
         .gatewayAbandonedStreams, .gatewayEstimatedUsage, .gatewayUnsettledReservations,
         .gatewayUpstreamDurationSeconds, .gatewayOverheadDurationSeconds,
     ]
+
+    /// What a gateway pushes: everything on its `/metrics`.
+    public static let gatewayFamilies: [MetricDescriptor] = senderFamilies + gatewayOwnFamilies
+
+    /// The series names a gateway's credential may push (a histogram's parts included); the
+    /// aggregator refuses any other from it.
+    public static let gatewaySeries: Set<String> = Set(gatewayFamilies.flatMap(\.seriesNames))
+
+    /// Every family the senders push.
+    public static let pushedFamilies: [MetricDescriptor] = agentFamilies + gatewayOwnFamilies
 
     // MARK: The aggregator: ingest and its agents
 
@@ -302,5 +321,5 @@ extension MetricDescriptor {
         }
     }
 
-    public static let reservedForTheAggregator = ReservedNames(aggregator: aggregatorFamilies(currency: "usd"), agent: agentFamilies)
+    public static let reservedForTheAggregator = ReservedNames(aggregator: aggregatorFamilies(currency: "usd"), agent: pushedFamilies)
 }

@@ -254,13 +254,11 @@ public struct WebConfiguration: Sendable, Equatable {
         self.limits = limits
     }
 
-    /// What the mapping leaves out keeps its value in `defaults`. `readers: false` for a
-    /// listener that serves no reads (the gateway's).
-    public init(_ node: ConfigNode, defaults: WebConfiguration = WebConfiguration(), environment: [String: String],
-                readers allowReaders: Bool = true) throws(CoreError) {
+    /// What the mapping leaves out keeps its value in `defaults`.
+    public init(_ node: ConfigNode, defaults: WebConfiguration = WebConfiguration(), environment: [String: String]) throws(CoreError) {
         self = defaults
-        var allowed: Set<String> = ["idle_timeout", "max_unauthenticated_connections_per_client", "max_connections_per_credential", "tls_server_config"]
-        if allowReaders { allowed.formUnion(["readers", "basic_auth_users", "unauthenticated_metrics", "unauthenticated_reads"]) }
+        let allowed: Set<String> = ["idle_timeout", "max_unauthenticated_connections_per_client", "max_connections_per_credential", "tls_server_config",
+                                    "readers", "basic_auth_users", "unauthenticated_metrics", "unauthenticated_reads"]
         guard !node["max_connections_per_client"].isPresent else {
             // Its meaning changed: a fleet behind one address is no longer capped as one client.
             throw node["max_connections_per_client"].error("no such key (now max_unauthenticated_connections_per_client, for connections that have "
@@ -274,7 +272,7 @@ public struct WebConfiguration: Sendable, Equatable {
             guard limits[keyPath: limit] > 0 else { throw node[key].error("a positive number of connections") }
         }
         tls = try TLSServerConfiguration(node["tls_server_config"])
-        if allowReaders { readers = try ReaderCredentials(web: node, environment: environment) }
+        readers = try ReaderCredentials(web: node, environment: environment)
     }
 
     /// Refuses a listener beyond loopback whose reads need no credential, unless the config

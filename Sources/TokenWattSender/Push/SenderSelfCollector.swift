@@ -1,12 +1,12 @@
 import TokenWattCore
-import TokenWattSender
 import TokenWattService
 
-/// The agent's own state, pushed with everything else so the aggregator sees a struggling
-/// agent: spool depth, samples dropped by reason, pushes by result, failed pushes by reason,
-/// the last accepted push.
-struct AgentSelfCollector: Collector {
-    let name = "agent"
+/// The sender's own state, pushed with everything else so the aggregator sees a struggling
+/// agent or gateway: spool depth, samples dropped by reason, pushes by result, failed pushes by
+/// reason, the last accepted push. Both daemons report these under the same names
+/// (`tokenwatt_agent_*`, named for the first of them), told apart by their `node`.
+struct SenderSelfCollector: Collector {
+    let name = "shipping"
     let spool: Spool
     let pusher: Pusher
 

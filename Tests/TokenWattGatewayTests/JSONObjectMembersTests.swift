@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import TokenWattAgent
 @testable import TokenWattGateway
 
 /// The walk over a JSON object's top level that the gateway reads requests and answers with.

@@ -1,5 +1,4 @@
 import Testing
-@testable import TokenWattAgent
 @testable import TokenWattGateway
 @testable import TokenWattConfiguration
 

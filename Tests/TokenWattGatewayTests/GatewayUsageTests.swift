@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import TokenWattCore
-@testable import TokenWattAgent
 @testable import TokenWattGateway
 
 /// The metering gateway's reading of requests and answers, in OpenAI's and Anthropic's formats.

@@ -8,7 +8,6 @@ import Synchronization
 import Testing
 import TokenWattCore
 import TokenWattTestSupport
-@testable import TokenWattAgent
 @testable import TokenWattGateway
 @testable import TokenWattSender
 @testable import TokenWattConfiguration
@@ -36,12 +35,11 @@ import TokenWattTestSupport
     @Test func aCallersAnswerIsForwardedAndItsUsageCountedForItsTeam() async throws {
         try await GatewayHandlerTests.withUpstream { port in
             try await withClient { client in
-                let configuration = try #require(try AgentConfiguration.parse(yaml: """
+                let configuration = try GatewayConfiguration.parse(yaml: """
                     usage: {attributes: [team]}
-                    gateway:
-                      callers: [{key_env: KEY, labels: {team: research}}]
-                      routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
-                    """, file: "agent.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"]).gateway)
+                    callers: [{key_env: KEY, labels: {team: research}}]
+                    routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
+                    """, file: "gateway.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"])
                 let usage = try UsageCollector(store: nil, attributes: ["team"], maxValuesPerAttribute: 10)
                 let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, reservations: nil,
                                              metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"))
@@ -79,11 +77,10 @@ import TokenWattTestSupport
     @Test func aCallersRateCapAndItsCoolDownGoByTheInjectedClock() async throws {
         try await GatewayHandlerTests.withUpstream { port in
             try await withClient { client in
-                let configuration = try #require(try AgentConfiguration.parse(yaml: """
-                    gateway:
-                      callers: [{key_env: KEY, labels: {team: research}, rate_limit: {requests_per_minute: 2, cool_down: 90s}}]
-                      routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
-                    """, file: "agent.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"]).gateway)
+                let configuration = try GatewayConfiguration.parse(yaml: """
+                    callers: [{key_env: KEY, labels: {team: research}, rate_limit: {requests_per_minute: 2, cool_down: 90s}}]
+                    routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
+                    """, file: "gateway.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"])
                 let clock = Mutex<Int64>(1_800_000_000_000)
                 let handler = GatewayHandler(configuration: configuration, client: client, usage: try UsageCollector(store: nil, attributes: [], maxValuesPerAttribute: 10),
                                              reservations: nil, metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"),

@@ -1,0 +1,51 @@
+import Hummingbird
+import TokenWattConfiguration
+import TokenWattService
+
+/// Who sent a push or a reservation: a node, a gateway, or, where no credential is configured
+/// and the listener is on loopback, anyone (the local sender, who may do both).
+struct Sender: Sendable, Equatable {
+    /// The `node` label of what it pushes.
+    let name: String
+    /// Nil for the local sender without a credential.
+    let role: SenderRole?
+
+    /// Whether it may push any series; a gateway pushes its usage and metrics only.
+    var pushesNodeSamples: Bool { role != .gateway }
+    /// Whether it may reserve against the hard caps: a gateway, not a node.
+    var reserves: Bool { role != .node }
+}
+
+/// Maps a request's bearer token or client certificate to its sender.
+struct SenderAuthenticator: Sendable {
+    private let tokens: BearerTokenTable<Sender>
+    private let certificates: [String: Sender]
+    private let anonymous: Sender?
+
+    /// `anonymousNode`: the name of pushes without a credential, nil where they are refused.
+    init(credentials: [SenderCredential], anonymousNode: String?) {
+        tokens = BearerTokenTable(credentials.compactMap { credential in
+            credential.token.map { (Array($0.utf8), Sender(name: credential.name, role: credential.role)) }
+        })
+        certificates = Dictionary(credentials.compactMap { credential in
+            credential.clientCertCommonName.map { ($0, Sender(name: credential.name, role: credential.role)) }
+        }) { first, _ in first }
+        anonymous = anonymousNode.map { Sender(name: $0, role: nil) }
+    }
+
+    /// The sender of a request: by its bearer token, its verified client certificate's common
+    /// name, or both when they name the same sender; nil when it must be refused.
+    func sender(_ request: Request, context: some ClientCertificateContext) async -> Sender? {
+        let byCertificate = certificates.isEmpty ? nil : await context.clientCertificateCommonNames().lazy.compactMap { self.certificates[$0] }.first
+        guard let authorization = request.headers[.authorization] else { return byCertificate ?? anonymous }
+        guard let byToken = sender(authorization: authorization), byCertificate == nil || byCertificate == byToken else { return nil }
+        return byToken
+    }
+
+    /// The sender for an `Authorization` header, or nil when it must be refused.
+    func sender(authorization: String?) -> Sender? {
+        guard let authorization else { return anonymous }
+        guard let presented = BearerToken.presented(in: authorization) else { return nil }
+        return tokens.owner(of: presented)
+    }
+}
