@@ -66,12 +66,8 @@ struct AgentCommand: AsyncParsableCommand {
         let level = logLevel
         LogSetup.bootstrap(identifier: "tokenwatt-agent", level: once ? max(level, .warning) : level)
         let logger = Logger(label: "tokenwatt-agent")
-        let configuration: AgentConfiguration
-        do {
-            configuration = try applyFlags(to: config.map { try AgentConfiguration.load(file: $0) } ?? AgentConfiguration())
-        } catch let error as CoreError {
-            FileHandle.standardError.write(Data("tokenwatt-agent: \(error)\n".utf8))
-            throw ExitCode(2)
+        let configuration = try DaemonExit.configuration("tokenwatt-agent") {
+            try applyFlags(to: config.map { try AgentConfiguration.load(file: $0) } ?? AgentConfiguration())
         }
 
         if once {
@@ -81,12 +77,7 @@ struct AgentCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(report.lines.map { $0 + "\n" }.joined().utf8))
             return
         }
-        do {
-            try await Agent(configuration: configuration, logger: logger).run()
-        } catch {
-            logger.critical("stopped", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
-        }
+        try await DaemonExit.serve(logger) { try await Agent(configuration: configuration, logger: logger).run() }
     }
 
     private func applyFlags(to base: AgentConfiguration) throws -> AgentConfiguration {

@@ -38,30 +38,16 @@ struct AggregatorCommand: AsyncParsableCommand {
         LogSetup.bootstrap(identifier: "tokenwatt-aggregator", level: level)
         let logger = Logger(label: "tokenwatt-aggregator")
 
-        var configuration: AggregatorConfiguration
-        do {
-            configuration = try config.map { try AggregatorConfiguration.load(file: $0) } ?? .builtIn()
-        } catch {
-            FileHandle.standardError.write(Data("tokenwatt-aggregator: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
-        if let listen {
-            guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
-            configuration.listen = address
-        }
-        if let dataDirectory { configuration.storage.directory = dataDirectory }
-        do {
+        let configuration = try DaemonExit.configuration("tokenwatt-aggregator") {
+            var configuration = try config.map { try AggregatorConfiguration.load(file: $0) } ?? .builtIn()
+            if let listen {
+                guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
+                configuration.listen = address
+            }
+            if let dataDirectory { configuration.storage.directory = dataDirectory }
             try configuration.checkListener(source: config ?? "--listen")
-        } catch {
-            FileHandle.standardError.write(Data("tokenwatt-aggregator: \(error)\n".utf8))
-            throw ExitCode(2)
+            return configuration
         }
-
-        do {
-            try await Aggregator(configuration: configuration, logger: logger).run()
-        } catch {
-            logger.critical("stopped", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
-        }
+        try await DaemonExit.serve(logger) { try await Aggregator(configuration: configuration, logger: logger).run() }
     }
 }

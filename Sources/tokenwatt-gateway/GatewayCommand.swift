@@ -45,30 +45,17 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(identifier: "tokenwatt-gateway", level: logLevel)
         let logger = Logger(label: "tokenwatt-gateway")
-        let configuration: GatewayConfiguration
-        do {
-            configuration = try loadConfiguration()
-        } catch let error as CoreError {
-            FileHandle.standardError.write(Data("tokenwatt-gateway: \(error)\n".utf8))
-            throw ExitCode(2)
+        // The config file with the flags applied, its listener checked.
+        let configuration = try DaemonExit.configuration("tokenwatt-gateway") {
+            var configuration = try GatewayConfiguration.load(file: config)
+            try configuration.sender.apply(aggregator: aggregator, tokenFile: tokenFile, interval: interval, invalid: ValidationError.init)
+            if let listen {
+                guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
+                configuration.listen = address
+            }
+            try configuration.checkListener(source: listen == nil ? config : "--listen")
+            return configuration
         }
-        do {
-            try await Gateway(configuration: configuration, logger: logger).run()
-        } catch {
-            logger.critical("stopped", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
-        }
-    }
-
-    /// The config file with the flags applied, its listener checked.
-    private func loadConfiguration() throws -> GatewayConfiguration {
-        var configuration = try GatewayConfiguration.load(file: config)
-        try configuration.sender.apply(aggregator: aggregator, tokenFile: tokenFile, interval: interval, invalid: ValidationError.init)
-        if let listen {
-            guard let address = ListenAddress(parsing: listen) else { throw ValidationError("--listen expects host:port, got \(listen)") }
-            configuration.listen = address
-        }
-        try configuration.checkListener(source: listen == nil ? config : "--listen")
-        return configuration
+        try await DaemonExit.serve(logger) { try await Gateway(configuration: configuration, logger: logger).run() }
     }
 }
