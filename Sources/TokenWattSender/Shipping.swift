@@ -80,7 +80,8 @@ package struct Shipping: Sendable {
 
     /// Collects a first round, then runs `application` (its services: the scheduler, the
     /// pusher, ...) until SIGTERM or SIGINT; then shuts `clients` and the aggregator's client
-    /// down and writes the last round to the spool, where it waits for the next start.
+    /// down and writes the last round, and one held in memory, to the spool, where they wait
+    /// for the next start.
     package func run(_ application: some ApplicationProtocol, scheduler: CollectorScheduler, clients: [HTTPClient]) async throws {
         _ = await scheduler.collectOnce()
         let clients = clients + [aggregatorClient]
@@ -92,6 +93,7 @@ package struct Shipping: Sendable {
         }
         for client in clients { try await client.shutdown() }
         round.flush()
+        try spool.persistHeld()
         Systemd.stopping(status: "stopped; \(spool.depth.batches) batches left in the spool")
     }
 

@@ -207,3 +207,51 @@ final class ScriptedReceiver: Sendable {
         #expect(RemoteWriteCodec.writeURL("http://host:9009/api/v1/push") == "http://host:9009/api/v1/push")
     }
 }
+
+/// A round that finds the spool empty waits in memory while its first push is tried: taken at
+/// once, it never touches the file; refused by a failure, it is in the file before the retry;
+/// behind a backlog, it goes to the file at once.
+@Suite struct HeldRoundTests {
+    @Test func aRoundTakenAtOnceNeverTouchesTheFile() throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.enqueue(body: numbered(1), samples: 1, now: 1_000)
+        #expect(spool.depth.batches == 1)
+        #expect(try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: Milliseconds.hour).depth.batches == 0, "not in the file")
+        let next = try spool.nextBatches(maxBytes: 1 << 20)
+        #expect(next.map(\.body) == [numbered(1)])
+        try spool.remove(next)
+        #expect(spool.depth == Spool.Depth())
+        #expect(try spool.nextBatches(maxBytes: 1 << 20).isEmpty)
+    }
+
+    @Test func aFailedPushWritesTheHeldRoundToTheFileAndABacklogTakesRoundsAtOnce() throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.enqueue(body: numbered(1), samples: 1, now: 1_000)
+        try spool.persistHeld()
+        let reopened = { try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: Milliseconds.hour) }
+        #expect(try reopened().depth == Spool.Depth(batches: 1, samples: 1, bytes: numbered(1).count))
+        #expect(spool.depth.batches == 1)
+        // With a backlog in the file, the next round goes to the file too.
+        try spool.enqueue(body: numbered(2), samples: 1, now: 2_000)
+        #expect(try reopened().depth.batches == 2)
+        #expect(try spool.nextBatches(maxBytes: 1 << 20).map(\.createdMs) == [2_000, 1_000])
+    }
+
+    @Test func aPusherThatFailsKeepsTheHeldRoundInTheFile() async throws {
+        let (spool, directory) = try temporarySpool()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try spool.enqueue(body: numbered(1), samples: 1, now: 1_000)
+        try await withClient { client in
+            let pusher = Pusher(spool: spool, settings: .init(url: "http://127.0.0.1:1/api/v1/write", token: nil), client: OutboundClient(http: client),
+                                logger: Logger(label: "test"))
+            guard case .failed = await pusher.shipper.ship(try spool.nextBatches(maxBytes: 1 << 20)) else {
+                Issue.record("a push to a closed port should fail")
+                return
+            }
+        }
+        // The failed request wrote the held round to the file.
+        #expect(try Spool(path: directory + "/spool.sqlite", maxBytes: 1 << 20, maxAgeMs: Milliseconds.hour).depth.batches == 1)
+    }
+}

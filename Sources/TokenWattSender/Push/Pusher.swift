@@ -86,4 +86,9 @@ private struct SpoolQueue: BatchQueue {
     func refused(_ batch: RemoteWriteBatch, reason: String) async throws {
         try spool.remove([batch], dropped: .rejected)
     }
+
+    /// The round held in memory goes to the file while the push is retried.
+    func failed(_ batches: [RemoteWriteBatch]) async throws {
+        try spool.persistHeld()
+    }
 }

@@ -48,7 +48,7 @@ package final class RoundBuffer: Sendable {
         }
     }
 
-    /// Writes what is gathered to the spool as one batch and tells the pusher.
+    /// Queues what is gathered in the spool as one batch and tells the pusher.
     package func flush() {
         let series = state.withLock { state in
             defer { state = State() }
@@ -57,7 +57,7 @@ package final class RoundBuffer: Sendable {
         guard !series.isEmpty else { return }
         do {
             let now = TimeBounds.nowMilliseconds()
-            let dropped = try spool.append(body: RemoteWriteCodec.serialize(series), samples: series.count, now: now)
+            let dropped = try spool.enqueue(body: RemoteWriteCodec.serialize(series), samples: series.count, now: now)
             for (reason, count) in dropped {
                 logger.warning("spool full: dropped the oldest samples", metadata: ["reason": "\(reason.rawValue)", "samples": "\(count)"])
             }

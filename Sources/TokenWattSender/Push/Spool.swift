@@ -4,8 +4,13 @@ import Synchronization
 import TokenWattCore
 
 /// The agent's on-disk queue of batches not yet accepted by the aggregator (an `AgentDatabase`):
-/// a batch is written here before it is sent and leaves only after a 2xx, so it survives SIGKILL
-/// and reboots; an fsync per collection would cost the agent more CPU than collecting.
+/// a batch leaves only after a 2xx, so what is in the file survives SIGKILL and reboots; an
+/// fsync per collection would cost the agent more CPU than collecting.
+///
+/// A round that finds the queue empty (`enqueue`) is held in memory while its first push is
+/// tried, and written to the file only if that push fails (`persistHeld`) or the sender stops:
+/// a round the aggregator takes at once costs no SQLite transaction. What a kill -9 can lose is
+/// that one round, in flight.
 ///
 /// Each row holds one collection's samples as a serialised remote-write `WriteRequest`
 /// (before snappy); rows concatenate into one request. Bounded by total bytes and by age: what
@@ -28,6 +33,9 @@ public final class Spool: Sendable {
     private let maxAgeMs: Int64
     private let dropped = Mutex<[DropReason: Int]>([:])
     private let counted: Mutex<Depth>
+    /// The round held in memory (id 0: rows start at 1), nil when none is.
+    private let held = Mutex<RemoteWriteBatch?>(nil)
+    private static let heldID: Int64 = 0
 
     /// Why samples left the spool without being accepted.
     public enum DropReason: String, CaseIterable, Sendable {
@@ -70,7 +78,33 @@ public final class Spool: Sendable {
     /// Samples dropped since start, by reason.
     public var droppedSamples: [DropReason: Int] { dropped.withLock { $0 } }
 
-    /// Stores a batch, then drops what is past the bounds; returns the samples dropped, by reason.
+    /// Queues a round: held in memory when nothing else waits, else written to the file
+    /// (`append`). Returns the samples the file's bounds dropped, by reason.
+    @discardableResult
+    public func enqueue(body: [UInt8], samples: Int, now: Int64) throws -> [DropReason: Int] {
+        let batch = RemoteWriteBatch(id: Spool.heldID, createdMs: now, samples: samples, body: body)
+        let isHeld = held.withLock { held in
+            guard held == nil, depth.batches == 0 else { return false }
+            held = batch
+            return true
+        }
+        guard isHeld else { return try append(body: body, samples: samples, now: now) }
+        counted.withLock { $0.add(batches: 1, samples: samples, bytes: body.count) }
+        return [:]
+    }
+
+    /// Writes the round held in memory to the file: its push failed, or the sender stops.
+    public func persistHeld() throws {
+        guard let batch = held.withLock({ held in
+            defer { held = nil }
+            return held
+        }) else { return }
+        counted.withLock { $0.add(batches: -1, samples: -batch.samples, bytes: -batch.body.count) }
+        try append(body: batch.body, samples: batch.samples, now: batch.createdMs)
+    }
+
+    /// Stores a batch in the file, then drops what is past the bounds; returns the samples
+    /// dropped, by reason.
     @discardableResult
     public func append(body: [UInt8], samples: Int, now: Int64) throws -> [DropReason: Int] {
         let (droppedNow, change) = try queue.write { db -> ([DropReason: Int], Depth) in
@@ -109,8 +143,10 @@ public final class Spool: Sendable {
     /// The batches of the next push, up to `maxBytes` together (at least one): the newest one
     /// (fresh samples keep flowing during a backlog), then the oldest (the backlog drains
     /// oldest first).
+    /// A round held in memory goes alone.
     public func nextBatches(maxBytes: Int) throws -> [RemoteWriteBatch] {
-        try queue.read { db in
+        if let batch = held.withLock({ $0 }) { return [batch] }
+        return try queue.read { db in
             func batch(_ row: Row) -> RemoteWriteBatch {
                 RemoteWriteBatch(id: row["id"], createdMs: row["created_ms"], samples: row["samples"], body: [UInt8](row["body"] as Data))
             }
@@ -130,9 +166,13 @@ public final class Spool: Sendable {
 
     /// Removes batches the aggregator accepted, or (with a reason) dropped ones, counted.
     public func remove(_ batches: [RemoteWriteBatch], dropped reason: DropReason? = nil) throws {
-        try queue.write { db in
-            let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
-            for batch in batches { try delete.execute(arguments: [batch.id]) }
+        let rows = batches.filter { $0.id != Spool.heldID }
+        if rows.count < batches.count { held.withLock { $0 = nil } }
+        if !rows.isEmpty {
+            try queue.write { db in
+                let delete = try db.cachedStatement(sql: "DELETE FROM batches WHERE id = ?")
+                for batch in rows { try delete.execute(arguments: [batch.id]) }
+            }
         }
         counted.withLock { depth in
             for batch in batches { depth.add(batches: -1, samples: -batch.samples, bytes: -batch.body.count) }
@@ -140,6 +180,7 @@ public final class Spool: Sendable {
         if let reason { dropped.withLock { $0[reason, default: 0] += batches.reduce(0) { $0 + $1.samples } } }
     }
 
-    /// What the spool holds; kept in memory, read from the file once at start.
+    /// What the spool holds, the round held in memory included; kept in memory, read from the
+    /// file once at start.
     public var depth: Depth { counted.withLock { $0 } }
 }

@@ -15,6 +15,12 @@ public protocol BatchQueue: Sendable {
     func accepted(_ batches: [RemoteWriteBatch]) async throws
     /// The receiver refused this batch on its own (400, 413): it is dropped, counted.
     func refused(_ batch: RemoteWriteBatch, reason: String) async throws
+    /// A request of these batches failed (they stay queued and are retried after a backoff).
+    func failed(_ batches: [RemoteWriteBatch]) async throws
+}
+
+extension BatchQueue {
+    public func failed(_ batches: [RemoteWriteBatch]) async throws {}
 }
 
 /// Ships a queue's batches with remote write 1.0, the one loop behind the agent's pusher and
@@ -115,7 +121,7 @@ public final class BatchShipper: Sendable {
                     if case .failed = alone { return alone }
                 }
             case .failed:
-                break
+                try await queue.failed(batches)
             }
         } catch {
             // They stay queued and are sent again: the receiver stores a sample once.
