@@ -5,7 +5,9 @@ import Synchronization
 import TokenWattCore
 
 /// Runs each collector on its own schedule, with its own deadline, so that a slow or failing
-/// source never holds up the others; keeps each one's latest samples and reports
+/// source never holds up the others. Collectors that share a period run as one round: one
+/// wake-up and one deadline timer a round, not one per collector. Keeps each one's latest
+/// samples and reports
 /// `tokenwatt_collector_up{collector}` and `tokenwatt_collector_duration_seconds{collector}`.
 /// A collector that goes down is logged once, with its reason and the fix `fix` names.
 public final class CollectorScheduler: Service, Sendable {
@@ -17,7 +19,12 @@ public final class CollectorScheduler: Service, Sendable {
     }
 
     private let collectors: Mutex<[any Collector]>
-    /// Collectors whose loops `run()` has yet to start: the first ones, then those added.
+    /// The collectors of each period's round, as `run()` has started them.
+    private let rounds = Mutex<[Duration: [any Collector]]>([:])
+    /// Collectors whose run has not ended nor passed its deadline: a round leaves them out, so
+    /// a slow one skips its own ticks and holds up nothing else.
+    private let busy = Mutex<Set<String>>([])
+    /// Collectors `run()` has yet to put in their round: the first ones, then those added.
     private let pending: (stream: AsyncStream<any Collector>, continuation: AsyncStream<any Collector>.Continuation)
     private let interval: Duration
     private let logger: Logger
@@ -39,8 +46,8 @@ public final class CollectorScheduler: Service, Sendable {
         self.onCollect = onCollect
     }
 
-    /// Adds a collector found while running (an inference server that came up); its runs start
-    /// one period later.
+    /// Adds a collector found while running (an inference server that came up); it runs in the
+    /// next round of its period.
     public func add(_ collector: any Collector) {
         collectors.withLock { $0.append(collector) }
         pending.continuation.yield(collector)
@@ -51,21 +58,22 @@ public final class CollectorScheduler: Service, Sendable {
 
     /// Runs every collector once, all at the same time, and returns what they found.
     public func collectOnce() async -> [ExpositionSample] {
-        await withTaskGroup(of: Void.self) { group in
-            for collector in collectors.withLock({ $0 }) {
-                group.addTask { await self.run(collector) }
-            }
-        }
+        await runRound(collectors.withLock { $0 })
         return snapshot()
     }
 
-    /// Each collector's loop, until a graceful shutdown. The first runs come one period after
+    /// Each period's rounds, until a graceful shutdown. The first rounds come one period after
     /// the start: `collectOnce()` has done the round before.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await collector in pending.stream {
-                    group.addTask { await self.loop(collector) }
+                    let period = collector.interval ?? interval
+                    let isNew = rounds.withLock { rounds in
+                        defer { rounds[period, default: []].append(collector) }
+                        return rounds[period] == nil
+                    }
+                    if isNew { group.addTask { await self.loop(period: period) } }
                 }
             } onGracefulShutdown: {
                 self.pending.continuation.finish()
@@ -73,17 +81,17 @@ public final class CollectorScheduler: Service, Sendable {
         }
     }
 
-    private func loop(_ collector: any Collector) async {
-        let period = collector.interval ?? interval
+    private func loop(period: Duration) async {
         let clock = ContinuousClock()
         var next = clock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             next = next.advanced(by: period)
-            // A run longer than the period skips the ticks it missed.
+            // A round longer than the period skips the ticks it missed.
             while next < clock.now { next = next.advanced(by: period) }
             let wakeUp = next
             guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
-            await run(collector)
+            let round = rounds.withLock { $0[period] ?? [] }
+            Task { await self.runRound(round) }
         }
     }
 
@@ -112,15 +120,30 @@ public final class CollectorScheduler: Service, Sendable {
         outcomes.withLock { $0.compactMapValues(\.error) }
     }
 
-    private func run(_ collector: any Collector) async {
+    /// Runs collectors at the same time (those not busy with an earlier run), each recorded as
+    /// it finishes or at its deadline.
+    private func runRound(_ collectors: [any Collector]) async {
+        let round = busy.withLock { busy in
+            let idle = collectors.filter { !busy.contains($0.name) }
+            busy.formUnion(idle.map(\.name))
+            return idle
+        }
         let clock = ContinuousClock()
         let started = clock.now
         let timestamp = TimeBounds.nowMilliseconds()
-        let result = await CollectorScheduler.withDeadline(collector.timeout) { () async throws(CollectorError) in try await collector.collect() }
+        await CollectorScheduler.withDeadlines(round.map { collector in
+            (collector.timeout, { () async throws(CollectorError) in try await collector.collect() })
+        }) { index, result in
+            await self.record(round[index], result, seconds: started.duration(to: clock.now).seconds, timestamp: timestamp)
+            _ = self.busy.withLock { $0.remove(round[index].name) }
+        }
+    }
+
+    private func record(_ collector: any Collector, _ result: Result<[ExpositionSample], CollectorError>, seconds: Double, timestamp: Int64) async {
         let outcome: Outcome
         switch result {
-        case .success(let samples): outcome = Outcome(samples: samples, error: nil, seconds: started.duration(to: clock.now).seconds)
-        case .failure(let error): outcome = Outcome(samples: [], error: error, seconds: started.duration(to: clock.now).seconds)
+        case .success(let samples): outcome = Outcome(samples: samples, error: nil, seconds: seconds)
+        case .failure(let error): outcome = Outcome(samples: [], error: error, seconds: seconds)
         }
         let previous = outcomes.withLock { outcomes in
             defer { outcomes[collector.name] = outcome }
@@ -148,27 +171,51 @@ public final class CollectorScheduler: Service, Sendable {
         await onCollect(collector.name, outcome.samples + vanished + CollectorScheduler.health(of: collector.name, outcome), timestamp)
     }
 
-    /// The operation's result, or a failure once `timeout` has passed. An operation that
-    /// overruns is left to finish in the background (a blocked read cannot be interrupted);
-    /// collectors that call blocking sources guard against piling up behind it.
-    static func withDeadline(_ timeout: Duration, _ operation: @escaping @Sendable () async throws(CollectorError) -> [ExpositionSample])
-        async -> Result<[ExpositionSample], CollectorError> {
-        await withCheckedContinuation { continuation in
-            let resumed = Mutex(false)
-            let finish: @Sendable (Result<[ExpositionSample], CollectorError>) -> Void = { result in
-                if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: result) }
-            }
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { finish(.failure(.failed("did not finish within \(timeout)"))) }
-            }
-            Task {
-                do throws(CollectorError) {
-                    finish(.success(try await operation()))
-                } catch {
-                    finish(.failure(error))
+    /// Runs the operations at the same time and hands each one's result to `done` (by its
+    /// index) as it finishes, or a failure once its timeout has passed; returns when every one
+    /// is handed. One timer serves them all, waking at each distinct deadline. An operation
+    /// that overruns is left to finish in the background (a blocked read cannot be
+    /// interrupted); collectors that call blocking sources guard against piling up behind it.
+    static func withDeadlines(_ operations: [(timeout: Duration, run: @Sendable () async throws(CollectorError) -> [ExpositionSample])],
+                              done: @escaping @Sendable (Int, Result<[ExpositionSample], CollectorError>) async -> Void) async {
+        guard !operations.isEmpty else { return }
+        let unclaimed = Mutex(Set(operations.indices))
+        let unfinished = Mutex(operations.count)
+        let timer = Mutex<Task<Void, Never>?>(nil)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            // Hands a result once: the first of its finishing and its deadline claims it.
+            let hand: @Sendable (Int, Result<[ExpositionSample], CollectorError>) async -> Void = { index, result in
+                guard unclaimed.withLock({ $0.remove(index) != nil }) else { return }
+                await done(index, result)
+                let last = unfinished.withLock { count -> Bool in
+                    count -= 1
+                    return count == 0
                 }
-                timer.cancel()
+                if last {
+                    timer.withLock { $0?.cancel() }
+                    continuation.resume()
+                }
+            }
+            timer.withLock { timer in
+                timer = Task {
+                    let clock = ContinuousClock()
+                    let started = clock.now
+                    for timeout in Set(operations.map(\.timeout)).sorted() {
+                        guard (try? await Task.sleep(until: started.advanced(by: timeout), clock: clock)) != nil else { return }
+                        for index in operations.indices where operations[index].timeout == timeout {
+                            await hand(index, .failure(.failed("did not finish within \(timeout)")))
+                        }
+                    }
+                }
+            }
+            for (index, operation) in operations.enumerated() {
+                Task {
+                    do throws(CollectorError) {
+                        await hand(index, .success(try await operation.run()))
+                    } catch {
+                        await hand(index, .failure(error))
+                    }
+                }
             }
         }
     }

@@ -145,6 +145,14 @@ enum FakeNVML {
         #expect(value(try await collector.collect(), "tokenwatt_gpu_energy_joules_total") == 6_500)
     }
 
+    /// One operation under the scheduler's deadlines: its result, or the failure at its timeout.
+    static func withDeadline(_ timeout: Duration, _ operation: @escaping @Sendable () async throws(CollectorError) -> [ExpositionSample])
+        async -> Result<[ExpositionSample], CollectorError> {
+        let result = Mutex<Result<[ExpositionSample], CollectorError>?>(nil)
+        await CollectorScheduler.withDeadlines([(timeout, operation)]) { _, handed in result.withLock { $0 = handed } }
+        return result.withLock { $0! }
+    }
+
     @Test func aHungCallMarksTheCollectorDownWithoutBlockingAndRecovers() async throws {
         let library = try FakeNVML.current.get()
         try FakeNVML.setScenario("count 1\ngpu 0 uuid GPU-h\ngpu 0 power 100000\n")
@@ -154,10 +162,10 @@ enum FakeNVML {
         let clock = ContinuousClock()
         let started = clock.now
         // The scheduler's deadline gives up on the run...
-        let first = await CollectorScheduler.withDeadline(.milliseconds(300)) { () async throws(CollectorError) in try await collector.collect() }
+        let first = await NvidiaCollectorTests.withDeadline(.milliseconds(300)) { () async throws(CollectorError) in try await collector.collect() }
         #expect(first == .failure(.failed("did not finish within 0.3 seconds")))
         // ...and the next run fails at once instead of queueing behind the hung call
-        let second = await CollectorScheduler.withDeadline(.milliseconds(300)) { () async throws(CollectorError) in try await collector.collect() }
+        let second = await NvidiaCollectorTests.withDeadline(.milliseconds(300)) { () async throws(CollectorError) in try await collector.collect() }
         guard case .failure(.failed(let reason)) = second else { Issue.record("expected a failure, got \(second)"); return }
         #expect(reason.hasPrefix("an NVML call has not returned"))
         // Well before the 5 s hang ends (with room for a machine busy with other tests).

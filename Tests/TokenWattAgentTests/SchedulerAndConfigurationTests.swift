@@ -40,6 +40,39 @@ struct ScriptedCollector: Collector {
         #expect(try #require(value(samples, "tokenwatt_collector_duration_seconds", ["collector": "slow"])) >= 0.2)
         #expect(scheduler.failures() == ["broken": .failed("unreadable"), "slow": .failed("did not finish within 0.2 seconds")])
     }
+
+    /// Collectors of one period run as one round, but a slow one (within its deadline) skips
+    /// only its own ticks: the others' rounds keep coming, and it never runs twice at once.
+    @Test func aSlowCollectorSkipsItsOwnTicksOnly() async throws {
+        let fast = CountingCollector(name: "fast", delay: .zero)
+        let slow = CountingCollector(name: "slow", delay: .milliseconds(700))
+        let scheduler = CollectorScheduler(collectors: [fast, slow], interval: .milliseconds(100), logger: Logger(label: "test"))
+        let running = Task { try await scheduler.run() }
+        try await Task.sleep(for: .milliseconds(1_000))
+        running.cancel()
+        let (fastRuns, slowRuns) = (fast.counts.withLock { $0 }, slow.counts.withLock { $0 })
+        #expect(fastRuns.runs >= 5, "\(fastRuns)")
+        #expect(slowRuns.runs >= 1 && slowRuns.runs <= 2 && slowRuns.mostAtOnce == 1, "\(slowRuns)")
+    }
+}
+
+/// A collector that counts its runs and how many ran at once.
+final class CountingCollector: Collector, Sendable {
+    let name: String
+    let delay: Duration
+    let counts = Mutex((runs: 0, now: 0, mostAtOnce: 0))
+
+    init(name: String, delay: Duration) {
+        self.name = name
+        self.delay = delay
+    }
+
+    func collect() async throws(CollectorError) -> [ExpositionSample] {
+        counts.withLock { $0 = (runs: $0.runs + 1, now: $0.now + 1, mostAtOnce: max($0.mostAtOnce, $0.now + 1)) }
+        try? await Task.sleep(for: delay)
+        counts.withLock { $0.now -= 1 }
+        return []
+    }
 }
 
 /// A collector whose answers a test changes between runs.
