@@ -179,5 +179,15 @@ import TokenWattTestSupport
         let invalid = try await CLITests.run(["check-config", "\(directory)/agent.yml"], directory: directory)
         #expect(invalid.status == 2)
         #expect(invalid.output.contains("agent.yml: usage.attributes[0]: a name other than"))
+
+        // An agent config of before the gateway became a daemon: the section says where it went.
+        try "interval: 10s\ngateway:\n  callers: [{key_env: K}]\n".write(toFile: "\(directory)/old-agent.yml", atomically: true, encoding: .utf8)
+        let moved = try await CLITests.run(["check-config", "\(directory)/old-agent.yml"], directory: directory)
+        #expect(moved.status == 2 && moved.output.contains("old-agent.yml: gateway: ") && moved.output.contains("tokenwatt-gateway")
+                && moved.output.contains("/etc/tokenwatt/gateway.yml"), "\(moved.output)")
+        // A gateway's file is told apart by its callers and routes, and checked as the gateway loads it.
+        try "callers: [{key_env: NOPE}]\n".write(toFile: "\(directory)/gateway.yml", atomically: true, encoding: .utf8)
+        let gateway = try await CLITests.run(["check-config", "\(directory)/gateway.yml"], directory: directory)
+        #expect(gateway.status == 2 && gateway.output.contains("gateway.yml: callers[0].key_env: the environment variable NOPE"), "\(gateway.output)")
     }
 }
