@@ -353,12 +353,16 @@ import Glibc
             budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 1000, action: block}]
             """)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        func series(_ name: String) -> TimeSeries {
-            TimeSeries(labels: try! LabelSet(validating: [Label("__name__", name), Label("team", "research")]), samples: [Sample(timestamp: now, value: 1)])
+        func series(_ name: String, source: String = "gateway") -> TimeSeries {
+            TimeSeries(labels: try! LabelSet(validating: [Label("__name__", name), Label("source", source), Label("team", "research")]),
+                       samples: [Sample(timestamp: now, value: 1)])
         }
-        #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), series(MetricDescriptor.gatewayRequests.seriesName)], token: "gateway-token") == 204)
-        for name in [MetricDescriptor.gpuPowerWatts.seriesName, MetricDescriptor.cpuSeconds.seriesName, "my_own_metric"] {
-            #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), series(name)], token: "gateway-token") == 403, "\(name)")
+        #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), series(MetricDescriptor.tokens.seriesName, source: "gateway_local"),
+                                           series(MetricDescriptor.gatewayRequests.seriesName)], token: "gateway-token") == 204)
+        // A node's samples, or an inference server's tokens, with a gateway's token: refused whole.
+        for forged in [series(MetricDescriptor.gpuPowerWatts.seriesName), series(MetricDescriptor.cpuSeconds.seriesName), series("my_own_metric"),
+                       series(MetricDescriptor.tokens.seriesName, source: "vllm")] {
+            #expect(try await aggregator.push([series(MetricDescriptor.tokens.seriesName), forged], token: "gateway-token") == 403, "\(forged.labels)")
         }
         #expect(try await aggregator.push([series(MetricDescriptor.gpuPowerWatts.seriesName)], token: "token-1") == 204)
         let reservation = Array(#"{"labels": {"team": "research", "model": "m"}, "input_tokens": 10, "max_output_tokens": 10}"#.utf8)
@@ -366,7 +370,7 @@ import Glibc
         #expect(asNode.status == 403 && asNode.body.contains("gateways:"), "\(asNode)")
         #expect(try await HTTP.post(aggregator.url + "/api/v1/reservations", body: reservation, headers: [("Authorization", "Bearer gateway-token")]).status == 201)
         let metrics = try await HTTP.get(aggregator.url + "/metrics").body
-        #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"forbidden\"} 3"), "\(metrics.prefix(3_000))")
+        #expect(metrics.contains("tokenwatt_aggregator_rejected_requests_total{reason=\"forbidden\"} 4"), "\(metrics.prefix(3_000))")
     }
 
     /// The agent's listener and the gateway's speak TLS as the aggregator's do.

@@ -227,9 +227,17 @@ import TokenWattCore
         let senders = SenderAuthenticator(credentials: configuration.nodes + configuration.gateways, anonymousNode: configuration.unauthenticatedNode)
         #expect(senders.sender(authorization: nil) == nil)
         let gateway = try #require(senders.sender(authorization: "Bearer gateway-secret"))
-        #expect(gateway.name == "gw-1" && gateway.reserves && !gateway.pushesNodeSamples)
+        #expect(gateway.name == "gw-1" && gateway.reserves)
+        let tokens = MetricDescriptor.tokens.seriesName
+        #expect(gateway.mayPush(name: tokens, source: "gateway") && gateway.mayPush(name: tokens, source: "gateway_local"))
+        #expect(gateway.mayPush(name: MetricDescriptor.gatewayOverheadDurationSeconds.name + "_bucket", source: nil))
+        #expect(!gateway.mayPush(name: tokens, source: "vllm") && !gateway.mayPush(name: tokens, source: nil))
+        #expect(!gateway.mayPush(name: MetricDescriptor.gpuPowerWatts.seriesName, source: nil) && !gateway.mayPush(name: "up", source: nil))
         let local = try #require(SenderAuthenticator(credentials: [], anonymousNode: "this-host").sender(authorization: nil))
-        #expect(local.reserves && local.pushesNodeSamples)
+        #expect(local.reserves && local.mayPush(name: MetricDescriptor.gpuPowerWatts.seriesName, source: nil))
+        let node = try #require(SenderAuthenticator(credentials: [SenderCredential(name: "gpu-01", token: "n")], anonymousNode: nil)
+            .sender(authorization: "Bearer n"))
+        #expect(!node.reserves && node.mayPush(name: tokens, source: "vllm"))
     }
 
     static func expectRefused(_ yaml: String, _ message: String, environment: [String: String] = [:]) {

@@ -140,9 +140,9 @@ struct RemoteWriteHandler: Sendable {
             if let name = labels.metricName, MetricDescriptor.reservedForTheAggregator.contains(name) {
                 throw AggregatorError.reservedName("\(name): the aggregator computes this family itself; a node cannot push it (rename the series)")
             }
-            if !sender.pushesNodeSamples, !MetricDescriptor.gatewaySeries.contains(labels.metricName ?? "") {
-                throw AggregatorError.forbidden("\(labels.metricName ?? "a series without a name"): a gateway's credential pushes the gateway's "
-                                                + "usage and metrics only; a node's samples take the node's credential (nodes: in the aggregator's config)")
+            if !sender.mayPush(name: labels.metricName ?? "", source: labels["source"]) {
+                throw AggregatorError.forbidden("\(labels): a gateway's credential pushes the gateway's usage and metrics only; "
+                                                + "a node's samples take the node's credential (nodes: in the aggregator's config)")
             }
             labels.set("node", to: node)
             for label in staticLabels { labels.set(label.name, to: label.value) }

@@ -1,5 +1,6 @@
 import Hummingbird
 import TokenWattConfiguration
+import TokenWattCore
 import TokenWattService
 
 /// Who sent a push or a reservation: a node, a gateway, or, where no credential is configured
@@ -10,10 +11,19 @@ struct Sender: Sendable, Equatable {
     /// Nil for the local sender without a credential.
     let role: SenderRole?
 
-    /// Whether it may push any series; a gateway pushes its usage and metrics only.
-    var pushesNodeSamples: Bool { role != .gateway }
     /// Whether it may reserve against the hard caps: a gateway, not a node.
     var reserves: Bool { role != .node }
+
+    /// Whether it may push a series named `name` whose `source` label is `source`: a node
+    /// anything (the aggregator's own families apart, refused to all); a gateway its own
+    /// families only (`MetricDescriptor.gatewayFamilies`), its token and request counts as the
+    /// gateway's (`source` gateway or gateway_local), never an inference server's or a node's.
+    func mayPush(name: String, source: String?) -> Bool {
+        guard role == .gateway else { return true }
+        guard MetricDescriptor.gatewaySeries.contains(name) else { return false }
+        guard name == MetricDescriptor.tokens.seriesName || name == MetricDescriptor.requests.seriesName else { return true }
+        return source == TokenSource.gateway || source == TokenSource.gatewayLocal
+    }
 }
 
 /// Maps a request's bearer token or client certificate to its sender.
