@@ -36,7 +36,7 @@ public struct Agent: Sendable {
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         // What can fail first, then the clients (`Shipping.init`).
         let tls = try configuration.web.tls.map(TLSServerContext.init)
-        let shipping = try Shipping(configuration.sender, usageDefaults: configuration.attribution, logger: logger)
+        let shipping = try Shipping(configuration.sender, program: .agent, usageDefaults: configuration.attribution, logger: logger)
         // Inference servers' client, with the system's roots (pushes check the aggregator against its own CA).
         let client = OutboundClient.makeHTTPClient()
         let sender = configuration.sender

@@ -30,7 +30,7 @@ public struct Gateway: Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         // What can fail first, then the clients (`Shipping.init`).
         let tls = try configuration.web.tls.map(TLSServerContext.init)
-        let shipping = try Shipping(configuration.sender, logger: logger)
+        let shipping = try Shipping(configuration.sender, program: .gateway, logger: logger)
         let sender = configuration.sender
         let usage = shipping.usage
         let metrics = GatewayMetrics(routes: configuration.routes.map(\.pattern))

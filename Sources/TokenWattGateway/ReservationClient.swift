@@ -84,6 +84,7 @@ package struct ReservationClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: SenderProgram.gateway.rawValue)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.body = .bytes(ByteBuffer(bytes: try APIJSON.encoder().encode(body)))
         return try await client.exchange(request, timeout: ReservationClient.timeout, maxAnswerBytes: OutboundClient.maxAnswerBytes)

@@ -24,15 +24,16 @@ package struct Shipping: Sendable {
 
     /// Opens the spool and the counters and makes the aggregator's client, last: a client
     /// dropped without a shutdown traps, so a daemon makes its own clients after this, and after
-    /// everything else that can fail. `usageDefaults`: the labels usage gets where it has none.
-    package init(_ configuration: SenderConfiguration, usageDefaults: [String: String] = [:], logger: Logger) throws {
+    /// everything else that can fail. `program`: who pushes (its `User-Agent`); `usageDefaults`:
+    /// the labels usage gets where it has none.
+    package init(_ configuration: SenderConfiguration, program: SenderProgram, usageDefaults: [String: String] = [:], logger: Logger) throws {
         spool = try Spool(path: configuration.spoolDirectory + "/spool.sqlite",
                           maxBytes: configuration.spoolMaxBytes, maxAgeMs: configuration.spoolMaxAgeMs)
         counters = try CounterStore(path: configuration.spoolDirectory + "/counters.sqlite")
         usage = try UsageCollector(store: counters, attributes: configuration.usageAttributes, defaults: usageDefaults,
                                    maxValuesPerAttribute: configuration.usageMaxValuesPerAttribute, maxSeries: configuration.usageMaxSeries)
         aggregatorClient = try configuration.aggregatorTLS.map(OutboundClient.makeHTTPClient(tls:)) ?? OutboundClient.makeHTTPClient()
-        pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token),
+        pusher = Pusher(spool: spool, settings: .init(url: configuration.aggregatorURL, token: configuration.token, program: program),
                         client: OutboundClient(http: aggregatorClient), logger: logger)
         round = RoundBuffer(spool: spool, pusher: pusher, logger: logger)
         interval = .milliseconds(configuration.intervalMs)

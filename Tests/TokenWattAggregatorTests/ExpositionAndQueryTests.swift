@@ -233,8 +233,14 @@ import TokenWattCore
         #expect(gateway.mayPush(name: MetricDescriptor.gatewayOverheadDurationSeconds.name + "_bucket", source: nil))
         #expect(!gateway.mayPush(name: tokens, source: "vllm") && !gateway.mayPush(name: tokens, source: nil))
         #expect(!gateway.mayPush(name: MetricDescriptor.gpuPowerWatts.seriesName, source: nil) && !gateway.mayPush(name: "up", source: nil))
-        let local = try #require(SenderAuthenticator(credentials: [], anonymousNode: "this-host").sender(authorization: nil))
+        let anonymous = SenderAuthenticator(credentials: [], anonymousNode: "this-host")
+        let local = try #require(anonymous.sender(authorization: nil))
         #expect(local.reserves && local.mayPush(name: MetricDescriptor.gpuPowerWatts.seriesName, source: nil))
+        // Without credentials an agent and a gateway on one host push under names of their own,
+        // so their own series (spool, pushes, collectors) do not mix; any other sender is the host.
+        #expect(anonymous.sender(authorization: nil, userAgent: "tokenwatt-gateway")?.name == "this-host-gateway")
+        #expect(anonymous.sender(authorization: nil, userAgent: "tokenwatt-agent")?.name == "this-host")
+        #expect(anonymous.sender(authorization: nil, userAgent: "Prometheus/2.42.0")?.name == "this-host")
         let node = try #require(SenderAuthenticator(credentials: [SenderCredential(name: "gpu-01", token: "n")], anonymousNode: nil)
             .sender(authorization: "Bearer n"))
         #expect(!node.reserves && node.mayPush(name: tokens, source: "vllm"))

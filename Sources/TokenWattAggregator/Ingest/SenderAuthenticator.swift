@@ -30,7 +30,7 @@ struct Sender: Sendable, Equatable {
 struct SenderAuthenticator: Sendable {
     private let tokens: BearerTokenTable<Sender>
     private let certificates: [String: Sender]
-    private let anonymous: Sender?
+    private let anonymousNode: String?
 
     /// `anonymousNode`: the name of pushes without a credential, nil where they are refused.
     init(credentials: [SenderCredential], anonymousNode: String?) {
@@ -40,22 +40,29 @@ struct SenderAuthenticator: Sendable {
         certificates = Dictionary(credentials.compactMap { credential in
             credential.clientCertCommonName.map { ($0, Sender(name: credential.name, role: credential.role)) }
         }) { first, _ in first }
-        anonymous = anonymousNode.map { Sender(name: $0, role: nil) }
+        self.anonymousNode = anonymousNode
     }
 
     /// The sender of a request: by its bearer token, its verified client certificate's common
     /// name, or both when they name the same sender; nil when it must be refused.
     func sender(_ request: Request, context: some ClientCertificateContext) async -> Sender? {
         let byCertificate = certificates.isEmpty ? nil : await context.clientCertificateCommonNames().lazy.compactMap { self.certificates[$0] }.first
-        guard let authorization = request.headers[.authorization] else { return byCertificate ?? anonymous }
+        guard let authorization = request.headers[.authorization] else { return byCertificate ?? anonymous(request.headers[.userAgent]) }
         guard let byToken = sender(authorization: authorization), byCertificate == nil || byCertificate == byToken else { return nil }
         return byToken
     }
 
-    /// The sender for an `Authorization` header, or nil when it must be refused.
-    func sender(authorization: String?) -> Sender? {
-        guard let authorization else { return anonymous }
+    /// The sender for an `Authorization` header, or nil when it must be refused; without one,
+    /// the local sender the `User-Agent` names (`SenderProgram`).
+    func sender(authorization: String?, userAgent: String? = nil) -> Sender? {
+        guard let authorization else { return anonymous(userAgent) }
         guard let presented = BearerToken.presented(in: authorization) else { return nil }
         return tokens.owner(of: presented)
+    }
+
+    /// The local sender without a credential, where one is allowed: the agent under the host's
+    /// name, a gateway under the host's name and `-gateway`.
+    private func anonymous(_ userAgent: String?) -> Sender? {
+        anonymousNode.map { Sender(name: (SenderProgram(userAgent: userAgent) ?? .agent).anonymousNode($0), role: nil) }
     }
 }

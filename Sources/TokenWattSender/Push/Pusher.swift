@@ -22,22 +22,25 @@ public final class Pusher: Service, Sendable {
         public var minBackoff: Duration = .milliseconds(500)
         public var maxBackoff: Duration = .seconds(60)
         public var requestTimeout: Duration = .seconds(30)
+        /// Who pushes: its `User-Agent`.
+        public var program: SenderProgram
 
-        public init(url: String, token: String?) {
+        public init(url: String, token: String?, program: SenderProgram = .agent) {
             self.url = url
             self.token = token
+            self.program = program
         }
     }
 
     /// What a push to `url` with `token` sends and how its answer reads (also `--once`'s check).
-    package static func shipping(url: String, token: String?) -> BatchShipper.Settings {
+    package static func shipping(url: String, token: String?, program: SenderProgram = .agent) -> BatchShipper.Settings {
         let credential = token == nil
             ? "a push without a token (set aggregator.token_file or --token-file to the token the aggregator lists for this node)"
             : "the token in aggregator.token_file (--token-file); it must be the one the aggregator lists for this node"
         return BatchShipper.Settings(
             context: SendContext(url: url, purpose: "push to the aggregator", credential: credential,
                                  urlHint: "give the aggregator's base URL (http://host:9470) or its write URL (.../api/v1/write)"),
-            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-agent", token: token))
+            headers: RemoteWriteCodec.requestHeaders(userAgent: program.rawValue, token: token))
     }
 
     public let shipper: BatchShipper
@@ -45,7 +48,7 @@ public final class Pusher: Service, Sendable {
 
     public init(spool: Spool, settings: Settings, client: OutboundClient, logger: Logger) {
         queue = SpoolQueue(spool: spool, maxRequestBytes: settings.maxRequestBytes)
-        var shipping = Pusher.shipping(url: settings.url, token: settings.token)
+        var shipping = Pusher.shipping(url: settings.url, token: settings.token, program: settings.program)
         shipping.timeout = settings.requestTimeout
         shipping.minBackoff = settings.minBackoff
         shipping.maxBackoff = settings.maxBackoff
