@@ -45,8 +45,9 @@ public struct Aggregator: Sendable {
         let stores = try Stores(configuration: configuration.storage, logger: logger)
         let samples = stores.samples
         let connections = ClientConnections()
+        let gateways = configuration.gateways.map(\.name) + [configuration.anonymousNode.map(SenderProgram.gateway.anonymousNode)].compactMap { $0 }
         let metrics = AggregatorMetrics(connections: connections, knownNodes: (configuration.nodes + configuration.gateways).map(\.name) + [configuration.anonymousNode].compactMap { $0 },
-                                        agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
+                                        gateways: Set(gateways), agentUpWindowMs: configuration.agentPushIntervalMs * Int64(configuration.agentMissedPushes))
         let writer = SampleWriter(store: samples, logger: logger) { seconds, _ in metrics.committed(seconds: seconds) }
         let maintenance = MaintenanceService(store: samples, ledger: stores.ledger, outbox: stores.outbox, logger: logger, now: now)
         let costs = CostEngine(samples: samples, ledger: stores.ledger, pricing: configuration.pricing, staticLabels: configuration.staticLabels,

@@ -46,7 +46,13 @@ import TokenWattCore
                 }
                 return Dictionary(uniqueKeysWithValues: nodes.map { ($0.node, $0) })
             }
+            // A gateway pushes too (its own series, its own credential): up, but no node of the fleet.
+            try await CostScenarioTests.send(client, [ts("tokenwatt_gateway_requests_total", ["route": "gpt-.*", "outcome": "forwarded"],
+                                                         [(FleetPowerTests.now - 5_000, 3)])], token: "gateway-secret")
             let byName = try await fleet()
+            #expect(Set(byName.keys) == ["gpu-01", "gpu-02", "vm-03", "cpu-04"], "\(byName.keys.sorted())")
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains("tokenwatt_agent_up{node=\"gw-1\"} 1"))
             #expect(byName["vm-03"]?.powerSource == "estimated")
             #expect(abs((byName["vm-03"]?.powerWatts ?? 0) - 8) < 1e-9)
             #expect(byName["cpu-04"]?.powerSource == "rapl")

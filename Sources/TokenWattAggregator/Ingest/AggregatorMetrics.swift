@@ -23,17 +23,20 @@ final class AggregatorMetrics: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Nodes listed in the config: they have an `up` series before their first push.
+    /// Nodes and gateways listed in the config: they have an `up` series before their first push.
     private let knownNodes: [String]
+    /// The senders that are gateways, not nodes: the fleet leaves them out.
+    private let gateways: Set<String>
     /// A node is up while its last push is younger than this.
     private let agentUpWindowMs: Int64
 
     /// The HTTP server's connections: open, and closed to make room.
     private let connections: ClientConnections
 
-    init(connections: ClientConnections = ClientConnections(), knownNodes: [String] = [], agentUpWindowMs: Int64 = 30_000) {
+    init(connections: ClientConnections = ClientConnections(), knownNodes: [String] = [], gateways: Set<String> = [], agentUpWindowMs: Int64 = 30_000) {
         self.connections = connections
         self.knownNodes = knownNodes
+        self.gateways = gateways
         self.agentUpWindowMs = agentUpWindowMs
     }
 
@@ -57,8 +60,13 @@ final class AggregatorMetrics: Sendable {
         state.withLock { $0.commits.observe(seconds) }
     }
 
-    /// Every node listed or heard from, its last stored push, and whether it is up: pushing
-    /// on time (`tokenwatt_agent_up`).
+    /// Whether a sender is a gateway (configured, or the local one without a credential).
+    func isGateway(_ sender: String) -> Bool {
+        gateways.contains(sender)
+    }
+
+    /// Every sender listed or heard from (nodes and gateways), its last stored push, and whether
+    /// it is up: pushing on time (`tokenwatt_agent_up`).
     func agents(now: Int64) -> [(node: String, lastPushMs: Int64?, up: Bool)] {
         let lastPushMs = state.withLock { $0.lastPushMs }
         return Set(knownNodes).union(lastPushMs.keys).sorted().map { node in

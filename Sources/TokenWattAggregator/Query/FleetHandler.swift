@@ -36,7 +36,10 @@ struct FleetStatus: Sendable {
     static func current(samples: any SampleReading, metrics: AggregatorMetrics, advice: Advice?, stalenessMs: Int64, now: Int64,
                         power: ([String]) async throws -> [String: (watts: Double, source: String)]) async throws -> FleetStatus {
         var nodes: [String: Node] = [:]
-        for agent in metrics.agents(now: now) { nodes[agent.node] = Node(node: agent.node, up: agent.up, lastPushMs: agent.lastPushMs) }
+        // Gateways push too, but are no nodes: no GPUs, no power, no cost of their own.
+        for agent in metrics.agents(now: now) where !metrics.isGateway(agent.node) {
+            nodes[agent.node] = Node(node: agent.node, up: agent.up, lastPushMs: agent.lastPushMs)
+        }
         var gpuWatts: [String: Double] = [:], utilisation: [String: [Double]] = [:]
         let latest = samples.latestSamples(matching: try metricNames.map { try SeriesSelector(parsing: $0) }, since: now - stalenessMs)
         for (labels, sample) in latest {
