@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (build libraries and the real peers: Prometheus, Alertmanager,
 # node_exporter, Pushgateway, promtool, Chromium and its fonts, a Python venv with
-# standardwebhooks, bcrypt and prometheus_client, LiteLLM's proxy from PyPI under
+# standardwebhooks, bcrypt, prometheus_client and the openai and anthropic SDKs, LiteLLM's proxy from PyPI under
 # ~/.cache/tokenwatt-bench), builds everything once, and runs every test, and every benchmark in
 # its smoke mode.
 set -euo pipefail

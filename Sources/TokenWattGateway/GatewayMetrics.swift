@@ -2,7 +2,7 @@ import Synchronization
 import TokenWattCore
 import TokenWattSender
 
-/// The gateway's own series, pushed with the agent's samples and on its `/metrics`: requests by
+/// The gateway's own series, pushed with its usage and on its `/metrics`: requests by
 /// route and outcome, the time spent upstream and in the gateway itself, and the events that
 /// bend the rules (fallbacks, admissions while the aggregator could not be asked, streams read
 /// on after their client left, usage estimated for want of a reported one).

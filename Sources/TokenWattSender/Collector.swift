@@ -15,7 +15,7 @@ import TokenWattCore
 public protocol Collector: Sendable {
     /// The `collector` label of its own `tokenwatt_collector_*` series.
     var name: String { get }
-    /// How often it runs; nil means the agent's interval.
+    /// How often it runs; nil means the sender's interval.
     var interval: Duration? { get }
     /// How long one run may take before it counts as failed.
     var timeout: Duration { get }

@@ -7,9 +7,9 @@ import TokenWattCore
 /// Runs each collector on its own schedule, with its own deadline, so that a slow or failing
 /// source never holds up the others. Collectors that share a period run as one round: one
 /// wake-up and one deadline timer a round, not one per collector. Keeps each one's latest
-/// samples and reports
-/// `tokenwatt_collector_up{collector}` and `tokenwatt_collector_duration_seconds{collector}`.
-/// A collector that goes down is logged once, with its reason and the fix `fix` names.
+/// samples and reports `tokenwatt_collector_up{collector}` and
+/// `tokenwatt_collector_duration_seconds{collector}`. A collector that goes down is logged
+/// once, with its reason and the fix `fix` names.
 public final class CollectorScheduler: Service, Sendable {
     /// The outcome of one collector's latest run.
     struct Outcome: Sendable {
@@ -81,17 +81,21 @@ public final class CollectorScheduler: Service, Sendable {
         }
     }
 
+    /// A period's ticks. Each round runs beside the next tick (a busy collector sits out), and
+    /// the loop returns only once its rounds have ended: a stop waits for their samples.
     private func loop(period: Duration) async {
         let clock = ContinuousClock()
         var next = clock.now
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            next = next.advanced(by: period)
-            // A round longer than the period skips the ticks it missed.
-            while next < clock.now { next = next.advanced(by: period) }
-            let wakeUp = next
-            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
-            let round = rounds.withLock { $0[period] ?? [] }
-            Task { await self.runRound(round) }
+        await withDiscardingTaskGroup { running in
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                next = next.advanced(by: period)
+                // A tick missed (a machine too busy to wake on time) is skipped, not caught up.
+                while next < clock.now { next = next.advanced(by: period) }
+                let wakeUp = next
+                guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(until: wakeUp, clock: clock) }) != nil else { break }
+                let round = rounds.withLock { $0[period] ?? [] }
+                running.addTask { await self.runRound(round) }
+            }
         }
     }
 

@@ -14,7 +14,8 @@ import Glibc
 /// `config`), pushing to and reserving at `aggregatorPort` with a gateway's token.
 struct RunningGateway {
     let process: ChildProcess
-    let url: String
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
 
     static func start(directory: String, name: String = "gw-0", port: Int, aggregatorPort: Int, token: String,
                       environment: [String: String] = [:], config extraConfig: String) async throws -> RunningGateway {
@@ -29,9 +30,9 @@ struct RunningGateway {
         try token.write(toFile: "\(directory)/\(name)-gateway.token", atomically: true, encoding: .utf8)
         let process = try ChildProcess(Environment.gatewayPath, ["--config", "\(directory)/\(name).yml", "--token-file", "\(directory)/\(name)-gateway.token"],
                                        logPath: "\(directory)/\(name)-\(UUID().uuidString).log", environment: environment)
-        let url = "http://127.0.0.1:\(port)"
-        try await process.waitUntilServing(url + "/-/healthy", what: "the gateway \(name) to serve /-/healthy")
-        return RunningGateway(process: process, url: url)
+        let gateway = RunningGateway(process: process, port: port)
+        try await process.waitUntilServing(gateway.url + "/-/healthy", what: "the gateway \(name) to serve /-/healthy")
+        return gateway
     }
 
     /// Its own /metrics: its requests, its tokens by caller.
@@ -205,7 +206,7 @@ struct RunningGateway {
 
         /// Starts the first replica again, as it was configured, on its port.
         func restartGateway() async throws -> RunningGateway {
-            try await RunningGateway.start(directory: directory, port: Int(gateway.split(separator: ":").last!)!, aggregatorPort: aggregatorPort,
+            try await RunningGateway.start(directory: directory, port: replicas[0].port, aggregatorPort: aggregatorPort,
                                            token: "gw-token-0", environment: Setup.environment, config: gatewayConfig)
         }
     }

@@ -3,9 +3,9 @@ import GRDB
 import Synchronization
 import TokenWattCore
 
-/// The agent's on-disk queue of batches not yet accepted by the aggregator (an `AgentDatabase`):
+/// A sender's on-disk queue of batches not yet accepted by the aggregator (an `AgentDatabase`):
 /// a batch leaves only after a 2xx, so what is in the file survives SIGKILL and reboots; an
-/// fsync per collection would cost the agent more CPU than collecting.
+/// fsync per collection would cost the sender more CPU than collecting.
 ///
 /// A round that finds the queue empty (`enqueue`) is held in memory while its first push is
 /// tried, and written to the file only if that push fails (`persistHeld`) or the sender stops:
@@ -142,8 +142,7 @@ public final class Spool: Sendable {
 
     /// The batches of the next push, up to `maxBytes` together (at least one): the newest one
     /// (fresh samples keep flowing during a backlog), then the oldest (the backlog drains
-    /// oldest first).
-    /// A round held in memory goes alone.
+    /// oldest first). A round held in memory goes alone.
     public func nextBatches(maxBytes: Int) throws -> [RemoteWriteBatch] {
         if let batch = held.withLock({ $0 }) { return [batch] }
         return try queue.read { db in
