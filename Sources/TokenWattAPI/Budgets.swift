@@ -21,6 +21,25 @@ public struct BudgetStatus: Codable, Sendable, Equatable {
     /// Alerts fired this period (`threshold:0.8`, `forecast`), and whether a runaway fires.
     public var fired: [String]?
     public var runaway: Bool?
+    /// A hard cap's period as the gateways see it (absent for an alerting budget).
+    public var cap: CapRoom?
+
+    /// A hard cap's room: `spent` (the gateways' settled requests and what was spent outside
+    /// them), `leased` (held by gateways' slices and pending reservations, not spent yet),
+    /// `free` (neither), and the slices open at gateways.
+    public struct CapRoom: Codable, Sendable, Equatable {
+        public var spent: Double
+        public var leased: Double
+        public var free: Double
+        public var slices: Int
+
+        public init(spent: Double, leased: Double, free: Double, slices: Int) {
+            self.spent = spent
+            self.leased = leased
+            self.free = free
+            self.slices = slices
+        }
+    }
 
     public init(name: String, measure: String, unit: String, limit: Double, thresholds: [Double], receivers: [String], scope: [String: String],
                 state: String) {
@@ -35,7 +54,7 @@ public struct BudgetStatus: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, measure, unit, limit, thresholds, receivers, scope, state, spent, forecast, fired, runaway
+        case name, measure, unit, limit, thresholds, receivers, scope, state, spent, forecast, fired, runaway, cap
         case periodStart = "period_start", periodEnd = "period_end", usedRatio = "used_ratio"
     }
 }

@@ -65,9 +65,10 @@ public struct Aggregator: Sendable {
         let advisor = Advisor(ledger: stores.ledger, samples: samples, pricing: configuration.pricing, nodeLabels: { costs.nodeLabels($0) },
                               settings: configuration.advice, intervalMs: configuration.costIntervalMs, logger: logger, now: now)
         let senders = SenderAuthenticator(credentials: configuration.nodes + configuration.gateways, anonymousNode: configuration.unauthenticatedNode)
+        let desk = ReservationDesk(reservations: stores.reservations, budgets: budgets, ledger: stores.ledger, pricing: configuration.pricing, logger: logger, now: now)
         let router = Aggregator.router(configuration: configuration, parts: Parts(stores: stores, writer: writer, pushedSeries: pushedSeries, metrics: metrics,
-                                                                          costs: costs, advisor: advisor, budgets: budgets, delivery: delivery, forwarder: forwarder,
-                                                                          senders: senders),
+                                                                          costs: costs, advisor: advisor, budgets: budgets, desk: desk, delivery: delivery,
+                                                                          forwarder: forwarder, senders: senders),
                                        logger: logger, now: now)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat {
@@ -84,7 +85,7 @@ public struct Aggregator: Sendable {
                 fields[.authorization].flatMap { senders.sender(authorization: $0) }.map { "\($0.role?.rawValue ?? "node") \($0.name)" }
             }, tls: tls),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-aggregator"),
-            services: [writer, maintenance, costs, advisor, delivery, budgets, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
+            services: [writer, maintenance, costs, advisor, delivery, budgets, desk, forwarder, heartbeat, TLSReloadService(contexts: [tls].compactMap { $0 }, logger: logger)],
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
                 Systemd.ready(status: "listening on \(listen), \(samples.seriesCount) series")
@@ -127,6 +128,8 @@ public struct Aggregator: Sendable {
         let costs: CostEngine
         let advisor: Advisor
         let budgets: BudgetEngine
+        /// Hard caps: requests' reservations and gateways' slices.
+        let desk: ReservationDesk
         let delivery: DeliveryWorker
         let forwarder: RemoteWriteForwarder
         /// Who pushes and reserves: the nodes' and gateways' tokens and certificates.
@@ -146,7 +149,7 @@ public struct Aggregator: Sendable {
             writer: writer, samples: samples, pushedSeries: parts.pushedSeries, metrics: parts.metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             logger: logger, now: now, stored: { budgets.dataArrived() })
-        let desk = ReservationDesk(reservations: parts.stores.reservations, budgets: budgets, ledger: ledger, pricing: pricing, now: now)
+        let desk = parts.desk
         let own = AggregatorMetrics.Source(metrics: parts.metrics, samples: samples, database: parts.stores.database, writer: writer, now: now)
         let exposition = MetricsHandler(samples: samples, sources: [own, parts.costs, parts.advisor, budgets, parts.delivery, parts.forwarder, desk],
                                         stalenessMs: configuration.stalenessMs, now: now)
@@ -164,7 +167,7 @@ public struct Aggregator: Sendable {
         router.get("/api/v1/whatif", use: WhatIfHandler(hours: parts.costs, pricing: pricing, now: now).handle)
         let fleet = FleetHandler(samples: samples, metrics: parts.metrics, advisor: parts.advisor, costs: parts.costs, stalenessMs: configuration.stalenessMs, now: now)
         router.get("/api/v1/fleet", use: fleet.handle)
-        let alerts = AlertsHandler(budgets: budgets, delivery: parts.delivery)
+        let alerts = AlertsHandler(budgets: budgets, desk: desk, delivery: parts.delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
         WebOverview(fleet: fleet, ledger: ledger, pricing: pricing, ledgerVersion: { parts.costs.ledgerVersion }, advisor: parts.advisor,
@@ -173,6 +176,7 @@ public struct Aggregator: Sendable {
                                                currency: configuration.pricing.currency, now: now)
         router.post(RouterPath(stringLiteral: ReservationAPI.path), use: reservations.reserve)
         router.post(RouterPath(stringLiteral: ReservationAPI.path + "/:id/settle"), use: reservations.settle)
+        router.post(RouterPath(stringLiteral: LeaseAPI.path), use: reservations.lease)
         router.get("/-/healthy") { _, _ in "OK\n" }
         // Ready while the writer has room: a saturated aggregator should get no new pushes.
         router.get("/-/ready") { _, _ -> Response in

@@ -1,8 +1,9 @@
 // Architecture. TokenWattGateway is `tokenwatt-gateway`: this file assembles the service; the
-// handler (GatewayHandler) takes each request through the guards (GatewayGuards), a reservation
-// against the aggregator's hard caps (ReservationClient), the upstream and back (StreamRelay,
-// JSONObjectMembers), and counts its usage (GatewayUsage) and its outcome (GatewayMetrics). It
-// ships usage and metrics the way the agent does, through TokenWattSender's shipping.
+// handler (GatewayHandler) takes each request through the guards (GatewayGuards), the gateway's
+// slices of the aggregator's hard caps (Leases/: LeaseBook admits locally, LeaseSyncer reports
+// the slices in the background), the upstream and back (StreamRelay, JSONObjectMembers), and
+// counts its usage (GatewayUsage) and its outcome (GatewayMetrics). It ships usage and metrics
+// the way the agent does, through TokenWattSender's shipping.
 
 import AsyncHTTPClient
 import Hummingbird
@@ -23,7 +24,7 @@ public struct Gateway: Sendable {
     public let routes: [String]
     private let shipping: Shipping
     private let scheduler: CollectorScheduler
-    /// Upstreams, a connection per request in flight; pushes and reservations go through the
+    /// Upstreams, a connection per request in flight; pushes and lease reports go through the
     /// shipping's client to the aggregator.
     private let upstreams: HTTPClient
 
@@ -33,12 +34,13 @@ public struct Gateway: Sendable {
         let shipping = try Shipping(configuration.sender, program: .gateway, logger: logger)
         let sender = configuration.sender
         let usage = shipping.usage
-        let metrics = GatewayMetrics(routes: configuration.routes.map(\.pattern))
+        let leases = configuration.routes.contains(where: \.capped)
+            ? LeaseSyncer(book: LeaseBook(settings: configuration.leases), writeURL: sender.aggregatorURL, token: sender.token,
+                          client: OutboundClient(http: shipping.aggregatorClient), logger: logger) : nil
+        let metrics = GatewayMetrics(routes: configuration.routes.map(\.pattern), leases: leases)
         let scheduler = shipping.scheduler(collectors: [usage, metrics], logger: logger)
-        let reservations = configuration.routes.contains(where: \.capped)
-            ? ReservationClient(writeURL: sender.aggregatorURL, token: sender.token, client: OutboundClient(http: shipping.aggregatorClient)) : nil
         let upstreams = OutboundClient.makeHTTPClient(connectionsPerHost: configuration.upstreamConnections)
-        let handler = GatewayHandler(configuration: configuration, client: upstreams, usage: usage, reservations: reservations, metrics: metrics, logger: logger)
+        let handler = GatewayHandler(configuration: configuration, client: upstreams, usage: usage, leases: leases, metrics: metrics, logger: logger)
         let router = Router()
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers)))
         for path in GatewayHandler.paths { router.post(RouterPath(stringLiteral: path), use: handler.handle) }
@@ -52,7 +54,7 @@ public struct Gateway: Sendable {
                 GatewayHandler.caller(fields, configuration: configuration).flatMap { configuration.callers.firstIndex(of: $0) }.map { "caller \($0)" }
             }, tls: tls, onChannelLoop: true),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "tokenwatt-gateway"),
-            services: [scheduler, shipping.pusher, heartbeat, reload],
+            services: [scheduler, shipping.pusher, heartbeat, reload] + [leases].compactMap { $0 },
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")", "aggregator": "\(sender.aggregatorURL)",
                                                     "routes": "\(configuration.routes.count)", "callers": "\(configuration.callers.count)"])

@@ -52,38 +52,3 @@ final class CallerRateGuard: Sendable {
         usage.withLock { $0[caller.key, default: Usage()].tokens.append((now, tokens)) }
     }
 }
-
-/// The gateway's own account while the aggregator cannot be asked: worst-case tokens admitted
-/// without a reservation, up to a quota within a period from the first failure, so that an
-/// aggregator's restart does not stop traffic; once the aggregator answers again it resets.
-final class GraceQuota: Sendable {
-    private struct State {
-        var since: Int64?
-        var spent = 0
-    }
-
-    let tokens: Int
-    let periodMs: Int64
-    private let state = Mutex(State())
-
-    init(tokens: Int, periodMs: Int64) {
-        self.tokens = tokens
-        self.periodMs = periodMs
-    }
-
-    /// The aggregator could not be asked: whether a request of `worstCase` tokens fits the quota.
-    func take(_ worstCase: Int, now: Int64) -> Bool {
-        state.withLock { state in
-            let since = state.since ?? now
-            state.since = since
-            guard now - since <= periodMs, state.spent + worstCase <= tokens else { return false }
-            state.spent += worstCase
-            return true
-        }
-    }
-
-    /// The aggregator answered.
-    func reset() {
-        state.withLock { $0 = State() }
-    }
-}

@@ -12,9 +12,10 @@ import TokenWattSender
 import TokenWattService
 
 /// The metering gateway's request path: a caller known by its key, its rate caps, a route by
-/// model, the request's worst case reserved against the aggregator's hard caps, the request
-/// forwarded with the upstream's own key, the answer (JSON or a stream) passed back unchanged,
-/// and its usage counted for the caller through the usage path and settled against the caps.
+/// model, the request's worst case taken from the gateway's slices of the aggregator's hard
+/// caps (`LeaseBook`), the request forwarded with the upstream's own key, the answer (JSON or a
+/// stream) passed back unchanged, and its usage counted for the caller through the usage path
+/// and settled in the slices.
 package struct GatewayHandler: Sendable {
     static let maxRequestBytes = 16 << 20
     static let maxAnswerBytes = 64 << 20
@@ -29,24 +30,22 @@ package struct GatewayHandler: Sendable {
     let client: HTTPClient
     let usage: UsageCollector
     /// Nil when no route is capped.
-    let reservations: ReservationClient?
+    let leases: LeaseSyncer?
     let metrics: GatewayMetrics
     let logger: Logger
     let rates = CallerRateGuard()
-    let grace: GraceQuota
-    /// Milliseconds since the epoch: what the rate caps, their cool-down and the grace quota go by.
+    /// Milliseconds since the epoch: what the rate caps and their cool-down go by.
     let now: @Sendable () -> Int64
 
-    package init(configuration: GatewayConfiguration, client: HTTPClient, usage: UsageCollector, reservations: ReservationClient?,
+    init(configuration: GatewayConfiguration, client: HTTPClient, usage: UsageCollector, leases: LeaseSyncer?,
          metrics: GatewayMetrics, logger: Logger, now: @escaping @Sendable () -> Int64 = TimeBounds.nowMilliseconds) {
         self.configuration = configuration
         self.now = now
         self.client = client
         self.usage = usage
-        self.reservations = reservations
+        self.leases = leases
         self.metrics = metrics
         self.logger = logger
-        grace = GraceQuota(tokens: configuration.graceTokens, periodMs: configuration.graceMs)
     }
 
     /// The paths the gateway serves: OpenAI's and Anthropic's.
@@ -59,7 +58,7 @@ package struct GatewayHandler: Sendable {
         var shape: GatewayUsage.RequestShape
         var body: [UInt8]
         var anthropic: Bool
-        var reservation: String?
+        var ticket: LeaseBook.Ticket?
         var fallbackFrom: String?
         let started: ContinuousClock.Instant
 
@@ -105,47 +104,78 @@ package struct GatewayHandler: Sendable {
         return await forward(call, path: request.uri.path, query: request.uri.query, headers: request.headers)
     }
 
-    /// Reserves the call's worst case when its route is capped; a refusal, or nil to go on
-    /// (to the fallback model when the first is over a cap and the route has one).
+    /// Takes the call's worst case from the gateway's slices when its route is capped; a
+    /// refusal, or nil to go on (to the fallback model when the first is over a cap and the
+    /// route has one). Without room, the request waits for a report that asks for it (and for
+    /// room other gateways give back) up to `leases.wait`; without a price for its model, for
+    /// a report that asks the aggregator for one.
     private func admit(_ call: inout Call) async -> Response? {
-        guard call.route.capped, let reservations else { return nil }
+        guard call.route.capped, let leases else { return nil }
         let maxOutput = call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens
-        let answer = await reservations.reserve(labels: call.labels, inputTokens: call.shape.estimatedInputTokens, maxOutputTokens: maxOutput,
-                                                ttlMs: configuration.reservationTTLMs)
-        if case .unreachable = answer {} else { grace.reset() }
-        switch answer {
-        case .granted(let id):
-            call.reservation = id
-            return nil
-        case .denied(let type, let message, let retryAfter):
-            if call.fallbackFrom == nil, let fallback = call.route.fallback, let target = configuration.route(model: fallback) {
-                metrics.count(.fallbacks, route: call.route.pattern)
-                call.fallbackFrom = call.shape.model
-                call.body = GatewayUsage.replacingModel(in: call.body, with: fallback)
-                call.shape = (try? GatewayUsage.shape(of: call.body)) ?? call.shape
-                call.route = target
-                return await admit(&call)
-            }
-            metrics.count(type == "runaway" ? .runaway : .budgetExceeded, route: call.route.pattern)
-            return GatewayHandler.error(429, type, message, anthropic: call.anthropic, retryAfter: retryAfter)
-        case .unpriced(let message):
-            metrics.count(.unpriced, route: call.route.pattern)
-            return GatewayHandler.error(422, "unpriced", message, anthropic: call.anthropic)
-        case .unreachable(let reason):
-            if grace.take(call.shape.estimatedInputTokens + maxOutput, now: now()) {
-                metrics.count(.graceAdmissions, route: call.route.pattern)
+        let deadline = Monotonic.milliseconds() + configuration.leases.waitMs
+        var reports = 0
+        while true {
+            let outcome = leases.book.admit(labels: call.labels, model: call.shape.model, local: call.route.local, input: Double(call.shape.estimatedInputTokens),
+                                            maxOutput: Double(maxOutput), nowMs: Monotonic.milliseconds())
+            let refusal: LeaseBook.Refusal
+            switch outcome {
+            case .success(let ticket):
+                call.ticket = ticket
+                if reports > 0 { metrics.count(.leaseWaits, route: call.route.pattern) }
+                if leases.book.figures.offline { metrics.count(.offlineAdmissions, route: call.route.pattern) }
                 return nil
+            case .failure(let reason):
+                refusal = reason
             }
-            if call.route.allowWhenUnreachable {
-                metrics.count(.unreachableAdmissions, route: call.route.pattern)
-                return nil
+            switch refusal {
+            case .runaway(let message, let retryAfter):
+                return await refuse(&call, type: "runaway", message: message, retryAfter: retryAfter)
+            case .noRoom(let budget, let full) where full || Monotonic.milliseconds() >= deadline:
+                let cap = leases.book.cap(budget)
+                let message = cap.map { CapRefusal.exceeded(budget: budget, used: $0.used, limit: $0.limit, unit: $0.unit, resetsAt: $0.resetsAt) }
+                    ?? "budget \(budget): no room left"
+                return await refuse(&call, type: "budget_exceeded", message: message, retryAfter: max(1, Int((cap?.secondsToReset ?? 60).rounded(.up))))
+            case .unpriced(let budget, let model, asked: true):
+                metrics.count(.unpriced, route: call.route.pattern)
+                return GatewayHandler.error(422, "unpriced", "budget \(budget) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, "
+                                            + "or let the ledger measure the local model first", anthropic: call.anthropic)
+            case .noTerms, .noRoom, .unpriced:
+                // Wait for a report that carries this request's need or model; after the first, at
+                // a pace that leaves other gateways time to report what they give back.
+                if reports > 0 { try? await Task.sleep(for: .milliseconds(min(250, configuration.leases.reportIntervalMs / 4))) }
+                reports += 1
+                if await leases.syncNow() { continue }
+                if case .noRoom = refusal, Monotonic.milliseconds() < deadline, leases.book.figures.offline { continue }
+                return unreachable(call)
             }
-            metrics.count(.aggregatorUnreachable, route: call.route.pattern)
-            logger.warning("gateway refused a capped request: the aggregator cannot be asked", metadata: ["reason": "\(reason)"])
-            return GatewayHandler.error(503, call.anthropic ? "overloaded_error" : "api_error",
-                                        "the budget service cannot be reached to reserve this request (\(reason)); on_unreachable: deny",
-                                        anthropic: call.anthropic, retryAfter: 5)
         }
+    }
+
+    /// A cap refused the call: its route's fallback model if it has one, else a 429.
+    private func refuse(_ call: inout Call, type: String, message: String, retryAfter: Int) async -> Response? {
+        if call.fallbackFrom == nil, let fallback = call.route.fallback, let target = configuration.route(model: fallback) {
+            metrics.count(.fallbacks, route: call.route.pattern)
+            call.fallbackFrom = call.shape.model
+            call.body = GatewayUsage.replacingModel(in: call.body, with: fallback)
+            call.shape = (try? GatewayUsage.shape(of: call.body)) ?? call.shape
+            call.route = target
+            return await admit(&call)
+        }
+        metrics.count(type == "runaway" ? .runaway : .budgetExceeded, route: call.route.pattern)
+        return GatewayHandler.error(429, type, message, anthropic: call.anthropic, retryAfter: retryAfter)
+    }
+
+    /// The aggregator cannot be asked and the slices do not hold the call: `on_unreachable`.
+    private func unreachable(_ call: Call) -> Response? {
+        if call.route.allowWhenUnreachable {
+            metrics.count(.unreachableAdmissions, route: call.route.pattern)
+            return nil
+        }
+        metrics.count(.aggregatorUnreachable, route: call.route.pattern)
+        logger.warning("gateway refused a capped request: the aggregator cannot be asked and the gateway's slices do not hold it")
+        return GatewayHandler.error(503, call.anthropic ? "overloaded_error" : "api_error",
+                                    "the budget service cannot be reached and this gateway's share of the caps does not hold this request; on_unreachable: deny",
+                                    anthropic: call.anthropic, retryAfter: 5)
     }
 
     private func forward(_ call: Call, path: String, query: String?, headers: HTTPFields) async -> Response {
@@ -164,7 +194,7 @@ package struct GatewayHandler: Sendable {
             response = try await client.execute(upstream, timeout: .milliseconds(configuration.upstreamTimeoutMs))
         } catch {
             metrics.count(.upstreamUnreachable, route: call.route.pattern)
-            await settle(call, usage: nil)
+            settle(call, usage: nil)
             return GatewayHandler.error(502, call.anthropic ? "api_error" : "upstream_error", "the upstream \(call.route.upstream) did not answer: \(error)", anthropic: call.anthropic)
         }
         var fields = HTTPFields()
@@ -181,15 +211,13 @@ package struct GatewayHandler: Sendable {
             do {
                 answer = Array(buffer: try await response.body.collect(upTo: GatewayHandler.maxAnswerBytes))
             } catch {
-                await settle(call, usage: nil)
+                settle(call, usage: nil)
                 return GatewayHandler.error(502, "api_error", "the upstream's answer was cut or too large: \(error)", anthropic: call.anthropic)
             }
             let upstreamSeconds = GatewayHandler.seconds(since: sent)
             let usage = succeeded ? GatewayUsage.usage(inAnswer: answer, model: call.shape.model, requestBytes: call.body.count) : nil
-            // The usage is saved before the answer goes back (nothing lost in a crash); the
-            // reservation is settled after (one not settled keeps its worst case: never low).
-            record(call, usage: usage)
-            if call.reservation != nil { Task { await settleReservation(call, usage: usage) } }
+            // The usage is saved before the answer goes back (nothing lost in a crash).
+            settle(call, usage: usage)
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
@@ -197,42 +225,30 @@ package struct GatewayHandler: Sendable {
                                                                                         stripUsageChunk: !call.shape.asksForUsage && GatewayUsage.usageOnRequestPaths.contains(path)),
                                 abandonedTimeout: .milliseconds(configuration.abandonedStreamTimeoutMs)) { scanner, abandoned in
             if abandoned { metrics.count(.abandonedStreams, route: call.route.pattern) }
-            await settle(call, usage: succeeded ? scanner.finalUsage(requestBytes: call.body.count) : nil)
+            settle(call, usage: succeeded ? scanner.finalUsage(requestBytes: call.body.count) : nil)
             metrics.timed(route: call.route.pattern, upstreamSeconds: GatewayHandler.seconds(since: sent), totalSeconds: GatewayHandler.seconds(since: call.started))
         }
         return Response(status: status, headers: fields, body: ResponseBody { writer in try await relay.write(to: &writer) })
     }
 
-    /// Counts what the call used for its caller (nothing when it failed) and settles its
-    /// reservation to it (to nothing when it failed: the hold is released).
-    private func settle(_ call: Call, usage report: UsageReport?) async {
-        record(call, usage: report)
-        await settleReservation(call, usage: report)
-    }
-
-    /// Counts what the call used for its caller, through the usage path.
-    private func record(_ call: Call, usage report: UsageReport?) {
-        if var report {
-            if report.estimated { metrics.count(.estimatedUsage, route: call.route.pattern) }
-            report.provider = call.route.provider
-            report.source = call.route.source
-            report.attributes = call.caller.labels
-            do {
-                _ = try usage.record([report])
-            } catch {
-                logger.error("gateway usage not saved", metadata: ["model": "\(call.shape.model)", "error": "\(error)"])
-            }
-            rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: now())
+    /// Counts what the call used for its caller (nothing when it failed) and settles it in the
+    /// slices it was taken from (to nothing when it failed: its worst case is freed).
+    private func settle(_ call: Call, usage report: UsageReport?) {
+        if let ticket = call.ticket, let leases {
+            leases.book.settle(ticket, input: Double(report?.inputTokens ?? 0), cachedInput: Double(report?.cachedInputTokens ?? 0),
+                               output: Double(report?.outputTokens ?? 0))
         }
-    }
-
-    /// Settles the call's reservation to what it used (to nothing when it failed: the hold is released).
-    private func settleReservation(_ call: Call, usage report: UsageReport?) async {
-        guard let id = call.reservation, let reservations else { return }
-        if !(await reservations.settle(id: id, labels: call.labels, usage: report ?? UsageReport(model: call.shape.model, provider: ""))) {
-            metrics.count(.unsettledReservations, route: call.route.pattern)
-            logger.warning("reservation not settled; it keeps its worst case until it expires", metadata: ["reservation": "\(id)"])
+        guard var report else { return }
+        if report.estimated { metrics.count(.estimatedUsage, route: call.route.pattern) }
+        report.provider = call.route.provider
+        report.source = call.route.source
+        report.attributes = call.caller.labels
+        do {
+            _ = try usage.record([report])
+        } catch {
+            logger.error("gateway usage not saved", metadata: ["model": "\(call.shape.model)", "error": "\(error)"])
         }
+        rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: now())
     }
 
     static func seconds(since instant: ContinuousClock.Instant) -> Double {

@@ -27,16 +27,16 @@ package final class GatewayMetrics: Collector {
 
     /// Events counted by route, each its own counter.
     enum Event: CaseIterable, Sendable {
-        case fallbacks, graceAdmissions, unreachableAdmissions, abandonedStreams, estimatedUsage, unsettledReservations
+        case fallbacks, offlineAdmissions, leaseWaits, unreachableAdmissions, abandonedStreams, estimatedUsage
 
         var metric: MetricDescriptor {
             switch self {
             case .fallbacks: .gatewayFallbacks
-            case .graceAdmissions: .gatewayGraceAdmissions
+            case .offlineAdmissions: .gatewayOfflineAdmissions
+            case .leaseWaits: .gatewayLeaseWaits
             case .unreachableAdmissions: .gatewayUnreachableAdmissions
             case .abandonedStreams: .gatewayAbandonedStreams
             case .estimatedUsage: .gatewayEstimatedUsage
-            case .unsettledReservations: .gatewayUnsettledReservations
             }
         }
     }
@@ -61,9 +61,12 @@ package final class GatewayMetrics: Collector {
 
     private let routes: [String]
     private let state = Mutex(State())
+    /// The slices' reports and state, when a route is capped.
+    private let leases: LeaseSyncer?
 
-    package init(routes: [String]) {
+    init(routes: [String], leases: LeaseSyncer?) {
         self.routes = routes
+        self.leases = leases
     }
 
     func count(_ outcome: Outcome, route: String) {
@@ -96,6 +99,15 @@ package final class GatewayMetrics: Collector {
             }
             samples += (state.upstream[route] ?? Histogram()).samples(MetricDescriptor.gatewayUpstreamDurationSeconds.seriesName, labels: [Label("route", route)])
             samples += (state.overhead[route] ?? Histogram()).samples(MetricDescriptor.gatewayOverheadDurationSeconds.seriesName, labels: [Label("route", route)])
+        }
+        if let leases {
+            let counts = leases.counts
+            for outcome in ["ok", "failed"] {
+                samples.append(MetricDescriptor.gatewayLeaseReports.sample([Label("outcome", outcome)], Double(counts[outcome] ?? 0)))
+            }
+            let figures = leases.book.figures
+            samples.append(MetricDescriptor.gatewayLeaseSlices.sample(Double(figures.slices)))
+            samples.append(MetricDescriptor.gatewayAggregatorDown.sample(figures.offline ? 1 : 0))
         }
         return samples
     }

@@ -34,6 +34,7 @@ import TokenWattCore
         #expect(gateway.route(model: "claude-sonnet-4-5")?.api == .anthropic)
         #expect(gateway.route(model: "claude-sonnet-4-5")?.provider == "anthropic")
         #expect(gateway.route(model: "mistral-7b") == nil)
+        #expect(gateway.leases == GatewayConfiguration.Leases(reportIntervalMs: 1_000, expiryMs: 120_000, coverMs: 60_000, waitMs: 3_000, idleMs: 10_000))
     }
 
     @Test(arguments: [
@@ -45,6 +46,11 @@ import TokenWattCore
         ("callers: [{key_env: K}, {key_env: K}]", "gateway.yml: callers[1]: a key no other caller has"),
         ("callers: [{key_env: K}]\naggregator: {url: ftp://x}", "gateway.yml: aggregator.url: an http:// or https:// URL, got \"ftp://x\""),
         ("callers: [{key_env: K}]\nusage: {token_file: /x}", "gateway.yml: usage.token_file: no such key (known keys: attributes, max_series, max_values_per_attribute)"),
+        ("callers: [{key_env: K}]\ngrace: {tokens: 1}",
+         "gateway.yml: grace: nothing: capped requests are admitted from the gateway's slices of the caps now (leases: report_interval, expiry, cover, wait)"),
+        ("callers: [{key_env: K}]\nleases: {report_interval: 2s, expiry: 5s}",
+         "gateway.yml: leases.expiry: at least three report intervals and at most 10m (the aggregator's limit)"),
+        ("callers: [{key_env: K}]\nleases: {report_interval: 10ms}", "gateway.yml: leases.report_interval: from 100ms to 1m"),
     ] as [(String, String)])
     func invalidGatewayConfigNamesTheKey(yaml: String, message: String) {
         #expect { try GatewayConfiguration.parse(yaml: yaml, file: "gateway.yml", environment: ["K": "sk"]) } throws: { "\($0)" == message }

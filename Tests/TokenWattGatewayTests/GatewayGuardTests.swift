@@ -2,7 +2,7 @@ import Testing
 @testable import TokenWattGateway
 @testable import TokenWattConfiguration
 
-/// Per-caller rate caps and the grace quota while the aggregator cannot be asked.
+/// Per-caller rate caps.
 @Suite struct GatewayGuardTests {
     static func caller(tokens: Int? = nil, requests: Int? = nil) -> GatewayConfiguration.Caller {
         GatewayConfiguration.Caller(key: "k", labels: ["team": "t"],
@@ -30,15 +30,5 @@ import Testing
         #expect(rates.admit(caller, now: 200) == nil)
         rates.used(1, by: caller, now: 300)
         #expect(rates.admit(caller, now: 400)?.reason == "1000 tokens in the last minute, the cap is 1000")
-    }
-
-    @Test func theGraceQuotaHoldsTokensForAPeriodAndResetsWhenTheAggregatorAnswers() {
-        let grace = GraceQuota(tokens: 1_000, periodMs: 10_000)
-        #expect(grace.take(600, now: 0))
-        #expect(!grace.take(600, now: 1_000))  // past the tokens
-        #expect(grace.take(400, now: 2_000))
-        grace.reset()
-        #expect(grace.take(500, now: 50_000))
-        #expect(!grace.take(1, now: 60_001))  // past the period since the first failure
     }
 }

@@ -41,8 +41,8 @@ import TokenWattTestSupport
                     routes: [{match: "gpt-.*", upstream: "http://127.0.0.1:\(port)", key_env: UPSTREAM}]
                     """, file: "gateway.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"])
                 let usage = try UsageCollector(store: nil, attributes: ["team"], maxValuesPerAttribute: 10)
-                let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, reservations: nil,
-                                             metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"))
+                let handler = GatewayHandler(configuration: configuration, client: client, usage: usage, leases: nil,
+                                             metrics: GatewayMetrics(routes: ["gpt-.*"], leases: nil), logger: Logger(label: "test"))
                 let router = Router()
                 router.post("/v1/chat/completions", use: handler.handle)
                 let app = Application(router: router)
@@ -83,7 +83,7 @@ import TokenWattTestSupport
                     """, file: "gateway.yml", environment: ["KEY": "sk-caller", "UPSTREAM": "sk-upstream"])
                 let clock = Mutex<Int64>(1_800_000_000_000)
                 let handler = GatewayHandler(configuration: configuration, client: client, usage: try UsageCollector(store: nil, attributes: [], maxValuesPerAttribute: 10),
-                                             reservations: nil, metrics: GatewayMetrics(routes: ["gpt-.*"]), logger: Logger(label: "test"),
+                                             leases: nil, metrics: GatewayMetrics(routes: ["gpt-.*"], leases: nil), logger: Logger(label: "test"),
                                              now: { clock.withLock { $0 } })
                 let router = Router()
                 router.post("/v1/chat/completions", use: handler.handle)

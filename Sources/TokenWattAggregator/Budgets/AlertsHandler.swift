@@ -6,22 +6,24 @@ import TokenWattCore
 import TokenWattStore
 
 /// `GET /api/v1/budgets` (each budget: period, spent, limit, forecast, used ratio, alerts fired,
-/// runaway; `?name=` for one) and `GET /api/v1/alerts` (the newest outbox messages with their
+/// runaway, and a hard cap's spent, leased and free room; `?name=` for one) and `GET /api/v1/alerts` (the newest outbox messages with their
 /// delivery state; `?limit=`, default 100), and the budget families of `/metrics`.
 struct AlertsHandler: Sendable {
     let budgets: BudgetEngine
+    let desk: ReservationDesk
     let delivery: DeliveryWorker
 
     func budgets(_ request: Request, context: some RequestContext) async throws -> Response {
         let name = QueryString(request.uri.query)["name"]
-        let rows = budgetRows(named: name)
+        let rows = try await budgetRows(named: name)
         if let name, rows.isEmpty { return APIResponse.badData("no budget named \(name)") }
         return APIResponse.answer(rows)
     }
 
     /// Each budget (or the one named) as `/api/v1/budgets` answers it.
-    func budgetRows(named name: String? = nil) -> [BudgetStatus] {
+    func budgetRows(named name: String? = nil) async throws -> [BudgetStatus] {
         let states = budgets.currentStates
+        let caps = try await desk.capFigures()
         return budgets.budgets.filter { name == nil || $0.name == name }.map { budget in
             var row = BudgetStatus(name: budget.name, measure: budget.measure.rawValue, unit: BudgetEvaluator.unit(of: budget, currency: budgets.currency),
                                    limit: budget.limit, thresholds: budget.thresholds, receivers: budget.receivers,
@@ -37,6 +39,7 @@ struct AlertsHandler: Sendable {
                 row.forecast = state.forecast
                 row.state = state.spent >= budget.limit ? "exceeded" : state.firing.isEmpty ? "ok" : "alerting"
             }
+            row.cap = caps[budget.name].map { BudgetStatus.CapRoom(spent: $0.spent, leased: $0.leased, free: $0.free, slices: $0.slices) }
             return row
         }
     }

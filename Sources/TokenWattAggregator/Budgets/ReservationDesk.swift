@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import TokenWattConfiguration
 import TokenWattCore
@@ -39,17 +40,29 @@ final class ReservationDesk: MetricsSource, Sendable {
     static let defaultTTLMs: Int64 = 10 * 60_000
 
     let caps: [Budget]
-    private let budgets: BudgetEngine
-    private let ledger: any LedgerStore
-    private let pricing: Pricing
-    private let reservations: any ReservationStore
-    private let now: @Sendable () -> Int64
+    let budgets: BudgetEngine
+    let ledger: any LedgerStore
+    let pricing: Pricing
+    let reservations: any ReservationStore
+    let now: @Sendable () -> Int64
     /// Requests refused, by the cap that refused them.
-    private let denials = Mutex<[String: Int]>([:])
+    let denials = Mutex<[String: Int]>([:])
     /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
     private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
 
-    init(reservations: any ReservationStore, budgets: BudgetEngine, ledger: any LedgerStore, pricing: Pricing, now: @escaping @Sendable () -> Int64) {
+    /// When this run of the aggregator started: a slice last reported before it is charged in
+    /// full if it expires unreported (`LeaseStore`).
+    let bootMs: Int64
+    /// Caps whose slices give back what their gateways do not need right now, until when: a
+    /// request at another gateway waits for that room.
+    let recalls = Mutex<[String: Int64]>([:])
+
+    let logger: Logger
+
+    init(reservations: any ReservationStore, budgets: BudgetEngine, ledger: any LedgerStore, pricing: Pricing, logger: Logger,
+         now: @escaping @Sendable () -> Int64) {
+        bootMs = now()
+        self.logger = logger
         caps = budgets.budgets.filter { $0.action == .block }
         self.budgets = budgets
         self.ledger = ledger
@@ -69,12 +82,23 @@ final class ReservationDesk: MetricsSource, Sendable {
         return answer
     }
 
-    /// `tokenwatt_gateway_reservations{state}` and `tokenwatt_gateway_denied_requests_total{budget}`.
+    /// `tokenwatt_gateway_reservations{state}`, `tokenwatt_gateway_denied_requests_total{budget}`,
+    /// and each cap's spent, leased and free room and its open slices.
     func families() async throws -> [MetricFamily] {
         guard !caps.isEmpty else { return [] }
         let counts = try await reservations.counts(nowMs: now())
         let denials = denials.withLock { $0 }
+        let figures = try await capFigures()
+        func family(_ metric: MetricDescriptor, _ value: (CapFigures) -> Double) -> MetricFamily {
+            metric.family(caps.compactMap { cap in
+                figures[cap.name].map { metric.sample([Label("budget", cap.name), Label("unit", BudgetEvaluator.unit(of: cap, currency: pricing.currency))], value($0)) }
+            })
+        }
         return [
+            family(.capSpent) { $0.spent }, family(.capLeased) { $0.leased }, family(.capFree) { $0.free },
+            MetricDescriptor.capSlices.family(caps.compactMap { cap in
+                figures[cap.name].map { MetricDescriptor.capSlices.sample([Label("budget", cap.name)], Double($0.slices)) }
+            }),
             MetricDescriptor.gatewayReservations.family(["pending", "settled", "expired"].map {
                 MetricDescriptor.gatewayReservations.sample([Label("state", $0)], Double(counts[$0] ?? 0))
             }),
@@ -90,13 +114,8 @@ final class ReservationDesk: MetricsSource, Sendable {
         var holds: [CapHold] = []
         let states = budgets.currentStates
         for cap in matching {
-            if let rule = cap.runaway, let state = states[cap.name] {
-                if state.runawayFiring {
-                    return .runaway(budget: cap, rate: state.runawayRate ?? 0, baseline: state.runawayBaseline ?? 0, untilMs: nil)
-                }
-                if let ended = state.runawayEndedMs, now < ended + rule.coolDownMs {
-                    return .runaway(budget: cap, rate: state.runawayRate ?? 0, baseline: state.runawayBaseline ?? 0, untilMs: ended + rule.coolDownMs)
-                }
+            if let hold = runawayHold(cap, states[cap.name], now: now) {
+                return .runaway(budget: cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs)
             }
             let amount: Double
             switch cap.measure {
@@ -111,10 +130,8 @@ final class ReservationDesk: MetricsSource, Sendable {
             case .kwh, .gco2e:
                 continue  // refused at config time
             }
-            let period = cap.period.bounds(at: now)
-            let state = states[cap.name]
-            let spent = state?.periodStart == period.start ? (state?.spent ?? 0) - (state?.gatewaySpent ?? 0) : 0
-            holds.append(CapHold(budget: cap.name, periodStart: period.start, amount: amount, limit: cap.limit, spentBefore: spent))
+            let room = room(cap, states[cap.name], now: now)
+            holds.append(CapHold(budget: cap.name, periodStart: room.periodStart, amount: amount, limit: cap.limit, spentBefore: room.spentBefore))
         }
         let id = "res_" + UUID().uuidString.lowercased()
         let expires = now + request.ttlMs
@@ -127,6 +144,26 @@ final class ReservationDesk: MetricsSource, Sendable {
             let cap = matching.first { $0.name == name }!
             return .denied(budget: cap, used: used, limit: limit, resetsMs: cap.period.bounds(at: now).end)
         }
+    }
+
+    /// While a cap's runaway rule fires, and for its cool-down after, the cap refuses its scope:
+    /// the rate and baseline that set it off, and when it lets go (nil: while it lasts).
+    func runawayHold(_ cap: Budget, _ state: BudgetState?, now: Int64) -> (rate: Double, baseline: Double, untilMs: Int64?)? {
+        guard let rule = cap.runaway, let state else { return nil }
+        if state.runawayFiring { return (state.runawayRate ?? 0, state.runawayBaseline ?? 0, nil) }
+        if let ended = state.runawayEndedMs, now < ended + rule.coolDownMs {
+            return (state.runawayRate ?? 0, state.runawayBaseline ?? 0, ended + rule.coolDownMs)
+        }
+        return nil
+    }
+
+    /// A cap's current period, and what it spent there outside the gateway (the ledger as the
+    /// budget engine last read it, less the gateway's own tokens, which its reservations and
+    /// slices hold).
+    func room(_ cap: Budget, _ state: BudgetState?, now: Int64) -> CapRoom {
+        let period = cap.period.bounds(at: now)
+        let spent = state?.periodStart == period.start ? (state?.spent ?? 0) - (state?.gatewaySpent ?? 0) : 0
+        return CapRoom(periodStart: period.start, limit: cap.limit, spentBefore: spent)
     }
 
     /// Settles a pending reservation to the tokens used; false when there is none by that id.
@@ -149,7 +186,7 @@ final class ReservationDesk: MetricsSource, Sendable {
 
     /// The cost of (input, cached input, output) tokens of `model`: at its cloud price, or at a
     /// local model's measured cost per token.
-    private func price(model: String, cloud: Bool, atHour now: Int64) async throws -> (@Sendable (Double, Double, Double) -> Double)? {
+    func price(model: String, cloud: Bool, atHour now: Int64) async throws -> (@Sendable (Double, Double, Double) -> Double)? {
         if cloud {
             guard let price = pricing.cloudPrice(of: model, atHour: now) else { return nil }
             return { input, cached, output in price.cost(input: input, cachedInput: cached, output: output) }
@@ -158,7 +195,7 @@ final class ReservationDesk: MetricsSource, Sendable {
         return { input, _, output in (input + output) * perToken }
     }
 
-    private func localCostPerToken(now: Int64) async throws -> [String: Double] {
+    func localCostPerToken(now: Int64) async throws -> [String: Double] {
         if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
         let ledger = try await self.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
         var cost: [String: Double] = [:], tokens: [String: Double] = [:]

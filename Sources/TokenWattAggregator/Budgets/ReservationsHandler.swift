@@ -13,8 +13,11 @@ import TokenWattService
 /// `Retry-After` to the cap's reset, or `runaway` while a cap's runaway rule holds its scope; 422 `unpriced` when a money cap matches a model no price
 /// bounds. Settle: `{"labels": {...}, "input_tokens": N, "cached_input_tokens": N,
 /// "output_tokens": N}` (the same labels) → 200, or 404 when no pending reservation has the id.
+/// Leases: `POST /api/v1/leases` with a gateway's `LeaseReport` → 200 with a `LeaseAnswer`.
 struct ReservationsHandler: Sendable {
     static let maxBodyBytes = 64 << 10
+    /// A report of a thousand slices.
+    static let maxLeaseBodyBytes = 512 << 10
     static let maxTokens = 1e12
 
     let desk: ReservationDesk
@@ -40,18 +43,15 @@ struct ReservationsHandler: Sendable {
                                                            holds: holds.map { ReservationGrant.Hold(budget: $0.budget, amount: $0.amount) }), status: .created)
             case .denied(let budget, let used, let limit, let resets):
                 let unit = BudgetEvaluator.unit(of: budget, currency: currency)
-                let message = "budget \(budget.name): \(ReservationsHandler.amount(used)) of \(ReservationsHandler.amount(limit)) \(unit) used, resets \(ReservationsHandler.time(resets, budget))"
+                let message = CapRefusal.exceeded(budget: budget.name, used: used, limit: limit, unit: unit, resetsAt: ReservationsHandler.time(resets, budget))
                 let retryAfter = max(1, (resets - now() + 999) / 1000)
                 return APIResponse.refusal(ReservationRefusal(errorType: "budget_exceeded", error: message, budget: budget.name, used: used, limit: limit, unit: unit,
                                                               resetsAt: ReservationsHandler.time(resets, budget)),
                                            status: .tooManyRequests, headers: [.retryAfter: String(retryAfter)])
             case .runaway(let budget, let rate, let baseline, let until):
-                let rule = budget.runaway.map { Int64($0.coolDownMs) } ?? 60_000
-                let untilText = until.map { ", refused until \(ReservationsHandler.time($0, budget))" } ?? ", refused while it lasts and for \(rule / 1000) s after"
-                let message = "budget \(budget.name): runaway, \(ReservationsHandler.amount(rate)) tokens/s against a baseline of \(ReservationsHandler.amount(baseline)) tokens/s\(untilText)"
-                let retryAfter = max(1, ((until ?? now() + rule) - now() + 999) / 1000)
-                return APIResponse.refusal(ReservationRefusal(errorType: "runaway", error: message, budget: budget.name),
-                                           status: .tooManyRequests, headers: [.retryAfter: String(retryAfter)])
+                let refusal = ReservationsHandler.runaway(budget, rate: rate, baseline: baseline, untilMs: until, now: now())
+                return APIResponse.refusal(ReservationRefusal(errorType: "runaway", error: refusal.message, budget: budget.name),
+                                           status: .tooManyRequests, headers: [.retryAfter: String(refusal.retryAfterSeconds)])
             case .unpriced(let budget, let model):
                 let message = "budget \(budget.name) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, or let the ledger measure the local model first"
                 return APIResponse.refusal(ReservationRefusal(errorType: "unpriced", error: message, budget: budget.name), status: .unprocessableContent)
@@ -79,6 +79,31 @@ struct ReservationsHandler: Sendable {
         }
     }
 
+    /// `POST /api/v1/leases`: a gateway's report of its slices (`ReservationDesk.sync`) → 200
+    /// with the caps, its slices and the prices it asked for.
+    func lease(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
+        guard let sender = await authenticator.sender(request, context: context) else { return ReservationsHandler.unauthorized }
+        guard sender.reserves else { return ReservationsHandler.forbidden }
+        do {
+            let body = try await ReservationsHandler.decode(LeaseReport.self, from: request, maxBytes: ReservationsHandler.maxLeaseBodyBytes)
+            guard body.slices.count <= LeaseAPI.maxItems, body.models.count <= LeaseAPI.maxItems else {
+                throw QueryError("slices, models: at most \(LeaseAPI.maxItems) each")
+            }
+            for slice in body.slices {
+                guard slice.id.hasPrefix("slice_"), slice.id.utf8.count <= 128 else { throw QueryError("slices: ids are slice_ and at most 128 bytes") }
+                for (value, key) in [(slice.settled, "settled"), (slice.held, "held"), (slice.headroom, "headroom"), (slice.want, "want"), (slice.need, "need")] {
+                    _ = try ReservationsHandler.number(value, "slices[].\(key)")
+                }
+            }
+            guard body.models.allSatisfy({ $0.utf8.count <= 256 }) else { throw QueryError("models: names of at most 256 bytes") }
+            let expiry = try ReservationsHandler.number(body.expirySeconds, "expiry_seconds", max: Double(LeaseAPI.maxExpiryMs) / 1000)
+            guard expiry >= 1 else { throw QueryError("expiry_seconds: at least 1") }
+            return APIResponse.answer(try await desk.sync(gateway: sender.name, report: body, expiryMs: Int64(expiry * 1000)))
+        } catch let error as QueryError {
+            return APIResponse.badData(error.message)
+        }
+    }
+
     private static var unauthorized: Response {
         APIResponse.error("unauthorized", "a gateway's bearer token is required", status: .unauthorized)
     }
@@ -90,8 +115,8 @@ struct ReservationsHandler: Sendable {
 
     /// The body as `Body`; what does not decode is refused by the field it names, as the
     /// checks below word it.
-    static func decode<Body: Decodable>(_ type: Body.Type, from request: Request) async throws -> Body {
-        let buffer = try await request.body.collect(upTo: ReservationsHandler.maxBodyBytes)
+    static func decode<Body: Decodable>(_ type: Body.Type, from request: Request, maxBytes: Int = maxBodyBytes) async throws -> Body {
+        let buffer = try await request.body.collect(upTo: maxBytes)
         do {
             return try APIJSON.decoder().decode(Body.self, from: Data(buffer: buffer))
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
@@ -107,6 +132,8 @@ struct ReservationsHandler: Sendable {
         switch field {
         case nil: QueryError("the body must be a JSON object")
         case "labels": labelsError
+        case "slices": QueryError("slices: a list of {id, budget, settled, held, headroom, want, need}, numbers from 0 to \(Int(maxTokens))")
+        case "models": QueryError("models: a list of model names")
         case let field?: QueryError("\(field): a number from 0 to \(Int(field == "ttl_seconds" ? Double(ReservationAPI.maxTTLMs) / 1000 : maxTokens))")
         }
     }
@@ -132,8 +159,12 @@ struct ReservationsHandler: Sendable {
         return value
     }
 
-    static func amount(_ value: Double) -> String {
-        value.formatted(.number.precision(.fractionLength(2)).locale(Locale(identifier: "en_US")))
+    /// What a cap's runaway refusal says, and the seconds until it may let requests through.
+    static func runaway(_ budget: Budget, rate: Double, baseline: Double, untilMs: Int64?, now: Int64) -> (message: String, retryAfterSeconds: Int64) {
+        let rule = budget.runaway.map { Int64($0.coolDownMs) } ?? 60_000
+        let untilText = untilMs.map { ", refused until \(time($0, budget))" } ?? ", refused while it lasts and for \(rule / 1000) s after"
+        let message = "budget \(budget.name): runaway, \(CapRefusal.amount(rate)) tokens/s against a baseline of \(CapRefusal.amount(baseline)) tokens/s\(untilText)"
+        return (message, max(1, ((untilMs ?? now + rule) - now + 999) / 1000))
     }
 
     /// The reset in RFC 3339, in the budget's own time zone, as people there read it.

@@ -6,7 +6,7 @@ extension WebOverview {
     /// forecast, and the newest alerts with their deliveries (`/api/v1/alerts`).
     func budgetsPage() async throws -> String {
         let now = now()
-        let rows = alerts.budgetRows()
+        let rows = try await alerts.budgetRows()
         let states = alerts.budgets.currentStates
         let zones = Dictionary(alerts.budgets.budgets.map { ($0.name, TimeText(zone: $0.period.timezone)) }, uniquingKeysWith: { first, _ in first })
         var body = HTML.table(["budget", "state", "spent", "limit", "used", "forecast", "unit", "period ends", "alerts fired"], rows.map { row in
@@ -19,6 +19,17 @@ extension WebOverview {
                 HTML.escape((row.fired ?? []).joined(separator: ", ") + (row.runaway == true ? " runaway" : "")),
             ]
         }, numeric: [2, 3, 4, 5], id: "budgets", empty: "No budgets: add budgets: to the aggregator's config.")
+        let caps = rows.compactMap { row in row.cap.map { (row, $0) } }
+        if !caps.isEmpty {
+            // Hard caps as the gateways hold them: what their slices and pending requests hold is leased, not spent yet.
+            body += "<h2>Hard caps</h2>"
+            body += HTML.table(["budget", "spent", "leased", "free", "limit", "unit", "slices"], caps.map { row, cap in
+                let key = "cap.\(row.name)"
+                return [HTML.escape(row.name), HTML.figure("\(key).spent", cap.spent, .number(decimals: 2)), HTML.figure("\(key).leased", cap.leased, .number(decimals: 2)),
+                        HTML.figure("\(key).free", cap.free, .number(decimals: 2)), HTML.figure("\(key).limit", row.limit, .number(decimals: 2)),
+                        HTML.escape(row.unit), HTML.figure("\(key).slices", Double(cap.slices), .number(decimals: 0))]
+            }, numeric: [1, 2, 3, 4, 6], id: "caps", empty: "")
+        }
         for chart in alerts.burnDowns(now: now) {
             body += "<h2>\(HTML.escape(chart.budget.name))</h2>"
             body += Chart.burnDown("Burn-down of \(chart.budget.name)", start: chart.periodStart, end: chart.periodEnd, now: now, cumulative: chart.cumulative,

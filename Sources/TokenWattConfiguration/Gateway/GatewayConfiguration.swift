@@ -37,7 +37,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var key: String?
         /// Whether requests reserve their worst case against the aggregator's hard caps first.
         public var capped: Bool = true
-        /// Whether a capped request goes through while the aggregator cannot be asked (after the grace quota).
+        /// Whether a capped request goes through unmetered once the aggregator cannot be asked
+        /// and the gateway's slices are spent or expired.
         public var allowWhenUnreachable: Bool = false
         /// The model a request over a cap is sent to instead of being refused.
         public var fallback: String?
@@ -71,16 +72,25 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var routes: [Route] = []
     /// The output a request that names no limit is reserved for.
     public var defaultMaxOutputTokens = 4_096
-    /// A reservation not settled by then (the gateway died) keeps its worst case.
-    public var reservationTTLMs: Int64 = 600_000
+    /// The gateway's slices of the hard caps (`leases:`).
+    public var leases = Leases()
     /// The longest an upstream may take to answer in full.
     public var upstreamTimeoutMs: Int64 = 600_000
     /// How long a stream whose client left is read on for its usage.
     public var abandonedStreamTimeoutMs: Int64 = 120_000
-    /// While the aggregator cannot be asked: worst-case tokens admitted on the gateway's own
-    /// account, within `graceMs` of the first failure, before `on_unreachable` applies.
-    public var graceTokens = 50_000
-    public var graceMs: Int64 = 30_000
+
+    /// How the gateway holds its slices of the hard caps: it reports them every
+    /// `reportIntervalMs`; a slice unreported for `expiryMs` expires; it asks for room for
+    /// `coverMs` of its recent rate (what it admits from while the aggregator is away); a
+    /// request without room waits up to `waitMs` for room another gateway gives back.
+    public struct Leases: Sendable, Equatable {
+        public var reportIntervalMs: Int64 = 1_000
+        public var expiryMs: Int64 = 120_000
+        public var coverMs: Int64 = 60_000
+        public var waitMs: Int64 = 3_000
+        /// A slice nothing was admitted from for this long goes back to its cap.
+        public var idleMs: Int64 = 10_000
+    }
 
     /// The caller a request's `Authorization: Bearer` or `x-api-key` names.
     public func caller(authorization: String?, apiKey: String?) -> Caller? {
@@ -99,7 +109,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
 extension GatewayConfiguration: ConfigFileLoadable {
     public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
         try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
-                                           "reservation_ttl", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "grace"])
+                                           "leases", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "reservation_ttl", "grace"])
+        for replaced in ["reservation_ttl", "grace"] where node[replaced].isPresent {
+            throw node[replaced].error("nothing: capped requests are admitted from the gateway's slices of the caps now (leases: report_interval, expiry, cover, wait)")
+        }
         var gateway = GatewayConfiguration()
         gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
         gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment)
@@ -126,16 +139,27 @@ extension GatewayConfiguration: ConfigFileLoadable {
         guard !gateway.callers.isEmpty else { throw node["callers"].error("at least one caller: the gateway takes no request without a key") }
         gateway.defaultMaxOutputTokens = try node["default_max_output_tokens"].int(default: gateway.defaultMaxOutputTokens)
         guard gateway.defaultMaxOutputTokens > 0 else { throw node["default_max_output_tokens"].error("a positive number of tokens") }
-        gateway.reservationTTLMs = try node["reservation_ttl"].durationMilliseconds(default: gateway.reservationTTLMs)
-        guard gateway.reservationTTLMs <= ReservationAPI.maxTTLMs else { throw node["reservation_ttl"].error("at most 1h (the aggregator's limit)") }
+        gateway.leases = try leases(node["leases"])
         gateway.upstreamTimeoutMs = try node["upstream_timeout"].durationMilliseconds(default: gateway.upstreamTimeoutMs)
         gateway.abandonedStreamTimeoutMs = try node["abandoned_stream_timeout"].durationMilliseconds(default: gateway.abandonedStreamTimeoutMs)
-        let grace = node["grace"]
-        try grace.requireMapping(allowing: ["tokens", "period"])
-        gateway.graceTokens = try grace["tokens"].int(default: gateway.graceTokens)
-        guard gateway.graceTokens >= 0 else { throw grace["tokens"].error("0 or more tokens") }
-        gateway.graceMs = try grace["period"].durationMilliseconds(default: gateway.graceMs)
         return gateway
+    }
+
+    private static func leases(_ node: ConfigNode) throws(CoreError) -> Leases {
+        try node.requireMapping(allowing: ["report_interval", "expiry", "cover", "wait", "idle"])
+        var leases = Leases()
+        leases.reportIntervalMs = try node["report_interval"].durationMilliseconds(default: leases.reportIntervalMs)
+        guard (100...60_000).contains(leases.reportIntervalMs) else { throw node["report_interval"].error("from 100ms to 1m") }
+        leases.expiryMs = try node["expiry"].durationMilliseconds(default: leases.expiryMs)
+        guard leases.expiryMs >= 3 * leases.reportIntervalMs, leases.expiryMs <= LeaseAPI.maxExpiryMs else {
+            throw node["expiry"].error("at least three report intervals and at most 10m (the aggregator's limit)")
+        }
+        leases.coverMs = try node["cover"].durationMilliseconds(default: leases.coverMs)
+        guard leases.coverMs >= leases.reportIntervalMs else { throw node["cover"].error("at least one report interval") }
+        leases.waitMs = try node["wait"].durationMilliseconds(default: leases.waitMs)
+        leases.idleMs = try node["idle"].durationMilliseconds(default: leases.idleMs)
+        guard leases.idleMs >= leases.reportIntervalMs else { throw node["idle"].error("at least one report interval") }
+        return leases
     }
 
     private static func route(_ item: ConfigNode, environment: [String: String]) throws(CoreError) -> Route {

@@ -90,22 +90,28 @@ extension MetricDescriptor {
     public static let collectorDurationSeconds = MetricDescriptor("tokenwatt_collector_duration_seconds", .gauge, unit: "seconds", labels: ["collector"],
                                                                   help: "Duration of the collector's last run.")
 
-    // MARK: The metering gateway (in the agent)
+    // MARK: The metering gateway
 
     public static let gatewayRequests = MetricDescriptor("tokenwatt_gateway_requests", .counter, labels: ["route", "outcome"],
                                                          help: "Requests to the metering gateway, by route and outcome.")
     public static let gatewayFallbacks = MetricDescriptor("tokenwatt_gateway_fallbacks", .counter, labels: ["route"],
                                                           help: "Requests over a cap sent to the route's fallback model instead.")
-    public static let gatewayGraceAdmissions = MetricDescriptor("tokenwatt_gateway_grace_admissions", .counter, labels: ["route"],
-                                                                help: "Capped requests let through on the gateway's grace quota while the aggregator could not be asked.")
+    public static let gatewayOfflineAdmissions = MetricDescriptor("tokenwatt_gateway_offline_admissions", .counter, labels: ["route"],
+                                                                  help: "Capped requests admitted from the gateway's slices while the aggregator was down.")
+    public static let gatewayLeaseWaits = MetricDescriptor("tokenwatt_gateway_lease_waits", .counter, labels: ["route"],
+                                                           help: "Capped requests that waited for room in the gateway's slices.")
     public static let gatewayUnreachableAdmissions = MetricDescriptor("tokenwatt_gateway_unreachable_admissions", .counter, labels: ["route"],
-                                                                      help: "Capped requests let through past the grace quota by on_unreachable: allow.")
+                                                                      help: "Capped requests let through unmetered by on_unreachable: allow, the aggregator away and the slices spent.")
     public static let gatewayAbandonedStreams = MetricDescriptor("tokenwatt_gateway_abandoned_streams", .counter, labels: ["route"],
                                                                  help: "Streams whose client left, read on to the end for their usage.")
     public static let gatewayEstimatedUsage = MetricDescriptor("tokenwatt_gateway_estimated_usage", .counter, labels: ["route"],
                                                                help: "Answers without reported usage, counted from the request and the text (bytes / 4).")
-    public static let gatewayUnsettledReservations = MetricDescriptor("tokenwatt_gateway_unsettled_reservations", .counter, labels: ["route"],
-                                                                      help: "Reservations the aggregator did not settle (left to expire at their worst case).")
+    public static let gatewayLeaseReports = MetricDescriptor("tokenwatt_gateway_lease_reports", .counter, labels: ["outcome"],
+                                                             help: "Reports of the gateway's slices to the aggregator, answered (ok) or not (failed).")
+    public static let gatewayLeaseSlices = MetricDescriptor("tokenwatt_gateway_lease_slices", .gauge,
+                                                            help: "Slices of hard caps the gateway holds.")
+    public static let gatewayAggregatorDown = MetricDescriptor("tokenwatt_gateway_aggregator_down", .gauge,
+                                                               help: "1 while the aggregator refuses connections (the gateway admits from its whole slices), else 0.")
     public static let gatewayUpstreamDurationSeconds = MetricDescriptor("tokenwatt_gateway_upstream_duration_seconds", .histogram, unit: "seconds", labels: ["route"],
                                                                         help: "Seconds from forwarding a request to the end of its upstream answer.")
     public static let gatewayOverheadDurationSeconds = MetricDescriptor("tokenwatt_gateway_overhead_duration_seconds", .histogram, unit: "seconds", labels: ["route"],
@@ -132,8 +138,8 @@ extension MetricDescriptor {
 
     /// The gateway's own families, beside `senderFamilies`.
     public static let gatewayOwnFamilies: [MetricDescriptor] = [
-        .gatewayRequests, .gatewayFallbacks, .gatewayGraceAdmissions, .gatewayUnreachableAdmissions,
-        .gatewayAbandonedStreams, .gatewayEstimatedUsage, .gatewayUnsettledReservations,
+        .gatewayRequests, .gatewayFallbacks, .gatewayOfflineAdmissions, .gatewayLeaseWaits, .gatewayUnreachableAdmissions,
+        .gatewayAbandonedStreams, .gatewayEstimatedUsage, .gatewayLeaseReports, .gatewayLeaseSlices, .gatewayAggregatorDown,
         .gatewayUpstreamDurationSeconds, .gatewayOverheadDurationSeconds,
     ]
 
@@ -213,6 +219,16 @@ extension MetricDescriptor {
     public static let budgetUsedRatio = MetricDescriptor("tokenwatt_budget_used_ratio", .gauge, unit: "ratio", labels: ["budget", "unit"], help: "Spent divided by limit.")
     public static let budgetStateErrors = MetricDescriptor("tokenwatt_budget_state_errors", .counter,
                                                            help: "Saved budget states that could not be read; the budget started its period afresh.")
+    /// A hard cap's current period as the gateways' leases see it: spent, held in leases and
+    /// pending reservations (not spent yet), and free; and its open slices.
+    public static let capSpent = MetricDescriptor("tokenwatt_budget_cap_spent", .gauge, labels: ["budget", "unit"],
+                                                  help: "A hard cap's period: spent, the gateways' settled requests included.")
+    public static let capLeased = MetricDescriptor("tokenwatt_budget_cap_leased", .gauge, labels: ["budget", "unit"],
+                                                   help: "A hard cap's period: held by gateways' slices and pending reservations, not spent yet.")
+    public static let capFree = MetricDescriptor("tokenwatt_budget_cap_free", .gauge, labels: ["budget", "unit"],
+                                                 help: "A hard cap's period: room neither spent nor leased.")
+    public static let capSlices = MetricDescriptor("tokenwatt_budget_cap_slices", .gauge, labels: ["budget"],
+                                                   help: "Slices of a hard cap open at gateways.")
     public static let gatewayReservations = MetricDescriptor("tokenwatt_gateway_reservations", .gauge, labels: ["state"],
                                                              help: "Reservations of the gateway's requests against hard caps, by state.")
     public static let gatewayDeniedRequests = MetricDescriptor("tokenwatt_gateway_denied_requests", .counter, labels: ["budget"],
@@ -279,7 +295,7 @@ extension MetricDescriptor {
             .cost(currency: currency), .cloudEquivalent(currency: currency), .idleCost(currency: currency), .unpricedTokens,
             .savings(currency: currency), .costPerMillionTokens(currency: currency), .breakEvenTokensPerSecond,
             .budgetSpent, .budgetLimit, .budgetForecast, .budgetUsedRatio, .budgetStateErrors,
-            .gatewayReservations, .gatewayDeniedRequests, .alertDeliveries,
+            .capSpent, .capLeased, .capFree, .capSlices, .gatewayReservations, .gatewayDeniedRequests, .alertDeliveries,
             .forwardSamples, .forwardErrors, .forwardCursorErrors, .forwardBacklogSamples, .forwardBacklogAgeSeconds,
             .adviceTokensPerSecond, .adviceCapacityTokensPerSecond, .adviceHeadroomTokensPerSecond,
             .adviceMarginalCostPerMillionTokens(currency: currency), .adviceAverageCostPerMillionTokens(currency: currency),

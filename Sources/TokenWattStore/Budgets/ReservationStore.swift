@@ -37,11 +37,22 @@ public protocol ReservationStore: Sendable {
     func totals(budget: String, periodStart: Int64) async throws(StoreError) -> [String: (count: Int, amount: Double)]
     /// Reservations made, by state: `pending`, `settled`, and `expired`.
     func counts(nowMs: Int64) async throws(StoreError) -> [String: Int]
+
+    /// Applies a gateway's report of its slices (`LeaseStore.swift`): one write transaction.
+    func syncLeases(gateway: String, reports: [SliceReport], caps: [String: CapRoom], recalled: Set<String>, nowMs: Int64, expiryMs: Int64,
+                    bootMs: Int64) async throws(StoreError) -> LeaseSync
+    /// Expires slices unreported past their time (`LeaseStore.swift`).
+    func expireLeases(nowMs: Int64, bootMs: Int64) async throws(StoreError)
+    /// What a cap period's open slices hold: their count, their amount and what they have settled.
+    func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> (count: Int, amount: Double, settled: Double)
+    /// Gives every open slice at least its own time to live from `bootMs`: an aggregator that
+    /// was away lets the gateways report before it charges what they hold.
+    func extendLeases(bootMs: Int64) async throws(StoreError)
 }
 
 /// Reservations in the `reservations`, `reservation_totals` and `reservation_counts` tables.
 public final class SQLiteReservationStore: ReservationStore {
-    private let database: StoreDatabase
+    let database: StoreDatabase
 
     public init(database: StoreDatabase) {
         self.database = database
@@ -147,7 +158,7 @@ public final class SQLiteReservationStore: ReservationStore {
 
     /// Moves a cap period's total in one state; a total whose count reaches zero holds exactly
     /// zero (no residue of adding and taking away floating-point amounts).
-    private static func addToReservationTotal(_ db: Database, budget: String, periodStart: Int64, state: String, count: Int, amount: Double) throws {
+    static func addToReservationTotal(_ db: Database, budget: String, periodStart: Int64, state: String, count: Int, amount: Double) throws {
         try db.cachedStatement(sql: """
             INSERT INTO reservation_totals (budget, period_start, state, count, amount) VALUES (?1, ?2, ?3, ?4, ?5)
             ON CONFLICT (budget, period_start, state) DO UPDATE SET
@@ -155,7 +166,7 @@ public final class SQLiteReservationStore: ReservationStore {
             """).execute(arguments: [budget, periodStart, state, count, amount])
     }
 
-    private static func addToReservationCount(_ db: Database, state: String, _ count: Int) throws {
+    static func addToReservationCount(_ db: Database, state: String, _ count: Int) throws {
         try db.cachedStatement(sql: """
             INSERT INTO reservation_counts (state, count) VALUES (?1, ?2) ON CONFLICT (state) DO UPDATE SET count = count + ?2
             """).execute(arguments: [state, count])

@@ -88,6 +88,13 @@ import TokenWattCore
 ///   (moved in the same transactions), so a grant reads a few rows however many requests the
 ///   period has seen, and `reservation_counts` the number of reservations by state (one
 ///   reservation may hold several caps) for `/metrics`.
+/// - `leases` (v15): slices of hard caps a gateway admits requests from on its own: the slice's
+///   `amount` counts against its cap period (state `leased` in `reservation_totals`) while it
+///   is open; the gateway's last report (`settled`, `held` in flight, the `headroom` it may
+///   admit before its next report) says what it is charged when it is returned (`settled`,
+///   state `lease_returned`) or expires (`lease_expired`: settled + held + headroom, or the
+///   whole amount when no report reached this run of the aggregator). Closed slices keep their
+///   row a day, so a late report of one is answered `closed`, never granted again.
 /// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
 ///   (JSON), so a restart neither fires them again nor forgets them.
 /// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
@@ -323,6 +330,26 @@ enum Schema {
             try db.execute(sql: """
                 ALTER TABLE ledger_usage ADD COLUMN gpu_share_cost REAL NOT NULL DEFAULT 0;
                 ALTER TABLE ledger_day_usage ADD COLUMN gpu_share_cost REAL NOT NULL DEFAULT 0;
+                """)
+        }
+        migrator.registerMigration("v15: slices of hard caps leased to gateways") { db in
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                    id TEXT PRIMARY KEY,
+                    gateway TEXT NOT NULL,
+                    budget TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    amount REAL NOT NULL,
+                    settled REAL NOT NULL,
+                    held REAL NOT NULL,
+                    headroom REAL NOT NULL,
+                    admitted REAL NOT NULL,
+                    reported_ms INTEGER NOT NULL,
+                    expires_ms INTEGER NOT NULL,
+                    closed_ms INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX leases_by_cap ON leases(budget, period_start) WHERE closed_ms IS NULL;
+                CREATE INDEX leases_by_expiry ON leases(expires_ms) WHERE closed_ms IS NULL;
                 """)
         }
         return migrator

@@ -1,0 +1,113 @@
+import ServiceLifecycle
+import TokenWattAPI
+import TokenWattConfiguration
+import TokenWattCore
+import TokenWattStore
+
+/// Leases: each gateway holds a slice of every hard cap it admits requests under, carved out
+/// of the cap's room here (`LeaseStore`), and reports it once per report interval whatever
+/// its request rate: what its requests used, what is in flight, the headroom it may admit
+/// before its next report, and the room it wants. The answer resizes each slice to the
+/// gateway's rate within the cap's room, and carries what the gateway needs to admit
+/// locally: every cap's scope, figures and runaway refusal, and the prices it asked for.
+///
+/// A request that waits at one gateway for room another gateway's slice holds recalls the
+/// cap for a few seconds: every other slice of it is cut back to its headroom at its next
+/// report, so room flows to where the traffic went.
+extension ReservationDesk: Service {
+    /// How long a recall lasts: past a few report intervals, the request that asked has its
+    /// room or its refusal.
+    static let recallMs: Int64 = 5_000
+    static let sweepInterval: Duration = .seconds(1)
+
+    /// Lets the gateways report the slices an earlier run granted before they can expire, then
+    /// expires the slices nobody reports, every second.
+    func run() async throws {
+        guard !caps.isEmpty else { return }
+        try await reservations.extendLeases(bootMs: bootMs)
+        await PeriodicWork.run(every: ReservationDesk.sweepInterval, waitFirst: true) {
+            do {
+                try await reservations.expireLeases(nowMs: now(), bootMs: bootMs)
+            } catch {
+                logger.error("lease slices not expired", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Applies `report` from `gateway` and answers with the caps, its slices and the prices.
+    func sync(gateway: String, report: LeaseReport, expiryMs: Int64) async throws -> LeaseAnswer {
+        let now = now()
+        let states = budgets.currentStates
+        var rooms: [String: CapRoom] = [:]
+        for cap in caps { rooms[cap.name] = room(cap, states[cap.name], now: now) }
+        let recalled = recalls.withLock { recalls in
+            recalls = recalls.filter { $0.value > now }
+            return Set(recalls.keys)
+        }
+        let reports = report.slices.map {
+            SliceReport(id: $0.id, budget: $0.budget, settled: $0.settled, held: $0.held, headroom: $0.headroom, want: $0.want, need: $0.need,
+                        admitted: $0.admitted)
+        }
+        let sync = try await reservations.syncLeases(gateway: gateway, reports: reports, caps: rooms, recalled: recalled, nowMs: now, expiryMs: expiryMs,
+                                                     bootMs: bootMs)
+        if !sync.starved.isEmpty {
+            recalls.withLock { recalls in
+                for budget in sync.starved { recalls[budget] = now + ReservationDesk.recallMs }
+            }
+        }
+        var terms: [LeaseAnswer.Cap] = []
+        for cap in caps {
+            guard let room = rooms[cap.name] else { continue }
+            let held = try await reservations.totals(budget: cap.name, periodStart: room.periodStart).values.reduce(0) { $0 + $1.amount }
+            let end = cap.period.bounds(at: now).end
+            var term = LeaseAnswer.Cap(budget: cap.name, match: cap.scope.map { .init(name: $0.name, op: $0.op.rawValue, value: $0.value) },
+                                       measure: cap.measure.rawValue, unit: BudgetEvaluator.unit(of: cap, currency: pricing.currency), limit: cap.limit,
+                                       used: room.spentBefore + held, resetsAt: ReservationsHandler.time(end, cap), secondsToReset: Double(end - now) / 1000)
+            if let hold = runawayHold(cap, states[cap.name], now: now) {
+                let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
+                term.runaway = refusal.message
+                term.runawaySeconds = Double(refusal.retryAfterSeconds)
+            }
+            terms.append(term)
+        }
+        var prices: [LeaseAnswer.Price] = []
+        if !report.models.isEmpty {
+            let local = try await localCostPerToken(now: now)
+            for model in report.models {
+                let cloud = pricing.cloudPrice(of: model, atHour: now)
+                prices.append(.init(model: model, input: cloud.map { $0.input / 1e6 }, cachedInput: cloud.map { $0.cachedInput / 1e6 },
+                                    output: cloud.map { $0.output / 1e6 }, local: local[model]))
+            }
+        }
+        let slices = sync.outcomes.map {
+            LeaseAnswer.Slice(id: $0.id, state: .init(rawValue: $0.state.rawValue) ?? .closed, free: $0.free, reclaimable: $0.reclaimable,
+                              expiresInSeconds: Double($0.expiresMs - now) / 1000)
+        }
+        return LeaseAnswer(node: gateway, currency: pricing.currency, caps: terms, slices: slices, prices: prices)
+    }
+
+    /// Where each hard cap's current period stands: spent (settled requests, slices' settled
+    /// parts, expired holds, and what was spent outside the gateway), leased (pending
+    /// requests and the unspent part of open slices) and free, with its open slices.
+    func capFigures() async throws -> [String: CapFigures] {
+        let now = now()
+        let states = budgets.currentStates
+        var figures: [String: CapFigures] = [:]
+        for cap in caps {
+            let room = room(cap, states[cap.name], now: now)
+            let totals = try await reservations.totals(budget: cap.name, periodStart: room.periodStart)
+            let open = try await reservations.openLeases(budget: cap.name, periodStart: room.periodStart)
+            let used = room.spentBefore + totals.values.reduce(0) { $0 + $1.amount }
+            let leased = max(0, open.amount - open.settled) + (totals["pending"]?.amount ?? 0)
+            figures[cap.name] = CapFigures(spent: used - leased, leased: leased, free: max(0, cap.limit - used), slices: open.count)
+        }
+        return figures
+    }
+
+    struct CapFigures: Sendable, Equatable {
+        var spent: Double
+        var leased: Double
+        var free: Double
+        var slices: Int
+    }
+}

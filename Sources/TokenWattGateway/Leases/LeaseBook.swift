@@ -1,0 +1,341 @@
+import Foundation
+import Synchronization
+import TokenWattAPI
+import TokenWattConfiguration
+import TokenWattCore
+
+/// The gateway's side of leases: its slices of the hard caps, from which it admits requests
+/// on its own, with no round trip. A request takes its worst case from the slice of every cap
+/// whose scope matches its labels, all or none; when it ends, the slice keeps what it used and
+/// frees the rest. `LeaseSyncer` reports the slices and applies the answers.
+///
+/// What keeps a cap from being overshot: a slice admits only within its amount (room carved
+/// out at the aggregator), and between two reports only within the headroom the last report
+/// declared (what the aggregator charges a slice that expires unreported), except while the
+/// aggregator is known to be down (it refused the connection): then the whole slice, and the
+/// next report declares the whole slice too (an aggregator that was away charges a slice
+/// nobody reported to it in full).
+///
+/// Times are milliseconds on a monotonic clock, passed in.
+final class LeaseBook: Sendable {
+    /// A cap as the last answer described it.
+    struct Cap: Sendable {
+        var terms: LeaseAnswer.Cap
+        var matchers: [LabelMatcher]
+        var measure: Budget.Measure
+
+        /// A cap whose scope cannot be read here matches every request: counted, never skipped.
+        func matches(_ labels: [String: String]) -> Bool {
+            matchers.allSatisfy { $0.matches(labels[$0.name]) }
+        }
+    }
+
+    /// What an admitted request holds: its worst case on each slice it was taken from.
+    struct Ticket: Sendable, Equatable {
+        struct Hold: Sendable, Equatable {
+            var slice: String
+            var measure: Budget.Measure
+            var amount: Double
+        }
+
+        var holds: [Hold]
+        var model: String
+        var local: Bool
+    }
+
+    /// Why a request was not admitted.
+    enum Refusal: Error, Equatable {
+        /// No answer from the aggregator yet: the caps are unknown.
+        case noTerms
+        /// A cap's runaway rule holds the request's scope.
+        case runaway(message: String, retryAfter: Int)
+        /// A money cap matches a model without a price the aggregator knows; `asked`: the
+        /// aggregator was asked for it already.
+        case unpriced(budget: String, model: String, asked: Bool)
+        /// A cap's slice lacks room: `full` when neither the cap's free room nor what other
+        /// gateways hold could make it (a refusal now), else worth waiting for.
+        case noRoom(budget: String, full: Bool)
+    }
+
+    /// A report's mark on a slice: the worst cases admitted when it was made, and the headroom
+    /// it declared.
+    private struct Mark {
+        var admitted: Double
+        var headroom: Double
+        /// For a report that got no answer: until when the aggregator might still apply it.
+        var untilMs: Int64?
+    }
+
+    /// How long a report that got no answer may still reach the aggregator (its timeout, and
+    /// a queue before its transaction, with room to spare).
+    static let unansweredMarkMs: Int64 = 30_000
+
+    private struct Slice {
+        let id: String
+        let budget: String
+        var amount = 0.0
+        var settled = 0.0
+        var held = 0.0
+        var admitted = 0.0
+        var ended = false
+        var usableUntilMs: Int64 = 0
+        var reclaimable = 0.0
+        /// The last answered report's mark, and those sent but not answered (the aggregator may
+        /// have applied them): admissions stay within every one.
+        var marks: [Mark] = []
+        var sent: Mark?
+        /// Worst cases admitted lately, for the rate.
+        var recent: [(ms: Int64, amount: Double)] = []
+        /// When it was made, last admitted from, or last asked for room.
+        var lastUsedMs: Int64
+
+        init(id: String, budget: String, nowMs: Int64) {
+            self.id = id
+            self.budget = budget
+            createdMs = nowMs
+            lastUsedMs = nowMs
+        }
+
+        let createdMs: Int64
+
+        var committed: Double { settled + held }
+    }
+
+    private struct State {
+        var node = ""
+        var caps: [Cap]?
+        /// Prices by model, as the last report asked them.
+        var prices: [String: LeaseAnswer.Price] = [:]
+        var modelsWanted: Set<String> = []
+        var slices: [String: Slice] = [:]
+        /// The open slice each cap admits from.
+        var active: [String: String] = [:]
+        /// The worst cases waiting for room since the last report, by cap (each waiting
+        /// request tries once per report).
+        var needs: [String: Double] = [:]
+        var offline = false
+        /// The largest worst case a request asked of each cap: a slice's headroom holds two at
+        /// least, so a request after a quiet spell does not wait for a report.
+        var largest: [String: Double] = [:]
+        /// Shutting down: every slice is returned (kept only for what is in flight).
+        var closing = false
+    }
+
+    static let rateWindowMs: Int64 = 10_000
+    /// Room kept back from a slice's local expiry: a slice is used only while the aggregator
+    /// surely still counts it.
+    static let expiryMarginMs: Int64 = 2_000
+
+    let settings: GatewayConfiguration.Leases
+    private let state = Mutex(State())
+
+    init(settings: GatewayConfiguration.Leases) {
+        self.settings = settings
+    }
+
+    var hasTerms: Bool { state.withLock { $0.caps != nil } }
+
+    /// Takes the request's worst case from the slice of every cap that matches `labels` (the
+    /// gateway's `node` added), or says why not. `input` and `maxOutput` are tokens.
+    func admit(labels: [String: String], model: String, local: Bool, input: Double, maxOutput: Double, nowMs: Int64) -> Result<Ticket, Refusal> {
+        state.withLock { state in
+            guard let caps = state.caps else { return .failure(.noTerms) }
+            var labels = labels
+            labels["node"] = state.node
+            var takes: [(slice: String?, budget: String, measure: Budget.Measure, amount: Double)] = []
+            for cap in caps where cap.matches(labels) {
+                if let message = cap.terms.runaway {
+                    return .failure(.runaway(message: message, retryAfter: max(1, Int((cap.terms.runawaySeconds ?? 60).rounded(.up)))))
+                }
+                let amount: Double
+                switch cap.measure {
+                case .tokens:
+                    amount = input + maxOutput
+                case .usd:
+                    guard let price = state.prices[model] else {
+                        let asked = state.modelsWanted.contains(model)
+                        state.modelsWanted.insert(model)
+                        return .failure(.unpriced(budget: cap.terms.budget, model: model, asked: asked))
+                    }
+                    guard let cost = LeaseBook.cost(price, local: local, input: input, cachedInput: 0, output: maxOutput) else {
+                        return .failure(.unpriced(budget: cap.terms.budget, model: model, asked: true))
+                    }
+                    amount = cost
+                case .kwh, .gco2e:
+                    continue
+                }
+                takes.append((state.active[cap.terms.budget], cap.terms.budget, cap.measure, amount))
+                state.largest[cap.terms.budget] = max(state.largest[cap.terms.budget] ?? 0, amount)
+            }
+            for take in takes {
+                guard let id = take.slice, let slice = state.slices[id], LeaseBook.fits(take.amount, in: slice, offline: state.offline, nowMs: nowMs) else {
+                    state.needs[take.budget, default: 0] += take.amount
+                    let slice = take.slice.flatMap { state.slices[$0] }
+                    let cap = caps.first { $0.terms.budget == take.budget }!
+                    // Room the cap has or other gateways could give back, beyond what this slice has.
+                    let reachable = max(0, cap.terms.limit - cap.terms.used) + (slice?.reclaimable ?? 0) + max(0, (slice?.amount ?? 0) - (slice?.committed ?? 0))
+                    return .failure(.noRoom(budget: take.budget, full: reachable < take.amount))
+                }
+            }
+            var ticket = Ticket(holds: [], model: model, local: local)
+            for take in takes {
+                let id = take.slice!
+                state.slices[id]!.held += take.amount
+                state.slices[id]!.admitted += take.amount
+                state.slices[id]!.recent.append((nowMs, take.amount))
+                state.slices[id]!.lastUsedMs = nowMs
+                ticket.holds.append(.init(slice: id, measure: take.measure, amount: take.amount))
+            }
+            return .success(ticket)
+        }
+    }
+
+    /// A request's worst case fits the slice: open, not expired here, within its amount, and
+    /// within the headroom of every report the aggregator may hold (unless it is known down).
+    private static func fits(_ amount: Double, in slice: Slice, offline: Bool, nowMs: Int64) -> Bool {
+        guard !slice.ended, nowMs < slice.usableUntilMs, slice.committed + amount <= slice.amount else { return false }
+        guard !offline else { return true }
+        return (slice.marks + [slice.sent].compactMap { $0 }).allSatisfy { slice.admitted + amount - $0.admitted <= $0.headroom }
+    }
+
+    /// The request ended: each slice keeps what it used (nil: it failed, nothing) and frees the
+    /// rest of its worst case.
+    func settle(_ ticket: Ticket, input: Double, cachedInput: Double, output: Double) {
+        state.withLock { state in
+            for hold in ticket.holds {
+                guard state.slices[hold.slice] != nil else { continue }  // expired at the aggregator: charged there at its worst
+                let used: Double = switch hold.measure {
+                case .usd: state.prices[ticket.model].flatMap { LeaseBook.cost($0, local: ticket.local, input: input, cachedInput: cachedInput, output: output) } ?? hold.amount
+                default: input + output
+                }
+                state.slices[hold.slice]!.held = max(0, state.slices[hold.slice]!.held - hold.amount)
+                state.slices[hold.slice]!.settled += used
+            }
+        }
+    }
+
+    /// What tokens cost at `price`: a cloud model's input (its cached part at its own price)
+    /// and output, or a local model's measured cost per token.
+    static func cost(_ price: LeaseAnswer.Price, local: Bool, input: Double, cachedInput: Double, output: Double) -> Double? {
+        if local { return price.local.map { (input + output) * $0 } }
+        guard let inputPrice = price.input, let output = price.output.map({ $0 * output }) else { return nil }
+        return max(0, input - cachedInput) * inputPrice + cachedInput * (price.cachedInput ?? inputPrice) + output
+    }
+
+    /// The next report: every slice's account, its headroom and the room it wants, a new slice
+    /// for every cap a request waits on without one, and the models to price. Marks what it
+    /// declares as sent.
+    func report(nowMs: Int64, newID: () -> String = { "slice_" + UUID().uuidString.lowercased() }) -> LeaseReport {
+        state.withLock { state in
+            let interval = Double(settings.reportIntervalMs) / 1000
+            for budget in state.needs.keys where state.active[budget] == nil {
+                let id = newID()
+                state.slices[id] = Slice(id: id, budget: budget, nowMs: nowMs)
+                state.active[budget] = id
+            }
+            var slices: [LeaseReport.Slice] = []
+            for id in state.slices.keys.sorted() {
+                var slice = state.slices[id]!
+                slice.recent.removeAll { $0.ms <= nowMs - LeaseBook.rateWindowMs }
+                let free = max(0, slice.amount - slice.committed)
+                let largest = state.largest[slice.budget] ?? 0
+                let rate = slice.recent.reduce(0) { $0 + $1.amount } / (Double(min(LeaseBook.rateWindowMs, max(1_000, nowMs - slice.createdMs))) / 1000)
+                let need = state.active[slice.budget] == id ? state.needs[slice.budget] ?? 0 : 0
+                if need > 0 { slice.lastUsedMs = nowMs }
+                let idle = slice.lastUsedMs <= nowMs - settings.idleMs
+                let want = slice.ended || state.closing || idle ? 0 : max(rate * Double(settings.coverMs) / 1000, 4 * largest, 2 * need)
+                let headroom: Double
+                if state.offline {
+                    headroom = free  // it admits from all of it until an answer comes
+                } else if slice.marks.isEmpty && slice.sent == nil {
+                    headroom = want  // new: it may admit from all it is granted until its next report
+                } else if want == 0 {
+                    headroom = 0  // admits nothing more: idle (returned once nothing is held), ended, or closing
+                } else {
+                    headroom = min(free, max(2 * largest, rate * 3 * interval))
+                }
+                slice.sent = Mark(admitted: slice.admitted, headroom: headroom)
+                state.slices[id] = slice
+                slices.append(.init(id: id, budget: slice.budget, settled: slice.settled, held: slice.held, headroom: headroom, want: want, need: need,
+                                    admitted: slice.admitted))
+            }
+            state.needs = [:]
+            // Every model priced so far too: prices change (a new list price, a local model's
+            // measured cost), and one without a price may have got one.
+            let models = state.modelsWanted.union(state.prices.keys).sorted().prefix(LeaseAPI.maxItems)
+            return LeaseReport(slices: slices, models: Array(models), expirySeconds: Double(settings.expiryMs) / 1000)
+        }
+    }
+
+    /// The aggregator answered `report`, sent at `sentMs`: the caps, prices and slices as it
+    /// now holds them.
+    func apply(_ answer: LeaseAnswer, to report: LeaseReport, sentMs: Int64) {
+        state.withLock { state in
+            state.offline = false
+            state.node = answer.node
+            state.caps = answer.caps.map { terms in
+                let matchers = terms.match.compactMap { matcher -> LabelMatcher? in
+                    guard let op = LabelMatcher.Operator(rawValue: matcher.op) else { return nil }
+                    return try? LabelMatcher(matcher.name, op, matcher.value)
+                }
+                return Cap(terms: terms, matchers: matchers, measure: Budget.Measure(rawValue: terms.measure) ?? .tokens)
+            }
+            for price in answer.prices { state.prices[price.model] = price }
+            state.modelsWanted.subtract(answer.prices.map(\.model))
+            let reported = Dictionary(report.slices.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+            for grant in answer.slices {
+                guard let sent = reported[grant.id], var slice = state.slices[grant.id] else { continue }
+                if grant.state == .closed {
+                    state.slices[grant.id] = nil
+                    if state.active[slice.budget] == grant.id { state.active[slice.budget] = nil }
+                    // Its cap may have room a new slice can take, if a request still waits.
+                    continue
+                }
+                let new = slice.marks.isEmpty
+                slice.amount = sent.settled + sent.held + grant.free
+                // A new slice admits from all of it until its next report (the aggregator charges
+                // all of it if that report never comes); then within each report's headroom.
+                slice.marks = slice.marks.filter { ($0.untilMs ?? 0) > sentMs } + [Mark(admitted: sent.admitted, headroom: new ? .infinity : sent.headroom)]
+                slice.sent = nil
+                slice.reclaimable = grant.reclaimable
+                slice.usableUntilMs = sentMs + Int64(grant.expiresInSeconds * 1000) - LeaseBook.expiryMarginMs
+                if grant.state == .ended {
+                    slice.ended = true
+                    if state.active[slice.budget] == grant.id { state.active[slice.budget] = nil }
+                }
+                state.slices[grant.id] = slice
+            }
+        }
+    }
+
+    /// The report got no answer. `refused`: the aggregator's port refused the connection (it
+    /// is down, so it applied nothing and charges in full what it did not hear about); else it
+    /// may have applied the report, whose mark stays with the slices.
+    func failed(refused: Bool, nowMs: Int64) {
+        state.withLock { state in
+            for id in state.slices.keys {
+                if var sent = state.slices[id]!.sent, !refused {
+                    sent.untilMs = nowMs + LeaseBook.unansweredMarkMs
+                    state.slices[id]!.marks.append(sent)
+                }
+                state.slices[id]!.sent = nil
+            }
+            if refused { state.offline = true }
+        }
+    }
+
+    /// The gateway stops: the next report returns every slice.
+    func close() {
+        state.withLock { $0.closing = true }
+    }
+
+    /// A cap as last described, for a refusal's message.
+    func cap(_ budget: String) -> LeaseAnswer.Cap? {
+        state.withLock { $0.caps?.first { $0.terms.budget == budget }?.terms }
+    }
+
+    /// Open slices, and whether the aggregator is known to be down: the gateway's `/metrics`.
+    var figures: (slices: Int, offline: Bool) {
+        state.withLock { ($0.slices.count, $0.offline) }
+    }
+}
