@@ -49,8 +49,8 @@ final class LeaseBook: Sendable {
         case noTerms
         /// A cap's runaway rule holds the request's scope.
         case runaway(message: String, retryAfter: Int)
-        /// A money cap matches a model without a price the aggregator knows; `asked`: the
-        /// aggregator was asked for it already.
+        /// A money cap matches a model without a price; `asked`: the aggregator answered that it
+        /// knows none (else the next report asks).
         case unpriced(budget: String, model: String, asked: Bool)
         /// A cap's slice lacks room: `full` when neither the cap's free room nor what other
         /// gateways hold could make it (a refusal now), else worth waiting for.
@@ -153,9 +153,8 @@ final class LeaseBook: Sendable {
                     amount = input + maxOutput
                 case .usd:
                     guard let price = state.prices[model] else {
-                        let asked = state.modelsWanted.contains(model)
                         state.modelsWanted.insert(model)
-                        return .failure(.unpriced(budget: cap.terms.budget, model: model, asked: asked))
+                        return .failure(.unpriced(budget: cap.terms.budget, model: model, asked: false))
                     }
                     guard let cost = LeaseBook.cost(price, local: local, input: input, cachedInput: 0, output: maxOutput) else {
                         return .failure(.unpriced(budget: cap.terms.budget, model: model, asked: true))
