@@ -25,8 +25,9 @@ public struct LeaseReport: Codable, Sendable, Equatable {
         /// What the slice's finished requests used, and the worst case of those in flight.
         public var settled: Double
         public var held: Double
-        /// The most this gateway may admit from the slice before its next report is answered:
-        /// what a slice is charged beyond `settled + held` when it expires unreported.
+        /// The most this gateway may admit from the slice before its next report is answered
+        /// (at most the free room it is granted): what a slice is charged beyond `settled +
+        /// held` when it expires unreported.
         public var headroom: Double
         /// The free room it wants on top of `settled + held + headroom`'s needs; 0 with
         /// nothing held returns the slice.
@@ -92,14 +93,18 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         public var limit: Double
         /// What the period holds: spent, and leased and reserved but not spent yet.
         public var used: Double
+        /// What gateways' slices of it hold and have neither spent nor put in flight: room a
+        /// recall can bring back to where a request waits.
+        public var unspent: Double
         public var resetsAt: String
         public var secondsToReset: Double
         /// Set while the cap's runaway rule refuses its scope.
         public var runaway: String?
         public var runawaySeconds: Double?
 
-        public init(budget: String, match: [Matcher], measure: String, unit: String, limit: Double, used: Double, resetsAt: String, secondsToReset: Double,
-                    runaway: String? = nil, runawaySeconds: Double? = nil) {
+        public init(budget: String, match: [Matcher], measure: String, unit: String, limit: Double, used: Double, unspent: Double, resetsAt: String,
+                    secondsToReset: Double, runaway: String? = nil, runawaySeconds: Double? = nil) {
+            self.unspent = unspent
             self.budget = budget
             self.match = match
             self.measure = measure
@@ -113,7 +118,7 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case budget, match, measure, unit, limit, used, runaway
+            case budget, match, measure, unit, limit, used, unspent, runaway
             case resetsAt = "resets_at", secondsToReset = "seconds_to_reset", runawaySeconds = "runaway_seconds"
         }
     }
@@ -134,20 +139,21 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         public var state: State
         /// Room to admit from, on top of what was settled and held when reported.
         public var free: Double
-        /// Room other gateways' slices hold beyond their headroom, which a wait can bring back.
-        public var reclaimable: Double
+        /// A request at another gateway waits for room: report at once, and declare no headroom
+        /// beyond what waits here, so the rest goes back.
+        public var recalled: Bool
         public var expiresInSeconds: Double
 
-        public init(id: String, state: State, free: Double, reclaimable: Double, expiresInSeconds: Double) {
+        public init(id: String, state: State, free: Double, recalled: Bool, expiresInSeconds: Double) {
             self.id = id
             self.state = state
             self.free = free
-            self.reclaimable = reclaimable
+            self.recalled = recalled
             self.expiresInSeconds = expiresInSeconds
         }
 
         private enum CodingKeys: String, CodingKey {
-            case id, state, free, reclaimable
+            case id, state, free, recalled
             case expiresInSeconds = "expires_in_seconds"
         }
     }

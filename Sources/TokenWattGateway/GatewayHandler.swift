@@ -113,10 +113,12 @@ package struct GatewayHandler: Sendable {
         guard call.route.capped, let leases else { return nil }
         let maxOutput = call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens
         let deadline = Monotonic.milliseconds() + configuration.leases.waitMs
+        var waiting: [String: Double] = [:]
+        defer { leases.book.doneWaiting(waiting) }
         var reports = 0
         while true {
             let outcome = leases.book.admit(labels: call.labels, model: call.shape.model, local: call.route.local, input: Double(call.shape.estimatedInputTokens),
-                                            maxOutput: Double(maxOutput), nowMs: Monotonic.milliseconds())
+                                            maxOutput: Double(maxOutput), waiting: waiting, nowMs: Monotonic.milliseconds())
             let refusal: LeaseBook.Refusal
             switch outcome {
             case .success(let ticket):
@@ -130,16 +132,19 @@ package struct GatewayHandler: Sendable {
             switch refusal {
             case .runaway(let message, let retryAfter):
                 return await refuse(&call, type: "runaway", message: message, retryAfter: retryAfter)
-            case .noRoom(let budget, let full) where full || Monotonic.milliseconds() >= deadline:
+            case .noRoom(let budget, _, let full) where full || Monotonic.milliseconds() >= deadline:
                 let cap = leases.book.cap(budget)
                 let message = cap.map { CapRefusal.exceeded(budget: budget, used: $0.used, limit: $0.limit, unit: $0.unit, resetsAt: $0.resetsAt) }
                     ?? "budget \(budget): no room left"
+                leases.book.doneWaiting(waiting)
+                waiting = [:]
                 return await refuse(&call, type: "budget_exceeded", message: message, retryAfter: max(1, Int((cap?.secondsToReset ?? 60).rounded(.up))))
             case .unpriced(let budget, let model, asked: true):
                 metrics.count(.unpriced, route: call.route.pattern)
                 return GatewayHandler.error(422, "unpriced", "budget \(budget) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, "
                                             + "or let the ledger measure the local model first", anthropic: call.anthropic)
             case .noTerms, .noRoom, .unpriced:
+                if case .noRoom(let budget, let amount, _) = refusal { waiting[budget] = amount }
                 // Wait for a report that carries this request's need or model; after the first, at
                 // a pace that leaves other gateways time to report what they give back.
                 if reports > 0 { try? await Task.sleep(for: .milliseconds(min(250, configuration.leases.reportIntervalMs / 4))) }

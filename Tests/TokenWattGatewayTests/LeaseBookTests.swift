@@ -7,13 +7,13 @@ import TokenWattAPI
 /// headroom its last report declared, sized by the report to the recent rate.
 @Suite struct LeaseBookTests {
     static func cap(_ budget: String, _ label: String, _ value: String, measure: String = "tokens", limit: Double = 100_000) -> LeaseAnswer.Cap {
-        LeaseAnswer.Cap(budget: budget, match: [.init(name: label, op: "=", value: value)], measure: measure, unit: measure, limit: limit, used: 0,
+        LeaseAnswer.Cap(budget: budget, match: [.init(name: label, op: "=", value: value)], measure: measure, unit: measure, limit: limit, used: 0, unspent: 0,
                         resetsAt: "2027-01-01T00:00:00Z", secondsToReset: 3_600)
     }
 
     static func answer(_ report: LeaseReport, caps: [LeaseAnswer.Cap], free: [String: Double], prices: [LeaseAnswer.Price] = []) -> LeaseAnswer {
         LeaseAnswer(node: "gw-0", currency: "USD", caps: caps, slices: report.slices.map { slice in
-            .init(id: slice.id, state: .open, free: free[slice.budget] ?? 0, reclaimable: 0, expiresInSeconds: 60)
+            .init(id: slice.id, state: .open, free: free[slice.budget] ?? 0, recalled: false, expiresInSeconds: 60)
         }, prices: prices)
     }
 
@@ -31,18 +31,18 @@ import TokenWattAPI
         #expect(first.slices.isEmpty)
         book.apply(LeaseBookTests.answer(first, caps: caps, free: [:]), to: first, sentMs: 0)
         // No slice yet: worth waiting for (the caps have room), and the next report asks for one per matching cap.
-        #expect(admit(book) == .failure(.noRoom(budget: "team", full: false)))
+        #expect(admit(book) == .failure(.noRoom(budget: "team", amount: 131, full: false)))
         let asking = book.report(nowMs: 10)
         #expect(Set(asking.slices.map(\.budget)) == ["team"])
         #expect(asking.slices[0].need == 131 && asking.slices[0].want >= 262 && asking.slices[0].headroom == asking.slices[0].want)
         book.apply(LeaseBookTests.answer(asking, caps: caps, free: ["team": 1_000]), to: asking, sentMs: 10)
-        #expect(admit(book, at: 20) == .failure(.noRoom(budget: "model", full: false)))
+        #expect(admit(book, at: 20) == .failure(.noRoom(budget: "model", amount: 131, full: false)))
         let both = book.report(nowMs: 30)
         book.apply(LeaseBookTests.answer(both, caps: caps, free: ["team": 1_000, "model": 150]), to: both, sentMs: 30)
         // The model cap's 150 holds one worst case of 131; the second request takes nothing from either.
         let ticket = try admit(book, at: 40).get()
         #expect(ticket.holds.count == 2 && ticket.holds.allSatisfy { $0.amount == 131 })
-        #expect(admit(book, at: 50) == .failure(.noRoom(budget: "model", full: false)))
+        #expect(admit(book, at: 50) == .failure(.noRoom(budget: "model", amount: 131, full: false)))
         let held = book.report(nowMs: 60).slices
         #expect(held.allSatisfy { $0.held == 131 && $0.settled == 0 && $0.admitted == 131 })
         // It used 20 + 100: each slice keeps 120, and the rest of the worst case is free again.
@@ -59,6 +59,7 @@ import TokenWattAPI
         _ = admit(book)
         let new = book.report(nowMs: 0)
         book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 100_000]), to: new, sentMs: 0)
+        book.doneWaiting(["team": 131])
         // A new slice: all of it until its next report.
         for index in 0..<20 { _ = try admit(book, at: Int64(index)).get() }
         // Twenty requests of 131 in the first second: 2,620 tokens/s; a headroom of three report intervals.
@@ -73,13 +74,36 @@ import TokenWattAPI
         // The next report is not answered: an aggregator that may have applied it binds too.
         _ = book.report(nowMs: 1_200)
         book.failed(refused: false, nowMs: 1_300)
-        #expect(admit(book, at: 1_400) == .failure(.noRoom(budget: "team", full: false)))
+        #expect(admit(book, at: 1_400) == .failure(.noRoom(budget: "team", amount: 131, full: false)))
         // Refused: the aggregator is down, it applies nothing and charges the slice in full; all of it is usable.
         _ = book.report(nowMs: 1_500)
         book.failed(refused: true, nowMs: 1_600)
         #expect(throws: Never.self) { try admit(book, at: 1_700).get() }
         let offline = book.report(nowMs: 1_800)
         #expect(offline.slices[0].headroom == second.slices[0].settled + second.slices[0].held + 100_000 - offline.slices[0].held - offline.slices[0].settled)
+    }
+
+    @Test func aRecalledSliceDeclaresNoHeadroomButWhatWaitsAndReportsAgainAtOnce() throws {
+        let book = LeaseBook(settings: .init())
+        let caps = [LeaseBookTests.cap("team", "team", "research")]
+        let terms = book.report(nowMs: 0)
+        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
+        _ = admit(book)
+        let new = book.report(nowMs: 0)
+        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 10_000]), to: new, sentMs: 0)
+        book.doneWaiting(["team": 131])
+        _ = try admit(book, at: 10).get()
+        let normal = book.report(nowMs: 1_000)
+        #expect(normal.slices[0].headroom == 393)
+        var recall = LeaseBookTests.answer(normal, caps: caps, free: ["team": 393])
+        recall.slices[0].recalled = true
+        #expect(book.apply(recall, to: normal, sentMs: 1_000))
+        let recalled = book.report(nowMs: 1_010)
+        #expect(recalled.slices[0].headroom == 0 && recalled.slices[0].want > 0)
+        #expect(!book.apply(recall, to: recalled, sentMs: 1_010))
+        // Only what waits here may be admitted once the answer comes.
+        for _ in 0..<3 { _ = admit(book, at: 1_020) }
+        #expect(book.report(nowMs: 1_030).slices[0].headroom == 3 * 131)
     }
 
     @Test func anIdleSliceIsReturnedAndAClosedOneForgotten() throws {
@@ -90,6 +114,7 @@ import TokenWattAPI
         _ = admit(book)
         let new = book.report(nowMs: 0)
         book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 5_000]), to: new, sentMs: 0)
+        book.doneWaiting(["team": 131])
         let ticket = try admit(book, at: 10).get()
         // Idle, but a request is in flight: it keeps what that holds, and asks for nothing more.
         let busy = book.report(nowMs: 20_000)
@@ -99,7 +124,7 @@ import TokenWattAPI
         let returned = book.report(nowMs: 21_000)
         #expect(returned.slices[0].want == 0 && returned.slices[0].headroom == 0 && returned.slices[0].held == 0)
         let closed = LeaseAnswer(node: "gw-0", currency: "USD", caps: caps,
-                                 slices: [.init(id: returned.slices[0].id, state: .closed, free: 0, reclaimable: 0, expiresInSeconds: 0)], prices: [])
+                                 slices: [.init(id: returned.slices[0].id, state: .closed, free: 0, recalled: false, expiresInSeconds: 0)], prices: [])
         book.apply(closed, to: returned, sentMs: 21_000)
         #expect(book.figures.slices == 0)
         #expect(book.report(nowMs: 22_000).slices.isEmpty)
@@ -124,6 +149,7 @@ import TokenWattAPI
         _ = admit(book)
         let new = book.report(nowMs: 0)
         book.apply(LeaseBookTests.answer(new, caps: caps, free: ["usd": 1]), to: new, sentMs: 0)
+        book.doneWaiting(["usd": 31 * 1e-5 + 100 * 1e-4])
         let ticket = try admit(book).get()
         #expect(abs(ticket.holds[0].amount - (31 * 1e-5 + 100 * 1e-4)) < 1e-12)
         // Cached input at its own price once settled.

@@ -59,10 +59,12 @@ extension ReservationDesk: Service {
         for cap in caps {
             guard let room = rooms[cap.name] else { continue }
             let held = try await reservations.totals(budget: cap.name, periodStart: room.periodStart).values.reduce(0) { $0 + $1.amount }
+            let open = try await reservations.openLeases(budget: cap.name, periodStart: room.periodStart)
             let end = cap.period.bounds(at: now).end
             var term = LeaseAnswer.Cap(budget: cap.name, match: cap.scope.map { .init(name: $0.name, op: $0.op.rawValue, value: $0.value) },
                                        measure: cap.measure.rawValue, unit: BudgetEvaluator.unit(of: cap, currency: pricing.currency), limit: cap.limit,
-                                       used: room.spentBefore + held, resetsAt: ReservationsHandler.time(end, cap), secondsToReset: Double(end - now) / 1000)
+                                       used: room.spentBefore + held, unspent: open.unspent, resetsAt: ReservationsHandler.time(end, cap),
+                                       secondsToReset: Double(end - now) / 1000)
             if let hold = runawayHold(cap, states[cap.name], now: now) {
                 let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
                 term.runaway = refusal.message
@@ -79,8 +81,10 @@ extension ReservationDesk: Service {
                                     output: cloud.map { $0.output / 1e6 }, local: local[model]))
             }
         }
+        let capOf = Dictionary(report.slices.map { ($0.id, $0.budget) }, uniquingKeysWith: { first, _ in first })
         let slices = sync.outcomes.map {
-            LeaseAnswer.Slice(id: $0.id, state: .init(rawValue: $0.state.rawValue) ?? .closed, free: $0.free, reclaimable: $0.reclaimable,
+            LeaseAnswer.Slice(id: $0.id, state: .init(rawValue: $0.state.rawValue) ?? .closed, free: $0.free,
+                              recalled: capOf[$0.id].map { recalled.contains($0) || sync.starved.contains($0) } ?? false,
                               expiresInSeconds: Double($0.expiresMs - now) / 1000)
         }
         return LeaseAnswer(node: gateway, currency: pricing.currency, caps: terms, slices: slices, prices: prices)

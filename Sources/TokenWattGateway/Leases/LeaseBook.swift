@@ -54,7 +54,7 @@ final class LeaseBook: Sendable {
         case unpriced(budget: String, model: String, asked: Bool)
         /// A cap's slice lacks room: `full` when neither the cap's free room nor what other
         /// gateways hold could make it (a refusal now), else worth waiting for.
-        case noRoom(budget: String, full: Bool)
+        case noRoom(budget: String, amount: Double, full: Bool)
     }
 
     /// A report's mark on a slice: the worst cases admitted when it was made, and the headroom
@@ -79,7 +79,8 @@ final class LeaseBook: Sendable {
         var admitted = 0.0
         var ended = false
         var usableUntilMs: Int64 = 0
-        var reclaimable = 0.0
+        /// Another gateway waits for room: no headroom beyond what waits here.
+        var recalled = false
         /// The last answered report's mark, and those sent but not answered (the aggregator may
         /// have applied them): admissions stay within every one.
         var marks: [Mark] = []
@@ -110,8 +111,8 @@ final class LeaseBook: Sendable {
         var slices: [String: Slice] = [:]
         /// The open slice each cap admits from.
         var active: [String: String] = [:]
-        /// The worst cases waiting for room since the last report, by cap (each waiting
-        /// request tries once per report).
+        /// The worst cases of the requests waiting for room, by cap, until each is admitted
+        /// or gives up (`doneWaiting`): every report asks for them, and declares them as headroom.
         var needs: [String: Double] = [:]
         var offline = false
         /// The largest worst case a request asked of each cap: a slice's headroom holds two at
@@ -137,7 +138,9 @@ final class LeaseBook: Sendable {
 
     /// Takes the request's worst case from the slice of every cap that matches `labels` (the
     /// gateway's `node` added), or says why not. `input` and `maxOutput` are tokens.
-    func admit(labels: [String: String], model: String, local: Bool, input: Double, maxOutput: Double, nowMs: Int64) -> Result<Ticket, Refusal> {
+    /// `waiting`: what this request already waits for, by cap (counted once in the needs).
+    func admit(labels: [String: String], model: String, local: Bool, input: Double, maxOutput: Double, waiting: [String: Double] = [:],
+               nowMs: Int64) -> Result<Ticket, Refusal> {
         state.withLock { state in
             guard let caps = state.caps else { return .failure(.noTerms) }
             var labels = labels
@@ -168,12 +171,12 @@ final class LeaseBook: Sendable {
             }
             for take in takes {
                 guard let id = take.slice, let slice = state.slices[id], LeaseBook.fits(take.amount, in: slice, offline: state.offline, nowMs: nowMs) else {
-                    state.needs[take.budget, default: 0] += take.amount
+                    if waiting[take.budget] == nil { state.needs[take.budget, default: 0] += take.amount }
                     let slice = take.slice.flatMap { state.slices[$0] }
                     let cap = caps.first { $0.terms.budget == take.budget }!
                     // Room the cap has or other gateways could give back, beyond what this slice has.
-                    let reachable = max(0, cap.terms.limit - cap.terms.used) + (slice?.reclaimable ?? 0) + max(0, (slice?.amount ?? 0) - (slice?.committed ?? 0))
-                    return .failure(.noRoom(budget: take.budget, full: reachable < take.amount))
+                    let reachable = max(0, cap.terms.limit - cap.terms.used) + cap.terms.unspent
+                    return .failure(.noRoom(budget: take.budget, amount: take.amount, full: reachable < take.amount))
                 }
             }
             var ticket = Ticket(holds: [], model: model, local: local)
@@ -195,6 +198,17 @@ final class LeaseBook: Sendable {
         guard !slice.ended, nowMs < slice.usableUntilMs, slice.committed + amount <= slice.amount else { return false }
         guard !offline else { return true }
         return (slice.marks + [slice.sent].compactMap { $0 }).allSatisfy { slice.admitted + amount - $0.admitted <= $0.headroom }
+    }
+
+    /// A request stopped waiting (admitted, or refused): its worst cases leave the needs.
+    func doneWaiting(_ waiting: [String: Double]) {
+        guard !waiting.isEmpty else { return }
+        state.withLock { state in
+            for (budget, amount) in waiting {
+                let left = (state.needs[budget] ?? 0) - amount
+                state.needs[budget] = left > 1e-9 ? left : nil
+            }
+        }
     }
 
     /// The request ended: each slice keeps what it used (nil: it failed, nothing) and frees the
@@ -251,14 +265,14 @@ final class LeaseBook: Sendable {
                 } else if want == 0 {
                     headroom = 0  // admits nothing more: idle (returned once nothing is held), ended, or closing
                 } else {
-                    headroom = min(free, max(2 * largest, rate * 3 * interval))
+                    // Room for its rate until the next answer, none while recalled; and what waits now.
+                    headroom = max(slice.recalled ? 0 : min(free, max(2 * largest, rate * 3 * interval)), need)
                 }
                 slice.sent = Mark(admitted: slice.admitted, headroom: headroom)
                 state.slices[id] = slice
                 slices.append(.init(id: id, budget: slice.budget, settled: slice.settled, held: slice.held, headroom: headroom, want: want, need: need,
                                     admitted: slice.admitted))
             }
-            state.needs = [:]
             // Every model priced so far too: prices change (a new list price, a local model's
             // measured cost), and one without a price may have got one.
             let models = state.modelsWanted.union(state.prices.keys).sorted().prefix(LeaseAPI.maxItems)
@@ -267,9 +281,12 @@ final class LeaseBook: Sendable {
     }
 
     /// The aggregator answered `report`, sent at `sentMs`: the caps, prices and slices as it
-    /// now holds them.
-    func apply(_ answer: LeaseAnswer, to report: LeaseReport, sentMs: Int64) {
+    /// now holds them. True when a slice was just recalled: report again at once, so that the
+    /// room goes back while the request that asked for it waits.
+    @discardableResult
+    func apply(_ answer: LeaseAnswer, to report: LeaseReport, sentMs: Int64) -> Bool {
         state.withLock { state in
+            var reportAgain = false
             state.offline = false
             state.node = answer.node
             state.caps = answer.caps.map { terms in
@@ -294,9 +311,12 @@ final class LeaseBook: Sendable {
                 slice.amount = sent.settled + sent.held + grant.free
                 // A new slice admits from all of it until its next report (the aggregator charges
                 // all of it if that report never comes); then within each report's headroom.
-                slice.marks = slice.marks.filter { ($0.untilMs ?? 0) > sentMs } + [Mark(admitted: sent.admitted, headroom: new ? .infinity : sent.headroom)]
+                // As the aggregator holds it: the headroom declared, within the room granted.
+                slice.marks = slice.marks.filter { ($0.untilMs ?? 0) > sentMs }
+                    + [Mark(admitted: sent.admitted, headroom: new ? .infinity : min(sent.headroom, grant.free))]
                 slice.sent = nil
-                slice.reclaimable = grant.reclaimable
+                if grant.recalled && !slice.recalled { reportAgain = true }
+                slice.recalled = grant.recalled
                 slice.usableUntilMs = sentMs + Int64(grant.expiresInSeconds * 1000) - LeaseBook.expiryMarginMs
                 if grant.state == .ended {
                     slice.ended = true
@@ -304,6 +324,7 @@ final class LeaseBook: Sendable {
                 }
                 state.slices[grant.id] = slice
             }
+            return reportAgain
         }
     }
 

@@ -38,6 +38,18 @@ public struct CapRoom: Sendable, Equatable {
     }
 }
 
+/// A cap period's open slices: how many, their amount, and what their gateways last reported
+/// settled and held in flight.
+public struct OpenLeases: Sendable, Equatable {
+    public var count: Int
+    public var amount: Double
+    public var settled: Double
+    public var held: Double
+
+    /// What they hold and have not spent or put in flight: room a recall can bring back.
+    public var unspent: Double { max(0, amount - settled - held) }
+}
+
 /// What became of each reported slice, and the caps a request waited on without room.
 public struct LeaseSync: Sendable, Equatable {
     public enum State: String, Sendable {
@@ -49,8 +61,6 @@ public struct LeaseSync: Sendable, Equatable {
         public var state: State
         /// Room to admit from on top of the reported settled and held amounts.
         public var free: Double
-        /// What the cap's other open slices hold beyond their headroom.
-        public var reclaimable: Double
         public var expiresMs: Int64
     }
 
@@ -90,13 +100,13 @@ extension SQLiteReservationStore {
         }
     }
 
-    public func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> (count: Int, amount: Double, settled: Double) {
+    public func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> OpenLeases {
         try await database.read("read lease slices") { db in
             let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(settled), 0) FROM leases
+                SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(settled), 0), COALESCE(SUM(held), 0) FROM leases
                 WHERE budget = ? AND period_start = ? AND closed_ms IS NULL
                 """, arguments: [budget, periodStart])
-            return (row?[0] ?? 0, row?[1] ?? 0, row?[2] ?? 0)
+            return OpenLeases(count: row?[0] ?? 0, amount: row?[1] ?? 0, settled: row?[2] ?? 0, held: row?[3] ?? 0)
         }
     }
 
@@ -111,8 +121,8 @@ extension SQLiteReservationStore {
     private static func apply(_ report: SliceReport, gateway: String, cap: CapRoom?, recalled: Bool, nowMs: Int64, expiryMs: Int64,
                               db: Database) throws -> (outcome: LeaseSync.Outcome, starved: Bool) {
         let expires = nowMs + expiryMs
-        func closed(_ reclaimable: Double = 0) -> (LeaseSync.Outcome, Bool) {
-            (.init(id: report.id, state: .closed, free: 0, reclaimable: reclaimable, expiresMs: nowMs), false)
+        func closed() -> (LeaseSync.Outcome, Bool) {
+            (.init(id: report.id, state: .closed, free: 0, expiresMs: nowMs), false)
         }
         let ask = max(report.want, report.need)
         guard let row = try Row.fetchOne(db, sql: """
@@ -121,16 +131,16 @@ extension SQLiteReservationStore {
             // A new slice: carved from the cap's free room, if it has any.
             guard let cap, report.settled == 0, report.held == 0, ask > 0 else { return closed() }
             let (room, others) = try self.room(db, budget: report.budget, cap: cap, excluding: report.id)
-            let free = grant(ask: ask, need: report.need, headroom: 0, room: room, others: others.count, recalled: recalled)
+            let free = grant(ask: ask, need: report.need, headroom: 0, room: room, others: others, recalled: recalled)
             let starved = report.need > 0 && room < report.need
-            guard free > 0 else { return (closed(others.reclaimable).0, starved) }
+            guard free > 0 else { return (closed().0, starved) }
             // Until its next report, its gateway may admit from all of it.
             try db.execute(sql: """
                 INSERT INTO leases (id, gateway, budget, period_start, amount, settled, held, headroom, admitted, reported_ms, expires_ms)
                 VALUES (?, ?, ?, ?, ?, 0, 0, ?, 0, ?, ?)
                 """, arguments: [report.id, gateway, report.budget, cap.periodStart, free, free, nowMs, expires])
             try addToReservationTotal(db, budget: report.budget, periodStart: cap.periodStart, state: "leased", count: 1, amount: free)
-            return (.init(id: report.id, state: .open, free: free, reclaimable: others.reclaimable, expiresMs: expires), starved)
+            return (.init(id: report.id, state: .open, free: free, expiresMs: expires), starved)
         }
         let (owner, budget, periodStart, amount, closedMs): (String, String, Int64, Double, Int64?) = (row[0], row[1], row[2], row[3], row[4])
         // Closed, or another gateway's id: nothing to change.
@@ -138,7 +148,7 @@ extension SQLiteReservationStore {
         let (storedSettled, storedHeld, storedAdmitted, storedExpires): (Double, Double, Double, Int64) = (row[5], row[6], row[7], row[8])
         // A report older than the one applied (a retry overtaken by the next report): as it stands.
         if report.admitted < storedAdmitted {
-            return (.init(id: report.id, state: .open, free: max(0, amount - storedSettled - storedHeld), reclaimable: 0, expiresMs: storedExpires), false)
+            return (.init(id: report.id, state: .open, free: max(0, amount - storedSettled - storedHeld), expiresMs: storedExpires), false)
         }
         let committed = report.settled + report.held
         if ask == 0 && report.held == 0 && report.headroom == 0 {
@@ -150,15 +160,15 @@ extension SQLiteReservationStore {
             return closed()
         }
         var state = LeaseSync.State.open
-        var free = report.headroom
-        var reclaimable = 0.0
+        // What the gateway may admit before this report is answered: its headroom, within the room it had.
+        let headroom = min(report.headroom, max(0, amount - committed))
+        var free = headroom
         var starved = false
         if let cap, cap.periodStart == periodStart {
             let (room, others) = try self.room(db, budget: budget, cap: cap, excluding: report.id)
             // This slice's own unspent part is room it may keep.
             let own = room + amount - committed
-            free = grant(ask: ask, need: report.need, headroom: report.headroom, room: own, others: others.count, recalled: recalled)
-            reclaimable = others.reclaimable
+            free = grant(ask: ask, need: report.need, headroom: headroom, room: own, others: others, recalled: recalled)
             starved = report.need > 0 && own < report.need
         } else {
             // Its period is over or its cap is gone: it keeps only what may be in use.
@@ -168,29 +178,27 @@ extension SQLiteReservationStore {
         try addToReservationTotal(db, budget: budget, periodStart: periodStart, state: "leased", count: 0, amount: newAmount - amount)
         try db.execute(sql: """
             UPDATE leases SET amount = ?, settled = ?, held = ?, headroom = ?, admitted = ?, reported_ms = ?, expires_ms = ? WHERE id = ?
-            """, arguments: [newAmount, report.settled, report.held, report.headroom, report.admitted, nowMs, expires, report.id])
-        return (.init(id: report.id, state: state, free: free, reclaimable: reclaimable, expiresMs: expires), starved)
+            """, arguments: [newAmount, report.settled, report.held, min(report.headroom, free), report.admitted, nowMs, expires, report.id])
+        return (.init(id: report.id, state: state, free: free, expiresMs: expires), starved)
     }
 
     /// The free room a slice is granted: what it asks, within the cap's room (half of it when
-    /// other slices share the cap, so that each leaves some to the others; only its headroom
-    /// while the cap is recalled for a request elsewhere that waits), and never less than its
-    /// headroom, which it may already have admitted.
+    /// other slices share the cap and nothing waits here, so that each leaves some to the
+    /// others); while the cap is recalled for a request that waits, only what waits here. Never
+    /// less than its headroom (within the room it had), which it may already have admitted.
     private static func grant(ask: Double, need: Double, headroom: Double, room: Double, others: Int, recalled: Bool) -> Double {
-        let share = recalled && need == 0 ? 0 : (others > 0 && need == 0 ? room / 2 : room)
-        return max(headroom, min(ask, max(0, share)))
+        let share = recalled ? min(need, room) : min(ask, others > 0 && need == 0 ? room / 2 : room)
+        return max(headroom, max(0, share))
     }
 
-    /// What the cap period has left, and its other open slices: how many, and what they hold
-    /// beyond what their gateways may have admitted (room a recall brings back).
-    private static func room(_ db: Database, budget: String, cap: CapRoom, excluding id: String) throws -> (Double, (count: Int, reclaimable: Double)) {
+    /// What the cap period has left, and how many other slices of it are open.
+    private static func room(_ db: Database, budget: String, cap: CapRoom, excluding id: String) throws -> (Double, Int) {
         let held = try Double.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM reservation_totals WHERE budget = ? AND period_start = ?",
                                        arguments: [budget, cap.periodStart]) ?? 0
-        let others = try Row.fetchOne(db, sql: """
-            SELECT COUNT(*), COALESCE(SUM(MAX(0, amount - settled - held - headroom)), 0) FROM leases
-            WHERE budget = ? AND period_start = ? AND closed_ms IS NULL AND id <> ?
-            """, arguments: [budget, cap.periodStart, id])
-        return (cap.limit - cap.spentBefore - held, (others?[0] ?? 0, others?[1] ?? 0))
+        let others = try Int.fetchOne(db, sql: """
+            SELECT COUNT(*) FROM leases WHERE budget = ? AND period_start = ? AND closed_ms IS NULL AND id <> ?
+            """, arguments: [budget, cap.periodStart, id]) ?? 0
+        return (cap.limit - cap.spentBefore - held, others)
     }
 
     /// Slices unreported past their time close, charged what their gateway may have used:

@@ -43,8 +43,8 @@ public protocol ReservationStore: Sendable {
                     bootMs: Int64) async throws(StoreError) -> LeaseSync
     /// Expires slices unreported past their time (`LeaseStore.swift`).
     func expireLeases(nowMs: Int64, bootMs: Int64) async throws(StoreError)
-    /// What a cap period's open slices hold: their count, their amount and what they have settled.
-    func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> (count: Int, amount: Double, settled: Double)
+    /// What a cap period's open slices hold.
+    func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> OpenLeases
     /// Gives every open slice at least its own time to live from `bootMs`: an aggregator that
     /// was away lets the gateways report before it charges what they hold.
     func extendLeases(bootMs: Int64) async throws(StoreError)

@@ -1,0 +1,170 @@
+import Foundation
+import Synchronization
+import Testing
+import TokenWattService
+import TokenWattTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Leases with real binaries: gateways admitting from their slices of the caps, a killed
+/// gateway's slice coming back, an aggregator killed under steady traffic, and a cap used to
+/// its end while the traffic moves between replicas.
+@Suite(.serialized) struct LeaseTests {
+    /// A cap's figures on the aggregator's `/metrics`.
+    static func cap(_ setup: GatewayTests.Setup, _ budget: String = "cap") async throws -> (spent: Double, leased: Double, free: Double, slices: Double) {
+        let metrics = try await HTTP.get(setup.aggregator.url + "/metrics").body
+        let labels = ["budget=\"\(budget)\""]
+        return (GatewayTests.sum(metrics, "tokenwatt_budget_cap_spent", labels), GatewayTests.sum(metrics, "tokenwatt_budget_cap_leased", labels),
+                GatewayTests.sum(metrics, "tokenwatt_budget_cap_free", labels), GatewayTests.sum(metrics, "tokenwatt_budget_cap_slices", labels))
+    }
+
+    /// A gateway killed with five requests in flight: its slice expires at the aggregator, which
+    /// charges those five at their worst case (and the headroom the gateway declared), and
+    /// gives the rest of the slice back to the cap.
+    @Test func aKilledGatewaysSliceReturnsAfterItsExpiryItsRequestsInFlightAtTheirWorst() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("lease-kill", aggregatorConfig: """
+                budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 100000, action: block}]
+                """, gatewayConfig: "leases: {report_interval: 200ms, expiry: 3s}", routes: ["{match: \"slow-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
+                let gateway = setup.gateway
+                let inFlight = Task {
+                    await withTaskGroup(of: Void.self) { group in
+                        for _ in 0..<5 {
+                            group.addTask {
+                                _ = try? await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("slow-model", stream: true),
+                                                                 headers: [("x-test-chunks", "30"), ("x-test-chunk-delay-ms", "300")])
+                            }
+                        }
+                    }
+                }
+                _ = try await HTTP.waitFor("five requests upstream") { upstream.tally("slow-model").received == 5 ? true : nil }
+                // Reported: five worst cases of 131 held, nothing spent; the slice holds more room than that.
+                let before = try await HTTP.waitFor("the slice to be reported with the five in flight") { () -> (spent: Double, leased: Double, free: Double, slices: Double)? in
+                    let figures = try await LeaseTests.cap(setup)
+                    return figures.slices == 1 && figures.leased > 5 * 131 ? figures : nil
+                }
+                #expect(before.spent == 0)
+                try await Task.sleep(for: .milliseconds(500))
+                await setup.replicas[0].process.kill(signal: SIGKILL)
+                await inFlight.value
+                let after = try await HTTP.waitFor("the killed gateway's slice to expire", seconds: 20) { () -> (spent: Double, leased: Double, free: Double, slices: Double)? in
+                    let figures = try await LeaseTests.cap(setup)
+                    return figures.slices == 0 ? figures : nil
+                }
+                // Charged the five at their worst, and at most two more worst cases of headroom (its rate
+                // over three report intervals, two requests at least); the rest is free again.
+                #expect(after.spent >= 5 * 131 && after.spent <= 5 * 131 + 5 * 131, "\(after)")
+                #expect(after.leased == 0 && after.free == 100_000 - after.spent, "\(after)")
+                // The restarted gateway counts none of the killed requests: they never ended.
+                let restarted = try await setup.restartGateway()
+                #expect(GatewayTests.sum(try await restarted.metrics(), "tokenwatt_requests_total", ["model=\"slow-model\""]) == 0)
+            }
+        }
+    }
+
+    /// The aggregator killed for 30 s under steady traffic through two gateways: they admit from
+    /// their slices while it is down (no refusal), it comes back from its database knowing
+    /// every slice, and the cap's spend is exactly what the upstream served.
+    @Test func anAggregatorKilledForThirtySecondsUnderSteadyTrafficRefusesNothingAndLosesNothing() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("lease-outage", replicas: 2, aggregatorConfig: """
+                budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 200000, action: block}]
+                """, routes: ["{match: \"steady-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
+                let traffic = SteadyTraffic()
+                // Ten requests a second, alternating between the replicas.
+                let sender = Task { () -> Int in
+                    var sent = 0
+                    while traffic.sending.withLock({ $0 }) {
+                        let replica = setup.replicas[sent % 2].url
+                        sent += 1
+                        Task {
+                            let status = (try? await GatewayTests.post(replica, key: "sk-test", GatewayTests.chat("steady-model")))?.status ?? 0
+                            traffic.statuses.withLock { $0[status, default: 0] += 1 }
+                        }
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                    return sent
+                }
+                try await Task.sleep(for: .seconds(5))
+                let slices = try await LeaseTests.cap(setup).slices
+                #expect(slices == 2)
+                await setup.aggregator.process.kill(signal: SIGKILL)
+                try await Task.sleep(for: .seconds(30))
+                let restarted = try await setup.restartAggregator()
+                // It knows the slices from its database before any gateway reports again.
+                let metrics = try await HTTP.get(restarted.url + "/metrics").body
+                #expect(GatewayTests.sum(metrics, "tokenwatt_budget_cap_slices", ["budget=\"cap\""]) == 2)
+                try await Task.sleep(for: .seconds(5))
+                traffic.sending.withLock { $0 = false }
+                let sent = await sender.value
+                _ = try await HTTP.waitFor("every request to be answered") { () -> Bool? in
+                    traffic.statuses.withLock { $0.values.reduce(0, +) } == sent ? true : nil
+                }
+                let answered = traffic.statuses.withLock { $0 }
+                #expect(answered.keys.sorted() == [200] && (answered[200] ?? 0) >= 350, "\(answered)")
+                var offline = 0.0
+                for replica in setup.replicas {
+                    offline += GatewayTests.sum(try await replica.metrics(), "tokenwatt_gateway_offline_admissions_total", [])
+                }
+                #expect(offline >= 250, "admitted while the aggregator was down: \(offline)")
+                // What the slices report spent is what the upstream served, not a token more or less.
+                let served = upstream.tally("steady-model")
+                let restartedSetup = GatewayTests.Setup(directory: setup.directory, aggregator: restarted, aggregatorPort: setup.aggregatorPort, agent: nil,
+                                                        replicas: setup.replicas, gatewayConfig: setup.gatewayConfig, aggregatorConfig: setup.aggregatorConfig,
+                                                        gateways: setup.gateways)
+                _ = try await HTTP.waitFor("the slices to report every request") { () -> Bool? in
+                    try await LeaseTests.cap(restartedSetup).spent == Double(served.input + served.output) ? true : nil
+                }
+            }
+        }
+    }
+
+    /// A cap of 20,000 tokens, and traffic that moves from replica to replica every 32
+    /// requests: slices flow back to where the traffic went (an idle replica's slice is
+    /// recalled), so the first refusal comes only once 99 % of the cap is spent.
+    @Test func aCapIsUsableToNinetyNinePercentWhenTrafficMovesBetweenReplicas() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("lease-moves", replicas: 3, aggregatorConfig: """
+                budgets: [{name: cap, match: {team: research}, measure: tokens, limit: 20000, action: block}]
+                """, routes: ["{match: \"moving-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
+                var refusal: GatewayTests.Answer?
+                var phase = 0
+                phases: while phase < 20 {
+                    let replica = setup.replicas[phase % 3].url
+                    phase += 1
+                    // 32 requests, four at a time.
+                    for _ in 0..<8 {
+                        let answers = try await withThrowingTaskGroup(of: GatewayTests.Answer.self) { group in
+                            for _ in 0..<4 { group.addTask { try await GatewayTests.post(replica, key: "sk-test", GatewayTests.chat("moving-model")) } }
+                            return try await group.reduce(into: []) { $0.append($1) }
+                        }
+                        if let refused = answers.first(where: { $0.status != 200 }) {
+                            refusal = refused
+                            break phases
+                        }
+                    }
+                }
+                let refused = try #require(refusal)
+                for file in try FileManager.default.contentsOfDirectory(atPath: setup.directory) where file.hasSuffix(".log") && file.hasPrefix("gw") {
+                    print("DEBUG LOG", file, (try? String(contentsOfFile: setup.directory + "/" + file, encoding: .utf8))?.split(separator: "\n").filter { $0.contains("DEBUGSYNC") && $0.contains("slice_") }.suffix(6).joined(separator: "\n") ?? "")
+                }
+                #expect(refused.status == 429 && refused.errorType == "budget_exceeded", "\(refused.body)")
+                let served = upstream.tally("moving-model")
+                let used = Double(served.input + served.output)
+                #expect(used >= 0.99 * 20_000 && used <= 20_000, "spent \(used) of 20,000 before the first refusal, after \(phase) phases: \(refused.body)")
+                #expect(phase >= 4, "the traffic moved \(phase - 1) times")
+                print("lease-moves: \(used) of 20,000 tokens spent before the first refusal, the traffic moved \(phase - 1) times")
+            }
+        }
+    }
+}
+
+/// Requests sent at a steady pace until told to stop, and their answers' statuses.
+private final class SteadyTraffic: Sendable {
+    let sending = Mutex(true)
+    let statuses = Mutex<[UInt: Int]>([:])
+}
