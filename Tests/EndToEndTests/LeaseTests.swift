@@ -149,9 +149,6 @@ import Glibc
                     }
                 }
                 let refused = try #require(refusal)
-                for file in try FileManager.default.contentsOfDirectory(atPath: setup.directory) where file.hasSuffix(".log") && file.hasPrefix("gw") {
-                    print("DEBUG LOG", file, (try? String(contentsOfFile: setup.directory + "/" + file, encoding: .utf8))?.split(separator: "\n").filter { $0.contains("DEBUGSYNC") && $0.contains("slice_") }.suffix(6).joined(separator: "\n") ?? "")
-                }
                 #expect(refused.status == 429 && refused.errorType == "budget_exceeded", "\(refused.body)")
                 let served = upstream.tally("moving-model")
                 let used = Double(served.input + served.output)

@@ -93,7 +93,6 @@ final class LeaseSyncer: Service, Sendable {
         let succeeded: Bool
         do {
             let answer = try await post(report)
-            FileHandle.standardError.write(Data(("DEBUGSYNC " + String(decoding: try APIJSON.encoder().encode(report.slices), as: UTF8.self) + " => " + String(decoding: try APIJSON.encoder().encode(answer.slices), as: UTF8.self) + " used \(answer.caps.first?.used ?? -1)\n").utf8))
             if book.apply(answer, to: report, sentMs: sentMs) { wake.yield() }
             succeeded = true
         } catch {
