@@ -34,6 +34,7 @@ package struct GatewayHandler: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let rates = CallerRateGuard()
+    let outputs: OutputHistory
     /// Milliseconds since the epoch: what the rate caps and their cool-down go by.
     let now: @Sendable () -> Int64
 
@@ -46,6 +47,7 @@ package struct GatewayHandler: Sendable {
         self.leases = leases
         self.metrics = metrics
         self.logger = logger
+        outputs = OutputHistory(settings: configuration.typical)
     }
 
     /// The paths the gateway serves: OpenAI's and Anthropic's.
@@ -59,6 +61,8 @@ package struct GatewayHandler: Sendable {
         var body: [UInt8]
         var anthropic: Bool
         var ticket: LeaseBook.Ticket?
+        /// The output its ticket holds: what it names, else its worst case or its caller's typical output.
+        var reservedOutput = 0
         var fallbackFrom: String?
         let started: ContinuousClock.Instant
 
@@ -111,7 +115,10 @@ package struct GatewayHandler: Sendable {
     /// a report that asks the aggregator for one.
     private func admit(_ call: inout Call) async -> Response? {
         guard call.route.capped, let leases else { return nil }
-        let maxOutput = call.shape.maxOutputTokens ?? configuration.defaultMaxOutputTokens
+        // A stream can be ended where its slices run out, so a typical route reserves its caller's typical output for it.
+        let maxOutput = call.shape.maxOutputTokens
+            ?? (call.route.typicalOutput && call.shape.stream ? outputs.reservation(caller: call.caller.key, model: call.shape.model) : configuration.defaultMaxOutputTokens)
+        call.reservedOutput = maxOutput
         let deadline = Monotonic.milliseconds() + configuration.leases.waitMs
         var waiting: [String: Double] = [:]
         defer { leases.book.doneWaiting(waiting) }
@@ -226,10 +233,20 @@ package struct GatewayHandler: Sendable {
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
+        let allowance = succeeded ? call.ticket.flatMap { ticket in leases.map { StreamAllowance(leases: $0, ticket: ticket, output: call.reservedOutput) } } : nil
+        let model = call.shape.model
         let relay = StreamRelay(upstream: response.body, scanner: GatewayUsage.StreamScanner(model: call.shape.model,
                                                                                         stripUsageChunk: !call.shape.asksForUsage && GatewayUsage.usageOnRequestPaths.contains(path)),
-                                abandonedTimeout: .milliseconds(configuration.abandonedStreamTimeoutMs)) { scanner, abandoned in
+                                allowance: allowance, ending: { scanner in
+                                    StreamAllowance.ending(path: path, model: model, outputTokens: scanner.estimatedOutputTokens, responseCreated: scanner.responseCreated)
+                                }, abandonedTimeout: .milliseconds(configuration.abandonedStreamTimeoutMs)) { scanner, abandoned, cut in
             if abandoned { metrics.count(.abandonedStreams, route: call.route.pattern) }
+            if cut {
+                metrics.count(.cutStreams, route: call.route.pattern)
+                logger.notice("stream ended at the caps' limit: the gateway's slices had no room for more output", metadata: ["model": "\(model)"])
+            }
+            var call = call
+            call.ticket = allowance?.ticket ?? call.ticket
             settle(call, usage: succeeded ? scanner.finalUsage(requestBytes: call.body.count) : nil)
             metrics.timed(route: call.route.pattern, upstreamSeconds: GatewayHandler.seconds(since: sent), totalSeconds: GatewayHandler.seconds(since: call.started))
         }
@@ -244,6 +261,7 @@ package struct GatewayHandler: Sendable {
                                output: Double(report?.outputTokens ?? 0))
         }
         guard var report else { return }
+        if call.route.typicalOutput { outputs.record(caller: call.caller.key, model: call.shape.model, output: report.outputTokens) }
         if report.estimated { metrics.count(.estimatedUsage, route: call.route.pattern) }
         report.provider = call.route.provider
         report.source = call.route.source

@@ -27,7 +27,7 @@ package final class GatewayMetrics: Collector {
 
     /// Events counted by route, each its own counter.
     enum Event: CaseIterable, Sendable {
-        case fallbacks, offlineAdmissions, leaseWaits, unreachableAdmissions, abandonedStreams, estimatedUsage
+        case fallbacks, offlineAdmissions, leaseWaits, unreachableAdmissions, abandonedStreams, cutStreams, estimatedUsage
 
         var metric: MetricDescriptor {
             switch self {
@@ -36,6 +36,7 @@ package final class GatewayMetrics: Collector {
             case .leaseWaits: .gatewayLeaseWaits
             case .unreachableAdmissions: .gatewayUnreachableAdmissions
             case .abandonedStreams: .gatewayAbandonedStreams
+            case .cutStreams: .gatewayCutStreams
             case .estimatedUsage: .gatewayEstimatedUsage
             }
         }

@@ -213,6 +213,9 @@ enum GatewayUsage {
         private(set) var textBytes = 0
         /// The usage that closes a stream came (not only Anthropic's input at its start).
         private var sawFinalUsage = false
+        /// The Responses API's `response.created` event's data: what a stream ended early
+        /// repeats, as `response.incomplete`.
+        private(set) var responseCreated: [UInt8]?
         private var pending: [UInt8] = []
         private var anthropicInput: UsageReport?
 
@@ -243,6 +246,9 @@ enum GatewayUsage {
             return rest
         }
 
+        /// The output so far, from the text seen (a token per 4 bytes).
+        var estimatedOutputTokens: Int { (textBytes + 3) / 4 }
+
         /// The stream's usage: as reported, else (or when it was cut before its output was
         /// reported) estimated from the request and the text seen.
         func finalUsage(requestBytes: Int) -> UsageReport {
@@ -259,6 +265,7 @@ enum GatewayUsage {
         private mutating func scan(_ event: ArraySlice<UInt8>) -> Bool {
             let bytes = StreamScanner.data(of: event)
             guard !bytes.isEmpty, bytes != StreamScanner.done else { return false }
+            if responseCreated == nil, GatewayUsage.firstRange(of: StreamScanner.created, in: bytes, from: 0) != nil { responseCreated = bytes }
             // Most events carry text and no usage: their text is measured in the raw JSON, and
             // only events with a usage object are decoded (the stream's cost per event stays small).
             guard GatewayUsage.hasObject(named: "usage", in: bytes) else {
@@ -295,6 +302,7 @@ enum GatewayUsage {
         }
 
         private static let done = [UInt8]("[DONE]".utf8)
+        private static let created = [UInt8](#""type":"response.created""#.utf8)
         private static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
 
         /// Where the first event from `start` ends: after its blank line, in either line ending.

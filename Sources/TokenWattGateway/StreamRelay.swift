@@ -8,28 +8,34 @@ import Synchronization
 /// client that leaves mid-stream stops getting bytes, but the upstream is read on to its end
 /// by a task of its own (within `abandonedTimeout`), so that the tokens it generated are
 /// counted and settled all the same; so is an answer whose body was never asked for (the
-/// client left before its head was written).
+/// client left before its head was written). A capped stream whose output passes what its
+/// `allowance` can draw from the slices ends there (`ending`), and the upstream is let go.
 final class StreamRelay: Sendable {
-    typealias Finished = @Sendable (GatewayUsage.StreamScanner, _ abandoned: Bool) async -> Void
+    typealias Finished = @Sendable (GatewayUsage.StreamScanner, _ abandoned: Bool, _ cut: Bool) async -> Void
 
     /// The upstream's body, until the writer or the drain of an unwritten answer takes it.
     private let upstream: Mutex<HTTPClientResponse.Body?>
     private let scanner: GatewayUsage.StreamScanner
+    private let allowance: StreamAllowance?
+    private let ending: @Sendable (GatewayUsage.StreamScanner) -> [UInt8]
     private let abandonedTimeout: Duration
     private let finished: Finished
 
-    /// `finished` runs once the upstream ended (or was given up on), with the scanner that
-    /// read it and whether the client had left.
-    init(upstream: HTTPClientResponse.Body, scanner: GatewayUsage.StreamScanner, abandonedTimeout: Duration, finished: @escaping Finished) {
+    /// `finished` runs once the upstream ended (or was given up on, or cut), with the scanner
+    /// that read it, whether the client had left and whether the stream was cut.
+    init(upstream: HTTPClientResponse.Body, scanner: GatewayUsage.StreamScanner, allowance: StreamAllowance?,
+         ending: @escaping @Sendable (GatewayUsage.StreamScanner) -> [UInt8], abandonedTimeout: Duration, finished: @escaping Finished) {
         self.upstream = Mutex(upstream)
         self.scanner = scanner
+        self.allowance = allowance
+        self.ending = ending
         self.abandonedTimeout = abandonedTimeout
         self.finished = finished
     }
 
     deinit {
         guard let body = upstream.withLock({ $0.take() }) else { return }
-        StreamRelay.drain(body.makeAsyncIterator(), scanner: scanner, timeout: abandonedTimeout, finished: finished)
+        StreamRelay.drain(body.makeAsyncIterator(), scanner: scanner, allowance: allowance, timeout: abandonedTimeout, finished: finished)
     }
 
     /// Writes the relayed bytes to the client as they come.
@@ -46,11 +52,23 @@ final class StreamRelay: Sendable {
             }
             guard let buffer else { break }
             let passed = scanner.feed(Array(buffer: buffer))
+            if let allowance, !(await allowance.allows(scanner.estimatedOutputTokens)) {
+                // No room for more: it ends here as the API ends at its limit.
+                do {
+                    try await writer.write(ByteBuffer(bytes: ending(scanner)))
+                    try await writer.finish(nil)
+                } catch {
+                    await finished(scanner, true, true)
+                    throw error
+                }
+                await finished(scanner, false, true)
+                return
+            }
             guard !passed.isEmpty else { continue }
             do {
                 try await writer.write(ByteBuffer(bytes: passed))
             } catch {
-                StreamRelay.drain(iterator, scanner: scanner, timeout: abandonedTimeout, finished: finished)
+                StreamRelay.drain(iterator, scanner: scanner, allowance: allowance, timeout: abandonedTimeout, finished: finished)
                 throw error
             }
         }
@@ -59,33 +77,34 @@ final class StreamRelay: Sendable {
             if !rest.isEmpty { try await writer.write(ByteBuffer(bytes: rest)) }
             try await writer.finish(nil)
         } catch {
-            await finished(scanner, true)
+            await finished(scanner, true, false)
             throw error
         }
-        await finished(scanner, false)
+        await finished(scanner, false, false)
     }
 
     /// Reads the rest of an upstream nobody is listening to, to count its tokens; given up
-    /// after `timeout`.
-    private static func drain(_ iterator: sending HTTPClientResponse.Body.AsyncIterator, scanner: GatewayUsage.StreamScanner,
+    /// after `timeout`, or let go where its allowance ends.
+    private static func drain(_ iterator: sending HTTPClientResponse.Body.AsyncIterator, scanner: GatewayUsage.StreamScanner, allowance: StreamAllowance?,
                               timeout: Duration, finished: @escaping Finished) {
         let reader = Task {
             var iterator = iterator
             var scanner = scanner
             while let buffer = try? await iterator.next() {
                 _ = scanner.feed(Array(buffer: buffer))
+                if let allowance, !(await allowance.allows(scanner.estimatedOutputTokens)) { return (scanner, true) }
             }
             _ = scanner.finish()
-            return scanner
+            return (scanner, false)
         }
         Task {
             let timer = Task {
                 try await Task.sleep(for: timeout)
                 reader.cancel()
             }
-            let scanner = await reader.value
+            let (scanner, cut) = await reader.value
             timer.cancel()
-            await finished(scanner, true)
+            await finished(scanner, true, cut)
         }
     }
 }

@@ -158,6 +158,80 @@ import Glibc
             }
         }
     }
+    /// A caller whose streams use 200 output tokens and name no limit, against caps with
+    /// room for 10,000 tokens: a `worst_case` route holds 4,096 for each and lets 2 stream at
+    /// once; a `typical` route holds the caller's p95 (200) and lets about 40; neither cap is
+    /// passed. A stream that runs past what its slices can lend is ended with the API's
+    /// `finish_reason: "length"`, and counted.
+    @Test func aTypicalReservationLetsTwentyTimesTheStreamsAndAStreamPastTheCapIsCut() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            // 20 warm-up streams of 220 tokens on the typical route's cap first, then 10,000 tokens of room on each.
+            try await GatewayTests.withGateway("lease-typical", aggregatorConfig: """
+                budgets:
+                  - {name: worst, match: {model: worst-m}, measure: tokens, limit: 10000, action: block}
+                  - {name: typical, match: {model: typical-m}, measure: tokens, limit: 14400, action: block}
+                  - {name: cut, match: {model: cut-m}, measure: tokens, limit: 1000, action: block}
+                """, routes: ["{match: \"worst-.*\", upstream: \"\(upstream.url)\"}",
+                             "{match: \"typical-.*\", upstream: \"\(upstream.url)\", output_reservation: typical}",
+                             "{match: \"cut-.*\", upstream: \"\(upstream.url)\", output_reservation: typical}"]) { setup in
+                func stream(_ model: String, headers: [(String, String)]) -> [String: Any] {
+                    var body = GatewayTests.chat(model, stream: true)
+                    body["max_tokens"] = nil
+                    return body
+                }
+                for _ in 0..<20 {
+                    let warm = try await GatewayTests.post(setup.gateway, key: "sk-test", stream("typical-m", headers: []), headers: [("x-test-output", "200")])
+                    #expect(warm.status == 200)
+                }
+                // Sixty at once, each streaming for 5 s (longer than a request waits for room).
+                var admitted: [String: Int] = [:]
+                for model in ["worst-m", "typical-m"] {
+                    let answers = try await withThrowingTaskGroup(of: GatewayTests.Answer.self) { group in
+                        for _ in 0..<60 {
+                            group.addTask {
+                                try await GatewayTests.post(setup.gateway, key: "sk-test", stream(model, headers: []),
+                                                            headers: [("x-test-output", "200"), ("x-test-chunks", "10"), ("x-test-chunk-delay-ms", "500")])
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    #expect(answers.allSatisfy { $0.status == 200 || ($0.status == 429 && $0.errorType == "budget_exceeded") })
+                    admitted[model] = answers.filter { $0.status == 200 }.count
+                }
+                #expect(admitted["worst-m"] == 2, "\(admitted)")
+                #expect((35...46).contains(admitted["typical-m"] ?? 0), "\(admitted)")
+                print("lease-typical: of 60 streams at once, worst_case admitted \(admitted["worst-m"] ?? 0), typical \(admitted["typical-m"] ?? 0)")
+                for (model, limit) in [("worst-m", 10_000), ("typical-m", 14_400)] {
+                    let served = upstream.tally(model)
+                    #expect(served.input + served.output <= limit, "\(model): \(served)")
+                }
+                // Two streams of 120 tokens teach the route the caller's output (100); then 2,000 tokens of
+                // text against the 760 the cap has left: the stream ends where the cap runs out.
+                for _ in 0..<2 {
+                    #expect(try await GatewayTests.post(setup.gateway, key: "sk-test", GatewayTests.chat("cut-m", maxTokens: 100, stream: true)).status == 200)
+                }
+                let cut = try await GatewayTests.post(setup.gateway, key: "sk-test", stream("cut-m", headers: []),
+                                                      headers: [("x-test-output", "2000"), ("x-test-chunks", "2000")])
+                #expect(cut.status == 200 && cut.body.contains(#""finish_reason":"length""#) && cut.body.hasSuffix("data: [DONE]\n\n"))
+                // 131 held, then 256 at a time: two draws fit in 760, the third does not.
+                let text = cut.body.components(separatedBy: "tok ").count - 1
+                #expect(text > 356 && text <= 612, "\(text) tokens of text passed")
+                print("lease-typical: the cut stream passed \(text) of 2,000 tokens of text")
+                let metrics = try await HTTP.waitFor("the cut stream to be counted") { () -> String? in
+                    let text = try await setup.replicas[0].metrics()
+                    return GatewayTests.sum(text, "tokenwatt_gateway_cut_streams_total", ["route=\"cut-.*\""]) == 1 ? text : nil
+                }
+                #expect(GatewayTests.sum(metrics, "tokenwatt_gateway_cut_streams_total", []) == 1)
+                _ = try await HTTP.waitFor("the cut stream's slice to report") { () -> Bool? in
+                    let figures = try await LeaseTests.cap(setup, "cut")
+                    return figures.spent > 200 ? true : nil
+                }
+                let figures = try await LeaseTests.cap(setup, "cut")
+                #expect(figures.spent + figures.leased <= 1_000, "\(figures)")
+            }
+        }
+    }
 }
 
 /// Requests sent at a steady pace until told to stop, and their answers' statuses.

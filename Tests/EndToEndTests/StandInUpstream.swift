@@ -10,8 +10,7 @@ import TokenWattTestSupport
 /// fields their SDKs read, and a vLLM `/metrics` counting the tokens it served.
 ///
 /// Every answer uses 20 input tokens and `max_tokens` (or `max_output_tokens`) output tokens
-/// (50 by default). Request
-/// headers steer it: `x-test-chunks` (text chunks of a stream, 3), `x-test-chunk-delay-ms`
+/// (`x-test-output` when the request names neither, 50 by default). Request headers steer it: `x-test-chunks` (text chunks of a stream, 3), `x-test-chunk-delay-ms`
 /// (a pause before each, 0), `x-test-cached` (cached input tokens reported, 0), `x-test-no-usage`
 /// (no usage anywhere).
 final class StandInUpstream: Sendable {
@@ -57,8 +56,8 @@ final class StandInUpstream: Sendable {
     private func answer(_ request: Request, anthropic: Bool, responses: Bool = false) async throws -> Response {
         let object = try JSONSerialization.jsonObject(with: Data(buffer: try await request.body.collect(upTo: 1 << 20))) as? [String: Any] ?? [:]
         let model = object["model"] as? String ?? "?"
-        let output = (object["max_tokens"] as? Int) ?? (object["max_output_tokens"] as? Int) ?? 50
         let header = { (name: String) in request.headers[HTTPField.Name(name)!] }
+        let output = (object["max_tokens"] as? Int) ?? (object["max_output_tokens"] as? Int) ?? Int(header("x-test-output") ?? "") ?? 50
         let chunks = Int(header("x-test-chunks") ?? "") ?? 3
         let delay = Int(header("x-test-chunk-delay-ms") ?? "") ?? 0
         let cached = Int(header("x-test-cached") ?? "") ?? 0

@@ -42,6 +42,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var allowWhenUnreachable: Bool = false
         /// The model a request over a cap is sent to instead of being refused.
         public var fallback: String?
+        /// What a streamed request that names no output limit reserves: its worst case
+        /// (`default_max_output_tokens`), or its caller's typical output (`typical_output`).
+        public var typicalOutput = false
 
         /// The route's name in metrics: its pattern.
         public var pattern: String { match.pattern }
@@ -74,10 +77,23 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var defaultMaxOutputTokens = 4_096
     /// The gateway's slices of the hard caps (`leases:`).
     public var leases = Leases()
+    /// How a `typical` route sizes a streamed request's output (`typical_output:`).
+    public var typical = TypicalOutput()
     /// The longest an upstream may take to answer in full.
     public var upstreamTimeoutMs: Int64 = 600_000
     /// How long a stream whose client left is read on for its usage.
     public var abandonedStreamTimeoutMs: Int64 = 120_000
+
+    /// A `typical` route's reservation for a streamed request without an output limit: the
+    /// `percentile` of the output its caller's last `samples` requests to its model used,
+    /// within `floor` and `ceiling` (the ceiling while there is no history yet; at most
+    /// `default_max_output_tokens`).
+    public struct TypicalOutput: Sendable, Equatable {
+        public var percentile = 0.95
+        public var floor = 64
+        public var ceiling = 4_096
+        public var samples = 100
+    }
 
     /// How the gateway holds its slices of the hard caps: it reports them every
     /// `reportIntervalMs`; a slice unreported for `expiryMs` expires; it asks for room for
@@ -109,7 +125,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 extension GatewayConfiguration: ConfigFileLoadable {
     public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
         try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
-                                           "leases", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "reservation_ttl", "grace"])
+                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "reservation_ttl", "grace"])
         for replaced in ["reservation_ttl", "grace"] where node[replaced].isPresent {
             throw node[replaced].error("nothing: capped requests are admitted from the gateway's slices of the caps now (leases: report_interval, expiry, cover, wait)")
         }
@@ -140,9 +156,27 @@ extension GatewayConfiguration: ConfigFileLoadable {
         gateway.defaultMaxOutputTokens = try node["default_max_output_tokens"].int(default: gateway.defaultMaxOutputTokens)
         guard gateway.defaultMaxOutputTokens > 0 else { throw node["default_max_output_tokens"].error("a positive number of tokens") }
         gateway.leases = try leases(node["leases"])
+        gateway.typical = try typical(node["typical_output"], maxOutput: gateway.defaultMaxOutputTokens)
         gateway.upstreamTimeoutMs = try node["upstream_timeout"].durationMilliseconds(default: gateway.upstreamTimeoutMs)
         gateway.abandonedStreamTimeoutMs = try node["abandoned_stream_timeout"].durationMilliseconds(default: gateway.abandonedStreamTimeoutMs)
         return gateway
+    }
+
+    private static func typical(_ node: ConfigNode, maxOutput: Int) throws(CoreError) -> TypicalOutput {
+        try node.requireMapping(allowing: ["percentile", "floor", "ceiling", "samples"])
+        var typical = TypicalOutput()
+        if let text = try node["percentile"].string() {
+            guard let value = Double(text), value > 0, value <= 1 else { throw node["percentile"].error("a fraction above 0 and at most 1, such as 0.95") }
+            typical.percentile = value
+        }
+        typical.floor = try node["floor"].int(default: typical.floor)
+        typical.ceiling = try node["ceiling"].int(default: maxOutput)
+        guard typical.floor > 0, typical.floor <= typical.ceiling, typical.ceiling <= maxOutput else {
+            throw node.error("0 < floor <= ceiling <= default_max_output_tokens (\(maxOutput))")
+        }
+        typical.samples = try node["samples"].int(default: typical.samples)
+        guard (1...10_000).contains(typical.samples) else { throw node["samples"].error("from 1 to 10000 requests") }
+        return typical
     }
 
     private static func leases(_ node: ConfigNode) throws(CoreError) -> Leases {
@@ -163,7 +197,8 @@ extension GatewayConfiguration: ConfigFileLoadable {
     }
 
     private static func route(_ item: ConfigNode, environment: [String: String]) throws(CoreError) -> Route {
-        try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env", "capped", "on_unreachable", "fallback"])
+        try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env", "capped", "on_unreachable", "fallback",
+                                           "output_reservation"])
         guard let upstream = try item["upstream"].string(), upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
             throw item["upstream"].error("the upstream's http:// or https:// base URL")
         }
@@ -179,6 +214,11 @@ extension GatewayConfiguration: ConfigFileLoadable {
         default: throw item["on_unreachable"].error("deny or allow")
         }
         route.fallback = try item["fallback"].string()
+        switch try item["output_reservation"].string(default: "worst_case") {
+        case "worst_case": route.typicalOutput = false
+        case "typical": route.typicalOutput = true
+        default: throw item["output_reservation"].error("worst_case or typical")
+        }
         return route
     }
 

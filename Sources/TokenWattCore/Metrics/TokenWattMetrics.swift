@@ -104,6 +104,8 @@ extension MetricDescriptor {
                                                                       help: "Capped requests let through unmetered by on_unreachable: allow, the aggregator away and the slices spent.")
     public static let gatewayAbandonedStreams = MetricDescriptor("tokenwatt_gateway_abandoned_streams", .counter, labels: ["route"],
                                                                  help: "Streams whose client left, read on to the end for their usage.")
+    public static let gatewayCutStreams = MetricDescriptor("tokenwatt_gateway_cut_streams", .counter, labels: ["route"],
+                                                           help: "Streams ended early the way the API ends one at its output limit: the gateway's slices of the caps had no room for more.")
     public static let gatewayEstimatedUsage = MetricDescriptor("tokenwatt_gateway_estimated_usage", .counter, labels: ["route"],
                                                                help: "Answers without reported usage, counted from the request and the text (bytes / 4).")
     public static let gatewayLeaseReports = MetricDescriptor("tokenwatt_gateway_lease_reports", .counter, labels: ["outcome"],
@@ -139,7 +141,7 @@ extension MetricDescriptor {
     /// The gateway's own families, beside `senderFamilies`.
     public static let gatewayOwnFamilies: [MetricDescriptor] = [
         .gatewayRequests, .gatewayFallbacks, .gatewayOfflineAdmissions, .gatewayLeaseWaits, .gatewayUnreachableAdmissions,
-        .gatewayAbandonedStreams, .gatewayEstimatedUsage, .gatewayLeaseReports, .gatewayLeaseSlices, .gatewayAggregatorDown,
+        .gatewayAbandonedStreams, .gatewayCutStreams, .gatewayEstimatedUsage, .gatewayLeaseReports, .gatewayLeaseSlices, .gatewayAggregatorDown,
         .gatewayUpstreamDurationSeconds, .gatewayOverheadDurationSeconds,
     ]
 

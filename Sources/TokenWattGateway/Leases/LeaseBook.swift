@@ -172,9 +172,8 @@ final class LeaseBook: Sendable {
             for take in takes {
                 guard let id = take.slice, let slice = state.slices[id], LeaseBook.fits(take.amount, in: slice, offline: state.offline, nowMs: nowMs) else {
                     if waiting[take.budget] == nil { state.needs[take.budget, default: 0] += take.amount }
-                    let slice = take.slice.flatMap { state.slices[$0] }
                     let cap = caps.first { $0.terms.budget == take.budget }!
-                    // Room the cap has or other gateways could give back, beyond what this slice has.
+                    // Room the cap has, or that gateways' slices hold unspent (a recall brings it back).
                     let reachable = max(0, cap.terms.limit - cap.terms.used) + cap.terms.unspent
                     return .failure(.noRoom(budget: take.budget, amount: take.amount, full: reachable < take.amount))
                 }
@@ -198,6 +197,54 @@ final class LeaseBook: Sendable {
         guard !slice.ended, nowMs < slice.usableUntilMs, slice.committed + amount <= slice.amount else { return false }
         guard !offline else { return true }
         return (slice.marks + [slice.sent].compactMap { $0 }).allSatisfy { slice.admitted + amount - $0.admitted <= $0.headroom }
+    }
+
+    /// A streamed request's output ran past what it holds: takes `output` more tokens' worth
+    /// from each slice it holds, all or none, as an admission would (within the slice and its
+    /// headroom). False: no room, the stream ends here.
+    func draw(_ ticket: inout Ticket, output: Double, nowMs: Int64) -> Bool {
+        state.withLock { state in
+            var amounts: [Double] = []
+            for hold in ticket.holds {
+                guard let slice = state.slices[hold.slice] else { return false }
+                let amount: Double
+                switch hold.measure {
+                case .usd:
+                    guard let price = state.prices[ticket.model], let cost = LeaseBook.cost(price, local: ticket.local, input: 0, cachedInput: 0, output: output) else {
+                        return false
+                    }
+                    amount = cost
+                default:
+                    amount = output
+                }
+                guard LeaseBook.fits(amount, in: slice, offline: state.offline, nowMs: nowMs) else { return false }
+                amounts.append(amount)
+            }
+            for (index, hold) in ticket.holds.enumerated() {
+                state.slices[hold.slice]!.held += amounts[index]
+                state.slices[hold.slice]!.admitted += amounts[index]
+                state.slices[hold.slice]!.recent.append((nowMs, amounts[index]))
+                state.slices[hold.slice]!.lastUsedMs = nowMs
+                ticket.holds[index].amount += amounts[index]
+            }
+            return true
+        }
+    }
+
+    /// A stream waits for `output` more tokens' worth from the slices it holds: counted in the
+    /// needs (the next report asks for them) until `doneWaiting` with what this returns.
+    func ask(for ticket: Ticket, output: Double) -> [String: Double] {
+        state.withLock { state in
+            var waiting: [String: Double] = [:]
+            for hold in ticket.holds {
+                guard let budget = state.slices[hold.slice]?.budget else { continue }
+                let amount = hold.measure == .usd
+                    ? state.prices[ticket.model].flatMap { LeaseBook.cost($0, local: ticket.local, input: 0, cachedInput: 0, output: output) } ?? 0 : output
+                waiting[budget, default: 0] += amount
+                state.needs[budget, default: 0] += amount
+            }
+            return waiting
+        }
     }
 
     /// A request stopped waiting (admitted, or refused): its worst cases leave the needs.
@@ -252,7 +299,9 @@ final class LeaseBook: Sendable {
                 slice.recent.removeAll { $0.ms <= nowMs - LeaseBook.rateWindowMs }
                 let free = max(0, slice.amount - slice.committed)
                 let largest = state.largest[slice.budget] ?? 0
-                let rate = slice.recent.reduce(0) { $0 + $1.amount } / (Double(min(LeaseBook.rateWindowMs, max(1_000, nowMs - slice.createdMs))) / 1000)
+                // Over the window, or over its last second when that is more: a burst is met at once.
+                let lastSecond = slice.recent.reversed().prefix { $0.ms > nowMs - 1_000 }.reduce(0) { $0 + $1.amount }
+                let rate = max(lastSecond, slice.recent.reduce(0) { $0 + $1.amount } / (Double(min(LeaseBook.rateWindowMs, max(1_000, nowMs - slice.createdMs))) / 1000))
                 let need = state.active[slice.budget] == id ? state.needs[slice.budget] ?? 0 : 0
                 if need > 0 { slice.lastUsedMs = nowMs }
                 let idle = slice.lastUsedMs <= nowMs - settings.idleMs

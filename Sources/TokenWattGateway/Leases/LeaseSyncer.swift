@@ -23,6 +23,8 @@ final class LeaseSyncer: Service, Sendable {
         var lastError = ""
         /// Requests waiting for a round that starts after they asked.
         var waiters: [(round: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        /// No round comes any more: the gateway stopped.
+        var stopped = false
     }
 
     let book: LeaseBook
@@ -56,16 +58,19 @@ final class LeaseSyncer: Service, Sendable {
             }
         }
         defer { ticker.cancel() }
-        try? await cancelWhenGracefulShutdown {
+        await withGracefulShutdownHandler {
             for await _ in self.wakes {
                 if Task.isCancelled { break }
                 await self.round()
             }
+        } onGracefulShutdown: { [wake] in
+            wake.finish()
         }
         book.close()
         await round()
         let waiting = rounds.withLock { rounds in
             defer { rounds.waiters = [] }
+            rounds.stopped = true
             return rounds.waiters.map(\.continuation)
         }
         for continuation in waiting { continuation.resume(returning: false) }
@@ -75,8 +80,11 @@ final class LeaseSyncer: Service, Sendable {
     /// whether it was answered.
     func syncNow() async -> Bool {
         await withCheckedContinuation { continuation in
-            rounds.withLock { $0.waiters.append(($0.started + 1, continuation)) }
-            wake.yield()
+            let stopped = rounds.withLock { rounds in
+                if !rounds.stopped { rounds.waiters.append((rounds.started + 1, continuation)) }
+                return rounds.stopped
+            }
+            if stopped { continuation.resume(returning: false) } else { wake.yield() }
         }
     }
 

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TokenWattAPI
+@testable import TokenWattConfiguration
+@testable import TokenWattGateway
+
+/// A `typical` route's reservation and a stream's allowance beyond it.
+@Suite struct TypicalOutputTests {
+    @Test func theReservationIsAPercentileOfTheCallersRecentOutputWithinFloorAndCeiling() {
+        let history = OutputHistory(settings: .init(percentile: 0.95, floor: 64, ceiling: 4_096, samples: 20))
+        // No history: the ceiling.
+        #expect(history.reservation(caller: "k", model: "m") == 4_096)
+        for output in 1...20 { history.record(caller: "k", model: "m", output: output * 10) }
+        // The 19th of 20 sorted: 190.
+        #expect(history.reservation(caller: "k", model: "m") == 190)
+        #expect(history.reservation(caller: "k", model: "other") == 4_096)
+        #expect(history.reservation(caller: "other", model: "m") == 4_096)
+        // The oldest go first: twenty more of 5 each, and the floor holds.
+        for _ in 0..<20 { history.record(caller: "k", model: "m", output: 5) }
+        #expect(history.reservation(caller: "k", model: "m") == 64)
+        // And the ceiling.
+        for _ in 0..<20 { history.record(caller: "k", model: "m", output: 100_000) }
+        #expect(history.reservation(caller: "k", model: "m") == 4_096)
+    }
+
+    @Test func aStreamDrawsPastItsReservationFromItsSlicesUntilTheyRunOut() throws {
+        let book = LeaseBook(settings: .init())
+        let caps = [LeaseBookTests.cap("team", "team", "research")]
+        let terms = book.report(nowMs: 0)
+        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
+        _ = book.admit(labels: LeaseBookTests.labels, model: "m", local: false, input: 31, maxOutput: 200, nowMs: 0)
+        let new = book.report(nowMs: 0)
+        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 1_000]), to: new, sentMs: 0)
+        book.doneWaiting(["team": 231])
+        var ticket = try book.admit(labels: LeaseBookTests.labels, model: "m", local: false, input: 31, maxOutput: 200, nowMs: 0).get()
+        // 231 held; three draws of 256 fit in 1,000, a fourth does not, and takes nothing.
+        for _ in 0..<3 { #expect(book.draw(&ticket, output: 256, nowMs: 10)) }
+        #expect(!book.draw(&ticket, output: 256, nowMs: 10))
+        #expect(ticket.holds[0].amount == 231 + 3 * 256)
+        // Asked for, it is in the next report's need until the stream stops waiting.
+        let waiting = book.ask(for: ticket, output: 256)
+        #expect(waiting == ["team": 256] && book.report(nowMs: 20).slices[0].need == 256)
+        book.doneWaiting(waiting)
+        // Settled at what it used: the rest of what it drew is free again.
+        book.settle(ticket, input: 20, cachedInput: 0, output: 700)
+        let settled = book.report(nowMs: 30).slices[0]
+        #expect(settled.held == 0 && settled.settled == 720 && settled.need == 0)
+    }
+
+    @Test(arguments: ["/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses"])
+    func aStreamCutShortEndsAsTheAPIEndsOneAtItsLimit(path: String) throws {
+        let created = Array(#"{"type":"response.created","response":{"id":"resp_1","object":"response","status":"in_progress","model":"m","output":[]}}"#.utf8)
+        let text = String(decoding: StreamAllowance.ending(path: path, model: "m", outputTokens: 300, responseCreated: created), as: UTF8.self)
+        let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        let data = events.compactMap { event in event.split(separator: "\n").first { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) } }
+        let objects = data.filter { $0 != "[DONE]" }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == data.filter { $0 != "[DONE]" }.count, "every event's data is JSON: \(text)")
+        switch path {
+        case "/v1/messages":
+            #expect(((objects.first?["delta"] as? [String: Any])?["stop_reason"] as? String) == "max_tokens")
+            #expect(objects.last?["type"] as? String == "message_stop")
+        case "/v1/responses":
+            let response = objects.first?["response"] as? [String: Any]
+            #expect(objects.first?["type"] as? String == "response.incomplete" && response?["id"] as? String == "resp_1")
+            #expect(response?["status"] as? String == "incomplete" && (response?["incomplete_details"] as? [String: Any])?["reason"] as? String == "max_output_tokens")
+        default:
+            #expect(((objects.first?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "length")
+            #expect(data.last == "[DONE]")
+        }
+    }
+}
