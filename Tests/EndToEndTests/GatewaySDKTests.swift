@@ -4,8 +4,9 @@ import TokenWattTestSupport
 
 /// The real `openai` and `anthropic` Python SDKs (PyPI) through `tokenwatt-gateway`, as an
 /// application uses them: they only change their base URL and key. JSON answers, streams with
-/// and without usage, the Responses API, Anthropic's messages and streams, a wrong key (401)
-/// and a caller past its rate cap (429 with `Retry-After`), each as the SDK's own type; and the
+/// and without usage, the Responses API, Anthropic's messages and streams, streams the caps
+/// end early (`finish_reason: "length"`, `stop_reason: "max_tokens"`), a wrong key (401) and a
+/// caller past its rate cap (429 with `Retry-After`), each as the SDK's own type; and the
 /// gateway counts what the upstream answered.
 @Suite(.serialized) struct GatewaySDKTests {
     static let script = #"""
@@ -29,6 +30,13 @@ import TokenWattTestSupport
             text = "".join(stream.text_stream)
             final = stream.get_final_message()
         out["anthropic_stream"] = [text, final.usage.input_tokens, final.usage.output_tokens]
+        long = {"x-test-chunks": "2000"}
+        chunks = list(client.chat.completions.create(model="gpt-cut", max_tokens=50, messages=hi, stream=True, extra_headers=long))
+        out["cut"] = [[c.choices[0].finish_reason for c in chunks if c.choices][-1], "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).count("tok")]
+        with claude.messages.stream(model="claude-cut", max_tokens=50, messages=hi, extra_headers=long) as stream:
+            text = "".join(stream.text_stream)
+            final = stream.get_final_message()
+        out["anthropic_cut"] = [final.stop_reason, text.count("tok")]
         try:
             openai.OpenAI(base_url=base + "/v1", api_key="sk-nobody", max_retries=0).chat.completions.create(model="gpt-sdk-json", max_tokens=5, messages=hi)
         except openai.AuthenticationError as error:
@@ -54,7 +62,10 @@ import TokenWattTestSupport
             let aggregatorPort = Environment.freePort()
             let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, gateways: ["gw-0": "gw-token-0"], config: """
                 cloud_prices: [{match: "gpt-.*", input: 1, output: 2}, {match: "claude-.*", input: 3, output: 15}]
-                budgets: [{name: cap, match: {team: research}, measure: usd, limit: 100, action: block}]
+                budgets:
+                  - {name: cap, match: {team: research}, measure: usd, limit: 100, action: block}
+                  - {name: cut-gpt, match: {model: gpt-cut}, measure: tokens, limit: 1000, action: block}
+                  - {name: cut-claude, match: {model: claude-cut}, measure: tokens, limit: 1000, action: block}
                 """)
             let gateway = try await RunningGateway.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "gw-token-0",
                                                          environment: ["KEY": "sk-sdk", "LIMITED": "sk-limited"], config: """
@@ -79,6 +90,11 @@ import TokenWattTestSupport
             #expect(row("responses") == "hello \(input) 14")
             #expect(row("anthropic") == "hello \(input) 15")
             #expect(row("anthropic_stream") == "tok tok tok  \(input) 16")
+            // Streams past what the caps can lend, ended the way the APIs end one at their limit, as the SDKs read them.
+            for (key, reason) in [("cut", "length"), ("anthropic_cut", "max_tokens")] {
+                let answer = out[key] ?? []
+                #expect(answer.count == 2 && "\(answer[0])" == reason && (50...1_000).contains(Int("\(answer[1])") ?? 0), "\(key): \(answer)")
+            }
             #expect(row("401").hasPrefix("401 "), "\(row("401"))")
             for key in ["429", "anthropic_429"] {
                 let answer = out[key] ?? []
