@@ -69,7 +69,9 @@ import TokenWattTestSupport
         var checked = 0
         for source in try ConfigurationPageTests.parserSources() {
             for read in source.matches(of: #/\["([a-z][a-z0-9_]*)"\](\.\w+\(|, )default: (-?[0-9][0-9_.]*|"[^"]*"|true|false)\)/#) {
-                let key = String(read.output.1), literal = String(read.output.3).replacingOccurrences(of: "\"", with: "").replacingOccurrences(of: "_", with: "")
+                let raw = String(read.output.3)
+                // A number's digit separators go; a string's underscores stay (worst_case).
+                let key = String(read.output.1), literal = raw.hasPrefix("\"") ? raw.replacingOccurrences(of: "\"", with: "") : raw.replacingOccurrences(of: "_", with: "")
                 let defaults = rows.filter { $0.path.last == key }.map { DocsPage.codeSpans($0.row[1]) }
                 #expect(!defaults.isEmpty, "\(key) is read with a default but is not on the page")
                 let matches = defaults.contains { spans in

@@ -23,7 +23,11 @@ extension ReservationDesk: Service {
     /// Lets the gateways report the slices an earlier run granted before they can expire, then
     /// expires the slices nobody reports, every second.
     func run() async throws {
-        guard !caps.isEmpty else { return }
+        // A service that returned would stop the others: without caps it waits for the end.
+        guard !caps.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
         try await reservations.extendLeases(bootMs: bootMs)
         await PeriodicWork.run(every: ReservationDesk.sweepInterval, waitFirst: true) {
             do {

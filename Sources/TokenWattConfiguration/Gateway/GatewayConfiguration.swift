@@ -124,11 +124,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
 extension GatewayConfiguration: ConfigFileLoadable {
     public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
-        try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
-                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout", "reservation_ttl", "grace"])
+        // Keys of the version before leases: named, so that the operator knows what replaced them.
         for replaced in ["reservation_ttl", "grace"] where node[replaced].isPresent {
             throw node[replaced].error("nothing: capped requests are admitted from the gateway's slices of the caps now (leases: report_interval, expiry, cover, wait)")
         }
+        try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
+                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout"])
         var gateway = GatewayConfiguration()
         gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
         gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment)
