@@ -160,13 +160,18 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
 
     /// A model's prices per token in the aggregator's currency: its cloud list price (input,
     /// cached input, output), and its measured cost as a local model (every kind of token
-    /// alike); nil where none is known.
+    /// alike), with the joules and grams of CO2e per token of the ledger's last day (its
+    /// nodes' energy shared out by tokens; `local_estimated` where a node's energy was
+    /// estimated); nil where none is known.
     public struct Price: Codable, Sendable, Equatable {
         public var model: String
         public var input: Double?
         public var cachedInput: Double?
         public var output: Double?
         public var local: Double?
+        public var localJoules: Double?
+        public var localGCO2e: Double?
+        public var localEstimated: Bool?
 
         public init(model: String, input: Double?, cachedInput: Double?, output: Double?, local: Double?) {
             self.model = model
@@ -178,7 +183,7 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
 
         private enum CodingKeys: String, CodingKey {
             case model, input, output, local
-            case cachedInput = "cached_input"
+            case cachedInput = "cached_input", localJoules = "local_joules", localGCO2e = "local_gco2e", localEstimated = "local_estimated"
         }
     }
 
@@ -208,5 +213,72 @@ public enum CapRefusal {
     /// Two decimals, grouped as in en_US.
     public static func amount(_ value: Double) -> String {
         value.formatted(.number.precision(.fractionLength(2)).locale(Locale(identifier: "en_US")))
+    }
+}
+
+/// What an answer through the gateway cost, on the answer: in `x-tokenwatt-*` headers of a
+/// JSON answer (and of a stream's trailers, where the client asked for them), and as the
+/// `tokenwatt` member of a stream's last event (OpenAI's chunk without choices, Anthropic's
+/// `ping`), which the APIs' clients pass over.
+public struct AnswerCost: Codable, Sendable, Equatable {
+    public struct Tokens: Codable, Sendable, Equatable {
+        public var input: Int
+        public var cachedInput: Int
+        public var output: Int
+
+        public init(input: Int, cachedInput: Int, output: Int) {
+            self.input = input
+            self.cachedInput = cachedInput
+            self.output = output
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case input, output
+            case cachedInput = "cached_input"
+        }
+    }
+
+    public var tokens: Tokens
+    /// A cloud route's tokens at their price, a local route's at its model's measured cost per
+    /// token; nil where no price is known.
+    public var cost: Double?
+    public var currency: String?
+    /// A local route's share of its nodes' energy and emissions, per the ledger's figures.
+    public var energyJoules: Double?
+    public var gco2e: Double?
+    /// The usage was estimated (the upstream reported none), or a node's energy was.
+    public var estimated: Bool
+
+    public init(tokens: Tokens, cost: Double?, currency: String?, energyJoules: Double?, gco2e: Double?, estimated: Bool) {
+        self.tokens = tokens
+        self.cost = cost
+        self.currency = currency
+        self.energyJoules = energyJoules
+        self.gco2e = gco2e
+        self.estimated = estimated
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case tokens, cost, currency, gco2e, estimated
+        case energyJoules = "energy_joules"
+    }
+
+    /// The answer's headers: `x-tokenwatt-tokens`, `x-tokenwatt-cost`, and for a local route
+    /// `x-tokenwatt-energy-joules` and `x-tokenwatt-gco2e` (`; estimated` where they are).
+    public var headers: [(name: String, value: String)] {
+        let mark = estimated ? "; estimated" : ""
+        var headers = [("x-tokenwatt-tokens", "input=\(tokens.input), cached=\(tokens.cachedInput), output=\(tokens.output)\(mark)")]
+        if let cost, let currency { headers.append(("x-tokenwatt-cost", "\(AnswerCost.decimal(cost)) \(currency)\(mark)")) }
+        if let energyJoules { headers.append(("x-tokenwatt-energy-joules", "\(AnswerCost.decimal(energyJoules))\(mark)")) }
+        if let gco2e { headers.append(("x-tokenwatt-gco2e", "\(AnswerCost.decimal(gco2e))\(mark)")) }
+        return headers
+    }
+
+    /// Plain decimals, never exponents, to a billionth: `0.00012`, `12.5`.
+    public static func decimal(_ value: Double) -> String {
+        var text = String(format: "%.9f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 }

@@ -34,7 +34,8 @@ public struct Gateway: Sendable {
         let shipping = try Shipping(configuration.sender, program: .gateway, logger: logger)
         let sender = configuration.sender
         let usage = shipping.usage
-        let leases = configuration.routes.contains(where: \.capped)
+        // Reports carry the caps' slices and the prices answers are costed at.
+        let leases = configuration.routes.contains(where: { $0.capped || $0.costHeaders })
             ? LeaseSyncer(book: LeaseBook(settings: configuration.leases), writeURL: sender.aggregatorURL, token: sender.token,
                           client: OutboundClient(http: shipping.aggregatorClient), logger: logger) : nil
         let metrics = GatewayMetrics(routes: configuration.routes.map(\.pattern), leases: leases)

@@ -29,7 +29,7 @@ package struct GatewayHandler: Sendable {
     let configuration: GatewayConfiguration
     let client: HTTPClient
     let usage: UsageCollector
-    /// Nil when no route is capped.
+    /// Nil when no route is capped or costs its answers.
     let leases: LeaseSyncer?
     let metrics: GatewayMetrics
     let logger: Logger
@@ -75,6 +75,19 @@ package struct GatewayHandler: Sendable {
     /// The caller a request head names (`Authorization: Bearer` or `x-api-key`).
     package static func caller(_ headers: HTTPFields, configuration: GatewayConfiguration) -> GatewayConfiguration.Caller? {
         configuration.caller(authorization: headers[.authorization], apiKey: headers[HTTPField.Name("x-api-key")!])
+    }
+
+    /// Whether an answer to `call` carries what it cost (its route and its caller allow it).
+    private func showsCost(_ call: Call) -> Bool {
+        call.route.costHeaders && call.caller.costHeaders && leases != nil
+    }
+
+    /// What `usage` cost, at the prices the aggregator gave (asked for first, once per model).
+    private func answerCost(_ call: Call, usage: UsageReport) async -> AnswerCost? {
+        guard let leases else { return nil }
+        if !leases.book.knowsPrice(of: call.shape.model) { _ = await leases.syncNow() }
+        return leases.book.answerCost(model: call.shape.model, local: call.route.local, input: usage.inputTokens, cachedInput: usage.cachedInputTokens,
+                                      output: usage.outputTokens, estimated: usage.estimated)
     }
 
     package func handle(_ request: Request, context: some RequestContext) async throws -> Response {
@@ -230,15 +243,24 @@ package struct GatewayHandler: Sendable {
             let usage = succeeded ? GatewayUsage.usage(inAnswer: answer, model: call.shape.model, requestBytes: call.body.count) : nil
             // The usage is saved before the answer goes back (nothing lost in a crash).
             settle(call, usage: usage)
+            if let usage, showsCost(call), let cost = await answerCost(call, usage: usage) {
+                for (name, value) in cost.headers { fields[HTTPField.Name(name)!] = value }
+            }
             metrics.timed(route: call.route.pattern, upstreamSeconds: upstreamSeconds, totalSeconds: GatewayHandler.seconds(since: call.started))
             return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer)))
         }
         let allowance = succeeded ? call.ticket.flatMap { ticket in leases.map { StreamAllowance(leases: $0, ticket: ticket, output: call.reservedOutput) } } : nil
         let model = call.shape.model
+        let wantsTrailers = headers[.te]?.lowercased().contains("trailers") ?? false
         let relay = StreamRelay(upstream: response.body, scanner: GatewayUsage.StreamScanner(model: call.shape.model,
-                                                                                        stripUsageChunk: !call.shape.asksForUsage && GatewayUsage.usageOnRequestPaths.contains(path)),
+                                                                                        stripUsageChunk: !call.shape.asksForUsage && GatewayUsage.usageOnRequestPaths.contains(path),
+                                                                                        holdsDone: GatewayUsage.usageOnRequestPaths.contains(path)),
                                 allowance: allowance, ending: { scanner in
                                     StreamAllowance.ending(path: path, model: model, outputTokens: scanner.estimatedOutputTokens, responseCreated: scanner.responseCreated)
+                                }, closing: { scanner, cut in
+                                    let cost = succeeded && showsCost(call) ? await answerCost(call, usage: scanner.finalUsage(requestBytes: call.body.count)) : nil
+                                    return GatewayHandler.closing(path: path, cost: cost, usageChunk: scanner.heldUsageChunk, done: scanner.sawDone || cut,
+                                                                  trailers: wantsTrailers)
                                 }, abandonedTimeout: .milliseconds(configuration.abandonedStreamTimeoutMs)) { scanner, abandoned, cut in
             if abandoned { metrics.count(.abandonedStreams, route: call.route.pattern) }
             if cut {
@@ -272,6 +294,33 @@ package struct GatewayHandler: Sendable {
             logger.error("gateway usage not saved", metadata: ["model": "\(call.shape.model)", "error": "\(error)"])
         }
         rates.used(report.inputTokens + report.outputTokens, by: call.caller, now: now())
+    }
+
+    /// A stream's last events: what it cost as the `tokenwatt` member of an event the API has
+    /// there anyway or its clients pass over (the usage chunk an OpenAI client asked for, kept
+    /// back for it; Anthropic's `ping`; none on the Responses API, nor on an OpenAI stream
+    /// without its usage chunk, whose clients expect none), OpenAI's `[DONE]` after it, and the
+    /// same figures as trailers where the client asked for them (`TE: trailers`).
+    static func closing(path: String, cost: AnswerCost?, usageChunk: [UInt8]?, done: Bool, trailers: Bool) -> (bytes: [UInt8], trailers: HTTPFields?) {
+        let member = cost.flatMap { try? JSONSerialization.jsonObject(with: APIJSON.encoder().encode($0)) }
+        func event(_ name: String?, _ data: [UInt8]) -> [UInt8] {
+            Array(((name.map { "event: \($0)\n" } ?? "") + "data: ").utf8) + data + Array("\n\n".utf8)
+        }
+        func json(_ object: [String: Any]) -> [UInt8]? {
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) }
+        }
+        var bytes: [UInt8] = []
+        if let usageChunk {
+            var chunk = (try? JSONSerialization.jsonObject(with: Data(usageChunk))) as? [String: Any]
+            chunk?["tokenwatt"] = member
+            bytes += event(nil, member != nil ? chunk.flatMap(json) ?? usageChunk : usageChunk)
+        }
+        if path == "/v1/messages", let member, let ping = json(["type": "ping", "tokenwatt": member]) { bytes += event("ping", ping) }
+        if done { bytes += Array("data: [DONE]\n\n".utf8) }
+        guard trailers, let cost else { return (bytes, nil) }
+        var fields = HTTPFields()
+        for (name, value) in cost.headers { fields[HTTPField.Name(name)!] = value }
+        return (bytes, fields)
     }
 
     static func seconds(since instant: ContinuousClock.Instant) -> Double {

@@ -219,9 +219,17 @@ enum GatewayUsage {
         private var pending: [UInt8] = []
         private var anthropicInput: UsageReport?
 
-        init(model: String, stripUsageChunk: Bool) {
+        /// OpenAI's `data: [DONE]` is kept back (`sawDone`), and the usage chunk a client asked
+        /// for (`heldUsageChunk`, its data): the gateway writes them last, the usage chunk with
+        /// what the answer cost.
+        let holdsDone: Bool
+        private(set) var sawDone = false
+        private(set) var heldUsageChunk: [UInt8]?
+
+        init(model: String, stripUsageChunk: Bool, holdsDone: Bool = false) {
             self.model = model
             self.stripUsageChunk = stripUsageChunk
+            self.holdsDone = holdsDone
         }
 
         /// Events are separated by a blank line; a partial event waits for the rest.
@@ -231,7 +239,14 @@ enum GatewayUsage {
             var start = 0
             while let end = StreamScanner.eventEnd(in: pending, from: start) {
                 let event = pending[start..<end]
-                if !scan(event) || !stripUsageChunk { passed += event }
+                if holdsDone && StreamScanner.data(of: event) == StreamScanner.done {
+                    sawDone = true
+                } else if !scan(event) {
+                    passed += event
+                } else if !stripUsageChunk {
+                    // OpenAI's usage chunk, asked for: kept for the end, or passed as it came.
+                    if holdsDone { heldUsageChunk = StreamScanner.data(of: event) } else { passed += event }
+                }
                 start = end
             }
             pending.removeFirst(start)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
@@ -10,25 +11,31 @@ import Synchronization
 /// counted and settled all the same; so is an answer whose body was never asked for (the
 /// client left before its head was written). A capped stream whose output passes what its
 /// `allowance` can draw from the slices ends there (`ending`), and the upstream is let go.
+/// `closing` writes the gateway's own last events (what the answer cost, OpenAI's `[DONE]`
+/// kept back for it) and the trailers.
 final class StreamRelay: Sendable {
     typealias Finished = @Sendable (GatewayUsage.StreamScanner, _ abandoned: Bool, _ cut: Bool) async -> Void
+    typealias Closing = @Sendable (GatewayUsage.StreamScanner, _ cut: Bool) async -> (bytes: [UInt8], trailers: HTTPFields?)
 
     /// The upstream's body, until the writer or the drain of an unwritten answer takes it.
     private let upstream: Mutex<HTTPClientResponse.Body?>
     private let scanner: GatewayUsage.StreamScanner
     private let allowance: StreamAllowance?
     private let ending: @Sendable (GatewayUsage.StreamScanner) -> [UInt8]
+    private let closing: Closing
     private let abandonedTimeout: Duration
     private let finished: Finished
 
     /// `finished` runs once the upstream ended (or was given up on, or cut), with the scanner
     /// that read it, whether the client had left and whether the stream was cut.
     init(upstream: HTTPClientResponse.Body, scanner: GatewayUsage.StreamScanner, allowance: StreamAllowance?,
-         ending: @escaping @Sendable (GatewayUsage.StreamScanner) -> [UInt8], abandonedTimeout: Duration, finished: @escaping Finished) {
+         ending: @escaping @Sendable (GatewayUsage.StreamScanner) -> [UInt8], closing: @escaping Closing, abandonedTimeout: Duration,
+         finished: @escaping Finished) {
         self.upstream = Mutex(upstream)
         self.scanner = scanner
         self.allowance = allowance
         self.ending = ending
+        self.closing = closing
         self.abandonedTimeout = abandonedTimeout
         self.finished = finished
     }
@@ -55,8 +62,9 @@ final class StreamRelay: Sendable {
             if let allowance, !(await allowance.allows(scanner.estimatedOutputTokens)) {
                 // No room for more: it ends here as the API ends at its limit.
                 do {
-                    try await writer.write(ByteBuffer(bytes: ending(scanner)))
-                    try await writer.finish(nil)
+                    let close = await closing(scanner, true)
+                    try await writer.write(ByteBuffer(bytes: ending(scanner) + close.bytes))
+                    try await writer.finish(close.trailers)
                 } catch {
                     await finished(scanner, true, true)
                     throw error
@@ -74,8 +82,9 @@ final class StreamRelay: Sendable {
         }
         let rest = scanner.finish()
         do {
-            if !rest.isEmpty { try await writer.write(ByteBuffer(bytes: rest)) }
-            try await writer.finish(nil)
+            let close = await closing(scanner, false)
+            if !rest.isEmpty || !close.bytes.isEmpty { try await writer.write(ByteBuffer(bytes: rest + close.bytes)) }
+            try await writer.finish(close.trailers)
         } catch {
             await finished(scanner, true, false)
             throw error

@@ -18,7 +18,8 @@ import TokenWattTestSupport
         answer = client.chat.completions.create(model="gpt-sdk-json", max_tokens=11, messages=hi)
         out["json"] = [answer.choices[0].message.content, answer.usage.prompt_tokens, answer.usage.completion_tokens]
         chunks = list(client.chat.completions.create(model="gpt-sdk-usage", max_tokens=12, messages=hi, stream=True, stream_options={"include_usage": True}))
-        out["stream_usage"] = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks[-1].usage.completion_tokens]
+        out["stream_usage"] = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks[-1].usage.completion_tokens,
+                               (chunks[-1].model_extra or {}).get("tokenwatt", {}).get("currency")]
         chunks = list(client.chat.completions.create(model="gpt-sdk-stream", max_tokens=13, messages=hi, stream=True))
         out["stream"] = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices), any(c.usage for c in chunks)]
         response = client.responses.create(model="gpt-sdk-responses", input="hi", max_output_tokens=14)
@@ -85,7 +86,8 @@ import TokenWattTestSupport
             let input = StandInUpstream.inputTokens
             func row(_ key: String) -> String { (out[key] ?? []).map { "\($0)" }.joined(separator: " ") }
             #expect(row("json") == "hello \(input) 11")
-            #expect(row("stream_usage") == "tok tok tok  12")
+            // The usage chunk, last, with what the answer cost beside it.
+            #expect(row("stream_usage") == "tok tok tok  12 USD")
             #expect(row("stream") == "tok tok tok  0")
             #expect(row("responses") == "hello \(input) 14")
             #expect(row("anthropic") == "hello \(input) 15")

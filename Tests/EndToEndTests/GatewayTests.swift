@@ -276,6 +276,19 @@ struct RunningGateway {
                 #expect(claude.status == 200 && claude.body.contains("message_stop"))
                 let cached = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-cached", maxTokens: 50), headers: [("x-test-cached", "15")])
                 #expect(cached.status == 200)
+                // What it cost, on the answer: 5 uncached at 1.0, 15 cached at 0.1, 50 output at 10, per million.
+                #expect(cached.headers.first(name: "x-tokenwatt-tokens") == "input=20, cached=15, output=50")
+                #expect(cached.headers.first(name: "x-tokenwatt-cost") == "0.0005065 USD")
+                // A stream's usage chunk (asked for) carries it too, last before [DONE]; Anthropic's in a ping; one without a usage chunk, none.
+                #expect(asked.body.contains(#""tokenwatt":{"cost":0.00042"#) && asked.body.contains(#""currency":"USD","estimated":false,"tokens":{"cached_input":0,"input":20,"output":40}}"#),
+                        "\(asked.body)")
+                #expect(!unasked.body.contains("tokenwatt") && claude.body.contains("event: ping") && claude.body.contains(#""tokenwatt":{"cost":0.0011"#))
+                // Trailers, where the client asks for them.
+                let raw = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--raw", "-H", "TE: trailers", "-H", "Authorization: Bearer sk-test", "-H", "Content-Type: application/json",
+                                                                       "--data", #"{"model": "s-trailers", "max_tokens": 30, "stream": true}"#, gateway + "/v1/chat/completions"],
+                                                     directory: setup.directory)
+                #expect(raw.status == 0 && raw.output.contains("x-tokenwatt-tokens: input=20, cached=0, output=30") && raw.output.contains("x-tokenwatt-cost: 0.00032 USD"),
+                        "\(raw.output)")
                 let silent = try await GatewayTests.post(gateway, key: "sk-test", GatewayTests.chat("s-silent", maxTokens: 50, stream: true),
                                                          headers: [("x-test-no-usage", "1"), ("x-test-chunks", "8")])
                 #expect(silent.status == 200)
@@ -322,7 +335,7 @@ struct RunningGateway {
                     let ledger = groups.values.reduce(0) { $0 + ((($1["cloud_spend"]) as? NSNumber)?.doubleValue ?? 0) }
                     let metrics = try await HTTP.get(aggregator.url + "/metrics").body
                     let spent = GatewayTests.sum(metrics, "tokenwatt_budget_cap_spent", ["budget=\"cap\""])
-                    return groups.count == 6 && ledger > 0 && abs(spent - ledger) < 1e-12 ? true : nil
+                    return groups.count == 7 && ledger > 0 && abs(spent - ledger) < 1e-12 ? true : nil
                 }
             }
         }
@@ -383,6 +396,14 @@ struct RunningGateway {
                 let groups = try await GatewayTests.costs(setup.aggregator, by: "team,source", from: started - 3_600)
                 #expect(GatewayTests.tokens(groups["research/gateway_local"], "input") == 60 && GatewayTests.tokens(groups["ops/gateway_local"], "output") == 100)
                 #expect(((groups["research/gateway"]?["cloud_spend"]) as? NSNumber)?.doubleValue ?? 0 > 0)
+                // Once the ledger has measured the local model, its answers say what they cost, drew and emitted (no carbon: configured, no grams).
+                let local = try await HTTP.waitFor("a local answer costed from the ledger") { () -> Answer? in
+                    let answer = try await send("sk-test", "local-llama")
+                    return answer.headers.first(name: "x-tokenwatt-energy-joules") != nil ? answer : nil
+                }
+                let joules = Double(local.headers.first(name: "x-tokenwatt-energy-joules")?.split(separator: ";").first ?? "") ?? 0
+                #expect(joules > 0 && local.headers.first(name: "x-tokenwatt-cost")?.contains(" USD") == true && local.headers.first(name: "x-tokenwatt-gco2e") == nil,
+                        "\(local.headers)")
             }
         }
     }

@@ -131,9 +131,9 @@ import TokenWattTestSupport
                 #expect(page.labels[family, default: []].isSubset(of: allowed), "\(daemon): \(family) carries \(page.labels[family, default: []].subtracting(allowed).sorted())")
             }
         }
-        // The aggregator's families are all there but those of features this config leaves off.
+        // The aggregator's families are all there but those of features this config leaves off (advice, forwarding, hard caps).
         let aggregatorFamilies = Set(MetricDescriptor.aggregatorFamilies(currency: "usd").map(\.name))
-            .filter { !$0.hasPrefix("tokenwatt_advice_") && !$0.hasPrefix("tokenwatt_forward_") && !$0.hasPrefix("tokenwatt_gateway_") }
+            .filter { !$0.hasPrefix("tokenwatt_advice_") && !$0.hasPrefix("tokenwatt_forward_") && !$0.hasPrefix("tokenwatt_gateway_") && !$0.hasPrefix("tokenwatt_budget_cap_") }
         #expect(aggregatorFamilies.subtracting(pages.1.types.keys).isEmpty, "missing: \(aggregatorFamilies.subtracting(pages.1.types.keys).sorted())")
         _ = (node, aggregator, agent, gateway)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 import TokenWattAPI
 @testable import TokenWattConfiguration
@@ -64,8 +65,43 @@ import TokenWattAPI
             #expect(objects.first?["type"] as? String == "response.incomplete" && response?["id"] as? String == "resp_1")
             #expect(response?["status"] as? String == "incomplete" && (response?["incomplete_details"] as? [String: Any])?["reason"] as? String == "max_output_tokens")
         default:
-            #expect(((objects.first?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "length")
-            #expect(data.last == "[DONE]")
+            #expect(((objects.first?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "length" && objects.count == 1)
         }
+    }
+}
+
+/// What an answer cost, on the answer: its headers, and a stream's last events.
+@Suite struct AnswerCostTests {
+    static let cost = AnswerCost(tokens: .init(input: 20, cachedInput: 15, output: 50), cost: 0.0005065, currency: "USD", energyJoules: 12.5, gco2e: nil,
+                                 estimated: true)
+
+    @Test func theHeadersSayTokensCostAndEnergyInPlainDecimals() {
+        #expect(AnswerCostTests.cost.headers.map { "\($0.name): \($0.value)" } == [
+            "x-tokenwatt-tokens: input=20, cached=15, output=50; estimated", "x-tokenwatt-cost: 0.0005065 USD; estimated",
+            "x-tokenwatt-energy-joules: 12.5; estimated",
+        ])
+        let unpriced = AnswerCost(tokens: .init(input: 1, cachedInput: 0, output: 2), cost: nil, currency: nil, energyJoules: nil, gco2e: nil, estimated: false)
+        #expect(unpriced.headers.map(\.value) == ["input=1, cached=0, output=2"])
+        #expect(AnswerCost.decimal(1e-9) == "0.000000001" && AnswerCost.decimal(3) == "3" && AnswerCost.decimal(0) == "0")
+    }
+
+    @Test func aStreamsLastEventsCarryTheCostWhereTheAPIHasRoomForIt() throws {
+        let usage = Array(#"{"choices":[],"id":"c","usage":{"completion_tokens":50,"prompt_tokens":20}}"#.utf8)
+        // The usage chunk an OpenAI client asked for, with the figures, then [DONE].
+        let chat = GatewayHandler.closing(path: "/v1/chat/completions", cost: AnswerCostTests.cost, usageChunk: usage, done: true, trailers: false)
+        let events = String(decoding: chat.bytes, as: UTF8.self).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.count == 2 && events[1] == "data: [DONE]" && chat.trailers == nil)
+        let chunk = try #require(try JSONSerialization.jsonObject(with: Data(events[0].dropFirst(6).utf8)) as? [String: Any])
+        #expect((chunk["usage"] as? [String: Any])?["completion_tokens"] as? Int == 50)
+        #expect((chunk["tokenwatt"] as? [String: Any])?["currency"] as? String == "USD")
+        // No usage chunk asked for: nothing the client does not expect, but trailers when it asked for them.
+        let bare = GatewayHandler.closing(path: "/v1/chat/completions", cost: AnswerCostTests.cost, usageChunk: nil, done: true, trailers: true)
+        #expect(String(decoding: bare.bytes, as: UTF8.self) == "data: [DONE]\n\n")
+        #expect(bare.trailers?[HTTPField.Name("x-tokenwatt-cost")!] == "0.0005065 USD; estimated")
+        // Anthropic's ping; the Responses API's nothing.
+        let messages = String(decoding: GatewayHandler.closing(path: "/v1/messages", cost: AnswerCostTests.cost, usageChunk: nil, done: false, trailers: false).bytes,
+                              as: UTF8.self)
+        #expect(messages.hasPrefix("event: ping\ndata: {") && messages.contains(#""type":"ping""#) && messages.contains(#""tokenwatt":{"#))
+        #expect(GatewayHandler.closing(path: "/v1/responses", cost: AnswerCostTests.cost, usageChunk: nil, done: false, trailers: false).bytes.isEmpty)
     }
 }

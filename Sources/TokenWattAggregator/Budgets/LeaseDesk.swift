@@ -78,11 +78,17 @@ extension ReservationDesk: Service {
         }
         var prices: [LeaseAnswer.Price] = []
         if !report.models.isEmpty {
-            let local = try await localCostPerToken(now: now)
+            let local = try await localPerToken(now: now)
             for model in report.models {
                 let cloud = pricing.cloudPrice(of: model, atHour: now)
-                prices.append(.init(model: model, input: cloud.map { $0.input / 1e6 }, cachedInput: cloud.map { $0.cachedInput / 1e6 },
-                                    output: cloud.map { $0.output / 1e6 }, local: local[model]))
+                var price = LeaseAnswer.Price(model: model, input: cloud.map { $0.input / 1e6 }, cachedInput: cloud.map { $0.cachedInput / 1e6 },
+                                              output: cloud.map { $0.output / 1e6 }, local: local[model]?.cost)
+                if let figures = local[model] {
+                    price.localJoules = figures.joules
+                    price.localGCO2e = figures.gco2e > 0 ? figures.gco2e : nil  // 0: emissions not counted (no carbon:)
+                    price.localEstimated = figures.estimated
+                }
+                prices.append(price)
             }
         }
         let capOf = Dictionary(report.slices.map { ($0.id, $0.budget) }, uniquingKeysWith: { first, _ in first })

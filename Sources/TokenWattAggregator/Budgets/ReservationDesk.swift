@@ -48,7 +48,17 @@ final class ReservationDesk: MetricsSource, Sendable {
     /// Requests refused, by the cap that refused them.
     let denials = Mutex<[String: Int]>([:])
     /// Local models' cost per token, from the ledger, refreshed at most every 10 s.
-    private let localCosts = Mutex<(readMs: Int64, perToken: [String: Double])?>(nil)
+    private let localFigures = Mutex<(readMs: Int64, perToken: [String: PerToken])?>(nil)
+
+    /// A local model's figures per token over the last day of the ledger: its cost, the energy
+    /// its nodes drew for it (each node's joules shared out by tokens) and its emissions;
+    /// `estimated` where a node's energy was estimated (no sensor).
+    struct PerToken: Sendable, Equatable {
+        var cost: Double
+        var joules: Double
+        var gco2e: Double
+        var estimated: Bool
+    }
 
     /// When this run of the aggregator started: a slice last reported before it is charged in
     /// full if it expires unreported (`LeaseStore`).
@@ -191,20 +201,34 @@ final class ReservationDesk: MetricsSource, Sendable {
             guard let price = pricing.cloudPrice(of: model, atHour: now) else { return nil }
             return { input, cached, output in price.cost(input: input, cachedInput: cached, output: output) }
         }
-        guard let perToken = try await localCostPerToken(now: now)[model] else { return nil }
+        guard let perToken = try await localPerToken(now: now)[model]?.cost else { return nil }
         return { input, _, output in (input + output) * perToken }
     }
 
-    func localCostPerToken(now: Int64) async throws -> [String: Double] {
-        if let cached = localCosts.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
+    func localPerToken(now: Int64) async throws -> [String: PerToken] {
+        if let cached = localFigures.withLock({ $0 }), now - cached.readMs < 10_000 { return cached.perToken }
         let ledger = try await self.ledger.hours(from: now - ReservationDesk.localCostWindowMs, to: now)
-        var cost: [String: Double] = [:], tokens: [String: Double] = [:]
-        for row in ledger.usage where !StreamKind.isCloudSpend(row.source) {
-            cost[row.model, default: 0] += row.cost
-            tokens[row.model, default: 0] += row.tokens
+        let nodes = Dictionary(ledger.nodes.map { ("\($0.hour)/\($0.node)", $0) }, uniquingKeysWith: { first, _ in first })
+        let local = ledger.usage.filter { !StreamKind.isCloudSpend($0.source) }
+        var nodeTokens: [String: Double] = [:]
+        for row in local { nodeTokens["\(row.hour)/\(row.node)", default: 0] += row.tokens }
+        var sums: [String: (cost: Double, joules: Double, gco2e: Double, tokens: Double, estimated: Bool)] = [:]
+        for row in local {
+            let key = "\(row.hour)/\(row.node)"
+            let node = nodes[key]
+            let share = (nodeTokens[key] ?? 0) > 0 ? row.tokens / nodeTokens[key]! : 0
+            var sum = sums[row.model] ?? (0, 0, 0, 0, false)
+            sum.cost += row.cost
+            sum.joules += (node?.joules ?? 0) * share
+            sum.gco2e += row.gco2e
+            sum.tokens += row.tokens
+            sum.estimated = sum.estimated || (node?.energyIsEstimated ?? true)
+            sums[row.model] = sum
         }
-        let perToken = tokens.filter { $0.value > 0 }.reduce(into: [String: Double]()) { $0[$1.key] = cost[$1.key, default: 0] / $1.value }
-        localCosts.withLock { $0 = (now, perToken) }
+        let perToken = sums.filter { $0.value.tokens > 0 }.mapValues {
+            PerToken(cost: $0.cost / $0.tokens, joules: $0.joules / $0.tokens, gco2e: $0.gco2e / $0.tokens, estimated: $0.estimated)
+        }
+        localFigures.withLock { $0 = (now, perToken) }
         return perToken
     }
 }

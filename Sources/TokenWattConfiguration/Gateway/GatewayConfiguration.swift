@@ -12,6 +12,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var key: String
         public var labels: [String: String]
         public var rateLimit: RateLimit?
+        /// Whether its answers carry what they cost (`x-tokenwatt-*`, a stream's last event).
+        public var costHeaders = true
     }
 
     /// Per-caller rate caps: past either, the caller is refused for `coolDownMs`.
@@ -45,6 +47,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         /// What a streamed request that names no output limit reserves: its worst case
         /// (`default_max_output_tokens`), or its caller's typical output (`typical_output`).
         public var typicalOutput = false
+        /// Whether its answers carry what they cost: off where a provider's terms forbid extra headers.
+        public var costHeaders = true
 
         /// The route's name in metrics: its pattern.
         public var pattern: String { match.pattern }
@@ -124,12 +128,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
 extension GatewayConfiguration: ConfigFileLoadable {
     public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
+        try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
+                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout",
+                                           "reservation_ttl", "grace"])
         // Keys of the version before leases: named, so that the operator knows what replaced them.
         for replaced in ["reservation_ttl", "grace"] where node[replaced].isPresent {
             throw node[replaced].error("nothing: capped requests are admitted from the gateway's slices of the caps now (leases: report_interval, expiry, cover, wait)")
         }
-        try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
-                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout"])
         var gateway = GatewayConfiguration()
         gateway.listen = try node["listen"].listenAddress(default: gateway.listen)
         gateway.web = try WebConfiguration(node["web"], defaults: gateway.web, environment: environment)
@@ -138,11 +143,11 @@ extension GatewayConfiguration: ConfigFileLoadable {
         gateway.upstreamConnections = try node["upstream_connections"].int(default: gateway.upstreamConnections)
         guard gateway.upstreamConnections > 0 else { throw node["upstream_connections"].error("a positive number of connections") }
         for item in try node["callers"].items() {
-            try item.requireMapping(allowing: ["key_file", "key_env", "labels", "rate_limit"])
+            try item.requireMapping(allowing: ["key_file", "key_env", "labels", "rate_limit", "cost_headers"])
             guard let key = try item.secret(named: "key", environment: environment) else { throw item.error("key_file or key_env with the caller's API key") }
             guard !gateway.callers.contains(where: { $0.key == key }) else { throw item.error("a key no other caller has") }
             gateway.callers.append(Caller(key: key, labels: try Attribution.labels(item["labels"], allowed: attributes),
-                                          rateLimit: try rateLimit(item["rate_limit"])))
+                                          rateLimit: try rateLimit(item["rate_limit"]), costHeaders: try item["cost_headers"].bool(default: true)))
         }
         for item in try node["routes"].items() {
             gateway.routes.append(try route(item, environment: environment))
@@ -199,7 +204,7 @@ extension GatewayConfiguration: ConfigFileLoadable {
 
     private static func route(_ item: ConfigNode, environment: [String: String]) throws(CoreError) -> Route {
         try item.requireMapping(allowing: ["match", "upstream", "api", "provider", "local", "key_file", "key_env", "capped", "on_unreachable", "fallback",
-                                           "output_reservation"])
+                                           "output_reservation", "cost_headers"])
         guard let upstream = try item["upstream"].string(), upstream.hasPrefix("http://") || upstream.hasPrefix("https://") else {
             throw item["upstream"].error("the upstream's http:// or https:// base URL")
         }
@@ -220,6 +225,7 @@ extension GatewayConfiguration: ConfigFileLoadable {
         case "typical": route.typicalOutput = true
         default: throw item["output_reservation"].error("worst_case or typical")
         }
+        route.costHeaders = try item["cost_headers"].bool(default: true)
         return route
     }
 

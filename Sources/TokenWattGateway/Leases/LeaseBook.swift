@@ -104,6 +104,7 @@ final class LeaseBook: Sendable {
 
     private struct State {
         var node = ""
+        var currency: String?
         var caps: [Cap]?
         /// Prices by model, as the last report asked them.
         var prices: [String: LeaseAnswer.Price] = [:]
@@ -338,6 +339,7 @@ final class LeaseBook: Sendable {
             var reportAgain = false
             state.offline = false
             state.node = answer.node
+            state.currency = answer.currency
             state.caps = answer.caps.map { terms in
                 let matchers = terms.match.compactMap { matcher -> LabelMatcher? in
                     guard let op = LabelMatcher.Operator(rawValue: matcher.op) else { return nil }
@@ -390,6 +392,30 @@ final class LeaseBook: Sendable {
                 state.slices[id]!.sent = nil
             }
             if refused { state.offline = true }
+        }
+    }
+
+    /// Whether the aggregator gave a price entry for `model` (one that may say it knows none);
+    /// if not, the next report asks for one.
+    func knowsPrice(of model: String) -> Bool {
+        state.withLock { state in
+            if state.prices[model] != nil { return true }
+            state.modelsWanted.insert(model)
+            return false
+        }
+    }
+
+    /// What an answer's tokens cost, at the prices the aggregator last gave: a cloud route's at
+    /// its model's price, a local route's at its measured cost, energy and emissions per token.
+    func answerCost(model: String, local: Bool, input: Int, cachedInput: Int, output: Int, estimated: Bool) -> AnswerCost {
+        state.withLock { state in
+            let price = state.prices[model]
+            if price == nil { state.modelsWanted.insert(model) }
+            let tokens = Double(input + output)
+            let cost = price.flatMap { LeaseBook.cost($0, local: local, input: Double(input), cachedInput: Double(cachedInput), output: Double(output)) }
+            return AnswerCost(tokens: .init(input: input, cachedInput: cachedInput, output: output), cost: cost, currency: cost == nil ? nil : state.currency,
+                              energyJoules: local ? price?.localJoules.map { $0 * tokens } : nil, gco2e: local ? price?.localGCO2e.map { $0 * tokens } : nil,
+                              estimated: estimated || (local && price?.localEstimated == true))
         }
     }
 

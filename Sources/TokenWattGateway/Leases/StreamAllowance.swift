@@ -44,9 +44,10 @@ final class StreamAllowance: Sendable {
     }
 
     /// The events that end a stream early the way the API ends one at its output limit:
-    /// `finish_reason: "length"` (OpenAI's chat and completions), `stop_reason: "max_tokens"`
-    /// (Anthropic's messages), `response.incomplete` for `max_output_tokens` (the Responses
-    /// API, repeating the response its stream began with).
+    /// `finish_reason: "length"` (OpenAI's chat and completions; `[DONE]` follows, as the
+    /// relay's closing writes it), `stop_reason: "max_tokens"` (Anthropic's messages),
+    /// `response.incomplete` for `max_output_tokens` (the Responses API, repeating the response
+    /// its stream began with).
     static func ending(path: String, model: String, outputTokens: Int, responseCreated: [UInt8]?) -> [UInt8] {
         func event(_ object: [String: Any], name: String? = nil) -> String {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -66,10 +67,10 @@ final class StreamAllowance: Sendable {
             return Array(event(["type": "response.incomplete", "response": response], name: "response.incomplete").utf8)
         case "/v1/completions":
             return Array((event(["id": "cmpl-tokenwatt", "object": "text_completion", "created": created, "model": model,
-                                 "choices": [["index": 0, "text": "", "finish_reason": "length"]]]) + "data: [DONE]\n\n").utf8)
+                                 "choices": [["index": 0, "text": "", "finish_reason": "length"]]])).utf8)
         default:
             return Array((event(["id": "chatcmpl-tokenwatt", "object": "chat.completion.chunk", "created": created, "model": model,
-                                 "choices": [["index": 0, "delta": [:], "finish_reason": "length"]]]) + "data: [DONE]\n\n").utf8)
+                                 "choices": [["index": 0, "delta": [:], "finish_reason": "length"]]])).utf8)
         }
     }
 }
