@@ -12,6 +12,21 @@ public enum LeaseAPI {
     public static let maxExpiryMs: Int64 = 10 * 60_000
     /// At most this many slices and models in one report.
     public static let maxItems = 1_024
+    /// Separates a cap's name from a session in the key a session's slice is counted under
+    /// (budget names hold no control characters).
+    public static let sessionSeparator: Character = "\u{1E}"
+
+    /// The key a slice's cap is counted under: the cap's name, and its session for a cap held
+    /// per session.
+    public static func key(budget: String, session: String?) -> String {
+        session.map { budget + String(sessionSeparator) + $0 } ?? budget
+    }
+
+    /// A key's cap and session.
+    public static func split(_ key: String) -> (budget: String, session: String?) {
+        guard let separator = key.firstIndex(of: sessionSeparator) else { return (key, nil) }
+        return (String(key[..<separator]), String(key[key.index(after: separator)...]))
+    }
 }
 
 /// `POST /api/v1/leases`: a gateway's slices as it holds them, each a cumulative account
@@ -37,10 +52,17 @@ public struct LeaseReport: Codable, Sendable, Equatable {
         /// The worst cases admitted from the slice so far, which only grows: a report older than
         /// one applied already (a retry that arrived late) changes nothing.
         public var admitted: Double
+        /// For a cap held per session (`per: session`): the session the slice is of, and the
+        /// worst-case tokens admitted from it so far (its session's rate, for the cap's runaway rule).
+        public var session: String?
+        public var tokens: Double?
 
-        public init(id: String, budget: String, settled: Double, held: Double, headroom: Double, want: Double, need: Double, admitted: Double) {
+        public init(id: String, budget: String, settled: Double, held: Double, headroom: Double, want: Double, need: Double, admitted: Double,
+                    session: String? = nil, tokens: Double? = nil) {
             self.id = id
             self.budget = budget
+            self.session = session
+            self.tokens = tokens
             self.settled = settled
             self.held = held
             self.headroom = headroom
@@ -87,6 +109,8 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
 
         public var budget: String
         public var match: [Matcher]
+        /// `session`: the cap holds for each session apart (its figures come with the slices).
+        public var per: String?
         /// `tokens`, or `usd` (money in the aggregator's currency).
         public var measure: String
         public var unit: String
@@ -118,7 +142,7 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case budget, match, measure, unit, limit, used, unspent, runaway
+            case budget, match, per, measure, unit, limit, used, unspent, runaway
             case resetsAt = "resets_at", secondsToReset = "seconds_to_reset", runawaySeconds = "runaway_seconds"
         }
     }
@@ -143,6 +167,12 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         /// beyond what waits here, so the rest goes back.
         public var recalled: Bool
         public var expiresInSeconds: Double
+        /// A session's slice: its cap's figures for that session, and while the cap's runaway
+        /// rule holds the session, the refusal to give.
+        public var used: Double?
+        public var unspent: Double?
+        public var runaway: String?
+        public var runawaySeconds: Double?
 
         public init(id: String, state: State, free: Double, recalled: Bool, expiresInSeconds: Double) {
             self.id = id
@@ -153,8 +183,8 @@ public struct LeaseAnswer: Codable, Sendable, Equatable {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case id, state, free, recalled
-            case expiresInSeconds = "expires_in_seconds"
+            case id, state, free, recalled, used, unspent, runaway
+            case expiresInSeconds = "expires_in_seconds", runawaySeconds = "runaway_seconds"
         }
     }
 

@@ -52,3 +52,30 @@ final class CallerRateGuard: Sendable {
         usage.withLock { $0[caller.key, default: Usage()].tokens.append((now, tokens)) }
     }
 }
+
+/// The sessions the gateway tells apart (`sessions.max_active`): a session seen in the last
+/// hour keeps its name; past the cap a new one is held as the one `overflow` session (its caps
+/// held for all of them together: stricter, never looser), and counted.
+final class SessionTable: Sendable {
+    static let idleMs: Int64 = 3_600_000
+    static let overflow = "overflow"
+
+    let maxActive: Int
+    private let seen = Mutex<[String: Int64]>([:])
+
+    init(maxActive: Int) {
+        self.maxActive = maxActive
+    }
+
+    /// The session a request's header names, as its caps hold it, and whether it overflowed.
+    func session(_ name: String, now: Int64) -> (name: String, overflowed: Bool) {
+        seen.withLock { seen in
+            if seen[name] == nil, seen.count >= maxActive {
+                seen = seen.filter { $0.value > now - SessionTable.idleMs }
+                guard seen.count < maxActive else { return (SessionTable.overflow, true) }
+            }
+            seen[name] = now
+            return (name, false)
+        }
+    }
+}

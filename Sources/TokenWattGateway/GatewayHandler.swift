@@ -35,6 +35,10 @@ package struct GatewayHandler: Sendable {
     let logger: Logger
     let rates = CallerRateGuard()
     let outputs: OutputHistory
+    let sessions: SessionTable
+    let sessionHeader: HTTPField.Name
+    /// What the gateway does not forward: `droppedHeaders` and the session header.
+    let unforwarded: Set<String>
     /// Milliseconds since the epoch: what the rate caps and their cool-down go by.
     let now: @Sendable () -> Int64
 
@@ -48,6 +52,9 @@ package struct GatewayHandler: Sendable {
         self.metrics = metrics
         self.logger = logger
         outputs = OutputHistory(settings: configuration.typical)
+        sessions = SessionTable(maxActive: configuration.sessions.maxActive)
+        sessionHeader = HTTPField.Name(configuration.sessions.header)!
+        unforwarded = GatewayHandler.droppedHeaders.union([configuration.sessions.header])
     }
 
     /// The paths the gateway serves: OpenAI's and Anthropic's.
@@ -61,14 +68,18 @@ package struct GatewayHandler: Sendable {
         var body: [UInt8]
         var anthropic: Bool
         var ticket: LeaseBook.Ticket?
+        /// The agent session or run its header names (caps held per session).
+        var session: String?
         /// The output its ticket holds: what it names, else its worst case or its caller's typical output.
         var reservedOutput = 0
         var fallbackFrom: String?
         let started: ContinuousClock.Instant
 
-        /// The labels the caps see: the caller's, and the model's.
+        /// The labels the caps see: the caller's, the model's, and its session.
         var labels: [String: String] {
-            caller.labels.merging(["model": shape.model, "provider": route.provider, "source": route.source]) { $1 }
+            var labels = caller.labels.merging(["model": shape.model, "provider": route.provider, "source": route.source]) { $1 }
+            labels["session"] = session
+            return labels
         }
     }
 
@@ -117,6 +128,15 @@ package struct GatewayHandler: Sendable {
                                         anthropic: anthropic, retryAfter: max(1, Int((refusal.untilMs - admitted + 999) / 1000)))
         }
         var call = Call(caller: caller, route: route, shape: shape, body: body, anthropic: anthropic, started: started)
+        if let named = request.headers[sessionHeader] {
+            guard !named.isEmpty, named.utf8.count <= 256, !named.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                metrics.count(.invalid, route: route.pattern)
+                return GatewayHandler.error(400, "invalid_request_error", "\(sessionHeader.canonicalName): a session's name of 1 to 256 bytes", anthropic: anthropic)
+            }
+            let session = sessions.session(named, now: admitted)
+            if session.overflowed { metrics.count(.sessionOverflows, route: route.pattern) }
+            call.session = session.name
+        }
         if let refused = await admit(&call) { return refused }
         return await forward(call, path: request.uri.path, query: request.uri.query, headers: request.headers)
     }
@@ -153,12 +173,10 @@ package struct GatewayHandler: Sendable {
             case .runaway(let message, let retryAfter):
                 return await refuse(&call, type: "runaway", message: message, retryAfter: retryAfter)
             case .noRoom(let budget, _, let full) where full || Monotonic.milliseconds() >= deadline:
-                let cap = leases.book.cap(budget)
-                let message = cap.map { CapRefusal.exceeded(budget: budget, used: $0.used, limit: $0.limit, unit: $0.unit, resetsAt: $0.resetsAt) }
-                    ?? "budget \(budget): no room left"
+                let refusal = leases.book.exceeded(budget)
                 leases.book.doneWaiting(waiting)
                 waiting = [:]
-                return await refuse(&call, type: "budget_exceeded", message: message, retryAfter: max(1, Int((cap?.secondsToReset ?? 60).rounded(.up))))
+                return await refuse(&call, type: "budget_exceeded", message: refusal.message, retryAfter: refusal.retryAfter)
             case .unpriced(let budget, let model, asked: true):
                 metrics.count(.unpriced, route: call.route.pattern)
                 return GatewayHandler.error(422, "unpriced", "budget \(budget) caps money, and no price bounds the cost of model \(model): add a cloud_prices entry, "
@@ -206,7 +224,7 @@ package struct GatewayHandler: Sendable {
     private func forward(_ call: Call, path: String, query: String?, headers: HTTPFields) async -> Response {
         var upstream = HTTPClientRequest(url: call.route.upstream + path + (query.map { "?" + $0 } ?? ""))
         upstream.method = .POST
-        for field in headers where !GatewayHandler.droppedHeaders.contains(field.name.canonicalName) {
+        for field in headers where !unforwarded.contains(field.name.canonicalName) {
             upstream.headers.add(name: field.name.rawName, value: field.value)
         }
         if let key = call.route.key {
@@ -288,6 +306,8 @@ package struct GatewayHandler: Sendable {
         report.provider = call.route.provider
         report.source = call.route.source
         report.attributes = call.caller.labels
+        // A session reaches the time series only where the operator lists it among the usage attributes.
+        if let session = call.session, configuration.sender.usageAttributes.contains("session") { report.attributes["session"] = session }
         do {
             _ = try usage.record([report])
         } catch {

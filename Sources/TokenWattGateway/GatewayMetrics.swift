@@ -27,7 +27,7 @@ package final class GatewayMetrics: Collector {
 
     /// Events counted by route, each its own counter.
     enum Event: CaseIterable, Sendable {
-        case fallbacks, offlineAdmissions, leaseWaits, unreachableAdmissions, abandonedStreams, cutStreams, estimatedUsage
+        case fallbacks, offlineAdmissions, leaseWaits, unreachableAdmissions, abandonedStreams, cutStreams, estimatedUsage, sessionOverflows
 
         var metric: MetricDescriptor {
             switch self {
@@ -37,6 +37,7 @@ package final class GatewayMetrics: Collector {
             case .unreachableAdmissions: .gatewayUnreachableAdmissions
             case .abandonedStreams: .gatewayAbandonedStreams
             case .cutStreams: .gatewayCutStreams
+            case .sessionOverflows: .gatewaySessionOverflows
             case .estimatedUsage: .gatewayEstimatedUsage
             }
         }

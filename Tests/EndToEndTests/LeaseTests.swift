@@ -236,6 +236,66 @@ import Glibc
             }
         }
     }
+
+    /// Caps held per session (`per: session`, the session named by `x-tokenwatt-session`)
+    /// through two replicas: each run may use 1,000 tokens, whichever replica its requests
+    /// reach, and is refused alone past it; a request without a session is not held; a session
+    /// whose rate runs away is refused by the cap's runaway rule while a calm one goes on; past
+    /// `sessions.max_active` a new session is held as the overflow session, and counted; no
+    /// session reaches the time series.
+    @Test func capsPerSessionHoldEachRunApartAndStopARunawayOne() async throws {
+        let upstream = StandInUpstream()
+        try await upstream.run {
+            try await GatewayTests.withGateway("lease-sessions", replicas: 2, aggregatorConfig: """
+                budgets:
+                  - {name: run-cap, match: {model: run-m}, per: session, measure: tokens, limit: 1000, action: block}
+                  - {name: burst-cap, match: {model: burst-m}, per: session, measure: tokens, limit: 1000000, action: block,
+                     runaway: {window: 2s, baseline: 1m, factor: 2, min_rate: 300, cool_down: 30s}}
+                """, gatewayConfig: "sessions: {max_active: 4}", routes: ["{match: \"run-.*|burst-.*\", upstream: \"\(upstream.url)\"}"]) { setup in
+                var sent = 0
+                func send(_ model: String, session: String?) async throws -> GatewayTests.Answer {
+                    defer { sent += 1 }
+                    return try await GatewayTests.post(setup.replicas[sent % 2].url, key: "sk-test", GatewayTests.chat(model),
+                                                       headers: session.map { [("x-tokenwatt-session", $0)] } ?? [])
+                }
+                // Each request holds 131 and uses 120: eight fit in a run's 1,000, the ninth does not.
+                for session in ["run-1", "run-2"] {
+                    var admitted = 0
+                    var refusal: GatewayTests.Answer?
+                    while refusal == nil && admitted < 20 {
+                        let answer = try await send("run-m", session: session)
+                        if answer.status == 200 { admitted += 1 } else { refusal = answer }
+                    }
+                    #expect(admitted == 8, "\(session): \(admitted) admitted")
+                    #expect(refusal?.status == 429 && refusal?.errorType == "budget_exceeded"
+                            && refusal?.body.contains("budget run-cap (session \(session)): ") == true && refusal?.body.contains(" of 1,000.00 tokens used") == true,
+                            "\(refusal?.body ?? "")")
+                }
+                // Not held without a session.
+                for _ in 0..<10 { #expect(try await send("run-m", session: nil).status == 200) }
+                // A session looping at ten requests a second (655 worst-case tokens/s, the rule's floor 300) is stopped; a calm one is not.
+                var statuses: [UInt] = []
+                for index in 0..<40 {
+                    statuses.append(try await send("burst-m", session: "loop").status)
+                    if index % 10 == 0 { #expect(try await send("burst-m", session: "calm").status == 200) }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                // Each replica learns it at its next report (within a second): from then on, every request of the session is refused.
+                let first = try #require(statuses.firstIndex(of: 429), "\(statuses)")
+                #expect(first >= 5 && first + 10 < statuses.count && statuses[(first + 10)...].allSatisfy { $0 == 429 }, "\(statuses)")
+                let stopped = try await send("burst-m", session: "loop")
+                #expect(stopped.status == 429 && stopped.errorType == "runaway" && stopped.body.contains("session loop of budget burst-cap: runaway"), "\(stopped.body)")
+                // A fifth session is one too many: held as the overflow session.
+                #expect(try await send("run-m", session: "run-5").status == 200)
+                _ = try await HTTP.waitFor("the overflow to be counted") { () -> Bool? in
+                    var overflows = 0.0
+                    for replica in setup.replicas { overflows += GatewayTests.sum(try await replica.metrics(), "tokenwatt_gateway_session_overflows_total", []) }
+                    return overflows == 1 ? true : nil
+                }
+                for replica in setup.replicas { #expect(!(try await replica.metrics()).contains("session="), "a session reached the time series") }
+            }
+        }
+    }
 }
 
 /// Requests sent at a steady pace until told to stop, and their answers' statuses.

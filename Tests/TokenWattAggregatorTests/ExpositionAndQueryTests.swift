@@ -151,6 +151,8 @@ import TokenWattCore
         ("budgets: [{name: b, limit: 10, measure: gco2e}]", "agg.yml: budgets[0].measure: carbon: with the grid's intensity_g_per_kwh for a gco2e budget"),
         ("carbon: {intensity_g_per_kwh: 300}\nbudgets: [{name: b, limit: 10, measure: gco2e, action: block}]",
          "agg.yml: budgets[0].action: alert for a gco2e budget (requests are capped in money or tokens)"),
+        ("budgets: [{name: b, limit: 10, per: session}]", "agg.yml: budgets[0].per: a hard cap (action: block): sessions are known to the gateway only"),
+        ("budgets: [{name: b, limit: 10, per: team, action: block}]", "agg.yml: budgets[0].per: session (a cap for each agent session or run)"),
         ("carbon: {schedule: [{from: \"10:00\", to: \"16:00\", intensity_g_per_kwh: 90}]}", "agg.yml: carbon.intensity_g_per_kwh: a number"),
         ("carbon: {intensity_g_per_kwh: -5}", "agg.yml: carbon.intensity_g_per_kwh: a number of at least 0, got \"-5\""),
         ("budgets: [{name: b, limit: 10, runaway: {factor: 1}}]", "agg.yml: budgets[0].runaway.factor: a factor above 1"),

@@ -209,3 +209,37 @@ import TokenWattTestSupport
         }
     }
 }
+
+/// A cap held per session applies its runaway rule to each session's own rate.
+@Suite struct SessionRunawayTests {
+    @Test func aSessionWhoseRateRunsAwayIsHeldForTheCoolDownWhileAnotherGoesOn() throws {
+        var cap = Budget(name: "run", scope: [], measure: .tokens, period: .every(CalendarPeriod(.month, timezone: TimeZone(identifier: "UTC")!)), limit: 1e6,
+                         thresholds: [], forecast: nil, runaway: nil, receivers: [])
+        cap.runaway = Budget.Runaway(windowMs: 10_000, baselineMs: 60_000, factor: 3, minRate: 100)
+        cap.runaway?.coolDownMs = 30_000
+        let runaways = SessionRunaways()
+        // 50 tokens/s for a minute: below the floor of 100.
+        for second in 0...60 { #expect(runaways.observe(key: "a", slice: "s1", tokens: Double(second * 50), cap: cap, now: Int64(second) * 1_000) == nil) }
+        // Then 500 tokens/s, reported by two slices: over 3 × the baseline (50) and the floor within a few seconds.
+        var fired: Int64?
+        for second in 61...70 {
+            let now = Int64(second) * 1_000
+            let total = 3_000 + Double(second - 60) * 500
+            _ = runaways.observe(key: "a", slice: "s2", tokens: total - 3_000, cap: cap, now: now)
+            if runaways.observe(key: "a", slice: "s1", tokens: 3_000, cap: cap, now: now) != nil, fired == nil { fired = now }
+        }
+        let start = try #require(fired)
+        #expect(start <= 66_000)
+        // Another session is not held by it.
+        #expect(runaways.observe(key: "b", slice: "s3", tokens: 10, cap: cap, now: 70_000) == nil)
+        // Quiet again: held while the rate is high, then for the cool-down after it falls back, then let go.
+        var ended: Int64?
+        for second in 71...140 {
+            let now = Int64(second) * 1_000
+            let hold = runaways.observe(key: "a", slice: "s2", tokens: 5_000, cap: cap, now: now)
+            if ended == nil, let until = hold?.untilMs { ended = until - 30_000 }
+            if let ended { #expect((hold != nil) == (now < ended + 30_000), "at \(now)") }
+        }
+        #expect(ended != nil)
+    }
+}

@@ -32,3 +32,15 @@ import Testing
         #expect(rates.admit(caller, now: 400)?.reason == "1000 tokens in the last minute, the cap is 1000")
     }
 }
+
+/// The sessions the gateway tells apart.
+@Suite struct SessionTableTests {
+    @Test func pastTheCapANewSessionIsTheOverflowOneUntilAnOldOneIsIdleForAnHour() {
+        let table = SessionTable(maxActive: 2)
+        #expect(table.session("a", now: 0) == ("a", false) && table.session("b", now: 1_000) == ("b", false))
+        #expect(table.session("a", now: 2_000) == ("a", false))
+        #expect(table.session("c", now: 3_000) == ("overflow", true))
+        // "b" last seen at 1 s: gone an hour later, and "c" has its own name.
+        #expect(table.session("c", now: 1_000 + SessionTable.idleMs + 1) == ("c", false))
+    }
+}

@@ -134,7 +134,8 @@ public final class BudgetEngine: Service, Sendable {
         let currentHour = TimeBucket.current(at: now, width: Milliseconds.hour)
         let ledger = try await ledgerToEvaluate(now: now, currentHour: currentHour)
         var anyMessages = false
-        for budget in budgets {
+        // A cap per session is the gateway's alone: the ledger keeps no sessions.
+        for budget in budgets where !budget.perSession {
             var reading = BudgetEngine.reading(budget, ledger: ledger, now: now)
             spendByBucket.withLock { $0[budget.name] = reading.byBucket }
             if let rule = budget.runaway {

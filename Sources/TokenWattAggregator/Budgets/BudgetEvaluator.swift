@@ -114,7 +114,7 @@ enum BudgetEvaluator {
             }
         }
         if let rule = budget.runaway, let rate = reading.tokenRate, let baseline = reading.baselineRate {
-            let runaway = rate >= rule.minRate && rate >= rule.factor * baseline
+            let runaway = rule.fires(rate: rate, baseline: baseline)
             if runaway != state.runawayFiring {
                 var change = event(runaway ? .runaway : .resolved, state, spent: reading.spent)
                 change.tokensPerSecond = rate

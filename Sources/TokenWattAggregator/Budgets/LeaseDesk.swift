@@ -42,15 +42,21 @@ extension ReservationDesk: Service {
     func sync(gateway: String, report: LeaseReport, expiryMs: Int64) async throws -> LeaseAnswer {
         let now = now()
         let states = budgets.currentStates
+        let capsByName = Dictionary(caps.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var rooms: [String: CapRoom] = [:]
-        for cap in caps { rooms[cap.name] = room(cap, states[cap.name], now: now) }
+        for cap in caps where !cap.perSession { rooms[cap.name] = room(cap, states[cap.name], now: now) }
+        // A session's cap: the whole limit for each, spent only through the gateway's slices.
+        for slice in report.slices {
+            guard let session = slice.session, let cap = capsByName[slice.budget], cap.perSession else { continue }
+            rooms[LeaseAPI.key(budget: cap.name, session: session)] = CapRoom(periodStart: cap.period.bounds(at: now).start, limit: cap.limit, spentBefore: 0)
+        }
         let recalled = recalls.withLock { recalls in
             recalls = recalls.filter { $0.value > now }
             return Set(recalls.keys)
         }
         let reports = report.slices.map {
-            SliceReport(id: $0.id, budget: $0.budget, settled: $0.settled, held: $0.held, headroom: $0.headroom, want: $0.want, need: $0.need,
-                        admitted: $0.admitted)
+            SliceReport(id: $0.id, budget: LeaseAPI.key(budget: $0.budget, session: $0.session), settled: $0.settled, held: $0.held, headroom: $0.headroom,
+                        want: $0.want, need: $0.need, admitted: $0.admitted)
         }
         let sync = try await reservations.syncLeases(gateway: gateway, reports: reports, caps: rooms, recalled: recalled, nowMs: now, expiryMs: expiryMs,
                                                      bootMs: bootMs)
@@ -61,18 +67,19 @@ extension ReservationDesk: Service {
         }
         var terms: [LeaseAnswer.Cap] = []
         for cap in caps {
-            guard let room = rooms[cap.name] else { continue }
-            let held = try await reservations.totals(budget: cap.name, periodStart: room.periodStart).values.reduce(0) { $0 + $1.amount }
-            let open = try await reservations.openLeases(budget: cap.name, periodStart: room.periodStart)
             let end = cap.period.bounds(at: now).end
             var term = LeaseAnswer.Cap(budget: cap.name, match: cap.scope.map { .init(name: $0.name, op: $0.op.rawValue, value: $0.value) },
                                        measure: cap.measure.rawValue, unit: BudgetEvaluator.unit(of: cap, currency: pricing.currency), limit: cap.limit,
-                                       used: room.spentBefore + held, unspent: open.unspent, resetsAt: ReservationsHandler.time(end, cap),
-                                       secondsToReset: Double(end - now) / 1000)
-            if let hold = runawayHold(cap, states[cap.name], now: now) {
-                let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
-                term.runaway = refusal.message
-                term.runawaySeconds = Double(refusal.retryAfterSeconds)
+                                       used: 0, unspent: 0, resetsAt: ReservationsHandler.time(end, cap), secondsToReset: Double(end - now) / 1000)
+            if cap.perSession {
+                term.per = "session"
+            } else if let room = rooms[cap.name] {
+                (term.used, term.unspent) = try await figures(key: cap.name, room: room)
+                if let hold = runawayHold(cap, states[cap.name], now: now) {
+                    let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
+                    term.runaway = refusal.message
+                    term.runawaySeconds = Double(refusal.retryAfterSeconds)
+                }
             }
             terms.append(term)
         }
@@ -91,13 +98,30 @@ extension ReservationDesk: Service {
                 prices.append(price)
             }
         }
-        let capOf = Dictionary(report.slices.map { ($0.id, $0.budget) }, uniquingKeysWith: { first, _ in first })
-        let slices = sync.outcomes.map {
-            LeaseAnswer.Slice(id: $0.id, state: .init(rawValue: $0.state.rawValue) ?? .closed, free: $0.free,
-                              recalled: capOf[$0.id].map { recalled.contains($0) || sync.starved.contains($0) } ?? false,
-                              expiresInSeconds: Double($0.expiresMs - now) / 1000)
+        var slices: [LeaseAnswer.Slice] = []
+        for (reported, outcome) in zip(report.slices, sync.outcomes) {
+            let key = LeaseAPI.key(budget: reported.budget, session: reported.session)
+            var slice = LeaseAnswer.Slice(id: outcome.id, state: .init(rawValue: outcome.state.rawValue) ?? .closed, free: outcome.free,
+                                          recalled: recalled.contains(key) || sync.starved.contains(key), expiresInSeconds: Double(outcome.expiresMs - now) / 1000)
+            // A session's figures, and its runaway rule on its own rate.
+            if let session = reported.session, let cap = capsByName[reported.budget], cap.perSession, let room = rooms[key] {
+                let (used, unspent) = try await figures(key: key, room: room)
+                (slice.used, slice.unspent) = (used, unspent)
+                if let hold = sessionRunaways.observe(key: key, slice: reported.id, tokens: reported.tokens ?? 0, cap: cap, now: now) {
+                    let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
+                    slice.runaway = "session \(session) of " + refusal.message
+                    slice.runawaySeconds = Double(refusal.retryAfterSeconds)
+                }
+            }
+            slices.append(slice)
         }
         return LeaseAnswer(node: gateway, currency: pricing.currency, caps: terms, slices: slices, prices: prices)
+    }
+
+    /// What a cap period (or one session's) holds, and what its open slices hold unspent.
+    private func figures(key: String, room: CapRoom) async throws -> (used: Double, unspent: Double) {
+        let held = try await reservations.totals(budget: key, periodStart: room.periodStart).values.reduce(0) { $0 + $1.amount }
+        return (room.spentBefore + held, try await reservations.openLeases(budget: key, periodStart: room.periodStart).unspent)
     }
 
     /// Where each hard cap's current period stands: spent (settled requests, slices' settled
@@ -107,7 +131,8 @@ extension ReservationDesk: Service {
         let now = now()
         let states = budgets.currentStates
         var figures: [String: CapFigures] = [:]
-        for cap in caps {
+        // A cap per session has no one figure: each session has its own.
+        for cap in caps where !cap.perSession {
             let room = room(cap, states[cap.name], now: now)
             let totals = try await reservations.totals(budget: cap.name, periodStart: room.periodStart)
             let open = try await reservations.openLeases(budget: cap.name, periodStart: room.periodStart)

@@ -66,6 +66,8 @@ final class ReservationDesk: MetricsSource, Sendable {
     /// Caps whose slices give back what their gateways do not need right now, until when: a
     /// request at another gateway waits for that room.
     let recalls = Mutex<[String: Int64]>([:])
+    /// Caps held per session: each session's rate, for their runaway rules.
+    let sessionRunaways = SessionRunaways()
 
     let logger: Logger
 

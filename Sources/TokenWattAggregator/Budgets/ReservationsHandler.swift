@@ -91,6 +91,12 @@ struct ReservationsHandler: Sendable {
             }
             for slice in body.slices {
                 guard slice.id.hasPrefix("slice_"), slice.id.utf8.count <= 128 else { throw QueryError("slices: ids are slice_ and at most 128 bytes") }
+                if let session = slice.session {
+                    guard !session.isEmpty, session.utf8.count <= 256, !session.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                        throw QueryError("slices[].session: 1 to 256 bytes without control characters")
+                    }
+                }
+                _ = try ReservationsHandler.number(slice.tokens, "slices[].tokens", default: 0)
                 for (value, key) in [(slice.settled, "settled"), (slice.held, "held"), (slice.headroom, "headroom"), (slice.want, "want"), (slice.need, "need")] {
                     _ = try ReservationsHandler.number(value, "slices[].\(key)")
                 }

@@ -54,6 +54,12 @@ public struct Budget: Sendable {
         public var minRate: Double
         /// How long a hard cap goes on refusing its scope after the runaway ended.
         public var coolDownMs: Int64 = 600_000
+
+        /// The rule: tokens per second over the window at least `minRate` and `factor` times
+        /// the baseline's (a budget's streams, or one session's requests).
+        public func fires(rate: Double, baseline: Double) -> Bool {
+            rate >= minRate && rate >= factor * baseline
+        }
     }
 
     /// What crossing the limit does: alert (the default), or also refuse requests through the
@@ -72,6 +78,9 @@ public struct Budget: Sendable {
     public var thresholds: [Double]
     public var forecast: Forecast?
     public var runaway: Runaway?
+    /// A hard cap held for each agent session or run apart (`per: session`): the gateway's
+    /// requests that name a session (its session header) each have the whole limit.
+    public var perSession = false
     public var receivers: [String]
 
     /// Whether the scope names nothing but nodes: then a node's idle hours count too.
@@ -88,8 +97,10 @@ extension Budget {
         let receivers = try Receiver.parse(root, environment: environment)
         var budgets: [Budget] = []
         for item in try root["budgets"].items() {
-            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers", "action"])
-            guard let name = try item["name"].string(), !name.isEmpty else { throw item["name"].error("the budget's name") }
+            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers", "action", "per"])
+            guard let name = try item["name"].string(), !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw item["name"].error("the budget's name, without control characters")
+            }
             guard !budgets.contains(where: { $0.name == name }) else { throw item["name"].error("a name no other budget has") }
             let measureText = try item["measure"].string(default: "usd")
             guard let measure = Measure(rawValue: measureText) else { throw item["measure"].error("usd, tokens, kwh or gco2e") }
@@ -115,6 +126,11 @@ extension Budget {
                 throw item["action"].error("alert for a \(measure.rawValue) budget (requests are capped in money or tokens)")
             }
             budget.action = action
+            if let per = try item["per"].string() {
+                guard per == "session" else { throw item["per"].error("session (a cap for each agent session or run)") }
+                guard action == .block else { throw item["per"].error("a hard cap (action: block): sessions are known to the gateway only") }
+                budget.perSession = true
+            }
             let forecast = item["forecast"]
             if forecast.isPresent {
                 try forecast.requireMapping(allowing: ["window"])

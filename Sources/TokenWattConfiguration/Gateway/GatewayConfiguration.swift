@@ -83,6 +83,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var leases = Leases()
     /// How a `typical` route sizes a streamed request's output (`typical_output:`).
     public var typical = TypicalOutput()
+    /// The request header that names an agent's session or run (caps held `per: session`),
+    /// and how many sessions the gateway tells apart at once; more share one overflow session.
+    public var sessions = Sessions()
+
+    public struct Sessions: Sendable, Equatable {
+        public var header = "x-tokenwatt-session"
+        public var maxActive = 10_000
+    }
     /// The longest an upstream may take to answer in full.
     public var upstreamTimeoutMs: Int64 = 600_000
     /// How long a stream whose client left is read on for its usage.
@@ -129,7 +137,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 extension GatewayConfiguration: ConfigFileLoadable {
     public static func parse(_ node: ConfigNode, environment: [String: String]) throws(CoreError) -> GatewayConfiguration {
         try node.requireMapping(allowing: ["listen", "web", "aggregator", "spool", "interval", "usage", "callers", "routes", "default_max_output_tokens",
-                                           "leases", "typical_output", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout",
+                                           "leases", "typical_output", "sessions", "upstream_timeout", "upstream_connections", "abandoned_stream_timeout",
                                            "reservation_ttl", "grace"])
         // Keys of the version before leases: named, so that the operator knows what replaced them.
         for replaced in ["reservation_ttl", "grace"] where node[replaced].isPresent {
@@ -163,6 +171,17 @@ extension GatewayConfiguration: ConfigFileLoadable {
         guard gateway.defaultMaxOutputTokens > 0 else { throw node["default_max_output_tokens"].error("a positive number of tokens") }
         gateway.leases = try leases(node["leases"])
         gateway.typical = try typical(node["typical_output"], maxOutput: gateway.defaultMaxOutputTokens)
+        let sessions = node["sessions"]
+        try sessions.requireMapping(allowing: ["header", "max_active"])
+        gateway.sessions.header = try sessions["header"].string(default: gateway.sessions.header).lowercased()
+        // An HTTP token: letters, digits and these marks.
+        let token = Set("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+        guard !gateway.sessions.header.isEmpty, gateway.sessions.header.allSatisfy(token.contains),
+              !["authorization", "x-api-key", "host"].contains(gateway.sessions.header) else {
+            throw sessions["header"].error("an HTTP header name other than the callers' keys'")
+        }
+        gateway.sessions.maxActive = try sessions["max_active"].int(default: gateway.sessions.maxActive)
+        guard gateway.sessions.maxActive > 0 else { throw sessions["max_active"].error("a positive number of sessions") }
         gateway.upstreamTimeoutMs = try node["upstream_timeout"].durationMilliseconds(default: gateway.upstreamTimeoutMs)
         gateway.abandonedStreamTimeoutMs = try node["abandoned_stream_timeout"].durationMilliseconds(default: gateway.abandonedStreamTimeoutMs)
         return gateway

@@ -106,6 +106,8 @@ extension MetricDescriptor {
                                                                  help: "Streams whose client left, read on to the end for their usage.")
     public static let gatewayCutStreams = MetricDescriptor("tokenwatt_gateway_cut_streams", .counter, labels: ["route"],
                                                            help: "Streams ended early the way the API ends one at its output limit: the gateway's slices of the caps had no room for more.")
+    public static let gatewaySessionOverflows = MetricDescriptor("tokenwatt_gateway_session_overflows", .counter, labels: ["route"],
+                                                                 help: "Requests whose session was held as the one overflow session: more sessions than sessions.max_active at once.")
     public static let gatewayEstimatedUsage = MetricDescriptor("tokenwatt_gateway_estimated_usage", .counter, labels: ["route"],
                                                                help: "Answers without reported usage, counted from the request and the text (bytes / 4).")
     public static let gatewayLeaseReports = MetricDescriptor("tokenwatt_gateway_lease_reports", .counter, labels: ["outcome"],
@@ -141,7 +143,7 @@ extension MetricDescriptor {
     /// The gateway's own families, beside `senderFamilies`.
     public static let gatewayOwnFamilies: [MetricDescriptor] = [
         .gatewayRequests, .gatewayFallbacks, .gatewayOfflineAdmissions, .gatewayLeaseWaits, .gatewayUnreachableAdmissions,
-        .gatewayAbandonedStreams, .gatewayCutStreams, .gatewayEstimatedUsage, .gatewayLeaseReports, .gatewayLeaseSlices, .gatewayAggregatorDown,
+        .gatewayAbandonedStreams, .gatewayCutStreams, .gatewayEstimatedUsage, .gatewaySessionOverflows, .gatewayLeaseReports, .gatewayLeaseSlices, .gatewayAggregatorDown,
         .gatewayUpstreamDurationSeconds, .gatewayOverheadDurationSeconds,
     ]
 

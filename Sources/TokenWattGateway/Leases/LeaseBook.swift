@@ -23,6 +23,8 @@ final class LeaseBook: Sendable {
         var terms: LeaseAnswer.Cap
         var matchers: [LabelMatcher]
         var measure: Budget.Measure
+        /// Held for each session apart: a request's slice is its session's.
+        var perSession: Bool { terms.per == "session" }
 
         /// A cap whose scope cannot be read here matches every request: counted, never skipped.
         func matches(_ labels: [String: String]) -> Bool {
@@ -99,6 +101,9 @@ final class LeaseBook: Sendable {
 
         let createdMs: Int64
 
+        /// The worst-case tokens admitted from it so far (a session's rate, at the aggregator).
+        var tokens = 0.0
+
         var committed: Double { settled + held }
     }
 
@@ -116,6 +121,10 @@ final class LeaseBook: Sendable {
         /// or gives up (`doneWaiting`): every report asks for them, and declares them as headroom.
         var needs: [String: Double] = [:]
         var offline = false
+        /// A session's cap figures (used, unspent) and its runaway refusal until when, by key, as
+        /// the last answers said.
+        var sessionFigures: [String: (used: Double, unspent: Double)] = [:]
+        var sessionRunaways: [String: (message: String, untilMs: Int64)] = [:]
         /// The largest worst case a request asked of each cap: a slice's headroom holds two at
         /// least, so a request after a quiet spell does not wait for a report.
         var largest: [String: Double] = [:]
@@ -151,6 +160,12 @@ final class LeaseBook: Sendable {
                 if let message = cap.terms.runaway {
                     return .failure(.runaway(message: message, retryAfter: max(1, Int((cap.terms.runawaySeconds ?? 60).rounded(.up)))))
                 }
+                // A cap per session holds requests that name one, each session's apart.
+                if cap.perSession && labels["session"] == nil { continue }
+                let key = LeaseAPI.key(budget: cap.terms.budget, session: cap.perSession ? labels["session"] : nil)
+                if let runaway = state.sessionRunaways[key], nowMs < runaway.untilMs {
+                    return .failure(.runaway(message: runaway.message, retryAfter: max(1, Int((runaway.untilMs - nowMs + 999) / 1000))))
+                }
                 let amount: Double
                 switch cap.measure {
                 case .tokens:
@@ -167,15 +182,17 @@ final class LeaseBook: Sendable {
                 case .kwh, .gco2e:
                     continue
                 }
-                takes.append((state.active[cap.terms.budget], cap.terms.budget, cap.measure, amount))
-                state.largest[cap.terms.budget] = max(state.largest[cap.terms.budget] ?? 0, amount)
+                takes.append((state.active[key], key, cap.measure, amount))
+                state.largest[key] = max(state.largest[key] ?? 0, amount)
             }
             for take in takes {
                 guard let id = take.slice, let slice = state.slices[id], LeaseBook.fits(take.amount, in: slice, offline: state.offline, nowMs: nowMs) else {
                     if waiting[take.budget] == nil { state.needs[take.budget, default: 0] += take.amount }
-                    let cap = caps.first { $0.terms.budget == take.budget }!
-                    // Room the cap has, or that gateways' slices hold unspent (a recall brings it back).
-                    let reachable = max(0, cap.terms.limit - cap.terms.used) + cap.terms.unspent
+                    let cap = caps.first { $0.terms.budget == LeaseAPI.split(take.budget).budget }!
+                    // Room the cap (or the session) has, or that gateways' slices hold unspent (a recall brings it back);
+                    // a session not heard of yet has its whole limit.
+                    let figures = cap.perSession ? state.sessionFigures[take.budget] ?? (0, 0) : (cap.terms.used, cap.terms.unspent)
+                    let reachable = max(0, cap.terms.limit - figures.0) + figures.1
                     return .failure(.noRoom(budget: take.budget, amount: take.amount, full: reachable < take.amount))
                 }
             }
@@ -184,6 +201,7 @@ final class LeaseBook: Sendable {
                 let id = take.slice!
                 state.slices[id]!.held += take.amount
                 state.slices[id]!.admitted += take.amount
+                state.slices[id]!.tokens += input + maxOutput
                 state.slices[id]!.recent.append((nowMs, take.amount))
                 state.slices[id]!.lastUsedMs = nowMs
                 ticket.holds.append(.init(slice: id, measure: take.measure, amount: take.amount))
@@ -224,6 +242,7 @@ final class LeaseBook: Sendable {
             for (index, hold) in ticket.holds.enumerated() {
                 state.slices[hold.slice]!.held += amounts[index]
                 state.slices[hold.slice]!.admitted += amounts[index]
+                state.slices[hold.slice]!.tokens += output
                 state.slices[hold.slice]!.recent.append((nowMs, amounts[index]))
                 state.slices[hold.slice]!.lastUsedMs = nowMs
                 ticket.holds[index].amount += amounts[index]
@@ -320,8 +339,9 @@ final class LeaseBook: Sendable {
                 }
                 slice.sent = Mark(admitted: slice.admitted, headroom: headroom)
                 state.slices[id] = slice
-                slices.append(.init(id: id, budget: slice.budget, settled: slice.settled, held: slice.held, headroom: headroom, want: want, need: need,
-                                    admitted: slice.admitted))
+                let (budget, session) = LeaseAPI.split(slice.budget)
+                slices.append(.init(id: id, budget: budget, settled: slice.settled, held: slice.held, headroom: headroom, want: want, need: need,
+                                    admitted: slice.admitted, session: session, tokens: session == nil ? nil : slice.tokens))
             }
             // Every model priced so far too: prices change (a new list price, a local model's
             // measured cost), and one without a price may have got one.
@@ -352,6 +372,12 @@ final class LeaseBook: Sendable {
             let reported = Dictionary(report.slices.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
             for grant in answer.slices {
                 guard let sent = reported[grant.id], var slice = state.slices[grant.id] else { continue }
+                if let used = grant.used, let unspent = grant.unspent { state.sessionFigures[slice.budget] = (used, unspent) }
+                if let message = grant.runaway {
+                    state.sessionRunaways[slice.budget] = (message, sentMs + Int64((grant.runawaySeconds ?? 60) * 1000))
+                } else {
+                    state.sessionRunaways[slice.budget] = nil
+                }
                 if grant.state == .closed {
                     state.slices[grant.id] = nil
                     if state.active[slice.budget] == grant.id { state.active[slice.budget] = nil }
@@ -424,9 +450,17 @@ final class LeaseBook: Sendable {
         state.withLock { $0.closing = true }
     }
 
-    /// A cap as last described, for a refusal's message.
-    func cap(_ budget: String) -> LeaseAnswer.Cap? {
-        state.withLock { $0.caps?.first { $0.terms.budget == budget }?.terms }
+    /// What a refusal for want of room in `key`'s cap (or session) says, and the seconds
+    /// until its period resets.
+    func exceeded(_ key: String) -> (message: String, retryAfter: Int) {
+        state.withLock { state in
+            let (budget, session) = LeaseAPI.split(key)
+            guard let cap = state.caps?.first(where: { $0.terms.budget == budget })?.terms else { return ("budget \(budget): no room left", 60) }
+            let used = session == nil ? cap.used : state.sessionFigures[key]?.used ?? cap.limit
+            let name = session.map { "\(budget) (session \($0))" } ?? budget
+            return (CapRefusal.exceeded(budget: name, used: used, limit: cap.limit, unit: cap.unit, resetsAt: cap.resetsAt),
+                    max(1, Int(cap.secondsToReset.rounded(.up))))
+        }
     }
 
     /// Open slices, and whether the aggregator is known to be down: the gateway's `/metrics`.
