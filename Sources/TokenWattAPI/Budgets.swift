@@ -89,3 +89,26 @@ public struct AlertRecord: Codable, Sendable, Equatable {
         case eventID = "event_id", nextAttempt = "next_attempt", lastError = "last_error"
     }
 }
+
+/// One session of a cap held per session, as `GET /api/v1/sessions?budget=` answers it: what
+/// it spent and holds in the cap's current period, and when it was first and last reported.
+public struct SessionStatus: Codable, Sendable, Equatable {
+    public var session: String
+    public var spent: Double
+    public var leased: Double
+    public var firstSeen: String
+    public var lastSeen: String
+
+    public init(session: String, spent: Double, leased: Double, firstSeen: String, lastSeen: String) {
+        self.session = session
+        self.spent = spent
+        self.leased = leased
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case session, spent, leased
+        case firstSeen = "first_seen", lastSeen = "last_seen"
+    }
+}

@@ -170,6 +170,7 @@ public struct Aggregator: Sendable {
         let alerts = AlertsHandler(budgets: budgets, desk: desk, delivery: parts.delivery)
         router.get("/api/v1/budgets", use: alerts.budgets)
         router.get("/api/v1/alerts", use: alerts.alerts)
+        router.get("/api/v1/sessions", use: alerts.sessions)
         WebOverview(fleet: fleet, ledger: ledger, pricing: pricing, ledgerVersion: { parts.costs.ledgerVersion }, advisor: parts.advisor,
                     alerts: alerts, now: now).register(on: router)
         let reservations = ReservationsHandler(desk: desk, authenticator: authenticator,

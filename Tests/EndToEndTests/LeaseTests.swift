@@ -293,6 +293,14 @@ import Glibc
                     return overflows == 1 ? true : nil
                 }
                 for replica in setup.replicas { #expect(!(try await replica.metrics()).contains("session="), "a session reached the time series") }
+                // The aggregator keeps each session's figures (for the cap's keep, 30 days by default).
+                let sessions = try await HTTP.waitFor("each run's spend at the aggregator") { () -> [String: Double]? in
+                    let body = try await HTTP.get(setup.aggregator.url + "/api/v1/sessions?budget=run-cap").body
+                    let rows = (try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["data"] as? [[String: Any]] ?? []
+                    let spent = Dictionary(rows.map { ($0["session"] as? String ?? "", ($0["spent"] as? NSNumber)?.doubleValue ?? 0) }, uniquingKeysWith: { $1 })
+                    return spent["run-1"] == 960 && spent["run-2"] == 960 && spent["overflow"] == 120 ? spent : nil
+                }
+                #expect(sessions.count == 3, "\(sessions)")
             }
         }
     }

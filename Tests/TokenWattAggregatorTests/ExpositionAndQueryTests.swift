@@ -153,6 +153,7 @@ import TokenWattCore
          "agg.yml: budgets[0].action: alert for a gco2e budget (requests are capped in money or tokens)"),
         ("budgets: [{name: b, limit: 10, per: session}]", "agg.yml: budgets[0].per: a hard cap (action: block): sessions are known to the gateway only"),
         ("budgets: [{name: b, limit: 10, per: team, action: block}]", "agg.yml: budgets[0].per: session (a cap for each agent session or run)"),
+        ("budgets: [{name: b, limit: 10, action: block, keep: 7d}]", "agg.yml: budgets[0].keep: nothing: keep is for a cap per session (per: session)"),
         ("carbon: {schedule: [{from: \"10:00\", to: \"16:00\", intensity_g_per_kwh: 90}]}", "agg.yml: carbon.intensity_g_per_kwh: a number"),
         ("carbon: {intensity_g_per_kwh: -5}", "agg.yml: carbon.intensity_g_per_kwh: a number of at least 0, got \"-5\""),
         ("budgets: [{name: b, limit: 10, runaway: {factor: 1}}]", "agg.yml: budgets[0].runaway.factor: a factor above 1"),

@@ -129,4 +129,22 @@ import Testing
             #expect(try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period).amount == 100 + 131 + 262)
         }
     }
+
+    @Test func aSessionIsKeptUntilItHasBeenIdleForItsCapsKeepThenForgotten() async throws {
+        try await withTemporaryStores { stores, _ in
+            let store = stores.reservations
+            let key = "cap\u{1E}run-1"
+            var report = SliceReport(id: "slice_s", budget: key, settled: 0, held: 0, headroom: 0, want: 500, need: 0, admitted: 0, session: "run-1", capName: "cap")
+            _ = try await store.syncLeases(gateway: "gw-a", reports: [report], caps: [key: LeaseStoreTests.cap], recalled: [], nowMs: 1_000, expiryMs: 5_000, bootMs: 0)
+            report = SliceReport(id: "slice_s", budget: key, settled: 240, held: 0, headroom: 0, want: 0, need: 0, admitted: 262, session: "run-1", capName: "cap")
+            _ = try await store.syncLeases(gateway: "gw-a", reports: [report], caps: [key: LeaseStoreTests.cap], recalled: [], nowMs: 2_000, expiryMs: 5_000, bootMs: 0)
+            #expect(try await store.capSessions(budget: "cap") == [CapSession(key: key, session: "run-1", firstMs: 1_000, lastMs: 2_000)])
+            #expect(try await store.totals(budget: key, periodStart: LeaseStoreTests.period)["lease_returned"]?.amount == 240)
+            // Not idle long enough: kept; then forgotten with its figures.
+            #expect(try await store.pruneSessions(budget: "cap", idleBefore: 2_000) == 0)
+            #expect(try await store.pruneSessions(budget: "cap", idleBefore: 2_001) == 1)
+            #expect(try await store.capSessions(budget: "cap").isEmpty)
+            #expect(try await store.totals(budget: key, periodStart: LeaseStoreTests.period).isEmpty)
+        }
+    }
 }

@@ -20,6 +20,15 @@ struct AlertsHandler: Sendable {
         return APIResponse.answer(rows)
     }
 
+    /// `GET /api/v1/sessions?budget=NAME`: the sessions of a cap held per session.
+    func sessions(_ request: Request, context: some RequestContext) async throws -> Response {
+        let name = QueryString(request.uri.query)["budget"]
+        guard let cap = desk.caps.first(where: { $0.name == name && $0.perSession }) else {
+            return APIResponse.badData("budget: the name of a hard cap held per session (per: session)")
+        }
+        return APIResponse.answer(try await desk.sessions(of: cap))
+    }
+
     /// Each budget (or the one named) as `/api/v1/budgets` answers it.
     func budgetRows(named name: String? = nil) async throws -> [BudgetStatus] {
         let states = budgets.currentStates

@@ -21,7 +21,8 @@ extension ReservationDesk: Service {
     static let sweepInterval: Duration = .seconds(1)
 
     /// Lets the gateways report the slices an earlier run granted before they can expire, then
-    /// expires the slices nobody reports, every second.
+    /// every second expires the slices nobody reports and forgets sessions idle past their
+    /// cap's `keep`.
     func run() async throws {
         // A service that returned would stop the others: without caps it waits for the end.
         guard !caps.isEmpty else {
@@ -31,7 +32,11 @@ extension ReservationDesk: Service {
         try await reservations.extendLeases(bootMs: bootMs)
         await PeriodicWork.run(every: ReservationDesk.sweepInterval, waitFirst: true) {
             do {
-                try await reservations.expireLeases(nowMs: now(), bootMs: bootMs)
+                let now = now()
+                try await reservations.expireLeases(nowMs: now, bootMs: bootMs)
+                for cap in caps where cap.perSession {
+                    _ = try await reservations.pruneSessions(budget: cap.name, idleBefore: now - cap.sessionKeepMs)
+                }
             } catch {
                 logger.error("lease slices not expired", metadata: ["error": "\(error)"])
             }
@@ -56,7 +61,7 @@ extension ReservationDesk: Service {
         }
         let reports = report.slices.map {
             SliceReport(id: $0.id, budget: LeaseAPI.key(budget: $0.budget, session: $0.session), settled: $0.settled, held: $0.held, headroom: $0.headroom,
-                        want: $0.want, need: $0.need, admitted: $0.admitted)
+                        want: $0.want, need: $0.need, admitted: $0.admitted, session: $0.session, capName: $0.session == nil ? nil : $0.budget)
         }
         let sync = try await reservations.syncLeases(gateway: gateway, reports: reports, caps: rooms, recalled: recalled, nowMs: now, expiryMs: expiryMs,
                                                      bootMs: bootMs)
@@ -141,6 +146,22 @@ extension ReservationDesk: Service {
             figures[cap.name] = CapFigures(spent: used - leased, leased: leased, free: max(0, cap.limit - used), slices: open.count)
         }
         return figures
+    }
+
+    /// The sessions of a cap held per session, the latest first: their figures in the current
+    /// period, and when they were first and last reported.
+    func sessions(of cap: Budget) async throws -> [SessionStatus] {
+        let now = now()
+        let periodStart = cap.period.bounds(at: now).start
+        var rows: [SessionStatus] = []
+        for session in try await reservations.capSessions(budget: cap.name) {
+            let (used, _) = try await figures(key: session.key, room: CapRoom(periodStart: periodStart, limit: cap.limit, spentBefore: 0))
+            let open = try await reservations.openLeases(budget: session.key, periodStart: periodStart)
+            let leased = max(0, open.amount - open.settled)
+            rows.append(SessionStatus(session: session.session, spent: used - leased, leased: leased, firstSeen: TimeText.exact(session.firstMs),
+                                      lastSeen: TimeText.exact(session.lastMs)))
+        }
+        return rows
     }
 
     struct CapFigures: Sendable, Equatable {

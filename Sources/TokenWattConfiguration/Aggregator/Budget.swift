@@ -81,6 +81,8 @@ public struct Budget: Sendable {
     /// A hard cap held for each agent session or run apart (`per: session`): the gateway's
     /// requests that name a session (its session header) each have the whole limit.
     public var perSession = false
+    /// How long a session's figures are kept after its last request.
+    public var sessionKeepMs: Int64 = 30 * Milliseconds.day
     public var receivers: [String]
 
     /// Whether the scope names nothing but nodes: then a node's idle hours count too.
@@ -97,7 +99,7 @@ extension Budget {
         let receivers = try Receiver.parse(root, environment: environment)
         var budgets: [Budget] = []
         for item in try root["budgets"].items() {
-            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers", "action", "per"])
+            try item.requireMapping(allowing: ["name", "match", "measure", "period", "limit", "thresholds", "forecast", "runaway", "receivers", "action", "per", "keep"])
             guard let name = try item["name"].string(), !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw item["name"].error("the budget's name, without control characters")
             }
@@ -130,6 +132,11 @@ extension Budget {
                 guard per == "session" else { throw item["per"].error("session (a cap for each agent session or run)") }
                 guard action == .block else { throw item["per"].error("a hard cap (action: block): sessions are known to the gateway only") }
                 budget.perSession = true
+            }
+            if item["keep"].isPresent {
+                guard budget.perSession else { throw item["keep"].error("nothing: keep is for a cap per session (per: session)") }
+                budget.sessionKeepMs = try item["keep"].durationMilliseconds(default: budget.sessionKeepMs)
+                guard budget.sessionKeepMs >= Milliseconds.hour else { throw item["keep"].error("at least 1h") }
             }
             let forecast = item["forecast"]
             if forecast.isPresent {

@@ -11,8 +11,14 @@ public struct SliceReport: Sendable, Equatable {
     public var want: Double
     public var need: Double
     public var admitted: Double
+    /// A cap per session: the session (`budget` is then the session's key).
+    public var session: String?
+    public var capName: String?
 
-    public init(id: String, budget: String, settled: Double, held: Double, headroom: Double, want: Double, need: Double, admitted: Double) {
+    public init(id: String, budget: String, settled: Double, held: Double, headroom: Double, want: Double, need: Double, admitted: Double,
+                session: String? = nil, capName: String? = nil) {
+        self.session = session
+        self.capName = capName
         self.id = id
         self.budget = budget
         self.settled = settled
@@ -50,6 +56,14 @@ public struct OpenLeases: Sendable, Equatable {
     public var unspent: Double { max(0, amount - settled - held) }
 }
 
+/// A session of a cap held per session: its key, and when it was first and last reported.
+public struct CapSession: Sendable, Equatable {
+    public var key: String
+    public var session: String
+    public var firstMs: Int64
+    public var lastMs: Int64
+}
+
 /// What became of each reported slice, and the caps a request waited on without room.
 public struct LeaseSync: Sendable, Equatable {
     public enum State: String, Sendable {
@@ -85,6 +99,12 @@ extension SQLiteReservationStore {
             try SQLiteReservationStore.expireLeases(db, nowMs: nowMs, bootMs: bootMs)
             var sync = LeaseSync(outcomes: [], starved: [])
             for report in reports {
+                if let session = report.session, let capName = report.capName {
+                    try db.execute(sql: """
+                        INSERT INTO cap_sessions (key, budget, session, first_ms, last_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+                        ON CONFLICT (key) DO UPDATE SET last_ms = ?4
+                        """, arguments: [report.budget, capName, session, nowMs])
+                }
                 let outcome = try SQLiteReservationStore.apply(report, gateway: gateway, cap: caps[report.budget], recalled: recalled.contains(report.budget),
                                                                nowMs: nowMs, expiryMs: expiryMs, db: db)
                 if outcome.starved { sync.starved.insert(report.budget) }
@@ -107,6 +127,28 @@ extension SQLiteReservationStore {
                 WHERE budget = ? AND period_start = ? AND closed_ms IS NULL
                 """, arguments: [budget, periodStart])
             return OpenLeases(count: row?[0] ?? 0, amount: row?[1] ?? 0, settled: row?[2] ?? 0, held: row?[3] ?? 0)
+        }
+    }
+
+    public func capSessions(budget: String) async throws(StoreError) -> [CapSession] {
+        try await database.read("read a cap's sessions") { db in
+            try Row.fetchAll(db, sql: "SELECT key, session, first_ms, last_ms FROM cap_sessions WHERE budget = ? ORDER BY last_ms DESC",
+                             arguments: [budget]).map { CapSession(key: $0[0], session: $0[1], firstMs: $0[2], lastMs: $0[3]) }
+        }
+    }
+
+    public func pruneSessions(budget: String, idleBefore: Int64) async throws(StoreError) -> Int {
+        try await database.write("prune a cap's sessions") { db in
+            let keys = try String.fetchAll(db, sql: """
+                SELECT key FROM cap_sessions WHERE budget = ? AND last_ms < ?
+                AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.budget = cap_sessions.key AND closed_ms IS NULL)
+                """, arguments: [budget, idleBefore])
+            for key in keys {
+                try db.execute(sql: "DELETE FROM reservation_totals WHERE budget = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM leases WHERE budget = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM cap_sessions WHERE key = ?", arguments: [key])
+            }
+            return keys.count
         }
     }
 

@@ -45,6 +45,11 @@ public protocol ReservationStore: Sendable {
     func expireLeases(nowMs: Int64, bootMs: Int64) async throws(StoreError)
     /// What a cap period's open slices hold.
     func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> OpenLeases
+    /// The sessions of a cap held per session, the latest first.
+    func capSessions(budget: String) async throws(StoreError) -> [CapSession]
+    /// Forgets the sessions of `budget` last reported before `idleBefore` with no slice open:
+    /// their totals and closed slices go; how many went.
+    func pruneSessions(budget: String, idleBefore: Int64) async throws(StoreError) -> Int
     /// Gives every open slice at least its own time to live from `bootMs`: an aggregator that
     /// was away lets the gateways report before it charges what they hold.
     func extendLeases(bootMs: Int64) async throws(StoreError)

@@ -95,6 +95,9 @@ import TokenWattCore
 ///   state `lease_returned`) or expires (`lease_expired`: settled + held + headroom, or the
 ///   whole amount when no report reached this run of the aggregator). Closed slices keep their
 ///   row a day, so a late report of one is answered `closed`, never granted again.
+/// - `cap_sessions` (v16): each session of a cap held per session (its slices and totals go
+///   under the key budget + U+001E + session), when it was first and last reported; a session
+///   idle past its cap's `keep` goes, with its totals and closed slices.
 /// - `budget_state` (v4): per budget, the period it is in and which of its alerts fired in it
 ///   (JSON), so a restart neither fires them again nor forgets them.
 /// - `outbox` (v4): every alert event for every receiver, written in the same transaction as
@@ -350,6 +353,18 @@ enum Schema {
                 ) WITHOUT ROWID;
                 CREATE INDEX leases_by_cap ON leases(budget, period_start) WHERE closed_ms IS NULL;
                 CREATE INDEX leases_by_expiry ON leases(expires_ms) WHERE closed_ms IS NULL;
+                """)
+        }
+        migrator.registerMigration("v16: the sessions of caps held per session") { db in
+            try db.execute(sql: """
+                CREATE TABLE cap_sessions (
+                    key TEXT PRIMARY KEY,
+                    budget TEXT NOT NULL,
+                    session TEXT NOT NULL,
+                    first_ms INTEGER NOT NULL,
+                    last_ms INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX cap_sessions_by_budget ON cap_sessions(budget, last_ms);
                 """)
         }
         return migrator
