@@ -19,6 +19,19 @@ import TokenWattAPI
 
     static let labels = ["team": "research", "model": "m", "source": "gateway"]
 
+    /// A book that knows `caps` and holds a new slice of `free` of the team cap (asked for by a
+    /// request of `worst` that no longer waits).
+    static func bookWithSlice(_ free: Double, caps: [LeaseAnswer.Cap] = [cap("team", "team", "research")], worst: Double = 131) -> LeaseBook {
+        let book = LeaseBook(settings: .init())
+        let terms = book.report(nowMs: 0)
+        book.apply(answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
+        _ = book.admit(labels: labels, model: "m", local: false, input: 31, maxOutput: worst - 31, nowMs: 0)
+        let new = book.report(nowMs: 0)
+        book.apply(answer(new, caps: caps, free: ["team": free]), to: new, sentMs: 0)
+        book.doneWaiting(["team": worst])
+        return book
+    }
+
     func admit(_ book: LeaseBook, _ input: Double = 31, _ output: Double = 100, at ms: Int64 = 0) -> Result<LeaseBook.Ticket, LeaseBook.Refusal> {
         book.admit(labels: LeaseBookTests.labels, model: "m", local: false, input: input, maxOutput: output, nowMs: ms)
     }
@@ -52,14 +65,8 @@ import TokenWattAPI
     }
 
     @Test func betweenReportsASliceAdmitsWithinItsHeadroomUnlessTheAggregatorIsDown() throws {
-        let book = LeaseBook(settings: .init())
         let caps = [LeaseBookTests.cap("team", "team", "research")]
-        let terms = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
-        _ = admit(book)
-        let new = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 100_000]), to: new, sentMs: 0)
-        book.doneWaiting(["team": 131])
+        let book = LeaseBookTests.bookWithSlice(100_000, caps: caps)
         // A new slice: all of it until its next report.
         for index in 0..<20 { _ = try admit(book, at: Int64(index)).get() }
         // Twenty requests of 131 in the first second: 2,620 tokens/s; a headroom of three report intervals.
@@ -84,14 +91,8 @@ import TokenWattAPI
     }
 
     @Test func aRecalledSliceDeclaresNoHeadroomButWhatWaitsAndReportsAgainAtOnce() throws {
-        let book = LeaseBook(settings: .init())
         let caps = [LeaseBookTests.cap("team", "team", "research")]
-        let terms = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
-        _ = admit(book)
-        let new = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 10_000]), to: new, sentMs: 0)
-        book.doneWaiting(["team": 131])
+        let book = LeaseBookTests.bookWithSlice(10_000, caps: caps)
         _ = try admit(book, at: 10).get()
         let normal = book.report(nowMs: 1_000)
         #expect(normal.slices[0].headroom == 393)
@@ -107,14 +108,8 @@ import TokenWattAPI
     }
 
     @Test func anIdleSliceIsReturnedAndAClosedOneForgotten() throws {
-        let book = LeaseBook(settings: .init())
         let caps = [LeaseBookTests.cap("team", "team", "research")]
-        let terms = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
-        _ = admit(book)
-        let new = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 5_000]), to: new, sentMs: 0)
-        book.doneWaiting(["team": 131])
+        let book = LeaseBookTests.bookWithSlice(5_000, caps: caps)
         let ticket = try admit(book, at: 10).get()
         // Idle, but a request is in flight: it keeps what that holds, and asks for nothing more.
         let busy = book.report(nowMs: 20_000)

@@ -25,14 +25,7 @@ import TokenWattAPI
     }
 
     @Test func aStreamDrawsPastItsReservationFromItsSlicesUntilTheyRunOut() throws {
-        let book = LeaseBook(settings: .init())
-        let caps = [LeaseBookTests.cap("team", "team", "research")]
-        let terms = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(terms, caps: caps, free: [:]), to: terms, sentMs: 0)
-        _ = book.admit(labels: LeaseBookTests.labels, model: "m", local: false, input: 31, maxOutput: 200, nowMs: 0)
-        let new = book.report(nowMs: 0)
-        book.apply(LeaseBookTests.answer(new, caps: caps, free: ["team": 1_000]), to: new, sentMs: 0)
-        book.doneWaiting(["team": 231])
+        let book = LeaseBookTests.bookWithSlice(1_000, worst: 231)
         var ticket = try book.admit(labels: LeaseBookTests.labels, model: "m", local: false, input: 31, maxOutput: 200, nowMs: 0).get()
         // 231 held; three draws of 256 fit in 1,000, a fourth does not, and takes nothing.
         for _ in 0..<3 { #expect(book.draw(&ticket, output: 256, nowMs: 10)) }
