@@ -183,12 +183,18 @@ struct RunningGateway {
             }
             // Each tokens cap has spent exactly what its round's requests used, as the slices report it.
             let served = (0..<rounds).map { upstream.tally("race-\($0)") }
-            _ = try await HTTP.waitFor("the slices to report what each round used") { () -> Bool? in
+            var mismatched: [String] = []
+            for _ in 0..<60 {
                 let metrics = try await HTTP.get(aggregator.url + "/metrics").body
-                return (0..<rounds).allSatisfy { round in
-                    GatewayTests.sum(metrics, "tokenwatt_budget_cap_spent", ["budget=\"tokens-\(round)\""]) == Double(served[round].input + served[round].output)
-                } ? true : nil
+                mismatched = (0..<rounds).compactMap { round in
+                    let spent = GatewayTests.sum(metrics, "tokenwatt_budget_cap_spent", ["budget=\"tokens-\(round)\""])
+                    let leased = GatewayTests.sum(metrics, "tokenwatt_budget_cap_leased", ["budget=\"tokens-\(round)\""])
+                    return spent == Double(served[round].input + served[round].output) ? nil : "round \(round): spent \(spent), leased \(leased), served \(served[round])"
+                }
+                if mismatched.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(500))
             }
+            #expect(mismatched.isEmpty, "\(mismatched)")
             var refused = 0.0
             for replica in replicas {
                 refused += GatewayTests.sum(try await replica.metrics(), "tokenwatt_gateway_requests_total", ["outcome=\"budget_exceeded\""])
