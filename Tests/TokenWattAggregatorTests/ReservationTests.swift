@@ -243,3 +243,66 @@ import TokenWattTestSupport
         #expect(ended != nil)
     }
 }
+
+/// `POST /api/v1/leases` as a gateway sees it, and a cap's spent, leased and free room where an
+/// operator looks: `/api/v1/budgets`, `/metrics`, the budgets page.
+@Suite struct LeaseAPITests {
+    static func lease(_ client: any TestClientProtocol, _ body: String, token: String = "gateway-secret") async throws -> (status: HTTPResponse.Status, object: [String: Any]) {
+        try await client.execute(uri: "/api/v1/leases", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer \(token)"],
+                                 body: ByteBuffer(string: body)) { response in
+            (response.status, (try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:])
+        }
+    }
+
+    @Test func aSliceIsCarvedAndShownAsLeasedRoomOnEveryView() async throws {
+        try await ReservationTests.withDesk { client, _ in
+            // A node's token cannot lease; a gateway's first report has nothing in it: the caps and prices.
+            #expect(try await LeaseAPITests.lease(client, #"{"slices": [], "models": [], "expiry_seconds": 60}"#, token: "secret-1").status == .forbidden)
+            let first = try await LeaseAPITests.lease(client, #"{"slices": [], "models": ["gpt-4o-mini"], "expiry_seconds": 60}"#)
+            let data = try #require(first.object["data"] as? [String: Any])
+            #expect(first.status == .ok && data["node"] as? String == "gw-1")
+            let caps = try #require(data["caps"] as? [[String: Any]])
+            #expect(Set(caps.compactMap { $0["budget"] as? String }) == ["research-usd", "research-tokens", "ops-tokens"])
+            #expect(((data["prices"] as? [[String: Any]])?.first?["input"] as? NSNumber)?.doubleValue ?? 0 > 0)
+            // A slice of 2,000 tokens of the ops cap: leased, not spent; then 300 of it spent.
+            let ask = #"{"slices": [{"id": "slice_a", "budget": "ops-tokens", "settled": 0, "held": 0, "headroom": 2000, "want": 2000, "need": 0, "admitted": 0}], "models": [], "expiry_seconds": 60}"#
+            let granted = try await LeaseAPITests.lease(client, ask)
+            let slice = try #require(((granted.object["data"] as? [String: Any])?["slices"] as? [[String: Any]])?.first)
+            #expect(slice["state"] as? String == "open" && (slice["free"] as? NSNumber)?.doubleValue == 2_000)
+            _ = try await LeaseAPITests.lease(client, ask.replacingOccurrences(of: #""settled": 0, "held": 0, "headroom": 2000"#, with: #""settled": 300, "held": 0, "headroom": 200"#)
+                .replacingOccurrences(of: #""admitted": 0"#, with: #""admitted": 300"#))
+            let budgets = try await client.execute(uri: "/api/v1/budgets?name=ops-tokens", method: .get) { String(buffer: $0.body) }
+            let row = try #require(((try JSONSerialization.jsonObject(with: Data(budgets.utf8)) as? [String: Any])?["data"] as? [[String: Any]])?.first)
+            let cap = try #require(row["cap"] as? [String: Any])
+            #expect((cap["spent"] as? NSNumber)?.doubleValue == 300 && (cap["leased"] as? NSNumber)?.doubleValue == 2_000
+                    && (cap["free"] as? NSNumber)?.doubleValue == 2_700 && (cap["slices"] as? NSNumber)?.intValue == 1, "\(cap)")
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            #expect(metrics.contains(#"tokenwatt_budget_cap_leased{budget="ops-tokens",unit="tokens"} 2000"#))
+            #expect(metrics.contains(#"tokenwatt_budget_cap_free{budget="ops-tokens",unit="tokens"} 2700"#))
+            let page = try await client.execute(uri: "/budgets", method: .get) { String(buffer: $0.body) }
+            #expect(page.contains(#"id="caps""#) && page.contains("cap.ops-tokens.leased"))
+        }
+    }
+
+    /// Reports an attacker or a broken gateway sends: refused with 400 and the field, nothing leased.
+    @Test(arguments: [
+        (#"{"slices": [{"id": "x", "budget": "ops-tokens", "settled": 0, "held": 0, "headroom": 0, "want": 1, "need": 0, "admitted": 0}], "models": [], "expiry_seconds": 60}"#,
+         "slices: ids are slice_ and at most 128 bytes"),
+        (#"{"slices": [{"id": "slice_a", "budget": "ops-tokens", "settled": -1, "held": 0, "headroom": 0, "want": 1, "need": 0, "admitted": 0}], "models": [], "expiry_seconds": 60}"#,
+         "slices[].settled: a number from 0 to 1000000000000"),
+        (#"{"slices": [{"id": "slice_a", "budget": "ops-tokens", "settled": 0, "held": 0, "headroom": 0, "want": 1e13, "need": 0, "admitted": 0}], "models": [], "expiry_seconds": 60}"#,
+         "slices[].want: a number from 0 to 1000000000000"),
+        (#"{"slices": [], "models": [], "expiry_seconds": 0.5}"#, "expiry_seconds: at least 1"),
+        (#"{"slices": [], "models": [], "expiry_seconds": 6000}"#, "expiry_seconds: a number from 0 to 600"),
+        (#"{"slices": [{"id": "slice_a", "budget": "ops-tokens", "settled": 0, "held": 0, "headroom": 0, "want": 1, "need": 0, "admitted": 0, "session": "a\u0001b"}], "models": [], "expiry_seconds": 60}"#,
+         "slices[].session: 1 to 256 bytes without control characters"),
+        (#"{"slices": "many", "models": [], "expiry_seconds": 60}"#, "slices: a list of {id, budget, settled, held, headroom, want, need}, numbers from 0 to 1000000000000"),
+    ] as [(String, String)])
+    func aBrokenReportIsRefusedByTheFieldItGotWrong(body: String, message: String) async throws {
+        try await ReservationTests.withDesk { client, aggregator in
+            let answer = try await LeaseAPITests.lease(client, body)
+            #expect(answer.status == .badRequest && answer.object["error"] as? String == message, "\(answer.object)")
+            #expect(try await aggregator.stores.reservations.openLeases(budget: "ops-tokens", periodStart: 1_798_761_600_000).count == 0)
+        }
+    }
+}
