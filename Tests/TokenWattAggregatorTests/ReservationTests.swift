@@ -302,7 +302,7 @@ import TokenWattTestSupport
         try await ReservationTests.withDesk { client, aggregator in
             let answer = try await LeaseAPITests.lease(client, body)
             #expect(answer.status == .badRequest && answer.object["error"] as? String == message, "\(answer.object)")
-            #expect(try await aggregator.stores.reservations.openLeases(budget: "ops-tokens", periodStart: 1_798_761_600_000).count == 0)
+            #expect(try await aggregator.stores.reservations.capPeriods([("ops-tokens", 1_798_761_600_000)])["ops-tokens"]!.open.count == 0)
         }
     }
 }

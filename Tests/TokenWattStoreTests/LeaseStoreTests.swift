@@ -36,7 +36,7 @@ import Testing
             // Nothing left for a second gateway but what the first has not spent: a recall can bring it back.
             let b = try await LeaseStoreTests.sync(store, "gw-b", LeaseStoreTests.report("slice_b", want: 5_000, need: 131))
             #expect(b.outcome.state == .closed && b.outcome.free == 0 && b.starved)
-            #expect(try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period).unspent == 9_000)
+            #expect(try await store.capPeriods([("cap", LeaseStoreTests.period)])["cap"]!.open.unspent == 9_000)
             // The first reports: 500 used, 131 in flight, 393 of headroom; it wants 2,000: its slice shrinks to 2,631.
             let resized = try await LeaseStoreTests.sync(store, "gw-a", LeaseStoreTests.report("slice_a", settled: 500, held: 131, headroom: 393, want: 2_000,
                                                                                                 admitted: 762), now: 1_000)
@@ -46,7 +46,7 @@ import Testing
             let second = try await LeaseStoreTests.sync(store, "gw-b", LeaseStoreTests.report("slice_b2", want: 5_000), now: 1_000)
             #expect(second.outcome.free == 6_369.0 / 2)
             #expect(try await LeaseStoreTests.used(store) <= 10_000)
-            let open = try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period)
+            let open = try await store.capPeriods([("cap", LeaseStoreTests.period)])["cap"]!.open
             #expect(open.count == 2 && open.amount == 2_631 + 6_369.0 / 2 && open.settled == 500 && open.held == 131)
         }
     }
@@ -58,7 +58,7 @@ import Testing
             _ = try await LeaseStoreTests.sync(store, "gw-a", LeaseStoreTests.report("slice_a", settled: 100, headroom: 300, want: 9_000, admitted: 100), now: 100)
             let waiting = try await LeaseStoreTests.sync(store, "gw-b", LeaseStoreTests.report("slice_b", want: 1_000, need: 500), now: 200)
             #expect(waiting.starved && waiting.outcome.state == .closed)
-            #expect(try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period).unspent == 9_000 - 100)
+            #expect(try await store.capPeriods([("cap", LeaseStoreTests.period)])["cap"]!.open.unspent == 9_000 - 100)
             // Recalled: the first keeps what it used and its headroom; the room goes back to the cap.
             let recalled = try await LeaseStoreTests.sync(store, "gw-a", LeaseStoreTests.report("slice_a", settled: 100, headroom: 300, want: 9_000, admitted: 100),
                                                           recalled: true, now: 300)
@@ -80,7 +80,7 @@ import Testing
             // The aggregator restarts at 3,000: it lets the gateways report first.
             try await store.extendLeases(bootMs: 3_000)
             try await store.expireLeases(nowMs: 6_500, bootMs: 3_000)
-            #expect(try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period).count == 2)
+            #expect(try await store.capPeriods([("cap", LeaseStoreTests.period)])["cap"]!.open.count == 2)
             // gw-b reports to this run; gw-a is silent.
             _ = try await LeaseStoreTests.sync(store, "gw-b", LeaseStoreTests.report("slice_b", settled: 60, headroom: 100, want: 1_000, admitted: 60), now: 4_000,
                                                boot: 3_000)
@@ -126,7 +126,7 @@ import Testing
                                                        cap: next, now: 100)
             #expect(ended.outcome.state == .ended && ended.outcome.free == 262)
             // It stays in its own period at what it may be using.
-            #expect(try await store.openLeases(budget: "cap", periodStart: LeaseStoreTests.period).amount == 100 + 131 + 262)
+            #expect(try await store.capPeriods([("cap", LeaseStoreTests.period)])["cap"]!.open.amount == 100 + 131 + 262)
         }
     }
 

@@ -125,8 +125,8 @@ extension ReservationDesk: Service {
 
     /// What a cap period (or one session's) holds, and what its open slices hold unspent.
     private func figures(key: String, room: CapRoom) async throws -> (used: Double, unspent: Double) {
-        let held = try await reservations.totals(budget: key, periodStart: room.periodStart).values.reduce(0) { $0 + $1.amount }
-        return (room.spentBefore + held, try await reservations.openLeases(budget: key, periodStart: room.periodStart).unspent)
+        let period = try await reservations.capPeriods([(key, room.periodStart)])[key]
+        return (room.spentBefore + (period?.held ?? 0), period?.open.unspent ?? 0)
     }
 
     /// Where each hard cap's current period stands: spent (settled requests, slices' settled
@@ -135,15 +135,16 @@ extension ReservationDesk: Service {
     func capFigures() async throws -> [String: CapFigures] {
         let now = now()
         let states = budgets.currentStates
-        var figures: [String: CapFigures] = [:]
         // A cap per session has no one figure: each session has its own.
-        for cap in caps where !cap.perSession {
-            let room = room(cap, states[cap.name], now: now)
-            let totals = try await reservations.totals(budget: cap.name, periodStart: room.periodStart)
-            let open = try await reservations.openLeases(budget: cap.name, periodStart: room.periodStart)
-            let used = room.spentBefore + totals.values.reduce(0) { $0 + $1.amount }
-            let leased = max(0, open.amount - open.settled) + (totals["pending"]?.amount ?? 0)
-            figures[cap.name] = CapFigures(spent: used - leased, leased: leased, free: max(0, cap.limit - used), slices: open.count)
+        let rooms = Dictionary(caps.filter { !$0.perSession }.map { ($0.name, room($0, states[$0.name], now: now)) }, uniquingKeysWith: { first, _ in first })
+        // One snapshot for every cap: a report applied between two reads cannot split a figure.
+        let periods = try await reservations.capPeriods(rooms.map { ($0.key, $0.value.periodStart) })
+        var figures: [String: CapFigures] = [:]
+        for (name, room) in rooms {
+            guard let period = periods[name], let cap = caps.first(where: { $0.name == name }) else { continue }
+            let used = room.spentBefore + period.held
+            let leased = max(0, period.open.amount - period.open.settled) + period.pending
+            figures[name] = CapFigures(spent: used - leased, leased: leased, free: max(0, cap.limit - used), slices: period.open.count)
         }
         return figures
     }
@@ -154,10 +155,12 @@ extension ReservationDesk: Service {
         let now = now()
         let periodStart = cap.period.bounds(at: now).start
         var rows: [SessionStatus] = []
-        for session in try await reservations.capSessions(budget: cap.name) {
-            let (used, _) = try await figures(key: session.key, room: CapRoom(periodStart: periodStart, limit: cap.limit, spentBefore: 0))
-            let open = try await reservations.openLeases(budget: session.key, periodStart: periodStart)
-            let leased = max(0, open.amount - open.settled)
+        let sessions = try await reservations.capSessions(budget: cap.name)
+        let periods = try await reservations.capPeriods(sessions.map { ($0.key, periodStart) })
+        for session in sessions {
+            guard let period = periods[session.key] else { continue }
+            let used = period.held
+            let leased = max(0, period.open.amount - period.open.settled)
             rows.append(SessionStatus(session: session.session, spent: used - leased, leased: leased, firstSeen: TimeText.exact(session.firstMs),
                                       lastSeen: TimeText.exact(session.lastMs)))
         }

@@ -288,7 +288,9 @@ final class LeaseBook: Sendable {
                 case .usd: state.prices[ticket.model].flatMap { LeaseBook.cost($0, local: ticket.local, input: input, cachedInput: cachedInput, output: output) } ?? hold.amount
                 default: input + output
                 }
-                state.slices[hold.slice]!.held = max(0, state.slices[hold.slice]!.held - hold.amount)
+                // What is left of what was held: nothing, not the residue of adding and taking away money.
+                let held = state.slices[hold.slice]!.held - hold.amount
+                state.slices[hold.slice]!.held = held > 1e-9 ? held : 0
                 state.slices[hold.slice]!.settled += used
             }
         }

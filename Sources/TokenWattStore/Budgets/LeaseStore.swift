@@ -56,6 +56,14 @@ public struct OpenLeases: Sendable, Equatable {
     public var unspent: Double { max(0, amount - settled - held) }
 }
 
+/// A cap period (or one session's) read in one snapshot: what its totals hold in every state
+/// (`held`), its pending reservations, and its open slices.
+public struct CapPeriod: Sendable, Equatable {
+    public var held: Double
+    public var pending: Double
+    public var open: OpenLeases
+}
+
 /// A session of a cap held per session: its key, and when it was first and last reported.
 public struct CapSession: Sendable, Equatable {
     public var key: String
@@ -120,13 +128,25 @@ extension SQLiteReservationStore {
         }
     }
 
-    public func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> OpenLeases {
-        try await database.read("read lease slices") { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(settled), 0), COALESCE(SUM(held), 0) FROM leases
-                WHERE budget = ? AND period_start = ? AND closed_ms IS NULL
-                """, arguments: [budget, periodStart])
-            return OpenLeases(count: row?[0] ?? 0, amount: row?[1] ?? 0, settled: row?[2] ?? 0, held: row?[3] ?? 0)
+    public func capPeriods(_ keys: [(budget: String, periodStart: Int64)]) async throws(StoreError) -> [String: CapPeriod] {
+        try await database.read("read caps' periods") { db in
+            var periods: [String: CapPeriod] = [:]
+            for (budget, periodStart) in keys {
+                var period = CapPeriod(held: 0, pending: 0, open: OpenLeases(count: 0, amount: 0, settled: 0, held: 0))
+                for row in try Row.fetchAll(db, sql: "SELECT state, amount FROM reservation_totals WHERE budget = ? AND period_start = ?",
+                                            arguments: [budget, periodStart]) {
+                    let amount: Double = row[1]
+                    period.held += amount
+                    if row[0] as String == "pending" { period.pending = amount }
+                }
+                let open = try Row.fetchOne(db, sql: """
+                    SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(settled), 0), COALESCE(SUM(held), 0) FROM leases
+                    WHERE budget = ? AND period_start = ? AND closed_ms IS NULL
+                    """, arguments: [budget, periodStart])
+                period.open = OpenLeases(count: open?[0] ?? 0, amount: open?[1] ?? 0, settled: open?[2] ?? 0, held: open?[3] ?? 0)
+                periods[budget] = period
+            }
+            return periods
         }
     }
 

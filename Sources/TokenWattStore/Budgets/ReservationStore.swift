@@ -43,8 +43,8 @@ public protocol ReservationStore: Sendable {
                     bootMs: Int64) async throws(StoreError) -> LeaseSync
     /// Expires slices unreported past their time (`LeaseStore.swift`).
     func expireLeases(nowMs: Int64, bootMs: Int64) async throws(StoreError)
-    /// What a cap period's open slices hold.
-    func openLeases(budget: String, periodStart: Int64) async throws(StoreError) -> OpenLeases
+    /// Cap periods (or sessions'), each read in the same snapshot as the others.
+    func capPeriods(_ keys: [(budget: String, periodStart: Int64)]) async throws(StoreError) -> [String: CapPeriod]
     /// The sessions of a cap held per session, the latest first.
     func capSessions(budget: String) async throws(StoreError) -> [CapSession]
     /// Forgets the sessions of `budget` last reported before `idleBefore` with no slice open:
