@@ -322,20 +322,11 @@ package struct GatewayHandler: Sendable {
     /// without its usage chunk, whose clients expect none), OpenAI's `[DONE]` after it, and the
     /// same figures as trailers where the client asked for them (`TE: trailers`).
     static func closing(path: String, cost: AnswerCost?, usageChunk: [UInt8]?, done: Bool, trailers: Bool) -> (bytes: [UInt8], trailers: HTTPFields?) {
-        let member = cost.flatMap { try? JSONSerialization.jsonObject(with: APIJSON.encoder().encode($0)) }
-        func event(_ name: String?, _ data: [UInt8]) -> [UInt8] {
-            Array(((name.map { "event: \($0)\n" } ?? "") + "data: ").utf8) + data + Array("\n\n".utf8)
-        }
-        func json(_ object: [String: Any]) -> [UInt8]? {
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) }
-        }
         var bytes: [UInt8] = []
         if let usageChunk {
-            var chunk = (try? JSONSerialization.jsonObject(with: Data(usageChunk))) as? [String: Any]
-            chunk?["tokenwatt"] = member
-            bytes += event(nil, member != nil ? chunk.flatMap(json) ?? usageChunk : usageChunk)
+            bytes += Array("data: ".utf8) + (cost.map { StreamEvents.withCost(usageChunk, $0) } ?? usageChunk) + Array("\n\n".utf8)
         }
-        if path == "/v1/messages", let member, let ping = json(["type": "ping", "tokenwatt": member]) { bytes += event("ping", ping) }
+        if path == "/v1/messages", let cost { bytes += StreamEvents.event("ping", StreamEvents.CostPing(tokenwatt: cost)) }
         if done { bytes += Array("data: [DONE]\n\n".utf8) }
         guard trailers, let cost else { return (bytes, nil) }
         var fields = HTTPFields()

@@ -38,7 +38,8 @@ extension ReservationDesk: Service {
                     _ = try await reservations.pruneSessions(budget: cap.name, idleBefore: now - cap.sessionKeepMs)
                 }
             } catch {
-                logger.error("lease slices not expired", metadata: ["error": "\(error)"])
+                sweepErrors.add(1, ordering: .relaxed)
+                logger.error("lease slices not expired nor sessions pruned; the next sweep tries again", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -70,6 +71,11 @@ extension ReservationDesk: Service {
                 for budget in sync.starved { recalls[budget] = now + ReservationDesk.recallMs }
             }
         }
+        // Every cap's and session's figures in one read, after the report is applied.
+        let periods = try await reservations.capPeriods(rooms.map { ($0.key, $0.value.periodStart) })
+        func figures(_ key: String) -> (used: Double, unspent: Double) {
+            ((rooms[key]?.spentBefore ?? 0) + (periods[key]?.held ?? 0), periods[key]?.open.unspent ?? 0)
+        }
         var terms: [LeaseAnswer.Cap] = []
         for cap in caps {
             let end = cap.period.bounds(at: now).end
@@ -78,8 +84,8 @@ extension ReservationDesk: Service {
                                        used: 0, unspent: 0, resetsAt: ReservationsHandler.time(end, cap), secondsToReset: Double(end - now) / 1000)
             if cap.perSession {
                 term.per = "session"
-            } else if let room = rooms[cap.name] {
-                (term.used, term.unspent) = try await figures(key: cap.name, room: room)
+            } else {
+                (term.used, term.unspent) = figures(cap.name)
                 if let hold = runawayHold(cap, states[cap.name], now: now) {
                     let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
                     term.runaway = refusal.message
@@ -109,9 +115,8 @@ extension ReservationDesk: Service {
             var slice = LeaseAnswer.Slice(id: outcome.id, state: .init(rawValue: outcome.state.rawValue) ?? .closed, free: outcome.free,
                                           recalled: recalled.contains(key) || sync.starved.contains(key), expiresInSeconds: Double(outcome.expiresMs - now) / 1000)
             // A session's figures, and its runaway rule on its own rate.
-            if let session = reported.session, let cap = capsByName[reported.budget], cap.perSession, let room = rooms[key] {
-                let (used, unspent) = try await figures(key: key, room: room)
-                (slice.used, slice.unspent) = (used, unspent)
+            if let session = reported.session, let cap = capsByName[reported.budget], cap.perSession, rooms[key] != nil {
+                (slice.used, slice.unspent) = figures(key)
                 if let hold = sessionRunaways.observe(key: key, slice: reported.id, tokens: reported.tokens ?? 0, cap: cap, now: now) {
                     let refusal = ReservationsHandler.runaway(cap, rate: hold.rate, baseline: hold.baseline, untilMs: hold.untilMs, now: now)
                     slice.runaway = "session \(session) of " + refusal.message
@@ -123,11 +128,6 @@ extension ReservationDesk: Service {
         return LeaseAnswer(node: gateway, currency: pricing.currency, caps: terms, slices: slices, prices: prices)
     }
 
-    /// What a cap period (or one session's) holds, and what its open slices hold unspent.
-    private func figures(key: String, room: CapRoom) async throws -> (used: Double, unspent: Double) {
-        let period = try await reservations.capPeriods([(key, room.periodStart)])[key]
-        return (room.spentBefore + (period?.held ?? 0), period?.open.unspent ?? 0)
-    }
 
     /// Where each hard cap's current period stands: spent (settled requests, slices' settled
     /// parts, expired holds, and what was spent outside the gateway), leased (pending

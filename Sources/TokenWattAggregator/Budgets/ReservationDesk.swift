@@ -66,6 +66,8 @@ final class ReservationDesk: MetricsSource, Sendable {
     /// Caps whose slices give back what their gateways do not need right now, until when: a
     /// request at another gateway waits for that room.
     let recalls = Mutex<[String: Int64]>([:])
+    /// Sweeps (`run`) the database failed: `tokenwatt_budget_cap_sweep_errors_total`.
+    let sweepErrors = Atomic<Int>(0)
     /// Caps held per session: each session's rate, for their runaway rules.
     let sessionRunaways = SessionRunaways()
 
@@ -111,6 +113,7 @@ final class ReservationDesk: MetricsSource, Sendable {
             MetricDescriptor.capSlices.family(caps.compactMap { cap in
                 figures[cap.name].map { MetricDescriptor.capSlices.sample([Label("budget", cap.name)], Double($0.slices)) }
             }),
+            MetricDescriptor.capSweepErrors.family([MetricDescriptor.capSweepErrors.sample(Double(sweepErrors.load(ordering: .relaxed)))]),
             MetricDescriptor.gatewayReservations.family(["pending", "settled", "expired"].map {
                 MetricDescriptor.gatewayReservations.sample([Label("state", $0)], Double(counts[$0] ?? 0))
             }),

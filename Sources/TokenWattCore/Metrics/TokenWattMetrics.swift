@@ -233,6 +233,8 @@ extension MetricDescriptor {
                                                  help: "A hard cap's period: room neither spent nor leased.")
     public static let capSlices = MetricDescriptor("tokenwatt_budget_cap_slices", .gauge, labels: ["budget"],
                                                    help: "Slices of a hard cap open at gateways.")
+    public static let capSweepErrors = MetricDescriptor("tokenwatt_budget_cap_sweep_errors", .counter,
+                                                        help: "Sweeps of the hard caps' slices and sessions (expiry, retention) the database failed; the next second's tries again.")
     public static let gatewayReservations = MetricDescriptor("tokenwatt_gateway_reservations", .gauge, labels: ["state"],
                                                              help: "Reservations of the gateway's requests against hard caps, by state.")
     public static let gatewayDeniedRequests = MetricDescriptor("tokenwatt_gateway_denied_requests", .counter, labels: ["budget"],
@@ -299,7 +301,7 @@ extension MetricDescriptor {
             .cost(currency: currency), .cloudEquivalent(currency: currency), .idleCost(currency: currency), .unpricedTokens,
             .savings(currency: currency), .costPerMillionTokens(currency: currency), .breakEvenTokensPerSecond,
             .budgetSpent, .budgetLimit, .budgetForecast, .budgetUsedRatio, .budgetStateErrors,
-            .capSpent, .capLeased, .capFree, .capSlices, .gatewayReservations, .gatewayDeniedRequests, .alertDeliveries,
+            .capSpent, .capLeased, .capFree, .capSlices, .capSweepErrors, .gatewayReservations, .gatewayDeniedRequests, .alertDeliveries,
             .forwardSamples, .forwardErrors, .forwardCursorErrors, .forwardBacklogSamples, .forwardBacklogAgeSeconds,
             .adviceTokensPerSecond, .adviceCapacityTokensPerSecond, .adviceHeadroomTokensPerSecond,
             .adviceMarginalCostPerMillionTokens(currency: currency), .adviceAverageCostPerMillionTokens(currency: currency),

@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// A capped stream's output allowance: what its ticket holds for output, drawn further from
@@ -49,28 +48,16 @@ final class StreamAllowance: Sendable {
     /// `response.incomplete` for `max_output_tokens` (the Responses API, repeating the response
     /// its stream began with).
     static func ending(path: String, model: String, outputTokens: Int, responseCreated: [UInt8]?) -> [UInt8] {
-        func event(_ object: [String: Any], name: String? = nil) -> String {
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            return (name.map { "event: \($0)\n" } ?? "") + "data: \(data)\n\n"
-        }
-        let created = Int(Date().timeIntervalSince1970)
         switch path {
         case "/v1/messages":
-            return Array((event(["type": "message_delta", "delta": ["stop_reason": "max_tokens", "stop_sequence": NSNull()], "usage": ["output_tokens": outputTokens]],
-                               name: "message_delta")
-                          + event(["type": "message_stop"], name: "message_stop")).utf8)
+            StreamEvents.event("message_delta", StreamEvents.MessageDelta(usage: .init(outputTokens: outputTokens)))
+                + StreamEvents.event("message_stop", StreamEvents.MessageStop())
         case "/v1/responses":
-            var response = responseCreated.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }?["response"] as? [String: Any]
-                ?? ["id": "resp_tokenwatt", "object": "response", "created_at": created, "model": model, "output": []]
-            response["status"] = "incomplete"
-            response["incomplete_details"] = ["reason": "max_output_tokens"]
-            return Array(event(["type": "response.incomplete", "response": response], name: "response.incomplete").utf8)
+            StreamEvents.event("response.incomplete", StreamEvents.ResponseIncomplete.after(responseCreated, model: model))
         case "/v1/completions":
-            return Array((event(["id": "cmpl-tokenwatt", "object": "text_completion", "created": created, "model": model,
-                                 "choices": [["index": 0, "text": "", "finish_reason": "length"]]])).utf8)
+            StreamEvents.event(nil, StreamEvents.LengthChunk.completion(model: model))
         default:
-            return Array((event(["id": "chatcmpl-tokenwatt", "object": "chat.completion.chunk", "created": created, "model": model,
-                                 "choices": [["index": 0, "delta": [:], "finish_reason": "length"]]])).utf8)
+            StreamEvents.event(nil, StreamEvents.LengthChunk.chat(model: model))
         }
     }
 }
