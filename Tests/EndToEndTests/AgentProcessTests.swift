@@ -135,28 +135,16 @@ struct RunningAgent {
     /// run as root (root reads RAPL counters anyway); returns its output and its log.
     static func once(_ arguments: [String], directory: String, unprivileged: Bool,
                      environment: [String: String] = [:]) async throws -> (stdout: String, stderr: String, status: Int32) {
-        try await offThePool { try onceBlocking(arguments, unprivileged: unprivileged, environment: environment) }
-    }
-
-    private static func onceBlocking(_ arguments: [String], unprivileged: Bool, environment: [String: String]) throws -> (stdout: String, stderr: String, status: Int32) {
-        let process = Process()
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let agent = [Environment.agentPath, "--once"] + arguments
-        if unprivileged && getuid() == 0 {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups"] + agent
-        } else {
-            process.executableURL = URL(fileURLWithPath: agent[0])
-            process.arguments = Array(agent.dropFirst())
-        }
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (out, err, process.terminationStatus)
+        let command = unprivileged && getuid() == 0
+            ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + agent
+            : agent
+        let name = "\(directory)/once-\(UUID().uuidString)"
+        let child = try ChildProcess(command[0], Array(command.dropFirst()), logPath: name + ".out", errorPath: name + ".err",
+                                     environment: environment)
+        let status = await child.exitStatus()
+        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        return (read(name + ".out"), read(name + ".err"), status)
     }
 
     @Test func raplReadableByRootOnlyIsReportedWithTheReasonNeverAsZero() async throws {

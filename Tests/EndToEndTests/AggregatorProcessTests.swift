@@ -73,8 +73,8 @@ struct RunningAggregator {
             : ["--listen", "127.0.0.1:\(port)", "--data-dir", "\(directory)/data"]
         let child = try ChildProcess(Environment.binDirectory + "/" + daemon, arguments, logPath: "\(directory)/\(daemon).log")
         // Every service stops when the listener fails: the process ends, it does not hang or spin.
-        _ = try await HTTP.waitFor("\(daemon) to exit", seconds: 20) { child.process.isRunning ? nil : true }
-        #expect(child.process.terminationStatus == 1)
+        _ = try await HTTP.waitFor("\(daemon) to exit", seconds: 20) { child.isRunning ? nil : true }
+        #expect(child.terminationStatus == 1)
         #expect(child.log.contains("Address already in use"))
     }
 

@@ -165,7 +165,7 @@ import Glibc
         defer { _ = expired }
         try await Task.sleep(for: .seconds(1))
         await #expect(throws: (any Error).self) { try await HTTP.get("https://127.0.0.1:\(expiredPort)/-/healthy", client: trusting) }
-        #expect(expired.process.isRunning)
+        #expect(expired.isRunning)
         let second = try await RunningAgent.start(directory: expiredDirectory, port: Environment.freePort(), aggregatorPort: expiredPort, token: "push-token",
                                                   aggregatorURL: "https://127.0.0.1:\(expiredPort)/api/v1/write",
                                                   config: "aggregator: {tls_config: {ca_file: \(certificates.ca)}}\n")
@@ -195,11 +195,11 @@ import Glibc
             }
             // Renewed as certbot does: each file replaced whole (rename), then the signal.
             for name in ["crt", "key"] { #expect(rename("\(directory)/renewed.\(name)", "\(directory)/live.\(name)") == 0) }
-            kill(aggregator.process.processIdentifier, SIGHUP)
+            kill(aggregator.pid, SIGHUP)
             _ = try await HTTP.waitFor("the renewed certificate to be served") {
                 try await certificates.servedSerial(port: port) == "serial=2000" ? true : nil  // 8192
             }
-            #expect(aggregator.process.isRunning)
+            #expect(aggregator.isRunning)
             #expect(aggregator.log.contains("TLS certificate reloaded"))
             let before = try await agent.metric("tokenwatt_agent_pushes_total{result=\"success\"}") ?? 0
             _ = try await HTTP.waitFor("pushes after the reload") {
@@ -253,9 +253,9 @@ import Glibc
         #expect(try await HTTP.get(openURL + "/metrics").status == 200)
         #expect(try await HTTP.get(openURL + "/api/v1/tokens").status == 401)
         // `systemctl reload` without TLS: SIGHUP is trapped, not the end of the daemon.
-        kill(aggregator.process.processIdentifier, SIGHUP)
+        kill(aggregator.pid, SIGHUP)
         _ = try await HTTP.waitFor("the SIGHUP to be logged") { aggregator.log.contains("SIGHUP: no TLS certificate to reload") ? true : nil }
-        #expect(aggregator.process.isRunning)
+        #expect(aggregator.isRunning)
         #expect(try await HTTP.get(url + "/-/healthy").status == 200)
     }
 

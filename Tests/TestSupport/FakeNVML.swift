@@ -12,12 +12,9 @@ public enum FakeNVMLLibrary {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FakeNVML/fake_nvml.c").path
         try? FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
         for compiler in ["clang", "cc"] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-o", path, source] + defines
-            guard (try? process.run()) != nil else { continue }
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { return }
+            let arguments = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-o", path, source] + defines
+            guard let child = try? ChildProcess("/usr/bin/env", arguments, logPath: path + ".log") else { continue }
+            if child.waitUntilExit() == 0 { return }
         }
         throw BuildError(message: "cannot compile \(source) with clang or cc")
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,27 +16,78 @@ public func offThePool<T: Sendable, E: Error>(_ work: @escaping @Sendable () thr
     return try result.get()
 }
 
-/// A child process (a TokenWatt binary or a real peer) killed when the test ends.
-public final class ChildProcess: @unchecked Sendable {
-    public let process = Process()
+/// A child process (a TokenWatt binary or a real peer) killed when the test ends. Started with
+/// posix_spawn, not Foundation's `Process`, whose `run()` crashed the test process (in memcpy)
+/// when many tests started children at once.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
     public let logPath: String
+    /// The wait status once the child is reaped; every reap happens under this lock, so a poll
+    /// (`isRunning`) and a blocking wait never race for it.
+    private let reaped = Mutex<Int32?>(nil)
 
-    public init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:], directory: String? = nil) throws {
+    /// Standard output and error go to `logPath`, or error to `errorPath` when given.
+    public init(_ executable: String, _ arguments: [String], logPath: String, errorPath: String? = nil,
+                environment: [String: String] = [:], directory: String? = nil) throws {
         self.logPath = logPath
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        // Nothing else the test process holds open (listeners, databases) leaks into the child.
+        _ = GNUSpawn.addCloseFrom(&actions, 3)
+        if let directory { _ = GNUSpawn.addChdir(&actions, directory) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The child starts with default dispositions and no blocked signals, whatever the test
+        // runner ignores (SIGPIPE) or blocks.
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = variables.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard status == 0 else {
+            throw SocketError(message: "cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        self.pid = pid
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Reaps the child if it has exited; its wait status then.
+    private func reap() -> Int32? {
+        reaped.withLock { status in
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
+            }
+            return status
+        }
+    }
+
+    public var isRunning: Bool { reap() == nil }
+
+    /// The exit code of an exited child (128 + the signal for one killed by a signal, as a
+    /// shell says); nil while it runs.
+    public var terminationStatus: Int32? {
+        guard let raw = reap() else { return nil }
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+    }
 
     /// Waits until `url` answers 200. On a timeout it says why: a process that exited (a port
     /// taken meanwhile, a config refused) left its reason at the end of its log.
@@ -43,7 +95,7 @@ public final class ChildProcess: @unchecked Sendable {
         do {
             _ = try await HTTP.waitFor(what) { try await HTTP.get(url).status == 200 ? true : nil }
         } catch {
-            let state = process.isRunning ? "still running" : "exited with \(process.terminationStatus)"
+            let state = terminationStatus.map { "exited with \($0)" } ?? "still running"
             await kill()
             throw WaitTimeout(what: "\(what) (\(state); its log: \(log.suffix(2_000)))")
         }
@@ -51,17 +103,22 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends the signal and waits until the process has exited.
     public func kill(signal: Int32 = SIGKILL) async {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, signal)
+        guard isRunning else { return }
+        Glibc.kill(pid, signal)
         _ = await exitStatus()
     }
 
     /// Waits until the process has exited; its exit status.
     public func exitStatus() async -> Int32 {
-        await offThePool {
-            self.process.waitUntilExit()
-            return self.process.terminationStatus
-        }
+        await offThePool { self.waitUntilExit() }
+    }
+
+    /// Blocks until the process has exited; its exit status. Waits without reaping, so that
+    /// only `reap` reaps.
+    public func waitUntilExit() -> Int32 {
+        var info = siginfo_t()
+        while reap() == nil && waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+        return terminationStatus ?? -1
     }
 
     /// Runs a command to its end; its exit status and output (standard output and error).
@@ -73,9 +130,24 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard isRunning else { return }
+        Glibc.kill(pid, SIGKILL)
+        _ = waitUntilExit()
+    }
+}
+
+/// glibc's posix_spawn extensions (2.29, 2.34), which its headers hide from Swift behind
+/// _GNU_SOURCE: looked up once by name.
+private enum GNUSpawn {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    static let addCloseFrom = unsafeBitCast(symbol("posix_spawn_file_actions_addclosefrom_np"), to: AddCloseFrom.self)
+    static let addChdir = unsafeBitCast(symbol("posix_spawn_file_actions_addchdir_np"), to: AddChdir.self)
+
+    private static func symbol(_ name: String) -> UnsafeMutableRawPointer {
+        guard let address = dlsym(nil, name) else { fatalError("glibc without \(name): 2.34 or later is needed") }
+        return address
     }
 }
 
