@@ -36,16 +36,18 @@ let package = Package(
         // System libraries: the build needs libsnappy-dev and libsystemd-dev.
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy",
                        providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
 
         // Metric model, exposition formats, remote-write codec, configuration helpers.
         .target(name: "TokenWattCore", dependencies: [
-            "CSnappy",
+            "CSnappy", "CZlib",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
-        ], exclude: ["RemoteWrite/Proto/remote.proto"], swiftSettings: strict),
+        ], exclude: ["RemoteWrite/Proto/remote.proto", "OTLP/Proto/otlp_metrics.proto"], swiftSettings: strict),
         // The JSON contracts of the aggregator's API: every body it answers or takes, as
         // `Codable` types that the handlers encode and the CLI and the gateway decode.
         .target(name: "TokenWattAPI", dependencies: ["TokenWattCore"], swiftSettings: strict),
@@ -148,14 +150,16 @@ let package = Package(
         // What the test targets share: free ports, loopback servers, starting the real binaries
         // and waiting for them, HTTP helpers, the fake NVML library (FakeNVML/, C compiled at run time).
         .target(name: "TokenWattTestSupport", dependencies: [
-            "TokenWattService",
+            "TokenWattCore", "TokenWattService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "Tests/TestSupport", exclude: ["FakeNVML"], swiftSettings: strict),
 
         .testTarget(name: "TokenWattCoreTests", dependencies: [
-            "TokenWattCore",
+            "TokenWattCore", "TokenWattTestSupport",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "TokenWattServiceTests", dependencies: [

@@ -144,11 +144,12 @@ public struct Aggregator: Sendable {
         // `POST /api/v1/series` is a read too (Prometheus takes long matchers in a form body).
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers), readPosts: ["/api/v1/series"]))
         let authenticator = parts.senders
-        let ingest = RemoteWriteHandler(
-            authenticator: authenticator,
-            writer: writer, samples: samples, pushedSeries: parts.pushedSeries, metrics: parts.metrics, configuration: configuration.ingest,
+        let seriesIngest = SeriesIngest(
+            writer: writer, samples: samples, metrics: parts.metrics, configuration: configuration.ingest,
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
-            logger: logger, now: now, stored: { budgets.dataArrived() })
+            now: now, stored: { budgets.dataArrived() })
+        let ingest = RemoteWriteHandler(authenticator: authenticator, ingest: seriesIngest, pushedSeries: parts.pushedSeries, logger: logger)
+        let otlp = OTLPHandler(authenticator: authenticator, ingest: seriesIngest, deltas: DeltaAccumulator(), logger: logger)
         let desk = parts.desk
         let own = AggregatorMetrics.Source(metrics: parts.metrics, samples: samples, database: parts.stores.database, writer: writer, now: now)
         let exposition = MetricsHandler(samples: samples, sources: [own, parts.costs, parts.advisor, budgets, parts.delivery, parts.forwarder, desk],
@@ -157,6 +158,7 @@ public struct Aggregator: Sendable {
         let queryRange = QueryRangeHandler(samples: samples, now: now)
         let tokens = TokensHandler(samples: samples, now: now)
         router.post("/api/v1/write", use: ingest.handle)
+        router.post(RouterPath(OTLPCodec.metricsPath), use: otlp.handle)
         router.get("/metrics", use: exposition.handle)
         router.get("/api/v1/series", use: series.handle)
         router.post("/api/v1/series", use: series.handle)

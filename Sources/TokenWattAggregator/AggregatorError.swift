@@ -48,15 +48,20 @@ enum AggregatorError: Error, HTTPResponseError {
         }
     }
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+    /// What the answer says besides its body: the challenge, when to retry.
+    var headers: HTTPFields {
         switch self {
-        case .unauthorized: headers[.wwwAuthenticate] = "Bearer realm=\"tokenwatt\""
-        case .saturated: headers[.retryAfter] = "1"
-        case .headFull: headers[.retryAfter] = "30"
-        case .shuttingDown: headers[.retryAfter] = "5"
-        default: break
+        case .unauthorized: [.wwwAuthenticate: "Bearer realm=\"tokenwatt\""]
+        case .saturated: [.retryAfter: "1"]
+        case .headFull: [.retryAfter: "30"]
+        case .shuttingDown: [.retryAfter: "5"]
+        default: [:]
         }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "text/plain; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
     }
 }

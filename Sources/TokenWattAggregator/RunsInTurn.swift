@@ -4,18 +4,18 @@ import Synchronization
 /// own loop and another caller asking for a round at the same moment would otherwise both read
 /// the same state and both write it (a change counted twice, an alert fired twice).
 final class RunsInTurn: Sendable {
-    private let last = Mutex<Task<Void, any Error>?>(nil)
+    private let last = Mutex<Task<Void, Never>?>(nil)
 
-    func run(_ work: @escaping @Sendable () async throws -> Void) async throws {
+    func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let turn = last.withLock { last in
             let previous = last
             let next = Task {
-                _ = await previous?.result
-                try await work()
+                _ = await previous?.value
+                return try await work()
             }
-            last = next
+            last = Task { _ = await next.result }
             return next
         }
-        try await turn.value
+        return try await turn.value
     }
 }

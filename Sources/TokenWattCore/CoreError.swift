@@ -11,6 +11,10 @@ public enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Malformed exposition text; `line` counts from 1.
     case parse(line: Int, reason: String)
     case snappy(String)
+    case gzip(String)
+    /// A `Content-Encoding` the receiver does not read.
+    case unsupportedEncoding(String)
+    case json(String)
     case protobuf(String)
     /// A request past a bound as a whole (too many series, samples, labels): split it.
     case tooLarge(String)
@@ -30,6 +34,9 @@ public enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingMetricName: "series without a __name__ label"
         case .parse(let line, let reason): "line \(line): \(reason)"
         case .snappy(let reason): "snappy: \(reason)"
+        case .gzip(let reason): "gzip: \(reason)"
+        case .unsupportedEncoding(let reason): reason
+        case .json(let reason): "JSON: \(reason)"
         case .protobuf(let reason): "protobuf: \(reason)"
         case .tooLarge(let reason): "request too large: \(reason)"
         case .limit(let reason): "over a limit: \(reason)"

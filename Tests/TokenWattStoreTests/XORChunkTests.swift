@@ -1,5 +1,6 @@
 import Testing
 import TokenWattCore
+import TokenWattTestSupport
 @testable import TokenWattStore
 
 @Suite struct XORChunkTests {
@@ -51,18 +52,5 @@ import TokenWattCore
         // The count (a one-byte varint, 100) replaced by 1,000,000: more samples than the bits can hold
         let inflated = [0xc0, 0x84, 0x3d] + bytes.dropFirst()
         #expect(throws: ChunkError.countMismatch) { try XORChunk.decode(inflated) }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so encoded sizes do not vary between runs.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

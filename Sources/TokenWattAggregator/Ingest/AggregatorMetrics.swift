@@ -18,6 +18,7 @@ final class AggregatorMetrics: Sendable {
         var samples = 0
         var duplicates = 0
         var rejected: [RejectReason: Int] = [:]
+        var rejectedOTLPPoints = 0
         var commits = Histogram()
         var lastPushMs: [String: Int64] = [:]
     }
@@ -56,6 +57,11 @@ final class AggregatorMetrics: Sendable {
         state.withLock { $0.rejected[reason, default: 0] += 1 }
     }
 
+    /// Data points an OTLP export's partial success rejected.
+    func rejectedOTLPPoints(_ points: Int) {
+        state.withLock { $0.rejectedOTLPPoints += points }
+    }
+
     func committed(seconds: Double) {
         state.withLock { $0.commits.observe(seconds) }
     }
@@ -88,6 +94,7 @@ final class AggregatorMetrics: Sendable {
             MetricDescriptor.aggregatorRejectedRequests.family(RejectReason.allCases.map { reason in
                 MetricDescriptor.aggregatorRejectedRequests.sample([Label("reason", reason.rawValue)], Double(state.rejected[reason] ?? 0))
             }),
+            single(.aggregatorRejectedOTLPPoints, state.rejectedOTLPPoints),
             single(.aggregatorEvictedConnections, connections.evicted),
             MetricDescriptor.aggregatorConnections.family([
                 MetricDescriptor.aggregatorConnections.sample([Label("credential", "yes")], Double(held.identified)),

@@ -159,12 +159,14 @@ extension MetricDescriptor {
 
     // MARK: The aggregator: ingest and its agents
 
-    public static let aggregatorRequests = MetricDescriptor("tokenwatt_aggregator_requests", .counter, help: "Remote-write requests stored.")
-    public static let aggregatorSamples = MetricDescriptor("tokenwatt_aggregator_samples", .counter, help: "Samples stored from remote-write requests.")
+    public static let aggregatorRequests = MetricDescriptor("tokenwatt_aggregator_requests", .counter, help: "Pushes stored (remote write and OTLP).")
+    public static let aggregatorSamples = MetricDescriptor("tokenwatt_aggregator_samples", .counter, help: "Samples stored from pushes (remote write and OTLP).")
     public static let aggregatorDuplicateSamples = MetricDescriptor("tokenwatt_aggregator_duplicate_samples", .counter,
                                                                     help: "Samples received again (same series and timestamp) and kept once.")
     public static let aggregatorRejectedRequests = MetricDescriptor("tokenwatt_aggregator_rejected_requests", .counter, labels: ["reason"],
-                                                                    help: "Remote-write requests refused, by reason.")
+                                                                    help: "Pushes (remote write and OTLP) refused whole, by reason.")
+    public static let aggregatorRejectedOTLPPoints = MetricDescriptor("tokenwatt_aggregator_otlp_rejected_points", .counter,
+                                                                      help: "Data points of OTLP exports rejected one by one (the answer's partial success names why); the rest of each export was stored.")
     public static let aggregatorEvictedConnections = MetricDescriptor(
         "tokenwatt_aggregator_evicted_connections", .counter,
         help: "Connections without a credential closed because a newer one came from their address past web.max_unauthenticated_connections_per_client.")
@@ -294,7 +296,7 @@ extension MetricDescriptor {
     /// The aggregator's own families, after the pushed series on its `/metrics`.
     public static func aggregatorFamilies(currency: String) -> [MetricDescriptor] {
         [
-            .aggregatorRequests, .aggregatorSamples, .aggregatorDuplicateSamples, .aggregatorRejectedRequests,
+            .aggregatorRequests, .aggregatorSamples, .aggregatorDuplicateSamples, .aggregatorRejectedRequests, .aggregatorRejectedOTLPPoints,
             .aggregatorEvictedConnections, .aggregatorConnections, .aggregatorCommitDurationSeconds, .aggregatorCompactedSamples,
             .aggregatorSeries, .aggregatorHeadSeries, .aggregatorHeadSamples, .aggregatorHeadBytes,
             .aggregatorQueuedSamples, .aggregatorDatabaseSizeBytes, .agentLastPushTimestampSeconds, .agentUp,

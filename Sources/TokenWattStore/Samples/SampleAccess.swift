@@ -14,6 +14,9 @@ public protocol SampleAppending: Sendable {
     func unknownSeries(_ labels: [LabelSet]) -> Int
     /// A series' labels by its id.
     func labels(ofSeries id: Int64) -> LabelSet?
+    /// The newest sample stored for the series with these labels (head and disk, as it stood
+    /// after the last commit and across restarts); nil for a series not stored.
+    func latestSample(of labels: LabelSet) -> Sample?
     /// Memory the head's samples take.
     var headBytes: Int { get }
     /// Appends several batches as one group commit and returns once it is durable; either

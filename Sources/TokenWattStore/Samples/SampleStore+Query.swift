@@ -28,6 +28,10 @@ extension SampleStore {
         index.labels(of: id)
     }
 
+    public func latestSample(of labels: LabelSet) -> Sample? {
+        index.id(of: labels).flatMap { index.latest(of: $0) }
+    }
+
     /// The latest sample of every series heard from after `since` (ms), stale-marked ones left
     /// out, ordered by name and then by labels.
     public func liveSeries(since: Int64) -> [LiveSeries] {

@@ -1,0 +1,113 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import TokenWattService
+import TokenWattCore
+import TokenWattStore
+
+/// `POST /v1/metrics`: OTLP/HTTP metrics export, protobuf or JSON, gzip or not, with the same
+/// credentials, limits and durability as remote write. Points become series as Prometheus's
+/// OTLP receiver makes them (`OTLPTranslation`); delta sums and histograms are accumulated
+/// into counters (`DeltaAccumulator`). The answer is 200 only once the points are committed,
+/// with a partial success naming what was rejected; an error answer is a `google.rpc.Status`.
+struct OTLPHandler: Sendable {
+    let authenticator: SenderAuthenticator
+    let ingest: SeriesIngest
+    let deltas: DeltaAccumulator
+    let logger: Logger
+
+    func handle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
+        let encoding = OTLPCodec.Encoding(contentType: request.headers[.contentType])
+        do {
+            let (rejected, message) = try await store(request, encoding: encoding, context: context)
+            if rejected > 0 {
+                ingest.metrics.rejectedOTLPPoints(rejected)
+                logger.debug("OTLP points rejected", metadata: ["points": "\(rejected)", "reasons": "\(message)"])
+            }
+            return Self.answer(.ok, OTLPCodec.response(rejected: rejected, message: message, encoding: encoding ?? .protobuf), encoding: encoding)
+        } catch let error as AggregatorError {
+            ingest.refused(error, logger: logger)
+            var answer = Self.answer(error.status, OTLPCodec.status(code: error.rpcCode, message: error.message, encoding: encoding ?? .protobuf), encoding: encoding)
+            answer.headers.append(contentsOf: error.headers)
+            return answer
+        }
+    }
+
+    /// Stores what can be stored; returns the points rejected and why.
+    private func store(_ request: Request, encoding: OTLPCodec.Encoding?, context: some ClientCertificateContext) async throws -> (Int, String) {
+        guard let sender = await authenticator.sender(request, context: context) else { throw AggregatorError.unauthorized }
+        guard let encoding else {
+            throw AggregatorError.unsupportedMediaType("content type \"\(request.headers[.contentType] ?? "")\" is not OTLP: send application/x-protobuf or application/json")
+        }
+        try ingest.checkRoom()
+        let body = try await ingest.collectBody(request)
+        let translation = try translate(body, encoding: encoding, contentEncoding: request.headers[.contentEncoding])
+        var series: [TimeSeries] = [], delta: [Bool] = []
+        for one in translation.series {
+            series.append(try ingest.identify(TimeSeries(labels: one.labels, samples: one.samples), sender: sender))
+            delta.append(one.delta)
+        }
+        guard !series.isEmpty else { return (translation.rejected, translation.message) }
+        guard delta.contains(true) else {
+            _ = try await ingest.write(series.map(IncomingSeries.init), node: sender.name)
+            return (translation.rejected, translation.message)
+        }
+        let late = try await writeAccumulating(series, delta: delta, node: sender.name)
+        guard late > 0 else { return (translation.rejected, translation.message) }
+        let lateReason = "\(late) delta points at or before their series' newest point (already counted, or out of order)"
+        let message = translation.rejected > 0 ? translation.message + "; " + lateReason : "\(late) data points rejected: " + lateReason
+        return (translation.rejected + late, message)
+    }
+
+    /// Writes the series, the `delta` ones added to what their series held, in turn with every
+    /// other push of deltas; returns how many deltas came too late to be added.
+    private func writeAccumulating(_ series: [TimeSeries], delta: [Bool], node: String) async throws -> Int {
+        let ingest = ingest
+        return try await deltas.inTurn {
+            var late = 0
+            var batch: [IncomingSeries] = []
+            for (one, isDelta) in zip(series, delta) {
+                guard isDelta else {
+                    batch.append(IncomingSeries(one))
+                    continue
+                }
+                let accumulated = DeltaAccumulator.accumulate(one.samples, onto: ingest.samples.latestSample(of: one.labels))
+                late += accumulated.late
+                if !accumulated.samples.isEmpty { batch.append(IncomingSeries(TimeSeries(labels: one.labels, samples: accumulated.samples))) }
+            }
+            if !batch.isEmpty { _ = try await ingest.write(batch, node: node) }
+            return late
+        }
+    }
+
+    /// The body's points as series, or the refusal of a body that does not decode.
+    private func translate(_ body: [UInt8], encoding: OTLPCodec.Encoding, contentEncoding: String?) throws(AggregatorError) -> OTLPTranslation {
+        let export: OTLPExport
+        do {
+            export = try OTLPCodec.decode(body, encoding: encoding, contentEncoding: contentEncoding,
+                                          maxDecodedBytes: ingest.configuration.maxDecodedBytes, limits: OTLPLimits(remoteWrite: ingest.configuration.limits))
+        } catch {
+            throw AggregatorError(decoding: error)
+        }
+        let reserved = MetricDescriptor.reservedForTheAggregator
+        return OTLPTranslation(export, now: ingest.now(), maxFutureSkewMs: ingest.configuration.maxFutureSkewMs, isReserved: { reserved.contains($0) })
+    }
+
+    private static func answer(_ status: HTTPResponse.Status, _ body: [UInt8], encoding: OTLPCodec.Encoding?) -> Response {
+        Response(status: status, headers: [.contentType: (encoding ?? .protobuf).contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension AggregatorError {
+    /// The gRPC status code an OTLP error body carries.
+    var rpcCode: Int32 {
+        switch status {
+        case .unauthorized: 16  // UNAUTHENTICATED
+        case .forbidden: 7  // PERMISSION_DENIED
+        case .contentTooLarge, .tooManyRequests: 8  // RESOURCE_EXHAUSTED
+        case .serviceUnavailable: 14  // UNAVAILABLE
+        case .internalServerError: 13  // INTERNAL
+        default: 3  // INVALID_ARGUMENT
+        }
+    }
+}
