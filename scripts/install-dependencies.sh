@@ -19,12 +19,17 @@ fi
 command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first" >&2; exit 1; }
 if [ "${1:-}" = "--with-test-peers" ]; then
     # Independent clients the tests check against (PyPI), in a virtual environment of their own:
-    # webhook signatures, bcrypt, Prometheus' client, and the OpenAI and Anthropic SDKs the
-    # gateway must serve as their own APIs do.
+    # webhook signatures, bcrypt, Prometheus' client, the OpenAI and Anthropic SDKs the
+    # gateway must serve as their own APIs do, and OpenTelemetry's SDK with its OTLP/HTTP
+    # exporters and the official OpenAI instrumentation (one release set: the JSON exporter
+    # is a beta that pins the SDK's shared parts).
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client, openai, anthropic" 2>/dev/null ||
-        "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client openai anthropic
+    otel=(opentelemetry-sdk==1.45.1 opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-json-http==0.66b1
+          opentelemetry-instrumentation==0.66b1 opentelemetry-instrumentation-openai-v2==2.4b0)
+    "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client, openai, anthropic
+import opentelemetry.exporter.otlp.json.http, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.openai_v2" 2>/dev/null ||
+        "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client openai anthropic "${otel[@]}"
     # The peer of the gateway benchmark, which the tests run in its smoke mode.
     "$(dirname "$0")/../bench/litellm-venv.sh" >/dev/null
 fi
