@@ -21,12 +21,13 @@ if [ "${1:-}" = "--with-test-peers" ]; then
     # Independent clients the tests check against (PyPI), in a virtual environment of their own:
     # webhook signatures, bcrypt, Prometheus' client, the OpenAI and Anthropic SDKs the
     # gateway must serve as their own APIs do, and OpenTelemetry's SDK with its OTLP/HTTP
-    # exporters and the official OpenAI instrumentation (one release set: the JSON exporter
-    # is a beta that pins the SDK's shared parts).
+    # exporters and the official OpenAI instrumentation (one release set that works together:
+    # the JSON exporter is a beta that pins the SDK's shared parts; the instrumentation's 2.4b0
+    # imports a module no released opentelemetry-util-genai has, and it wraps with wrapt 1's API).
     venv="$(dirname "$0")/../.build/test-venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     otel=(opentelemetry-sdk==1.45.1 opentelemetry-exporter-otlp-proto-http==1.45.1 opentelemetry-exporter-otlp-json-http==0.66b1
-          opentelemetry-instrumentation==0.66b1 opentelemetry-instrumentation-openai-v2==2.4b0)
+          opentelemetry-instrumentation==0.66b1 opentelemetry-instrumentation-openai-v2==2.3b0 "wrapt<2" httpx)
     "$venv/bin/python" -c "import standardwebhooks, bcrypt, prometheus_client, openai, anthropic
 import opentelemetry.exporter.otlp.json.http, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.openai_v2" 2>/dev/null ||
         "$venv/bin/pip" install -q standardwebhooks bcrypt prometheus_client openai anthropic "${otel[@]}"

@@ -20,7 +20,7 @@ import TokenWattService
 
 /// The agent, assembled: collectors on their schedules, each run's samples written to the
 /// spool and pushed to the aggregator, and the HTTP server for its own `/metrics` (Prometheus
-/// pull mode), `POST /v1/usage`, `/-/healthy` and `/-/ready`.
+/// pull mode), `POST /v1/usage`, `POST /v1/metrics` (OTLP), `/-/healthy` and `/-/ready`.
 public struct Agent: Sendable {
     public let scheduler: CollectorScheduler
     public let application: Application<RouterResponder<BasicRequestContext>>
@@ -47,6 +47,9 @@ public struct Agent: Sendable {
         let router = Router()
         router.add(middleware: ReadAccessMiddleware(authenticator: ReadAuthenticator(configuration.web.readers)))
         router.post("/v1/usage", use: UsageHandler(collector: usage, token: configuration.usageToken, logger: logger).handle)
+        let intake = try OTLPIntake(usage: usage, spool: shipping.spool, pusher: shipping.pusher, store: shipping.counters,
+                                    sources: configuration.otlpAttributeSources)
+        router.post(RouterPath(OTLPCodec.metricsPath), use: OTLPIntakeHandler(intake: intake, token: configuration.usageToken, logger: logger).handle)
         shipping.addRoutes(to: router, scheduler: scheduler)
         let listen = configuration.listen
         let heartbeat = SystemdHeartbeat { Agent.status(scheduler: scheduler, shipping: shipping) }

@@ -111,4 +111,94 @@ import TokenWattTestSupport
         }
         _ = (aggregator, prometheus)
     }
+
+    /// An application using the real `openai` SDK, instrumented with the official
+    /// `opentelemetry-instrumentation-openai-v2`, calling a stand-in OpenAI upstream and
+    /// exporting its metrics (cumulative, twice) to the agent.
+    static let instrumentedScript = #"""
+    import json, sys, threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    # The stand-in upstream: each call's usage, in the order they come.
+    usages = [(1200, 300), (800, 200), (1000, 500)]
+    class Upstream(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            prompt, completion = usages.pop(0)
+            body = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                               "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                               "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    upstream = HTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    results = []
+    class Checked(OTLPMetricExporter):
+        def export(self, metrics_data, *args, **kwargs):
+            result = super().export(metrics_data, *args, **kwargs)
+            results.append(result)
+            return result
+    agent, token = sys.argv[1], sys.argv[2]
+    reader = PeriodicExportingMetricReader(Checked(endpoint=agent + "/v1/metrics", headers={"Authorization": "Bearer " + token}),
+                                           export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "support-bot", "team": "research"}))
+    metrics.set_meter_provider(provider)
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    OpenAIInstrumentor().instrument()
+    import openai
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{upstream.server_port}/v1", api_key="sk-test")
+    for call in range(3):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+        if call != 1:
+            provider.force_flush()
+    provider.shutdown()
+    print(f"{len(results)} exports: {results}")
+    sys.exit(0 if results and all(r == MetricExportResult.SUCCESS for r in results) else 1)
+    """#
+
+    @Test func anInstrumentedOpenAIApplicationIsCountedByModelAndAgentAtItsCloudPrice() async throws {
+        let directory = try Environment.temporaryDirectory("otlp-openai")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let aggregatorPort = Environment.freePort()
+        let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort, config: """
+            cloud_prices: [{match: gpt-4o-mini, input: 0.15, output: 0.60}]
+            costs: {interval: 1s}
+            """)
+        try "usage-secret".write(toFile: "\(directory)/usage.token", atomically: true, encoding: .utf8)
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1",
+                                                 config: "usage: {token_file: \(directory)/usage.token, attributes: [team, agent]}\n")
+        try OTLPClientTests.instrumentedScript.write(toFile: "\(directory)/app.py", atomically: true, encoding: .utf8)
+        let run = try await ChildProcess.run(Environment.python, ["\(directory)/app.py", agent.url, "usage-secret"], directory: directory)
+        #expect(run.status == 0, "the application: \(run.output.suffix(3_000))")
+
+        // 3,000 input and 1,000 output tokens in 3 calls, whatever the two cumulative exports
+        // repeated; at 0.15 and 0.60 USD per million: 0.00045 + 0.0006.
+        let row = try await HTTP.waitFor("the ledger to count the calls", seconds: 60) { () -> [String: String]? in
+            let report = try await CLITests.run(["report", "--url", aggregator.url, "--by", "model,agent", "--format", "csv"], directory: directory)
+            let lines = report.output.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            guard report.status == 0, let header = lines.first else { return nil }
+            let rows = lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+            return rows.first { $0["model"] == "gpt-4o-mini" && $0["agent"] == "support-bot" && $0["tokens"] == "4000" }
+        }
+        #expect(row["input_tokens"] == "3000")
+        #expect(row["output_tokens"] == "1000")
+        #expect(row["requests"] == "3")
+        #expect(Double(row["cloud_spend"] ?? "") == 0.00105, "\(row)")
+        // The agent saw the exports' token and counted them under the team the resource named.
+        let tokens = try await HTTP.get(agent.url + "/metrics").body
+        #expect(tokens.contains("tokenwatt_tokens_total{agent=\"support-bot\",model=\"gpt-4o-mini\",provider=\"openai\",source=\"usage_api\",team=\"research\",type=\"input\"} 3000"))
+        _ = aggregator
+    }
 }
+

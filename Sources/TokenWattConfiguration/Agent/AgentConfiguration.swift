@@ -34,7 +34,20 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var usageToken: String?
     /// The node's default attribution of its tokens (`attribution:`), under any server's or model's.
     public var attribution: [String: String] = [:]
+    /// `usage.otlp_attributes`: the OTLP attribute keys each usage attribute of OTLP usage is read
+    /// from (on the data point, then its resource), in the order tried. An attribute not named
+    /// here is read from the OTLP attribute of its own name, `agent` also from `service.name`.
+    public var otlpAttributeKeys: [String: [String]] = [:]
     public init() {}
+
+    /// Where each usage attribute comes from in an OTLP export: the configured keys, else the defaults.
+    public var otlpAttributeSources: [String: [String]] {
+        var sources = Dictionary(uniqueKeysWithValues: sender.usageAttributes.map { name in
+            (name, name == "agent" ? ["agent", "service.name"] : [name])
+        })
+        sources.merge(otlpAttributeKeys) { _, configured in configured }
+        return sources
+    }
 }
 
 /// The collectors the agent knows, by the name used in config and in `collector` labels.
@@ -54,7 +67,7 @@ extension AgentConfiguration: ConfigFileLoadable {
         var configuration = AgentConfiguration()
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.web = try WebConfiguration(root["web"], environment: environment)
-        try configuration.sender.parse(root, environment: environment, moreUsageKeys: ["token_file", "token_env"])
+        try configuration.sender.parse(root, environment: environment, moreUsageKeys: ["token_file", "token_env", "otlp_attributes"])
         if root["collectors"].isPresent {
             configuration.collectors = []
             for item in try root["collectors"].items() {
@@ -87,6 +100,14 @@ extension AgentConfiguration: ConfigFileLoadable {
         configuration.usageToken = try usage.secret(named: "token", environment: environment)
         if let token = configuration.usageToken, let shared = configuration.web.readers.tokens.first(where: { $0.token == Array(token.utf8) }) {
             throw usage.error("a usage token other than the readers' tokens (reader \(shared.name) has it): a token that reports usage cannot read")
+        }
+        for (name, keys) in try usage["otlp_attributes"].entries() {
+            guard configuration.sender.usageAttributes.contains(name) else {
+                throw keys.error("a usage attribute (\(configuration.sender.usageAttributes.joined(separator: ", "))) to read from OTLP attributes, not \(name)")
+            }
+            let list = try keys.strings()
+            guard !list.isEmpty, list.allSatisfy({ !$0.isEmpty }) else { throw keys.error("an OTLP attribute key such as service.name, or a list of them") }
+            configuration.otlpAttributeKeys[name] = list
         }
         configuration.attribution = try Attribution.labels(root["attribution"], allowed: configuration.sender.usageAttributes)
         try parseInference(root["inference"], into: &configuration)

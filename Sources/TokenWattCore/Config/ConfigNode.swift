@@ -86,6 +86,14 @@ public struct ConfigNode {
         return scalar.string
     }
 
+    /// One string or a list of them, as a list; none for an absent key.
+    public func strings() throws(CoreError) -> [String] {
+        if case .scalar? = node { return [try string() ?? ""] }
+        var strings: [String] = []
+        for item in try items() { strings.append(try item.string() ?? "") }
+        return strings
+    }
+
     public func string(default value: String) throws(CoreError) -> String {
         try string() ?? value
     }

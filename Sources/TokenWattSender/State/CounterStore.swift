@@ -46,6 +46,15 @@ package final class CounterStore: Sendable {
                 // Ids older than a day are deleted on every save: without this, a scan of a day's ids.
                 try db.execute(sql: "CREATE INDEX report_ids_seen ON report_ids(seen_ms)")
             }
+            migrator.registerMigration("v4: OTLP streams") { db in
+                try db.execute(sql: """
+                    CREATE TABLE otlp_streams (
+                        key TEXT PRIMARY KEY,
+                        start INTEGER NOT NULL,  -- the stream's start_time_unix_nano, as a signed 64-bit number
+                        last REAL NOT NULL
+                    ) WITHOUT ROWID
+                    """)
+            }
         }
     }
 
@@ -84,11 +93,37 @@ package final class CounterStore: Sendable {
         }
     }
 
-    /// Writes the given entries of one scope, and the report ids they came from, in one
-    /// transaction; ids older than a day are forgotten.
-    package func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], now: Int64 = TimeBounds.nowMilliseconds()) throws {
-        guard !entries.isEmpty || !reportIDs.isEmpty else { return }
+    /// Where an OTLP stream stood at its last export: its start and its last value (a
+    /// cumulative point's, or the running total of deltas relayed as a counter).
+    package struct Stream: Sendable, Equatable {
+        package var start: UInt64
+        package var last: Double
+
+        package init(start: UInt64, last: Double) {
+            self.start = start
+            self.last = last
+        }
+    }
+
+    /// Every OTLP stream saved, by key.
+    package func loadStreams() throws -> [String: Stream] {
+        try queue.read { db in
+            var streams: [String: Stream] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, start, last FROM otlp_streams") {
+                streams[row[0]] = Stream(start: UInt64(bitPattern: row[1]), last: row[2])
+            }
+            return streams
+        }
+    }
+
+    /// Writes the given entries of one scope, the report ids they came from and the OTLP
+    /// streams they were read from, in one transaction; ids older than a day are forgotten.
+    package func save(scope: String, _ entries: [String: Entry], reportIDs: [String] = [], streams: [String: Stream] = [:],
+                      now: Int64 = TimeBounds.nowMilliseconds()) throws {
+        guard !entries.isEmpty || !reportIDs.isEmpty || !streams.isEmpty else { return }
         try queue.write { db in
+            let stream = try db.cachedStatement(sql: "INSERT OR REPLACE INTO otlp_streams (key, start, last) VALUES (?, ?, ?)")
+            for (key, value) in streams { try stream.execute(arguments: [key, Int64(bitPattern: value.start), value.last]) }
             if !reportIDs.isEmpty {
                 let remember = try db.cachedStatement(sql: "INSERT OR REPLACE INTO report_ids (id, seen_ms) VALUES (?, ?)")
                 for id in reportIDs { try remember.execute(arguments: [id, now]) }

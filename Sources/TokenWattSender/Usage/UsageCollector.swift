@@ -76,8 +76,9 @@ package final class UsageCollector: Collector {
         self.state = Mutex(state)
     }
 
-    /// Counts the reports of one request and saves them; all of them or, when saving fails, none.
-    package func record(_ reports: [UsageReport]) throws -> Outcome {
+    /// Counts the reports of one request and saves them, with the OTLP `streams` they were read
+    /// from; all of them or, when saving fails, none.
+    package func record(_ reports: [UsageReport], streams: [String: CounterStore.Stream] = [:]) throws -> Outcome {
         try state.withLock { state in
             var outcome = Outcome()
             var values = state.values
@@ -129,10 +130,10 @@ package final class UsageCollector: Collector {
                     newSeries += add(Double(count), to: MetricDescriptor.tokens.sample((labels + [Label("type", type.rawValue)]).sorted { $0.name < $1.name }, 0),
                                      tallies: state.tallies, touched: &touched)
                 }
-                newSeries += add(1, to: MetricDescriptor.requests.sample(labels, 0), tallies: state.tallies, touched: &touched)
+                newSeries += add(Double(report.requests), to: MetricDescriptor.requests.sample(labels, 0), tallies: state.tallies, touched: &touched)
                 outcome.accepted += 1
             }
-            try store?.save(scope: name, touched.mapValues(\.entry), reportIDs: ids)
+            try store?.save(scope: name, touched.mapValues(\.entry), reportIDs: ids, streams: streams)
             if store == nil { state.reportIDs.formUnion(ids) }
             state.tallies.merge(touched) { _, new in new }
             state.values = values

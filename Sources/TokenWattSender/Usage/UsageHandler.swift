@@ -22,11 +22,8 @@ package struct UsageHandler: Sendable {
     }
 
     package func handle(_ request: Request, context: some RequestContext) async throws -> Response {
-        if let token {
-            guard let presented = request.headers[.authorization].flatMap(BearerToken.presented(in:)),
-                  BearerToken.constantTimeEqual(presented, Array(token.utf8)) else {
-                return UsageHandler.error(.unauthorized, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
-            }
+        guard UsageHandler.isAuthorized(request, token: token) else {
+            return UsageHandler.error(.unauthorized, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
         }
         let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard mediaType == nil || mediaType == "application/json" else {
@@ -58,6 +55,13 @@ package struct UsageHandler: Sendable {
         }
         return UsageHandler.json(.ok, UsageAnswer(accepted: outcome.accepted, duplicates: outcome.duplicates,
                                                   droppedAttributes: outcome.droppedAttributes.sorted(), overflowedAttributes: outcome.overflowedAttributes.sorted()))
+    }
+
+    /// Whether the request carries the usage token (any request does, when there is none).
+    static func isAuthorized(_ request: Request, token: String?) -> Bool {
+        guard let token else { return true }
+        guard let presented = request.headers[.authorization].flatMap(BearerToken.presented(in:)) else { return false }
+        return BearerToken.constantTimeEqual(presented, Array(token.utf8))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {

@@ -14,6 +14,8 @@ package struct UsageReport: Equatable, Sendable {
     package var outputTokens = 0
     package var cachedInputTokens = 0
     package var reasoningTokens = 0
+    /// The requests it stands for: one for a report, a count of calls for OTLP usage.
+    package var requests = 1
     package var attributes: [String: String] = [:]
     /// When the request was made (seconds since the epoch), if the report says.
     var timestamp: Double?
