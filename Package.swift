@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Yams", package: "Yams"),
-        ], exclude: ["RemoteWrite/Proto/remote.proto", "OTLP/Proto/otlp_metrics.proto"], swiftSettings: strict),
+        ], exclude: ["RemoteWrite/Proto/remote.proto", "RemoteWrite/Proto/remote_v2.proto", "OTLP/Proto/otlp_metrics.proto"], swiftSettings: strict),
         // The JSON contracts of the aggregator's API: every body it answers or takes, as
         // `Codable` types that the handlers encode and the CLI and the gateway decode.
         .target(name: "TokenWattAPI", dependencies: ["TokenWattCore"], swiftSettings: strict),

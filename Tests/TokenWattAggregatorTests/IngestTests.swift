@@ -117,7 +117,9 @@ let t0: Int64 = 1_800_000_000_000 - 60_000
 
     @Test(arguments: [
         (HTTPField.Name.contentType, "application/json", HTTPResponse.Status.unsupportedMediaType),
-        (.contentType, "application/x-protobuf;proto=io.prometheus.write.v2.Request", .unsupportedMediaType),
+        (.contentType, "application/x-protobuf;proto=io.prometheus.write.v3.Request", .unsupportedMediaType),
+        // A 2.0 content type on a request that says it is 1.0: one of the two is wrong.
+        (.contentType, "application/x-protobuf;proto=io.prometheus.write.v2.Request", .badRequest),
         (.contentEncoding, "gzip", .unsupportedMediaType),
         (HTTPField.Name("X-Prometheus-Remote-Write-Version")!, "2.0.0", .badRequest),
     ])

@@ -143,3 +143,65 @@ import TokenWattTestSupport
         }
     }
 }
+
+/// Remote write 2.0 on `/api/v1/write`, beside 1.0.
+@Suite struct RemoteWrite2IngestTests {
+    static let headers: HTTPFields = [
+        .contentType: RemoteWriteCodec.contentTypeV2, .contentEncoding: "snappy",
+        HTTPField.Name(RemoteWriteCodec.versionHeader)!: "2.0.0", .authorization: "Bearer secret-1",
+    ]
+
+    static func written(_ headers: HTTPFields) -> [String?] {
+        [RemoteWriteCodec.samplesWrittenHeader, RemoteWriteCodec.histogramsWrittenHeader, RemoteWriteCodec.exemplarsWrittenHeader]
+            .map { headers[HTTPField.Name($0)!] }
+    }
+
+    @Test func aRequestIsStoredAndItsWrittenCountsAnsweredANewCounterStartsAtZero() async throws {
+        try await withAggregator { client, aggregator in
+            // A counter with its start timestamp on the sample, and a gauge.
+            var request = PrometheusV2_Request()
+            request.symbols = ["", "__name__", "requests_total", "temperature"]
+            var counter = PrometheusV2_TimeSeries()
+            counter.labelsRefs = [1, 2]
+            counter.metadata.type = .counter
+            var sample = PrometheusV2_Sample()
+            sample.value = 5
+            sample.timestamp = t0
+            sample.startTimestamp = t0 - 30_000
+            counter.samples = [sample]
+            var gauge = PrometheusV2_TimeSeries()
+            gauge.labelsRefs = [1, 3]
+            gauge.metadata.type = .gauge
+            sample.value = 21.5
+            sample.startTimestamp = 0
+            gauge.samples = [sample]
+            request.timeseries = [counter, gauge]
+            for round in 0..<2 {
+                if round == 1 { request.timeseries[0].samples[0].timestamp = t0 + 10_000; request.timeseries[0].samples[0].value = 7 }
+                let body = ByteBuffer(bytes: Snappy.compress(try request.serializedBytes()))
+                try await client.execute(uri: "/api/v1/write", method: .post, headers: RemoteWrite2IngestTests.headers, body: body) { response in
+                    #expect(response.status == .noContent)
+                    #expect(RemoteWrite2IngestTests.written(response.headers) == ["2", "0", "0"])
+                }
+            }
+            // The zero at the counter's start came with its first push only.
+            #expect(try await OTLPIngestTests.values(aggregator, "requests_total") == ["requests_total{node=\"gpu-01\"}": [0, 5, 7]])
+            #expect(try await OTLPIngestTests.values(aggregator, "temperature") == ["temperature{node=\"gpu-01\"}": [21.5]])
+        }
+    }
+
+    @Test func nativeHistogramsAreAPartialWriteAnswered400() async throws {
+        try await withAggregator { client, aggregator in
+            var headers = RemoteWrite2IngestTests.headers
+            headers[HTTPField.Name(RemoteWriteCodec.versionHeader)!] = nil  // taken by its content type
+            // The specification's message (RemoteWrite2Tests): one float sample, one native histogram sample.
+            let body = ByteBuffer(bytes: Snappy.compress(RemoteWrite2Example.specificationMessage()))
+            try await client.execute(uri: "/api/v1/write", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .badRequest)
+                #expect(RemoteWrite2IngestTests.written(response.headers) == ["1", "0", "0"])
+                #expect(String(buffer: response.body).contains("1 native histogram samples not written"))
+            }
+            #expect(try await OTLPIngestTests.values(aggregator, "http_requests_total")["http_requests_total{job=\"api\",node=\"gpu-01\"}"]?.last == 42)
+        }
+    }
+}

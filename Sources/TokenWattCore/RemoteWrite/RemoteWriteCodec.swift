@@ -8,6 +8,14 @@ public enum RemoteWriteCodec {
     public static let versionHeader = "X-Prometheus-Remote-Write-Version"
     public static let version = "0.1.0"
 
+    /// Remote write 2.0: its content type, its version, and the headers a receiver answers with.
+    public static let contentTypeV2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+    public static let protoV2 = "io.prometheus.write.v2.Request"
+    public static let versionV2 = "2.0.0"
+    public static let samplesWrittenHeader = "X-Prometheus-Remote-Write-Samples-Written"
+    public static let histogramsWrittenHeader = "X-Prometheus-Remote-Write-Histograms-Written"
+    public static let exemplarsWrittenHeader = "X-Prometheus-Remote-Write-Exemplars-Written"
+
     /// The headers of a remote write 1.0 request (the body is snappy-compressed protobuf).
     public static func requestHeaders(userAgent: String, token: String?) -> [(String, String)] {
         [("Content-Type", contentType), ("Content-Encoding", contentEncoding), (versionHeader, version), ("User-Agent", userAgent)]
@@ -53,6 +61,36 @@ public enum RemoteWriteCodec {
             return message
         }
         // Serialising a message of plain fields cannot fail.
+        return try! request.serializedBytes()
+    }
+
+    /// An `io.prometheus.write.v2.Request` of these series as protobuf bytes, before snappy:
+    /// the strings in one symbols table (the empty string first), each series' labels as
+    /// references to it; `types` gives a series' metadata type by its name where known.
+    public static func serializeV2(_ series: [TimeSeries], types: [String: PrometheusV2_Metadata.MetricType] = [:]) -> [UInt8] {
+        var request = PrometheusV2_Request()
+        var references: [String: UInt32] = ["": 0]
+        request.symbols = [""]
+        func reference(_ string: String) -> UInt32 {
+            if let known = references[string] { return known }
+            let next = UInt32(request.symbols.count)
+            references[string] = next
+            request.symbols.append(string)
+            return next
+        }
+        request.timeseries = series.map { series in
+            var message = PrometheusV2_TimeSeries()
+            message.labelsRefs = series.labels.labels.flatMap { [reference($0.name), reference($0.value)] }
+            message.samples = series.samples.map { sample in
+                var message = PrometheusV2_Sample()
+                message.value = sample.value
+                message.timestamp = sample.timestamp
+                return message
+            }
+            if let type = series.labels.metricName.flatMap({ types[$0] }) { message.metadata.type = type }
+            return message
+        }
+        // Plain fields: serialising cannot fail.
         return try! request.serializedBytes()
     }
 

@@ -151,7 +151,8 @@ struct WireReader {
         position += count
     }
 
-    private mutating func varint() throws(CoreError) -> UInt64 {
+    /// A varint at the position: also how packed repeated varints are read, one after another.
+    mutating func varint() throws(CoreError) -> UInt64 {
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while position < end {
