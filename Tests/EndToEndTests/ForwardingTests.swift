@@ -73,3 +73,28 @@ import Glibc
         _ = receiver
     }
 }
+
+/// Forwarding with remote write 2.0, opted into per target, to a receiver that takes it: a
+/// second aggregator.
+@Suite(.serialized) struct ForwardingV2Tests {
+    @Test func aTargetThatAsksFor2Point0GetsItAndStoresEverySample() async throws {
+        let directory = try Environment.temporaryDirectory("forward-v2")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/central", withIntermediateDirectories: true)
+        let central = try await RunningAggregator.start(directory: directory + "/central", port: Environment.freePort(), tokens: ["site-a": "site-token"])
+        try "site-token".write(toFile: "\(directory)/site.token", atomically: true, encoding: .utf8)
+        let site = try await RunningAggregator.start(directory: directory, port: Environment.freePort(), config: """
+            remote_write: [{name: central, url: "\(central.url)/api/v1/write", token_file: \(directory)/site.token, protobuf_message: io.prometheus.write.v2.Request}]
+            """)
+        let start = Int64(Date().timeIntervalSince1970 * 1000) - 20_000
+        #expect(try await site.push([ForwardingTests.series("forward_v2_probe_total", ["part": "a"], from: start, count: 10) { Double($0) }]) == 204)
+        let stored = try await HTTP.waitFor("the ten samples at the central aggregator", seconds: 60) { () -> String? in
+            let body = try await HTTP.get(central.url + "/api/v1/query_range?query=forward_v2_probe_total&start=\(start / 1000 - 1)&end=\(start / 1000 + 20)&step=1").body
+            return body.components(separatedBy: "],[").count >= 10 ? body : nil
+        }
+        #expect(stored.contains("\"part\":\"a\""))
+        // The site's forwarder counted them sent, none dropped.
+        let metrics = try await HTTP.get(site.url + "/metrics").body
+        #expect(metrics.contains("tokenwatt_forward_samples_total{result=\"sent\",target=\"central\"} 10"), "\(metrics.split(separator: "\n").filter { $0.contains("forward") })")
+    }
+}

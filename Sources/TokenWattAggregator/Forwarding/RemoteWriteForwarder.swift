@@ -134,7 +134,11 @@ public final class RemoteWriteForwarder: Service, MetricsSource, Sendable {
             context: SendContext(url: target.url, purpose: "forwarding to \(target.name)",
                                  credential: target.token == nil ? "requests without a token" : "the token of remote_write \(target.name)",
                                  urlHint: "check remote_write's url for \(target.name)"),
-            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token) + target.headers.map { ($0.key, $0.value) })
+            headers: RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-aggregator", token: target.token, v2: target.sendsV2)
+                + target.headers.map { ($0.key, $0.value) })
+        if target.sendsV2 {
+            settings.encode = { try RemoteWriteCodec.reencodeV2($0) }
+        }
         settings.minBackoff = RemoteWriteForwarder.minBackoff
         settings.maxBackoff = RemoteWriteForwarder.maxBackoff
         // A target with its own CA or client certificate gets a client of its own. Its files

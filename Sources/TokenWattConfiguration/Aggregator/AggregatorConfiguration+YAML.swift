@@ -139,7 +139,7 @@ extension AggregatorConfiguration: ConfigFileLoadable {
         configuration.delivery.timeoutMs = try delivery["timeout"].durationMilliseconds(default: configuration.delivery.timeoutMs)
 
         for item in try root["remote_write"].items() {
-            try item.requireMapping(allowing: ["name", "url", "token_file", "token_env", "headers", "max_age", "tls_config"])
+            try item.requireMapping(allowing: ["name", "url", "token_file", "token_env", "headers", "max_age", "tls_config", "protobuf_message"])
             guard let url = try item["url"].string(), url.hasPrefix("http://") || url.hasPrefix("https://"),
                   let host = URLComponents(string: url)?.host else { throw item["url"].error("the receiver's remote-write URL") }
             var target = ForwardTarget(name: try item["name"].string(default: host), url: url)
@@ -148,6 +148,11 @@ extension AggregatorConfiguration: ConfigFileLoadable {
             for (name, value) in try item["headers"].entries() { target.headers[name] = try value.string(default: "") }
             target.maxAgeMs = try item["max_age"].durationMilliseconds(default: target.maxAgeMs)
             target.tls = try TLSClientConfiguration(item["tls_config"])
+            switch try item["protobuf_message"].string(default: "prometheus.WriteRequest") {
+            case "prometheus.WriteRequest": target.sendsV2 = false
+            case RemoteWriteCodec.protoV2: target.sendsV2 = true
+            default: throw item["protobuf_message"].error("prometheus.WriteRequest (remote write 1.0) or \(RemoteWriteCodec.protoV2) (2.0)")
+            }
             configuration.forwardTargets.append(target)
         }
         configuration.storage.forwardLog = !configuration.forwardTargets.isEmpty

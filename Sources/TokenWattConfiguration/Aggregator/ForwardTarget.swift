@@ -12,4 +12,7 @@ public struct ForwardTarget: Sendable {
     public var tls: TLSClientConfiguration?
     /// Rows waiting longer than this are dropped, counted, so an endless outage cannot fill the disk.
     public var maxAgeMs: Int64 = Milliseconds.week
+    /// `protobuf_message`: remote write 1.0's `prometheus.WriteRequest` (the default: every
+    /// receiver takes it) or 2.0's `io.prometheus.write.v2.Request`, for receivers that take it.
+    public var sendsV2 = false
 }

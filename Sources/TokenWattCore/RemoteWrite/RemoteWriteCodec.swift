@@ -16,10 +16,18 @@ public enum RemoteWriteCodec {
     public static let histogramsWrittenHeader = "X-Prometheus-Remote-Write-Histograms-Written"
     public static let exemplarsWrittenHeader = "X-Prometheus-Remote-Write-Exemplars-Written"
 
-    /// The headers of a remote write 1.0 request (the body is snappy-compressed protobuf).
-    public static func requestHeaders(userAgent: String, token: String?) -> [(String, String)] {
-        [("Content-Type", contentType), ("Content-Encoding", contentEncoding), (versionHeader, version), ("User-Agent", userAgent)]
-            + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+    /// The headers of a remote write request (the body is snappy-compressed protobuf), 1.0's or 2.0's.
+    public static func requestHeaders(userAgent: String, token: String?, v2: Bool = false) -> [(String, String)] {
+        [("Content-Type", v2 ? contentTypeV2 : contentType), ("Content-Encoding", contentEncoding), (versionHeader, v2 ? versionV2 : version),
+         ("User-Agent", userAgent)] + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+    }
+
+    /// A serialised 1.0 `WriteRequest` (what spools and the forwarding log hold) as a 2.0
+    /// request, before snappy; counters (`_total`) say so in their metadata.
+    public static func reencodeV2(_ serialized: [UInt8]) throws(CoreError) -> [UInt8] {
+        let series = try RemoteWriteDecoder.decode(serialized)
+        let counters = Set(series.compactMap(\.labels.metricName).filter { $0.hasSuffix("_total") })
+        return serializeV2(series, types: Dictionary(uniqueKeysWithValues: counters.map { ($0, .counter) }))
     }
 
     /// The path a TokenWatt aggregator (and Prometheus's receiver) takes remote write on.

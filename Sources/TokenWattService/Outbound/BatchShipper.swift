@@ -23,7 +23,8 @@ extension BatchQueue {
     public func failed(_ batches: [RemoteWriteBatch]) async throws {}
 }
 
-/// Ships a queue's batches with remote write 1.0, the one loop behind the agent's pusher and
+/// Ships a queue's batches with remote write (1.0, or 2.0 where a forwarding target asks for
+/// it through `Settings.encode`), the one loop behind the agent's pusher and
 /// each of the aggregator's forwarding targets. A batch leaves its queue only when the receiver
 /// accepted it, or refused it alone (`SendOutcome`); a request of several refused batches is
 /// split to find the ones to blame. Every other fault keeps the batches and retries with
@@ -38,6 +39,10 @@ public final class BatchShipper: Sendable {
         public var maxBackoff: Duration = .seconds(60)
         /// The least time between two requests (paces a backlog's drain); zero for none.
         public var spacing: Duration = .zero
+        /// The request's message from the batches' serialised 1.0 `WriteRequest`, before snappy:
+        /// as it is, or re-encoded for 2.0. A message that cannot be re-encoded (a damaged row)
+        /// throws, and is refused as a receiver would refuse it.
+        public var encode: @Sendable ([UInt8]) throws -> [UInt8] = { $0 }
 
         public init(context: SendContext, headers: [(String, String)]) {
             self.context = context
@@ -131,8 +136,13 @@ public final class BatchShipper: Sendable {
     }
 
     private func send(_ batches: [RemoteWriteBatch]) async -> SendOutcome {
-        let body = Snappy.compress(batches.flatMap(\.body))
-        let outcome = await client.post(body, headers: settings.headers, timeout: settings.timeout, context: settings.context)
+        let outcome: SendOutcome
+        do {
+            let body = Snappy.compress(try settings.encode(batches.flatMap(\.body)))
+            outcome = await client.post(body, headers: settings.headers, timeout: settings.timeout, context: settings.context)
+        } catch {
+            outcome = .refused("cannot encode the request: \(error)")
+        }
         let (changed, recovered) = state.withLock { status -> (changed: SendFailure?, recovered: Bool) in
             let wasFailing = status.failing != nil
             switch outcome {
