@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TokenWattCore", targets: ["TokenWattCore"]),
         .library(name: "TokenWattConfiguration", targets: ["TokenWattConfiguration"]),
         .library(name: "TokenWattAgent", targets: ["TokenWattAgent"]),
+        .library(name: "TokenWattSender", targets: ["TokenWattSender"]),
         .library(name: "TokenWattAggregator", targets: ["TokenWattAggregator"]),
     ],
     dependencies: [

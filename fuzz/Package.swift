@@ -22,7 +22,9 @@ let package = Package(
         harness("remote-write", ["TokenWattCore"]),
         harness("exposition-text", ["TokenWattCore"]),
         harness("openmetrics", ["TokenWattCore"]),
-        harness("usage-report", ["TokenWattAgent"]),
+        harness("usage-report", ["TokenWattSender"]),
+        harness("otlp", ["TokenWattCore", "TokenWattSender"]),
+        harness("remote-write-2", ["TokenWattCore"]),
         harness("selector", ["TokenWattCore"]),
         harness("config", ["TokenWattConfiguration", "TokenWattCore"]),
     ]

@@ -30,6 +30,47 @@ def series(labels, samples):
     return field(1, body)
 
 
+def fixed64(number, value):
+    return varint(number << 3 | 1) + struct.pack("<Q", value)
+
+
+def double(number, value):
+    return varint(number << 3 | 1) + struct.pack("<d", value)
+
+
+def key_value(key, value):
+    return field(1, key.encode()) + field(2, field(1, value.encode()))
+
+
+def otlp_request(resource, metrics):
+    """An ExportMetricsServiceRequest: one resource, one scope, the given Metric messages."""
+    attributes = b"".join(field(1, key_value(k, v)) for k, v in resource.items())
+    scope = field(1, field(1, b"seed")) + b"".join(field(2, m) for m in metrics)
+    return field(1, field(1, attributes) + field(2, scope))
+
+
+def otlp_seeds():
+    t = 1_800_000_000_000 * 1_000_000
+    gauge = field(1, b"gpu.temperature") + field(3, b"Cel") + field(5, field(1, fixed64(3, t) + double(4, 64.0) + field(7, key_value("gpu", "0"))))
+    points = b"".join(field(1, fixed64(2, t - 10**10) + fixed64(3, t) + fixed64(4, 2) + double(5, s) + field(6, struct.pack("<QQ", 2, 0))
+                            + field(7, struct.pack("<d", 1000.0)) + field(9, key_value("gen_ai.token.type", kind))
+                            + field(9, key_value("gen_ai.request.model", "gpt-4o-mini")))
+                      for kind, s in (("input", 1200.0), ("output", 300.0)))
+    usage = field(1, b"gen_ai.client.token.usage") + field(3, b"{token}") + field(9, points + varint(2 << 3) + varint(1))
+    counter = field(1, b"http.requests") + field(7, field(1, fixed64(3, t) + double(4, 7.0)) + varint(2 << 3) + varint(2) + varint(3 << 3) + varint(1))
+    return {"gauge": otlp_request({"service.name": "seed"}, [gauge]), "usage": otlp_request({"service.name": "bot", "team": "a"}, [usage]),
+            "counter": otlp_request({}, [counter]),
+            "json": b'{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},"scopeMetrics":'
+                    b'[{"metrics":[{"name":"m","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"5",'
+                    b'"timeUnixNano":"1800000000000000000"}]}}]}]}]}'}
+
+
+def remote_write_2_seed():
+    sample = double(1, 42.0) + varint(2 << 3) + varint(1_800_000_000_000) + varint(3 << 3) + varint(1_799_999_000_000)
+    series = field(1, bytes([1, 2, 3, 4])) + field(2, sample) + field(5, varint(1 << 3) + varint(1))
+    return field(5, series) + b"".join(field(4, s.encode()) for s in ["", "__name__", "requests_total", "job", "api"])
+
+
 def snappy_literals(raw):
     block = bytearray(varint(len(raw)))
     for i in range(0, len(raw), 60):
@@ -52,6 +93,12 @@ def main(target, out):
                                                [(1_800_000_000_000, 1e6), (1_800_000_010_000, 1.5e6)])
                                         + series({"__name__": "up"}, [(-1, float("nan"))])))
         write("empty", snappy_literals(b""))
+    elif target == "otlp":
+        for name, data in otlp_seeds().items():
+            write(name, data)
+    elif target == "remote-write-2":
+        write("counter", remote_write_2_seed())
+        write("empty", b"")
     elif target in ("exposition-text", "openmetrics"):
         for path in fixtures:
             write(path.stem, path.read_bytes())

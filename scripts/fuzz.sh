@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes one parser with libFuzzer for a number of seconds:
 #   scripts/fuzz.sh TARGET SECONDS
-# TARGET: remote-write, exposition-text, openmetrics, usage-report, selector, config.
+# TARGET: remote-write, remote-write-2, otlp, exposition-text, openmetrics, usage-report, selector, config.
 # The harnesses are in fuzz/ (a package of their own, built with -sanitize=fuzzer,address);
 # the corpus grows under .build/fuzz/corpus/TARGET, seeded from the tests' fixtures, and a
 # crash is written to .build/fuzz/crashes/TARGET/ (libFuzzer prints its path and exits 1).

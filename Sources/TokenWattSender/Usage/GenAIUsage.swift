@@ -149,3 +149,12 @@ package enum GenAIUsage {
         }
     }
 }
+
+/// The OTLP intake's reading of an export, for the fuzzer in fuzz/ only.
+@_spi(Fuzzing) public enum GenAIUsageReading {
+    /// The usage readings an export holds, and the points rejected.
+    public static func readings(in export: OTLPExport) -> (readings: Int, rejected: Int) {
+        let result = GenAIUsage.read(export, sources: ["agent": ["agent", "service.name"], "team": ["team"]])
+        return (result.readings.count, result.rejected)
+    }
+}

@@ -1,5 +1,5 @@
 import FuzzDriver
-@_spi(Fuzzing) import TokenWattAgent
+@_spi(Fuzzing) import TokenWattSender
 
 /// A `POST /v1/usage` body: reports taken or refused naming the field, never a trap.
 @_cdecl("fuzz_usage_report_main")
