@@ -9,6 +9,7 @@ after, and whether it still answers /-/healthy. Standard library only.
     python3 bench/attacks.py [--bin .build/release]
 """
 import argparse
+import gzip
 import http.client
 import http.server
 import json
@@ -23,7 +24,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "fuzz"))
-from seeds import field, series, snappy_literals  # noqa: E402
+from seeds import double, field, fixed64, key_value, otlp_request, series, snappy_literals, varint  # noqa: E402
 
 TOKEN = "attack-token"
 
@@ -204,6 +205,45 @@ def main():
     models = lambda part: "[" + ",".join(f'{{"model": "model-{part}-{i}", "output_tokens": 1}}' for i in range(10_000)) + "]"
     for part in range(4):
         attack(agent, f"agent: usage report {part + 1} of 4 with 10,000 new model names", usage(models(part)), lambda status, _: status == 200)
+
+    # OTLP/HTTP on both daemons (issue 33): bodies that decode past the bounds, and points that are no counts.
+    def otlp(port, body, content_type="application/x-protobuf", encoding=None):
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        return lambda: request(port, "POST", "/v1/metrics", body, headers)
+    t_ns = now_ms * 1_000_000
+    gauge = lambda name, points: field(1, name.encode()) + field(5, b"".join(field(1, p) for p in points))
+    point = lambda value, time_ns=t_ns, attributes=b"": fixed64(3, time_ns) + double(4, value) + attributes
+    bomb = gzip.compress(bytes(1 << 30), compresslevel=9)
+    is413 = lambda status, _: status == 413
+    for daemon, port in ((aggregator, aggregator_port), (agent, agent_port)):
+        name = "aggregator" if daemon is aggregator else "agent"
+        attack(daemon, f"{name}: OTLP gzip bomb, {len(bomb) // 1024} KiB inflating to 1 GiB", otlp(port, bomb, encoding="gzip"), is413)
+        wide = otlp_request({}, [gauge("wide", [point(1, attributes=b"".join(field(7, key_value(f"k{i}", "v")) for i in range(10_000)))])])
+        attack(daemon, f"{name}: OTLP point with 10,000 attributes", otlp(port, wide), is400)
+        claims = otlp_request({}, [field(1, b"h") + field(9, field(1, fixed64(3, t_ns) + varint(6 << 3 | 2) + varint(8_000_000_000)))])
+        attack(daemon, f"{name}: OTLP histogram point claiming a billion buckets", otlp(port, claims), is400)
+        buckets = otlp_request({}, [field(1, b"h") + field(9, field(1, fixed64(3, t_ns) + field(6, bytes(8 * 1_000_000))) + varint(2 << 3) + varint(2))])
+        attack(daemon, f"{name}: OTLP histogram point of a million buckets (8 MB)", otlp(port, buckets), lambda status, _: status in (400, 413))
+        nested = b"[" * 100_000 + b"]" * 100_000
+        attack(daemon, f"{name}: OTLP JSON nested 100,000 deep", otlp(port, nested, "application/json"), is400)
+        deep = field(1, b"x")
+        for _ in range(2_000):
+            deep = field(5, field(1, deep))  # AnyValue{array_value{values[AnyValue...]}}
+        attack(daemon, f"{name}: OTLP attribute value of arrays nested 2,000 deep",
+               otlp(port, otlp_request({}, [gauge("deep", [point(1, attributes=field(7, field(1, b"k") + field(2, deep)))])])), is400)
+    partial = lambda status, text: status == 200
+    attack(aggregator, "aggregator: OTLP points at time 0 and a year ahead", otlp(aggregator_port, otlp_request({}, [
+        gauge("attack_time", [point(1, 0), point(1, t_ns + 365 * 86_400 * 10**9)])])), partial)
+    usage_histogram = lambda sums: otlp_request({"service.name": "attacker"}, [field(1, b"gen_ai.client.token.usage") + field(9, b"".join(
+        field(1, fixed64(2, t_ns - 10**9) + fixed64(3, t_ns) + fixed64(4, 1) + double(5, value)
+              + field(9, key_value("gen_ai.token.type", "input")) + field(9, key_value("gen_ai.request.model", "m"))) for value in sums)
+        + varint(2 << 3) + varint(1))])
+    attack(agent, "agent: OTLP token usage of NaN and −1e300 tokens", otlp(agent_port, usage_histogram([float("nan"), -1e300])), partial)
+    resets = otlp_request({}, [field(1, b"attack.resets") + field(7, b"".join(field(1, point(v, t_ns + i * 10**9)) for i, v in enumerate([5, -3, 1e308, 1e308]))
+                                                          + varint(2 << 3) + varint(1) + varint(3 << 3) + varint(1))])
+    attack(agent, "agent: OTLP delta counter going negative and past 1e308", otlp(agent_port, resets), partial)
 
     def scrape(mode, seconds):
         def run():

@@ -19,10 +19,13 @@ import TokenWattCore
         ([(10, -4.0)], (5, 1.0), [(10, -3.0)], 0),
         // A stored NaN (never written for deltas, but possible by hand) restarts from zero.
         ([(10, 2.0)], (5, Double.nan), [(10, 2.0)], 0),
+        // A delta that would take the counter to infinity is left out, counted; the next one adds.
+        ([(10, 1e308), (20, 1e308), (30, 1.0)], nil, [(10, 1e308), (30, 1e308 + 1)], 0),
     ] as [([(Int64, Double)], (Int64, Double)?, [(Int64, Double)], Int)])
     func accumulates(deltas: [(Int64, Double)], latest: (Int64, Double)?, expected: [(Int64, Double)], late: Int) {
         let result = DeltaAccumulator.accumulate(Self.samples(deltas), onto: latest.map { Sample(timestamp: $0.0, value: $0.1) })
         #expect(result.samples == Self.samples(expected))
         #expect(result.late == late)
+        #expect(result.overflowing == (deltas.count - expected.count - late))
     }
 }

@@ -13,23 +13,28 @@ final class DeltaAccumulator: Sendable {
         try await turns.run(work)
     }
 
-    /// The cumulative series for `deltas` on top of `latest`, the series' newest stored sample,
-    /// and how many deltas were at or before it (already counted, or out of order): those are
-    /// left out, since adding them again would count them twice.
-    static func accumulate(_ deltas: [Sample], onto latest: Sample?) -> (samples: [Sample], late: Int) {
+    /// The cumulative series for `deltas` on top of `latest`, the series' newest stored sample;
+    /// left out, and counted: deltas at or before it (already counted, or out of order: adding
+    /// them again would count them twice), and deltas that would take the total past the
+    /// largest number (`overflowing`).
+    static func accumulate(_ deltas: [Sample], onto latest: Sample?) -> (samples: [Sample], late: Int, overflowing: Int) {
         var total = latest.map { $0.value.isFinite ? $0.value : 0 } ?? 0
         var last = latest?.timestamp ?? .min
         var samples: [Sample] = []
-        var late = 0
+        var late = 0, overflowing = 0
         for delta in deltas.sorted(by: { $0.timestamp < $1.timestamp }) {
             guard delta.timestamp > last else {
                 late += 1
+                continue
+            }
+            guard (total + delta.value).isFinite else {
+                overflowing += 1
                 continue
             }
             total += delta.value
             last = delta.timestamp
             samples.append(Sample(timestamp: delta.timestamp, value: total))
         }
-        return (samples, late)
+        return (samples, late, overflowing)
     }
 }

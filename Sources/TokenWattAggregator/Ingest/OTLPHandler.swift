@@ -52,19 +52,22 @@ struct OTLPHandler: Sendable {
             _ = try await ingest.write(series.map(IncomingSeries.init), node: sender.name)
             return (translation.rejected, translation.message)
         }
-        let late = try await writeAccumulating(series, delta: delta, node: sender.name)
-        guard late > 0 else { return (translation.rejected, translation.message) }
-        let lateReason = "\(late) delta points at or before their series' newest point (already counted, or out of order)"
-        let message = translation.rejected > 0 ? translation.message + "; " + lateReason : "\(late) data points rejected: " + lateReason
-        return (translation.rejected + late, message)
+        let (late, overflowing) = try await writeAccumulating(series, delta: delta, node: sender.name)
+        var reasons: [String] = []
+        if late > 0 { reasons.append("\(late) delta points at or before their series' newest point (already counted, or out of order)") }
+        if overflowing > 0 { reasons.append("\(overflowing) delta points that would take their counter past the largest number") }
+        guard !reasons.isEmpty else { return (translation.rejected, translation.message) }
+        let rejected = translation.rejected + late + overflowing
+        let message = (translation.rejected > 0 ? [translation.message] : ["\(late + overflowing) data points rejected"]) + reasons
+        return (rejected, message.joined(separator: "; "))
     }
 
     /// Writes the series, the `delta` ones added to what their series held, in turn with every
-    /// other push of deltas; returns how many deltas came too late to be added.
-    private func writeAccumulating(_ series: [TimeSeries], delta: [Bool], node: String) async throws -> Int {
+    /// other push of deltas; returns how many deltas came too late, or too large, to be added.
+    private func writeAccumulating(_ series: [TimeSeries], delta: [Bool], node: String) async throws -> (late: Int, overflowing: Int) {
         let ingest = ingest
         return try await deltas.inTurn {
-            var late = 0
+            var late = 0, overflowing = 0
             var batch: [IncomingSeries] = []
             for (one, isDelta) in zip(series, delta) {
                 guard isDelta else {
@@ -73,10 +76,11 @@ struct OTLPHandler: Sendable {
                 }
                 let accumulated = DeltaAccumulator.accumulate(one.samples, onto: ingest.samples.latestSample(of: one.labels))
                 late += accumulated.late
+                overflowing += accumulated.overflowing
                 if !accumulated.samples.isEmpty { batch.append(IncomingSeries(TimeSeries(labels: one.labels, samples: accumulated.samples))) }
             }
             if !batch.isEmpty { _ = try await ingest.write(batch, node: node) }
-            return late
+            return (late, overflowing)
         }
     }
 

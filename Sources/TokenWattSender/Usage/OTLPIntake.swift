@@ -47,7 +47,7 @@ package final class OTLPIntake: Sendable {
             var updated: [String: CounterStore.Stream] = [:]
             let reports = OTLPIntake.reports(read.readings, streams: streams, updated: &updated)
             let translation = OTLPTranslation(read.rest, now: now, maxFutureSkewMs: maxFutureSkewMs)
-            let relayed = OTLPIntake.relayed(translation.series, streams: streams, updated: &updated)
+            let (relayed, overflowing) = OTLPIntake.relayed(translation.series, streams: streams, updated: &updated)
             var outcome = Outcome(reports: reports.count, relayedSamples: relayed.reduce(0) { $0 + $1.samples.count })
             if !relayed.isEmpty {
                 try spool.append(body: RemoteWriteCodec.serialize(relayed), samples: outcome.relayedSamples, now: now)
@@ -55,8 +55,9 @@ package final class OTLPIntake: Sendable {
             _ = try usage.record(reports, streams: updated)
             streams.merge(updated) { _, new in new }
             if !relayed.isEmpty { pusher.notify() }
-            let reasons = read.reasons.merging(translation.reasons, uniquingKeysWith: +)
-            outcome.rejected = read.rejected + translation.rejected
+            var reasons = read.reasons.merging(translation.reasons, uniquingKeysWith: +)
+            if overflowing > 0 { reasons["delta points that would take their counter past the largest number"] = overflowing }
+            outcome.rejected = read.rejected + translation.rejected + overflowing
             if outcome.rejected > 0 {
                 let named = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { "\($0.key) (\($0.value) points)" }
                 outcome.message = "\(outcome.rejected) data points rejected: " + named.joined(separator: "; ")
@@ -98,19 +99,27 @@ package final class OTLPIntake: Sendable {
         return order.compactMap { reports[$0] }.filter { $0.requests + $0.inputTokens + $0.outputTokens + $0.cachedInputTokens + $0.reasoningTokens > 0 }
     }
 
-    /// The relayed series: delta ones as counters, each delta added to the last value relayed.
+    /// The relayed series: delta ones as counters, each delta added to the last value relayed
+    /// (one that would take the total past the largest number is left out, counted).
     static func relayed(_ series: [OTLPTranslation.Series], streams: [String: CounterStore.Stream],
-                        updated: inout [String: CounterStore.Stream]) -> [TimeSeries] {
-        series.map { one in
+                        updated: inout [String: CounterStore.Stream]) -> (series: [TimeSeries], overflowing: Int) {
+        var overflowing = 0
+        let relayed = series.compactMap { one -> TimeSeries? in
             guard one.delta else { return TimeSeries(labels: one.labels, samples: one.samples) }
             let key = "relay|\(one.labels)"
             var total = (updated[key] ?? streams[key])?.last ?? 0
-            let samples = one.samples.sorted { $0.timestamp < $1.timestamp }.map { sample in
+            var samples: [Sample] = []
+            for sample in one.samples.sorted(by: { $0.timestamp < $1.timestamp }) {
+                guard (total + sample.value).isFinite else {
+                    overflowing += 1
+                    continue
+                }
                 total += sample.value
-                return Sample(timestamp: sample.timestamp, value: total)
+                samples.append(Sample(timestamp: sample.timestamp, value: total))
             }
             updated[key] = CounterStore.Stream(start: 0, last: total)
-            return TimeSeries(labels: one.labels, samples: samples)
+            return samples.isEmpty ? nil : TimeSeries(labels: one.labels, samples: samples)
         }
+        return (relayed, overflowing)
     }
 }
