@@ -35,10 +35,14 @@ struct CheckConfigCommand: AsyncParsableCommand {
             chosen = keys.contains(where: CheckConfigCommand.gatewayKeys.contains) ? .gateway
                 : keys.contains(where: CheckConfigCommand.agentKeys.contains) ? .agent : .aggregator
         }
+        var warnings: [String] = []
         do {
             // As the daemon would start: its listener's credentials checked too.
             switch chosen {
-            case .agent: try AgentConfiguration.load(file: file).checkListener(source: file)
+            case .agent:
+                let configuration = try AgentConfiguration.load(file: file)
+                try configuration.checkListener(source: file)
+                warnings = configuration.warnings
             case .gateway: try GatewayConfiguration.load(file: file).checkListener(source: file)
             case .aggregator, .auto: try AggregatorConfiguration.load(file: file).checkListener(source: file)
             }
@@ -46,6 +50,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
-        print("\(file): valid \(chosen.rawValue) configuration")
+        for warning in warnings { FileHandle.standardError.write(Data("\(file): warning: \(warning)\n".utf8)) }
+        print("\(file): valid \(chosen.rawValue) configuration" + (warnings.isEmpty ? "" : " (\(warnings.count) warnings)"))
     }
 }

@@ -180,6 +180,18 @@ import TokenWattTestSupport
         #expect(invalid.status == 2)
         #expect(invalid.output.contains("agent.yml: usage.attributes[0]: a name other than"))
 
+        // OTLP attribute keys no convention defines are warned about; the file is still valid.
+        try """
+            usage: {attributes: [team, agent], otlp_attributes: {agent: [gen_ai.agent.name, service.nme], team: team}}
+            """.write(toFile: "\(directory)/otlp-agent.yml", atomically: true, encoding: .utf8)
+        let warned = try await CLITests.run(["check-config", "\(directory)/otlp-agent.yml"], directory: directory)
+        #expect(warned.status == 0, "\(warned.output)")
+        #expect(warned.output.contains("valid agent configuration (2 warnings)"))
+        #expect(warned.output.contains("usage.otlp_attributes.agent: \"service.nme\" is an attribute no OpenTelemetry convention defines"))
+        #expect(warned.output.contains("(did you mean \"service.name\"?)"))
+        #expect(warned.output.contains("usage.otlp_attributes.team: \"team\""))
+        #expect(!warned.output.contains("gen_ai.agent.name\" is"))
+
         // An agent config of before the gateway became a daemon: the section says where it went.
         try "interval: 10s\ngateway:\n  callers: [{key_env: K}]\n".write(toFile: "\(directory)/old-agent.yml", atomically: true, encoding: .utf8)
         let moved = try await CLITests.run(["check-config", "\(directory)/old-agent.yml"], directory: directory)

@@ -40,6 +40,13 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var otlpAttributeKeys: [String: [String]] = [:]
     public init() {}
 
+    /// What `tokenwatt check-config` warns about: configured OTLP attribute keys no convention defines.
+    public var warnings: [String] {
+        otlpAttributeKeys.sorted { $0.key < $1.key }.flatMap { name, keys in
+            keys.compactMap { OTLPConventions.warning(forKey: $0).map { "usage.otlp_attributes.\(name): " + $0 } }
+        }
+    }
+
     /// Where each usage attribute comes from in an OTLP export: the configured keys, else the defaults.
     public var otlpAttributeSources: [String: [String]] {
         var sources = Dictionary(uniqueKeysWithValues: sender.usageAttributes.map { name in
