@@ -146,6 +146,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: strict),
 
         // What the test targets share: free ports, loopback servers, starting the real binaries

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Synchronization
+import SwiftProtobuf
 import TokenWattCore
 
-/// Simulated agents pushing real remote write 1.0 over loopback, as fast as the receiver takes it.
+/// Simulated agents pushing real remote write 1.0 over loopback, as fast as the receiver takes it
+/// (or the same samples as remote write 2.0, or as OTLP/HTTP exports: `--protocol`).
 ///
 /// Time is simulated: each agent sends `ticks` rounds of samples `interval` apart, starting
 /// `ticks × interval` in the past, so a short run covers hours of sample time (enough for
@@ -14,7 +16,13 @@ import TokenWattCore
 struct IngestBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Remote-write ingest: samples/s, push latency, bytes per sample.")
 
-    @Option(help: "Receiver URL.") var url = "http://127.0.0.1:9470/api/v1/write"
+    /// How the samples are sent: the same series and values each way.
+    enum WireProtocol: String, ExpressibleByArgument, CaseIterable {
+        case remoteWrite = "remote-write", remoteWrite2 = "remote-write-2", otlp
+    }
+
+    @Option(help: "Receiver URL (an OTLP receiver's ends in /v1/metrics).") var url = "http://127.0.0.1:9470/api/v1/write"
+    @Option(help: "remote-write (1.0), remote-write-2, or otlp (protobuf, gzip, as the Collector sends it).") var `protocol` = WireProtocol.remoteWrite
     @Option(help: "Simulated agents pushing concurrently.") var agents = 20
     @Option(help: "Series per agent.") var series = 100
     @Option(help: "Simulated seconds between an agent's samples.") var interval = 10
@@ -37,8 +45,10 @@ struct IngestBenchmark: AsyncParsableCommand {
             Thread {
                 do {
                     let connection = try PlainHTTPConnection(url: url)
-                    let headers = RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench",
-                                                                  token: token?.replacingOccurrences(of: "{agent}", with: "\(agent)"))
+                    let token = token?.replacingOccurrences(of: "{agent}", with: "\(agent)")
+                    let headers = `protocol` == .otlp
+                        ? [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")] + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+                        : RemoteWriteCodec.requestHeaders(userAgent: "tokenwatt-bench", token: token, v2: `protocol` == .remoteWrite2)
                     let latencies = try bodies[agent].enumerated().flatMap { request, body in
                         progress.wait(agent: agent, request: request)
                         return try pushUntilAccepted(body, headers: headers, over: connection, sender: "agent \(agent)")
@@ -58,7 +68,7 @@ struct IngestBenchmark: AsyncParsableCommand {
         let seconds = elapsed.seconds
         let samples = agents * series * ticks
         let summary = Latencies(seconds: latencies)
-        print("receiver: \(url)")
+        print("receiver: \(url) (\(`protocol`.rawValue))")
         print("load: \(agents) agents × \(series) series × \(ticks) rounds \(interval) s apart = \(samples) samples in \(latencies.count) requests")
         print(String(format: "durable ingest: %.0f samples/s over %.1f s", Double(samples) / seconds, seconds))
         print(String(format: "push latency: p50 %.2f ms, p99 %.2f ms", summary.milliseconds(at: 0.5), summary.milliseconds(at: 0.99)))
@@ -87,9 +97,46 @@ struct IngestBenchmark: AsyncParsableCommand {
                 }
                 batch.append(TimeSeries(labels: labelSet, samples: samples))
             }
-            bodies.append(RemoteWriteCodec.encode(batch))
+            switch `protocol` {
+            case .remoteWrite: bodies.append(RemoteWriteCodec.encode(batch))
+            case .remoteWrite2: bodies.append(Snappy.compress(RemoteWriteCodec.serializeV2(batch)))
+            case .otlp: bodies.append(Gzip.compress(try IngestBenchmark.otlpExport(batch, agent: agent).serializedBytes()))
+            }
         }
         return bodies
+    }
+
+    /// The batch as one OTLP export: the agent's resource (`service.name`, which the receiver
+    /// makes `job`), one gauge whose points carry the series' other labels as attributes.
+    static func otlpExport(_ batch: [TimeSeries], agent: Int) -> OTLP_ExportMetricsServiceRequest {
+        var gauge = OTLP_Metric()
+        gauge.name = "bench_value"
+        gauge.gauge.dataPoints = batch.flatMap { series in
+            let attributes = series.labels.withoutMetricName.filter { $0.name != "agent" }.map { label in
+                var pair = OTLP_KeyValue()
+                pair.key = label.name
+                pair.value.stringValue = label.value
+                return pair
+            }
+            return series.samples.map { sample in
+                var point = OTLP_NumberDataPoint()
+                point.attributes = attributes
+                point.timeUnixNano = UInt64(sample.timestamp) * 1_000_000
+                point.asDouble = sample.value
+                return point
+            }
+        }
+        var resource = OTLP_ResourceMetrics()
+        var name = OTLP_KeyValue()
+        name.key = "service.name"
+        name.value.stringValue = "agent-\(agent)"
+        resource.resource.attributes = [name]
+        var scope = OTLP_ScopeMetrics()
+        scope.metrics = [gauge]
+        resource.scopeMetrics = [scope]
+        var request = OTLP_ExportMetricsServiceRequest()
+        request.resourceMetrics = [resource]
+        return request
     }
 
     static func directorySize(_ path: String) -> Int64 {
