@@ -215,11 +215,11 @@ def main():
     t_ns = now_ms * 1_000_000
     gauge = lambda name, points: field(1, name.encode()) + field(5, b"".join(field(1, p) for p in points))
     point = lambda value, time_ns=t_ns, attributes=b"": fixed64(3, time_ns) + double(4, value) + attributes
-    bomb = gzip.compress(bytes(1 << 30), compresslevel=9)
+    bomb = gzip.compress(bytes(256 << 20), compresslevel=9)
     is413 = lambda status, _: status == 413
     for daemon, port in ((aggregator, aggregator_port), (agent, agent_port)):
         name = "aggregator" if daemon is aggregator else "agent"
-        attack(daemon, f"{name}: OTLP gzip bomb, {len(bomb) // 1024} KiB inflating to 1 GiB", otlp(port, bomb, encoding="gzip"), is413)
+        attack(daemon, f"{name}: OTLP gzip bomb, {len(bomb) // 1024} KiB inflating to 256 MiB", otlp(port, bomb, encoding="gzip"), is413)
         wide = otlp_request({}, [gauge("wide", [point(1, attributes=b"".join(field(7, key_value(f"k{i}", "v")) for i in range(10_000)))])])
         attack(daemon, f"{name}: OTLP point with 10,000 attributes", otlp(port, wide), is400)
         claims = otlp_request({}, [field(1, b"h") + field(9, field(1, fixed64(3, t_ns) + varint(6 << 3 | 2) + varint(8_000_000_000)))])

@@ -18,6 +18,7 @@ import TokenWattTestSupport
         "fleet.sh": ["prometheus peak RSS", "tokenwatt peak RSS", "restart after kill -9 with 2000 series in the head"],
         "gateway-vs-litellm.sh": ["\nlitellm    ", "\ntokenwatt-capped    ", "litellm            answers", "tokenwatt-capped   answers"],
         "ingest-vs-prometheus.sh": ["ingest samples/s      prometheus", "bytes/sample on disk  prometheus"],
+        "otlp-vs-remote-write.sh": ["== median durable ingest over 1 rounds", "otlp ", "× remote write 1.0"],
         "render-vs-pushgateway.sh": ["/metrics render, 2000 series, median of 21: TokenWatt"],
         "usage-and-parse.sh": ["prometheus_client parser:", "usage intake: 8 clients, 200 requests", "usage intake: 8 clients, 16 requests"],
         "web-overview.sh": ["peer: 6 instant queries of the fleet table", "tokenwatt /costs?days=7"],
@@ -36,12 +37,9 @@ import TokenWattTestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = DeployTests.root.path + "/bench/" + script
         let command = script.hasSuffix(".py") ? ["python3", path, "--bin", Environment.binDirectory] : ["bash", path]
-        // Foundation starts a child with nearly every signal blocked, and a shell cannot unblock
-        // them: the script's `kill` of its peers, and timeout's of the script, would never land.
-        // Python clears the mask and execs timeout, so a script that hangs fails here rather
-        // than stopping the suite.
-        let unblocked = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, set()); os.execvp(sys.argv[1], sys.argv[1:])"]
-        let run = try await ChildProcess.run("/usr/bin/python3", unblocked + ["timeout", "600"] + command, directory: directory,
+        // A script that hangs fails here rather than stopping the suite (ChildProcess starts it
+        // with no signal blocked, so timeout's signal lands).
+        let run = try await ChildProcess.run("/usr/bin/timeout", ["600"] + command, directory: directory,
                                              environment: ["BENCH_SMOKE": "1", "BENCH_BIN": Environment.binDirectory])
         #expect(run.status == 0, "\(script) exited with \(run.status):\n\(run.output.suffix(4_000))")
         for line in BenchSmokeTests.scripts[script] ?? [] {

@@ -142,4 +142,19 @@ import TokenWattTestSupport
             #expect(!relayed.contains { $0.labels.metricName?.hasPrefix("gen_ai") == true })
         }
     }
+
+    /// The README's table of names read is the reader's: every metric name and token type it
+    /// takes is listed (current and older spellings side by side).
+    @Test func theREADMEListsEveryNameTheReaderTakes() throws {
+        let readme = try String(contentsOf: DocsPage.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## OpenTelemetry and remote write").dropFirst().first)
+        let names = GenAIUsage.readNames.map { name in
+            // Counters that share a prefix are written once, then by their suffix.
+            name.hasPrefix("gen_ai.client.inference.usage.") && name != "gen_ai.client.inference.usage.input_tokens" && name != "gen_ai.client.inference.usage.cache_write.input_tokens"
+                ? "." + name.dropFirst("gen_ai.client.inference.usage.".count) : name
+        }
+        for name in names + GenAIUsage.tokenTypes.keys.sorted() + GenAIUsage.modelKeys + GenAIUsage.providerKeys {
+            #expect(section.contains("`\(name)`"), "the README does not name \(name)")
+        }
+    }
 }
