@@ -17,7 +17,7 @@ import TokenWattTestSupport
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as ProtobufExporter
     from opentelemetry.exporter.otlp.json.http.metric_exporter import OTLPMetricExporter as JSONExporter
 
-    url, token = sys.argv[1], sys.argv[2]
+    url, token, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
     results = []
     DELTA = {Counter: AggregationTemporality.DELTA, UpDownCounter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
 
@@ -34,7 +34,7 @@ import TokenWattTestSupport
             if encoding == "protobuf":
                 options["compression"] = Compression.Gzip
             reader = PeriodicExportingMetricReader(Checked(**options), export_interval_millis=3_600_000)
-            resource = Resource.create({"service.name": f"app-{encoding}-{temporality}", "service.instance.id": "i-1",
+            resource = Resource.create({"service.name": f"{prefix}-{encoding}-{temporality}", "service.instance.id": "i-1",
                                         "deployment.environment": "test"})
             provider = MeterProvider(metric_readers=[reader], resource=resource)
             meter = provider.get_meter("tokenwatt.test", "1.0")
@@ -59,9 +59,12 @@ import TokenWattTestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let aggregatorPort = Environment.freePort()
         let aggregator = try await RunningAggregator.start(directory: directory, port: aggregatorPort)
+        let agent = try await RunningAgent.start(directory: directory, port: Environment.freePort(), aggregatorPort: aggregatorPort, token: "token-1")
         try OTLPClientTests.sdkScript.write(toFile: "\(directory)/sdk.py", atomically: true, encoding: .utf8)
-        let run = try await ChildProcess.run(Environment.python, ["\(directory)/sdk.py", aggregator.url, "token-1"], directory: directory)
-        #expect(run.status == 0, "the SDK's exports: \(run.output.suffix(3_000))")
+        for (url, token, prefix) in [(aggregator.url, "token-1", "app"), (agent.url, "none", "relayed")] {
+            let run = try await ChildProcess.run(Environment.python, ["\(directory)/sdk.py", url, token, prefix], directory: directory)
+            #expect(run.status == 0, "the SDK's exports to \(prefix): \(run.output.suffix(3_000))")
+        }
 
         let prometheusPort = Environment.freePort()
         try """
@@ -87,7 +90,9 @@ import TokenWattTestSupport
                 return (job, Double(((series["value"] as? [Any])?[1] as? String) ?? "") ?? .nan)
             })
         }
-        let jobs = ["app-protobuf-cumulative", "app-protobuf-delta", "app-json-cumulative", "app-json-delta"]
+        let jobs = ["app", "relayed"].flatMap { prefix in
+            ["protobuf-cumulative", "protobuf-delta", "json-cumulative", "json-delta"].map { "\(prefix)-\($0)" }
+        }
         let expected: [(String, Double)] = [
             ("app_requests_total{route=\"/a\"}", 7),
             ("app_queue_depth", 3),
@@ -109,7 +114,7 @@ import TokenWattTestSupport
                 #expect(abs(got - value) < 1e-9, "\(query) of \(job): \(got), expected \(value)")
             }
         }
-        _ = (aggregator, prometheus)
+        _ = (aggregator, agent, prometheus)
     }
 
     /// An application using the real `openai` SDK, instrumented with the official
