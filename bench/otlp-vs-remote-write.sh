@@ -16,14 +16,10 @@ read -ra size <<<"$(sized "--agents 20 --series 100 --ticks 600" "--agents 2 --s
 load=("${size[@]}" --interval 10 "$@")
 rounds="${ROUNDS:-$(sized 5 1)}"
 port=$(free_port)
+. bench/nodes-config.sh
+# Each agent is a node of its own with its own token (`--token bench-secret-{agent}`), as in a fleet.
 agents=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--agents") n = $(i + 1) } END { print n }' <<<"${load[*]}")
-{
-    printf 'storage:\n  maintenance_interval: 10s\nnodes:\n'
-    for agent in $(seq 0 $((agents - 1))); do
-        printf '  - {name: bench-%d, token_env: BENCH_TOKEN_%d}\n' "$agent" "$agent"
-        export "BENCH_TOKEN_$agent=bench-secret-$agent"
-    done
-} >"$work/tw.yml"
+{ printf 'storage:\n  maintenance_interval: 10s\n'; nodes_config "$agents" BENCH; } >"$work/tw.yml"
 rate() { grep -o 'durable ingest: [0-9]*' "$1" | grep -o '[0-9]*$'; }
 protocols=(remote-write remote-write-2 otlp)
 for round in $(seq 1 "$rounds"); do

@@ -11,6 +11,25 @@ public enum JSONValue: Equatable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// Appends `string` as a JSON string literal: quotes, backslashes and control characters
+    /// escaped, everything else as it is (JSON text is UTF-8).
+    public static func appendQuoted(_ string: String, to out: inout String) {
+        out += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
     /// The document in `bytes`, any JSON value at its top; throws when it is no JSON.
     public static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
         JSONValue(try JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed))

@@ -84,18 +84,7 @@ import Glibc
             """)
         let agent = try await node.agent(directory: directory, aggregatorPort: aggregatorPort)
 
-        let prometheusPort = Environment.freePort()
-        try """
-            global: {scrape_interval: 1s}
-            scrape_configs:
-              - job_name: tokenwatt
-                honor_labels: true
-                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
-            """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = try ChildProcess("/usr/bin/prometheus", [
-            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus-data",
-            "--web.listen-address=127.0.0.1:\(prometheusPort)",
-        ], logPath: "\(directory)/prometheus.log")
+        let (prometheus, prometheusPort) = try PrometheusPeerTests.prometheus(scraping: aggregatorPort, in: directory, honorLabels: true)
 
         let work = node.work()
         defer { work.cancel() }

@@ -66,18 +66,7 @@ import TokenWattTestSupport
             #expect(run.status == 0, "the SDK's exports to \(prefix): \(run.output.suffix(3_000))")
         }
 
-        let prometheusPort = Environment.freePort()
-        try """
-            global: {scrape_interval: 1s}
-            scrape_configs:
-              - job_name: tokenwatt
-                honor_labels: true
-                static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
-            """.write(toFile: "\(directory)/prometheus.yml", atomically: true, encoding: .utf8)
-        let prometheus = try ChildProcess("/usr/bin/prometheus", [
-            "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/prometheus-data",
-            "--web.listen-address=127.0.0.1:\(prometheusPort)",
-        ], logPath: "\(directory)/prometheus.log")
+        let (prometheus, prometheusPort) = try PrometheusPeerTests.prometheus(scraping: aggregatorPort, in: directory, honorLabels: true)
         func values(_ query: String) async throws -> [String: Double] {
             var components = URLComponents(string: "http://127.0.0.1:\(prometheusPort)/api/v1/query")!
             components.queryItems = [URLQueryItem(name: "query", value: query)]

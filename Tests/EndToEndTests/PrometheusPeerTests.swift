@@ -82,13 +82,15 @@ import Glibc
         _ = (exporter, agent, server)
     }
 
-    /// A Prometheus server scraping the aggregator every second, and the port of its API.
-    static func prometheus(scraping aggregatorPort: Int, in directory: String) throws -> (ChildProcess, Int) {
+    /// A Prometheus server scraping the aggregator every second, and the port of its API;
+    /// `honorLabels` keeps the pushed series' own `job` and `instance`.
+    static func prometheus(scraping aggregatorPort: Int, in directory: String, honorLabels: Bool = false) throws -> (ChildProcess, Int) {
         let serverPort = Environment.freePort()
         try """
             global: {scrape_interval: 1s}
             scrape_configs:
               - job_name: tokenwatt
+                honor_labels: \(honorLabels)
                 static_configs: [{targets: ['127.0.0.1:\(aggregatorPort)']}]
             """.write(toFile: "\(directory)/server.yml", atomically: true, encoding: .utf8)
         let server = try ChildProcess("/usr/bin/prometheus", [

@@ -406,19 +406,9 @@ private struct ValueText {
 
     /// A JSON string literal.
     static func json(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONValue.appendQuoted(string, to: &out)
+        return out
     }
 
     /// A double as text; in JSON, the non-finite ones as the strings OTLP/JSON writes them.

@@ -8,9 +8,9 @@ enum LabelsJSON {
         var out = "{"
         for (index, label) in labels.labels.enumerated() {
             if index > 0 { out += "," }
-            appendString(label.name, to: &out)
+            JSONValue.appendQuoted(label.name, to: &out)
             out += ":"
-            appendString(label.value, to: &out)
+            JSONValue.appendQuoted(label.value, to: &out)
         }
         return out + "}"
     }
@@ -58,20 +58,4 @@ enum LabelsJSON {
         return position == bytes.count - 1 ? labels : nil
     }
 
-    private static func appendString(_ string: String, to out: inout String) {
-        out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
 }
