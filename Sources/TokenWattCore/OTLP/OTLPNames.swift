@@ -31,13 +31,26 @@ public enum OTLPNames {
     }
 
     /// A label name for an attribute key: characters outside `[a-zA-Z0-9_]` become `_`; a
-    /// leading digit gets `key_`, a single leading underscore `key`.
+    /// leading digit gets `key_`, a single leading underscore `key`. Read byte by byte: every
+    /// attribute of every point comes through here, and most keys need no change.
     public static func labelName(_ key: String) -> String {
-        guard !key.isEmpty else { return "" }
-        let sanitized = String(key.map { isLabelCharacter($0) ? $0 : "_" })
-        if sanitized.first!.isNumber { return "key_" + sanitized }
-        if sanitized.hasPrefix("_") && !sanitized.hasPrefix("__") { return "key" + sanitized }
+        var utf8 = key.utf8
+        guard let first = utf8.first else { return "" }
+        let isValid = utf8.allSatisfy(isLabelByte)
+        let startsWithDigit = first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")
+        let singleUnderscore = first == UInt8(ascii: "_") && utf8.dropFirst().first != UInt8(ascii: "_")
+        if isValid && !startsWithDigit && !singleUnderscore { return key }
+        // Each character that is not one of the allowed bytes becomes one underscore.
+        let sanitized = isValid ? key : String(key.unicodeScalars.map { $0.isASCII && isLabelByte(UInt8($0.value)) ? Character($0) : "_" })
+        utf8 = sanitized.utf8
+        if startsWithDigit { return "key_" + sanitized }
+        if utf8.first == UInt8(ascii: "_") && utf8.dropFirst().first != UInt8(ascii: "_") { return "key" + sanitized }
         return sanitized
+    }
+
+    private static func isLabelByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
     }
 
     /// The words a unit adds: its main part and its `per_` part.
@@ -67,9 +80,6 @@ public enum OTLPNames {
         character.isASCII && (character.isLetter || character.isNumber || character == ":")
     }
 
-    private static func isLabelCharacter(_ character: Character) -> Bool {
-        character.isASCII && (character.isLetter || character.isNumber || character == "_")
-    }
 
     /// UCUM units as words (the specification's table).
     static let mainUnits: [String: String] = [

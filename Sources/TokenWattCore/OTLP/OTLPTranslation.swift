@@ -18,6 +18,7 @@ public struct OTLPTranslation: Sendable {
     public private(set) var rejected = 0
     public private(set) var reasons: [String: Int] = [:]
     private var positions: [LabelSet: Int] = [:]
+    private var lastAppended: Int?
 
     /// What the export's partial success says: the reasons, most frequent first, five at most.
     public var message: String {
@@ -64,17 +65,25 @@ public struct OTLPTranslation: Sendable {
 
     /// Labels from attributes: keys that collide once named join their values with `;`, in
     /// the order of their keys; the identity labels win over attributes of the same name.
-    static func labels(_ attributes: [OTLPExport.Attribute], name: String, identity: [Label], extra: Label? = nil) throws(CoreError) -> LabelSet {
-        var values: [String: [(key: String, value: String)]] = [:]
-        for attribute in attributes where !attribute.value.isEmpty {
-            values[OTLPNames.labelName(attribute.key), default: []].append((attribute.key, attribute.value))
+    static func labels(_ attributes: [OTLPExport.Attribute], name: String, identity: [Label]) throws(CoreError) -> LabelSet {
+        let fixed = identity + [Label(LabelSet.metricNameLabel, name)]
+        var named = attributes.compactMap { attribute -> (name: String, key: String, value: String)? in
+            attribute.value.isEmpty ? nil : (OTLPNames.labelName(attribute.key), attribute.key, attribute.value)
         }
-        var labels = values.map { name, pairs in Label(name, pairs.sorted { $0.key < $1.key }.map(\.value).joined(separator: ";")) }
-        for label in identity + [Label(LabelSet.metricNameLabel, name)] + (extra.map { [$0] } ?? []) {
-            labels.removeAll { $0.name == label.name }
-            labels.append(label)
+        named.sort { ($0.name, $0.key) < ($1.name, $1.key) }
+        var labels: [Label] = []
+        labels.reserveCapacity(named.count + fixed.count)
+        for pair in named where !fixed.contains(where: { $0.name == pair.name }) {
+            if labels.last?.name == pair.name {
+                labels[labels.count - 1].value += ";" + pair.value
+            } else {
+                labels.append(Label(pair.name, pair.value))
+            }
         }
-        return try LabelSet(validating: labels)
+        labels += fixed
+        labels.sort { $0.name < $1.name }
+        try LabelSet.check(labels)
+        return LabelSet(trusted: labels)
     }
 
     /// Adds a metric's points; returns the newest timestamp stored.
@@ -106,10 +115,16 @@ public struct OTLPTranslation: Sendable {
             newest = max(newest ?? .min, milliseconds)
             return milliseconds
         }
+        /// The previous point's attributes and labels: a series' points often come one after
+        /// another (several rounds in one export), and then its labels are made once.
+        var previous: (attributes: [OTLPExport.Attribute], seriesName: String, labels: LabelSet)?
         /// The point's labels, or nil with the point rejected.
-        func labels(_ point: OTLPExport.Point, _ seriesName: String, extra: Label? = nil) -> LabelSet? {
+        func labels(_ point: OTLPExport.Point, _ seriesName: String) -> LabelSet? {
+            if let previous, previous.seriesName == seriesName, previous.attributes == point.attributes { return previous.labels }
             do {
-                return try OTLPTranslation.labels(point.attributes, name: seriesName, identity: identity, extra: extra)
+                let labels = try OTLPTranslation.labels(point.attributes, name: seriesName, identity: identity)
+                previous = (point.attributes, seriesName, labels)
+                return labels
             } catch {
                 _ = reject(1, "metric \(described): \(error)")
                 return nil
@@ -194,10 +209,16 @@ public struct OTLPTranslation: Sendable {
     }
 
     private mutating func append(_ labels: LabelSet, _ sample: Sample, delta: Bool) {
-        if let position = positions[labels] {
+        // The series appended to last, found without hashing its labels (they are often the
+        // very same labels, whose equality is then a pointer comparison).
+        if let last = lastAppended, series[last].labels == labels {
+            series[last].samples.append(sample)
+        } else if let position = positions[labels] {
             series[position].samples.append(sample)
+            lastAppended = position
         } else {
             positions[labels] = series.count
+            lastAppended = series.count
             series.append(Series(labels: labels, samples: [sample], delta: delta))
         }
     }
