@@ -236,15 +236,16 @@ public enum OTLPWireDecoder {
             return (points, temporality, monotonic)
         }
 
-        /// The fields every data point has; `attributesField` differs by kind.
+        /// The fields every data point has; `attributesField` differs by kind. Attributes are
+        /// gathered as byte ranges, decoded once the point is read (`pointAttributes`).
         private mutating func pointHeader(_ field: (number: UInt64, value: WireReader.Value), attributesField: UInt64, flagsField: UInt64,
-                                          into point: inout OTLPExport.Point) throws(CoreError) -> Bool {
+                                          into point: inout OTLPExport.Point, attributes: inout [Range<Int>]) throws(CoreError) -> Bool {
             switch (field.number, field.value) {
             case (attributesField, .bytes(let range)):
-                guard point.attributes.count < limits.maxAttributesPerPoint else {
+                guard attributes.count < limits.maxAttributesPerPoint else {
                     throw .limit("a data point has more than \(limits.maxAttributesPerPoint) attributes")
                 }
-                point.attributes.append(try attribute(range, depth: 0))
+                attributes.append(range)
             case (2, .fixed64(let value)): point.startNanos = value
             case (3, .fixed64(let value)): point.timeNanos = value
             case (flagsField, .varint(let value)): point.flags = UInt32(truncatingIfNeeded: value)
@@ -253,17 +254,44 @@ public enum OTLPWireDecoder {
             return true
         }
 
+        /// The previous point's attribute fields and what they decoded to: the points of one
+        /// series often come one after another, and then their attributes are made once (and
+        /// shared, so the translation compares them by reference).
+        private var previousAttributeBytes: [Range<Int>] = []
+        private var previousAttributes: [OTLPExport.Attribute] = []
+
+        private mutating func pointAttributes(_ ranges: [Range<Int>]) throws(CoreError) -> [OTLPExport.Attribute] {
+            guard !ranges.isEmpty else { return [] }
+            let bytes = UnsafeRawBufferPointer(raw)
+            let same = ranges.count == previousAttributeBytes.count && zip(ranges, previousAttributeBytes).allSatisfy { now, before in
+                now.count == before.count && memcmp(bytes.baseAddress! + now.lowerBound, bytes.baseAddress! + before.lowerBound, now.count) == 0
+            }
+            if same {
+                attributes += ranges.count
+                guard attributes <= limits.maxAttributes else { throw .tooLarge("more than \(limits.maxAttributes) attributes in one request") }
+                return previousAttributes
+            }
+            var decoded: [OTLPExport.Attribute] = []
+            decoded.reserveCapacity(ranges.count)
+            for range in ranges { decoded.append(try attribute(range, depth: 0)) }
+            previousAttributeBytes = ranges
+            previousAttributes = decoded
+            return decoded
+        }
+
         private mutating func numberPoint(_ range: Range<Int>) throws(CoreError) -> OTLPExport.NumberPoint {
             var point = OTLPExport.NumberPoint()
+            var attributes: [Range<Int>] = []
             var reader = WireReader(raw, range)
             while let field = try reader.next() {
-                if try pointHeader(field, attributesField: 7, flagsField: 8, into: &point.point) { continue }
+                if try pointHeader(field, attributesField: 7, flagsField: 8, into: &point.point, attributes: &attributes) { continue }
                 switch (field.number, field.value) {
                 case (4, .fixed64(let bits)): point.value = Double(bitPattern: bits)
                 case (6, .fixed64(let bits)): point.value = Double(Int64(bitPattern: bits))
                 default: continue
                 }
             }
+            point.point.attributes = try pointAttributes(attributes)
             return point
         }
 
@@ -297,9 +325,10 @@ public enum OTLPWireDecoder {
                 throw .limit("a histogram point has \(buckets) buckets, over the limit of \(limits.maxBucketsPerPoint)")
             }
             try countPoint(samples: buckets + 2)
+            var attributes: [Range<Int>] = []
             reader = WireReader(raw, range)
             while let field = try reader.next() {
-                if try pointHeader(field, attributesField: 9, flagsField: 10, into: &point.point) { continue }
+                if try pointHeader(field, attributesField: 9, flagsField: 10, into: &point.point, attributes: &attributes) { continue }
                 switch (field.number, field.value) {
                 case (4, .fixed64(let value)): point.count = value
                 case (5, .fixed64(let bits)): point.sum = Double(bitPattern: bits)
@@ -316,6 +345,7 @@ public enum OTLPWireDecoder {
                 default: continue
                 }
             }
+            point.point.attributes = try pointAttributes(attributes)
             return point
         }
 
@@ -358,9 +388,10 @@ public enum OTLPWireDecoder {
                 throw .limit("a summary point has \(quantiles) quantiles, over the limit of \(limits.maxBucketsPerPoint)")
             }
             try countPoint(samples: quantiles + 2)
+            var attributes: [Range<Int>] = []
             reader = WireReader(raw, range)
             while let field = try reader.next() {
-                if try pointHeader(field, attributesField: 7, flagsField: 8, into: &point.point) { continue }
+                if try pointHeader(field, attributesField: 7, flagsField: 8, into: &point.point, attributes: &attributes) { continue }
                 switch (field.number, field.value) {
                 case (4, .fixed64(let value)): point.count = value
                 case (5, .fixed64(let bits)): point.sum = Double(bitPattern: bits)
@@ -378,6 +409,7 @@ public enum OTLPWireDecoder {
                 default: continue
                 }
             }
+            point.point.attributes = try pointAttributes(attributes)
             return point
         }
 
