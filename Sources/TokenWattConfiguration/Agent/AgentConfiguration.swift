@@ -74,7 +74,9 @@ extension AgentConfiguration: ConfigFileLoadable {
         var configuration = AgentConfiguration()
         configuration.listen = try root["listen"].listenAddress(default: configuration.listen)
         configuration.web = try WebConfiguration(root["web"], environment: environment)
-        try configuration.sender.parse(root, environment: environment, moreUsageKeys: ["token_file", "token_env", "otlp_attributes"])
+        // The agent's own keys under usage:, beside the ones it shares with the gateway.
+        let allowed: Set<String> = ["token_file", "token_env", "otlp_attributes"]
+        try configuration.sender.parse(root, environment: environment, moreUsageKeys: allowed)
         if root["collectors"].isPresent {
             configuration.collectors = []
             for item in try root["collectors"].items() {
