@@ -120,6 +120,7 @@ import TokenWattTestSupport
             let second = try intake.take(try OTLPIntakeTests.export(good, gauge), now: OTLPIntakeTests.t, maxFutureSkewMs: 600_000)
             #expect(second.rejected == 1 && second.message.contains("not of the kind the GenAI conventions define"))
             #expect(try await OTLPIntakeTests.counted(collector, type: "input") == 10)
+            #expect(total(try await collector.collect(), "tokenwatt_usage_otlp_rejected_points_total") == 4)
         }
     }
 

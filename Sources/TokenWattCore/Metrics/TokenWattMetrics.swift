@@ -68,7 +68,9 @@ extension MetricDescriptor {
     public static let inferenceKVCacheUsageRatio = MetricDescriptor("tokenwatt_inference_kv_cache_usage_ratio", .gauge, unit: "ratio", labels: ["model", "server", "source", "role"],
                                                                     help: "Share of an inference server's KV cache in use, 0 to 1 (the fullest engine's).")
     public static let usageReports = MetricDescriptor("tokenwatt_usage_reports", .counter, labels: ["outcome"],
-                                                      help: "Requests to the agent's usage endpoint, by outcome.")
+                                                      help: "Reports taken by the usage endpoints (a JSON report, or one model and attribution of an OTLP export), and requests refused, by outcome.")
+    public static let usageOTLPRejectedPoints = MetricDescriptor("tokenwatt_usage_otlp_rejected_points", .counter,
+                                                                 help: "Data points of OTLP exports rejected one by one (the answer's partial success names why); the rest of each export was taken.")
     public static let usageDroppedAttributes = MetricDescriptor("tokenwatt_usage_dropped_attributes", .counter,
                                                                 help: "Attributes of usage reports left out because their name is not allowed.")
     public static let usageAttributeOverflow = MetricDescriptor("tokenwatt_usage_attribute_overflow", .counter, labels: ["attribute"],
@@ -124,7 +126,7 @@ extension MetricDescriptor {
     /// What both senders (the agent, the gateway) count and push: tokens and requests by model
     /// and attribution, their usage intake's, and their own collectors', spool's and pushes'.
     public static let senderFamilies: [MetricDescriptor] = [
-        .tokens, .requests, .usageReports, .usageDroppedAttributes, .usageAttributeOverflow,
+        .tokens, .requests, .usageReports, .usageOTLPRejectedPoints, .usageDroppedAttributes, .usageAttributeOverflow,
         .agentSpoolBatches, .agentSpoolSamples, .agentSpoolBytes, .agentSpoolDroppedSamples,
         .agentPushes, .agentPushErrors, .agentLastPushSuccessTimestampSeconds, .collectorUp, .collectorDurationSeconds,
     ]

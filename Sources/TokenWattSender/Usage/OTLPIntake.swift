@@ -33,10 +33,14 @@ package final class OTLPIntake: Sendable {
 
     /// What became of one export.
     package struct Outcome: Sendable, Equatable {
-        package var reports = 0
         package var relayedSamples = 0
         package var rejected = 0
         package var message = ""
+    }
+
+    /// Counts an export refused whole (it did not decode, or passed a bound).
+    func refused() {
+        usage.rejected()
     }
 
     /// Counts an export's usage and relays the rest; throws when either cannot be saved, and
@@ -48,7 +52,7 @@ package final class OTLPIntake: Sendable {
             let reports = OTLPIntake.reports(read.readings, streams: streams, updated: &updated)
             let translation = OTLPTranslation(read.rest, now: now, maxFutureSkewMs: maxFutureSkewMs)
             let (relayed, overflowing) = OTLPIntake.relayed(translation.series, streams: streams, updated: &updated)
-            var outcome = Outcome(reports: reports.count, relayedSamples: relayed.reduce(0) { $0 + $1.samples.count })
+            var outcome = Outcome(relayedSamples: relayed.reduce(0) { $0 + $1.samples.count })
             if !relayed.isEmpty {
                 try spool.append(body: RemoteWriteCodec.serialize(relayed), samples: outcome.relayedSamples, now: now)
             }
@@ -61,6 +65,7 @@ package final class OTLPIntake: Sendable {
             if outcome.rejected > 0 {
                 let named = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { "\($0.key) (\($0.value) points)" }
                 outcome.message = "\(outcome.rejected) data points rejected: " + named.joined(separator: "; ")
+                usage.rejectedOTLPPoints(outcome.rejected)
             }
             return outcome
         }

@@ -36,12 +36,14 @@ package struct OTLPIntakeHandler: Sendable {
             return refuse(.unauthorized, 16, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
         }
         guard let encoding else {
+            intake.refused()
             return refuse(.unsupportedMediaType, 3, "content type \"\(request.headers[.contentType] ?? "")\" is not OTLP: send application/x-protobuf or application/json")
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: OTLPIntakeHandler.maxBodyBytes)
         } catch {
+            intake.refused()
             return refuse(.contentTooLarge, 8, "the body is over the limit of \(OTLPIntakeHandler.maxBodyBytes) bytes; export in smaller batches")
         }
         let export: OTLPExport
@@ -50,6 +52,7 @@ package struct OTLPIntakeHandler: Sendable {
                                           maxDecodedBytes: OTLPIntakeHandler.maxDecodedBytes)
         } catch {
             logger.debug("OTLP export refused", metadata: ["reason": "\(error)"])
+            intake.refused()
             switch error {
             case .tooLarge: return refuse(.contentTooLarge, 8, error.description)
             case .unsupportedEncoding: return refuse(.unsupportedMediaType, 3, error.description)

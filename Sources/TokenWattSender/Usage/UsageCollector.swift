@@ -44,6 +44,8 @@ package final class UsageCollector: Collector {
         var overflowed: [String: Int] = [:]
         /// Attributes left out of reports because their name is not allowed.
         var droppedAttributes = 0
+        /// OTLP data points rejected one by one.
+        var rejectedOTLPPoints = 0
         /// Report ids seen, when there is no store to remember them.
         var reportIDs: Set<String> = []
         var reports: [String: Int] = ["accepted": 0, "duplicate": 0, "rejected": 0]
@@ -149,6 +151,11 @@ package final class UsageCollector: Collector {
         state.withLock { $0.reports["rejected", default: 0] += 1 }
     }
 
+    /// Counts OTLP data points rejected in an export whose rest was taken.
+    func rejectedOTLPPoints(_ points: Int) {
+        state.withLock { $0.rejectedOTLPPoints += points }
+    }
+
     /// Adds to a series' tally; 1 when the series is new, else 0.
     private func add(_ count: Double, to series: ExpositionSample, tallies: [String: Tally], touched: inout [String: Tally]) -> Int {
         let key = series.seriesText
@@ -182,6 +189,7 @@ package final class UsageCollector: Collector {
                 samples.append(MetricDescriptor.usageAttributeOverflow.sample([Label("attribute", attribute)], Double(state.overflowed[attribute] ?? 0)))
             }
             samples.append(MetricDescriptor.usageDroppedAttributes.sample(Double(state.droppedAttributes)))
+            samples.append(MetricDescriptor.usageOTLPRejectedPoints.sample(Double(state.rejectedOTLPPoints)))
             return samples.sorted { $0.seriesText < $1.seriesText }
         }
     }
