@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The same remote-write load against Prometheus 2.42's own receiver and against
-# tokenwatt-aggregator, one after the other in one run; prints both figures and the ratios.
+# The same remote-write load against Prometheus 2.42's own receiver, VictoriaMetrics (Debian's
+# victoria-metrics, 1.79) and tokenwatt-aggregator, one after the other in one run; prints the
+# three figures and TokenWatt's ratios to each peer.
 #
 # Time is simulated (samples 10 s apart, sent as fast as each receiver takes them) so the load
 # covers more than 3 hours of sample time; Prometheus then compacts its head into a block, and
 # its bytes per sample are read both right after the load (head + WAL) and after compaction.
 # A load takes about a second, so one run moves with whatever else the machine does: before the
 # measured pair, ROUNDS-1 (default 4) more pairs run on fresh receivers, interleaved, and the
-# ingest figure is each receiver's median over all rounds. After each receiver stops, `sync`
+# ingest figure is each receiver's median over all rounds. VictoriaMetrics answers before its
+# samples reach the disk (it buffers them about a second); the other two only once they are in
+# their write-ahead logs. Its bytes are read after /internal/force_flush and
+# /internal/force_merge, 20 s, and a clean stop. After each receiver stops, `sync`
 # writes back what it left in the page cache: otherwise the next receiver's run pays for it
 # (Prometheus leaves hundreds of MB of WAL unsynced, and the aggregator fsyncs every commit).
 # Usage: [ROUNDS=5] bench/ingest-vs-prometheus.sh [extra tokenwatt-bench ingest options]
@@ -21,7 +25,13 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 read -ra size <<<"$(sized "--agents 20 --series 100 --ticks 1200" "--agents 2 --series 10 --ticks 30")"
 load=("${size[@]}" --interval 10 "$@")
 rounds="${ROUNDS:-$(sized 5 1)}"
-prom_port=$(free_port) ours_port=$(free_port)
+prom_port=$(free_port) ours_port=$(free_port) vm_port=$(free_port)
+# start_vm DIR: VictoriaMetrics on DIR, keeping every sample (the load's are hours old).
+start_vm() {
+    victoria-metrics -storageDataPath="$1" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=10y >"$work/vm.log" 2>&1 &
+    vm_pid=$!
+    wait_ready "127.0.0.1:$vm_port/health"
+}
 # A config file means pushes need a token, as in production: each agent is a node of its own,
 # with its own token (`--token bench-secret-{agent}`), as the agents of a fleet are.
 agents=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--agents") n = $(i + 1) } END { print n }' <<<"${load[*]}")
@@ -48,7 +58,10 @@ for round in $(seq 2 "$rounds"); do
     wait_ready "127.0.0.1:$ours_port/-/ready"
     "$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$ours_port/api/v1/write" --token "$BENCH_TOKEN" "${load[@]}" >"$work/tw-$round.txt"
     kill "$pid"; wait "$pid" 2>/dev/null || true; sync
-    echo "round $round: prometheus $(rate "$work/prom-$round.txt") samples/s, tokenwatt $(rate "$work/tw-$round.txt") samples/s"
+    start_vm "$work/speed/vm"
+    "$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$vm_port/api/v1/write" "${load[@]}" >"$work/vm-$round.txt"
+    kill -INT "$vm_pid"; wait "$vm_pid" 2>/dev/null || true; sync
+    echo "round $round: prometheus $(rate "$work/prom-$round.txt"), victoriametrics $(rate "$work/vm-$round.txt"), tokenwatt $(rate "$work/tw-$round.txt") samples/s"
 done
 rm -rf "$work/speed"
 
@@ -66,6 +79,16 @@ fi
 prom_compacted=$(du -sb "$work/prom" | cut -f1)
 echo "after compaction: $prom_compacted bytes ($(ls -d "$work"/prom/01* 2>/dev/null | wc -l) block(s))"
 kill "$prom_pid"; wait "$prom_pid" 2>/dev/null || true; sync
+
+echo "== VictoriaMetrics (Debian's victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null))"
+start_vm "$work/vm"
+"$bin/tokenwatt-bench" ingest --url "http://127.0.0.1:$vm_port/api/v1/write" --data-dir "$work/vm" "${load[@]}" | tee "$work/vm.txt"
+curl -sf "127.0.0.1:$vm_port/internal/force_flush" >/dev/null
+curl -sf "127.0.0.1:$vm_port/internal/force_merge" >/dev/null
+sleep "$(sized 20 1)"
+kill -INT "$vm_pid"; wait "$vm_pid" 2>/dev/null || true; sync
+vm_compacted=$(du -sb "$work/vm" | cut -f1)
+echo "after force_flush, force_merge and a clean stop: $vm_compacted bytes"
 
 echo "== tokenwatt-aggregator"
 # Defaults, except that maintenance (rollups, compaction) runs every 10 s instead of every minute,
@@ -89,25 +112,33 @@ awk '/maintenance round/ { for (i = 1; i <= NF; i++) if ($i ~ /^seconds=/) { spl
 kill -TERM "$tw_pid"; wait "$tw_pid" 2>/dev/null || true
 tw_closed=$(du -sb "$work/tw" | cut -f1)
 echo "after compaction and a clean shutdown (WAL checkpointed): $tw_closed bytes"
-# Where the bytes are: raw samples (head rows, chunks) against rollups and the rest.
-python3 - "$work/tw/tokenwatt.sqlite" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-sizes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
-total = sum(sizes.values())
-for table in ("wal", "chunks", "chunks_by_series", "rollups_1m_chunks", "rollups_1h", "series"):
-    print(f"  {table:18} {sizes.get(table, 0):>12} bytes")
-print(f"  {'everything':18} {total:>12} bytes")
+# Where the bytes are, table by table and index by index (SQLite's dbstat): the pages each
+# takes, the payload in them, the rest page overhead (headers, cell pointers, unused room);
+# then the free pages and every file in the data folder.
+python3 - "$work/tw" <<'PY'
+import os, sqlite3, sys
+folder = sys.argv[1]
+db = sqlite3.connect(os.path.join(folder, "tokenwatt.sqlite"))
+page = db.execute("PRAGMA page_size").fetchone()[0]
+print(f"  {'table or index':28} {'bytes':>12} {'payload':>12} {'overhead':>10}")
+for name, size, payload in db.execute("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC"):
+    if size:
+        print(f"  {name:28} {size:>12} {payload:>12} {size - payload:>10}")
+print(f"  {'free pages':28} {db.execute('PRAGMA freelist_count').fetchone()[0] * page:>12}")
+for file in sorted(os.listdir(folder)):
+    print(f"  file {file:23} {os.path.getsize(os.path.join(folder, file)):>12}")
 PY
 
 samples=$(grep -o '= [0-9]* samples' "$work/tw.txt" | grep -o '[0-9]*')
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cp "$work/prom.txt" "$work/prom-1.txt"; cp "$work/tw.txt" "$work/tw-1.txt"
+cp "$work/prom.txt" "$work/prom-1.txt"; cp "$work/vm.txt" "$work/vm-1.txt"; cp "$work/tw.txt" "$work/tw-1.txt"
 p=$(for f in "$work"/prom-*.txt; do rate "$f"; done | median)
+v=$(for f in "$work"/vm-*.txt; do rate "$f"; done | median)
 t=$(for f in "$work"/tw-*.txt; do rate "$f"; done | median)
 echo
 echo "== side by side ($samples samples; ingest: median of $rounds rounds each)"
-awk -v p="$p" -v t="$t" -v pb="$prom_compacted" -v tb="$tw_closed" -v n="$samples" 'BEGIN {
-    printf "ingest samples/s      prometheus %10d   tokenwatt %10d   ratio %.2fx\n", p, t, t / p
-    printf "bytes/sample on disk  prometheus %10.2f   tokenwatt %10.2f   ratio %.2fx  (both compacted)\n", pb / n, tb / n, (tb / n) / (pb / n)
+awk -v p="$p" -v v="$v" -v t="$t" -v pb="$prom_compacted" -v vb="$vm_compacted" -v tb="$tw_closed" -v n="$samples" 'BEGIN {
+    printf "ingest samples/s      prometheus %10d   victoriametrics %10d   tokenwatt %10d   ratio %.2fx / %.2fx\n", p, v, t, t / p, t / v
+    printf "bytes/sample on disk  prometheus %10.2f   victoriametrics %10.2f   tokenwatt %10.2f   ratio %.2fx / %.2fx  (each compacted)\n", \
+        pb / n, vb / n, tb / n, (tb / n) / (pb / n), (tb / n) / (vb / n)
 }'

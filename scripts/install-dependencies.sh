@@ -3,7 +3,7 @@
 # only those that are missing. Swift itself must already be installed (swift.org toolchain).
 set -euo pipefail
 build=(libsqlite3-dev libsystemd-dev libsnappy-dev zlib1g-dev pkg-config curl)
-peers=(openssl prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway python3 python3-venv systemd adduser init-system-helpers mount chromium fonts-liberation)
+peers=(openssl prometheus victoria-metrics prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway python3 python3-venv systemd adduser init-system-helpers mount chromium fonts-liberation)
 wanted=("${build[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${peers[@]}")
 missing=()
