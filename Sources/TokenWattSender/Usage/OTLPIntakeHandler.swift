@@ -48,8 +48,9 @@ package struct OTLPIntakeHandler: Sendable {
         }
         let export: OTLPExport
         do {
+            // The aggregator's default bounds on a series: what is relayed is never refused there.
             export = try OTLPCodec.decode(Array(buffer: body), encoding: encoding, contentEncoding: request.headers[.contentEncoding],
-                                          maxDecodedBytes: OTLPIntakeHandler.maxDecodedBytes)
+                                          maxDecodedBytes: OTLPIntakeHandler.maxDecodedBytes, limits: OTLPLimits(remoteWrite: RemoteWriteLimits()))
         } catch {
             logger.debug("OTLP export refused", metadata: ["reason": "\(error)"])
             intake.refused()
