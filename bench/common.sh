@@ -28,3 +28,12 @@ wait_ready() {
     echo "$1 did not answer within 60 s" >&2
     return 1
 }
+
+# start_victoria_metrics DIR PORT LOG: VictoriaMetrics (Debian's victoria-metrics) on DIR, in the
+# background, keeping every sample (a load's may be hours old) and answering queries of the
+# newest at once; sets $vm_pid and waits until it is healthy.
+start_victoria_metrics() {
+    victoria-metrics -storageDataPath="$1" -httpListenAddr="127.0.0.1:$2" -retentionPeriod=10y -search.latencyOffset=0s >"$3" 2>&1 &
+    vm_pid=$!
+    wait_ready "127.0.0.1:$2/health"
+}

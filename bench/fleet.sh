@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DESIGN's fleet target: 10,000 simulated nodes × 100 series every 10 s on one aggregator,
 # p99 push < 250 ms, nothing lost; the same fleet against Prometheus's own remote-write
-# receiver first, as the peer; to the aggregator each node pushes with a token of its own, as a
+# receiver and VictoriaMetrics first, as the peers; to the aggregator each node pushes with a
+# token of its own, as a
 # fleet's agents do. Release builds, loopback; the simulated fleet runs on the same
 # 2 cores as the receiver. Prints each receiver's push latency, read-back, CPU and peak RSS.
 # Usage: bench/fleet.sh [nodes] [seconds]   (BENCH_SMOKE=1: see bench/common.sh)
@@ -13,7 +14,7 @@ seconds="${2:-$(sized 60 4)}"
 interval=$(sized 10 2)
 bench_build tokenwatt-aggregator tokenwatt-bench
 work="$(mktemp -d)"
-prom_port=$(free_port) ours_port=$(free_port)
+prom_port=$(free_port) ours_port=$(free_port) vm_port=$(free_port)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 report() {  # pid name
@@ -30,6 +31,15 @@ wait_ready "127.0.0.1:$prom_port/-/ready"
 "$bin/tokenwatt-bench" fleet --url "http://127.0.0.1:$prom_port/api/v1/write" --nodes "$nodes" --duration "$seconds" --interval "$interval"
 report "$prom" prometheus
 kill "$prom"; wait "$prom" 2>/dev/null || true
+
+echo "== VictoriaMetrics (Debian's victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null))"
+start_victoria_metrics "$work/vm" "$vm_port" "$work/vm.log"
+# Its read-back is not checked: it acknowledges before its samples reach the disk, and its
+# query_range leaves out the newest round that the check reads (count_over_time finds it).
+"$bin/tokenwatt-bench" fleet --url "http://127.0.0.1:$vm_port/api/v1/write" --nodes "$nodes" --duration "$seconds" --interval "$interval" \
+    --check-series 0
+report "$vm_pid" victoriametrics
+kill -INT "$vm_pid"; wait "$vm_pid" 2>/dev/null || true
 
 echo "== tokenwatt-aggregator"
 # Each simulated node pushes with a token of its own, as a fleet's agents do (`node-N`).

@@ -26,12 +26,7 @@ read -ra size <<<"$(sized "--agents 20 --series 100 --ticks 1200" "--agents 2 --
 load=("${size[@]}" --interval 10 "$@")
 rounds="${ROUNDS:-$(sized 5 1)}"
 prom_port=$(free_port) ours_port=$(free_port) vm_port=$(free_port)
-# start_vm DIR: VictoriaMetrics on DIR, keeping every sample (the load's are hours old).
-start_vm() {
-    victoria-metrics -storageDataPath="$1" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=10y >"$work/vm.log" 2>&1 &
-    vm_pid=$!
-    wait_ready "127.0.0.1:$vm_port/health"
-}
+start_vm() { start_victoria_metrics "$1" "$vm_port" "$work/vm.log"; }
 # A config file means pushes need a token, as in production: each agent is a node of its own,
 # with its own token (`--token bench-secret-{agent}`), as the agents of a fleet are.
 agents=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--agents") n = $(i + 1) } END { print n }' <<<"${load[*]}")

@@ -15,7 +15,7 @@ import TokenWattTestSupport
                        "aggregator: 1,000 idle connections from one client, then a push from another | 204"],
         "before-after.sh": ["ingest samples/s, median of 1: prometheus", "ingest samples/s, median of 1: before", "ingest samples/s, median of 1: after",
                             "fleet after: read back: 200 series, 0 acknowledged samples missing", "web after: /costs"],
-        "fleet.sh": ["prometheus peak RSS", "tokenwatt peak RSS", "restart after kill -9 with 2000 series in the head"],
+        "fleet.sh": ["prometheus peak RSS", "victoriametrics peak RSS", "tokenwatt peak RSS", "restart after kill -9 with 2000 series in the head"],
         "gateway-vs-litellm.sh": ["\nlitellm    ", "\ntokenwatt-capped    ", "litellm            answers", "tokenwatt-capped   answers"],
         "ingest-vs-prometheus.sh": ["ingest samples/s      prometheus", "bytes/sample on disk  prometheus", "   victoriametrics ",
                                     "  free pages", "  file tokenwatt.sqlite "],
