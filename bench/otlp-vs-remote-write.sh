@@ -43,5 +43,5 @@ base=$(for round in $(seq 1 "$rounds"); do rate "$work/remote-write-$round.txt";
 echo "== median durable ingest over $rounds rounds ($(grep '^load:' "$work/remote-write-1.txt" | cut -d' ' -f2-))"
 for protocol in "${protocols[@]}"; do
     value=$(for round in $(seq 1 "$rounds"); do rate "$work/$protocol-$round.txt"; done | median)
-    printf '%-15s %10.0f samples/s  %.2f× remote write 1.0\n' "$protocol" "$value" "$(echo "$value / $base" | bc -l)"
+    printf '%-15s %10.0f samples/s  %.2f× remote write 1.0\n' "$protocol" "$value" "$(awk -v v="$value" -v b="$base" 'BEGIN { print v / b }')"
 done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing (build libraries and the real peers: Prometheus, Alertmanager,
-# node_exporter, Pushgateway, promtool, Chromium and its fonts, a Python venv with
-# standardwebhooks, bcrypt, prometheus_client and the openai and anthropic SDKs, LiteLLM's proxy from PyPI under
-# ~/.cache/tokenwatt-bench), builds everything once, and runs every test, and every benchmark in
-# its smoke mode.
+# Installs what is missing (build libraries and the real peers: Prometheus, VictoriaMetrics,
+# Alertmanager, node_exporter, Pushgateway, promtool, Chromium and its fonts, a Python venv with
+# standardwebhooks, bcrypt, prometheus_client, the openai and anthropic SDKs and OpenTelemetry's
+# SDK, OTLP exporters and OpenAI instrumentation, LiteLLM's proxy from PyPI under
+# ~/.cache/tokenwatt-bench: scripts/install-dependencies.sh --with-test-peers), builds everything
+# once, and runs every test, and every benchmark in its smoke mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh --with-test-peers
@@ -12,11 +13,9 @@ swift build --build-tests
 # minute: it runs on its own, after the rest, so that the tests that time things are not
 # starved by it.
 race="GatewayTests/concurrentRequestsThroughTheGatewayNeverOvershootACap"
-# ConnectionLimitTests holds some 600 sockets open in the test process. While it ran, Foundation's
-# Process.run, which the end-to-end tests start the binaries with, crashed in memcpy (an
-# LD_PRELOAD trace of setenv, putenv and unsetenv saw no call from the test process), and under
-# the rest of the suite its closes arrived late: it runs on its own too, as does the fleet of
-# 2,000 nodes and 2,000 flood sockets behind one address, which takes both cores for a minute.
+# ConnectionLimitTests holds some 600 sockets open in the test process, and under the rest of the
+# suite its closes arrived late: it runs on its own too, as does the fleet of 2,000 nodes and
+# 2,000 flood sockets behind one address, which takes both cores for a minute.
 sockets="ConnectionLimitTests|FleetBehindOneAddressTests"
 # The leases' end-to-end tests time things in seconds with real binaries (an aggregator killed for
 # 30 s under steady traffic, traffic moving between replicas, a session's rate): among the rest

@@ -149,7 +149,7 @@ public struct Aggregator: Sendable {
             staticLabels: configuration.staticLabels.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) },
             now: now, stored: { budgets.dataArrived() })
         let ingest = RemoteWriteHandler(authenticator: authenticator, ingest: seriesIngest, pushedSeries: parts.pushedSeries, logger: logger)
-        let otlp = OTLPHandler(authenticator: authenticator, ingest: seriesIngest, deltas: DeltaAccumulator(), logger: logger)
+        let otlp = OTLPHandler(authenticator: authenticator, ingest: seriesIngest, deltaTurns: RunsInTurn(), logger: logger)
         let desk = parts.desk
         let own = AggregatorMetrics.Source(metrics: parts.metrics, samples: samples, database: parts.stores.database, writer: writer, now: now)
         let exposition = MetricsHandler(samples: samples, sources: [own, parts.costs, parts.advisor, budgets, parts.delivery, parts.forwarder, desk],

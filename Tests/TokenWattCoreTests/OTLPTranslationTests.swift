@@ -24,7 +24,7 @@ import TokenWattTestSupport
                 OTLPRequests.histogram("http.server.duration", unit: "s", OTLPRequests.histogramPoint(at: t, bounds: [0.1, 1], counts: [3, 2, 1], sum: 2.5, ["http.route": "/pay"])),
             ]))
         let translation = try OTLPTranslationTests.translate(request)
-        #expect(translation.rejected == 0)
+        #expect(translation.rejections.count == 0)
         #expect(OTLPTranslationTests.rendered(translation) == [
             "http_server_duration_seconds_bucket{http_route=\"/pay\",instance=\"pod-7\",job=\"shop/checkout\",le=\"+Inf\"} 6@\(t)",
             "http_server_duration_seconds_bucket{http_route=\"/pay\",instance=\"pod-7\",job=\"shop/checkout\",le=\"0.1\"} 3@\(t)",
@@ -80,8 +80,8 @@ import TokenWattTestSupport
         #expect(rendered.contains("ok{job=\"s\",which=\"nan\"} NaN@\(t)"))
         #expect(translation.series.contains { $0.labels["which"] == "stale" && $0.samples.first?.isStaleMarker == true })
         #expect(rendered.contains("tokens_total{job=\"s\",x=\"2\"} 3@\(t) delta"))
-        #expect(translation.rejected == 12)
-        #expect(translation.reasons == [
+        #expect(translation.rejections.count == 12)
+        #expect(translation.rejections.reasons == [
             "metric \"at.zero\": time_unix_nano 0 is not between the epoch and now plus the allowed skew": 1,
             "metric \"future\": time_unix_nano \(UInt64(t + 3_600_000) * 1_000_000) is not between the epoch and now plus the allowed skew": 1,
             "delta sum \"tokens\": -5.0 cannot be added to a counter": 1,
@@ -94,7 +94,7 @@ import TokenWattTestSupport
             "exponential histogram \"exp\" is not stored (no native histograms here): export explicit buckets (OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=explicit_bucket_histogram)": 2,
             "sum \"c\" has no aggregation temporality": 1,
         ])
-        #expect(translation.message.hasPrefix("12 data points rejected: exponential histogram \"exp\""))
-        #expect(translation.message.hasSuffix("; and 6 more reasons"))
+        #expect(translation.rejections.message.hasPrefix("12 data points rejected: exponential histogram \"exp\""))
+        #expect(translation.rejections.message.hasSuffix("; and 6 more reasons"))
     }
 }

@@ -8,33 +8,36 @@ import TokenWattStore
 /// `POST /v1/metrics`: OTLP/HTTP metrics export, protobuf or JSON, gzip or not, with the same
 /// credentials, limits and durability as remote write. Points become series as Prometheus's
 /// OTLP receiver makes them (`OTLPTranslation`); delta sums and histograms are accumulated
-/// into counters (`DeltaAccumulator`). The answer is 200 only once the points are committed,
+/// into counters (`DeltaTotals`). The answer is 200 only once the points are committed,
 /// with a partial success naming what was rejected; an error answer is a `google.rpc.Status`.
 struct OTLPHandler: Sendable {
     let authenticator: SenderAuthenticator
     let ingest: SeriesIngest
-    let deltas: DeltaAccumulator
+    /// Pushes that carry deltas take turns: each adds its deltas to the newest samples the store
+    /// holds (`DeltaTotals`), so it must read what the push before it committed. Those samples
+    /// are the only state, as durable as the samples and surviving restarts with them.
+    let deltaTurns: RunsInTurn
     let logger: Logger
 
     func handle(_ request: Request, context: some ClientCertificateContext) async throws -> Response {
         let encoding = OTLPCodec.Encoding(contentType: request.headers[.contentType])
         do {
-            let (rejected, message) = try await store(request, encoding: encoding, context: context)
-            if rejected > 0 {
-                ingest.metrics.rejectedOTLPPoints(rejected)
-                logger.debug("OTLP points rejected", metadata: ["points": "\(rejected)", "reasons": "\(message)"])
+            let rejections = try await store(request, encoding: encoding, context: context)
+            if rejections.count > 0 {
+                ingest.metrics.rejectedOTLPPoints(rejections.count)
+                logger.debug("OTLP points rejected", metadata: ["points": "\(rejections.count)", "reasons": "\(rejections.message)"])
             }
-            return Self.answer(.ok, OTLPCodec.response(rejected: rejected, message: message, encoding: encoding ?? .protobuf), encoding: encoding)
+            return Self.answer(.ok, OTLPCodec.response(rejections, encoding: encoding ?? .protobuf), encoding: encoding)
         } catch let error as AggregatorError {
             ingest.refused(error, logger: logger)
-            var answer = Self.answer(error.status, OTLPCodec.status(code: error.rpcCode, message: error.message, encoding: encoding ?? .protobuf), encoding: encoding)
+            var answer = Self.answer(error.status, OTLPCodec.status(httpStatus: Int(error.status.code), message: error.message, encoding: encoding ?? .protobuf), encoding: encoding)
             answer.headers.append(contentsOf: error.headers)
             return answer
         }
     }
 
     /// Stores what can be stored; returns the points rejected and why.
-    private func store(_ request: Request, encoding: OTLPCodec.Encoding?, context: some ClientCertificateContext) async throws -> (Int, String) {
+    private func store(_ request: Request, encoding: OTLPCodec.Encoding?, context: some ClientCertificateContext) async throws -> OTLPRejections {
         guard let sender = await authenticator.sender(request, context: context) else { throw AggregatorError.unauthorized }
         guard let encoding else {
             throw AggregatorError.unsupportedMediaType("content type \"\(request.headers[.contentType] ?? "")\" is not OTLP: send application/x-protobuf or application/json")
@@ -47,26 +50,23 @@ struct OTLPHandler: Sendable {
             series.append(try ingest.identify(TimeSeries(labels: one.labels, samples: one.samples), sender: sender))
             delta.append(one.delta)
         }
-        guard !series.isEmpty else { return (translation.rejected, translation.message) }
+        guard !series.isEmpty else { return translation.rejections }
         guard delta.contains(true) else {
             _ = try await ingest.write(series.map(IncomingSeries.init), node: sender.name)
-            return (translation.rejected, translation.message)
+            return translation.rejections
         }
         let (late, overflowing) = try await writeAccumulating(series, delta: delta, node: sender.name)
-        var reasons: [String] = []
-        if late > 0 { reasons.append("\(late) delta points at or before their series' newest point (already counted, or out of order)") }
-        if overflowing > 0 { reasons.append("\(overflowing) delta points that would take their counter past the largest number") }
-        guard !reasons.isEmpty else { return (translation.rejected, translation.message) }
-        let rejected = translation.rejected + late + overflowing
-        let message = (translation.rejected > 0 ? [translation.message] : ["\(late + overflowing) data points rejected"]) + reasons
-        return (rejected, message.joined(separator: "; "))
+        var rejections = translation.rejections
+        rejections.add(late, DeltaTotals.lateReason)
+        rejections.add(overflowing, DeltaTotals.overflowReason)
+        return rejections
     }
 
     /// Writes the series, the `delta` ones added to what their series held, in turn with every
     /// other push of deltas; returns how many deltas came too late, or too large, to be added.
     private func writeAccumulating(_ series: [TimeSeries], delta: [Bool], node: String) async throws -> (late: Int, overflowing: Int) {
         let ingest = ingest
-        return try await deltas.inTurn {
+        return try await deltaTurns.run {
             var late = 0, overflowing = 0
             var batch: [IncomingSeries] = []
             for (one, isDelta) in zip(series, delta) {
@@ -74,7 +74,7 @@ struct OTLPHandler: Sendable {
                     batch.append(IncomingSeries(one))
                     continue
                 }
-                let accumulated = DeltaAccumulator.accumulate(one.samples, onto: ingest.samples.latestSample(of: one.labels))
+                let accumulated = DeltaTotals.accumulate(one.samples, onto: ingest.samples.latestSample(of: one.labels))
                 late += accumulated.late
                 overflowing += accumulated.overflowing
                 if !accumulated.samples.isEmpty { batch.append(IncomingSeries(TimeSeries(labels: one.labels, samples: accumulated.samples))) }
@@ -99,19 +99,5 @@ struct OTLPHandler: Sendable {
 
     private static func answer(_ status: HTTPResponse.Status, _ body: [UInt8], encoding: OTLPCodec.Encoding?) -> Response {
         Response(status: status, headers: [.contentType: (encoding ?? .protobuf).contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-}
-
-extension AggregatorError {
-    /// The gRPC status code an OTLP error body carries.
-    var rpcCode: Int32 {
-        switch status {
-        case .unauthorized: 16  // UNAUTHENTICATED
-        case .forbidden: 7  // PERMISSION_DENIED
-        case .contentTooLarge, .tooManyRequests: 8  // RESOURCE_EXHAUSTED
-        case .serviceUnavailable: 14  // UNAVAILABLE
-        case .internalServerError: 13  // INTERNAL
-        default: 3  // INVALID_ARGUMENT
-        }
     }
 }

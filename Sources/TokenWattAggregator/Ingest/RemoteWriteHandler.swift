@@ -102,13 +102,8 @@ struct RemoteWriteHandler: Sendable {
     /// its content type says, as Prometheus, Mimir and VictoriaMetrics take it.
     private func checkHeaders(_ headers: HTTPFields) throws -> Version {
         let contentType = headers[.contentType] ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        let proto = contentType.split(separator: ";").dropFirst()
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.hasPrefix("proto=") }
-            .map { String($0.dropFirst("proto=".count)) }
         let version: Version
-        switch (mediaType, proto) {
+        switch (MediaType.essence(of: contentType), MediaType.parameter("proto", in: contentType)) {
         case (RemoteWriteCodec.contentType, nil), (RemoteWriteCodec.contentType, "prometheus.WriteRequest"): version = .v1
         case (RemoteWriteCodec.contentType, RemoteWriteCodec.protoV2): version = .v2
         default:

@@ -18,8 +18,7 @@ public enum OTLPCodec {
 
         /// The encoding a `Content-Type` names; nil for any other.
         public init?(contentType: String?) {
-            let mediaType = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-            switch mediaType {
+            switch MediaType.essence(of: contentType) {
             case "application/x-protobuf": self = .protobuf
             case "application/json": self = .json
             default: return nil
@@ -64,21 +63,34 @@ public enum OTLPCodec {
     }
 
     /// The success answer: empty, or the partial success naming what was rejected.
-    public static func response(rejected: Int, message: String, encoding: Encoding) -> [UInt8] {
+    public static func response(_ rejections: OTLPRejections, encoding: Encoding) -> [UInt8] {
         var response = OTLP_ExportMetricsServiceResponse()
-        if rejected > 0 || !message.isEmpty {
-            response.partialSuccess.rejectedDataPoints = Int64(rejected)
-            response.partialSuccess.errorMessage = message
+        if rejections.count > 0 {
+            response.partialSuccess.rejectedDataPoints = Int64(rejections.count)
+            response.partialSuccess.errorMessage = rejections.message
         }
         return encode(response, encoding)
     }
 
-    /// The error answer: a `google.rpc.Status` with the reason.
-    public static func status(code: Int32, message: String, encoding: Encoding) -> [UInt8] {
+    /// The error answer to an HTTP status: a `google.rpc.Status` with the reason, its code the
+    /// gRPC code that status stands for.
+    public static func status(httpStatus: Int, message: String, encoding: Encoding) -> [UInt8] {
         var status = OTLP_Status()
-        status.code = code
+        status.code = rpcCode(httpStatus: httpStatus)
         status.message = message
         return encode(status, encoding)
+    }
+
+    /// The gRPC code of an HTTP status, as OTLP/HTTP maps them.
+    static func rpcCode(httpStatus: Int) -> Int32 {
+        switch httpStatus {
+        case 401: 16  // UNAUTHENTICATED
+        case 403: 7  // PERMISSION_DENIED
+        case 413, 429: 8  // RESOURCE_EXHAUSTED
+        case 502, 503, 504: 14  // UNAVAILABLE
+        case 500: 13  // INTERNAL
+        default: 3  // INVALID_ARGUMENT
+        }
     }
 
     private static func encode(_ message: some SwiftProtobuf.Message, _ encoding: Encoding) -> [UInt8] {

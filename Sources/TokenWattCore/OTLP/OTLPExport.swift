@@ -49,6 +49,11 @@ public struct OTLPExport: Sendable, Equatable {
 
     public enum Temporality: Int, Sendable {
         case unspecified = 0, delta = 1, cumulative = 2
+
+        /// The enum's wire value; one no version defines reads as unspecified.
+        init(wire value: UInt64) {
+            self = Temporality(rawValue: Int(truncatingIfNeeded: value)) ?? .unspecified
+        }
     }
 
     public enum Data: Sendable, Equatable {

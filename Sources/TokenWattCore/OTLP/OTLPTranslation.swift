@@ -14,18 +14,10 @@ public struct OTLPTranslation: Sendable {
     }
 
     public private(set) var series: [Series] = []
-    /// Data points rejected, and why (reason → points).
-    public private(set) var rejected = 0
-    public private(set) var reasons: [String: Int] = [:]
+    /// Data points rejected, and why.
+    public private(set) var rejections = OTLPRejections()
     private var positions: [LabelSet: Int] = [:]
     private var lastAppended: Int?
-
-    /// What the export's partial success says: the reasons, most frequent first, five at most.
-    public var message: String {
-        guard rejected > 0 else { return "" }
-        let named = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { "\($0.key) (\($0.value) points)" }
-        return "\(rejected) data points rejected: " + named.joined(separator: "; ") + (reasons.count > 5 ? "; and \(reasons.count - 5) more reasons" : "")
-    }
 
     public init(_ export: OTLPExport, now: Int64, maxFutureSkewMs: Int64, isReserved: (String) -> Bool = { _ in false }) {
         for resource in export.resources {
@@ -202,9 +194,7 @@ public struct OTLPTranslation: Sendable {
 
     /// Counts rejected points under a reason; nil, for callers that return no timestamp.
     private mutating func reject(_ points: Int, _ reason: String) -> Int64? {
-        guard points > 0 else { return nil }
-        rejected += points
-        reasons[reason, default: 0] += points
+        rejections.add(points, reason)
         return nil
     }
 

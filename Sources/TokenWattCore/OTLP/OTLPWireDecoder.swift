@@ -228,7 +228,7 @@ public enum OTLPWireDecoder {
                 case (1, .bytes(let range)):
                     try countPoint(samples: 1)
                     points.append(try numberPoint(range))
-                case (2, .varint(let value)): temporality = OTLPExport.Temporality(rawValue: Int(truncatingIfNeeded: value)) ?? .unspecified
+                case (2, .varint(let value)): temporality = OTLPExport.Temporality(wire: value)
                 case (3, .varint(let value)): monotonic = value != 0
                 default: continue
                 }
@@ -302,7 +302,7 @@ public enum OTLPWireDecoder {
             while let field = try reader.next() {
                 switch (field.number, field.value) {
                 case (1, .bytes(let range)): points.append(try histogramPoint(range))
-                case (2, .varint(let value)): temporality = OTLPExport.Temporality(rawValue: Int(truncatingIfNeeded: value)) ?? .unspecified
+                case (2, .varint(let value)): temporality = OTLPExport.Temporality(wire: value)
                 default: continue
                 }
             }
@@ -414,10 +414,7 @@ public enum OTLPWireDecoder {
         }
 
         private func string(_ range: Range<Int>) throws(CoreError) -> String {
-            let bytes = UnsafeBufferPointer(rebasing: raw[range])
-            let string = String(decoding: bytes, as: UTF8.self)
-            guard string.utf8.elementsEqual(bytes) else { throw .protobuf("a string that is not UTF-8") }
-            return string
+            try WireReader.string(raw, range, what: "a string")
         }
     }
 }

@@ -63,9 +63,7 @@ public enum RemoteWrite2Decoder {
             guard reference < UInt64(symbols.count) else { throw .protobuf("a reference to symbol \(reference) of \(symbols.count)") }
             let index = Int(reference)
             if let string = strings[index] { return string }
-            let bytes = UnsafeBufferPointer(rebasing: raw[symbols[index]])
-            let string = String(decoding: bytes, as: UTF8.self)
-            guard string.utf8.elementsEqual(bytes) else { throw .protobuf("a symbol that is not UTF-8") }
+            let string = try WireReader.string(raw, symbols[index], what: "a symbol")
             strings[index] = string
             return string
         }

@@ -151,6 +151,20 @@ struct WireReader {
         position += count
     }
 
+    /// The bytes as a String, refused unless they are UTF-8 (`what` names them in the error).
+    /// `String(validating:as:)` went through the standard library's generic path (a metadata
+    /// lookup per string: a fifth of a remote-write decode); decoding repairs what is not UTF-8
+    /// with U+FFFD, so a string whose bytes differ from the input's was repaired.
+    static func string(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, what: String) throws(CoreError) -> String {
+        let bytes = UnsafeBufferPointer(rebasing: raw[range])
+        let string = String(decoding: bytes, as: UTF8.self)
+        // ASCII (nearly every label) is UTF-8 as it is: no comparison needed.
+        var high: UInt8 = 0
+        for byte in bytes { high |= byte }
+        guard high < 0x80 || string.utf8.elementsEqual(bytes) else { throw .protobuf("\(what) that is not UTF-8") }
+        return string
+    }
+
     /// A varint at the position: also how packed repeated varints are read, one after another.
     mutating func varint() throws(CoreError) -> UInt64 {
         var value: UInt64 = 0

@@ -69,8 +69,7 @@ package enum GenAIUsage {
         package var readings: [Reading] = []
         /// The export without the usage metrics: for the relay.
         package var rest = OTLPExport()
-        package var rejected = 0
-        package var reasons: [String: Int] = [:]
+        package var rejections = OTLPRejections()
     }
 
     package static func read(_ export: OTLPExport, sources: AttributeSources) -> Result {
@@ -102,8 +101,7 @@ package enum GenAIUsage {
     private static func read(_ metric: OTLPExport.Metric, resource: OTLPExport.Resource, resourceKey: String, sources: AttributeSources,
                              requests: Bool, into result: inout Result) {
         func reject(_ points: Int, _ reason: String) {
-            result.rejected += points
-            result.reasons[reason, default: 0] += points
+            result.rejections.add(points, reason)
         }
         func add(_ point: OTLPExport.Point, value: Double, measure: Measure, cumulative: Bool, part: String) {
             guard value.isFinite, value >= 0 else { return reject(1, "\(metric.name): \(value) is not a count of tokens or requests") }
@@ -155,6 +153,6 @@ package enum GenAIUsage {
     /// The usage readings an export holds, and the points rejected.
     public static func readings(in export: OTLPExport) -> (readings: Int, rejected: Int) {
         let result = GenAIUsage.read(export, sources: ["agent": ["agent", "service.name"], "team": ["team"]])
-        return (result.readings.count, result.rejected)
+        return (result.readings.count, result.rejections.count)
     }
 }

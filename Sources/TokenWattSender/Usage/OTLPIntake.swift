@@ -34,8 +34,7 @@ package final class OTLPIntake: Sendable {
     /// What became of one export.
     package struct Outcome: Sendable, Equatable {
         package var relayedSamples = 0
-        package var rejected = 0
-        package var message = ""
+        package var rejections = OTLPRejections()
     }
 
     /// Counts an export refused whole (it did not decode, or passed a bound).
@@ -51,7 +50,7 @@ package final class OTLPIntake: Sendable {
             var updated: [String: CounterStore.Stream] = [:]
             let reports = OTLPIntake.reports(read.readings, streams: streams, updated: &updated)
             let translation = OTLPTranslation(read.rest, now: now, maxFutureSkewMs: maxFutureSkewMs)
-            let (relayed, overflowing) = OTLPIntake.relayed(translation.series, streams: streams, updated: &updated)
+            let (relayed, relayRejections) = OTLPIntake.relayed(translation.series, streams: streams, updated: &updated)
             var outcome = Outcome(relayedSamples: relayed.reduce(0) { $0 + $1.samples.count })
             if !relayed.isEmpty {
                 try spool.append(body: RemoteWriteCodec.serialize(relayed), samples: outcome.relayedSamples, now: now)
@@ -59,14 +58,10 @@ package final class OTLPIntake: Sendable {
             _ = try usage.record(reports, streams: updated)
             streams.merge(updated) { _, new in new }
             if !relayed.isEmpty { pusher.notify() }
-            var reasons = read.reasons.merging(translation.reasons, uniquingKeysWith: +)
-            if overflowing > 0 { reasons["delta points that would take their counter past the largest number"] = overflowing }
-            outcome.rejected = read.rejected + translation.rejected + overflowing
-            if outcome.rejected > 0 {
-                let named = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { "\($0.key) (\($0.value) points)" }
-                outcome.message = "\(outcome.rejected) data points rejected: " + named.joined(separator: "; ")
-                usage.rejectedOTLPPoints(outcome.rejected)
-            }
+            outcome.rejections = read.rejections
+            outcome.rejections.add(translation.rejections)
+            outcome.rejections.add(relayRejections)
+            usage.rejectedOTLPPoints(outcome.rejections.count)
             return outcome
         }
     }
@@ -105,26 +100,20 @@ package final class OTLPIntake: Sendable {
     }
 
     /// The relayed series: delta ones as counters, each delta added to the last value relayed
-    /// (one that would take the total past the largest number is left out, counted).
+    /// (one that the total cannot hold, or a second at one timestamp, is left out, counted).
     static func relayed(_ series: [OTLPTranslation.Series], streams: [String: CounterStore.Stream],
-                        updated: inout [String: CounterStore.Stream]) -> (series: [TimeSeries], overflowing: Int) {
-        var overflowing = 0
+                        updated: inout [String: CounterStore.Stream]) -> (series: [TimeSeries], rejections: OTLPRejections) {
+        var rejections = OTLPRejections()
         let relayed = series.compactMap { one -> TimeSeries? in
             guard one.delta else { return TimeSeries(labels: one.labels, samples: one.samples) }
             let key = "relay|\(one.labels)"
-            var total = (updated[key] ?? streams[key])?.last ?? 0
-            var samples: [Sample] = []
-            for sample in one.samples.sorted(by: { $0.timestamp < $1.timestamp }) {
-                guard (total + sample.value).isFinite else {
-                    overflowing += 1
-                    continue
-                }
-                total += sample.value
-                samples.append(Sample(timestamp: sample.timestamp, value: total))
-            }
-            updated[key] = CounterStore.Stream(start: 0, last: total)
-            return samples.isEmpty ? nil : TimeSeries(labels: one.labels, samples: samples)
+            let total = (updated[key] ?? streams[key])?.last ?? 0
+            let accumulated = DeltaTotals.accumulate(one.samples, onto: Sample(timestamp: .min, value: total))
+            rejections.add(accumulated.late, DeltaTotals.lateReason)
+            rejections.add(accumulated.overflowing, DeltaTotals.overflowReason)
+            updated[key] = CounterStore.Stream(start: 0, last: accumulated.samples.last?.value ?? total)
+            return accumulated.samples.isEmpty ? nil : TimeSeries(labels: one.labels, samples: accumulated.samples)
         }
-        return (relayed, overflowing)
+        return (relayed, rejections)
     }
 }

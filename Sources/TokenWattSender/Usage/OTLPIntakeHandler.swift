@@ -26,25 +26,25 @@ package struct OTLPIntakeHandler: Sendable {
 
     package func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         let encoding = OTLPCodec.Encoding(contentType: request.headers[.contentType])
-        func refuse(_ status: HTTPResponse.Status, _ code: Int32, _ message: String, headers: HTTPFields = [:]) -> Response {
+        func refuse(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
             var headers = headers
             headers[.contentType] = (encoding ?? .protobuf).contentType
-            let body = OTLPCodec.status(code: code, message: message, encoding: encoding ?? .protobuf)
+            let body = OTLPCodec.status(httpStatus: Int(status.code), message: message, encoding: encoding ?? .protobuf)
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         guard UsageHandler.isAuthorized(request, token: token) else {
-            return refuse(.unauthorized, 16, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
+            return refuse(.unauthorized, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
         }
         guard let encoding else {
             intake.refused()
-            return refuse(.unsupportedMediaType, 3, "content type \"\(request.headers[.contentType] ?? "")\" is not OTLP: send application/x-protobuf or application/json")
+            return refuse(.unsupportedMediaType, "content type \"\(request.headers[.contentType] ?? "")\" is not OTLP: send application/x-protobuf or application/json")
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: OTLPIntakeHandler.maxBodyBytes)
         } catch {
             intake.refused()
-            return refuse(.contentTooLarge, 8, "the body is over the limit of \(OTLPIntakeHandler.maxBodyBytes) bytes; export in smaller batches")
+            return refuse(.contentTooLarge, "the body is over the limit of \(OTLPIntakeHandler.maxBodyBytes) bytes; export in smaller batches")
         }
         let export: OTLPExport
         do {
@@ -55,9 +55,9 @@ package struct OTLPIntakeHandler: Sendable {
             logger.debug("OTLP export refused", metadata: ["reason": "\(error)"])
             intake.refused()
             switch error {
-            case .tooLarge: return refuse(.contentTooLarge, 8, error.description)
-            case .unsupportedEncoding: return refuse(.unsupportedMediaType, 3, error.description)
-            default: return refuse(.badRequest, 3, error.description)
+            case .tooLarge: return refuse(.contentTooLarge, error.description)
+            case .unsupportedEncoding: return refuse(.unsupportedMediaType, error.description)
+            default: return refuse(.badRequest, error.description)
             }
         }
         let outcome: OTLPIntake.Outcome
@@ -65,10 +65,11 @@ package struct OTLPIntakeHandler: Sendable {
             outcome = try intake.take(export, now: TimeBounds.nowMilliseconds(), maxFutureSkewMs: OTLPIntakeHandler.maxFutureSkewMs)
         } catch {
             logger.error("OTLP export not saved", metadata: ["error": "\(error)"])
-            return refuse(.serviceUnavailable, 14, "not saved: \(error)", headers: [.retryAfter: "5"])
+            return refuse(.serviceUnavailable, "not saved: \(error)", headers: [.retryAfter: "5"])
         }
-        if outcome.rejected > 0 { logger.debug("OTLP points rejected", metadata: ["points": "\(outcome.rejected)", "reasons": "\(outcome.message)"]) }
-        let answer = OTLPCodec.response(rejected: outcome.rejected, message: outcome.message, encoding: encoding)
+        let rejections = outcome.rejections
+        if rejections.count > 0 { logger.debug("OTLP points rejected", metadata: ["points": "\(rejections.count)", "reasons": "\(rejections.message)"]) }
+        let answer = OTLPCodec.response(rejections, encoding: encoding)
         return Response(status: .ok, headers: [.contentType: encoding.contentType], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import TokenWattAPI
+import TokenWattCore
 import TokenWattService
 
 /// `POST /v1/usage`: usage reports from applications (`UsageReport`), one JSON object or an
@@ -25,7 +26,7 @@ package struct UsageHandler: Sendable {
         guard UsageHandler.isAuthorized(request, token: token) else {
             return UsageHandler.error(.unauthorized, "a bearer token is required", headers: [.wwwAuthenticate: "Bearer"])
         }
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = MediaType.essence(of: request.headers[.contentType])
         guard mediaType == nil || mediaType == "application/json" else {
             collector.rejected()
             let hint = mediaType == "application/x-www-form-urlencoded" ? " (curl -d sends form data: add -H 'Content-Type: application/json')" : ""

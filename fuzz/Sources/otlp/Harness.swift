@@ -20,7 +20,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             precondition((try? LabelSet(validating: series.labels.labels)) == series.labels, "a translated series with labels the store refuses")
             precondition(!series.samples.isEmpty, "a translated series without samples")
         }
-        precondition(translation.rejected <= export.dataPoints, "more points rejected than the export holds")
+        precondition(translation.rejections.count <= export.dataPoints, "more points rejected than the export holds")
         let usage = GenAIUsageReading.readings(in: export)
         precondition(usage.rejected <= export.dataPoints, "more usage points rejected than the export holds")
     }

@@ -1,8 +1,7 @@
 import Testing
 import TokenWattCore
-@testable import TokenWattAggregator
 
-@Suite struct DeltaAccumulatorTests {
+@Suite struct DeltaTotalsTests {
     static func samples(_ pairs: [(Int64, Double)]) -> [Sample] { pairs.map { Sample(timestamp: $0.0, value: $0.1) } }
 
     @Test(arguments: [
@@ -23,7 +22,7 @@ import TokenWattCore
         ([(10, 1e308), (20, 1e308), (30, 1.0)], nil, [(10, 1e308), (30, 1e308 + 1)], 0),
     ] as [([(Int64, Double)], (Int64, Double)?, [(Int64, Double)], Int)])
     func accumulates(deltas: [(Int64, Double)], latest: (Int64, Double)?, expected: [(Int64, Double)], late: Int) {
-        let result = DeltaAccumulator.accumulate(Self.samples(deltas), onto: latest.map { Sample(timestamp: $0.0, value: $0.1) })
+        let result = DeltaTotals.accumulate(Self.samples(deltas), onto: latest.map { Sample(timestamp: $0.0, value: $0.1) })
         #expect(result.samples == Self.samples(expected))
         #expect(result.late == late)
         #expect(result.overflowing == (deltas.count - expected.count - late))
