@@ -69,8 +69,10 @@ struct RemoteWriteHandler: Sendable {
             var identified = try ingest.identify(TimeSeries(labels: series.labels, samples: series.samples), sender: sender)
             if series.isCumulative, series.startTimestamp > 0, let first = identified.samples.first, series.startTimestamp < first.timestamp,
                ingest.samples.latestSample(of: identified.labels) == nil {
-                identified.samples.insert(Sample(timestamp: series.startTimestamp, value: 0), at: 0)
-                try ingest.checkTimestamps(identified.samples, of: "\(identified.labels)")
+                // The series' own samples were checked by `identify`: only the start remains.
+                let start = Sample(timestamp: series.startTimestamp, value: 0)
+                try ingest.checkTimestamps([start], of: "\(identified.labels)")
+                identified.samples.insert(start, at: 0)
             }
             return IncomingSeries(identified)
         }
