@@ -101,7 +101,8 @@ public struct Aggregator: Sendable {
         routes = router.routes.map(\.description)
     }
 
-    /// Serves until SIGTERM or SIGINT, then finishes the commits in flight and closes the database.
+    /// Serves until SIGTERM or SIGINT, then finishes the commits in flight, checkpoints the head
+    /// and closes the database.
     public func run() async throws {
         do {
             try await application.runService()
@@ -110,6 +111,10 @@ public struct Aggregator: Sendable {
             throw error
         }
         try await client.shutdown()
+        // Every service has stopped, the writer's queue committed: the head goes to disk packed,
+        // and the next start reads it back instead of replaying the log.
+        Systemd.stopping(status: "writing the head to disk")
+        try await stores.samples.checkpointHead()
         Systemd.stopping(status: "closing the database")
         try stores.close()
     }

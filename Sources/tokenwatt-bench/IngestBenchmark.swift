@@ -28,6 +28,8 @@ struct IngestBenchmark: AsyncParsableCommand {
     @Option(help: "Simulated seconds between an agent's samples.") var interval = 10
     @Option(help: "Rounds each agent sends (1080 rounds of 10 s is 3 hours).") var ticks = 1080
     @Option(help: "Rounds per request (samples per request = series × this).") var roundsPerRequest = 6
+    @Option(help: "walk (every series a slow random walk in steps of 0.5) or fleet (a node's mix: utilisation, power in mW and from RAPL, token and energy counters, memory, constants).")
+    var values = SimulatedValues.walk
     @Option(help: "Bearer token, if the receiver wants one; \"{agent}\" in it becomes the agent's number, so that each agent pushes as a node of its own.")
     var token: String?
     @Option(help: "Data folder of the receiver, to report bytes per sample.") var dataDir: String?
@@ -69,7 +71,7 @@ struct IngestBenchmark: AsyncParsableCommand {
         let samples = agents * series * ticks
         let summary = Latencies(seconds: latencies)
         print("receiver: \(url) (\(`protocol`.rawValue))")
-        print("load: \(agents) agents × \(series) series × \(ticks) rounds \(interval) s apart = \(samples) samples in \(latencies.count) requests")
+        print("load: \(agents) agents × \(series) series × \(ticks) rounds \(interval) s apart = \(samples) samples in \(latencies.count) requests, values: \(values.rawValue)")
         print(String(format: "durable ingest: %.0f samples/s over %.1f s", Double(samples) / seconds, seconds))
         print(String(format: "push latency: p50 %.2f ms, p99 %.2f ms", summary.milliseconds(at: 0.5), summary.milliseconds(at: 0.99)))
         if let dataDir {
@@ -83,7 +85,7 @@ struct IngestBenchmark: AsyncParsableCommand {
         let labels = try (0..<series).map { index in
             try LabelSet(dictionary: ["__name__": "bench_value", "agent": "agent-\(agent)", "series": "\(index)"])
         }
-        var values = (0..<series).map { Double($0) }
+        var current = (0..<series).map { Double($0) }
         var generator = SystemRandomNumberGenerator()
         var bodies: [[UInt8]] = []
         for firstRound in stride(from: 0, to: ticks, by: roundsPerRequest) {
@@ -91,16 +93,15 @@ struct IngestBenchmark: AsyncParsableCommand {
             var batch: [TimeSeries] = []
             for (index, labelSet) in labels.enumerated() {
                 let samples = rounds.map { round -> Sample in
-                    // A slow random walk, like a utilisation or power gauge.
-                    values[index] += Double(Int.random(in: -2...2, using: &generator)) * 0.5
-                    return Sample(timestamp: start + Int64(round * interval) * 1000, value: values[index])
+                    current[index] = values.next(after: current[index], index: index, using: &generator)
+                    return Sample(timestamp: start + Int64(round * interval) * 1000, value: current[index])
                 }
                 batch.append(TimeSeries(labels: labelSet, samples: samples))
             }
             switch `protocol` {
             case .remoteWrite: bodies.append(RemoteWriteCodec.encode(batch))
             case .remoteWrite2: bodies.append(Snappy.compress(RemoteWriteCodec.serializeV2(batch)))
-            case .otlp: bodies.append(Gzip.compress(try IngestBenchmark.otlpExport(batch, agent: agent).serializedBytes()))
+            case .otlp: bodies.append(Deflate.compress(try IngestBenchmark.otlpExport(batch, agent: agent).serializedBytes()))
             }
         }
         return bodies

@@ -17,7 +17,7 @@ import TokenWattTestSupport
         var headers = headers
         var body = headers[.contentType] == "application/json" ? OTLPRequests.json(request) : OTLPRequests.protobuf(request)
         if gzip {
-            body = Gzip.compress(body)
+            body = Deflate.compress(body)
             headers[.contentEncoding] = "gzip"
         }
         return try await client.execute(uri: "/v1/metrics", method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
@@ -115,7 +115,7 @@ import TokenWattTestSupport
         ([.contentType: "application/x-protobuf", .authorization: "Bearer secret-1"], [0xFF, 0xFF, 0xFF], .badRequest, 3),
         ([.contentType: "application/json", .authorization: "Bearer secret-1"], Array("{\"resourceMetrics\": 5}".utf8), .badRequest, 3),
         ([.contentType: "application/x-protobuf", .authorization: "Bearer secret-1", .contentEncoding: "gzip"],
-         Gzip.compress([UInt8](repeating: 0, count: 80 << 20)), .contentTooLarge, 8),
+         Deflate.compress([UInt8](repeating: 0, count: 80 << 20)), .contentTooLarge, 8),
         ([.contentType: "application/x-protobuf", .authorization: "Bearer secret-1", .contentEncoding: "zstd"], Array("x".utf8), .unsupportedMediaType, 3),
     ] as [(HTTPFields, [UInt8], HTTPResponse.Status, Int32)])
     func refusalsAreStatusBodies(headers: HTTPFields, body: [UInt8], status: HTTPResponse.Status, code: Int32) async throws {

@@ -110,6 +110,40 @@ import TokenWattTestSupport
         }
     }
 
+    @Test func retentionKeepsTheMinutesOfTheChunksItDrops() async throws {
+        try await withTemporaryStore({ $0.rawRetentionMs = CompactionTests.hour }) { store, _ in
+            // Five and a half hours of a counter that resets once, and a gauge: two windows flush.
+            var counter = CompactionTests.counter("r_total", count: 2_000)
+            counter.samples[900...] = ArraySlice(counter.samples[900...].map { Sample(timestamp: $0.timestamp, value: $0.value - 800) })
+            _ = try await store.append([[counter, series("g", [:], (0..<2_000).map { (Int64($0) * 10_000, Double($0 % 13) / 4) })]])
+            try await store.compact(now: 100 * CompactionTests.hour)
+            func minutes(_ id: Int64) async throws -> [RollupBucket] {
+                try await store.rollups(.minute, seriesID: id, from: 0, to: 4 * CompactionTests.hour)
+            }
+            let before = [try await minutes(1), try await minutes(2)]
+            #expect(before[0].count == 240)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 4)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 0)
+            // The first window's chunks go, its minutes are stored as they go; then the second's,
+            // whose first minute's step starts from the first window's stored minutes.
+            try await store.enforceRetention(now: 3 * CompactionTests.hour + 1)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 2)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 2)
+            #expect([try await minutes(1), try await minutes(2)] == before)
+            try await store.enforceRetention(now: 5 * CompactionTests.hour + 1)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM chunks") == 0)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 4)
+            #expect([try await minutes(1), try await minutes(2)] == before)
+        }
+        // Where minute rollups are kept no longer than raw samples, none are written.
+        try await withTemporaryStore({ $0.rawRetentionMs = CompactionTests.hour; $0.minuteRollupRetentionMs = CompactionTests.hour }) { store, _ in
+            _ = try await store.append([[CompactionTests.counter("r_total", count: 1_440)]])
+            try await store.compact(now: 100 * CompactionTests.hour)
+            try await store.enforceRetention(now: 5 * CompactionTests.hour + 1)
+            #expect(try await CompactionTests.rows(store.database, "SELECT count(*) FROM rollups_1m_chunks") == 0)
+        }
+    }
+
     @Test func migrationMovesVersion1RowsIntoChunks() async throws {
         // Given a database as version 1 left it: a row per sample, NaN as text, stale as NULL
         try await withStoreMigrated(from: "v1: series, samples, rollups", seed: { db in

@@ -9,8 +9,9 @@ import TokenWattTestSupport
 /// The head and the disk answer as one store: random samples (out of order, resent with other
 /// values, late into flushed windows, NaN and stale markers among them) are read back through
 /// raw samples, 1-minute and 1-hour rollups and counter increases, and compared with a model
-/// that keeps the first value of each timestamp, at every stage: all in the head, after a flush,
-/// after a restart, after late samples and another flush, and after another restart.
+/// that keeps the first value of each timestamp, at every stage: all in the head, from a
+/// checkpoint and the log after it, after a flush, after a restart, after late samples, from a
+/// checkpoint of them, after another flush, and after another restart.
 @Suite struct HeadDiskAgreementTests {
     static let hour: Int64 = Milliseconds.hour
     static let names = ["a_total", "b_total", "c_total", "gauge_a", "gauge_b", "gauge_c"]
@@ -148,14 +149,21 @@ import TokenWattTestSupport
             }
         }
 
-        try await push(onTime)
+        try await push(Array(onTime[..<(onTime.count / 2)]))
+        try await store.checkpointHead()
+        try await push(Array(onTime[(onTime.count / 2)...]))
         try await check("all in the head")
+        try reopen()
+        try await check("from a checkpoint and the log after it")
         #expect(try await store.compact(now: 11 * HeadDiskAgreementTests.hour) > 0)
         try await check("after a flush")
         try reopen()
-        try await check("after a restart")
+        try await check("after a restart (the checkpoint holds flushed windows)")
         try await push(late)
         try await check("late samples in the head")
+        try await store.checkpointHead()
+        try reopen()
+        try await check("late samples from a checkpoint")
         #expect(try await store.compact(now: 11 * HeadDiskAgreementTests.hour) > 0)
         try await check("late samples flushed")
         try reopen()

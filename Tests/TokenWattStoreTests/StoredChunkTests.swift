@@ -9,20 +9,41 @@ import TokenWattCore
 
     @Test func aFramedChunkReadsBackAndADamagedOneIsRefused() throws {
         let framed = StoredChunk.frame(XORChunk.encode(StoredChunkTests.samples), as: .xor)
-        #expect(try XORChunk.decode(StoredChunk.payload(of: framed, format: StoredChunk.framed, expecting: .xor)) == StoredChunkTests.samples)
+        let (encoding, payload) = try StoredChunk.payload(of: framed, format: StoredChunk.framed, bare: .rollups)
+        #expect(encoding == .xor)
+        #expect(try StoredChunk.samples(encoding, payload) == StoredChunkTests.samples)
         // Every single flipped bit is caught by the checksum.
         for index in framed.indices {
             for bit in 0..<8 {
                 var damaged = framed
                 damaged[index] ^= 1 << bit
-                #expect(throws: ChunkError.self) { try StoredChunk.payload(of: damaged, format: StoredChunk.framed, expecting: .xor) }
+                #expect(throws: ChunkError.self) { try StoredChunk.payload(of: damaged, format: StoredChunk.framed, bare: .xor) }
             }
         }
-        #expect(throws: ChunkError.encoding(1)) { try StoredChunk.payload(of: framed, format: StoredChunk.framed, expecting: .rollups) }
-        #expect(throws: ChunkError.truncated) { try StoredChunk.payload(of: Data([1, 2]), format: StoredChunk.framed, expecting: .xor) }
-        // A row written before framing is the bare encoding.
-        let bare = Data(XORChunk.encode(StoredChunkTests.samples))
-        #expect(try XORChunk.decode(StoredChunk.payload(of: bare, format: 0, expecting: .xor)) == StoredChunkTests.samples)
+        // A rollup chunk is not samples; an encoding byte no version wrote is refused.
+        #expect(throws: ChunkError.encoding(2)) { try StoredChunk.samples(.rollups, [1]) }
+        var unknown = [UInt8](StoredChunk.frame([], as: .xor))
+        unknown[0] = 9
+        let reframed = Data(unknown.dropLast(4) + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: CRC32C.checksum(unknown.dropLast(4)) >> $0) })
+        #expect(throws: ChunkError.encoding(9)) { try StoredChunk.payload(of: reframed, format: StoredChunk.framed, bare: .xor) }
+        #expect(throws: ChunkError.truncated) { try StoredChunk.payload(of: Data([1, 2]), format: StoredChunk.framed, bare: .xor) }
+        // A row written before framing is the bare encoding of its table.
+        let bare = try StoredChunk.payload(of: Data(XORChunk.encode(StoredChunkTests.samples)), format: 0, bare: .xor)
+        #expect(bare.encoding == .xor)
+        #expect(try XORChunk.decode(bare.bytes) == StoredChunkTests.samples)
+    }
+
+    @Test func samplesAreFramedInTheShorterEncoding() throws {
+        // Values past 18 places are no decimals here: the Gorilla bits.
+        let tiny = StoredChunkTests.samples.map { Sample(timestamp: $0.timestamp, value: $0.value * 1e-20) }
+        #expect(StoredChunk.frame(samples: tiny).first == StoredChunk.Encoding.xor.rawValue)
+        // Tenths are: packed, and shorter.
+        let tenths = StoredChunkTests.samples.map { Sample(timestamp: $0.timestamp, value: Double(Int($0.timestamp / 10_000) % 7) / 10) }
+        let packed = StoredChunk.frame(samples: tenths)
+        #expect(packed.first == StoredChunk.Encoding.packed.rawValue)
+        #expect(packed.count < XORChunk.encode(tenths).count)
+        let (encoding, payload) = try StoredChunk.payload(of: packed, format: StoredChunk.framed, bare: .xor)
+        #expect(try StoredChunk.samples(encoding, payload) == tenths)
     }
 
     @Test func crc32cMatchesTheStandardCheckValue() {
@@ -31,18 +52,19 @@ import TokenWattCore
     }
 
     @Test func chunksAndRollupChunksWrittenBeforeFramingStillRead() async throws {
-        let buckets = [RollupBucket(bucket: 0, min: 1, max: 2, sum: 3, last: 2, count: 2, increase: 1)]
+        let buckets = [RollupBucket(bucket: -Schema.chunkWindow, min: 1, max: 2, sum: 3, last: 2, count: 2, increase: 1)]
         try await withStoreMigrated(from: "v10: 1-minute rollups compressed per series and window", seed: { db in
             try db.execute(sql: #"INSERT INTO series (id, name, labels) VALUES (1, 'c_total', '{"__name__":"c_total"}')"#)
             try db.execute(sql: "INSERT INTO chunks (series_id, window_start, first_ts, last_ts, count, data) VALUES (1, 0, ?, ?, ?, ?)",
                            arguments: [StoredChunkTests.samples.first!.timestamp, StoredChunkTests.samples.last!.timestamp,
                                        StoredChunkTests.samples.count, Data(XORChunk.encode(StoredChunkTests.samples))])
-            try db.execute(sql: "INSERT INTO rollups_1m_chunks (series_id, window_start, data) VALUES (1, 0, ?)",
-                           arguments: [Data(RollupChunk.encode(buckets))])
+            // (of a window whose raw chunk is gone: v17 deletes those of windows that have one)
+            try db.execute(sql: "INSERT INTO rollups_1m_chunks (series_id, window_start, data) VALUES (1, ?, ?)",
+                           arguments: [-Schema.chunkWindow, Data(RollupChunk.encode(buckets))])
         }) { (stores: Stores) async throws in
             let store = stores.samples
             #expect(try await store.rawSamples(seriesID: 1, from: 0, to: .max) == StoredChunkTests.samples)
-            #expect(try await store.rollups(.minute, seriesID: 1, from: 0, to: 60_000) == buckets)
+            #expect(try await store.rollups(.minute, seriesID: 1, from: -Schema.chunkWindow, to: -Schema.chunkWindow + 60_000) == buckets)
             #expect(store.liveSeries(since: 0).first?.sample == StoredChunkTests.samples.last)
         }
     }

@@ -39,7 +39,7 @@ public enum OTLPCodec {
         case nil, "", "identity":
             guard body.count <= maxDecodedBytes else { throw .tooLarge("body of \(body.count) bytes is over the limit of \(maxDecodedBytes)") }
             raw = body
-        case "gzip": raw = try Gzip.decompress(body, limit: maxDecodedBytes)
+        case "gzip": raw = try Deflate.decompress(body, limit: maxDecodedBytes)
         case let other?: throw .unsupportedEncoding("content encoding \"\(other)\" is not supported; send gzip or none")
         }
         switch encoding {

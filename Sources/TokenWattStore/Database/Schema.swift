@@ -8,7 +8,7 @@ import TokenWattCore
 /// file an operator backs up, ledger and alert state included.
 ///
 /// Owners: `StoreDatabase` opens the file and runs these migrations; each group of tables below
-/// belongs to one store, which alone reads and writes it: `series`, `wal`, `chunks`,
+/// belongs to one store, which alone reads and writes it: `series`, `wal`, `head_*`, `chunks`,
 /// `rollups_1m_chunks`, `rollups_1h` to `SampleStore`; `ledger_*` to the `LedgerStore` (the
 /// sample store tells it which hours changed); `budget_state` to the `BudgetStateStore`;
 /// `reservation*` to the `ReservationStore`; `outbox` and `receiver_state` to the
@@ -34,27 +34,43 @@ import TokenWattCore
 ///   older one (retry, backfill, out of order) is checked against the head, the chunks of
 ///   flushed windows, and the group before it (whose samples may still be on their way into the
 ///   head). Values are raw bits: NaN and Prometheus's stale marker come back exactly.
+/// - `head_chunks`, `head_checkpoint` (v17): a checkpoint of the head, as Prometheus checkpoints
+///   its log: every head window framed as a chunk, under a `generation`, and the log row it holds
+///   everything up to (`wal_id`). Written a batch at a time under the next generation, then made
+///   the checkpoint in one transaction that also deletes the log rows up to `wal_id`; older
+///   generations go afterwards. On start the checkpoint's windows are replayed into the head
+///   first, then the log rows after it, each sample once. Written when the log has grown past
+///   the last checkpoint's size, after a flush, and on a clean stop, so the open window's
+///   samples lie packed on disk instead of in log rows of a few samples each. Since v17 the
+///   log's ids are `AUTOINCREMENT`: a row written after a checkpoint emptied the log must not
+///   take an id at or below the checkpoint's.
 /// - `chunks` (v2): raw samples of flushed windows, one row per series and 2-hour window of
 ///   sample time (`chunkWindow`, aligned to the epoch, as Prometheus's blocks). Once the newest
-///   sample is `chunkGrace` past a window's end, the head writes the window (its in-memory
+///   sample is `chunkGrace` past a window's end, the head writes the window in the shorter of
+///   two encodings (`StoredChunk.frame(samples:)`: packed decimals, else its in-memory Gorilla
 ///   chunk as it is, when every sample came in order); late samples of a flushed window wait in
 ///   the head and are merged into its chunk at the next flush. Larger blobs (1–2 bytes a
 ///   sample) do not suit a `WITHOUT ROWID` B-tree, so this is a rowid table with a unique index.
 ///   Raw retention drops whole windows.
 /// - `rollups_1m_chunks` (v10): per series and window, its 1-minute buckets (`RollupChunk`:
-///   min, max, sum, count, last and, for cumulative series, increase, each a Gorilla column),
-///   written by the flush in the transactions after the window's chunks. `rollups_1h`: per
-///   series and hour, a row (a 60th as many), written alike. A bucket holds `(start, start +
+///   min, max, sum, count, last and, for cumulative series, increase, each a Gorilla column).
+///   Since v17 written only for windows whose raw chunks retention deletes, in the same
+///   transaction (the migration deletes those of windows that still have raw chunks): while the
+///   raw samples are kept, minute buckets are computed from them when read, as storing them
+///   took as many bytes again as the raw chunks at 10 s spacing. `rollups_1h`: per series and
+///   hour, a row (a 60th as many), written by the flush in the transactions after the window's
+///   chunks. A bucket holds `(start, start +
 ///   width]` (`TimeBucket`); the increase of cumulative series (counters, histogram and summary
 ///   parts) counts a drop as a reset and includes the step from the last sample before the
 ///   bucket, so the increases of consecutive buckets add up to the increase over their span.
-///   Buckets of windows still in the head are computed from its samples when read.
+///   Hour buckets of windows still in the head are computed from its samples when read.
 /// - `samples` (v1), `head`, `rollups_1m`, `rollup_pending` (v2–v8): where earlier versions kept
 ///   a row per sample, fresh samples, a row per series and minute of rollups, and rollups still
 ///   to do. On open their rows are moved into chunks and rollup chunks (`SampleStore+Legacy`);
 ///   nothing writes them any more.
 /// - `format` of `chunks` and `rollups_1m_chunks` (v11): 1 for rows framed with an encoding
-///   byte and a CRC32C (`StoredChunk`), 0 for the bare encoding rows written before.
+///   byte and a CRC32C (`StoredChunk`), 0 for the bare encoding rows written before. Framed raw
+///   chunks are `xor` (Gorilla) or, since v17, `packed` (`PackedChunk`); both are read.
 /// - `ledger_nodes`, `ledger_usage` (v3): the cost ledger, kept forever. Per hour and node: the
 ///   measured energy and its source, and the energy, capex and overhead money; per hour, node and
 ///   token stream (source, provider, model and the stream's other labels such as `team`, as
@@ -365,6 +381,32 @@ enum Schema {
                     last_ms INTEGER NOT NULL
                 ) WITHOUT ROWID;
                 CREATE INDEX cap_sessions_by_budget ON cap_sessions(budget, last_ms);
+                """)
+        }
+        migrator.registerMigration("v17: checkpoints of the head") { db in
+            try db.execute(sql: """
+                CREATE TABLE head_chunks (
+                    generation INTEGER NOT NULL,
+                    series_id INTEGER NOT NULL,
+                    window_start INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX head_chunks_by_generation ON head_chunks(generation, series_id, window_start);
+                CREATE TABLE head_checkpoint (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    generation INTEGER NOT NULL,
+                    wal_id INTEGER NOT NULL
+                );
+                CREATE TABLE wal_numbered (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    max_ts INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                INSERT INTO wal_numbered (id, max_ts, body) SELECT id, max_ts, body FROM wal;
+                DROP TABLE wal;
+                ALTER TABLE wal_numbered RENAME TO wal;
+                DELETE FROM rollups_1m_chunks WHERE EXISTS
+                  (SELECT 1 FROM chunks WHERE chunks.series_id = rollups_1m_chunks.series_id AND chunks.window_start = rollups_1m_chunks.window_start);
                 """)
         }
         return migrator

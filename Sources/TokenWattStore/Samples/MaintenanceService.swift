@@ -3,8 +3,8 @@ import Logging
 import ServiceLifecycle
 import TokenWattCore
 
-/// Flushes the head (chunks and rollups) and tells the ledger of changed hours every
-/// maintenance interval, and enforces retention every hour (samples and rollups, and finished
+/// Flushes the head (chunks and rollups), checkpoints it when due, and tells the ledger of
+/// changed hours every maintenance interval, and enforces retention every hour (samples and rollups, and finished
 /// alert messages, which are kept as long as raw samples), in the background, in small
 /// transactions that interleave with ingest commits.
 public struct MaintenanceService: Service {
@@ -31,6 +31,8 @@ public struct MaintenanceService: Service {
                 let clock = ContinuousClock()
                 let began = clock.now
                 let compacted = try await store.compact(now: now())
+                // After a flush the head is smaller and its checkpoint holds flushed windows.
+                if compacted > 0 || store.needsCheckpoint { try await store.checkpointHead() }
                 let hours = try await store.markChangedHours(now: now(), in: ledger)
                 if compacted + hours > 0 {
                     logger.info("maintenance round", metadata: [

@@ -132,7 +132,7 @@ extension SampleStore {
         do {
             group = try await pool.write { db in
                 var group = try self.stage(batches, pending: pending, db: db)
-                if !group.record.series.isEmpty { group.walID = try group.record.insert(db: db) }
+                if !group.record.series.isEmpty { (group.walID, group.logBytes) = try group.record.insert(db: db) }
                 for row in forwarded { try row.insert(db: db) }
                 return group
             }
@@ -141,6 +141,7 @@ extension SampleStore {
         } catch {
             throw .database("append: \(error)")
         }
+        logBytesSinceCheckpoint.add(group.logBytes, ordering: .relaxed)
         // Only now that the transaction committed do the new series become visible.
         for (id, labels) in group.newSeries { index.add(id: id, labels: labels) }
         return group
@@ -162,6 +163,8 @@ public struct CommittedGroup: Sendable {
     /// Where each series is in `record.series`.
     var positions: [Int64: Int] = [:]
     var walID: Int64?
+    /// The bytes of its log row.
+    var logBytes = 0
 
     /// The samples the group logged for a series.
     func samples(of id: Int64) -> [Sample]? {

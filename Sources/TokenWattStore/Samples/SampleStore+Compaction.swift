@@ -63,15 +63,14 @@ extension SampleStore {
 
     /// Writes flushed windows as chunks. A window before `mayExist` may already have a chunk
     /// (late samples after its flush): the two are merged.
-    private func write(_ windows: ArraySlice<Head.FlushedWindow>, mayExist: Int64, db: Database) throws -> Int {
+    private func write(_ windows: ArraySlice<Head.TakenWindow>, mayExist: Int64, db: Database) throws -> Int {
         var moved = 0
         for flushed in windows {
             let window = flushed.window
             if flushed.start < mayExist {
                 try mergeIntoChunk(window.samples, seriesID: flushed.seriesID, window: flushed.start, db: db)
             } else {
-                try storeChunk(seriesID: flushed.seriesID, window: flushed.start, first: window.firstTimestamp,
-                               last: window.lastTimestamp, count: window.count, encoded: window.encoded, db: db)
+                try storeChunk(window.samples, seriesID: flushed.seriesID, window: flushed.start, xor: window.inOrderBits, db: db)
             }
             moved += flushed.count
         }
@@ -82,18 +81,19 @@ extension SampleStore {
     /// the chunk already holds, which was stored first and wins over an equal timestamp.
     func mergeIntoChunk(_ samples: [Sample], seriesID: Int64, window: Int64, db: Database) throws {
         let merged = try chunkSamples(db: db, seriesID: seriesID, window: window).map { Sample.merged($0, samples) } ?? samples
-        guard let first = merged.first, let last = merged.last else { return }
-        try storeChunk(seriesID: seriesID, window: window, first: first.timestamp, last: last.timestamp, count: merged.count,
-                       encoded: XORChunk.encode(merged), db: db)
+        try storeChunk(merged, seriesID: seriesID, window: window, db: db)
     }
 
-    /// Writes one series' chunk of one window, framed (`StoredChunk`).
-    private func storeChunk(seriesID: Int64, window: Int64, first: Int64, last: Int64, count: Int, encoded: [UInt8], db: Database) throws {
+    /// Writes one series' samples of one window (in timestamp order) as its chunk, framed in
+    /// the shorter encoding (`StoredChunk`); `xor`: their Gorilla bits, when the head has them.
+    private func storeChunk(_ samples: [Sample], seriesID: Int64, window: Int64, xor: [UInt8]? = nil, db: Database) throws {
+        guard let first = samples.first, let last = samples.last else { return }
         let statement = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO chunks (series_id, window_start, first_ts, last_ts, count, data, format)
             VALUES (?, ?, ?, ?, ?, ?, \(StoredChunk.framed))
             """)
-        try statement.execute(arguments: [seriesID, window, first, last, count, StoredChunk.frame(encoded, as: .xor)])
+        try statement.execute(arguments: [seriesID, window, first.timestamp, last.timestamp, samples.count,
+                                          StoredChunk.frame(samples: samples, xor: xor)])
     }
 
     /// Samples of one series' chunks with `from <= ts < to`, in timestamp order.
@@ -109,12 +109,12 @@ extension SampleStore {
     /// The samples of one series' chunk of one window, if it has one.
     func chunkSamples(db: Database, seriesID: Int64, window: Int64) throws -> [Sample]? {
         let statement = try db.cachedStatement(sql: "SELECT data, format, series_id, window_start FROM chunks WHERE series_id = ? AND window_start = ?")
-        return try Row.fetchOne(statement, arguments: [seriesID, window]).map(SampleStore.samples(ofChunk:))
+        return try Row.fetchOne(statement, arguments: [seriesID, window]).map { try SampleStore.samples(ofChunk: $0) }
     }
 
-    /// The samples of a `chunks` row read as `data, format, series_id, window_start`.
-    static func samples(ofChunk row: Row) throws -> [Sample] {
-        try StoredChunk.decode(row, in: "chunks", as: .xor) { payload throws(ChunkError) in try XORChunk.decode(payload) }
+    /// The samples of a `chunks` (or `head_chunks`) row read as `data, format, series_id, window_start`.
+    static func samples(ofChunk row: Row, in table: String = "chunks") throws -> [Sample] {
+        try StoredChunk.decode(row, in: table, bare: .xor, StoredChunk.samples)
     }
 }
 

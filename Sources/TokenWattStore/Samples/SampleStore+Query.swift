@@ -56,52 +56,75 @@ extension SampleStore {
         return Sample.merged(try chunkSamples(db: db, seriesID: seriesID, from: from, to: to), fresh)
     }
 
-    /// Rollup buckets with `from <= bucket < to`: those of flushed windows as stored, those of
-    /// windows still in the head, or changed by late samples since their flush, computed from
-    /// their raw samples.
+    /// Rollup buckets with `from <= bucket < to`, in time order. 1-minute buckets are computed
+    /// from the raw samples while raw retention keeps them (storing them too would take as many
+    /// bytes again as the raw chunks at 10 s spacing), stored where it dropped them. 1-hour buckets
+    /// are stored for flushed windows and computed for windows still in the head, or changed by
+    /// late samples since their flush.
     func rollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
         guard from < to else { return [] }
+        guard resolution == .hour else { return try minuteRollups(db: db, seriesID: seriesID, from: from, to: to) }
         var storedBefore = head.flushedBefore
         if let late = head.dirtyFrom(seriesID: seriesID), late <= storedBefore {
             storedBefore = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: late, width: Milliseconds.minute))
         }
         var stored: [RollupBucket] = []
         if from < storedBefore {
-            stored = try storedRollups(db: db, resolution, seriesID: seriesID, from: from, to: min(to, storedBefore))
+            stored = try storedHours(db: db, seriesID: seriesID, from: from, to: min(to, storedBefore))
         }
         guard to > storedBefore else { return stored }
-        // Buckets from the first whole one at or after the stored ones end.
-        let first = max(from, storedBefore, Int64.min / 2)
-        let width = resolution.milliseconds
-        let start = TimeBucket.firstStart(from: first, width: width)
-        var computed = try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: nil, db: db).buckets
-        if resolution == .hour {
-            computed = Dictionary(grouping: computed) { TimeBucket.current(at: $0.bucket, width: Milliseconds.hour) }
-                .map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
+        // Whole hours from the first that starts at or after the stored ones end, each with all its minutes.
+        let width = Milliseconds.hour
+        let start = TimeBucket.firstStart(from: max(from, storedBefore, Int64.min / 2), width: width)
+        let end = to > Int64.max / 2 ? to : TimeBucket.firstStart(from: to, width: width)
+        let hours = Dictionary(grouping: try computedMinutes(db: db, seriesID: seriesID, from: start, to: end, previous: nil)) {
+            TimeBucket.current(at: $0.bucket, width: width)
         }
+        let computed = hours.map { RollupBucket.combine(bucket: $0.key, $0.value) }.sorted { $0.bucket < $1.bucket }
         return stored + computed.filter { TimeBucket.isInWindow($0.bucket, from: start, to: to) }
     }
 
-    private func storedRollups(db: Database, _ resolution: RollupResolution, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
-        switch resolution {
-        case .minute:
-            let statement = try db.cachedStatement(sql: """
-                SELECT data, format, series_id, window_start FROM rollups_1m_chunks
-                WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
-                """)
-            let rows = try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to])
-            return try rows.flatMap { row in
-                try StoredChunk.decode(row, in: "rollups_1m_chunks", as: .rollups) { payload throws(ChunkError) in try RollupChunk.decode(payload) }
-                    .filter { $0.bucket >= from && $0.bucket < to }
+    /// 1-minute buckets with `from <= bucket < to`: a window's stored chunk where it has one,
+    /// computed from raw samples between them. `previous` for the buckets after a stored chunk
+    /// is its last finite value (the raw samples before them may be gone).
+    private func minuteRollups(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT data, format, series_id, window_start FROM rollups_1m_chunks
+            WHERE series_id = ? AND window_start > ? AND window_start < ? ORDER BY window_start
+            """)
+        var buckets: [RollupBucket] = []
+        var gap = max(from, Int64.min / 2)
+        var lastStored: Double?
+        for row in try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to]) {
+            let window: Int64 = row[3]
+            buckets += try computedMinutes(db: db, seriesID: seriesID, from: gap, to: min(window, to), previous: lastStored)
+            let stored = try StoredChunk.decode(row, in: "rollups_1m_chunks", bare: .rollups) { encoding, payload throws(ChunkError) in
+                guard encoding == .rollups else { throw .encoding(encoding.rawValue) }
+                return try RollupChunk.decode(payload)
             }
-        case .hour:
-            let statement = try db.cachedStatement(sql: """
-                SELECT bucket, min, max, sum, last, count, increase FROM rollups_1h
-                WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
-                """)
-            return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
-                RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
-            }
+            buckets += stored.filter { $0.bucket >= from && $0.bucket < to }
+            lastStored = stored.last { $0.last != nil }?.last ?? lastStored
+            gap = max(gap, window + Schema.chunkWindow)
+        }
+        return buckets + (try computedMinutes(db: db, seriesID: seriesID, from: gap, to: to, previous: lastStored))
+    }
+
+    /// 1-minute buckets with `from <= bucket < to` from raw samples.
+    private func computedMinutes(db: Database, seriesID: Int64, from: Int64, to: Int64, previous: Double?) throws -> [RollupBucket] {
+        guard from < to else { return [] }
+        let width = Milliseconds.minute
+        let start = TimeBucket.firstStart(from: from, width: width)
+        return try minuteBuckets(seriesID: seriesID, after: start, before: to.addingClamped(width), previous: previous, db: db).buckets
+            .filter { TimeBucket.isInWindow($0.bucket, from: start, to: to) }
+    }
+
+    private func storedHours(db: Database, seriesID: Int64, from: Int64, to: Int64) throws -> [RollupBucket] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT bucket, min, max, sum, last, count, increase FROM rollups_1h
+            WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket
+            """)
+        return try Row.fetchAll(statement, arguments: [seriesID, from, to]).map { row in
+            RollupBucket(bucket: row[0], min: row[1], max: row[2], sum: row[3], last: row[4], count: row[5], increase: row[6])
         }
     }
 }

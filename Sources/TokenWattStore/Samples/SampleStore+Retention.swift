@@ -6,15 +6,18 @@ extension SampleStore {
     static let retentionBatch = 1_000
 
     /// Deletes raw samples (head windows and chunks), minute rollups and hour rollups older than
-    /// their retention. Returns the rows and head samples deleted.
+    /// their retention; the 1-minute rollups of raw chunks are written as they go, where minute
+    /// rollups are kept longer. Returns the rows and head samples deleted.
     @discardableResult
     public func enforceRetention(now: Int64) async throws(StoreError) -> Int {
         let rawCutoff = now - configuration.rawRetentionMs
+        // A chunk goes once its whole window is past the raw retention; minute rollups go a whole
+        // window at a time, as the chunks.
+        let chunksBefore = rawCutoff - Schema.chunkWindow
+        let minutesBefore = now - configuration.minuteRollupRetentionMs - Schema.chunkWindow
         let perSeries: [(table: String, column: String, before: Int64)] = [
-            // A chunk goes once its whole window is past the raw retention.
-            ("chunks", "window_start", rawCutoff - Schema.chunkWindow),
-            // Minute rollups go a whole window at a time, as the chunks.
-            ("rollups_1m_chunks", "window_start", now - configuration.minuteRollupRetentionMs - Schema.chunkWindow),
+            ("chunks", "window_start", chunksBefore),
+            ("rollups_1m_chunks", "window_start", minutesBefore),
             ("rollups_1h", "bucket", now - configuration.hourRollupRetentionMs),
         ]
         let ids = index.allIDs
@@ -27,6 +30,9 @@ extension SampleStore {
                 let batch = ids[start..<min(start + SampleStore.retentionBatch, ids.count)]
                 deleted += try await pool.write { db in
                     var rows = 0
+                    for id in batch {
+                        try self.rollUpExpiringWindows(seriesID: id, before: chunksBefore, keepFrom: minutesBefore, db: db)
+                    }
                     for cutoff in perSeries {
                         let statement = try db.cachedStatement(sql: "DELETE FROM \(cutoff.table) WHERE series_id = ? AND \(cutoff.column) < ?")
                         for id in batch {

@@ -33,12 +33,13 @@ extension SampleStore {
         return hours.count
     }
 
-    /// Writes the rollups of the windows a dirty span changed, up to `boundary`: a window's
-    /// 1-minute buckets as one `RollupChunk`, its two hours as rows of `rollups_1h`. A bucket
-    /// holds the samples of `(start, start + width]`, so the last bucket of a window reads the
-    /// first sample of the next; and a late sample changes its bucket and the increase of the
-    /// next bucket with samples, so the window after the last changed one is rewritten too.
-    /// Returns the last finite value at or before `boundary`, when the span reaches it.
+    /// Writes the 1-hour rollups of the windows a dirty span changed, up to `boundary`, as rows
+    /// of `rollups_1h` (1-minute buckets are computed from raw samples while those are kept; see
+    /// `rollUpExpiringWindows`). A bucket holds the samples of `(start, start + width]`, so the
+    /// last bucket of a window reads the first sample of the next; and a late sample changes its
+    /// bucket and the increase of the next bucket with samples, so the window after the last
+    /// changed one is rewritten too. Returns the last finite value at or before `boundary`, when
+    /// the span reaches it.
     func writeRollups(_ span: Head.Dirty, previousBoundary: Int64, boundary: Int64, db: Database) throws -> Double? {
         let width = Milliseconds.minute
         let first = SampleStore.chunkWindow(of: TimeBucket.start(ofSampleAt: span.from, width: width))
@@ -49,10 +50,6 @@ extension SampleStore {
         let (minutes, previous) = try minuteBuckets(seriesID: span.seriesID, after: first, before: last + Schema.chunkWindow + 1,
                                                     previous: first == previousBoundary ? span.lastFinite : nil, db: db)
 
-        let storeChunk = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
-            """)
-        let deleteChunk = try db.cachedStatement(sql: "DELETE FROM rollups_1m_chunks WHERE series_id = ? AND window_start = ?")
         let storeHour = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO rollups_1h (series_id, bucket, min, max, sum, count, last, increase) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
@@ -62,11 +59,6 @@ extension SampleStore {
             let stop = minutes[index...].firstIndex { $0.bucket >= window + Schema.chunkWindow } ?? minutes.endIndex
             let buckets = Array(minutes[index..<stop])
             index = stop
-            if buckets.isEmpty {
-                try deleteChunk.execute(arguments: [span.seriesID, window])
-            } else {
-                try storeChunk.execute(arguments: [span.seriesID, window, StoredChunk.frame(RollupChunk.encode(buckets), as: .rollups)])
-            }
             for hour in stride(from: window, to: window + Schema.chunkWindow, by: Int(Milliseconds.hour)) {
                 let parts = buckets.filter { $0.bucket >= hour && $0.bucket < hour + Milliseconds.hour }
                 guard !parts.isEmpty else {
@@ -78,6 +70,30 @@ extension SampleStore {
             }
         }
         return last == boundary.subtractingClamped(Schema.chunkWindow) ? previous : nil
+    }
+
+    /// Stores the 1-minute buckets of a series' windows before `before` whose raw chunks
+    /// retention is about to delete, as one `RollupChunk` a window (in the same transaction as
+    /// the delete); windows that start before `keepFrom` are past minute retention too. A window that has a rollup
+    /// chunk already keeps it. The first bucket's counter step starts from the last finite value
+    /// of the rollups before, when their raw samples went earlier.
+    func rollUpExpiringWindows(seriesID: Int64, before: Int64, keepFrom: Int64, db: Database) throws {
+        let windows = try Int64.fetchAll(db.cachedStatement(sql: "SELECT window_start FROM chunks WHERE series_id = ? AND window_start < ? ORDER BY window_start"),
+                                         arguments: [seriesID, before]).filter { $0 >= keepFrom }
+        guard let first = windows.first, let last = windows.last else { return }
+        let earlier = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, format, series_id, window_start FROM rollups_1m_chunks WHERE series_id = ? AND window_start = ?"),
+                                       arguments: [seriesID, first - Schema.chunkWindow])
+        let previous = try earlier.flatMap { row in
+            try StoredChunk.decode(row, in: "rollups_1m_chunks", bare: .rollups) { _, payload throws(ChunkError) in try RollupChunk.decode(payload) }
+                .last { $0.last != nil }?.last
+        }
+        let buckets = try minuteBuckets(seriesID: seriesID, after: first, before: last + Schema.chunkWindow + 1, previous: previous, db: db).buckets
+        let store = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
+            """)
+        for (window, parts) in Dictionary(grouping: buckets, by: { SampleStore.chunkWindow(of: $0.bucket) }) where windows.contains(window) {
+            try store.execute(arguments: [seriesID, window, StoredChunk.frame(RollupChunk.encode(parts.sorted { $0.bucket < $1.bucket }), as: .rollups)])
+        }
     }
 
     /// The 1-minute buckets of a series' samples in `(start, end)`, and the last finite value

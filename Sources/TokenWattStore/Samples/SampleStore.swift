@@ -18,6 +18,11 @@ public final class SampleStore: SampleAppending, SampleReading {
     let head = Head()
     /// The newest log row whose samples are in the head.
     let appliedWAL = Atomic<Int64>(0)
+    /// Bytes of log rows written since the head's last checkpoint, and that checkpoint's own
+    /// bytes and generation (see `checkpointHead`).
+    let logBytesSinceCheckpoint = Atomic<Int>(0)
+    let checkpointBytes = Atomic<Int>(0)
+    let checkpointGeneration = Atomic<Int64>(0)
     let compactedSampleCount = Atomic<Int>(0)
     let logger: Logger
 
@@ -36,7 +41,8 @@ public final class SampleStore: SampleAppending, SampleReading {
     }
 
     /// Loads every series and the latest sample of each into memory, moves what an earlier
-    /// version left in its `head` table into chunks, then replays the log into the head.
+    /// version left in its `head` table into chunks, then replays the head's checkpoint and the
+    /// log after it into the head.
     private func loadIndex() throws {
         let clock = ContinuousClock()
         let began = clock.now
@@ -65,41 +71,53 @@ public final class SampleStore: SampleAppending, SampleReading {
         }
         try foldLegacyRollups()
         let loaded = clock.now
-        let replayed = try replayLog()
+        let checkpoint = try replayCheckpoint()
+        let replayed = try replayLog(after: checkpoint.walID)
         logger.info("database open", metadata: [
             "path": "\(configuration.databasePath)", "series": "\(index.count)",
-            "log_rows_replayed": "\(replayed.rows)", "head_samples": "\(replayed.samples)",
+            "checkpoint_windows": "\(checkpoint.windows)", "log_rows_replayed": "\(replayed.rows)",
+            "head_samples": "\(checkpoint.samples + replayed.samples)",
             "series_seconds": "\(began.duration(to: loaded).seconds)", "replay_seconds": "\(loaded.duration(to: clock.now).seconds)",
         ])
     }
 
-    /// Adds the samples of every log row to the head, each once: a row may hold samples a flush
-    /// already wrote to chunks.
-    private func replayLog() throws -> (rows: Int, samples: Int) {
+    /// Adds the samples of every log row after `walID` to the head, each once.
+    private func replayLog(after walID: Int64) throws -> (rows: Int, samples: Int) {
         var rows = 0
         var samples = 0
+        var bytes = 0
         try pool.read { db in
-            let cursor = try Row.fetchCursor(db, sql: "SELECT id, body FROM wal ORDER BY id")
+            let cursor = try Row.fetchCursor(db, sql: "SELECT id, body FROM wal WHERE id > ? ORDER BY id", arguments: [walID])
             while let row = try cursor.next() {
-                let stored = try WALRecord(decoding: [UInt8](row[1] as Data))
-                var record = WALRecord(series: [])
-                var written: [Head.Dirty] = []
-                for entry in stored.series where index.labels(of: entry.id) != nil {
-                    let id = entry.id, candidates = entry.samples
-                    let new = try newSamples(candidates, seriesID: id, latest: index.latest(of: id), alsoStored: [], db: db)
-                    if !new.isEmpty { record.series.append(WALRecord.Entry(id: id, samples: new)) }
-                    samples += new.count
-                    // Samples a flush had written: the crash may have come before their rollups.
-                    if new.count < candidates.count, let first = candidates.first, let last = candidates.last {
-                        written.append(Head.Dirty(seriesID: id, from: first.timestamp, to: last.timestamp))
-                    }
-                }
-                apply(record, walID: row[0])
-                head.markDirty(written)
+                let body = [UInt8](row[1] as Data)
+                samples += try replay(try WALRecord(decoding: body), walID: row[0], db: db)
+                bytes += body.count
                 rows += 1
             }
         }
+        logBytesSinceCheckpoint.store(bytes, ordering: .relaxed)
         return (rows, samples)
+    }
+
+    /// Adds a record's samples to the head, each once: a log row or a checkpoint may hold
+    /// samples a flush already wrote to chunks. Returns how many it added.
+    func replay(_ stored: WALRecord, walID: Int64?, db: Database) throws -> Int {
+        var record = WALRecord(series: [])
+        var written: [Head.Dirty] = []
+        var samples = 0
+        for entry in stored.series where index.labels(of: entry.id) != nil {
+            let id = entry.id, candidates = entry.samples
+            let new = try newSamples(candidates, seriesID: id, latest: index.latest(of: id), alsoStored: [], db: db)
+            if !new.isEmpty { record.series.append(WALRecord.Entry(id: id, samples: new)) }
+            samples += new.count
+            // Samples a flush had written: the crash may have come before their rollups.
+            if new.count < candidates.count, let first = candidates.first, let last = candidates.last {
+                written.append(Head.Dirty(seriesID: id, from: first.timestamp, to: last.timestamp))
+            }
+        }
+        apply(record, walID: walID)
+        head.markDirty(written)
+        return samples
     }
 
     /// Number of distinct series stored.

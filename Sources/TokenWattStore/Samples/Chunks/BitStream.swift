@@ -176,4 +176,19 @@ enum Varint {
         append(UInt64(framed.count), to: &bytes)
         bytes += framed
     }
+
+    /// A signed number as an unsigned one whose varint is as short as its magnitude: 0, −1, 1,
+    /// −2, … become 0, 1, 2, 3, …
+    static func zigzag(_ value: Int64) -> UInt64 {
+        UInt64(bitPattern: (value << 1) ^ (value >> 63))
+    }
+
+    static func unzigzag(_ value: UInt64) -> Int64 {
+        Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1)
+    }
+
+    /// The bytes `append` takes for `value`.
+    static func length(_ value: UInt64) -> Int {
+        max(1, (64 - value.leadingZeroBitCount + 6) / 7)
+    }
 }

@@ -48,8 +48,7 @@ enum XORChunk {
         let count = Int(encodedCount)
         var samples: [Sample] = []
         samples.reserveCapacity(count)
-        let zigzag = try reader.readVarint()
-        var timestamp = Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
+        var timestamp = Varint.unzigzag(try reader.readVarint())
         var bits = try reader.read(bits: 64)
         samples.append(Sample(timestamp: timestamp, value: Double(bitPattern: bits)))
         var delta: Int64 = 0
@@ -153,7 +152,7 @@ struct XORAppender {
         }
         guard samples > 0 else {
             firstTimestamp = sample.timestamp
-            body.writeVarint(UInt64(bitPattern: (sample.timestamp << 1) ^ (sample.timestamp >> 63)))
+            body.writeVarint(Varint.zigzag(sample.timestamp))
             body.write(sample.value.bitPattern, bits: 64)
             return
         }

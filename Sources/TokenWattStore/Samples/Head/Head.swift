@@ -27,8 +27,8 @@ final class Head: Sendable {
         var lastChangedHour: Int64?
     }
 
-    /// A window being flushed, as it was when taken.
-    struct FlushedWindow {
+    /// A window as it was when taken, to be flushed or checkpointed.
+    struct TakenWindow {
         let seriesID: Int64
         let window: HeadWindow
 
@@ -118,7 +118,7 @@ final class Head: Sendable {
     /// now on a sample before `boundary` may be on disk. The spans' marks move past `boundary`.
     /// The series are walked a slice at a time; a sample that comes meanwhile is either in a
     /// window taken later in the walk or, before `boundary`, a late sample for the next flush.
-    func windowsToFlush(before boundary: Int64) -> (windows: [FlushedWindow], spans: [Dirty]) {
+    func windowsToFlush(before boundary: Int64) -> (windows: [TakenWindow], spans: [Dirty]) {
         let ids = state.withLock { state in
             state.flushedBefore = max(state.flushedBefore, boundary)
             state.lateSamples = false
@@ -126,7 +126,7 @@ final class Head: Sendable {
             state.oldestWindow = .max
             return Array(state.series.keys)
         }
-        var windows: [FlushedWindow] = []
+        var windows: [TakenWindow] = []
         var spans: [Dirty] = []
         var oldestWindow = Int64.max
         for start in stride(from: 0, to: ids.count, by: flushSlice) {
@@ -135,7 +135,7 @@ final class Head: Sendable {
                     guard let series = state.series[id] else { continue }
                     for window in series.windows {
                         if window.start < boundary {
-                            windows.append(FlushedWindow(seriesID: id, window: window))
+                            windows.append(TakenWindow(seriesID: id, window: window))
                         } else {
                             oldestWindow = min(oldestWindow, window.start)
                         }
@@ -151,6 +151,20 @@ final class Head: Sendable {
         return (windows, spans)
     }
 
+    /// Every window, as it is now, for a checkpoint; the series are walked a slice at a time.
+    func allWindows() -> [TakenWindow] {
+        let ids = state.withLock { Array($0.series.keys) }
+        var windows: [TakenWindow] = []
+        for start in stride(from: 0, to: ids.count, by: flushSlice) {
+            state.withLock { state in
+                for id in ids[start..<min(start + flushSlice, ids.count)] {
+                    for window in state.series[id]?.windows ?? [] { windows.append(TakenWindow(seriesID: id, window: window)) }
+                }
+            }
+        }
+        return windows
+    }
+
     /// Notes each series' last finite value up to the flushed boundary, for its next rollups.
     func noteLastFinite(_ values: [Int64: Double?]) {
         state.withLock { state in
@@ -162,13 +176,13 @@ final class Head: Sendable {
 
     /// Lets go of flushed windows, each only if it still holds what was flushed (a late sample
     /// that came meanwhile keeps it for the next flush).
-    func remove(flushed windows: [FlushedWindow]) {
+    func remove(flushed windows: [TakenWindow]) {
         for start in stride(from: 0, to: windows.count, by: flushSlice) {
             remove(flushed: windows[start..<min(start + flushSlice, windows.count)])
         }
     }
 
-    private func remove(flushed windows: ArraySlice<FlushedWindow>) {
+    private func remove(flushed windows: ArraySlice<TakenWindow>) {
         state.withLock { state in
             for flushed in windows {
                 guard let index = state.series[flushed.seriesID]?.windows.firstIndex(where: { $0.start == flushed.start }) else { continue }
@@ -348,9 +362,9 @@ struct HeadWindow {
         return Sample.merged(inOrder, outOfOrder)
     }
 
-    /// The window as a chunk for disk: its own bits when nothing came out of order.
-    var encoded: [UInt8] {
-        outOfOrder.isEmpty ? chunk.encoded : XORChunk.encode(samples)
+    /// The window as an `XORChunk`, when its own bits hold all of it (nothing came out of order).
+    var inOrderBits: [UInt8]? {
+        outOfOrder.isEmpty ? chunk.encoded : nil
     }
 }
 

@@ -60,9 +60,10 @@ struct WALRecord: Equatable {
         guard position == bytes.count else { throw .countMismatch }
     }
 
-    /// Appends the record to the log; returns its row id.
-    func insert(db: Database) throws -> Int64 {
-        try db.execute(sql: "INSERT INTO wal (max_ts, body) VALUES (?, ?)", arguments: [newestTimestamp, Data(encoded())])
-        return db.lastInsertedRowID
+    /// Appends the record to the log; returns its row id and the bytes of its body.
+    func insert(db: Database) throws -> (id: Int64, bytes: Int) {
+        let body = Data(encoded())
+        try db.execute(sql: "INSERT INTO wal (max_ts, body) VALUES (?, ?)", arguments: [newestTimestamp, body])
+        return (db.lastInsertedRowID, body.count)
     }
 }

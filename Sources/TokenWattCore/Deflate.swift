@@ -1,14 +1,29 @@
 import CZlib
 
-/// gzip (RFC 1952) through the system zlib: the `Content-Encoding: gzip` of OTLP/HTTP bodies.
-public enum Gzip {
-    /// Inflates a gzip body (members one after another, as `cat a.gz b.gz` makes), stopping as
+/// Deflate (RFC 1951) through the system zlib: gzip-framed (RFC 1952) for the
+/// `Content-Encoding: gzip` of OTLP/HTTP bodies, bare inside the store's packed chunks.
+public enum Deflate {
+    public enum Framing: Sendable {
+        /// gzip's header and CRC-32 around the stream; when inflating, members one after another.
+        case gzip
+        /// The bare stream: no header, no checksum (the chunk's frame has its own).
+        case raw
+
+        /// zlib's window bits: 15 (32 KiB), negative for no framing, + 16 for gzip's.
+        var windowBits: Int32 {
+            switch self {
+            case .gzip: 15 + 16
+            case .raw: -15
+            }
+        }
+    }
+
+    /// Inflates a body (gzip members one after another, as `cat a.gz b.gz` makes), stopping as
     /// soon as the output would pass `limit`: a bomb of a few kilobytes that inflates to
     /// gigabytes costs `limit` bytes of memory, never more.
-    public static func decompress(_ input: [UInt8], limit: Int) throws(CoreError) -> [UInt8] {
+    public static func decompress(_ input: [UInt8], framing: Framing = .gzip, limit: Int) throws(CoreError) -> [UInt8] {
         var stream = z_stream()
-        // 15 window bits + 16: gzip framing only, with its header and CRC checked.
-        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard inflateInit2_(&stream, framing.windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw .gzip("zlib cannot start inflating")
         }
         defer { inflateEnd(&stream) }
@@ -37,16 +52,19 @@ public enum Gzip {
                 consumed = source.count - Int(stream.avail_in)
                 guard status == Z_STREAM_END else { throw .gzip("truncated stream") }
                 guard consumed < source.count else { return }
+                guard framing == .gzip else { throw .gzip("bytes after the stream") }
                 guard inflateReset(&stream) == Z_OK else { throw .gzip("zlib cannot start the next member") }
             }
         }
         return output
     }
 
-    /// Deflates `input` into one gzip member.
-    public static func compress(_ input: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) -> [UInt8] {
+    /// Deflates `input` into one stream (one gzip member). `runsOnly`: matches only of a byte
+    /// with itself (zlib's `Z_RLE`), for input that is mostly small numbers in no repeating
+    /// order, where longer matches cost more bits than they save.
+    public static func compress(_ input: [UInt8], framing: Framing = .gzip, runsOnly: Bool = false) -> [UInt8] {
         var stream = z_stream()
-        let started = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        let started = deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, framing.windowBits, 8, runsOnly ? Z_RLE : Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         precondition(started == Z_OK, "zlib cannot start deflating")
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))))
