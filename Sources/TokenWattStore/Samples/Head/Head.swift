@@ -21,10 +21,10 @@ final class Head: Sendable {
         /// A sample at or before `flushedBefore` came since the last flush: flushed windows
         /// or their rollups change.
         var lateSamples = false
-        /// Hours that gained samples since the cost ledger was last told, and the last one
-        /// added (nearly every append adds to the same hour).
+        /// Hours that gained samples since the cost ledger was last told, and the hours of the
+        /// last span noted (nearly every series of every append notes the same two).
         var changedHours: Set<Int64> = []
-        var lastChangedHour: Int64?
+        var lastChangedSpan: ClosedRange<Int64>?
     }
 
     /// A window as it was when taken, to be flushed or checkpointed.
@@ -229,7 +229,7 @@ final class Head: Sendable {
         state.withLock { state in
             let closed = state.changedHours.filter { $0 + Milliseconds.hour <= closedBy }
             state.changedHours.subtract(closed)
-            if let last = state.lastChangedHour, closed.contains(last) { state.lastChangedHour = nil }
+            if !closed.isEmpty { state.lastChangedSpan = nil }
             return closed.sorted()
         }
     }
@@ -260,10 +260,9 @@ extension Head.State {
         // before), and the hour after, whose first step starts at the last of them.
         let first = TimeBucket.start(ofSampleAt: from, width: Milliseconds.hour)
         let last = TimeBucket.start(ofSampleAt: to, width: Milliseconds.hour) + Milliseconds.hour
-        for hour in stride(from: first, through: last, by: Int(Milliseconds.hour)) where hour != lastChangedHour {
-            changedHours.insert(hour)
-            lastChangedHour = hour
-        }
+        guard lastChangedSpan != first...last else { return }
+        for hour in stride(from: first, through: last, by: Int(Milliseconds.hour)) { changedHours.insert(hour) }
+        lastChangedSpan = first...last
     }
 }
 
