@@ -40,7 +40,8 @@ import TokenWattCore
 ///   the checkpoint in one transaction that also deletes the log rows up to `wal_id`; older
 ///   generations go afterwards. On start the checkpoint's windows are replayed into the head
 ///   first, then the log rows after it, each sample once. Written when the log has grown past
-///   the last checkpoint's size, after a flush, and on a clean stop, so the open window's
+///   the last checkpoint's size (and 16 MB, and 64 bytes a head series), after a flush, and on
+///   a clean stop, so the open window's
 ///   samples lie packed on disk instead of in log rows of a few samples each. Since v17 the
 ///   log's ids are `AUTOINCREMENT`: a row written after a checkpoint emptied the log must not
 ///   take an id at or below the checkpoint's.

@@ -8,15 +8,19 @@ import TokenWattCore
 /// under half a byte a sample when its values are decimals.
 extension SampleStore {
     /// Log bytes since the last checkpoint past which maintenance writes the next, unless that
-    /// checkpoint was larger: the head is then rewritten at most once per its own size of log,
-    /// so what a checkpoint costs stays in proportion to what the log takes.
+    /// checkpoint was larger, or the head has more series than a 64th of the log's bytes: the
+    /// head is then rewritten at most once per its own size of log, and a head of many short
+    /// windows (two million series a minute into a window) is not rewritten row by row every
+    /// few seconds.
     static let checkpointLogBytes = 16 << 20
+    static let checkpointLogBytesPerSeries = 64
     /// Windows written per checkpoint transaction, so ingest commits interleave.
     static let checkpointBatch = 5_000
 
     /// Whether the log has grown enough since the last checkpoint for the next.
     public var needsCheckpoint: Bool {
-        logBytesSinceCheckpoint.load(ordering: .relaxed) > max(SampleStore.checkpointLogBytes, checkpointBytes.load(ordering: .relaxed))
+        logBytesSinceCheckpoint.load(ordering: .relaxed) > max(SampleStore.checkpointLogBytes, checkpointBytes.load(ordering: .relaxed),
+                                                               head.seriesCount * SampleStore.checkpointLogBytesPerSeries)
     }
 
     /// Writes every head window as a chunk under a new generation, then makes it the
