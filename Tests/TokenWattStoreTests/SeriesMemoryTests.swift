@@ -2,11 +2,13 @@ import Testing
 import TokenWattCore
 @testable import TokenWattStore
 
-/// What a series costs in the two tables of a million entries: a field that grows an entry
-/// past 32 bytes costs 8 more in every slot of each (half of them empty past 786,432 series).
+/// What a series costs in the two tables (`SeriesTable`s, a slot per series id): a field that
+/// grows an entry past 32 bytes costs 8 more in every slot of each.
 @Suite struct SeriesMemoryTests {
     @Test func aSeriesTakesThirtyTwoBytesInEachTable() {
         #expect(MemoryLayout<HeadSeries>.stride == 32)
+        // A slot of the head's SeriesTable: the optional costs no byte.
+        #expect(MemoryLayout<HeadSeries?>.stride == 32)
         #expect(SeriesIndex.entryStride == 32)
     }
 

@@ -31,7 +31,7 @@ final class SeriesIndex: Sendable {
 
     private struct State {
         var idByLabels: [LabelSet: Int64] = [:]
-        var entries: [Int64: Entry] = [:]
+        var entries = SeriesTable<Entry>()
         var idsByName: [String: [Int64]] = [:]
         /// Names whose `idsByName` entry is no longer in the order of the series' text.
         var unsortedNames: Set<String> = []
@@ -42,9 +42,8 @@ final class SeriesIndex: Sendable {
         /// (over 15 bytes): metric names, node names and the like repeat across many series.
         var strings: Set<String> = []
 
-        /// Read through the values' index: a copy of the entry would retain and release its arrays.
         func latest(of id: Int64) -> Sample? {
-            entries.index(forKey: id).flatMap { entries.values[$0].latest }
+            entries[id]?.latest
         }
 
         mutating func intern(_ string: String) -> String {
@@ -55,8 +54,8 @@ final class SeriesIndex: Sendable {
         }
     }
 
-    /// Bytes an entry takes in the table (`SeriesMemoryTests` holds it to 32).
-    static var entryStride: Int { MemoryLayout<Entry>.stride }
+    /// Bytes an entry takes in the table, a slot of `SeriesTable` (`SeriesMemoryTests` holds it to 32).
+    static var entryStride: Int { MemoryLayout<Entry?>.stride }
 
     private let state = Mutex(State())
     /// The number of series, read without the lock (every push checks the series limit).
@@ -104,9 +103,9 @@ final class SeriesIndex: Sendable {
         state.withLock { state in
             var newest = state.newestTimestamp ?? .min
             for (id, sample) in samples {
-                // Through the values' index: the entry is changed in place, its arrays untouched.
-                guard let index = state.entries.index(forKey: id) else { continue }
-                state.entries.values[index].noteLatest(sample)
+                // Changed in place, its arrays untouched.
+                guard state.entries[id] != nil else { continue }
+                state.entries[id]!.noteLatest(sample)
                 newest = max(newest, sample.timestamp)
             }
             if newest > .min { state.newestTimestamp = newest }
@@ -126,7 +125,7 @@ final class SeriesIndex: Sendable {
     /// no push and no scrape.
     func matching(_ selector: SeriesSelector) -> [(id: Int64, labels: LabelSet)] {
         let candidates = state.withLock { state -> [(id: Int64, labels: LabelSet)] in
-            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? Array(state.entries.keys)
+            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? state.entries.ids
             return ids.compactMap { id in state.entries[id].map { (id, $0.labels) } }
         }
         return candidates.filter { selector.matches($0.labels) }.sorted { $0.id < $1.id }
@@ -159,7 +158,7 @@ final class SeriesIndex: Sendable {
     /// and not a stale marker.
     func latest(matching selector: SeriesSelector, since: Int64) -> [(labels: LabelSet, sample: Sample)] {
         let candidates = state.withLock { state -> [(labels: LabelSet, sample: Sample)] in
-            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? Array(state.entries.keys)
+            let ids = selector.metricName.map { state.idsByName[$0] ?? [] } ?? state.entries.ids
             return ids.compactMap { id in
                 guard let entry = state.entries[id], let sample = entry.latest, sample.timestamp > since, !sample.isStaleMarker else { return nil }
                 return (entry.labels, sample)
@@ -168,7 +167,7 @@ final class SeriesIndex: Sendable {
         return candidates.filter { selector.matches($0.labels) }
     }
 
-    var allIDs: [Int64] { state.withLock { Array($0.entries.keys) } }
+    var allIDs: [Int64] { state.withLock { $0.entries.ids } }
 
     func labels(of id: Int64) -> LabelSet? { state.withLock { $0.entries[id]?.labels } }
 }

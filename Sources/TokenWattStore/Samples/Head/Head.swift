@@ -10,7 +10,7 @@ import TokenWattCore
 /// the lock.
 final class Head: Sendable {
     fileprivate struct State {
-        var series: [Int64: HeadSeries] = [:]
+        var series = SeriesTable<HeadSeries>()
         var samples = 0
         /// Memory its windows take (see `HeadWindow.bytes`).
         var bytes = 0
@@ -124,7 +124,7 @@ final class Head: Sendable {
             state.lateSamples = false
             // Appends from now on lower it again; the walk adds the windows it leaves.
             state.oldestWindow = .max
-            return Array(state.series.keys)
+            return state.series.ids
         }
         var windows: [TakenWindow] = []
         var spans: [Dirty] = []
@@ -153,7 +153,7 @@ final class Head: Sendable {
 
     /// Every window, as it is now, for a checkpoint; the series are walked a slice at a time.
     func allWindows() -> [TakenWindow] {
-        let ids = state.withLock { Array($0.series.keys) }
+        let ids = state.withLock { $0.series.ids }
         var windows: [TakenWindow] = []
         for start in stride(from: 0, to: ids.count, by: flushSlice) {
             state.withLock { state in
@@ -208,9 +208,7 @@ final class Head: Sendable {
     func drop(windowsEndingBefore cutoff: Int64) -> Int {
         state.withLock { state in
             let before = state.samples
-            let expired = state.series.compactMap { id, series in
-                series.windows.contains { $0.start + Schema.chunkWindow < cutoff } ? id : nil
-            }
+            let expired = state.series.ids.filter { id in state.series[id]!.windows.contains { $0.start + Schema.chunkWindow < cutoff } }
             for id in expired {
                 state.series[id]!.windows.removeAll { window in
                     guard window.start + Schema.chunkWindow < cutoff else { return false }
