@@ -27,6 +27,7 @@ import TokenWattStore
 /// The aggregator, assembled: its database, writer, maintenance and HTTP application.
 public struct Aggregator: Sendable {
     public let stores: Stores
+    private let logger: Logger
     public let costs: CostEngine
     public let budgets: BudgetEngine
     public let delivery: DeliveryWorker
@@ -92,6 +93,7 @@ public struct Aggregator: Sendable {
             },
             logger: logger)
         self.stores = stores
+        self.logger = logger
         self.costs = costs
         self.budgets = budgets
         self.delivery = delivery
@@ -114,7 +116,12 @@ public struct Aggregator: Sendable {
         // Every service has stopped, the writer's queue committed: the head goes to disk packed,
         // and the next start reads it back instead of replaying the log.
         Systemd.stopping(status: "writing the head to disk")
-        try await stores.samples.checkpointHead()
+        do {
+            try await stores.samples.checkpointHead()
+        } catch {
+            // Nothing is lost: the log still holds the head's samples, and the next start replays it.
+            logger.error("could not checkpoint the head on stopping; the next start replays its log", metadata: ["error": "\(error)"])
+        }
         Systemd.stopping(status: "closing the database")
         try stores.close()
     }

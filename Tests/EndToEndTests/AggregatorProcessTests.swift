@@ -78,7 +78,7 @@ struct RunningAggregator {
         #expect(child.log.contains("Address already in use"))
     }
 
-    @Test func everyAcknowledgedSampleSurvivesSIGKILL() async throws {
+    @Test func everyAcknowledgedSampleSurvivesSIGKILLAndACleanStopCheckpointsTheHead() async throws {
         let directory = try Environment.temporaryDirectory("durability")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = Environment.freePort()
@@ -107,6 +107,18 @@ struct RunningAggregator {
         #expect(series.body.components(separatedBy: "\"durable_total\"").count - 1 == 4)
         await aggregator.process.kill(signal: SIGTERM)
         #expect(await aggregator.process.exitStatus() == 0, "a clean SIGTERM exits 0")
+        // And a clean stop writes the head to disk packed: the next start reads its windows
+        // back (four series, a window each, two where they cross a window's end) and has no log
+        // row left to replay.
+        aggregator = try await RunningAggregator.start(directory: directory, port: port)
+        let windows = aggregator.process.log.split(separator: " ").last { $0.hasPrefix("checkpoint_windows=") }.flatMap { Int($0.dropFirst(19)) }
+        #expect((4...8).contains(windows ?? 0), "\(aggregator.process.log.suffix(2_000))")
+        #expect(aggregator.process.log.contains("log_rows_replayed=0"))
+        let start = Double(base) / 1000
+        let again = try await HTTP.get(aggregator.url + "/api/v1/query_range?query=durable_total%7Bi%3D%220%22%7D&start=\(start)&end=\(start + 36)&step=4")
+        #expect(again.body.contains("\"36\""), "\(again.body)")
+        await aggregator.process.kill(signal: SIGTERM)
+        #expect(await aggregator.process.exitStatus() == 0)
     }
 
     @Test func invalidConfigExitsWithStatus2AndNamesTheKey() async throws {
