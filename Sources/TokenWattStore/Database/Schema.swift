@@ -19,9 +19,9 @@ import TokenWattCore
 /// Layout (SQLite, WAL mode, one writer):
 ///
 /// - `series`: one row per distinct label set, interned once. `labels` is the canonical JSON
-///   object of the sorted labels (including `__name__`), unique; `name` is the metric name,
-///   indexed for lookups by name. The whole table is also held in memory (`SeriesIndex`), so the
-///   ingest path never reads it.
+///   object of the sorted labels (including `__name__`), unique; `name` is the metric name (its
+///   index went in v18: nothing looks series up by name in the table). The whole table is also
+///   held in memory (`SeriesIndex`), so the ingest path never reads it.
 /// - `wal` (v9): the write-ahead log of the head. A group commit writes one row: its new samples
 ///   per series (`WALRecord`: series id and an XOR chunk each), `max_ts` their newest timestamp;
 ///   the series rows it introduces are written in the same transaction. One row per commit
@@ -409,6 +409,10 @@ enum Schema {
                 DELETE FROM rollups_1m_chunks WHERE EXISTS
                   (SELECT 1 FROM chunks WHERE chunks.series_id = rollups_1m_chunks.series_id AND chunks.window_start = rollups_1m_chunks.window_start);
                 """)
+        }
+        migrator.registerMigration("v18: no index of series by name") { db in
+            // Nothing reads series by name from the table: the index in memory serves every lookup.
+            try db.execute(sql: "DROP INDEX series_by_name")
         }
         return migrator
     }
