@@ -59,3 +59,8 @@ public struct RollupBucket: Sendable, Equatable {
         return result
     }
 }
+
+extension [RollupBucket] {
+    /// The last finite value of buckets in time order, if one has any.
+    var lastFinite: Double? { last { $0.last != nil }?.last }
+}

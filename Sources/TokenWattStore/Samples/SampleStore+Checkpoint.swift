@@ -25,14 +25,17 @@ extension SampleStore {
 
     /// Writes every head window as a chunk under a new generation, then makes it the
     /// checkpoint and deletes the log rows it holds, in one transaction; the previous
-    /// generation goes after. Maintenance calls it between flushes, never during one (a flush
-    /// deletes log rows too); a clean stop calls it last. Returns the samples it wrote.
+    /// generation goes after. Nothing to do when no log row came since the last checkpoint (it
+    /// may still hold windows a flush wrote since: replay reads those once). Maintenance calls
+    /// it between flushes, never during one (a flush deletes log rows too); a clean stop calls
+    /// it last. Returns the samples it wrote.
     @discardableResult
     public func checkpointHead() async throws(StoreError) -> Int {
         // Every log row up to here is in the head, so in the windows taken below; a row after it
         // may be too, and is replayed after the checkpoint, each sample once.
         let applied = appliedWAL.load(ordering: .acquiring)
         let logBytes = logBytesSinceCheckpoint.load(ordering: .relaxed)
+        guard logBytes > 0 else { return 0 }
         let generation = checkpointGeneration.load(ordering: .relaxed) + 1
         let windows = head.allWindows()
         var samples = 0

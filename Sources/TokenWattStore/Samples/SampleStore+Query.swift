@@ -98,12 +98,9 @@ extension SampleStore {
         for row in try Row.fetchAll(statement, arguments: [seriesID, from.subtractingClamped(Schema.chunkWindow), to]) {
             let window: Int64 = row[3]
             buckets += try computedMinutes(db: db, seriesID: seriesID, from: gap, to: min(window, to), previous: lastStored)
-            let stored = try StoredChunk.decode(row, in: "rollups_1m_chunks", bare: .rollups) { encoding, payload throws(ChunkError) in
-                guard encoding == .rollups else { throw .encoding(encoding.rawValue) }
-                return try RollupChunk.decode(payload)
-            }
+            let stored = try SampleStore.minuteBuckets(ofChunk: row)
             buckets += stored.filter { $0.bucket >= from && $0.bucket < to }
-            lastStored = stored.last { $0.last != nil }?.last ?? lastStored
+            lastStored = stored.lastFinite ?? lastStored
             gap = max(gap, window + Schema.chunkWindow)
         }
         return buckets + (try computedMinutes(db: db, seriesID: seriesID, from: gap, to: to, previous: lastStored))

@@ -30,8 +30,11 @@ extension SampleStore {
                 let batch = ids[start..<min(start + SampleStore.retentionBatch, ids.count)]
                 deleted += try await pool.write { db in
                     var rows = 0
-                    for id in batch {
-                        try self.rollUpExpiringWindows(seriesID: id, before: chunksBefore, keepFrom: minutesBefore, db: db)
+                    // Minute rollups of what goes, where they are kept longer than raw samples.
+                    if minutesBefore < chunksBefore {
+                        for id in batch {
+                            try self.rollUpExpiringWindows(seriesID: id, before: chunksBefore, keepFrom: minutesBefore, db: db)
+                        }
                     }
                     for cutoff in perSeries {
                         let statement = try db.cachedStatement(sql: "DELETE FROM \(cutoff.table) WHERE series_id = ? AND \(cutoff.column) < ?")

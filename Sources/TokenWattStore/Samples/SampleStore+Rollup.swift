@@ -83,10 +83,7 @@ extension SampleStore {
         guard let first = windows.first, let last = windows.last else { return }
         let earlier = try Row.fetchOne(db.cachedStatement(sql: "SELECT data, format, series_id, window_start FROM rollups_1m_chunks WHERE series_id = ? AND window_start = ?"),
                                        arguments: [seriesID, first - Schema.chunkWindow])
-        let previous = try earlier.flatMap { row in
-            try StoredChunk.decode(row, in: "rollups_1m_chunks", bare: .rollups) { _, payload throws(ChunkError) in try RollupChunk.decode(payload) }
-                .last { $0.last != nil }?.last
-        }
+        let previous = try earlier.flatMap { try SampleStore.minuteBuckets(ofChunk: $0).lastFinite }
         let buckets = try minuteBuckets(seriesID: seriesID, after: first, before: last + Schema.chunkWindow + 1, previous: previous, db: db).buckets
         let store = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO rollups_1m_chunks (series_id, window_start, data, format) VALUES (?, ?, ?, \(StoredChunk.framed))
@@ -94,6 +91,11 @@ extension SampleStore {
         for (window, parts) in Dictionary(grouping: buckets, by: { SampleStore.chunkWindow(of: $0.bucket) }) where windows.contains(window) {
             try store.execute(arguments: [seriesID, window, StoredChunk.frame(RollupChunk.encode(parts.sorted { $0.bucket < $1.bucket }), as: .rollups)])
         }
+    }
+
+    /// The buckets of a `rollups_1m_chunks` row read as `data, format, series_id, window_start`.
+    static func minuteBuckets(ofChunk row: Row) throws -> [RollupBucket] {
+        try StoredChunk.decode(row, in: "rollups_1m_chunks", bare: .rollups, StoredChunk.buckets)
     }
 
     /// The 1-minute buckets of a series' samples in `(start, end)`, and the last finite value

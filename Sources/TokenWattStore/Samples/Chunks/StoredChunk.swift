@@ -43,6 +43,12 @@ enum StoredChunk {
         }
     }
 
+    /// The buckets of a 1-minute rollup chunk.
+    static func buckets(_ encoding: Encoding, _ payload: [UInt8]) throws(ChunkError) -> [RollupBucket] {
+        guard encoding == .rollups else { throw .encoding(encoding.rawValue) }
+        return try RollupChunk.decode(payload)
+    }
+
     /// Decodes a row read as `data, format, series_id, window_start`; a damaged row is an error
     /// that names its table, series and window, so an operator can find it. `bare`: the
     /// encoding of the table's rows from before v11.
